@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The engine: the partition model, the hot-add transactions and the
+ * notification methods.  It owns no loop and makes no syscalls beyond
+ * threads: a platform (sim, linux) drives it and is driven through a small
+ * ops table; whoever embeds it (lib, daemon) delivers the asynchronous queue
+ * by calling engine_dispatch() when the wake hook fires.
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dhp.h"
+#include "util/log.h"
+
+struct engine;
+
+/* What the engine asks of the platform.  Every op returns 0 or a negative
+ * errno and is called with no engine lock held, on the transaction thread. */
+struct platform_ops {
+        /* Start a present processor (Linux: write 1 to cpuN/online). */
+        int (*cpu_start)(void *platform, uint32_t index);
+        /* Undo cpu_start after a failed add (Linux: write 0, or keep it
+         * online but unadmitted, by policy). */
+        int (*cpu_stop)(void *platform, uint32_t index);
+        /* Admit a started processor into what the platform manages
+         * (Linux: widen the managed cpusets).  May be NULL. */
+        int (*cpu_admit)(void *platform, uint32_t index);
+        /* Online one memory block; `index` is the block's index. */
+        int (*mem_block_online)(void *platform, uint64_t index);
+};
+
+/* How the engine tells its embedder that work is queued for
+ * engine_dispatch(). */
+typedef void (*engine_wake_fn)(void *userdata);
+
+enum engine_cpu_flags {
+        /* The processor was already online when the engine learned of it
+         * (someone else onlined it): skip cpu_start and flag the sync
+         * records as late. */
+        ENGINE_CPU_LATE = 1u << 0,
+};
+
+int engine_new(struct engine **ret, const struct platform_ops *ops, void *platform);
+void engine_free(struct engine *e);
+
+void engine_set_wake(struct engine *e, engine_wake_fn fn, void *userdata);
+void engine_set_logger(struct engine *e, const struct logger *l);
+const struct logger *engine_logger(struct engine *e);
+/* The default client name of registrations made with a NULL name. */
+int engine_set_default_name(struct engine *e, const char *name);
+uint64_t engine_time_ns(struct engine *e);
+
+/* ---- partition model (called by the platform) ------------------------ */
+
+/* Declare `count` processor slots (possible processors); only grows. */
+int engine_cpu_slots(struct engine *e, uint32_t count);
+/* Set a processor's state directly, without a transaction: enumeration at
+ * start (a processor found admitted), removal. */
+int engine_cpu_set_state(struct engine *e, uint32_t index, dhp_proc_state state);
+int engine_cpu_get_state(struct engine *e, uint32_t index, dhp_proc_state *ret);
+uint32_t engine_cpu_count(struct engine *e);
+dhp_proc_number engine_cpu_number(uint32_t index);
+
+/*
+ * engine_cpu_hotadd - the processor transaction for a present processor:
+ * cpu_start -> ADD_START to every registration, in order -> cpu_admit ->
+ * ADD_COMPLETE to every registration that got ADD_START -> ARRIVAL queued.
+ * A veto or a failing cpu_admit: ADD_FAILURE to every registration that got
+ * ADD_START, then cpu_stop.  Serialised with every other transaction.
+ * Returns 0 when admitted, 1 when the add failed after it started (vetoed
+ * or admission failed; ret_status gets the reason), a negative errno when it
+ * could not start (cpu_start failed: no callback ran).
+ */
+int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret_status);
+
+/* Memory. */
+int engine_mem_set_block_size(struct engine *e, uint64_t bytes);
+uint64_t engine_mem_block_size(struct engine *e);
+/*
+ * engine_mem_device_add - a memory device of `nblocks` blocks from block
+ * `first_block` arrived (blocks present, offline unless `online`).  A device
+ * added already online (found at enumeration) is existing: no arrival is
+ * queued for it.  ret_id gets the device's id.
+ */
+int engine_mem_device_add(struct engine *e, uint64_t first_block, uint64_t nblocks, bool online,
+                          uint64_t *ret_id);
+/*
+ * engine_mem_hotadd - the memory transaction: online every offline block of
+ * the device with mem_block_online, then, once every block is online, queue
+ * its ARRIVAL.  Returns 0 when the device arrived, or the first error (the
+ * blocks that failed stay offline and are reported in the stream; the
+ * device has not arrived).
+ */
+int engine_mem_hotadd(struct engine *e, uint64_t device_id);
+/* A block went online or offline without the engine onlining it (another
+ * agent, or enumeration); arrival is queued when the device completes. */
+int engine_mem_block_set_online(struct engine *e, uint64_t block, bool online);
+/* Totals of the model: bytes of present and of online memory. */
+void engine_mem_totals(struct engine *e, uint64_t *ret_present, uint64_t *ret_online);
+/* The next physical address past every device (the sim places new DIMMs
+ * there). */
+uint64_t engine_mem_end(struct engine *e);
+
+/* ---- the asynchronous queue (called by the embedder) ------------------ */
+
+/*
+ * engine_dispatch - run every queued item (arrival deliveries, later
+ * rebalance) on the calling thread.  One dispatcher at a time: -EDEADLK
+ * when called from inside a callback it is running, -EBUSY is never
+ * returned (a second thread waits its turn).  Returns the number run.
+ */
+int engine_dispatch(struct engine *e);
+/* True when nothing is queued and no dispatch is running. */
+bool engine_idle(struct engine *e);
+/* Wait up to timeout_ms for engine_idle(); 0 when idle, -ETIMEDOUT. */
+int engine_wait_idle(struct engine *e, int timeout_ms);
+
+/* ---- queue items, for the modules that add work after a transaction --- */
+
+struct engine_item;
+typedef void (*engine_item_run_fn)(struct engine *e, struct engine_item *it);
+typedef void (*engine_item_free_fn)(struct engine_item *it);
+
+struct engine_item {
+        struct engine_item *next;
+        engine_item_run_fn run;
+        engine_item_free_fn free;
+};
+
+/* Queue an item; it runs after everything queued before it. */
+void engine_queue(struct engine *e, struct engine_item *it);
+
+/* ---- hooks run at the end of a transaction (rebalance, memory conditions) */
+
+enum engine_hook_kind {
+        ENGINE_HOOK_CPU_ADMITTED = 1, /* after ADD_COMPLETE and the arrival was queued */
+        ENGINE_HOOK_MEM_CHANGED = 2,  /* after blocks went online or offline */
+};
+typedef void (*engine_hook_fn)(struct engine *e, enum engine_hook_kind kind, uint64_t arg, void *userdata);
+int engine_hook_add(struct engine *e, engine_hook_fn fn, void *userdata);
