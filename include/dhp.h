@@ -47,7 +47,7 @@ typedef struct dhp dhp;
  *   "sim"            a simulated partition run in-process (defaults: 2 of 8
  *                    processors present, 1 GiB of 128 MiB memory blocks)
  *   "sim:OPTIONS"    same, OPTIONS a comma list of cpus=N, maxcpus=N,
- *                    memory=SIZE, block=SIZE, groupsize=N
+ *                    memory=SIZE, block=SIZE, maxmem=SIZE
  *
  * Later targets ("linux", "unix:PATH") keep the same API.  Errors: -EINVAL
  * (malformed target or options), -EPROTONOSUPPORT (unknown target kind),

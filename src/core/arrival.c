@@ -1,1 +1,283 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Asynchronous arrival notification (MODEL.md section 2).
+ *
+ * An arrival is an item on the engine's queue, run by whoever dispatches it
+ * (dhp_process() or the notification thread), never inside a transaction.
+ * A broadcast item goes to every registration of its class that existed
+ * when it was queued (id <= max_reg_id); a registration made later learns of
+ * the device through INCLUDE_EXISTING instead.  A device arriving while a
+ * registration is made can so be reported twice (once each way), never more.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/engine-internal.h"
+
+struct arrival_item {
+        struct engine_item base;
+        struct dhp_device_event ev;
+        struct reg *target; /* NULL: broadcast */
+        uint64_t max_reg_id;
+};
+
+dhp_class dhp_device_event_get_class(const dhp_device_event *e) {
+        return e->cls;
+}
+
+dhp_event dhp_device_event_get_event(const dhp_device_event *e) {
+        return e->event;
+}
+
+const char *dhp_device_event_get_name(const dhp_device_event *e) {
+        return e->name;
+}
+
+int dhp_device_event_get_processor(const dhp_device_event *e, uint32_t *ret_index, dhp_proc_number *ret_number) {
+        if (!e || e->cls != DHP_CLASS_PROCESSOR)
+                return -EINVAL;
+        if (ret_index)
+                *ret_index = e->index;
+        if (ret_number)
+                *ret_number = engine_cpu_number(e->index);
+        return 0;
+}
+
+int dhp_device_event_get_memory(const dhp_device_event *e, uint64_t *ret_base, uint64_t *ret_size) {
+        if (!e || e->cls != DHP_CLASS_MEMORY)
+                return -EINVAL;
+        if (ret_base)
+                *ret_base = e->base;
+        if (ret_size)
+                *ret_size = e->size;
+        return 0;
+}
+
+bool dhp_device_event_is_existing(const dhp_device_event *e) {
+        return e->existing;
+}
+
+static void deliver(struct engine *e, struct dhp_arrival_reg *ar, const struct dhp_device_event *ev) {
+        struct reg *r = &ar->base;
+        uint64_t t0;
+
+        pthread_mutex_lock(&e->lock);
+        if (r->dead) {
+                pthread_mutex_unlock(&e->lock);
+                return;
+        }
+        reg_call_begin_locked(r);
+        pthread_mutex_unlock(&e->lock);
+
+        t0 = engine_time_ns(e);
+        ar->cb(r->userdata, ev);
+
+        {
+                struct dhp_record rec = {
+                        .method = "async",
+                        .event = ev->event == DHP_EVENT_ARRIVAL ? "ARRIVAL" : "REMOVAL",
+                        .cls = ev->cls == DHP_CLASS_PROCESSOR ? "processor" : "memory",
+                        .fields = REC_HAS_CLIENT | REC_HAS_DURATION | (ev->existing ? REC_EXISTING : 0) |
+                                  (ev->cls == DHP_CLASS_PROCESSOR ? REC_HAS_PROCESSOR : REC_HAS_MEMORY),
+                        .processor = ev->index,
+                        .number = engine_cpu_number(ev->index),
+                        .base = ev->base,
+                        .size = ev->size,
+                        .client = r->name,
+                        .name = ev->name,
+                        .dur_ns = engine_time_ns(e) - t0,
+                };
+                record_emit(e, &rec);
+        }
+
+        pthread_mutex_lock(&e->lock);
+        reg_call_end_locked(r);
+        pthread_mutex_unlock(&e->lock);
+}
+
+static void item_run(struct engine *e, struct engine_item *base) {
+        struct arrival_item *it = (struct arrival_item *)base;
+        struct dhp_arrival_reg **v;
+        size_t n = 0, i = 0;
+
+        if (it->target) {
+                deliver(e, (struct dhp_arrival_reg *)it->target, &it->ev);
+                return;
+        }
+
+        pthread_mutex_lock(&e->lock);
+        list_for_each(p, &e->arrival_regs)
+                n++;
+        v = calloc(n ? n : 1, sizeof(*v));
+        if (!v) {
+                pthread_mutex_unlock(&e->lock);
+                /* Cannot happen quietly: say so in the stream. */
+                struct dhp_record rec = { .method = "async", .event = "LOST", .name = it->ev.name,
+                                          .fields = REC_HAS_STATUS, .status = -ENOMEM };
+                record_emit(e, &rec);
+                return;
+        }
+        list_for_each(p, &e->arrival_regs) {
+                struct dhp_arrival_reg *ar = (struct dhp_arrival_reg *)list_entry(p, struct reg, node);
+                if (ar->cls != it->ev.cls || ar->base.id > it->max_reg_id)
+                        continue;
+                reg_ref_locked(&ar->base);
+                v[i++] = ar;
+        }
+        pthread_mutex_unlock(&e->lock);
+
+        for (size_t j = 0; j < i; j++)
+                deliver(e, v[j], &it->ev);
+
+        pthread_mutex_lock(&e->lock);
+        for (size_t j = 0; j < i; j++)
+                reg_unref_locked(&v[j]->base);
+        pthread_mutex_unlock(&e->lock);
+        free(v);
+}
+
+static void item_free(struct engine_item *base) {
+        struct arrival_item *it = (struct arrival_item *)base;
+
+        if (it->target) {
+                struct engine *e = it->target->engine;
+                pthread_mutex_lock(&e->lock);
+                reg_unref_locked(it->target);
+                pthread_mutex_unlock(&e->lock);
+        }
+        free(it);
+}
+
+static struct arrival_item *item_new(const struct dhp_device_event *ev) {
+        struct arrival_item *it = calloc(1, sizeof(*it));
+
+        if (!it)
+                return NULL;
+        it->base.run = item_run;
+        it->base.free = item_free;
+        it->ev = *ev;
+        return it;
+}
+
+static void event_processor(struct dhp_device_event *ev, uint32_t index, dhp_event event, bool existing) {
+        *ev = (struct dhp_device_event){ .cls = DHP_CLASS_PROCESSOR, .event = event, .existing = existing,
+                                         .index = index };
+        snprintf(ev->name, sizeof(ev->name), "cpu%u", index);
+}
+
+static void event_memory(struct engine *e, struct dhp_device_event *ev, const struct mem_device *d,
+                         dhp_event event, bool existing) {
+        *ev = (struct dhp_device_event){ .cls = DHP_CLASS_MEMORY, .event = event, .existing = existing };
+        engine_mem_device_range(e, d, &ev->base, &ev->size);
+        snprintf(ev->name, sizeof(ev->name), "memory@0x%llx", (unsigned long long)ev->base);
+}
+
+static int queue_broadcast(struct engine *e, const struct dhp_device_event *ev) {
+        struct arrival_item *it = item_new(ev);
+
+        if (!it)
+                return -ENOMEM;
+        pthread_mutex_lock(&e->lock);
+        it->max_reg_id = e->reg_seq;
+        pthread_mutex_unlock(&e->lock);
+        engine_queue(e, &it->base);
+        return 0;
+}
+
+int arrival_queue_processor(struct engine *e, uint32_t index, dhp_event event) {
+        struct dhp_device_event ev;
+
+        event_processor(&ev, index, event, false);
+        return queue_broadcast(e, &ev);
+}
+
+int arrival_queue_memory(struct engine *e, const struct mem_device *d, dhp_event event) {
+        struct dhp_device_event ev;
+
+        event_memory(e, &ev, d, event, false);
+        return queue_broadcast(e, &ev);
+}
+
+/* Queue the existing devices for one new registration; lock held.  Items
+ * are collected first and queued after, outside the lock. */
+static int collect_existing_locked(struct engine *e, struct dhp_arrival_reg *ar, struct arrival_item **ret_head) {
+        struct arrival_item *head = NULL, **tail = &head;
+        struct dhp_device_event ev;
+
+        if (ar->cls == DHP_CLASS_PROCESSOR) {
+                for (uint32_t i = 0; i < e->ncpus; i++) {
+                        if (e->cpus[i].state != DHP_PROC_ADMITTED)
+                                continue;
+                        event_processor(&ev, i, DHP_EVENT_ARRIVAL, true);
+                        if (!(*tail = item_new(&ev)))
+                                goto oom;
+                        tail = (struct arrival_item **)&(*tail)->base.next;
+                }
+        } else {
+                for (uint64_t i = 0; i < e->ndevices; i++) {
+                        if (!e->devices[i].arrived || e->devices[i].removed)
+                                continue;
+                        event_memory(e, &ev, &e->devices[i], DHP_EVENT_ARRIVAL, true);
+                        if (!(*tail = item_new(&ev)))
+                                goto oom;
+                        tail = (struct arrival_item **)&(*tail)->base.next;
+                }
+        }
+        for (struct arrival_item *it = head; it; it = (struct arrival_item *)it->base.next) {
+                it->target = &ar->base;
+                reg_ref_locked(&ar->base);
+        }
+        *ret_head = head;
+        return 0;
+oom:
+        while (head) {
+                struct arrival_item *next = (struct arrival_item *)head->base.next;
+                free(head);
+                head = next;
+        }
+        return -ENOMEM;
+}
+
+int arrival_register(struct engine *e, const char *name, dhp_class cls, uint32_t flags, dhp_arrival_cb cb,
+                     void *userdata, dhp_arrival_reg **ret) {
+        struct arrival_item *existing = NULL;
+        struct dhp_arrival_reg *ar;
+        int r = 0;
+
+        if (!e || !cb || !ret || (cls != DHP_CLASS_PROCESSOR && cls != DHP_CLASS_MEMORY) ||
+            (flags & ~(uint32_t)DHP_ARRIVAL_INCLUDE_EXISTING))
+                return -EINVAL;
+        if (name && strlen(name) >= ENGINE_NAME_MAX)
+                return -EINVAL;
+        ar = calloc(1, sizeof(*ar));
+        if (!ar)
+                return -ENOMEM;
+        reg_init(e, &ar->base, name, flags, userdata);
+        ar->cls = cls;
+        ar->cb = cb;
+
+        pthread_mutex_lock(&e->lock);
+        if (flags & DHP_ARRIVAL_INCLUDE_EXISTING)
+                r = collect_existing_locked(e, ar, &existing);
+        if (r == 0)
+                list_append(&e->arrival_regs, &ar->base.node);
+        pthread_mutex_unlock(&e->lock);
+        if (r < 0) {
+                free(ar);
+                return r;
+        }
+        while (existing) {
+                struct arrival_item *next = (struct arrival_item *)existing->base.next;
+                engine_queue(e, &existing->base);
+                existing = next;
+        }
+        *ret = ar;
+        return 0;
+}
+
+void arrival_unregister(dhp_arrival_reg *ar) {
+        if (ar)
+                reg_kill(&ar->base);
+}

@@ -1,1 +1,629 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The engine: partition model, transactions, the asynchronous queue.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/engine-internal.h"
+#include "util/macro.h"
+#include "util/time.h"
+
+/* Caps on what a platform may declare; they bound every array here. */
+#define ENGINE_MAX_CPUS 65536u
+#define ENGINE_MAX_BLOCKS (1ULL << 24)
+
+int engine_new(struct engine **ret, const struct platform_ops *ops, void *platform) {
+        pthread_condattr_t ca;
+        struct engine *e;
+
+        if (!ret || !ops || !ops->cpu_start || !ops->cpu_stop || !ops->mem_block_online)
+                return -EINVAL;
+        e = calloc(1, sizeof(*e));
+        if (!e)
+                return -ENOMEM;
+        e->ops = ops;
+        e->platform = platform;
+        e->t0 = time_now_ns();
+        e->block_size = 128ULL << 20;
+        strcpy(e->default_name, "client");
+        pthread_mutex_init(&e->lock, NULL);
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&e->cond, &ca);
+        pthread_condattr_destroy(&ca);
+        pthread_mutex_init(&e->txn_lock, NULL);
+        pthread_mutex_init(&e->dispatch_lock, NULL);
+        pthread_mutex_init(&e->rec_lock, NULL);
+        list_init(&e->monitors);
+        list_init(&e->proc_regs);
+        list_init(&e->arrival_regs);
+        list_init(&e->hooks);
+        e->q_tail = &e->q_head;
+        *ret = e;
+        return 0;
+}
+
+void engine_free(struct engine *e) {
+        struct engine_item *it;
+
+        if (!e)
+                return;
+        /* Registrations still listed belong to a context being closed: no
+         * callback can run any more, drop them without waiting. */
+        list_for_each_safe(n, tmp, &e->proc_regs) {
+                struct reg *r = list_entry(n, struct reg, node);
+                list_remove(&r->node);
+                r->dead = true;
+                reg_unref_locked(r);
+        }
+        list_for_each_safe(n, tmp, &e->arrival_regs) {
+                struct reg *r = list_entry(n, struct reg, node);
+                list_remove(&r->node);
+                r->dead = true;
+                reg_unref_locked(r);
+        }
+        while ((it = e->q_head)) {
+                e->q_head = it->next;
+                it->free(it);
+        }
+        list_for_each_safe(n, tmp, &e->monitors) {
+                list_remove(n);
+                free(list_entry(n, struct dhp_monitor, node));
+        }
+        list_for_each_safe(n, tmp, &e->hooks) {
+                list_remove(n);
+                free(list_entry(n, struct engine_hook, node));
+        }
+        pthread_mutex_destroy(&e->lock);
+        pthread_cond_destroy(&e->cond);
+        pthread_mutex_destroy(&e->txn_lock);
+        pthread_mutex_destroy(&e->dispatch_lock);
+        pthread_mutex_destroy(&e->rec_lock);
+        free(e->cpus);
+        free(e->blocks);
+        free(e->devices);
+        free(e);
+}
+
+void engine_set_wake(struct engine *e, engine_wake_fn fn, void *userdata) {
+        pthread_mutex_lock(&e->lock);
+        e->wake = fn;
+        e->wake_userdata = userdata;
+        pthread_mutex_unlock(&e->lock);
+}
+
+void engine_set_logger(struct engine *e, const struct logger *l) {
+        e->logger = l ? *l : (struct logger){ 0 };
+}
+
+const struct logger *engine_logger(struct engine *e) {
+        return &e->logger;
+}
+
+int engine_set_default_name(struct engine *e, const char *name) {
+        if (!name || !*name || strlen(name) >= ENGINE_NAME_MAX)
+                return -EINVAL;
+        pthread_mutex_lock(&e->lock);
+        strcpy(e->default_name, name);
+        pthread_mutex_unlock(&e->lock);
+        return 0;
+}
+
+uint64_t engine_time_ns(struct engine *e) {
+        return time_now_ns() - e->t0;
+}
+
+/* ---- registrations, shared by both methods ---------------------------- */
+
+void reg_init(struct engine *e, struct reg *r, const char *name, uint32_t flags, void *userdata) {
+        list_init(&r->node);
+        r->engine = e;
+        r->refs = 1;
+        r->flags = flags;
+        r->userdata = userdata;
+        pthread_mutex_lock(&e->lock);
+        snprintf(r->name, sizeof(r->name), "%s", name && *name ? name : e->default_name);
+        r->id = ++e->reg_seq;
+        pthread_mutex_unlock(&e->lock);
+}
+
+void reg_ref_locked(struct reg *r) {
+        r->refs++;
+}
+
+void reg_unref_locked(struct reg *r) {
+        if (--r->refs == 0)
+                free(r); /* struct reg is first in both registration kinds */
+}
+
+void reg_call_begin_locked(struct reg *r) {
+        r->in_call++;
+        r->call_thread = pthread_self();
+}
+
+void reg_call_end_locked(struct reg *r) {
+        r->in_call--;
+        pthread_cond_broadcast(&r->engine->cond);
+}
+
+void reg_kill(struct reg *r) {
+        struct engine *e = r->engine;
+
+        pthread_mutex_lock(&e->lock);
+        if (!r->dead) {
+                r->dead = true;
+                list_remove(&r->node);
+        }
+        /* A call in progress on another thread finishes before we return;
+         * one on this thread is the caller itself, deregistering from
+         * inside its callback. */
+        while (r->in_call > 0 && !pthread_equal(r->call_thread, pthread_self()))
+                pthread_cond_wait(&e->cond, &e->lock);
+        reg_unref_locked(r); /* the registration's own reference */
+        pthread_mutex_unlock(&e->lock);
+}
+
+/* ---- transactions ------------------------------------------------------ */
+
+bool engine_txn_owned_by_self(struct engine *e) {
+        bool owned;
+
+        pthread_mutex_lock(&e->lock);
+        owned = e->txn_owned && pthread_equal(e->txn_owner, pthread_self());
+        pthread_mutex_unlock(&e->lock);
+        return owned;
+}
+
+void engine_txn_lock(struct engine *e) {
+        pthread_mutex_lock(&e->txn_lock);
+        pthread_mutex_lock(&e->lock);
+        e->txn_owner = pthread_self();
+        e->txn_owned = true;
+        pthread_mutex_unlock(&e->lock);
+}
+
+void engine_txn_unlock(struct engine *e) {
+        pthread_mutex_lock(&e->lock);
+        e->txn_owned = false;
+        pthread_mutex_unlock(&e->lock);
+        pthread_mutex_unlock(&e->txn_lock);
+}
+
+int engine_hook_add(struct engine *e, engine_hook_fn fn, void *userdata) {
+        struct engine_hook *h = calloc(1, sizeof(*h));
+
+        if (!h)
+                return -ENOMEM;
+        h->fn = fn;
+        h->userdata = userdata;
+        pthread_mutex_lock(&e->lock);
+        list_append(&e->hooks, &h->node);
+        pthread_mutex_unlock(&e->lock);
+        return 0;
+}
+
+void engine_run_hooks(struct engine *e, enum engine_hook_kind kind, uint64_t arg) {
+        /* Hooks are added at setup, before any transaction: the list is
+         * stable while transactions run. */
+        list_for_each(n, &e->hooks) {
+                struct engine_hook *h = list_entry(n, struct engine_hook, node);
+                h->fn(e, kind, arg, h->userdata);
+        }
+}
+
+/* ---- processors -------------------------------------------------------- */
+
+dhp_proc_number engine_cpu_number(uint32_t index) {
+        return (dhp_proc_number){ .group = (uint16_t)(index / ENGINE_GROUP_SIZE),
+                                  .number = (uint8_t)(index % ENGINE_GROUP_SIZE) };
+}
+
+int engine_cpu_slots(struct engine *e, uint32_t count) {
+        struct cpu *p;
+
+        if (count > ENGINE_MAX_CPUS)
+                return -ERANGE;
+        pthread_mutex_lock(&e->lock);
+        if (count > e->ncpus) {
+                p = realloc(e->cpus, count * sizeof(*p));
+                if (!p) {
+                        pthread_mutex_unlock(&e->lock);
+                        return -ENOMEM;
+                }
+                memset(p + e->ncpus, 0, (count - e->ncpus) * sizeof(*p));
+                e->cpus = p;
+                e->ncpus = count;
+        }
+        pthread_mutex_unlock(&e->lock);
+        return 0;
+}
+
+uint32_t engine_cpu_count(struct engine *e) {
+        uint32_t n;
+
+        pthread_mutex_lock(&e->lock);
+        n = e->ncpus;
+        pthread_mutex_unlock(&e->lock);
+        return n;
+}
+
+int engine_cpu_set_state(struct engine *e, uint32_t index, dhp_proc_state state) {
+        int r = 0;
+
+        if (state > DHP_PROC_ADMITTED)
+                return -EINVAL;
+        pthread_mutex_lock(&e->lock);
+        if (index >= e->ncpus)
+                r = -ERANGE;
+        else
+                e->cpus[index].state = state;
+        pthread_mutex_unlock(&e->lock);
+        return r;
+}
+
+int engine_cpu_get_state(struct engine *e, uint32_t index, dhp_proc_state *ret) {
+        int r = 0;
+
+        pthread_mutex_lock(&e->lock);
+        if (index >= e->ncpus)
+                r = -ERANGE;
+        else
+                *ret = e->cpus[index].state;
+        pthread_mutex_unlock(&e->lock);
+        return r;
+}
+
+int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret_status) {
+        bool late = flags & ENGINE_CPU_LATE, admitted = false;
+        dhp_proc_state st;
+        int r, status = 0;
+
+        if (engine_txn_owned_by_self(e))
+                return -EDEADLK;
+        engine_txn_lock(e);
+        r = engine_cpu_get_state(e, index, &st);
+        if (r < 0)
+                goto out;
+        if (st == DHP_PROC_ADMITTED) {
+                r = -EALREADY;
+                goto out;
+        }
+        if (st == DHP_PROC_ABSENT) {
+                r = -ENODEV;
+                goto out;
+        }
+        if (!late && st == DHP_PROC_PRESENT) {
+                r = e->ops->cpu_start(e->platform, index);
+                if (r < 0) {
+                        engine_record_txn(e, "START_FAILED", index, r, late);
+                        log_debug(&e->logger, "cpu%u: start failed: %s", index, strerror(-r));
+                        goto out;
+                }
+        }
+        engine_cpu_set_state(e, index, DHP_PROC_STARTED);
+        engine_record_txn(e, "STARTED", index, 0, late);
+
+        r = procnotify_run(e, index, late, &status, &admitted);
+        if (r < 0)
+                goto out;
+        if (admitted) {
+                arrival_queue_processor(e, index, DHP_EVENT_ARRIVAL);
+                engine_run_hooks(e, ENGINE_HOOK_CPU_ADMITTED, index);
+                r = 0;
+        } else {
+                r = 1;
+        }
+        if (ret_status)
+                *ret_status = status;
+out:
+        engine_txn_unlock(e);
+        return r;
+}
+
+/* Called by procnotify_run between the two phases, transaction lock held:
+ * admit, or undo the start.  Returns the admission status. */
+int engine_cpu_admit(struct engine *e, uint32_t index, bool late) {
+        int r = e->ops->cpu_admit ? e->ops->cpu_admit(e->platform, index) : 0;
+
+        if (r < 0) {
+                engine_record_txn(e, "ADMIT_FAILED", index, r, late);
+                return r;
+        }
+        engine_cpu_set_state(e, index, DHP_PROC_ADMITTED);
+        engine_record_txn(e, "ADMITTED", index, 0, late);
+        return 0;
+}
+
+void engine_cpu_reject(struct engine *e, uint32_t index, int status, bool late) {
+        int r = e->ops->cpu_stop(e->platform, index);
+
+        if (r < 0) {
+                /* The platform could not take it back: it stays started
+                 * but unadmitted, which is what the status says. */
+                log_debug(&e->logger, "cpu%u: stop after failed add: %s", index, strerror(-r));
+                engine_cpu_set_state(e, index, DHP_PROC_STARTED);
+        } else {
+                engine_cpu_set_state(e, index, r > 0 ? DHP_PROC_STARTED : DHP_PROC_PRESENT);
+        }
+        engine_record_txn(e, "REJECTED", index, status, late);
+}
+
+/* ---- memory ------------------------------------------------------------ */
+
+int engine_mem_set_block_size(struct engine *e, uint64_t bytes) {
+        if (bytes == 0 || (bytes & (bytes - 1)))
+                return -EINVAL;
+        pthread_mutex_lock(&e->lock);
+        e->block_size = bytes;
+        pthread_mutex_unlock(&e->lock);
+        return 0;
+}
+
+uint64_t engine_mem_block_size(struct engine *e) {
+        uint64_t v;
+
+        pthread_mutex_lock(&e->lock);
+        v = e->block_size;
+        pthread_mutex_unlock(&e->lock);
+        return v;
+}
+
+static int blocks_grow_locked(struct engine *e, uint64_t end) {
+        struct mem_block *p;
+        uint64_t n;
+
+        if (end <= e->nblocks)
+                return 0;
+        if (end > ENGINE_MAX_BLOCKS)
+                return -ERANGE;
+        n = e->nblocks ? e->nblocks : 64;
+        while (n < end)
+                n *= 2;
+        if (n > ENGINE_MAX_BLOCKS)
+                n = ENGINE_MAX_BLOCKS;
+        p = realloc(e->blocks, n * sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        memset(p + e->nblocks, 0, (n - e->nblocks) * sizeof(*p));
+        e->blocks = p;
+        e->nblocks = n;
+        return 0;
+}
+
+void engine_mem_device_range(struct engine *e, const struct mem_device *d, uint64_t *ret_base, uint64_t *ret_size) {
+        *ret_base = d->first_block * e->block_size;
+        *ret_size = d->nblocks * e->block_size;
+}
+
+int engine_mem_device_add(struct engine *e, uint64_t first_block, uint64_t nblocks, bool online,
+                          uint64_t *ret_id) {
+        struct mem_device *d;
+        uint64_t id;
+        int r;
+
+        if (nblocks == 0 || first_block > ENGINE_MAX_BLOCKS || nblocks > ENGINE_MAX_BLOCKS - first_block)
+                return -ERANGE;
+        pthread_mutex_lock(&e->lock);
+        r = blocks_grow_locked(e, first_block + nblocks);
+        if (r < 0)
+                goto out;
+        for (uint64_t b = first_block; b < first_block + nblocks; b++)
+                if (e->blocks[b].device) {
+                        r = -EEXIST;
+                        goto out;
+                }
+        d = realloc(e->devices, (e->ndevices + 1) * sizeof(*d));
+        if (!d) {
+                r = -ENOMEM;
+                goto out;
+        }
+        e->devices = d;
+        id = e->ndevices++;
+        e->devices[id] = (struct mem_device){ .id = id, .first_block = first_block, .nblocks = nblocks,
+                                              .online_blocks = online ? nblocks : 0, .arrived = online };
+        for (uint64_t b = first_block; b < first_block + nblocks; b++)
+                e->blocks[b] = (struct mem_block){ .device = id + 1, .online = online };
+        if (ret_id)
+                *ret_id = id;
+out:
+        pthread_mutex_unlock(&e->lock);
+        return r;
+}
+
+/* Mark one block; when its device becomes complete, queue the arrival.
+ * Returns 1 when the device arrived with this block. */
+static int block_set_online(struct engine *e, uint64_t block, bool online) {
+        struct mem_device dev;
+        struct mem_device *d;
+        bool arrived = false;
+
+        pthread_mutex_lock(&e->lock);
+        if (block >= e->nblocks || !e->blocks[block].device) {
+                pthread_mutex_unlock(&e->lock);
+                return -ENOENT;
+        }
+        d = &e->devices[e->blocks[block].device - 1];
+        if (e->blocks[block].online != online) {
+                e->blocks[block].online = online;
+                if (online)
+                        d->online_blocks++;
+                else
+                        d->online_blocks--;
+        }
+        if (online && !d->arrived && d->online_blocks == d->nblocks) {
+                d->arrived = true;
+                arrived = true;
+        }
+        dev = *d;
+        pthread_mutex_unlock(&e->lock);
+        if (arrived)
+                arrival_queue_memory(e, &dev, DHP_EVENT_ARRIVAL);
+        return arrived;
+}
+
+int engine_mem_block_set_online(struct engine *e, uint64_t block, bool online) {
+        int r = block_set_online(e, block, online);
+
+        if (r < 0)
+                return r;
+        engine_record_block(e, online ? "ONLINE" : "OFFLINE", block, 0);
+        engine_run_hooks(e, ENGINE_HOOK_MEM_CHANGED, block);
+        return 0;
+}
+
+int engine_mem_hotadd(struct engine *e, uint64_t device_id) {
+        struct mem_device d;
+        int r = 0, first_error = 0;
+        bool changed = false;
+
+        if (engine_txn_owned_by_self(e))
+                return -EDEADLK;
+        engine_txn_lock(e);
+        pthread_mutex_lock(&e->lock);
+        if (device_id >= e->ndevices) {
+                pthread_mutex_unlock(&e->lock);
+                engine_txn_unlock(e);
+                return -ENOENT;
+        }
+        d = e->devices[device_id];
+        pthread_mutex_unlock(&e->lock);
+
+        for (uint64_t b = d.first_block; b < d.first_block + d.nblocks; b++) {
+                bool online;
+
+                pthread_mutex_lock(&e->lock);
+                online = e->blocks[b].online;
+                pthread_mutex_unlock(&e->lock);
+                if (online)
+                        continue;
+                r = e->ops->mem_block_online(e->platform, b);
+                if (r < 0) {
+                        /* Reported, never dropped: the block stays offline,
+                         * the device does not arrive, the caller learns it. */
+                        engine_record_block(e, "ONLINE_FAILED", b, r);
+                        log_debug(&e->logger, "memory block %llu: online failed: %s", (unsigned long long)b,
+                                  strerror(-r));
+                        if (!first_error)
+                                first_error = r;
+                        continue;
+                }
+                engine_record_block(e, "ONLINE", b, 0);
+                block_set_online(e, b, true);
+                changed = true;
+        }
+        if (changed)
+                engine_run_hooks(e, ENGINE_HOOK_MEM_CHANGED, device_id);
+        engine_txn_unlock(e);
+        return first_error;
+}
+
+void engine_mem_totals(struct engine *e, uint64_t *ret_present, uint64_t *ret_online) {
+        uint64_t present = 0, online = 0;
+
+        pthread_mutex_lock(&e->lock);
+        for (uint64_t i = 0; i < e->ndevices; i++) {
+                if (e->devices[i].removed)
+                        continue;
+                present += e->devices[i].nblocks;
+                online += e->devices[i].online_blocks;
+        }
+        if (ret_present)
+                *ret_present = present * e->block_size;
+        if (ret_online)
+                *ret_online = online * e->block_size;
+        pthread_mutex_unlock(&e->lock);
+}
+
+uint64_t engine_mem_end(struct engine *e) {
+        uint64_t end = 0;
+
+        pthread_mutex_lock(&e->lock);
+        for (uint64_t i = 0; i < e->ndevices; i++) {
+                uint64_t x = (e->devices[i].first_block + e->devices[i].nblocks) * e->block_size;
+                if (x > end)
+                        end = x;
+        }
+        pthread_mutex_unlock(&e->lock);
+        return end;
+}
+
+/* ---- the asynchronous queue ------------------------------------------- */
+
+void engine_queue(struct engine *e, struct engine_item *it) {
+        engine_wake_fn wake;
+        void *ud;
+        bool was_empty;
+
+        it->next = NULL;
+        pthread_mutex_lock(&e->lock);
+        was_empty = !e->q_head;
+        *e->q_tail = it;
+        e->q_tail = &it->next;
+        wake = e->wake;
+        ud = e->wake_userdata;
+        pthread_mutex_unlock(&e->lock);
+        if (was_empty && wake)
+                wake(ud);
+}
+
+int engine_dispatch(struct engine *e) {
+        int n = 0;
+
+        pthread_mutex_lock(&e->lock);
+        if (e->dispatching && pthread_equal(e->dispatch_owner, pthread_self())) {
+                pthread_mutex_unlock(&e->lock);
+                return -EDEADLK;
+        }
+        pthread_mutex_unlock(&e->lock);
+
+        pthread_mutex_lock(&e->dispatch_lock);
+        pthread_mutex_lock(&e->lock);
+        e->dispatching = true;
+        e->dispatch_owner = pthread_self();
+        for (;;) {
+                struct engine_item *it = e->q_head;
+
+                if (!it)
+                        break;
+                e->q_head = it->next;
+                if (!e->q_head)
+                        e->q_tail = &e->q_head;
+                pthread_mutex_unlock(&e->lock);
+                it->run(e, it);
+                it->free(it);
+                n++;
+                pthread_mutex_lock(&e->lock);
+        }
+        e->dispatching = false;
+        pthread_cond_broadcast(&e->cond);
+        pthread_mutex_unlock(&e->lock);
+        pthread_mutex_unlock(&e->dispatch_lock);
+        return n;
+}
+
+bool engine_idle(struct engine *e) {
+        bool idle;
+
+        pthread_mutex_lock(&e->lock);
+        idle = !e->q_head && !e->dispatching;
+        pthread_mutex_unlock(&e->lock);
+        return idle;
+}
+
+int engine_wait_idle(struct engine *e, int timeout_ms) {
+        struct timespec deadline = time_deadline_ms(timeout_ms);
+        int r = 0;
+
+        pthread_mutex_lock(&e->lock);
+        while (e->q_head || e->dispatching) {
+                if (pthread_cond_timedwait(&e->cond, &e->lock, &deadline) == ETIMEDOUT) {
+                        r = (e->q_head || e->dispatching) ? -ETIMEDOUT : 0;
+                        break;
+                }
+        }
+        pthread_mutex_unlock(&e->lock);
+        return r;
+}

@@ -141,3 +141,19 @@ enum engine_hook_kind {
 };
 typedef void (*engine_hook_fn)(struct engine *e, enum engine_hook_kind kind, uint64_t arg, void *userdata);
 int engine_hook_add(struct engine *e, engine_hook_fn fn, void *userdata);
+
+/* ---- registrations (the lib maps the public API onto these) ----------- */
+
+int procnotify_register(struct engine *e, const char *name, uint32_t flags, dhp_proc_cb cb, void *userdata,
+                        dhp_proc_reg **ret);
+void procnotify_deregister(dhp_proc_reg *reg);
+size_t procnotify_count(struct engine *e);
+
+int arrival_register(struct engine *e, const char *name, dhp_class cls, uint32_t flags, dhp_arrival_cb cb,
+                     void *userdata, dhp_arrival_reg **ret);
+void arrival_unregister(dhp_arrival_reg *reg);
+
+int engine_monitor_add(struct engine *e, dhp_monitor_cb cb, void *userdata, dhp_monitor **ret);
+void engine_monitor_remove(dhp_monitor *m);
+/* A free-text note in the notification stream (scenario echo). */
+void engine_record_note(struct engine *e, const char *text);

@@ -1,1 +1,257 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Synchronous processor notification (MODEL.md section 1): ADD_START, then
+ * ADD_COMPLETE or ADD_FAILURE, to every registration, in registration order,
+ * one at a time, on the thread running the transaction.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/engine-internal.h"
+#include "util/time.h"
+
+dhp_proc_change_state dhp_proc_change_get_state(const dhp_proc_change *c) {
+        return c->state;
+}
+
+uint32_t dhp_proc_change_get_index(const dhp_proc_change *c) {
+        return c->index;
+}
+
+dhp_proc_number dhp_proc_change_get_number(const dhp_proc_change *c) {
+        return c->number;
+}
+
+int dhp_proc_change_get_status(const dhp_proc_change *c) {
+        return *c->status;
+}
+
+int dhp_proc_change_veto(const dhp_proc_change *c, int error) {
+        if (!c || c->state != DHP_PROC_ADD_START || error >= 0)
+                return -EINVAL;
+        /* The first veto wins; never overwrite another callback's error. */
+        if (*c->status != 0)
+                return -EALREADY;
+        *c->status = error;
+        return 0;
+}
+
+static const char *change_state_name(dhp_proc_change_state s) {
+        switch (s) {
+        case DHP_PROC_ADD_START: return "ADD_START";
+        case DHP_PROC_ADD_COMPLETE: return "ADD_COMPLETE";
+        case DHP_PROC_ADD_FAILURE: return "ADD_FAILURE";
+        }
+        return "?";
+}
+
+/*
+ * Call one registration, unless it was deregistered.  Returns true when the
+ * callback ran.  *status is the add's shared status; the record says whether
+ * this call vetoed.
+ */
+static bool call_one(struct engine *e, struct dhp_proc_reg *pr, dhp_proc_change_state state, uint32_t index,
+                     int *status, bool late, bool existing) {
+        struct reg *r = &pr->base;
+        dhp_proc_change c = { .state = state, .index = index, .number = engine_cpu_number(index), .status = status };
+        int before = *status;
+        uint64_t t0;
+
+        pthread_mutex_lock(&e->lock);
+        if (r->dead) {
+                pthread_mutex_unlock(&e->lock);
+                return false;
+        }
+        reg_call_begin_locked(r);
+        pthread_mutex_unlock(&e->lock);
+
+        t0 = engine_time_ns(e);
+        pr->cb(r->userdata, &c);
+
+        {
+                struct dhp_record rec = {
+                        .method = "sync",
+                        .event = change_state_name(state),
+                        .cls = "processor",
+                        .fields = REC_HAS_PROCESSOR | REC_HAS_STATUS | REC_HAS_DURATION | REC_HAS_CLIENT | (late ? REC_LATE : 0) |
+                                  (existing ? REC_EXISTING : 0) |
+                                  (state == DHP_PROC_ADD_START && before == 0 && *status != 0 ? REC_VETO : 0),
+                        .processor = index,
+                        .number = c.number,
+                        .status = *status,
+                        .client = r->name,
+                        .dur_ns = engine_time_ns(e) - t0,
+                };
+                record_emit(e, &rec);
+        }
+
+        pthread_mutex_lock(&e->lock);
+        reg_call_end_locked(r);
+        pthread_mutex_unlock(&e->lock);
+        return true;
+}
+
+/* Snapshot the registrations, each with a reference, in order. */
+static int snapshot(struct engine *e, struct dhp_proc_reg ***ret, size_t *ret_n) {
+        struct dhp_proc_reg **v;
+        size_t n = 0, i = 0;
+
+        pthread_mutex_lock(&e->lock);
+        list_for_each(p, &e->proc_regs)
+                n++;
+        v = calloc(n ? n : 1, sizeof(*v));
+        if (!v) {
+                pthread_mutex_unlock(&e->lock);
+                return -ENOMEM;
+        }
+        list_for_each(p, &e->proc_regs) {
+                struct reg *r = list_entry(p, struct reg, node);
+                reg_ref_locked(r);
+                v[i++] = (struct dhp_proc_reg *)r;
+        }
+        pthread_mutex_unlock(&e->lock);
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+static void snapshot_free(struct engine *e, struct dhp_proc_reg **v, size_t n) {
+        pthread_mutex_lock(&e->lock);
+        for (size_t i = 0; i < n; i++)
+                reg_unref_locked(&v[i]->base);
+        pthread_mutex_unlock(&e->lock);
+        free(v);
+}
+
+int procnotify_run(struct engine *e, uint32_t index, bool late, int *ret_status, bool *ret_admitted) {
+        struct dhp_proc_reg **v;
+        bool *started;
+        size_t n;
+        int status = 0, r;
+
+        r = snapshot(e, &v, &n);
+        if (r < 0)
+                return r;
+        started = calloc(n ? n : 1, sizeof(*started));
+        if (!started) {
+                snapshot_free(e, v, n);
+                return -ENOMEM;
+        }
+
+        /* Phase 1: every registration, even after a veto. */
+        for (size_t i = 0; i < n; i++)
+                started[i] = call_one(e, v[i], DHP_PROC_ADD_START, index, &status, late, false);
+
+        if (status == 0)
+                status = engine_cpu_admit(e, index, late);
+
+        /* Phase 2: exactly the registrations that received ADD_START, unless
+         * they deregistered since. */
+        for (size_t i = 0; i < n; i++)
+                if (started[i])
+                        call_one(e, v[i], status == 0 ? DHP_PROC_ADD_COMPLETE : DHP_PROC_ADD_FAILURE, index,
+                                 &status, late, false);
+
+        if (status != 0)
+                engine_cpu_reject(e, index, status, late);
+
+        free(started);
+        snapshot_free(e, v, n);
+        *ret_status = status;
+        *ret_admitted = status == 0;
+        return 0;
+}
+
+/* ADD_EXISTING: the transaction lock is held, no add runs meanwhile. */
+static int run_existing(struct engine *e, struct dhp_proc_reg *pr) {
+        uint32_t *cpus, ncpus = 0, k;
+        int status = 0;
+
+        pthread_mutex_lock(&e->lock);
+        cpus = calloc(e->ncpus ? e->ncpus : 1, sizeof(*cpus));
+        if (!cpus) {
+                pthread_mutex_unlock(&e->lock);
+                return -ENOMEM;
+        }
+        for (uint32_t i = 0; i < e->ncpus; i++)
+                if (e->cpus[i].state == DHP_PROC_ADMITTED)
+                        cpus[ncpus++] = i;
+        pthread_mutex_unlock(&e->lock);
+
+        for (k = 0; k < ncpus; k++) {
+                call_one(e, pr, DHP_PROC_ADD_START, cpus[k], &status, false, true);
+                if (status != 0)
+                        break;
+        }
+        if (status != 0) {
+                /* Each processor that got ADD_START, not the vetoed one k. */
+                for (uint32_t j = 0; j < k; j++)
+                        call_one(e, pr, DHP_PROC_ADD_FAILURE, cpus[j], &status, false, true);
+        } else {
+                for (uint32_t j = 0; j < ncpus; j++)
+                        call_one(e, pr, DHP_PROC_ADD_COMPLETE, cpus[j], &status, false, true);
+        }
+        free(cpus);
+        return status;
+}
+
+int procnotify_register(struct engine *e, const char *name, uint32_t flags, dhp_proc_cb cb, void *userdata,
+                        dhp_proc_reg **ret) {
+        struct dhp_proc_reg *pr;
+        int r;
+
+        if (!e || !cb || !ret || (flags & ~(uint32_t)DHP_PROC_ADD_EXISTING))
+                return -EINVAL;
+        if (name && strlen(name) >= ENGINE_NAME_MAX)
+                return -EINVAL;
+        pr = calloc(1, sizeof(*pr));
+        if (!pr)
+                return -ENOMEM;
+        reg_init(e, &pr->base, name, flags, userdata);
+        pr->cb = cb;
+
+        if (!(flags & DHP_PROC_ADD_EXISTING)) {
+                pthread_mutex_lock(&e->lock);
+                list_append(&e->proc_regs, &pr->base.node);
+                pthread_mutex_unlock(&e->lock);
+                *ret = pr;
+                return 0;
+        }
+
+        /* A synchronous callback registering with ADD_EXISTING would wait
+         * for the transaction it runs in. */
+        if (engine_txn_owned_by_self(e)) {
+                free(pr);
+                return -EDEADLK;
+        }
+        engine_txn_lock(e);
+        r = run_existing(e, pr);
+        if (r == 0) {
+                pthread_mutex_lock(&e->lock);
+                list_append(&e->proc_regs, &pr->base.node);
+                pthread_mutex_unlock(&e->lock);
+        }
+        engine_txn_unlock(e);
+        if (r != 0) {
+                free(pr);
+                return r;
+        }
+        *ret = pr;
+        return 0;
+}
+
+void procnotify_deregister(dhp_proc_reg *pr) {
+        if (pr)
+                reg_kill(&pr->base);
+}
+
+size_t procnotify_count(struct engine *e) {
+        size_t n = 0;
+
+        pthread_mutex_lock(&e->lock);
+        list_for_each(p, &e->proc_regs)
+                n++;
+        pthread_mutex_unlock(&e->lock);
+        return n;
+}

@@ -1,1 +1,328 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The public API: a context is an engine over a platform chosen by the
+ * target string, an eventfd that says "notifications pending", and
+ * optionally a notification thread of its own.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "core/engine.h"
+#include "dhp.h"
+#include "platform/sim/scenario.h"
+#include "platform/sim/sim.h"
+#include "util/macro.h"
+
+struct dhp {
+        struct engine *engine;
+        struct sim *sim; /* target "sim" */
+        int efd;         /* readable: the queue has items */
+        int stop_efd;    /* readable: the notification thread must stop */
+        pthread_mutex_t lock;
+        pthread_t thread;
+        bool thread_running;
+};
+
+static void wake(void *userdata) {
+        struct dhp *ctx = userdata;
+        uint64_t one = 1;
+
+        /* An eventfd write only fails when the counter would overflow,
+         * which leaves it readable anyway. */
+        (void)!write(ctx->efd, &one, sizeof(one));
+}
+
+static void drain(int fd) {
+        uint64_t v;
+
+        (void)!read(fd, &v, sizeof(v));
+}
+
+static int open_sim(struct dhp *ctx, const char *options) {
+        struct sim_config cfg = SIM_CONFIG_DEFAULT;
+        int r;
+
+        r = sim_config_parse(&cfg, options);
+        if (r < 0)
+                return r;
+        r = sim_new(&ctx->sim, &cfg);
+        if (r < 0)
+                return r;
+        ctx->engine = sim_engine(ctx->sim);
+        return 0;
+}
+
+DHP_EXPORT int dhp_open(dhp **ret, const char *target) {
+        struct dhp *ctx;
+        int r;
+
+        if (!ret || !target)
+                return -EINVAL;
+        ctx = calloc(1, sizeof(*ctx));
+        if (!ctx)
+                return -ENOMEM;
+        ctx->efd = ctx->stop_efd = -1;
+        pthread_mutex_init(&ctx->lock, NULL);
+
+        if (strcmp(target, "sim") == 0)
+                r = open_sim(ctx, NULL);
+        else if (strncmp(target, "sim:", 4) == 0)
+                r = open_sim(ctx, target + 4);
+        else
+                r = -EPROTONOSUPPORT;
+        if (r < 0)
+                goto fail;
+
+        ctx->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        ctx->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (ctx->efd < 0 || ctx->stop_efd < 0) {
+                r = -errno;
+                goto fail;
+        }
+        engine_set_default_name(ctx->engine, program_invocation_short_name[0] ? program_invocation_short_name
+                                                                              : "client");
+        engine_set_wake(ctx->engine, wake, ctx);
+        *ret = ctx;
+        return 0;
+fail:
+        dhp_close(ctx);
+        return r;
+}
+
+DHP_EXPORT void dhp_close(dhp *ctx) {
+        if (!ctx)
+                return;
+        dhp_stop_thread(ctx);
+        if (ctx->sim)
+                sim_free(ctx->sim);
+        if (ctx->efd >= 0)
+                close(ctx->efd);
+        if (ctx->stop_efd >= 0)
+                close(ctx->stop_efd);
+        pthread_mutex_destroy(&ctx->lock);
+        free(ctx);
+}
+
+DHP_EXPORT int dhp_get_fd(dhp *ctx) {
+        return ctx ? ctx->efd : -EINVAL;
+}
+
+static bool thread_running(struct dhp *ctx) {
+        bool v;
+
+        pthread_mutex_lock(&ctx->lock);
+        v = ctx->thread_running;
+        pthread_mutex_unlock(&ctx->lock);
+        return v;
+}
+
+DHP_EXPORT int dhp_process(dhp *ctx) {
+        if (!ctx)
+                return -EINVAL;
+        if (thread_running(ctx) && !pthread_equal(ctx->thread, pthread_self()))
+                return -EBUSY;
+        /* Reset before dispatching: an item queued meanwhile makes the fd
+         * readable again, so nothing is left behind unannounced. */
+        drain(ctx->efd);
+        return engine_dispatch(ctx->engine);
+}
+
+DHP_EXPORT int dhp_wait(dhp *ctx, int timeout_ms) {
+        struct pollfd p;
+        int r;
+
+        if (!ctx)
+                return -EINVAL;
+        if (!engine_idle(ctx->engine) && !thread_running(ctx))
+                return 1;
+        p = (struct pollfd){ .fd = ctx->efd, .events = POLLIN };
+        do
+                r = poll(&p, 1, timeout_ms);
+        while (r < 0 && errno == EINTR);
+        if (r < 0)
+                return -errno;
+        return r > 0 ? 1 : 0;
+}
+
+static void *notification_thread(void *userdata) {
+        struct dhp *ctx = userdata;
+        struct pollfd p[2] = {
+                { .fd = ctx->efd, .events = POLLIN },
+                { .fd = ctx->stop_efd, .events = POLLIN },
+        };
+
+        for (;;) {
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break;
+                }
+                if (p[1].revents)
+                        break;
+                if (p[0].revents) {
+                        drain(ctx->efd);
+                        engine_dispatch(ctx->engine);
+                }
+        }
+        /* Deliver what was queued before the stop was asked. */
+        drain(ctx->efd);
+        engine_dispatch(ctx->engine);
+        return NULL;
+}
+
+DHP_EXPORT int dhp_start_thread(dhp *ctx) {
+        int r;
+
+        if (!ctx)
+                return -EINVAL;
+        pthread_mutex_lock(&ctx->lock);
+        if (ctx->thread_running) {
+                pthread_mutex_unlock(&ctx->lock);
+                return -EALREADY;
+        }
+        drain(ctx->stop_efd);
+        r = -pthread_create(&ctx->thread, NULL, notification_thread, ctx);
+        if (r == 0)
+                ctx->thread_running = true;
+        pthread_mutex_unlock(&ctx->lock);
+        return r;
+}
+
+DHP_EXPORT int dhp_stop_thread(dhp *ctx) {
+        uint64_t one = 1;
+        pthread_t t;
+
+        if (!ctx)
+                return -EINVAL;
+        pthread_mutex_lock(&ctx->lock);
+        if (!ctx->thread_running) {
+                pthread_mutex_unlock(&ctx->lock);
+                return 0;
+        }
+        t = ctx->thread;
+        pthread_mutex_unlock(&ctx->lock);
+        if (pthread_equal(t, pthread_self()))
+                return -EDEADLK;
+        (void)!write(ctx->stop_efd, &one, sizeof(one));
+        pthread_join(t, NULL);
+        pthread_mutex_lock(&ctx->lock);
+        ctx->thread_running = false;
+        pthread_mutex_unlock(&ctx->lock);
+        /* Leave the fd readable if work came in after the thread stopped. */
+        if (!engine_idle(ctx->engine))
+                wake(ctx);
+        return 0;
+}
+
+DHP_EXPORT int dhp_set_name(dhp *ctx, const char *name) {
+        if (!ctx)
+                return -EINVAL;
+        return engine_set_default_name(ctx->engine, name);
+}
+
+DHP_EXPORT int dhp_proc_count(dhp *ctx, uint32_t *ret_count) {
+        if (!ctx || !ret_count)
+                return -EINVAL;
+        *ret_count = engine_cpu_count(ctx->engine);
+        return 0;
+}
+
+DHP_EXPORT int dhp_proc_get_state(dhp *ctx, uint32_t index, dhp_proc_state *ret_state) {
+        if (!ctx || !ret_state)
+                return -EINVAL;
+        return engine_cpu_get_state(ctx->engine, index, ret_state);
+}
+
+DHP_EXPORT int dhp_proc_register(dhp *ctx, const char *name, uint32_t flags, dhp_proc_cb cb, void *userdata,
+                                 dhp_proc_reg **ret) {
+        if (!ctx)
+                return -EINVAL;
+        return procnotify_register(ctx->engine, name, flags, cb, userdata, ret);
+}
+
+DHP_EXPORT void dhp_proc_deregister(dhp_proc_reg *reg) {
+        procnotify_deregister(reg);
+}
+
+DHP_EXPORT int dhp_arrival_register(dhp *ctx, const char *name, dhp_class cls, uint32_t flags, dhp_arrival_cb cb,
+                                    void *userdata, dhp_arrival_reg **ret) {
+        if (!ctx)
+                return -EINVAL;
+        return arrival_register(ctx->engine, name, cls, flags, cb, userdata, ret);
+}
+
+DHP_EXPORT void dhp_arrival_unregister(dhp_arrival_reg *reg) {
+        arrival_unregister(reg);
+}
+
+DHP_EXPORT int dhp_monitor_add(dhp *ctx, dhp_monitor_cb cb, void *userdata, dhp_monitor **ret) {
+        if (!ctx)
+                return -EINVAL;
+        return engine_monitor_add(ctx->engine, cb, userdata, ret);
+}
+
+DHP_EXPORT void dhp_monitor_remove(dhp_monitor *m) {
+        engine_monitor_remove(m);
+}
+
+DHP_EXPORT int dhp_sim_cpu_add(dhp *ctx, uint32_t *ret_index) {
+        if (!ctx)
+                return -EINVAL;
+        if (!ctx->sim)
+                return -EOPNOTSUPP;
+        return sim_cpu_add(ctx->sim, ret_index);
+}
+
+DHP_EXPORT int dhp_sim_memory_add(dhp *ctx, uint64_t size, uint64_t *ret_base) {
+        if (!ctx)
+                return -EINVAL;
+        if (!ctx->sim)
+                return -EOPNOTSUPP;
+        return sim_memory_add(ctx->sim, size, ret_base);
+}
+
+static int settle(void *userdata) {
+        struct dhp *ctx = userdata;
+        int r;
+
+        if (!thread_running(ctx)) {
+                r = dhp_process(ctx);
+                return r < 0 ? r : 0;
+        }
+        return engine_wait_idle(ctx->engine, 10000);
+}
+
+static void note(void *userdata, const char *text) {
+        struct dhp *ctx = userdata;
+
+        engine_record_note(ctx->engine, text);
+}
+
+DHP_EXPORT int dhp_sim_run_scenario(dhp *ctx, const char *filename, const char *text, char **ret_error) {
+        struct scenario_hooks hooks = { .settle = settle, .note = note, .userdata = ctx };
+        struct scenario *sc = NULL;
+        int r;
+
+        if (!ctx || !text)
+                return -EINVAL;
+        if (!ctx->sim)
+                return -EOPNOTSUPP;
+        r = scenario_parse(filename, text, &sc, ret_error);
+        if (r < 0)
+                return r;
+        r = scenario_run(sc, ctx->sim, &hooks, ret_error);
+        scenario_free(sc);
+        return r;
+}
+
+/* For the CLI and tests: the simulated platform behind a context. */
+struct sim *dhp_internal_sim(dhp *ctx);
+struct sim *dhp_internal_sim(dhp *ctx) {
+        return ctx->sim;
+}

@@ -1,1 +1,310 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "platform/sim/scenario.h"
+#include "util/parse.h"
+#include "util/strbuf.h"
+
+#define SCENARIO_MAX_TOKENS 16
+#define SCENARIO_MAX_LINE 4096
+#define SCENARIO_MAX_COUNT 4096
+
+enum cmd_kind { CMD_CPU_ADD, CMD_MEMORY_ADD, CMD_FAIL, CMD_SETTLE, CMD_ECHO };
+
+struct cmd {
+        enum cmd_kind kind;
+        unsigned line;
+        uint64_t arg[3];
+        char *text;
+};
+
+struct scenario {
+        char *filename;
+        struct cmd *cmds;
+        size_t n, cap;
+};
+
+struct token {
+        const char *s; /* NUL-terminated copy in the line buffer */
+        unsigned col;
+};
+
+struct parser {
+        const char *filename;
+        unsigned line;
+        char **error;
+};
+
+static const struct { const char *name; int err; } errnos[] = {
+        { "EIO", EIO },       { "EBUSY", EBUSY }, { "EINVAL", EINVAL }, { "ENOMEM", ENOMEM },
+        { "ENODEV", ENODEV }, { "EPERM", EPERM }, { "EAGAIN", EAGAIN }, { "ENOENT", ENOENT },
+        { "ENOSPC", ENOSPC }, { "ETIMEDOUT", ETIMEDOUT },
+};
+
+static const struct { const char *name; enum sim_op op; } ops[] = {
+        { "cpu-start", SIM_OP_CPU_START },
+        { "cpu-admit", SIM_OP_CPU_ADMIT },
+        { "cpu-stop", SIM_OP_CPU_STOP },
+        { "block-online", SIM_OP_BLOCK_ONLINE },
+};
+
+static int fail_at(struct parser *p, unsigned col, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail_at(struct parser *p, unsigned col, const char *fmt, ...) {
+        struct strbuf sb = STRBUF_INIT;
+        va_list ap;
+
+        if (p->error) {
+                strbuf_printf(&sb, "%s:%u:%u: ", p->filename, p->line, col);
+                va_start(ap, fmt);
+                strbuf_vprintf(&sb, fmt, ap);
+                va_end(ap);
+                *p->error = strbuf_steal(&sb);
+        }
+        return -EINVAL;
+}
+
+void scenario_free(struct scenario *sc) {
+        if (!sc)
+                return;
+        for (size_t i = 0; i < sc->n; i++)
+                free(sc->cmds[i].text);
+        free(sc->cmds);
+        free(sc->filename);
+        free(sc);
+}
+
+size_t scenario_count(const struct scenario *sc) {
+        return sc->n;
+}
+
+static int push(struct scenario *sc, const struct cmd *c) {
+        if (sc->n == sc->cap) {
+                size_t cap = sc->cap ? sc->cap * 2 : 16;
+                struct cmd *v = realloc(sc->cmds, cap * sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+                sc->cmds = v;
+                sc->cap = cap;
+        }
+        sc->cmds[sc->n++] = *c;
+        return 0;
+}
+
+/* An optional count at tokens[i]; 1 when absent. */
+static int parse_count(struct parser *p, struct token *t, size_t nt, size_t i, uint64_t *ret) {
+        uint64_t v;
+
+        if (i >= nt) {
+                *ret = 1;
+                return 0;
+        }
+        if (parse_u64(t[i].s, &v) < 0 || v == 0 || v > SCENARIO_MAX_COUNT)
+                return fail_at(p, t[i].col, "expected a count from 1 to %u, got '%s'", SCENARIO_MAX_COUNT, t[i].s);
+        *ret = v;
+        return 0;
+}
+
+static int too_many(struct parser *p, struct token *t, size_t nt, size_t max) {
+        if (nt > max)
+                return fail_at(p, t[max].col, "unexpected '%s' after '%s' command", t[max].s, t[0].s);
+        return 0;
+}
+
+static int parse_line(struct parser *p, struct scenario *sc, char *line, const char *raw) {
+        struct token t[SCENARIO_MAX_TOKENS];
+        struct cmd c = { .line = p->line };
+        size_t nt = 0;
+        char *s = line;
+        int r;
+
+        /* Tokenise in place: whitespace separates, '#' at a token start
+         * comments out the rest. */
+        for (;;) {
+                while (*s == ' ' || *s == '\t' || *s == '\r')
+                        s++;
+                if (!*s || *s == '#')
+                        break;
+                if (nt == SCENARIO_MAX_TOKENS)
+                        return fail_at(p, (unsigned)(s - line) + 1, "too many words (at most %d)",
+                                       SCENARIO_MAX_TOKENS);
+                t[nt].s = s;
+                t[nt].col = (unsigned)(s - line) + 1;
+                nt++;
+                while (*s && *s != ' ' && *s != '\t' && *s != '\r')
+                        s++;
+                if (*s)
+                        *s++ = 0;
+        }
+        if (nt == 0)
+                return 0;
+
+        if (strcmp(t[0].s, "cpu") == 0) {
+                if (nt < 2 || strcmp(t[1].s, "add") != 0)
+                        return fail_at(p, nt < 2 ? (unsigned)strlen(raw) + 1 : t[1].col,
+                                       "expected 'add' after 'cpu'%s%s%s", nt < 2 ? "" : ", got '",
+                                       nt < 2 ? "" : t[1].s, nt < 2 ? "" : "'");
+                c.kind = CMD_CPU_ADD;
+                if ((r = parse_count(p, t, nt, 2, &c.arg[0])) < 0 || (r = too_many(p, t, nt, 3)) < 0)
+                        return r;
+        } else if (strcmp(t[0].s, "memory") == 0) {
+                if (nt < 2 || strcmp(t[1].s, "add") != 0)
+                        return fail_at(p, nt < 2 ? (unsigned)strlen(raw) + 1 : t[1].col,
+                                       "expected 'add' after 'memory'%s%s%s", nt < 2 ? "" : ", got '",
+                                       nt < 2 ? "" : t[1].s, nt < 2 ? "" : "'");
+                if (nt < 3)
+                        return fail_at(p, (unsigned)strlen(raw) + 1, "expected a size after 'memory add' (e.g. 1G)");
+                c.kind = CMD_MEMORY_ADD;
+                if (parse_size(t[2].s, &c.arg[0]) < 0 || c.arg[0] == 0)
+                        return fail_at(p, t[2].col, "expected a size such as 256M or 1G, got '%s'", t[2].s);
+                if ((r = parse_count(p, t, nt, 3, &c.arg[1])) < 0 || (r = too_many(p, t, nt, 4)) < 0)
+                        return r;
+        } else if (strcmp(t[0].s, "fail") == 0) {
+                size_t i;
+                if (nt < 2)
+                        return fail_at(p, (unsigned)strlen(raw) + 1,
+                                       "expected an operation after 'fail' (cpu-start, cpu-admit, cpu-stop, block-online)");
+                for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+                        if (strcmp(t[1].s, ops[i].name) == 0)
+                                break;
+                if (i == sizeof(ops) / sizeof(ops[0]))
+                        return fail_at(p, t[1].col,
+                                       "expected cpu-start, cpu-admit, cpu-stop or block-online, got '%s'", t[1].s);
+                c.arg[0] = ops[i].op;
+                if (nt < 3)
+                        return fail_at(p, (unsigned)strlen(raw) + 1, "expected an error name after '%s' (e.g. EIO)",
+                                       t[1].s);
+                for (i = 0; i < sizeof(errnos) / sizeof(errnos[0]); i++)
+                        if (strcmp(t[2].s, errnos[i].name) == 0)
+                                break;
+                if (i == sizeof(errnos) / sizeof(errnos[0]))
+                        return fail_at(p, t[2].col, "expected an error name such as EIO or EBUSY, got '%s'", t[2].s);
+                c.arg[1] = (uint64_t)errnos[i].err;
+                c.kind = CMD_FAIL;
+                if ((r = parse_count(p, t, nt, 3, &c.arg[2])) < 0 || (r = too_many(p, t, nt, 4)) < 0)
+                        return r;
+        } else if (strcmp(t[0].s, "settle") == 0) {
+                c.kind = CMD_SETTLE;
+                if ((r = too_many(p, t, nt, 1)) < 0)
+                        return r;
+        } else if (strcmp(t[0].s, "echo") == 0) {
+                const char *text = raw + (t[0].col - 1) + 4;
+                size_t len;
+                while (*text == ' ' || *text == '\t')
+                        text++;
+                len = strcspn(text, "\r");
+                c.kind = CMD_ECHO;
+                c.text = strndup(text, len);
+                if (!c.text)
+                        return -ENOMEM;
+        } else {
+                return fail_at(p, t[0].col, "unknown command '%s' (expected cpu, memory, fail, settle or echo)",
+                               t[0].s);
+        }
+        r = push(sc, &c);
+        if (r < 0)
+                free(c.text);
+        return r;
+}
+
+int scenario_parse(const char *filename, const char *text, struct scenario **ret, char **ret_error) {
+        struct parser p = { .filename = filename ? filename : "<scenario>", .error = ret_error };
+        struct scenario *sc;
+        const char *s = text;
+        int r = 0;
+
+        if (!text || !ret)
+                return -EINVAL;
+        sc = calloc(1, sizeof(*sc));
+        if (!sc)
+                return -ENOMEM;
+        sc->filename = strdup(p.filename);
+        if (!sc->filename) {
+                free(sc);
+                return -ENOMEM;
+        }
+        while (*s) {
+                char line[SCENARIO_MAX_LINE + 1], raw[SCENARIO_MAX_LINE + 1];
+                size_t len = strcspn(s, "\n");
+
+                p.line++;
+                if (len > SCENARIO_MAX_LINE) {
+                        r = fail_at(&p, SCENARIO_MAX_LINE + 1, "line longer than %d bytes", SCENARIO_MAX_LINE);
+                        break;
+                }
+                memcpy(line, s, len);
+                line[len] = 0;
+                if (strlen(line) != len) {
+                        r = fail_at(&p, (unsigned)strlen(line) + 1, "NUL byte in line");
+                        break;
+                }
+                memcpy(raw, line, len + 1);
+                r = parse_line(&p, sc, line, raw);
+                if (r < 0)
+                        break;
+                s += len;
+                if (*s == '\n')
+                        s++;
+        }
+        if (r < 0) {
+                scenario_free(sc);
+                return r;
+        }
+        *ret = sc;
+        return 0;
+}
+
+static int run_error(struct scenario *sc, const struct cmd *c, char **ret_error, int r, const char *what) {
+        if (ret_error) {
+                struct strbuf sb = STRBUF_INIT;
+                strbuf_printf(&sb, "%s:%u: %s: %s", sc->filename, c->line, what, strerror(-r));
+                *ret_error = strbuf_steal(&sb);
+        }
+        return r;
+}
+
+int scenario_run(struct scenario *sc, struct sim *sim, const struct scenario_hooks *hooks, char **ret_error) {
+        int r;
+
+        for (size_t i = 0; i < sc->n; i++) {
+                const struct cmd *c = &sc->cmds[i];
+
+                switch (c->kind) {
+                case CMD_CPU_ADD:
+                        for (uint64_t k = 0; k < c->arg[0]; k++) {
+                                r = sim_cpu_add(sim, NULL);
+                                /* 1 is a vetoed add, a negative errno a platform failure
+                                 * to start it: both are outcomes the stream reports. */
+                                if (r == -ENOSPC || r == -ENOMEM)
+                                        return run_error(sc, c, ret_error, r, "cpu add");
+                        }
+                        break;
+                case CMD_MEMORY_ADD:
+                        for (uint64_t k = 0; k < c->arg[1]; k++) {
+                                r = sim_memory_add(sim, c->arg[0], NULL);
+                                if (r == -ENOSPC || r == -ENOMEM || r == -EINVAL)
+                                        return run_error(sc, c, ret_error, r, "memory add");
+                        }
+                        break;
+                case CMD_FAIL:
+                        r = sim_inject_failure(sim, (enum sim_op)c->arg[0], -(int)c->arg[1], (unsigned)c->arg[2]);
+                        if (r < 0)
+                                return run_error(sc, c, ret_error, r, "fail");
+                        break;
+                case CMD_SETTLE:
+                        if (hooks && hooks->settle) {
+                                r = hooks->settle(hooks->userdata);
+                                if (r < 0)
+                                        return run_error(sc, c, ret_error, r, "settle");
+                        }
+                        break;
+                case CMD_ECHO:
+                        if (hooks && hooks->note)
+                                hooks->note(hooks->userdata, c->text);
+                        break;
+                }
+        }
+        return 0;
+}

@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The engine's shared state, for the modules of src/core only.
+ *
+ * Locks, outermost first:
+ *   txn_lock       serialises transactions (a hot-add, an ADD_EXISTING
+ *                  registration); held while synchronous callbacks run.
+ *   dispatch_lock  one dispatcher of the asynchronous queue at a time;
+ *                  held while arrival callbacks run.
+ *   lock           the model, the registration lists, the queue; never
+ *                  held while a user callback runs.
+ *   rec_lock       the record stream: seq order and one monitor call at a
+ *                  time; held while monitor callbacks run (they must not
+ *                  call back in).
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/engine.h"
+#include "util/list.h"
+#include "util/log.h"
+
+#define ENGINE_NAME_MAX 64
+#define ENGINE_GROUP_SIZE 64
+
+struct cpu {
+        dhp_proc_state state;
+};
+
+struct mem_block {
+        uint64_t device; /* device id + 1; 0: no device */
+        bool online;
+};
+
+struct mem_device {
+        uint64_t id;
+        uint64_t first_block;
+        uint64_t nblocks;
+        uint64_t online_blocks;
+        bool arrived; /* every block online and arrival queued */
+        bool removed;
+};
+
+/* A registration of either method.  Refcounted: the list holds one
+ * reference, every snapshot taken for a dispatch one more. */
+struct reg {
+        struct list node;
+        struct engine *engine;
+        uint64_t id; /* registration order, from 1 */
+        unsigned refs;
+        bool dead;
+        /* The call in progress: at most one, on call_thread. */
+        unsigned in_call;
+        pthread_t call_thread;
+        char name[ENGINE_NAME_MAX];
+        uint32_t flags;
+        void *userdata;
+};
+
+struct dhp_proc_reg {
+        struct reg base;
+        dhp_proc_cb cb;
+};
+
+struct dhp_arrival_reg {
+        struct reg base;
+        dhp_class cls;
+        dhp_arrival_cb cb;
+};
+
+/* The shared state of one processor add, seen by every callback through
+ * dhp_proc_change. */
+struct dhp_proc_change {
+        dhp_proc_change_state state;
+        uint32_t index;
+        dhp_proc_number number;
+        int *status; /* shared by every callback of the add */
+};
+
+struct dhp_device_event {
+        dhp_class cls;
+        dhp_event event;
+        bool existing;
+        uint32_t index; /* processor */
+        uint64_t base, size; /* memory */
+        char name[ENGINE_NAME_MAX];
+};
+
+enum record_field {
+        REC_HAS_PROCESSOR = 1u << 0,
+        REC_HAS_MEMORY = 1u << 1,
+        REC_HAS_STATUS = 1u << 2,
+        REC_HAS_CLIENT = 1u << 3,
+        REC_LATE = 1u << 4,
+        REC_HAS_BLOCK = 1u << 5,
+        REC_VETO = 1u << 6,
+        REC_EXISTING = 1u << 7,
+        REC_HAS_DURATION = 1u << 8,
+};
+
+struct dhp_record {
+        uint64_t seq;
+        uint64_t t_ns;
+        const char *method;
+        const char *event;
+        const char *cls; /* "processor", "memory", or NULL */
+        uint32_t fields;
+        uint32_t processor;
+        dhp_proc_number number;
+        uint64_t base, size;
+        uint64_t block;
+        uint64_t dur_ns; /* how long the callback ran */
+        int status;
+        const char *client;
+        const char *name; /* device name */
+        const char *detail; /* free text, for a later method's extras */
+};
+
+struct dhp_monitor {
+        struct list node;
+        struct engine *engine;
+        dhp_monitor_cb cb;
+        void *userdata;
+};
+
+struct engine_hook {
+        struct list node;
+        engine_hook_fn fn;
+        void *userdata;
+};
+
+struct engine {
+        const struct platform_ops *ops;
+        void *platform;
+        struct logger logger;
+        uint64_t t0;
+        char default_name[ENGINE_NAME_MAX];
+
+        pthread_mutex_t lock;
+        pthread_cond_t cond; /* a call finished, the queue drained */
+
+        pthread_mutex_t txn_lock;
+        pthread_t txn_owner;
+        bool txn_owned;
+
+        pthread_mutex_t dispatch_lock;
+        pthread_t dispatch_owner;
+        bool dispatching;
+
+        pthread_mutex_t rec_lock;
+        uint64_t rec_seq;
+        struct list monitors;
+
+        /* model */
+        struct cpu *cpus;
+        uint32_t ncpus;
+        uint64_t block_size;
+        struct mem_block *blocks;
+        uint64_t nblocks;
+        struct mem_device *devices;
+        uint64_t ndevices;
+
+        /* registrations */
+        uint64_t reg_seq;
+        struct list proc_regs;
+        struct list arrival_regs;
+
+        /* asynchronous queue */
+        struct engine_item *q_head, **q_tail;
+        engine_wake_fn wake;
+        void *wake_userdata;
+
+        struct list hooks;
+};
+
+/* Thread-safe reference handling of registrations; call with e->lock held. */
+void reg_ref_locked(struct reg *r);
+void reg_unref_locked(struct reg *r);
+/* Mark a call beginning/ending on the current thread; lock held. */
+void reg_call_begin_locked(struct reg *r);
+void reg_call_end_locked(struct reg *r);
+/* Remove a registration and wait for a call on another thread; lock not
+ * held on entry. */
+void reg_kill(struct reg *r);
+void reg_init(struct engine *e, struct reg *r, const char *name, uint32_t flags, void *userdata);
+
+/* procnotify.c */
+int procnotify_run(struct engine *e, uint32_t index, bool late, int *ret_status, bool *ret_admitted);
+
+/* arrival.c */
+int arrival_queue_processor(struct engine *e, uint32_t index, dhp_event ev);
+int arrival_queue_memory(struct engine *e, const struct mem_device *d, dhp_event ev);
+
+/* record.c */
+void record_emit(struct engine *e, struct dhp_record *r);
+void engine_record_txn(struct engine *e, const char *event, uint32_t processor, int status, bool late);
+void engine_record_block(struct engine *e, const char *event, uint64_t block, int status);
+
+/* engine.c */
+/* Between the two synchronous phases, transaction lock held: admit the
+ * processor (0) or report why not; undo a start after a failed add. */
+int engine_cpu_admit(struct engine *e, uint32_t index, bool late);
+void engine_cpu_reject(struct engine *e, uint32_t index, int status, bool late);
+bool engine_txn_owned_by_self(struct engine *e);
+void engine_txn_lock(struct engine *e);
+void engine_txn_unlock(struct engine *e);
+void engine_run_hooks(struct engine *e, enum engine_hook_kind kind, uint64_t arg);
+void engine_mem_device_range(struct engine *e, const struct mem_device *d, uint64_t *ret_base, uint64_t *ret_size);

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The simulated platform: a partition with processor slots and memory
+ * blocks, held in memory, with failure injection.  It implements the
+ * platform ops over its own state, so that tests and demos see exactly what
+ * a real platform would have done (a vetoed processor is offline again).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/engine.h"
+
+struct sim;
+
+struct sim_config {
+        uint32_t cpus;       /* processors present and admitted at start */
+        uint32_t maxcpus;    /* processor slots */
+        uint64_t memory;     /* bytes of memory online at start */
+        uint64_t block_size; /* memory block size, a power of two */
+        uint64_t maxmem;     /* the most memory the partition can hold */
+};
+
+#define SIM_CONFIG_DEFAULT { .cpus = 2, .maxcpus = 8, .memory = 1ULL << 30, .block_size = 128ULL << 20, .maxmem = 64ULL << 30 }
+
+/* Parse "cpus=N,maxcpus=N,memory=SIZE,block=SIZE,maxmem=SIZE" over the
+ * defaults already in *cfg; *cfg is untouched on error (-EINVAL: an unknown
+ * key, a bad value, or an inconsistent partition). */
+int sim_config_parse(struct sim_config *cfg, const char *options);
+
+enum sim_op {
+        SIM_OP_CPU_START = 0,
+        SIM_OP_CPU_ADMIT,
+        SIM_OP_CPU_STOP,
+        SIM_OP_BLOCK_ONLINE,
+        _SIM_OP_MAX,
+};
+
+/* Create the platform and its engine, and populate the engine with the
+ * initial partition. */
+int sim_new(struct sim **ret, const struct sim_config *cfg);
+void sim_free(struct sim *s);
+struct engine *sim_engine(struct sim *s);
+
+/* Hot-add one processor into the first absent slot and run its
+ * transaction.  Returns like engine_cpu_hotadd. */
+int sim_cpu_add(struct sim *s, uint32_t *ret_index);
+/* Hot-add a memory device of `size` bytes at the end of the address
+ * space and run its transaction. */
+int sim_memory_add(struct sim *s, uint64_t size, uint64_t *ret_base);
+/* The next `count` calls of `op` fail with `error` (a negative errno). */
+int sim_inject_failure(struct sim *s, enum sim_op op, int error, unsigned count);
+/* What the simulated hardware says, independent of the engine. */
+bool sim_cpu_online(struct sim *s, uint32_t index);
+bool sim_cpu_schedulable(struct sim *s, uint32_t index);
+bool sim_block_online(struct sim *s, uint64_t block);

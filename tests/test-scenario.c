@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/* The scenario language: parse errors name file, line and column, and a bad
+ * line anywhere means nothing runs. */
+#include <errno.h>
+
+#include "helpers.h"
+#include "platform/sim/scenario.h"
+
+static void expect_error(const char *text, const char *message) {
+        struct scenario *sc = NULL;
+        char *err = NULL;
+
+        assert_int_equal(scenario_parse("t.scenario", text, &sc, &err), -EINVAL);
+        assert_null(sc);
+        assert_non_null(err);
+        if (strcmp(err, message) != 0)
+                fail_msg("got \"%s\", expected \"%s\"", err, message);
+        free(err);
+}
+
+static void test_parse_errors(void **state) {
+        expect_error("cpu ad\n", "t.scenario:1:5: expected 'add' after 'cpu', got 'ad'");
+        expect_error("# hello\n\ncpu\n", "t.scenario:3:4: expected 'add' after 'cpu'");
+        expect_error("cpu add 0\n", "t.scenario:1:9: expected a count from 1 to 4096, got '0'");
+        expect_error("cpu add 2 3\n", "t.scenario:1:11: unexpected '3' after 'cpu' command");
+        expect_error("  memory add lots\n", "t.scenario:1:14: expected a size such as 256M or 1G, got 'lots'");
+        expect_error("memory add\n", "t.scenario:1:11: expected a size after 'memory add' (e.g. 1G)");
+        expect_error("cpu add\nfly away\n", "t.scenario:2:1: unknown command 'fly' (expected cpu, memory, fail, settle or echo)");
+        expect_error("fail cpu-start EWHAT\n", "t.scenario:1:16: expected an error name such as EIO or EBUSY, got 'EWHAT'");
+        expect_error("fail disk EIO\n", "t.scenario:1:6: expected cpu-start, cpu-admit, cpu-stop or block-online, got 'disk'");
+        expect_error("settle now\n", "t.scenario:1:8: unexpected 'now' after 'settle' command");
+}
+
+static void test_parse_ok(void **state) {
+        struct scenario *sc = NULL;
+        char *err = NULL;
+
+        assert_int_equal(scenario_parse("t", "# comment\ncpu add   # trailing\n\tmemory add 1G 2\nsettle\necho hi there\n"
+                                             "fail cpu-admit EIO 2\n", &sc, &err), 0);
+        assert_null(err);
+        assert_int_equal(scenario_count(sc), 5);
+        scenario_free(sc);
+}
+
+static void test_bad_line_runs_nothing(void **state) {
+        dhp_proc_state ps;
+        char *err = NULL;
+        dhp *ctx;
+
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=1,maxcpus=4"), 0);
+        assert_int_equal(dhp_sim_run_scenario(ctx, "s", "cpu add\ncpu add\ncpu bad\n", &err), -EINVAL);
+        assert_string_equal(err, "s:3:5: expected 'add' after 'cpu', got 'bad'");
+        free(err);
+        assert_int_equal(dhp_proc_get_state(ctx, 1, &ps), 0);
+        assert_int_equal(ps, DHP_PROC_ABSENT);
+        dhp_close(ctx);
+}
+
+static void test_run(void **state) {
+        struct recorder rec;
+        dhp_proc_state ps;
+        char *err = NULL;
+        dhp *ctx;
+
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=1,maxcpus=4"), 0);
+        recorder_start(&rec, ctx);
+        assert_int_equal(dhp_sim_run_scenario(ctx, "s",
+                                              "cpu add 2\nfail cpu-admit EIO\ncpu add\nmemory add 256M\nsettle\necho done\n",
+                                              &err),
+                         0);
+        assert_null(err);
+        assert_int_equal(dhp_proc_get_state(ctx, 2, &ps), 0);
+        assert_int_equal(ps, DHP_PROC_ADMITTED);
+        assert_int_equal(dhp_proc_get_state(ctx, 3, &ps), 0);
+        assert_int_equal(ps, DHP_PROC_PRESENT);
+        assert_true(recorder_find(&rec, 0, "\"ADMIT_FAILED\"", "\"processor\":3", NULL) >= 0);
+        assert_true(recorder_find(&rec, 0, "\"NOTE\"", "\"name\":\"done\"", NULL) >= 0);
+        /* Out of slots is a run error naming the line. */
+        assert_int_equal(dhp_sim_run_scenario(ctx, "s", "\ncpu add 9\n", &err), -ENOSPC);
+        assert_string_equal(err, "s:2: cpu add: No space left on device");
+        free(err);
+        recorder_stop(&rec);
+        dhp_close(ctx);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_parse_errors),
+                cmocka_unit_test(test_parse_ok),
+                cmocka_unit_test(test_bad_line_runs_nothing),
+                cmocka_unit_test(test_run),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
