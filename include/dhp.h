@@ -304,6 +304,13 @@ DHP_EXPORT int dhp_sim_memory_add(dhp *ctx, uint64_t size, uint64_t *ret_base);
 DHP_EXPORT int dhp_sim_run_scenario(dhp *ctx, const char *filename, const char *text,
                                     char **ret_error);
 
+/*
+ * dhp_sim_check_scenario - parse a scenario without running it.  0 when
+ * valid; -EINVAL and *ret_error as for dhp_sim_run_scenario.  Needs no
+ * context.
+ */
+DHP_EXPORT int dhp_sim_check_scenario(const char *filename, const char *text, char **ret_error);
+
 #ifdef __cplusplus
 }
 #endif

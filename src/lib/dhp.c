@@ -321,6 +321,17 @@ DHP_EXPORT int dhp_sim_run_scenario(dhp *ctx, const char *filename, const char *
         return r;
 }
 
+DHP_EXPORT int dhp_sim_check_scenario(const char *filename, const char *text, char **ret_error) {
+        struct scenario *sc = NULL;
+        int r;
+
+        if (!text)
+                return -EINVAL;
+        r = scenario_parse(filename, text, &sc, ret_error);
+        scenario_free(sc);
+        return r;
+}
+
 /* For the CLI and tests: the simulated platform behind a context. */
 struct sim *dhp_internal_sim(dhp *ctx);
 struct sim *dhp_internal_sim(dhp *ctx) {
