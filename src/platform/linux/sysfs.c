@@ -156,7 +156,7 @@ int sysfs_write_file(void *userdata, const char *path, const char *value, size_t
         _cleanup_close_ int fd = -1;
         ssize_t n;
 
-        fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
         /* A sysfs store sees exactly one write; never split or retry a
