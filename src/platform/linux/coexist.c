@@ -358,7 +358,9 @@ static int scan_udev(const char *root, struct coexist_report *r, const struct lo
                 ret = coexist_scan_rules_text(r, shown, text);
                 if (ret < 0)
                         return ret;
-                if (r->n > before)
+                /* A known name counts only as shipped by the distribution:
+                 * a copy in /etc or /run is the administrator's own. */
+                if (r->n > before || files[i].prio < 2)
                         continue;
                 for (size_t k = 0; k < ELEMENTSOF(known_rules); k++) {
                         if (strcmp(files[i].name, known_rules[k]) != 0)

@@ -416,7 +416,7 @@ static int load_acpi_bindings(const char *root, const struct topology *t, uint32
                         names = p;
                         cap = nc;
                 }
-                snprintf(names[n], sizeof(names[n]), "%s", de->d_name);
+                memcpy(names[n], de->d_name, strlen(de->d_name) + 1); /* length checked above */
                 for (size_t i = 0; i < k && i < ids_cap; i++) {
                         int bi = block_index(t, ids[i]);
                         if (bi >= 0)
