@@ -41,7 +41,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 import initramfs  # noqa: E402
-from qemu import Machine, MachineError, install_signal_handlers  # noqa: E402
+from qemu import Machine, MachineError, Timeout, install_signal_handlers  # noqa: E402
 
 BOOT_TIMEOUT = 60      # s, QEMU start to E2E-READY (about 2-4 s seen under TCG)
 STEP_TIMEOUT = 90      # s, per hot-add step (the guest watcher gives up at 60)
@@ -95,6 +95,8 @@ def check_baseline(run):
     for s in run["steps"]:
         if s["status"] != "done":
             continue
+        if s.get("expected_blocks") is not None and s["blocks"] != s["expected_blocks"]:
+            f.append(f"step {s['label']}: {s['blocks']} blocks, expected {s['expected_blocks']}")
         for d, st in s["devices"].items():
             if st not in ("1", "online"):
                 f.append(f"step {s['label']}: {d} is {st}, expected online")
@@ -109,11 +111,12 @@ SCENARIOS = {s.name: s for s in [
              check_smoke, params={"dimm_mb": 256}),
     Scenario("baseline-cpu",
              "CPU add -> online: in-process write (kernel), shell helper, dhpd",
-             check_baseline),
+             # warm-up + up to three methods on top of the boot CPU.
+             check_baseline, smp="1,maxcpus=5"),
     Scenario("baseline-memory",
              "1G DIMM add -> all blocks online: kernel auto-online, direct, shell, dhpd",
-             # Four 1 GiB DIMMs on top of 512M of boot memory.
-             check_baseline, params={"dimm_mb": 1024}, mem="512M,slots=4,maxmem=5G"),
+             # warm-up + up to four 1 GiB DIMMs on top of 512M of boot memory.
+             check_baseline, params={"dimm_mb": 1024}, mem="512M,slots=5,maxmem=6G"),
 ]}
 
 
@@ -196,9 +199,21 @@ def run_scenario(sc, kernel, initrd, args, log_dir):
                     "devices": {}}
             if "dimm" in what:
                 step["expected_blocks"] = None  # filled in from the guest below
-            # ACPI _OST: the guest kernel acknowledging the insertion.
-            osts = [t for t, ev in m.events if ev["event"] == "ACPI_DEVICE_OST"
-                    and t >= t0 and ev["data"]["info"].get("device") in ids]
+            # ACPI _OST: the guest kernel acknowledging the insertion (one
+            # per device; status 0 = success).  With kernel auto-online it
+            # comes after the onlining, so possibly after E2E-DONE: wait.
+            osts = []
+            for dev in ids:
+                try:
+                    t, ev = m.wait_event(
+                        "ACPI_DEVICE_OST", deadline.cap(10), since=t0,
+                        match=lambda ev, dev=dev: ev["data"]["info"].get("device") == dev)
+                except Timeout:
+                    run["errors"].append(f"no ACPI _OST from the guest for {dev}")
+                    continue
+                osts.append(t)
+                if ev["data"]["info"].get("status") != 0:
+                    run["errors"].append(f"ACPI _OST for {dev}: {ev['data']['info']}")
             step["ost_ms"] = (max(osts) - t0) * 1e3 if osts else None
             run["steps"].append(step)
         run["exit_uptime"] = mt.group(0)
@@ -235,6 +250,31 @@ def build_ueventwatch(build_dir):
         subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-o", out, src],
                        check=True)
     return out
+
+
+def summarize(runs):
+    """Median (min..max) per scenario step over the repeated runs."""
+    import statistics
+    print("summary over repeats: median (min..max) ms")
+    by = {}
+    for run in runs:
+        for s in run["steps"]:
+            if s["status"] == "done":
+                by.setdefault((run["scenario"], s["label"]), []).append(s)
+    for (sc, label), steps in by.items():
+        cols = []
+        for key, name in (("host_ms", "device_add->done"), ("guest_span_ms", "guest add->done"),
+                          ("ost_ms", "_OST")):
+            v = [s[key] for s in steps if s[key] is not None]
+            if v:
+                cols.append(f"{name} {statistics.median(v):.1f} ({min(v):.1f}..{max(v):.1f})")
+        print(f"    {sc:<16} {label:<12} n={len(steps)}  " + "  ".join(cols))
+    boots = [r["boot_s"] * 1e3 for r in runs if r["boot_s"]]
+    totals = [r["total_s"] * 1e3 for r in runs if r["total_s"]]
+    if boots:
+        print(f"    boot (QEMU start -> E2E-READY) {statistics.median(boots):.0f} ms"
+              f" ({min(boots):.0f}..{max(boots):.0f}); whole run {statistics.median(totals):.0f} ms"
+              f" ({min(totals):.0f}..{max(totals):.0f})")
 
 
 def fmt_ms(v):
@@ -298,6 +338,8 @@ def main():
                 print(f"    failure: {f}")
             if not ok:
                 print(f"    console log: {run['log']}")
+    if args.repeat > 1:
+        summarize(runs)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(runs, f, indent=1)
