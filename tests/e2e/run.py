@@ -318,7 +318,14 @@ def main():
     runs, passed, failed = [], 0, 0
     for name in names:
         for i in range(args.repeat):
-            run = run_scenario(SCENARIOS[name], kernel, initrd, args, log_dir)
+            try:
+                run = run_scenario(SCENARIOS[name], kernel, initrd, args, log_dir)
+            except (KeyboardInterrupt, SystemExit) as e:
+                # ^C or SIGTERM/SIGHUP: QEMU is already dead (finally in
+                # run_scenario); report what ran and stop.
+                print(f"INTERRUPTED {name} ({type(e).__name__})")
+                print(f"{passed} passed, {failed + 1} failed")
+                return 130
             runs.append(run)
             tag = name if args.repeat == 1 else f"{name}#{i + 1}"
             ok = not run["failures"]
