@@ -330,8 +330,8 @@ def main():
             tag = name if args.repeat == 1 else f"{name}#{i + 1}"
             ok = not run["failures"]
             passed, failed = passed + ok, failed + (not ok)
-            print(f"{'PASS' if ok else 'FAIL'} {tag}: boot {fmt_ms((run['boot_s'] or 0) * 1e3)} ms,"
-                  f" run {fmt_ms((run['total_s'] or 0) * 1e3)} ms", flush=True)
+            print(f"{'PASS' if ok else 'FAIL'} {tag}: boot {fmt_ms(run['boot_s'] and run['boot_s'] * 1e3)} ms,"
+                  f" run {fmt_ms(run['total_s'] and run['total_s'] * 1e3)} ms", flush=True)
             for s in run["steps"]:
                 if s["status"] == "skipped":
                     print(f"    {s['label']:<14} skipped ({s['why']})")

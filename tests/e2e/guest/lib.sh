@@ -37,6 +37,11 @@ start_dhpd() {
 	# shellcheck disable=SC2086
 	/bin/dhpd $args &
 	dhpd_started=$!
+	# TODO(dhpd): wait here for dhpd to say it is ready (its uevent socket
+	# bound, initial sysfs scan done), on an event and with a timeout, e.g.
+	# a readiness line on a pipe or `dhpctl wait-ready`.  Until then a
+	# device_add could in principle beat dhpd's bind; dhpd's own resync from
+	# sysfs at start-up would still online the device, only later.
 	return 0
 }
 
@@ -47,6 +52,7 @@ run_step() {
 	label=$1 add=$2 want=$3 method=$4 ncpu=$5 nblk=$6
 	set -- -r "E2E-WAIT label=$label add=$add" -l "$label" -c "$ncpu" -m "$nblk" \
 		-w "$want" -t "$WATCH_TIMEOUT"
+	read -r auto_was < /sys/devices/system/memory/auto_online_blocks
 	case "$method" in
 	kernel) set -- "$@" -o
 	        [ "$nblk" -gt 0 ] && echo online > /sys/devices/system/memory/auto_online_blocks ;;
@@ -61,6 +67,6 @@ run_step() {
 	esac
 	ueventwatch "$@"
 	rc=$?
-	echo offline > /sys/devices/system/memory/auto_online_blocks
+	echo "$auto_was" > /sys/devices/system/memory/auto_online_blocks
 	return $rc
 }
