@@ -39,6 +39,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 
 import initramfs  # noqa: E402
 from qemu import Machine, MachineError, Timeout, install_signal_handlers  # noqa: E402
