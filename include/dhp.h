@@ -49,7 +49,13 @@ typedef struct dhp dhp;
  *   "sim:OPTIONS"    same, OPTIONS a comma list of cpus=N, maxcpus=N,
  *                    memory=SIZE, block=SIZE, maxmem=SIZE
  *
- * Later targets ("linux", "unix:PATH") keep the same API.  Errors: -EINVAL
+ *   "linux"          this process is the agent: it onlines hot-added
+ *                    processors and memory itself (needs root) and keeps
+ *                    its own threads on admitted processors; no daemon
+ *   "linux:OPTIONS"  same, OPTIONS: cgroup=GROUP (repeatable), online=no,
+ *                    root=DIR and uevent-fd=N (tests on a fake sysfs)
+ *
+ * Later targets ("unix:PATH") keep the same API.  Errors: -EINVAL
  * (malformed target or options), -EPROTONOSUPPORT (unknown target kind),
  * -ENOMEM.
  */

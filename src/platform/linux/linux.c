@@ -9,6 +9,7 @@
 #include "platform/linux/linux.h"
 #include "platform/linux/topology.h"
 #include "platform/linux/uevent.h"
+#include "util/cpuset.h"
 #include "util/macro.h"
 
 /* What one drain of the socket announced. */
@@ -119,6 +120,8 @@ static int op_cpu_admit(void *p, uint32_t index) {
                 }
                 log_debug(&lp->log, "cpu%u: admitted into cgroup %s", index, lp->cgroups[i]);
         }
+        if (lp->cfg.on_admit)
+                return lp->cfg.on_admit(lp->cfg.on_admit_userdata, index);
         return 0;
 }
 
@@ -212,6 +215,25 @@ void linux_platform_free(struct linux_platform *lp) {
         free(lp->pending.blocks);
         pthread_mutex_destroy(&lp->stats_lock);
         free(lp);
+}
+
+int linux_platform_admitted(struct linux_platform *lp, struct cpuset *ret) {
+        struct cpuset s = CPUSET_INIT;
+        uint32_t n = engine_cpu_count(lp->engine);
+        int r = 0;
+
+        for (uint32_t i = 0; i < n && r >= 0; i++) {
+                dhp_proc_state st;
+                if (engine_cpu_get_state(lp->engine, i, &st) == 0 && st == DHP_PROC_ADMITTED)
+                        r = cpuset_set(&s, i);
+        }
+        if (r < 0) {
+                cpuset_deinit(&s);
+                return r;
+        }
+        cpuset_deinit(ret);
+        *ret = s;
+        return 0;
 }
 
 struct engine *linux_platform_engine(struct linux_platform *lp) {

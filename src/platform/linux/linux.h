@@ -57,6 +57,10 @@ struct linux_config {
         size_t rcvbuf;                  /* uevent socket buffer; 0: default */
         int uevent_fd;                  /* >= 0: use this fd (tests: a socketpair), trusted */
         const struct sysfs_writer *writer; /* NULL: the real writer (tests inject) */
+        /* Called at admission, after the cgroups were widened: an in-process
+         * context widens its own threads' affinity here. */
+        int (*on_admit)(void *userdata, uint32_t cpu);
+        void *on_admit_userdata;
 };
 
 void linux_config_defaults(struct linux_config *c);
@@ -99,3 +103,5 @@ struct linux_stats {
         uint64_t write_retries;
 };
 void linux_platform_stats(struct linux_platform *lp, struct linux_stats *ret);
+/* The admitted processors of the model. */
+int linux_platform_admitted(struct linux_platform *lp, struct cpuset *ret);
