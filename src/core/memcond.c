@@ -44,6 +44,7 @@ struct memcond {
         bool have_levels;
         bool set[_MEMCOND_MAX];
         uint64_t set_gen[_MEMCOND_MAX]; /* times set: a waiter sees a set that was cleared again */
+        unsigned waiting[_MEMCOND_MAX];
         struct list listeners;
         uint64_t platform_interval_ms;
         uint64_t last_eval_ns;
@@ -469,6 +470,8 @@ static void on_mem_changed(struct engine *e, enum engine_hook_kind kind, uint64_
         pthread_mutex_lock(&mc->lock);
         update_thresholds_locked(mc, &lv);
         change = would_change_locked(mc, &lv);
+        if (!change)
+                apply_locked(mc, &lv); /* only records the levels */
         pthread_mutex_unlock(&mc->lock);
         if (change) {
                 it = calloc(1, sizeof(*it));
@@ -649,15 +652,26 @@ int memcond_wait(struct engine *e, enum memcond_kind k, int timeout_ms) {
                 deadline = time_deadline_ms(timeout_ms);
         pthread_mutex_lock(&mc->lock);
         gen = mc->set_gen[k];
+        mc->waiting[k]++;
         while (!mc->set[k] && mc->set_gen[k] == gen && timeout_ms != 0) {
                 if (timeout_ms < 0)
                         pthread_cond_wait(&mc->cond, &mc->lock);
                 else if (pthread_cond_timedwait(&mc->cond, &mc->lock, &deadline) == ETIMEDOUT)
                         break;
         }
+        mc->waiting[k]--;
         r = mc->set[k] || mc->set_gen[k] != gen;
         pthread_mutex_unlock(&mc->lock);
         return r;
+}
+
+unsigned memcond_waiting(struct engine *e, enum memcond_kind k) {
+        unsigned n;
+
+        pthread_mutex_lock(&e->memcond->lock);
+        n = (unsigned)k < _MEMCOND_MAX ? e->memcond->waiting[k] : 0;
+        pthread_mutex_unlock(&e->memcond->lock);
+        return n;
 }
 
 void memcond_listen(struct engine *e, struct memcond_listener *l) {

@@ -122,6 +122,8 @@ bool memcond_is_set(struct engine *e, enum memcond_kind k);
 /* Wait up to timeout_ms (-1: forever) for the event to be set, or to be
  * set and cleared again meanwhile: 1 then, 0 on timeout. */
 int memcond_wait(struct engine *e, enum memcond_kind k, int timeout_ms);
+/* How many threads are inside memcond_wait() for the event (tests). */
+unsigned memcond_waiting(struct engine *e, enum memcond_kind k);
 
 /* Told of every transition of one event, under the module's lock: it must
  * not call back into the engine.  Embedded by the caller. */
