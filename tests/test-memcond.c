@@ -144,6 +144,8 @@ static void test_band_neither_set(void **state) {
                 assert_false(dhp_memcond_is_set(hi));
         }
         assert_int_equal(recorder_count(&rec, "\"memcond\"", "\"SET\"", NULL), 0);
+        /* The total did not change: no THRESHOLDS record either. */
+        assert_int_equal(recorder_count(&rec, "\"THRESHOLDS\"", NULL), 0);
         recorder_stop(&rec);
         dhp_close(ctx); /* frees the handles still open */
 }

@@ -349,7 +349,10 @@ static void update_thresholds_locked(struct memcond *mc, const struct mem_levels
         struct memcond_thresholds t;
 
         memcond_thresholds_compute(&mc->cfg, lv->total, &t);
-        if (memcmp(&t, &mc->th, sizeof(t)) == 0)
+        /* Field by field: the struct has padding. */
+        if (t.low == mc->th.low && t.high == mc->th.high && t.margin == mc->th.margin &&
+            t.low_commit == mc->th.low_commit && t.high_commit == mc->th.high_commit &&
+            t.max_commit == mc->th.max_commit)
                 return;
         mc->th = t;
         emit_thresholds(mc, lv->total);
