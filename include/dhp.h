@@ -13,7 +13,7 @@
  *
  *   ADD_START (all) -> processor admitted -> ADD_COMPLETE (all)
  *     -> ARRIVAL (PROCESSOR) -> rebalance
- *   memory blocks online -> ARRIVAL (MEMORY)
+ *   memory blocks online -> ARRIVAL (MEMORY) -> memory conditions
  */
 #ifndef DHP_H
 #define DHP_H
@@ -316,6 +316,133 @@ DHP_EXPORT int dhp_sim_run_scenario(dhp *ctx, const char *filename, const char *
  * context.
  */
 DHP_EXPORT int dhp_sim_check_scenario(const char *filename, const char *text, char **ret_error);
+/* ------------------------------------------------------------------------ */
+/* Memory condition events (MODEL.md section 3, doc/memcond.md)             */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Five standard named notification (manual-reset) events.  Each stays set
+ * while its condition holds, wakes every waiter when it is set, and is
+ * cleared when the condition stops holding:
+ *
+ *   "HighMemoryCondition"     available memory above the high threshold
+ *   "LowMemoryCondition"      available memory below the low threshold
+ *   "LowCommitCondition"      commit charge under low_commit % of the limit
+ *   "HighCommitCondition"     commit charge over high_commit % of the limit
+ *   "MaximumCommitCondition"  commit charge at max_commit % of the limit
+ *
+ * Between the low and the high threshold neither memory event is set.
+ * Every set and clear is also a record of the notification stream (method
+ * "memcond", event "SET" or "CLEAR", with "condition" and "available").
+ *
+ * HighMemoryCondition is set for many reasons besides hot-add (a process
+ * exited, the page cache shrank).  To learn of hot-added memory, register
+ * for arrival notification of DHP_CLASS_MEMORY instead.
+ *
+ * The events are re-evaluated whenever the platform reports new levels, at
+ * every memory online or offline (after the memory's ARRIVAL, on the
+ * notification thread: dhp_process() or the context's own), and on a slow
+ * fallback timer where the platform needs one (see
+ * dhp_memcond_next_timeout_ms()).
+ */
+typedef struct dhp_memcond dhp_memcond;
+
+/*
+ * dhp_memcond_open - open one of the standard events by name.  Each handle
+ * has its own file descriptor (dhp_memcond_get_fd()).  Errors: -ENOENT for
+ * a name that is not one of the five above (names are case-sensitive),
+ * -EINVAL, -ENOMEM, -EMFILE/-ENFILE (no descriptor left).
+ */
+DHP_EXPORT int dhp_memcond_open(dhp *ctx, const char *name, dhp_memcond **ret);
+
+/* dhp_memcond_close - free the handle and its descriptor.  Not while
+ * another thread waits on it.  NULL is a no-op.  Handles still open at
+ * dhp_close() are freed by it. */
+DHP_EXPORT void dhp_memcond_close(dhp_memcond *ev);
+
+/* dhp_memcond_get_name - the event's standard name. */
+DHP_EXPORT const char *dhp_memcond_get_name(const dhp_memcond *ev);
+
+/* dhp_memcond_is_set - true while the event is set. */
+DHP_EXPORT bool dhp_memcond_is_set(const dhp_memcond *ev);
+
+/*
+ * dhp_memcond_wait - wait up to timeout_ms (-1: forever, 0: just test) for
+ * the event to be set.  Returns 1 when it is set, or was set since the call
+ * began (a set then a quick clear still wakes every waiter), 0 on timeout,
+ * -EINVAL.
+ */
+DHP_EXPORT int dhp_memcond_wait(dhp_memcond *ev, int timeout_ms);
+
+/*
+ * dhp_memcond_get_fd - a descriptor that is readable (POLLIN) exactly
+ * while the event is set: level-triggered, for any poll loop.  Owned by the
+ * handle.  Poll it, never read it: the library fills it when the event is
+ * set and drains it when the event is cleared.
+ */
+DHP_EXPORT int dhp_memcond_get_fd(const dhp_memcond *ev);
+
+typedef enum dhp_memcond_threshold {
+        /* Bytes of available memory.  Default: total/128 (32 MiB per
+         * 4 GiB), at most 64 MiB, recomputed when the total changes. */
+        DHP_MEMCOND_LOW_MEMORY = 1,
+        /* Bytes.  Default: three times the low threshold. */
+        DHP_MEMCOND_HIGH_MEMORY = 2,
+        /* Percent of the commit limit.  Defaults 50, 90 and 100. */
+        DHP_MEMCOND_LOW_COMMIT = 3,
+        DHP_MEMCOND_HIGH_COMMIT = 4,
+        DHP_MEMCOND_MAXIMUM_COMMIT = 5,
+} dhp_memcond_threshold;
+
+/*
+ * dhp_memcond_set_threshold - override one threshold; it is no longer
+ * recomputed when memory is added.  Memory thresholds are 4 KiB to 1 EiB;
+ * commit thresholds 1 to 1000 percent.  The thresholds in force after the
+ * change must keep low < high (memory) and low_commit < high_commit <
+ * max_commit; to move several at once use dhp_memcond_configure().
+ * Errors: -EINVAL, with a malloc'ed message the caller frees in
+ * *ret_error when ret_error is not NULL (zero, out of range, or out of
+ * order with the others).  The events are re-evaluated at once.
+ */
+DHP_EXPORT int dhp_memcond_set_threshold(dhp *ctx, dhp_memcond_threshold which, uint64_t value,
+                                         char **ret_error);
+
+/* dhp_memcond_get_threshold - the threshold in force (overridden or
+ * default); 0 for a memory threshold while the total memory is unknown. */
+DHP_EXPORT int dhp_memcond_get_threshold(dhp *ctx, dhp_memcond_threshold which, uint64_t *ret_value);
+
+/*
+ * dhp_memcond_configure - apply a comma list of KEY=VALUE, all or nothing:
+ * low=SIZE, high=SIZE, low_commit=N%, high_commit=N%, max_commit=N%,
+ * interval=DURATION (the fallback timer); VALUE "default" returns a key to
+ * its default.  The daemon's configuration file uses the same keys.
+ * Errors: -EINVAL with *ret_error as for dhp_memcond_set_threshold(),
+ * -ENOMEM.
+ */
+DHP_EXPORT int dhp_memcond_configure(dhp *ctx, const char *spec, char **ret_error);
+
+/*
+ * dhp_memcond_next_timeout_ms - for a context without its own notification
+ * thread: the poll timeout to use with dhp_get_fd() (-1: none needed, the
+ * platform reports every change), after which dhp_process() runs the
+ * fallback re-evaluation.  The context's own thread does this by itself.
+ */
+DHP_EXPORT int dhp_memcond_next_timeout_ms(dhp *ctx);
+
+/* Keep a level unchanged in dhp_sim_memory_set_levels(). */
+#define DHP_SIM_LEVEL_KEEP UINT64_MAX
+
+/*
+ * dhp_sim_memory_set_levels - (target "sim") set what the simulated
+ * /proc/meminfo says, in bytes: MemTotal, MemAvailable, Committed_AS,
+ * CommitLimit; DHP_SIM_LEVEL_KEEP keeps a value.  The events are
+ * re-evaluated at once, on the calling thread.  At open the sim has 3/4 of
+ * its memory available and no commit figures (commit events clear); memory
+ * hot-add adds to total and available.  Errors: -EINVAL (available above
+ * total), -EOPNOTSUPP on another target.
+ */
+DHP_EXPORT int dhp_sim_memory_set_levels(dhp *ctx, uint64_t total, uint64_t available, uint64_t commit_charge,
+                                         uint64_t commit_limit);
 
 #ifdef __cplusplus
 }

@@ -117,6 +117,7 @@ struct dhp_record {
         const char *client;
         const char *name; /* device name */
         const char *detail; /* free text, for a later method's extras */
+        const char *detail_text; /* the same extras for the timeline line */
 };
 
 struct dhp_monitor {
@@ -174,6 +175,8 @@ struct engine {
         void *wake_userdata;
 
         struct list hooks;
+
+        struct memcond *memcond; /* memcond.c */
 };
 
 /* Thread-safe reference handling of registrations; call with e->lock held. */

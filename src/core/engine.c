@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/engine-internal.h"
+#include "core/memcond.h"
 #include "util/macro.h"
 #include "util/time.h"
 
@@ -42,6 +43,10 @@ int engine_new(struct engine **ret, const struct platform_ops *ops, void *platfo
         list_init(&e->arrival_regs);
         list_init(&e->hooks);
         e->q_tail = &e->q_head;
+        if (memcond_new(e, &e->memcond) < 0) {
+                engine_free(e);
+                return -ENOMEM;
+        }
         *ret = e;
         return 0;
 }
@@ -77,6 +82,7 @@ void engine_free(struct engine *e) {
                 list_remove(n);
                 free(list_entry(n, struct engine_hook, node));
         }
+        memcond_free(e->memcond);
         pthread_mutex_destroy(&e->lock);
         pthread_cond_destroy(&e->cond);
         pthread_mutex_destroy(&e->txn_lock);

@@ -17,6 +17,16 @@
 
 struct engine;
 
+/* Memory levels as the platform sees them (Linux: /proc/meminfo MemTotal,
+ * MemAvailable, Committed_AS, CommitLimit), in bytes.  A total or a commit
+ * limit of 0 means unknown: the conditions that need it stay clear. */
+struct mem_levels {
+        uint64_t total;
+        uint64_t available;
+        uint64_t commit_charge;
+        uint64_t commit_limit;
+};
+
 /* What the engine asks of the platform.  Every op returns 0 or a negative
  * errno and is called with no engine lock held, on the transaction thread. */
 struct platform_ops {
@@ -30,6 +40,11 @@ struct platform_ops {
         int (*cpu_admit)(void *platform, uint32_t index);
         /* Online one memory block; `index` is the block's index. */
         int (*mem_block_online)(void *platform, uint64_t index);
+        /* Read the memory levels now, for the memory condition events.  May
+         * be NULL: the platform then pushes every change with
+         * engine_mem_levels_update().  Called on any thread, with no engine
+         * lock held; it must not call into the engine. */
+        int (*mem_levels_read)(void *platform, struct mem_levels *ret);
 };
 
 /* How the engine tells its embedder that work is queued for
@@ -103,6 +118,12 @@ int engine_mem_block_set_online(struct engine *e, uint64_t block, bool online);
 int engine_mem_block_get(struct engine *e, uint64_t block, uint64_t *ret_device, bool *ret_online);
 /* Totals of the model: bytes of present and of online memory. */
 void engine_mem_totals(struct engine *e, uint64_t *ret_present, uint64_t *ret_online);
+/*
+ * engine_mem_levels_update - the platform reports new memory levels (a PSI
+ * trigger fired, the sim was told): the memory condition events are
+ * re-evaluated at once on the calling thread (memcond.c).
+ */
+int engine_mem_levels_update(struct engine *e, const struct mem_levels *levels);
 /* The next physical address past every device (the sim places new DIMMs
  * there). */
 uint64_t engine_mem_end(struct engine *e);

@@ -189,6 +189,8 @@ static int format_text(const dhp_record *r, struct strbuf *sb) {
                 strbuf_puts(sb, " (existing)");
         if (!(r->fields & (REC_HAS_CLIENT | REC_HAS_MEMORY)) && r->name)
                 strbuf_printf(sb, "  %s", r->name);
+        if (r->detail_text)
+                strbuf_printf(sb, "  %s", r->detail_text);
         return sb->oom ? -ENOMEM : 0;
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/engine.h"
+#include "core/memcond.h"
 #include "dhp.h"
 #include "platform/linux/affinity.h"
 #include "platform/linux/linux.h"
@@ -39,6 +40,14 @@ struct dhp {
         pthread_mutex_t lock;
         pthread_t thread;
         bool thread_running;
+        struct list memconds; /* open dhp_memcond handles, under lock */
+};
+
+struct dhp_memcond {
+        struct memcond_listener listener;
+        struct list node;
+        dhp *ctx;
+        int efd; /* readable exactly while the event is set */
 };
 
 static void wake(void *userdata) {
@@ -190,6 +199,7 @@ DHP_EXPORT int dhp_open(dhp **ret, const char *target) {
         ctx->efd = ctx->stop_efd = ctx->hp_stop = -1;
         pthread_mutex_init(&ctx->lock, NULL);
         pthread_mutex_init(&ctx->admitted_lock, NULL);
+        list_init(&ctx->memconds);
 
         if (strcmp(target, "sim") == 0)
                 r = open_sim(ctx, NULL);
@@ -237,6 +247,8 @@ DHP_EXPORT void dhp_close(dhp *ctx) {
         free(ctx->root);
         cpuset_deinit(&ctx->admitted);
         pthread_mutex_destroy(&ctx->admitted_lock);
+        list_for_each_safe(n, tmp, &ctx->memconds)
+                dhp_memcond_close(list_entry(n, struct dhp_memcond, node));
         if (ctx->sim)
                 sim_free(ctx->sim);
         if (ctx->efd >= 0)
@@ -268,6 +280,7 @@ DHP_EXPORT int dhp_process(dhp *ctx) {
         /* Reset before dispatching: an item queued meanwhile makes the fd
          * readable again, so nothing is left behind unannounced. */
         drain(ctx->efd);
+        memcond_tick(ctx->engine);
         return engine_dispatch(ctx->engine);
 }
 
@@ -296,13 +309,18 @@ static void *notification_thread(void *userdata) {
         };
 
         for (;;) {
-                if (poll(p, 2, -1) < 0) {
+                /* The memory conditions' fallback timer, if the platform
+                 * needs one; -1 otherwise. */
+                int r = poll(p, 2, memcond_next_timeout_ms(ctx->engine));
+
+                if (r < 0) {
                         if (errno == EINTR)
                                 continue;
                         break;
                 }
                 if (p[1].revents)
                         break;
+                memcond_tick(ctx->engine);
                 if (p[0].revents) {
                         drain(ctx->efd);
                         engine_dispatch(ctx->engine);
@@ -474,4 +492,153 @@ DHP_EXPORT int dhp_sim_check_scenario(const char *filename, const char *text, ch
 struct sim *dhp_internal_sim(dhp *ctx);
 struct sim *dhp_internal_sim(dhp *ctx) {
         return ctx->sim;
+}
+
+/* ---- memory condition events ------------------------------------------ */
+
+/* Called under the memcond lock at every transition: the descriptor's
+ * readability follows the event.  eventfd writes and reads never block
+ * here (non-blocking; the counter holds at most a few units). */
+static void memcond_changed(struct memcond_listener *l, bool set) {
+        struct dhp_memcond *ev = (struct dhp_memcond *)l;
+        uint64_t one = 1;
+
+        if (set)
+                (void)!write(ev->efd, &one, sizeof(one));
+        else
+                drain(ev->efd);
+}
+
+DHP_EXPORT int dhp_memcond_open(dhp *ctx, const char *name, dhp_memcond **ret) {
+        enum memcond_kind k;
+        struct dhp_memcond *ev;
+        int r;
+
+        if (!ctx || !name || !ret)
+                return -EINVAL;
+        r = memcond_lookup(name, &k);
+        if (r < 0)
+                return r;
+        ev = calloc(1, sizeof(*ev));
+        if (!ev)
+                return -ENOMEM;
+        ev->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (ev->efd < 0) {
+                r = -errno;
+                free(ev);
+                return r;
+        }
+        ev->ctx = ctx;
+        ev->listener.kind = k;
+        ev->listener.fn = memcond_changed;
+        pthread_mutex_lock(&ctx->lock);
+        list_append(&ctx->memconds, &ev->node);
+        pthread_mutex_unlock(&ctx->lock);
+        memcond_listen(ctx->engine, &ev->listener);
+        *ret = ev;
+        return 0;
+}
+
+DHP_EXPORT void dhp_memcond_close(dhp_memcond *ev) {
+        if (!ev)
+                return;
+        memcond_unlisten(ev->ctx->engine, &ev->listener);
+        pthread_mutex_lock(&ev->ctx->lock);
+        list_remove(&ev->node);
+        pthread_mutex_unlock(&ev->ctx->lock);
+        close(ev->efd);
+        free(ev);
+}
+
+DHP_EXPORT const char *dhp_memcond_get_name(const dhp_memcond *ev) {
+        return ev ? memcond_name(ev->listener.kind) : NULL;
+}
+
+DHP_EXPORT bool dhp_memcond_is_set(const dhp_memcond *ev) {
+        return ev && memcond_is_set(ev->ctx->engine, ev->listener.kind);
+}
+
+DHP_EXPORT int dhp_memcond_wait(dhp_memcond *ev, int timeout_ms) {
+        if (!ev)
+                return -EINVAL;
+        return memcond_wait(ev->ctx->engine, ev->listener.kind, timeout_ms);
+}
+
+DHP_EXPORT int dhp_memcond_get_fd(const dhp_memcond *ev) {
+        return ev ? ev->efd : -EINVAL;
+}
+
+static const char *threshold_key(dhp_memcond_threshold which) {
+        switch (which) {
+        case DHP_MEMCOND_LOW_MEMORY:
+                return "low";
+        case DHP_MEMCOND_HIGH_MEMORY:
+                return "high";
+        case DHP_MEMCOND_LOW_COMMIT:
+                return "low_commit";
+        case DHP_MEMCOND_HIGH_COMMIT:
+                return "high_commit";
+        case DHP_MEMCOND_MAXIMUM_COMMIT:
+                return "max_commit";
+        }
+        return NULL;
+}
+
+DHP_EXPORT int dhp_memcond_set_threshold(dhp *ctx, dhp_memcond_threshold which, uint64_t value, char **ret_error) {
+        const char *key = threshold_key(which);
+        char spec[64];
+
+        if (!ctx || !key)
+                return -EINVAL;
+        /* One path for the API, the scenario and the daemon's file: the
+         * same checks, the same messages. */
+        snprintf(spec, sizeof(spec), "%s=%llu", key, (unsigned long long)value);
+        return memcond_configure_spec(ctx->engine, spec, ret_error);
+}
+
+DHP_EXPORT int dhp_memcond_get_threshold(dhp *ctx, dhp_memcond_threshold which, uint64_t *ret_value) {
+        struct memcond_thresholds t;
+
+        if (!ctx || !ret_value || !threshold_key(which))
+                return -EINVAL;
+        memcond_get_thresholds(ctx->engine, &t);
+        switch (which) {
+        case DHP_MEMCOND_LOW_MEMORY:
+                *ret_value = t.low;
+                break;
+        case DHP_MEMCOND_HIGH_MEMORY:
+                *ret_value = t.high;
+                break;
+        case DHP_MEMCOND_LOW_COMMIT:
+                *ret_value = t.low_commit;
+                break;
+        case DHP_MEMCOND_HIGH_COMMIT:
+                *ret_value = t.high_commit;
+                break;
+        case DHP_MEMCOND_MAXIMUM_COMMIT:
+                *ret_value = t.max_commit;
+                break;
+        }
+        return 0;
+}
+
+DHP_EXPORT int dhp_memcond_configure(dhp *ctx, const char *spec, char **ret_error) {
+        if (!ctx || !spec)
+                return -EINVAL;
+        return memcond_configure_spec(ctx->engine, spec, ret_error);
+}
+
+DHP_EXPORT int dhp_memcond_next_timeout_ms(dhp *ctx) {
+        if (!ctx)
+                return -EINVAL;
+        return memcond_next_timeout_ms(ctx->engine);
+}
+
+DHP_EXPORT int dhp_sim_memory_set_levels(dhp *ctx, uint64_t total, uint64_t available, uint64_t commit_charge,
+                                         uint64_t commit_limit) {
+        if (!ctx)
+                return -EINVAL;
+        if (!ctx->sim)
+                return -EOPNOTSUPP;
+        return sim_mem_levels_set(ctx->sim, total, available, commit_charge, commit_limit, true);
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/memcond.h"
 #include "platform/sim/scenario.h"
 #include "util/parse.h"
 #include "util/strbuf.h"
@@ -12,12 +13,12 @@
 #define SCENARIO_MAX_LINE 4096
 #define SCENARIO_MAX_COUNT 4096
 
-enum cmd_kind { CMD_CPU_ADD, CMD_MEMORY_ADD, CMD_FAIL, CMD_SETTLE, CMD_ECHO };
+enum cmd_kind { CMD_CPU_ADD, CMD_MEMORY_ADD, CMD_FAIL, CMD_SETTLE, CMD_ECHO, CMD_MEMORY_LEVEL, CMD_MEMORY_THRESHOLDS };
 
 struct cmd {
         enum cmd_kind kind;
         unsigned line;
-        uint64_t arg[3];
+        uint64_t arg[4];
         char *text;
 };
 
@@ -113,6 +114,73 @@ static int too_many(struct parser *p, struct token *t, size_t nt, size_t max) {
         return 0;
 }
 
+/* memory level KEY=SIZE...: available, total, commit, limit; each at most
+ * once, at least one.  Absent keys keep their value. */
+static int parse_level(struct parser *p, struct token *t, size_t nt, struct cmd *c) {
+        static const char *const keys[] = { "total", "available", "commit", "limit" };
+
+        for (size_t k = 0; k < 4; k++)
+                c->arg[k] = SIM_LEVEL_KEEP;
+        if (nt < 3)
+                return fail_at(p, t[1].col + 5, "expected available=SIZE, total=SIZE, commit=SIZE or limit=SIZE "
+                                                "after 'memory level'");
+        for (size_t i = 2; i < nt; i++) {
+                const char *eq = strchr(t[i].s, '=');
+                size_t k, klen = eq ? (size_t)(eq - t[i].s) : 0;
+                uint64_t v;
+
+                for (k = 0; k < 4; k++)
+                        if (eq && strlen(keys[k]) == klen && strncmp(t[i].s, keys[k], klen) == 0)
+                                break;
+                if (k == 4)
+                        return fail_at(p, t[i].col, "expected available=SIZE, total=SIZE, commit=SIZE or limit=SIZE, "
+                                                    "got '%s'", t[i].s);
+                if (c->arg[k] != SIM_LEVEL_KEEP)
+                        return fail_at(p, t[i].col, "'%s' given twice", keys[k]);
+                if (parse_size(eq + 1, &v) < 0 || v == SIM_LEVEL_KEEP)
+                        return fail_at(p, t[i].col + (unsigned)klen + 1, "expected a size such as 300M, got '%s'",
+                                       eq + 1);
+                c->arg[k] = v;
+        }
+        return 0;
+}
+
+/* memory thresholds KEY=VALUE...: the memory condition thresholds, checked
+ * one by one here and as a whole when run (against the total then). */
+static int parse_thresholds(struct parser *p, struct token *t, size_t nt, struct cmd *c) {
+        struct memcond_config cfg = { 0 };
+        struct strbuf sb = STRBUF_INIT;
+
+        if (nt < 3)
+                return fail_at(p, t[1].col + 10, "expected KEY=VALUE after 'memory thresholds' (low, high, "
+                                                 "low_commit, high_commit, max_commit, interval)");
+        for (size_t i = 2; i < nt; i++) {
+                char key[32], *msg = NULL;
+                const char *eq = strchr(t[i].s, '=');
+                size_t klen = eq ? (size_t)(eq - t[i].s) : 0;
+
+                if (!eq || klen == 0 || klen >= sizeof(key)) {
+                        strbuf_deinit(&sb);
+                        return fail_at(p, t[i].col, "expected KEY=VALUE, got '%s'", t[i].s);
+                }
+                memcpy(key, t[i].s, klen);
+                key[klen] = 0;
+                if (memcond_config_set(&cfg, key, eq + 1, &msg) < 0) {
+                        int r = fail_at(p, t[i].col, "%s", msg ? msg : "bad threshold");
+                        free(msg);
+                        strbuf_deinit(&sb);
+                        return r;
+                }
+                strbuf_printf(&sb, "%s%s", i > 2 ? "," : "", t[i].s);
+        }
+        if (sb.oom) {
+                strbuf_deinit(&sb);
+                return -ENOMEM;
+        }
+        c->text = strbuf_steal(&sb);
+        return c->text ? 0 : -ENOMEM;
+}
+
 static int parse_line(struct parser *p, struct scenario *sc, char *line, const char *raw) {
         struct token t[SCENARIO_MAX_TOKENS];
         struct cmd c = { .line = p->line };
@@ -149,11 +217,19 @@ static int parse_line(struct parser *p, struct scenario *sc, char *line, const c
                 c.kind = CMD_CPU_ADD;
                 if ((r = parse_count(p, t, nt, 2, &c.arg[0])) < 0 || (r = too_many(p, t, nt, 3)) < 0)
                         return r;
+        } else if (strcmp(t[0].s, "memory") == 0 && nt >= 2 && strcmp(t[1].s, "level") == 0) {
+                c.kind = CMD_MEMORY_LEVEL;
+                if ((r = parse_level(p, t, nt, &c)) < 0)
+                        return r;
+        } else if (strcmp(t[0].s, "memory") == 0 && nt >= 2 && strcmp(t[1].s, "thresholds") == 0) {
+                c.kind = CMD_MEMORY_THRESHOLDS;
+                if ((r = parse_thresholds(p, t, nt, &c)) < 0)
+                        return r;
         } else if (strcmp(t[0].s, "memory") == 0) {
                 if (nt < 2 || strcmp(t[1].s, "add") != 0)
                         return fail_at(p, nt < 2 ? (unsigned)strlen(raw) + 1 : t[1].col,
-                                       "expected 'add' after 'memory'%s%s%s", nt < 2 ? "" : ", got '",
-                                       nt < 2 ? "" : t[1].s, nt < 2 ? "" : "'");
+                                       "expected 'add', 'level' or 'thresholds' after 'memory'%s%s%s",
+                                       nt < 2 ? "" : ", got '", nt < 2 ? "" : t[1].s, nt < 2 ? "" : "'");
                 if (nt < 3)
                         return fail_at(p, (unsigned)strlen(raw) + 1, "expected a size after 'memory add' (e.g. 1G)");
                 c.kind = CMD_MEMORY_ADD;
@@ -304,6 +380,27 @@ int scenario_run(struct scenario *sc, struct sim *sim, const struct scenario_hoo
                         if (hooks && hooks->note)
                                 hooks->note(hooks->userdata, c->text);
                         break;
+                case CMD_MEMORY_LEVEL:
+                        r = sim_mem_levels_set(sim, c->arg[0], c->arg[1], c->arg[2], c->arg[3], true);
+                        if (r < 0)
+                                return run_error(sc, c, ret_error, r, "memory level (available above total?)");
+                        break;
+                case CMD_MEMORY_THRESHOLDS: {
+                        char *msg = NULL;
+
+                        r = memcond_configure_spec(sim_engine(sim), c->text, &msg);
+                        if (r < 0) {
+                                if (ret_error) {
+                                        struct strbuf sb = STRBUF_INIT;
+                                        strbuf_printf(&sb, "%s:%u: memory thresholds: %s", sc->filename, c->line,
+                                                      msg ? msg : strerror(-r));
+                                        *ret_error = strbuf_steal(&sb);
+                                }
+                                free(msg);
+                                return r;
+                        }
+                        break;
+                }
                 }
         }
         return 0;

@@ -5,6 +5,15 @@
  *
  *   cpu add [COUNT]                    hot-add COUNT processors (default 1)
  *   memory add SIZE [COUNT]            hot-add COUNT memory devices of SIZE
+ *   memory level KEY=SIZE...           set the simulated memory levels and
+ *                                      re-evaluate the memory conditions:
+ *                                      available=, total=, commit= (commit
+ *                                      charge), limit= (commit limit)
+ *   memory thresholds KEY=VALUE...     override memory condition thresholds:
+ *                                      low=SIZE, high=SIZE, low_commit=N%,
+ *                                      high_commit=N%, max_commit=N%,
+ *                                      interval=DURATION; VALUE 'default'
+ *                                      returns to the default
  *   fail OP ERRNO [COUNT]              the next COUNT (default 1) platform OPs
  *                                      fail: OP is cpu-start, cpu-admit,
  *                                      cpu-stop or block-online; ERRNO a name

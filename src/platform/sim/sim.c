@@ -20,6 +20,7 @@ struct sim {
         uint64_t nblocks;
         int fail_error[_SIM_OP_MAX];
         unsigned fail_count[_SIM_OP_MAX];
+        struct mem_levels levels; /* what /proc/meminfo would say */
 };
 
 int sim_config_parse(struct sim_config *cfg, const char *options) {
@@ -121,12 +122,31 @@ static int op_block_online(void *p, uint64_t index) {
         if (r < 0)
                 return r;
         pthread_mutex_lock(&s->lock);
-        if (index < s->nblocks)
+        if (index < s->nblocks) {
+                /* A block coming online is free memory: the total and the
+                 * available memory grow by it, and a commit limit that is
+                 * known grows as Linux's does (it follows MemTotal). */
+                if (!s->blocks[index]) {
+                        s->levels.total += s->cfg.block_size;
+                        s->levels.available += s->cfg.block_size;
+                        if (s->levels.commit_limit)
+                                s->levels.commit_limit += s->cfg.block_size;
+                }
                 s->blocks[index] = true;
-        else
+        } else {
                 r = -ENOENT;
+        }
         pthread_mutex_unlock(&s->lock);
         return r;
+}
+
+static int op_mem_levels_read(void *p, struct mem_levels *ret) {
+        struct sim *s = p;
+
+        pthread_mutex_lock(&s->lock);
+        *ret = s->levels;
+        pthread_mutex_unlock(&s->lock);
+        return 0;
 }
 
 static const struct platform_ops sim_ops = {
@@ -134,6 +154,7 @@ static const struct platform_ops sim_ops = {
         .cpu_stop = op_cpu_stop,
         .cpu_admit = op_cpu_admit,
         .mem_block_online = op_block_online,
+        .mem_levels_read = op_mem_levels_read,
 };
 
 int sim_new(struct sim **ret, const struct sim_config *cfg) {
@@ -171,6 +192,12 @@ int sim_new(struct sim **ret, const struct sim_config *cfg) {
         for (uint64_t b = 0; b < cfg->memory / cfg->block_size; b++)
                 s->blocks[b] = true;
         r = engine_mem_device_add(s->engine, 0, cfg->memory / cfg->block_size, true, NULL);
+        if (r < 0)
+                goto fail;
+        /* Three quarters of the boot memory free; no commit figures until
+         * a test or a scenario gives some. */
+        s->levels = (struct mem_levels){ .total = cfg->memory, .available = cfg->memory / 4 * 3 };
+        r = engine_mem_levels_update(s->engine, &s->levels);
         if (r < 0)
                 goto fail;
         *ret = s;
@@ -278,4 +305,33 @@ bool sim_block_online(struct sim *s, uint64_t block) {
         v = block < s->nblocks && s->blocks[block];
         pthread_mutex_unlock(&s->lock);
         return v;
+}
+
+int sim_mem_levels_set(struct sim *s, uint64_t total, uint64_t available, uint64_t commit_charge,
+                       uint64_t commit_limit, bool push) {
+        struct mem_levels lv;
+
+        pthread_mutex_lock(&s->lock);
+        lv = s->levels;
+        if (total != SIM_LEVEL_KEEP)
+                lv.total = total;
+        if (available != SIM_LEVEL_KEEP)
+                lv.available = available;
+        if (commit_charge != SIM_LEVEL_KEEP)
+                lv.commit_charge = commit_charge;
+        if (commit_limit != SIM_LEVEL_KEEP)
+                lv.commit_limit = commit_limit;
+        if (lv.available > lv.total) {
+                pthread_mutex_unlock(&s->lock);
+                return -EINVAL;
+        }
+        s->levels = lv;
+        pthread_mutex_unlock(&s->lock);
+        return push ? engine_mem_levels_update(s->engine, &lv) : 0;
+}
+
+void sim_mem_levels_get(struct sim *s, struct mem_levels *ret) {
+        pthread_mutex_lock(&s->lock);
+        *ret = s->levels;
+        pthread_mutex_unlock(&s->lock);
 }

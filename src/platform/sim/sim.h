@@ -55,3 +55,15 @@ int sim_inject_failure(struct sim *s, enum sim_op op, int error, unsigned count)
 bool sim_cpu_online(struct sim *s, uint32_t index);
 bool sim_cpu_schedulable(struct sim *s, uint32_t index);
 bool sim_block_online(struct sim *s, uint64_t block);
+
+/* Memory levels (what /proc/meminfo would say), for the memory condition
+ * events.  At start: total = the boot memory, 3/4 of it available, commit
+ * charge and limit 0 (unknown).  A block coming online adds to the total,
+ * the available memory and a known commit limit.  SIM_LEVEL_KEEP keeps a
+ * value; -EINVAL when available would exceed total.  With `push` the engine
+ * re-evaluates at once (a PSI trigger on Linux); without, the change is
+ * seen at the next evaluation (hot-add, the fallback timer). */
+#define SIM_LEVEL_KEEP UINT64_MAX
+int sim_mem_levels_set(struct sim *s, uint64_t total, uint64_t available, uint64_t commit_charge,
+                       uint64_t commit_limit, bool push);
+void sim_mem_levels_get(struct sim *s, struct mem_levels *ret);
