@@ -13,6 +13,9 @@
  *   cache    a cache that grows by the size of each memory arrival.
  */
 #include <errno.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -165,6 +168,46 @@ static void cache_cb(void *userdata, const dhp_device_event *e) {
                 c->grown++;
 }
 
+/* ---- memwatch: the memory condition events ----------------------------- */
+
+/* Waits in poll() on the fds of the memory events, a reclaimer's loop: the
+ * fds are readable while their event is set, so it watches only the ones it
+ * last saw clear (Low and High are never set together). */
+struct memwatch {
+        dhp_memcond *low, *high;
+        int stop; /* eventfd */
+        pthread_t thread;
+        FILE *out;
+        bool json;
+        unsigned transitions; /* seen by the poll loop */
+};
+
+static void *memwatch_main(void *userdata) {
+        struct memwatch *w = userdata;
+        bool low = dhp_memcond_is_set(w->low), high = dhp_memcond_is_set(w->high);
+
+        for (;;) {
+                struct pollfd p[3] = { { .fd = w->stop, .events = POLLIN } };
+                nfds_t n = 1;
+
+                if (!low)
+                        p[n++] = (struct pollfd){ .fd = dhp_memcond_get_fd(w->low), .events = POLLIN };
+                if (!high)
+                        p[n++] = (struct pollfd){ .fd = dhp_memcond_get_fd(w->high), .events = POLLIN };
+                if (poll(p, n, -1) < 0 && errno != EINTR)
+                        break;
+                if (p[0].revents)
+                        break;
+                bool l = dhp_memcond_is_set(w->low), h = dhp_memcond_is_set(w->high);
+                /* A real reclaimer would trim or grow its caches here; the
+                 * timeline already shows the SET and CLEAR records. */
+                w->transitions += (l != low) + (h != high);
+                low = l;
+                high = h;
+        }
+        return NULL;
+}
+
 /* ---- the timeline -------------------------------------------------------- */
 
 static void print_record(void *userdata, const dhp_record *r) {
@@ -225,6 +268,8 @@ int demo_run(const struct demo_options *o) {
         struct pool pool = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
         struct auditor auditor = { .reserved = 4 };
         struct cache cache = { 0 };
+        struct memwatch memwatch = { .stop = -1, .out = o->out, .json = o->json };
+        bool memwatch_running = false;
         dhp_proc_reg *r_percpu = NULL, *r_auditor = NULL;
         dhp_arrival_reg *r_pool = NULL, *r_cache = NULL;
         dhp_monitor *mon = NULL;
@@ -261,7 +306,7 @@ int demo_run(const struct demo_options *o) {
                 fprintf(o->out,
                         "dhp demo: a simulated partition (2 of 8 processors, 1 GiB) running scenario %s\n"
                         "clients: percpu (sync, per-CPU data), auditor (sync, vetoes slot 4), pool (arrival, one "
-                        "worker per CPU), cache (arrival, memory)\n\n"
+                        "worker per CPU), cache (arrival, memory), memwatch (memory condition events)\n\n"
                         "         time  method    event         subject          client\n",
                         name);
 
@@ -283,6 +328,14 @@ int demo_run(const struct demo_options *o) {
                 fprintf(stderr, "dhpctl demo: registration failed: %s\n", strerror(-r));
                 goto out;
         }
+        if ((r = dhp_memcond_open(ctx, "LowMemoryCondition", &memwatch.low)) < 0 ||
+            (r = dhp_memcond_open(ctx, "HighMemoryCondition", &memwatch.high)) < 0 ||
+            (memwatch.stop = eventfd(0, EFD_CLOEXEC)) < 0 ||
+            (r = -pthread_create(&memwatch.thread, NULL, memwatch_main, &memwatch)) < 0) {
+                fprintf(stderr, "dhpctl demo: memwatch: %s\n", strerror(r < 0 ? -r : errno));
+                goto out;
+        }
+        memwatch_running = true;
         r = dhp_start_thread(ctx);
         if (r < 0) {
                 fprintf(stderr, "dhpctl demo: %s\n", strerror(-r));
@@ -299,6 +352,12 @@ int demo_run(const struct demo_options *o) {
 
         if (!o->json) {
                 uint32_t n = 0, admitted = 0;
+                uint64_t lo = 0, hi = 0;
+                char lo_mib[32], hi_mib[32];
+                dhp_memcond_get_threshold(ctx, DHP_MEMCOND_LOW_MEMORY, &lo);
+                dhp_memcond_get_threshold(ctx, DHP_MEMCOND_HIGH_MEMORY, &hi);
+                snprintf(lo_mib, sizeof(lo_mib), "%llu", (unsigned long long)(lo >> 20));
+                snprintf(hi_mib, sizeof(hi_mib), "%llu", (unsigned long long)(hi >> 20));
                 dhp_proc_count(ctx, &n);
                 for (uint32_t i = 0; i < n; i++) {
                         dhp_proc_state s;
@@ -312,12 +371,26 @@ int demo_run(const struct demo_options *o) {
                         "ADD_FAILURE\n"
                         "  auditor: %u add(s) vetoed\n"
                         "  pool:    %u worker threads (one per processor arrival)\n"
-                        "  cache:   %llu MiB after %u memory arrival(s)\n",
+                        "  cache:   %llu MiB after %u memory arrival(s)\n"
+                        "  memwatch: LowMemoryCondition %s, HighMemoryCondition %s (low %s MiB, high %s MiB)\n"
+                        "  (HighMemoryCondition is set for many reasons besides hot-add; arrival notification, "
+                        "not this event, is the recommended way to learn of hot-added memory)\n",
                         admitted, n, percpu.allocated, percpu.published, percpu.freed, auditor.vetoed,
-                        pool.nworkers, (unsigned long long)(cache.bytes >> 20), cache.grown);
+                        pool.nworkers, (unsigned long long)(cache.bytes >> 20), cache.grown,
+                        dhp_memcond_is_set(memwatch.low) ? "set" : "clear",
+                        dhp_memcond_is_set(memwatch.high) ? "set" : "clear", lo_mib, hi_mib);
         }
         r = 0;
 out:
+        if (memwatch_running) {
+                uint64_t one = 1;
+                (void)!write(memwatch.stop, &one, sizeof(one));
+                pthread_join(memwatch.thread, NULL);
+        }
+        if (memwatch.stop >= 0)
+                close(memwatch.stop);
+        dhp_memcond_close(memwatch.low);
+        dhp_memcond_close(memwatch.high);
         dhp_monitor_remove(mon);
         dhp_proc_deregister(r_percpu);
         dhp_proc_deregister(r_auditor);
