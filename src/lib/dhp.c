@@ -14,14 +14,17 @@
 #include <unistd.h>
 
 #include "core/engine.h"
+#include "core/rebalance.h"
 #include "dhp.h"
 #include "platform/sim/scenario.h"
 #include "platform/sim/sim.h"
+#include "platform/sim/simdev.h"
 #include "util/macro.h"
 
 struct dhp {
         struct engine *engine;
         struct sim *sim; /* target "sim" */
+        struct rebalance *rebalance;
         int efd;         /* readable: the queue has items */
         int stop_efd;    /* readable: the notification thread must stop */
         pthread_mutex_t lock;
@@ -88,6 +91,9 @@ DHP_EXPORT int dhp_open(dhp **ret, const char *target) {
         engine_set_default_name(ctx->engine, program_invocation_short_name[0] ? program_invocation_short_name
                                                                               : "client");
         engine_set_wake(ctx->engine, wake, ctx);
+        r = rebalance_new(ctx->engine, &ctx->rebalance);
+        if (r < 0)
+                goto fail;
         *ret = ctx;
         return 0;
 fail:
@@ -101,6 +107,8 @@ DHP_EXPORT void dhp_close(dhp *ctx) {
         dhp_stop_thread(ctx);
         if (ctx->sim)
                 sim_free(ctx->sim);
+        /* After the engine: its hook and queued items refer to it. */
+        rebalance_free(ctx->rebalance);
         if (ctx->efd >= 0)
                 close(ctx->efd);
         if (ctx->stop_efd >= 0)
@@ -287,6 +295,24 @@ DHP_EXPORT int dhp_sim_memory_add(dhp *ctx, uint64_t size, uint64_t *ret_base) {
         return sim_memory_add(ctx->sim, size, ret_base);
 }
 
+DHP_EXPORT int dhp_device_new(dhp *ctx, const char *name, const char *setup_class, dhp_device **ret) {
+        if (!ctx)
+                return -EINVAL;
+        return rebalance_device_new(ctx->rebalance, name, setup_class, ret);
+}
+
+DHP_EXPORT int dhp_setup_class_set_optout(dhp *ctx, const char *setup_class, bool optout) {
+        if (!ctx)
+                return -EINVAL;
+        return rebalance_class_set_optout(ctx->rebalance, setup_class, optout);
+}
+
+DHP_EXPORT int dhp_setup_class_get_optout(dhp *ctx, const char *setup_class, bool *ret_optout) {
+        if (!ctx)
+                return -EINVAL;
+        return rebalance_class_get_optout(ctx->rebalance, setup_class, ret_optout);
+}
+
 static int settle(void *userdata) {
         struct dhp *ctx = userdata;
         int r;
@@ -304,8 +330,21 @@ static void note(void *userdata, const char *text) {
         engine_record_note(ctx->engine, text);
 }
 
+static int device_add(void *userdata, const struct simdev_config *cfg) {
+        struct dhp *ctx = userdata;
+
+        return simdev_add(ctx->rebalance, cfg);
+}
+
+static int class_optout(void *userdata, const char *setup_class, bool optout) {
+        struct dhp *ctx = userdata;
+
+        return rebalance_class_set_optout(ctx->rebalance, setup_class, optout);
+}
+
 DHP_EXPORT int dhp_sim_run_scenario(dhp *ctx, const char *filename, const char *text, char **ret_error) {
-        struct scenario_hooks hooks = { .settle = settle, .note = note, .userdata = ctx };
+        struct scenario_hooks hooks = { .settle = settle, .note = note, .device_add = device_add,
+                                        .class_optout = class_optout, .userdata = ctx };
         struct scenario *sc = NULL;
         int r;
 
@@ -325,4 +364,10 @@ DHP_EXPORT int dhp_sim_run_scenario(dhp *ctx, const char *filename, const char *
 struct sim *dhp_internal_sim(dhp *ctx);
 struct sim *dhp_internal_sim(dhp *ctx) {
         return ctx->sim;
+}
+
+/* For scenarios run by the CLI and tests: a device by name. */
+dhp_device *dhp_internal_device(dhp *ctx, const char *name);
+dhp_device *dhp_internal_device(dhp *ctx, const char *name) {
+        return rebalance_device_find(ctx->rebalance, name);
 }
