@@ -710,9 +710,16 @@ static void item_free(struct engine_item *base) {
 
 static void on_admitted(struct engine *e, enum engine_hook_kind kind, uint64_t arg, void *userdata) {
         struct rebalance_item *it;
+        bool empty;
 
         /* Only a processor add rebalances; memory never does. */
         if (kind != ENGINE_HOOK_CPU_ADMITTED)
+                return;
+        /* No device, nothing to rebalance: no item, no records. */
+        pthread_mutex_lock(&((struct rebalance *)userdata)->lock);
+        empty = list_empty(&((struct rebalance *)userdata)->devices);
+        pthread_mutex_unlock(&((struct rebalance *)userdata)->lock);
+        if (empty)
                 return;
         it = calloc(1, sizeof(*it));
         if (!it) {
