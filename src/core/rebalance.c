@@ -420,14 +420,12 @@ int dhp_driver_attach_at(dhp_device *dev, uint32_t level, const char *name, dhp_
                 free(drv);
                 return -ENOSPC;
         }
-        /* The list runs top first: level L from the bottom goes before the
-         * driver now at level L, i.e. after (ndrivers - L) drivers. */
-        pos = &dev->drivers;
-        if (level < dev->ndrivers) {
-                pos = dev->drivers.next;
-                for (uint32_t i = 0; i < dev->ndrivers - level; i++)
-                        pos = pos->next;
-        }
+        /* The list runs top first: level L from the bottom goes right
+         * above the driver now at level L, i.e. before list index
+         * (ndrivers - L); past the top, at index 0. */
+        pos = dev->drivers.next;
+        for (uint32_t i = 0; level < dev->ndrivers && i < dev->ndrivers - level; i++)
+                pos = pos->next;
         list_insert_between(&drv->node, pos->prev, pos);
         dev->ndrivers++;
         pthread_mutex_unlock(&dev->rb->lock);
