@@ -470,7 +470,10 @@ DHP_EXPORT int dhp_ioq_new(dhp_ioq **ret, dhp_ioq_process_fn process, void *user
 DHP_EXPORT void dhp_ioq_free(dhp_ioq *q);
 /*
  * dhp_ioq_submit - DHP_IOQ_DISPATCHED when processed (process has
- * returned), DHP_IOQ_HELD when held.  -ENOBUFS past 1M held requests,
+ * returned), DHP_IOQ_HELD when held.  The one time it blocks: while
+ * dhp_ioq_release() runs on another thread it waits for it to finish, then
+ * dispatches (from the releasing thread itself, i.e. from process, it
+ * queues).  -ENOBUFS past 1M held requests,
  * -ENOMEM; on an error the request was not taken and stays the caller's.
  */
 DHP_EXPORT int dhp_ioq_submit(dhp_ioq *q, void *request);
@@ -482,8 +485,8 @@ DHP_EXPORT int dhp_ioq_hold(dhp_ioq *q);
 /* dhp_ioq_drain - wait up to timeout_ms (-1: forever) until no request is
  * in flight.  0, or -ETIMEDOUT. */
 DHP_EXPORT int dhp_ioq_drain(dhp_ioq *q, int timeout_ms);
-/* dhp_ioq_release - dispatch the held requests in order on this thread,
- * and every one submitted meanwhile, then run.  Returns how many it
+/* dhp_ioq_release - dispatch the held requests in order on this thread
+ * (and those process() submits meanwhile), then run.  Returns how many it
  * dispatched (0 when not held). */
 DHP_EXPORT int dhp_ioq_release(dhp_ioq *q);
 DHP_EXPORT int dhp_ioq_get_stat(dhp_ioq *q, dhp_ioq_stat which, uint64_t *ret);

@@ -12,10 +12,14 @@
  * `completed` first and `dispatched` second, equal values mean nothing was
  * in flight at the second read.
  *
- * Order: `holding` stays set until the held queue is empty, under the lock.
- * While it is set, every submission joins the queue behind the held ones,
- * so a submitter's later request never overtakes its earlier one, even
- * while the releasing thread is processing the queue.
+ * Order: `holding` stays nonzero until the held queue is empty, under the
+ * lock, so a submitter's later request never overtakes its earlier one.
+ * While the releasing thread empties the queue (RELEASING), a submission
+ * from another thread waits for it to finish and then dispatches: otherwise
+ * submitters faster than the releaser would keep it releasing, and the
+ * device stopped, for as long as they submit.  A submission from the
+ * releasing thread itself (process() resubmitting) joins the queue and is
+ * released in the same pass.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -25,18 +29,21 @@
 #include "core/ioq.h"
 #include "util/time.h"
 
+enum { RUNNING = 0, HOLDING = 1, RELEASING = 2 };
+
 struct dhp_ioq {
         /* Hot: written by every submitter and completer. */
         _Alignas(64) atomic_uint_fast64_t dispatched;
         _Alignas(64) atomic_uint_fast64_t completed;
-        _Alignas(64) atomic_int holding;
+        _Alignas(64) atomic_int holding; /* RUNNING, HOLDING, RELEASING */
         atomic_int waiters; /* threads in dhp_ioq_drain */
 
         dhp_ioq_process_fn process;
         void *userdata;
 
         pthread_mutex_t lock;
-        pthread_cond_t cond; /* in-flight count reached zero */
+        pthread_cond_t cond; /* in-flight count reached zero; release done */
+        pthread_t releaser;
         /* The held requests: a ring, grown by doubling. */
         void **ring;
         size_t cap, head, len;
@@ -132,6 +139,8 @@ int dhp_ioq_submit(dhp_ioq *q, void *req) {
         atomic_fetch_sub(&q->dispatched, 1);
         pthread_mutex_lock(&q->lock);
         pthread_cond_broadcast(&q->cond); /* the drainer may wait on our count */
+        while (atomic_load(&q->holding) == RELEASING && !pthread_equal(q->releaser, pthread_self()))
+                pthread_cond_wait(&q->cond, &q->lock);
         if (atomic_load(&q->holding)) {
                 r = push_locked(q, req);
                 if (r == 0) {
@@ -165,7 +174,7 @@ int dhp_ioq_hold(dhp_ioq *q) {
         if (atomic_load(&q->holding))
                 r = -EALREADY;
         else {
-                atomic_store(&q->holding, 1);
+                atomic_store(&q->holding, HOLDING);
                 q->hold_t0 = time_now_ns();
         }
         pthread_mutex_unlock(&q->lock);
@@ -210,10 +219,12 @@ int dhp_ioq_release(dhp_ioq *q) {
         if (!q)
                 return -EINVAL;
         pthread_mutex_lock(&q->lock);
-        if (!atomic_load(&q->holding)) {
+        if (atomic_load(&q->holding) != HOLDING) {
                 pthread_mutex_unlock(&q->lock);
                 return 0;
         }
+        atomic_store(&q->holding, RELEASING);
+        q->releaser = pthread_self();
         while (q->len > 0) {
                 void *req = pop_locked(q);
 
@@ -224,7 +235,8 @@ int dhp_ioq_release(dhp_ioq *q) {
                         n++;
                 pthread_mutex_lock(&q->lock);
         }
-        atomic_store(&q->holding, 0);
+        atomic_store(&q->holding, RUNNING);
+        pthread_cond_broadcast(&q->cond);
         dt = time_now_ns() - q->hold_t0;
         q->holds++;
         q->hold_last = dt;
