@@ -209,9 +209,10 @@ static int format_text(const dhp_record *r, struct strbuf *sb) {
                 strbuf_printf(sb, "  %s%s%s", r->device, r->driver ? "/" : "", r->driver ? r->driver : "");
         if (r->reason)
                 strbuf_printf(sb, " (%s)", r->reason);
-        if (r->old_affinity || r->new_affinity)
-                strbuf_printf(sb, "  affinity %s -> %s", r->old_affinity ? r->old_affinity : "?",
-                              r->new_affinity ? r->new_affinity : "?");
+        if (r->old_affinity && r->new_affinity)
+                strbuf_printf(sb, "  affinity %s -> %s", r->old_affinity, r->new_affinity);
+        else if (r->old_affinity)
+                strbuf_printf(sb, "  affinity %s", r->old_affinity);
         if (r->fields & REC_HAS_STOPPED)
                 strbuf_printf(sb, "  stopped %.1f us", (double)r->stopped_ns / 1e3);
         if (!(r->fields & (REC_HAS_CLIENT | REC_HAS_MEMORY)) && r->name)
