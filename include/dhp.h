@@ -49,7 +49,13 @@ typedef struct dhp dhp;
  *   "sim:OPTIONS"    same, OPTIONS a comma list of cpus=N, maxcpus=N,
  *                    memory=SIZE, block=SIZE, maxmem=SIZE
  *
- * Later targets ("linux", "unix:PATH") keep the same API.  Errors: -EINVAL
+ *   "linux"          this process is the agent: it onlines hot-added
+ *                    processors and memory itself (needs root) and keeps
+ *                    its own threads on admitted processors; no daemon
+ *   "linux:OPTIONS"  same, OPTIONS: cgroup=GROUP (repeatable), online=no,
+ *                    root=DIR and uevent-fd=N (tests on a fake sysfs)
+ *
+ * Later targets ("unix:PATH") keep the same API.  Errors: -EINVAL
  * (malformed target or options), -EPROTONOSUPPORT (unknown target kind),
  * -ENOMEM.
  */
@@ -519,6 +525,13 @@ DHP_EXPORT int dhp_sim_memory_add(dhp *ctx, uint64_t size, uint64_t *ret_base);
  */
 DHP_EXPORT int dhp_sim_run_scenario(dhp *ctx, const char *filename, const char *text,
                                     char **ret_error);
+
+/*
+ * dhp_sim_check_scenario - parse a scenario without running it.  0 when
+ * valid; -EINVAL and *ret_error as for dhp_sim_run_scenario.  Needs no
+ * context.
+ */
+DHP_EXPORT int dhp_sim_check_scenario(const char *filename, const char *text, char **ret_error);
 
 #ifdef __cplusplus
 }

@@ -446,13 +446,16 @@ static int block_set_online(struct engine *e, uint64_t block, bool online) {
                 return -ENOENT;
         }
         d = &e->devices[e->blocks[block].device - 1];
-        if (e->blocks[block].online != online) {
-                e->blocks[block].online = online;
-                if (online)
-                        d->online_blocks++;
-                else
-                        d->online_blocks--;
+        if (e->blocks[block].online == online) {
+                /* Our own write coming back as a uevent, or a repeat. */
+                pthread_mutex_unlock(&e->lock);
+                return 2;
         }
+        e->blocks[block].online = online;
+        if (online)
+                d->online_blocks++;
+        else
+                d->online_blocks--;
         if (online && !d->arrived && d->online_blocks == d->nblocks) {
                 d->arrived = true;
                 arrived = true;
@@ -469,6 +472,8 @@ int engine_mem_block_set_online(struct engine *e, uint64_t block, bool online) {
 
         if (r < 0)
                 return r;
+        if (r == 2)
+                return 0;
         engine_record_block(e, online ? "ONLINE" : "OFFLINE", block, 0);
         engine_run_hooks(e, ENGINE_HOOK_MEM_CHANGED, block);
         return 0;
@@ -518,6 +523,22 @@ int engine_mem_hotadd(struct engine *e, uint64_t device_id) {
                 engine_run_hooks(e, ENGINE_HOOK_MEM_CHANGED, device_id);
         engine_txn_unlock(e);
         return first_error;
+}
+
+int engine_mem_block_get(struct engine *e, uint64_t block, uint64_t *ret_device, bool *ret_online) {
+        int r = 0;
+
+        pthread_mutex_lock(&e->lock);
+        if (block >= e->nblocks || !e->blocks[block].device)
+                r = -ENOENT;
+        else {
+                if (ret_device)
+                        *ret_device = e->blocks[block].device - 1;
+                if (ret_online)
+                        *ret_online = e->blocks[block].online;
+        }
+        pthread_mutex_unlock(&e->lock);
+        return r;
 }
 
 void engine_mem_totals(struct engine *e, uint64_t *ret_present, uint64_t *ret_online) {

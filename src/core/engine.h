@@ -98,6 +98,9 @@ int engine_mem_hotadd(struct engine *e, uint64_t device_id);
 /* A block went online or offline without the engine onlining it (another
  * agent, or enumeration); arrival is queued when the device completes. */
 int engine_mem_block_set_online(struct engine *e, uint64_t block, bool online);
+/* What the model knows of a block: its device and whether it is online.
+ * -ENOENT for a block no device holds. */
+int engine_mem_block_get(struct engine *e, uint64_t block, uint64_t *ret_device, bool *ret_online);
 /* Totals of the model: bytes of present and of online memory. */
 void engine_mem_totals(struct engine *e, uint64_t *ret_present, uint64_t *ret_online);
 /* The next physical address past every device (the sim places new DIMMs

@@ -187,6 +187,10 @@ static int format_json(const dhp_record *r, struct strbuf *sb) {
 static int format_text(const dhp_record *r, struct strbuf *sb) {
         char eb[16], sz[32];
 
+        if (strcmp(r->method, "note") == 0) {
+                strbuf_printf(sb, "%+10.3f ms  # %s", (double)r->t_ns / 1e6, r->name ? r->name : "");
+                return sb->oom ? -ENOMEM : 0;
+        }
         strbuf_printf(sb, "%+10.3f ms  %-9s %-13s", (double)r->t_ns / 1e6, r->method, r->event);
         if (r->fields & REC_HAS_PROCESSOR)
                 strbuf_printf(sb, " cpu%-3u (%u:%u)", r->processor, r->number.group, r->number.number);

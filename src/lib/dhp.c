@@ -16,15 +16,27 @@
 #include "core/engine.h"
 #include "core/rebalance.h"
 #include "dhp.h"
+#include "platform/linux/affinity.h"
+#include "platform/linux/linux.h"
 #include "platform/sim/scenario.h"
 #include "platform/sim/sim.h"
 #include "platform/sim/simdev.h"
+#include "util/cpuset.h"
 #include "util/macro.h"
+#include "util/parse.h"
 
 struct dhp {
         struct engine *engine;
         struct sim *sim; /* target "sim" */
         struct rebalance *rebalance;
+        struct linux_platform *lp; /* target "linux" */
+        char *root;
+        pthread_t hp_thread; /* "linux": uevents and transactions */
+        bool hp_running;
+        int hp_stop;
+        pthread_mutex_t admitted_lock;
+        struct cpuset admitted; /* this process's threads run only here */
+        char cgroups[LINUX_MAX_CGROUPS][256];
         int efd;         /* readable: the queue has items */
         int stop_efd;    /* readable: the notification thread must stop */
         pthread_mutex_t lock;
@@ -58,7 +70,120 @@ static int open_sim(struct dhp *ctx, const char *options) {
         if (r < 0)
                 return r;
         ctx->engine = sim_engine(ctx->sim);
+        /* Engine hooks are added before the platform runs a transaction. */
+        return rebalance_new(ctx->engine, &ctx->rebalance);
+}
+
+/* Admission of a processor: this process's threads may now run there. */
+static int linux_on_admit(void *userdata, uint32_t cpu) {
+        struct dhp *ctx = userdata;
+        int r;
+
+        pthread_mutex_lock(&ctx->admitted_lock);
+        r = cpuset_set(&ctx->admitted, cpu);
+        if (r >= 0)
+                r = affinity_set_process(&ctx->admitted, NULL);
+        pthread_mutex_unlock(&ctx->admitted_lock);
+        /* Not widening our own threads is no reason to refuse the processor
+         * to everybody else. */
+        (void)r;
         return 0;
+}
+
+static void *linux_hotplug_thread(void *userdata) {
+        struct dhp *ctx = userdata;
+        struct pollfd p[2] = {
+                { .fd = linux_platform_get_fd(ctx->lp), .events = POLLIN },
+                { .fd = ctx->hp_stop, .events = POLLIN },
+        };
+
+        for (;;) {
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break;
+                }
+                if (p[1].revents || (p[0].revents & (POLLERR | POLLHUP | POLLNVAL)))
+                        break;
+                if (p[0].revents && linux_platform_process(ctx->lp) < 0)
+                        break;
+        }
+        return NULL;
+}
+
+/* "linux" or "linux:root=DIR,uevent-fd=N,cgroup=GROUP,online=yes|no" (root
+ * and uevent-fd are for tests on a fake sysfs tree). */
+static int open_linux(struct dhp *ctx, const char *options) {
+        struct linux_config lc;
+        char *dup = NULL, *save = NULL;
+        int r = 0, fd = -1;
+
+        linux_config_defaults(&lc);
+        if (options && *options) {
+                dup = strdup(options);
+                if (!dup)
+                        return -ENOMEM;
+                for (char *it = strtok_r(dup, ",", &save); it && r == 0; it = strtok_r(NULL, ",", &save)) {
+                        char *v = strchr(it, '=');
+                        uint32_t n;
+                        int b;
+                        if (!v) {
+                                r = -EINVAL;
+                                break;
+                        }
+                        *v++ = 0;
+                        if (strcmp(it, "root") == 0) {
+                                free(ctx->root);
+                                ctx->root = strdup(v);
+                                r = ctx->root ? 0 : -ENOMEM;
+                        } else if (strcmp(it, "uevent-fd") == 0) {
+                                r = parse_u32(v, &n);
+                                fd = (int)n;
+                        } else if (strcmp(it, "online") == 0) {
+                                r = parse_bool(v, &b);
+                                lc.cpu_online = lc.mem_online = b;
+                        } else if (strcmp(it, "cgroup") == 0 && lc.ncgroups < LINUX_MAX_CGROUPS &&
+                                   strlen(v) < sizeof(ctx->cgroups[0])) {
+                                strcpy(ctx->cgroups[lc.ncgroups], v);
+                                lc.cgroups[lc.ncgroups] = ctx->cgroups[lc.ncgroups];
+                                lc.ncgroups++;
+                        } else {
+                                r = -EINVAL;
+                        }
+                }
+        }
+        if (r < 0)
+                goto out;
+        lc.root = ctx->root ? ctx->root : "";
+        lc.uevent_fd = fd;
+        lc.on_admit = linux_on_admit;
+        lc.on_admit_userdata = ctx;
+        r = linux_platform_new(&ctx->lp, &lc, NULL);
+        if (r < 0)
+                goto out;
+        ctx->engine = linux_platform_engine(ctx->lp);
+        /* Engine hooks are added before the platform runs a transaction. */
+        r = rebalance_new(ctx->engine, &ctx->rebalance);
+        if (r < 0)
+                goto out;
+        r = linux_platform_start(ctx->lp);
+        if (r < 0)
+                goto out;
+        /* From now on this process's threads run only on admitted CPUs. */
+        r = linux_platform_admitted(ctx->lp, &ctx->admitted);
+        if (r >= 0 && cpuset_count(&ctx->admitted) > 0)
+                affinity_set_process(&ctx->admitted, NULL);
+        ctx->hp_stop = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (ctx->hp_stop < 0) {
+                r = -errno;
+                goto out;
+        }
+        r = -pthread_create(&ctx->hp_thread, NULL, linux_hotplug_thread, ctx);
+        if (r == 0)
+                ctx->hp_running = true;
+out:
+        free(dup);
+        return r;
 }
 
 DHP_EXPORT int dhp_open(dhp **ret, const char *target) {
@@ -70,13 +195,18 @@ DHP_EXPORT int dhp_open(dhp **ret, const char *target) {
         ctx = calloc(1, sizeof(*ctx));
         if (!ctx)
                 return -ENOMEM;
-        ctx->efd = ctx->stop_efd = -1;
+        ctx->efd = ctx->stop_efd = ctx->hp_stop = -1;
         pthread_mutex_init(&ctx->lock, NULL);
+        pthread_mutex_init(&ctx->admitted_lock, NULL);
 
         if (strcmp(target, "sim") == 0)
                 r = open_sim(ctx, NULL);
         else if (strncmp(target, "sim:", 4) == 0)
                 r = open_sim(ctx, target + 4);
+        else if (strcmp(target, "linux") == 0)
+                r = open_linux(ctx, NULL);
+        else if (strncmp(target, "linux:", 6) == 0)
+                r = open_linux(ctx, target + 6);
         else
                 r = -EPROTONOSUPPORT;
         if (r < 0)
@@ -91,9 +221,8 @@ DHP_EXPORT int dhp_open(dhp **ret, const char *target) {
         engine_set_default_name(ctx->engine, program_invocation_short_name[0] ? program_invocation_short_name
                                                                               : "client");
         engine_set_wake(ctx->engine, wake, ctx);
-        r = rebalance_new(ctx->engine, &ctx->rebalance);
-        if (r < 0)
-                goto fail;
+        if (!engine_idle(ctx->engine))
+                wake(ctx); /* queued while the platform started */
         *ret = ctx;
         return 0;
 fail:
@@ -105,6 +234,17 @@ DHP_EXPORT void dhp_close(dhp *ctx) {
         if (!ctx)
                 return;
         dhp_stop_thread(ctx);
+        if (ctx->hp_running) {
+                uint64_t one = 1;
+                (void)!write(ctx->hp_stop, &one, sizeof(one));
+                pthread_join(ctx->hp_thread, NULL);
+        }
+        if (ctx->hp_stop >= 0)
+                close(ctx->hp_stop);
+        linux_platform_free(ctx->lp);
+        free(ctx->root);
+        cpuset_deinit(&ctx->admitted);
+        pthread_mutex_destroy(&ctx->admitted_lock);
         if (ctx->sim)
                 sim_free(ctx->sim);
         /* After the engine: its hook and queued items refer to it. */
@@ -356,6 +496,17 @@ DHP_EXPORT int dhp_sim_run_scenario(dhp *ctx, const char *filename, const char *
         if (r < 0)
                 return r;
         r = scenario_run(sc, ctx->sim, &hooks, ret_error);
+        scenario_free(sc);
+        return r;
+}
+
+DHP_EXPORT int dhp_sim_check_scenario(const char *filename, const char *text, char **ret_error) {
+        struct scenario *sc = NULL;
+        int r;
+
+        if (!text)
+                return -EINVAL;
+        r = scenario_parse(filename, text, &sc, ret_error);
         scenario_free(sc);
         return r;
 }

@@ -1,0 +1,498 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dhpd: the agent that onlines hot-added processors and memory and runs
+ * the notifications, in the order of MODEL.md.
+ *
+ * Threads:
+ *   main      signals (signalfd), the engine's asynchronous queue (arrival
+ *             deliveries, later rebalance), later the IPC socket.
+ *   hotplug   the platform: kernel uevents, resyncs, and the transactions
+ *             they start (synchronous callbacks run here).
+ * A transaction blocking on a slow client never stalls signal handling or
+ * the delivery of notifications already queued.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/engine.h"
+#include "daemon/config.h"
+#include "daemon/log.h"
+#include "platform/linux/coexist.h"
+#include "platform/linux/linux.h"
+#include "platform/sim/scenario.h"
+#include "platform/sim/sim.h"
+#include "util/macro.h"
+
+#define DEFAULT_CONFIG "/etc/dhp/dhpd.conf"
+
+struct options {
+        const char *config;
+        bool config_given;
+        bool foreground;
+        bool take_over;
+        bool check_config;
+        const char *platform; /* "linux" or "sim" */
+        const char *sim_options;
+        const char *scenario;
+        const char *root;
+        int uevent_fd;
+        int log_level; /* 0: from the configuration */
+        bool log_stderr;
+};
+
+struct daemon {
+        struct options opt;
+        struct config cfg;
+        struct daemon_log dlog;
+        struct logger log;
+        struct engine *engine;
+        struct linux_platform *lp;
+        struct sim *sim;
+        dhp_monitor *mon;
+        int wake_fd;  /* the engine has queued work */
+        int hp_stop;  /* tells the hotplug thread to stop */
+        int hp_kick;  /* asks the hotplug thread to resync (SIGHUP) */
+        pthread_t hp_thread;
+        bool hp_running;
+};
+
+static void usage(FILE *f) {
+        fprintf(f,
+                "Usage: dhpd [OPTIONS]\n"
+                "\n"
+                "The agent that brings hot-added processors and memory online and runs the\n"
+                "hot-add notifications (ADD_START/ADD_COMPLETE, arrival, memory conditions,\n"
+                "rebalance) in order.\n"
+                "\n"
+                "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
+                "  -f, --foreground       do not detach (always so under systemd)\n"
+                "      --platform NAME    linux (default) or sim\n"
+                "      --sim OPTIONS      the simulated partition (cpus=N,maxcpus=N,memory=SIZE,...)\n"
+                "      --scenario FILE    with --platform sim: run this scenario at start\n"
+                "      --take-over        write 'offline' to auto_online_blocks so that the kernel\n"
+                "                         leaves hot-added memory to dhpd\n"
+                "      --check-config     validate the configuration and exit\n"
+                "      --log-level LEVEL  err, warning, notice, info or debug\n"
+                "      --root DIR         prefix of /sys and /proc (testing)\n"
+                "      --uevent-fd N      read uevents from this fd instead of netlink (testing)\n"
+                "  -h, --help             this text\n");
+}
+
+static int parse_options(struct options *o, int argc, char **argv) {
+        static const struct option opts[] = {
+                { "config", required_argument, NULL, 'c' },  { "foreground", no_argument, NULL, 'f' },
+                { "platform", required_argument, NULL, 'P' }, { "sim", required_argument, NULL, 'S' },
+                { "scenario", required_argument, NULL, 's' }, { "take-over", no_argument, NULL, 'T' },
+                { "check-config", no_argument, NULL, 'C' },   { "log-level", required_argument, NULL, 'l' },
+                { "root", required_argument, NULL, 'r' },     { "uevent-fd", required_argument, NULL, 'u' },
+                { "help", no_argument, NULL, 'h' },           {},
+        };
+        static const char *const levels[] = { "err", "warning", "notice", "info", "debug" };
+        int c;
+
+        *o = (struct options){ .config = DEFAULT_CONFIG, .platform = "linux", .root = "", .uevent_fd = -1 };
+        while ((c = getopt_long(argc, argv, "c:fh", opts, NULL)) >= 0) {
+                switch (c) {
+                case 'c':
+                        o->config = optarg;
+                        o->config_given = true;
+                        break;
+                case 'f':
+                        o->foreground = true;
+                        break;
+                case 'P':
+                        if (strcmp(optarg, "linux") != 0 && strcmp(optarg, "sim") != 0) {
+                                fprintf(stderr, "dhpd: --platform must be linux or sim, got '%s'\n", optarg);
+                                return -EINVAL;
+                        }
+                        o->platform = optarg;
+                        break;
+                case 'S':
+                        o->sim_options = optarg;
+                        break;
+                case 's':
+                        o->scenario = optarg;
+                        break;
+                case 'T':
+                        o->take_over = true;
+                        break;
+                case 'C':
+                        o->check_config = true;
+                        break;
+                case 'l':
+                        for (int i = 0; i < 5; i++)
+                                if (strcmp(optarg, levels[i]) == 0)
+                                        o->log_level = i + 3;
+                        if (!o->log_level) {
+                                fprintf(stderr, "dhpd: --log-level must be err, warning, notice, info or debug\n");
+                                return -EINVAL;
+                        }
+                        break;
+                case 'r':
+                        o->root = optarg;
+                        break;
+                case 'u': {
+                        char *end;
+                        long v = strtol(optarg, &end, 10);
+                        if (*end || v < 0 || v > 65535 || fcntl((int)v, F_GETFD) < 0) {
+                                fprintf(stderr, "dhpd: --uevent-fd needs an open file descriptor, got '%s'\n", optarg);
+                                return -EINVAL;
+                        }
+                        o->uevent_fd = (int)v;
+                        break;
+                }
+                case 'h':
+                        usage(stdout);
+                        exit(0);
+                default:
+                        return -EINVAL;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "dhpd: unexpected argument '%s'; see dhpd --help\n", argv[optind]);
+                return -EINVAL;
+        }
+        if (o->scenario && strcmp(o->platform, "sim") != 0) {
+                fprintf(stderr, "dhpd: --scenario needs --platform sim\n");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int load_config(struct daemon *d, struct config *c) {
+        char *err = NULL;
+        int r;
+
+        config_defaults(c);
+        r = config_load(c, d->opt.config, &err);
+        if (r == -ENOENT && !d->opt.config_given) {
+                free(err);
+                return 0; /* no default file: every default applies */
+        }
+        if (r < 0) {
+                log_error(&d->log, "%s", err ? err : strerror(-r));
+                free(err);
+        }
+        return r;
+}
+
+/* Every notification goes to the log at info level (debug for steps). */
+static void log_record(void *userdata, const dhp_record *r) {
+        struct daemon *d = userdata;
+        char buf[512];
+
+        dhp_record_format(r, DHP_RECORD_TEXT, buf, sizeof(buf));
+        logger_printf(&d->log, strcmp(dhp_record_get_method(r), "txn") == 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "%s",
+                      buf);
+}
+
+static void engine_wake(void *userdata) {
+        struct daemon *d = userdata;
+        uint64_t one = 1;
+
+        (void)!write(d->wake_fd, &one, sizeof(one));
+}
+
+static void drain(int fd) {
+        uint64_t v;
+
+        (void)!read(fd, &v, sizeof(v));
+}
+
+static void report_coexistence(struct daemon *d) {
+        struct coexist_report rep = { 0 };
+        int r;
+
+        r = coexist_scan(d->opt.root, &rep, &d->log);
+        if (r < 0) {
+                log_warning(&d->log, "cannot check for other onliners: %s", strerror(-r));
+                return;
+        }
+        for (size_t i = 0; i < rep.n; i++) {
+                const struct coexist_finding *f = &rep.findings[i];
+                log_warning(&d->log, "another agent onlines hot-added hardware: %s%s%.0u: %s", f->path,
+                            f->line ? ":" : "", f->line, f->message);
+                log_warning(&d->log, "  to leave it to dhpd: %s", f->fix);
+        }
+        if (rep.n)
+                log_warning(&d->log, "%zu conflicting onliner(s): what they online still gets its notifications, "
+                            "flagged late", rep.n);
+        coexist_report_deinit(&rep);
+}
+
+static void linux_config_from(struct linux_config *lc, const struct config *c, const struct options *o) {
+        linux_config_defaults(lc);
+        lc->root = o->root;
+        lc->cpu_online = c->cpu_online;
+        lc->veto_keep_online = c->cpu_on_veto == CONFIG_VETO_KEEP_ONLINE;
+        lc->mem_online = c->mem_online;
+        lc->mem_policy = c->mem_online_policy == CONFIG_MEM_MOVABLE  ? LINUX_MEM_MOVABLE
+                         : c->mem_online_policy == CONFIG_MEM_KERNEL ? LINUX_MEM_KERNEL
+                                                                     : LINUX_MEM_AUTO;
+        lc->retry_attempts = c->retry_attempts;
+        lc->retry_max_ns = c->retry_max_ns;
+        for (unsigned i = 0; i < c->ncgroups && i < LINUX_MAX_CGROUPS; i++)
+                lc->cgroups[i] = c->cgroups[i];
+        lc->ncgroups = c->ncgroups;
+        lc->uevent_fd = o->uevent_fd;
+}
+
+static void *hotplug_thread(void *userdata) {
+        struct daemon *d = userdata;
+        struct pollfd p[3] = {
+                { .fd = linux_platform_get_fd(d->lp), .events = POLLIN },
+                { .fd = d->hp_stop, .events = POLLIN },
+                { .fd = d->hp_kick, .events = POLLIN },
+        };
+
+        for (;;) {
+                if (poll(p, 3, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        log_error(&d->log, "hotplug thread: poll: %s", strerror(errno));
+                        break;
+                }
+                if (p[1].revents)
+                        break;
+                if (p[2].revents) {
+                        drain(d->hp_kick);
+                        linux_platform_resync(d->lp);
+                }
+                if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+                        log_error(&d->log, "the uevent socket failed; hot-added hardware is no longer seen");
+                        break;
+                }
+                if (p[0].revents && linux_platform_process(d->lp) < 0)
+                        break;
+        }
+        return NULL;
+}
+
+static int setup_platform(struct daemon *d) {
+        int r;
+
+        if (strcmp(d->opt.platform, "sim") == 0) {
+                struct sim_config sc = SIM_CONFIG_DEFAULT;
+                if (d->opt.sim_options && sim_config_parse(&sc, d->opt.sim_options) < 0) {
+                        log_error(&d->log, "--sim: bad options '%s' (cpus=N,maxcpus=N,memory=SIZE,block=SIZE,maxmem=SIZE)",
+                                  d->opt.sim_options);
+                        return -EINVAL;
+                }
+                r = sim_new(&d->sim, &sc);
+                if (r < 0)
+                        return r;
+                d->engine = sim_engine(d->sim);
+                engine_set_logger(d->engine, &d->log);
+        } else {
+                struct linux_config lc;
+                if (geteuid() != 0 && !d->opt.root[0])
+                        log_warning(&d->log, "not running as root: onlining will fail with permission errors");
+                report_coexistence(d);
+                if (d->opt.take_over) {
+                        unsigned attempts;
+                        r = coexist_take_over(NULL, d->opt.root, &attempts);
+                        if (r < 0)
+                                log_error(&d->log, "--take-over: cannot write auto_online_blocks: %s", strerror(-r));
+                        else
+                                log_notice(&d->log, "took over memory onlining: auto_online_blocks = offline");
+                }
+                linux_config_from(&lc, &d->cfg, &d->opt);
+                r = linux_platform_new(&d->lp, &lc, &d->log);
+                if (r < 0)
+                        return r;
+                d->engine = linux_platform_engine(d->lp);
+        }
+        engine_set_default_name(d->engine, "dhpd");
+        engine_set_wake(d->engine, engine_wake, d);
+        return engine_monitor_add(d->engine, log_record, d, &d->mon);
+}
+
+static int run_scenario(struct daemon *d) {
+        struct scenario *sc = NULL;
+        char *text = NULL, *err = NULL;
+        size_t len = 0;
+        FILE *f;
+        int r;
+
+        f = fopen(d->opt.scenario, "re");
+        if (!f) {
+                log_error(&d->log, "%s: %s", d->opt.scenario, strerror(errno));
+                return -errno;
+        }
+        r = getdelim(&text, &len, 0, f) < 0 ? -EIO : 0;
+        fclose(f);
+        if (r == 0)
+                r = scenario_parse(d->opt.scenario, text, &sc, &err);
+        if (r == 0)
+                r = scenario_run(sc, d->sim, NULL, &err);
+        if (r < 0)
+                log_error(&d->log, "%s", err ? err : strerror(-r));
+        scenario_free(sc);
+        free(text);
+        free(err);
+        return r;
+}
+
+static int main_loop(struct daemon *d, int sfd) {
+        struct pollfd p[2] = {
+                { .fd = sfd, .events = POLLIN },
+                { .fd = d->wake_fd, .events = POLLIN },
+        };
+
+        for (;;) {
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (p[1].revents) {
+                        drain(d->wake_fd);
+                        engine_dispatch(d->engine);
+                }
+                if (p[0].revents) {
+                        struct signalfd_siginfo si;
+                        if (read(sfd, &si, sizeof(si)) != sizeof(si))
+                                continue;
+                        if (si.ssi_signo == SIGHUP) {
+                                struct config c;
+                                log_notice(&d->log, "SIGHUP: reloading %s", d->opt.config);
+                                if (load_config(d, &c) == 0) {
+                                        d->cfg = c;
+                                        d->dlog.max_level = d->opt.log_level ? d->opt.log_level : c.log_level;
+                                        log_notice(&d->log, "configuration reloaded (onlining policies apply at "
+                                                   "restart)");
+                                } else {
+                                        log_error(&d->log, "configuration not reloaded; the running one stays");
+                                }
+                                if (d->lp) {
+                                        uint64_t one = 1;
+                                        (void)!write(d->hp_kick, &one, sizeof(one));
+                                }
+                                continue;
+                        }
+                        log_notice(&d->log, "%s: shutting down", strsignal((int)si.ssi_signo));
+                        return 0;
+                }
+        }
+}
+
+static int daemonize(void) {
+        pid_t pid = fork();
+
+        if (pid < 0)
+                return -errno;
+        if (pid > 0)
+                _exit(0);
+        if (setsid() < 0)
+                return -errno;
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid > 0)
+                _exit(0);
+        if (chdir("/") < 0)
+                return -errno;
+        int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (fd >= 0) {
+                dup2(fd, 0);
+                dup2(fd, 1);
+                if (fd > 1)
+                        close(fd);
+        }
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        struct daemon d = { .wake_fd = -1, .hp_stop = -1, .hp_kick = -1 };
+        sigset_t mask;
+        int sfd, r, rc = 1;
+
+        if (parse_options(&d.opt, argc, argv) < 0)
+                return 2;
+        daemon_log_open(&d.dlog, false, d.opt.log_level ? d.opt.log_level : 6);
+        d.log = daemon_log_logger(&d.dlog);
+
+        if (load_config(&d, &d.cfg) < 0)
+                return 1;
+        if (d.opt.check_config) {
+                printf("%s: OK\n", d.opt.config);
+                return 0;
+        }
+        d.dlog.max_level = d.opt.log_level ? d.opt.log_level : d.cfg.log_level;
+        if (d.cfg.log_target == CONFIG_LOG_SYSLOG ||
+            (d.cfg.log_target == CONFIG_LOG_AUTO && !d.opt.foreground && !getenv("INVOCATION_ID"))) {
+                daemon_log_close(&d.dlog);
+                daemon_log_open(&d.dlog, true, d.dlog.max_level);
+        }
+        if (!d.opt.foreground && !getenv("INVOCATION_ID") && daemonize() < 0) {
+                log_error(&d.log, "cannot detach: %s", strerror(errno));
+                return 1;
+        }
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &mask, NULL); /* before any thread: all inherit it */
+        signal(SIGPIPE, SIG_IGN);
+        sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        d.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        d.hp_stop = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        d.hp_kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (sfd < 0 || d.wake_fd < 0 || d.hp_stop < 0 || d.hp_kick < 0) {
+                log_error(&d.log, "cannot create event fds: %s", strerror(errno));
+                return 1;
+        }
+
+        r = setup_platform(&d);
+        if (r < 0) {
+                log_error(&d.log, "cannot set up the %s platform: %s", d.opt.platform, strerror(-r));
+                goto out;
+        }
+        if (d.lp) {
+                /* Resync at start: whatever was hot-added while dhpd did not
+                 * run is brought online and notified now. */
+                r = linux_platform_start(d.lp);
+                if (r < 0)
+                        goto out;
+                r = -pthread_create(&d.hp_thread, NULL, hotplug_thread, &d);
+                if (r < 0) {
+                        log_error(&d.log, "cannot start the hotplug thread: %s", strerror(-r));
+                        goto out;
+                }
+                d.hp_running = true;
+        } else if (d.opt.scenario && run_scenario(&d) < 0) {
+                goto out;
+        }
+        log_notice(&d.log, "ready (platform %s)", d.opt.platform);
+        printf("READY\n");
+        fflush(stdout);
+
+        rc = main_loop(&d, sfd) < 0 ? 1 : 0;
+out:
+        if (d.hp_running) {
+                uint64_t one = 1;
+                (void)!write(d.hp_stop, &one, sizeof(one));
+                pthread_join(d.hp_thread, NULL);
+        }
+        if (d.engine)
+                engine_dispatch(d.engine);
+        if (d.mon)
+                engine_monitor_remove(d.mon);
+        linux_platform_free(d.lp);
+        sim_free(d.sim);
+        daemon_log_close(&d.dlog);
+        return rc;
+}

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "platform/linux/affinity.h"
+
+static cpu_set_t *to_mask(const struct cpuset *set, size_t *ret_size) {
+        int64_t max = -1;
+        cpu_set_t *m;
+        size_t n;
+
+        for (int64_t c = cpuset_next(set, 0); c >= 0; c = cpuset_next(set, (uint32_t)c + 1))
+                max = c;
+        n = (size_t)(max < 1023 ? 1024 : max + 1);
+        m = CPU_ALLOC(n);
+        if (!m)
+                return NULL;
+        *ret_size = CPU_ALLOC_SIZE(n);
+        CPU_ZERO_S(*ret_size, m);
+        for (int64_t c = cpuset_next(set, 0); c >= 0; c = cpuset_next(set, (uint32_t)c + 1))
+                CPU_SET_S((size_t)c, *ret_size, m);
+        return m;
+}
+
+int affinity_set_process(const struct cpuset *set, const struct logger *log) {
+        size_t size;
+        cpu_set_t *m;
+        DIR *d;
+        struct dirent *de;
+        int n = 0, first_error = 0;
+
+        if (cpuset_count(set) == 0)
+                return -EINVAL;
+        m = to_mask(set, &size);
+        if (!m)
+                return -ENOMEM;
+        d = opendir("/proc/self/task");
+        if (!d) {
+                int r = -errno;
+                CPU_FREE(m);
+                return r;
+        }
+        while ((de = readdir(d))) {
+                char *end;
+                long tid = strtol(de->d_name, &end, 10);
+
+                if (de->d_name[0] == '.' || *end || tid <= 0)
+                        continue;
+                if (sched_setaffinity((pid_t)tid, size, m) < 0) {
+                        /* A thread that exited meanwhile is no error. */
+                        if (errno != ESRCH) {
+                                log_debug(log, "thread %ld: sched_setaffinity: %s", tid, strerror(errno));
+                                if (!first_error)
+                                        first_error = -errno;
+                        }
+                        continue;
+                }
+                n++;
+        }
+        closedir(d);
+        CPU_FREE(m);
+        return n > 0 ? n : (first_error ? first_error : -ESRCH);
+}
+
+int affinity_get_self(struct cpuset *ret) {
+        struct cpuset s = CPUSET_INIT;
+        size_t size = CPU_ALLOC_SIZE(CPUSET_MAX_CPUS);
+        cpu_set_t *m = CPU_ALLOC(CPUSET_MAX_CPUS);
+        int r = 0;
+
+        if (!m)
+                return -ENOMEM;
+        if (sched_getaffinity(0, size, m) < 0) {
+                r = -errno;
+                goto out;
+        }
+        for (uint32_t c = 0; c < CPUSET_MAX_CPUS && r >= 0; c++)
+                if (CPU_ISSET_S(c, size, m))
+                        r = cpuset_set(&s, c);
+        if (r >= 0) {
+                cpuset_deinit(ret);
+                *ret = s;
+                s = (struct cpuset)CPUSET_INIT;
+        }
+out:
+        cpuset_deinit(&s);
+        CPU_FREE(m);
+        return r < 0 ? r : 0;
+}

@@ -1,0 +1,612 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "platform/linux/cgroup.h"
+#include "platform/linux/linux.h"
+#include "platform/linux/topology.h"
+#include "platform/linux/uevent.h"
+#include "util/cpuset.h"
+#include "util/macro.h"
+
+/* What one drain of the socket announced. */
+struct pending {
+        uint32_t *cpus;
+        size_t ncpus, cap_cpus;
+        uint32_t *blocks;
+        size_t nblocks, cap_blocks;
+};
+
+struct linux_platform {
+        struct engine *engine;
+        struct linux_config cfg;
+        char root[4096];
+        char cgroup_mount[4096];
+        char cgroups[LINUX_MAX_CGROUPS][256];
+        struct logger log;
+        struct sysfs_writer writer;
+        struct uevent_monitor *mon;
+        uint64_t block_size;
+        struct pending pending;
+        pthread_mutex_t stats_lock;
+        struct linux_stats stats;
+};
+
+void linux_config_defaults(struct linux_config *c) {
+        *c = (struct linux_config){
+                .root = "",
+                .cpu_online = true,
+                .cpu_online_at_start = true,
+                .mem_online = true,
+                .mem_policy = LINUX_MEM_AUTO,
+                .uevent_fd = -1,
+        };
+}
+
+#define STAT_INC(lp, field)                          \
+        do {                                         \
+                pthread_mutex_lock(&(lp)->stats_lock); \
+                (lp)->stats.field++;                 \
+                pthread_mutex_unlock(&(lp)->stats_lock); \
+        } while (0)
+
+static void count_retries(struct linux_platform *lp, unsigned attempts) {
+        if (attempts > 1) {
+                pthread_mutex_lock(&lp->stats_lock);
+                lp->stats.write_retries += attempts - 1;
+                pthread_mutex_unlock(&lp->stats_lock);
+        }
+}
+
+/* ---- platform ops ------------------------------------------------------ */
+
+static int op_cpu_start(void *p, uint32_t index) {
+        struct linux_platform *lp = p;
+        unsigned attempts = 0;
+        int r;
+
+        r = topology_cpu_set_online(&lp->writer, lp->root, index, true, &attempts);
+        count_retries(lp, attempts);
+        if (r < 0) {
+                log_error(&lp->log, "cpu%u: cannot online: %s (after %u attempts)", index, sysfs_write_strerror(r),
+                          attempts);
+                return r;
+        }
+        if (attempts > 1)
+                log_notice(&lp->log, "cpu%u: online succeeded after %u attempts", index, attempts);
+        STAT_INC(lp, cpu_onlined);
+        return 0;
+}
+
+static int op_cpu_stop(void *p, uint32_t index) {
+        struct linux_platform *lp = p;
+        unsigned attempts = 0;
+        int r;
+
+        if (lp->cfg.veto_keep_online) {
+                log_notice(&lp->log, "cpu%u: add failed; left online but not admitted (on_veto = keep-online)", index);
+                return 1;
+        }
+        r = topology_cpu_set_online(&lp->writer, lp->root, index, false, &attempts);
+        count_retries(lp, attempts);
+        if (r < 0) {
+                log_error(&lp->log, "cpu%u: add failed and it cannot be taken offline: %s; it stays online, not "
+                          "admitted", index, sysfs_write_strerror(r));
+                return r;
+        }
+        STAT_INC(lp, cpu_offlined);
+        log_notice(&lp->log, "cpu%u: add failed; taken offline again", index);
+        return 0;
+}
+
+static int op_cpu_admit(void *p, uint32_t index) {
+        struct linux_platform *lp = p;
+
+        for (unsigned i = 0; i < lp->cfg.ncgroups; i++) {
+                int r = cgroup_cpuset_widen(&lp->writer, lp->root, lp->cgroup_mount, lp->cgroups[i], index);
+                if (r == -ENOENT) {
+                        /* A group that went away is no reason to refuse a
+                         * processor; say so and go on. */
+                        log_warning(&lp->log, "cpu%u: managed cgroup %s does not exist; skipped", index, lp->cgroups[i]);
+                        continue;
+                }
+                if (r < 0) {
+                        log_error(&lp->log, "cpu%u: cannot widen cgroup %s: %s", index, lp->cgroups[i],
+                                  sysfs_write_strerror(r));
+                        return r;
+                }
+                log_debug(&lp->log, "cpu%u: admitted into cgroup %s", index, lp->cgroups[i]);
+        }
+        if (lp->cfg.on_admit)
+                return lp->cfg.on_admit(lp->cfg.on_admit_userdata, index);
+        return 0;
+}
+
+static int op_block_online(void *p, uint64_t index) {
+        struct linux_platform *lp = p;
+        unsigned attempts = 0;
+        const char *state = lp->cfg.mem_policy == LINUX_MEM_KERNEL ? "online_kernel" : "online_movable";
+        int r;
+
+        r = topology_block_set_state(&lp->writer, lp->root, (uint32_t)index, state, &attempts);
+        count_retries(lp, attempts);
+        if (r == -EINVAL && lp->cfg.mem_policy == LINUX_MEM_AUTO) {
+                /* The kernel refuses ZONE_MOVABLE for some blocks (e.g.
+                 * next to kernel memory); the kernel zone still works. */
+                log_notice(&lp->log, "memory%llu: online_movable refused; onlining in the kernel zone",
+                           (unsigned long long)index);
+                r = topology_block_set_state(&lp->writer, lp->root, (uint32_t)index, "online_kernel", &attempts);
+                count_retries(lp, attempts);
+                if (r == 0)
+                        STAT_INC(lp, blocks_kernel_fallback);
+        }
+        if (r < 0) {
+                STAT_INC(lp, blocks_failed);
+                log_error(&lp->log, "memory%llu: cannot online: %s; the block stays offline and its device does not "
+                          "arrive", (unsigned long long)index, sysfs_write_strerror(r));
+                return r;
+        }
+        STAT_INC(lp, blocks_onlined);
+        return 0;
+}
+
+static const struct platform_ops linux_ops = {
+        .cpu_start = op_cpu_start,
+        .cpu_stop = op_cpu_stop,
+        .cpu_admit = op_cpu_admit,
+        .mem_block_online = op_block_online,
+};
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+int linux_platform_new(struct linux_platform **ret, const struct linux_config *cfg, const struct logger *log) {
+        struct linux_platform *lp;
+        int r;
+
+        if (!ret || !cfg || cfg->ncgroups > LINUX_MAX_CGROUPS || !cfg->root)
+                return -EINVAL;
+        lp = calloc(1, sizeof(*lp));
+        if (!lp)
+                return -ENOMEM;
+        lp->cfg = *cfg;
+        pthread_mutex_init(&lp->stats_lock, NULL);
+        if (log)
+                lp->log = *log;
+        if (snprintf(lp->root, sizeof(lp->root), "%s", cfg->root) >= (int)sizeof(lp->root) ||
+            snprintf(lp->cgroup_mount, sizeof(lp->cgroup_mount), "%s",
+                     cfg->cgroup_mount ? cfg->cgroup_mount : "/sys/fs/cgroup") >= (int)sizeof(lp->cgroup_mount)) {
+                r = -ENAMETOOLONG;
+                goto fail;
+        }
+        for (unsigned i = 0; i < cfg->ncgroups; i++) {
+                if (!cfg->cgroups[i] || snprintf(lp->cgroups[i], sizeof(lp->cgroups[i]), "%s", cfg->cgroups[i]) >=
+                                                (int)sizeof(lp->cgroups[i])) {
+                        r = -EINVAL;
+                        goto fail;
+                }
+        }
+        if (cfg->writer)
+                lp->writer = *cfg->writer;
+        if (cfg->retry_attempts)
+                lp->writer.max_attempts = cfg->retry_attempts;
+        if (cfg->retry_max_ns)
+                lp->writer.max_total_ns = cfg->retry_max_ns;
+        lp->writer.log = &lp->log;
+        r = engine_new(&lp->engine, &linux_ops, lp);
+        if (r < 0)
+                goto fail;
+        engine_set_logger(lp->engine, &lp->log);
+        *ret = lp;
+        return 0;
+fail:
+        linux_platform_free(lp);
+        return r;
+}
+
+void linux_platform_free(struct linux_platform *lp) {
+        if (!lp)
+                return;
+        engine_free(lp->engine);
+        uevent_monitor_free(lp->mon);
+        free(lp->pending.cpus);
+        free(lp->pending.blocks);
+        pthread_mutex_destroy(&lp->stats_lock);
+        free(lp);
+}
+
+int linux_platform_admitted(struct linux_platform *lp, struct cpuset *ret) {
+        struct cpuset s = CPUSET_INIT;
+        uint32_t n = engine_cpu_count(lp->engine);
+        int r = 0;
+
+        for (uint32_t i = 0; i < n && r >= 0; i++) {
+                dhp_proc_state st;
+                if (engine_cpu_get_state(lp->engine, i, &st) == 0 && st == DHP_PROC_ADMITTED)
+                        r = cpuset_set(&s, i);
+        }
+        if (r < 0) {
+                cpuset_deinit(&s);
+                return r;
+        }
+        cpuset_deinit(ret);
+        *ret = s;
+        return 0;
+}
+
+struct engine *linux_platform_engine(struct linux_platform *lp) {
+        return lp->engine;
+}
+
+int linux_platform_get_fd(struct linux_platform *lp) {
+        return lp->mon ? uevent_monitor_get_fd(lp->mon) : -EBADF;
+}
+
+void linux_platform_stats(struct linux_platform *lp, struct linux_stats *ret) {
+        pthread_mutex_lock(&lp->stats_lock);
+        *ret = lp->stats;
+        pthread_mutex_unlock(&lp->stats_lock);
+}
+
+/* ---- handling what was found ------------------------------------------- */
+
+static int push_u32(uint32_t **v, size_t *n, size_t *cap, uint32_t x) {
+        for (size_t i = 0; i < *n; i++)
+                if ((*v)[i] == x)
+                        return 0;
+        if (*n == *cap) {
+                size_t c = *cap ? *cap * 2 : 16;
+                uint32_t *p = realloc(*v, c * sizeof(*p));
+                if (!p)
+                        return -ENOMEM;
+                *v = p;
+                *cap = c;
+        }
+        (*v)[(*n)++] = x;
+        return 0;
+}
+
+static int cmp_u32(const void *a, const void *b) {
+        uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+/* A processor is present (add uevent, or found by a resync): run its
+ * transaction by policy.  `online_now`: the kernel says it is online
+ * already (someone else onlined it). */
+static void handle_cpu(struct linux_platform *lp, uint32_t cpu, bool online_now, bool at_start) {
+        dhp_proc_state st;
+        int r, status = 0;
+
+        if (cpu >= engine_cpu_count(lp->engine) && engine_cpu_slots(lp->engine, cpu + 1) < 0) {
+                log_error(&lp->log, "cpu%u: cannot grow the model", cpu);
+                return;
+        }
+        if (engine_cpu_get_state(lp->engine, cpu, &st) < 0)
+                return;
+        if (st == DHP_PROC_ADMITTED || st == DHP_PROC_STARTED)
+                return;
+        if (st == DHP_PROC_ABSENT)
+                engine_cpu_set_state(lp->engine, cpu, DHP_PROC_PRESENT);
+        if (online_now) {
+                log_notice(&lp->log, "cpu%u: already online (another agent onlined it); notifying late", cpu);
+                r = engine_cpu_hotadd(lp->engine, cpu, ENGINE_CPU_LATE, &status);
+        } else if (lp->cfg.cpu_online && (!at_start || lp->cfg.cpu_online_at_start)) {
+                r = engine_cpu_hotadd(lp->engine, cpu, 0, &status);
+        } else {
+                log_info(&lp->log, "cpu%u: present, left offline by policy", cpu);
+                return;
+        }
+        if (r == 0)
+                log_info(&lp->log, "cpu%u: online and admitted", cpu);
+        else if (r == 1)
+                log_notice(&lp->log, "cpu%u: add failed: %s", cpu, strerror(-status));
+        else if (r < 0 && r != -EALREADY)
+                log_error(&lp->log, "cpu%u: hot-add failed: %s", cpu, strerror(-r));
+}
+
+/* Add the blocks ids[0..n) (sorted, none known to the engine) as memory
+ * devices: one per run of consecutive ids.  Then online them by policy. */
+static void add_device_blocks(struct linux_platform *lp, const uint32_t *ids, size_t n, const char *origin,
+                              bool existing) {
+        size_t i = 0;
+
+        while (i < n) {
+                size_t j = i + 1;
+                enum memblock_state *states;
+                uint64_t dev;
+                bool all_online = true;
+                int r;
+
+                while (j < n && ids[j] == ids[j - 1] + 1)
+                        j++;
+                states = calloc(j - i, sizeof(*states));
+                if (!states)
+                        return;
+                for (size_t k = i; k < j; k++) {
+                        if (topology_read_block_state(lp->root, ids[k], &states[k - i]) < 0)
+                                states[k - i] = MEMBLOCK_STATE_OFFLINE;
+                        if (states[k - i] != MEMBLOCK_STATE_ONLINE)
+                                all_online = false;
+                }
+                /* Memory found fully online at start is boot memory or
+                 * memory someone onlined before we ran: existing, no
+                 * arrival (INCLUDE_EXISTING reports it). */
+                r = engine_mem_device_add(lp->engine, ids[i], j - i, existing && all_online, &dev);
+                if (r < 0) {
+                        log_error(&lp->log, "memory%u-%u: cannot add to the model: %s", ids[i], ids[j - 1],
+                                  strerror(-r));
+                        free(states);
+                        i = j;
+                        continue;
+                }
+                log_info(&lp->log, "memory device %s: blocks %u-%u (%zu x %llu MiB)", origin, ids[i], ids[j - 1], j - i,
+                         (unsigned long long)(lp->block_size >> 20));
+                if (!(existing && all_online)) {
+                        /* Blocks another agent onlined count toward arrival. */
+                        for (size_t k = i; k < j; k++)
+                                if (states[k - i] == MEMBLOCK_STATE_ONLINE)
+                                        engine_mem_block_set_online(lp->engine, ids[k], true);
+                        if (lp->cfg.mem_online && !all_online) {
+                                r = engine_mem_hotadd(lp->engine, dev);
+                                if (r < 0)
+                                        log_error(&lp->log, "memory device %s: not every block online (%s); it has "
+                                                  "not arrived", origin, strerror(-r));
+                        }
+                }
+                free(states);
+                i = j;
+        }
+}
+
+/* New blocks: group by ACPI memory device where sysfs shows one, else by
+ * runs of consecutive ids.  ids is sorted. */
+static void handle_new_blocks(struct linux_platform *lp, uint32_t *ids, size_t n, bool existing) {
+        uint32_t *rest = calloc(n ? n : 1, sizeof(*rest));
+        size_t nrest = 0;
+
+        if (!rest)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                char fw[64];
+                uint32_t members[4096];
+                size_t nm = 0;
+
+                if (engine_mem_block_get(lp->engine, ids[i], NULL, NULL) == 0)
+                        continue; /* grouped with an earlier block of its device */
+                if (topology_block_firmware_node(lp->root, ids[i], fw, sizeof(fw)) < 0 ||
+                    topology_acpi_memdev_blocks(lp->root, fw, members, ELEMENTSOF(members), &nm) < 0 || nm == 0 ||
+                    nm > ELEMENTSOF(members)) {
+                        rest[nrest++] = ids[i];
+                        continue;
+                }
+                /* The whole DIMM at once, whichever of its blocks' events
+                 * came first; blocks already known are skipped. */
+                qsort(members, nm, sizeof(members[0]), cmp_u32);
+                {
+                        size_t k = 0;
+                        for (size_t m = 0; m < nm; m++)
+                                if (engine_mem_block_get(lp->engine, members[m], NULL, NULL) < 0)
+                                        members[k++] = members[m];
+                        add_device_blocks(lp, members, k, fw, existing);
+                }
+        }
+        add_device_blocks(lp, rest, nrest, "(no firmware node)", existing);
+        free(rest);
+}
+
+static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
+        struct topology *t = NULL;
+        uint32_t *newblocks = NULL;
+        size_t nnew = 0;
+        int r;
+
+        r = topology_load(&t, lp->root, 0, &lp->log);
+        if (r < 0) {
+                log_error(&lp->log, "cannot read the topology from sysfs: %s", strerror(-r));
+                return r;
+        }
+        if (at_start) {
+                lp->block_size = t->block_size;
+                if (t->block_size && (r = engine_mem_set_block_size(lp->engine, t->block_size)) < 0) {
+                        log_error(&lp->log, "unusable memory block size %llu", (unsigned long long)t->block_size);
+                        goto out;
+                }
+        }
+
+        /* Processors: at start, online ones are existing (admitted without a
+         * transaction); everything else goes through handle_cpu. */
+        for (uint32_t i = 0; i < t->n_cpus; i++) {
+                const struct topology_cpu *c = &t->cpus[i];
+                if (c->id >= engine_cpu_count(lp->engine))
+                        engine_cpu_slots(lp->engine, c->id + 1);
+                if (!c->present)
+                        continue;
+                if (at_start && c->online) {
+                        engine_cpu_set_state(lp->engine, c->id, DHP_PROC_ADMITTED);
+                        continue;
+                }
+                handle_cpu(lp, c->id, c->online, at_start);
+        }
+
+        /* Memory: blocks the model does not know are new; known blocks
+         * whose state changed unseen are brought in line. */
+        newblocks = calloc(t->n_blocks ? t->n_blocks : 1, sizeof(*newblocks));
+        if (!newblocks) {
+                r = -ENOMEM;
+                goto out;
+        }
+        for (uint32_t i = 0; i < t->n_blocks; i++) {
+                const struct topology_memblock *b = &t->blocks[i];
+                bool online;
+                uint64_t dev;
+
+                if (engine_mem_block_get(lp->engine, b->id, &dev, &online) < 0) {
+                        newblocks[nnew++] = b->id;
+                        continue;
+                }
+                if ((b->state == MEMBLOCK_STATE_ONLINE) != online)
+                        engine_mem_block_set_online(lp->engine, b->id, b->state == MEMBLOCK_STATE_ONLINE);
+                if (b->state != MEMBLOCK_STATE_ONLINE && lp->cfg.mem_online)
+                        engine_mem_hotadd(lp->engine, dev);
+        }
+        handle_new_blocks(lp, newblocks, nnew, at_start);
+        r = 0;
+out:
+        free(newblocks);
+        topology_free(t);
+        return r;
+}
+
+int linux_platform_start(struct linux_platform *lp) {
+        int r;
+
+        /* The socket first: whatever is added during enumeration is either
+         * seen by it or by the enumeration, and handling is idempotent. */
+        if (lp->cfg.uevent_fd >= 0)
+                r = uevent_monitor_new_from_fd(&lp->mon, lp->cfg.uevent_fd, UEVENT_MONITOR_TRUST_SENDER, &lp->log);
+        else
+                r = uevent_monitor_new(&lp->mon, lp->cfg.rcvbuf, &lp->log);
+        if (r < 0) {
+                log_error(&lp->log, "cannot open the kernel uevent socket: %s", strerror(-r));
+                return r;
+        }
+        return sync_from_sysfs(lp, true);
+}
+
+int linux_platform_resync(struct linux_platform *lp) {
+        STAT_INC(lp, resyncs);
+        log_notice(&lp->log, "resynchronising from sysfs");
+        uevent_monitor_reset_seqnum(lp->mon);
+        return sync_from_sysfs(lp, false);
+}
+
+/* "/devices/system/cpu/cpu12" -> 12. */
+static int devpath_index(const char *devpath, const char *prefix, uint32_t *ret) {
+        size_t n = strlen(prefix);
+        uint32_t v = 0;
+        const char *p;
+
+        if (strncmp(devpath, prefix, n) != 0 || !devpath[n])
+                return -EINVAL;
+        for (p = devpath + n; *p; p++) {
+                if (*p < '0' || *p > '9' || v > 100000000)
+                        return -EINVAL;
+                v = v * 10 + (uint32_t)(*p - '0');
+        }
+        *ret = v;
+        return 0;
+}
+
+static void handle_uevent(struct linux_platform *lp, const struct uevent *u) {
+        uint32_t id;
+
+        if (!u->subsystem)
+                return;
+        if (strcmp(u->subsystem, "cpu") == 0 && devpath_index(u->devpath, "/devices/system/cpu/cpu", &id) == 0) {
+                dhp_proc_state st = DHP_PROC_ABSENT;
+                engine_cpu_get_state(lp->engine, id, &st);
+                switch (u->action) {
+                case UEVENT_ACTION_ADD:
+                        push_u32(&lp->pending.cpus, &lp->pending.ncpus, &lp->pending.cap_cpus, id);
+                        break;
+                case UEVENT_ACTION_ONLINE:
+                        /* Our own online comes back as STARTED/ADMITTED;
+                         * PRESENT means someone else onlined it. */
+                        if (st == DHP_PROC_PRESENT || st == DHP_PROC_ABSENT)
+                                push_u32(&lp->pending.cpus, &lp->pending.ncpus, &lp->pending.cap_cpus, id);
+                        break;
+                case UEVENT_ACTION_OFFLINE:
+                        if (st == DHP_PROC_ADMITTED) {
+                                log_notice(&lp->log, "cpu%u: taken offline by another agent", id);
+                                engine_cpu_set_state(lp->engine, id, DHP_PROC_PRESENT);
+                        }
+                        break;
+                case UEVENT_ACTION_REMOVE:
+                        engine_cpu_set_state(lp->engine, id, DHP_PROC_ABSENT);
+                        break;
+                default:
+                        break;
+                }
+                return;
+        }
+        if (strcmp(u->subsystem, "memory") == 0 &&
+            devpath_index(u->devpath, "/devices/system/memory/memory", &id) == 0) {
+                switch (u->action) {
+                case UEVENT_ACTION_ADD:
+                        push_u32(&lp->pending.blocks, &lp->pending.nblocks, &lp->pending.cap_blocks, id);
+                        break;
+                case UEVENT_ACTION_ONLINE:
+                case UEVENT_ACTION_OFFLINE:
+                        /* A known block: record it (our own write is a no-op
+                         * there).  An unknown one: its add was lost, or is
+                         * pending in this same drain. */
+                        if (engine_mem_block_set_online(lp->engine, id, u->action == UEVENT_ACTION_ONLINE) == -ENOENT)
+                                push_u32(&lp->pending.blocks, &lp->pending.nblocks, &lp->pending.cap_blocks, id);
+                        break;
+                default:
+                        break;
+                }
+        }
+}
+
+int linux_platform_process(struct linux_platform *lp) {
+        bool lost = false;
+        int n = 0, r;
+
+        lp->pending.ncpus = lp->pending.nblocks = 0;
+        for (;;) {
+                struct uevent u;
+
+                r = uevent_monitor_receive(lp->mon, &u);
+                if (r == -EAGAIN)
+                        break;
+                if (r == -EINTR)
+                        continue;
+                n++;
+                if (r == UEVENT_MONITOR_LOST) {
+                        STAT_INC(lp, lost);
+                        log_warning(&lp->log, "kernel uevents were lost (socket overflow); will resync");
+                        lost = true;
+                        continue;
+                }
+                if (r == -EPERM) {
+                        STAT_INC(lp, foreign);
+                        log_warning(&lp->log, "dropped a uevent not sent by the kernel");
+                        continue;
+                }
+                if (r < 0 && (r == -ENOMEM || r == -EBADF || r == -ENOTSOCK || r == -EFAULT)) {
+                        log_error(&lp->log, "uevent socket: %s", strerror(-r));
+                        return r;
+                }
+                if (r < 0) {
+                        STAT_INC(lp, malformed);
+                        log_warning(&lp->log, "ignored a malformed uevent: %s", uevent_strerror(r));
+                        continue;
+                }
+                STAT_INC(lp, uevents);
+                if (r == UEVENT_MONITOR_GAP) {
+                        STAT_INC(lp, lost);
+                        log_warning(&lp->log, "kernel uevents were lost (SEQNUM %llu after a gap); will resync",
+                                    (unsigned long long)u.seqnum);
+                        lost = true;
+                }
+                handle_uevent(lp, &u);
+        }
+
+        if (lost)
+                return linux_platform_resync(lp) < 0 ? n : n;
+
+        for (size_t i = 0; i < lp->pending.ncpus; i++) {
+                bool online = false;
+                topology_read_cpu_online(lp->root, lp->pending.cpus[i], &online);
+                handle_cpu(lp, lp->pending.cpus[i], online, false);
+        }
+        if (lp->pending.nblocks) {
+                qsort(lp->pending.blocks, lp->pending.nblocks, sizeof(uint32_t), cmp_u32);
+                handle_new_blocks(lp, lp->pending.blocks, lp->pending.nblocks, false);
+        }
+        return n;
+}

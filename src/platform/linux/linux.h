@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Linux platform: the engine over sysfs and kernel uevents.  dhpd (or
+ * an in-process context) is then the agent that onlines hot-added
+ * processors and memory, in the order of MODEL.md.
+ *
+ * Processors: an `add` uevent on subsystem cpu makes the processor present;
+ * by policy the engine's transaction runs: write 1 to cpuN/online (the
+ * kernel starts it) -> ADD_START -> admission (each managed cgroup v2
+ * group's cpuset.cpus widened) -> ADD_COMPLETE -> arrival.  On a failed add
+ * the processor is taken offline again (or, by configuration, left online
+ * but not admitted).  A processor someone else onlined (an `online` uevent
+ * for a present processor) still gets its transaction, flagged late.
+ *
+ * Memory: one `add` uevent per block.  After draining the socket, new
+ * blocks are grouped into memory devices (topology.h: the ACPI memory
+ * device when sysfs shows one, else consecutive blocks added together) and
+ * each device's blocks are onlined by policy (online_movable, falling back
+ * to online_kernel when the kernel refuses with EINVAL, under policy
+ * "auto"); the device's arrival once every block is online.  Blocks onlined
+ * by someone else are recorded and count toward the device's arrival.
+ *
+ * Lost uevents (ENOBUFS, a SEQNUM gap) trigger a resync from sysfs: every
+ * present processor and block is compared with the model and handled as if
+ * its event had just come.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/engine.h"
+#include "platform/linux/sysfs.h"
+#include "util/log.h"
+
+#define LINUX_MAX_CGROUPS 16
+
+enum linux_mem_policy {
+        LINUX_MEM_MOVABLE, /* online_movable only */
+        LINUX_MEM_KERNEL,  /* online_kernel only */
+        LINUX_MEM_AUTO,    /* online_movable, online_kernel when refused */
+};
+
+struct linux_config {
+        const char *root;         /* prefix of /sys and /proc: "" on a real system */
+        const char *cgroup_mount; /* NULL: /sys/fs/cgroup (under root) */
+        bool cpu_online;          /* online hot-added processors */
+        bool cpu_online_at_start; /* also online processors found offline at start */
+        bool veto_keep_online;    /* a failed add leaves the processor online, unadmitted */
+        bool mem_online;          /* online hot-added memory */
+        enum linux_mem_policy mem_policy;
+        unsigned retry_attempts; /* sysfs writes answered EBUSY/EAGAIN; 0: default */
+        uint64_t retry_max_ns;
+        const char *cgroups[LINUX_MAX_CGROUPS]; /* managed groups, relative to the mount */
+        unsigned ncgroups;
+        size_t rcvbuf;                  /* uevent socket buffer; 0: default */
+        int uevent_fd;                  /* >= 0: use this fd (tests: a socketpair), trusted */
+        const struct sysfs_writer *writer; /* NULL: the real writer (tests inject) */
+        /* Called at admission, after the cgroups were widened: an in-process
+         * context widens its own threads' affinity here. */
+        int (*on_admit)(void *userdata, uint32_t cpu);
+        void *on_admit_userdata;
+};
+
+void linux_config_defaults(struct linux_config *c);
+
+struct linux_platform;
+
+/* Create the platform and its engine.  Nothing is read or written yet. */
+int linux_platform_new(struct linux_platform **ret, const struct linux_config *cfg, const struct logger *log);
+void linux_platform_free(struct linux_platform *lp);
+struct engine *linux_platform_engine(struct linux_platform *lp);
+
+/*
+ * linux_platform_start - open the uevent socket first (so nothing added
+ * from now on is missed), enumerate sysfs into the model, then bring online
+ * by policy what is present and offline.  Transactions run on the calling
+ * thread.
+ */
+int linux_platform_start(struct linux_platform *lp);
+
+/* The uevent fd to poll for POLLIN. */
+int linux_platform_get_fd(struct linux_platform *lp);
+
+/*
+ * linux_platform_process - drain the uevent socket, then run what it
+ * announced (transactions on the calling thread), resyncing from sysfs if
+ * events were lost.  Malformed or foreign messages are logged and skipped.
+ * Returns the number of messages read, or a negative errno for a socket
+ * failure.
+ */
+int linux_platform_process(struct linux_platform *lp);
+
+/* linux_platform_resync - compare sysfs with the model and handle every
+ * difference.  Called by process() after a loss; exposed for SIGHUP. */
+int linux_platform_resync(struct linux_platform *lp);
+
+/* Counters, for status and tests. */
+struct linux_stats {
+        uint64_t uevents, malformed, foreign, lost, resyncs;
+        uint64_t cpu_onlined, cpu_offlined, blocks_onlined, blocks_kernel_fallback, blocks_failed;
+        uint64_t write_retries;
+};
+void linux_platform_stats(struct linux_platform *lp, struct linux_stats *ret);
+/* The admitted processors of the model. */
+int linux_platform_admitted(struct linux_platform *lp, struct cpuset *ret);

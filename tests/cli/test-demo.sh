@@ -1,0 +1,30 @@
+#!/bin/sh
+# dhpctl demo: the bundled scenario runs and shows the transaction order; a
+# bad scenario is rejected with FILE:LINE:COL and runs nothing.
+set -eu
+dhpctl=$1
+scenario=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "not ok: $*"; exit 1; }
+
+"$dhpctl" demo --json "$scenario" > "$tmp/out.json" || fail "demo exited $?"
+# cpu2: ADD_START, ADMITTED, ADD_COMPLETE, ARRIVAL in that order (line numbers).
+first() { grep -n "$1" "$tmp/out.json" | grep -- "$2" | head -1 | cut -d: -f1; }
+s=$(first '"event":"ADD_START"' '"processor":2,')
+a=$(first '"event":"ADMITTED"' '"processor":2,')
+c=$(first '"event":"ADD_COMPLETE"' '"processor":2,')
+v=$(first '"event":"ARRIVAL"' '"processor":2,')
+[ -n "$s" ] && [ -n "$a" ] && [ -n "$c" ] && [ -n "$v" ] || fail "missing cpu2 records"
+[ "$s" -lt "$a" ] && [ "$a" -lt "$c" ] && [ "$c" -lt "$v" ] || fail "cpu2 order $s $a $c $v"
+grep -q '"event":"REJECTED".*"processor":4,.*"status":"EBUSY"' "$tmp/out.json" || fail "cpu4 not rejected"
+grep -q '"event":"ARRIVAL","class":"memory","base":1073741824,"size":536870912' "$tmp/out.json" || fail "no memory arrival"
+
+"$dhpctl" demo "$scenario" > "$tmp/out.txt" || fail "text demo exited $?"
+grep -q 'auditor: 1 add(s) vetoed' "$tmp/out.txt" || fail "no summary"
+
+printf 'cpu add\nmemory add 3X\n' > "$tmp/bad.scenario"
+if "$dhpctl" demo "$tmp/bad.scenario" > "$tmp/bad.out" 2> "$tmp/bad.err"; then fail "bad scenario accepted"; fi
+grep -q "bad.scenario:2:12: expected a size" "$tmp/bad.err" || fail "bad message: $(cat "$tmp/bad.err")"
+[ ! -s "$tmp/bad.out" ] || fail "bad scenario ran something"
+echo "1 passed, 0 failed"

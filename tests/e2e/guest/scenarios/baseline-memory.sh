@@ -1,0 +1,15 @@
+#!/bin/sh
+# Memory onlining latency, one hot-added DIMM (default 1 GiB) per method,
+# same boot.  "kernel" sets auto_online_blocks=online for its step, which is
+# the kernel setting memhp_default_state=online sets at boot.  As for CPUs, a
+# warm-up DIMM goes first and is not counted.  e2e.methods=a,b,c picks and
+# orders the methods.
+. /e2e/lib.sh
+mb=$(e2e_param dimm_mb 1024)
+n=$(blocks_for_mb "$mb")
+rc=0
+run_step warmup-mem "dimm:$mb" online direct 0 "$n" || rc=1
+for m in $(e2e_param methods kernel,direct,shell,dhpd | tr ',' ' '); do
+	run_step "mem-$m" "dimm:$mb" online "$m" 0 "$n" || rc=1
+done
+exit $rc

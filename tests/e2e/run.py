@@ -1,0 +1,360 @@
+#!/usr/bin/env python3
+"""dhp end-to-end tests: real CPU and memory hot-add in QEMU guests.
+
+Each scenario boots a Debian cloud kernel with a busybox initramfs under QEMU
+(TCG by default), and the guest script named e2e.script=SCENARIO drives it:
+each time a guest watcher is listening it prints
+    E2E-WAIT label=L add=cpu|dimm:MB|cpu,dimm:MB
+and this harness hot-adds that over QMP, then waits for
+    E2E-DONE L ...   (or E2E-TIMEOUT L)
+The guest says what it wants added, so a new scenario is mostly a guest
+script plus, here, a check function.
+
+Timing method for the baselines: host time.monotonic() from the moment the
+QMP reply to `device_add` arrives to the moment the E2E-DONE line arrives on
+the serial console.  The guest prints that line as soon as its uevent watcher
+(ueventwatch, woken by the uevent that follows the last state change, never
+polling) sees every new CPU / memory block online.  This includes the guest
+handling QEMU's ACPI notification, the kernel adding the device, the onlining
+itself, and one console line of output (sub-millisecond with a socket
+chardev).  Host and guest clocks are never compared.  The guest also reports
+span_ms, guest CLOCK_MONOTONIC from the first `add` uevent to "all online",
+which isolates the onlining agent's part; and the harness reports when the
+guest's ACPI _OST for the device arrived (ACPI_DEVICE_OST QMP event), i.e.
+when the kernel finished the insertion, if the kernel sends one.
+
+Usage:
+  tests/e2e/run.py [--scenario NAME ...] [--extra-bin PATH ...]
+                   [--kernel-cache DIR] [--timeout SEC] [--repeat N]
+The last line of output is "N passed, N failed"; exit status 0 iff none failed.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
+
+import initramfs  # noqa: E402
+from qemu import Machine, MachineError, Timeout, install_signal_handlers  # noqa: E402
+
+BOOT_TIMEOUT = 60      # s, QEMU start to E2E-READY (about 2-4 s seen under TCG)
+STEP_TIMEOUT = 90      # s, per hot-add step (the guest watcher gives up at 60)
+
+
+class Scenario:
+    def __init__(self, name, doc, check, params=None, mem="512M,slots=4,maxmem=4G",
+                 smp="1,maxcpus=4", append=""):
+        self.name, self.doc, self.check = name, doc, check
+        self.params = params or {}
+        self.mem, self.smp, self.append = mem, smp, append
+
+
+# ---- checks: return a list of failure strings (empty = pass) --------------
+
+def common_failures(run):
+    f = []
+    if run["rc"] != 0:
+        f.append(f"guest scenario exited with rc={run['rc']}")
+    for line in run["errors"]:
+        f.append(f"guest reported: {line}")
+    for s in run["steps"]:
+        if s["status"] not in ("done", "skipped"):
+            f.append(f"step {s['label']}: {s['status']}")
+    return f
+
+
+def check_smoke(run):
+    f = common_failures(run)
+    steps = [s for s in run["steps"] if s["label"] == "smoke"]
+    if len(steps) != 1 or steps[0]["status"] != "done":
+        return f + ["no completed smoke step"]
+    s = steps[0]
+    cpus = {d: st for d, st in s["devices"].items() if d.startswith("cpu")}
+    mems = {d: st for d, st in s["devices"].items() if d.startswith("memory")}
+    if len(cpus) != 1:
+        f.append(f"expected 1 new CPU, saw {sorted(cpus)}")
+    if not mems or len(mems) != s["expected_blocks"]:
+        f.append(f"expected {s['expected_blocks']} new memory blocks, saw {sorted(mems)}")
+    for d, st in cpus.items():
+        if st != "0":
+            f.append(f"{d} online={st}, expected 0 (nothing should online it)")
+    for d, st in mems.items():
+        if st != "offline":
+            f.append(f"{d} state={st}, expected offline")
+    return f
+
+
+def check_baseline(run):
+    f = common_failures(run)
+    for s in run["steps"]:
+        if s["status"] != "done":
+            continue
+        if s.get("expected_blocks") is not None and s["blocks"] != s["expected_blocks"]:
+            f.append(f"step {s['label']}: {s['blocks']} blocks, expected {s['expected_blocks']}")
+        for d, st in s["devices"].items():
+            if st not in ("1", "online"):
+                f.append(f"step {s['label']}: {d} is {st}, expected online")
+    if not any(s["status"] == "done" for s in run["steps"]):
+        f.append("no step completed")
+    return f
+
+
+SCENARIOS = {s.name: s for s in [
+    Scenario("hotadd-smoke",
+             "add 1 CPU + a 256M DIMM, no onliner: both must stay offline",
+             check_smoke, params={"dimm_mb": 256}),
+    Scenario("baseline-cpu",
+             "CPU add -> online: in-process write (kernel), shell helper, dhpd",
+             # warm-up + up to three methods on top of the boot CPU.
+             check_baseline, smp="1,maxcpus=5"),
+    Scenario("baseline-memory",
+             "1G DIMM add -> all blocks online: kernel auto-online, direct, shell, dhpd",
+             # warm-up + up to four 1 GiB DIMMs on top of 512M of boot memory.
+             check_baseline, params={"dimm_mb": 1024}, mem="512M,slots=5,maxmem=6G"),
+]}
+
+
+# ---- one guest run --------------------------------------------------------
+
+class Deadline:
+    def __init__(self, seconds):
+        self.end = time.monotonic() + seconds
+
+    def cap(self, seconds):
+        """`seconds`, but no further than the scenario's overall deadline."""
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise MachineError("scenario --timeout exceeded")
+        return min(seconds, left)
+
+
+def do_hotadd(m, what, counter):
+    """Hot-add `what` ("cpu", "dimm:MB" or both, comma-separated).
+
+    Returns (host time the first device_add returned, device ids).
+    """
+    t0, ids = None, []
+    for part in what.split(","):
+        if part == "cpu":
+            t, dev = m.hotadd_cpu()
+        elif part.startswith("dimm:"):
+            counter["dimm"] += 1
+            t, dev = m.hotadd_dimm(int(part[5:]), counter["dimm"])
+        else:
+            raise MachineError(f"guest asked for unknown hot-add '{part}'")
+        t0 = t if t0 is None else t0
+        ids.append(dev)
+    return t0, ids
+
+
+def run_scenario(sc, kernel, initrd, args, log_dir):
+    append = " ".join(filter(None, [
+        "console=ttyS0 quiet panic=-1",
+        "8250.nr_uarts=1",          # do not probe 32 UARTs: faster boot
+        f"e2e.script={sc.name}",
+        *(f"e2e.{k}={v}" for k, v in sc.params.items()),
+        sc.append, args.append]))
+    run = {"scenario": sc.name, "rc": None, "steps": [], "errors": [],
+           "boot_s": None, "total_s": None, "failures": []}
+    deadline = Deadline(args.timeout)
+    log = os.path.join(log_dir, f"{sc.name}.console.log")
+    m = Machine(kernel, initrd, append, smp=sc.smp, mem=sc.mem, accel=args.accel,
+                console_log=log)
+    try:
+        m.start(timeout=deadline.cap(30))
+        mt, t_ready = m.wait_for(r"^E2E-READY .*", deadline.cap(BOOT_TIMEOUT))
+        run["boot_s"] = t_ready - m.t_start
+        run["guest"] = mt.group(0)
+        counter = {"dimm": 0}
+        while True:
+            mt, _ = m.wait_for(r"^E2E-(WAIT label=(\S+) add=(\S+)|SKIP label=(\S+).*"
+                               r"|EXIT rc=(\d+).*|ERR .*|ENOBUFS .*)",
+                               deadline.cap(STEP_TIMEOUT))
+            if mt.group(5) is not None:
+                run["rc"] = int(mt.group(5))
+                break
+            if mt.group(4) is not None:
+                run["steps"].append({"label": mt.group(4), "status": "skipped",
+                                     "why": mt.group(0), "devices": {}})
+                continue
+            if mt.group(2) is None:         # E2E-ERR / E2E-ENOBUFS
+                run["errors"].append(mt.group(0))
+                continue
+            label, what = mt.group(2), mt.group(3)
+            t0, ids = do_hotadd(m, what, counter)
+            md, t1 = m.wait_for(rf"^E2E-(DONE|TIMEOUT) {re.escape(label)} (.*)",
+                                deadline.cap(STEP_TIMEOUT))
+            kv = dict(re.findall(r"(\w+)=(\S+)", md.group(2)))
+            step = {"label": label, "add": what, "ids": ids,
+                    "status": "done" if md.group(1) == "DONE" else "timeout",
+                    "host_ms": (t1 - t0) * 1e3,
+                    "guest_span_ms": float(kv["span_ms"]) if "span_ms" in kv else None,
+                    "blocks": int(kv.get("blocks", "0").split("/")[0]),
+                    "devices": {}}
+            if "dimm" in what:
+                step["expected_blocks"] = None  # filled in from the guest below
+            # ACPI _OST: the guest kernel acknowledging the insertion (one
+            # per device; status 0 = success).  With kernel auto-online it
+            # comes after the onlining, so possibly after E2E-DONE: wait.
+            osts = []
+            for dev in ids:
+                try:
+                    t, ev = m.wait_event(
+                        "ACPI_DEVICE_OST", deadline.cap(10), since=t0,
+                        match=lambda ev, dev=dev: ev["data"]["info"].get("device") == dev)
+                except Timeout:
+                    run["errors"].append(f"no ACPI _OST from the guest for {dev}")
+                    continue
+                osts.append(t)
+                if ev["data"]["info"].get("status") != 0:
+                    run["errors"].append(f"ACPI _OST for {dev}: {ev['data']['info']}")
+            step["ost_ms"] = (max(osts) - t0) * 1e3 if osts else None
+            run["steps"].append(step)
+        run["exit_uptime"] = mt.group(0)
+        m.wait_exit(deadline.cap(30))
+    except (MachineError, OSError, ValueError) as e:
+        run["failures"].append(f"{type(e).__name__}: {e}")
+    finally:
+        m.close()
+        run["total_s"] = time.monotonic() - m.t_start if m.t_start else None
+    # Per-device states the watcher printed ("E2E L devN present k=v").
+    for _, text in m.lines:
+        d = re.match(r"^E2E (\S+) (\S+) present \w+=(\S+)", text)
+        for s in run["steps"]:
+            if d and s["label"] == d.group(1):
+                s["devices"][d.group(2)] = d.group(3)
+    # Expected block count = DIMM size / block size the guest announced.
+    bs = re.search(r"block_size=([0-9a-f]+)", run.get("guest", ""))
+    for s in run["steps"]:
+        mb = re.search(r"dimm:(\d+)", s.get("add", ""))
+        if mb and bs:
+            s["expected_blocks"] = (int(mb.group(1)) << 20) // int(bs.group(1), 16)
+    if not run["failures"]:
+        run["failures"] = sc.check(run)
+    run["log"] = log
+    return run
+
+
+# ---- build ----------------------------------------------------------------
+
+def build_ueventwatch(build_dir):
+    src = os.path.join(HERE, "guest", "ueventwatch.c")
+    out = os.path.join(build_dir, "ueventwatch")
+    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
+        subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-o", out, src],
+                       check=True)
+    return out
+
+
+def summarize(runs):
+    """Median (min..max) per scenario step over the repeated runs."""
+    import statistics
+    print("summary over repeats: median (min..max) ms")
+    by = {}
+    for run in runs:
+        for s in run["steps"]:
+            if s["status"] == "done":
+                by.setdefault((run["scenario"], s["label"]), []).append(s)
+    for (sc, label), steps in by.items():
+        cols = []
+        for key, name in (("host_ms", "device_add->done"), ("guest_span_ms", "guest add->done"),
+                          ("ost_ms", "_OST")):
+            v = [s[key] for s in steps if s[key] is not None]
+            if v:
+                cols.append(f"{name} {statistics.median(v):.1f} ({min(v):.1f}..{max(v):.1f})")
+        print(f"    {sc:<16} {label:<12} n={len(steps)}  " + "  ".join(cols))
+    boots = [r["boot_s"] * 1e3 for r in runs if r["boot_s"]]
+    totals = [r["total_s"] * 1e3 for r in runs if r["total_s"]]
+    if boots:
+        print(f"    boot (QEMU start -> E2E-READY) {statistics.median(boots):.0f} ms"
+              f" ({min(boots):.0f}..{max(boots):.0f}); whole run {statistics.median(totals):.0f} ms"
+              f" ({min(totals):.0f}..{max(totals):.0f})")
+
+
+def fmt_ms(v):
+    return "-" if v is None else f"{v:.1f}"
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        description="dhp QEMU hot-add end-to-end tests",
+        epilog="scenarios: " + "; ".join(f"{s.name}: {s.doc}" for s in SCENARIOS.values()))
+    ap.add_argument("--scenario", action="append", choices=sorted(SCENARIOS),
+                    help="scenario to run (repeatable; default: all)")
+    ap.add_argument("--extra-bin", action="append", default=[], metavar="PATH",
+                    help="static binary packed as /bin/<basename> (e.g. dhpd, dhpctl)")
+    ap.add_argument("--kernel-cache", default=os.path.join(ROOT, "build", "e2e-cache"),
+                    metavar="DIR", help="where the Debian kernel is downloaded/cached")
+    ap.add_argument("--kernel", help="use this vmlinuz instead of fetching one")
+    ap.add_argument("--build-dir", default=os.path.join(ROOT, "build", "e2e"))
+    ap.add_argument("--busybox", default="/bin/busybox")
+    ap.add_argument("--timeout", type=float, default=120,
+                    help="overall limit per scenario run, seconds (default 120)")
+    ap.add_argument("--repeat", type=int, default=1, help="run each scenario N times")
+    ap.add_argument("--accel", default="tcg", help="tcg (default) or kvm")
+    ap.add_argument("--append", default="", help="extra kernel command line")
+    ap.add_argument("--json", metavar="FILE", help="write all results as JSON")
+    args = ap.parse_args()
+    install_signal_handlers()
+
+    t_all = time.monotonic()
+    os.makedirs(args.build_dir, exist_ok=True)
+    log_dir = os.path.join(args.build_dir, "logs")
+    os.makedirs(log_dir, exist_ok=True)
+    kernel = args.kernel or subprocess.run(
+        [os.path.join(ROOT, "scripts", "e2e-fetch-kernel.sh"), args.kernel_cache],
+        check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
+    initrd = initramfs.build(os.path.join(args.build_dir, "initramfs.cpio.gz"),
+                             args.busybox,
+                             [build_ueventwatch(args.build_dir), *args.extra_bin])
+    names = args.scenario or list(SCENARIOS)
+
+    runs, passed, failed = [], 0, 0
+    for name in names:
+        for i in range(args.repeat):
+            try:
+                run = run_scenario(SCENARIOS[name], kernel, initrd, args, log_dir)
+            except (KeyboardInterrupt, SystemExit) as e:
+                # ^C or SIGTERM/SIGHUP: QEMU is already dead (finally in
+                # run_scenario); report what ran and stop.
+                print(f"INTERRUPTED {name} ({type(e).__name__})")
+                print(f"{passed} passed, {failed + 1} failed")
+                return 130
+            runs.append(run)
+            tag = name if args.repeat == 1 else f"{name}#{i + 1}"
+            ok = not run["failures"]
+            passed, failed = passed + ok, failed + (not ok)
+            print(f"{'PASS' if ok else 'FAIL'} {tag}: boot {fmt_ms(run['boot_s'] and run['boot_s'] * 1e3)} ms,"
+                  f" run {fmt_ms(run['total_s'] and run['total_s'] * 1e3)} ms", flush=True)
+            for s in run["steps"]:
+                if s["status"] == "skipped":
+                    print(f"    {s['label']:<14} skipped ({s['why']})")
+                    continue
+                print(f"    {s['label']:<14} {s['status']:<7} add={s['add']:<12}"
+                      f" device_add->done {fmt_ms(s['host_ms']):>8} ms"
+                      f"  guest add->done {fmt_ms(s['guest_span_ms']):>8} ms"
+                      f"  _OST {fmt_ms(s['ost_ms']):>7} ms"
+                      f"  devices {' '.join(f'{d}={v}' for d, v in sorted(s['devices'].items()))}")
+            for f in run["failures"]:
+                print(f"    failure: {f}")
+            if not ok:
+                print(f"    console log: {run['log']}")
+    if args.repeat > 1:
+        summarize(runs)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(runs, f, indent=1)
+    print(f"suite time {time.monotonic() - t_all:.1f} s")
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

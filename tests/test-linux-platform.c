@@ -1,0 +1,488 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Linux platform end to end against a fake sysfs tree, with uevents in
+ * the kernel's wire format through a socketpair: what dhpd writes, in which
+ * order, and what the clients are told.
+ */
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/engine.h"
+#include "fake-sysfs.h"
+#include "helpers.h"
+#include "platform/linux/linux.h"
+
+#define BS (128ULL << 20)
+
+struct writes {
+        char log[64][160];
+        int n;
+        int fail_err;           /* fail writes matching fail_path/fail_value with this */
+        const char *fail_path;  /* substring */
+        const char *fail_value; /* exact, NULL: any */
+        int fail_times;         /* -1: always */
+        int sleeps;
+};
+
+static int inject_write(void *userdata, const char *path, const char *value, size_t len) {
+        struct writes *w = userdata;
+
+        if (w->n < 64)
+                snprintf(w->log[w->n++], sizeof(w->log[0]), "%s=%.*s", strrchr(path, '/') ? path : path, (int)len,
+                         value);
+        if (w->fail_err && w->fail_times != 0 && strstr(path, w->fail_path) &&
+            (!w->fail_value || strncmp(value, w->fail_value, len) == 0)) {
+                if (w->fail_times > 0)
+                        w->fail_times--;
+                return w->fail_err;
+        }
+        return sysfs_write_file(NULL, path, value, len);
+}
+
+static void inject_sleep(void *userdata, uint64_t ns) {
+        struct writes *w = userdata;
+
+        w->sleeps++;
+}
+
+struct fixture {
+        struct fake_sysfs fs;
+        int sv[2];
+        uint64_t seq;
+        struct writes w;
+        struct sysfs_writer writer;
+        struct linux_platform *lp;
+        struct engine *e;
+        struct recorder rec;
+        dhp_monitor *mon;
+};
+
+static void send_uevent(struct fixture *f, const char *action, const char *devpath, const char *subsystem) {
+        char buf[512];
+        int n;
+
+        n = snprintf(buf, sizeof(buf), "%s@%s%cACTION=%s%cDEVPATH=%s%cSUBSYSTEM=%s%cSEQNUM=%llu", action, devpath, 0,
+                     action, 0, devpath, 0, subsystem, 0, (unsigned long long)++f->seq);
+        assert_int_equal(send(f->sv[1], buf, (size_t)n + 1, 0), n + 1);
+}
+
+static void rec_cb(void *userdata, const dhp_record *r) {
+        recorder_cb(userdata, r);
+}
+
+/* Boot partition: cpu0-1 online of 4 possible; memory blocks 0-7 online;
+ * one managed cgroup app.slice with cpuset 0-1. */
+static void setup_tree(struct fixture *f) {
+        assert_int_equal(fake_sysfs_init(&f->fs), 0);
+        assert_int_equal(fake_sysfs_add_cpus(&f->fs, 2, "0-1"), 0);
+        assert_int_equal(fake_sysfs_write(&f->fs, "sys/devices/system/cpu/possible", "0-3\n"), 0);
+        assert_int_equal(fake_sysfs_add_memory(&f->fs, BS, 0, 8, "online", "Normal"), 0);
+        assert_int_equal(fake_sysfs_write(&f->fs, "sys/fs/cgroup/app.slice/cpuset.cpus", "0-1\n"), 0);
+}
+
+static void start(struct fixture *f, void (*tweak)(struct linux_config *)) {
+        struct linux_config lc;
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, f->sv), 0);
+        f->writer = (struct sysfs_writer){ .write = inject_write, .sleep = inject_sleep, .userdata = &f->w };
+        linux_config_defaults(&lc);
+        lc.root = f->fs.root;
+        lc.uevent_fd = f->sv[0];
+        lc.writer = &f->writer;
+        lc.cgroups[0] = "app.slice";
+        lc.ncgroups = 1;
+        if (tweak)
+                tweak(&lc);
+        assert_int_equal(linux_platform_new(&f->lp, &lc, NULL), 0);
+        f->e = linux_platform_engine(f->lp);
+        memset(&f->rec, 0, sizeof(f->rec));
+        pthread_mutex_init(&f->rec.lock, NULL);
+        assert_int_equal(engine_monitor_add(f->e, rec_cb, &f->rec, &f->mon), 0);
+        assert_int_equal(linux_platform_start(f->lp), 0);
+}
+
+static void stop(struct fixture *f) {
+        engine_monitor_remove(f->mon);
+        for (size_t i = 0; i < f->rec.n; i++)
+                free(f->rec.line[i]);
+        linux_platform_free(f->lp); /* closes sv[0] */
+        close(f->sv[1]);
+        fake_sysfs_deinit(&f->fs);
+}
+
+static void hotadd_cpu_in_tree(struct fixture *f, unsigned cpu) {
+        char rel[128];
+
+        snprintf(rel, sizeof(rel), "sys/devices/system/cpu/cpu%u/online", cpu);
+        assert_int_equal(fake_sysfs_write(&f->fs, rel, "0\n"), 0);
+        /* The kernel lists a hot-added processor as present. */
+        assert_int_equal(fake_sysfs_printf(&f->fs, "sys/devices/system/cpu/present", "0-%u\n", cpu), 0);
+}
+
+static void read_file(struct fixture *f, const char *rel, char *buf, size_t size) {
+        assert_int_equal(fake_sysfs_read(&f->fs, rel, buf, size) >= 0, 1);
+        buf[strcspn(buf, "\n")] = 0;
+}
+
+/* ---- a synchronous client that looks at sysfs during its calls -------- */
+
+struct observer {
+        struct fixture *f;
+        char online_at_start[8];
+        char cgroup_at_start[32];
+        char cgroup_at_complete[32];
+        int veto;
+        int calls;
+};
+
+static void observer_cb(void *userdata, const dhp_proc_change *c) {
+        struct observer *o = userdata;
+        char rel[128];
+
+        o->calls++;
+        snprintf(rel, sizeof(rel), "sys/devices/system/cpu/cpu%u/online", dhp_proc_change_get_index(c));
+        if (dhp_proc_change_get_state(c) == DHP_PROC_ADD_START) {
+                read_file(o->f, rel, o->online_at_start, sizeof(o->online_at_start));
+                read_file(o->f, "sys/fs/cgroup/app.slice/cpuset.cpus", o->cgroup_at_start,
+                          sizeof(o->cgroup_at_start));
+                if (o->veto)
+                        dhp_proc_change_veto(c, o->veto);
+        } else if (dhp_proc_change_get_state(c) == DHP_PROC_ADD_COMPLETE) {
+                read_file(o->f, "sys/fs/cgroup/app.slice/cpuset.cpus", o->cgroup_at_complete,
+                          sizeof(o->cgroup_at_complete));
+        }
+}
+
+static void nop_arrival(void *userdata, const dhp_device_event *e) {
+}
+
+static void test_cpu_add_runs_the_transaction(void **state) {
+        struct fixture f = { 0 };
+        struct observer o = { .f = &f };
+        dhp_proc_reg *reg;
+        dhp_arrival_reg *areg;
+        dhp_proc_state ps;
+        char buf[32];
+        long s, a, c, v;
+
+        setup_tree(&f);
+        start(&f, NULL);
+        assert_int_equal(procnotify_register(f.e, "obs", 0, observer_cb, &o, &reg), 0);
+        assert_int_equal(arrival_register(f.e, "arr", DHP_CLASS_PROCESSOR, 0, nop_arrival, NULL, &areg), 0);
+
+        hotadd_cpu_in_tree(&f, 2);
+        send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
+        assert_int_equal(linux_platform_process(f.lp), 1);
+        assert_int_equal(engine_dispatch(f.e), 1);
+
+        read_file(&f, "sys/devices/system/cpu/cpu2/online", buf, sizeof(buf));
+        assert_string_equal(buf, "1");
+        /* ADD_START: started (online written) but not yet admitted into the
+         * managed cgroup; ADD_COMPLETE: admitted. */
+        assert_string_equal(o.online_at_start, "1");
+        assert_string_equal(o.cgroup_at_start, "0-1");
+        assert_string_equal(o.cgroup_at_complete, "0-2");
+        assert_int_equal(engine_cpu_get_state(f.e, 2, &ps), 0);
+        assert_int_equal(ps, DHP_PROC_ADMITTED);
+        s = recorder_find(&f.rec, 0, "\"ADD_START\"", "\"processor\":2,", NULL);
+        a = recorder_find(&f.rec, 0, "\"ADMITTED\"", "\"processor\":2,", NULL);
+        c = recorder_find(&f.rec, 0, "\"ADD_COMPLETE\"", "\"processor\":2,", NULL);
+        v = recorder_find(&f.rec, 0, "\"ARRIVAL\"", "\"processor\":2,", NULL);
+        assert_true(s >= 0 && s < a && a < c && c < v);
+        /* Our own online coming back from the kernel changes nothing. */
+        send_uevent(&f, "online", "/devices/system/cpu/cpu2", "cpu");
+        assert_int_equal(linux_platform_process(f.lp), 1);
+        assert_int_equal(o.calls, 2);
+        procnotify_deregister(reg);
+        arrival_unregister(areg);
+        stop(&f);
+}
+
+static void test_cpu_veto_takes_it_offline(void **state) {
+        struct fixture f = { 0 };
+        struct observer o = { .f = &f, .veto = -EBUSY };
+        dhp_proc_reg *reg;
+        dhp_proc_state ps;
+        struct linux_stats st;
+        char buf[32];
+
+        setup_tree(&f);
+        start(&f, NULL);
+        assert_int_equal(procnotify_register(f.e, "obs", 0, observer_cb, &o, &reg), 0);
+        hotadd_cpu_in_tree(&f, 2);
+        send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
+        linux_platform_process(f.lp);
+        read_file(&f, "sys/devices/system/cpu/cpu2/online", buf, sizeof(buf));
+        assert_string_equal(buf, "0");
+        read_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", buf, sizeof(buf));
+        assert_string_equal(buf, "0-1");
+        assert_int_equal(engine_cpu_get_state(f.e, 2, &ps), 0);
+        assert_int_equal(ps, DHP_PROC_PRESENT);
+        linux_platform_stats(f.lp, &st);
+        assert_int_equal(st.cpu_offlined, 1);
+        procnotify_deregister(reg);
+        stop(&f);
+}
+
+static void keep_online(struct linux_config *lc) {
+        lc->veto_keep_online = true;
+}
+
+static void test_cpu_veto_keep_online(void **state) {
+        struct fixture f = { 0 };
+        struct observer o = { .f = &f, .veto = -EBUSY };
+        dhp_proc_reg *reg;
+        dhp_proc_state ps;
+        char buf[32];
+
+        setup_tree(&f);
+        start(&f, keep_online);
+        assert_int_equal(procnotify_register(f.e, "obs", 0, observer_cb, &o, &reg), 0);
+        hotadd_cpu_in_tree(&f, 3);
+        send_uevent(&f, "add", "/devices/system/cpu/cpu3", "cpu");
+        linux_platform_process(f.lp);
+        read_file(&f, "sys/devices/system/cpu/cpu3/online", buf, sizeof(buf));
+        assert_string_equal(buf, "1");
+        read_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", buf, sizeof(buf));
+        assert_string_equal(buf, "0-1");
+        assert_int_equal(engine_cpu_get_state(f.e, 3, &ps), 0);
+        assert_int_equal(ps, DHP_PROC_STARTED);
+        procnotify_deregister(reg);
+        stop(&f);
+}
+
+static void test_cpu_online_ebusy_retried(void **state) {
+        struct fixture f = { 0 };
+        struct linux_stats st;
+        char buf[32];
+
+        setup_tree(&f);
+        start(&f, NULL);
+        f.w = (struct writes){ .fail_err = -EBUSY, .fail_path = "cpu2/online", .fail_times = 2 };
+        hotadd_cpu_in_tree(&f, 2);
+        send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
+        linux_platform_process(f.lp);
+        read_file(&f, "sys/devices/system/cpu/cpu2/online", buf, sizeof(buf));
+        assert_string_equal(buf, "1");
+        linux_platform_stats(f.lp, &st);
+        assert_int_equal(st.write_retries, 2);
+        assert_int_equal(f.w.sleeps, 2);
+        stop(&f);
+}
+
+/* A 4-block DIMM: PNP0C80:00 over blocks 8-11. */
+static void add_dimm(struct fixture *f, const char *name, uint32_t first, uint32_t n, const char *state) {
+        assert_int_equal(fake_sysfs_add_memory(&f->fs, BS, first, n, state, "Normal Movable"), 0);
+        assert_int_equal(fake_sysfs_add_acpi_memdev(&f->fs, name, first, n), 0);
+}
+
+struct mem_arrivals {
+        int n;
+        uint64_t base, size;
+};
+
+static void mem_cb(void *userdata, const dhp_device_event *e) {
+        struct mem_arrivals *m = userdata;
+
+        m->n++;
+        dhp_device_event_get_memory(e, &m->base, &m->size);
+}
+
+static void test_dimm_four_blocks_movable_one_arrival(void **state) {
+        struct fixture f = { 0 };
+        struct mem_arrivals m = { 0 };
+        dhp_arrival_reg *areg;
+        char rel[128], buf[32];
+        long arrival;
+
+        setup_tree(&f);
+        start(&f, NULL);
+        assert_int_equal(arrival_register(f.e, "cache", DHP_CLASS_MEMORY, 0, mem_cb, &m, &areg), 0);
+        add_dimm(&f, "PNP0C80:00", 8, 4, "offline");
+        for (int b = 8; b < 12; b++) {
+                snprintf(rel, sizeof(rel), "/devices/system/memory/memory%d", b);
+                send_uevent(&f, "add", rel, "memory");
+        }
+        assert_int_equal(linux_platform_process(f.lp), 4);
+        assert_int_equal(engine_dispatch(f.e), 1);
+        for (int b = 8; b < 12; b++) {
+                snprintf(rel, sizeof(rel), "sys/devices/system/memory/memory%d/state", b);
+                read_file(&f, rel, buf, sizeof(buf));
+                assert_string_equal(buf, "online_movable");
+        }
+        assert_int_equal(f.w.n, 4);
+        assert_int_equal(m.n, 1);
+        assert_true(m.base == 8 * BS);
+        assert_true(m.size == 4 * BS);
+        arrival = recorder_find(&f.rec, 0, "\"ARRIVAL\"", NULL);
+        assert_true(arrival > recorder_find(&f.rec, 0, "\"ONLINE\"", "\"block\":11", NULL));
+        arrival_unregister(areg);
+        stop(&f);
+}
+
+static void test_movable_refused_falls_back_to_kernel(void **state) {
+        struct fixture f = { 0 };
+        struct linux_stats st;
+        char buf[32];
+
+        setup_tree(&f);
+        start(&f, NULL);
+        f.w = (struct writes){ .fail_err = -EINVAL, .fail_path = "memory9/state", .fail_value = "online_movable",
+                               .fail_times = -1 };
+        add_dimm(&f, "PNP0C80:00", 8, 2, "offline");
+        send_uevent(&f, "add", "/devices/system/memory/memory8", "memory");
+        send_uevent(&f, "add", "/devices/system/memory/memory9", "memory");
+        linux_platform_process(f.lp);
+        read_file(&f, "sys/devices/system/memory/memory8/state", buf, sizeof(buf));
+        assert_string_equal(buf, "online_movable");
+        read_file(&f, "sys/devices/system/memory/memory9/state", buf, sizeof(buf));
+        assert_string_equal(buf, "online_kernel");
+        linux_platform_stats(f.lp, &st);
+        assert_int_equal(st.blocks_kernel_fallback, 1);
+        assert_int_equal(engine_dispatch(f.e), 1); /* the arrival, once both are online */
+        stop(&f);
+}
+
+static void strict_movable(struct linux_config *lc) {
+        lc->mem_policy = LINUX_MEM_MOVABLE;
+}
+
+static void test_block_that_cannot_online_is_reported(void **state) {
+        struct fixture f = { 0 };
+        struct mem_arrivals m = { 0 };
+        dhp_arrival_reg *areg;
+        struct linux_stats st;
+
+        setup_tree(&f);
+        start(&f, strict_movable);
+        assert_int_equal(arrival_register(f.e, "cache", DHP_CLASS_MEMORY, 0, mem_cb, &m, &areg), 0);
+        f.w = (struct writes){ .fail_err = -EINVAL, .fail_path = "memory9/state", .fail_times = -1 };
+        add_dimm(&f, "PNP0C80:00", 8, 2, "offline");
+        send_uevent(&f, "add", "/devices/system/memory/memory8", "memory");
+        send_uevent(&f, "add", "/devices/system/memory/memory9", "memory");
+        linux_platform_process(f.lp);
+        engine_dispatch(f.e);
+        linux_platform_stats(f.lp, &st);
+        assert_int_equal(st.blocks_failed, 1);
+        assert_int_equal(m.n, 0);
+        assert_int_equal(recorder_count(&f.rec, "\"ONLINE_FAILED\"", "\"block\":9", "\"status\":\"EINVAL\"", NULL), 1);
+        arrival_unregister(areg);
+        stop(&f);
+}
+
+static void test_seqnum_gap_resync_finds_lost_block(void **state) {
+        struct fixture f = { 0 };
+        struct linux_stats st;
+        char buf[32];
+
+        setup_tree(&f);
+        start(&f, NULL);
+        send_uevent(&f, "change", "/devices/system/cpu/cpu0", "cpu"); /* seq 1 */
+        linux_platform_process(f.lp);
+        /* Blocks 8-9 appear, their events are lost (seq 2, 3 skipped). */
+        assert_int_equal(fake_sysfs_add_memory(&f.fs, BS, 8, 2, "offline", "Normal Movable"), 0);
+        f.seq += 2;
+        send_uevent(&f, "change", "/devices/system/cpu/cpu0", "cpu"); /* seq 4: a gap */
+        linux_platform_process(f.lp);
+        linux_platform_stats(f.lp, &st);
+        assert_int_equal(st.resyncs, 1);
+        read_file(&f, "sys/devices/system/memory/memory8/state", buf, sizeof(buf));
+        assert_string_equal(buf, "online_movable");
+        read_file(&f, "sys/devices/system/memory/memory9/state", buf, sizeof(buf));
+        assert_string_equal(buf, "online_movable");
+        stop(&f);
+}
+
+static void test_malformed_uevents_are_skipped(void **state) {
+        static char huge[10000];
+        struct fixture f = { 0 };
+        struct linux_stats st;
+        char buf[32];
+
+        setup_tree(&f);
+        start(&f, NULL);
+        assert_int_equal(send(f.sv[1], "add@/x\0DEVPATH=/x\0SEQNUM=1", 27, 0), 27); /* no ACTION */
+        assert_int_equal(send(f.sv[1], "add@/x\0ACTION=add\0DEVPA", 24, 0), 24);  /* truncated */
+        memset(huge, 'a', sizeof(huge));
+        assert_int_equal(send(f.sv[1], huge, sizeof(huge), 0), (ssize_t)sizeof(huge));
+        assert_int_equal(send(f.sv[1], "", 0, 0), 0);
+        assert_int_equal(linux_platform_process(f.lp), 4);
+        linux_platform_stats(f.lp, &st);
+        assert_int_equal(st.malformed, 4);
+        /* And it keeps working. */
+        f.seq = 0;
+        hotadd_cpu_in_tree(&f, 2);
+        send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
+        linux_platform_process(f.lp);
+        read_file(&f, "sys/devices/system/cpu/cpu2/online", buf, sizeof(buf));
+        assert_string_equal(buf, "1");
+        stop(&f);
+}
+
+static void test_onlined_by_another_agent_is_notified_late(void **state) {
+        struct fixture f = { 0 };
+        struct mem_arrivals m = { 0 };
+        dhp_arrival_reg *areg;
+        struct observer o = { .f = &f };
+        dhp_proc_reg *reg;
+
+        setup_tree(&f);
+        start(&f, NULL);
+        assert_int_equal(procnotify_register(f.e, "obs", 0, observer_cb, &o, &reg), 0);
+        assert_int_equal(arrival_register(f.e, "cache", DHP_CLASS_MEMORY, 0, mem_cb, &m, &areg), 0);
+        /* A udev rule onlined cpu2 and the DIMM before we looked. */
+        assert_int_equal(fake_sysfs_write(&f.fs, "sys/devices/system/cpu/cpu2/online", "1\n"), 0);
+        send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
+        add_dimm(&f, "PNP0C80:01", 8, 2, "online");
+        send_uevent(&f, "add", "/devices/system/memory/memory8", "memory");
+        send_uevent(&f, "add", "/devices/system/memory/memory9", "memory");
+        linux_platform_process(f.lp);
+        engine_dispatch(f.e);
+        assert_int_equal(o.calls, 2);
+        assert_true(recorder_find(&f.rec, 0, "\"ADD_START\"", "\"processor\":2,", "\"late\":true", NULL) >= 0);
+        assert_int_equal(m.n, 1);
+        /* Nothing written for memory already online. */
+        for (int i = 0; i < f.w.n; i++)
+                assert_null(strstr(f.w.log[i], "/memory"));
+        procnotify_deregister(reg);
+        arrival_unregister(areg);
+        stop(&f);
+}
+
+static void test_start_brings_present_hardware_online(void **state) {
+        struct fixture f = { 0 };
+        char buf[32];
+
+        setup_tree(&f);
+        /* Hot-added while dhpd was not running. */
+        hotadd_cpu_in_tree(&f, 2);
+        add_dimm(&f, "PNP0C80:00", 8, 4, "offline");
+        start(&f, NULL);
+        read_file(&f, "sys/devices/system/cpu/cpu2/online", buf, sizeof(buf));
+        assert_string_equal(buf, "1");
+        read_file(&f, "sys/devices/system/memory/memory11/state", buf, sizeof(buf));
+        assert_string_equal(buf, "online_movable");
+        /* The boot memory is existing: no write, no arrival. */
+        for (int i = 0; i < f.w.n; i++)
+                assert_null(strstr(f.w.log[i], "/memory0/"));
+        assert_int_equal(engine_dispatch(f.e), 2); /* cpu2 and the DIMM */
+        stop(&f);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_cpu_add_runs_the_transaction),
+                cmocka_unit_test(test_cpu_veto_takes_it_offline),
+                cmocka_unit_test(test_cpu_veto_keep_online),
+                cmocka_unit_test(test_cpu_online_ebusy_retried),
+                cmocka_unit_test(test_dimm_four_blocks_movable_one_arrival),
+                cmocka_unit_test(test_movable_refused_falls_back_to_kernel),
+                cmocka_unit_test(test_block_that_cannot_online_is_reported),
+                cmocka_unit_test(test_seqnum_gap_resync_finds_lost_block),
+                cmocka_unit_test(test_malformed_uevents_are_skipped),
+                cmocka_unit_test(test_onlined_by_another_agent_is_notified_late),
+                cmocka_unit_test(test_start_brings_present_hardware_online),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
