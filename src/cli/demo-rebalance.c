@@ -165,27 +165,26 @@ void demo_rebalance_report(struct demo_rebalance *d, FILE *out) {
         uint64_t v;
 
         stop_io(d);
-        fprintf(out, "disk0 I/O:");
+        fprintf(out, "  disk0:   I/O");
         for (size_t i = 0; i < sizeof(stats) / sizeof(stats[0]); i++)
                 if (dhp_ioq_get_stat(d->q, stats[i].s, &v) == 0)
                         fprintf(out, " %s %llu%s", stats[i].name, (unsigned long long)v,
                                 i + 1 < sizeof(stats) / sizeof(stats[0]) ? "," : "\n");
         if (dhp_ioq_get_stat(d->q, DHP_IOQ_STAT_HOLD_NS_MAX, &v) == 0)
-                fprintf(out, "disk0 I/O held at most %.1f us%s\n", (double)v / 1e3,
+                fprintf(out, "  disk0:   I/O held at most %.1f us in one rebalance%s\n", (double)v / 1e3,
                         d->drain_timeouts ? " (a drain timed out)" : "");
         for (int i = 0; i < 3; i++) {
                 uint64_t last = 0, max = 0;
-                char *aff = NULL;
+                char *aff = NULL, label[80];
 
                 dhp_device_get_stopped_ns(devs[i], &last, &max);
                 dhp_device_get_affinity(devs[i], &aff);
+                snprintf(label, sizeof(label), "%s:", dhp_device_get_name(devs[i]));
                 if (max)
-                        fprintf(out, "%-5s stopped %.1f us last, %.1f us at most; interrupt affinity %s\n",
-                                dhp_device_get_name(devs[i]), (double)last / 1e3, (double)max / 1e3,
-                                aff ? aff : "?");
+                        fprintf(out, "  %-8s stopped %.1f us last, %.1f us at most; interrupt affinity %s\n", label,
+                                (double)last / 1e3, (double)max / 1e3, aff ? aff : "?");
                 else
-                        fprintf(out, "%-5s never stopped; interrupt affinity %s\n", dhp_device_get_name(devs[i]),
-                                aff ? aff : "?");
+                        fprintf(out, "  %-8s never stopped; interrupt affinity %s\n", label, aff ? aff : "?");
                 free(aff);
         }
 }
