@@ -282,6 +282,222 @@ DHP_EXPORT int dhp_monitor_add(dhp *ctx, dhp_monitor_cb cb, void *userdata, dhp_
 DHP_EXPORT void dhp_monitor_remove(dhp_monitor *m);
 
 /* ------------------------------------------------------------------------ */
+/* Resource rebalance (MODEL.md section 4, doc/rebalance.md)                */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * After a processor is admitted and ADD_COMPLETE and its ARRIVAL were
+ * delivered, the notification thread rebalances the devices registered
+ * here so that their interrupts can target the new processor.  Devices are
+ * rebalanced one at a time, in creation order.  For each participating
+ * device whose affinity changes:
+ *
+ *   QUERY_STOP  top down      a driver starts holding new I/O; nonzero is
+ *                             a refusal: CANCEL_STOP, bottom up, to every
+ *                             driver above the refusing one (those that
+ *                             accepted; not the refusing one, not those
+ *                             below it), and the device keeps its old
+ *                             resources for this rebalance
+ *   STOP        top down      drain in-flight I/O, release resources;
+ *                             nonzero is a driver bug: recorded, ignored
+ *   START       bottom up     reconnect with the new affinity, release the
+ *                             held I/O; nonzero is recorded
+ *
+ * Memory hot-add never rebalances.  Every request appears in the stream as
+ * a record of method "rebalance".
+ */
+
+typedef struct dhp_device dhp_device;
+typedef struct dhp_driver dhp_driver;
+
+/* Setup classes with a meaning to dhp; any other text is a class too.
+ * Compared without regard to case. */
+#define DHP_SETUP_CLASS_NET "Net"
+#define DHP_SETUP_CLASS_STORAGE "Storage"
+#define DHP_SETUP_CLASS_DISPLAY "Display"
+#define DHP_SETUP_CLASS_SYSTEM "System"
+
+/* The device property DHP_Rebalance_Policy. */
+typedef enum dhp_rebalance_policy {
+        DHP_REBALANCE_POLICY_ABSENT = 0,      /* the class opt-out decides */
+        DHP_REBALANCE_POLICY_DO_NOT = 1,      /* never rebalanced */
+        DHP_REBALANCE_POLICY_PARTICIPATE = 2, /* rebalanced, whatever the class */
+} dhp_rebalance_policy;
+
+/* Which processors a device's interrupt targets after a rebalance. */
+typedef enum dhp_affinity_policy {
+        DHP_AFFINITY_ALL = 0,         /* every admitted processor (default) */
+        DHP_AFFINITY_SPREAD = 1,      /* one processor; the SPREAD devices are
+                                       * dealt round robin, in creation order,
+                                       * over the admitted processors */
+        DHP_AFFINITY_ONE_PER_CPU = 2, /* one vector per admitted processor:
+                                       * every admitted processor, and
+                                       * dhp_rebalance_ctx_get_vectors() says
+                                       * how many vectors to connect */
+        DHP_AFFINITY_KEEP = 3,        /* keep the mask set with
+                                       * dhp_device_set_affinity(): such a
+                                       * device is never stopped */
+} dhp_affinity_policy;
+
+typedef enum dhp_rebalance_request {
+        DHP_REBALANCE_QUERY_STOP = 1,
+        DHP_REBALANCE_CANCEL_STOP = 2,
+        DHP_REBALANCE_STOP = 3,
+        DHP_REBALANCE_START = 4,
+} dhp_rebalance_request;
+
+/* The context of one driver request; valid only during the handler. */
+typedef struct dhp_rebalance_ctx dhp_rebalance_ctx;
+
+DHP_EXPORT dhp_rebalance_request dhp_rebalance_ctx_get_request(const dhp_rebalance_ctx *c);
+DHP_EXPORT dhp_device *dhp_rebalance_ctx_get_device(const dhp_rebalance_ctx *c);
+/* The processor whose add started this rebalance. */
+DHP_EXPORT uint32_t dhp_rebalance_ctx_get_processor(const dhp_rebalance_ctx *c);
+/* The interrupt affinity before and after, as kernel CPU lists ("0-3,8"),
+ * the form /proc/irq/N/smp_affinity_list takes.  Both are known from
+ * QUERY_STOP on; the new one is in effect from START. */
+DHP_EXPORT const char *dhp_rebalance_ctx_get_old_affinity(const dhp_rebalance_ctx *c);
+DHP_EXPORT const char *dhp_rebalance_ctx_get_new_affinity(const dhp_rebalance_ctx *c);
+/* Vectors to connect at START: the number of processors for
+ * DHP_AFFINITY_ONE_PER_CPU, else 1. */
+DHP_EXPORT uint32_t dhp_rebalance_ctx_get_vectors(const dhp_rebalance_ctx *c);
+
+/* A driver's handler.  Returns 0, or a negative errno: from QUERY_STOP a
+ * refusal, from STOP a bug (recorded, the sequence goes on), from START a
+ * failure to restart (recorded).  CANCEL_STOP's return is recorded only. */
+typedef int (*dhp_driver_cb)(void *userdata, dhp_rebalance_request req, const dhp_rebalance_ctx *c);
+
+/*
+ * dhp_device_new - register a device named `name` (unique in the context)
+ * of setup class `setup_class` ("Net", "Storage", ... or free text), with
+ * no driver, no policy property, DHP_AFFINITY_ALL and an interrupt affinity
+ * of every processor admitted now.  Errors: -EINVAL (NULL, empty or longer
+ * than 63 bytes), -EEXIST (name taken), -ENOMEM.
+ */
+DHP_EXPORT int dhp_device_new(dhp *ctx, const char *name, const char *setup_class, dhp_device **ret);
+/*
+ * dhp_device_free - unregister the device and detach its drivers.  Waits
+ * for a rebalance of this device running on another thread; called from one
+ * of its own handlers it does not wait, and the device is freed when its
+ * sequence ends.  NULL is a no-op.  Devices left are freed by dhp_close().
+ */
+DHP_EXPORT void dhp_device_free(dhp_device *dev);
+DHP_EXPORT const char *dhp_device_get_name(const dhp_device *dev);
+DHP_EXPORT const char *dhp_device_get_setup_class(const dhp_device *dev);
+/* Set or clear (DHP_REBALANCE_POLICY_ABSENT) the DHP_Rebalance_Policy
+ * property; when set it wins over the class opt-out.  -EINVAL otherwise. */
+DHP_EXPORT int dhp_device_set_policy(dhp_device *dev, dhp_rebalance_policy policy);
+/* 1 when the next rebalance would include the device, 0 when not. */
+DHP_EXPORT int dhp_device_participates(dhp_device *dev);
+DHP_EXPORT int dhp_device_set_affinity_policy(dhp_device *dev, dhp_affinity_policy policy);
+/* Set the current interrupt affinity from a CPU list.  -EINVAL (malformed
+ * or empty), -ERANGE, -ENOMEM; -EBUSY while the device is being
+ * rebalanced. */
+DHP_EXPORT int dhp_device_set_affinity(dhp_device *dev, const char *cpulist);
+/* The current interrupt affinity as a malloc'ed CPU list the caller frees. */
+DHP_EXPORT int dhp_device_get_affinity(dhp_device *dev, char **ret_cpulist);
+/* 1 when `cpu` is in the current interrupt affinity, 0 when not. */
+DHP_EXPORT int dhp_device_affinity_has(dhp_device *dev, uint32_t cpu);
+/* How long the device was stopped (first QUERY_STOP to last START) in its
+ * last rebalance and at most; 0 when never stopped. */
+DHP_EXPORT int dhp_device_get_stopped_ns(dhp_device *dev, uint64_t *ret_last, uint64_t *ret_max);
+
+/*
+ * dhp_setup_class_set_optout - the class opt-out of `setup_class`: true
+ * keeps devices of the class without a policy property out of rebalances.
+ * Defaults: true for "Net", false for every other class.  Errors: -EINVAL,
+ * -ENOMEM.  dhp_setup_class_get_optout reads it.
+ */
+DHP_EXPORT int dhp_setup_class_set_optout(dhp *ctx, const char *setup_class, bool optout);
+DHP_EXPORT int dhp_setup_class_get_optout(dhp *ctx, const char *setup_class, bool *ret_optout);
+
+/*
+ * dhp_driver_attach - push a driver on top of the device's stack.  `name`
+ * labels it in the stream.  Handlers run on the notification thread, one at
+ * a time.  A driver attached while its device is being rebalanced takes
+ * part from the next rebalance on.  Errors: -EINVAL, -ENOMEM, -ENOSPC (64
+ * drivers already).
+ */
+DHP_EXPORT int dhp_driver_attach(dhp_device *dev, const char *name, dhp_driver_cb cb, void *userdata,
+                                 dhp_driver **ret);
+/* dhp_driver_attach_at - the same at `level` counted from the bottom (0:
+ * below every driver); a level past the top pushes on top. */
+DHP_EXPORT int dhp_driver_attach_at(dhp_device *dev, uint32_t level, const char *name, dhp_driver_cb cb,
+                                    void *userdata, dhp_driver **ret);
+/*
+ * dhp_driver_detach - remove the driver; no handler call after it returns.
+ * Waits for a rebalance of its device on another thread.  -EBUSY from a
+ * handler of the same device (a stack cannot change under its own
+ * sequence).  NULL: 0.
+ */
+DHP_EXPORT int dhp_driver_detach(dhp_driver *drv);
+
+/* ------------------------------------------------------------------------ */
+/* Held I/O, for drivers (doc/rebalance.md, "The I/O queue")                */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A dhp_ioq stands between a driver's submitters and its hardware.  While
+ * running, dhp_ioq_submit() dispatches at once: it calls `process` on the
+ * submitting thread and the request is in flight until dhp_ioq_complete().
+ * From dhp_ioq_hold() (QUERY_STOP) on, submissions are held in order;
+ * dhp_ioq_drain() (STOP) waits for the in-flight ones; dhp_ioq_release()
+ * (START or CANCEL_STOP) dispatches the held ones, in order, on the
+ * releasing thread, then runs again.  Nothing is lost, duplicated or
+ * reordered: requests of one submitting thread are processed in the order
+ * it submitted them.  Submit and complete may be called from any number of
+ * threads; hold, drain and release from one controlling thread.
+ */
+typedef struct dhp_ioq dhp_ioq;
+typedef void (*dhp_ioq_process_fn)(void *userdata, void *request);
+
+enum {
+        DHP_IOQ_DISPATCHED = 0, /* dhp_ioq_submit: processed on this thread */
+        DHP_IOQ_HELD = 1,       /* dhp_ioq_submit: held until release */
+};
+
+typedef enum dhp_ioq_stat {
+        DHP_IOQ_STAT_SUBMITTED = 1, /* accepted by submit */
+        DHP_IOQ_STAT_DISPATCHED,    /* handed to process */
+        DHP_IOQ_STAT_COMPLETED,     /* dhp_ioq_complete calls */
+        DHP_IOQ_STAT_INFLIGHT,      /* dispatched, not completed */
+        DHP_IOQ_STAT_HELD,          /* ever held */
+        DHP_IOQ_STAT_PENDING,       /* held now */
+        DHP_IOQ_STAT_HOLDS,         /* hold/release cycles completed */
+        DHP_IOQ_STAT_HOLD_NS_LAST,  /* hold to release, the last cycle */
+        DHP_IOQ_STAT_HOLD_NS_MAX,
+        DHP_IOQ_STAT_HOLD_NS_TOTAL,
+} dhp_ioq_stat;
+
+/* dhp_ioq_new - a running queue.  -EINVAL (no process), -ENOMEM. */
+DHP_EXPORT int dhp_ioq_new(dhp_ioq **ret, dhp_ioq_process_fn process, void *userdata);
+/* dhp_ioq_free - held requests are not processed: release first.  NULL is
+ * a no-op. */
+DHP_EXPORT void dhp_ioq_free(dhp_ioq *q);
+/*
+ * dhp_ioq_submit - DHP_IOQ_DISPATCHED when processed (process has
+ * returned), DHP_IOQ_HELD when held.  The one time it blocks: while
+ * dhp_ioq_release() runs on another thread it waits for it to finish, then
+ * dispatches (from the releasing thread itself, i.e. from process, it
+ * queues).  -ENOBUFS past 1M held requests,
+ * -ENOMEM; on an error the request was not taken and stays the caller's.
+ */
+DHP_EXPORT int dhp_ioq_submit(dhp_ioq *q, void *request);
+/* dhp_ioq_complete - a dispatched request is done (the request is not
+ * inspected; it names the request for readers of the driver). */
+DHP_EXPORT void dhp_ioq_complete(dhp_ioq *q, void *request);
+/* dhp_ioq_hold - hold new submissions from now on.  -EALREADY when held. */
+DHP_EXPORT int dhp_ioq_hold(dhp_ioq *q);
+/* dhp_ioq_drain - wait up to timeout_ms (-1: forever) until no request is
+ * in flight.  0, or -ETIMEDOUT. */
+DHP_EXPORT int dhp_ioq_drain(dhp_ioq *q, int timeout_ms);
+/* dhp_ioq_release - dispatch the held requests in order on this thread
+ * (and those process() submits meanwhile), then run.  Returns how many it
+ * dispatched (0 when not held). */
+DHP_EXPORT int dhp_ioq_release(dhp_ioq *q);
+DHP_EXPORT int dhp_ioq_get_stat(dhp_ioq *q, dhp_ioq_stat which, uint64_t *ret);
+
+/* ------------------------------------------------------------------------ */
 /* Simulated platform control (target "sim"; -EOPNOTSUPP elsewhere)         */
 /* ------------------------------------------------------------------------ */
 

@@ -99,6 +99,7 @@ enum record_field {
         REC_VETO = 1u << 6,
         REC_EXISTING = 1u << 7,
         REC_HAS_DURATION = 1u << 8,
+        REC_HAS_STOPPED = 1u << 9, /* rebalance: stopped_ns */
 };
 
 struct dhp_record {
@@ -118,6 +119,13 @@ struct dhp_record {
         const char *name; /* device name */
         const char *detail; /* free text, for a later method's extras */
         const char *detail_text; /* the same extras for the timeline line */
+        /* rebalance */
+        const char *device;       /* device name */
+        const char *driver;       /* driver name, per-driver requests */
+        const char *reason;       /* why a device sat a rebalance out */
+        const char *old_affinity; /* CPU lists */
+        const char *new_affinity;
+        uint64_t stopped_ns;      /* first QUERY_STOP to last START */
 };
 
 struct dhp_monitor {

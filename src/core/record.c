@@ -143,6 +143,28 @@ static int format_json(const dhp_record *r, struct strbuf *sb) {
                 strbuf_puts(sb, ",\"client\":");
                 strbuf_json_string(sb, r->client);
         }
+        if (r->device) {
+                strbuf_puts(sb, ",\"device\":");
+                strbuf_json_string(sb, r->device);
+        }
+        if (r->driver) {
+                strbuf_puts(sb, ",\"driver\":");
+                strbuf_json_string(sb, r->driver);
+        }
+        if (r->reason) {
+                strbuf_puts(sb, ",\"reason\":");
+                strbuf_json_string(sb, r->reason);
+        }
+        if (r->old_affinity) {
+                strbuf_puts(sb, ",\"old_affinity\":");
+                strbuf_json_string(sb, r->old_affinity);
+        }
+        if (r->new_affinity) {
+                strbuf_puts(sb, ",\"new_affinity\":");
+                strbuf_json_string(sb, r->new_affinity);
+        }
+        if (r->fields & REC_HAS_STOPPED)
+                strbuf_printf(sb, ",\"stopped_ns\":%llu", (unsigned long long)r->stopped_ns);
         if (r->fields & REC_HAS_STATUS) {
                 strbuf_puts(sb, ",\"status\":");
                 strbuf_json_string(sb, errno_name(r->status, eb, sizeof(eb)));
@@ -187,6 +209,16 @@ static int format_text(const dhp_record *r, struct strbuf *sb) {
                 strbuf_puts(sb, " (late)");
         if (r->fields & REC_EXISTING)
                 strbuf_puts(sb, " (existing)");
+        if (r->device)
+                strbuf_printf(sb, "  %s%s%s", r->device, r->driver ? "/" : "", r->driver ? r->driver : "");
+        if (r->reason)
+                strbuf_printf(sb, " (%s)", r->reason);
+        if (r->old_affinity && r->new_affinity)
+                strbuf_printf(sb, "  affinity %s -> %s", r->old_affinity, r->new_affinity);
+        else if (r->old_affinity)
+                strbuf_printf(sb, "  affinity %s", r->old_affinity);
+        if (r->fields & REC_HAS_STOPPED)
+                strbuf_printf(sb, "  stopped %.1f us", (double)r->stopped_ns / 1e3);
         if (!(r->fields & (REC_HAS_CLIENT | REC_HAS_MEMORY)) && r->name)
                 strbuf_printf(sb, "  %s", r->name);
         if (r->detail_text)

@@ -15,11 +15,13 @@
 
 #include "core/engine.h"
 #include "core/memcond.h"
+#include "core/rebalance.h"
 #include "dhp.h"
 #include "platform/linux/affinity.h"
 #include "platform/linux/linux.h"
 #include "platform/sim/scenario.h"
 #include "platform/sim/sim.h"
+#include "platform/sim/simdev.h"
 #include "util/cpuset.h"
 #include "util/macro.h"
 #include "util/parse.h"
@@ -27,6 +29,7 @@
 struct dhp {
         struct engine *engine;
         struct sim *sim; /* target "sim" */
+        struct rebalance *rebalance;
         struct linux_platform *lp; /* target "linux" */
         char *root;
         pthread_t hp_thread; /* "linux": uevents and transactions */
@@ -76,7 +79,8 @@ static int open_sim(struct dhp *ctx, const char *options) {
         if (r < 0)
                 return r;
         ctx->engine = sim_engine(ctx->sim);
-        return 0;
+        /* Engine hooks are added before the platform runs a transaction. */
+        return rebalance_new(ctx->engine, &ctx->rebalance);
 }
 
 /* Admission of a processor: this process's threads may now run there. */
@@ -167,6 +171,10 @@ static int open_linux(struct dhp *ctx, const char *options) {
         if (r < 0)
                 goto out;
         ctx->engine = linux_platform_engine(ctx->lp);
+        /* Engine hooks are added before the platform runs a transaction. */
+        r = rebalance_new(ctx->engine, &ctx->rebalance);
+        if (r < 0)
+                goto out;
         r = linux_platform_start(ctx->lp);
         if (r < 0)
                 goto out;
@@ -251,6 +259,8 @@ DHP_EXPORT void dhp_close(dhp *ctx) {
                 dhp_memcond_close(list_entry(n, struct dhp_memcond, node));
         if (ctx->sim)
                 sim_free(ctx->sim);
+        /* After the engine: its hook and queued items refer to it. */
+        rebalance_free(ctx->rebalance);
         if (ctx->efd >= 0)
                 close(ctx->efd);
         if (ctx->stop_efd >= 0)
@@ -443,6 +453,24 @@ DHP_EXPORT int dhp_sim_memory_add(dhp *ctx, uint64_t size, uint64_t *ret_base) {
         return sim_memory_add(ctx->sim, size, ret_base);
 }
 
+DHP_EXPORT int dhp_device_new(dhp *ctx, const char *name, const char *setup_class, dhp_device **ret) {
+        if (!ctx)
+                return -EINVAL;
+        return rebalance_device_new(ctx->rebalance, name, setup_class, ret);
+}
+
+DHP_EXPORT int dhp_setup_class_set_optout(dhp *ctx, const char *setup_class, bool optout) {
+        if (!ctx)
+                return -EINVAL;
+        return rebalance_class_set_optout(ctx->rebalance, setup_class, optout);
+}
+
+DHP_EXPORT int dhp_setup_class_get_optout(dhp *ctx, const char *setup_class, bool *ret_optout) {
+        if (!ctx)
+                return -EINVAL;
+        return rebalance_class_get_optout(ctx->rebalance, setup_class, ret_optout);
+}
+
 static int settle(void *userdata) {
         struct dhp *ctx = userdata;
         int r;
@@ -460,8 +488,21 @@ static void note(void *userdata, const char *text) {
         engine_record_note(ctx->engine, text);
 }
 
+static int device_add(void *userdata, const struct simdev_config *cfg) {
+        struct dhp *ctx = userdata;
+
+        return simdev_add(ctx->rebalance, cfg);
+}
+
+static int class_optout(void *userdata, const char *setup_class, bool optout) {
+        struct dhp *ctx = userdata;
+
+        return rebalance_class_set_optout(ctx->rebalance, setup_class, optout);
+}
+
 DHP_EXPORT int dhp_sim_run_scenario(dhp *ctx, const char *filename, const char *text, char **ret_error) {
-        struct scenario_hooks hooks = { .settle = settle, .note = note, .userdata = ctx };
+        struct scenario_hooks hooks = { .settle = settle, .note = note, .device_add = device_add,
+                                        .class_optout = class_optout, .userdata = ctx };
         struct scenario *sc = NULL;
         int r;
 
@@ -641,4 +682,10 @@ DHP_EXPORT int dhp_sim_memory_set_levels(dhp *ctx, uint64_t total, uint64_t avai
         if (!ctx->sim)
                 return -EOPNOTSUPP;
         return sim_mem_levels_set(ctx->sim, total, available, commit_charge, commit_limit, true);
+}
+
+/* For scenarios run by the CLI and tests: a device by name. */
+dhp_device *dhp_internal_device(dhp *ctx, const char *name);
+dhp_device *dhp_internal_device(dhp *ctx, const char *name) {
+        return rebalance_device_find(ctx->rebalance, name);
 }

@@ -13,13 +13,26 @@
 #define SCENARIO_MAX_LINE 4096
 #define SCENARIO_MAX_COUNT 4096
 
-enum cmd_kind { CMD_CPU_ADD, CMD_MEMORY_ADD, CMD_FAIL, CMD_SETTLE, CMD_ECHO, CMD_MEMORY_LEVEL, CMD_MEMORY_THRESHOLDS };
+enum cmd_kind {
+        CMD_CPU_ADD,
+        CMD_MEMORY_ADD,
+        CMD_FAIL,
+        CMD_SETTLE,
+        CMD_ECHO,
+        CMD_MEMORY_LEVEL,
+        CMD_MEMORY_THRESHOLDS,
+        CMD_DEVICE_ADD,
+        CMD_OPTOUT,
+};
 
 struct cmd {
         enum cmd_kind kind;
         unsigned line;
         uint64_t arg[4];
         char *text;
+        /* device add, optout */
+        char *name, *cls;
+        struct simdev_config dev;
 };
 
 struct scenario {
@@ -70,8 +83,11 @@ static int fail_at(struct parser *p, unsigned col, const char *fmt, ...) {
 void scenario_free(struct scenario *sc) {
         if (!sc)
                 return;
-        for (size_t i = 0; i < sc->n; i++)
+        for (size_t i = 0; i < sc->n; i++) {
                 free(sc->cmds[i].text);
+                free(sc->cmds[i].name);
+                free(sc->cmds[i].cls);
+        }
         free(sc->cmds);
         free(sc->filename);
         free(sc);
@@ -141,6 +157,66 @@ static int parse_level(struct parser *p, struct token *t, size_t nt, struct cmd 
                         return fail_at(p, t[i].col + (unsigned)klen + 1, "expected a size such as 300M, got '%s'",
                                        eq + 1);
                 c->arg[k] = v;
+        }
+        return 0;
+}
+
+/* device add NAME CLASS [policy=1|2] [affinity=...] [drivers=N] [refuse=query-stop] [fail=stop] */
+static int parse_device(struct parser *p, struct cmd *c, struct token *t, size_t nt, const char *raw) {
+        static const char *const affinities[] = { "all", "spread", "one-per-cpu", "keep" };
+
+        if (nt < 2 || strcmp(t[1].s, "add") != 0)
+                return fail_at(p, nt < 2 ? (unsigned)strlen(raw) + 1 : t[1].col, "expected 'add' after 'device'");
+        if (nt < 4)
+                return fail_at(p, (unsigned)strlen(raw) + 1, "expected 'device add NAME CLASS' (CLASS e.g. Storage)");
+        if (strlen(t[2].s) >= 64)
+                return fail_at(p, t[2].col, "device name longer than 63 bytes");
+        if (strlen(t[3].s) >= 64)
+                return fail_at(p, t[3].col, "class name longer than 63 bytes");
+        c->kind = CMD_DEVICE_ADD;
+        c->dev.drivers = 3;
+        for (size_t i = 4; i < nt; i++) {
+                const char *v = strchr(t[i].s, '=');
+                size_t k;
+
+                if (!v)
+                        return fail_at(p, t[i].col, "expected OPTION=VALUE, got '%s'", t[i].s);
+                v++;
+                if (strncmp(t[i].s, "policy=", 7) == 0) {
+                        if (strcmp(v, "1") && strcmp(v, "2"))
+                                return fail_at(p, t[i].col + 7, "expected policy=1 or policy=2, got '%s'", v);
+                        c->dev.policy = v[0] - '0';
+                } else if (strncmp(t[i].s, "affinity=", 9) == 0) {
+                        for (k = 0; k < sizeof(affinities) / sizeof(affinities[0]); k++)
+                                if (strcmp(v, affinities[k]) == 0)
+                                        break;
+                        if (k == sizeof(affinities) / sizeof(affinities[0]))
+                                return fail_at(p, t[i].col + 9, "expected all, spread, one-per-cpu or keep, got '%s'",
+                                               v);
+                        c->dev.affinity = (int)k;
+                } else if (strncmp(t[i].s, "drivers=", 8) == 0) {
+                        if (strcmp(v, "1") && strcmp(v, "2") && strcmp(v, "3"))
+                                return fail_at(p, t[i].col + 8, "expected drivers=1, 2 or 3, got '%s'", v);
+                        c->dev.drivers = (uint32_t)(v[0] - '0');
+                } else if (strncmp(t[i].s, "refuse=", 7) == 0) {
+                        if (strcmp(v, "query-stop"))
+                                return fail_at(p, t[i].col + 7, "expected refuse=query-stop, got '%s'", v);
+                        c->dev.refuse_query_stop = true;
+                } else if (strncmp(t[i].s, "fail=", 5) == 0) {
+                        if (strcmp(v, "stop"))
+                                return fail_at(p, t[i].col + 5, "expected fail=stop, got '%s'", v);
+                        c->dev.fail_stop = true;
+                } else {
+                        return fail_at(p, t[i].col, "unknown option '%s' (expected policy, affinity, drivers, refuse or fail)",
+                                       t[i].s);
+                }
+        }
+        c->name = strdup(t[2].s);
+        c->cls = strdup(t[3].s);
+        if (!c->name || !c->cls) {
+                free(c->name);
+                free(c->cls);
+                return -ENOMEM;
         }
         return 0;
 }
@@ -275,13 +351,34 @@ static int parse_line(struct parser *p, struct scenario *sc, char *line, const c
                 c.text = strndup(text, len);
                 if (!c.text)
                         return -ENOMEM;
+        } else if (strcmp(t[0].s, "device") == 0) {
+                if ((r = parse_device(p, &c, t, nt, raw)) < 0)
+                        return r;
+        } else if (strcmp(t[0].s, "optout") == 0) {
+                if (nt < 3)
+                        return fail_at(p, (unsigned)strlen(raw) + 1, "expected 'optout CLASS yes|no'");
+                if (strlen(t[1].s) >= 64)
+                        return fail_at(p, t[1].col, "class name longer than 63 bytes");
+                if (strcmp(t[2].s, "yes") != 0 && strcmp(t[2].s, "no") != 0)
+                        return fail_at(p, t[2].col, "expected yes or no, got '%s'", t[2].s);
+                if ((r = too_many(p, t, nt, 3)) < 0)
+                        return r;
+                c.kind = CMD_OPTOUT;
+                c.arg[0] = strcmp(t[2].s, "yes") == 0;
+                c.cls = strdup(t[1].s);
+                if (!c.cls)
+                        return -ENOMEM;
         } else {
-                return fail_at(p, t[0].col, "unknown command '%s' (expected cpu, memory, fail, settle or echo)",
+                return fail_at(p, t[0].col,
+                               "unknown command '%s' (expected cpu, memory, fail, settle, echo, device or optout)",
                                t[0].s);
         }
         r = push(sc, &c);
-        if (r < 0)
+        if (r < 0) {
                 free(c.text);
+                free(c.name);
+                free(c.cls);
+        }
         return r;
 }
 
@@ -401,6 +498,21 @@ int scenario_run(struct scenario *sc, struct sim *sim, const struct scenario_hoo
                         }
                         break;
                 }
+                case CMD_DEVICE_ADD: {
+                        struct simdev_config cfg = c->dev;
+                        cfg.name = c->name;
+                        cfg.setup_class = c->cls;
+                        r = hooks && hooks->device_add ? hooks->device_add(hooks->userdata, &cfg) : -EOPNOTSUPP;
+                        if (r < 0)
+                                return run_error(sc, c, ret_error, r, "device add");
+                        break;
+                }
+                case CMD_OPTOUT:
+                        r = hooks && hooks->class_optout ? hooks->class_optout(hooks->userdata, c->cls, c->arg[0])
+                                                         : -EOPNOTSUPP;
+                        if (r < 0)
+                                return run_error(sc, c, ret_error, r, "optout");
+                        break;
                 }
         }
         return 0;

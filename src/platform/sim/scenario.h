@@ -21,15 +21,25 @@
  *   settle                             wait until every asynchronous
  *                                      notification so far is delivered
  *   echo TEXT                          a note in the notification stream
+ *   device add NAME CLASS [OPTION...]  a device for rebalance (doc/rebalance.md)
+ *                                      with a simulated driver stack; options:
+ *                                      policy=1|2 (DHP_Rebalance_Policy),
+ *                                      affinity=all|spread|one-per-cpu|keep,
+ *                                      drivers=1|2|3 (default 3: filter,
+ *                                      function, bus), refuse=query-stop (the
+ *                                      function driver refuses), fail=stop
+ *   optout CLASS yes|no                the class opt-out of a setup class
  *
  * The whole text is parsed before anything runs: a bad line is reported as
  * FILE:LINE:COL with what was expected, and nothing runs.
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "platform/sim/sim.h"
+#include "platform/sim/simdev.h"
 
 struct scenario;
 
@@ -38,6 +48,10 @@ struct scenario_hooks {
         int (*settle)(void *userdata);
         /* A note for the stream (echo). */
         void (*note)(void *userdata, const char *text);
+        /* A device (device add); NULL: the command fails with -EOPNOTSUPP. */
+        int (*device_add)(void *userdata, const struct simdev_config *cfg);
+        /* A class opt-out (optout). */
+        int (*class_optout)(void *userdata, const char *setup_class, bool optout);
         void *userdata;
 };
 
