@@ -24,6 +24,7 @@
 
 #include "cli/demo.h"
 #include "dhp.h"
+#include "cli/demo-rebalance.h"
 
 #define DEMO_MAX_CPUS 64
 
@@ -273,6 +274,7 @@ int demo_run(const struct demo_options *o) {
         dhp_proc_reg *r_percpu = NULL, *r_auditor = NULL;
         dhp_arrival_reg *r_pool = NULL, *r_cache = NULL;
         dhp_monitor *mon = NULL;
+        struct demo_rebalance *rebalance = NULL;
         char *text = NULL, *error = NULL;
         const char *name = "built-in";
         dhp *ctx = NULL;
@@ -336,6 +338,13 @@ int demo_run(const struct demo_options *o) {
                 goto out;
         }
         memwatch_running = true;
+        if (!o->json)
+                fputs("\n", o->out);
+        r = demo_rebalance_setup(ctx, o->json ? NULL : o->out, &rebalance);
+        if (r < 0) {
+                fprintf(stderr, "dhpctl demo: devices: %s\n", strerror(-r));
+                goto out;
+        }
         r = dhp_start_thread(ctx);
         if (r < 0) {
                 fprintf(stderr, "dhpctl demo: %s\n", strerror(-r));
@@ -379,9 +388,11 @@ int demo_run(const struct demo_options *o) {
                         pool.nworkers, (unsigned long long)(cache.bytes >> 20), cache.grown,
                         dhp_memcond_is_set(memwatch.low) ? "set" : "clear",
                         dhp_memcond_is_set(memwatch.high) ? "set" : "clear", lo_mib, hi_mib);
+                demo_rebalance_report(rebalance, o->out);
         }
         r = 0;
 out:
+        demo_rebalance_free(rebalance);
         if (memwatch_running) {
                 uint64_t one = 1;
                 (void)!write(memwatch.stop, &one, sizeof(one));
