@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/engine.h"
+#include "core/memcond.h"
 #include "fake-sysfs.h"
 #include "helpers.h"
 #include "platform/linux/linux.h"
@@ -470,6 +471,29 @@ static void test_start_brings_present_hardware_online(void **state) {
         stop(&f);
 }
 
+static void test_meminfo_drives_memory_conditions(void **state) {
+        struct fixture f = { 0 };
+
+        setup_tree(&f);
+        assert_int_equal(fake_sysfs_write(&f.fs, "proc/meminfo",
+                                          "MemTotal:        1048576 kB\nMemAvailable:      4096 kB\n"
+                                          "CommitLimit:     1048576 kB\nCommitted_AS:     102400 kB\n"), 0);
+        start(&f, NULL);
+        /* 1 GiB: low threshold 8 MiB; 4 MiB available is below it. */
+        memcond_evaluate(f.e);
+        assert_true(memcond_is_set(f.e, MEMCOND_LOW_MEMORY));
+        assert_false(memcond_is_set(f.e, MEMCOND_HIGH_MEMORY));
+        assert_true(memcond_is_set(f.e, MEMCOND_LOW_COMMIT)); /* 10 % of the limit */
+        assert_true(fake_sysfs_write(&f.fs, "proc/meminfo",
+                                     "MemTotal:        1048576 kB\nMemAvailable:    512000 kB\n"
+                                     "CommitLimit:     1048576 kB\nCommitted_AS:    1000000 kB\n") >= 0);
+        memcond_evaluate(f.e);
+        assert_false(memcond_is_set(f.e, MEMCOND_LOW_MEMORY));
+        assert_true(memcond_is_set(f.e, MEMCOND_HIGH_MEMORY));
+        assert_true(memcond_is_set(f.e, MEMCOND_HIGH_COMMIT));
+        stop(&f);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_cpu_add_runs_the_transaction),
@@ -483,6 +507,7 @@ int main(void) {
                 cmocka_unit_test(test_malformed_uevents_are_skipped),
                 cmocka_unit_test(test_onlined_by_another_agent_is_notified_late),
                 cmocka_unit_test(test_start_brings_present_hardware_online),
+                cmocka_unit_test(test_meminfo_drives_memory_conditions),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

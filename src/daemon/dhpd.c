@@ -27,13 +27,18 @@
 #include <unistd.h>
 
 #include "core/engine.h"
+#include "core/memcond.h"
+#include "core/rebalance.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "platform/linux/coexist.h"
+#include "platform/linux/kdev.h"
+#include "platform/linux/meminfo.h"
 #include "platform/linux/linux.h"
 #include "platform/sim/scenario.h"
 #include "platform/sim/sim.h"
 #include "util/macro.h"
+#include "util/time.h"
 
 #define DEFAULT_CONFIG "/etc/dhp/dhpd.conf"
 
@@ -60,6 +65,9 @@ struct daemon {
         struct engine *engine;
         struct linux_platform *lp;
         struct sim *sim;
+        struct rebalance *rb;
+        struct kdevs *kdevs;
+        int psi_fd; /* memory pressure trigger, or -1 */
         dhp_monitor *mon;
         int wake_fd;  /* the engine has queued work */
         int hp_stop;  /* tells the hotplug thread to stop */
@@ -251,24 +259,38 @@ static void linux_config_from(struct linux_config *lc, const struct config *c, c
 
 static void *hotplug_thread(void *userdata) {
         struct daemon *d = userdata;
-        struct pollfd p[3] = {
+        struct pollfd p[4] = {
                 { .fd = linux_platform_get_fd(d->lp), .events = POLLIN },
                 { .fd = d->hp_stop, .events = POLLIN },
                 { .fd = d->hp_kick, .events = POLLIN },
+                { .fd = d->psi_fd, .events = POLLPRI },
         };
 
         for (;;) {
-                if (poll(p, 3, -1) < 0) {
+                /* The memory conditions' slow fallback timer is the poll
+                 * timeout: no other periodic wake-up. */
+                int n = poll(p, 4, memcond_next_timeout_ms(d->engine));
+                if (n < 0) {
                         if (errno == EINTR)
                                 continue;
                         log_error(&d->log, "hotplug thread: poll: %s", strerror(errno));
                         break;
+                }
+                if (n == 0) {
+                        memcond_tick(d->engine);
+                        continue;
                 }
                 if (p[1].revents)
                         break;
                 if (p[2].revents) {
                         drain(d->hp_kick);
                         linux_platform_resync(d->lp);
+                }
+                if (p[3].revents & POLLPRI)
+                        memcond_evaluate(d->engine); /* memory pressure: re-read the levels now */
+                if (p[3].revents & (POLLERR | POLLNVAL)) {
+                        log_warning(&d->log, "the PSI memory trigger failed; relying on the slow timer");
+                        p[3].fd = -1;
                 }
                 if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
                         log_error(&d->log, "the uevent socket failed; hot-added hardware is no longer seen");
@@ -278,6 +300,42 @@ static void *hotplug_thread(void *userdata) {
                         break;
         }
         return NULL;
+}
+
+/* Memory condition thresholds and the fallback interval from dhpd.conf. */
+static int setup_memcond(struct daemon *d) {
+        char spec[128], *err = NULL;
+        int n, r;
+
+        n = snprintf(spec, sizeof(spec), "interval=%llums",
+                     (unsigned long long)(d->cfg.poll_interval_ns / NSEC_PER_MSEC));
+        if (d->cfg.low_threshold)
+                n += snprintf(spec + n, sizeof(spec) - (size_t)n, ",low=%llu", (unsigned long long)d->cfg.low_threshold);
+        if (d->cfg.high_threshold)
+                snprintf(spec + n, sizeof(spec) - (size_t)n, ",high=%llu", (unsigned long long)d->cfg.high_threshold);
+        r = memcond_configure_spec(d->engine, spec, &err);
+        if (r < 0)
+                log_error(&d->log, "%s: memory thresholds: %s", d->opt.config, err ? err : strerror(-r));
+        free(err);
+        return r;
+}
+
+static void setup_psi(struct daemon *d) {
+        char kind[8];
+        unsigned long long stall, window;
+        int r;
+
+        if (sscanf(d->cfg.psi_trigger, "%7s %llu %llu", kind, &stall, &window) != 3) {
+                log_warning(&d->log, "psi_trigger '%s' is not 'some|full STALL_US WINDOW_US'; PSI not used",
+                            d->cfg.psi_trigger);
+                return;
+        }
+        r = meminfo_psi_open(d->opt.root, strcmp(kind, "full") == 0, stall, window, &d->psi_fd);
+        if (r == -EOPNOTSUPP)
+                log_info(&d->log, "no PSI on this kernel; memory levels are re-read at memory changes and every %llus",
+                         (unsigned long long)(d->cfg.poll_interval_ns / NSEC_PER_SEC));
+        else if (r < 0)
+                log_warning(&d->log, "cannot open the PSI memory trigger: %s", strerror(-r));
 }
 
 static int setup_platform(struct daemon *d) {
@@ -314,6 +372,23 @@ static int setup_platform(struct daemon *d) {
                         return r;
                 d->engine = linux_platform_engine(d->lp);
         }
+        r = setup_memcond(d);
+        if (r < 0)
+                return r;
+        r = rebalance_new(d->engine, &d->rb);
+        if (r < 0)
+                return r;
+        if (d->lp && d->cfg.rebalance) {
+                struct kdev_policy pol[CONFIG_MAX_DEVICE_POLICIES];
+                for (unsigned i = 0; i < d->cfg.ndevices; i++)
+                        pol[i] = (struct kdev_policy){ .match = d->cfg.devices[i].match,
+                                                       .policy = d->cfg.devices[i].policy };
+                r = kdevs_new(&d->kdevs, d->rb, d->opt.root, NULL, pol, d->cfg.ndevices, &d->log);
+                if (r < 0)
+                        log_warning(&d->log, "kernel devices are not rebalanced: %s", strerror(-r));
+        }
+        if (d->lp)
+                setup_psi(d);
         engine_set_default_name(d->engine, "dhpd");
         engine_set_wake(d->engine, engine_wake, d);
         return engine_monitor_add(d->engine, log_record, d, &d->mon);
@@ -415,7 +490,7 @@ static int daemonize(void) {
 }
 
 int main(int argc, char **argv) {
-        struct daemon d = { .wake_fd = -1, .hp_stop = -1, .hp_kick = -1 };
+        struct daemon d = { .wake_fd = -1, .hp_stop = -1, .hp_kick = -1, .psi_fd = -1 };
         sigset_t mask;
         int sfd, r, rc = 1;
 
@@ -467,6 +542,7 @@ int main(int argc, char **argv) {
                 r = linux_platform_start(d.lp);
                 if (r < 0)
                         goto out;
+                memcond_evaluate(d.engine);
                 r = -pthread_create(&d.hp_thread, NULL, hotplug_thread, &d);
                 if (r < 0) {
                         log_error(&d.log, "cannot start the hotplug thread: %s", strerror(-r));
@@ -491,8 +567,12 @@ out:
                 engine_dispatch(d.engine);
         if (d.mon)
                 engine_monitor_remove(d.mon);
+        kdevs_free(d.kdevs);
         linux_platform_free(d.lp);
         sim_free(d.sim);
+        rebalance_free(d.rb);
+        if (d.psi_fd >= 0)
+                close(d.psi_fd);
         daemon_log_close(&d.dlog);
         return rc;
 }

@@ -7,6 +7,7 @@
 
 #include "platform/linux/cgroup.h"
 #include "platform/linux/linux.h"
+#include "platform/linux/meminfo.h"
 #include "platform/linux/topology.h"
 #include "platform/linux/uevent.h"
 #include "util/cpuset.h"
@@ -153,7 +154,25 @@ static int op_block_online(void *p, uint64_t index) {
         return 0;
 }
 
+/* Memory levels for the memory condition events: /proc/meminfo, read at
+ * every evaluation (memory online/offline, PSI trigger, slow timer). */
+static int op_mem_levels_read(void *p, struct mem_levels *ret) {
+        struct linux_platform *lp = p;
+        struct meminfo mi;
+        int r;
+
+        r = meminfo_read(lp->root, &mi);
+        if (r < 0) {
+                log_debug(&lp->log, "cannot read /proc/meminfo: %s", strerror(-r));
+                return r;
+        }
+        *ret = (struct mem_levels){ .total = mi.total, .available = mi.available, .commit_charge = mi.committed_as,
+                                    .commit_limit = mi.commit_limit };
+        return 0;
+}
+
 static const struct platform_ops linux_ops = {
+        .mem_levels_read = op_mem_levels_read,
         .cpu_start = op_cpu_start,
         .cpu_stop = op_cpu_stop,
         .cpu_admit = op_cpu_admit,
