@@ -471,6 +471,29 @@ static void test_start_brings_present_hardware_online(void **state) {
         stop(&f);
 }
 
+static void test_split_burst_is_one_device(void **state) {
+        struct fixture f = { 0 };
+        struct mem_arrivals m = { 0 };
+        dhp_arrival_reg *areg;
+
+        setup_tree(&f);
+        start(&f, NULL);
+        assert_int_equal(arrival_register(f.e, "cache", DHP_CLASS_MEMORY, 0, mem_cb, &m, &areg), 0);
+        /* Three blocks without a firmware node, their events read in two
+         * drains of the socket: still one device, one arrival. */
+        assert_int_equal(fake_sysfs_add_memory(&f.fs, BS, 8, 3, "offline", "Movable"), 0);
+        send_uevent(&f, "add", "/devices/system/memory/memory8", "memory");
+        linux_platform_process(f.lp);
+        send_uevent(&f, "add", "/devices/system/memory/memory9", "memory");
+        send_uevent(&f, "add", "/devices/system/memory/memory10", "memory");
+        linux_platform_process(f.lp);
+        engine_dispatch(f.e);
+        assert_int_equal(m.n, 1);
+        assert_true(m.base == 8 * BS && m.size == 3 * BS);
+        arrival_unregister(areg);
+        stop(&f);
+}
+
 static void test_meminfo_drives_memory_conditions(void **state) {
         struct fixture f = { 0 };
 
@@ -508,6 +531,7 @@ int main(void) {
                 cmocka_unit_test(test_onlined_by_another_agent_is_notified_late),
                 cmocka_unit_test(test_start_brings_present_hardware_online),
                 cmocka_unit_test(test_meminfo_drives_memory_conditions),
+                cmocka_unit_test(test_split_burst_is_one_device),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
