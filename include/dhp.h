@@ -134,6 +134,9 @@ typedef enum dhp_proc_change_state {
 /* The context of one callback call; valid only during that call. */
 typedef struct dhp_proc_change dhp_proc_change;
 
+/* Accessors of the callback context: which call this is (ADD_START,
+ * ADD_COMPLETE, ADD_FAILURE), the processor's index, and its number
+ * (group, number).  They cannot fail. */
 DHP_EXPORT dhp_proc_change_state dhp_proc_change_get_state(const dhp_proc_change *c);
 DHP_EXPORT uint32_t dhp_proc_change_get_index(const dhp_proc_change *c);
 DHP_EXPORT dhp_proc_number dhp_proc_change_get_number(const dhp_proc_change *c);
@@ -200,6 +203,8 @@ typedef enum dhp_event {
 /* One arrival or removal; valid only during the callback. */
 typedef struct dhp_device_event dhp_device_event;
 
+/* Accessors of an arrival or removal: the device class (PROCESSOR or
+ * MEMORY) and the event (ARRIVAL or REMOVAL).  They cannot fail. */
 DHP_EXPORT dhp_class dhp_device_event_get_class(const dhp_device_event *e);
 DHP_EXPORT dhp_event dhp_device_event_get_event(const dhp_device_event *e);
 /* Symbolic device name: "cpu3", "memory@0x48000000". */
@@ -248,6 +253,8 @@ DHP_EXPORT void dhp_arrival_unregister(dhp_arrival_reg *reg);
  * Format it with dhp_record_format(). */
 typedef struct dhp_record dhp_record;
 
+/* The record's place in the stream: its sequence number, from 1, in the
+ * order records are produced. */
 DHP_EXPORT uint64_t dhp_record_get_seq(const dhp_record *r);
 /* Nanoseconds since the context was opened. */
 DHP_EXPORT uint64_t dhp_record_get_time(const dhp_record *r);
@@ -349,6 +356,8 @@ typedef enum dhp_rebalance_request {
 /* The context of one driver request; valid only during the handler. */
 typedef struct dhp_rebalance_ctx dhp_rebalance_ctx;
 
+/* The request (QUERY_STOP, CANCEL_STOP, STOP, START) and the device it is
+ * for.  They cannot fail. */
 DHP_EXPORT dhp_rebalance_request dhp_rebalance_ctx_get_request(const dhp_rebalance_ctx *c);
 DHP_EXPORT dhp_device *dhp_rebalance_ctx_get_device(const dhp_rebalance_ctx *c);
 /* The processor whose add started this rebalance. */

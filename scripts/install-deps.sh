@@ -10,7 +10,7 @@ set -eu
 
 what=${1:-all}
 
-build_pkgs="gcc make meson ninja-build pkg-config libcmocka-dev libinih-dev python3"
+build_pkgs="gcc make meson ninja-build pkg-config libcmocka-dev libinih-dev python3 scdoc"
 e2e_pkgs="qemu-system-x86 busybox-static cpio gzip"
 
 case "$what" in

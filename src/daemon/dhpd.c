@@ -31,6 +31,7 @@
 #include "core/rebalance.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/notify.h"
 #include "platform/linux/coexist.h"
 #include "platform/linux/kdev.h"
 #include "platform/linux/meminfo.h"
@@ -443,6 +444,7 @@ static int main_loop(struct daemon *d, int sfd) {
                         if (si.ssi_signo == SIGHUP) {
                                 struct config c;
                                 log_notice(&d->log, "SIGHUP: reloading %s", d->opt.config);
+                                notify_send("RELOADING=1");
                                 if (load_config(d, &c) == 0) {
                                         d->cfg = c;
                                         d->dlog.max_level = d->opt.log_level ? d->opt.log_level : c.log_level;
@@ -455,9 +457,11 @@ static int main_loop(struct daemon *d, int sfd) {
                                         uint64_t one = 1;
                                         (void)!write(d->hp_kick, &one, sizeof(one));
                                 }
+                                notify_send("READY=1");
                                 continue;
                         }
                         log_notice(&d->log, "%s: shutting down", strsignal((int)si.ssi_signo));
+                        notify_send("STOPPING=1");
                         return 0;
                 }
         }
@@ -553,8 +557,15 @@ int main(int argc, char **argv) {
                 goto out;
         }
         log_notice(&d.log, "ready (platform %s)", d.opt.platform);
-        printf("READY\n");
-        fflush(stdout);
+        /* Readiness: enumeration done, the start-up resync run, the hotplug
+         * thread watching.  To systemd (Type=notify), else on stdout for
+         * scripts and tests that start dhpd themselves. */
+        if (notify_enabled())
+                notify_send("READY=1\nSTATUS=watching for hot-added processors and memory");
+        else {
+                printf("READY\n");
+                fflush(stdout);
+        }
 
         rc = main_loop(&d, sfd) < 0 ? 1 : 0;
 out:
