@@ -347,7 +347,7 @@ static int acpi_memdev_walk(const char *root, const char *acpi_name, uint32_t *i
         if (r < 0)
                 return r;
         while ((errno = 0, de = readdir(d))) {
-                uint32_t id;
+                uint32_t id = 0;
                 if (physnode_block_id(dirfd(d), de->d_name, &id) < 0)
                         continue;
                 if (n < cap)
