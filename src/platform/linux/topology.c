@@ -364,6 +364,47 @@ int topology_acpi_memdev_blocks(const char *root, const char *acpi_name, uint32_
         return acpi_memdev_walk(root, acpi_name, ids, cap, ret_n);
 }
 
+int topology_acpi_memdev_pending(const char *root, char (*names)[32], size_t cap, size_t *ret_n) {
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        size_t n = 0;
+        int r;
+
+        r = open_dir(root, ACPI_DIR, &d);
+        if (r == -ENOENT) {
+                *ret_n = 0;
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        while ((errno = 0, de = readdir(d))) {
+                char p[4096], buf[32];
+                unsigned long sta;
+                size_t k;
+                char *end;
+
+                if (strncmp(de->d_name, ACPI_MEMDEV_PREFIX, strlen(ACPI_MEMDEV_PREFIX)) != 0 ||
+                    strlen(de->d_name) >= sizeof(names[0]))
+                        continue;
+                if (sysfs_pathf(p, sizeof(p), root, ACPI_DIR "/%s/status", de->d_name) < 0 ||
+                    sysfs_read_at(AT_FDCWD, p, buf, sizeof(buf), NULL) < 0)
+                        continue;
+                errno = 0;
+                sta = strtoul(buf, &end, 0);
+                if (errno || end == buf || !(sta & 1))
+                        continue;
+                if (acpi_memdev_walk(root, de->d_name, NULL, 0, &k) < 0 || k > 0)
+                        continue;
+                if (n < cap)
+                        memcpy(names[n], de->d_name, strlen(de->d_name) + 1); /* length checked above */
+                n++;
+        }
+        if (errno)
+                return -errno;
+        *ret_n = n;
+        return 0;
+}
+
 /* Mark each block bound to a PNP0C80 device with that device's position in
  * *ret_names (a malloc'ed array of names). */
 static int load_acpi_bindings(const char *root, const struct topology *t, uint32_t *acpi_of,

@@ -125,6 +125,15 @@ int topology_block_firmware_node(const char *root, uint32_t id, char *buf, size_
  * no particular order; at most cap written.  *ret_n is the total count. */
 int topology_acpi_memdev_blocks(const char *root, const char *acpi_name, uint32_t *ids, size_t cap, size_t *ret_n);
 
+/* ACPI memory devices being hot-added: present (bit 0 of their _STA,
+ * the ACPI device's `status`) but no memory block bound yet.  The kernel
+ * creates a DIMM's memory blocks (their `add` uevents) first and binds them
+ * to the PNP0C80 device (firmware_node, physical_node*) only after every
+ * block was added, and onlined if auto_online_blocks says so; a device in
+ * that window is listed here.  Devices without a `status` file are not.
+ * At most cap names written; *ret_n is the total count. */
+int topology_acpi_memdev_pending(const char *root, char (*names)[32], size_t cap, size_t *ret_n);
+
 /* Online or offline a CPU: write "1"/"0" to cpuN/online. */
 int topology_cpu_set_online(const struct sysfs_writer *w, const char *root, uint32_t cpu, bool online,
                             unsigned *attempts);
