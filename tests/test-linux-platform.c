@@ -192,10 +192,42 @@ static void test_unbound_device_given_up(void **state) {
         assert_block_state(fx, 40, "online_movable");
 }
 
+/* Seen on 6.1 under QEMU: a cgroup with an empty cpuset.cpus (its
+ * parent's CPUs) gets a hot-added CPU at the online write, before
+ * admission.  A managed one is pinned to its effective CPUs at start;
+ * explicit lists and unmanaged groups are left alone. */
+static void test_managed_cgroup_pinned(void **state) {
+        struct fixture *fx = *state;
+        struct linux_config c;
+        char buf[64];
+
+        assert_int_equal(fake_sysfs_write(&fx->f, "sys/fs/cgroup/a.slice/cpuset.cpus", "\n"), 0);
+        assert_int_equal(fake_sysfs_write(&fx->f, "sys/fs/cgroup/a.slice/cpuset.cpus.effective", "0\n"), 0);
+        assert_int_equal(fake_sysfs_write(&fx->f, "sys/fs/cgroup/b.slice/cpuset.cpus", "0\n"), 0);
+        assert_int_equal(fake_sysfs_write(&fx->f, "sys/fs/cgroup/c.slice/cpuset.cpus", "\n"), 0);
+        assert_int_equal(fake_sysfs_write(&fx->f, "sys/fs/cgroup/c.slice/cpuset.cpus.effective", "0\n"), 0);
+        linux_config_defaults(&c);
+        c.root = fx->f.root;
+        c.uevent_fd = fx->sv[0];
+        c.cgroups[0] = "a.slice";
+        c.cgroups[1] = "b.slice";
+        c.cgroups[2] = "gone.slice";
+        c.ncgroups = 3;
+        assert_int_equal(linux_platform_new(&fx->lp, &c, NULL), 0);
+        assert_int_equal(linux_platform_start(fx->lp), 0);
+        assert_int_equal(fake_sysfs_read(&fx->f, "sys/fs/cgroup/a.slice/cpuset.cpus", buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "0");
+        assert_int_equal(fake_sysfs_read(&fx->f, "sys/fs/cgroup/b.slice/cpuset.cpus", buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "0\n");
+        assert_int_equal(fake_sysfs_read(&fx->f, "sys/fs/cgroup/c.slice/cpuset.cpus", buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "\n");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_dimm_grouped_after_late_binding, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unbound_device_given_up, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_managed_cgroup_pinned, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

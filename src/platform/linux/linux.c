@@ -10,7 +10,9 @@
 #include "platform/linux/linux.h"
 #include "platform/linux/topology.h"
 #include "platform/linux/uevent.h"
+#include "util/cpuset.h"
 #include "util/macro.h"
+#include "util/strbuf.h"
 #include "util/time.h"
 
 #define ACPI_BIND_WAIT_DEFAULT_NS (2 * NSEC_PER_SEC)
@@ -512,6 +514,43 @@ out:
         return r;
 }
 
+/* A cgroup v2 group whose cpuset.cpus is empty uses its parent's CPUs, so
+ * the kernel gives it a hot-added CPU the moment the CPU is onlined: before
+ * ADD_START, before admission (seen on 6.1 under QEMU: such a group's
+ * cpuset.cpus.effective went from 0 to 0-1 at the online write).  A managed
+ * group must have an explicit list for "widened only at admission" to
+ * hold, so pin it at start to the CPUs it has now. */
+static void pin_managed_cgroups(struct linux_platform *lp) {
+        for (unsigned i = 0; i < lp->cfg.ncgroups; i++) {
+                struct cpuset s = CPUSET_INIT;
+                struct strbuf sb = STRBUF_INIT;
+                int r;
+
+                r = cgroup_cpuset_read(lp->root, lp->cgroup_mount, lp->cgroups[i], &s);
+                if (r < 0 || cpuset_count(&s) > 0) {
+                        if (r == -ENOENT)
+                                log_warning(&lp->log, "managed cgroup %s does not exist (or has no cpuset "
+                                            "controller)", lp->cgroups[i]);
+                        cpuset_deinit(&s);
+                        continue;
+                }
+                r = cgroup_cpuset_read_effective(lp->root, lp->cgroup_mount, lp->cgroups[i], &s);
+                if (r >= 0 && cpuset_count(&s) > 0)
+                        r = cgroup_cpuset_write(&lp->writer, lp->root, lp->cgroup_mount, lp->cgroups[i], &s);
+                cpuset_format(&s, &sb);
+                if (r < 0)
+                        log_error(&lp->log, "managed cgroup %s: empty cpuset.cpus (it would get hot-added CPUs "
+                                  "before admission) and it cannot be pinned: %s", lp->cgroups[i],
+                                  sysfs_write_strerror(r));
+                else
+                        log_notice(&lp->log, "managed cgroup %s: cpuset.cpus was empty (the parent's CPUs, "
+                                   "hot-added ones included at once); pinned to %s", lp->cgroups[i],
+                                   strbuf_str(&sb));
+                strbuf_deinit(&sb);
+                cpuset_deinit(&s);
+        }
+}
+
 int linux_platform_start(struct linux_platform *lp) {
         int r;
 
@@ -525,6 +564,7 @@ int linux_platform_start(struct linux_platform *lp) {
                 log_error(&lp->log, "cannot open the kernel uevent socket: %s", strerror(-r));
                 return r;
         }
+        pin_managed_cgroups(lp);
         return sync_from_sysfs(lp, true);
 }
 
