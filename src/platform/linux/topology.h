@@ -94,7 +94,11 @@ struct topology {
 
 enum {
         /* Also read valid_zones and removable of each block (two more reads
-         * per block; valid_zones is slow in the kernel for large blocks). */
+         * per block; valid_zones is slow in the kernel for large blocks).
+         * Not while memory may be being hot-added: on Linux 6.1 (Debian
+         * 6.1.192, QEMU e2e) reading valid_zones of an offline block
+         * between its add uevent and the registration of its node oopses
+         * the kernel (zone_for_pfn_range() with NUMA_NO_NODE). */
         TOPOLOGY_LOAD_ZONES = 1 << 0,
 };
 
