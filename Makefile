@@ -4,10 +4,11 @@
 
 BUILD      ?= build
 BUILD_SAN  ?= build-san
+BUILD_STATIC ?= build-static
 MESON      ?= meson
 SCENARIO   ?= examples/demo.scenario
 
-.PHONY: all deps deps-all build build-san demo check check-unit check-san e2e bench clean
+.PHONY: all deps deps-all deps-e2e build build-san build-static demo check check-unit check-san e2e bench clean
 
 all: build
 
@@ -17,17 +18,27 @@ deps:
 deps-all:
 	@scripts/install-deps.sh all
 
+deps-e2e:
+	@scripts/install-deps.sh e2e
+
 $(BUILD)/build.ninja:
 	$(MESON) setup $(BUILD) --buildtype=debugoptimized
 
 $(BUILD_SAN)/build.ninja:
 	$(MESON) setup $(BUILD_SAN) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
 
+# dhpd and dhpctl linked with -static, for the QEMU guest (busybox, no libc).
+$(BUILD_STATIC)/build.ninja:
+	$(MESON) setup $(BUILD_STATIC) --buildtype=debugoptimized -Dstatic_bins=true -Dtests=false
+
 build: deps $(BUILD)/build.ninja
 	$(MESON) compile -C $(BUILD)
 
 build-san: deps $(BUILD_SAN)/build.ninja
 	$(MESON) compile -C $(BUILD_SAN)
+
+build-static: deps $(BUILD_STATIC)/build.ninja
+	$(MESON) compile -C $(BUILD_STATIC) src/dhpd src/dhpctl
 
 demo: build
 	$(BUILD)/src/dhpctl demo $(SCENARIO)
@@ -40,7 +51,12 @@ check-san: build-san
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	$(MESON) test -C $(BUILD_SAN) --print-errorlogs --num-processes 2 --suite unit
 
-check: deps-all check-unit check-san
+# Real CPU and memory hot-add in QEMU guests (tests/e2e/README.md); about a
+# minute under TCG.  E2E_ARGS passes options on, e.g. E2E_ARGS='--scenario dhpd-cpu'.
+e2e: deps-e2e build-static
+	tests/e2e/run.py --extra-bin $(BUILD_STATIC)/src/dhpd --extra-bin $(BUILD_STATIC)/src/dhpctl $(E2E_ARGS)
+
+check: deps-all check-unit check-san e2e
 
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN)
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_STATIC)

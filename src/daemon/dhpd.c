@@ -70,6 +70,7 @@ struct daemon {
         struct kdevs *kdevs;
         int psi_fd; /* memory pressure trigger, or -1 */
         dhp_monitor *mon;
+        dhp_arrival_reg *arr_log[2];
         int wake_fd;  /* the engine has queued work */
         int hp_stop;  /* tells the hotplug thread to stop */
         int hp_kick;  /* asks the hotplug thread to resync (SIGHUP) */
@@ -339,6 +340,13 @@ static void setup_psi(struct daemon *d) {
                 log_warning(&d->log, "cannot open the PSI memory trigger: %s", strerror(-r));
 }
 
+/* Arrivals are delivered to subscribers only, so with no client the log
+ * would not show them.  dhpd subscribes itself (this no-op) to both
+ * classes: every arrival is in the log as "async ARRIVAL ... -> dhpd",
+ * after the ONLINE record of the device's last block. */
+static void arrival_logged(void *userdata, const dhp_device_event *ev) {
+}
+
 static int setup_platform(struct daemon *d) {
         int r;
 
@@ -392,7 +400,12 @@ static int setup_platform(struct daemon *d) {
                 setup_psi(d);
         engine_set_default_name(d->engine, "dhpd");
         engine_set_wake(d->engine, engine_wake, d);
-        return engine_monitor_add(d->engine, log_record, d, &d->mon);
+        r = engine_monitor_add(d->engine, log_record, d, &d->mon);
+        if (r >= 0)
+                r = arrival_register(d->engine, "dhpd", DHP_CLASS_PROCESSOR, 0, arrival_logged, d, &d->arr_log[0]);
+        if (r >= 0)
+                r = arrival_register(d->engine, "dhpd", DHP_CLASS_MEMORY, 0, arrival_logged, d, &d->arr_log[1]);
+        return r;
 }
 
 static int run_scenario(struct daemon *d) {
@@ -576,6 +589,8 @@ out:
         }
         if (d.engine)
                 engine_dispatch(d.engine);
+        arrival_unregister(d.arr_log[0]);
+        arrival_unregister(d.arr_log[1]);
         if (d.mon)
                 engine_monitor_remove(d.mon);
         kdevs_free(d.kdevs);

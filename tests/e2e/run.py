@@ -106,6 +106,178 @@ def check_baseline(run):
     return f
 
 
+# ---- dhpd scenarios: asserted from dhpd's own log (E2E-DHPD lines) --------
+
+def dhpd_log(run):
+    """dhpd's stderr lines, in console order, without the "dhpd: " prefix."""
+    return [t[len("E2E-DHPD dhpd: "):] for t in run["console"] if t.startswith("E2E-DHPD dhpd: ")]
+
+
+def first_index(lines, regex, start=0):
+    for i in range(start, len(lines)):
+        if re.search(regex, lines[i]):
+            return i
+    return None
+
+
+def dhpd_failures(run):
+    f = common_failures(run)
+    if not any(t.startswith("E2E-INFO dhpd ready") for t in run["console"]):
+        f.append("dhpd never printed READY")
+    for line in dhpd_log(run):
+        if line.startswith("error:"):
+            f.append(f"dhpd logged: {line}")
+    return f
+
+
+def cpu_failures(run, log, label, want):
+    """Each new CPU online, txn STARTED < txn ADMITTED < async ARRIVAL."""
+    f = []
+    steps = [s for s in run["steps"] if s["label"] == label and s["status"] == "done"]
+    if not steps:
+        return [f"no completed step {label}"]
+    cpus = sorted(d for d in steps[0]["devices"] if d.startswith("cpu"))
+    if len(cpus) != want:
+        f.append(f"{label}: expected {want} new CPUs, saw {cpus}")
+    for d in cpus:
+        if steps[0]["devices"][d] != "1":
+            f.append(f"{label}: {d} online={steps[0]['devices'][d]}")
+        n = d[3:]
+        seq = [first_index(log, rf"txn\s+STARTED\s+cpu{n}\b"),
+               first_index(log, rf"txn\s+ADMITTED\s+cpu{n}\b"),
+               first_index(log, rf"async\s+ARRIVAL\s+cpu{n}\b")]
+        if None in seq or seq != sorted(seq):
+            f.append(f"{label}: {d}: dhpd log positions STARTED/ADMITTED/ARRIVAL = {seq},"
+                     " expected all present and in that order")
+    return f
+
+
+def check_dhpd_cpu(run):
+    log = dhpd_log(run)
+    return (dhpd_failures(run) + cpu_failures(run, log, "dhpd-cpu1", 1)
+            + cpu_failures(run, log, "dhpd-cpu2", 2))
+
+
+def block_size(run):
+    bs = re.search(r"block_size=([0-9a-f]+)", run.get("guest", ""))
+    return int(bs.group(1), 16) if bs else None
+
+
+def dimm_failures(run, log, label, blocks, want_state="online"):
+    """One memory device per DIMM (its PNP0C80 device, its exact blocks),
+    every block in ZONE_MOVABLE, its arrival after its last block's ONLINE."""
+    f = []
+    ids = sorted(int(b[6:]) for b in blocks)
+    if not ids:
+        return [f"{label}: no memory blocks"]
+    lo, hi = ids[0], ids[-1]
+    if ids != list(range(lo, hi + 1)):
+        f.append(f"{label}: blocks not contiguous: {ids}")
+    devs = [l for l in log if re.match(r"memory device .*: blocks (\d+)-(\d+)", l)
+            and any(lo <= int(x) <= hi for x in re.search(r"blocks (\d+)-(\d+)", l).groups())]
+    if len(devs) != 1 or not re.search(rf"memory device PNP0C80:\w+: blocks {lo}-{hi} ", devs[0]):
+        f.append(f"{label}: expected one memory device PNP0C80:xx with blocks {lo}-{hi}, dhpd logged {devs}")
+    bs = block_size(run)
+    if bs:
+        base = lo * bs
+        arr = [i for i, l in enumerate(log) if re.search(rf"async\s+ARRIVAL\s+memory 0x{base:x} ", l)]
+        last = max([i for i, l in enumerate(log)
+                    if (m := re.search(r"txn\s+ONLINE\s+block (\d+)", l)) and lo <= int(m.group(1)) <= hi],
+                   default=None)
+        if len(arr) != 1:
+            f.append(f"{label}: expected one ARRIVAL of memory 0x{base:x} (+{(hi - lo + 1) * bs >> 20}M),"
+                     f" dhpd logged {len(arr)}")
+        elif last is None or arr[0] < last:
+            f.append(f"{label}: ARRIVAL (log line {arr[0]}) not after the last block's ONLINE ({last})")
+    for b, st in blocks.items():
+        if st != want_state:
+            f.append(f"{label}: {b} is {st}, expected {want_state}")
+    return f
+
+
+def zones(run, label):
+    out = {}
+    for t in run["console"]:
+        m = re.match(rf"^E2E {re.escape(label)} (memory\d+) present state=\S+ zones=(\S+)", t)
+        if m:
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+def check_dhpd_memory(run):
+    f = dhpd_failures(run)
+    log = dhpd_log(run)
+    for label in ("dhpd-mem256", "dhpd-mem1g"):
+        steps = [s for s in run["steps"] if s["label"] == label and s["status"] == "done"]
+        if not steps:
+            f.append(f"no completed step {label}")
+            continue
+        s = steps[0]
+        blocks = {d: st for d, st in s["devices"].items() if d.startswith("memory")}
+        if len(blocks) != s["expected_blocks"]:
+            f.append(f"{label}: {len(blocks)} blocks, expected {s['expected_blocks']}")
+        f += dimm_failures(run, log, label, blocks)
+        for b, z in zones(run, label).items():
+            if z != "Movable":
+                f.append(f"{label}: {b} in zone {z}, expected Movable (dhpd's default policy)")
+    return f
+
+
+def parse_cpulist(text):
+    out = set()
+    for part in filter(None, text.split(",")):
+        a, _, b = part.partition("-")
+        out |= set(range(int(a), int(b or a) + 1))
+    return out
+
+
+def check_dhpd_cgroup(run):
+    f = dhpd_failures(run) + cpu_failures(run, dhpd_log(run), "dhpd-cgroup", 1)
+    cg = {}
+    for t in run["console"]:
+        m = re.match(r"^E2E-CGROUP (\w+) (\S+) cpus=(\S*) effective=(\S*)", t)
+        if m:
+            cg[(m.group(1), m.group(2))] = (parse_cpulist(m.group(3)), parse_cpulist(m.group(4)))
+    steps = [s for s in run["steps"] if s["label"] == "dhpd-cgroup"]
+    new = {int(d[3:]) for s in steps for d in s["devices"] if d.startswith("cpu")}
+    if len(new) != 1 or not cg:
+        return f + [f"cgroup scenario incomplete: new CPUs {new}, groups {sorted(cg)}"]
+    cpu = new.pop()
+    for g in ("test.slice", "pinned.slice"):
+        if cg.get(("ready", g), (None,))[0] != {0}:
+            f.append(f"{g}: cpuset.cpus at dhpd's READY is {cg.get(('ready', g))}, expected {{0}}")
+        if cpu not in cg.get(("after", g), (set(),))[0]:
+            f.append(f"{g} (managed): cpuset.cpus after the add is {cg.get(('after', g))}, lacks cpu{cpu}")
+    if cg.get(("after", "other.slice"), (None,))[0] != {0}:
+        f.append(f"other.slice (unmanaged): cpuset.cpus changed to {cg.get(('after', 'other.slice'))}")
+    if not any("managed cgroup pinned.slice: cpuset.cpus was empty" in l for l in dhpd_log(run)):
+        f.append("dhpd did not say it pinned pinned.slice")
+    return f
+
+
+def check_dhpd_restart(run):
+    f = dhpd_failures(run)
+    kill = [t for t in run["console"] if t.startswith("E2E-KILL ")]
+    m = re.search(r"online=(\d+)/(\d+)", kill[0]) if kill else None
+    if not m:
+        return f + ["dhpd was not killed (no E2E-KILL line)"]
+    k, n = int(m.group(1)), int(m.group(2))
+    if not 1 <= k < n:
+        f.append(f"killed with {k}/{n} blocks online: expected in the middle of the DIMM")
+    after = {}
+    for t in run["console"]:
+        d = re.match(r"^E2E restart-after (memory\d+) present state=(\S+)", t)
+        if d:
+            after[d.group(1)] = d.group(2)
+    if len(after) != n:
+        f.append(f"after the restart {len(after)} blocks reported, expected {n}")
+    # Only the second dhpd's log: after the last "ready".
+    log = dhpd_log(run)
+    starts = [i for i, l in enumerate(log) if l.startswith("debug: topology:")]
+    f += dimm_failures(run, log[starts[-1]:] if starts else log, "restart-after", after)
+    return f
+
+
 SCENARIOS = {s.name: s for s in [
     Scenario("hotadd-smoke",
              "add 1 CPU + a 256M DIMM, no onliner: both must stay offline",
@@ -118,6 +290,18 @@ SCENARIOS = {s.name: s for s in [
              "1G DIMM add -> all blocks online: kernel auto-online, direct, shell, dhpd",
              # warm-up + up to four 1 GiB DIMMs on top of 512M of boot memory.
              check_baseline, params={"dimm_mb": 1024}, mem="512M,slots=5,maxmem=6G"),
+    Scenario("dhpd-cpu",
+             "dhpd onlines 1 CPU, then 2 added back to back: online, STARTED < ADMITTED < ARRIVAL",
+             check_dhpd_cpu, smp="1,maxcpus=4"),
+    Scenario("dhpd-memory",
+             "dhpd onlines a 256M and a 1G DIMM: movable, one device per DIMM, arrival last",
+             check_dhpd_memory),
+    Scenario("dhpd-cgroup",
+             "dhpd widens the cpuset.cpus of the cgroups it manages, only those",
+             check_dhpd_cgroup),
+    Scenario("dhpd-restart",
+             "dhpd SIGKILLed after a 1G DIMM's first block online; restarted, it onlines the rest",
+             check_dhpd_restart),
 ]}
 
 
@@ -224,6 +408,7 @@ def run_scenario(sc, kernel, initrd, args, log_dir):
     finally:
         m.close()
         run["total_s"] = time.monotonic() - m.t_start if m.t_start else None
+    run["console"] = [text for _, text in m.lines]
     # Per-device states the watcher printed ("E2E L devN present k=v").
     for _, text in m.lines:
         d = re.match(r"^E2E (\S+) (\S+) present \w+=(\S+)", text)
@@ -276,6 +461,31 @@ def summarize(runs):
         print(f"    boot (QEMU start -> E2E-READY) {statistics.median(boots):.0f} ms"
               f" ({min(boots):.0f}..{max(boots):.0f}); whole run {statistics.median(totals):.0f} ms"
               f" ({min(totals):.0f}..{max(totals):.0f})")
+
+
+BASELINE_COLUMNS = {
+    "baseline-cpu": ("cpu-", ["kernel", "shell", "dhpd"]),
+    "baseline-memory": ("mem-", ["kernel", "direct", "shell", "dhpd"]),
+}
+
+
+def baseline_table(runs):
+    """The onliners side by side (median over repeats), ratio to kernel."""
+    import statistics
+    for sc, (prefix, methods) in BASELINE_COLUMNS.items():
+        for key, name in (("host_ms", "device_add->done"), ("guest_span_ms", "guest add->done")):
+            med = {}
+            for meth in methods:
+                v = [s[key] for r in runs if r["scenario"] == sc for s in r["steps"]
+                     if s["label"] == prefix + meth and s["status"] == "done" and s[key] is not None]
+                if v:
+                    med[meth] = (statistics.median(v), len(v))
+            if "kernel" not in med:
+                continue
+            ref = med["kernel"][0]
+            cols = [f"{m} {med[m][0]:.1f} ms" + ("" if m == "kernel" else f" (x{med[m][0] / ref:.2f})")
+                    for m in methods if m in med]
+            print(f"baseline {sc:<15} {name:<17} n={med['kernel'][1]}  " + " | ".join(cols))
 
 
 def fmt_ms(v):
@@ -348,6 +558,7 @@ def main():
                 print(f"    console log: {run['log']}")
     if args.repeat > 1:
         summarize(runs)
+    baseline_table(runs)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(runs, f, indent=1)

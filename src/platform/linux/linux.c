@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "platform/linux/cgroup.h"
 #include "platform/linux/linux.h"
@@ -12,6 +13,11 @@
 #include "platform/linux/uevent.h"
 #include "util/cpuset.h"
 #include "util/macro.h"
+#include "util/strbuf.h"
+#include "util/time.h"
+
+#define ACPI_BIND_WAIT_DEFAULT_NS (2 * NSEC_PER_SEC)
+#define ACPI_GAVE_UP_MAX 16
 
 /* What one drain of the socket announced. */
 struct pending {
@@ -32,6 +38,10 @@ struct linux_platform {
         struct uevent_monitor *mon;
         uint64_t block_size;
         struct pending pending;
+        /* ACPI memory devices that stayed unbound for acpi_bind_wait_ns:
+         * not waited for again. */
+        char acpi_gave_up[ACPI_GAVE_UP_MAX][32];
+        unsigned n_acpi_gave_up;
         pthread_mutex_t stats_lock;
         struct linux_stats stats;
 };
@@ -380,6 +390,64 @@ static void add_device_blocks(struct linux_platform *lp, const uint32_t *ids, si
         }
 }
 
+static bool acpi_gave_up(struct linux_platform *lp, const char *name) {
+        for (unsigned i = 0; i < lp->n_acpi_gave_up; i++)
+                if (strcmp(lp->acpi_gave_up[i], name) == 0)
+                        return true;
+        return false;
+}
+
+/* The kernel sends a DIMM's block `add` uevents before it binds the blocks
+ * to their PNP0C80 device (acpi_memory_enable_device(): __add_memory() for
+ * the whole range, then acpi_bind_memory_blocks()), so a block handled at
+ * once has no firmware_node yet and its DIMM would be split into runs of
+ * whatever blocks this drain saw (seen on 6.1 under QEMU: a 1 GiB DIMM
+ * arrived as 1 + 7 blocks).  When a present PNP0C80 device has no block
+ * bound yet, wait for the binding.  Nothing is lost by waiting: the kernel
+ * holds the device hotplug lock until the binding is done, and writing
+ * `state` needs that lock.  No uevent marks the binding, hence the short
+ * polling, bounded by acpi_bind_wait_ns; a device that stays unbound that
+ * long (its add failed) is given up on for good. */
+static void wait_acpi_binding(struct linux_platform *lp) {
+        uint64_t limit = lp->cfg.acpi_bind_wait_ns ? lp->cfg.acpi_bind_wait_ns : ACPI_BIND_WAIT_DEFAULT_NS;
+        uint64_t t0 = time_now_ns();
+        bool said = false;
+
+        for (;;) {
+                char names[8][32];
+                size_t n = 0, waiting = 0;
+
+                if (topology_acpi_memdev_pending(lp->root, names, ELEMENTSOF(names), &n) < 0)
+                        return;
+                for (size_t i = 0; i < n && i < ELEMENTSOF(names); i++)
+                        if (!acpi_gave_up(lp, names[i]))
+                                waiting++;
+                if (!waiting) {
+                        if (said)
+                                log_debug(&lp->log, "ACPI memory device bound after %.1f ms",
+                                          (double)(time_now_ns() - t0) / 1e6);
+                        return;
+                }
+                if (time_now_ns() - t0 >= limit) {
+                        for (size_t i = 0; i < n && i < ELEMENTSOF(names); i++) {
+                                if (acpi_gave_up(lp, names[i]))
+                                        continue;
+                                log_warning(&lp->log, "ACPI memory device %s is present but no memory block was "
+                                            "bound to it within %llu ms; grouping new blocks without it",
+                                            names[i], (unsigned long long)(limit / NSEC_PER_MSEC));
+                                if (lp->n_acpi_gave_up < ACPI_GAVE_UP_MAX)
+                                        strcpy(lp->acpi_gave_up[lp->n_acpi_gave_up++], names[i]);
+                        }
+                        return;
+                }
+                if (!said) {
+                        log_debug(&lp->log, "new memory blocks: waiting for the kernel to bind them to %s", names[0]);
+                        said = true;
+                }
+                nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+        }
+}
+
 /* New blocks: group by ACPI memory device where sysfs shows one, else by
  * runs of consecutive ids.  ids is sorted. */
 static void handle_new_blocks(struct linux_platform *lp, uint32_t *ids, size_t n, bool existing) {
@@ -388,6 +456,13 @@ static void handle_new_blocks(struct linux_platform *lp, uint32_t *ids, size_t n
 
         if (!rest)
                 return;
+        for (size_t i = 0; i < n; i++) {
+                char fw[64];
+                if (topology_block_firmware_node(lp->root, ids[i], fw, sizeof(fw)) == -ENOENT) {
+                        wait_acpi_binding(lp);
+                        break;
+                }
+        }
         for (size_t i = 0; i < n; i++) {
                 char fw[64];
                 uint32_t members[4096];
@@ -519,6 +594,43 @@ out:
         return r;
 }
 
+/* A cgroup v2 group whose cpuset.cpus is empty uses its parent's CPUs, so
+ * the kernel gives it a hot-added CPU the moment the CPU is onlined: before
+ * ADD_START, before admission (seen on 6.1 under QEMU: such a group's
+ * cpuset.cpus.effective went from 0 to 0-1 at the online write).  A managed
+ * group must have an explicit list for "widened only at admission" to
+ * hold, so pin it at start to the CPUs it has now. */
+static void pin_managed_cgroups(struct linux_platform *lp) {
+        for (unsigned i = 0; i < lp->cfg.ncgroups; i++) {
+                struct cpuset s = CPUSET_INIT;
+                struct strbuf sb = STRBUF_INIT;
+                int r;
+
+                r = cgroup_cpuset_read(lp->root, lp->cgroup_mount, lp->cgroups[i], &s);
+                if (r < 0 || cpuset_count(&s) > 0) {
+                        if (r == -ENOENT)
+                                log_warning(&lp->log, "managed cgroup %s does not exist (or has no cpuset "
+                                            "controller)", lp->cgroups[i]);
+                        cpuset_deinit(&s);
+                        continue;
+                }
+                r = cgroup_cpuset_read_effective(lp->root, lp->cgroup_mount, lp->cgroups[i], &s);
+                if (r >= 0 && cpuset_count(&s) > 0)
+                        r = cgroup_cpuset_write(&lp->writer, lp->root, lp->cgroup_mount, lp->cgroups[i], &s);
+                cpuset_format(&s, &sb);
+                if (r < 0)
+                        log_error(&lp->log, "managed cgroup %s: empty cpuset.cpus (it would get hot-added CPUs "
+                                  "before admission) and it cannot be pinned: %s", lp->cgroups[i],
+                                  sysfs_write_strerror(r));
+                else
+                        log_notice(&lp->log, "managed cgroup %s: cpuset.cpus was empty (the parent's CPUs, "
+                                   "hot-added ones included at once); pinned to %s", lp->cgroups[i],
+                                   strbuf_str(&sb));
+                strbuf_deinit(&sb);
+                cpuset_deinit(&s);
+        }
+}
+
 int linux_platform_start(struct linux_platform *lp) {
         int r;
 
@@ -532,6 +644,7 @@ int linux_platform_start(struct linux_platform *lp) {
                 log_error(&lp->log, "cannot open the kernel uevent socket: %s", strerror(-r));
                 return r;
         }
+        pin_managed_cgroups(lp);
         return sync_from_sysfs(lp, true);
 }
 

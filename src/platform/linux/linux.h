@@ -52,6 +52,10 @@ struct linux_config {
         enum linux_mem_policy mem_policy;
         unsigned retry_attempts; /* sysfs writes answered EBUSY/EAGAIN; 0: default */
         uint64_t retry_max_ns;
+        /* How long new memory blocks wait for the kernel to bind them to
+         * their ACPI memory device (their DIMM) before they are grouped
+         * without it; 0: the default (2 s). */
+        uint64_t acpi_bind_wait_ns;
         const char *cgroups[LINUX_MAX_CGROUPS]; /* managed groups, relative to the mount */
         unsigned ncgroups;
         size_t rcvbuf;                  /* uevent socket buffer; 0: default */

@@ -347,7 +347,7 @@ static int acpi_memdev_walk(const char *root, const char *acpi_name, uint32_t *i
         if (r < 0)
                 return r;
         while ((errno = 0, de = readdir(d))) {
-                uint32_t id;
+                uint32_t id = 0;
                 if (physnode_block_id(dirfd(d), de->d_name, &id) < 0)
                         continue;
                 if (n < cap)
@@ -362,6 +362,47 @@ static int acpi_memdev_walk(const char *root, const char *acpi_name, uint32_t *i
 
 int topology_acpi_memdev_blocks(const char *root, const char *acpi_name, uint32_t *ids, size_t cap, size_t *ret_n) {
         return acpi_memdev_walk(root, acpi_name, ids, cap, ret_n);
+}
+
+int topology_acpi_memdev_pending(const char *root, char (*names)[32], size_t cap, size_t *ret_n) {
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        size_t n = 0;
+        int r;
+
+        r = open_dir(root, ACPI_DIR, &d);
+        if (r == -ENOENT) {
+                *ret_n = 0;
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        while ((errno = 0, de = readdir(d))) {
+                char p[4096], buf[32];
+                unsigned long sta;
+                size_t k;
+                char *end;
+
+                if (strncmp(de->d_name, ACPI_MEMDEV_PREFIX, strlen(ACPI_MEMDEV_PREFIX)) != 0 ||
+                    strlen(de->d_name) >= sizeof(names[0]))
+                        continue;
+                if (sysfs_pathf(p, sizeof(p), root, ACPI_DIR "/%s/status", de->d_name) < 0 ||
+                    sysfs_read_at(AT_FDCWD, p, buf, sizeof(buf), NULL) < 0)
+                        continue;
+                errno = 0;
+                sta = strtoul(buf, &end, 0);
+                if (errno || end == buf || !(sta & 1))
+                        continue;
+                if (acpi_memdev_walk(root, de->d_name, NULL, 0, &k) < 0 || k > 0)
+                        continue;
+                if (n < cap)
+                        memcpy(names[n], de->d_name, strlen(de->d_name) + 1); /* length checked above */
+                n++;
+        }
+        if (errno)
+                return -errno;
+        *ret_n = n;
+        return 0;
 }
 
 /* Mark each block bound to a PNP0C80 device with that device's position in

@@ -94,7 +94,11 @@ struct topology {
 
 enum {
         /* Also read valid_zones and removable of each block (two more reads
-         * per block; valid_zones is slow in the kernel for large blocks). */
+         * per block; valid_zones is slow in the kernel for large blocks).
+         * Not while memory may be being hot-added: on Linux 6.1 (Debian
+         * 6.1.192, QEMU e2e) reading valid_zones of an offline block
+         * between its add uevent and the registration of its node oopses
+         * the kernel (zone_for_pfn_range() with NUMA_NO_NODE). */
         TOPOLOGY_LOAD_ZONES = 1 << 0,
 };
 
@@ -124,6 +128,15 @@ int topology_block_firmware_node(const char *root, uint32_t id, char *buf, size_
 /* The block ids an ACPI memory device spans (its physical_node* links), in
  * no particular order; at most cap written.  *ret_n is the total count. */
 int topology_acpi_memdev_blocks(const char *root, const char *acpi_name, uint32_t *ids, size_t cap, size_t *ret_n);
+
+/* ACPI memory devices being hot-added: present (bit 0 of their _STA,
+ * the ACPI device's `status`) but no memory block bound yet.  The kernel
+ * creates a DIMM's memory blocks (their `add` uevents) first and binds them
+ * to the PNP0C80 device (firmware_node, physical_node*) only after every
+ * block was added, and onlined if auto_online_blocks says so; a device in
+ * that window is listed here.  Devices without a `status` file are not.
+ * At most cap names written; *ret_n is the total count. */
+int topology_acpi_memdev_pending(const char *root, char (*names)[32], size_t cap, size_t *ret_n);
 
 /* Online or offline a CPU: write "1"/"0" to cpuN/online. */
 int topology_cpu_set_online(const struct sysfs_writer *w, const char *root, uint32_t cpu, bool online,

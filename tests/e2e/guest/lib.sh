@@ -25,24 +25,61 @@ blocks_for_mb() {
 	echo $(( $1 * 1048576 / 0x$bs ))
 }
 
-# Start dhpd once, in the background, if it was packed.  Arguments come from
-# e2e.dhpd_args=a,b,c on the kernel command line (commas become spaces, as
-# the command line cannot carry them).
-dhpd_started=
+# Start dhpd once, in the background, if it was packed, and wait for its
+# READY line (printed on stdout once its uevent socket is bound and its
+# start-up resync from sysfs is done).  Arguments: e2e.dhpd_args=a,b,c on the
+# kernel command line (commas become spaces, as the command line cannot carry
+# them; default --foreground), then start_dhpd's own arguments.  dhpd's log
+# (stderr) is copied to the console as "E2E-DHPD <line>", for the harness.
+# Returns 1 if there is no /bin/dhpd, 2 if it did not become ready.
+dhpd_pid=
+DHPD_READY_TIMEOUT=${DHPD_READY_TIMEOUT:-30}
 start_dhpd() {
 	[ -x /bin/dhpd ] || return 1
-	[ -n "$dhpd_started" ] && return 0
-	args=$(e2e_param dhpd_args "" | tr ',' ' ')
-	echo "E2E-INFO starting /bin/dhpd $args"
+	[ -n "$dhpd_pid" ] && return 0
+	args=$(e2e_param dhpd_args --foreground | tr ',' ' ')
+	[ -p /run/dhpd.err ] || mkfifo /run/dhpd.err /run/dhpd.out
+	echo "E2E-INFO starting /bin/dhpd $args $*"
+	# One echo (one write) per line, so lines never interleave mid-line.
+	( while IFS= read -r l; do echo "E2E-DHPD $l"; done < /run/dhpd.err ) &
 	# shellcheck disable=SC2086
-	/bin/dhpd $args &
-	dhpd_started=$!
-	# TODO(dhpd): wait here for dhpd to say it is ready (its uevent socket
-	# bound, initial sysfs scan done), on an event and with a timeout, e.g.
-	# a readiness line on a pipe or `dhpctl wait-ready`.  Until then a
-	# device_add could in principle beat dhpd's bind; dhpd's own resync from
-	# sysfs at start-up would still online the device, only later.
+	/bin/dhpd $args "$@" > /run/dhpd.out 2> /run/dhpd.err &
+	dhpd_pid=$!
+	# Opening the FIFO waits for dhpd to open its end; the read waits for
+	# READY (or EOF if dhpd exits first), at most DHPD_READY_TIMEOUT s.
+	exec 3< /run/dhpd.out
+	if ! IFS= read -r -t "$DHPD_READY_TIMEOUT" l <&3 || [ "$l" != READY ]; then
+		echo "E2E-ERR dhpd did not print READY (got '$l')"
+		return 2
+	fi
+	echo "E2E-INFO dhpd ready pid=$dhpd_pid"
 	return 0
+}
+
+# Kill dhpd (SIGNAL, default TERM) and wait for it.
+stop_dhpd() {
+	[ -n "$dhpd_pid" ] || return 0
+	kill "-${1:-TERM}" "$dhpd_pid" 2>/dev/null
+	wait "$dhpd_pid" 2>/dev/null
+	echo "E2E-INFO dhpd pid=$dhpd_pid exited status=$?"
+	dhpd_pid=
+	exec 3<&-
+}
+
+# The state of the devices named, as the watcher prints it:
+# "E2E LABEL cpuN present online=V" / "E2E LABEL memoryN present state=S".
+report_devices() {
+	label=$1
+	shift
+	for d in "$@"; do
+		case "$d" in
+		cpu*) echo "E2E $label $d present online=$(cat /sys/devices/system/cpu/$d/online)" ;;
+		memory*) # valid_zones of an offline block: see ueventwatch.c (oops).
+			st=$(cat /sys/devices/system/memory/$d/state) z=-
+			[ "$st" = online ] && z=$(cat /sys/devices/system/memory/$d/valid_zones)
+			echo "E2E $label $d present state=$st zones=$z" ;;
+		esac
+	done
 }
 
 # run_step LABEL ADD WANT METHOD NCPU NBLOCKS
@@ -52,16 +89,20 @@ run_step() {
 	label=$1 add=$2 want=$3 method=$4 ncpu=$5 nblk=$6
 	set -- -r "E2E-WAIT label=$label add=$add" -l "$label" -c "$ncpu" -m "$nblk" \
 		-w "$want" -t "$WATCH_TIMEOUT"
+	# WATCH_EXTRA: more ueventwatch options for this step (e.g. -k PID).
+	# shellcheck disable=SC2086
+	[ -n "${WATCH_EXTRA:-}" ] && set -- "$@" $WATCH_EXTRA
 	read -r auto_was < /sys/devices/system/memory/auto_online_blocks
 	case "$method" in
 	kernel) set -- "$@" -o
 	        [ "$nblk" -gt 0 ] && echo online > /sys/devices/system/memory/auto_online_blocks ;;
 	direct) set -- "$@" -o -M "$(e2e_param memstate online)" ;;
 	shell)  set -- "$@" -x /e2e/onliner.sh ;;
-	dhpd)   if ! start_dhpd; then
-			echo "E2E-SKIP label=$label reason=no-/bin/dhpd"
-			return 0
-		fi ;;
+	dhpd)   start_dhpd
+		case $? in
+		1) echo "E2E-SKIP label=$label reason=no-/bin/dhpd"; return 0 ;;
+		2) return 1 ;;
+		esac ;;
 	none)   ;;
 	*)      echo "E2E-ERR unknown method $method"; return 1 ;;
 	esac

@@ -20,10 +20,18 @@
  *             and wait for it, as busybox `uevent PROG` and `mdev -d` do and
  *             as udev does for RUN+= rules: the distribution path, where a
  *             shell is forked and exec'd per event.
+ *   -k PID    kill PID with SIGKILL at the first "online" uevent of a new
+ *             CPU or memory block (the onlining agent dies in the middle of
+ *             a DIMM), print "E2E-KILL LABEL pid=P online=K/N", then finish
+ *             once every expected device is present (-w is ignored).  The
+ *             watcher runs SCHED_FIFO so that it is woken the moment the
+ *             kernel broadcasts the uevent, i.e. before the agent's write
+ *             returns to user space: the kill lands after exactly one
+ *             onlining write, every time.
  *
  * Usage: ueventwatch [-r MARKER] [-l LABEL] [-c NCPU] [-m NBLOCKS]
  *                    [-w present|online] [-o] [-M STATE] [-x PROG]
- *                    [-t SECONDS] [-v]
+ *                    [-k PID] [-t SECONDS] [-v]
  *
  * Output (one line each, flushed at once):
  *   MARKER                                  once the socket is bound
@@ -43,6 +51,8 @@
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <poll.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,8 +156,23 @@ static void report_devices(void)
 		dev_path(d, d->is_cpu ? "online" : "state", path, sizeof(path));
 		if (read_attr(path, val, sizeof(val)) < 0)
 			snprintf(val, sizeof(val), "?");
-		say("E2E %s %s present %s=%s", label, d->name,
-		    d->is_cpu ? "online" : "state", val);
+		if (d->is_cpu) {
+			say("E2E %s %s present online=%s", label, d->name, val);
+			continue;
+		}
+		/* An online block's valid_zones is its zone (Normal,
+		 * Movable).  Never read it for an offline block: on 6.1
+		 * (Debian 6.1.192) reading valid_zones of a block just added,
+		 * before the kernel has set its node, oopses
+		 * (zone_for_pfn_range on NUMA_NO_NODE), seen in hotadd-smoke. */
+		char zones[64] = "-", *p;
+		dev_path(d, "valid_zones", path, sizeof(path));
+		if (strcmp(val, "online") == 0 && read_attr(path, zones, sizeof(zones)) < 0)
+			snprintf(zones, sizeof(zones), "?");
+		for (p = zones; *p; p++)
+			if (*p == ' ')
+				*p = '+';
+		say("E2E %s %s present state=%s zones=%s", label, d->name, val, zones);
 	}
 }
 
@@ -171,7 +196,7 @@ static void run_helper(const char *prog, char **env)
 static void usage(void)
 {
 	fprintf(stderr, "usage: ueventwatch [-r MARKER] [-l LABEL] [-c NCPU] [-m NBLOCKS]\n"
-		"                   [-w present|online] [-o] [-M STATE] [-x PROG] [-t SEC] [-v]\n");
+		"                   [-w present|online] [-o] [-M STATE] [-x PROG] [-k PID] [-t SEC] [-v]\n");
 	exit(64);
 }
 
@@ -179,10 +204,10 @@ int main(int argc, char **argv)
 {
 	const char *marker = NULL, *mem_state = NULL, *helper = NULL;
 	int want_cpu = 0, want_mem = 0, want_online = 0, online_cpu = 0;
-	int verbose = 0, timeout_s = 60, opt;
+	int verbose = 0, timeout_s = 60, opt, kill_pid = 0, killed = 0;
 	double first_add = -1, deadline;
 
-	while ((opt = getopt(argc, argv, "r:l:c:m:w:oM:x:t:v")) != -1) {
+	while ((opt = getopt(argc, argv, "r:l:c:m:w:oM:x:k:t:v")) != -1) {
 		switch (opt) {
 		case 'r': marker = optarg; break;
 		case 'l': label = optarg; break;
@@ -197,10 +222,18 @@ int main(int argc, char **argv)
 		case 'o': online_cpu = 1; break;
 		case 'M': mem_state = optarg; break;
 		case 'x': helper = optarg; break;
+		case 'k': kill_pid = atoi(optarg); break;
 		case 't': timeout_s = atoi(optarg); break;
 		case 'v': verbose = 1; break;
 		default: usage();
 		}
+	}
+
+	if (kill_pid > 0) {
+		struct sched_param sp = { .sched_priority = 50 };
+
+		if (sched_setscheduler(0, SCHED_FIFO, &sp) < 0)
+			say("E2E-ERR %s sched_setscheduler: %s", label, strerror(errno));
 	}
 
 	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_KOBJECT_UEVENT);
@@ -317,6 +350,31 @@ int main(int argc, char **argv)
 		}
 		if (helper)
 			run_helper(helper, env);
+
+		if (kill_pid > 0 && !killed && is_dev && strcmp(action, "online") == 0) {
+			int known = 0, on = 0;
+
+			for (int i = 0; i < ndev; i++) {
+				known |= strcmp(devs[i].name, base) == 0;
+				on += dev_online(&devs[i]);
+			}
+			if (known) {
+				int e = kill(kill_pid, SIGKILL) < 0 ? errno : 0;
+
+				killed = 1;
+				say("E2E-KILL %s pid=%d online=%d/%d t=%.3f%s%s", label, kill_pid, on, ndev, now_ms(),
+				    e ? " error=" : "", e ? strerror(e) : "");
+			}
+		}
+		if (kill_pid > 0) {
+			if (!killed || ncpu_seen < want_cpu || nmem_seen < want_mem)
+				continue;
+			double done = now_ms();
+			report_devices();
+			say("E2E-DONE %s cpus=%d blocks=%d first_add_ms=%.3f done_ms=%.3f span_ms=%.3f",
+			    label, ncpu_seen, nmem_seen, first_add, done, done - first_add);
+			return 0;
+		}
 
 		if (ncpu_seen < want_cpu || nmem_seen < want_mem)
 			continue;
