@@ -56,7 +56,17 @@ check-san: build-san
 e2e: deps-e2e build-static
 	tests/e2e/run.py --extra-bin $(BUILD_STATIC)/src/dhpd --extra-bin $(BUILD_STATIC)/src/dhpctl $(E2E_ARGS)
 
-check: deps-all check-unit check-san e2e
+check: deps-all check-unit check-san check-install e2e
+
+# make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]
+PREFIX     ?= /usr/local
+install: build
+	$(MESON) configure $(BUILD) -Dprefix=$(PREFIX)
+	$(MESON) install -C $(BUILD) $(if $(DESTDIR),--destdir $(DESTDIR))
+
+# Install into a temporary DESTDIR and build the example against it.
+check-install: build
+	tests/install/test-install.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_STATIC)

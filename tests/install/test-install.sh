@@ -1,0 +1,52 @@
+#!/bin/sh
+# Install into a temporary DESTDIR and use the result the way a developer
+# and an administrator would: pkg-config, the example built against the
+# installed library, man pages, completion, exported symbols.
+#   tests/install/test-install.sh BUILD_DIR
+set -eu
+build=$1
+src=$(cd "$(dirname "$0")/../.." && pwd)
+dest=$(mktemp -d)
+trap 'rm -rf "$dest"' EXIT
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "not ok: $*"; }
+
+meson install -C "$build" --destdir "$dest" --no-rebuild --quiet >/dev/null
+prefix=$(meson introspect "$build" --buildoptions | python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')
+libdir=$(meson introspect "$build" --buildoptions | python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="libdir"][0])')
+root=$dest$prefix
+case $libdir in /*) lib=$dest$libdir ;; *) lib=$root/$libdir ;; esac
+
+for f in "$root/sbin/dhpd" "$root/bin/dhpctl" "$root/include/dhp.h" "$lib/libdhp.a" "$lib/pkgconfig/dhp.pc" \
+         "$root/lib/systemd/system/dhpd.service" "$root/lib/sysusers.d/dhp.conf" "$root/lib/tmpfiles.d/dhp.conf" \
+         "$root/share/bash-completion/completions/dhpctl"; do
+        if [ -e "$f" ]; then ok; else bad "missing $f"; fi
+done
+soname=$(readelf -d "$lib/libdhp.so" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
+[ "$soname" = "libdhp.so.0" ] && ok || bad "soname '$soname'"
+# Only dhp_* is exported.
+others=$(nm -D --defined-only "$lib/libdhp.so" | awk '{print $3}' | grep -v '^dhp_' | grep -v '^DHP_' || true)
+[ -z "$others" ] && ok || bad "exported beyond dhp_*: $(echo $others | head -c 200)"
+
+# man -l renders each page.
+for p in man3/dhp.3 man8/dhpd.8 man8/dhpctl.8 man5/dhpd.conf.5; do
+        f=$root/share/man/$p
+        if [ -e "$f" ] && man -l "$f" 2>/dev/null | grep -q NAME; then ok; else bad "man page $p"; fi
+done
+bash -n "$root/share/bash-completion/completions/dhpctl" && ok || bad "completion syntax"
+
+# The example, built against the installed copy with pkg-config.
+export PKG_CONFIG_PATH="$lib/pkgconfig"
+export PKG_CONFIG_SYSROOT_DIR="$dest"
+cflags=$(pkg-config --cflags dhp)
+libs=$(pkg-config --libs dhp)
+if cc -Wall -Werror -o "$dest/pool-cache" "$src/examples/pool-cache.c" $cflags $libs -pthread; then ok; else bad "example does not build"; fi
+out=$(LD_LIBRARY_PATH="$lib" "$dest/pool-cache" "${DHP_EXAMPLE_TARGET:-sim}" --drive 2>&1) || bad "example exited $?: $out"
+echo "$out" | grep -q "pool-cache: 4 workers, cache 384 MiB, 0 processor(s) refused" && ok || bad "example output: $out"
+# It really used the installed shared library.
+LD_LIBRARY_PATH="$lib" ldd "$dest/pool-cache" | grep -q "$lib/libdhp.so.0" && ok || bad "not linked to the installed libdhp"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
