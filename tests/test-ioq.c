@@ -284,9 +284,12 @@ static void test_eight_submitters_thousand_rebalances(void **state) {
         assert_int_equal(submitted, total);
         assert_int_equal(completed, total);
         assert_int_equal(holds, REBALANCES);
+        /* How many submissions landed inside a hold window is up to the
+         * scheduler (it can be 0 on a busy 2-core machine), so it is a
+         * figure, not an assertion; holding itself is asserted
+         * deterministically by test_hold_release_order. */
         fprintf(stderr, "# %llu requests, %llu held over %llu holds\n", (unsigned long long)total,
                 (unsigned long long)held, (unsigned long long)holds);
-        assert_true(held > 0);
 
         dhp_close(ctx);
         dhp_ioq_free(s.q);
