@@ -62,7 +62,8 @@ struct reg {
 
 struct dhp_proc_reg {
         struct reg base;
-        dhp_proc_cb cb;
+        dhp_proc_cb cb;                          /* a local callback, or */
+        const struct procnotify_remote_ops *remote; /* a client process of dhpd */
 };
 
 struct dhp_arrival_reg {
@@ -99,6 +100,7 @@ enum record_field {
         REC_VETO = 1u << 6,
         REC_EXISTING = 1u << 7,
         REC_HAS_DURATION = 1u << 8,
+        REC_MISSED = 1u << 9, /* a remote registration missed the deadline */
 };
 
 struct dhp_record {
@@ -165,6 +167,9 @@ struct engine {
 
         /* registrations */
         uint64_t reg_seq;
+        uint64_t sync_txn;         /* numbers each phase sent to remote registrations */
+        uint64_t sync_deadline_ns; /* per phase, for remote registrations */
+        bool sync_late_veto;
         struct list proc_regs;
         struct list arrival_regs;
 

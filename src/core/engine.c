@@ -29,6 +29,7 @@ int engine_new(struct engine **ret, const struct platform_ops *ops, void *platfo
         e->t0 = time_now_ns();
         e->block_size = 128ULL << 20;
         strcpy(e->default_name, "client");
+        e->sync_deadline_ns = 2 * NSEC_PER_SEC;
         pthread_mutex_init(&e->lock, NULL);
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -110,6 +111,13 @@ int engine_set_default_name(struct engine *e, const char *name) {
         strcpy(e->default_name, name);
         pthread_mutex_unlock(&e->lock);
         return 0;
+}
+
+void engine_set_sync_deadline(struct engine *e, uint64_t deadline_ns, bool late_veto) {
+        pthread_mutex_lock(&e->lock);
+        e->sync_deadline_ns = deadline_ns;
+        e->sync_late_veto = late_veto;
+        pthread_mutex_unlock(&e->lock);
 }
 
 uint64_t engine_time_ns(struct engine *e) {

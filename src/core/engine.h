@@ -150,6 +150,41 @@ int engine_hook_add(struct engine *e, engine_hook_fn fn, void *userdata);
 int procnotify_register(struct engine *e, const char *name, uint32_t flags, dhp_proc_cb cb, void *userdata,
                         dhp_proc_reg **ret);
 void procnotify_deregister(dhp_proc_reg *reg);
+
+/*
+ * Remote registrations: a client process of dhpd, standing for all of its
+ * own registrations.  Each phase is sent to every remote registration at
+ * once, the local callbacks run meanwhile (in order), then every answer is
+ * awaited against one deadline (engine_set_sync_deadline).
+ */
+struct procnotify_remote_ops {
+        /* Send `state` for processor `index` (`status`: the add's status so
+         * far; for ADD_FAILURE the reason); `txn` names this phase.  Must not
+         * block.  A negative errno: treated as gone for this phase. */
+        int (*send)(void *userdata, uint64_t txn, dhp_proc_change_state state, uint32_t index, int status);
+        /* Wait for the answer to `txn` until `deadline_ns` (CLOCK_MONOTONIC,
+         * time_now_ns()).  0 with the answer (0 or a veto, a negative errno)
+         * and the time it came; -ETIMEDOUT: late; -ECONNRESET: gone. */
+        int (*wait)(void *userdata, uint64_t txn, uint64_t deadline_ns, int *ret_status, uint64_t *ret_answered_ns);
+};
+int procnotify_register_remote(struct engine *e, const char *name, const struct procnotify_remote_ops *ops,
+                               void *userdata, dhp_proc_reg **ret);
+/* The deadline of each phase for remote registrations, and whether a late
+ * one vetoes the add (-ETIMEDOUT) or the add proceeds without it. */
+void engine_set_sync_deadline(struct engine *e, uint64_t deadline_ns, bool late_veto);
+
+/*
+ * The two phases driven from outside, for the client library: run ADD_START
+ * on every (local) registration now, in order, and ADD_COMPLETE or
+ * ADD_FAILURE later on exactly those that received it.  *ret_status: the
+ * add's status after ADD_START (0 or the first veto); *ret_calls: how many
+ * callbacks ran.  procnotify_split_end() frees the split; any state other
+ * than COMPLETE/FAILURE just drops it.
+ */
+struct procnotify_split;
+int procnotify_split_start(struct engine *e, uint32_t index, struct procnotify_split **ret, int *ret_status,
+                           unsigned *ret_calls);
+void procnotify_split_end(struct procnotify_split *s, dhp_proc_change_state state, int status);
 size_t procnotify_count(struct engine *e);
 
 int arrival_register(struct engine *e, const char *name, dhp_class cls, uint32_t flags, dhp_arrival_cb cb,

@@ -103,7 +103,7 @@ static const char *errno_name(int status, char *buf, size_t size) {
                 { ENOMEM, "ENOMEM" }, { EACCES, "EACCES" }, { EBUSY, "EBUSY" },   { EEXIST, "EEXIST" },
                 { ENODEV, "ENODEV" }, { EINVAL, "EINVAL" }, { ENOSPC, "ENOSPC" }, { ERANGE, "ERANGE" },
                 { ENOTSUP, "ENOTSUP" }, { ETIMEDOUT, "ETIMEDOUT" }, { ECANCELED, "ECANCELED" },
-                { EDEADLK, "EDEADLK" }, { EALREADY, "EALREADY" }, { ENXIO, "ENXIO" },
+                { EDEADLK, "EDEADLK" }, { ECONNRESET, "ECONNRESET" }, { EALREADY, "EALREADY" }, { ENXIO, "ENXIO" },
         };
 
         if (status == 0)
@@ -153,6 +153,8 @@ static int format_json(const dhp_record *r, struct strbuf *sb) {
                 strbuf_puts(sb, ",\"late\":true");
         if (r->fields & REC_EXISTING)
                 strbuf_puts(sb, ",\"existing\":true");
+        if (r->fields & REC_MISSED)
+                strbuf_puts(sb, ",\"missed_deadline\":true");
         if (r->fields & REC_HAS_DURATION)
                 strbuf_printf(sb, ",\"dur_ns\":%llu", (unsigned long long)r->dur_ns);
         if (r->detail) {
@@ -187,6 +189,8 @@ static int format_text(const dhp_record *r, struct strbuf *sb) {
                 strbuf_puts(sb, " (late)");
         if (r->fields & REC_EXISTING)
                 strbuf_puts(sb, " (existing)");
+        if (r->fields & REC_MISSED)
+                strbuf_puts(sb, " (missed deadline)");
         if (!(r->fields & (REC_HAS_CLIENT | REC_HAS_MEMORY)) && r->name)
                 strbuf_printf(sb, "  %s", r->name);
         return sb->oom ? -ENOMEM : 0;
