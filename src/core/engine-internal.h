@@ -154,6 +154,8 @@ struct engine {
 
         pthread_mutex_t rec_lock;
         uint64_t rec_seq;
+        bool rec_remote_only; /* monitors see forwarded records only */
+        void *embedder;
         struct list monitors;
 
         /* model */

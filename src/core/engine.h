@@ -107,6 +107,18 @@ void engine_mem_totals(struct engine *e, uint64_t *ret_present, uint64_t *ret_on
  * there). */
 uint64_t engine_mem_end(struct engine *e);
 
+/* One memory device as the model knows it; -ENOENT past the last. */
+struct engine_mem_info {
+        uint64_t base, size;
+        uint64_t nblocks, online_blocks;
+        bool arrived, removed;
+};
+int engine_mem_device_info(struct engine *e, uint64_t id, struct engine_mem_info *ret);
+
+/* Run fn under the transaction lock (serialised with every transaction);
+ * -EDEADLK from inside a synchronous callback. */
+int engine_txn_call(struct engine *e, int (*fn)(struct engine *e, void *userdata), void *userdata);
+
 /* ---- the asynchronous queue (called by the embedder) ------------------ */
 
 /*
@@ -193,5 +205,26 @@ void arrival_unregister(dhp_arrival_reg *reg);
 
 int engine_monitor_add(struct engine *e, dhp_monitor_cb cb, void *userdata, dhp_monitor **ret);
 void engine_monitor_remove(dhp_monitor *m);
+/* A record to its wire form (util/ipcmsg.h), and a record in wire form
+ * handed to this engine's monitors as it is (engine_record_forward). */
+struct ipc_record;
+void engine_record_export(const dhp_record *r, struct ipc_record *w);
+void engine_record_forward_wire(struct engine *e, const struct ipc_record *w);
+/* Hand a record made elsewhere (dhpd's, received by the client library) to
+ * this engine's monitors as it is: its seq and time are kept. */
+void engine_record_forward(struct engine *e, const dhp_record *r);
+/* Whether records this engine makes itself reach its monitors (default
+ * yes; the client library turns it off: its monitors see dhpd's stream). */
+void engine_set_local_records(struct engine *e, bool on);
+/* Who embeds the engine (the dhp context), for handles that lead back. */
+void engine_set_embedder(struct engine *e, void *p);
+void *engine_embedder(struct engine *e);
+struct engine *procnotify_reg_engine(const dhp_proc_reg *reg);
+struct engine *arrival_reg_engine(const dhp_arrival_reg *reg);
+struct engine *engine_monitor_engine(const dhp_monitor *m);
+/* Queue one arrival or removal for one registration (the client library,
+ * for a notification dhpd sent). */
+int arrival_queue_to(struct engine *e, dhp_arrival_reg *reg, dhp_class cls, dhp_event event, bool existing,
+                     uint32_t index, uint64_t base, uint64_t size, const char *name);
 /* A free-text note in the notification stream (scenario echo). */
 void engine_record_note(struct engine *e, const char *text);

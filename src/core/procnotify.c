@@ -457,3 +457,7 @@ size_t procnotify_count(struct engine *e) {
         pthread_mutex_unlock(&e->lock);
         return n;
 }
+
+struct engine *procnotify_reg_engine(const dhp_proc_reg *pr) {
+        return pr->base.engine;
+}

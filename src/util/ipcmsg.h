@@ -69,6 +69,7 @@ enum ipc_type {
 
 enum {
         IPC_WELCOME_PRIVILEGED = 1u << 0, /* may register synchronously, drive the sim */
+        IPC_WELCOME_SIMULATED = 1u << 1,  /* dhpd runs the simulated platform: its processors are not this machine's */
 };
 
 enum {
