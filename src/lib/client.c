@@ -77,6 +77,7 @@ struct remote {
         struct entry *entries;
         uint32_t next_reg;
         unsigned nmonitors;
+        char last_text[IPC_TEXT_MAX]; /* the last failed request's explanation */
 
         /* the connection thread only */
         struct procnotify_split *split;
@@ -135,8 +136,14 @@ static int call(struct remote *r, struct ipc_msg *m, struct request *req) {
                 }
         if (ret == 0)
                 ret = req->done ? req->status : r->error;
+        if (ret < 0 && req->done)
+                snprintf(r->last_text, sizeof(r->last_text), "%s", req->text);
         pthread_mutex_unlock(&r->lock);
         return ret;
+}
+
+const char *remote_last_text(struct remote *r) {
+        return r->last_text;
 }
 
 /* ---- processor affinity ---------------------------------------------------- */

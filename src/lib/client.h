@@ -59,5 +59,7 @@ struct remote_status {
 };
 int remote_status(struct remote *r, struct remote_status *ret);
 void remote_status_deinit(struct remote_status *st);
+/* The daemon's explanation of the last refused request ("" if none). */
+const char *remote_last_text(struct remote *r);
 /* The daemon's flags from WELCOME (IPC_WELCOME_*). */
 uint32_t remote_flags(struct remote *r);
