@@ -167,23 +167,42 @@ static int queue_locked(struct client *c, const void *data, size_t len) {
         return 0;
 }
 
-/* Send what is queued; lock held.  Never blocks. */
+/* Queue the count of dropped notifications; lock held. */
+static void queue_lost_locked(struct client *c) {
+        uint8_t lb[64];
+        struct ipc_msg lost = { .type = IPC_LOST, .lost = { c->lost } };
+        int ll = ipcmsg_encode(&lost, lb, sizeof(lb));
+
+        if (ll > 0 && queue_locked(c, lb, (size_t)ll) == 0)
+                c->lost = 0;
+}
+
+/* Send what is queued; lock held.  Never blocks.  Once the queue has room
+ * again, a pending LOST goes out: the reader learns of the gap even when
+ * the stream has gone quiet. */
 static void flush_locked(struct client *c) {
-        while (c->out_head && !c->gone) {
-                struct outmsg *m = c->out_head;
-                ssize_t n = send(c->fd, m->data, m->len, MSG_DONTWAIT | MSG_NOSIGNAL);
-                if (n < 0) {
-                        if (errno == EAGAIN || errno == EINTR)
-                                break;
-                        c->gone = true; /* the main thread drops it on EPOLLHUP/ERR */
-                        pthread_cond_broadcast(&c->cond);
-                        return;
+        for (;;) {
+                while (c->out_head && !c->gone) {
+                        struct outmsg *m = c->out_head;
+                        ssize_t n = send(c->fd, m->data, m->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+                        if (n < 0) {
+                                if (errno == EAGAIN || errno == EINTR)
+                                        break;
+                                c->gone = true; /* the main thread drops it on EPOLLHUP/ERR */
+                                pthread_cond_broadcast(&c->cond);
+                                return;
+                        }
+                        c->out_head = m->next;
+                        if (!c->out_head)
+                                c->out_tail = &c->out_head;
+                        c->out_n--;
+                        free(m);
                 }
-                c->out_head = m->next;
-                if (!c->out_head)
-                        c->out_tail = &c->out_head;
-                c->out_n--;
-                free(m);
+                if (!c->lost || c->gone || c->out_n >= c->s->cfg.max_queue)
+                        break;
+                queue_lost_locked(c);
+                if (c->lost)
+                        break; /* out of memory: try again on the next flush */
         }
         arm_out_locked(c, c->out_head != NULL);
 }
@@ -208,6 +227,7 @@ static int client_send(struct client *c, const struct ipc_msg *m, bool droppable
         }
         if (droppable && c->out_n >= c->s->cfg.max_queue) {
                 c->lost++;
+                arm_out_locked(c, true);
                 goto out;
         }
         if (!droppable && c->out_n >= 4 * c->s->cfg.max_queue) {
@@ -217,13 +237,8 @@ static int client_send(struct client *c, const struct ipc_msg *m, bool droppable
                 r = -ENOBUFS;
                 goto out;
         }
-        if (c->lost && droppable) {
-                static __thread uint8_t lb[64];
-                struct ipc_msg lost = { .type = IPC_LOST, .lost = { c->lost } };
-                int ll = ipcmsg_encode(&lost, lb, sizeof(lb));
-                if (ll > 0 && queue_locked(c, lb, (size_t)ll) == 0)
-                        c->lost = 0;
-        }
+        if (c->lost && droppable)
+                queue_lost_locked(c);
         if (!c->out_head) {
                 ssize_t n = send(c->fd, buf, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
                 if (n == len)
