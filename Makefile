@@ -49,7 +49,7 @@ check-unit: build
 check-san: build-san
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	$(MESON) test -C $(BUILD_SAN) --print-errorlogs --num-processes 2 --suite unit
+	$(MESON) test -C $(BUILD_SAN) --print-errorlogs --num-processes 2
 
 # Real CPU and memory hot-add in QEMU guests (tests/e2e/README.md); about a
 # minute under TCG.  E2E_ARGS passes options on, e.g. E2E_ARGS='--scenario dhpd-cpu'.

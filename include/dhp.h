@@ -48,18 +48,45 @@ typedef struct dhp dhp;
  *                    processors present, 1 GiB of 128 MiB memory blocks)
  *   "sim:OPTIONS"    same, OPTIONS a comma list of cpus=N, maxcpus=N,
  *                    memory=SIZE, block=SIZE, maxmem=SIZE
- *
+ *   "unix:PATH"      a client of dhpd on its socket (doc/protocol.md)
+ *   NULL or ""       $DHP_TARGET, else "unix:/run/dhp/dhpd.sock"
  *   "linux"          this process is the agent: it onlines hot-added
  *                    processors and memory itself (needs root) and keeps
  *                    its own threads on admitted processors; no daemon
  *   "linux:OPTIONS"  same, OPTIONS: cgroup=GROUP (repeatable), online=no,
  *                    root=DIR and uevent-fd=N (tests on a fake sysfs)
  *
- * Later targets ("unix:PATH") keep the same API.  Errors: -EINVAL
- * (malformed target or options), -EPROTONOSUPPORT (unknown target kind),
- * -ENOMEM.
+ * Same API, same semantics on every target.  As a client of dhpd:
+ *   - synchronous callbacks run on the context's connection thread; dhpd
+ *     sends each phase to every client process at once and each process runs
+ *     its callbacks in registration order; a veto in any process fails the
+ *     add in all.  A callback sees the vetoes of its own process only.
+ *     Requests that wait for dhpd (registering, sim control, status) fail
+ *     with -EDEADLK on that thread; deregistration never waits for dhpd.
+ *   - ADD_EXISTING callbacks run on the connection thread too, before
+ *     dhp_proc_register() returns.
+ *   - monitors run on the connection thread; arrivals as everywhere, on
+ *     dhp_process() or the notification thread.
+ *   - while connected to a dhpd on real hardware, every thread of the
+ *     process is kept on admitted processors (sched_setaffinity of each
+ *     thread in /proc/self/task at connect and after each ADD_COMPLETE);
+ *     a thread that widens its own mask afterwards is not held back.
+ * Errors: -EINVAL (malformed target or options), -EPROTONOSUPPORT (unknown
+ * target kind, or dhpd speaks another major protocol version), -ENOENT or
+ * -ECONNREFUSED (dhpd not running), -EACCES, -ENOMEM.
  */
 DHP_EXPORT int dhp_open(dhp **ret, const char *target);
+
+/*
+ * dhp_reconnect - after the connection to dhpd was lost (dhp_process()
+ * returns -ECONNRESET and keeps returning it, the fd stays readable),
+ * connect again and re-register every registration and monitor of the
+ * context, so that they survive a daemon restart.  ADD_EXISTING and
+ * INCLUDE_EXISTING are not run again.  Not automatic: the caller decides
+ * when (and how often) to retry.  -ENOENT/-ECONNREFUSED while dhpd is still
+ * down; -EOPNOTSUPP for a target that is not "unix:".
+ */
+DHP_EXPORT int dhp_reconnect(dhp *ctx);
 
 /* dhp_close - stop the notification thread if any, drop every registration
  * and free the context.  Must not be called from inside a callback. */
@@ -74,7 +101,8 @@ DHP_EXPORT int dhp_get_fd(dhp *ctx);
 /*
  * dhp_process - deliver every pending asynchronous notification on the
  * calling thread.  Returns the number delivered (>= 0) or a negative errno.
- * -EBUSY when the context runs its own notification thread.
+ * -EBUSY when the context runs its own notification thread; -ECONNRESET
+ * once dhpd went away (see dhp_reconnect()).
  */
 DHP_EXPORT int dhp_process(dhp *ctx);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/ctl.h"
 #include "cli/demo.h"
 #include "dhp.h"
 
@@ -20,10 +21,19 @@ static void usage(FILE *f) {
                 "        Run a scenario on a simulated partition with sample clients and print\n"
                 "        every notification as a timeline (or one JSON object per line).\n"
                 "        OPTIONS: cpus=N,maxcpus=N,memory=SIZE,block=SIZE,maxmem=SIZE\n"
+                "  status [--json]\n"
+                "        Processors (state), memory devices and blocks, and the clients of dhpd\n"
+                "        (pid, uid, registrations, missed deadlines).\n"
+                "  monitor [--json]\n"
+                "        Print dhpd's notification stream as it happens (the format of demo).\n"
+                "  sim cpu add | sim memory add SIZE | sim run SCENARIO\n"
+                "        Drive a 'dhpd --platform sim' (root or the dhpd group).\n"
                 "  help  This text.\n"
                 "\n"
                 "Options:\n"
-                "  --version  Print the version.\n");
+                "  --socket PATH  dhpd's socket (default: $DHP_TARGET, else /run/dhp/dhpd.sock),\n"
+                "                 before the command.\n"
+                "  --version      Print the version.\n");
 }
 
 static int cmd_demo(int argc, char **argv) {
@@ -68,6 +78,24 @@ static int cmd_demo(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+        const char *socket_path = NULL;
+
+        while (argc >= 3 && strcmp(argv[1], "--socket") == 0) {
+                socket_path = argv[2];
+                argc -= 2;
+                argv += 2;
+        }
+        if (argc >= 2 && strncmp(argv[1], "--socket=", 9) == 0) {
+                socket_path = argv[1] + 9;
+                argc--;
+                argv++;
+        }
+        if (argc >= 2 && strcmp(argv[1], "status") == 0)
+                return ctl_status(argc - 1, argv + 1, socket_path);
+        if (argc >= 2 && strcmp(argv[1], "monitor") == 0)
+                return ctl_monitor(argc - 1, argv + 1, socket_path);
+        if (argc >= 2 && strcmp(argv[1], "sim") == 0)
+                return ctl_sim(argc - 1, argv + 1, socket_path);
         if (argc < 2) {
                 usage(stderr);
                 return 2;

@@ -281,3 +281,25 @@ void arrival_unregister(dhp_arrival_reg *ar) {
         if (ar)
                 reg_kill(&ar->base);
 }
+
+struct engine *arrival_reg_engine(const dhp_arrival_reg *ar) {
+        return ar->base.engine;
+}
+
+int arrival_queue_to(struct engine *e, dhp_arrival_reg *ar, dhp_class cls, dhp_event event, bool existing,
+                     uint32_t index, uint64_t base, uint64_t size, const char *name) {
+        struct dhp_device_event ev = { .cls = cls, .event = event, .existing = existing, .index = index,
+                                       .base = base, .size = size };
+        struct arrival_item *it;
+
+        snprintf(ev.name, sizeof(ev.name), "%s", name ? name : "");
+        it = item_new(&ev);
+        if (!it)
+                return -ENOMEM;
+        pthread_mutex_lock(&e->lock);
+        it->target = &ar->base;
+        reg_ref_locked(&ar->base);
+        pthread_mutex_unlock(&e->lock);
+        engine_queue(e, &it->base);
+        return 0;
+}

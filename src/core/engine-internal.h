@@ -62,7 +62,8 @@ struct reg {
 
 struct dhp_proc_reg {
         struct reg base;
-        dhp_proc_cb cb;
+        dhp_proc_cb cb;                          /* a local callback, or */
+        const struct procnotify_remote_ops *remote; /* a client process of dhpd */
 };
 
 struct dhp_arrival_reg {
@@ -100,6 +101,7 @@ enum record_field {
         REC_EXISTING = 1u << 7,
         REC_HAS_DURATION = 1u << 8,
         REC_HAS_STOPPED = 1u << 9, /* rebalance: stopped_ns */
+        REC_MISSED = 1u << 10, /* a remote registration missed the deadline */
 };
 
 struct dhp_record {
@@ -161,6 +163,8 @@ struct engine {
 
         pthread_mutex_t rec_lock;
         uint64_t rec_seq;
+        bool rec_remote_only; /* monitors see forwarded records only */
+        void *embedder;
         struct list monitors;
 
         /* model */
@@ -174,6 +178,9 @@ struct engine {
 
         /* registrations */
         uint64_t reg_seq;
+        uint64_t sync_txn;         /* numbers each phase sent to remote registrations */
+        uint64_t sync_deadline_ns; /* per phase, for remote registrations */
+        bool sync_late_veto;
         struct list proc_regs;
         struct list arrival_regs;
 

@@ -30,6 +30,7 @@ int engine_new(struct engine **ret, const struct platform_ops *ops, void *platfo
         e->t0 = time_now_ns();
         e->block_size = 128ULL << 20;
         strcpy(e->default_name, "client");
+        e->sync_deadline_ns = 2 * NSEC_PER_SEC;
         pthread_mutex_init(&e->lock, NULL);
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -101,6 +102,14 @@ void engine_set_wake(struct engine *e, engine_wake_fn fn, void *userdata) {
         pthread_mutex_unlock(&e->lock);
 }
 
+void engine_set_embedder(struct engine *e, void *p) {
+        e->embedder = p;
+}
+
+void *engine_embedder(struct engine *e) {
+        return e->embedder;
+}
+
 void engine_set_logger(struct engine *e, const struct logger *l) {
         e->logger = l ? *l : (struct logger){ 0 };
 }
@@ -116,6 +125,13 @@ int engine_set_default_name(struct engine *e, const char *name) {
         strcpy(e->default_name, name);
         pthread_mutex_unlock(&e->lock);
         return 0;
+}
+
+void engine_set_sync_deadline(struct engine *e, uint64_t deadline_ns, bool late_veto) {
+        pthread_mutex_lock(&e->lock);
+        e->sync_deadline_ns = deadline_ns;
+        e->sync_late_veto = late_veto;
+        pthread_mutex_unlock(&e->lock);
 }
 
 uint64_t engine_time_ns(struct engine *e) {
@@ -196,6 +212,17 @@ void engine_txn_unlock(struct engine *e) {
         e->txn_owned = false;
         pthread_mutex_unlock(&e->lock);
         pthread_mutex_unlock(&e->txn_lock);
+}
+
+int engine_txn_call(struct engine *e, int (*fn)(struct engine *e, void *userdata), void *userdata) {
+        int r;
+
+        if (engine_txn_owned_by_self(e))
+                return -EDEADLK;
+        engine_txn_lock(e);
+        r = fn(e, userdata);
+        engine_txn_unlock(e);
+        return r;
 }
 
 int engine_hook_add(struct engine *e, engine_hook_fn fn, void *userdata) {
@@ -562,6 +589,24 @@ void engine_mem_totals(struct engine *e, uint64_t *ret_present, uint64_t *ret_on
         if (ret_online)
                 *ret_online = online * e->block_size;
         pthread_mutex_unlock(&e->lock);
+}
+
+int engine_mem_device_info(struct engine *e, uint64_t id, struct engine_mem_info *ret) {
+        int r = 0;
+
+        pthread_mutex_lock(&e->lock);
+        if (id >= e->ndevices)
+                r = -ENOENT;
+        else {
+                const struct mem_device *d = &e->devices[id];
+                engine_mem_device_range(e, d, &ret->base, &ret->size);
+                ret->nblocks = d->nblocks;
+                ret->online_blocks = d->online_blocks;
+                ret->arrived = d->arrived;
+                ret->removed = d->removed;
+        }
+        pthread_mutex_unlock(&e->lock);
+        return r;
 }
 
 uint64_t engine_mem_end(struct engine *e) {

@@ -124,9 +124,116 @@ static void snapshot_free(struct engine *e, struct dhp_proc_reg **v, size_t n) {
         free(v);
 }
 
+/*
+ * Remote registrations (dhpd's proxies for client processes) are called in
+ * two steps so that every client runs its callbacks at the same time: send
+ * the phase to every remote registration, run the local callbacks in
+ * registration order, then collect the remote answers against one deadline.
+ * The first veto wins: local callbacks' vetoes as they happen, then remote
+ * answers in registration order.  A remote registration that misses the
+ * deadline is recorded with "missed_deadline" and, under the veto policy,
+ * fails the add with -ETIMEDOUT; one that went away (-ECONNRESET) is treated
+ * as never having received the phase.
+ */
+static void remote_record(struct engine *e, struct dhp_proc_reg *pr, dhp_proc_change_state state, uint32_t index,
+                          int status, bool late, bool vetoed, bool missed, uint64_t dur_ns) {
+        struct dhp_record rec = {
+                .method = "sync",
+                .event = change_state_name(state),
+                .cls = "processor",
+                .fields = REC_HAS_PROCESSOR | REC_HAS_STATUS | REC_HAS_DURATION | REC_HAS_CLIENT |
+                          (late ? REC_LATE : 0) | (vetoed ? REC_VETO : 0) | (missed ? REC_MISSED : 0),
+                .processor = index,
+                .number = engine_cpu_number(index),
+                .status = status,
+                .client = pr->base.name,
+                .dur_ns = dur_ns,
+        };
+        record_emit(e, &rec);
+}
+
+/*
+ * One phase over a snapshot.  part[i]: the registration takes part (phase 1:
+ * all; phase 2: those that received ADD_START); got[i] is set for those that
+ * received the phase.
+ */
+static void run_phase(struct engine *e, struct dhp_proc_reg **v, size_t n, dhp_proc_change_state state,
+                      uint32_t index, int *status, bool late, const bool *part, bool *got, uint64_t *sent_at) {
+        uint64_t txn, deadline;
+        bool any_remote = false, late_veto;
+
+        pthread_mutex_lock(&e->lock);
+        txn = ++e->sync_txn;
+        deadline = e->sync_deadline_ns;
+        late_veto = e->sync_late_veto;
+        pthread_mutex_unlock(&e->lock);
+        deadline += time_now_ns();
+
+        for (size_t i = 0; i < n; i++) {
+                struct dhp_proc_reg *pr = v[i];
+                got[i] = false;
+                if (!pr->remote || (part && !part[i]))
+                        continue;
+                pthread_mutex_lock(&e->lock);
+                if (pr->base.dead) {
+                        pthread_mutex_unlock(&e->lock);
+                        continue;
+                }
+                reg_call_begin_locked(&pr->base);
+                pthread_mutex_unlock(&e->lock);
+                sent_at[i] = time_now_ns();
+                if (pr->remote->send(pr->base.userdata, txn, state, index, *status) < 0) {
+                        pthread_mutex_lock(&e->lock);
+                        reg_call_end_locked(&pr->base);
+                        pthread_mutex_unlock(&e->lock);
+                        continue;
+                }
+                got[i] = true;
+                any_remote = true;
+        }
+        for (size_t i = 0; i < n; i++)
+                if (!v[i]->remote && (!part || part[i]))
+                        got[i] = call_one(e, v[i], state, index, status, late, false);
+        if (!any_remote)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                struct dhp_proc_reg *pr = v[i];
+                uint64_t answered_at = 0;
+                int answer = 0, r;
+                bool vetoed = false;
+
+                if (!pr->remote || !got[i])
+                        continue;
+                r = pr->remote->wait(pr->base.userdata, txn, deadline, &answer, &answered_at);
+                if (r == -ETIMEDOUT) {
+                        if (state == DHP_PROC_ADD_START && late_veto && *status == 0) {
+                                *status = -ETIMEDOUT;
+                                vetoed = true;
+                        }
+                        remote_record(e, pr, state, index, -ETIMEDOUT, late, vetoed, true, time_now_ns() - sent_at[i]);
+                } else if (r < 0) {
+                        /* Gone: it never took part; no second phase. */
+                        got[i] = false;
+                        remote_record(e, pr, state, index, r, late, false, false, time_now_ns() - sent_at[i]);
+                } else {
+                        if (state == DHP_PROC_ADD_START && answer < 0 && *status == 0) {
+                                *status = answer;
+                                vetoed = true;
+                        }
+                        remote_record(e, pr, state, index, state == DHP_PROC_ADD_START ? (answer < 0 ? answer : *status)
+                                                                                       : *status,
+                                      late, vetoed, false, answered_at > sent_at[i] ? answered_at - sent_at[i] : 0);
+                }
+                pthread_mutex_lock(&e->lock);
+                reg_call_end_locked(&pr->base);
+                pthread_mutex_unlock(&e->lock);
+        }
+}
+
 int procnotify_run(struct engine *e, uint32_t index, bool late, int *ret_status, bool *ret_admitted) {
         struct dhp_proc_reg **v;
-        bool *started;
+        bool *started, *got;
+        uint64_t *sent_at;
         size_t n;
         int status = 0, r;
 
@@ -134,33 +241,108 @@ int procnotify_run(struct engine *e, uint32_t index, bool late, int *ret_status,
         if (r < 0)
                 return r;
         started = calloc(n ? n : 1, sizeof(*started));
-        if (!started) {
+        got = calloc(n ? n : 1, sizeof(*got));
+        sent_at = calloc(n ? n : 1, sizeof(*sent_at));
+        if (!started || !got || !sent_at) {
+                free(started);
+                free(got);
+                free(sent_at);
                 snapshot_free(e, v, n);
                 return -ENOMEM;
         }
 
         /* Phase 1: every registration, even after a veto. */
-        for (size_t i = 0; i < n; i++)
-                started[i] = call_one(e, v[i], DHP_PROC_ADD_START, index, &status, late, false);
+        run_phase(e, v, n, DHP_PROC_ADD_START, index, &status, late, NULL, started, sent_at);
 
         if (status == 0)
                 status = engine_cpu_admit(e, index, late);
 
         /* Phase 2: exactly the registrations that received ADD_START, unless
          * they deregistered since. */
-        for (size_t i = 0; i < n; i++)
-                if (started[i])
-                        call_one(e, v[i], status == 0 ? DHP_PROC_ADD_COMPLETE : DHP_PROC_ADD_FAILURE, index,
-                                 &status, late, false);
+        run_phase(e, v, n, status == 0 ? DHP_PROC_ADD_COMPLETE : DHP_PROC_ADD_FAILURE, index, &status, late, started,
+                  got, sent_at);
 
         if (status != 0)
                 engine_cpu_reject(e, index, status, late);
 
         free(started);
+        free(got);
+        free(sent_at);
         snapshot_free(e, v, n);
         *ret_status = status;
         *ret_admitted = status == 0;
         return 0;
+}
+
+/* ---- the two phases driven from outside (the client library) ---------- */
+
+struct procnotify_split {
+        struct engine *engine;
+        uint32_t index;
+        int status;
+        size_t n;
+        struct dhp_proc_reg **v;
+        bool *started;
+};
+
+int procnotify_split_start(struct engine *e, uint32_t index, struct procnotify_split **ret, int *ret_status,
+                           unsigned *ret_calls) {
+        struct procnotify_split *s;
+        uint64_t *sent_at;
+        unsigned calls = 0;
+        int r;
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->engine = e;
+        s->index = index;
+        r = snapshot(e, &s->v, &s->n);
+        if (r < 0) {
+                free(s);
+                return r;
+        }
+        s->started = calloc(s->n ? s->n : 1, sizeof(*s->started));
+        sent_at = calloc(s->n ? s->n : 1, sizeof(*sent_at));
+        if (!s->started || !sent_at) {
+                free(sent_at);
+                procnotify_split_end(s, DHP_PROC_ADD_FAILURE, -ENOMEM);
+                return -ENOMEM;
+        }
+        engine_txn_lock(e);
+        run_phase(e, s->v, s->n, DHP_PROC_ADD_START, index, &s->status, false, NULL, s->started, sent_at);
+        engine_txn_unlock(e);
+        free(sent_at);
+        for (size_t i = 0; i < s->n; i++)
+                calls += s->started[i];
+        *ret = s;
+        *ret_status = s->status;
+        if (ret_calls)
+                *ret_calls = calls;
+        return 0;
+}
+
+void procnotify_split_end(struct procnotify_split *s, dhp_proc_change_state state, int status) {
+        struct engine *e;
+
+        if (!s)
+                return;
+        e = s->engine;
+        if (s->started && (state == DHP_PROC_ADD_COMPLETE || state == DHP_PROC_ADD_FAILURE)) {
+                bool *got = calloc(s->n ? s->n : 1, sizeof(*got));
+                uint64_t *sent_at = calloc(s->n ? s->n : 1, sizeof(*sent_at));
+                if (got && sent_at) {
+                        s->status = state == DHP_PROC_ADD_COMPLETE ? 0 : (status < 0 ? status : -ECANCELED);
+                        engine_txn_lock(e);
+                        run_phase(e, s->v, s->n, state, s->index, &s->status, false, s->started, got, sent_at);
+                        engine_txn_unlock(e);
+                }
+                free(got);
+                free(sent_at);
+        }
+        free(s->started);
+        snapshot_free(e, s->v, s->n);
+        free(s);
 }
 
 /* ADD_EXISTING: the transaction lock is held, no add runs meanwhile. */
@@ -241,6 +423,26 @@ int procnotify_register(struct engine *e, const char *name, uint32_t flags, dhp_
         return 0;
 }
 
+int procnotify_register_remote(struct engine *e, const char *name, const struct procnotify_remote_ops *ops,
+                               void *userdata, dhp_proc_reg **ret) {
+        struct dhp_proc_reg *pr;
+
+        if (!e || !ops || !ops->send || !ops->wait || !ret)
+                return -EINVAL;
+        if (name && strlen(name) >= ENGINE_NAME_MAX)
+                return -EINVAL;
+        pr = calloc(1, sizeof(*pr));
+        if (!pr)
+                return -ENOMEM;
+        reg_init(e, &pr->base, name, 0, userdata);
+        pr->remote = ops;
+        pthread_mutex_lock(&e->lock);
+        list_append(&e->proc_regs, &pr->base.node);
+        pthread_mutex_unlock(&e->lock);
+        *ret = pr;
+        return 0;
+}
+
 void procnotify_deregister(dhp_proc_reg *pr) {
         if (pr)
                 reg_kill(&pr->base);
@@ -254,4 +456,8 @@ size_t procnotify_count(struct engine *e) {
                 n++;
         pthread_mutex_unlock(&e->lock);
         return n;
+}
+
+struct engine *procnotify_reg_engine(const dhp_proc_reg *pr) {
+        return pr->base.engine;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/engine-internal.h"
+#include "util/ipcmsg.h"
 #include "util/parse.h"
 #include "util/strbuf.h"
 
@@ -33,6 +34,16 @@ void record_emit(struct engine *e, struct dhp_record *r) {
         pthread_mutex_lock(&e->rec_lock);
         r->seq = ++e->rec_seq;
         r->t_ns = engine_time_ns(e);
+        if (!e->rec_remote_only)
+                list_for_each(n, &e->monitors) {
+                        struct dhp_monitor *m = list_entry(n, struct dhp_monitor, node);
+                        m->cb(m->userdata, r);
+                }
+        pthread_mutex_unlock(&e->rec_lock);
+}
+
+void engine_record_forward(struct engine *e, const dhp_record *r) {
+        pthread_mutex_lock(&e->rec_lock);
         list_for_each(n, &e->monitors) {
                 struct dhp_monitor *m = list_entry(n, struct dhp_monitor, node);
                 m->cb(m->userdata, r);
@@ -66,6 +77,16 @@ void engine_record_block(struct engine *e, const char *event, uint64_t block, in
         r.size = e->block_size;
         r.fields |= REC_HAS_MEMORY;
         record_emit(e, &r);
+}
+
+void engine_set_local_records(struct engine *e, bool on) {
+        pthread_mutex_lock(&e->rec_lock);
+        e->rec_remote_only = !on;
+        pthread_mutex_unlock(&e->rec_lock);
+}
+
+struct engine *engine_monitor_engine(const dhp_monitor *m) {
+        return m->engine;
 }
 
 int engine_monitor_add(struct engine *e, dhp_monitor_cb cb, void *userdata, dhp_monitor **ret) {
@@ -103,7 +124,7 @@ static const char *errno_name(int status, char *buf, size_t size) {
                 { ENOMEM, "ENOMEM" }, { EACCES, "EACCES" }, { EBUSY, "EBUSY" },   { EEXIST, "EEXIST" },
                 { ENODEV, "ENODEV" }, { EINVAL, "EINVAL" }, { ENOSPC, "ENOSPC" }, { ERANGE, "ERANGE" },
                 { ENOTSUP, "ENOTSUP" }, { ETIMEDOUT, "ETIMEDOUT" }, { ECANCELED, "ECANCELED" },
-                { EDEADLK, "EDEADLK" }, { EALREADY, "EALREADY" }, { ENXIO, "ENXIO" },
+                { EDEADLK, "EDEADLK" }, { ECONNRESET, "ECONNRESET" }, { EALREADY, "EALREADY" }, { ENXIO, "ENXIO" },
         };
 
         if (status == 0)
@@ -175,6 +196,8 @@ static int format_json(const dhp_record *r, struct strbuf *sb) {
                 strbuf_puts(sb, ",\"late\":true");
         if (r->fields & REC_EXISTING)
                 strbuf_puts(sb, ",\"existing\":true");
+        if (r->fields & REC_MISSED)
+                strbuf_puts(sb, ",\"missed_deadline\":true");
         if (r->fields & REC_HAS_DURATION)
                 strbuf_printf(sb, ",\"dur_ns\":%llu", (unsigned long long)r->dur_ns);
         if (r->detail) {
@@ -219,6 +242,8 @@ static int format_text(const dhp_record *r, struct strbuf *sb) {
                 strbuf_printf(sb, "  affinity %s", r->old_affinity);
         if (r->fields & REC_HAS_STOPPED)
                 strbuf_printf(sb, "  stopped %.1f us", (double)r->stopped_ns / 1e3);
+        if (r->fields & REC_MISSED)
+                strbuf_puts(sb, " (missed deadline)");
         if (!(r->fields & (REC_HAS_CLIENT | REC_HAS_MEMORY)) && r->name)
                 strbuf_printf(sb, "  %s", r->name);
         if (r->detail_text)
@@ -254,4 +279,45 @@ void engine_record_note(struct engine *e, const char *text) {
         struct dhp_record r = { .method = "note", .event = "NOTE", .name = text, .detail = NULL };
 
         record_emit(e, &r);
+}
+
+static void copy_str(char *dst, size_t size, const char *src) {
+        snprintf(dst, size, "%s", src ? src : "");
+}
+
+void engine_record_export(const dhp_record *r, struct ipc_record *w) {
+        *w = (struct ipc_record){
+                .seq = r->seq, .t_ns = r->t_ns, .fields = r->fields, .processor = r->processor,
+                .group = r->number.group, .number = r->number.number, .base = r->base, .size = r->size,
+                .block = r->block, .dur_ns = r->dur_ns, .status = r->status,
+        };
+        copy_str(w->method, sizeof(w->method), r->method);
+        copy_str(w->event, sizeof(w->event), r->event);
+        copy_str(w->cls, sizeof(w->cls), r->cls);
+        copy_str(w->client, sizeof(w->client), r->client);
+        copy_str(w->name, sizeof(w->name), r->name);
+        copy_str(w->detail, sizeof(w->detail), r->detail);
+}
+
+static void record_import(const struct ipc_record *w, dhp_record *r) {
+        *r = (struct dhp_record){
+                .seq = w->seq, .t_ns = w->t_ns, .fields = w->fields, .processor = w->processor,
+                .number = { .group = w->group, .number = w->number }, .base = w->base, .size = w->size,
+                .block = w->block, .dur_ns = w->dur_ns, .status = w->status,
+                .method = w->method, .event = w->event,
+                .cls = w->cls[0] ? w->cls : NULL,
+                .client = w->client[0] ? w->client : NULL,
+                .name = w->name[0] ? w->name : NULL,
+                .detail = w->detail[0] ? w->detail : NULL,
+        };
+        /* A client field without a client would print "(null)". */
+        if (!r->client)
+                r->fields &= ~(uint32_t)REC_HAS_CLIENT;
+}
+
+void engine_record_forward_wire(struct engine *e, const struct ipc_record *w) {
+        struct dhp_record r;
+
+        record_import(w, &r);
+        engine_record_forward(e, &r);
 }

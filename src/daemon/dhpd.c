@@ -32,6 +32,7 @@
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "daemon/notify.h"
+#include "daemon/server.h"
 #include "platform/linux/coexist.h"
 #include "platform/linux/kdev.h"
 #include "platform/linux/meminfo.h"
@@ -53,6 +54,7 @@ struct options {
         const char *sim_options;
         const char *scenario;
         const char *root;
+        const char *socket_path; /* NULL: from the configuration */
         int uevent_fd;
         int log_level; /* 0: from the configuration */
         bool log_stderr;
@@ -71,6 +73,7 @@ struct daemon {
         int psi_fd; /* memory pressure trigger, or -1 */
         dhp_monitor *mon;
         dhp_arrival_reg *arr_log[2];
+        struct server *server;
         int wake_fd;  /* the engine has queued work */
         int hp_stop;  /* tells the hotplug thread to stop */
         int hp_kick;  /* asks the hotplug thread to resync (SIGHUP) */
@@ -91,6 +94,7 @@ static void usage(FILE *f) {
                 "      --platform NAME    linux (default) or sim\n"
                 "      --sim OPTIONS      the simulated partition (cpus=N,maxcpus=N,memory=SIZE,...)\n"
                 "      --scenario FILE    with --platform sim: run this scenario at start\n"
+                "      --socket PATH      the client socket (default: [daemon] socket, /run/dhp/dhpd.sock)\n"
                 "      --take-over        write 'offline' to auto_online_blocks so that the kernel\n"
                 "                         leaves hot-added memory to dhpd\n"
                 "      --check-config     validate the configuration and exit\n"
@@ -107,7 +111,8 @@ static int parse_options(struct options *o, int argc, char **argv) {
                 { "scenario", required_argument, NULL, 's' }, { "take-over", no_argument, NULL, 'T' },
                 { "check-config", no_argument, NULL, 'C' },   { "log-level", required_argument, NULL, 'l' },
                 { "root", required_argument, NULL, 'r' },     { "uevent-fd", required_argument, NULL, 'u' },
-                { "help", no_argument, NULL, 'h' },           {},
+                { "socket", required_argument, NULL, 'k' },   { "help", no_argument, NULL, 'h' },
+                {},
         };
         static const char *const levels[] = { "err", "warning", "notice", "info", "debug" };
         int c;
@@ -152,6 +157,14 @@ static int parse_options(struct options *o, int argc, char **argv) {
                         break;
                 case 'r':
                         o->root = optarg;
+                        break;
+                case 'k':
+                        if (optarg[0] != '/' || strlen(optarg) >= 108) {
+                                fprintf(stderr, "dhpd: --socket needs an absolute path shorter than 108 bytes, got '%s'\n",
+                                        optarg);
+                                return -EINVAL;
+                        }
+                        o->socket_path = optarg;
                         break;
                 case 'u': {
                         char *end;
@@ -434,18 +447,31 @@ static int run_scenario(struct daemon *d) {
         return r;
 }
 
+static int setup_server(struct daemon *d) {
+        struct server_config sc = SERVER_CONFIG_DEFAULT;
+
+        sc.socket_path = d->opt.socket_path ? d->opt.socket_path : d->cfg.socket_path;
+        sc.group = d->cfg.group;
+        sc.deadline_ns = d->cfg.deadline_ns;
+        sc.late_veto = d->cfg.late_policy == CONFIG_LATE_VETO;
+        return server_new(&d->server, d->engine, d->sim, &sc, &d->log);
+}
+
 static int main_loop(struct daemon *d, int sfd) {
-        struct pollfd p[2] = {
+        struct pollfd p[3] = {
                 { .fd = sfd, .events = POLLIN },
                 { .fd = d->wake_fd, .events = POLLIN },
+                { .fd = server_get_fd(d->server), .events = POLLIN },
         };
 
         for (;;) {
-                if (poll(p, 2, -1) < 0) {
+                if (poll(p, 3, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
                         return -errno;
                 }
+                if (p[2].revents)
+                        server_process(d->server);
                 if (p[1].revents) {
                         drain(d->wake_fd);
                         engine_dispatch(d->engine);
@@ -569,6 +595,11 @@ int main(int argc, char **argv) {
         } else if (d.opt.scenario && run_scenario(&d) < 0) {
                 goto out;
         }
+        r = setup_server(&d);
+        if (r < 0) {
+                log_error(&d.log, "cannot serve clients: %s", strerror(-r));
+                goto out;
+        }
         log_notice(&d.log, "ready (platform %s)", d.opt.platform);
         /* Readiness: enumeration done, the start-up resync run, the hotplug
          * thread watching.  To systemd (Type=notify), else on stdout for
@@ -587,6 +618,8 @@ out:
                 (void)!write(d.hp_stop, &one, sizeof(one));
                 pthread_join(d.hp_thread, NULL);
         }
+        /* Clients first: their proxies leave the engine before it goes. */
+        server_free(d.server);
         if (d.engine)
                 engine_dispatch(d.engine);
         arrival_unregister(d.arr_log[0]);

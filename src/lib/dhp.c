@@ -19,6 +19,7 @@
 #include "dhp.h"
 #include "platform/linux/affinity.h"
 #include "platform/linux/linux.h"
+#include "lib/client.h"
 #include "platform/sim/scenario.h"
 #include "platform/sim/sim.h"
 #include "platform/sim/simdev.h"
@@ -38,6 +39,8 @@ struct dhp {
         pthread_mutex_t admitted_lock;
         struct cpuset admitted; /* this process's threads run only here */
         char cgroups[LINUX_MAX_CGROUPS][256];
+        struct remote *remote; /* target "unix:PATH": engine is local, no platform */
+        bool own_engine;       /* the engine is ours, not a platform's */
         int efd;         /* readable: the queue has items */
         int stop_efd;    /* readable: the notification thread must stop */
         pthread_mutex_t lock;
@@ -195,12 +198,42 @@ out:
         return r;
 }
 
-DHP_EXPORT int dhp_open(dhp **ret, const char *target) {
+/* A client of dhpd has no platform of its own: the local engine only holds
+ * registrations and the arrival queue. */
+static int nop_cpu(void *platform, uint32_t index) {
+        return 0;
+}
+
+static int nop_block(void *platform, uint64_t index) {
+        return 0;
+}
+
+static const struct platform_ops remote_ops = { .cpu_start = nop_cpu, .cpu_stop = nop_cpu, .mem_block_online = nop_block };
+
+static int open_remote(struct dhp *ctx, const char *path, char *err, size_t errsize) {
+        int r;
+
+        r = engine_new(&ctx->engine, &remote_ops, NULL);
+        if (r < 0)
+                return r;
+        ctx->own_engine = true;
+        engine_set_local_records(ctx->engine, false);
+        return remote_open(&ctx->remote, ctx->engine, path, wake, ctx, err, errsize);
+}
+
+/* dhp_open with a message a person can act on (dhpctl); not exported. */
+int dhp_internal_open(dhp **ret, const char *target, char *err, size_t errsize);
+int dhp_internal_open(dhp **ret, const char *target, char *err, size_t errsize) {
         struct dhp *ctx;
         int r;
 
-        if (!ret || !target)
+        if (!ret)
                 return -EINVAL;
+        if (!target || !*target) {
+                target = getenv("DHP_TARGET");
+                if (!target || !*target)
+                        target = "unix:" REMOTE_DEFAULT_SOCKET;
+        }
         ctx = calloc(1, sizeof(*ctx));
         if (!ctx)
                 return -ENOMEM;
@@ -208,6 +241,14 @@ DHP_EXPORT int dhp_open(dhp **ret, const char *target) {
         pthread_mutex_init(&ctx->lock, NULL);
         pthread_mutex_init(&ctx->admitted_lock, NULL);
         list_init(&ctx->memconds);
+
+        /* The eventfds first: the connection thread may wake at once. */
+        ctx->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        ctx->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (ctx->efd < 0 || ctx->stop_efd < 0) {
+                r = -errno;
+                goto fail;
+        }
 
         if (strcmp(target, "sim") == 0)
                 r = open_sim(ctx, NULL);
@@ -217,17 +258,13 @@ DHP_EXPORT int dhp_open(dhp **ret, const char *target) {
                 r = open_linux(ctx, NULL);
         else if (strncmp(target, "linux:", 6) == 0)
                 r = open_linux(ctx, target + 6);
+        else if (strncmp(target, "unix:", 5) == 0)
+                r = open_remote(ctx, target + 5, err, errsize);
         else
                 r = -EPROTONOSUPPORT;
         if (r < 0)
                 goto fail;
-
-        ctx->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        ctx->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (ctx->efd < 0 || ctx->stop_efd < 0) {
-                r = -errno;
-                goto fail;
-        }
+        engine_set_embedder(ctx->engine, ctx);
         engine_set_default_name(ctx->engine, program_invocation_short_name[0] ? program_invocation_short_name
                                                                               : "client");
         engine_set_wake(ctx->engine, wake, ctx);
@@ -238,6 +275,18 @@ DHP_EXPORT int dhp_open(dhp **ret, const char *target) {
 fail:
         dhp_close(ctx);
         return r;
+}
+
+DHP_EXPORT int dhp_open(dhp **ret, const char *target) {
+        return dhp_internal_open(ret, target, NULL, 0);
+}
+
+DHP_EXPORT int dhp_reconnect(dhp *ctx) {
+        if (!ctx)
+                return -EINVAL;
+        if (!ctx->remote)
+                return -EOPNOTSUPP;
+        return remote_reconnect(ctx->remote, NULL, 0);
 }
 
 DHP_EXPORT void dhp_close(dhp *ctx) {
@@ -251,12 +300,16 @@ DHP_EXPORT void dhp_close(dhp *ctx) {
         }
         if (ctx->hp_stop >= 0)
                 close(ctx->hp_stop);
+        /* Handles that refer to the engine go before any engine does. */
+        list_for_each_safe(n, tmp, &ctx->memconds)
+                dhp_memcond_close(list_entry(n, struct dhp_memcond, node));
+        remote_free(ctx->remote);
         linux_platform_free(ctx->lp);
         free(ctx->root);
         cpuset_deinit(&ctx->admitted);
         pthread_mutex_destroy(&ctx->admitted_lock);
-        list_for_each_safe(n, tmp, &ctx->memconds)
-                dhp_memcond_close(list_entry(n, struct dhp_memcond, node));
+        if (ctx->own_engine)
+                engine_free(ctx->engine);
         if (ctx->sim)
                 sim_free(ctx->sim);
         /* After the engine: its hook and queued items refer to it. */
@@ -291,6 +344,13 @@ DHP_EXPORT int dhp_process(dhp *ctx) {
          * readable again, so nothing is left behind unannounced. */
         drain(ctx->efd);
         memcond_tick(ctx->engine);
+        if (ctx->remote && remote_error(ctx->remote) < 0) {
+                /* Deliver what came before the loss, then report it. */
+                int n = engine_dispatch(ctx->engine);
+                (void)n;
+                wake(ctx); /* stays readable until dhp_reconnect() */
+                return remote_error(ctx->remote);
+        }
         return engine_dispatch(ctx->engine);
 }
 
@@ -395,6 +455,8 @@ DHP_EXPORT int dhp_set_name(dhp *ctx, const char *name) {
 DHP_EXPORT int dhp_proc_count(dhp *ctx, uint32_t *ret_count) {
         if (!ctx || !ret_count)
                 return -EINVAL;
+        if (ctx->remote)
+                return remote_proc_count(ctx->remote, ret_count);
         *ret_count = engine_cpu_count(ctx->engine);
         return 0;
 }
@@ -402,6 +464,8 @@ DHP_EXPORT int dhp_proc_count(dhp *ctx, uint32_t *ret_count) {
 DHP_EXPORT int dhp_proc_get_state(dhp *ctx, uint32_t index, dhp_proc_state *ret_state) {
         if (!ctx || !ret_state)
                 return -EINVAL;
+        if (ctx->remote)
+                return remote_proc_get_state(ctx->remote, index, ret_state);
         return engine_cpu_get_state(ctx->engine, index, ret_state);
 }
 
@@ -409,37 +473,69 @@ DHP_EXPORT int dhp_proc_register(dhp *ctx, const char *name, uint32_t flags, dhp
                                  dhp_proc_reg **ret) {
         if (!ctx)
                 return -EINVAL;
+        if (ctx->remote)
+                return remote_proc_register(ctx->remote, name, flags, cb, userdata, ret);
         return procnotify_register(ctx->engine, name, flags, cb, userdata, ret);
 }
 
 DHP_EXPORT void dhp_proc_deregister(dhp_proc_reg *reg) {
-        procnotify_deregister(reg);
+        struct dhp *ctx;
+
+        if (!reg)
+                return;
+        ctx = engine_embedder(procnotify_reg_engine(reg));
+        if (ctx && ctx->remote)
+                remote_proc_deregister(ctx->remote, reg);
+        else
+                procnotify_deregister(reg);
 }
 
 DHP_EXPORT int dhp_arrival_register(dhp *ctx, const char *name, dhp_class cls, uint32_t flags, dhp_arrival_cb cb,
                                     void *userdata, dhp_arrival_reg **ret) {
         if (!ctx)
                 return -EINVAL;
+        if (ctx->remote)
+                return remote_arrival_register(ctx->remote, name, cls, flags, cb, userdata, ret);
         return arrival_register(ctx->engine, name, cls, flags, cb, userdata, ret);
 }
 
 DHP_EXPORT void dhp_arrival_unregister(dhp_arrival_reg *reg) {
-        arrival_unregister(reg);
+        struct dhp *ctx;
+
+        if (!reg)
+                return;
+        ctx = engine_embedder(arrival_reg_engine(reg));
+        if (ctx && ctx->remote)
+                remote_arrival_unregister(ctx->remote, reg);
+        else
+                arrival_unregister(reg);
 }
 
 DHP_EXPORT int dhp_monitor_add(dhp *ctx, dhp_monitor_cb cb, void *userdata, dhp_monitor **ret) {
         if (!ctx)
                 return -EINVAL;
+        if (ctx->remote)
+                return remote_monitor_add(ctx->remote, cb, userdata, ret);
         return engine_monitor_add(ctx->engine, cb, userdata, ret);
 }
 
 DHP_EXPORT void dhp_monitor_remove(dhp_monitor *m) {
-        engine_monitor_remove(m);
+        struct dhp *ctx;
+
+        if (!m)
+                return;
+        ctx = engine_embedder(engine_monitor_engine(m));
+        if (ctx && ctx->remote)
+                remote_monitor_remove(ctx->remote, m);
+        else
+                engine_monitor_remove(m);
 }
 
 DHP_EXPORT int dhp_sim_cpu_add(dhp *ctx, uint32_t *ret_index) {
         if (!ctx)
                 return -EINVAL;
+        if (ctx->remote)
+                return remote_sim_cpu_add(ctx->remote, ret_index);
         if (!ctx->sim)
                 return -EOPNOTSUPP;
         return sim_cpu_add(ctx->sim, ret_index);
@@ -448,6 +544,8 @@ DHP_EXPORT int dhp_sim_cpu_add(dhp *ctx, uint32_t *ret_index) {
 DHP_EXPORT int dhp_sim_memory_add(dhp *ctx, uint64_t size, uint64_t *ret_base) {
         if (!ctx)
                 return -EINVAL;
+        if (ctx->remote)
+                return remote_sim_memory_add(ctx->remote, size, ret_base);
         if (!ctx->sim)
                 return -EOPNOTSUPP;
         return sim_memory_add(ctx->sim, size, ret_base);
@@ -508,6 +606,8 @@ DHP_EXPORT int dhp_sim_run_scenario(dhp *ctx, const char *filename, const char *
 
         if (!ctx || !text)
                 return -EINVAL;
+        if (ctx->remote)
+                return remote_sim_run(ctx->remote, filename, text, ret_error);
         if (!ctx->sim)
                 return -EOPNOTSUPP;
         r = scenario_parse(filename, text, &sc, ret_error);
@@ -688,4 +788,10 @@ DHP_EXPORT int dhp_sim_memory_set_levels(dhp *ctx, uint64_t total, uint64_t avai
 dhp_device *dhp_internal_device(dhp *ctx, const char *name);
 dhp_device *dhp_internal_device(dhp *ctx, const char *name) {
         return rebalance_device_find(ctx->rebalance, name);
+}
+
+/* For dhpctl and tests: the connection behind a "unix:" context. */
+struct remote *dhp_internal_remote(dhp *ctx);
+struct remote *dhp_internal_remote(dhp *ctx) {
+        return ctx->remote;
 }

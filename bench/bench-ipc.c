@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench-ipc: the ADD_START round trip through dhpd for 1, 10 and 100 client
+ * processes, against a raw SOCK_SEQPACKET socketpair ping-pong of the same
+ * message size in the same run.
+ *
+ *   bench-ipc DHPD [ITERATIONS]
+ *
+ * For each hot-add the ADD_START phase is taken from dhpd's own stream: from
+ * the first client's send (t_ns - dur_ns of its record) to the last answer
+ * collected (the latest record's t_ns).  "add" is the whole dhp_sim_cpu_add()
+ * request as the caller sees it (both phases, admission, the reply).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dhp.h"
+#include "util/ipcmsg.h"
+#include "util/time.h"
+
+static int cmp_u64(const void *a, const void *b) {
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+static void print_stats(const char *what, uint64_t *v, size_t n) {
+        qsort(v, n, sizeof(*v), cmp_u64);
+        printf("%-28s n=%-5zu min %8.1f us  median %8.1f us  max %8.1f us\n", what, n, (double)v[0] / 1e3,
+               (double)v[n / 2] / 1e3, (double)v[n - 1] / 1e3);
+}
+
+static void raw_baseline(int iterations) {
+        struct ipc_msg m = { .type = IPC_PROC_CHANGE, .proc_change = { .txn = 1, .state = 1, .index = 3 } };
+        uint8_t buf[256];
+        uint64_t *v = calloc((size_t)iterations, sizeof(*v));
+        int sp[2], len;
+        pid_t pid;
+
+        len = ipcmsg_encode(&m, buf, sizeof(buf));
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+                exit(1);
+        pid = fork();
+        if (pid == 0) {
+                close(sp[0]);
+                for (;;) {
+                        ssize_t n = recv(sp[1], buf, sizeof(buf), 0);
+                        if (n <= 0 || send(sp[1], buf, (size_t)n, 0) != n)
+                                _exit(0);
+                }
+        }
+        close(sp[1]);
+        for (int i = 0; i < iterations; i++) {
+                uint64_t t0 = time_now_ns();
+                if (send(sp[0], buf, (size_t)len, 0) != len || recv(sp[0], buf, sizeof(buf), 0) != len)
+                        exit(1);
+                v[i] = time_now_ns() - t0;
+        }
+        close(sp[0]);
+        waitpid(pid, NULL, 0);
+        print_stats("raw socketpair round trip", v, (size_t)iterations);
+        free(v);
+}
+
+static char sock[128];
+
+static void noop_cb(void *userdata, const dhp_proc_change *c) {
+}
+
+static pid_t client(int ready_fd) {
+        pid_t pid = fork();
+
+        if (pid == 0) {
+                char target[160];
+                dhp_proc_reg *reg;
+                dhp *ctx;
+                snprintf(target, sizeof(target), "unix:%s", sock);
+                if (dhp_open(&ctx, target) < 0 || dhp_proc_register(ctx, "bench", 0, noop_cb, NULL, &reg) < 0)
+                        _exit(1);
+                (void)!write(ready_fd, "r", 1);
+                for (;;) {
+                        struct pollfd p = { .fd = dhp_get_fd(ctx), .events = POLLIN };
+                        poll(&p, 1, -1);
+                        if (dhp_process(ctx) < 0)
+                                _exit(0);
+                }
+        }
+        return pid;
+}
+
+struct phase {
+        uint64_t first, last;
+        unsigned n;
+};
+
+static void on_record(void *userdata, const dhp_record *r) {
+        struct phase *ph = userdata;
+        char buf[1024];
+        const char *d;
+        unsigned long long dur;
+
+        if (strcmp(dhp_record_get_event(r), "ADD_START") != 0)
+                return;
+        dhp_record_format(r, DHP_RECORD_JSON, buf, sizeof(buf));
+        if (!(d = strstr(buf, "\"dur_ns\":")) || sscanf(d + 9, "%llu", &dur) != 1)
+                return;
+        if (!ph->n || dhp_record_get_time(r) - dur < ph->first)
+                ph->first = dhp_record_get_time(r) - dur;
+        if (!ph->n || dhp_record_get_time(r) > ph->last)
+                ph->last = dhp_record_get_time(r);
+        ph->n++;
+}
+
+static void through_dhpd(int nclients, int iterations) {
+        pid_t *pids = calloc((size_t)nclients, sizeof(*pids));
+        uint64_t *phase = calloc((size_t)iterations, sizeof(*phase)), *add = calloc((size_t)iterations, sizeof(*add));
+        struct phase ph = { 0 };
+        char target[160], label[64];
+        dhp_monitor *mon;
+        int ready[2];
+        dhp *ctx;
+        size_t np = 0;
+
+        if (pipe2(ready, O_CLOEXEC) < 0)
+                exit(1);
+        for (int i = 0; i < nclients; i++)
+                pids[i] = client(ready[1]);
+        for (int i = 0; i < nclients; i++) {
+                struct pollfd p = { .fd = ready[0], .events = POLLIN };
+                char c;
+                if (poll(&p, 1, 20000) != 1 || read(ready[0], &c, 1) != 1) {
+                        fprintf(stderr, "bench-ipc: client %d did not register\n", i);
+                        exit(1);
+                }
+        }
+        snprintf(target, sizeof(target), "unix:%s", sock);
+        if (dhp_open(&ctx, target) < 0 || dhp_monitor_add(ctx, on_record, &ph, &mon) < 0)
+                exit(1);
+        for (int i = 0; i < iterations; i++) {
+                uint64_t t0;
+                uint32_t idx;
+                /* One add at a time: the ADD_START records between here and
+                 * the reply (they come before it) are this add's. */
+                ph = (struct phase){ 0 };
+                t0 = time_now_ns();
+                if (dhp_sim_cpu_add(ctx, &idx) != 0) {
+                        fprintf(stderr, "bench-ipc: add failed\n");
+                        exit(1);
+                }
+                add[i] = time_now_ns() - t0;
+                if (ph.n == (unsigned)nclients)
+                        phase[np++] = ph.last - ph.first;
+        }
+        snprintf(label, sizeof(label), "ADD_START, %d client%s", nclients, nclients > 1 ? "s" : "");
+        if (np)
+                print_stats(label, phase, np);
+        snprintf(label, sizeof(label), "whole add, %d client%s", nclients, nclients > 1 ? "s" : "");
+        print_stats(label, add, (size_t)iterations);
+        dhp_monitor_remove(mon);
+        dhp_close(ctx);
+        for (int i = 0; i < nclients; i++) {
+                kill(pids[i], SIGKILL);
+                waitpid(pids[i], NULL, 0);
+        }
+        close(ready[0]);
+        close(ready[1]);
+        free(pids);
+        free(phase);
+        free(add);
+}
+
+int main(int argc, char **argv) {
+        int iterations = argc > 2 ? atoi(argv[2]) : 200;
+        static const int counts[] = { 1, 10, 100 };
+        char dir[] = "/tmp/dhp-bench-XXXXXX", line[16];
+        int out[2];
+        pid_t d;
+
+        if (argc < 2 || iterations <= 0 || iterations > 900) {
+                fprintf(stderr, "Usage: bench-ipc DHPD [ITERATIONS (1-900)]\n");
+                return 2;
+        }
+        signal(SIGPIPE, SIG_IGN);
+        raw_baseline(iterations * 5);
+        if (!mkdtemp(dir))
+                return 1;
+        snprintf(sock, sizeof(sock), "%s/dhpd.sock", dir);
+        if (pipe2(out, O_CLOEXEC) < 0)
+                return 1;
+        d = fork();
+        if (d == 0) {
+                dup2(out[1], 1);
+                execl(argv[1], argv[1], "--platform", "sim", "--sim", "cpus=2,maxcpus=4096", "--foreground", "--socket",
+                      sock, "--log-level", "err", "-c", "/dev/null", (char *)NULL);
+                _exit(127);
+        }
+        close(out[1]);
+        {
+                struct pollfd p = { .fd = out[0], .events = POLLIN };
+                ssize_t n;
+                if (poll(&p, 1, 10000) != 1 || (n = read(out[0], line, sizeof(line) - 1)) <= 0 ||
+                    strncmp(line, "READY", 5) != 0) {
+                        fprintf(stderr, "bench-ipc: dhpd did not start\n");
+                        return 1;
+                }
+        }
+        for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+                through_dhpd(counts[i], iterations);
+        kill(d, SIGTERM);
+        waitpid(d, NULL, 0);
+        rmdir(dir);
+        return 0;
+}

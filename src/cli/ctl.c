@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The dhpctl commands that talk to dhpd: status, monitor, sim, plot.
+ * Errors are reported here, once, in words a person can act on.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/ctl.h"
+#include "dhp.h"
+#include "lib/client.h"
+#include "util/parse.h"
+#include "util/strbuf.h"
+
+int dhp_internal_open(dhp **ret, const char *target, char *err, size_t errsize);
+struct remote *dhp_internal_remote(dhp *ctx);
+
+static const char *target_of(const char *socket_path, char *buf, size_t size) {
+        if (!socket_path)
+                return NULL; /* $DHP_TARGET or the default socket */
+        snprintf(buf, size, "unix:%s", socket_path);
+        return buf;
+}
+
+static int connect_daemon(const char *cmd, const char *socket_path, dhp **ret) {
+        char tb[160], err[512] = "";
+        const char *target = target_of(socket_path, tb, sizeof(tb));
+        int r;
+
+        if (!target && getenv("DHP_TARGET") && strncmp(getenv("DHP_TARGET"), "unix:", 5) != 0) {
+                fprintf(stderr, "dhpctl %s: DHP_TARGET=%s is not a dhpd socket (unix:PATH)\n", cmd, getenv("DHP_TARGET"));
+                return -EINVAL;
+        }
+        r = dhp_internal_open(ret, target, err, sizeof(err));
+        if (r < 0)
+                fprintf(stderr, "dhpctl %s: %s\n", cmd, err[0] ? err : strerror(-r));
+        return r;
+}
+
+static void report(const char *cmd, int r, const char *text) {
+        if (r == -EPERM && !text)
+                text = "permission denied: this needs root or membership in the dhpd group (default 'dhp')";
+        fprintf(stderr, "dhpctl %s: %s\n", cmd, text && *text ? text : strerror(-r));
+}
+
+static const char *state_name(unsigned s) {
+        switch (s) {
+        case DHP_PROC_ABSENT: return "absent";
+        case DHP_PROC_PRESENT: return "present";
+        case DHP_PROC_STARTED: return "started";
+        case DHP_PROC_ADMITTED: return "admitted";
+        }
+        return "?";
+}
+
+/* ---- status ------------------------------------------------------------- */
+
+int ctl_status(int argc, char **argv, const char *socket_path) {
+        static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, {} };
+        struct remote_status st;
+        struct strbuf sb = STRBUF_INIT;
+        bool json = false;
+        char sz[32], sz2[32];
+        dhp *ctx;
+        int c, r;
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "j", opts, NULL)) >= 0) {
+                if (c != 'j')
+                        return 2;
+                json = true;
+        }
+        if (connect_daemon("status", socket_path, &ctx) < 0)
+                return 1;
+        r = remote_status(dhp_internal_remote(ctx), &st);
+        if (r < 0) {
+                report("status", r, NULL);
+                dhp_close(ctx);
+                return 1;
+        }
+        if (json) {
+                strbuf_puts(&sb, "{\"processors\":[");
+                for (uint32_t i = 0; i < st.ncpus; i++)
+                        strbuf_printf(&sb, "%s{\"index\":%u,\"state\":\"%s\"}", i ? "," : "", i,
+                                      state_name(st.cpu_state[i]));
+                strbuf_puts(&sb, "],\"memory\":[");
+                for (size_t i = 0; i < st.nmem; i++) {
+                        const typeof(st.mem[0].status_mem) *m = &st.mem[i].status_mem;
+                        strbuf_printf(&sb, "%s{\"id\":%llu,\"base\":%llu,\"size\":%llu,\"block_size\":%llu,"
+                                           "\"blocks\":%u,\"online_blocks\":%u}",
+                                      i ? "," : "", (unsigned long long)m->id, (unsigned long long)m->base,
+                                      (unsigned long long)m->size, (unsigned long long)m->block_size, m->nblocks,
+                                      m->online_blocks);
+                }
+                strbuf_puts(&sb, "],\"clients\":[");
+                for (size_t i = 0; i < st.nclients; i++) {
+                        const typeof(st.clients[0].status_client) *k = &st.clients[i].status_client;
+                        strbuf_printf(&sb, "%s{\"name\":", i ? "," : "");
+                        strbuf_json_string(&sb, k->name);
+                        strbuf_printf(&sb, ",\"pid\":%u,\"uid\":%u,\"privileged\":%s,\"sync_registrations\":%u,"
+                                           "\"arrival_registrations\":%u,\"monitor\":%s,\"late\":%u,\"self\":%s}",
+                                      k->pid, k->uid, k->flags & IPC_CLIENT_PRIVILEGED ? "true" : "false",
+                                      k->sync_regs, k->arrival_regs, k->flags & IPC_CLIENT_MONITOR ? "true" : "false",
+                                      k->late, k->flags & IPC_CLIENT_SELF ? "true" : "false");
+                }
+                strbuf_puts(&sb, "]}");
+                printf("%s\n", strbuf_str(&sb));
+        } else {
+                printf("processors (%u slots):\n", st.ncpus);
+                for (uint32_t i = 0; i < st.ncpus; i++)
+                        if (st.cpu_state[i] != DHP_PROC_ABSENT)
+                                printf("  cpu%-4u %s\n", i, state_name(st.cpu_state[i]));
+                printf("memory devices:\n");
+                for (size_t i = 0; i < st.nmem; i++) {
+                        const typeof(st.mem[0].status_mem) *m = &st.mem[i].status_mem;
+                        printf("  memory@0x%llx  %s  %u/%u blocks of %s online\n", (unsigned long long)m->base,
+                               format_size(m->size, sz, sizeof(sz)), m->online_blocks, m->nblocks,
+                               format_size(m->block_size, sz2, sizeof(sz2)));
+                }
+                printf("clients:\n  %-24s %7s %6s %5s %7s %4s\n", "NAME", "PID", "UID", "SYNC", "ARRIVAL", "LATE");
+                for (size_t i = 0; i < st.nclients; i++) {
+                        const typeof(st.clients[0].status_client) *k = &st.clients[i].status_client;
+                        printf("  %-24s %7u %6u %5u %7u %4u%s%s%s\n", k->name, k->pid, k->uid, k->sync_regs,
+                               k->arrival_regs, k->late, k->late ? "  (missed deadlines)" : "",
+                               k->flags & IPC_CLIENT_MONITOR ? "  monitor" : "",
+                               k->flags & IPC_CLIENT_SELF ? "  (this dhpctl)" : "");
+                }
+        }
+        strbuf_deinit(&sb);
+        remote_status_deinit(&st);
+        dhp_close(ctx);
+        return 0;
+}
+
+/* ---- monitor ------------------------------------------------------------ */
+
+static void print_record(void *userdata, const dhp_record *r) {
+        bool json = *(bool *)userdata;
+        char buf[2048];
+
+        dhp_record_format(r, json ? DHP_RECORD_JSON : DHP_RECORD_TEXT, buf, sizeof(buf));
+        printf("%s\n", buf);
+        fflush(stdout);
+}
+
+int ctl_monitor(int argc, char **argv, const char *socket_path) {
+        static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, {} };
+        static bool json;
+        dhp_monitor *mon;
+        sigset_t mask;
+        dhp *ctx;
+        int c, r;
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "j", opts, NULL)) >= 0) {
+                if (c != 'j')
+                        return 2;
+                json = true;
+        }
+        if (connect_daemon("monitor", socket_path, &ctx) < 0)
+                return 1;
+        r = dhp_monitor_add(ctx, print_record, &json, &mon);
+        if (r < 0) {
+                report("monitor", r, NULL);
+                dhp_close(ctx);
+                return 1;
+        }
+        /* Records arrive on the connection thread; this one waits for the
+         * end: a signal, or the daemon going away. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        for (;;) {
+                struct pollfd p = { .fd = dhp_get_fd(ctx), .events = POLLIN };
+                if (poll(&p, 1, -1) < 0 && errno != EINTR)
+                        break;
+                r = dhp_process(ctx);
+                if (r == -ECONNRESET) {
+                        fprintf(stderr, "dhpctl monitor: dhpd went away\n");
+                        dhp_monitor_remove(mon);
+                        dhp_close(ctx);
+                        return 1;
+                }
+        }
+        dhp_monitor_remove(mon);
+        dhp_close(ctx);
+        return 0;
+}
+
+/* ---- sim ------------------------------------------------------------------ */
+
+static char *read_file(const char *path, char **ret_error) {
+        FILE *f = fopen(path, "re");
+        char *text = NULL;
+        size_t len = 0;
+
+        if (!f) {
+                if (asprintf(ret_error, "%s: %s", path, strerror(errno)) < 0)
+                        *ret_error = NULL;
+                return NULL;
+        }
+        if (getdelim(&text, &len, 0, f) < 0) {
+                free(text);
+                text = strdup("");
+        }
+        fclose(f);
+        return text;
+}
+
+int ctl_sim(int argc, char **argv, const char *socket_path) {
+        char *err = NULL, sz[32];
+        dhp *ctx;
+        int r;
+
+        if (argc < 3 || (strcmp(argv[1], "cpu") == 0 && strcmp(argv[2], "add") != 0) ||
+            (strcmp(argv[1], "memory") == 0 && (strcmp(argv[2], "add") != 0 || argc < 4)) ||
+            (strcmp(argv[1], "cpu") != 0 && strcmp(argv[1], "memory") != 0 && strcmp(argv[1], "run") != 0)) {
+                fprintf(stderr, "Usage: dhpctl sim cpu add | sim memory add SIZE | sim run SCENARIO\n");
+                return 2;
+        }
+        if (connect_daemon("sim", socket_path, &ctx) < 0)
+                return 1;
+        if (strcmp(argv[1], "cpu") == 0) {
+                uint32_t idx = 0;
+                r = dhp_sim_cpu_add(ctx, &idx);
+                if (r == 0)
+                        printf("cpu%u admitted\n", idx);
+                else if (r == 1)
+                        printf("cpu%u: the add was vetoed; the processor is not admitted\n", idx);
+        } else if (strcmp(argv[1], "memory") == 0) {
+                uint64_t size, base = 0;
+                if (parse_size(argv[3], &size) < 0) {
+                        fprintf(stderr, "dhpctl sim memory add: expected a size (512M, 1G), got '%s'\n", argv[3]);
+                        dhp_close(ctx);
+                        return 2;
+                }
+                r = dhp_sim_memory_add(ctx, size, &base);
+                if (r == 0)
+                        printf("memory@0x%llx +%s online\n", (unsigned long long)base, format_size(size, sz, sizeof(sz)));
+        } else {
+                char *text = read_file(argv[2], &err);
+                r = text ? dhp_sim_run_scenario(ctx, argv[2], text, &err) : -EIO;
+                free(text);
+        }
+        if (r < 0)
+                report("sim", r, err ? err : remote_last_text(dhp_internal_remote(ctx)));
+        free(err);
+        dhp_close(ctx);
+        return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dhpd's client socket: the IPC protocol of doc/protocol.md over a
+ * SOCK_SEQPACKET Unix socket.  The server owns one epoll fd for the
+ * listening socket and every client (the daemon's main thread polls it and
+ * calls server_process()), and one worker thread for the requests that must
+ * run serialised with transactions (ADD_EXISTING registrations, sim
+ * control) or may block (dropping a client's synchronous proxy).
+ *
+ * Who may do what: every connection's credentials are taken with
+ * SO_PEERCRED.  Synchronous registration and sim control need root or
+ * membership (primary or supplementary) in the configured group; anyone may
+ * register for arrivals and read the notification stream.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/engine.h"
+#include "util/log.h"
+
+struct sim;
+struct server;
+
+struct server_config {
+        const char *socket_path;
+        const char *group; /* "" or a missing group: root only */
+        uint64_t deadline_ns;
+        bool late_veto;
+        unsigned max_clients;
+        unsigned max_regs;  /* per client, both kinds */
+        unsigned max_queue; /* queued notifications per client before "lost" */
+};
+
+#define SERVER_CONFIG_DEFAULT { .max_clients = 256, .max_regs = 64, .max_queue = 256 }
+
+/*
+ * server_new - create the socket directory (0755) if missing, refuse when
+ * another daemon answers on the socket, replace a stale one, listen (0666:
+ * permissions are checked by credentials) and start the worker.  `sim` may
+ * be NULL (sim control is then -EOPNOTSUPP).
+ */
+int server_new(struct server **ret, struct engine *e, struct sim *sim, const struct server_config *cfg,
+               const struct logger *log);
+void server_free(struct server *s);
+int server_get_fd(struct server *s);
+/* Handle what is ready on the socket and the clients; never blocks. */
+int server_process(struct server *s);

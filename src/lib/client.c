@@ -1,0 +1,928 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The client side of dhpd's socket.  One connection thread reads every
+ * message; callers of the API send requests and wait for their REPLY.  A
+ * request made on the connection thread itself (from inside a synchronous
+ * callback or a monitor) cannot wait for its reply and fails with -EDEADLK,
+ * except deregistrations, which never wait.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "lib/client.h"
+#include "util/macro.h"
+#include "util/time.h"
+
+#define HANDSHAKE_TIMEOUT_MS 5000
+
+enum entry_kind { ENTRY_SYNC, ENTRY_ARRIVAL };
+
+/* One registration the daemon knows by its wire id; kept to re-register
+ * after a reconnect. */
+struct entry {
+        struct entry *next;
+        enum entry_kind kind;
+        uint32_t id;
+        uint32_t flags;
+        dhp_class cls;
+        char name[IPC_NAME_MAX];
+        dhp_proc_cb pcb;
+        dhp_arrival_cb acb;
+        void *userdata;
+        dhp_proc_reg *preg;    /* NULL until the daemon accepted it */
+        dhp_arrival_reg *areg;
+};
+
+struct request {
+        struct request *next;
+        uint64_t id;
+        bool done;
+        int status;
+        uint32_t v32;
+        uint64_t v64;
+        char text[IPC_TEXT_MAX];
+        struct entry *entry; /* PROC_REGISTER: made local on the reply */
+        struct remote_status *st;
+        int st_err;
+};
+
+struct remote {
+        struct engine *local;
+        char path[108];
+        void (*wake)(void *);
+        void *wake_ud;
+
+        pthread_mutex_t lock; /* everything below, and sending */
+        pthread_cond_t cond;  /* a request is done */
+        int fd;
+        int stop_fd;
+        pthread_t thread;
+        bool thread_running;
+        int error; /* sticky: -ECONNRESET after a loss */
+        uint32_t welcome_flags;
+        atomic_uint_fast64_t next_id;
+        struct request *requests;
+        struct entry *entries;
+        uint32_t next_reg;
+        unsigned nmonitors;
+        char last_text[IPC_TEXT_MAX]; /* the last failed request's explanation */
+
+        /* the connection thread only */
+        struct procnotify_split *split;
+        uint8_t *admitted; /* dhp_proc_state per slot, for affinity */
+        uint32_t nadmitted;
+};
+
+static bool on_conn_thread(struct remote *r) {
+        bool v;
+
+        pthread_mutex_lock(&r->lock);
+        v = r->thread_running && pthread_equal(r->thread, pthread_self());
+        pthread_mutex_unlock(&r->lock);
+        return v;
+}
+
+static int send_msg(struct remote *r, const struct ipc_msg *m) {
+        static __thread uint8_t buf[IPC_MSG_MAX];
+        int len = ipcmsg_encode(m, buf, sizeof(buf));
+        ssize_t n;
+
+        if (len < 0)
+                return len;
+        do
+                n = send(r->fd, buf, (size_t)len, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return errno == EPIPE ? -ECONNRESET : -errno;
+        return 0;
+}
+
+/* Send a request and wait for its REPLY (and what came before it with the
+ * same id).  Returns the reply's status, or -ECONNRESET. */
+static int call(struct remote *r, struct ipc_msg *m, struct request *req) {
+        int ret;
+
+        if (on_conn_thread(r))
+                return -EDEADLK;
+        req->id = m->id = atomic_fetch_add(&r->next_id, 1);
+        pthread_mutex_lock(&r->lock);
+        if (r->error) {
+                pthread_mutex_unlock(&r->lock);
+                return r->error;
+        }
+        req->next = r->requests;
+        r->requests = req;
+        ret = send_msg(r, m);
+        if (ret == 0)
+                while (!req->done && !r->error)
+                        pthread_cond_wait(&r->cond, &r->lock);
+        /* Unlink, done or not. */
+        for (struct request **p = &r->requests; *p; p = &(*p)->next)
+                if (*p == req) {
+                        *p = req->next;
+                        break;
+                }
+        if (ret == 0)
+                ret = req->done ? req->status : r->error;
+        if (ret < 0 && req->done)
+                snprintf(r->last_text, sizeof(r->last_text), "%s", req->text);
+        pthread_mutex_unlock(&r->lock);
+        return ret;
+}
+
+const char *remote_last_text(struct remote *r) {
+        return r->last_text;
+}
+
+/* ---- processor affinity ---------------------------------------------------- */
+
+/*
+ * Keep every thread of the process on admitted processors: at connect and
+ * after each ADD_COMPLETE, each thread listed in /proc/self/task gets the
+ * admitted set.  A thread created meanwhile inherits its creator's mask,
+ * which is already restricted; a thread that widens its own mask later is
+ * its own business.  Only for a daemon on real hardware: a simulated
+ * partition's processors are not this machine's.
+ */
+static void affinity_apply(struct remote *r) {
+        cpu_set_t set;
+        DIR *d;
+        struct dirent *de;
+        bool any = false;
+
+        if (r->welcome_flags & IPC_WELCOME_SIMULATED)
+                return;
+        CPU_ZERO(&set);
+        for (uint32_t i = 0; i < r->nadmitted && i < CPU_SETSIZE; i++)
+                if (r->admitted[i] == DHP_PROC_ADMITTED) {
+                        CPU_SET(i, &set);
+                        any = true;
+                }
+        if (!any)
+                return;
+        d = opendir("/proc/self/task");
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                pid_t tid = (pid_t)atoi(de->d_name);
+                if (tid > 0)
+                        sched_setaffinity(tid, sizeof(set), &set);
+        }
+        closedir(d);
+}
+
+static void admitted_store(struct remote *r, const struct ipc_msg *m) {
+        uint32_t end = m->status_proc.first + m->status_proc.count;
+
+        if (m->status_proc.first > 1u << 20 || end > 1u << 20)
+                return;
+        if (end > r->nadmitted) {
+                uint8_t *p = realloc(r->admitted, end);
+                if (!p)
+                        return;
+                memset(p + r->nadmitted, 0, end - r->nadmitted);
+                r->admitted = p;
+                r->nadmitted = end;
+        }
+        memcpy(r->admitted + m->status_proc.first, m->status_proc.state, m->status_proc.count);
+}
+
+/* ---- the connection thread ------------------------------------------------- */
+
+static struct entry *entry_find(struct remote *r, enum entry_kind kind, uint32_t id) {
+        for (struct entry *e = r->entries; e; e = e->next)
+                if (e->kind == kind && e->id == id)
+                        return e;
+        return NULL;
+}
+
+static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
+        struct ipc_msg a = { .type = IPC_PROC_ANSWER };
+        uint64_t t0 = time_now_ns();
+        unsigned calls = 0;
+        int status = 0;
+
+        if (m->proc_change.state == DHP_PROC_ADD_START) {
+                if (r->split)
+                        procnotify_split_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECANCELED);
+                if (procnotify_split_start(r->local, m->proc_change.index, &r->split, &status, &calls) < 0)
+                        status = -ENOMEM;
+        } else {
+                procnotify_split_end(TAKE_PTR(r->split), (dhp_proc_change_state)m->proc_change.state,
+                                     m->proc_change.status);
+                if (m->proc_change.state == DHP_PROC_ADD_COMPLETE) {
+                        struct ipc_msg s = { .type = IPC_STATUS_PROC,
+                                             .status_proc = { .first = m->proc_change.index, .count = 1 } };
+                        s.status_proc.state[0] = DHP_PROC_ADMITTED;
+                        admitted_store(r, &s);
+                        affinity_apply(r);
+                }
+        }
+        a.proc_answer = (typeof(a.proc_answer)){ .txn = m->proc_change.txn, .state = m->proc_change.state,
+                                                 .status = status, .ncalls = calls, .dur_ns = time_now_ns() - t0 };
+        pthread_mutex_lock(&r->lock);
+        send_msg(r, &a);
+        pthread_mutex_unlock(&r->lock);
+}
+
+/* The REPLY to a PROC_REGISTER: make the registration local now, on this
+ * thread, so that it is in place for the next phase read after it. */
+static int register_local(struct remote *r, struct entry *e, int status) {
+        int ret;
+
+        if (status < 0)
+                return status;
+        if (e->flags & DHP_PROC_ADD_EXISTING) {
+                /* The admitted processors as of the reply (sent under the
+                 * daemon's transaction lock): the local engine's model. */
+                engine_cpu_slots(r->local, r->nadmitted);
+                for (uint32_t i = 0; i < r->nadmitted; i++)
+                        engine_cpu_set_state(r->local, i, (dhp_proc_state)r->admitted[i]);
+        }
+        ret = procnotify_register(r->local, e->name, e->flags, e->pcb, e->userdata, &e->preg);
+        if (ret < 0) {
+                /* ADD_EXISTING vetoed: the daemon forgets it too. */
+                struct ipc_msg m = { .type = IPC_PROC_DEREGISTER, .unreg = { .reg = e->id } };
+                pthread_mutex_lock(&r->lock);
+                send_msg(r, &m);
+                pthread_mutex_unlock(&r->lock);
+                e->preg = NULL;
+        }
+        return ret;
+}
+
+static void on_reply_part(struct remote *r, const struct ipc_msg *m) {
+        struct request *req;
+
+        pthread_mutex_lock(&r->lock);
+        for (req = r->requests; req && req->id != m->id; req = req->next)
+                ;
+        if (m->type == IPC_STATUS_PROC) {
+                admitted_store(r, m);
+        } else if (req && req->st && (m->type == IPC_STATUS_MEM || m->type == IPC_STATUS_CLIENT)) {
+                size_t *n = m->type == IPC_STATUS_MEM ? &req->st->nmem : &req->st->nclients;
+                struct ipc_msg **v = m->type == IPC_STATUS_MEM ? &req->st->mem : &req->st->clients;
+                struct ipc_msg *p = *n < 4096 ? realloc(*v, (*n + 1) * sizeof(**v)) : NULL;
+                if (p) {
+                        *v = p;
+                        p[(*n)++] = *m;
+                } else {
+                        req->st_err = -ENOMEM;
+                }
+        } else if (req && m->type == IPC_REPLY) {
+                struct entry *e = req->entry;
+                req->status = m->reply.status;
+                req->v32 = m->reply.v32;
+                req->v64 = m->reply.v64;
+                snprintf(req->text, sizeof(req->text), "%s", m->reply.text);
+                if (e) {
+                        pthread_mutex_unlock(&r->lock);
+                        req->status = register_local(r, e, req->status);
+                        pthread_mutex_lock(&r->lock);
+                }
+                req->done = true;
+                pthread_cond_broadcast(&r->cond);
+        }
+        pthread_mutex_unlock(&r->lock);
+}
+
+/* A slow reader's marker, as a record of the stream: monitors see it. */
+static void forward_lost(struct remote *r, uint64_t count) {
+        struct ipc_record w = { .fields = 0 };
+
+        strcpy(w.method, "ipc");
+        strcpy(w.event, "LOST");
+        snprintf(w.detail, sizeof(w.detail), "\"lost\":%llu", (unsigned long long)count);
+        snprintf(w.name, sizeof(w.name), "%llu notifications lost (slow reader)", (unsigned long long)count);
+        engine_record_forward_wire(r->local, &w);
+}
+
+/* Returns false when the connection must end. */
+static bool dispatch(struct remote *r, const struct ipc_msg *m) {
+        switch (m->type) {
+        case IPC_PROC_CHANGE:
+                if (m->proc_change.state < DHP_PROC_ADD_START || m->proc_change.state > DHP_PROC_ADD_FAILURE)
+                        return false;
+                on_proc_change(r, m);
+                return true;
+        case IPC_ARRIVAL: {
+                struct entry *e;
+                pthread_mutex_lock(&r->lock);
+                e = entry_find(r, ENTRY_ARRIVAL, m->arrival.reg);
+                if (e && e->areg && (m->arrival.cls == DHP_CLASS_PROCESSOR || m->arrival.cls == DHP_CLASS_MEMORY))
+                        arrival_queue_to(r->local, e->areg, (dhp_class)m->arrival.cls,
+                                         m->arrival.event == DHP_EVENT_REMOVAL ? DHP_EVENT_REMOVAL : DHP_EVENT_ARRIVAL,
+                                         m->arrival.flags & IPC_ARRIVAL_EXISTING, m->arrival.index, m->arrival.base,
+                                         m->arrival.size, m->arrival.name);
+                pthread_mutex_unlock(&r->lock);
+                return true;
+        }
+        case IPC_RECORD:
+                engine_record_forward_wire(r->local, &m->record);
+                return true;
+        case IPC_LOST:
+                forward_lost(r, m->lost.count);
+                return true;
+        case IPC_REPLY:
+        case IPC_STATUS_PROC:
+        case IPC_STATUS_MEM:
+        case IPC_STATUS_CLIENT:
+                on_reply_part(r, m);
+                return true;
+        case IPC_ERROR:
+        default:
+                return false;
+        }
+}
+
+static void connection_lost(struct remote *r) {
+        pthread_mutex_lock(&r->lock);
+        r->error = -ECONNRESET;
+        pthread_cond_broadcast(&r->cond);
+        pthread_mutex_unlock(&r->lock);
+        /* The outcome of an add in flight is unknown: release what its
+         * ADD_START allocated. */
+        if (r->split)
+                procnotify_split_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECONNRESET);
+        if (r->wake)
+                r->wake(r->wake_ud);
+}
+
+static void *conn_thread(void *userdata) {
+        static __thread uint8_t buf[IPC_MSG_MAX];
+        struct remote *r = userdata;
+        struct ipc_msg *m = malloc(sizeof(*m));
+        struct pollfd p[2] = { { .fd = r->fd, .events = POLLIN }, { .fd = r->stop_fd, .events = POLLIN } };
+
+        if (!m) {
+                connection_lost(r);
+                return NULL;
+        }
+        for (;;) {
+                ssize_t n;
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break;
+                }
+                if (p[1].revents)
+                        goto stopped;
+                n = recv(r->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+                if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                        continue;
+                if (n <= 0 || (size_t)n > sizeof(buf))
+                        break;
+                if (ipcmsg_decode(buf, (size_t)n, m) < 0 || ipcmsg_from_client(m->type))
+                        break;
+                if (!dispatch(r, m))
+                        break;
+        }
+        connection_lost(r);
+stopped:
+        free(m);
+        return NULL;
+}
+
+/* ---- connecting ---------------------------------------------------------------- */
+
+static int recv_timeout(int fd, void *buf, size_t size, int ms) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        ssize_t n;
+        int r;
+
+        do
+                r = poll(&p, 1, ms);
+        while (r < 0 && errno == EINTR);
+        if (r == 0)
+                return -ETIMEDOUT;
+        if (r < 0)
+                return -errno;
+        n = recv(fd, buf, size, MSG_TRUNC);
+        if (n < 0)
+                return -errno;
+        if (n == 0)
+                return -ECONNRESET;
+        if ((size_t)n > size)
+                return -EMSGSIZE;
+        return (int)n;
+}
+
+static int connect_once(struct remote *r, char *err, size_t errsize) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        static __thread uint8_t buf[IPC_MSG_MAX];
+        struct ipc_msg *m;
+        int fd, n, ret;
+
+        strcpy(sa.sun_path, r->path);
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                ret = -errno;
+                if (err && (ret == -ENOENT || ret == -ECONNREFUSED))
+                        snprintf(err, errsize,
+                                 "dhpd is not running (nothing answers on %s); start it with 'systemctl start dhpd' "
+                                 "or 'dhpd --socket %s'",
+                                 r->path, r->path);
+                else if (err && ret == -EACCES)
+                        snprintf(err, errsize, "cannot reach %s: permission denied on the socket or its directory",
+                                 r->path);
+                else if (err)
+                        snprintf(err, errsize, "cannot connect to %s: %s", r->path, strerror(-ret));
+                close(fd);
+                return ret;
+        }
+        m = calloc(1, sizeof(*m));
+        if (!m) {
+                close(fd);
+                return -ENOMEM;
+        }
+        m->type = IPC_HELLO;
+        m->id = atomic_fetch_add(&r->next_id, 1);
+        m->hello.major = IPC_VERSION_MAJOR;
+        m->hello.minor = IPC_VERSION_MINOR;
+        m->hello.pid = (uint32_t)getpid();
+        snprintf(m->hello.name, sizeof(m->hello.name), "%s",
+                 program_invocation_short_name[0] ? program_invocation_short_name : "client");
+        n = ipcmsg_encode(m, buf, sizeof(buf));
+        ret = n < 0 ? n : send(fd, buf, (size_t)n, MSG_NOSIGNAL) < 0 ? -errno : 0;
+        if (ret == 0) {
+                n = recv_timeout(fd, buf, sizeof(buf), HANDSHAKE_TIMEOUT_MS);
+                ret = n < 0 ? n : ipcmsg_decode(buf, (size_t)n, m);
+        }
+        if (ret == 0 && m->type == IPC_ERROR) {
+                ret = m->error.status < 0 ? m->error.status : -EPROTO;
+                if (err)
+                        snprintf(err, errsize, "%s", m->error.text);
+        } else if (ret == 0 && m->type != IPC_WELCOME) {
+                ret = -EPROTO;
+        } else if (ret == 0 && m->welcome.major != IPC_VERSION_MAJOR) {
+                ret = -EPROTONOSUPPORT;
+                if (err)
+                        snprintf(err, errsize, "protocol version mismatch: this client speaks %u.%u, dhpd speaks %u.%u",
+                                 IPC_VERSION_MAJOR, IPC_VERSION_MINOR, m->welcome.major, m->welcome.minor);
+        } else if (ret < 0 && err) {
+                snprintf(err, errsize, "handshake with dhpd on %s failed: %s", r->path, strerror(-ret));
+        }
+        if (ret == 0)
+                r->welcome_flags = m->welcome.flags;
+        free(m);
+        if (ret < 0) {
+                close(fd);
+                return ret;
+        }
+        r->fd = fd;
+        return 0;
+}
+
+static int start_thread(struct remote *r) {
+        int ret;
+
+        pthread_mutex_lock(&r->lock);
+        r->error = 0;
+        ret = -pthread_create(&r->thread, NULL, conn_thread, r);
+        r->thread_running = ret == 0;
+        pthread_mutex_unlock(&r->lock);
+        return ret;
+}
+
+static void stop_thread(struct remote *r) {
+        uint64_t one = 1;
+        pthread_t t;
+
+        pthread_mutex_lock(&r->lock);
+        if (!r->thread_running) {
+                pthread_mutex_unlock(&r->lock);
+                return;
+        }
+        t = r->thread;
+        pthread_mutex_unlock(&r->lock);
+        (void)!write(r->stop_fd, &one, sizeof(one));
+        pthread_join(t, NULL);
+        (void)!read(r->stop_fd, &one, sizeof(one));
+        pthread_mutex_lock(&r->lock);
+        r->thread_running = false;
+        pthread_mutex_unlock(&r->lock);
+}
+
+/* The processor states, for affinity and ADD_EXISTING. */
+static int refresh_states(struct remote *r) {
+        struct remote_status st = { 0 };
+        int ret = remote_status(r, &st);
+
+        remote_status_deinit(&st);
+        return ret;
+}
+
+static int reregister(struct remote *r) {
+        struct ipc_msg m;
+        struct entry *e;
+        int ret = 0;
+
+        /* Re-send every registration the daemon lost with its restart;
+         * ADD_EXISTING and INCLUDE_EXISTING are not repeated. */
+        pthread_mutex_lock(&r->lock);
+        for (e = r->entries; e; e = e->next) {
+                if (e->kind == ENTRY_SYNC && e->preg) {
+                        m = (struct ipc_msg){ .type = IPC_PROC_REGISTER,
+                                              .proc_register = { .reg = e->id, .flags = 0 } };
+                        snprintf(m.proc_register.name, sizeof(m.proc_register.name), "%s", e->name);
+                } else if (e->kind == ENTRY_ARRIVAL && e->areg) {
+                        m = (struct ipc_msg){ .type = IPC_ARRIVAL_REGISTER,
+                                              .arrival_register = { .reg = e->id, .cls = e->cls, .flags = 0 } };
+                        snprintf(m.arrival_register.name, sizeof(m.arrival_register.name), "%s", e->name);
+                } else {
+                        continue;
+                }
+                m.id = 0; /* no reply: a refusal shows in status */
+                if (ret == 0)
+                        ret = send_msg(r, &m);
+        }
+        if (ret == 0 && r->nmonitors) {
+                m = (struct ipc_msg){ .type = IPC_MONITOR_START };
+                ret = send_msg(r, &m);
+        }
+        pthread_mutex_unlock(&r->lock);
+        return ret;
+}
+
+int remote_open(struct remote **ret, struct engine *local, const char *path, void (*wake)(void *), void *ud,
+                char *err, size_t errsize) {
+        struct remote *r;
+        int ret2;
+
+        if (!path || path[0] == 0 || strlen(path) >= 108) {
+                if (err)
+                        snprintf(err, errsize, "bad socket path '%s'", path ? path : "");
+                return -EINVAL;
+        }
+        r = calloc(1, sizeof(*r));
+        if (!r)
+                return -ENOMEM;
+        r->local = local;
+        r->wake = wake;
+        r->wake_ud = ud;
+        r->fd = -1;
+        atomic_init(&r->next_id, 1);
+        snprintf(r->path, sizeof(r->path), "%s", path);
+        pthread_mutex_init(&r->lock, NULL);
+        pthread_cond_init(&r->cond, NULL);
+        r->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (r->stop_fd < 0) {
+                remote_free(r);
+                return -errno;
+        }
+        ret2 = connect_once(r, err, errsize);
+        if (ret2 == 0)
+                ret2 = start_thread(r);
+        if (ret2 == 0) {
+                ret2 = refresh_states(r);
+                if (ret2 == 0)
+                        affinity_apply(r);
+        }
+        if (ret2 < 0) {
+                remote_free(r);
+                return ret2;
+        }
+        *ret = r;
+        return 0;
+}
+
+void remote_free(struct remote *r) {
+        if (!r)
+                return;
+        if (r->fd >= 0)
+                shutdown(r->fd, SHUT_RDWR);
+        stop_thread(r);
+        if (r->split)
+                procnotify_split_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECONNRESET);
+        if (r->fd >= 0)
+                close(r->fd);
+        if (r->stop_fd >= 0)
+                close(r->stop_fd);
+        while (r->entries) {
+                struct entry *e = r->entries;
+                r->entries = e->next;
+                free(e);
+        }
+        free(r->admitted);
+        pthread_mutex_destroy(&r->lock);
+        pthread_cond_destroy(&r->cond);
+        free(r);
+}
+
+int remote_error(struct remote *r) {
+        int v;
+
+        pthread_mutex_lock(&r->lock);
+        v = r->error;
+        pthread_mutex_unlock(&r->lock);
+        return v;
+}
+
+uint32_t remote_flags(struct remote *r) {
+        return r->welcome_flags;
+}
+
+int remote_reconnect(struct remote *r, char *err, size_t errsize) {
+        int ret;
+
+        if (on_conn_thread(r))
+                return -EDEADLK;
+        stop_thread(r);
+        if (r->fd >= 0) {
+                close(r->fd);
+                r->fd = -1;
+        }
+        pthread_mutex_lock(&r->lock);
+        r->error = -ECONNRESET;
+        pthread_mutex_unlock(&r->lock);
+        ret = connect_once(r, err, errsize);
+        if (ret < 0)
+                return ret;
+        ret = start_thread(r);
+        if (ret == 0)
+                ret = reregister(r);
+        if (ret == 0)
+                ret = refresh_states(r);
+        if (ret == 0)
+                affinity_apply(r);
+        return ret;
+}
+
+/* ---- registrations ---------------------------------------------------------------- */
+
+static struct entry *entry_new(struct remote *r, enum entry_kind kind, const char *name, uint32_t flags) {
+        struct entry *e = calloc(1, sizeof(*e));
+
+        if (!e)
+                return NULL;
+        e->kind = kind;
+        e->flags = flags;
+        snprintf(e->name, sizeof(e->name), "%s", name ? name : "");
+        pthread_mutex_lock(&r->lock);
+        e->id = ++r->next_reg;
+        e->next = r->entries;
+        r->entries = e;
+        pthread_mutex_unlock(&r->lock);
+        return e;
+}
+
+static void entry_remove(struct remote *r, struct entry *e) {
+        pthread_mutex_lock(&r->lock);
+        for (struct entry **p = &r->entries; *p; p = &(*p)->next)
+                if (*p == e) {
+                        *p = e->next;
+                        break;
+                }
+        pthread_mutex_unlock(&r->lock);
+        free(e);
+}
+
+int remote_proc_register(struct remote *r, const char *name, uint32_t flags, dhp_proc_cb cb, void *userdata,
+                         dhp_proc_reg **ret) {
+        struct request req = { 0 };
+        struct ipc_msg m = { .type = IPC_PROC_REGISTER };
+        struct entry *e;
+        int ret2;
+
+        if (!cb || !ret || (flags & ~(uint32_t)DHP_PROC_ADD_EXISTING) || (name && strlen(name) >= IPC_NAME_MAX))
+                return -EINVAL;
+        e = entry_new(r, ENTRY_SYNC, name, flags);
+        if (!e)
+                return -ENOMEM;
+        e->pcb = cb;
+        e->userdata = userdata;
+        req.entry = e;
+        m.proc_register.reg = e->id;
+        m.proc_register.flags = flags;
+        snprintf(m.proc_register.name, sizeof(m.proc_register.name), "%s", e->name);
+        ret2 = call(r, &m, &req);
+        if (ret2 < 0 || !e->preg) {
+                entry_remove(r, e);
+                return ret2 < 0 ? ret2 : -EIO;
+        }
+        *ret = e->preg;
+        return 0;
+}
+
+void remote_proc_deregister(struct remote *r, dhp_proc_reg *reg) {
+        struct ipc_msg m = { .type = IPC_PROC_DEREGISTER };
+        struct entry *e = NULL;
+
+        pthread_mutex_lock(&r->lock);
+        for (e = r->entries; e && !(e->kind == ENTRY_SYNC && e->preg == reg); e = e->next)
+                ;
+        if (e && !r->error) {
+                m.unreg.reg = e->id;
+                send_msg(r, &m);
+        }
+        pthread_mutex_unlock(&r->lock);
+        procnotify_deregister(reg);
+        if (e)
+                entry_remove(r, e);
+}
+
+int remote_arrival_register(struct remote *r, const char *name, dhp_class cls, uint32_t flags, dhp_arrival_cb cb,
+                            void *userdata, dhp_arrival_reg **ret) {
+        struct request req = { 0 };
+        struct ipc_msg m = { .type = IPC_ARRIVAL_REGISTER };
+        dhp_arrival_reg *areg;
+        struct entry *e;
+        int ret2;
+
+        if (!cb || !ret || (flags & ~(uint32_t)DHP_ARRIVAL_INCLUDE_EXISTING) || (name && strlen(name) >= IPC_NAME_MAX))
+                return -EINVAL;
+        /* Local first (no INCLUDE_EXISTING: the daemon knows what exists),
+         * so that an arrival read before the reply finds it. */
+        ret2 = arrival_register(r->local, name, cls, 0, cb, userdata, &areg);
+        if (ret2 < 0)
+                return ret2;
+        e = entry_new(r, ENTRY_ARRIVAL, name, flags);
+        if (!e) {
+                arrival_unregister(areg);
+                return -ENOMEM;
+        }
+        pthread_mutex_lock(&r->lock);
+        e->cls = cls;
+        e->acb = cb;
+        e->userdata = userdata;
+        e->areg = areg;
+        pthread_mutex_unlock(&r->lock);
+        m.arrival_register = (typeof(m.arrival_register)){ .reg = e->id, .cls = cls, .flags = flags };
+        snprintf(m.arrival_register.name, sizeof(m.arrival_register.name), "%s", e->name);
+        ret2 = call(r, &m, &req);
+        if (ret2 < 0) {
+                entry_remove(r, e);
+                arrival_unregister(areg);
+                return ret2;
+        }
+        *ret = areg;
+        return 0;
+}
+
+void remote_arrival_unregister(struct remote *r, dhp_arrival_reg *reg) {
+        struct ipc_msg m = { .type = IPC_ARRIVAL_UNREGISTER };
+        struct entry *e;
+
+        pthread_mutex_lock(&r->lock);
+        for (e = r->entries; e && !(e->kind == ENTRY_ARRIVAL && e->areg == reg); e = e->next)
+                ;
+        if (e) {
+                e->areg = NULL; /* arrivals read from now on are dropped */
+                if (!r->error) {
+                        m.unreg.reg = e->id;
+                        send_msg(r, &m);
+                }
+        }
+        pthread_mutex_unlock(&r->lock);
+        arrival_unregister(reg);
+        if (e)
+                entry_remove(r, e);
+}
+
+int remote_monitor_add(struct remote *r, dhp_monitor_cb cb, void *userdata, dhp_monitor **ret) {
+        struct request req = { 0 };
+        struct ipc_msg m = { .type = IPC_MONITOR_START };
+        bool first;
+        int ret2;
+
+        ret2 = engine_monitor_add(r->local, cb, userdata, ret);
+        if (ret2 < 0)
+                return ret2;
+        pthread_mutex_lock(&r->lock);
+        first = r->nmonitors++ == 0;
+        pthread_mutex_unlock(&r->lock);
+        if (!first)
+                return 0;
+        ret2 = call(r, &m, &req);
+        if (ret2 < 0 && ret2 != -EALREADY) {
+                remote_monitor_remove(r, *ret);
+                return ret2;
+        }
+        return 0;
+}
+
+void remote_monitor_remove(struct remote *r, dhp_monitor *mon) {
+        struct ipc_msg m = { .type = IPC_MONITOR_STOP };
+
+        engine_monitor_remove(mon);
+        pthread_mutex_lock(&r->lock);
+        if (--r->nmonitors == 0 && !r->error)
+                send_msg(r, &m);
+        pthread_mutex_unlock(&r->lock);
+}
+
+/* ---- queries and sim control ------------------------------------------------------ */
+
+int remote_status(struct remote *r, struct remote_status *st) {
+        struct request req = { .st = st };
+        struct ipc_msg m = { .type = IPC_STATUS };
+        int ret;
+
+        memset(st, 0, sizeof(*st));
+        ret = call(r, &m, &req);
+        if (ret == 0 && req.st_err)
+                ret = req.st_err;
+        if (ret == 0) {
+                pthread_mutex_lock(&r->lock);
+                st->ncpus = r->nadmitted;
+                st->cpu_state = malloc(r->nadmitted ? r->nadmitted : 1);
+                if (st->cpu_state)
+                        memcpy(st->cpu_state, r->admitted, r->nadmitted);
+                else
+                        ret = -ENOMEM;
+                pthread_mutex_unlock(&r->lock);
+        }
+        return ret;
+}
+
+void remote_status_deinit(struct remote_status *st) {
+        free(st->cpu_state);
+        free(st->mem);
+        free(st->clients);
+        memset(st, 0, sizeof(*st));
+}
+
+int remote_proc_count(struct remote *r, uint32_t *ret) {
+        int ret2 = refresh_states(r);
+
+        if (ret2 == 0)
+                *ret = r->nadmitted;
+        return ret2;
+}
+
+int remote_proc_get_state(struct remote *r, uint32_t index, dhp_proc_state *ret) {
+        int ret2 = refresh_states(r);
+
+        if (ret2 < 0)
+                return ret2;
+        pthread_mutex_lock(&r->lock);
+        if (index >= r->nadmitted)
+                ret2 = -ERANGE;
+        else
+                *ret = (dhp_proc_state)r->admitted[index];
+        pthread_mutex_unlock(&r->lock);
+        return ret2;
+}
+
+int remote_sim_cpu_add(struct remote *r, uint32_t *ret_index) {
+        struct request req = { 0 };
+        struct ipc_msg m = { .type = IPC_SIM_CPU_ADD };
+        int ret = call(r, &m, &req);
+
+        if (ret >= 0 && ret_index)
+                *ret_index = req.v32;
+        return ret;
+}
+
+int remote_sim_memory_add(struct remote *r, uint64_t size, uint64_t *ret_base) {
+        struct request req = { 0 };
+        struct ipc_msg m = { .type = IPC_SIM_MEMORY_ADD, .sim_memory_add = { size } };
+        int ret = call(r, &m, &req);
+
+        if (ret >= 0 && ret_base)
+                *ret_base = req.v64;
+        return ret;
+}
+
+int remote_sim_run(struct remote *r, const char *filename, const char *text, char **ret_error) {
+        struct request req = { 0 };
+        struct ipc_msg *m;
+        size_t len = strlen(text);
+        int ret;
+
+        if (len > IPC_MSG_MAX - 1024)
+                return -EMSGSIZE;
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->type = IPC_SIM_RUN;
+        snprintf(m->sim_run.filename, sizeof(m->sim_run.filename), "%s", filename ? filename : "scenario");
+        m->sim_run.text = text;
+        m->sim_run.text_len = (uint32_t)len;
+        ret = call(r, m, &req);
+        free(m);
+        if (ret < 0 && ret_error && req.text[0])
+                *ret_error = strdup(req.text);
+        return ret;
+}
+
+int remote_ping(struct remote *r) {
+        struct request req = { 0 };
+        struct ipc_msg m = { .type = IPC_PING };
+
+        return call(r, &m, &req);
+}

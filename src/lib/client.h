@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The client side of dhpd's socket (target "unix:PATH"): the public API of
+ * dhp.h over IPC.  The context's engine stays local and holds the
+ * registrations (their order, their deregistration rules, the arrival
+ * queue); a connection thread reads the socket and
+ *   - runs each synchronous phase over the local registrations
+ *     (procnotify_split_*) and answers dhpd,
+ *   - queues arrivals on the local engine (delivered by dhp_process() or the
+ *     notification thread),
+ *   - hands dhpd's records to the local monitors.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include "core/engine.h"
+#include "dhp.h"
+#include "util/ipcmsg.h"
+
+struct remote;
+
+#define REMOTE_DEFAULT_SOCKET "/run/dhp/dhpd.sock"
+
+/* Connect and handshake.  On failure *err (if given) gets a sentence a
+ * person can act on.  wake(ud) is called when the connection is lost. */
+int remote_open(struct remote **ret, struct engine *local, const char *path, void (*wake)(void *), void *ud,
+                char *err, size_t errsize);
+void remote_free(struct remote *r);
+/* 0 while connected; -ECONNRESET after the daemon went away. */
+int remote_error(struct remote *r);
+int remote_reconnect(struct remote *r, char *err, size_t errsize);
+
+int remote_proc_register(struct remote *r, const char *name, uint32_t flags, dhp_proc_cb cb, void *userdata,
+                         dhp_proc_reg **ret);
+void remote_proc_deregister(struct remote *r, dhp_proc_reg *reg);
+int remote_arrival_register(struct remote *r, const char *name, dhp_class cls, uint32_t flags, dhp_arrival_cb cb,
+                            void *userdata, dhp_arrival_reg **ret);
+void remote_arrival_unregister(struct remote *r, dhp_arrival_reg *reg);
+int remote_monitor_add(struct remote *r, dhp_monitor_cb cb, void *userdata, dhp_monitor **ret);
+void remote_monitor_remove(struct remote *r, dhp_monitor *m);
+
+int remote_proc_count(struct remote *r, uint32_t *ret);
+int remote_proc_get_state(struct remote *r, uint32_t index, dhp_proc_state *ret);
+int remote_sim_cpu_add(struct remote *r, uint32_t *ret_index);
+int remote_sim_memory_add(struct remote *r, uint64_t size, uint64_t *ret_base);
+int remote_sim_run(struct remote *r, const char *filename, const char *text, char **ret_error);
+/* A round trip that does nothing (benchmarks, liveness). */
+int remote_ping(struct remote *r);
+
+/* What `dhpctl status` shows. */
+struct remote_status {
+        uint32_t ncpus;
+        uint8_t *cpu_state; /* dhp_proc_state per slot */
+        size_t nmem;
+        struct ipc_msg *mem; /* IPC_STATUS_MEM */
+        size_t nclients;
+        struct ipc_msg *clients; /* IPC_STATUS_CLIENT */
+};
+int remote_status(struct remote *r, struct remote_status *ret);
+void remote_status_deinit(struct remote_status *st);
+/* The daemon's explanation of the last refused request ("" if none). */
+const char *remote_last_text(struct remote *r);
+/* The daemon's flags from WELCOME (IPC_WELCOME_*). */
+uint32_t remote_flags(struct remote *r);

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The dhpd IPC messages: encoding and decoding, nothing else.  Pure: no
+ * syscalls, no allocation, every length checked, so that it can be fuzzed
+ * on its own.  The socket handling lives in src/daemon/server.c and
+ * src/lib/client.c; the wire format is documented in doc/protocol.md.
+ *
+ * A message is one SOCK_SEQPACKET datagram: a 16-byte header
+ *   u16 type, u16 flags (0), u32 length (whole message), u64 id
+ * then the payload of its type.  Integers are little-endian; a string is a
+ * u16 byte count then the bytes (no NUL; NUL bytes inside are refused); a
+ * blob is a u32 byte count then the bytes.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The protocol's version: a peer of another major version is refused. */
+#define IPC_VERSION_MAJOR 1
+#define IPC_VERSION_MINOR 0
+
+#define IPC_HEADER_SIZE 16
+/* No message is longer; a longer datagram is a protocol violation. */
+#define IPC_MSG_MAX 65536
+#define IPC_NAME_MAX 64    /* names, with their NUL */
+#define IPC_TEXT_MAX 1024  /* reply text, with its NUL */
+#define IPC_DETAIL_MAX 256 /* record detail, error text, file names */
+#define IPC_STATUS_PROC_MAX 1024
+
+enum ipc_type {
+        /* session */
+        IPC_HELLO = 0x01,   /* c->s */
+        IPC_WELCOME = 0x02, /* s->c */
+        IPC_REPLY = 0x03,   /* s->c: ends every request with an id */
+        IPC_ERROR = 0x04,   /* s->c: the connection is closed after it */
+        IPC_PING = 0x05,    /* c->s: REPLY 0 */
+        /* synchronous processor notification */
+        IPC_PROC_REGISTER = 0x10,
+        IPC_PROC_DEREGISTER = 0x11,
+        IPC_PROC_CHANGE = 0x12, /* s->c: ADD_START, ADD_COMPLETE, ADD_FAILURE */
+        IPC_PROC_ANSWER = 0x13, /* c->s: the process's answer to a PROC_CHANGE */
+        /* asynchronous arrival notification */
+        IPC_ARRIVAL_REGISTER = 0x20,
+        IPC_ARRIVAL_UNREGISTER = 0x21,
+        IPC_ARRIVAL = 0x22, /* s->c */
+        /* the notification stream */
+        IPC_MONITOR_START = 0x30,
+        IPC_MONITOR_STOP = 0x31,
+        IPC_RECORD = 0x32, /* s->c */
+        IPC_LOST = 0x33,   /* s->c: notifications dropped for a slow reader */
+        /* 0x40..0x4f reserved: memory condition events (dhp_memcond_*) */
+        IPC_RESERVED_MEMCOND_FIRST = 0x40,
+        IPC_RESERVED_MEMCOND_LAST = 0x4f,
+        /* 0x50..0x5f reserved: user-space rebalance devices (dhp_device_*, dhp_ioq_*) */
+        IPC_RESERVED_REBALANCE_FIRST = 0x50,
+        IPC_RESERVED_REBALANCE_LAST = 0x5f,
+        /* status */
+        IPC_STATUS = 0x60,        /* c->s */
+        IPC_STATUS_PROC = 0x61,   /* s->c, before the REPLY */
+        IPC_STATUS_MEM = 0x62,    /* s->c, before the REPLY */
+        IPC_STATUS_CLIENT = 0x63, /* s->c, before the REPLY */
+        /* simulated platform control (dhpd --platform sim) */
+        IPC_SIM_CPU_ADD = 0x70,
+        IPC_SIM_MEMORY_ADD = 0x71,
+        IPC_SIM_RUN = 0x72,
+};
+
+enum {
+        IPC_WELCOME_PRIVILEGED = 1u << 0, /* may register synchronously, drive the sim */
+        IPC_WELCOME_SIMULATED = 1u << 1,  /* dhpd runs the simulated platform: its processors are not this machine's */
+};
+
+enum {
+        IPC_ARRIVAL_EXISTING = 1u << 0,
+};
+
+enum {
+        IPC_CLIENT_PRIVILEGED = 1u << 0,
+        IPC_CLIENT_MONITOR = 1u << 1,
+        IPC_CLIENT_SELF = 1u << 2, /* the client asking */
+        IPC_CLIENT_GONE_LATE = 1u << 3,
+};
+
+/* A record of the notification stream on the wire (dhp_record's fields);
+ * an empty string stands for NULL except in method and event. */
+struct ipc_record {
+        uint64_t seq, t_ns;
+        uint32_t fields;
+        uint32_t processor;
+        uint16_t group;
+        uint8_t number;
+        uint64_t base, size, block, dur_ns;
+        int32_t status;
+        char method[16];
+        char event[32];
+        char cls[16];
+        char client[IPC_NAME_MAX];
+        char name[IPC_NAME_MAX];
+        char detail[IPC_DETAIL_MAX];
+};
+
+struct ipc_msg {
+        uint16_t type;
+        uint64_t id; /* a request's id, echoed by its REPLY; 0: no reply wanted */
+        union {
+                struct {
+                        uint16_t major, minor;
+                        uint32_t pid;
+                        char name[IPC_NAME_MAX];
+                } hello;
+                struct {
+                        uint16_t major, minor;
+                        uint32_t flags, max_regs, max_queue, max_msg;
+                        uint64_t client_id;
+                } welcome;
+                struct {
+                        int32_t status;
+                        uint32_t v32;
+                        uint64_t v64;
+                        char text[IPC_TEXT_MAX];
+                } reply;
+                struct {
+                        int32_t status;
+                        char text[IPC_DETAIL_MAX];
+                } error;
+                struct {
+                        uint32_t reg, flags;
+                        char name[IPC_NAME_MAX];
+                } proc_register;
+                struct {
+                        uint32_t reg;
+                } unreg; /* PROC_DEREGISTER, ARRIVAL_UNREGISTER */
+                struct {
+                        uint64_t txn;
+                        uint32_t state, index;
+                        int32_t status;
+                } proc_change;
+                struct {
+                        uint64_t txn;
+                        uint32_t state;
+                        int32_t status;
+                        uint32_t ncalls;
+                        uint64_t dur_ns;
+                } proc_answer;
+                struct {
+                        uint32_t reg, cls, flags;
+                        char name[IPC_NAME_MAX];
+                } arrival_register;
+                struct {
+                        uint32_t reg, cls, event, flags, index;
+                        uint64_t base, size;
+                        char name[IPC_NAME_MAX];
+                } arrival;
+                struct ipc_record record;
+                struct {
+                        uint64_t count;
+                } lost;
+                struct {
+                        uint32_t first, count;
+                        uint8_t state[IPC_STATUS_PROC_MAX];
+                } status_proc;
+                struct {
+                        uint64_t id, base, size, block_size;
+                        uint32_t nblocks, online_blocks;
+                } status_mem;
+                struct {
+                        uint32_t pid, uid, flags, sync_regs, arrival_regs, late;
+                        char name[IPC_NAME_MAX];
+                } status_client;
+                struct {
+                        uint64_t size;
+                } sim_memory_add;
+                struct {
+                        char filename[IPC_DETAIL_MAX];
+                        const char *text; /* points into the decoded buffer; not NUL-terminated */
+                        uint32_t text_len;
+                } sim_run;
+        };
+};
+
+/* True for the types a client sends, false for the daemon's. */
+bool ipcmsg_from_client(uint16_t type);
+/* True for a type reserved for a later method (answered -EOPNOTSUPP). */
+bool ipcmsg_reserved(uint16_t type);
+const char *ipcmsg_type_name(uint16_t type);
+
+/*
+ * ipcmsg_encode - encode m into buf.  Returns the message length, or
+ * -EMSGSIZE when it does not fit in `size` (or IPC_MSG_MAX), -EINVAL for an
+ * unknown type or a string longer than its field allows.
+ */
+int ipcmsg_encode(const struct ipc_msg *m, void *buf, size_t size);
+
+/*
+ * ipcmsg_decode - decode one whole datagram.  Returns 0, or: -EBADMSG (too
+ * short, length field not the datagram's length, a field cut short, a string
+ * too long or with a NUL, bytes left over, flags not 0), -EMSGSIZE (longer
+ * than IPC_MSG_MAX), -EPROTO (an unknown type), -EOPNOTSUPP (a reserved
+ * type: m->type and m->id are set, the payload is not decoded).  On error
+ * *m is left with whatever was decoded so far; only m->type and m->id are
+ * meaningful, and only for -EOPNOTSUPP.  sim_run.text points into buf.
+ */
+int ipcmsg_decode(const void *buf, size_t len, struct ipc_msg *m);

@@ -1,0 +1,585 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dhpd and its clients end to end: a real dhpd (--platform sim) on a socket
+ * in a temporary directory, client processes made with fork().  Every wait
+ * is bounded: the daemon's READY line, the clients' events on a pipe, the
+ * fd of a context; nothing sleeps and hopes.  (Where a client sleeps, it
+ * plays a slow client.)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <grp.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "lib/client.h"
+#include "util/ipcmsg.h"
+#include "util/time.h"
+
+struct remote *dhp_internal_remote(dhp *ctx);
+
+static char dir[64];
+static char sock[128];
+static pid_t daemon_pid = -1;
+
+/* Start dhpd with this [sync] configuration; wait (bounded) for READY. */
+static void daemon_start(const char *sync_conf) {
+        const char *dhpd = getenv("DHPD");
+        char conf[160], line[64];
+        int out[2];
+        FILE *f;
+
+        assert_non_null(dhpd);
+        snprintf(conf, sizeof(conf), "%s/dhpd.conf", dir);
+        f = fopen(conf, "w");
+        assert_non_null(f);
+        fprintf(f, "[daemon]\nlog_level = warning\n[sync]\n%s\n", sync_conf);
+        fclose(f);
+        assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+        daemon_pid = fork();
+        assert_true(daemon_pid >= 0);
+        if (daemon_pid == 0) {
+                dup2(out[1], 1);
+                execl(dhpd, dhpd, "--platform", "sim", "--sim", "cpus=2,maxcpus=64,maxmem=1T", "--foreground", "--socket", sock,
+                      "-c", conf, (char *)NULL);
+                _exit(127);
+        }
+        close(out[1]);
+        {
+                struct pollfd p = { .fd = out[0], .events = POLLIN };
+                size_t n = 0;
+                while (n < sizeof(line) - 1) {
+                        assert_true(poll(&p, 1, 10000) == 1); /* READY within 10 s */
+                        ssize_t k = read(out[0], line + n, 1);
+                        assert_true(k == 1);
+                        if (line[n++] == '\n')
+                                break;
+                }
+                line[n] = 0;
+                assert_string_equal(line, "READY\n");
+        }
+        close(out[0]);
+}
+
+static void daemon_stop(void) {
+        int st;
+
+        if (daemon_pid <= 0)
+                return;
+        kill(daemon_pid, SIGTERM);
+        waitpid(daemon_pid, &st, 0);
+        daemon_pid = -1;
+}
+
+static int setup(void **state) {
+        strcpy(dir, "/tmp/dhp-test-ipc-XXXXXX");
+        assert_non_null(mkdtemp(dir));
+        chmod(dir, 0755); /* the unprivileged client reaches the socket */
+        snprintf(sock, sizeof(sock), "%s/run/dhpd.sock", dir);
+        return 0;
+}
+
+static int teardown(void **state) {
+        char cmd[128];
+
+        daemon_stop();
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        return system(cmd) == 0 ? 0 : -1;
+}
+
+static dhp *open_ctx(void) {
+        char target[160];
+        dhp *ctx = NULL;
+
+        snprintf(target, sizeof(target), "unix:%s", sock);
+        assert_int_equal(dhp_open(&ctx, target), 0);
+        return ctx;
+}
+
+/* ---- client processes ------------------------------------------------------ */
+
+enum role { ROLE_PLAIN, ROLE_VETO, ROLE_SLEEP, ROLE_HANG };
+
+struct child {
+        pid_t pid;
+        char tag;
+};
+
+static int events[2]; /* children -> test: "A:S\n" ... one write each (atomic) */
+
+static void emit(char tag, char what) {
+        char b[4] = { tag, ':', what, '\n' };
+
+        (void)!write(events[1], b, 4);
+}
+
+static char g_tag;
+static enum role g_role;
+
+static void child_cb(void *userdata, const dhp_proc_change *c) {
+        switch (dhp_proc_change_get_state(c)) {
+        case DHP_PROC_ADD_START:
+                emit(g_tag, 'S');
+                if (g_role == ROLE_VETO)
+                        dhp_proc_change_veto(c, -EBUSY);
+                if (g_role == ROLE_SLEEP)
+                        usleep(800 * 1000); /* a slow client, past the 300 ms deadline */
+                if (g_role == ROLE_HANG)
+                        pause(); /* killed here */
+                break;
+        case DHP_PROC_ADD_COMPLETE:
+                emit(g_tag, 'C');
+                break;
+        case DHP_PROC_ADD_FAILURE:
+                emit(g_tag, 'F');
+                break;
+        }
+}
+
+static struct child child_start(char tag, enum role role) {
+        struct child ch = { .tag = tag };
+
+        ch.pid = fork();
+        assert_true(ch.pid >= 0);
+        if (ch.pid == 0) {
+                dhp_proc_reg *reg;
+                dhp *ctx;
+                char target[160];
+                g_tag = tag;
+                g_role = role;
+                snprintf(target, sizeof(target), "unix:%s", sock);
+                if (dhp_open(&ctx, target) < 0 || dhp_proc_register(ctx, NULL, 0, child_cb, NULL, &reg) < 0)
+                        _exit(1);
+                emit(tag, 'R');
+                /* Callbacks run on the connection thread; this one waits
+                 * for the daemon to go away or the test to end it. */
+                for (;;) {
+                        struct pollfd p = { .fd = dhp_get_fd(ctx), .events = POLLIN };
+                        poll(&p, 1, -1);
+                        if (dhp_process(ctx) < 0)
+                                _exit(0);
+                }
+        }
+        return ch;
+}
+
+static void child_stop(struct child *ch) {
+        int st;
+
+        kill(ch->pid, SIGKILL);
+        waitpid(ch->pid, &st, 0);
+}
+
+/* The next event line, within ms; "" on timeout. */
+static void next_event(char out[4], int ms) {
+        struct pollfd p = { .fd = events[0], .events = POLLIN };
+
+        out[0] = 0;
+        if (poll(&p, 1, ms) != 1)
+                return;
+        char b[4];
+        if (read(events[0], b, 4) == 4) {
+                out[0] = b[0];
+                out[1] = b[1];
+                out[2] = b[2];
+                out[3] = 0;
+        }
+}
+
+static void expect_event(const char *want, int ms) {
+        char e[4];
+
+        next_event(e, ms);
+        if (strcmp(e, want) != 0)
+                fail_msg("expected event %s, got '%s'", want, e);
+}
+
+/* Two events in either order. */
+static void expect_both(const char *a, const char *b, int ms) {
+        char e1[4], e2[4];
+
+        next_event(e1, ms);
+        next_event(e2, ms);
+        if (!((strcmp(e1, a) == 0 && strcmp(e2, b) == 0) || (strcmp(e1, b) == 0 && strcmp(e2, a) == 0)))
+                fail_msg("expected %s and %s, got '%s' and '%s'", a, b, e1, e2);
+}
+
+struct adder {
+        dhp *ctx;
+        int result;
+        uint64_t ns;
+        struct flag done;
+};
+
+static void *add_thread(void *userdata) {
+        struct adder *a = userdata;
+        uint64_t t0 = time_now_ns();
+
+        a->result = dhp_sim_cpu_add(a->ctx, NULL);
+        a->ns = time_now_ns() - t0;
+        flag_set(&a->done, 1);
+        return NULL;
+}
+
+static void two_clients(enum role rb, int expect_result, char second) {
+        struct child a, b;
+        dhp *ctx;
+
+        assert_int_equal(pipe2(events, O_CLOEXEC), 0);
+        daemon_start("deadline = 2s");
+        a = child_start('A', ROLE_PLAIN);
+        expect_event("A:R", 5000);
+        b = child_start('B', rb);
+        expect_event("B:R", 5000);
+        ctx = open_ctx();
+        assert_int_equal(dhp_sim_cpu_add(ctx, NULL), expect_result);
+        /* Both have ADD_START before either has the second phase. */
+        expect_both("A:S", "B:S", 5000);
+        expect_both(second == 'C' ? "A:C" : "A:F", second == 'C' ? "B:C" : "B:F", 5000);
+        dhp_close(ctx);
+        child_stop(&a);
+        child_stop(&b);
+        close(events[0]);
+        close(events[1]);
+}
+
+static void test_fanout_two_processes(void **state) {
+        two_clients(ROLE_PLAIN, 0, 'C');
+}
+
+static void test_veto_in_one_fails_both(void **state) {
+        two_clients(ROLE_VETO, 1, 'F');
+}
+
+static void late_client(const char *policy, int expect_result) {
+        struct remote_status st;
+        struct child a, s;
+        char conf[64];
+        uint64_t t0;
+        unsigned late = 0;
+        dhp *ctx;
+        int r;
+
+        assert_int_equal(pipe2(events, O_CLOEXEC), 0);
+        snprintf(conf, sizeof(conf), "deadline = 300ms\nlate_policy = %s", policy);
+        daemon_start(conf);
+        a = child_start('A', ROLE_PLAIN);
+        expect_event("A:R", 5000);
+        s = child_start('Z', ROLE_SLEEP);
+        expect_event("Z:R", 5000);
+        ctx = open_ctx();
+        t0 = time_now_ns();
+        r = dhp_sim_cpu_add(ctx, NULL);
+        assert_int_equal(r, expect_result);
+        /* Each phase bounded by the deadline (the sleeper, still in
+         * ADD_START, misses the second one too). */
+        assert_true(time_now_ns() - t0 < 2 * 300 * NSEC_PER_MSEC + 400 * NSEC_PER_MSEC);
+        assert_int_equal(remote_status(dhp_internal_remote(ctx), &st), 0);
+        for (size_t i = 0; i < st.nclients; i++)
+                if (st.clients[i].status_client.pid == (uint32_t)s.pid)
+                        late = st.clients[i].status_client.late;
+        assert_true(late >= 1);
+        remote_status_deinit(&st);
+        dhp_close(ctx);
+        child_stop(&a);
+        child_stop(&s);
+        close(events[0]);
+        close(events[1]);
+}
+
+static void test_late_client_proceed(void **state) {
+        late_client("proceed", 0);
+}
+
+static void test_late_client_veto(void **state) {
+        late_client("veto", 1);
+}
+
+static void test_sigkill_during_add_start(void **state) {
+        struct adder ad = { 0 };
+        struct child a, k;
+        pthread_t t;
+
+        assert_int_equal(pipe2(events, O_CLOEXEC), 0);
+        daemon_start("deadline = 2s");
+        a = child_start('A', ROLE_PLAIN);
+        expect_event("A:R", 5000);
+        k = child_start('K', ROLE_HANG);
+        expect_event("K:R", 5000);
+        ad.ctx = open_ctx();
+        flag_init(&ad.done);
+        assert_int_equal(pthread_create(&t, NULL, add_thread, &ad), 0);
+        expect_both("A:S", "K:S", 5000);
+        child_stop(&k); /* SIGKILL inside ADD_START */
+        assert_true(flag_wait(&ad.done, 1, 5000));
+        pthread_join(t, NULL);
+        assert_int_equal(ad.result, 0);
+        /* Well within the deadline: a gone client is not waited for. */
+        assert_true(ad.ns < 2 * NSEC_PER_SEC);
+        expect_event("A:C", 5000);
+        dhp_close(ad.ctx);
+        child_stop(&a);
+        close(events[0]);
+        close(events[1]);
+}
+
+/* ---- who may do what ------------------------------------------------------- */
+
+static void arrival_count(void *userdata, const dhp_device_event *e) {
+        (*(int *)userdata)++;
+}
+
+static void noop_cb(void *userdata, const dhp_proc_change *c) {
+}
+
+static void test_unprivileged_client(void **state) {
+        int res[2];
+        pid_t pid;
+        int st;
+        dhp *ctx;
+
+        if (geteuid() != 0) {
+                skip(); /* needs root to become another uid: run `make check` as root */
+                return;
+        }
+        assert_int_equal(pipe2(events, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(res, O_CLOEXEC), 0);
+        daemon_start("deadline = 2s");
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                char target[160];
+                dhp_proc_reg *reg;
+                dhp_arrival_reg *areg;
+                dhp *c;
+                int n = 0, r1, r2;
+                /* nobody, no supplementary groups */
+                if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+                        _exit(3);
+                snprintf(target, sizeof(target), "unix:%s", sock);
+                if (dhp_open(&c, target) < 0)
+                        _exit(4);
+                r1 = dhp_proc_register(c, NULL, 0, noop_cb, NULL, &reg);
+                r2 = dhp_arrival_register(c, NULL, DHP_CLASS_PROCESSOR, 0, arrival_count, &n, &areg);
+                (void)!write(res[1], &r1, sizeof(r1));
+                (void)!write(res[1], &r2, sizeof(r2));
+                /* wait for one arrival, bounded */
+                uint64_t end = time_now_ns() + 5 * NSEC_PER_SEC;
+                while (n == 0 && time_now_ns() < end) {
+                        if (dhp_wait(c, 5000) > 0 && dhp_process(c) < 0)
+                                break;
+                }
+                (void)!write(res[1], &n, sizeof(n));
+                _exit(0);
+        }
+        {
+                int r1 = 1, r2 = 1, n = 0;
+                struct pollfd p = { .fd = res[0], .events = POLLIN };
+                assert_int_equal(poll(&p, 1, 5000), 1);
+                assert_int_equal(read(res[0], &r1, sizeof(r1)), sizeof(r1));
+                assert_int_equal(read(res[0], &r2, sizeof(r2)), sizeof(r2));
+                assert_int_equal(r1, -EPERM);
+                assert_int_equal(r2, 0);
+                ctx = open_ctx();
+                assert_int_equal(dhp_sim_cpu_add(ctx, NULL), 0);
+                assert_int_equal(poll(&p, 1, 5000), 1);
+                assert_int_equal(read(res[0], &n, sizeof(n)), sizeof(n));
+                assert_int_equal(n, 1);
+                dhp_close(ctx);
+        }
+        waitpid(pid, &st, 0);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        close(res[0]);
+        close(res[1]);
+        close(events[0]);
+        close(events[1]);
+}
+
+/* ---- raw protocol: malformed, oversized, version, slow reader --------------- */
+
+static int raw_connect(uint16_t major) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct ipc_msg m = { .type = IPC_HELLO, .id = 1, .hello = { .major = major, .minor = 0, .pid = 1 } };
+        uint8_t buf[256];
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        int n;
+
+        strcpy(sa.sun_path, sock);
+        assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        strcpy(m.hello.name, "raw");
+        n = ipcmsg_encode(&m, buf, sizeof(buf));
+        assert_int_equal(send(fd, buf, (size_t)n, 0), n);
+        return fd;
+}
+
+/* Read one message within ms; returns its length, 0 on EOF, -1 on timeout. */
+static int raw_recv(int fd, uint8_t *buf, size_t size, int ms) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+
+        if (poll(&p, 1, ms) != 1)
+                return -1;
+        return (int)recv(fd, buf, size, 0);
+}
+
+static void expect_error_then_eof(int fd, const char *fragment) {
+        static uint8_t buf[IPC_MSG_MAX];
+        static struct ipc_msg m;
+        int n;
+
+        for (;;) {
+                n = raw_recv(fd, buf, sizeof(buf), 5000);
+                assert_true(n > 0);
+                assert_int_equal(ipcmsg_decode(buf, (size_t)n, &m), 0);
+                if (m.type == IPC_ERROR)
+                        break;
+        }
+        if (fragment && !strstr(m.error.text, fragment))
+                fail_msg("error text '%s' lacks '%s'", m.error.text, fragment);
+        assert_int_equal(raw_recv(fd, buf, sizeof(buf), 5000), 0);
+}
+
+static void test_malformed_and_oversized(void **state) {
+        static uint8_t big[70000];
+        uint8_t buf[256];
+        dhp *ctx;
+        int fd;
+
+        daemon_start("deadline = 2s");
+        ctx = open_ctx();
+
+        /* A header whose length lies. */
+        fd = raw_connect(IPC_VERSION_MAJOR);
+        memset(buf, 0, sizeof(buf));
+        buf[0] = IPC_PING;
+        buf[4] = 99; /* says 99 bytes, sends 16 */
+        assert_int_equal(send(fd, buf, 16, 0), 16);
+        expect_error_then_eof(fd, "malformed");
+        close(fd);
+        assert_int_equal(remote_ping(dhp_internal_remote(ctx)), 0);
+
+        /* A message past IPC_MSG_MAX. */
+        fd = raw_connect(IPC_VERSION_MAJOR);
+        big[0] = IPC_PING;
+        assert_int_equal(send(fd, big, sizeof(big), 0), (ssize_t)sizeof(big));
+        expect_error_then_eof(fd, "70000 bytes");
+        close(fd);
+        assert_int_equal(remote_ping(dhp_internal_remote(ctx)), 0);
+
+        /* A message only the daemon sends. */
+        fd = raw_connect(IPC_VERSION_MAJOR);
+        {
+                struct ipc_msg m = { .type = IPC_LOST, .lost = { 1 } };
+                int n = ipcmsg_encode(&m, buf, sizeof(buf));
+                assert_int_equal(send(fd, buf, (size_t)n, 0), n);
+        }
+        expect_error_then_eof(fd, "LOST");
+        close(fd);
+
+        /* Another major version: refused, both versions named. */
+        fd = raw_connect(IPC_VERSION_MAJOR + 1);
+        expect_error_then_eof(fd, "the client speaks 2.0, dhpd speaks 1.0");
+        close(fd);
+
+        assert_int_equal(remote_ping(dhp_internal_remote(ctx)), 0);
+        dhp_close(ctx);
+}
+
+static void test_slow_reader_gets_lost_marker(void **state) {
+        static uint8_t buf[IPC_MSG_MAX];
+        static struct ipc_msg m;
+        char *text;
+        size_t len = 0, cap = 16384;
+        uint64_t lost = 0, records = 0;
+        uint8_t out[64];
+        dhp *ctx;
+        int fd, n;
+
+        daemon_start("deadline = 2s");
+        fd = raw_connect(IPC_VERSION_MAJOR);
+        m = (struct ipc_msg){ .type = IPC_MONITOR_START, .id = 2 };
+        n = ipcmsg_encode(&m, out, sizeof(out));
+        assert_int_equal(send(fd, out, (size_t)n, 0), n);
+        /* Does not read while the stream floods it. */
+        text = malloc(cap);
+        for (int i = 0; i < 1000; i++)
+                len += (size_t)snprintf(text + len, cap - len, "memory add 128M\n");
+        ctx = open_ctx();
+        assert_int_equal(dhp_sim_run_scenario(ctx, "flood", text, NULL), 0);
+        assert_int_equal(remote_ping(dhp_internal_remote(ctx)), 0);
+        free(text);
+        /* Now read everything: the marker is there. */
+        while ((n = raw_recv(fd, buf, sizeof(buf), 1000)) > 0) {
+                assert_int_equal(ipcmsg_decode(buf, (size_t)n, &m), 0);
+                if (m.type == IPC_LOST)
+                        lost += m.lost.count;
+                if (m.type == IPC_RECORD)
+                        records++;
+        }
+        assert_true(lost > 0);
+        assert_true(records > 0);
+        close(fd);
+        dhp_close(ctx);
+}
+
+/* ---- a lost daemon ---------------------------------------------------------- */
+
+static void count_cb(void *userdata, const dhp_proc_change *c) {
+        if (dhp_proc_change_get_state(c) == DHP_PROC_ADD_COMPLETE)
+                flag_set(userdata, flag_get(userdata) + 1);
+}
+
+static void test_reconnect_after_restart(void **state) {
+        struct flag completes;
+        dhp_proc_reg *reg;
+        dhp_arrival_reg *areg;
+        int arrivals = 0;
+        dhp *ctx, *drv;
+
+        flag_init(&completes);
+        daemon_start("deadline = 2s");
+        ctx = open_ctx();
+        assert_int_equal(dhp_proc_register(ctx, "survivor", 0, count_cb, &completes, &reg), 0);
+        assert_int_equal(dhp_arrival_register(ctx, "survivor", DHP_CLASS_PROCESSOR, 0, arrival_count, &arrivals, &areg),
+                         0);
+        daemon_stop();
+        /* The loss shows on the fd, and dhp_process says so. */
+        assert_int_equal(dhp_wait(ctx, 5000), 1);
+        assert_int_equal(dhp_process(ctx), -ECONNRESET);
+        assert_int_equal(dhp_reconnect(ctx), -ENOENT);
+        daemon_start("deadline = 2s");
+        assert_int_equal(dhp_reconnect(ctx), 0);
+        drv = open_ctx();
+        assert_int_equal(dhp_sim_cpu_add(drv, NULL), 0);
+        assert_true(flag_wait(&completes, 1, 5000));
+        /* The arrival registration came back too. */
+        for (uint64_t end = time_now_ns() + 5 * NSEC_PER_SEC; arrivals == 0 && time_now_ns() < end;)
+                if (dhp_wait(ctx, 1000) > 0)
+                        assert_true(dhp_process(ctx) >= 0);
+        assert_int_equal(arrivals, 1);
+        dhp_proc_deregister(reg);
+        dhp_arrival_unregister(areg);
+        dhp_close(drv);
+        dhp_close(ctx);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_fanout_two_processes, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_veto_in_one_fails_both, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_late_client_proceed, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_late_client_veto, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_sigkill_during_add_start, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unprivileged_client, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_malformed_and_oversized, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_slow_reader_gets_lost_marker, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reconnect_after_restart, setup, teardown),
+        };
+        signal(SIGPIPE, SIG_IGN);
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT */
+/* The IPC codec: round trips, and every way a datagram can be wrong. */
+#include <errno.h>
+
+#include "helpers.h"
+#include "util/ipcmsg.h"
+
+static uint8_t buf[IPC_MSG_MAX + 64];
+
+/* One message of every type, with every field set. */
+static size_t samples(struct ipc_msg *v) {
+        static const char text[] = "cpu add\nsettle\n";
+        size_t n = 0;
+
+        v[n] = (struct ipc_msg){ .type = IPC_HELLO, .id = 1, .hello = { .major = 1, .minor = 7, .pid = 42 } };
+        strcpy(v[n++].hello.name, "client-a");
+        v[n++] = (struct ipc_msg){ .type = IPC_WELCOME, .id = 1, .welcome = { 1, 0, 1, 64, 256, 65536, 99 } };
+        v[n] = (struct ipc_msg){ .type = IPC_REPLY, .id = 0xffffffffffffULL, .reply = { .status = -EPERM, .v32 = 3, .v64 = 1ULL << 40 } };
+        strcpy(v[n++].reply.text, "not in group dhp");
+        v[n] = (struct ipc_msg){ .type = IPC_ERROR, .error = { .status = -EPROTO } };
+        strcpy(v[n++].error.text, "bye");
+        v[n++] = (struct ipc_msg){ .type = IPC_PING, .id = 5 };
+        v[n] = (struct ipc_msg){ .type = IPC_PROC_REGISTER, .id = 6, .proc_register = { .reg = 3, .flags = 1 } };
+        strcpy(v[n++].proc_register.name, "percpu");
+        v[n++] = (struct ipc_msg){ .type = IPC_PROC_DEREGISTER, .unreg = { .reg = 3 } };
+        v[n++] = (struct ipc_msg){ .type = IPC_PROC_CHANGE, .proc_change = { .txn = 7, .state = 1, .index = 3, .status = 0 } };
+        v[n++] = (struct ipc_msg){ .type = IPC_PROC_ANSWER, .proc_answer = { 7, 1, -EBUSY, 2, 12345 } };
+        v[n] = (struct ipc_msg){ .type = IPC_ARRIVAL_REGISTER, .id = 8, .arrival_register = { 4, 2, 1 } };
+        strcpy(v[n++].arrival_register.name, "cache");
+        v[n++] = (struct ipc_msg){ .type = IPC_ARRIVAL_UNREGISTER, .unreg = { .reg = 4 } };
+        v[n] = (struct ipc_msg){ .type = IPC_ARRIVAL, .arrival = { 4, 2, 1, 1, 0, 1ULL << 30, 512ULL << 20 } };
+        strcpy(v[n++].arrival.name, "memory@0x40000000");
+        v[n++] = (struct ipc_msg){ .type = IPC_MONITOR_START, .id = 9 };
+        v[n++] = (struct ipc_msg){ .type = IPC_MONITOR_STOP, .id = 10 };
+        v[n] = (struct ipc_msg){ .type = IPC_RECORD, .record = { .seq = 1, .t_ns = 2, .fields = 0x1ff, .processor = 65,
+                                  .group = 1, .number = 1, .base = 3, .size = 4, .block = 5, .dur_ns = 6, .status = -5 } };
+        strcpy(v[n].record.method, "sync");
+        strcpy(v[n].record.event, "ADD_START");
+        strcpy(v[n].record.cls, "processor");
+        strcpy(v[n].record.client, "pool");
+        strcpy(v[n++].record.detail, "\"x\":1");
+        v[n++] = (struct ipc_msg){ .type = IPC_LOST, .lost = { 17 } };
+        v[n++] = (struct ipc_msg){ .type = IPC_STATUS, .id = 11 };
+        v[n] = (struct ipc_msg){ .type = IPC_STATUS_PROC, .id = 11, .status_proc = { .first = 0, .count = IPC_STATUS_PROC_MAX } };
+        for (unsigned i = 0; i < IPC_STATUS_PROC_MAX; i++)
+                v[n].status_proc.state[i] = (uint8_t)(i % 4);
+        n++;
+        v[n++] = (struct ipc_msg){ .type = IPC_STATUS_MEM, .id = 11, .status_mem = { 1, 2, 3, 4, 5, 6 } };
+        v[n] = (struct ipc_msg){ .type = IPC_STATUS_CLIENT, .id = 11, .status_client = { 1, 2, 3, 4, 5, 6 } };
+        strcpy(v[n++].status_client.name, "dhpctl");
+        v[n++] = (struct ipc_msg){ .type = IPC_SIM_CPU_ADD, .id = 12 };
+        v[n++] = (struct ipc_msg){ .type = IPC_SIM_MEMORY_ADD, .id = 13, .sim_memory_add = { 512ULL << 20 } };
+        v[n] = (struct ipc_msg){ .type = IPC_SIM_RUN, .id = 14, .sim_run = { .text = text, .text_len = sizeof(text) - 1 } };
+        strcpy(v[n++].sim_run.filename, "x.scenario");
+        return n;
+}
+
+static void test_roundtrip(void **state) {
+        static struct ipc_msg v[32], d;
+        size_t n = samples(v);
+
+        for (size_t i = 0; i < n; i++) {
+                int len = ipcmsg_encode(&v[i], buf, sizeof(buf));
+                assert_true(len >= IPC_HEADER_SIZE);
+                memset(&d, 0xaa, sizeof(d));
+                assert_int_equal(ipcmsg_decode(buf, (size_t)len, &d), 0);
+                assert_int_equal(d.type, v[i].type);
+                assert_true(d.id == v[i].id);
+                if (v[i].type == IPC_SIM_RUN) {
+                        assert_int_equal(d.sim_run.text_len, v[i].sim_run.text_len);
+                        assert_memory_equal(d.sim_run.text, v[i].sim_run.text, d.sim_run.text_len);
+                        assert_string_equal(d.sim_run.filename, "x.scenario");
+                        continue;
+                }
+                if (v[i].type == IPC_STATUS_PROC) {
+                        assert_memory_equal(d.status_proc.state, v[i].status_proc.state, IPC_STATUS_PROC_MAX);
+                        continue;
+                }
+                /* Every other payload decodes to exactly what was encoded:
+                 * compare by encoding again. */
+                static uint8_t again[IPC_MSG_MAX];
+                assert_int_equal(ipcmsg_encode(&d, again, sizeof(again)), len);
+                assert_memory_equal(again, buf, (size_t)len);
+                assert_true(ipcmsg_from_client(v[i].type) ==
+                            (v[i].type != IPC_WELCOME && v[i].type != IPC_REPLY && v[i].type != IPC_ERROR &&
+                             v[i].type != IPC_PROC_CHANGE && v[i].type != IPC_ARRIVAL && v[i].type != IPC_RECORD &&
+                             v[i].type != IPC_LOST && v[i].type != IPC_STATUS_PROC && v[i].type != IPC_STATUS_MEM &&
+                             v[i].type != IPC_STATUS_CLIENT));
+        }
+}
+
+/* Every prefix, and every message one byte longer, is refused. */
+static void test_truncated_and_extended(void **state) {
+        static struct ipc_msg v[32], d;
+        size_t n = samples(v);
+
+        for (size_t i = 0; i < n; i++) {
+                int len = ipcmsg_encode(&v[i], buf, sizeof(buf));
+                for (int cut = 0; cut < len; cut++) {
+                        int r;
+                        /* The length field says the truth about the cut
+                         * datagram: only the payload is short. */
+                        uint8_t save[4];
+                        memcpy(save, buf + 4, 4);
+                        buf[4] = (uint8_t)cut;
+                        buf[5] = (uint8_t)(cut >> 8);
+                        buf[6] = (uint8_t)(cut >> 16);
+                        buf[7] = 0;
+                        r = ipcmsg_decode(buf, (size_t)cut, &d);
+                        assert_int_equal(r, -EBADMSG);
+                        memcpy(buf + 4, save, 4);
+                        /* The length field unchanged: it disagrees. */
+                        assert_int_equal(ipcmsg_decode(buf, (size_t)cut, &d), -EBADMSG);
+                }
+                /* A trailing byte, with a length field that admits it. */
+                buf[len] = 0;
+                buf[4] = (uint8_t)(len + 1);
+                buf[5] = (uint8_t)((len + 1) >> 8);
+                buf[6] = (uint8_t)((len + 1) >> 16);
+                assert_int_equal(ipcmsg_decode(buf, (size_t)len + 1, &d), -EBADMSG);
+        }
+}
+
+static void test_bad_fields(void **state) {
+        static struct ipc_msg m, d;
+        int len;
+
+        m = (struct ipc_msg){ .type = IPC_HELLO, .hello = { 1, 0, 1 } };
+        strcpy(m.hello.name, "abc");
+        len = ipcmsg_encode(&m, buf, sizeof(buf));
+        /* flags must be 0 */
+        buf[2] = 1;
+        assert_int_equal(ipcmsg_decode(buf, (size_t)len, &d), -EBADMSG);
+        buf[2] = 0;
+        /* a NUL inside a string */
+        buf[len - 2] = 0;
+        assert_int_equal(ipcmsg_decode(buf, (size_t)len, &d), -EBADMSG);
+        buf[len - 2] = 'b';
+        assert_int_equal(ipcmsg_decode(buf, (size_t)len, &d), 0);
+        /* a string length past its field: 64 bytes for a 64-byte field */
+        {
+                uint8_t big[IPC_HEADER_SIZE + 8 + 2 + 64];
+                memcpy(big, buf, IPC_HEADER_SIZE + 8);
+                big[4] = sizeof(big);
+                big[5] = big[6] = big[7] = 0;
+                big[IPC_HEADER_SIZE + 8] = 64;
+                big[IPC_HEADER_SIZE + 9] = 0;
+                memset(big + IPC_HEADER_SIZE + 10, 'x', 64);
+                assert_int_equal(ipcmsg_decode(big, sizeof(big), &d), -EBADMSG);
+        }
+        /* unknown and reserved types */
+        buf[0] = 0x7e;
+        assert_int_equal(ipcmsg_decode(buf, (size_t)len, &d), -EPROTO);
+        buf[0] = 0x41;
+        assert_int_equal(ipcmsg_decode(buf, (size_t)len, &d), -EOPNOTSUPP);
+        assert_int_equal(d.type, 0x41);
+        buf[0] = 0x55;
+        assert_int_equal(ipcmsg_decode(buf, (size_t)len, &d), -EOPNOTSUPP);
+        /* oversized and undersized datagrams */
+        assert_int_equal(ipcmsg_decode(buf, IPC_MSG_MAX + 1, &d), -EMSGSIZE);
+        assert_int_equal(ipcmsg_decode(buf, 3, &d), -EBADMSG);
+        /* a STATUS_PROC count past the cap */
+        m = (struct ipc_msg){ .type = IPC_STATUS_PROC, .status_proc = { .count = IPC_STATUS_PROC_MAX + 1 } };
+        assert_int_equal(ipcmsg_encode(&m, buf, sizeof(buf)), -EINVAL);
+        /* encoding into a buffer too small, and an unterminated string */
+        m = (struct ipc_msg){ .type = IPC_PING };
+        assert_int_equal(ipcmsg_encode(&m, buf, 8), -EMSGSIZE);
+        m = (struct ipc_msg){ .type = IPC_HELLO };
+        memset(m.hello.name, 'x', sizeof(m.hello.name));
+        assert_int_equal(ipcmsg_encode(&m, buf, sizeof(buf)), -EINVAL);
+        m = (struct ipc_msg){ .type = 0x7e };
+        assert_int_equal(ipcmsg_encode(&m, buf, sizeof(buf)), -EINVAL);
+        /* a SIM_RUN text longer than the message */
+        {
+                static char text[IPC_MSG_MAX];
+                memset(text, 'a', sizeof(text));
+                m = (struct ipc_msg){ .type = IPC_SIM_RUN, .sim_run = { .text = text, .text_len = sizeof(text) } };
+                assert_int_equal(ipcmsg_encode(&m, buf, sizeof(buf)), -EMSGSIZE);
+        }
+}
+
+/* Random bytes and random mutations of valid messages never crash and are
+ * refused or accepted cleanly (run under ASan in `make check`). */
+static void test_fuzz(void **state) {
+        static struct ipc_msg v[32], d;
+        size_t n = samples(v);
+        uint64_t x = 0x9e3779b97f4a7c15ULL;
+
+        for (int iter = 0; iter < 200000; iter++) {
+                size_t i = (size_t)(iter % (int)n);
+                int len = ipcmsg_encode(&v[i], buf, sizeof(buf));
+                int flips;
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                flips = 1 + (int)(x % 4);
+                for (int f = 0; f < flips; f++) {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        buf[x % (uint64_t)len] = (uint8_t)(x >> 32);
+                }
+                (void)ipcmsg_decode(buf, (size_t)len, &d);
+                (void)ipcmsg_decode(buf, (size_t)(x % (uint64_t)len), &d);
+        }
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_roundtrip),
+                cmocka_unit_test(test_truncated_and_extended),
+                cmocka_unit_test(test_bad_fields),
+                cmocka_unit_test(test_fuzz),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
