@@ -43,8 +43,26 @@ export PKG_CONFIG_SYSROOT_DIR="$dest"
 cflags=$(pkg-config --cflags dhp)
 libs=$(pkg-config --libs dhp)
 if cc -Wall -Werror -o "$dest/pool-cache" "$src/examples/pool-cache.c" $cflags $libs -pthread; then ok; else bad "example does not build"; fi
-out=$(LD_LIBRARY_PATH="$lib" "$dest/pool-cache" "${DHP_EXAMPLE_TARGET:-sim}" --drive 2>&1) || bad "example exited $?: $out"
-echo "$out" | grep -q "pool-cache: 4 workers, cache 384 MiB, 0 processor(s) refused" && ok || bad "example output: $out"
+# In-process first, then as a client of the installed dhpd on a simulated
+# partition (found through $DHP_TARGET, as an application would).
+out=$(LD_LIBRARY_PATH="$lib" "$dest/pool-cache" sim --drive 2>&1) || bad "example (sim) exited $?: $out"
+echo "$out" | grep -q "pool-cache: 4 workers, cache 384 MiB, 0 processor(s) refused" && ok || bad "example (sim): $out"
+
+sock=$dest/dhpd.sock
+"$root/sbin/dhpd" --foreground --platform sim --socket "$sock" --config /dev/null > "$dest/dhpd.out" 2> "$dest/dhpd.err" &
+dhpd_pid=$!
+trap 'kill $dhpd_pid 2>/dev/null; rm -rf "$dest"' EXIT
+# Wait for READY (bounded: 100 x 0.1 s), not a fixed sleep.
+i=0
+until grep -q READY "$dest/dhpd.out" 2>/dev/null || [ $i -ge 100 ] || ! kill -0 $dhpd_pid 2>/dev/null; do
+        i=$((i + 1))
+        sleep 0.1
+done
+if grep -q READY "$dest/dhpd.out"; then ok; else bad "installed dhpd not ready: $(cat "$dest/dhpd.err")"; fi
+out=$(DHP_TARGET="unix:$sock" LD_LIBRARY_PATH="$lib" "$dest/pool-cache" --drive 2>&1) || bad "example (dhpd) exited $?: $out"
+echo "$out" | grep -q "pool-cache: 4 workers, cache 384 MiB, 0 processor(s) refused" && ok || bad "example (dhpd): $out"
+"$root/bin/dhpctl" --socket "$sock" status --json | grep -q '"admitted"' && ok || bad "dhpctl status against the installed dhpd"
+kill $dhpd_pid; wait $dhpd_pid 2>/dev/null || true
 # It really used the installed shared library.
 LD_LIBRARY_PATH="$lib" ldd "$dest/pool-cache" | grep -q "$lib/libdhp.so.0" && ok || bad "not linked to the installed libdhp"
 
