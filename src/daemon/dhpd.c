@@ -42,7 +42,10 @@
 #include "util/macro.h"
 #include "util/time.h"
 
-#define DEFAULT_CONFIG "/etc/dhp/dhpd.conf"
+#ifndef DHP_SYSCONFDIR
+#define DHP_SYSCONFDIR "/etc"
+#endif
+#define DEFAULT_CONFIG DHP_SYSCONFDIR "/dhp/dhpd.conf"
 
 struct options {
         const char *config;
