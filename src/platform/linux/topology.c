@@ -258,6 +258,14 @@ static int load_blocks(struct topology *t, const char *root, unsigned flags, con
                         log_debug(log, "%s vanished during enumeration", de->d_name);
                         continue;
                 }
+                if (r == -EBADMSG || r == -EINVAL || r == -ERANGE || r == -EFBIG) {
+                        /* One block the kernel describes in a way we do not
+                         * understand must not keep every other block offline:
+                         * leave it out of this enumeration, and say which. */
+                        log_warning(log, "%s/%s: unexpected content (%s); this block is left alone", MEM_DIR,
+                                    de->d_name, strerror(-r));
+                        continue;
+                }
                 if (r < 0)
                         return r;
                 if (t->n_blocks == cap) {
