@@ -14,20 +14,6 @@
 
 #define MiB (1024ULL * 1024ULL)
 
-static int setup(void **state) {
-        static struct fake_sysfs f;
-
-        if (fake_sysfs_init(&f) < 0)
-                return -1;
-        *state = &f;
-        return 0;
-}
-
-static int teardown(void **state) {
-        fake_sysfs_deinit(*state);
-        return 0;
-}
-
 /* 8 CPUs (6 and 7 offline); 128 MiB blocks: 0-7 online boot memory, 8-11 a
  * 512 MiB DIMM (PNP0C80:00) just hot-added and offline, 12-13 offline
  * without firmware, a hole, 16-17 online; one empty DIMM slot. */
@@ -216,8 +202,8 @@ static void test_scale(void **state) {
 }
 
 static int fresh(void **state) {
-        teardown(state);
-        return setup(state);
+        fake_sysfs_group_teardown(state);
+        return fake_sysfs_group_setup(state);
 }
 
 int main(void) {
@@ -227,5 +213,5 @@ int main(void) {
                 cmocka_unit_test_setup(test_bad_content, fresh),
                 cmocka_unit_test_setup(test_scale, fresh),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, fake_sysfs_group_setup, fake_sysfs_group_teardown);
 }
