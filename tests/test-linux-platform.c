@@ -471,6 +471,39 @@ static void test_start_brings_present_hardware_online(void **state) {
         stop(&f);
 }
 
+/* An add (or online) event for a processor or block that sysfs does not
+ * show -- removed again before dhpd got to it, or a bogus index -- is
+ * ignored: no write, no notification, no model grown to its index.  Found
+ * by fuzz-platform (corpus/platform/regress-ghost-hardware). */
+static void test_event_for_absent_hardware_is_ignored(void **state) {
+        struct fixture f = { 0 };
+        uint32_t ncpus;
+        char buf[32];
+
+        setup_tree(&f);
+        start(&f, NULL);
+        ncpus = engine_cpu_count(f.e);
+        f.w.n = 0;
+        send_uevent(&f, "add", "/devices/system/cpu/cpu60000", "cpu");
+        send_uevent(&f, "online", "/devices/system/cpu/cpu3", "cpu"); /* possible, not present */
+        send_uevent(&f, "add", "/devices/system/memory/memory4000", "memory");
+        send_uevent(&f, "online", "/devices/system/memory/memory77", "memory");
+        assert_int_equal(linux_platform_process(f.lp), 4);
+        engine_dispatch(f.e);
+        assert_int_equal(f.w.n, 0);
+        assert_int_equal(engine_cpu_count(f.e), ncpus);
+        assert_int_equal(recorder_count(&f.rec, "ADD_START", NULL), 0);
+        assert_int_equal(recorder_count(&f.rec, "ARRIVAL", NULL), 0);
+        assert_int_equal(engine_mem_block_get(f.e, 4000, NULL, NULL), -ENOENT);
+        /* Real hardware still comes online afterwards. */
+        hotadd_cpu_in_tree(&f, 2);
+        send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
+        linux_platform_process(f.lp);
+        read_file(&f, "sys/devices/system/cpu/cpu2/online", buf, sizeof(buf));
+        assert_string_equal(buf, "1");
+        stop(&f);
+}
+
 static void test_split_burst_is_one_device(void **state) {
         struct fixture f = { 0 };
         struct mem_arrivals m = { 0 };
@@ -532,6 +565,7 @@ int main(void) {
                 cmocka_unit_test(test_start_brings_present_hardware_online),
                 cmocka_unit_test(test_meminfo_drives_memory_conditions),
                 cmocka_unit_test(test_split_burst_is_one_device),
+                cmocka_unit_test(test_event_for_absent_hardware_is_ignored),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -392,9 +392,18 @@ static void handle_new_blocks(struct linux_platform *lp, uint32_t *ids, size_t n
                 char fw[64];
                 uint32_t members[4096];
                 size_t nm = 0;
+                enum memblock_state st;
 
                 if (engine_mem_block_get(lp->engine, ids[i], NULL, NULL) == 0)
                         continue; /* grouped with an earlier block of its device */
+                /* A block named by an event but absent from sysfs (removed
+                 * again, or a bogus index) is no device: adding it would
+                 * size the model by its id and announce memory that is not
+                 * there. */
+                if (topology_read_block_state(lp->root, ids[i], &st) == -ENOENT) {
+                        log_notice(&lp->log, "memory%u: announced but not in sysfs (removed again?); ignored", ids[i]);
+                        continue;
+                }
                 if (topology_block_firmware_node(lp->root, ids[i], fw, sizeof(fw)) < 0 ||
                     topology_acpi_memdev_blocks(lp->root, fw, members, ELEMENTSOF(members), &nm) < 0 || nm == 0 ||
                     nm > ELEMENTSOF(members)) {
@@ -660,7 +669,14 @@ int linux_platform_process(struct linux_platform *lp) {
 
         for (size_t i = 0; i < lp->pending.ncpus; i++) {
                 bool online = false;
-                topology_read_cpu_online(lp->root, lp->pending.cpus[i], &online);
+                /* An event names a processor; sysfs says whether it is
+                 * there.  One removed again before we got to it (or a bogus
+                 * index) must not reach the clients as an ADD_START. */
+                if (topology_read_cpu_online(lp->root, lp->pending.cpus[i], &online) == -ENOENT) {
+                        log_notice(&lp->log, "cpu%u: announced but not in sysfs (removed again?); ignored",
+                                   lp->pending.cpus[i]);
+                        continue;
+                }
                 handle_cpu(lp, lp->pending.cpus[i], online, false);
         }
         if (lp->pending.nblocks) {
