@@ -441,7 +441,7 @@ static void test_onlined_by_another_agent_is_notified_late(void **state) {
         linux_platform_process(f.lp);
         engine_dispatch(f.e);
         assert_int_equal(o.calls, 2);
-        assert_true(recorder_find(&f.rec, 0, "\"ADD_START\"", "\"processor\":2,", "\"late\":true", NULL) >= 0);
+        assert_true(recorder_find(&f.rec, 0, "\"STARTED\"", "\"processor\":2,", "\"late\":true", NULL) >= 0);
         assert_int_equal(m.n, 1);
         /* Nothing written for memory already online. */
         for (int i = 0; i < f.w.n; i++)
@@ -501,6 +501,37 @@ static void test_event_for_absent_hardware_is_ignored(void **state) {
         linux_platform_process(f.lp);
         read_file(&f, "sys/devices/system/cpu/cpu2/online", buf, sizeof(buf));
         assert_string_equal(buf, "1");
+        stop(&f);
+}
+
+static void state_dir_tweak(struct linux_config *lc) {
+        lc->state_dir = "/run/dhp";
+}
+
+/* dhpd killed after onlining cpu2 but before admitting it: at restart the
+ * processor is online, which alone would make it "existing" and never
+ * admitted.  The transaction mark left behind makes the restart run it
+ * again, late: ADD_START, admission (the cgroup widened), ADD_COMPLETE. */
+static void test_interrupted_transaction_is_rerun_at_start(void **state) {
+        struct fixture f = { 0 };
+        char buf[32];
+
+        setup_tree(&f);
+        assert_int_equal(fake_sysfs_add_cpus(&f.fs, 3, "0-2"), 0); /* cpu2 online ... */
+        assert_int_equal(fake_sysfs_write(&f.fs, "sys/devices/system/cpu/possible", "0-3\n"), 0);
+        assert_int_equal(fake_sysfs_write(&f.fs, "run/dhp/cpu-txn-2", ""), 0); /* ... mid-transaction */
+        assert_int_equal(fake_sysfs_write(&f.fs, "run/dhp/cpu-txn-3", ""), 0); /* not present: dropped */
+        start(&f, state_dir_tweak);
+        engine_dispatch(f.e);
+        read_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", buf, sizeof(buf));
+        assert_string_equal(buf, "0-2");
+        assert_true(recorder_find(&f.rec, 0, "\"STARTED\"", "\"processor\":2,", "\"late\":true", NULL) >= 0);
+        assert_true(recorder_find(&f.rec, 0, "\"ADMITTED\"", "\"processor\":2,", NULL) >= 0);
+        assert_int_equal(fake_sysfs_read(&f.fs, "run/dhp/cpu-txn-2", buf, sizeof(buf)) < 0, 1);
+        assert_int_equal(fake_sysfs_read(&f.fs, "run/dhp/cpu-txn-3", buf, sizeof(buf)) < 0, 1);
+        /* Processors online without a mark stay existing: cpu1 was not
+         * re-notified. */
+        assert_int_equal(recorder_count(&f.rec, "\"processor\":1,", NULL), 0);
         stop(&f);
 }
 
@@ -566,6 +597,7 @@ int main(void) {
                 cmocka_unit_test(test_meminfo_drives_memory_conditions),
                 cmocka_unit_test(test_split_burst_is_one_device),
                 cmocka_unit_test(test_event_for_absent_hardware_is_ignored),
+                cmocka_unit_test(test_interrupted_transaction_is_rerun_at_start),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -57,6 +57,12 @@ struct linux_config {
         size_t rcvbuf;                  /* uevent socket buffer; 0: default */
         int uevent_fd;                  /* >= 0: use this fd (tests: a socketpair), trusted */
         const struct sysfs_writer *writer; /* NULL: the real writer (tests inject) */
+        /* A directory (under root) where each processor transaction in
+         * progress is marked, e.g. "/run/dhp": a restart after a crash
+         * mid-transaction runs it again (late) instead of taking the
+         * processor, found online, as existing and never admitted.  NULL:
+         * no marks. */
+        const char *state_dir;
         /* Called at admission, after the cgroups were widened: an in-process
          * context widens its own threads' affinity here. */
         int (*on_admit)(void *userdata, uint32_t cpu);
