@@ -624,6 +624,8 @@ int linux_platform_start(struct linux_platform *lp) {
                 log_error(&lp->log, "cannot open the kernel uevent socket: %s", strerror(-r));
                 return r;
         }
+        if (lp->cfg.uevent_recvmsg)
+                uevent_monitor_set_recvmsg(lp->mon, lp->cfg.uevent_recvmsg);
         txn_marks_load(lp);
         return sync_from_sysfs(lp, true);
 }

@@ -30,6 +30,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+#include <sys/types.h>
+
 #include "core/engine.h"
 #include "platform/linux/sysfs.h"
 #include "util/log.h"
@@ -63,6 +66,9 @@ struct linux_config {
          * processor, found online, as existing and never admitted.  NULL:
          * no marks. */
         const char *state_dir;
+        /* Tests: replaces recvmsg(2) on the uevent socket (to inject
+         * ENOBUFS).  NULL: the real one. */
+        ssize_t (*uevent_recvmsg)(int fd, struct msghdr *msg, int flags);
         /* Called at admission, after the cgroups were widened: an in-process
          * context widens its own threads' affinity here. */
         int (*on_admit)(void *userdata, uint32_t cpu);
