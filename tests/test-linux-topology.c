@@ -162,6 +162,27 @@ static void test_bad_content(void **state) {
         topology_free(t);
 }
 
+/* Directories that exist but list nothing: no CPU directory entries (only
+ * the lists), a memory directory with block_size_bytes and no block.  An
+ * empty model, not undefined behaviour (qsort of NULL; found by
+ * fuzz-topology, corpus/topology/regress-empty-dirs). */
+static void test_empty_directories(void **state) {
+        struct fake_sysfs *f = *state;
+        struct topology *t = NULL;
+
+        assert_int_equal(fake_sysfs_write(f, "sys/devices/system/cpu/possible", "0-3\n"), 0);
+        assert_int_equal(fake_sysfs_write(f, "sys/devices/system/cpu/present", "0\n"), 0);
+        assert_int_equal(fake_sysfs_write(f, "sys/devices/system/cpu/online", "0\n"), 0);
+        assert_int_equal(fake_sysfs_write(f, "sys/devices/system/memory/block_size_bytes", "8000000\n"), 0);
+        assert_int_equal(topology_load(&t, f->root, TOPOLOGY_LOAD_ZONES, NULL), 0);
+        assert_int_equal(t->n_cpus, 0);
+        assert_int_equal(t->n_blocks, 0);
+        assert_int_equal(t->n_devs, 0);
+        assert_null(topology_find_block(t, 0));
+        assert_null(topology_find_cpu(t, 0));
+        topology_free(t);
+}
+
 static uint64_t now_ms(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -212,6 +233,7 @@ int main(void) {
                 cmocka_unit_test_setup(test_block_helpers, fresh),
                 cmocka_unit_test_setup(test_bad_content, fresh),
                 cmocka_unit_test_setup(test_scale, fresh),
+                cmocka_unit_test_setup(test_empty_directories, fresh),
         };
         return cmocka_run_group_tests(tests, fake_sysfs_group_setup, fake_sysfs_group_teardown);
 }

@@ -174,7 +174,8 @@ static int load_cpus(struct topology *t, const char *root, const struct logger *
         }
         if (errno)
                 return -errno;
-        qsort(t->cpus, t->n_cpus, sizeof(*t->cpus), cmp_cpu);
+        if (t->n_cpus)
+                qsort(t->cpus, t->n_cpus, sizeof(*t->cpus), cmp_cpu);
         return 0;
 }
 
@@ -280,7 +281,9 @@ static int load_blocks(struct topology *t, const char *root, unsigned flags, con
         }
         if (errno)
                 return -errno;
-        qsort(t->blocks, t->n_blocks, sizeof(*t->blocks), cmp_block);
+        /* qsort(NULL, 0, ...) is undefined: a memory directory may hold no block. */
+        if (t->n_blocks)
+                qsort(t->blocks, t->n_blocks, sizeof(*t->blocks), cmp_block);
         return 0;
 }
 
