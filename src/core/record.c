@@ -30,6 +30,8 @@ const char *dhp_record_get_event(const dhp_record *r) {
 }
 
 void record_emit(struct engine *e, struct dhp_record *r) {
+        if (!engine_monitored(e))
+                return;
         pthread_mutex_lock(&e->rec_lock);
         r->seq = ++e->rec_seq;
         r->t_ns = engine_time_ns(e);
@@ -81,6 +83,7 @@ int engine_monitor_add(struct engine *e, dhp_monitor_cb cb, void *userdata, dhp_
         m->userdata = userdata;
         pthread_mutex_lock(&e->rec_lock);
         list_append(&e->monitors, &m->node);
+        atomic_fetch_add(&e->n_monitors, 1);
         pthread_mutex_unlock(&e->rec_lock);
         *ret = m;
         return 0;
@@ -91,6 +94,7 @@ void engine_monitor_remove(dhp_monitor *m) {
                 return;
         pthread_mutex_lock(&m->engine->rec_lock);
         list_remove(&m->node);
+        atomic_fetch_sub(&m->engine->n_monitors, 1);
         pthread_mutex_unlock(&m->engine->rec_lock);
         free(m);
 }
