@@ -178,7 +178,8 @@ struct engine {
         struct mem_block *blocks;
         uint64_t nblocks;
         struct mem_device *devices;
-        uint64_t ndevices;
+        uint64_t ndevices, devices_cap;
+        uint64_t mem_end_block; /* past the last block of every device */
 
         /* registrations */
         uint64_t reg_seq;

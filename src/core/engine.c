@@ -413,13 +413,20 @@ int engine_mem_device_add(struct engine *e, uint64_t first_block, uint64_t nbloc
                         r = -EEXIST;
                         goto out;
                 }
-        d = realloc(e->devices, (e->ndevices + 1) * sizeof(*d));
-        if (!d) {
-                r = -ENOMEM;
-                goto out;
+        if (e->ndevices == e->devices_cap) {
+                /* Doubling: a sim adding devices one by one stays linear. */
+                uint64_t cap = e->devices_cap ? e->devices_cap * 2 : 16;
+                d = realloc(e->devices, cap * sizeof(*d));
+                if (!d) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                e->devices = d;
+                e->devices_cap = cap;
         }
-        e->devices = d;
         id = e->ndevices++;
+        if (first_block + nblocks > e->mem_end_block)
+                e->mem_end_block = first_block + nblocks;
         e->devices[id] = (struct mem_device){ .id = id, .first_block = first_block, .nblocks = nblocks,
                                               .online_blocks = online ? nblocks : 0, .arrived = online };
         for (uint64_t b = first_block; b < first_block + nblocks; b++)
@@ -557,14 +564,10 @@ void engine_mem_totals(struct engine *e, uint64_t *ret_present, uint64_t *ret_on
 }
 
 uint64_t engine_mem_end(struct engine *e) {
-        uint64_t end = 0;
+        uint64_t end;
 
         pthread_mutex_lock(&e->lock);
-        for (uint64_t i = 0; i < e->ndevices; i++) {
-                uint64_t x = (e->devices[i].first_block + e->devices[i].nblocks) * e->block_size;
-                if (x > end)
-                        end = x;
-        }
+        end = e->mem_end_block * e->block_size;
         pthread_mutex_unlock(&e->lock);
         return end;
 }
