@@ -4,6 +4,8 @@
 
 BUILD      ?= build
 BUILD_SAN  ?= build-san
+BUILD_BENCH ?= build-bench
+BENCH_WINDOW ?= 60
 MESON      ?= meson
 SCENARIO   ?= examples/demo.scenario
 
@@ -26,6 +28,10 @@ $(BUILD_SAN)/build.ninja:
 build: deps $(BUILD)/build.ninja
 	$(MESON) compile -C $(BUILD)
 
+# Benchmarks: an optimised build of its own, not part of `make check`.
+$(BUILD_BENCH)/build.ninja:
+	$(MESON) setup $(BUILD_BENCH) --buildtype=release -Dtests=false
+
 build-san: deps $(BUILD_SAN)/build.ninja
 	$(MESON) compile -C $(BUILD_SAN)
 
@@ -42,5 +48,16 @@ check-san: build-san
 
 check: deps-all check-unit check-san
 
+# Every figure beside its baseline, each repeated until stable (BENCHMARKS.md).
+# Prints, never asserts.  BENCH_WINDOW: seconds dhpd is watched idle.
+bench: deps $(BUILD_BENCH)/build.ninja
+	$(MESON) compile -C $(BUILD_BENCH)
+	$(BUILD_BENCH)/bench/bench-dispatch
+	$(BUILD_BENCH)/bench/bench-uevent
+	$(BUILD_BENCH)/bench/bench-resync
+	$(BUILD_BENCH)/bench/bench-hotadd
+	$(BUILD_BENCH)/bench/bench-rebalance
+	$(BUILD_BENCH)/bench/bench-idle $(BUILD_BENCH)/src/dhpd $(BENCH_WINDOW)
+
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN)
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_BENCH)
