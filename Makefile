@@ -10,6 +10,8 @@ BUILD_FUZZ ?= build-fuzz
 FUZZ_SECONDS ?= 60
 # make check runs each fuzz target this long after replaying its corpus.
 CHECK_FUZZ_SECONDS ?= 10
+BUILD_BENCH ?= build-bench
+BENCH_WINDOW ?= 60
 MESON      ?= meson
 SCENARIO   ?= examples/demo.scenario
 
@@ -47,6 +49,10 @@ $(BUILD_FUZZ)/build.ninja:
 
 build: deps $(BUILD)/build.ninja
 	$(MESON) compile -C $(BUILD)
+
+# Benchmarks: an optimised build of its own, not part of `make check`.
+$(BUILD_BENCH)/build.ninja:
+	$(MESON) setup $(BUILD_BENCH) --buildtype=release -Dtests=false
 
 build-san: deps $(BUILD_SAN)/build.ninja
 	$(MESON) compile -C $(BUILD_SAN)
@@ -101,5 +107,16 @@ fuzz: build-fuzz
 # hot-add in QEMU.
 check: deps-all check-unit check-san check-tsan check-fuzz check-install e2e
 
+# Every figure beside its baseline, each repeated until stable (BENCHMARKS.md).
+# Prints, never asserts.  BENCH_WINDOW: seconds dhpd is watched idle.
+bench: deps $(BUILD_BENCH)/build.ninja
+	$(MESON) compile -C $(BUILD_BENCH)
+	$(BUILD_BENCH)/bench/bench-dispatch
+	$(BUILD_BENCH)/bench/bench-uevent
+	$(BUILD_BENCH)/bench/bench-resync
+	$(BUILD_BENCH)/bench/bench-hotadd
+	$(BUILD_BENCH)/bench/bench-rebalance
+	$(BUILD_BENCH)/bench/bench-idle $(BUILD_BENCH)/src/dhpd $(BENCH_WINDOW)
+
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_STATIC) $(BUILD_TSAN) $(BUILD_FUZZ)
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_STATIC) $(BUILD_TSAN) $(BUILD_FUZZ) $(BUILD_BENCH)

@@ -77,7 +77,13 @@ int engine_cpu_slots(struct engine *e, uint32_t count);
 int engine_cpu_set_state(struct engine *e, uint32_t index, dhp_proc_state state);
 int engine_cpu_get_state(struct engine *e, uint32_t index, dhp_proc_state *ret);
 uint32_t engine_cpu_count(struct engine *e);
-dhp_proc_number engine_cpu_number(uint32_t index);
+/* Group and number of a processor index (groups of ENGINE_GROUP_SIZE);
+ * inline: every synchronous callback call carries one. */
+#define ENGINE_GROUP_SIZE 64
+static inline dhp_proc_number engine_cpu_number(uint32_t index) {
+        return (dhp_proc_number){ .group = (uint16_t)(index / ENGINE_GROUP_SIZE),
+                                  .number = (uint8_t)(index % ENGINE_GROUP_SIZE) };
+}
 
 /*
  * engine_cpu_hotadd - the processor transaction for a present processor:

@@ -413,9 +413,11 @@ static void handle_cpu(struct linux_platform *lp, uint32_t cpu, bool online_now,
 }
 
 /* Add the blocks ids[0..n) (sorted, none known to the engine) as memory
- * devices: one per run of consecutive ids.  Then online them by policy. */
-static void add_device_blocks(struct linux_platform *lp, const uint32_t *ids, size_t n, const char *origin,
-                              bool existing) {
+ * devices: one per run of consecutive ids.  Then online them by policy.
+ * known[k], when given, is the state of ids[k] as just read from sysfs;
+ * without it each block's state is read here. */
+static void add_device_blocks(struct linux_platform *lp, const uint32_t *ids, const enum memblock_state *known,
+                              size_t n, const char *origin, bool existing) {
         size_t i = 0;
 
         while (i < n) {
@@ -431,7 +433,9 @@ static void add_device_blocks(struct linux_platform *lp, const uint32_t *ids, si
                 if (!states)
                         return;
                 for (size_t k = i; k < j; k++) {
-                        if (topology_read_block_state(lp->root, ids[k], &states[k - i]) < 0)
+                        if (known)
+                                states[k - i] = known[k];
+                        else if (topology_read_block_state(lp->root, ids[k], &states[k - i]) < 0)
                                 states[k - i] = MEMBLOCK_STATE_OFFLINE;
                         if (states[k - i] != MEMBLOCK_STATE_ONLINE)
                                 all_online = false;
@@ -569,7 +573,7 @@ static void handle_new_blocks(struct linux_platform *lp, uint32_t *ids, size_t n
                         for (size_t m = 0; m < nm; m++)
                                 if (engine_mem_block_get(lp->engine, members[m], NULL, NULL) < 0)
                                         members[k++] = members[m];
-                        add_device_blocks(lp, members, k, fw, existing);
+                        add_device_blocks(lp, members, NULL, k, fw, existing);
                 }
         }
         /* A run of blocks added together may have been announced across
@@ -612,14 +616,61 @@ static void handle_new_blocks(struct linux_platform *lp, uint32_t *ids, size_t n
                 }
                 qsort(rest, nrest, sizeof(*rest), cmp_u32);
         }
-        add_device_blocks(lp, rest, nrest, "(no firmware node)", existing);
+        add_device_blocks(lp, rest, NULL, nrest, "(no firmware node)", existing);
         free(rest);
+}
+
+/*
+ * New blocks found by a sync, grouped as handle_new_blocks() would, from
+ * what the topology already read: the blocks of each ACPI memory device
+ * together, in the order of their lowest block, then every other new block
+ * in runs of consecutive ids (whatever their state, as when announced by
+ * uevents).  handle_new_blocks() probes sysfs again for each block (its
+ * firmware node, its neighbours, its state): at start on a 4 TiB machine
+ * that was more than the enumeration itself.
+ */
+static void add_new_blocks_from(struct linux_platform *lp, const struct topology *t, const bool *is_new,
+                                bool existing) {
+        uint32_t *ids = calloc(t->n_blocks ? t->n_blocks : 1, sizeof(*ids));
+        uint32_t *rest = calloc(t->n_blocks ? t->n_blocks : 1, sizeof(*rest));
+        enum memblock_state *st = calloc(t->n_blocks ? t->n_blocks : 1, sizeof(*st));
+        enum memblock_state *rest_st = calloc(t->n_blocks ? t->n_blocks : 1, sizeof(*rest_st));
+        size_t nrest = 0;
+
+        if (!ids || !rest || !st || !rest_st)
+                goto out;
+        for (uint32_t d = 0; d < t->n_devs; d++) {
+                const struct topology_memdev *dv = &t->devs[d];
+                size_t k = 0;
+
+                for (uint32_t i = dv->first; i < dv->first + dv->n_blocks; i++) {
+                        uint32_t bi = t->dev_blocks[i];
+                        if (!is_new[bi])
+                                continue;
+                        if (dv->kind == MEMDEV_KIND_ACPI) {
+                                ids[k] = t->blocks[bi].id;
+                                st[k++] = t->blocks[bi].state;
+                        } else {
+                                rest[nrest] = t->blocks[bi].id;
+                                rest_st[nrest++] = t->blocks[bi].state;
+                        }
+                }
+                if (k)
+                        add_device_blocks(lp, ids, st, k, dv->name, existing);
+        }
+        /* Runs are ordered by their lowest block and each in id order, so
+         * rest is sorted. */
+        add_device_blocks(lp, rest, rest_st, nrest, "(no firmware node)", existing);
+out:
+        free(ids);
+        free(rest);
+        free(st);
+        free(rest_st);
 }
 
 static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
         struct topology *t = NULL;
-        uint32_t *newblocks = NULL;
-        size_t nnew = 0;
+        bool *is_new = NULL;
         int r;
 
         r = topology_load(&t, lp->root, 0, &lp->log);
@@ -652,8 +703,8 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
 
         /* Memory: blocks the model does not know are new; known blocks
          * whose state changed unseen are brought in line. */
-        newblocks = calloc(t->n_blocks ? t->n_blocks : 1, sizeof(*newblocks));
-        if (!newblocks) {
+        is_new = calloc(t->n_blocks ? t->n_blocks : 1, sizeof(*is_new));
+        if (!is_new) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -663,7 +714,7 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
                 uint64_t dev;
 
                 if (engine_mem_block_get(lp->engine, b->id, &dev, &online) < 0) {
-                        newblocks[nnew++] = b->id;
+                        is_new[i] = true;
                         continue;
                 }
                 if ((b->state == MEMBLOCK_STATE_ONLINE) != online)
@@ -671,7 +722,7 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
                 if (b->state != MEMBLOCK_STATE_ONLINE && lp->cfg.mem_online)
                         engine_mem_hotadd(lp->engine, dev);
         }
-        handle_new_blocks(lp, newblocks, nnew, at_start);
+        add_new_blocks_from(lp, t, is_new, at_start);
         if (at_start) {
                 /* A mark for a processor no longer present: nothing to redo. */
                 for (int64_t c = cpuset_next(&lp->interrupted, 0); c >= 0;
@@ -681,7 +732,7 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
         }
         r = 0;
 out:
-        free(newblocks);
+        free(is_new);
         topology_free(t);
         return r;
 }
