@@ -141,7 +141,7 @@ int ctl_status(int argc, char **argv, const char *socket_path) {
 
 static void print_record(void *userdata, const dhp_record *r) {
         bool json = *(bool *)userdata;
-        char buf[2048];
+        static char buf[8192];
 
         dhp_record_format(r, json ? DHP_RECORD_JSON : DHP_RECORD_TEXT, buf, sizeof(buf));
         printf("%s\n", buf);

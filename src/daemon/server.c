@@ -59,6 +59,7 @@ struct client {
         gid_t gid;
         bool privileged;
         bool hello_done;
+        uint16_t minor; /* the client's protocol minor version, from HELLO */
         char name[IPC_NAME_MAX];
 
         pthread_mutex_t lock;
@@ -663,11 +664,20 @@ static void arrival_cb(void *userdata, const dhp_device_event *ev) {
         client_send(a->c, &m, true);
 }
 
+/* A record in the layout the client reads: RECORD_EXT, or for a 1.0
+ * client RECORD without the extras (and without a detail too long for it). */
+static void record_msg(const struct client *c, const dhp_record *r, struct ipc_msg *m) {
+        *m = (struct ipc_msg){ .type = c->minor >= 1 ? IPC_RECORD_EXT : IPC_RECORD };
+        engine_record_export(r, &m->record);
+        if (m->type == IPC_RECORD && strlen(m->record.detail) >= IPC_DETAIL_MAX)
+                m->record.detail[0] = 0;
+}
+
 static void monitor_cb(void *userdata, const dhp_record *r) {
         struct client *c = userdata;
-        struct ipc_msg m = { .type = IPC_RECORD };
+        static __thread struct ipc_msg m;
 
-        engine_record_export(r, &m.record);
+        record_msg(c, r, &m);
         client_send(c, &m, true);
 }
 
@@ -766,6 +776,7 @@ static bool handle(struct server *s, struct client *c, const struct ipc_msg *m) 
                         return false;
                 }
                 c->hello_done = true;
+                c->minor = m->hello.minor;
                 snprintf(c->name, sizeof(c->name), "%.48s[%d]", m->hello.name[0] ? m->hello.name : "client",
                          (int)c->pid);
                 w.welcome = (typeof(w.welcome)){ .major = IPC_VERSION_MAJOR, .minor = IPC_VERSION_MINOR,

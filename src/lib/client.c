@@ -330,6 +330,7 @@ static bool dispatch(struct remote *r, const struct ipc_msg *m) {
                 return true;
         }
         case IPC_RECORD:
+        case IPC_RECORD_EXT:
                 engine_record_forward_wire(r->local, &m->record);
                 return true;
         case IPC_LOST:
