@@ -340,6 +340,13 @@ void engine_record_import(const struct ipc_record *w, dhp_record *r) {
                 r->fields &= ~(uint32_t)REC_HAS_CLIENT;
 }
 
+int engine_record_format_wire(const struct ipc_record *w, dhp_record_format_kind kind, char *buf, size_t size) {
+        struct dhp_record r;
+
+        engine_record_import(w, &r);
+        return dhp_record_format(&r, kind, buf, size);
+}
+
 void engine_record_forward_wire(struct engine *e, const struct ipc_record *w) {
         struct dhp_record r;
 
