@@ -31,6 +31,7 @@
 #include "daemon/server.h"
 #include "platform/sim/scenario.h"
 #include "platform/sim/sim.h"
+#include "platform/sim/simdev.h"
 #include "util/ipcmsg.h"
 #include "util/list.h"
 #include "util/macro.h"
@@ -412,6 +413,18 @@ static void note(void *userdata, const char *text) {
         engine_record_note(s->e, text);
 }
 
+static int device_add(void *userdata, const struct simdev_config *cfg) {
+        struct server *s = userdata;
+
+        return s->cfg.rebalance ? simdev_add(s->cfg.rebalance, cfg) : -EOPNOTSUPP;
+}
+
+static int class_optout(void *userdata, const char *setup_class, bool optout) {
+        struct server *s = userdata;
+
+        return s->cfg.rebalance ? rebalance_class_set_optout(s->cfg.rebalance, setup_class, optout) : -EOPNOTSUPP;
+}
+
 static void job_run(struct server *s, struct job *j) {
         struct client *c = j->c;
         char *err = NULL;
@@ -456,7 +469,8 @@ static void job_run(struct server *s, struct job *j) {
                 break;
         }
         case JOB_SIM_RUN: {
-                struct scenario_hooks hooks = { .settle = settle, .note = note, .userdata = s };
+                struct scenario_hooks hooks = { .settle = settle, .note = note, .device_add = device_add,
+                                                .class_optout = class_optout, .userdata = s };
                 struct scenario *sc = NULL;
                 r = scenario_parse(j->filename, j->text, &sc, &err);
                 if (r == 0)
