@@ -949,9 +949,11 @@ int remote_history(struct remote *r, uint32_t count, struct remote_history *ret)
 
         memset(ret, 0, sizeof(*ret));
         if (r->welcome_minor < 1) {
+                pthread_mutex_lock(&r->lock);
                 snprintf(r->last_text, sizeof(r->last_text),
                          "this dhpd speaks protocol %u.%u and keeps no history (1.1 does): upgrade dhpd",
                          IPC_VERSION_MAJOR, r->welcome_minor);
+                pthread_mutex_unlock(&r->lock);
                 return -EOPNOTSUPP;
         }
         ret2 = call(r, &m, &req);
