@@ -236,6 +236,11 @@ void engine_monitor_remove(dhp_monitor *m);
  * handed to this engine's monitors as it is (engine_record_forward). */
 struct ipc_record;
 void engine_record_export(const dhp_record *r, struct ipc_record *w);
+/* The wire form back to a record whose strings point into w (valid while w
+ * is): formatted, it reads exactly as the record exported. */
+void engine_record_import(const struct ipc_record *w, dhp_record *r);
+/* dhp_record_format() of the record in wire form. */
+int engine_record_format_wire(const struct ipc_record *w, dhp_record_format_kind kind, char *buf, size_t size);
 void engine_record_forward_wire(struct engine *e, const struct ipc_record *w);
 /* Hand a record made elsewhere (dhpd's, received by the client library) to
  * this engine's monitors as it is: its seq and time are kept. */

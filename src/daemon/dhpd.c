@@ -517,6 +517,7 @@ static int setup_server(struct daemon *d) {
         sc.group = d->cfg.group;
         sc.deadline_ns = d->cfg.deadline_ns;
         sc.late_veto = d->cfg.late_policy == CONFIG_LATE_VETO;
+        sc.rebalance = d->sim ? d->rb : NULL; /* the sim's devices, for `dhpctl sim run` */
         return server_new(&d->server, d->engine, d->sim, &sc, &d->log);
 }
 
