@@ -51,7 +51,7 @@ echo "$out" | grep -q "pool-cache: 4 workers, cache 384 MiB, 0 processor(s) refu
 sock=$dest/dhpd.sock
 "$root/sbin/dhpd" --foreground --platform sim --socket "$sock" --config /dev/null > "$dest/dhpd.out" 2> "$dest/dhpd.err" &
 dhpd_pid=$!
-trap 'kill $dhpd_pid 2>/dev/null; rm -rf "$dest"' EXIT
+trap 'kill $dhpd_pid 2>/dev/null || true; rm -rf "$dest"' EXIT
 # Wait for READY (bounded: 100 x 0.1 s), not a fixed sleep.
 i=0
 until grep -q READY "$dest/dhpd.out" 2>/dev/null || [ $i -ge 100 ] || ! kill -0 $dhpd_pid 2>/dev/null; do
