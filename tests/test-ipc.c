@@ -659,6 +659,128 @@ static void test_reconnect_after_restart(void **state) {
         dhp_close(ctx);
 }
 
+
+/* An unprivileged client attempting each privileged operation: EPERM every
+ * time, and the connection still serves what anyone may do. */
+static void test_unprivileged_each_privileged_operation(void **state) {
+        int res[2], st;
+        pid_t pid;
+
+        if (geteuid() != 0) {
+                skip(); /* needs root to become another uid */
+                return;
+        }
+        assert_int_equal(pipe2(res, O_CLOEXEC), 0);
+        daemon_start("deadline = 2s");
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                char target[160], *err = NULL;
+                dhp_proc_reg *reg;
+                dhp *c;
+                int r[6];
+                if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+                        _exit(3);
+                snprintf(target, sizeof(target), "unix:%s", sock);
+                if (dhp_open(&c, target) < 0)
+                        _exit(4);
+                r[0] = dhp_proc_register(c, NULL, 0, noop_cb, NULL, &reg);
+                r[1] = dhp_proc_register(c, NULL, DHP_PROC_ADD_EXISTING, noop_cb, NULL, &reg);
+                r[2] = dhp_sim_cpu_add(c, NULL);
+                r[3] = dhp_sim_memory_add(c, 128 << 20, NULL);
+                r[4] = dhp_sim_run_scenario(c, "s", "cpu add\n", &err);
+                free(err);
+                /* Still connected, still served: a request anyone may make. */
+                uint32_t n = 0;
+                r[5] = dhp_proc_count(c, &n);
+                (void)!write(res[1], r, sizeof(r));
+                dhp_close(c);
+                _exit(0);
+        }
+        {
+                struct pollfd p = { .fd = res[0], .events = POLLIN };
+                dhp_proc_state ps;
+                int r[6];
+                dhp *ctx;
+
+                assert_int_equal(poll(&p, 1, 10000), 1);
+                assert_int_equal(read(res[0], r, sizeof(r)), sizeof(r));
+                for (int i = 0; i < 5; i++)
+                        if (r[i] != -EPERM)
+                                fail_msg("privileged operation %d returned %d, expected -EPERM", i, r[i]);
+                assert_int_equal(r[5], 0);
+                /* None of them happened. */
+                ctx = open_ctx();
+                assert_int_equal(dhp_proc_get_state(ctx, 2, &ps), 0);
+                assert_int_equal(ps, DHP_PROC_ABSENT);
+                dhp_close(ctx);
+        }
+        waitpid(pid, &st, 0);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        close(res[0]);
+        close(res[1]);
+}
+
+static long daemon_rss_kb(void) {
+        char path[64], line[256];
+        long kb = -1;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)daemon_pid);
+        f = fopen(path, "re");
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+                        break;
+        fclose(f);
+        return kb;
+}
+
+/* A client that floods requests and never reads the replies: dhpd's memory
+ * stays bounded (its queue is capped; past the cap the flooder is dropped),
+ * and another client's hot-add still completes promptly. */
+static void test_flooding_client(void **state) {
+        static uint8_t buf[256];
+        struct ipc_msg m = { .type = IPC_PING };
+        long before, after;
+        uint64_t t0;
+        int fd, n, sent = 0;
+        dhp *ctx;
+
+        daemon_start("deadline = 2s");
+        before = daemon_rss_kb();
+        fd = raw_connect(DHP_VERSION_MAJOR);
+        /* Non-blocking sends until the socket pushes back or the daemon
+         * drops us: at most 200 000 requests. */
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+        for (int i = 0; i < 200000; i++) {
+                m.id = (uint64_t)i + 2;
+                n = ipcmsg_encode(&m, buf, sizeof(buf));
+                if (send(fd, buf, (size_t)n, MSG_NOSIGNAL) < 0) {
+                        if (errno == EAGAIN) {
+                                struct pollfd p = { .fd = fd, .events = POLLOUT };
+                                if (poll(&p, 1, 100) == 1 && !(p.revents & (POLLERR | POLLHUP)))
+                                        continue;
+                        }
+                        break;
+                }
+                sent++;
+        }
+        assert_true(sent > 0);
+        /* Meanwhile, another client is served within the deadline. */
+        ctx = open_ctx();
+        t0 = time_now_ns();
+        assert_int_equal(dhp_sim_cpu_add(ctx, NULL), 0);
+        assert_true(time_now_ns() - t0 < 2 * NSEC_PER_SEC);
+        after = daemon_rss_kb();
+        fprintf(stderr, "# flooder sent %d requests; dhpd RSS %ld kB -> %ld kB\n", sent, before, after);
+        assert_true(before > 0 && after > 0);
+        assert_true(after - before < 16 * 1024); /* bounded, not proportional to the flood */
+        dhp_close(ctx);
+        close(fd);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_fanout_two_processes, setup, teardown),
@@ -671,6 +793,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_slow_reader_gets_lost_marker, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_records_whole_and_history, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reconnect_after_restart, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unprivileged_each_privileged_operation, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_flooding_client, setup, teardown),
         };
         signal(SIGPIPE, SIG_IGN);
         return cmocka_run_group_tests(tests, NULL, NULL);
