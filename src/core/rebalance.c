@@ -914,3 +914,29 @@ int rebalance_remote_run(dhp_driver *drv, dhp_rebalance_request req, uint32_t pr
         pthread_mutex_unlock(&rb->lock);
         return st;
 }
+
+void rebalance_device_unlist(dhp_device *dev) {
+        pthread_mutex_lock(&dev->rb->lock);
+        if (!dev->dead) {
+                dev->dead = true;
+                list_remove(&dev->node);
+        }
+        pthread_mutex_unlock(&dev->rb->lock);
+}
+
+void rebalance_driver_unlist(dhp_driver *drv) {
+        pthread_mutex_lock(&drv->dev->rb->lock);
+        list_remove(&drv->node);
+        list_init(&drv->node);
+        drv->dev->ndrivers--;
+        pthread_mutex_unlock(&drv->dev->rb->lock);
+}
+
+void rebalance_driver_free_unlisted(dhp_driver *drv) {
+        dhp_device *dev = drv->dev;
+
+        pthread_mutex_lock(&dev->rb->lock);
+        wait_not_busy_locked(dev);
+        pthread_mutex_unlock(&dev->rb->lock);
+        free(drv);
+}

@@ -64,3 +64,15 @@ bool rebalance_remote_begin(dhp_driver *drv);
  * what rebalance_remote_begin() began.  Returns the handler's status. */
 int rebalance_remote_run(dhp_driver *drv, dhp_rebalance_request req, uint32_t processor, uint32_t vectors,
                          const char *old_affinity, const char *new_affinity);
+
+/*
+ * For dhpd, whose main thread must never wait for a rebalance (the
+ * sequence waits for answers that thread reads): take a device or a driver
+ * out of the lists now (the name is free, the next sequence leaves it out),
+ * and free it later on a thread that may wait for the sequence in flight.
+ */
+void rebalance_device_unlist(dhp_device *dev);
+void rebalance_driver_unlist(dhp_driver *drv);
+/* Wait for the sequence of its device and free an unlisted driver; its
+ * device must still exist (free drivers before their device). */
+void rebalance_driver_free_unlisted(dhp_driver *drv);
