@@ -483,7 +483,7 @@ static void test_malformed_and_oversized(void **state) {
 
         /* Another major version: refused, both versions named. */
         fd = raw_connect(IPC_VERSION_MAJOR + 1);
-        expect_error_then_eof(fd, "the client speaks 2.0, dhpd speaks 1.0");
+        expect_error_then_eof(fd, "the client speaks 2.0, dhpd speaks 1.1");
         close(fd);
 
         assert_int_equal(remote_ping(dhp_internal_remote(ctx)), 0);

@@ -464,7 +464,7 @@ int dhp_driver_attach_at(dhp_device *dev, uint32_t level, const char *name, dhp_
         if (dev->rb->remote) {
                 int r;
                 pthread_mutex_unlock(&dev->rb->lock);
-                r = dev->rb->remote->driver_attach(dev->rb->remote_ud, drv, level);
+                r = dev->rb->remote->driver_attach(dev->rb->remote_ud, drv, level, drv->name);
                 pthread_mutex_lock(&dev->rb->lock);
                 if (r < 0) {
                         /* A request may have reached it meanwhile. */

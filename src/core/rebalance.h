@@ -47,7 +47,7 @@ struct rebalance_remote_ops {
         int (*class_set_optout)(void *ud, const char *setup_class, bool optout);
         int (*class_get_optout)(void *ud, const char *setup_class, bool *ret);
         /* `level` from the bottom; UINT32_MAX: on top. */
-        int (*driver_attach)(void *ud, dhp_driver *drv, uint32_t level);
+        int (*driver_attach)(void *ud, dhp_driver *drv, uint32_t level, const char *name);
         /* No request for the driver is run after this. */
         void (*driver_detach)(void *ud, dhp_driver *drv);
 };
