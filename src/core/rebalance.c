@@ -382,6 +382,11 @@ int dhp_device_affinity_has(dhp_device *dev, uint32_t cpu) {
 int dhp_device_get_stopped_ns(dhp_device *dev, uint64_t *ret_last, uint64_t *ret_max) {
         if (!dev)
                 return -EINVAL;
+        /* dhpd measures them: ask it (the answer refreshes the mirror).
+         * Where it cannot be asked (connection lost, its connection
+         * thread), the mirror's last values. */
+        if (dev->rb->remote)
+                (void)dev->rb->remote->device_participates(dev->rb->remote_ud, dev);
         pthread_mutex_lock(&dev->rb->lock);
         if (ret_last)
                 *ret_last = dev->stopped_last;

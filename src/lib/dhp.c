@@ -820,3 +820,9 @@ struct remote *dhp_internal_remote(dhp *ctx);
 struct remote *dhp_internal_remote(dhp *ctx) {
         return ctx->remote;
 }
+
+/* For tests: the engine behind a context (a "unix:" context's local one). */
+struct engine *dhp_internal_engine(dhp *ctx);
+struct engine *dhp_internal_engine(dhp *ctx) {
+        return ctx->engine;
+}
