@@ -5,10 +5,18 @@
 BUILD      ?= build
 BUILD_SAN  ?= build-san
 BUILD_STATIC ?= build-static
+BUILD_TSAN ?= build-tsan
+BUILD_FUZZ ?= build-fuzz
+FUZZ_SECONDS ?= 60
+# make check runs each fuzz target this long after replaying its corpus.
+CHECK_FUZZ_SECONDS ?= 10
+BUILD_BENCH ?= build-bench
+BENCH_WINDOW ?= 60
 MESON      ?= meson
 SCENARIO   ?= examples/demo.scenario
 
-.PHONY: all deps deps-all deps-e2e build build-san build-static demo check check-unit check-san e2e bench clean
+.PHONY: all deps deps-all deps-e2e build build-san build-static build-tsan build-fuzz demo check check-unit \
+	check-san check-tsan check-fuzz check-install fuzz e2e bench install clean
 
 all: build
 
@@ -30,15 +38,32 @@ $(BUILD_SAN)/build.ninja:
 # dhpd and dhpctl linked with -static, for the QEMU guest (busybox, no libc).
 $(BUILD_STATIC)/build.ninja:
 	$(MESON) setup $(BUILD_STATIC) --buildtype=debugoptimized -Dstatic_bins=true -Dtests=false
+# ThreadSanitizer: the concurrency tests (suite 'concurrency').
+$(BUILD_TSAN)/build.ninja:
+	CC=clang $(MESON) setup $(BUILD_TSAN) --buildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false
+
+# libFuzzer targets (fuzz/), clang with ASan+UBSan, no unit tests.
+$(BUILD_FUZZ)/build.ninja:
+	CC=clang $(MESON) setup $(BUILD_FUZZ) --buildtype=debugoptimized -Db_sanitize=address,undefined \
+		-Db_lundef=false -Dfuzzing=true -Dtests=false
 
 build: deps $(BUILD)/build.ninja
 	$(MESON) compile -C $(BUILD)
+
+# Benchmarks: an optimised build of its own, not part of `make check`.
+$(BUILD_BENCH)/build.ninja:
+	$(MESON) setup $(BUILD_BENCH) --buildtype=release -Dtests=false
 
 build-san: deps $(BUILD_SAN)/build.ninja
 	$(MESON) compile -C $(BUILD_SAN)
 
 build-static: deps $(BUILD_STATIC)/build.ninja
 	$(MESON) compile -C $(BUILD_STATIC) src/dhpd src/dhpctl
+build-tsan: deps $(BUILD_TSAN)/build.ninja
+	$(MESON) compile -C $(BUILD_TSAN)
+
+build-fuzz: deps $(BUILD_FUZZ)/build.ninja
+	$(MESON) compile -C $(BUILD_FUZZ)
 
 demo: build
 	$(BUILD)/src/dhpctl demo $(SCENARIO)
@@ -56,8 +81,6 @@ check-san: build-san
 e2e: deps-e2e build-static
 	tests/e2e/run.py --extra-bin $(BUILD_STATIC)/src/dhpd --extra-bin $(BUILD_STATIC)/src/dhpctl $(E2E_ARGS)
 
-check: deps-all check-unit check-san check-install e2e
-
 # make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]
 PREFIX     ?= /usr/local
 install: build
@@ -68,5 +91,32 @@ install: build
 check-install: build
 	tests/install/test-install.sh $(BUILD)
 
+check-tsan: build-tsan
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	$(MESON) test -C $(BUILD_TSAN) --print-errorlogs --num-processes 2 --suite concurrency
+
+# Replay every committed corpus, then fuzz each target briefly.
+check-fuzz: build-fuzz
+	scripts/fuzz.sh $(BUILD_FUZZ) $(CHECK_FUZZ_SECONDS)
+
+fuzz: build-fuzz
+	scripts/fuzz.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
+
+# Everything CI runs: plain and sanitized unit and process tests, the
+# ThreadSanitizer concurrency suite, the fuzz corpora, the install, and real
+# hot-add in QEMU.
+check: deps-all check-unit check-san check-tsan check-fuzz check-install e2e
+
+# Every figure beside its baseline, each repeated until stable (BENCHMARKS.md).
+# Prints, never asserts.  BENCH_WINDOW: seconds dhpd is watched idle.
+bench: deps $(BUILD_BENCH)/build.ninja
+	$(MESON) compile -C $(BUILD_BENCH)
+	$(BUILD_BENCH)/bench/bench-dispatch
+	$(BUILD_BENCH)/bench/bench-uevent
+	$(BUILD_BENCH)/bench/bench-resync
+	$(BUILD_BENCH)/bench/bench-hotadd
+	$(BUILD_BENCH)/bench/bench-rebalance
+	$(BUILD_BENCH)/bench/bench-idle $(BUILD_BENCH)/src/dhpd $(BENCH_WINDOW)
+
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_STATIC)
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_STATIC) $(BUILD_TSAN) $(BUILD_FUZZ) $(BUILD_BENCH)

@@ -1,19 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* uevent_parse() throughput against a bare scan of the same bytes (strlen
  * per field plus memchr for '='), the floor any parser has to pay.
- * Usage: bench-uevent [iterations]   (default 5000000) */
+ * Each repeated until stable; min, median and max.
+ * Usage: bench-uevent [iterations per sample]   (default 2000000) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "platform/linux/uevent.h"
-
-static double now_s(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static size_t build(char *buf, size_t size, const char *const *fields) {
         size_t len = 0;
@@ -27,6 +23,45 @@ static size_t build(char *buf, size_t size, const char *const *fields) {
         return len;
 }
 
+struct run {
+        char bufs[2][1024];
+        size_t lens[2];
+        long iters;
+};
+
+static volatile size_t sink;
+
+/* M messages per second */
+static double parse_sample(void *userdata) {
+        struct run *r = userdata;
+        uint64_t t0 = bench_now_ns();
+        struct uevent u;
+
+        for (long i = 0; i < r->iters; i++) {
+                int k = (int)(i & 1);
+                if (uevent_parse(r->bufs[k], r->lens[k], &u) < 0)
+                        abort();
+                sink += u.n_keys;
+        }
+        return (double)r->iters / ((double)(bench_now_ns() - t0) / 1e9) / 1e6;
+}
+
+static double scan_sample(void *userdata) {
+        struct run *r = userdata;
+        uint64_t t0 = bench_now_ns();
+
+        for (long i = 0; i < r->iters; i++) {
+                int k = (int)(i & 1);
+                const char *p = r->bufs[k], *end = p + r->lens[k];
+                while (p < end) {
+                        size_t n = strlen(p);
+                        sink += (size_t)(memchr(p, '=', n) != NULL);
+                        p += n + 1;
+                }
+        }
+        return (double)r->iters / ((double)(bench_now_ns() - t0) / 1e9) / 1e6;
+}
+
 int main(int argc, char **argv) {
         static const char *const mem[] = {
                 "add@/devices/system/memory/memory1234", "ACTION=add",
@@ -37,39 +72,21 @@ int main(int argc, char **argv) {
                 "SUBSYSTEM=cpu", "DRIVER=processor", "MODALIAS=cpu:type:x86,ven0000fam0006mod003F:feature:,0000,0001",
                 "SEQNUM=123457", NULL,
         };
-        char bufs[2][1024];
-        size_t lens[2];
-        long iters = argc > 1 ? atol(argv[1]) : 5000000;
-        volatile size_t sink = 0;
-        struct uevent u;
-        double t0, t_parse, t_scan;
+        static struct run r;
+        struct bench_stat p, s;
 
-        lens[0] = build(bufs[0], sizeof(bufs[0]), mem);
-        lens[1] = build(bufs[1], sizeof(bufs[1]), cpu);
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        r.iters = argc > 1 ? atol(argv[1]) : 2000000;
+        r.lens[0] = build(r.bufs[0], sizeof(r.bufs[0]), mem);
+        r.lens[1] = build(r.bufs[1], sizeof(r.bufs[1]), cpu);
 
-        t0 = now_s();
-        for (long i = 0; i < iters; i++) {
-                int k = (int)(i & 1);
-                if (uevent_parse(bufs[k], lens[k], &u) < 0)
-                        abort();
-                sink += u.n_keys;
-        }
-        t_parse = now_s() - t0;
-
-        t0 = now_s();
-        for (long i = 0; i < iters; i++) {
-                int k = (int)(i & 1);
-                const char *p = bufs[k], *end = p + lens[k];
-                while (p < end) {
-                        size_t n = strlen(p);
-                        sink += (size_t)(memchr(p, '=', n) != NULL);
-                        p += n + 1;
-                }
-        }
-        t_scan = now_s() - t0;
-
-        printf("uevent_parse: %.2f M msgs/s (%.0f ns/msg)\n", (double)iters / t_parse / 1e6, t_parse / (double)iters * 1e9);
-        printf("bare scan:    %.2f M msgs/s (%.0f ns/msg)\n", (double)iters / t_scan / 1e6, t_scan / (double)iters * 1e9);
-        printf("ratio parse/scan: %.2fx\n", t_parse / t_scan);
+        printf("3. uevent messages parsed, %ld per sample (a memory add and a cpu online, alternating), M msgs/s\n",
+               r.iters);
+        bench_print_header();
+        s = bench_sample(scan_sample, &r, 20);
+        bench_print_stat("bare scan (strlen + memchr per field)", s, "M/s");
+        p = bench_sample(parse_sample, &r, 20);
+        bench_print_stat("uevent_parse", p, "M/s");
+        printf("  ratio (scan/parse, medians): %.2fx; %.0f ns per message parsed\n", s.med / p.med, 1e3 / p.med);
         return sink == 0;
 }

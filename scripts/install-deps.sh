@@ -4,13 +4,14 @@
 #
 #   scripts/install-deps.sh [build|e2e|all]
 #
-# "build" is what `make demo` and the unit tests need; "e2e" adds what the
+# "build" is what `make demo` and the unit tests need (clang and its
+# sanitizer/libFuzzer runtimes for `make check-tsan` and `make check-fuzz`); "e2e" adds what the
 # QEMU end-to-end tests need; "all" (the default for `make check`) is both.
 set -eu
 
 what=${1:-all}
 
-build_pkgs="gcc make meson ninja-build pkg-config libcmocka-dev libinih-dev python3 scdoc"
+build_pkgs="gcc clang libclang-rt-dev make meson ninja-build pkg-config libcmocka-dev libinih-dev python3 scdoc"
 e2e_pkgs="qemu-system-x86 busybox-static cpio gzip"
 
 case "$what" in

@@ -281,3 +281,17 @@ int fake_sysfs_add_irq(struct fake_sysfs *f, uint32_t irq, const char *affinity)
         snprintf(rel, sizeof(rel), "proc/irq/%u/smp_affinity_list", irq);
         return fake_sysfs_printf(f, rel, "%s\n", affinity);
 }
+
+int fake_sysfs_group_setup(void **state) {
+        static struct fake_sysfs f;
+
+        if (fake_sysfs_init(&f) < 0)
+                return -1;
+        *state = &f;
+        return 0;
+}
+
+int fake_sysfs_group_teardown(void **state) {
+        fake_sysfs_deinit(*state);
+        return 0;
+}

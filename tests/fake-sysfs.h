@@ -48,3 +48,7 @@ int fake_sysfs_add_pci(struct fake_sysfs *f, const char *bdf, uint32_t pci_class
                        size_t n_msi);
 /* /proc/irq/N/smp_affinity_list. */
 int fake_sysfs_add_irq(struct fake_sysfs *f, uint32_t irq, const char *affinity);
+
+/* cmocka group fixtures: one fake tree for the group, in *state. */
+int fake_sysfs_group_setup(void **state);
+int fake_sysfs_group_teardown(void **state);

@@ -4,6 +4,7 @@
  * rebalances. */
 #include <errno.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 #include "helpers.h"
 
@@ -118,6 +119,8 @@ struct stress {
         atomic_int hold_errors;
         atomic_int stop;
         atomic_int started;
+        /* Some submission found the queue held (see ioq_driver). */
+        atomic_int saw_held;
         /* Rebalances done: submitters pace their batches on it, so that
          * submissions span the whole series. */
         struct flag epoch;
@@ -202,6 +205,18 @@ static int ioq_driver(void *userdata, dhp_rebalance_request req, const dhp_rebal
                         atomic_fetch_add(&s->hold_errors, 1);
                 break;
         case DHP_REBALANCE_STOP:
+                /* A rebalance takes well under a microsecond with no
+                 * monitor attached: keep the queue held (at most 2 ms a
+                 * rebalance) until one submission has run into a hold, so
+                 * that the held path is exercised whatever the timing. */
+                for (int i = 0; i < 2000 && !atomic_load(&s->saw_held); i++) {
+                        uint64_t pending = 0;
+                        dhp_ioq_get_stat(s->q, DHP_IOQ_STAT_PENDING, &pending);
+                        if (pending > 0)
+                                atomic_store(&s->saw_held, 1);
+                        else
+                                usleep(1);
+                }
                 if (dhp_ioq_drain(s->q, 5000) < 0)
                         atomic_fetch_add(&s->drain_timeouts, 1);
                 break;

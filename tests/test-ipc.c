@@ -20,6 +20,7 @@
 #include "helpers.h"
 #include "lib/client.h"
 #include "util/ipcmsg.h"
+#include "util/strbuf.h"
 #include "util/time.h"
 
 struct remote *dhp_internal_remote(dhp *ctx);
@@ -483,7 +484,12 @@ static void test_malformed_and_oversized(void **state) {
 
         /* Another major version: refused, both versions named. */
         fd = raw_connect(IPC_VERSION_MAJOR + 1);
-        expect_error_then_eof(fd, "the client speaks 2.0, dhpd speaks 1.1");
+        {
+                char want[80];
+                snprintf(want, sizeof(want), "the client speaks 2.0, dhpd speaks %d.%d", IPC_VERSION_MAJOR,
+                         IPC_VERSION_MINOR);
+                expect_error_then_eof(fd, want);
+        }
         close(fd);
 
         assert_int_equal(remote_ping(dhp_internal_remote(ctx)), 0);
@@ -525,6 +531,91 @@ static void test_slow_reader_gets_lost_marker(void **state) {
         assert_true(records > 0);
         close(fd);
         dhp_close(ctx);
+}
+
+/* ---- records and history ---------------------------------------------------- */
+
+struct lines {
+        pthread_mutex_t lock;
+        char *text; /* JSON lines, as `dhpctl monitor --json` prints them */
+        size_t len;
+};
+
+static void collect_cb(void *userdata, const dhp_record *r) {
+        struct lines *l = userdata;
+        char buf[8192];
+        int n = dhp_record_format(r, DHP_RECORD_JSON, buf, sizeof(buf));
+
+        assert_true(n > 0 && (size_t)n < sizeof(buf));
+        pthread_mutex_lock(&l->lock);
+        l->text = realloc(l->text, l->len + (size_t)n + 2);
+        memcpy(l->text + l->len, buf, (size_t)n);
+        l->len += (size_t)n;
+        l->text[l->len++] = '\n';
+        l->text[l->len] = 0;
+        pthread_mutex_unlock(&l->lock);
+}
+
+static const char *find_line(const char *text, const char *a, const char *b) {
+        for (const char *p = text; p && *p;) {
+                const char *end = strchr(p, '\n');
+                size_t n = end ? (size_t)(end - p) : strlen(p);
+                if (memmem(p, n, a, strlen(a)) && memmem(p, n, b, strlen(b)))
+                        return p;
+                p = end ? end + 1 : NULL;
+        }
+        return NULL;
+}
+
+/* The memory condition and rebalance extras reach a client of dhpd: what
+ * `dhpctl monitor --json` prints is what `dhpctl demo --json` would.  And
+ * HISTORY replays the same records, formatted the same. */
+static void test_records_whole_and_history(void **state) {
+        static const char scenario[] = "memory level available=1M\nsettle\n"
+                                       "device add disk0 Storage\ncpu add\nsettle\n";
+        struct lines l = { .lock = PTHREAD_MUTEX_INITIALIZER };
+        struct remote_history h;
+        struct strbuf hist = STRBUF_INIT;
+        dhp_monitor *mon;
+        dhp *ctx;
+
+        daemon_start("deadline = 2s");
+        ctx = open_ctx();
+        assert_int_equal(dhp_monitor_add(ctx, collect_cb, &l, &mon), 0);
+        assert_int_equal(dhp_sim_run_scenario(ctx, "extras", scenario, NULL), 0);
+        /* The records came before the run's REPLY, on the same connection. */
+        pthread_mutex_lock(&l.lock);
+        assert_non_null(l.text);
+        if (!find_line(l.text, "\"method\":\"memcond\",\"event\":\"SET\"", "\"condition\":\"LowMemoryCondition\"") ||
+            !find_line(l.text, "\"event\":\"START\"", "\"old_affinity\":\"0-1\",\"new_affinity\":\"0-2\"") ||
+            !find_line(l.text, "\"event\":\"REBALANCED\"", "\"stopped_ns\":") ||
+            !find_line(l.text, "\"event\":\"QUERY_STOP\"", "\"device\":\"disk0\",\"driver\":"))
+                fail_msg("extras missing from the stream:\n%s", l.text);
+        pthread_mutex_unlock(&l.lock);
+
+        assert_int_equal(remote_history(dhp_internal_remote(ctx), 0, &h), 0);
+        assert_true(h.n > 0 && h.n <= 512);
+        for (size_t i = 0; i < h.n; i++) {
+                char buf[8192];
+                int n = engine_record_format_wire(&h.records[i], DHP_RECORD_JSON, buf, sizeof(buf));
+                assert_true(n > 0 && (size_t)n < sizeof(buf));
+                strbuf_printf(&hist, "%s\n", buf);
+        }
+        /* Every record of the run, in the history too, byte for byte
+         * (the history also holds what came before the monitor). */
+        pthread_mutex_lock(&l.lock);
+        assert_non_null(strstr(strbuf_str(&hist), l.text));
+        pthread_mutex_unlock(&l.lock);
+        /* The newest 3 only. */
+        remote_history_deinit(&h);
+        assert_int_equal(remote_history(dhp_internal_remote(ctx), 3, &h), 0);
+        assert_int_equal(h.n, 3);
+        remote_history_deinit(&h);
+
+        strbuf_deinit(&hist);
+        dhp_monitor_remove(mon);
+        dhp_close(ctx);
+        free(l.text);
 }
 
 /* ---- a lost daemon ---------------------------------------------------------- */
@@ -578,6 +669,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_unprivileged_client, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_malformed_and_oversized, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_slow_reader_gets_lost_marker, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_records_whole_and_history, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reconnect_after_restart, setup, teardown),
         };
         signal(SIGPIPE, SIG_IGN);

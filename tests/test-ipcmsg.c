@@ -2,6 +2,7 @@
 /* The IPC codec: round trips, and every way a datagram can be wrong. */
 #include <errno.h>
 
+#include "core/engine-internal.h"
 #include "helpers.h"
 #include "util/ipcmsg.h"
 
@@ -39,6 +40,18 @@ static size_t samples(struct ipc_msg *v) {
         strcpy(v[n].record.cls, "processor");
         strcpy(v[n].record.client, "pool");
         strcpy(v[n++].record.detail, "\"x\":1");
+        v[n] = (struct ipc_msg){ .type = IPC_RECORD_EXT, .record = { .seq = 7, .t_ns = 8, .fields = 0x200,
+                                  .processor = 3, .stopped_ns = 123456 } };
+        strcpy(v[n].record.method, "rebalance");
+        strcpy(v[n].record.event, "REBALANCED");
+        memset(v[n].record.detail, 'd', IPC_RECORD_DETAIL_MAX - 1);
+        strcpy(v[n].record.detail_text, "HighMemoryCondition  available=20M");
+        strcpy(v[n].record.device, "disk0");
+        strcpy(v[n].record.driver, "stor-filter");
+        strcpy(v[n].record.reason, "query-stop-refused");
+        strcpy(v[n].record.old_affinity, "0-1");
+        strcpy(v[n++].record.new_affinity, "0-2,64");
+        v[n++] = (struct ipc_msg){ .type = IPC_HISTORY, .id = 15, .history = { 512 } };
         v[n++] = (struct ipc_msg){ .type = IPC_LOST, .lost = { 17 } };
         v[n++] = (struct ipc_msg){ .type = IPC_STATUS, .id = 11 };
         v[n] = (struct ipc_msg){ .type = IPC_STATUS_PROC, .id = 11, .status_proc = { .first = 0, .count = IPC_STATUS_PROC_MAX } };
@@ -113,6 +126,7 @@ static void test_roundtrip(void **state) {
                 assert_true(ipcmsg_from_client(v[i].type) ==
                             (v[i].type != IPC_WELCOME && v[i].type != IPC_REPLY && v[i].type != IPC_ERROR &&
                              v[i].type != IPC_PROC_CHANGE && v[i].type != IPC_ARRIVAL && v[i].type != IPC_RECORD &&
+                             v[i].type != IPC_RECORD_EXT &&
                              v[i].type != IPC_LOST && v[i].type != IPC_STATUS_PROC && v[i].type != IPC_STATUS_MEM &&
                              v[i].type != IPC_STATUS_CLIENT && v[i].type != IPC_MEMCOND_STATE &&
                              v[i].type != IPC_DEVICE_INFO && v[i].type != IPC_DEVICE_REQUEST));
@@ -280,9 +294,97 @@ static void test_fuzz(void **state) {
         }
 }
 
+/* A RECORD (the 1.0 layout) carries a detail of at most 255 bytes and no
+ * extras; decoding one leaves the extras empty. */
+static void test_record_layouts(void **state) {
+        static struct ipc_msg m, d;
+        int len;
+
+        m = (struct ipc_msg){ .type = IPC_RECORD, .record = { .seq = 1, .stopped_ns = 5 } };
+        strcpy(m.record.method, "memcond");
+        strcpy(m.record.event, "SET");
+        strcpy(m.record.device, "disk0");
+        memset(m.record.detail, 'x', IPC_DETAIL_MAX);
+        assert_int_equal(ipcmsg_encode(&m, buf, sizeof(buf)), -EINVAL);
+        m.record.detail[IPC_DETAIL_MAX - 1] = 0;
+        len = ipcmsg_encode(&m, buf, sizeof(buf));
+        assert_true(len > 0);
+        memset(&d, 0xaa, sizeof(d));
+        assert_int_equal(ipcmsg_decode(buf, (size_t)len, &d), 0);
+        assert_int_equal(strlen(d.record.detail), IPC_DETAIL_MAX - 1);
+        assert_string_equal(d.record.device, "");
+        assert_string_equal(d.record.detail_text, "");
+        assert_string_equal(d.record.old_affinity, "");
+        assert_true(d.record.stopped_ns == 0);
+        /* The same bytes as a RECORD_EXT are cut short. */
+        buf[0] = IPC_RECORD_EXT;
+        assert_int_equal(ipcmsg_decode(buf, (size_t)len, &d), -EBADMSG);
+        /* A stored message replayed with a request's id. */
+        assert_int_equal(ipcmsg_set_id(buf, (size_t)len, 0x0102030405060708ULL), 0);
+        buf[0] = IPC_RECORD;
+        assert_int_equal(ipcmsg_decode(buf, (size_t)len, &d), 0);
+        assert_true(d.id == 0x0102030405060708ULL);
+        assert_int_equal(ipcmsg_set_id(buf, 15, 1), -EBADMSG);
+}
+
+/* What dhpctl monitor prints of a record it got from dhpd is what dhpctl
+ * demo prints of the same record: every field crosses the socket. */
+static void format_both(const dhp_record *r, char *json, char *text, size_t size) {
+        assert_true(dhp_record_format(r, DHP_RECORD_JSON, json, size) < (int)size);
+        assert_true(dhp_record_format(r, DHP_RECORD_TEXT, text, size) < (int)size);
+}
+
+static void test_record_wire_identity(void **state) {
+#define DETAIL "\"condition\":\"HighMemoryCondition\",\"available\":557842432,\"total\":1610612736"
+        static const dhp_record recs[] = {
+                { .seq = 69, .t_ns = 1879924, .method = "memcond", .event = "SET", .detail = DETAIL,
+                  .detail_text = "HighMemoryCondition  available=532M (high 36M)" },
+                { .seq = 23, .t_ns = 1498748, .method = "rebalance", .event = "START",
+                  .fields = REC_HAS_PROCESSOR | REC_HAS_STATUS | REC_HAS_DURATION, .processor = 2,
+                  .number = { 0, 2 }, .dur_ns = 251, .device = "disk0", .driver = "disk",
+                  .old_affinity = "0-1", .new_affinity = "0-2" },
+                { .seq = 25, .t_ns = 1502083, .method = "rebalance", .event = "REBALANCED",
+                  .fields = REC_HAS_PROCESSOR | REC_HAS_STOPPED, .processor = 2, .number = { 0, 2 },
+                  .device = "disk0", .old_affinity = "0-1", .new_affinity = "0-2", .stopped_ns = 133339 },
+                { .seq = 30, .t_ns = 1510575, .method = "rebalance", .event = "KEPT",
+                  .fields = REC_HAS_PROCESSOR, .processor = 2, .device = "gpu0", .reason = "query-stop-refused",
+                  .old_affinity = "0-1" },
+                /* Every field at once, and text that needs escaping. */
+                { .seq = 1ULL << 40, .t_ns = 99, .method = "sync", .event = "ADD_FAILURE", .cls = "processor",
+                  .fields = REC_HAS_PROCESSOR | REC_HAS_MEMORY | REC_HAS_STATUS | REC_HAS_CLIENT | REC_LATE |
+                            REC_HAS_BLOCK | REC_VETO | REC_EXISTING | REC_HAS_DURATION | REC_HAS_STOPPED |
+                            REC_MISSED,
+                  .processor = 65, .number = { 1, 1 }, .base = 1ULL << 30, .size = 128ULL << 20, .block = 8,
+                  .dur_ns = 7, .status = -EBUSY, .client = "pool \"a\"\n", .name = "cpu65", .detail = DETAIL,
+                  .detail_text = "x=1", .device = "eth0", .driver = "net<drv>", .reason = "driver-bug",
+                  .old_affinity = "0-63", .new_affinity = "0-65", .stopped_ns = 42 },
+        };
+        static char a_json[8192], a_text[8192], b_json[8192], b_text[8192];
+        static struct ipc_msg m, d;
+
+        for (size_t i = 0; i < sizeof(recs) / sizeof(recs[0]); i++) {
+                dhp_record back;
+                int len;
+
+                format_both(&recs[i], a_json, a_text, sizeof(a_json));
+                m = (struct ipc_msg){ .type = IPC_RECORD_EXT };
+                engine_record_export(&recs[i], &m.record);
+                len = ipcmsg_encode(&m, buf, sizeof(buf));
+                assert_true(len > 0);
+                memset(&d, 0x55, sizeof(d));
+                assert_int_equal(ipcmsg_decode(buf, (size_t)len, &d), 0);
+                engine_record_import(&d.record, &back);
+                format_both(&back, b_json, b_text, sizeof(b_json));
+                assert_string_equal(b_json, a_json);
+                assert_string_equal(b_text, a_text);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_roundtrip),
+                cmocka_unit_test(test_record_layouts),
+                cmocka_unit_test(test_record_wire_identity),
                 cmocka_unit_test(test_truncated_and_extended),
                 cmocka_unit_test(test_bad_fields),
                 cmocka_unit_test(test_memcond_device_fields),

@@ -31,20 +31,6 @@ static const char redhat_rules[] =
         "LABEL=\"memory_hotplug_end\"\n"
         "SUBSYSTEM==\"scsi\", ATTR{state}=\"running\"\n";
 
-static int setup(void **state) {
-        static struct fake_sysfs f;
-
-        if (fake_sysfs_init(&f) < 0)
-                return -1;
-        *state = &f;
-        return 0;
-}
-
-static int teardown(void **state) {
-        fake_sysfs_deinit(*state);
-        return 0;
-}
-
 static const struct coexist_finding *find(const struct coexist_report *r, enum coexist_kind k) {
         for (size_t i = 0; i < r->n; i++)
                 if (r->findings[i].kind == k)
@@ -165,5 +151,5 @@ int main(void) {
                 cmocka_unit_test(test_scan_clean),
                 cmocka_unit_test(test_scan_findings),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, fake_sysfs_group_setup, fake_sysfs_group_teardown);
 }

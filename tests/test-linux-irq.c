@@ -11,20 +11,6 @@
 #include "fake-sysfs.h"
 #include "platform/linux/irq.h"
 
-static int setup(void **state) {
-        static struct fake_sysfs f;
-
-        if (fake_sysfs_init(&f) < 0)
-                return -1;
-        *state = &f;
-        return 0;
-}
-
-static int teardown(void **state) {
-        fake_sysfs_deinit(*state);
-        return 0;
-}
-
 static void test_scan(void **state) {
         struct fake_sysfs *f = *state;
         struct irq_pci_list l = { 0 };
@@ -93,5 +79,5 @@ int main(void) {
                 cmocka_unit_test(test_scan),
                 cmocka_unit_test(test_affinity),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, fake_sysfs_group_setup, fake_sysfs_group_teardown);
 }

@@ -24,20 +24,6 @@ static const char meminfo_text[] =
         "Hugepagesize:       2048 kB\n"
         "DirectMap1G:     2097152 kB\n";
 
-static int setup(void **state) {
-        static struct fake_sysfs f;
-
-        if (fake_sysfs_init(&f) < 0)
-                return -1;
-        *state = &f;
-        return 0;
-}
-
-static int teardown(void **state) {
-        fake_sysfs_deinit(*state);
-        return 0;
-}
-
 static int parse(const char *s, struct meminfo *m) {
         return meminfo_parse(s, strlen(s), m);
 }
@@ -120,5 +106,5 @@ int main(void) {
                 cmocka_unit_test(test_read),
                 cmocka_unit_test(test_psi),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, fake_sysfs_group_setup, fake_sysfs_group_teardown);
 }

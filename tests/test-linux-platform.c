@@ -441,7 +441,7 @@ static void test_onlined_by_another_agent_is_notified_late(void **state) {
         linux_platform_process(f.lp);
         engine_dispatch(f.e);
         assert_int_equal(o.calls, 2);
-        assert_true(recorder_find(&f.rec, 0, "\"ADD_START\"", "\"processor\":2,", "\"late\":true", NULL) >= 0);
+        assert_true(recorder_find(&f.rec, 0, "\"STARTED\"", "\"processor\":2,", "\"late\":true", NULL) >= 0);
         assert_int_equal(m.n, 1);
         /* Nothing written for memory already online. */
         for (int i = 0; i < f.w.n; i++)
@@ -469,6 +469,228 @@ static void test_start_brings_present_hardware_online(void **state) {
                 assert_null(strstr(f.w.log[i], "/memory0/"));
         assert_int_equal(engine_dispatch(f.e), 2); /* cpu2 and the DIMM */
         stop(&f);
+}
+
+/* An add (or online) event for a processor or block that sysfs does not
+ * show -- removed again before dhpd got to it, or a bogus index -- is
+ * ignored: no write, no notification, no model grown to its index.  Found
+ * by fuzz-platform (corpus/platform/regress-ghost-hardware). */
+static void test_event_for_absent_hardware_is_ignored(void **state) {
+        struct fixture f = { 0 };
+        uint32_t ncpus;
+        char buf[32];
+
+        setup_tree(&f);
+        start(&f, NULL);
+        ncpus = engine_cpu_count(f.e);
+        f.w.n = 0;
+        send_uevent(&f, "add", "/devices/system/cpu/cpu60000", "cpu");
+        send_uevent(&f, "online", "/devices/system/cpu/cpu3", "cpu"); /* possible, not present */
+        send_uevent(&f, "add", "/devices/system/memory/memory4000", "memory");
+        send_uevent(&f, "online", "/devices/system/memory/memory77", "memory");
+        assert_int_equal(linux_platform_process(f.lp), 4);
+        engine_dispatch(f.e);
+        assert_int_equal(f.w.n, 0);
+        assert_int_equal(engine_cpu_count(f.e), ncpus);
+        assert_int_equal(recorder_count(&f.rec, "ADD_START", NULL), 0);
+        assert_int_equal(recorder_count(&f.rec, "ARRIVAL", NULL), 0);
+        assert_int_equal(engine_mem_block_get(f.e, 4000, NULL, NULL), -ENOENT);
+        /* Real hardware still comes online afterwards. */
+        hotadd_cpu_in_tree(&f, 2);
+        send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
+        linux_platform_process(f.lp);
+        read_file(&f, "sys/devices/system/cpu/cpu2/online", buf, sizeof(buf));
+        assert_string_equal(buf, "1");
+        stop(&f);
+}
+
+static void state_dir_tweak(struct linux_config *lc) {
+        lc->state_dir = "/run/dhp";
+}
+
+/* dhpd killed after onlining cpu2 but before admitting it: at restart the
+ * processor is online, which alone would make it "existing" and never
+ * admitted.  The transaction mark left behind makes the restart run it
+ * again, late: ADD_START, admission (the cgroup widened), ADD_COMPLETE. */
+static void test_interrupted_transaction_is_rerun_at_start(void **state) {
+        struct fixture f = { 0 };
+        char buf[32];
+
+        setup_tree(&f);
+        assert_int_equal(fake_sysfs_add_cpus(&f.fs, 3, "0-2"), 0); /* cpu2 online ... */
+        assert_int_equal(fake_sysfs_write(&f.fs, "sys/devices/system/cpu/possible", "0-3\n"), 0);
+        assert_int_equal(fake_sysfs_write(&f.fs, "run/dhp/cpu-txn-2", ""), 0); /* ... mid-transaction */
+        assert_int_equal(fake_sysfs_write(&f.fs, "run/dhp/cpu-txn-3", ""), 0); /* not present: dropped */
+        start(&f, state_dir_tweak);
+        engine_dispatch(f.e);
+        read_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", buf, sizeof(buf));
+        assert_string_equal(buf, "0-2");
+        assert_true(recorder_find(&f.rec, 0, "\"STARTED\"", "\"processor\":2,", "\"late\":true", NULL) >= 0);
+        assert_true(recorder_find(&f.rec, 0, "\"ADMITTED\"", "\"processor\":2,", NULL) >= 0);
+        assert_int_equal(fake_sysfs_read(&f.fs, "run/dhp/cpu-txn-2", buf, sizeof(buf)) < 0, 1);
+        assert_int_equal(fake_sysfs_read(&f.fs, "run/dhp/cpu-txn-3", buf, sizeof(buf)) < 0, 1);
+        /* Processors online without a mark stay existing: cpu1 was not
+         * re-notified. */
+        assert_int_equal(recorder_count(&f.rec, "\"processor\":1,", NULL), 0);
+        stop(&f);
+}
+
+/* ---- lost uevents ------------------------------------------------------ */
+
+/* 100 000 uevents in one burst: 1024 memory blocks hot-added (one add
+ * each) among filler events, sent as fast as the socket takes them while
+ * the platform drains it.  About 1 % of the messages are dropped on the way
+ * (a fixed pseudo-random choice, adds included), as an overflowing netlink
+ * socket drops them: the SEQNUM gaps must trigger resyncs, and in the end
+ * every block is online -- none lost with its event. */
+#define BURST_EVENTS 100000u
+#define BURST_BLOCKS 1024u
+static void test_burst_with_losses_every_block_online(void **state) {
+        struct fixture f = { 0 };
+        struct linux_stats st;
+        uint32_t rng = 12345, dropped = 0, next_block = 0;
+        uint64_t sent = 0;
+        char buf[32], rel[96];
+
+        setup_tree(&f);
+        start(&f, NULL);
+        assert_int_equal(fake_sysfs_add_memory(&f.fs, BS, 8, BURST_BLOCKS, "offline", "Normal Movable"), 0);
+        for (uint32_t i = 0; i < BURST_EVENTS; i++) {
+                bool is_add = i % (BURST_EVENTS / BURST_BLOCKS) == 0 && next_block < BURST_BLOCKS;
+                char devpath[64], msg[256];
+                int n;
+
+                rng = rng * 1103515245u + 12345u;
+                if (is_add)
+                        snprintf(devpath, sizeof(devpath), "/devices/system/memory/memory%u", 8 + next_block++);
+                else
+                        snprintf(devpath, sizeof(devpath), "/devices/system/cpu/cpu0");
+                f.seq++;
+                if ((rng >> 16) % 100 == 0) {
+                        dropped++; /* lost: its SEQNUM never arrives */
+                        continue;
+                }
+                n = snprintf(msg, sizeof(msg), "%s@%s%cACTION=%s%cDEVPATH=%s%cSUBSYSTEM=%s%cSEQNUM=%llu",
+                             is_add ? "add" : "change", devpath, 0, is_add ? "add" : "change", 0, devpath, 0,
+                             is_add ? "memory" : "cpu", 0, (unsigned long long)f.seq);
+                while (send(f.sv[1], msg, (size_t)n + 1, MSG_DONTWAIT) < 0) {
+                        assert_int_equal(errno, EAGAIN); /* full: let the platform drain */
+                        assert_true(linux_platform_process(f.lp) > 0);
+                }
+                sent++;
+        }
+        while (linux_platform_process(f.lp) > 0)
+                ;
+        engine_dispatch(f.e);
+        linux_platform_stats(f.lp, &st);
+        print_message("burst: %llu sent, %u dropped, %llu gaps seen, %llu resyncs, %llu blocks onlined\n",
+                      (unsigned long long)sent, dropped, (unsigned long long)st.lost, (unsigned long long)st.resyncs,
+                      (unsigned long long)st.blocks_onlined);
+        assert_true(dropped > 500);
+        assert_true(st.uevents == sent);
+        assert_true(st.resyncs >= 1 && st.lost >= 1);
+        for (uint32_t b = 8; b < 8 + BURST_BLOCKS; b++) {
+                snprintf(rel, sizeof(rel), "sys/devices/system/memory/memory%u/state", b);
+                read_file(&f, rel, buf, sizeof(buf));
+                if (strcmp(buf, "online_movable") != 0)
+                        fail_msg("memory%u left %s after the burst", b, buf);
+        }
+        stop(&f);
+}
+
+/* The socket overflowing (recvmsg fails with ENOBUFS, which a socketpair
+ * never does: injected) loses whatever the kernel dropped; the platform
+ * resyncs and brings the unseen hardware online. */
+static int enobufs_left;
+static ssize_t recvmsg_enobufs(int fd, struct msghdr *msg, int flags) {
+        if (enobufs_left > 0) {
+                enobufs_left--;
+                errno = ENOBUFS;
+                return -1;
+        }
+        return recvmsg(fd, msg, flags);
+}
+
+static void enobufs_tweak(struct linux_config *lc) {
+        lc->uevent_recvmsg = recvmsg_enobufs;
+}
+
+static void test_socket_overflow_resyncs(void **state) {
+        struct fixture f = { 0 };
+        struct linux_stats st;
+        char buf[32];
+
+        setup_tree(&f);
+        start(&f, enobufs_tweak);
+        /* cpu2 and blocks 8-9 arrive; their events were dropped by the
+         * kernel, and the socket reports the overflow. */
+        hotadd_cpu_in_tree(&f, 2);
+        assert_int_equal(fake_sysfs_add_memory(&f.fs, BS, 8, 2, "offline", "Normal Movable"), 0);
+        enobufs_left = 1;
+        send_uevent(&f, "change", "/devices/system/cpu/cpu0", "cpu"); /* something to wake us */
+        assert_true(linux_platform_process(f.lp) >= 1);
+        linux_platform_stats(f.lp, &st);
+        assert_int_equal(st.lost, 1);
+        assert_int_equal(st.resyncs, 1);
+        read_file(&f, "sys/devices/system/cpu/cpu2/online", buf, sizeof(buf));
+        assert_string_equal(buf, "1");
+        read_file(&f, "sys/devices/system/memory/memory8/state", buf, sizeof(buf));
+        assert_string_equal(buf, "online_movable");
+        read_file(&f, "sys/devices/system/memory/memory9/state", buf, sizeof(buf));
+        assert_string_equal(buf, "online_movable");
+        /* And the next event after the loss is no false gap. */
+        send_uevent(&f, "change", "/devices/system/cpu/cpu0", "cpu");
+        linux_platform_process(f.lp);
+        linux_platform_stats(f.lp, &st);
+        assert_int_equal(st.lost, 1);
+        stop(&f);
+}
+
+/* ---- sysfs writes failing ---------------------------------------------- */
+
+/* Each error a sysfs write can return, on the CPU online write and on a
+ * block's state: EBUSY retried within its budget then reported; EINVAL
+ * (movable refused) falls back to the kernel zone under "auto"; EIO and
+ * ENOENT (device gone) reported at once, without retry; never a crash, and
+ * the platform keeps serving. */
+static void test_write_errors_reported_or_retried(void **state) {
+        static const int errs[] = { -EBUSY, -EINVAL, -EIO, -ENOENT };
+
+        for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+                struct fixture f = { 0 };
+                struct linux_stats st;
+                char buf[32];
+
+                setup_tree(&f);
+                f.w.fail_err = errs[i];
+                f.w.fail_path = "/online";
+                f.w.fail_times = -1;
+                start(&f, NULL);
+                hotadd_cpu_in_tree(&f, 2);
+                send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
+                linux_platform_process(f.lp);
+                read_file(&f, "sys/devices/system/cpu/cpu2/online", buf, sizeof(buf));
+                assert_string_equal(buf, "0");
+                /* EBUSY: retried (8 attempts by default), others: once. */
+                assert_int_equal(f.w.n, errs[i] == -EBUSY ? 8 : 1);
+                assert_int_equal(f.w.sleeps, errs[i] == -EBUSY ? 7 : 0);
+                assert_int_equal(recorder_count(&f.rec, "\"ADMITTED\"", "\"processor\":2,", NULL), 0);
+
+                /* The same error on a block's state. */
+                f.w.n = f.w.sleeps = 0;
+                f.w.fail_path = "memory8/state";
+                assert_int_equal(fake_sysfs_add_memory(&f.fs, BS, 8, 2, "offline", "Normal Movable"), 0);
+                send_uevent(&f, "add", "/devices/system/memory/memory8", "memory");
+                send_uevent(&f, "add", "/devices/system/memory/memory9", "memory");
+                linux_platform_process(f.lp);
+                engine_dispatch(f.e);
+                read_file(&f, "sys/devices/system/memory/memory8/state", buf, sizeof(buf));
+                assert_string_equal(buf, "offline");
+                linux_platform_stats(f.lp, &st);
+                assert_true(st.blocks_failed >= 1);
+                assert_int_equal(recorder_count(&f.rec, "\"ARRIVAL\"", "\"memory\"", NULL), 0);
+                stop(&f);
+        }
 }
 
 static void test_split_burst_is_one_device(void **state) {
@@ -532,6 +754,11 @@ int main(void) {
                 cmocka_unit_test(test_start_brings_present_hardware_online),
                 cmocka_unit_test(test_meminfo_drives_memory_conditions),
                 cmocka_unit_test(test_split_burst_is_one_device),
+                cmocka_unit_test(test_event_for_absent_hardware_is_ignored),
+                cmocka_unit_test(test_interrupted_transaction_is_rerun_at_start),
+                cmocka_unit_test(test_burst_with_losses_every_block_online),
+                cmocka_unit_test(test_socket_overflow_resyncs),
+                cmocka_unit_test(test_write_errors_reported_or_retried),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,20 +11,6 @@
 #include "fake-sysfs.h"
 #include "platform/linux/sysfs.h"
 
-static int setup(void **state) {
-        static struct fake_sysfs f;
-
-        if (fake_sysfs_init(&f) < 0)
-                return -1;
-        *state = &f;
-        return 0;
-}
-
-static int teardown(void **state) {
-        fake_sysfs_deinit(*state);
-        return 0;
-}
-
 static void test_read(void **state) {
         struct fake_sysfs *f = *state;
         char buf[16];
@@ -168,5 +154,5 @@ int main(void) {
                 cmocka_unit_test(test_write_retry),
                 cmocka_unit_test(test_paths),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, fake_sysfs_group_setup, fake_sysfs_group_teardown);
 }

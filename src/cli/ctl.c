@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "cli/ctl.h"
+#include "cli/plot.h"
+#include "core/engine.h"
 #include "dhp.h"
 #include "lib/client.h"
 #include "util/parse.h"
@@ -141,7 +143,7 @@ int ctl_status(int argc, char **argv, const char *socket_path) {
 
 static void print_record(void *userdata, const dhp_record *r) {
         bool json = *(bool *)userdata;
-        char buf[2048];
+        static char buf[8192];
 
         dhp_record_format(r, json ? DHP_RECORD_JSON : DHP_RECORD_TEXT, buf, sizeof(buf));
         printf("%s\n", buf);
@@ -251,5 +253,149 @@ int ctl_sim(int argc, char **argv, const char *socket_path) {
                 report("sim", r, err ? err : remote_last_text(dhp_internal_remote(ctx)));
         free(err);
         dhp_close(ctx);
+        return r < 0 ? 1 : 0;
+}
+
+/* ---- plot ------------------------------------------------------------------ */
+
+/* One line of JSON into the plot; a fault as FILE:LINE:COL. */
+static int plot_line(struct plot *p, const char *file, unsigned line, const char *text, size_t len) {
+        struct flatjson o;
+        const char *why = NULL;
+        size_t off = 0;
+        int r;
+
+        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+                len--;
+        if (strspn(text, " \t") >= len)
+                return 0; /* a blank line */
+        r = flatjson_parse(text, len, &o, &off, &why);
+        if (r == -EBADMSG) {
+                fprintf(stderr, "dhpctl plot: %s:%u:%zu: %s\n", file, line, off + 1, why);
+                return r;
+        }
+        if (r < 0) {
+                fprintf(stderr, "dhpctl plot: %s\n", strerror(-r));
+                return r;
+        }
+        r = plot_add(p, &o, &why);
+        if (r == -EINVAL)
+                fprintf(stderr, "dhpctl plot: %s:%u:1: %s\n", file, line, why);
+        else if (r < 0)
+                fprintf(stderr, "dhpctl plot: %s\n", strerror(-r));
+        flatjson_deinit(&o);
+        return r;
+}
+
+static int plot_from_file(struct plot *p, const char *path) {
+        const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+        FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "re");
+        char *line = NULL;
+        size_t cap = 0;
+        unsigned n = 0;
+        ssize_t len;
+        int r = 0;
+
+        if (!f) {
+                fprintf(stderr, "dhpctl plot: %s: %s\n", path, strerror(errno));
+                return -errno;
+        }
+        while (r == 0 && (len = getline(&line, &cap, f)) >= 0) {
+                n++;
+                if (memchr(line, 0, (size_t)len)) {
+                        fprintf(stderr, "dhpctl plot: %s:%u:%zu: a NUL byte\n", name, n,
+                                (size_t)((char *)memchr(line, 0, (size_t)len) - line) + 1);
+                        r = -EBADMSG;
+                        break;
+                }
+                r = plot_line(p, name, n, line, (size_t)len);
+        }
+        if (r == 0 && ferror(f)) {
+                fprintf(stderr, "dhpctl plot: %s: read error\n", name);
+                r = -EIO;
+        }
+        free(line);
+        if (f != stdin)
+                fclose(f);
+        return r;
+}
+
+/* dhpd's history: each record formatted as `monitor --json` prints it,
+ * then read back like a file, so that both sources draw the same. */
+static int plot_from_daemon(struct plot *p, const char *socket_path) {
+        struct remote_history h;
+        static char buf[16384];
+        dhp *ctx;
+        int r;
+
+        if (connect_daemon("plot", socket_path, &ctx) < 0)
+                return -ENOTCONN;
+        r = remote_history(dhp_internal_remote(ctx), 0, &h);
+        if (r < 0) {
+                report("plot", r, remote_last_text(dhp_internal_remote(ctx)));
+                dhp_close(ctx);
+                return r;
+        }
+        for (size_t i = 0; r == 0 && i < h.n; i++) {
+                int n = engine_record_format_wire(&h.records[i], DHP_RECORD_JSON, buf, sizeof(buf));
+                if (n < 0 || (size_t)n >= sizeof(buf))
+                        continue;
+                r = plot_line(p, "dhpd", (unsigned)i + 1, buf, (size_t)n);
+        }
+        remote_history_deinit(&h);
+        dhp_close(ctx);
+        return r;
+}
+
+int ctl_plot(int argc, char **argv, const char *socket_path) {
+        static const struct option opts[] = {
+                { "output", required_argument, NULL, 'o' },
+                { "input", required_argument, NULL, 'i' },
+                {},
+        };
+        const char *out = NULL, *in = NULL;
+        struct plot *p = NULL;
+        FILE *f = stdout;
+        int c, r;
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "o:i:", opts, NULL)) >= 0) {
+                switch (c) {
+                case 'o':
+                        out = optarg;
+                        break;
+                case 'i':
+                        in = optarg;
+                        break;
+                default:
+                        return 2;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "dhpctl plot: unexpected argument '%s'\n", argv[optind]);
+                return 2;
+        }
+        if (plot_new(&p) < 0) {
+                fprintf(stderr, "dhpctl plot: out of memory\n");
+                return 1;
+        }
+        r = in ? plot_from_file(p, in) : plot_from_daemon(p, socket_path);
+        if (r == 0 && plot_count(p) == 0)
+                fprintf(stderr, "dhpctl plot: %s holds no record to draw (no hot-add yet?)\n", in ? in : "dhpd's history");
+        if (r == 0 && out && strcmp(out, "-") != 0) {
+                f = fopen(out, "we");
+                if (!f) {
+                        fprintf(stderr, "dhpctl plot: %s: %s\n", out, strerror(errno));
+                        r = -errno;
+                }
+        }
+        if (r == 0) {
+                r = plot_write_svg(p, f);
+                if (f != stdout && fclose(f) != 0 && r == 0)
+                        r = -EIO;
+                if (r < 0)
+                        fprintf(stderr, "dhpctl plot: cannot write %s: %s\n", out ? out : "the SVG", strerror(-r));
+        }
+        plot_free(p);
         return r < 0 ? 1 : 0;
 }

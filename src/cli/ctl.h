@@ -6,3 +6,4 @@
 int ctl_status(int argc, char **argv, const char *socket_path);
 int ctl_monitor(int argc, char **argv, const char *socket_path);
 int ctl_sim(int argc, char **argv, const char *socket_path);
+int ctl_plot(int argc, char **argv, const char *socket_path);

@@ -3,6 +3,7 @@
  * dhpctl: the administrator's and developer's tool.
  *
  *   dhpctl demo [--json] [--target sim:OPTIONS] [SCENARIO]
+ *   dhpctl status | monitor | sim | plot (ctl.c, talking to dhpd)
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -28,6 +29,9 @@ static void usage(FILE *f) {
                 "        Print dhpd's notification stream as it happens (the format of demo).\n"
                 "  sim cpu add | sim memory add SIZE | sim run SCENARIO\n"
                 "        Drive a 'dhpd --platform sim' (root or the dhpd group).\n"
+                "  plot [-o FILE.svg] [-i FILE]\n"
+                "        An SVG timeline of the last hot-add transactions: dhpd's recent records,\n"
+                "        or the JSON lines of 'demo --json' / 'monitor --json' in FILE (- for stdin).\n"
                 "  help  This text.\n"
                 "\n"
                 "Options:\n"
@@ -96,6 +100,8 @@ int main(int argc, char **argv) {
                 return ctl_monitor(argc - 1, argv + 1, socket_path);
         if (argc >= 2 && strcmp(argv[1], "sim") == 0)
                 return ctl_sim(argc - 1, argv + 1, socket_path);
+        if (argc >= 2 && strcmp(argv[1], "plot") == 0)
+                return ctl_plot(argc - 1, argv + 1, socket_path);
         if (argc < 2) {
                 usage(stderr);
                 return 2;

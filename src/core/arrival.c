@@ -61,20 +61,18 @@ bool dhp_device_event_is_existing(const dhp_device_event *e) {
 
 static void deliver(struct engine *e, struct dhp_arrival_reg *ar, const struct dhp_device_event *ev) {
         struct reg *r = &ar->base;
-        uint64_t t0;
+        bool monitored;
+        uint64_t t0 = 0;
 
-        pthread_mutex_lock(&e->lock);
-        if (r->dead) {
-                pthread_mutex_unlock(&e->lock);
+        if (!reg_call_begin(r))
                 return;
-        }
-        reg_call_begin_locked(r);
-        pthread_mutex_unlock(&e->lock);
 
-        t0 = engine_time_ns(e);
+        monitored = engine_monitored(e);
+        if (monitored)
+                t0 = engine_time_ns(e);
         ar->cb(r->userdata, ev);
 
-        {
+        if (monitored) {
                 struct dhp_record rec = {
                         .method = "async",
                         .event = ev->event == DHP_EVENT_ARRIVAL ? "ARRIVAL" : "REMOVAL",
@@ -92,9 +90,7 @@ static void deliver(struct engine *e, struct dhp_arrival_reg *ar, const struct d
                 record_emit(e, &rec);
         }
 
-        pthread_mutex_lock(&e->lock);
-        reg_call_end_locked(r);
-        pthread_mutex_unlock(&e->lock);
+        reg_call_end(r);
 }
 
 static void item_run(struct engine *e, struct engine_item *base) {

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -24,7 +25,6 @@
 #include "util/log.h"
 
 #define ENGINE_NAME_MAX 64
-#define ENGINE_GROUP_SIZE 64
 
 struct cpu {
         dhp_proc_state state;
@@ -51,10 +51,14 @@ struct reg {
         struct engine *engine;
         uint64_t id; /* registration order, from 1 */
         unsigned refs;
-        bool dead;
+        /* A call takes no lock (reg_call_begin/end): dead, in_call and
+         * waiters are a Dekker handshake in sequentially consistent
+         * atomics.  dead is also written under lock with the list. */
+        atomic_bool dead;
         /* The call in progress: at most one, on call_thread. */
-        unsigned in_call;
-        pthread_t call_thread;
+        atomic_uint in_call;
+        _Atomic(pthread_t) call_thread;
+        atomic_uint waiters; /* reg_kill()s waiting for a call to end */
         char name[ENGINE_NAME_MAX];
         uint32_t flags;
         void *userdata;
@@ -166,6 +170,10 @@ struct engine {
         bool rec_remote_only; /* monitors see forwarded records only */
         void *embedder;
         struct list monitors;
+        /* How many monitors are attached, read without rec_lock: with none,
+         * no record is built, timed or numbered.  A monitor attached while
+         * a callback runs sees the records from the next one on. */
+        atomic_uint n_monitors;
 
         /* model */
         struct cpu *cpus;
@@ -174,7 +182,8 @@ struct engine {
         struct mem_block *blocks;
         uint64_t nblocks;
         struct mem_device *devices;
-        uint64_t ndevices;
+        uint64_t ndevices, devices_cap;
+        uint64_t mem_end_block; /* past the last block of every device */
 
         /* registrations */
         uint64_t reg_seq;
@@ -195,11 +204,43 @@ struct engine {
 };
 
 /* Thread-safe reference handling of registrations; call with e->lock held. */
-void reg_ref_locked(struct reg *r);
+static inline void reg_ref_locked(struct reg *r) {
+        r->refs++;
+}
 void reg_unref_locked(struct reg *r);
-/* Mark a call beginning/ending on the current thread; lock held. */
-void reg_call_begin_locked(struct reg *r);
-void reg_call_end_locked(struct reg *r);
+
+/* Wake reg_kill()s waiting for a call to end (engine.c). */
+void reg_call_wake(struct reg *r);
+
+/*
+ * Mark a call beginning/ending on the current thread, without the lock:
+ * begin returns false (and marks nothing) when the registration is dead,
+ * and the call is skipped.
+ *
+ * A call and reg_kill() meet as in Dekker's algorithm: the caller raises
+ * in_call, then reads dead; reg_kill() sets dead, then reads in_call.  With
+ * sequentially consistent atomics at least one of them sees the other's
+ * write: either the caller skips the call, or reg_kill() waits for it.  The
+ * caller wakes a waiting reg_kill() (waiters, raised before dead) under the
+ * lock, which reg_kill() holds from its read of in_call until it sleeps: no
+ * wake-up is lost.  Two lock round trips per call were most of what a
+ * synchronous callback cost; these are two atomic increments.
+ */
+static inline void reg_call_end(struct reg *r) {
+        atomic_fetch_sub(&r->in_call, 1);
+        if (atomic_load(&r->waiters) > 0)
+                reg_call_wake(r);
+}
+
+static inline bool reg_call_begin(struct reg *r) {
+        atomic_store_explicit(&r->call_thread, pthread_self(), memory_order_relaxed);
+        atomic_fetch_add(&r->in_call, 1); /* releases call_thread */
+        if (atomic_load(&r->dead)) {
+                reg_call_end(r);
+                return false;
+        }
+        return true;
+}
 /* Remove a registration and wait for a call on another thread; lock not
  * held on entry. */
 void reg_kill(struct reg *r);
@@ -213,6 +254,13 @@ int arrival_queue_processor(struct engine *e, uint32_t index, dhp_event ev);
 int arrival_queue_memory(struct engine *e, const struct mem_device *d, dhp_event ev);
 
 /* record.c */
+/* True when a monitor is attached: only then are records worth building
+ * (and callbacks worth timing). */
+static inline bool engine_monitored(struct engine *e) {
+        return atomic_load_explicit(&e->n_monitors, memory_order_relaxed) != 0;
+}
+/* Number the record and hand it to every monitor; nothing when there is
+ * none. */
 void record_emit(struct engine *e, struct dhp_record *r);
 void engine_record_txn(struct engine *e, const char *event, uint32_t processor, int status, bool late);
 void engine_record_block(struct engine *e, const char *event, uint64_t block, int status);

@@ -152,38 +152,35 @@ void reg_init(struct engine *e, struct reg *r, const char *name, uint32_t flags,
         pthread_mutex_unlock(&e->lock);
 }
 
-void reg_ref_locked(struct reg *r) {
-        r->refs++;
-}
-
 void reg_unref_locked(struct reg *r) {
         if (--r->refs == 0)
                 free(r); /* struct reg is first in both registration kinds */
 }
 
-void reg_call_begin_locked(struct reg *r) {
-        r->in_call++;
-        r->call_thread = pthread_self();
-}
+void reg_call_wake(struct reg *r) {
+        struct engine *e = r->engine;
 
-void reg_call_end_locked(struct reg *r) {
-        r->in_call--;
-        pthread_cond_broadcast(&r->engine->cond);
+        pthread_mutex_lock(&e->lock);
+        pthread_cond_broadcast(&e->cond);
+        pthread_mutex_unlock(&e->lock);
 }
 
 void reg_kill(struct reg *r) {
         struct engine *e = r->engine;
 
         pthread_mutex_lock(&e->lock);
-        if (!r->dead) {
-                r->dead = true;
+        atomic_fetch_add(&r->waiters, 1); /* before dead: see reg_call_begin */
+        if (!atomic_load(&r->dead)) {
+                atomic_store(&r->dead, true);
                 list_remove(&r->node);
         }
         /* A call in progress on another thread finishes before we return;
          * one on this thread is the caller itself, deregistering from
          * inside its callback. */
-        while (r->in_call > 0 && !pthread_equal(r->call_thread, pthread_self()))
+        while (atomic_load(&r->in_call) > 0 &&
+               !pthread_equal(atomic_load_explicit(&r->call_thread, memory_order_acquire), pthread_self()))
                 pthread_cond_wait(&e->cond, &e->lock);
+        atomic_fetch_sub(&r->waiters, 1);
         reg_unref_locked(r); /* the registration's own reference */
         pthread_mutex_unlock(&e->lock);
 }
@@ -248,11 +245,6 @@ void engine_run_hooks(struct engine *e, enum engine_hook_kind kind, uint64_t arg
 }
 
 /* ---- processors -------------------------------------------------------- */
-
-dhp_proc_number engine_cpu_number(uint32_t index) {
-        return (dhp_proc_number){ .group = (uint16_t)(index / ENGINE_GROUP_SIZE),
-                                  .number = (uint8_t)(index % ENGINE_GROUP_SIZE) };
-}
 
 int engine_cpu_slots(struct engine *e, uint32_t count) {
         struct cpu *p;
@@ -448,13 +440,20 @@ int engine_mem_device_add(struct engine *e, uint64_t first_block, uint64_t nbloc
                         r = -EEXIST;
                         goto out;
                 }
-        d = realloc(e->devices, (e->ndevices + 1) * sizeof(*d));
-        if (!d) {
-                r = -ENOMEM;
-                goto out;
+        if (e->ndevices == e->devices_cap) {
+                /* Doubling: a sim adding devices one by one stays linear. */
+                uint64_t cap = e->devices_cap ? e->devices_cap * 2 : 16;
+                d = realloc(e->devices, cap * sizeof(*d));
+                if (!d) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                e->devices = d;
+                e->devices_cap = cap;
         }
-        e->devices = d;
         id = e->ndevices++;
+        if (first_block + nblocks > e->mem_end_block)
+                e->mem_end_block = first_block + nblocks;
         e->devices[id] = (struct mem_device){ .id = id, .first_block = first_block, .nblocks = nblocks,
                                               .online_blocks = online ? nblocks : 0, .arrived = online };
         for (uint64_t b = first_block; b < first_block + nblocks; b++)
@@ -610,14 +609,10 @@ int engine_mem_device_info(struct engine *e, uint64_t id, struct engine_mem_info
 }
 
 uint64_t engine_mem_end(struct engine *e) {
-        uint64_t end = 0;
+        uint64_t end;
 
         pthread_mutex_lock(&e->lock);
-        for (uint64_t i = 0; i < e->ndevices; i++) {
-                uint64_t x = (e->devices[i].first_block + e->devices[i].nblocks) * e->block_size;
-                if (x > end)
-                        end = x;
-        }
+        end = e->mem_end_block * e->block_size;
         pthread_mutex_unlock(&e->lock);
         return end;
 }

@@ -77,7 +77,13 @@ int engine_cpu_slots(struct engine *e, uint32_t count);
 int engine_cpu_set_state(struct engine *e, uint32_t index, dhp_proc_state state);
 int engine_cpu_get_state(struct engine *e, uint32_t index, dhp_proc_state *ret);
 uint32_t engine_cpu_count(struct engine *e);
-dhp_proc_number engine_cpu_number(uint32_t index);
+/* Group and number of a processor index (groups of ENGINE_GROUP_SIZE);
+ * inline: every synchronous callback call carries one. */
+#define ENGINE_GROUP_SIZE 64
+static inline dhp_proc_number engine_cpu_number(uint32_t index) {
+        return (dhp_proc_number){ .group = (uint16_t)(index / ENGINE_GROUP_SIZE),
+                                  .number = (uint8_t)(index % ENGINE_GROUP_SIZE) };
+}
 
 /*
  * engine_cpu_hotadd - the processor transaction for a present processor:
@@ -230,6 +236,11 @@ void engine_monitor_remove(dhp_monitor *m);
  * handed to this engine's monitors as it is (engine_record_forward). */
 struct ipc_record;
 void engine_record_export(const dhp_record *r, struct ipc_record *w);
+/* The wire form back to a record whose strings point into w (valid while w
+ * is): formatted, it reads exactly as the record exported. */
+void engine_record_import(const struct ipc_record *w, dhp_record *r);
+/* dhp_record_format() of the record in wire form. */
+int engine_record_format_wire(const struct ipc_record *w, dhp_record_format_kind kind, char *buf, size_t size);
 void engine_record_forward_wire(struct engine *e, const struct ipc_record *w);
 /* Hand a record made elsewhere (dhpd's, received by the client library) to
  * this engine's monitors as it is: its seq and time are kept. */

@@ -56,20 +56,20 @@ static bool call_one(struct engine *e, struct dhp_proc_reg *pr, dhp_proc_change_
         struct reg *r = &pr->base;
         dhp_proc_change c = { .state = state, .index = index, .number = engine_cpu_number(index), .status = status };
         int before = *status;
-        uint64_t t0;
+        bool monitored;
+        uint64_t t0 = 0;
 
-        pthread_mutex_lock(&e->lock);
-        if (r->dead) {
-                pthread_mutex_unlock(&e->lock);
+        if (!reg_call_begin(r))
                 return false;
-        }
-        reg_call_begin_locked(r);
-        pthread_mutex_unlock(&e->lock);
 
-        t0 = engine_time_ns(e);
+        /* Timed and recorded only when someone reads the stream: with no
+         * monitor a call costs two atomic increments and the call. */
+        monitored = engine_monitored(e);
+        if (monitored)
+                t0 = engine_time_ns(e);
         pr->cb(r->userdata, &c);
 
-        {
+        if (monitored) {
                 struct dhp_record rec = {
                         .method = "sync",
                         .event = change_state_name(state),
@@ -86,9 +86,7 @@ static bool call_one(struct engine *e, struct dhp_proc_reg *pr, dhp_proc_change_
                 record_emit(e, &rec);
         }
 
-        pthread_mutex_lock(&e->lock);
-        reg_call_end_locked(r);
-        pthread_mutex_unlock(&e->lock);
+        reg_call_end(r);
         return true;
 }
 
@@ -174,18 +172,11 @@ static void run_phase(struct engine *e, struct dhp_proc_reg **v, size_t n, dhp_p
                 got[i] = false;
                 if (!pr->remote || (part && !part[i]))
                         continue;
-                pthread_mutex_lock(&e->lock);
-                if (pr->base.dead) {
-                        pthread_mutex_unlock(&e->lock);
+                if (!reg_call_begin(&pr->base))
                         continue;
-                }
-                reg_call_begin_locked(&pr->base);
-                pthread_mutex_unlock(&e->lock);
                 sent_at[i] = time_now_ns();
                 if (pr->remote->send(pr->base.userdata, txn, state, index, *status) < 0) {
-                        pthread_mutex_lock(&e->lock);
-                        reg_call_end_locked(&pr->base);
-                        pthread_mutex_unlock(&e->lock);
+                        reg_call_end(&pr->base);
                         continue;
                 }
                 got[i] = true;
@@ -224,9 +215,7 @@ static void run_phase(struct engine *e, struct dhp_proc_reg **v, size_t n, dhp_p
                                                                                        : *status,
                                       late, vetoed, false, answered_at > sent_at[i] ? answered_at - sent_at[i] : 0);
                 }
-                pthread_mutex_lock(&e->lock);
-                reg_call_end_locked(&pr->base);
-                pthread_mutex_unlock(&e->lock);
+                reg_call_end(&pr->base);
         }
 }
 

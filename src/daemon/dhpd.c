@@ -45,7 +45,10 @@
 #include "util/macro.h"
 #include "util/time.h"
 
-#define DEFAULT_CONFIG "/etc/dhp/dhpd.conf"
+#ifndef DHP_SYSCONFDIR
+#define DHP_SYSCONFDIR "/etc"
+#endif
+#define DEFAULT_CONFIG DHP_SYSCONFDIR "/dhp/dhpd.conf"
 
 struct options {
         const char *config;
@@ -261,6 +264,64 @@ static void report_coexistence(struct daemon *d) {
         coexist_report_deinit(&rep);
 }
 
+/*
+ * Fault injection for the crash-recovery tests (tests/daemon/test-faults.py),
+ * never documented as a feature: DHP_FAULT_KILL_AT=before:N or after:N makes
+ * dhpd SIGKILL itself right before or right after its Nth sysfs write
+ * (retries count), i.e. at a chosen step of a processor or memory
+ * transaction.  Parsed once at start; anything malformed disables it.
+ */
+struct fault_writer {
+        struct logger *log;
+        unsigned n, at;
+        bool after;
+};
+
+static struct fault_writer fault;
+
+static int fault_write(void *userdata, const char *path, const char *value, size_t len) {
+        struct fault_writer *f = userdata;
+        int r;
+
+        f->n++;
+        if (!f->after && f->n == f->at) {
+                log_notice(f->log, "fault injection: SIGKILL before write %u (%s = %.*s)", f->n, path, (int)len, value);
+                raise(SIGKILL);
+        }
+        r = sysfs_write_file(NULL, path, value, len);
+        if (f->after && f->n == f->at) {
+                log_notice(f->log, "fault injection: SIGKILL after write %u (%s = %.*s)", f->n, path, (int)len, value);
+                raise(SIGKILL);
+        }
+        return r;
+}
+
+static const struct sysfs_writer *fault_writer_from_env(struct logger *log) {
+        static struct sysfs_writer w;
+        const char *s = getenv("DHP_FAULT_KILL_AT");
+        char *end;
+        unsigned long n;
+
+        if (!s)
+                return NULL;
+        if (strncmp(s, "before:", 7) == 0)
+                fault.after = false;
+        else if (strncmp(s, "after:", 6) == 0)
+                fault.after = true;
+        else
+                return NULL;
+        s = strchr(s, ':') + 1;
+        errno = 0;
+        n = strtoul(s, &end, 10);
+        if (errno || *end || n == 0 || n > 1000000)
+                return NULL;
+        fault.at = (unsigned)n;
+        fault.log = log;
+        w = (struct sysfs_writer){ .write = fault_write, .userdata = &fault };
+        log_notice(log, "fault injection armed: SIGKILL %s write %u", fault.after ? "after" : "before", fault.at);
+        return &w;
+}
+
 static void linux_config_from(struct linux_config *lc, const struct config *c, const struct options *o) {
         linux_config_defaults(lc);
         lc->root = o->root;
@@ -276,6 +337,7 @@ static void linux_config_from(struct linux_config *lc, const struct config *c, c
                 lc->cgroups[i] = c->cgroups[i];
         lc->ncgroups = c->ncgroups;
         lc->uevent_fd = o->uevent_fd;
+        lc->state_dir = "/run/dhp"; /* under --root */
 }
 
 static void *hotplug_thread(void *userdata) {
@@ -395,6 +457,7 @@ static int setup_platform(struct daemon *d) {
                                 log_notice(&d->log, "took over memory onlining: auto_online_blocks = offline");
                 }
                 linux_config_from(&lc, &d->cfg, &d->opt);
+                lc.writer = fault_writer_from_env(&d->log);
                 r = linux_platform_new(&d->lp, &lc, &d->log);
                 if (r < 0)
                         return r;
@@ -487,6 +550,7 @@ static int setup_server(struct daemon *d) {
         sc.group = d->cfg.group;
         sc.deadline_ns = d->cfg.deadline_ns;
         sc.late_veto = d->cfg.late_policy == CONFIG_LATE_VETO;
+        sc.rebalance = d->sim ? d->rb : NULL; /* the sim's devices, for `dhpctl sim run` */
         r = server_new(&d->server, d->engine, d->sim, &sc, &d->log);
         if (r < 0)
                 return r;

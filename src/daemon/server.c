@@ -29,9 +29,11 @@
 
 #include "core/memcond.h"
 #include "core/rebalance.h"
+#include "daemon/history.h"
 #include "daemon/server.h"
 #include "platform/sim/scenario.h"
 #include "platform/sim/sim.h"
+#include "platform/sim/simdev.h"
 #include "util/ipcmsg.h"
 #include "util/list.h"
 #include "util/macro.h"
@@ -87,6 +89,7 @@ struct client {
         gid_t gid;
         bool privileged;
         bool hello_done;
+        uint16_t minor; /* the client's protocol minor version, from HELLO */
         char name[IPC_NAME_MAX];
 
         pthread_mutex_t lock;
@@ -161,6 +164,9 @@ struct server {
         unsigned nclients;
         uint64_t next_id;
 
+        struct history *history;
+        dhp_monitor *history_mon;
+
         pthread_t worker;
         bool worker_running;
         pthread_mutex_t jlock;
@@ -168,6 +174,9 @@ struct server {
         struct job *jhead, **jtail;
         bool jstop;
 };
+
+/* Records kept for HISTORY: a few transactions' worth. */
+#define HISTORY_RECORDS 512
 
 static const int listen_marker;
 
@@ -205,18 +214,22 @@ static void arm_out_locked(struct client *c, bool on) {
         epoll_ctl(c->s->epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
-static int queue_locked(struct client *c, const void *data, size_t len) {
+static struct outmsg *queue_msg_locked(struct client *c, const void *data, size_t len) {
         struct outmsg *m = malloc(sizeof(*m) + len);
 
         if (!m)
-                return -ENOMEM;
+                return NULL;
         m->next = NULL;
         m->len = len;
         memcpy(m->data, data, len);
         *c->out_tail = m;
         c->out_tail = &m->next;
         c->out_n++;
-        return 0;
+        return m;
+}
+
+static int queue_locked(struct client *c, const void *data, size_t len) {
+        return queue_msg_locked(c, data, len) ? 0 : -ENOMEM;
 }
 
 /* Queue the count of dropped notifications; lock held. */
@@ -641,6 +654,18 @@ static void note(void *userdata, const char *text) {
         engine_record_note(s->e, text);
 }
 
+static int device_add(void *userdata, const struct simdev_config *cfg) {
+        struct server *s = userdata;
+
+        return s->cfg.rebalance ? simdev_add(s->cfg.rebalance, cfg) : -EOPNOTSUPP;
+}
+
+static int class_optout(void *userdata, const char *setup_class, bool optout) {
+        struct server *s = userdata;
+
+        return s->cfg.rebalance ? rebalance_class_set_optout(s->cfg.rebalance, setup_class, optout) : -EOPNOTSUPP;
+}
+
 static void job_run(struct server *s, struct job *j) {
         struct client *c = j->c;
         char *err = NULL;
@@ -690,7 +715,8 @@ static void job_run(struct server *s, struct job *j) {
                 break;
         }
         case JOB_SIM_RUN: {
-                struct scenario_hooks hooks = { .settle = settle, .note = note, .userdata = s };
+                struct scenario_hooks hooks = { .settle = settle, .note = note, .device_add = device_add,
+                                                .class_optout = class_optout, .userdata = s };
                 struct scenario *sc = NULL;
                 r = scenario_parse(j->filename, j->text, &sc, &err);
                 if (r == 0)
@@ -921,12 +947,78 @@ static void arrival_cb(void *userdata, const dhp_device_event *ev) {
         client_send(a->c, &m, true);
 }
 
+/* A record in the layout the client reads: RECORD_EXT, or for a 1.0
+ * client RECORD without the extras (and without a detail too long for it). */
+static void record_msg(const struct client *c, const dhp_record *r, struct ipc_msg *m) {
+        *m = (struct ipc_msg){ .type = c->minor >= 1 ? IPC_RECORD_EXT : IPC_RECORD };
+        engine_record_export(r, &m->record);
+        if (m->type == IPC_RECORD && strlen(m->record.detail) >= IPC_DETAIL_MAX)
+                m->record.detail[0] = 0;
+}
+
 static void monitor_cb(void *userdata, const dhp_record *r) {
         struct client *c = userdata;
-        struct ipc_msg m = { .type = IPC_RECORD };
+        static __thread struct ipc_msg m;
 
-        engine_record_export(r, &m.record);
+        record_msg(c, r, &m);
         client_send(c, &m, true);
+}
+
+/* Every record of the stream, encoded once, into the ring. */
+static void history_cb(void *userdata, const dhp_record *r) {
+        struct server *s = userdata;
+        static __thread struct ipc_msg m;
+        static __thread uint8_t buf[IPC_MSG_MAX];
+        int len;
+
+        m = (struct ipc_msg){ .type = IPC_RECORD_EXT };
+        engine_record_export(r, &m.record);
+        len = ipcmsg_encode(&m, buf, sizeof(buf));
+        if (len > 0)
+                history_add(s->history, buf, (size_t)len);
+}
+
+struct replay {
+        struct client *c;
+        uint64_t id;
+        int error;
+};
+
+static void replay_one(void *userdata, const void *msg, size_t len) {
+        struct replay *p = userdata;
+        struct outmsg *o;
+
+        if (p->error)
+                return;
+        o = queue_msg_locked(p->c, msg, len);
+        if (!o)
+                p->error = -ENOMEM;
+        else
+                ipcmsg_set_id(o->data, o->len, p->id);
+}
+
+/* The kept records, newest `count` of them, queued in one go as the
+ * answer's RECORD_EXTs: at most 2 x max_queue, so that the queue stays
+ * under the cap that cuts a client off; refused while the client has not
+ * read what is queued for it. */
+static int history_send(struct server *s, struct client *c, uint64_t id, uint32_t count, uint32_t *ret_sent) {
+        struct replay p = { .c = c, .id = id };
+        uint32_t budget = 2 * s->cfg.max_queue;
+
+        *ret_sent = 0;
+        if (count == 0 || count > budget)
+                count = budget;
+        pthread_mutex_lock(&c->lock);
+        if (c->gone)
+                p.error = -ECONNRESET;
+        else if (c->out_n > s->cfg.max_queue)
+                p.error = -EBUSY;
+        else
+                *ret_sent = history_foreach(s->history, count, replay_one, &p);
+        if (!c->gone)
+                flush_locked(c);
+        pthread_mutex_unlock(&c->lock);
+        return p.error;
 }
 
 static int status_send(struct server *s, struct client *c, uint64_t id) {
@@ -1184,6 +1276,7 @@ static bool handle(struct server *s, struct client *c, const struct ipc_msg *m) 
                         return false;
                 }
                 c->hello_done = true;
+                c->minor = m->hello.minor;
                 snprintf(c->name, sizeof(c->name), "%.48s[%d]", m->hello.name[0] ? m->hello.name : "client",
                          (int)c->pid);
                 w.welcome = (typeof(w.welcome)){ .major = IPC_VERSION_MAJOR, .minor = IPC_VERSION_MINOR,
@@ -1291,6 +1384,13 @@ static bool handle(struct server *s, struct client *c, const struct ipc_msg *m) 
                 c->mon = NULL;
                 reply(c, m->id, 0, 0, 0, NULL);
                 return true;
+        case IPC_HISTORY: {
+                uint32_t sent = 0;
+                r = history_send(s, c, m->id, m->history.count, &sent);
+                reply(c, m->id, r, sent, 0,
+                      r == -EBUSY ? "read what dhpd has sent first: too many messages are waiting" : NULL);
+                return true;
+        }
         case IPC_STATUS:
                 status_send(s, c, m->id);
                 reply(c, m->id, 0, 0, 0, NULL);
@@ -1596,6 +1696,12 @@ int server_new(struct server **ret, struct engine *e, struct sim *sim, const str
         s->cfg.group = cfg->group ? cfg->group : ""; /* the caller's, kept alive by it */
         engine_set_sync_deadline(e, cfg->deadline_ns ? cfg->deadline_ns : 2 * NSEC_PER_SEC, cfg->late_veto);
 
+        r = history_new(&s->history, HISTORY_RECORDS);
+        if (r < 0)
+                goto fail;
+        r = engine_monitor_add(e, history_cb, s, &s->history_mon);
+        if (r < 0)
+                goto fail;
         r = listen_on(s);
         if (r < 0)
                 goto fail;
@@ -1638,6 +1744,8 @@ void server_free(struct server *s) {
         }
         if (s->epfd >= 0)
                 close(s->epfd);
+        engine_monitor_remove(s->history_mon);
+        history_free(s->history);
         pthread_mutex_destroy(&s->jlock);
         pthread_cond_destroy(&s->jcond);
         free(s);

@@ -21,6 +21,7 @@
 #include "core/engine.h"
 #include "util/log.h"
 
+struct rebalance;
 struct sim;
 struct server;
 
@@ -32,6 +33,7 @@ struct server_config {
         unsigned max_clients;
         unsigned max_regs;  /* per client, both kinds */
         unsigned max_queue; /* queued notifications per client before "lost" */
+        struct rebalance *rebalance; /* where SIM_RUN's `device add` puts devices; NULL: refused */
 };
 
 #define SERVER_CONFIG_DEFAULT { .max_clients = 256, .max_regs = 64, .max_queue = 256 }

@@ -65,6 +65,7 @@ struct request {
         struct entry *entry; /* PROC_REGISTER: made local on the reply */
         struct remote_status *st;
         int st_err;
+        struct remote_history *hist; /* HISTORY: the records answered */
 };
 
 struct remote {
@@ -81,6 +82,7 @@ struct remote {
         bool thread_running;
         int error; /* sticky: -ECONNRESET after a loss */
         uint32_t welcome_flags;
+        uint16_t welcome_minor;
         atomic_uint_fast64_t next_id;
         struct request *requests;
         struct entry *entries;
@@ -280,6 +282,20 @@ static void on_reply_part(struct remote *r, const struct ipc_msg *m) {
                 ;
         if (m->type == IPC_STATUS_PROC) {
                 admitted_store(r, m);
+        } else if (req && req->hist && (m->type == IPC_RECORD || m->type == IPC_RECORD_EXT)) {
+                struct remote_history *h = req->hist;
+                if (h->n == h->cap) {
+                        size_t cap = h->cap ? 2 * h->cap : 64;
+                        struct ipc_record *p = cap <= REMOTE_HISTORY_MAX ? realloc(h->records, cap * sizeof(*p)) : NULL;
+                        if (p) {
+                                h->records = p;
+                                h->cap = cap;
+                        }
+                }
+                if (h->n < h->cap)
+                        h->records[h->n++] = m->record;
+                else
+                        req->st_err = -ENOMEM;
         } else if (req && req->st && (m->type == IPC_STATUS_MEM || m->type == IPC_STATUS_CLIENT)) {
                 size_t *n = m->type == IPC_STATUS_MEM ? &req->st->nmem : &req->st->nclients;
                 struct ipc_msg **v = m->type == IPC_STATUS_MEM ? &req->st->mem : &req->st->clients;
@@ -447,7 +463,11 @@ static bool dispatch(struct remote *r, const struct ipc_msg *m) {
                 return true;
         }
         case IPC_RECORD:
-                engine_record_forward_wire(r->local, &m->record);
+        case IPC_RECORD_EXT:
+                if (m->id)
+                        on_reply_part(r, m); /* HISTORY's answer */
+                else
+                        engine_record_forward_wire(r->local, &m->record);
                 return true;
         case IPC_MEMCOND_STATE:
                 on_memcond_state(r, m);
@@ -602,8 +622,10 @@ static int connect_once(struct remote *r, char *err, size_t errsize) {
         } else if (ret < 0 && err) {
                 snprintf(err, errsize, "handshake with dhpd on %s failed: %s", r->path, strerror(-ret));
         }
-        if (ret == 0)
+        if (ret == 0) {
                 r->welcome_flags = m->welcome.flags;
+                r->welcome_minor = m->welcome.minor;
+        }
         free(m);
         if (ret < 0) {
                 close(fd);
@@ -1049,6 +1071,33 @@ int remote_sim_run(struct remote *r, const char *filename, const char *text, cha
         if (ret < 0 && ret_error && req.text[0])
                 *ret_error = strdup(req.text);
         return ret;
+}
+
+int remote_history(struct remote *r, uint32_t count, struct remote_history *ret) {
+        struct request req = { .hist = ret };
+        struct ipc_msg m = { .type = IPC_HISTORY, .history = { count } };
+        int ret2;
+
+        memset(ret, 0, sizeof(*ret));
+        if (r->welcome_minor < 1) {
+                pthread_mutex_lock(&r->lock);
+                snprintf(r->last_text, sizeof(r->last_text),
+                         "this dhpd speaks protocol %u.%u and keeps no history (1.1 does): upgrade dhpd",
+                         IPC_VERSION_MAJOR, r->welcome_minor);
+                pthread_mutex_unlock(&r->lock);
+                return -EOPNOTSUPP;
+        }
+        ret2 = call(r, &m, &req);
+        if (ret2 >= 0 && req.st_err)
+                ret2 = req.st_err;
+        if (ret2 < 0)
+                remote_history_deinit(ret);
+        return ret2 < 0 ? ret2 : 0;
+}
+
+void remote_history_deinit(struct remote_history *h) {
+        free(h->records);
+        memset(h, 0, sizeof(*h));
 }
 
 int remote_ping(struct remote *r) {

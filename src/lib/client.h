@@ -59,6 +59,16 @@ struct remote_status {
 };
 int remote_status(struct remote *r, struct remote_status *ret);
 void remote_status_deinit(struct remote_status *st);
+/* The last records of dhpd's stream (HISTORY, protocol 1.1), oldest first:
+ * at most count (0: as many as dhpd keeps and sends at once).  -EOPNOTSUPP
+ * from a 1.0 dhpd, -EBUSY while dhpd's queue for this client is full. */
+#define REMOTE_HISTORY_MAX 4096
+struct remote_history {
+        size_t n, cap;
+        struct ipc_record *records;
+};
+int remote_history(struct remote *r, uint32_t count, struct remote_history *ret);
+void remote_history_deinit(struct remote_history *h);
 /* The daemon's explanation of the last refused request ("" if none). */
 const char *remote_last_text(struct remote *r);
 /* The daemon's flags from WELCOME (IPC_WELCOME_*). */

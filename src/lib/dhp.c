@@ -17,6 +17,7 @@
 #include "core/memcond.h"
 #include "core/rebalance.h"
 #include "dhp.h"
+#include "lib/dhp-private.h"
 #include "platform/linux/affinity.h"
 #include "platform/linux/linux.h"
 #include "lib/client.h"
@@ -329,6 +330,10 @@ DHP_EXPORT void dhp_close(dhp *ctx) {
                 close(ctx->stop_efd);
         pthread_mutex_destroy(&ctx->lock);
         free(ctx);
+}
+
+struct engine *dhp_engine(dhp *ctx) {
+        return ctx->engine;
 }
 
 DHP_EXPORT int dhp_get_fd(dhp *ctx) {

@@ -126,6 +126,7 @@ bool ipcmsg_from_client(uint16_t type) {
         case IPC_ARRIVAL_UNREGISTER:
         case IPC_MONITOR_START:
         case IPC_MONITOR_STOP:
+        case IPC_HISTORY:
         case IPC_STATUS:
         case IPC_SIM_CPU_ADD:
         case IPC_SIM_MEMORY_ADD:
@@ -177,6 +178,8 @@ const char *ipcmsg_type_name(uint16_t type) {
         case IPC_MONITOR_STOP: return "MONITOR_STOP";
         case IPC_RECORD: return "RECORD";
         case IPC_LOST: return "LOST";
+        case IPC_HISTORY: return "HISTORY";
+        case IPC_RECORD_EXT: return "RECORD_EXT";
         case IPC_STATUS: return "STATUS";
         case IPC_STATUS_PROC: return "STATUS_PROC";
         case IPC_STATUS_MEM: return "STATUS_MEM";
@@ -426,7 +429,8 @@ static int encode_payload(const struct ipc_msg *m, struct writer *w) {
                 w_u64(w, m->arrival.size);
                 w_str(w, m->arrival.name, sizeof(m->arrival.name));
                 break;
-        case IPC_RECORD: {
+        case IPC_RECORD:
+        case IPC_RECORD_EXT: {
                 const struct ipc_record *r = &m->record;
                 w_u64(w, r->seq);
                 w_u64(w, r->t_ns);
@@ -444,9 +448,23 @@ static int encode_payload(const struct ipc_msg *m, struct writer *w) {
                 w_str(w, r->cls, sizeof(r->cls));
                 w_str(w, r->client, sizeof(r->client));
                 w_str(w, r->name, sizeof(r->name));
+                if (m->type == IPC_RECORD) {
+                        w_str(w, r->detail, IPC_DETAIL_MAX);
+                        break;
+                }
                 w_str(w, r->detail, sizeof(r->detail));
+                w_str(w, r->detail_text, sizeof(r->detail_text));
+                w_str(w, r->device, sizeof(r->device));
+                w_str(w, r->driver, sizeof(r->driver));
+                w_str(w, r->reason, sizeof(r->reason));
+                w_str(w, r->old_affinity, sizeof(r->old_affinity));
+                w_str(w, r->new_affinity, sizeof(r->new_affinity));
+                w_u64(w, r->stopped_ns);
                 break;
         }
+        case IPC_HISTORY:
+                w_u32(w, m->history.count);
+                break;
         case IPC_LOST:
                 w_u64(w, m->lost.count);
                 break;
@@ -579,7 +597,8 @@ static int decode_payload(struct reader *r, struct ipc_msg *m) {
                 m->arrival.size = r_u64(r);
                 r_str(r, m->arrival.name, sizeof(m->arrival.name));
                 break;
-        case IPC_RECORD: {
+        case IPC_RECORD:
+        case IPC_RECORD_EXT: {
                 struct ipc_record *x = &m->record;
                 x->seq = r_u64(r);
                 x->t_ns = r_u64(r);
@@ -597,11 +616,28 @@ static int decode_payload(struct reader *r, struct ipc_msg *m) {
                 r_str(r, x->cls, sizeof(x->cls));
                 r_str(r, x->client, sizeof(x->client));
                 r_str(r, x->name, sizeof(x->name));
-                r_str(r, x->detail, sizeof(x->detail));
+                if (m->type == IPC_RECORD) {
+                        r_str(r, x->detail, IPC_DETAIL_MAX);
+                        x->detail_text[0] = x->device[0] = x->driver[0] = x->reason[0] = 0;
+                        x->old_affinity[0] = x->new_affinity[0] = 0;
+                        x->stopped_ns = 0;
+                } else {
+                        r_str(r, x->detail, sizeof(x->detail));
+                        r_str(r, x->detail_text, sizeof(x->detail_text));
+                        r_str(r, x->device, sizeof(x->device));
+                        r_str(r, x->driver, sizeof(x->driver));
+                        r_str(r, x->reason, sizeof(x->reason));
+                        r_str(r, x->old_affinity, sizeof(x->old_affinity));
+                        r_str(r, x->new_affinity, sizeof(x->new_affinity));
+                        x->stopped_ns = r_u64(r);
+                }
                 if (!r->err && (!x->method[0] || !x->event[0]))
                         r->err = -EBADMSG;
                 break;
         }
+        case IPC_HISTORY:
+                m->history.count = r_u32(r);
+                break;
         case IPC_LOST:
                 m->lost.count = r_u64(r);
                 break;
@@ -671,4 +707,14 @@ int ipcmsg_decode(const void *buf, size_t len, struct ipc_msg *m) {
         if (ipcmsg_reserved(m->type))
                 return -EOPNOTSUPP;
         return decode_payload(&r, m);
+}
+
+int ipcmsg_set_id(void *buf, size_t len, uint64_t id) {
+        uint8_t *p = buf;
+
+        if (!buf || len < IPC_HEADER_SIZE)
+                return -EBADMSG;
+        for (unsigned i = 0; i < 8; i++)
+                p[8 + i] = (uint8_t)(id >> (8 * i));
+        return 0;
 }

@@ -19,14 +19,15 @@
 
 /* The protocol's version: a peer of another major version is refused. */
 #define IPC_VERSION_MAJOR 1
-#define IPC_VERSION_MINOR 1
+#define IPC_VERSION_MINOR 2
 
 #define IPC_HEADER_SIZE 16
 /* No message is longer; a longer datagram is a protocol violation. */
 #define IPC_MSG_MAX 65536
 #define IPC_NAME_MAX 64    /* names, with their NUL */
 #define IPC_TEXT_MAX 1024  /* reply text, with its NUL */
-#define IPC_DETAIL_MAX 256 /* record detail, error text, file names */
+#define IPC_DETAIL_MAX 256 /* error text, file names, a record's text extras; RECORD's detail */
+#define IPC_RECORD_DETAIL_MAX 1024 /* RECORD_EXT's detail (JSON members), CPU lists */
 #define IPC_STATUS_PROC_MAX 1024
 #define IPC_MEMCOND_NAME_MAX 32 /* memory condition event names, with their NUL */
 #define IPC_AFFINITY_MAX 4096   /* CPU lists ("0-3,8"), with their NUL */
@@ -52,6 +53,8 @@ enum ipc_type {
         IPC_MONITOR_STOP = 0x31,
         IPC_RECORD = 0x32, /* s->c */
         IPC_LOST = 0x33,   /* s->c: notifications dropped for a slow reader */
+        IPC_HISTORY = 0x34,    /* c->s (1.1): the last records again, as RECORD_EXT with the request's id */
+        IPC_RECORD_EXT = 0x35, /* s->c (1.1): RECORD with the extras; what a 1.1 client receives */
         /* 0x40..0x4f: memory condition events (dhp_memcond_*) */
         IPC_MEMCOND_SUBSCRIBE = 0x40,     /* c->s: the state now, then every change */
         IPC_MEMCOND_UNSUBSCRIBE = 0x41,   /* c->s */
@@ -117,7 +120,10 @@ enum {
 };
 
 /* A record of the notification stream on the wire (dhp_record's fields);
- * an empty string stands for NULL except in method and event. */
+ * an empty string stands for NULL except in method and event.  RECORD (the
+ * protocol 1.0 layout, for a client that said minor 0) carries up to detail,
+ * which must then be shorter than IPC_DETAIL_MAX; RECORD_EXT carries every
+ * field.  Decoding a RECORD leaves the extras empty. */
 struct ipc_record {
         uint64_t seq, t_ns;
         uint32_t fields;
@@ -131,7 +137,15 @@ struct ipc_record {
         char cls[16];
         char client[IPC_NAME_MAX];
         char name[IPC_NAME_MAX];
-        char detail[IPC_DETAIL_MAX];
+        char detail[IPC_RECORD_DETAIL_MAX]; /* JSON members */
+        /* RECORD_EXT only */
+        char detail_text[IPC_DETAIL_MAX]; /* the same extras for the text line */
+        char device[IPC_NAME_MAX];        /* rebalance */
+        char driver[IPC_NAME_MAX];
+        char reason[IPC_NAME_MAX];
+        char old_affinity[IPC_RECORD_DETAIL_MAX]; /* CPU lists */
+        char new_affinity[IPC_RECORD_DETAIL_MAX];
+        uint64_t stopped_ns;
 };
 
 struct ipc_msg {
@@ -186,10 +200,13 @@ struct ipc_msg {
                         uint64_t base, size;
                         char name[IPC_NAME_MAX];
                 } arrival;
-                struct ipc_record record;
+                struct ipc_record record; /* RECORD, RECORD_EXT */
                 struct {
                         uint64_t count;
                 } lost;
+                struct {
+                        uint32_t count; /* at most this many, the newest; 0: every record kept */
+                } history;
                 struct {
                         uint32_t first, count;
                         uint8_t state[IPC_STATUS_PROC_MAX];
@@ -283,3 +300,8 @@ int ipcmsg_encode(const struct ipc_msg *m, void *buf, size_t size);
  * meaningful, and only for -EOPNOTSUPP.  sim_run.text points into buf.
  */
 int ipcmsg_decode(const void *buf, size_t len, struct ipc_msg *m);
+
+/* Rewrite the id of an encoded message of len bytes (a stored message
+ * replayed in answer to a request).  -EBADMSG when len is shorter than a
+ * header. */
+int ipcmsg_set_id(void *buf, size_t len, uint64_t id);

@@ -154,6 +154,36 @@ def main():
         finally:
             d.stop()
 
+        # Under a service manager (Type=notify): READY=1 on $NOTIFY_SOCKET,
+        # nothing on stdout, STOPPING=1 at SIGTERM.
+        write(root, "dhpd.conf", "[memory]\nonline_policy = movable\n")
+        # What a kernel shows after onlining: "online", whatever zone was asked.
+        for b in (8, 9):
+            write(root, "sys/devices/system/memory/memory%d/state" % b, "online\n")
+        nsock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        npath = os.path.join(root, "notify.sock")
+        nsock.bind(npath)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = dict(os.environ, NOTIFY_SOCKET=npath)
+        p = subprocess.Popen([DHPD, "--foreground", "--root", root, "--uevent-fd", str(theirs.fileno()),
+                              "--config", conf, "--socket", os.path.join(root, "n.sock")],
+                             stdout=subprocess.PIPE, stderr=open(os.path.join(root, "notify-dhpd.err"), "w"),
+                             pass_fds=[theirs.fileno()], env=env)
+        try:
+            r, _, _ = select.select([nsock], [], [], 10)
+            msg = nsock.recv(4096).decode() if r else ""
+            check(msg.startswith("READY=1"), "sd_notify READY=1 (got %r): %s" % (msg, open(os.path.join(root, "notify-dhpd.err")).read()[-600:]))
+            p.send_signal(signal.SIGTERM)
+            r, _, _ = select.select([nsock], [], [], 10)
+            msg = nsock.recv(4096).decode() if r else ""
+            check(msg == "STOPPING=1", "sd_notify STOPPING=1 (got %r)" % msg)
+            out, _ = p.communicate(timeout=10)
+            check(b"READY" not in out, "no READY on stdout under a service manager")
+        finally:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+
         # A bad configuration at start: refuses to start, says where.
         write(root, "bad.conf", "[cpu]\nonline = perhaps\n")
         p = subprocess.run([DHPD, "--foreground", "--root", root, "--config", os.path.join(root, "bad.conf")],

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "platform/linux/cgroup.h"
 #include "platform/linux/linux.h"
@@ -33,6 +37,8 @@ struct linux_platform {
         char root[4096];
         char cgroup_mount[4096];
         char cgroups[LINUX_MAX_CGROUPS][256];
+        char state_dir[4096]; /* root + cfg.state_dir, "" for none */
+        struct cpuset interrupted; /* marks found at start */
         struct logger log;
         struct sysfs_writer writer;
         struct uevent_monitor *mon;
@@ -210,6 +216,10 @@ int linux_platform_new(struct linux_platform **ret, const struct linux_config *c
                 r = -ENAMETOOLONG;
                 goto fail;
         }
+        if (cfg->state_dir && sysfs_path(lp->state_dir, sizeof(lp->state_dir), lp->root, cfg->state_dir) < 0) {
+                r = -ENAMETOOLONG;
+                goto fail;
+        }
         for (unsigned i = 0; i < cfg->ncgroups; i++) {
                 if (!cfg->cgroups[i] || snprintf(lp->cgroups[i], sizeof(lp->cgroups[i]), "%s", cfg->cgroups[i]) >=
                                                 (int)sizeof(lp->cgroups[i])) {
@@ -242,6 +252,7 @@ void linux_platform_free(struct linux_platform *lp) {
         uevent_monitor_free(lp->mon);
         free(lp->pending.cpus);
         free(lp->pending.blocks);
+        cpuset_deinit(&lp->interrupted);
         pthread_mutex_destroy(&lp->stats_lock);
         free(lp);
 }
@@ -302,6 +313,67 @@ static int cmp_u32(const void *a, const void *b) {
         return x < y ? -1 : x > y;
 }
 
+/* ---- transaction marks ---------------------------------------------- */
+
+/* A processor transaction in progress is marked by an empty file
+ * STATE_DIR/cpu-txn-N, created before the processor is onlined and removed
+ * when the transaction ends, whatever its outcome.  A mark found at start
+ * means the previous dhpd died between onlining and the end of ADD_COMPLETE:
+ * the processor may be online but not admitted (its cgroups not widened),
+ * and its clients never saw ADD_COMPLETE.  The state directory is on tmpfs
+ * (/run): a reboot, which resets the processors too, clears it. */
+static void txn_mark(struct linux_platform *lp, uint32_t cpu, bool begin) {
+        char p[4200];
+        int fd;
+
+        if (!lp->state_dir[0])
+                return;
+        snprintf(p, sizeof(p), "%s/cpu-txn-%u", lp->state_dir, cpu);
+        if (!begin) {
+                if (unlink(p) < 0 && errno != ENOENT)
+                        log_warning(&lp->log, "cannot remove %s: %s", p, strerror(errno));
+                return;
+        }
+        /* mkdir -p: /run exists on a real system, not always under a test root. */
+        for (char *s = p + 1; (s = strchr(s, '/')); s++) {
+                *s = 0;
+                if (mkdir(p, 0755) < 0 && errno != EEXIST)
+                        log_debug(&lp->log, "mkdir %s: %s", p, strerror(errno));
+                *s = '/';
+        }
+        fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0644);
+        if (fd < 0) {
+                log_warning(&lp->log, "cannot mark the transaction of cpu%u in %s: %s; a crash during it would leave "
+                            "the processor unadmitted", cpu, lp->state_dir, strerror(errno));
+                return;
+        }
+        close(fd);
+}
+
+/* The marks a previous dhpd left, into lp->interrupted. */
+static void txn_marks_load(struct linux_platform *lp) {
+        DIR *d;
+        struct dirent *de;
+
+        if (!lp->state_dir[0] || !(d = opendir(lp->state_dir)))
+                return;
+        while ((de = readdir(d))) {
+                char *end;
+                unsigned long v;
+
+                if (strncmp(de->d_name, "cpu-txn-", 8) != 0 || !de->d_name[8])
+                        continue;
+                errno = 0;
+                v = strtoul(de->d_name + 8, &end, 10);
+                if (errno || *end || v >= CPUSET_MAX_CPUS)
+                        continue;
+                if (cpuset_set(&lp->interrupted, (uint32_t)v) == 0)
+                        log_notice(&lp->log, "cpu%lu: its transaction was interrupted (dhpd stopped during it); "
+                                   "running it again", v);
+        }
+        closedir(d);
+}
+
 /* A processor is present (add uevent, or found by a resync): run its
  * transaction by policy.  `online_now`: the kernel says it is online
  * already (someone else onlined it). */
@@ -320,14 +392,18 @@ static void handle_cpu(struct linux_platform *lp, uint32_t cpu, bool online_now,
         if (st == DHP_PROC_ABSENT)
                 engine_cpu_set_state(lp->engine, cpu, DHP_PROC_PRESENT);
         if (online_now) {
-                log_notice(&lp->log, "cpu%u: already online (another agent onlined it); notifying late", cpu);
+                log_notice(&lp->log, "cpu%u: already online (another agent onlined it, or dhpd stopped during its "
+                           "transaction); notifying late", cpu);
+                txn_mark(lp, cpu, true);
                 r = engine_cpu_hotadd(lp->engine, cpu, ENGINE_CPU_LATE, &status);
         } else if (lp->cfg.cpu_online && (!at_start || lp->cfg.cpu_online_at_start)) {
+                txn_mark(lp, cpu, true);
                 r = engine_cpu_hotadd(lp->engine, cpu, 0, &status);
         } else {
                 log_info(&lp->log, "cpu%u: present, left offline by policy", cpu);
                 return;
         }
+        txn_mark(lp, cpu, false);
         if (r == 0)
                 log_info(&lp->log, "cpu%u: online and admitted", cpu);
         else if (r == 1)
@@ -337,9 +413,11 @@ static void handle_cpu(struct linux_platform *lp, uint32_t cpu, bool online_now,
 }
 
 /* Add the blocks ids[0..n) (sorted, none known to the engine) as memory
- * devices: one per run of consecutive ids.  Then online them by policy. */
-static void add_device_blocks(struct linux_platform *lp, const uint32_t *ids, size_t n, const char *origin,
-                              bool existing) {
+ * devices: one per run of consecutive ids.  Then online them by policy.
+ * known[k], when given, is the state of ids[k] as just read from sysfs;
+ * without it each block's state is read here. */
+static void add_device_blocks(struct linux_platform *lp, const uint32_t *ids, const enum memblock_state *known,
+                              size_t n, const char *origin, bool existing) {
         size_t i = 0;
 
         while (i < n) {
@@ -355,7 +433,9 @@ static void add_device_blocks(struct linux_platform *lp, const uint32_t *ids, si
                 if (!states)
                         return;
                 for (size_t k = i; k < j; k++) {
-                        if (topology_read_block_state(lp->root, ids[k], &states[k - i]) < 0)
+                        if (known)
+                                states[k - i] = known[k];
+                        else if (topology_read_block_state(lp->root, ids[k], &states[k - i]) < 0)
                                 states[k - i] = MEMBLOCK_STATE_OFFLINE;
                         if (states[k - i] != MEMBLOCK_STATE_ONLINE)
                                 all_online = false;
@@ -467,9 +547,18 @@ static void handle_new_blocks(struct linux_platform *lp, uint32_t *ids, size_t n
                 char fw[64];
                 uint32_t members[4096];
                 size_t nm = 0;
+                enum memblock_state st;
 
                 if (engine_mem_block_get(lp->engine, ids[i], NULL, NULL) == 0)
                         continue; /* grouped with an earlier block of its device */
+                /* A block named by an event but absent from sysfs (removed
+                 * again, or a bogus index) is no device: adding it would
+                 * size the model by its id and announce memory that is not
+                 * there. */
+                if (topology_read_block_state(lp->root, ids[i], &st) == -ENOENT) {
+                        log_notice(&lp->log, "memory%u: announced but not in sysfs (removed again?); ignored", ids[i]);
+                        continue;
+                }
                 if (topology_block_firmware_node(lp->root, ids[i], fw, sizeof(fw)) < 0 ||
                     topology_acpi_memdev_blocks(lp->root, fw, members, ELEMENTSOF(members), &nm) < 0 || nm == 0 ||
                     nm > ELEMENTSOF(members)) {
@@ -484,7 +573,7 @@ static void handle_new_blocks(struct linux_platform *lp, uint32_t *ids, size_t n
                         for (size_t m = 0; m < nm; m++)
                                 if (engine_mem_block_get(lp->engine, members[m], NULL, NULL) < 0)
                                         members[k++] = members[m];
-                        add_device_blocks(lp, members, k, fw, existing);
+                        add_device_blocks(lp, members, NULL, k, fw, existing);
                 }
         }
         /* A run of blocks added together may have been announced across
@@ -527,14 +616,61 @@ static void handle_new_blocks(struct linux_platform *lp, uint32_t *ids, size_t n
                 }
                 qsort(rest, nrest, sizeof(*rest), cmp_u32);
         }
-        add_device_blocks(lp, rest, nrest, "(no firmware node)", existing);
+        add_device_blocks(lp, rest, NULL, nrest, "(no firmware node)", existing);
         free(rest);
+}
+
+/*
+ * New blocks found by a sync, grouped as handle_new_blocks() would, from
+ * what the topology already read: the blocks of each ACPI memory device
+ * together, in the order of their lowest block, then every other new block
+ * in runs of consecutive ids (whatever their state, as when announced by
+ * uevents).  handle_new_blocks() probes sysfs again for each block (its
+ * firmware node, its neighbours, its state): at start on a 4 TiB machine
+ * that was more than the enumeration itself.
+ */
+static void add_new_blocks_from(struct linux_platform *lp, const struct topology *t, const bool *is_new,
+                                bool existing) {
+        uint32_t *ids = calloc(t->n_blocks ? t->n_blocks : 1, sizeof(*ids));
+        uint32_t *rest = calloc(t->n_blocks ? t->n_blocks : 1, sizeof(*rest));
+        enum memblock_state *st = calloc(t->n_blocks ? t->n_blocks : 1, sizeof(*st));
+        enum memblock_state *rest_st = calloc(t->n_blocks ? t->n_blocks : 1, sizeof(*rest_st));
+        size_t nrest = 0;
+
+        if (!ids || !rest || !st || !rest_st)
+                goto out;
+        for (uint32_t d = 0; d < t->n_devs; d++) {
+                const struct topology_memdev *dv = &t->devs[d];
+                size_t k = 0;
+
+                for (uint32_t i = dv->first; i < dv->first + dv->n_blocks; i++) {
+                        uint32_t bi = t->dev_blocks[i];
+                        if (!is_new[bi])
+                                continue;
+                        if (dv->kind == MEMDEV_KIND_ACPI) {
+                                ids[k] = t->blocks[bi].id;
+                                st[k++] = t->blocks[bi].state;
+                        } else {
+                                rest[nrest] = t->blocks[bi].id;
+                                rest_st[nrest++] = t->blocks[bi].state;
+                        }
+                }
+                if (k)
+                        add_device_blocks(lp, ids, st, k, dv->name, existing);
+        }
+        /* Runs are ordered by their lowest block and each in id order, so
+         * rest is sorted. */
+        add_device_blocks(lp, rest, rest_st, nrest, "(no firmware node)", existing);
+out:
+        free(ids);
+        free(rest);
+        free(st);
+        free(rest_st);
 }
 
 static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
         struct topology *t = NULL;
-        uint32_t *newblocks = NULL;
-        size_t nnew = 0;
+        bool *is_new = NULL;
         int r;
 
         r = topology_load(&t, lp->root, 0, &lp->log);
@@ -558,7 +694,7 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
                         engine_cpu_slots(lp->engine, c->id + 1);
                 if (!c->present)
                         continue;
-                if (at_start && c->online) {
+                if (at_start && c->online && !cpuset_test(&lp->interrupted, c->id)) {
                         engine_cpu_set_state(lp->engine, c->id, DHP_PROC_ADMITTED);
                         continue;
                 }
@@ -567,8 +703,8 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
 
         /* Memory: blocks the model does not know are new; known blocks
          * whose state changed unseen are brought in line. */
-        newblocks = calloc(t->n_blocks ? t->n_blocks : 1, sizeof(*newblocks));
-        if (!newblocks) {
+        is_new = calloc(t->n_blocks ? t->n_blocks : 1, sizeof(*is_new));
+        if (!is_new) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -578,7 +714,7 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
                 uint64_t dev;
 
                 if (engine_mem_block_get(lp->engine, b->id, &dev, &online) < 0) {
-                        newblocks[nnew++] = b->id;
+                        is_new[i] = true;
                         continue;
                 }
                 if ((b->state == MEMBLOCK_STATE_ONLINE) != online)
@@ -586,10 +722,17 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
                 if (b->state != MEMBLOCK_STATE_ONLINE && lp->cfg.mem_online)
                         engine_mem_hotadd(lp->engine, dev);
         }
-        handle_new_blocks(lp, newblocks, nnew, at_start);
+        add_new_blocks_from(lp, t, is_new, at_start);
+        if (at_start) {
+                /* A mark for a processor no longer present: nothing to redo. */
+                for (int64_t c = cpuset_next(&lp->interrupted, 0); c >= 0;
+                     c = cpuset_next(&lp->interrupted, (uint32_t)c + 1))
+                        txn_mark(lp, (uint32_t)c, false);
+                cpuset_zero(&lp->interrupted);
+        }
         r = 0;
 out:
-        free(newblocks);
+        free(is_new);
         topology_free(t);
         return r;
 }
@@ -645,6 +788,9 @@ int linux_platform_start(struct linux_platform *lp) {
                 return r;
         }
         pin_managed_cgroups(lp);
+        if (lp->cfg.uevent_recvmsg)
+                uevent_monitor_set_recvmsg(lp->mon, lp->cfg.uevent_recvmsg);
+        txn_marks_load(lp);
         return sync_from_sysfs(lp, true);
 }
 
@@ -773,7 +919,14 @@ int linux_platform_process(struct linux_platform *lp) {
 
         for (size_t i = 0; i < lp->pending.ncpus; i++) {
                 bool online = false;
-                topology_read_cpu_online(lp->root, lp->pending.cpus[i], &online);
+                /* An event names a processor; sysfs says whether it is
+                 * there.  One removed again before we got to it (or a bogus
+                 * index) must not reach the clients as an ADD_START. */
+                if (topology_read_cpu_online(lp->root, lp->pending.cpus[i], &online) == -ENOENT) {
+                        log_notice(&lp->log, "cpu%u: announced but not in sysfs (removed again?); ignored",
+                                   lp->pending.cpus[i]);
+                        continue;
+                }
                 handle_cpu(lp, lp->pending.cpus[i], online, false);
         }
         if (lp->pending.nblocks) {

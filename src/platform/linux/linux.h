@@ -30,6 +30,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+#include <sys/types.h>
+
 #include "core/engine.h"
 #include "platform/linux/sysfs.h"
 #include "util/log.h"
@@ -61,6 +64,15 @@ struct linux_config {
         size_t rcvbuf;                  /* uevent socket buffer; 0: default */
         int uevent_fd;                  /* >= 0: use this fd (tests: a socketpair), trusted */
         const struct sysfs_writer *writer; /* NULL: the real writer (tests inject) */
+        /* A directory (under root) where each processor transaction in
+         * progress is marked, e.g. "/run/dhp": a restart after a crash
+         * mid-transaction runs it again (late) instead of taking the
+         * processor, found online, as existing and never admitted.  NULL:
+         * no marks. */
+        const char *state_dir;
+        /* Tests: replaces recvmsg(2) on the uevent socket (to inject
+         * ENOBUFS).  NULL: the real one. */
+        ssize_t (*uevent_recvmsg)(int fd, struct msghdr *msg, int flags);
         /* Called at admission, after the cgroups were widened: an in-process
          * context widens its own threads' affinity here. */
         int (*on_admit)(void *userdata, uint32_t cpu);

@@ -174,7 +174,8 @@ static int load_cpus(struct topology *t, const char *root, const struct logger *
         }
         if (errno)
                 return -errno;
-        qsort(t->cpus, t->n_cpus, sizeof(*t->cpus), cmp_cpu);
+        if (t->n_cpus)
+                qsort(t->cpus, t->n_cpus, sizeof(*t->cpus), cmp_cpu);
         return 0;
 }
 
@@ -258,6 +259,14 @@ static int load_blocks(struct topology *t, const char *root, unsigned flags, con
                         log_debug(log, "%s vanished during enumeration", de->d_name);
                         continue;
                 }
+                if (r == -EBADMSG || r == -EINVAL || r == -ERANGE || r == -EFBIG) {
+                        /* One block the kernel describes in a way we do not
+                         * understand must not keep every other block offline:
+                         * leave it out of this enumeration, and say which. */
+                        log_warning(log, "%s/%s: unexpected content (%s); this block is left alone", MEM_DIR,
+                                    de->d_name, strerror(-r));
+                        continue;
+                }
                 if (r < 0)
                         return r;
                 if (t->n_blocks == cap) {
@@ -272,7 +281,9 @@ static int load_blocks(struct topology *t, const char *root, unsigned flags, con
         }
         if (errno)
                 return -errno;
-        qsort(t->blocks, t->n_blocks, sizeof(*t->blocks), cmp_block);
+        /* qsort(NULL, 0, ...) is undefined: a memory directory may hold no block. */
+        if (t->n_blocks)
+                qsort(t->blocks, t->n_blocks, sizeof(*t->blocks), cmp_block);
         return 0;
 }
 

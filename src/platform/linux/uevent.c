@@ -201,6 +201,7 @@ struct uevent_monitor {
         bool have_seqnum;
         uint64_t last_seqnum;
         const struct logger *log;
+        uevent_recvmsg_fn recvmsg; /* NULL: recvmsg(2) */
         /* One byte more than we accept so an oversized datagram is seen as
          * such, not silently cut. */
         char buf[UEVENT_MSG_MAX + 1];
@@ -261,6 +262,10 @@ int uevent_monitor_get_fd(const struct uevent_monitor *m) {
         return m->fd;
 }
 
+void uevent_monitor_set_recvmsg(struct uevent_monitor *m, uevent_recvmsg_fn fn) {
+        m->recvmsg = fn;
+}
+
 void uevent_monitor_reset_seqnum(struct uevent_monitor *m) {
         m->have_seqnum = false;
 }
@@ -302,7 +307,7 @@ int uevent_monitor_receive(struct uevent_monitor *m, struct uevent *ret) {
         int r, result = 0;
 
         do
-                n = recvmsg(m->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+                n = (m->recvmsg ? m->recvmsg : recvmsg)(m->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         while (n < 0 && errno == EINTR);
         if (n < 0) {
                 if (errno == ENOBUFS) {

@@ -114,6 +114,11 @@ int uevent_monitor_get_fd(const struct uevent_monitor *m);
  */
 int uevent_monitor_receive(struct uevent_monitor *m, struct uevent *ret);
 
+/* Replace recvmsg(2) (tests: inject ENOBUFS, which a socketpair never
+ * returns).  NULL restores the real one. */
+typedef ssize_t (*uevent_recvmsg_fn)(int fd, struct msghdr *msg, int flags);
+void uevent_monitor_set_recvmsg(struct uevent_monitor *m, uevent_recvmsg_fn fn);
+
 /* Forget the last SEQNUM, e.g. after a resync. */
 void uevent_monitor_reset_seqnum(struct uevent_monitor *m);
 

@@ -16,6 +16,7 @@ struct sim {
         struct sim_config cfg;
         pthread_mutex_t lock;
         struct sim_cpu *cpus;
+        uint32_t first_absent; /* no absent slot below it: processors are never removed */
         bool *blocks; /* online, by block index */
         uint64_t nblocks;
         int fail_error[_SIM_OP_MAX];
@@ -226,12 +227,13 @@ int sim_cpu_add(struct sim *s, uint32_t *ret_index) {
         int r;
 
         pthread_mutex_lock(&s->lock);
-        for (uint32_t i = 0; i < s->cfg.maxcpus; i++)
+        for (uint32_t i = s->first_absent; i < s->cfg.maxcpus; i++)
                 if (!s->cpus[i].present) {
                         s->cpus[i].present = true;
                         index = i;
                         break;
                 }
+        s->first_absent = index == UINT32_MAX ? s->cfg.maxcpus : index + 1;
         pthread_mutex_unlock(&s->lock);
         if (index == UINT32_MAX)
                 return -ENOSPC;

@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench-idle: what an idle dhpd costs the machine, beside an idle
+ * `sleep`, in the same run: wake-ups over a window (the voluntary and
+ * involuntary context switches of every thread, /proc/PID/task/N/status)
+ * and resident memory (VmRSS, with its anonymous and file-backed parts).
+ *
+ *   sim     dhpd --platform sim --foreground
+ *   linux   dhpd --platform linux --root TREE --uevent-fd N --foreground,
+ *           against a fake sysfs (8 CPUs, 64 blocks) on tmpfs, with no PSI
+ *           trigger there: the memory conditions' slow timer (30 s by
+ *           default) is its only expected wake-up
+ *
+ *   bench-idle DHPD [WINDOW_SECONDS]   (default 60)
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../tests/fake-sysfs.h"
+#include "bench.h"
+
+struct sample {
+        unsigned long long switches; /* voluntary + involuntary, all threads */
+        unsigned threads;
+        unsigned long rss_kb, anon_kb, file_kb;
+};
+
+static unsigned long long field(const char *text, const char *name) {
+        const char *p = strstr(text, name);
+        return p ? strtoull(p + strlen(name), NULL, 10) : 0;
+}
+
+static int read_text(const char *path, char *buf, size_t size) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n;
+
+        if (fd < 0)
+                return -errno;
+        n = read(fd, buf, size - 1);
+        close(fd);
+        if (n < 0)
+                return -errno;
+        buf[n] = 0;
+        return 0;
+}
+
+static int take(pid_t pid, struct sample *s) {
+        char path[512], buf[4096];
+        struct dirent *de;
+        DIR *d;
+
+        *s = (struct sample){ 0 };
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+        if (read_text(path, buf, sizeof(buf)) < 0)
+                return -1;
+        s->rss_kb = field(buf, "VmRSS:");
+        s->anon_kb = field(buf, "RssAnon:");
+        s->file_kb = field(buf, "RssFile:");
+        snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+        d = opendir(path);
+        if (!d)
+                return -1;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%d/task/%s/status", (int)pid, de->d_name);
+                if (read_text(path, buf, sizeof(buf)) < 0)
+                        continue;
+                s->switches += field(buf, "\nvoluntary_ctxt_switches:") + field(buf, "nonvoluntary_ctxt_switches:");
+                s->threads++;
+        }
+        closedir(d);
+        return 0;
+}
+
+/* Start argv with stdout on a pipe and wait for `ready` on it (NULL: no
+ * wait).  keep_fd stays open in the child. */
+static pid_t spawn(char *const argv[], const char *ready, int keep_fd) {
+        int p[2];
+        pid_t pid;
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -1;
+        pid = fork();
+        if (pid < 0)
+                return -1;
+        if (pid == 0) {
+                int null = open("/dev/null", O_WRONLY);
+                dup2(p[1], 1);
+                if (null >= 0)
+                        dup2(null, 2);
+                if (keep_fd >= 0)
+                        fcntl(keep_fd, F_SETFD, 0);
+                execv(argv[0], argv);
+                _exit(127);
+        }
+        close(p[1]);
+        if (ready) {
+                char buf[256];
+                size_t len = 0;
+                while (len < sizeof(buf) - 1) {
+                        ssize_t n = read(p[0], buf + len, sizeof(buf) - 1 - len);
+                        if (n <= 0)
+                                break;
+                        len += (size_t)n;
+                        buf[len] = 0;
+                        if (strstr(buf, ready))
+                                break;
+                }
+                if (!strstr(buf, ready)) {
+                        fprintf(stderr, "bench-idle: %s did not say %s\n", argv[0], ready);
+                        kill(pid, SIGKILL);
+                        waitpid(pid, NULL, 0);
+                        close(p[0]);
+                        return -1;
+                }
+        }
+        close(p[0]);
+        return pid;
+}
+
+static void stop(pid_t pid) {
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+}
+
+struct result {
+        struct sample a, b;
+};
+
+static int measure(pid_t pid, unsigned window, struct result *r) {
+        /* Let start-up settle (the first memory evaluation, thread start). */
+        usleep(200 * 1000);
+        if (take(pid, &r->a) < 0)
+                return -1;
+        sleep(window);
+        return take(pid, &r->b);
+}
+
+static void print(const char *what, const struct result *r, unsigned expected) {
+        printf("  %-34s %7llu %9u %7u %9lu %9lu %9lu\n", what, r->b.switches - r->a.switches, expected,
+               r->b.threads, r->b.rss_kb, r->b.anon_kb, r->b.file_kb);
+}
+
+int main(int argc, char **argv) {
+        const char *dhpd = argc > 1 ? argv[1] : "build/src/dhpd";
+        unsigned window = argc > 2 ? (unsigned)atoi(argv[2]) : 60;
+        char conf[] = "/tmp/dhp-bench-idle-XXXXXX";
+        char win[16], fdarg[16];
+        struct fake_sysfs f = { 0 };
+        struct result rs, rb, rl;
+        struct stat st;
+        int sv[2], cfd, rc = 1;
+        pid_t pid;
+
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        if (window == 0)
+                window = 1;
+        if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode))
+                setenv("TMPDIR", "/dev/shm", 1);
+        /* An empty configuration: every default, whatever /etc holds. */
+        cfd = mkstemp(conf);
+        if (cfd < 0)
+                return 1;
+        close(cfd);
+        snprintf(win, sizeof(win), "%u", window + 5);
+
+        printf("6. dhpd idle over %u s (wake-ups: context switches of every thread; memory: kB)\n", window);
+        printf("  %-34s %7s %9s %7s %9s %9s %9s\n", "", "wakeups", "expected", "threads", "VmRSS", "RssAnon",
+               "RssFile");
+
+        {
+                char *args[] = { "/bin/sleep", win, NULL };
+                pid = spawn(args, NULL, -1);
+                if (pid < 0 || measure(pid, window, &rb) < 0)
+                        goto out;
+                stop(pid);
+                print("baseline: sleep", &rb, 0);
+        }
+        {
+                char *args[] = { (char *)dhpd, "--platform", "sim", "--foreground", "--config", conf, NULL };
+                pid = spawn(args, "READY", -1);
+                if (pid < 0 || measure(pid, window, &rs) < 0)
+                        goto out;
+                stop(pid);
+                print("dhpd --platform sim", &rs, 0);
+        }
+        if (fake_sysfs_init(&f) < 0 || fake_sysfs_add_cpus(&f, 8, "0-7") < 0 ||
+            fake_sysfs_add_memory(&f, 128ULL << 20, 0, 64, "online", NULL) < 0 ||
+            fake_sysfs_write(&f, "proc/meminfo",
+                             "MemTotal: 8388608 kB\nMemAvailable: 4194304 kB\nCommitLimit: 8388608 kB\n"
+                             "Committed_AS: 102400 kB\n") < 0 ||
+            socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0) {
+                fprintf(stderr, "bench-idle: cannot build the fake tree\n");
+                goto out;
+        }
+        snprintf(fdarg, sizeof(fdarg), "%d", sv[0]);
+        {
+                char *args[] = { (char *)dhpd, "--platform", "linux", "--foreground", "--config", conf,
+                                 "--root", f.root, "--uevent-fd", fdarg, NULL };
+                pid = spawn(args, "READY", sv[0]);
+                if (pid < 0 || measure(pid, window, &rl) < 0)
+                        goto out;
+                stop(pid);
+                print("dhpd --platform linux (fake tree)", &rl, window / 30);
+        }
+        printf("  (expected: the slow memory timer, one wake-up per 30 s, the linux platform only)\n");
+        rc = 0;
+out:
+        fake_sysfs_deinit(&f);
+        unlink(conf);
+        return rc;
+}
