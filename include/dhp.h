@@ -67,6 +67,14 @@ typedef struct dhp dhp;
  *     dhp_proc_register() returns.
  *   - monitors run on the connection thread; arrivals as everywhere, on
  *     dhp_process() or the notification thread.
+ *   - memory condition events are dhpd's: a handle's fd, wait and is_set
+ *     follow the state dhpd sends (current before dhp_memcond_open()
+ *     returns); changing thresholds needs dhpd's permission (-EPERM).
+ *   - devices live in dhpd (creating and changing them needs its
+ *     permission, -EPERM); driver handlers run on dhp_process() or the
+ *     notification thread as in-process, and each must answer within
+ *     dhpd's [sync] deadline: a late QUERY_STOP counts as refused, a late
+ *     STOP or START as done.  Device names are dhpd-wide (-EEXIST).
  *   - while connected to a dhpd on real hardware, every thread of the
  *     process is kept on admitted processors (sched_setaffinity of each
  *     thread in /proc/self/task at connect and after each ADD_COMPLETE);

@@ -65,11 +65,40 @@ static size_t samples(struct ipc_msg *v) {
         v[n++] = (struct ipc_msg){ .type = IPC_SIM_MEMORY_ADD, .id = 13, .sim_memory_add = { 512ULL << 20 } };
         v[n] = (struct ipc_msg){ .type = IPC_SIM_RUN, .id = 14, .sim_run = { .text = text, .text_len = sizeof(text) - 1 } };
         strcpy(v[n++].sim_run.filename, "x.scenario");
+        /* memory condition events */
+        v[n] = (struct ipc_msg){ .type = IPC_MEMCOND_SUBSCRIBE, .id = 15, .memcond_subscribe = { .sub = 7 } };
+        strcpy(v[n++].memcond_subscribe.name, "LowMemoryCondition");
+        v[n++] = (struct ipc_msg){ .type = IPC_MEMCOND_UNSUBSCRIBE, .unreg = { .reg = 7 } };
+        v[n++] = (struct ipc_msg){ .type = IPC_MEMCOND_STATE,
+                                   .memcond_state = { 7, IPC_MEMCOND_SET | IPC_MEMCOND_INITIAL, 5ULL << 20, 1ULL << 30 } };
+        v[n] = (struct ipc_msg){ .type = IPC_MEMCOND_CONFIGURE, .id = 16 };
+        strcpy(v[n++].memcond_configure.spec, "low=16M,high=64M");
+        v[n++] = (struct ipc_msg){ .type = IPC_MEMCOND_GET_THRESHOLD, .id = 17, .memcond_get_threshold = { 2 } };
+        /* rebalance devices */
+        v[n] = (struct ipc_msg){ .type = IPC_DEVICE_NEW, .id = 18, .device_new = { .dev = 9 } };
+        strcpy(v[n].device_new.name, "disk0");
+        strcpy(v[n++].device_new.setup_class, "Storage");
+        v[n++] = (struct ipc_msg){ .type = IPC_DEVICE_FREE, .unreg = { .reg = 9 } };
+        v[n] = (struct ipc_msg){ .type = IPC_DEVICE_SET, .id = 19, .device_set = { 9, IPC_DEVICE_SET_AFFINITY, 0 } };
+        strcpy(v[n++].device_set.cpulist, "0-3,8");
+        v[n++] = (struct ipc_msg){ .type = IPC_DEVICE_QUERY, .id = 20, .unreg = { .reg = 9 } };
+        v[n] = (struct ipc_msg){ .type = IPC_DEVICE_INFO, .id = 20, .device_info = { 9, 0, 1000, 2000 } };
+        memset(v[n].device_info.affinity, '7', IPC_AFFINITY_MAX - 1); /* the longest */
+        n++;
+        v[n] = (struct ipc_msg){ .type = IPC_CLASS_OPTOUT, .id = 21, .class_optout = { IPC_CLASS_OPTOUT_SET, 1 } };
+        strcpy(v[n++].class_optout.setup_class, "Net");
+        v[n] = (struct ipc_msg){ .type = IPC_DRIVER_ATTACH, .id = 22, .driver_attach = { 9, 10, UINT32_MAX } };
+        strcpy(v[n++].driver_attach.name, "upper");
+        v[n++] = (struct ipc_msg){ .type = IPC_DRIVER_DETACH, .unreg = { .reg = 10 } };
+        v[n] = (struct ipc_msg){ .type = IPC_DEVICE_REQUEST, .device_request = { 99, 9, 10, 4, 2, 3 } };
+        strcpy(v[n].device_request.old_affinity, "0-1");
+        strcpy(v[n++].device_request.new_affinity, "0-2");
+        v[n++] = (struct ipc_msg){ .type = IPC_DEVICE_ANSWER, .device_answer = { 99, -EBUSY, 4242 } };
         return n;
 }
 
 static void test_roundtrip(void **state) {
-        static struct ipc_msg v[32], d;
+        static struct ipc_msg v[64], d;
         size_t n = samples(v);
 
         for (size_t i = 0; i < n; i++) {
@@ -99,13 +128,16 @@ static void test_roundtrip(void **state) {
                              v[i].type != IPC_PROC_CHANGE && v[i].type != IPC_ARRIVAL && v[i].type != IPC_RECORD &&
                              v[i].type != IPC_RECORD_EXT &&
                              v[i].type != IPC_LOST && v[i].type != IPC_STATUS_PROC && v[i].type != IPC_STATUS_MEM &&
-                             v[i].type != IPC_STATUS_CLIENT));
+                             v[i].type != IPC_STATUS_CLIENT && v[i].type != IPC_MEMCOND_STATE &&
+                             v[i].type != IPC_DEVICE_INFO && v[i].type != IPC_DEVICE_REQUEST));
+                assert_false(ipcmsg_reserved(v[i].type));
+                assert_string_not_equal(ipcmsg_type_name(v[i].type), "UNKNOWN");
         }
 }
 
 /* Every prefix, and every message one byte longer, is refused. */
 static void test_truncated_and_extended(void **state) {
-        static struct ipc_msg v[32], d;
+        static struct ipc_msg v[64], d;
         size_t n = samples(v);
 
         for (size_t i = 0; i < n; i++) {
@@ -165,10 +197,12 @@ static void test_bad_fields(void **state) {
         /* unknown and reserved types */
         buf[0] = 0x7e;
         assert_int_equal(ipcmsg_decode(buf, (size_t)len, &d), -EPROTO);
-        buf[0] = 0x41;
+        buf[0] = 0x4f;
         assert_int_equal(ipcmsg_decode(buf, (size_t)len, &d), -EOPNOTSUPP);
-        assert_int_equal(d.type, 0x41);
-        buf[0] = 0x55;
+        assert_int_equal(d.type, 0x4f);
+        buf[0] = 0x5a; /* past the device types this version has */
+        assert_int_equal(ipcmsg_decode(buf, (size_t)len, &d), -EOPNOTSUPP);
+        buf[0] = 0x45;
         assert_int_equal(ipcmsg_decode(buf, (size_t)len, &d), -EOPNOTSUPP);
         /* oversized and undersized datagrams */
         assert_int_equal(ipcmsg_decode(buf, IPC_MSG_MAX + 1, &d), -EMSGSIZE);
@@ -193,10 +227,51 @@ static void test_bad_fields(void **state) {
         }
 }
 
+/* The limits of the memory condition and device fields. */
+static void test_memcond_device_fields(void **state) {
+        static struct ipc_msg m, d;
+        static uint8_t raw[IPC_HEADER_SIZE + 64 + IPC_AFFINITY_MAX];
+        int len;
+
+        /* An event name of 32 bytes does not fit its field. */
+        m = (struct ipc_msg){ .type = IPC_MEMCOND_SUBSCRIBE };
+        memset(m.memcond_subscribe.name, 'x', sizeof(m.memcond_subscribe.name));
+        assert_int_equal(ipcmsg_encode(&m, buf, sizeof(buf)), -EINVAL);
+        /* An affinity of IPC_AFFINITY_MAX bytes on the wire is refused:
+         * the message is rebuilt from the header and the three u32s. */
+        m = (struct ipc_msg){ .type = IPC_DEVICE_SET, .device_set = { 1, IPC_DEVICE_SET_AFFINITY, 0 } };
+        strcpy(m.device_set.cpulist, "0");
+        len = ipcmsg_encode(&m, raw, sizeof(raw));
+        assert_true(len > 0);
+        len -= 3; /* the header, 3 x u32, u16 count + "0" */
+        raw[len] = (uint8_t)(IPC_AFFINITY_MAX & 0xff);
+        raw[len + 1] = (uint8_t)(IPC_AFFINITY_MAX >> 8);
+        memset(raw + len + 2, '1', IPC_AFFINITY_MAX);
+        len += 2 + IPC_AFFINITY_MAX;
+        raw[4] = (uint8_t)len;
+        raw[5] = (uint8_t)(len >> 8);
+        assert_int_equal(ipcmsg_decode(raw, (size_t)len, &d), -EBADMSG);
+        /* One byte less fits: shorten the string and the datagram. */
+        len -= 1;
+        raw[len - (IPC_AFFINITY_MAX - 1) - 2] = (uint8_t)((IPC_AFFINITY_MAX - 1) & 0xff);
+        raw[len - (IPC_AFFINITY_MAX - 1) - 1] = (uint8_t)((IPC_AFFINITY_MAX - 1) >> 8);
+        raw[4] = (uint8_t)len;
+        raw[5] = (uint8_t)(len >> 8);
+        assert_int_equal(ipcmsg_decode(raw, (size_t)len, &d), 0);
+        assert_int_equal(strlen(d.device_set.cpulist), IPC_AFFINITY_MAX - 1);
+        /* A device request with a NUL inside its affinity. */
+        m = (struct ipc_msg){ .type = IPC_DEVICE_REQUEST, .device_request = { 1, 2, 3, 1, 0, 1 } };
+        strcpy(m.device_request.old_affinity, "0-1");
+        strcpy(m.device_request.new_affinity, "0-2");
+        len = ipcmsg_encode(&m, buf, sizeof(buf));
+        buf[len - 2] = 0;
+        assert_int_equal(ipcmsg_decode(buf, (size_t)len, &d), -EBADMSG);
+}
+
 /* Random bytes and random mutations of valid messages never crash and are
  * refused or accepted cleanly (run under ASan in `make check`). */
 static void test_fuzz(void **state) {
-        static struct ipc_msg v[32], d;
+        static struct ipc_msg v[64], d;
         size_t n = samples(v);
         uint64_t x = 0x9e3779b97f4a7c15ULL;
 
@@ -312,6 +387,7 @@ int main(void) {
                 cmocka_unit_test(test_record_wire_identity),
                 cmocka_unit_test(test_truncated_and_extended),
                 cmocka_unit_test(test_bad_fields),
+                cmocka_unit_test(test_memcond_device_fields),
                 cmocka_unit_test(test_fuzz),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -382,8 +382,10 @@ static void apply_locked(struct memcond *mc, const struct mem_levels *lv) {
                 }
                 list_for_each(n, &mc->listeners) {
                         struct memcond_listener *l = list_entry(n, struct memcond_listener, node);
-                        if (l->kind == k)
+                        if (l->kind == k) {
+                                l->levels = *lv;
                                 l->fn(l, s);
+                        }
                 }
                 emit_transition(mc, k, s);
         }
@@ -680,9 +682,35 @@ unsigned memcond_waiting(struct engine *e, enum memcond_kind k) {
 void memcond_listen(struct engine *e, struct memcond_listener *l) {
         pthread_mutex_lock(&e->memcond->lock);
         list_append(&e->memcond->listeners, &l->node);
+        l->levels = e->memcond->levels;
         if (e->memcond->set[l->kind])
                 l->fn(l, true);
+        else if (l->tell_initial_clear)
+                l->fn(l, false);
         pthread_mutex_unlock(&e->memcond->lock);
+}
+
+void memcond_force(struct engine *e, enum memcond_kind k, bool set) {
+        struct memcond *mc = e->memcond;
+
+        if ((unsigned)k >= _MEMCOND_MAX)
+                return;
+        pthread_mutex_lock(&mc->lock);
+        if (mc->set[k] != set) {
+                mc->set[k] = set;
+                if (set) {
+                        mc->set_gen[k]++;
+                        pthread_cond_broadcast(&mc->cond);
+                }
+                list_for_each(n, &mc->listeners) {
+                        struct memcond_listener *l = list_entry(n, struct memcond_listener, node);
+                        if (l->kind == k) {
+                                l->levels = mc->levels;
+                                l->fn(l, set);
+                        }
+                }
+        }
+        pthread_mutex_unlock(&mc->lock);
 }
 
 void memcond_unlisten(struct engine *e, struct memcond_listener *l) {

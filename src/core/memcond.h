@@ -131,7 +131,23 @@ struct memcond_listener {
         struct list node;
         enum memcond_kind kind;
         void (*fn)(struct memcond_listener *l, bool set);
+        /* Filled by the module before each call to fn: the levels that made
+         * the transition (dhpd sends the available memory with it). */
+        struct mem_levels levels;
+        /* Set by the caller: memcond_listen() also calls fn at once with
+         * `false` when the event is clear now (dhpd's subscriptions: the
+         * state at subscription, in order with every later transition). */
+        bool tell_initial_clear;
 };
 /* Attach; fn is called at once with `true` when the event is set now. */
 void memcond_listen(struct engine *e, struct memcond_listener *l);
 void memcond_unlisten(struct engine *e, struct memcond_listener *l);
+
+/*
+ * memcond_force - for an embedder that learns the state from elsewhere (the
+ * client library, from dhpd): make the event set or clear as told, waking
+ * the waiters and telling the listeners as a transition would, without a
+ * record (the stream is dhpd's).  Setting an event already set does
+ * nothing.
+ */
+void memcond_force(struct engine *e, enum memcond_kind k, bool set);

@@ -46,6 +46,8 @@ struct rebalance {
         struct class_optout *classes;
         size_t nclasses;
         uint32_t spread_seq;
+        const struct rebalance_remote_ops *remote; /* a mirror of dhpd's devices */
+        void *remote_ud;
 };
 
 struct dhp_device {
@@ -187,7 +189,15 @@ int rebalance_device_new(struct rebalance *rb, const char *name, const char *set
         list_init(&dev->drivers);
         strcpy(dev->name, name);
         strcpy(dev->setup_class, setup_class);
-        r = admitted_cpus(rb->engine, &dev->affinity);
+        /* A mirror learns the affinity from dhpd (before the op returns). */
+        r = rb->remote ? 0 : admitted_cpus(rb->engine, &dev->affinity);
+        if (r == 0 && rb->remote) {
+                pthread_mutex_lock(&rb->lock);
+                r = find_locked(rb, name) ? -EEXIST : 0;
+                pthread_mutex_unlock(&rb->lock);
+                if (r == 0)
+                        r = rb->remote->device_new(rb->remote_ud, dev);
+        }
         if (r < 0) {
                 cpuset_deinit(&dev->affinity);
                 free(dev);
@@ -223,6 +233,8 @@ void dhp_device_free(dhp_device *dev) {
         if (!dev)
                 return;
         rb = dev->rb;
+        if (rb->remote)
+                rb->remote->device_free(rb->remote_ud, dev);
         pthread_mutex_lock(&rb->lock);
         if (!dev->dead) {
                 dev->dead = true;
@@ -246,6 +258,12 @@ const char *dhp_device_get_setup_class(const dhp_device *dev) {
 int dhp_device_set_policy(dhp_device *dev, dhp_rebalance_policy policy) {
         if (!dev || (unsigned)policy > DHP_REBALANCE_POLICY_PARTICIPATE)
                 return -EINVAL;
+        if (dev->rb->remote) {
+                int r = dev->rb->remote->device_set(dev->rb->remote_ud, dev, 1 /* IPC_DEVICE_SET_POLICY */,
+                                                    (uint32_t)policy, NULL);
+                if (r < 0)
+                        return r;
+        }
         pthread_mutex_lock(&dev->rb->lock);
         dev->policy = policy;
         pthread_mutex_unlock(&dev->rb->lock);
@@ -274,6 +292,8 @@ int dhp_device_participates(dhp_device *dev) {
 
         if (!dev)
                 return -EINVAL;
+        if (dev->rb->remote)
+                return dev->rb->remote->device_participates(dev->rb->remote_ud, dev);
         pthread_mutex_lock(&dev->rb->lock);
         r = exclusion_locked(dev) ? 0 : 1;
         pthread_mutex_unlock(&dev->rb->lock);
@@ -283,6 +303,12 @@ int dhp_device_participates(dhp_device *dev) {
 int dhp_device_set_affinity_policy(dhp_device *dev, dhp_affinity_policy policy) {
         if (!dev || (unsigned)policy > DHP_AFFINITY_KEEP)
                 return -EINVAL;
+        if (dev->rb->remote) {
+                int r = dev->rb->remote->device_set(dev->rb->remote_ud, dev, 2 /* IPC_DEVICE_SET_AFFINITY_POLICY */,
+                                                    (uint32_t)policy, NULL);
+                if (r < 0)
+                        return r;
+        }
         pthread_mutex_lock(&dev->rb->lock);
         if (policy == DHP_AFFINITY_SPREAD && dev->aff_policy != DHP_AFFINITY_SPREAD)
                 dev->spread_slot = dev->rb->spread_seq++;
@@ -300,6 +326,14 @@ int dhp_device_set_affinity(dhp_device *dev, const char *cpulist) {
         r = cpuset_parse(&s, cpulist);
         if (r == 0 && cpuset_count(&s) == 0)
                 r = -EINVAL;
+        if (r == 0 && dev->rb->remote) {
+                /* dhpd decides (-EBUSY while it rebalances the device) and
+                 * sends the affinity back: the mirror has it already. */
+                r = dev->rb->remote->device_set(dev->rb->remote_ud, dev, 3 /* IPC_DEVICE_SET_AFFINITY */, 0,
+                                                cpulist);
+                cpuset_deinit(&s);
+                return r;
+        }
         if (r < 0) {
                 cpuset_deinit(&s);
                 return r;
@@ -348,6 +382,11 @@ int dhp_device_affinity_has(dhp_device *dev, uint32_t cpu) {
 int dhp_device_get_stopped_ns(dhp_device *dev, uint64_t *ret_last, uint64_t *ret_max) {
         if (!dev)
                 return -EINVAL;
+        /* dhpd measures them: ask it (the answer refreshes the mirror).
+         * Where it cannot be asked (connection lost, its connection
+         * thread), the mirror's last values. */
+        if (dev->rb->remote)
+                (void)dev->rb->remote->device_participates(dev->rb->remote_ud, dev);
         pthread_mutex_lock(&dev->rb->lock);
         if (ret_last)
                 *ret_last = dev->stopped_last;
@@ -365,6 +404,11 @@ int rebalance_class_set_optout(struct rebalance *rb, const char *cls, bool optou
 
         if (!rb || !name_ok(cls))
                 return -EINVAL;
+        if (rb->remote) {
+                r = rb->remote->class_set_optout(rb->remote_ud, cls, optout);
+                if (r < 0)
+                        return r;
+        }
         pthread_mutex_lock(&rb->lock);
         for (size_t i = 0; i < rb->nclasses; i++)
                 if (strcasecmp(rb->classes[i].name, cls) == 0) {
@@ -392,6 +436,8 @@ out:
 int rebalance_class_get_optout(struct rebalance *rb, const char *cls, bool *ret) {
         if (!rb || !name_ok(cls) || !ret)
                 return -EINVAL;
+        if (rb->remote)
+                return rb->remote->class_get_optout(rb->remote_ud, cls, ret);
         pthread_mutex_lock(&rb->lock);
         *ret = class_optout_locked(rb, cls);
         pthread_mutex_unlock(&rb->lock);
@@ -420,6 +466,19 @@ int dhp_driver_attach_at(dhp_device *dev, uint32_t level, const char *name, dhp_
                 free(drv);
                 return -ENOSPC;
         }
+        if (dev->rb->remote) {
+                int r;
+                pthread_mutex_unlock(&dev->rb->lock);
+                r = dev->rb->remote->driver_attach(dev->rb->remote_ud, drv, level, drv->name);
+                pthread_mutex_lock(&dev->rb->lock);
+                if (r < 0) {
+                        /* A request may have reached it meanwhile. */
+                        wait_not_busy_locked(dev);
+                        pthread_mutex_unlock(&dev->rb->lock);
+                        free(drv);
+                        return r;
+                }
+        }
         /* The list runs top first: level L from the bottom goes right
          * above the driver now at level L, i.e. before list index
          * (ndrivers - L); past the top, at index 0. */
@@ -447,6 +506,14 @@ int dhp_driver_detach(dhp_driver *drv) {
         if (!wait_not_busy_locked(dev)) {
                 pthread_mutex_unlock(&dev->rb->lock);
                 return -EBUSY;
+        }
+        if (dev->rb->remote) {
+                /* dhpd forgets it first; a request already on its way
+                 * may still run it, so wait for that again. */
+                pthread_mutex_unlock(&dev->rb->lock);
+                dev->rb->remote->driver_detach(dev->rb->remote_ud, drv);
+                pthread_mutex_lock(&dev->rb->lock);
+                wait_not_busy_locked(dev);
         }
         list_remove(&drv->node);
         dev->ndrivers--;
@@ -710,8 +777,9 @@ static void on_admitted(struct engine *e, enum engine_hook_kind kind, uint64_t a
         struct rebalance_item *it;
         bool empty;
 
-        /* Only a processor add rebalances; memory never does. */
-        if (kind != ENGINE_HOOK_CPU_ADMITTED)
+        /* Only a processor add rebalances; memory never does.  A mirror's
+         * devices are rebalanced by dhpd. */
+        if (kind != ENGINE_HOOK_CPU_ADMITTED || ((struct rebalance *)userdata)->remote)
                 return;
         /* No device, nothing to rebalance: no item, no records. */
         pthread_mutex_lock(&((struct rebalance *)userdata)->lock);
@@ -776,4 +844,104 @@ void rebalance_free(struct rebalance *rb) {
         pthread_mutex_destroy(&rb->lock);
         pthread_cond_destroy(&rb->cond);
         free(rb);
+}
+
+/* ---- a mirror of dhpd's devices --------------------------------------------- */
+
+void rebalance_set_remote(struct rebalance *rb, const struct rebalance_remote_ops *ops, void *ud) {
+        rb->remote = ops;
+        rb->remote_ud = ud;
+}
+
+int rebalance_device_mirror(dhp_device *dev, const char *affinity, uint64_t stopped_last, uint64_t stopped_max) {
+        struct cpuset s = CPUSET_INIT;
+        int r = cpuset_parse(&s, affinity);
+
+        pthread_mutex_lock(&dev->rb->lock);
+        if (r == 0) {
+                struct cpuset old = dev->affinity;
+                dev->affinity = s;
+                s = old;
+        }
+        dev->stopped_last = stopped_last;
+        dev->stopped_max = stopped_max;
+        pthread_mutex_unlock(&dev->rb->lock);
+        cpuset_deinit(&s);
+        return r;
+}
+
+dhp_device *rebalance_driver_device(dhp_driver *drv) {
+        return drv->dev;
+}
+
+bool rebalance_remote_begin(dhp_driver *drv) {
+        dhp_device *dev = drv->dev;
+        bool ok;
+
+        pthread_mutex_lock(&dev->rb->lock);
+        ok = !dev->dead;
+        if (ok) {
+                /* One request at a time per context (its notification
+                 * thread): waiting here only waits for a detach. */
+                wait_not_busy_locked(dev);
+                dev->busy = true;
+                dev->busy_thread = pthread_self();
+                dev->refs++;
+        }
+        pthread_mutex_unlock(&dev->rb->lock);
+        return ok;
+}
+
+int rebalance_remote_run(dhp_driver *drv, dhp_rebalance_request req, uint32_t processor, uint32_t vectors,
+                         const char *old_affinity, const char *new_affinity) {
+        dhp_device *dev = drv->dev;
+        struct rebalance *rb = dev->rb;
+        dhp_rebalance_ctx c = { .req = req, .dev = dev, .processor = processor, .old_affinity = old_affinity,
+                                .new_affinity = new_affinity, .vectors = vectors };
+        int st;
+
+        if (req == DHP_REBALANCE_START) {
+                struct cpuset s = CPUSET_INIT;
+                if (cpuset_parse(&s, new_affinity) == 0) {
+                        pthread_mutex_lock(&rb->lock);
+                        struct cpuset old = dev->affinity;
+                        dev->affinity = s;
+                        s = old;
+                        pthread_mutex_unlock(&rb->lock);
+                }
+                cpuset_deinit(&s);
+        }
+        st = drv->cb(drv->userdata, req, &c);
+        pthread_mutex_lock(&rb->lock);
+        dev->busy = false;
+        pthread_cond_broadcast(&rb->cond);
+        device_unref_locked(dev);
+        pthread_mutex_unlock(&rb->lock);
+        return st;
+}
+
+void rebalance_device_unlist(dhp_device *dev) {
+        pthread_mutex_lock(&dev->rb->lock);
+        if (!dev->dead) {
+                dev->dead = true;
+                list_remove(&dev->node);
+        }
+        pthread_mutex_unlock(&dev->rb->lock);
+}
+
+void rebalance_driver_unlist(dhp_driver *drv) {
+        pthread_mutex_lock(&drv->dev->rb->lock);
+        list_remove(&drv->node);
+        list_init(&drv->node);
+        drv->dev->ndrivers--;
+        pthread_mutex_unlock(&drv->dev->rb->lock);
+}
+
+void rebalance_driver_free_unlisted(dhp_driver *drv) {
+        dhp_device *dev = drv->dev;
+
+        pthread_mutex_lock(&dev->rb->lock);
+        wait_not_busy_locked(dev);
+        pthread_mutex_unlock(&dev->rb->lock);
+        free(drv);
 }

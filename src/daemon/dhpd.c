@@ -4,8 +4,11 @@
  * the notifications, in the order of MODEL.md.
  *
  * Threads:
- *   main      signals (signalfd), the engine's asynchronous queue (arrival
- *             deliveries, later rebalance), later the IPC socket.
+ *   main      signals (signalfd) and the IPC socket; never waits for a
+ *             client.
+ *   notify    the engine's asynchronous queue: arrival deliveries,
+ *             memory condition re-evaluations and rebalances, whose
+ *             client drivers wait for answers the main thread reads.
  *   hotplug   the platform: kernel uevents, resyncs, and the transactions
  *             they start (synchronous callbacks run here).
  * A transaction blocking on a slow client never stalls signal handling or
@@ -82,6 +85,9 @@ struct daemon {
         int hp_kick;  /* asks the hotplug thread to resync (SIGHUP) */
         pthread_t hp_thread;
         bool hp_running;
+        int nt_stop; /* tells the notification thread to stop */
+        pthread_t nt_thread;
+        bool nt_running;
 };
 
 static void usage(FILE *f) {
@@ -510,21 +516,54 @@ static int run_scenario(struct daemon *d) {
         return r;
 }
 
+/* The engine's asynchronous queue, off the main thread: a rebalance of a
+ * client's device waits for that client's answers, which main reads. */
+static void *notify_thread(void *userdata) {
+        struct daemon *d = userdata;
+        struct pollfd p[2] = {
+                { .fd = d->wake_fd, .events = POLLIN },
+                { .fd = d->nt_stop, .events = POLLIN },
+        };
+
+        for (;;) {
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        log_error(&d->log, "notification thread: poll: %s", strerror(errno));
+                        break;
+                }
+                if (p[1].revents)
+                        break;
+                if (p[0].revents) {
+                        drain(d->wake_fd);
+                        engine_dispatch(d->engine);
+                }
+        }
+        return NULL;
+}
+
 static int setup_server(struct daemon *d) {
         struct server_config sc = SERVER_CONFIG_DEFAULT;
+        int r;
 
         sc.socket_path = d->opt.socket_path ? d->opt.socket_path : d->cfg.socket_path;
         sc.group = d->cfg.group;
         sc.deadline_ns = d->cfg.deadline_ns;
         sc.late_veto = d->cfg.late_policy == CONFIG_LATE_VETO;
         sc.rebalance = d->sim ? d->rb : NULL; /* the sim's devices, for `dhpctl sim run` */
-        return server_new(&d->server, d->engine, d->sim, &sc, &d->log);
+        r = server_new(&d->server, d->engine, d->sim, &sc, &d->log);
+        if (r < 0)
+                return r;
+        server_set_rebalance(d->server, d->rb);
+        r = -pthread_create(&d->nt_thread, NULL, notify_thread, d);
+        d->nt_running = r == 0;
+        return r;
 }
 
 static int main_loop(struct daemon *d, int sfd) {
         struct pollfd p[3] = {
                 { .fd = sfd, .events = POLLIN },
-                { .fd = d->wake_fd, .events = POLLIN },
+                { .fd = -1, .events = POLLIN }, /* the queue: the notification thread's */
                 { .fd = server_get_fd(d->server), .events = POLLIN },
         };
 
@@ -536,10 +575,6 @@ static int main_loop(struct daemon *d, int sfd) {
                 }
                 if (p[2].revents)
                         server_process(d->server);
-                if (p[1].revents) {
-                        drain(d->wake_fd);
-                        engine_dispatch(d->engine);
-                }
                 if (p[0].revents) {
                         struct signalfd_siginfo si;
                         if (read(sfd, &si, sizeof(si)) != sizeof(si))
@@ -597,7 +632,7 @@ static int daemonize(void) {
 }
 
 int main(int argc, char **argv) {
-        struct daemon d = { .wake_fd = -1, .hp_stop = -1, .hp_kick = -1, .psi_fd = -1 };
+        struct daemon d = { .wake_fd = -1, .hp_stop = -1, .hp_kick = -1, .psi_fd = -1, .nt_stop = -1 };
         sigset_t mask;
         int sfd, r, rc = 1;
 
@@ -633,7 +668,8 @@ int main(int argc, char **argv) {
         d.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         d.hp_stop = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         d.hp_kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (sfd < 0 || d.wake_fd < 0 || d.hp_stop < 0 || d.hp_kick < 0) {
+        d.nt_stop = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (sfd < 0 || d.wake_fd < 0 || d.hp_stop < 0 || d.hp_kick < 0 || d.nt_stop < 0) {
                 log_error(&d.log, "cannot create event fds: %s", strerror(errno));
                 return 1;
         }
@@ -681,6 +717,11 @@ out:
                 uint64_t one = 1;
                 (void)!write(d.hp_stop, &one, sizeof(one));
                 pthread_join(d.hp_thread, NULL);
+        }
+        if (d.nt_running) {
+                uint64_t one = 1;
+                (void)!write(d.nt_stop, &one, sizeof(one));
+                pthread_join(d.nt_thread, NULL);
         }
         /* Clients first: their proxies leave the engine before it goes. */
         server_free(d.server);

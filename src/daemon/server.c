@@ -27,6 +27,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/memcond.h"
+#include "core/rebalance.h"
 #include "daemon/history.h"
 #include "daemon/server.h"
 #include "platform/sim/scenario.h"
@@ -48,6 +50,32 @@ struct cl_arrival {
         bool used;
         dhp_arrival_reg *reg;
         struct client *c;
+};
+
+/* A memory condition subscription: a listener on dhpd's engine. */
+struct cl_memcond {
+        struct memcond_listener l; /* first: the listener leads here */
+        struct client *c;
+        uint32_t id;
+        bool used;
+        bool initial; /* the next call is the state at subscription */
+};
+
+/* A client's device, created in dhpd's rebalance module. */
+struct cl_device {
+        uint32_t id;
+        dhp_device *dev; /* NULL: a free slot */
+};
+
+/* A client's driver: a proxy in the device's stack whose handler asks the
+ * client.  Holds a reference on the client. */
+struct cl_driver {
+        struct cl_driver *next;
+        struct client *c;
+        uint32_t id, dev_id;
+        dhp_device *dev;
+        dhp_driver *drv;
+        bool dead; /* detached or its device freed: the handler asks no more */
 };
 
 struct client {
@@ -86,9 +114,28 @@ struct client {
         struct cl_arrival *arr;
         unsigned narr;
         dhp_monitor *mon;
+
+        /* memory conditions and devices (main; drivers also under lock) */
+        struct cl_memcond *mcs;   /* max_regs */
+        struct cl_device *devs;   /* max_regs */
+        struct cl_driver *drivers;
+        /* the rebalance request in flight (one at a time: dhpd's
+         * notification thread runs one sequence), under lock */
+        uint64_t rb_seq;
+        bool rb_answered;
+        int rb_answer;
 };
 
-enum job_kind { JOB_PROC_REGISTER, JOB_PROC_DEREGISTER, JOB_DROP, JOB_SIM_CPU, JOB_SIM_MEM, JOB_SIM_RUN };
+enum job_kind {
+        JOB_PROC_REGISTER,
+        JOB_PROC_DEREGISTER,
+        JOB_DROP,
+        JOB_SIM_CPU,
+        JOB_SIM_MEM,
+        JOB_SIM_RUN,
+        JOB_DEVICE_FREE, /* dev, drivers: unlisted on main, freed here */
+        JOB_DRIVER_FREE, /* drivers (one): unlisted on main, freed here */
+};
 
 struct job {
         struct job *next;
@@ -99,11 +146,14 @@ struct job {
         uint64_t size;
         char filename[IPC_DETAIL_MAX];
         char *text;
+        dhp_device *dev;
+        struct cl_driver *drivers;
 };
 
 struct server {
         struct engine *e;
         struct sim *sim;
+        struct rebalance *rb; /* user-space devices of clients; NULL: none */
         struct logger log;
         struct server_config cfg;
         char path[108];
@@ -150,6 +200,8 @@ static void client_unref(struct client *c) {
         pthread_cond_destroy(&c->cond);
         free(c->sync_ids);
         free(c->arr);
+        free(c->mcs);
+        free(c->devs);
         free(c);
 }
 
@@ -401,6 +453,195 @@ static void proxy_release(struct client *c) {
         client_unref(c);
 }
 
+/* ---- memory condition subscriptions ------------------------------------------ */
+
+/* Under the memcond module's lock, on whatever thread evaluated: send, never
+ * block.  The state is never dropped for a slow reader (a lost SET or CLEAR
+ * would leave the client's event wrong until the next one). */
+static void memcond_changed(struct memcond_listener *l, bool set) {
+        struct cl_memcond *mc = (struct cl_memcond *)l;
+        struct ipc_msg m = { .type = IPC_MEMCOND_STATE };
+
+        m.memcond_state.sub = mc->id;
+        m.memcond_state.flags = (set ? IPC_MEMCOND_SET : 0) | (mc->initial ? IPC_MEMCOND_INITIAL : 0);
+        m.memcond_state.available = l->levels.available;
+        m.memcond_state.total = l->levels.total;
+        mc->initial = false;
+        client_send(mc->c, &m, false);
+}
+
+static struct cl_memcond *memcond_find(struct server *s, struct client *c, uint32_t id) {
+        for (unsigned i = 0; i < s->cfg.max_regs; i++)
+                if (c->mcs[i].used && c->mcs[i].id == id)
+                        return &c->mcs[i];
+        return NULL;
+}
+
+/* ---- user-space devices: proxy drivers ------------------------------------------ */
+
+static const char *request_name(dhp_rebalance_request req) {
+        switch (req) {
+        case DHP_REBALANCE_QUERY_STOP: return "QUERY_STOP";
+        case DHP_REBALANCE_CANCEL_STOP: return "CANCEL_STOP";
+        case DHP_REBALANCE_STOP: return "STOP";
+        case DHP_REBALANCE_START: return "START";
+        }
+        return "?";
+}
+
+/*
+ * A client driver's handler, on dhpd's notification thread: send the
+ * request, wait for the answer until the [sync] deadline.  A client that
+ * misses it or is gone: QUERY_STOP counts as refused (the device keeps its
+ * resources: nobody drained its I/O), STOP and START as done (they cannot
+ * be refused; the miss is logged and counted in `late`).
+ */
+static int proxy_driver_cb(void *userdata, dhp_rebalance_request req, const dhp_rebalance_ctx *ctx) {
+        struct cl_driver *d = userdata;
+        struct client *c = d->c;
+        struct server *s = c->s;
+        uint64_t budget = s->cfg.deadline_ns ? s->cfg.deadline_ns : 2 * NSEC_PER_SEC;
+        uint64_t deadline = time_now_ns() + budget;
+        struct timespec ts = { .tv_sec = (time_t)(deadline / NSEC_PER_SEC), .tv_nsec = (long)(deadline % NSEC_PER_SEC) };
+        struct ipc_msg *m;
+        uint64_t seq;
+        int r, status;
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return req == DHP_REBALANCE_QUERY_STOP ? -ENOMEM : 0;
+        pthread_mutex_lock(&c->lock);
+        if (c->gone || d->dead) {
+                r = c->gone ? -ECONNRESET : 0;
+                pthread_mutex_unlock(&c->lock);
+                free(m);
+                return req == DHP_REBALANCE_QUERY_STOP ? r : 0;
+        }
+        seq = ++c->rb_seq;
+        c->rb_answered = false;
+        pthread_mutex_unlock(&c->lock);
+
+        m->type = IPC_DEVICE_REQUEST;
+        m->device_request.seq = seq;
+        m->device_request.dev = d->dev_id;
+        m->device_request.drv = d->id;
+        m->device_request.req = req;
+        m->device_request.processor = dhp_rebalance_ctx_get_processor(ctx);
+        m->device_request.vectors = dhp_rebalance_ctx_get_vectors(ctx);
+        snprintf(m->device_request.old_affinity, sizeof(m->device_request.old_affinity), "%s",
+                 dhp_rebalance_ctx_get_old_affinity(ctx) ? dhp_rebalance_ctx_get_old_affinity(ctx) : "");
+        snprintf(m->device_request.new_affinity, sizeof(m->device_request.new_affinity), "%s",
+                 dhp_rebalance_ctx_get_new_affinity(ctx) ? dhp_rebalance_ctx_get_new_affinity(ctx) : "");
+        r = client_send(c, m, false);
+        free(m);
+
+        pthread_mutex_lock(&c->lock);
+        if (r == 0)
+                while (!c->gone && !d->dead && !(c->rb_answered && c->rb_seq == seq))
+                        if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT)
+                                break;
+        if (c->rb_answered && c->rb_seq == seq) {
+                status = c->rb_answer;
+                r = 0;
+        } else if (c->gone || r < 0) {
+                status = req == DHP_REBALANCE_QUERY_STOP ? -ECONNRESET : 0;
+                r = -ECONNRESET;
+        } else if (d->dead) {
+                status = 0;
+                r = 0;
+        } else {
+                c->late++;
+                status = req == DHP_REBALANCE_QUERY_STOP ? -ETIMEDOUT : 0;
+                r = -ETIMEDOUT;
+        }
+        pthread_mutex_unlock(&c->lock);
+        if (r == -ETIMEDOUT)
+                log_warning(&s->log, "client %s (pid %d) missed the %llu ms deadline in %s of device %s: %s", c->name,
+                            (int)c->pid, (unsigned long long)(budget / NSEC_PER_MSEC), request_name(req),
+                            dhp_device_get_name(d->dev), req == DHP_REBALANCE_QUERY_STOP ? "counted as refused" : "counted as done");
+        return status;
+}
+
+static struct cl_device *device_find(struct server *s, struct client *c, uint32_t id) {
+        for (unsigned i = 0; i < s->cfg.max_regs; i++)
+                if (c->devs[i].dev && c->devs[i].id == id)
+                        return &c->devs[i];
+        return NULL;
+}
+
+static struct cl_driver *driver_find(struct client *c, uint32_t id) {
+        for (struct cl_driver *d = c->drivers; d; d = d->next)
+                if (d->id == id)
+                        return d;
+        return NULL;
+}
+
+/* DEVICE_INFO: dhpd's view of the device, which the client mirrors. */
+static void device_info_send(struct client *c, uint64_t msgid, const struct cl_device *cd) {
+        struct ipc_msg *m = calloc(1, sizeof(*m));
+        char *aff = NULL;
+
+        if (!m)
+                return;
+        m->type = IPC_DEVICE_INFO;
+        m->id = msgid;
+        m->device_info.dev = cd->id;
+        dhp_device_get_stopped_ns(cd->dev, &m->device_info.stopped_last, &m->device_info.stopped_max);
+        if (dhp_device_get_affinity(cd->dev, &aff) == 0)
+                snprintf(m->device_info.affinity, sizeof(m->device_info.affinity), "%s", aff);
+        free(aff);
+        client_send(c, m, false);
+        free(m);
+}
+
+/* Take the drivers of `dev` (all when NULL) off the client's list into the
+ * job, marked dead: their handlers ask no more.  Main thread. */
+static void drivers_take(struct client *c, dhp_device *dev, struct job *j) {
+        pthread_mutex_lock(&c->lock);
+        for (struct cl_driver **p = &c->drivers; *p;) {
+                struct cl_driver *d = *p;
+                if (dev && d->dev != dev) {
+                        p = &d->next;
+                        continue;
+                }
+                *p = d->next;
+                d->dead = true;
+                d->next = j->drivers;
+                j->drivers = d;
+        }
+        pthread_cond_broadcast(&c->cond);
+        pthread_mutex_unlock(&c->lock);
+}
+
+/* A dropped client: every device out of the lists now (the names are
+ * free again), freed by the worker. */
+static void devices_unlist_all(struct client *c, struct job *j) {
+        for (unsigned i = 0; i < c->s->cfg.max_regs; i++)
+                if (c->devs[i].dev)
+                        rebalance_device_unlist(c->devs[i].dev);
+        drivers_take(c, NULL, j);
+}
+
+/* On the worker: wait for the sequence in flight, free. */
+static void devices_release(struct job *j) {
+        struct client *c = j->c;
+
+        if (j->kind == JOB_DRIVER_FREE && j->drivers)
+                rebalance_driver_free_unlisted(j->drivers->drv);
+        if (j->kind == JOB_DEVICE_FREE)
+                dhp_device_free(j->dev);
+        if (j->kind == JOB_DROP)
+                for (unsigned i = 0; i < c->s->cfg.max_regs; i++)
+                        if (c->devs[i].dev)
+                                dhp_device_free(TAKE_PTR(c->devs[i].dev));
+        while (j->drivers) {
+                struct cl_driver *d = j->drivers;
+                j->drivers = d->next;
+                client_unref(d->c);
+                free(d);
+        }
+}
+
 static int settle(void *userdata) {
         struct server *s = userdata;
 
@@ -455,6 +696,11 @@ static void job_run(struct server *s, struct job *j) {
         }
         case JOB_DROP:
                 proxy_release(c);
+                devices_release(j);
+                break;
+        case JOB_DEVICE_FREE:
+        case JOB_DRIVER_FREE:
+                devices_release(j);
                 break;
         case JOB_SIM_CPU: {
                 uint32_t idx = 0;
@@ -584,15 +830,23 @@ static void client_drop(struct server *s, struct client *c, const char *why) {
                 engine_monitor_remove(c->mon);
                 c->mon = NULL;
         }
+        for (unsigned i = 0; i < s->cfg.max_regs; i++)
+                if (c->mcs[i].used) {
+                        memcond_unlisten(s->e, &c->mcs[i].l);
+                        c->mcs[i].used = false;
+                }
         list_remove(&c->node);
         s->nclients--;
         /* The proxy may be in a phase that waits on the main thread's
-         * reading of other clients: release it on the worker. */
+         * reading of other clients: release it on the worker.  So are
+         * the client's devices, which a sequence may hold (their proxies
+         * ask no more: the client is gone). */
         {
                 struct job *j = calloc(1, sizeof(*j));
                 if (j) {
                         j->kind = JOB_DROP;
                         j->c = c;
+                        devices_unlist_all(c, j);
                         job_queue(s, j);
                 }
         }
@@ -631,11 +885,15 @@ static void accept_one(struct server *s) {
         if (c) {
                 c->sync_ids = calloc(s->cfg.max_regs, sizeof(*c->sync_ids));
                 c->arr = calloc(s->cfg.max_regs, sizeof(*c->arr));
+                c->mcs = calloc(s->cfg.max_regs, sizeof(*c->mcs));
+                c->devs = calloc(s->cfg.max_regs, sizeof(*c->devs));
         }
-        if (!c || !c->sync_ids || !c->arr) {
+        if (!c || !c->sync_ids || !c->arr || !c->mcs || !c->devs) {
                 if (c) {
                         free(c->sync_ids);
                         free(c->arr);
+                        free(c->mcs);
+                        free(c->devs);
                 }
                 free(c);
                 close(fd);
@@ -830,6 +1088,166 @@ static struct job *job_new(struct client *c, enum job_kind kind, uint64_t msgid)
         return j;
 }
 
+/* The device requests (0x50..0x5f); main thread, never waits for a
+ * rebalance.  Returns false when the client was dropped. */
+static bool handle_device(struct server *s, struct client *c, const struct ipc_msg *m) {
+        char text[IPC_DETAIL_MAX];
+        struct cl_device *cd = NULL;
+        struct job *j;
+        int r;
+
+        if (!s->rb) {
+                reply(c, m->id, -EOPNOTSUPP, 0, 0, "this dhpd does not rebalance user-space devices");
+                return true;
+        }
+        /* Creating and changing devices, and the class opt-outs every
+         * device shares, is privileged; freeing one's own and asking is
+         * not. */
+        if (!c->privileged && (m->type == IPC_DEVICE_NEW || m->type == IPC_DEVICE_SET ||
+                               m->type == IPC_DRIVER_ATTACH ||
+                               (m->type == IPC_CLASS_OPTOUT && m->class_optout.op != IPC_CLASS_OPTOUT_GET))) {
+                reply(c, m->id, -EPERM, 0, 0, need_privilege(s, text, sizeof(text)));
+                return true;
+        }
+        switch (m->type) {
+        case IPC_DEVICE_NEW:
+                if (device_find(s, c, m->device_new.dev)) {
+                        reply(c, m->id, -EEXIST, 0, 0, "device id in use");
+                        return true;
+                }
+                for (unsigned i = 0; i < s->cfg.max_regs && !cd; i++)
+                        if (!c->devs[i].dev)
+                                cd = &c->devs[i];
+                if (!cd) {
+                        reply(c, m->id, -ENOSPC, 0, 0, "too many devices for one client");
+                        return true;
+                }
+                r = rebalance_device_new(s->rb, m->device_new.name, m->device_new.setup_class, &cd->dev);
+                if (r < 0) {
+                        cd->dev = NULL;
+                        reply(c, m->id, r, 0, 0, r == -EEXIST ? "a device of that name exists in dhpd" : NULL);
+                        return true;
+                }
+                cd->id = m->device_new.dev;
+                log_info(&s->log, "client %s registered device %s (%s)", c->name, m->device_new.name,
+                         m->device_new.setup_class);
+                device_info_send(c, m->id, cd);
+                reply(c, m->id, 0, 0, 0, NULL);
+                return true;
+        case IPC_DEVICE_SET:
+                if (!(cd = device_find(s, c, m->device_set.dev))) {
+                        reply(c, m->id, -ENOENT, 0, 0, NULL);
+                        return true;
+                }
+                switch (m->device_set.what) {
+                case IPC_DEVICE_SET_POLICY:
+                        r = dhp_device_set_policy(cd->dev, (dhp_rebalance_policy)m->device_set.value);
+                        break;
+                case IPC_DEVICE_SET_AFFINITY_POLICY:
+                        r = dhp_device_set_affinity_policy(cd->dev, (dhp_affinity_policy)m->device_set.value);
+                        break;
+                case IPC_DEVICE_SET_AFFINITY:
+                        r = dhp_device_set_affinity(cd->dev, m->device_set.cpulist);
+                        if (r == 0)
+                                device_info_send(c, m->id, cd);
+                        break;
+                default:
+                        r = -EINVAL;
+                }
+                reply(c, m->id, r, 0, 0, NULL);
+                return true;
+        case IPC_DEVICE_QUERY:
+                if (!(cd = device_find(s, c, m->unreg.reg))) {
+                        reply(c, m->id, -ENOENT, 0, 0, NULL);
+                        return true;
+                }
+                r = dhp_device_participates(cd->dev);
+                device_info_send(c, m->id, cd);
+                reply(c, m->id, 0, r > 0, 0, NULL);
+                return true;
+        case IPC_DEVICE_FREE:
+                if (!(cd = device_find(s, c, m->unreg.reg))) {
+                        reply(c, m->id, -ENOENT, 0, 0, NULL);
+                        return true;
+                }
+                if (!(j = job_new(c, JOB_DEVICE_FREE, 0)))
+                        break;
+                rebalance_device_unlist(cd->dev);
+                drivers_take(c, cd->dev, j);
+                j->dev = TAKE_PTR(cd->dev);
+                job_queue(s, j);
+                reply(c, m->id, 0, 0, 0, NULL);
+                return true;
+        case IPC_DRIVER_ATTACH: {
+                struct cl_driver *d;
+                if (!(cd = device_find(s, c, m->driver_attach.dev))) {
+                        reply(c, m->id, -ENOENT, 0, 0, NULL);
+                        return true;
+                }
+                if (driver_find(c, m->driver_attach.drv)) {
+                        reply(c, m->id, -EEXIST, 0, 0, "driver id in use");
+                        return true;
+                }
+                if (!(d = calloc(1, sizeof(*d))))
+                        break;
+                *d = (struct cl_driver){ .c = c, .id = m->driver_attach.drv, .dev_id = cd->id, .dev = cd->dev };
+                r = dhp_driver_attach_at(cd->dev, m->driver_attach.level, m->driver_attach.name, proxy_driver_cb, d,
+                                         &d->drv);
+                if (r < 0) {
+                        free(d);
+                        reply(c, m->id, r, 0, 0, r == -ENOSPC ? "64 drivers already" : NULL);
+                        return true;
+                }
+                client_ref(c);
+                pthread_mutex_lock(&c->lock);
+                d->next = c->drivers;
+                c->drivers = d;
+                pthread_mutex_unlock(&c->lock);
+                reply(c, m->id, 0, 0, 0, NULL);
+                return true;
+        }
+        case IPC_DRIVER_DETACH: {
+                struct cl_driver *d = driver_find(c, m->unreg.reg);
+                if (!d) {
+                        reply(c, m->id, -ENOENT, 0, 0, NULL);
+                        return true;
+                }
+                if (!(j = job_new(c, JOB_DRIVER_FREE, 0)))
+                        break;
+                rebalance_driver_unlist(d->drv);
+                pthread_mutex_lock(&c->lock);
+                for (struct cl_driver **p = &c->drivers; *p; p = &(*p)->next)
+                        if (*p == d) {
+                                *p = d->next;
+                                break;
+                        }
+                d->dead = true;
+                d->next = NULL;
+                j->drivers = d;
+                pthread_cond_broadcast(&c->cond);
+                pthread_mutex_unlock(&c->lock);
+                job_queue(s, j);
+                reply(c, m->id, 0, 0, 0, NULL);
+                return true;
+        }
+        case IPC_CLASS_OPTOUT: {
+                bool v = false;
+                if (m->class_optout.op == IPC_CLASS_OPTOUT_GET) {
+                        r = rebalance_class_get_optout(s->rb, m->class_optout.setup_class, &v);
+                        reply(c, m->id, r, v, 0, NULL);
+                        return true;
+                }
+                r = m->class_optout.op == IPC_CLASS_OPTOUT_SET
+                            ? rebalance_class_set_optout(s->rb, m->class_optout.setup_class, m->class_optout.optout != 0)
+                            : -EINVAL;
+                reply(c, m->id, r, 0, 0, NULL);
+                return true;
+        }
+        }
+        reply(c, m->id, -ENOMEM, 0, 0, NULL);
+        return true;
+}
+
 /* Returns false when the client was dropped. */
 static bool handle(struct server *s, struct client *c, const struct ipc_msg *m) {
         char text[IPC_DETAIL_MAX];
@@ -1006,6 +1424,90 @@ static bool handle(struct server *s, struct client *c, const struct ipc_msg *m) 
                         }
                 }
                 job_queue(s, j);
+                return true;
+        case IPC_MEMCOND_SUBSCRIBE: {
+                enum memcond_kind k;
+                struct cl_memcond *mc = NULL;
+                if (memcond_lookup(m->memcond_subscribe.name, &k) < 0) {
+                        snprintf(text, sizeof(text), "no memory condition event named '%s'", m->memcond_subscribe.name);
+                        reply(c, m->id, -ENOENT, 0, 0, text);
+                        return true;
+                }
+                if (memcond_find(s, c, m->memcond_subscribe.sub)) {
+                        reply(c, m->id, -EEXIST, 0, 0, NULL);
+                        return true;
+                }
+                for (unsigned i = 0; i < s->cfg.max_regs && !mc; i++)
+                        if (!c->mcs[i].used)
+                                mc = &c->mcs[i];
+                if (!mc) {
+                        reply(c, m->id, -ENOSPC, 0, 0, "too many subscriptions for one client");
+                        return true;
+                }
+                *mc = (struct cl_memcond){ .c = c, .id = m->memcond_subscribe.sub, .used = true, .initial = true };
+                mc->l.kind = k;
+                mc->l.fn = memcond_changed;
+                mc->l.tell_initial_clear = true;
+                /* The state now goes out from inside, ahead of any change. */
+                memcond_listen(s->e, &mc->l);
+                reply(c, m->id, 0, 0, 0, NULL);
+                return true;
+        }
+        case IPC_MEMCOND_UNSUBSCRIBE: {
+                struct cl_memcond *mc = memcond_find(s, c, m->unreg.reg);
+                if (mc) {
+                        memcond_unlisten(s->e, &mc->l);
+                        mc->used = false;
+                }
+                reply(c, m->id, mc ? 0 : -ENOENT, 0, 0, NULL);
+                return true;
+        }
+        case IPC_MEMCOND_CONFIGURE: {
+                char *err = NULL;
+                if (!c->privileged) {
+                        reply(c, m->id, -EPERM, 0, 0, need_privilege(s, text, sizeof(text)));
+                        return true;
+                }
+                r = memcond_configure_spec(s->e, m->memcond_configure.spec, &err);
+                if (r == 0)
+                        log_notice(&s->log, "client %s set memory thresholds: %s", c->name, m->memcond_configure.spec);
+                reply(c, m->id, r, 0, 0, err);
+                free(err);
+                return true;
+        }
+        case IPC_MEMCOND_GET_THRESHOLD: {
+                struct memcond_thresholds t;
+                uint64_t v;
+                memcond_get_thresholds(s->e, &t);
+                switch (m->memcond_get_threshold.which) {
+                case DHP_MEMCOND_LOW_MEMORY: v = t.low; break;
+                case DHP_MEMCOND_HIGH_MEMORY: v = t.high; break;
+                case DHP_MEMCOND_LOW_COMMIT: v = t.low_commit; break;
+                case DHP_MEMCOND_HIGH_COMMIT: v = t.high_commit; break;
+                case DHP_MEMCOND_MAXIMUM_COMMIT: v = t.max_commit; break;
+                default:
+                        reply(c, m->id, -EINVAL, 0, 0, "unknown threshold");
+                        return true;
+                }
+                reply(c, m->id, 0, 0, v, NULL);
+                return true;
+        }
+        case IPC_DEVICE_NEW:
+        case IPC_DEVICE_SET:
+        case IPC_DRIVER_ATTACH:
+        case IPC_DEVICE_FREE:
+        case IPC_DEVICE_QUERY:
+        case IPC_DRIVER_DETACH:
+        case IPC_CLASS_OPTOUT:
+                return handle_device(s, c, m);
+        case IPC_DEVICE_ANSWER:
+                pthread_mutex_lock(&c->lock);
+                if (m->device_answer.seq == c->rb_seq && !c->rb_answered) {
+                        c->rb_answered = true;
+                        c->rb_answer = m->device_answer.status;
+                        pthread_cond_broadcast(&c->cond);
+                }
+                pthread_mutex_unlock(&c->lock);
                 return true;
         default:
                 snprintf(text, sizeof(text), "a client may not send %s (type 0x%x)", ipcmsg_type_name(m->type),
@@ -1247,6 +1749,10 @@ void server_free(struct server *s) {
         pthread_mutex_destroy(&s->jlock);
         pthread_cond_destroy(&s->jcond);
         free(s);
+}
+
+void server_set_rebalance(struct server *s, struct rebalance *rb) {
+        s->rb = rb;
 }
 
 int server_get_fd(struct server *s) {

@@ -50,3 +50,13 @@ void server_free(struct server *s);
 int server_get_fd(struct server *s);
 /* Handle what is ready on the socket and the clients; never blocks. */
 int server_process(struct server *s);
+
+struct rebalance;
+/*
+ * server_set_rebalance - the module in which clients' user-space devices
+ * are created (each client driver a proxy that asks the client).  Without
+ * it the device requests are answered -EOPNOTSUPP.  Its sequences must not
+ * run on the thread that calls server_process(): they wait for answers that
+ * thread reads.
+ */
+void server_set_rebalance(struct server *s, struct rebalance *rb);

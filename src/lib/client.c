@@ -21,13 +21,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/memcond.h"
+#include "core/rebalance.h"
 #include "lib/client.h"
 #include "util/macro.h"
 #include "util/time.h"
 
 #define HANDSHAKE_TIMEOUT_MS 5000
 
-enum entry_kind { ENTRY_SYNC, ENTRY_ARRIVAL };
+enum entry_kind { ENTRY_SYNC, ENTRY_ARRIVAL, ENTRY_MEMCOND, ENTRY_DEVICE, ENTRY_DRIVER };
 
 /* One registration the daemon knows by its wire id; kept to re-register
  * after a reconnect. */
@@ -43,6 +45,13 @@ struct entry {
         void *userdata;
         dhp_proc_reg *preg;    /* NULL until the daemon accepted it */
         dhp_arrival_reg *areg;
+        /* ENTRY_MEMCOND: one subscription per event, for every handle */
+        int mkind; /* enum memcond_kind; -1: a name this library lacks */
+        unsigned mrefs;
+        /* ENTRY_DEVICE, ENTRY_DRIVER (dev_id: its device's entry) */
+        dhp_device *dev;
+        dhp_driver *drv;
+        uint32_t dev_id;
 };
 
 struct request {
@@ -325,6 +334,114 @@ static void forward_lost(struct remote *r, uint64_t count) {
         engine_record_forward_wire(r->local, &w);
 }
 
+/* ---- memory conditions and devices, the connection thread's side ------------- */
+
+/* dhpd's state of an event: the local engine's event follows it (its
+ * waiters, the handles' descriptors). */
+static void on_memcond_state(struct remote *r, const struct ipc_msg *m) {
+        struct entry *e;
+        int kind = -1;
+
+        pthread_mutex_lock(&r->lock);
+        e = entry_find(r, ENTRY_MEMCOND, m->memcond_state.sub);
+        if (e)
+                kind = e->mkind;
+        pthread_mutex_unlock(&r->lock);
+        if (kind >= 0)
+                memcond_force(r->local, (enum memcond_kind)kind, m->memcond_state.flags & IPC_MEMCOND_SET);
+}
+
+static void on_device_info(struct remote *r, const struct ipc_msg *m) {
+        struct entry *e;
+
+        /* Under the lock: the device is not freed while its entry is
+         * listed (dhp_device_free removes the entry first). */
+        pthread_mutex_lock(&r->lock);
+        e = entry_find(r, ENTRY_DEVICE, m->device_info.dev);
+        if (e)
+                rebalance_device_mirror(e->dev, m->device_info.affinity, m->device_info.stopped_last,
+                                        m->device_info.stopped_max);
+        pthread_mutex_unlock(&r->lock);
+}
+
+/* A driver request runs where a local one would: on the notification
+ * thread (dhp_process() or the context's own), in order with the arrivals
+ * queued before it. */
+struct request_item {
+        struct engine_item base;
+        struct remote *r;
+        uint64_t seq;
+        uint32_t drv, req, processor, vectors;
+        char *old_affinity, *new_affinity;
+};
+
+static void request_item_run(struct engine *local, struct engine_item *base) {
+        struct request_item *it = (struct request_item *)base;
+        struct remote *r = it->r;
+        struct ipc_msg a = { .type = IPC_DEVICE_ANSWER };
+        dhp_driver *drv = NULL;
+        struct entry *e;
+        uint64_t t0 = time_now_ns();
+        int status = 0;
+
+        pthread_mutex_lock(&r->lock);
+        e = entry_find(r, ENTRY_DRIVER, it->drv);
+        if (e && rebalance_remote_begin(e->drv))
+                drv = e->drv;
+        pthread_mutex_unlock(&r->lock);
+        /* A driver detached meanwhile: nothing to stop, done. */
+        if (drv)
+                status = rebalance_remote_run(drv, (dhp_rebalance_request)it->req, it->processor, it->vectors,
+                                              it->old_affinity, it->new_affinity);
+        a.device_answer.seq = it->seq;
+        a.device_answer.status = status;
+        a.device_answer.dur_ns = time_now_ns() - t0;
+        pthread_mutex_lock(&r->lock);
+        if (!r->error)
+                send_msg(r, &a);
+        pthread_mutex_unlock(&r->lock);
+}
+
+static void request_item_free(struct engine_item *base) {
+        struct request_item *it = (struct request_item *)base;
+
+        free(it->old_affinity);
+        free(it->new_affinity);
+        free(it);
+}
+
+static void on_device_request(struct remote *r, const struct ipc_msg *m) {
+        struct request_item *it = calloc(1, sizeof(*it));
+
+        if (it) {
+                it->old_affinity = strdup(m->device_request.old_affinity);
+                it->new_affinity = strdup(m->device_request.new_affinity);
+        }
+        if (!it || !it->old_affinity || !it->new_affinity || m->device_request.req < DHP_REBALANCE_QUERY_STOP ||
+            m->device_request.req > DHP_REBALANCE_START) {
+                /* Cannot run it: refuse a QUERY_STOP (nothing was held),
+                 * anything else is done. */
+                struct ipc_msg a = { .type = IPC_DEVICE_ANSWER };
+                a.device_answer.seq = m->device_request.seq;
+                a.device_answer.status = m->device_request.req == DHP_REBALANCE_QUERY_STOP ? -ENOMEM : 0;
+                pthread_mutex_lock(&r->lock);
+                send_msg(r, &a);
+                pthread_mutex_unlock(&r->lock);
+                if (it)
+                        request_item_free(&it->base);
+                return;
+        }
+        it->base.run = request_item_run;
+        it->base.free = request_item_free;
+        it->r = r;
+        it->seq = m->device_request.seq;
+        it->drv = m->device_request.drv;
+        it->req = m->device_request.req;
+        it->processor = m->device_request.processor;
+        it->vectors = m->device_request.vectors;
+        engine_queue(r->local, &it->base);
+}
+
 /* Returns false when the connection must end. */
 static bool dispatch(struct remote *r, const struct ipc_msg *m) {
         switch (m->type) {
@@ -351,6 +468,15 @@ static bool dispatch(struct remote *r, const struct ipc_msg *m) {
                         on_reply_part(r, m); /* HISTORY's answer */
                 else
                         engine_record_forward_wire(r->local, &m->record);
+                return true;
+        case IPC_MEMCOND_STATE:
+                on_memcond_state(r, m);
+                return true;
+        case IPC_DEVICE_INFO:
+                on_device_info(r, m);
+                return true;
+        case IPC_DEVICE_REQUEST:
+                on_device_request(r, m);
                 return true;
         case IPC_LOST:
                 forward_lost(r, m->lost.count);
@@ -565,6 +691,11 @@ static int reregister(struct remote *r) {
                         m = (struct ipc_msg){ .type = IPC_ARRIVAL_REGISTER,
                                               .arrival_register = { .reg = e->id, .cls = e->cls, .flags = 0 } };
                         snprintf(m.arrival_register.name, sizeof(m.arrival_register.name), "%s", e->name);
+                } else if (e->kind == ENTRY_MEMCOND) {
+                        /* dhpd answers with the state now: the events are
+                         * refreshed. */
+                        m = (struct ipc_msg){ .type = IPC_MEMCOND_SUBSCRIBE, .memcond_subscribe = { .sub = e->id } };
+                        snprintf(m.memcond_subscribe.name, sizeof(m.memcond_subscribe.name), "%.31s", e->name);
                 } else {
                         continue;
                 }
@@ -974,4 +1105,269 @@ int remote_ping(struct remote *r) {
         struct ipc_msg m = { .type = IPC_PING };
 
         return call(r, &m, &req);
+}
+
+/* ---- memory condition events ------------------------------------------------------- */
+
+int remote_memcond_subscribe(struct remote *r, const char *name, int kind) {
+        struct request req = { 0 };
+        struct ipc_msg m = { .type = IPC_MEMCOND_SUBSCRIBE };
+        struct entry *e;
+        int ret;
+
+        if (!name || strlen(name) >= IPC_MEMCOND_NAME_MAX)
+                return -EINVAL;
+        pthread_mutex_lock(&r->lock);
+        for (e = r->entries; e; e = e->next)
+                if (e->kind == ENTRY_MEMCOND && kind >= 0 && e->mkind == kind) {
+                        e->mrefs++;
+                        pthread_mutex_unlock(&r->lock);
+                        return 0;
+                }
+        pthread_mutex_unlock(&r->lock);
+        e = entry_new(r, ENTRY_MEMCOND, name, 0);
+        if (!e)
+                return -ENOMEM;
+        pthread_mutex_lock(&r->lock);
+        e->mkind = kind;
+        e->mrefs = 1;
+        pthread_mutex_unlock(&r->lock);
+        m.memcond_subscribe.sub = e->id;
+        snprintf(m.memcond_subscribe.name, sizeof(m.memcond_subscribe.name), "%s", name);
+        ret = call(r, &m, &req);
+        if (ret == 0 && kind < 0) {
+                /* dhpd knows a name this library does not: of no use. */
+                struct ipc_msg u = { .type = IPC_MEMCOND_UNSUBSCRIBE, .unreg = { .reg = e->id } };
+                pthread_mutex_lock(&r->lock);
+                send_msg(r, &u);
+                pthread_mutex_unlock(&r->lock);
+                ret = -ENOENT;
+        }
+        if (ret < 0)
+                entry_remove(r, e);
+        return ret;
+}
+
+void remote_memcond_unsubscribe(struct remote *r, int kind) {
+        struct ipc_msg m = { .type = IPC_MEMCOND_UNSUBSCRIBE };
+        struct entry *e;
+
+        pthread_mutex_lock(&r->lock);
+        for (e = r->entries; e && !(e->kind == ENTRY_MEMCOND && e->mkind == kind); e = e->next)
+                ;
+        if (e && --e->mrefs > 0)
+                e = NULL;
+        if (e && !r->error) {
+                m.unreg.reg = e->id;
+                send_msg(r, &m);
+        }
+        pthread_mutex_unlock(&r->lock);
+        if (e)
+                entry_remove(r, e);
+}
+
+int remote_memcond_configure(struct remote *r, const char *spec, char **ret_error) {
+        struct request req = { 0 };
+        struct ipc_msg m = { .type = IPC_MEMCOND_CONFIGURE };
+        int ret;
+
+        if (strlen(spec) >= sizeof(m.memcond_configure.spec))
+                return -EINVAL;
+        snprintf(m.memcond_configure.spec, sizeof(m.memcond_configure.spec), "%s", spec);
+        ret = call(r, &m, &req);
+        if (ret < 0 && ret_error && req.text[0]) {
+                *ret_error = strdup(req.text);
+                if (!*ret_error)
+                        return -ENOMEM;
+        }
+        return ret;
+}
+
+int remote_memcond_get_threshold(struct remote *r, uint32_t which, uint64_t *ret) {
+        struct request req = { 0 };
+        struct ipc_msg m = { .type = IPC_MEMCOND_GET_THRESHOLD, .memcond_get_threshold = { which } };
+        int ret2 = call(r, &m, &req);
+
+        if (ret2 == 0)
+                *ret = req.v64;
+        return ret2;
+}
+
+/* ---- user-space devices: the mirror's ops -------------------------------------------- */
+
+static struct entry *entry_by_ptr_locked(struct remote *r, enum entry_kind kind, const void *p) {
+        for (struct entry *e = r->entries; e; e = e->next)
+                if (e->kind == kind && (kind == ENTRY_DEVICE ? (void *)e->dev : (void *)e->drv) == p)
+                        return e;
+        return NULL;
+}
+
+/* The wire id of a device, or 0. */
+static uint32_t device_id(struct remote *r, dhp_device *dev) {
+        struct entry *e;
+        uint32_t id;
+
+        pthread_mutex_lock(&r->lock);
+        e = entry_by_ptr_locked(r, ENTRY_DEVICE, dev);
+        id = e ? e->id : 0;
+        pthread_mutex_unlock(&r->lock);
+        return id;
+}
+
+static int op_device_new(void *ud, dhp_device *dev) {
+        struct remote *r = ud;
+        struct request req = { 0 };
+        struct ipc_msg m = { .type = IPC_DEVICE_NEW };
+        struct entry *e = entry_new(r, ENTRY_DEVICE, dhp_device_get_name(dev), 0);
+        int ret;
+
+        if (!e)
+                return -ENOMEM;
+        pthread_mutex_lock(&r->lock);
+        e->dev = dev; /* DEVICE_INFO, before the REPLY, finds it */
+        pthread_mutex_unlock(&r->lock);
+        m.device_new.dev = e->id;
+        snprintf(m.device_new.name, sizeof(m.device_new.name), "%s", dhp_device_get_name(dev));
+        snprintf(m.device_new.setup_class, sizeof(m.device_new.setup_class), "%s", dhp_device_get_setup_class(dev));
+        ret = call(r, &m, &req);
+        if (ret < 0)
+                entry_remove(r, e);
+        return ret;
+}
+
+static void op_device_free(void *ud, dhp_device *dev) {
+        struct remote *r = ud;
+        struct ipc_msg m = { .type = IPC_DEVICE_FREE };
+        struct entry *e, *gone = NULL;
+
+        pthread_mutex_lock(&r->lock);
+        e = entry_by_ptr_locked(r, ENTRY_DEVICE, dev);
+        if (e && !r->error) {
+                m.unreg.reg = e->id;
+                send_msg(r, &m);
+        }
+        /* The device's entry and its drivers': no request runs them now. */
+        for (struct entry **p = &r->entries; *p;) {
+                struct entry *x = *p;
+                if (x == e || (e && x->kind == ENTRY_DRIVER && x->dev_id == e->id)) {
+                        *p = x->next;
+                        x->next = gone;
+                        gone = x;
+                } else {
+                        p = &x->next;
+                }
+        }
+        pthread_mutex_unlock(&r->lock);
+        while (gone) {
+                e = gone;
+                gone = e->next;
+                free(e);
+        }
+}
+
+static int op_device_set(void *ud, dhp_device *dev, uint32_t what, uint32_t value, const char *cpulist) {
+        struct remote *r = ud;
+        struct request req = { 0 };
+        struct ipc_msg *m;
+        int ret;
+
+        if (cpulist && strlen(cpulist) >= IPC_AFFINITY_MAX)
+                return -ERANGE;
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->type = IPC_DEVICE_SET;
+        m->device_set.dev = device_id(r, dev);
+        m->device_set.what = what;
+        m->device_set.value = value;
+        snprintf(m->device_set.cpulist, sizeof(m->device_set.cpulist), "%s", cpulist ? cpulist : "");
+        ret = call(r, m, &req);
+        free(m);
+        return ret;
+}
+
+static int op_device_participates(void *ud, dhp_device *dev) {
+        struct remote *r = ud;
+        struct request req = { 0 };
+        struct ipc_msg m = { .type = IPC_DEVICE_QUERY, .unreg = { .reg = device_id(r, dev) } };
+        int ret = call(r, &m, &req);
+
+        return ret < 0 ? ret : req.v32 ? 1 : 0;
+}
+
+static int op_class_set_optout(void *ud, const char *cls, bool optout) {
+        struct request req = { 0 };
+        struct ipc_msg m = { .type = IPC_CLASS_OPTOUT,
+                             .class_optout = { .op = IPC_CLASS_OPTOUT_SET, .optout = optout } };
+
+        snprintf(m.class_optout.setup_class, sizeof(m.class_optout.setup_class), "%s", cls);
+        return call(ud, &m, &req);
+}
+
+static int op_class_get_optout(void *ud, const char *cls, bool *ret) {
+        struct request req = { 0 };
+        struct ipc_msg m = { .type = IPC_CLASS_OPTOUT, .class_optout = { .op = IPC_CLASS_OPTOUT_GET } };
+        int ret2;
+
+        snprintf(m.class_optout.setup_class, sizeof(m.class_optout.setup_class), "%s", cls);
+        ret2 = call(ud, &m, &req);
+        if (ret2 == 0)
+                *ret = req.v32 != 0;
+        return ret2;
+}
+
+static int op_driver_attach(void *ud, dhp_driver *drv, uint32_t level, const char *name) {
+        struct remote *r = ud;
+        struct request req = { 0 };
+        struct ipc_msg m = { .type = IPC_DRIVER_ATTACH };
+        uint32_t dev = device_id(r, rebalance_driver_device(drv));
+        struct entry *e;
+        int ret;
+
+        if (!dev)
+                return -ENODEV;
+        e = entry_new(r, ENTRY_DRIVER, name, 0);
+        if (!e)
+                return -ENOMEM;
+        pthread_mutex_lock(&r->lock);
+        e->drv = drv; /* a request read before the REPLY finds it */
+        e->dev_id = dev;
+        pthread_mutex_unlock(&r->lock);
+        m.driver_attach = (typeof(m.driver_attach)){ .dev = dev, .drv = e->id, .level = level };
+        snprintf(m.driver_attach.name, sizeof(m.driver_attach.name), "%s", name);
+        ret = call(r, &m, &req);
+        if (ret < 0)
+                entry_remove(r, e);
+        return ret;
+}
+
+static void op_driver_detach(void *ud, dhp_driver *drv) {
+        struct remote *r = ud;
+        struct ipc_msg m = { .type = IPC_DRIVER_DETACH };
+        struct entry *e;
+
+        pthread_mutex_lock(&r->lock);
+        e = entry_by_ptr_locked(r, ENTRY_DRIVER, drv);
+        if (e && !r->error) {
+                m.unreg.reg = e->id;
+                send_msg(r, &m);
+        }
+        pthread_mutex_unlock(&r->lock);
+        if (e)
+                entry_remove(r, e);
+}
+
+static const struct rebalance_remote_ops rebalance_ops = {
+        .device_new = op_device_new,
+        .device_free = op_device_free,
+        .device_set = op_device_set,
+        .device_participates = op_device_participates,
+        .class_set_optout = op_class_set_optout,
+        .class_get_optout = op_class_get_optout,
+        .driver_attach = op_driver_attach,
+        .driver_detach = op_driver_detach,
+};
+
+const struct rebalance_remote_ops *remote_rebalance_ops(void) {
+        return &rebalance_ops;
 }

@@ -73,3 +73,18 @@ void remote_history_deinit(struct remote_history *h);
 const char *remote_last_text(struct remote *r);
 /* The daemon's flags from WELCOME (IPC_WELCOME_*). */
 uint32_t remote_flags(struct remote *r);
+
+/* Memory condition events: one subscription per event (`kind`, an enum
+ * memcond_kind, or -1 for a name this library lacks: dhpd still judges
+ * it), counted per handle.  dhpd's state drives the local engine's event
+ * (memcond_force): it is set before the subscription returns. */
+int remote_memcond_subscribe(struct remote *r, const char *name, int kind);
+void remote_memcond_unsubscribe(struct remote *r, int kind);
+/* Privileged; dhpd validates; its message in *ret_error. */
+int remote_memcond_configure(struct remote *r, const char *spec, char **ret_error);
+int remote_memcond_get_threshold(struct remote *r, uint32_t which, uint64_t *ret);
+
+/* User-space devices: the ops of a mirror rebalance module (ud: the
+ * remote).  Driver requests run on the local engine's queue. */
+struct rebalance_remote_ops;
+const struct rebalance_remote_ops *remote_rebalance_ops(void);

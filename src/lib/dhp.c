@@ -55,6 +55,7 @@ struct dhp_memcond {
         struct list node;
         dhp *ctx;
         int efd; /* readable exactly while the event is set */
+        bool subscribed; /* counted in dhpd's subscription (target "unix:") */
 };
 
 static void wake(void *userdata) {
@@ -219,7 +220,15 @@ static int open_remote(struct dhp *ctx, const char *path, char *err, size_t errs
                 return r;
         ctx->own_engine = true;
         engine_set_local_records(ctx->engine, false);
-        return remote_open(&ctx->remote, ctx->engine, path, wake, ctx, err, errsize);
+        r = remote_open(&ctx->remote, ctx->engine, path, wake, ctx, err, errsize);
+        if (r < 0)
+                return r;
+        /* Devices live in dhpd; this module mirrors them and runs the
+         * requests dhpd sends to their drivers. */
+        r = rebalance_new(ctx->engine, &ctx->rebalance);
+        if (r == 0)
+                rebalance_set_remote(ctx->rebalance, remote_rebalance_ops(), ctx->remote);
+        return r;
 }
 
 /* dhp_open with a message a person can act on (dhpctl); not exported. */
@@ -663,17 +672,25 @@ DHP_EXPORT int dhp_memcond_open(dhp *ctx, const char *name, dhp_memcond **ret) {
         if (!ctx || !name || !ret)
                 return -EINVAL;
         r = memcond_lookup(name, &k);
+        if (ctx->remote) {
+                /* dhpd judges the name and sends the state now, before
+                 * this returns: the local event is current below. */
+                int kind = r < 0 ? -1 : (int)k;
+                r = remote_memcond_subscribe(ctx->remote, name, kind);
+        }
         if (r < 0)
                 return r;
         ev = calloc(1, sizeof(*ev));
-        if (!ev)
-                return -ENOMEM;
-        ev->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (ev->efd < 0) {
-                r = -errno;
+        if (ev)
+                ev->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (!ev || ev->efd < 0) {
+                r = ev ? -errno : -ENOMEM;
                 free(ev);
+                if (ctx->remote)
+                        remote_memcond_unsubscribe(ctx->remote, (int)k);
                 return r;
         }
+        ev->subscribed = ctx->remote != NULL;
         ev->ctx = ctx;
         ev->listener.kind = k;
         ev->listener.fn = memcond_changed;
@@ -689,6 +706,8 @@ DHP_EXPORT void dhp_memcond_close(dhp_memcond *ev) {
         if (!ev)
                 return;
         memcond_unlisten(ev->ctx->engine, &ev->listener);
+        if (ev->subscribed)
+                remote_memcond_unsubscribe(ev->ctx->remote, (int)ev->listener.kind);
         pthread_mutex_lock(&ev->ctx->lock);
         list_remove(&ev->node);
         pthread_mutex_unlock(&ev->ctx->lock);
@@ -737,8 +756,10 @@ DHP_EXPORT int dhp_memcond_set_threshold(dhp *ctx, dhp_memcond_threshold which, 
         if (!ctx || !key)
                 return -EINVAL;
         /* One path for the API, the scenario and the daemon's file: the
-         * same checks, the same messages. */
+         * same checks, the same messages (dhpd's, for a client). */
         snprintf(spec, sizeof(spec), "%s=%llu", key, (unsigned long long)value);
+        if (ctx->remote)
+                return remote_memcond_configure(ctx->remote, spec, ret_error);
         return memcond_configure_spec(ctx->engine, spec, ret_error);
 }
 
@@ -747,6 +768,8 @@ DHP_EXPORT int dhp_memcond_get_threshold(dhp *ctx, dhp_memcond_threshold which, 
 
         if (!ctx || !ret_value || !threshold_key(which))
                 return -EINVAL;
+        if (ctx->remote)
+                return remote_memcond_get_threshold(ctx->remote, which, ret_value);
         memcond_get_thresholds(ctx->engine, &t);
         switch (which) {
         case DHP_MEMCOND_LOW_MEMORY:
@@ -771,6 +794,8 @@ DHP_EXPORT int dhp_memcond_get_threshold(dhp *ctx, dhp_memcond_threshold which, 
 DHP_EXPORT int dhp_memcond_configure(dhp *ctx, const char *spec, char **ret_error) {
         if (!ctx || !spec)
                 return -EINVAL;
+        if (ctx->remote)
+                return remote_memcond_configure(ctx->remote, spec, ret_error);
         return memcond_configure_spec(ctx->engine, spec, ret_error);
 }
 
@@ -799,4 +824,10 @@ dhp_device *dhp_internal_device(dhp *ctx, const char *name) {
 struct remote *dhp_internal_remote(dhp *ctx);
 struct remote *dhp_internal_remote(dhp *ctx) {
         return ctx->remote;
+}
+
+/* For tests: the engine behind a context (a "unix:" context's local one). */
+struct engine *dhp_internal_engine(dhp *ctx);
+struct engine *dhp_internal_engine(dhp *ctx) {
+        return ctx->engine;
 }

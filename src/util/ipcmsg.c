@@ -131,14 +131,33 @@ bool ipcmsg_from_client(uint16_t type) {
         case IPC_SIM_CPU_ADD:
         case IPC_SIM_MEMORY_ADD:
         case IPC_SIM_RUN:
+        case IPC_MEMCOND_SUBSCRIBE:
+        case IPC_MEMCOND_UNSUBSCRIBE:
+        case IPC_MEMCOND_CONFIGURE:
+        case IPC_MEMCOND_GET_THRESHOLD:
+        case IPC_DEVICE_NEW:
+        case IPC_DEVICE_FREE:
+        case IPC_DEVICE_SET:
+        case IPC_DEVICE_QUERY:
+        case IPC_CLASS_OPTOUT:
+        case IPC_DRIVER_ATTACH:
+        case IPC_DRIVER_DETACH:
+        case IPC_DEVICE_ANSWER:
                 return true;
         }
         return false;
 }
 
+/* The types of the memory condition and device ranges this version has. */
+static bool implemented(uint16_t type) {
+        return (type >= IPC_MEMCOND_SUBSCRIBE && type <= IPC_MEMCOND_GET_THRESHOLD) ||
+               (type >= IPC_DEVICE_NEW && type <= IPC_DEVICE_ANSWER);
+}
+
 bool ipcmsg_reserved(uint16_t type) {
-        return (type >= IPC_RESERVED_MEMCOND_FIRST && type <= IPC_RESERVED_MEMCOND_LAST) ||
-               (type >= IPC_RESERVED_REBALANCE_FIRST && type <= IPC_RESERVED_REBALANCE_LAST);
+        return !implemented(type) &&
+               ((type >= IPC_RESERVED_MEMCOND_FIRST && type <= IPC_RESERVED_MEMCOND_LAST) ||
+                (type >= IPC_RESERVED_REBALANCE_FIRST && type <= IPC_RESERVED_REBALANCE_LAST));
 }
 
 const char *ipcmsg_type_name(uint16_t type) {
@@ -168,8 +187,175 @@ const char *ipcmsg_type_name(uint16_t type) {
         case IPC_SIM_CPU_ADD: return "SIM_CPU_ADD";
         case IPC_SIM_MEMORY_ADD: return "SIM_MEMORY_ADD";
         case IPC_SIM_RUN: return "SIM_RUN";
+        case IPC_MEMCOND_SUBSCRIBE: return "MEMCOND_SUBSCRIBE";
+        case IPC_MEMCOND_UNSUBSCRIBE: return "MEMCOND_UNSUBSCRIBE";
+        case IPC_MEMCOND_STATE: return "MEMCOND_STATE";
+        case IPC_MEMCOND_CONFIGURE: return "MEMCOND_CONFIGURE";
+        case IPC_MEMCOND_GET_THRESHOLD: return "MEMCOND_GET_THRESHOLD";
+        case IPC_DEVICE_NEW: return "DEVICE_NEW";
+        case IPC_DEVICE_FREE: return "DEVICE_FREE";
+        case IPC_DEVICE_SET: return "DEVICE_SET";
+        case IPC_DEVICE_QUERY: return "DEVICE_QUERY";
+        case IPC_DEVICE_INFO: return "DEVICE_INFO";
+        case IPC_CLASS_OPTOUT: return "CLASS_OPTOUT";
+        case IPC_DRIVER_ATTACH: return "DRIVER_ATTACH";
+        case IPC_DRIVER_DETACH: return "DRIVER_DETACH";
+        case IPC_DEVICE_REQUEST: return "DEVICE_REQUEST";
+        case IPC_DEVICE_ANSWER: return "DEVICE_ANSWER";
         }
         return ipcmsg_reserved(type) ? "RESERVED" : "UNKNOWN";
+}
+
+/* Memory condition events and rebalance devices (0x40..0x5f).  Returns the
+ * writer's error, or -EINVAL for a type that is none of these. */
+static int encode_memcond_device(const struct ipc_msg *m, struct writer *w) {
+        switch (m->type) {
+        case IPC_MEMCOND_SUBSCRIBE:
+                w_u32(w, m->memcond_subscribe.sub);
+                w_str(w, m->memcond_subscribe.name, sizeof(m->memcond_subscribe.name));
+                break;
+        case IPC_MEMCOND_UNSUBSCRIBE:
+        case IPC_DEVICE_FREE:
+        case IPC_DEVICE_QUERY:
+        case IPC_DRIVER_DETACH:
+                w_u32(w, m->unreg.reg);
+                break;
+        case IPC_MEMCOND_STATE:
+                w_u32(w, m->memcond_state.sub);
+                w_u32(w, m->memcond_state.flags);
+                w_u64(w, m->memcond_state.available);
+                w_u64(w, m->memcond_state.total);
+                break;
+        case IPC_MEMCOND_CONFIGURE:
+                w_str(w, m->memcond_configure.spec, sizeof(m->memcond_configure.spec));
+                break;
+        case IPC_MEMCOND_GET_THRESHOLD:
+                w_u32(w, m->memcond_get_threshold.which);
+                break;
+        case IPC_DEVICE_NEW:
+                w_u32(w, m->device_new.dev);
+                w_str(w, m->device_new.name, sizeof(m->device_new.name));
+                w_str(w, m->device_new.setup_class, sizeof(m->device_new.setup_class));
+                break;
+        case IPC_DEVICE_SET:
+                w_u32(w, m->device_set.dev);
+                w_u32(w, m->device_set.what);
+                w_u32(w, m->device_set.value);
+                w_str(w, m->device_set.cpulist, sizeof(m->device_set.cpulist));
+                break;
+        case IPC_DEVICE_INFO:
+                w_u32(w, m->device_info.dev);
+                w_u32(w, m->device_info.flags);
+                w_u64(w, m->device_info.stopped_last);
+                w_u64(w, m->device_info.stopped_max);
+                w_str(w, m->device_info.affinity, sizeof(m->device_info.affinity));
+                break;
+        case IPC_CLASS_OPTOUT:
+                w_u32(w, m->class_optout.op);
+                w_u32(w, m->class_optout.optout);
+                w_str(w, m->class_optout.setup_class, sizeof(m->class_optout.setup_class));
+                break;
+        case IPC_DRIVER_ATTACH:
+                w_u32(w, m->driver_attach.dev);
+                w_u32(w, m->driver_attach.drv);
+                w_u32(w, m->driver_attach.level);
+                w_str(w, m->driver_attach.name, sizeof(m->driver_attach.name));
+                break;
+        case IPC_DEVICE_REQUEST:
+                w_u64(w, m->device_request.seq);
+                w_u32(w, m->device_request.dev);
+                w_u32(w, m->device_request.drv);
+                w_u32(w, m->device_request.req);
+                w_u32(w, m->device_request.processor);
+                w_u32(w, m->device_request.vectors);
+                w_str(w, m->device_request.old_affinity, sizeof(m->device_request.old_affinity));
+                w_str(w, m->device_request.new_affinity, sizeof(m->device_request.new_affinity));
+                break;
+        case IPC_DEVICE_ANSWER:
+                w_u64(w, m->device_answer.seq);
+                w_u32(w, m->device_answer.status);
+                w_u64(w, m->device_answer.dur_ns);
+                break;
+        default:
+                return -EINVAL;
+        }
+        return w->err;
+}
+
+/* The reader's side; -EPROTO for a type that is none of these (field
+ * errors are left in r->err). */
+static int decode_memcond_device(struct reader *r, struct ipc_msg *m) {
+        switch (m->type) {
+        case IPC_MEMCOND_SUBSCRIBE:
+                m->memcond_subscribe.sub = r_u32(r);
+                r_str(r, m->memcond_subscribe.name, sizeof(m->memcond_subscribe.name));
+                break;
+        case IPC_MEMCOND_UNSUBSCRIBE:
+        case IPC_DEVICE_FREE:
+        case IPC_DEVICE_QUERY:
+        case IPC_DRIVER_DETACH:
+                m->unreg.reg = r_u32(r);
+                break;
+        case IPC_MEMCOND_STATE:
+                m->memcond_state.sub = r_u32(r);
+                m->memcond_state.flags = r_u32(r);
+                m->memcond_state.available = r_u64(r);
+                m->memcond_state.total = r_u64(r);
+                break;
+        case IPC_MEMCOND_CONFIGURE:
+                r_str(r, m->memcond_configure.spec, sizeof(m->memcond_configure.spec));
+                break;
+        case IPC_MEMCOND_GET_THRESHOLD:
+                m->memcond_get_threshold.which = r_u32(r);
+                break;
+        case IPC_DEVICE_NEW:
+                m->device_new.dev = r_u32(r);
+                r_str(r, m->device_new.name, sizeof(m->device_new.name));
+                r_str(r, m->device_new.setup_class, sizeof(m->device_new.setup_class));
+                break;
+        case IPC_DEVICE_SET:
+                m->device_set.dev = r_u32(r);
+                m->device_set.what = r_u32(r);
+                m->device_set.value = r_u32(r);
+                r_str(r, m->device_set.cpulist, sizeof(m->device_set.cpulist));
+                break;
+        case IPC_DEVICE_INFO:
+                m->device_info.dev = r_u32(r);
+                m->device_info.flags = r_u32(r);
+                m->device_info.stopped_last = r_u64(r);
+                m->device_info.stopped_max = r_u64(r);
+                r_str(r, m->device_info.affinity, sizeof(m->device_info.affinity));
+                break;
+        case IPC_CLASS_OPTOUT:
+                m->class_optout.op = r_u32(r);
+                m->class_optout.optout = r_u32(r);
+                r_str(r, m->class_optout.setup_class, sizeof(m->class_optout.setup_class));
+                break;
+        case IPC_DRIVER_ATTACH:
+                m->driver_attach.dev = r_u32(r);
+                m->driver_attach.drv = r_u32(r);
+                m->driver_attach.level = r_u32(r);
+                r_str(r, m->driver_attach.name, sizeof(m->driver_attach.name));
+                break;
+        case IPC_DEVICE_REQUEST:
+                m->device_request.seq = r_u64(r);
+                m->device_request.dev = r_u32(r);
+                m->device_request.drv = r_u32(r);
+                m->device_request.req = r_u32(r);
+                m->device_request.processor = r_u32(r);
+                m->device_request.vectors = r_u32(r);
+                r_str(r, m->device_request.old_affinity, sizeof(m->device_request.old_affinity));
+                r_str(r, m->device_request.new_affinity, sizeof(m->device_request.new_affinity));
+                break;
+        case IPC_DEVICE_ANSWER:
+                m->device_answer.seq = r_u64(r);
+                m->device_answer.status = r_i32(r);
+                m->device_answer.dur_ns = r_u64(r);
+                break;
+        default:
+                return -EPROTO;
+        }
+        return 0;
 }
 
 static int encode_payload(const struct ipc_msg *m, struct writer *w) {
@@ -317,7 +503,7 @@ static int encode_payload(const struct ipc_msg *m, struct writer *w) {
                 w_bytes(w, m->sim_run.text, m->sim_run.text_len);
                 break;
         default:
-                return -EINVAL;
+                return encode_memcond_device(m, w);
         }
         return w->err;
 }
@@ -492,7 +678,9 @@ static int decode_payload(struct reader *r, struct ipc_msg *m) {
                 m->sim_run.text = (const char *)r_take(r, m->sim_run.text_len);
                 break;
         default:
-                return -EPROTO;
+                if (decode_memcond_device(r, m) < 0)
+                        return -EPROTO;
+                break;
         }
         if (r->err)
                 return r->err;

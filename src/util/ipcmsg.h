@@ -19,7 +19,7 @@
 
 /* The protocol's version: a peer of another major version is refused. */
 #define IPC_VERSION_MAJOR 1
-#define IPC_VERSION_MINOR 1
+#define IPC_VERSION_MINOR 2
 
 #define IPC_HEADER_SIZE 16
 /* No message is longer; a longer datagram is a protocol violation. */
@@ -29,6 +29,8 @@
 #define IPC_DETAIL_MAX 256 /* error text, file names, a record's text extras; RECORD's detail */
 #define IPC_RECORD_DETAIL_MAX 1024 /* RECORD_EXT's detail (JSON members), CPU lists */
 #define IPC_STATUS_PROC_MAX 1024
+#define IPC_MEMCOND_NAME_MAX 32 /* memory condition event names, with their NUL */
+#define IPC_AFFINITY_MAX 4096   /* CPU lists ("0-3,8"), with their NUL */
 
 enum ipc_type {
         /* session */
@@ -53,10 +55,25 @@ enum ipc_type {
         IPC_LOST = 0x33,   /* s->c: notifications dropped for a slow reader */
         IPC_HISTORY = 0x34,    /* c->s (1.1): the last records again, as RECORD_EXT with the request's id */
         IPC_RECORD_EXT = 0x35, /* s->c (1.1): RECORD with the extras; what a 1.1 client receives */
-        /* 0x40..0x4f reserved: memory condition events (dhp_memcond_*) */
+        /* 0x40..0x4f: memory condition events (dhp_memcond_*) */
+        IPC_MEMCOND_SUBSCRIBE = 0x40,     /* c->s: the state now, then every change */
+        IPC_MEMCOND_UNSUBSCRIBE = 0x41,   /* c->s */
+        IPC_MEMCOND_STATE = 0x42,         /* s->c: SET or CLEAR of one subscription */
+        IPC_MEMCOND_CONFIGURE = 0x43,     /* c->s: privileged; a dhp_memcond_configure() spec */
+        IPC_MEMCOND_GET_THRESHOLD = 0x44, /* c->s: REPLY v64 */
         IPC_RESERVED_MEMCOND_FIRST = 0x40,
         IPC_RESERVED_MEMCOND_LAST = 0x4f,
-        /* 0x50..0x5f reserved: user-space rebalance devices (dhp_device_*, dhp_ioq_*) */
+        /* 0x50..0x5f: user-space rebalance devices (dhp_device_*, dhp_driver_*) */
+        IPC_DEVICE_NEW = 0x50,      /* c->s: privileged; DEVICE_INFO then REPLY */
+        IPC_DEVICE_FREE = 0x51,     /* c->s */
+        IPC_DEVICE_SET = 0x52,      /* c->s: privileged; policy, affinity policy, affinity */
+        IPC_DEVICE_QUERY = 0x53,    /* c->s: DEVICE_INFO then REPLY v32 = participates */
+        IPC_DEVICE_INFO = 0x54,     /* s->c: a device's affinity and stopped times */
+        IPC_CLASS_OPTOUT = 0x55,    /* c->s: set (privileged) or get a class opt-out */
+        IPC_DRIVER_ATTACH = 0x56,   /* c->s: privileged */
+        IPC_DRIVER_DETACH = 0x57,   /* c->s */
+        IPC_DEVICE_REQUEST = 0x58,  /* s->c: QUERY_STOP, CANCEL_STOP, STOP, START for one driver */
+        IPC_DEVICE_ANSWER = 0x59,   /* c->s: the driver's status */
         IPC_RESERVED_REBALANCE_FIRST = 0x50,
         IPC_RESERVED_REBALANCE_LAST = 0x5f,
         /* status */
@@ -77,6 +94,22 @@ enum {
 
 enum {
         IPC_ARRIVAL_EXISTING = 1u << 0,
+};
+
+enum {
+        IPC_MEMCOND_SET = 1u << 0,     /* MEMCOND_STATE: the event is set (else clear) */
+        IPC_MEMCOND_INITIAL = 1u << 1, /* MEMCOND_STATE: the state at subscription */
+};
+
+enum {
+        IPC_DEVICE_SET_POLICY = 1,          /* DEVICE_SET value: dhp_rebalance_policy */
+        IPC_DEVICE_SET_AFFINITY_POLICY = 2, /* DEVICE_SET value: dhp_affinity_policy */
+        IPC_DEVICE_SET_AFFINITY = 3,        /* DEVICE_SET cpulist */
+};
+
+enum {
+        IPC_CLASS_OPTOUT_SET = 1, /* CLASS_OPTOUT op: privileged */
+        IPC_CLASS_OPTOUT_GET = 2, /* CLASS_OPTOUT op: REPLY v32 = opt-out */
 };
 
 enum {
@@ -189,6 +222,53 @@ struct ipc_msg {
                 struct {
                         uint64_t size;
                 } sim_memory_add;
+                struct {
+                        uint32_t sub;
+                        char name[IPC_MEMCOND_NAME_MAX];
+                } memcond_subscribe; /* MEMCOND_UNSUBSCRIBE: unreg.reg = sub */
+                struct {
+                        uint32_t sub, flags;
+                        uint64_t available, total;
+                } memcond_state;
+                struct {
+                        char spec[IPC_DETAIL_MAX];
+                } memcond_configure;
+                struct {
+                        uint32_t which; /* dhp_memcond_threshold */
+                } memcond_get_threshold;
+                struct {
+                        uint32_t dev;
+                        char name[IPC_NAME_MAX];
+                        char setup_class[IPC_NAME_MAX];
+                } device_new; /* DEVICE_FREE, DEVICE_QUERY, DRIVER_DETACH: unreg.reg */
+                struct {
+                        uint32_t dev, what, value;
+                        char cpulist[IPC_AFFINITY_MAX];
+                } device_set;
+                struct {
+                        uint32_t dev, flags;
+                        uint64_t stopped_last, stopped_max;
+                        char affinity[IPC_AFFINITY_MAX];
+                } device_info;
+                struct {
+                        uint32_t op, optout;
+                        char setup_class[IPC_NAME_MAX];
+                } class_optout;
+                struct {
+                        uint32_t dev, drv, level;
+                        char name[IPC_NAME_MAX];
+                } driver_attach;
+                struct {
+                        uint64_t seq;
+                        uint32_t dev, drv, req, processor, vectors;
+                        char old_affinity[IPC_AFFINITY_MAX];
+                        char new_affinity[IPC_AFFINITY_MAX];
+                } device_request;
+                struct {
+                        uint64_t seq;
+                        int32_t status;
+                        uint64_t dur_ns;
+                } device_answer;
                 struct {
                         char filename[IPC_DETAIL_MAX];
                         const char *text; /* points into the decoded buffer; not NUL-terminated */
