@@ -60,15 +60,20 @@ static int teardown(void **state) {
         return 0;
 }
 
-static void start(struct fixture *fx, uint64_t acpi_bind_wait_ns) {
+static void start_with(struct fixture *fx, uint64_t acpi_bind_wait_ns, const struct sysfs_writer *w) {
         struct linux_config c;
 
         linux_config_defaults(&c);
         c.root = fx->f.root;
         c.uevent_fd = fx->sv[0];
         c.acpi_bind_wait_ns = acpi_bind_wait_ns;
+        c.writer = w;
         assert_int_equal(linux_platform_new(&fx->lp, &c, NULL), 0);
         assert_int_equal(linux_platform_start(fx->lp), 0);
+}
+
+static void start(struct fixture *fx, uint64_t acpi_bind_wait_ns) {
+        start_with(fx, acpi_bind_wait_ns, NULL);
 }
 
 static void send_block_add(struct fixture *fx, uint32_t id) {
@@ -122,17 +127,55 @@ static uint64_t device_of(struct fixture *fx, uint32_t block) {
         return dev;
 }
 
+/* The kernel binds the DIMM while dhpd waits: done here from inside the
+ * platform's poll sleep, the second time it sleeps (so that dhpd has seen
+ * the device unbound first), all at once from dhpd's point of view. */
 struct binder {
         struct fake_sysfs *f;
         uint32_t first, n;
+        unsigned sleeps;
 };
 
-static void *bind_later(void *p) {
+static void bind_on_sleep(void *p, uint64_t ns) {
         struct binder *b = p;
 
-        nanosleep(&(struct timespec){ .tv_nsec = 30 * 1000000 }, NULL);
-        acpi_memdev_bind(b->f, "PNP0C80:00", b->first, b->n);
-        return NULL;
+        if (++b->sleeps == 2)
+                acpi_memdev_bind(b->f, "PNP0C80:00", b->first, b->n);
+}
+
+/* The kernel binds a DIMM's blocks one by one: half of them at the second
+ * sleep, the rest at the third. */
+static void bind_in_two_steps(void *p, uint64_t ns) {
+        struct binder *b = p;
+
+        b->sleeps++;
+        if (b->sleeps == 2)
+                acpi_memdev_bind(b->f, "PNP0C80:00", b->first, b->n / 2);
+        else if (b->sleeps == 3) {
+                char rel[256], target[256];
+                for (uint32_t i = b->n / 2; i < b->n; i++) {
+                        snprintf(rel, sizeof(rel), ACPI_DEV "/PNP0C80:00/physical_node%u", i);
+                        snprintf(target, sizeof(target), "../../../system/memory/memory%u", b->first + i);
+                        assert_int_equal(fake_sysfs_symlink(b->f, target, rel), 0);
+                        snprintf(rel, sizeof(rel), "sys/devices/system/memory/memory%u/firmware_node", b->first + i);
+                        snprintf(target, sizeof(target), "../../../LNXSYSTM:00/LNXSYBUS:00/PNP0C80:00");
+                        assert_int_equal(fake_sysfs_symlink(b->f, target, rel), 0);
+                }
+        }
+}
+
+static void test_dimm_bound_in_steps_is_one_device(void **state) {
+        struct fixture *fx = *state;
+        struct binder b = { .f = &fx->f, .first = 32, .n = 8 };
+        struct sysfs_writer w = { .sleep = bind_in_two_steps, .userdata = &b };
+
+        start_with(fx, 0, &w);
+        assert_int_equal(fake_sysfs_add_memory(&fx->f, BLOCK, 32, 8, "offline", "Normal Movable"), 0);
+        acpi_memdev_unbound(fx, "PNP0C80:00", "15\n");
+        send_block_add(fx, 32);
+        assert_true(linux_platform_process(fx->lp) >= 1);
+        for (uint32_t i = 33; i < 40; i++)
+                assert_int_equal(device_of(fx, i), device_of(fx, 32));
 }
 
 /* Seen on 6.1 under QEMU: the first block's add uevent is handled before
@@ -142,16 +185,15 @@ static void *bind_later(void *p) {
 static void test_dimm_grouped_after_late_binding(void **state) {
         struct fixture *fx = *state;
         struct binder b = { .f = &fx->f, .first = 32, .n = 8 };
-        pthread_t t;
+        struct sysfs_writer w = { .sleep = bind_on_sleep, .userdata = &b };
 
-        start(fx, 0);
+        start_with(fx, 0, &w);
         assert_int_equal(fake_sysfs_add_memory(&fx->f, BLOCK, 32, 8, "offline", "Normal Movable"), 0);
         acpi_memdev_unbound(fx, "PNP0C80:00", "15\n");
         acpi_memdev_unbound(fx, "PNP0C80:01", "0\n"); /* an empty slot: never waited for */
         send_block_add(fx, 32);
-        assert_int_equal(pthread_create(&t, NULL, bind_later, &b), 0);
         assert_true(linux_platform_process(fx->lp) >= 1);
-        pthread_join(t, NULL);
+        assert_true(b.sleeps >= 2); /* it did wait for the binding */
 
         for (uint32_t i = 33; i < 40; i++)
                 assert_int_equal(device_of(fx, i), device_of(fx, 32));
@@ -226,6 +268,7 @@ static void test_managed_cgroup_pinned(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_dimm_grouped_after_late_binding, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_dimm_bound_in_steps_is_one_device, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unbound_device_given_up, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_managed_cgroup_pinned, setup, teardown),
         };

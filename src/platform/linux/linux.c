@@ -488,10 +488,36 @@ static bool acpi_gave_up(struct linux_platform *lp, const char *name) {
  * `state` needs that lock.  No uevent marks the binding, hence the short
  * polling, bounded by acpi_bind_wait_ns; a device that stays unbound that
  * long (its add failed) is given up on for good. */
+/* Sleep between polls through the writer's sleep, so that tests can act
+ * at exactly that point (bind a DIMM) instead of racing a thread. */
+static void poll_sleep(struct linux_platform *lp, uint64_t ns) {
+        if (lp->writer.sleep)
+                lp->writer.sleep(lp->writer.userdata, ns);
+        else
+                nanosleep(&(struct timespec){ .tv_sec = (time_t)(ns / 1000000000ULL), .tv_nsec = (long)(ns % 1000000000ULL) },
+                          NULL);
+}
+
+/* The number of blocks bound to the devices waited for: the kernel binds a
+ * DIMM's blocks one by one, so the first link is not the last. */
+static size_t bound_count(struct linux_platform *lp, char (*names)[32], size_t n) {
+        size_t total = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                uint32_t ids[1];
+                size_t k = 0;
+                if (topology_acpi_memdev_blocks(lp->root, names[i], ids, 0, &k) == 0)
+                        total += k;
+        }
+        return total;
+}
+
 static void wait_acpi_binding(struct linux_platform *lp) {
         uint64_t limit = lp->cfg.acpi_bind_wait_ns ? lp->cfg.acpi_bind_wait_ns : ACPI_BIND_WAIT_DEFAULT_NS;
         uint64_t t0 = time_now_ns();
         bool said = false;
+        char waited[8][32];
+        size_t nwaited = 0;
 
         for (;;) {
                 char names[8][32];
@@ -500,9 +526,26 @@ static void wait_acpi_binding(struct linux_platform *lp) {
                 if (topology_acpi_memdev_pending(lp->root, names, ELEMENTSOF(names), &n) < 0)
                         return;
                 for (size_t i = 0; i < n && i < ELEMENTSOF(names); i++)
-                        if (!acpi_gave_up(lp, names[i]))
+                        if (!acpi_gave_up(lp, names[i])) {
                                 waiting++;
+                                bool known = false;
+                                for (size_t k = 0; k < nwaited && !known; k++)
+                                        known = strcmp(waited[k], names[i]) == 0;
+                                if (!known && nwaited < ELEMENTSOF(waited))
+                                        strcpy(waited[nwaited++], names[i]);
+                        }
                 if (!waiting) {
+                        /* Binding began on every device: wait until it is
+                         * done, i.e. the count of bound blocks holds still
+                         * across one more poll (bounded by the same limit). */
+                        size_t before = bound_count(lp, waited, nwaited);
+                        while (nwaited && time_now_ns() - t0 < limit) {
+                                poll_sleep(lp, 1000000);
+                                size_t now = bound_count(lp, waited, nwaited);
+                                if (now == before)
+                                        break;
+                                before = now;
+                        }
                         if (said)
                                 log_debug(&lp->log, "ACPI memory device bound after %.1f ms",
                                           (double)(time_now_ns() - t0) / 1e6);
@@ -524,7 +567,7 @@ static void wait_acpi_binding(struct linux_platform *lp) {
                         log_debug(&lp->log, "new memory blocks: waiting for the kernel to bind them to %s", names[0]);
                         said = true;
                 }
-                nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+                poll_sleep(lp, 1000000);
         }
 }
 
