@@ -280,9 +280,15 @@ static void flush_locked(struct client *c) {
  * times the cap is cut off).
  */
 static int client_send(struct client *c, const struct ipc_msg *m, bool droppable) {
-        static __thread uint8_t buf[IPC_MSG_MAX];
-        int len = ipcmsg_encode(m, buf, sizeof(buf)), r = 0;
+        /* Not a thread-local buffer: static TLS is zeroed into every thread
+         * at its creation, 64 KiB of resident memory each.  A heap buffer's
+         * pages are touched only as far as the message goes. */
+        _cleanup_free_ uint8_t *buf = malloc(IPC_MSG_MAX);
+        int len, r = 0;
 
+        if (!buf)
+                return -ENOMEM;
+        len = ipcmsg_encode(m, buf, IPC_MSG_MAX);
         if (len < 0)
                 return len;
         pthread_mutex_lock(&c->lock);
@@ -958,22 +964,26 @@ static void record_msg(const struct client *c, const dhp_record *r, struct ipc_m
 
 static void monitor_cb(void *userdata, const dhp_record *r) {
         struct client *c = userdata;
-        static __thread struct ipc_msg m;
+        _cleanup_free_ struct ipc_msg *m = malloc(sizeof(*m));
 
-        record_msg(c, r, &m);
-        client_send(c, &m, true);
+        if (!m)
+                return;
+        record_msg(c, r, m);
+        client_send(c, m, true);
 }
 
 /* Every record of the stream, encoded once, into the ring. */
 static void history_cb(void *userdata, const dhp_record *r) {
         struct server *s = userdata;
-        static __thread struct ipc_msg m;
-        static __thread uint8_t buf[IPC_MSG_MAX];
+        _cleanup_free_ struct ipc_msg *m = calloc(1, sizeof(*m));
+        _cleanup_free_ uint8_t *buf = malloc(IPC_MSG_MAX);
         int len;
 
-        m = (struct ipc_msg){ .type = IPC_RECORD_EXT };
-        engine_record_export(r, &m.record);
-        len = ipcmsg_encode(&m, buf, sizeof(buf));
+        if (!m || !buf)
+                return;
+        m->type = IPC_RECORD_EXT;
+        engine_record_export(r, &m->record);
+        len = ipcmsg_encode(m, buf, IPC_MSG_MAX);
         if (len > 0)
                 history_add(s->history, buf, (size_t)len);
 }
@@ -1661,6 +1671,42 @@ static int listen_on(struct server *s) {
         return 0;
 }
 
+/* Look a group up in /etc/group, the "files" source of NSS, where
+ * systemd-sysusers creates it.  Asking NSS itself (getgrnam) loads every
+ * module nsswitch.conf names into dhpd for good (libnss_systemd alone
+ * brings libm and libcap: ~650 kB of the daemon's RSS), so NSS is only the
+ * fallback for a group defined elsewhere (LDAP, sssd).  -ENOENT when not
+ * there. */
+static int group_from_files(const char *name, gid_t *ret) {
+        char line[4096];
+        size_t n = strlen(name);
+        int r = -ENOENT;
+        FILE *f;
+
+        f = fopen("/etc/group", "re");
+        if (!f)
+                return -errno;
+        while (fgets(line, sizeof(line), f)) {
+                char *p, *end;
+                unsigned long gid;
+
+                if (strncmp(line, name, n) != 0 || line[n] != ':')
+                        continue;
+                p = strchr(line + n + 1, ':'); /* past the password field */
+                if (!p)
+                        break;
+                errno = 0;
+                gid = strtoul(p + 1, &end, 10);
+                if (errno || end == p + 1 || *end != ':' || gid > UINT32_MAX - 1)
+                        break;
+                *ret = (gid_t)gid;
+                r = 0;
+                break;
+        }
+        fclose(f);
+        return r;
+}
+
 int server_new(struct server **ret, struct engine *e, struct sim *sim, const struct server_config *cfg,
                const struct logger *log) {
         struct server *s;
@@ -1685,7 +1731,9 @@ int server_new(struct server **ret, struct engine *e, struct sim *sim, const str
         if (cfg->group && cfg->group[0]) {
                 struct group gr, *res = NULL;
                 char gb[4096];
-                if (getgrnam_r(cfg->group, &gr, gb, sizeof(gb), &res) == 0 && res) {
+                if (group_from_files(cfg->group, &s->group) == 0) {
+                        s->have_group = true;
+                } else if (getgrnam_r(cfg->group, &gr, gb, sizeof(gb), &res) == 0 && res) {
                         s->group = res->gr_gid;
                         s->have_group = true;
                 } else {

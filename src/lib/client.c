@@ -106,10 +106,16 @@ static bool on_conn_thread(struct remote *r) {
 }
 
 static int send_msg(struct remote *r, const struct ipc_msg *m) {
-        static __thread uint8_t buf[IPC_MSG_MAX];
-        int len = ipcmsg_encode(m, buf, sizeof(buf));
+        /* Not a thread-local buffer: a library's static TLS is zeroed into
+         * every thread of the application at its creation (64 KiB resident
+         * each, whether it ever talks to dhpd or not). */
+        _cleanup_free_ uint8_t *buf = malloc(IPC_MSG_MAX);
+        int len;
         ssize_t n;
 
+        if (!buf)
+                return -ENOMEM;
+        len = ipcmsg_encode(m, buf, IPC_MSG_MAX);
         if (len < 0)
                 return len;
         do
@@ -507,12 +513,13 @@ static void connection_lost(struct remote *r) {
 }
 
 static void *conn_thread(void *userdata) {
-        static __thread uint8_t buf[IPC_MSG_MAX];
         struct remote *r = userdata;
+        _cleanup_free_ uint8_t *buf = malloc(IPC_MSG_MAX);
         struct ipc_msg *m = malloc(sizeof(*m));
         struct pollfd p[2] = { { .fd = r->fd, .events = POLLIN }, { .fd = r->stop_fd, .events = POLLIN } };
 
-        if (!m) {
+        if (!m || !buf) {
+                free(m);
                 connection_lost(r);
                 return NULL;
         }
@@ -525,10 +532,10 @@ static void *conn_thread(void *userdata) {
                 }
                 if (p[1].revents)
                         goto stopped;
-                n = recv(r->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+                n = recv(r->fd, buf, IPC_MSG_MAX, MSG_DONTWAIT | MSG_TRUNC);
                 if (n < 0 && (errno == EAGAIN || errno == EINTR))
                         continue;
-                if (n <= 0 || (size_t)n > sizeof(buf))
+                if (n <= 0 || (size_t)n > IPC_MSG_MAX)
                         break;
                 if (ipcmsg_decode(buf, (size_t)n, m) < 0 || ipcmsg_from_client(m->type))
                         break;
@@ -567,10 +574,12 @@ static int recv_timeout(int fd, void *buf, size_t size, int ms) {
 
 static int connect_once(struct remote *r, char *err, size_t errsize) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        static __thread uint8_t buf[IPC_MSG_MAX];
+        _cleanup_free_ uint8_t *buf = malloc(IPC_MSG_MAX);
         struct ipc_msg *m;
         int fd, n, ret;
 
+        if (!buf)
+                return -ENOMEM;
         strcpy(sa.sun_path, r->path);
         fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
         if (fd < 0)
@@ -602,10 +611,10 @@ static int connect_once(struct remote *r, char *err, size_t errsize) {
         m->hello.pid = (uint32_t)getpid();
         snprintf(m->hello.name, sizeof(m->hello.name), "%s",
                  program_invocation_short_name[0] ? program_invocation_short_name : "client");
-        n = ipcmsg_encode(m, buf, sizeof(buf));
+        n = ipcmsg_encode(m, buf, IPC_MSG_MAX);
         ret = n < 0 ? n : send(fd, buf, (size_t)n, MSG_NOSIGNAL) < 0 ? -errno : 0;
         if (ret == 0) {
-                n = recv_timeout(fd, buf, sizeof(buf), HANDSHAKE_TIMEOUT_MS);
+                n = recv_timeout(fd, buf, IPC_MSG_MAX, HANDSHAKE_TIMEOUT_MS);
                 ret = n < 0 ? n : ipcmsg_decode(buf, (size_t)n, m);
         }
         if (ret == 0 && m->type == IPC_ERROR) {
