@@ -301,6 +301,24 @@ def client_log(run):
     return out
 
 
+def dhpd_status(run, label):
+    """The `dhpctl status --json` the guest printed as E2E-STATUS LABEL."""
+    for t in run["console"]:
+        if t.startswith(f"E2E-STATUS {label} "):
+            try:
+                return json.loads(t[len(f"E2E-STATUS {label} "):])
+            except ValueError:
+                return None
+    return None
+
+
+def status_mem_failures(st, base, size):
+    devs = [d for d in st["memory"] if d["base"] == base] if st else []
+    if len(devs) != 1 or devs[0]["size"] != size or devs[0]["online_blocks"] != devs[0]["blocks"]:
+        return [f"dhpctl status: memory device at 0x{base:x} +0x{size:x} fully online expected, got {devs}"]
+    return []
+
+
 def client_events(cl, name, ev, **match):
     return [e for e in cl if e["name"] == name and e["ev"] == ev
             and all(e["kv"].get(k) == str(v) for k, v in match.items())]
@@ -426,6 +444,18 @@ def check_client_cpu(run):
     if ex != ["ADD_START", "ADD_COMPLETE"]:
         f.append(f"client A: ADD_EXISTING calls for cpu0 were {ex}")
     f += spinner_failures(cl, "A", set(admitted), {v})
+    st = dhpd_status(run, "client-cpu")
+    if not st:
+        return f + ["no dhpctl status --json (E2E-STATUS client-cpu)"]
+    states = {p["index"]: p["state"] for p in st["processors"]}
+    for cpu in admitted:
+        if states.get(cpu) != "admitted":
+            f.append(f"dhpctl status: cpu{cpu} is {states.get(cpu)}, expected admitted")
+    if states.get(v) != "present":
+        f.append(f"dhpctl status: vetoed cpu{v} is {states.get(v)}, expected present")
+    cls = [c for c in st["clients"] if c["name"].startswith("e2eclient")]
+    if len(cls) != 2 or any(c["sync_registrations"] != 1 or c["late"] for c in cls):
+        f.append(f"dhpctl status: expected 2 clients with one sync registration, none late: {cls}")
     return f
 
 
@@ -465,6 +495,10 @@ def check_client_memory(run):
                                              if d.startswith("memory")})
         for name in ("A", "B"):
             f += client_dimm_failures(run, cl, name, label)
+        ids = sorted(int(d[6:]) for d in steps[0]["devices"] if d.startswith("memory"))
+        if ids and block_size(run):
+            f += status_mem_failures(dhpd_status(run, "client-memory"), ids[0] * block_size(run),
+                                     len(ids) * block_size(run))
     for name in ("A", "B"):
         f += client_thread_failures(cl, name)
         new = [e for e in client_events(cl, name, "ARRIVAL", existing=0) if e["kv"]["class"] == "memory"]
@@ -491,6 +525,11 @@ def check_client_restart(run):
                      f" expected one of the DIMM 0x{base:x} +0x{size:x}")
         elif ar[0]["kv"]["blocks_online"] != f"{len(ids)}/{len(ids)}":
             f.append(f"client A: blocks online in the arrival callback {ar[0]['kv']['blocks_online']}")
+        st = dhpd_status(run, "client-restart")
+        f += status_mem_failures(st, base, size)
+        cls = [c for c in st["clients"] if c["name"].startswith("e2eclient")] if st else []
+        if len(cls) != 1 or cls[0]["arrival_registrations"] != 2:
+            f.append(f"dhpctl status: the reconnected client should have its 2 arrival registrations: {cls}")
     return f
 
 
@@ -601,7 +640,7 @@ def run_scenario(sc, kernel, initrd, args, log_dir):
             md, t1 = m.wait_for(rf"^E2E-(DONE|TIMEOUT) {re.escape(label)} (.*)",
                                 deadline.cap(STEP_TIMEOUT))
             kv = dict(re.findall(r"(\w+)=(\S+)", md.group(2)))
-            step = {"label": label, "add": what, "ids": ids,
+            step = {"label": label, "add": what, "ids": ids, "t0": t0,
                     "status": "done" if md.group(1) == "DONE" else "timeout",
                     "host_ms": (t1 - t0) * 1e3,
                     "guest_span_ms": float(kv["span_ms"]) if "span_ms" in kv else None,
@@ -640,6 +679,19 @@ def run_scenario(sc, kernel, initrd, args, log_dir):
         for s in run["steps"]:
             if d and s["label"] == d.group(1):
                 s["devices"][d.group(2)] = d.group(3)
+    # "Client told": device_add's return to a client's first marker line of
+    # each kind on the console (host clock, as device_add->done), within
+    # the step (until the next step's device_add).
+    t0s = [s["t0"] for s in run["steps"] if "t0" in s] + [float("inf")]
+    for k, s in enumerate(st for st in run["steps"] if "t0" in st):
+        s["client_ms"] = {}
+        for t, text in m.lines:
+            if not t0s[k] <= t < t0s[k + 1]:
+                continue
+            c = re.match(r"^E2E-CLIENT \S+ t=\S+ tid=\d+ (SYNC state=(ADD_START|ADD_COMPLETE)|ARRIVAL)"
+                         r" .*existing=0", text)
+            if c:
+                s["client_ms"].setdefault(c.group(2) or "ARRIVAL", (t - s["t0"]) * 1e3)
     # Expected block count = DIMM size / block size the guest announced.
     bs = re.search(r"block_size=([0-9a-f]+)", run.get("guest", ""))
     for s in run["steps"]:
@@ -711,6 +763,15 @@ def baseline_table(runs):
             cols = [f"{m} {med[m][0]:.1f} ms" + ("" if m == "kernel" else f" (x{med[m][0] / ref:.2f})")
                     for m in methods if m in med]
             print(f"baseline {sc:<15} {name:<17} n={med['kernel'][1]}  " + " | ".join(cols))
+        # The client of the dhpd step: device_add -> its marker lines.
+        cols = []
+        for kind in ("ADD_START", "ADD_COMPLETE", "ARRIVAL"):
+            v = [s["client_ms"][kind] for r in runs if r["scenario"] == sc for s in r["steps"]
+                 if s["label"] == prefix + "dhpd" and s["status"] == "done" and kind in s.get("client_ms", {})]
+            if v:
+                cols.append(f"{kind} {statistics.median(v):.1f} ms")
+        if cols:
+            print(f"baseline {sc:<15} {'client told':<17} n={len(v)}  device_add-> " + " | ".join(cols))
 
 
 def fmt_ms(v):
@@ -776,7 +837,8 @@ def main():
                       f" device_add->done {fmt_ms(s['host_ms']):>8} ms"
                       f"  guest add->done {fmt_ms(s['guest_span_ms']):>8} ms"
                       f"  _OST {fmt_ms(s['ost_ms']):>7} ms"
-                      f"  devices {' '.join(f'{d}={v}' for d, v in sorted(s['devices'].items()))}")
+                      f"  devices {' '.join(f'{d}={v}' for d, v in sorted(s['devices'].items()))}"
+                      + "".join(f"  client {k} {v:.1f} ms" for k, v in s.get("client_ms", {}).items()))
             for f in run["failures"]:
                 print(f"    failure: {f}")
             if not ok:
