@@ -58,7 +58,8 @@ build-san: deps $(BUILD_SAN)/build.ninja
 	$(MESON) compile -C $(BUILD_SAN)
 
 build-static: deps $(BUILD_STATIC)/build.ninja
-	$(MESON) compile -C $(BUILD_STATIC) src/dhpd src/dhpctl
+	$(MESON) compile -C $(BUILD_STATIC) src/dhpd src/dhpctl tests/e2e/e2eclient
+
 build-tsan: deps $(BUILD_TSAN)/build.ninja
 	$(MESON) compile -C $(BUILD_TSAN)
 
@@ -79,7 +80,7 @@ check-san: build-san
 # Real CPU and memory hot-add in QEMU guests (tests/e2e/README.md); about a
 # minute under TCG.  E2E_ARGS passes options on, e.g. E2E_ARGS='--scenario dhpd-cpu'.
 e2e: deps-e2e build-static
-	tests/e2e/run.py --extra-bin $(BUILD_STATIC)/src/dhpd --extra-bin $(BUILD_STATIC)/src/dhpctl $(E2E_ARGS)
+	tests/e2e/run.py --extra-bin $(BUILD_STATIC)/src/dhpd --extra-bin $(BUILD_STATIC)/src/dhpctl --extra-bin $(BUILD_STATIC)/tests/e2e/e2eclient $(E2E_ARGS)
 
 # make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]
 PREFIX     ?= /usr/local

@@ -89,8 +89,11 @@ DHP_EXPORT int dhp_open(dhp **ret, const char *target);
  * dhp_reconnect - after the connection to dhpd was lost (dhp_process()
  * returns -ECONNRESET and keeps returning it, the fd stays readable),
  * connect again and re-register every registration and monitor of the
- * context, so that they survive a daemon restart.  ADD_EXISTING and
- * INCLUDE_EXISTING are not run again.  Not automatic: the caller decides
+ * context, so that they survive a daemon restart.  ADD_EXISTING is not run
+ * again.  A device that arrived while dhpd was away (a restarted dhpd
+ * onlines it before any client can connect) is reported to each arrival
+ * registration of its class as an ARRIVAL (not existing), once; devices
+ * already reported or present at registration are not reported again.  Not automatic: the caller decides
  * when (and how often) to retry.  -ENOENT/-ECONNREFUSED while dhpd is still
  * down; -EOPNOTSUPP for a target that is not "unix:".
  */

@@ -28,6 +28,7 @@ struct remote *dhp_internal_remote(dhp *ctx);
 static char dir[64];
 static char sock[128];
 static pid_t daemon_pid = -1;
+static const char *sim_opts = "cpus=2,maxcpus=64,maxmem=1T";
 
 /* Start dhpd with this [sync] configuration; wait (bounded) for READY. */
 static void daemon_start(const char *sync_conf) {
@@ -47,7 +48,7 @@ static void daemon_start(const char *sync_conf) {
         assert_true(daemon_pid >= 0);
         if (daemon_pid == 0) {
                 dup2(out[1], 1);
-                execl(dhpd, dhpd, "--platform", "sim", "--sim", "cpus=2,maxcpus=64,maxmem=1T", "--foreground", "--socket", sock,
+                execl(dhpd, dhpd, "--platform", "sim", "--sim", sim_opts, "--foreground", "--socket", sock,
                       "-c", conf, (char *)NULL);
                 _exit(127);
         }
@@ -781,6 +782,79 @@ static void test_flooding_client(void **state) {
         close(fd);
 }
 
+struct seen {
+        char names[8][64];
+        bool existing[8];
+        int n;
+};
+
+static void arrival_seen(void *userdata, const dhp_device_event *e) {
+        struct seen *s = userdata;
+
+        if (s->n < 8) {
+                snprintf(s->names[s->n], sizeof(s->names[0]), "%s", dhp_device_event_get_name(e));
+                s->existing[s->n] = dhp_device_event_is_existing(e);
+        }
+        s->n++;
+}
+
+static void process_until(dhp *ctx, const int *n, int want) {
+        for (uint64_t end = time_now_ns() + 5 * NSEC_PER_SEC; *n < want && time_now_ns() < end;)
+                if (dhp_wait(ctx, 500) > 0)
+                        assert_true(dhp_process(ctx) >= 0);
+}
+
+/* A processor that arrived while dhpd was down (its start-up resync admits
+ * it before any client can connect) is reported to a client at reconnect,
+ * as an arrival, once; the ones it knew are not reported again.  (Found
+ * with a DIMM in the QEMU client-restart scenario: the client never heard
+ * of it.) */
+static void test_reconnect_reports_what_arrived_meanwhile(void **state) {
+        struct seen seen = { 0 }, incl = { 0 };
+        dhp_arrival_reg *areg, *areg2;
+        dhp *ctx, *drv;
+
+        daemon_start("deadline = 2s");
+        ctx = open_ctx();
+        assert_int_equal(dhp_arrival_register(ctx, "plain", DHP_CLASS_PROCESSOR, 0, arrival_seen, &seen, &areg), 0);
+        assert_int_equal(dhp_arrival_register(ctx, "incl", DHP_CLASS_PROCESSOR, DHP_ARRIVAL_INCLUDE_EXISTING,
+                                              arrival_seen, &incl, &areg2),
+                         0);
+        process_until(ctx, &incl.n, 2);
+        assert_int_equal(incl.n, 2); /* cpu0, cpu1, existing */
+        assert_true(incl.existing[0] && incl.existing[1]);
+        assert_int_equal(dhp_process(ctx), 0);
+        assert_int_equal(seen.n, 0);
+        daemon_stop();
+        assert_int_equal(dhp_wait(ctx, 5000), 1);
+        assert_int_equal(dhp_process(ctx), -ECONNRESET);
+        sim_opts = "cpus=3,maxcpus=64,maxmem=1T"; /* cpu2 came meanwhile */
+        daemon_start("deadline = 2s");
+        sim_opts = "cpus=2,maxcpus=64,maxmem=1T";
+        assert_int_equal(dhp_reconnect(ctx), 0);
+        process_until(ctx, &seen.n, 1);
+        process_until(ctx, &incl.n, 3);
+        assert_int_equal(seen.n, 1);
+        assert_string_equal(seen.names[0], "cpu2");
+        assert_false(seen.existing[0]);
+        assert_int_equal(incl.n, 3);
+        assert_string_equal(incl.names[2], "cpu2");
+        assert_false(incl.existing[2]);
+        /* Later arrivals as usual, nothing twice. */
+        drv = open_ctx();
+        assert_int_equal(dhp_sim_cpu_add(drv, NULL), 0);
+        process_until(ctx, &seen.n, 2);
+        process_until(ctx, &incl.n, 4);
+        assert_int_equal(seen.n, 2);
+        assert_string_equal(seen.names[1], "cpu3");
+        assert_int_equal(incl.n, 4);
+        assert_int_equal(dhp_wait(ctx, 200), 0);
+        dhp_arrival_unregister(areg);
+        dhp_arrival_unregister(areg2);
+        dhp_close(drv);
+        dhp_close(ctx);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_fanout_two_processes, setup, teardown),
@@ -795,6 +869,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_reconnect_after_restart, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unprivileged_each_privileged_operation, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_flooding_client, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reconnect_reports_what_arrived_meanwhile, setup, teardown),
         };
         signal(SIGPIPE, SIG_IGN);
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -222,6 +222,21 @@ static void test_cpu_veto_takes_it_offline(void **state) {
         assert_int_equal(ps, DHP_PROC_PRESENT);
         linux_platform_stats(f.lp, &st);
         assert_int_equal(st.cpu_offlined, 1);
+        /* The kernel's uevents for our own online and offline writes come
+         * after the rejection (seen in the QEMU e2e client-cpu scenario:
+         * each one started a new transaction, vetoed again).  The online
+         * was undone: nothing to do, no second ADD_START. */
+        send_uevent(&f, "online", "/devices/system/cpu/cpu2", "cpu");
+        send_uevent(&f, "offline", "/devices/system/cpu/cpu2", "cpu");
+        linux_platform_process(f.lp);
+        assert_int_equal(o.calls, 2);
+        send_uevent(&f, "online", "/devices/system/cpu/cpu2", "cpu");
+        linux_platform_process(f.lp);
+        assert_int_equal(o.calls, 2);
+        read_file(&f, "sys/devices/system/cpu/cpu2/online", buf, sizeof(buf));
+        assert_string_equal(buf, "0");
+        linux_platform_stats(f.lp, &st);
+        assert_int_equal(st.cpu_offlined, 1);
         procnotify_deregister(reg);
         stop(&f);
 }

@@ -52,6 +52,16 @@ struct entry {
         dhp_device *dev;
         dhp_driver *drv;
         uint32_t dev_id;
+        /* Arrival registrations: the devices of the class this
+         * registration knows of (reported, or present when it was made),
+         * by name.  Every ARRIVAL_REGISTER asks dhpd for the present
+         * devices (INCLUDE_EXISTING): at the first one, those are reported
+         * only if the caller asked for them; after a reconnect, those not
+         * known are the ones that arrived while dhpd was away, and are
+         * reported as arrivals.  Nothing is reported twice. */
+        char (*known)[IPC_NAME_MAX];
+        size_t nknown, capknown;
+        bool reconnected;
 };
 
 struct request {
@@ -223,6 +233,55 @@ static struct entry *entry_find(struct remote *r, enum entry_kind kind, uint32_t
                 if (e->kind == kind && e->id == id)
                         return e;
         return NULL;
+}
+
+static bool known_has(const struct entry *e, const char *name) {
+        for (size_t i = 0; i < e->nknown; i++)
+                if (strcmp(e->known[i], name) == 0)
+                        return true;
+        return false;
+}
+
+static void known_add(struct entry *e, const char *name) {
+        if (e->nknown == e->capknown) {
+                size_t cap = e->capknown ? 2 * e->capknown : 16;
+                char (*p)[IPC_NAME_MAX] = realloc(e->known, cap * sizeof(*p));
+                if (!p)
+                        return; /* then it may be reported twice, no more */
+                e->known = p;
+                e->capknown = cap;
+        }
+        snprintf(e->known[e->nknown++], IPC_NAME_MAX, "%s", name);
+}
+
+static void known_remove(struct entry *e, const char *name) {
+        for (size_t i = 0; i < e->nknown; i++)
+                if (strcmp(e->known[i], name) == 0) {
+                        memmove(e->known[i], e->known[i + 1], (e->nknown - i - 1) * sizeof(*e->known));
+                        e->nknown--;
+                        return;
+                }
+}
+
+/* Whether to deliver an ARRIVAL or REMOVAL read from dhpd, and as an
+ * existing device or not (see struct entry). */
+static bool arrival_filter(struct entry *e, const struct ipc_msg *m, bool *ret_existing) {
+        bool existing = m->arrival.flags & IPC_ARRIVAL_EXISTING;
+
+        *ret_existing = false;
+        if (m->arrival.event == DHP_EVENT_REMOVAL) {
+                known_remove(e, m->arrival.name);
+                return true;
+        }
+        if (known_has(e, m->arrival.name))
+                return false;
+        known_add(e, m->arrival.name);
+        if (!existing)
+                return true;
+        if (e->reconnected)
+                return true; /* arrived while dhpd was away: new to us */
+        *ret_existing = true;
+        return e->flags & DHP_ARRIVAL_INCLUDE_EXISTING;
 }
 
 static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
@@ -459,12 +518,14 @@ static bool dispatch(struct remote *r, const struct ipc_msg *m) {
         case IPC_ARRIVAL: {
                 struct entry *e;
                 pthread_mutex_lock(&r->lock);
+                bool existing;
                 e = entry_find(r, ENTRY_ARRIVAL, m->arrival.reg);
-                if (e && e->areg && (m->arrival.cls == DHP_CLASS_PROCESSOR || m->arrival.cls == DHP_CLASS_MEMORY))
+                if (e && e->areg && (m->arrival.cls == DHP_CLASS_PROCESSOR || m->arrival.cls == DHP_CLASS_MEMORY) &&
+                    arrival_filter(e, m, &existing))
                         arrival_queue_to(r->local, e->areg, (dhp_class)m->arrival.cls,
                                          m->arrival.event == DHP_EVENT_REMOVAL ? DHP_EVENT_REMOVAL : DHP_EVENT_ARRIVAL,
-                                         m->arrival.flags & IPC_ARRIVAL_EXISTING, m->arrival.index, m->arrival.base,
-                                         m->arrival.size, m->arrival.name);
+                                         existing, m->arrival.index, m->arrival.base, m->arrival.size,
+                                         m->arrival.name);
                 pthread_mutex_unlock(&r->lock);
                 return true;
         }
@@ -689,7 +750,8 @@ static int reregister(struct remote *r) {
         int ret = 0;
 
         /* Re-send every registration the daemon lost with its restart;
-         * ADD_EXISTING and INCLUDE_EXISTING are not repeated. */
+         * ADD_EXISTING is not repeated, INCLUDE_EXISTING reports only
+         * what arrived meanwhile (arrival_filter). */
         pthread_mutex_lock(&r->lock);
         for (e = r->entries; e; e = e->next) {
                 if (e->kind == ENTRY_SYNC && e->preg) {
@@ -697,8 +759,13 @@ static int reregister(struct remote *r) {
                                               .proc_register = { .reg = e->id, .flags = 0 } };
                         snprintf(m.proc_register.name, sizeof(m.proc_register.name), "%s", e->name);
                 } else if (e->kind == ENTRY_ARRIVAL && e->areg) {
+                        /* The present devices: those not known arrived
+                         * while dhpd was away (its start-up resync onlines
+                         * them before any client can connect). */
+                        e->reconnected = true;
                         m = (struct ipc_msg){ .type = IPC_ARRIVAL_REGISTER,
-                                              .arrival_register = { .reg = e->id, .cls = e->cls, .flags = 0 } };
+                                              .arrival_register = { .reg = e->id, .cls = e->cls,
+                                                                    .flags = DHP_ARRIVAL_INCLUDE_EXISTING } };
                         snprintf(m.arrival_register.name, sizeof(m.arrival_register.name), "%s", e->name);
                 } else if (e->kind == ENTRY_MEMCOND) {
                         /* dhpd answers with the state now: the events are
@@ -777,6 +844,7 @@ void remote_free(struct remote *r) {
         while (r->entries) {
                 struct entry *e = r->entries;
                 r->entries = e->next;
+                free(e->known);
                 free(e);
         }
         free(r->admitted);
@@ -850,6 +918,7 @@ static void entry_remove(struct remote *r, struct entry *e) {
                         break;
                 }
         pthread_mutex_unlock(&r->lock);
+        free(e->known);
         free(e);
 }
 
@@ -923,7 +992,10 @@ int remote_arrival_register(struct remote *r, const char *name, dhp_class cls, u
         e->userdata = userdata;
         e->areg = areg;
         pthread_mutex_unlock(&r->lock);
-        m.arrival_register = (typeof(m.arrival_register)){ .reg = e->id, .cls = cls, .flags = flags };
+        /* Always INCLUDE_EXISTING: what is present now is known, reported
+         * only if the caller asked (arrival_filter). */
+        m.arrival_register = (typeof(m.arrival_register)){ .reg = e->id, .cls = cls,
+                                                             .flags = DHP_ARRIVAL_INCLUDE_EXISTING };
         snprintf(m.arrival_register.name, sizeof(m.arrival_register.name), "%s", e->name);
         ret2 = call(r, &m, &req);
         if (ret2 < 0) {

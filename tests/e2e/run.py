@@ -184,6 +184,10 @@ def dimm_failures(run, log, label, blocks, want_state="online"):
         last = max([i for i, l in enumerate(log)
                     if (m := re.search(r"txn\s+ONLINE\s+block (\d+)", l)) and lo <= int(m.group(1)) <= hi],
                    default=None)
+        # With clients, dhpd logs one ARRIVAL per registration ("-> NAME");
+        # its own registration is "dhpd".
+        arr = [i for i in arr if re.search(r"-> (\S+)", log[i]) is None
+               or re.search(r"-> (\S+)", log[i]).group(1) == "dhpd"]
         if len(arr) != 1:
             f.append(f"{label}: expected one ARRIVAL of memory 0x{base:x} (+{(hi - lo + 1) * bs >> 20}M),"
                      f" dhpd logged {len(arr)}")
@@ -256,6 +260,10 @@ def check_dhpd_cgroup(run):
 
 
 def check_dhpd_restart(run):
+    return check_dhpd_restart_like(run, "restart-after")
+
+
+def check_dhpd_restart_like(run, after_label):
     f = dhpd_failures(run)
     kill = [t for t in run["console"] if t.startswith("E2E-KILL ")]
     m = re.search(r"online=(\d+)/(\d+)", kill[0]) if kill else None
@@ -266,7 +274,7 @@ def check_dhpd_restart(run):
         f.append(f"killed with {k}/{n} blocks online: expected in the middle of the DIMM")
     after = {}
     for t in run["console"]:
-        d = re.match(r"^E2E restart-after (memory\d+) present state=(\S+)", t)
+        d = re.match(rf"^E2E {after_label} (memory\d+) present state=(\S+)", t)
         if d:
             after[d.group(1)] = d.group(2)
     if len(after) != n:
@@ -274,7 +282,254 @@ def check_dhpd_restart(run):
     # Only the second dhpd's log: after the last "ready".
     log = dhpd_log(run)
     starts = [i for i, l in enumerate(log) if l.startswith("debug: topology:")]
-    f += dimm_failures(run, log[starts[-1]:] if starts else log, "restart-after", after)
+    f += dimm_failures(run, log[starts[-1]:] if starts else log, after_label, after)
+    return f
+
+
+# ---- client scenarios: asserted from the clients' own records ------------
+# (E2E-CLIENT lines, tests/e2e/guest/e2eclient.c), dhpd's log and sysfs.
+
+def client_log(run):
+    """Every E2E-CLIENT line as a dict: name, t (guest s), tid, ev, kv."""
+    out = []
+    for i, t in enumerate(run["console"]):
+        m = re.match(r"^E2E-CLIENT (\S+) t=(\S+) tid=(\d+) (\S+)(.*)", t)
+        if m:
+            kv = dict(re.findall(r"(\w+)=(\S*)", m.group(5)))
+            out.append({"i": i, "name": m.group(1), "t": float(m.group(2)), "tid": int(m.group(3)),
+                        "ev": m.group(4), "kv": kv})
+    return out
+
+
+def dhpd_status(run, label):
+    """The `dhpctl status --json` the guest printed as E2E-STATUS LABEL."""
+    for t in run["console"]:
+        if t.startswith(f"E2E-STATUS {label} "):
+            try:
+                return json.loads(t[len(f"E2E-STATUS {label} "):])
+            except ValueError:
+                return None
+    return None
+
+
+def status_mem_failures(st, base, size):
+    devs = [d for d in st["memory"] if d["base"] == base] if st else []
+    if len(devs) != 1 or devs[0]["size"] != size or devs[0]["online_blocks"] != devs[0]["blocks"]:
+        return [f"dhpctl status: memory device at 0x{base:x} +0x{size:x} fully online expected, got {devs}"]
+    return []
+
+
+def client_events(cl, name, ev, **match):
+    return [e for e in cl if e["name"] == name and e["ev"] == ev
+            and all(e["kv"].get(k) == str(v) for k, v in match.items())]
+
+
+def step_cpus(run, label):
+    return sorted(int(d[3:]) for s in run["steps"] if s["label"] == label
+                  for d in s["devices"] if d.startswith("cpu"))
+
+
+def client_thread_failures(cl, name):
+    """Synchronous callbacks on the connection thread, arrivals on the
+    thread that calls dhp_process() (the client's main thread)."""
+    f = []
+    main = [e["tid"] for e in client_events(cl, name, "OPEN")]
+    if not main:
+        return [f"client {name}: no OPEN line"]
+    for e in cl:
+        if e["name"] != name:
+            continue
+        if e["ev"] == "SYNC" and e["kv"].get("existing") == "0" and e["tid"] == main[0]:
+            f.append(f"client {name}: {e['kv']['state']} cpu{e['kv']['cpu']} ran on the main thread")
+        if e["ev"] == "ARRIVAL" and e["tid"] != main[0]:
+            f.append(f"client {name}: ARRIVAL {e['kv']['name']} on tid {e['tid']}, not the dhp_process() thread")
+    return f
+
+
+def client_cpu_failures(cl, name, cpu, group_checked=True):
+    """ADD_START (cpu online, cpuset without it) < ADD_COMPLETE (cpuset with
+    it) < ARRIVAL, once each, for a CPU admitted."""
+    f = []
+    st = client_events(cl, name, "SYNC", state="ADD_START", cpu=cpu, existing=0)
+    co = client_events(cl, name, "SYNC", state="ADD_COMPLETE", cpu=cpu, existing=0)
+    fa = client_events(cl, name, "SYNC", state="ADD_FAILURE", cpu=cpu, existing=0)
+    ar = [e for e in client_events(cl, name, "ARRIVAL", cpu=cpu, existing=0)
+          if e["kv"].get("class") == "processor"]
+    tag = f"client {name} cpu{cpu}"
+    if len(st) != 1 or len(co) != 1 or fa:
+        return [f"{tag}: ADD_START x{len(st)}, ADD_COMPLETE x{len(co)}, ADD_FAILURE x{len(fa)};"
+                " expected one ADD_START and one ADD_COMPLETE"]
+    st, co = st[0], co[0]
+    if st["kv"]["online"] != "1":
+        f.append(f"{tag}: online={st['kv']['online']} inside ADD_START, expected 1 (started)")
+    if group_checked:
+        if cpu in parse_cpulist(st["kv"]["cpuset"].replace("(empty)", "")):
+            f.append(f"{tag}: the managed group's cpuset.cpus already has it in ADD_START: {st['kv']['cpuset']}")
+        if cpu not in parse_cpulist(co["kv"]["cpuset"].replace("(empty)", "")):
+            f.append(f"{tag}: the managed group's cpuset.cpus lacks it in ADD_COMPLETE: {co['kv']['cpuset']}")
+    if not st["t"] <= float(st["kv"]["t_ret"]) <= co["t"]:
+        f.append(f"{tag}: ADD_START {st['t']}..{st['kv']['t_ret']} not before ADD_COMPLETE {co['t']}")
+    if len(ar) != 1:
+        f.append(f"{tag}: {len(ar)} processor arrivals, expected 1")
+    elif ar[0]["t"] < float(co["kv"]["t_ret"]):
+        f.append(f"{tag}: ARRIVAL at {ar[0]['t']} before ADD_COMPLETE returned ({co['kv']['t_ret']})")
+    return f
+
+
+def spinner_failures(cl, name, admitted, vetoed):
+    """No spinner thread on a new CPU before its ADD_START returned (nor,
+    the library's stronger promise, before its ADD_COMPLETE began); never on
+    a vetoed CPU; and, so that the check is not vacuous, on some new CPU
+    after all.  Decided by the phase the spinner read on that CPU (minphase:
+    0 before ADD_START returned, 1 until ADD_COMPLETE began), not by
+    timestamps: a CPU just brought online may read a clock that is not in
+    step with the others'."""
+    f = []
+    spins = client_events(cl, name, "SPIN")
+    if not spins:
+        return [f"client {name}: no SPIN records"]
+    seen_new = False
+    for e in spins:
+        cpu, ph = int(e["kv"]["cpu"]), int(e["kv"]["minphase"])
+        who = f"client {name}: spinner {e['kv']['spinner']} (tid {e['kv']['spin_tid']})"
+        if cpu in vetoed:
+            f.append(f"{who} ran on vetoed cpu{cpu} ({e['kv']['samples']} samples)")
+        if cpu not in admitted:
+            continue
+        seen_new = True
+        if ph == 0:
+            f.append(f"{who} ran on cpu{cpu} before its ADD_START returned")
+        elif ph == 1:
+            f.append(f"{who} ran on cpu{cpu} after ADD_START, before ADD_COMPLETE (the library keeps"
+                     " threads off a processor until ADD_COMPLETE)")
+    if not seen_new:
+        f.append(f"client {name}: no spinner ever ran on a new CPU {sorted(admitted)} (check has no teeth)")
+    return f
+
+
+def check_client_cpu(run):
+    f = dhpd_failures(run)
+    log = dhpd_log(run)
+    cl = client_log(run)
+    f += cpu_failures(run, log, "client-cpu1", 1) + cpu_failures(run, log, "client-cpu2", 2)
+    admitted = step_cpus(run, "client-cpu1") + step_cpus(run, "client-cpu2")
+    vetoed = step_cpus(run, "client-veto")
+    if len(vetoed) != 1:
+        return f + [f"client-veto: expected one new CPU, saw {vetoed}"]
+    v = vetoed[0]
+    for name in ("A", "B"):
+        f += client_thread_failures(cl, name)
+        for cpu in admitted:
+            f += client_cpu_failures(cl, name, cpu)
+        st = client_events(cl, name, "SYNC", state="ADD_START", cpu=v, existing=0)
+        fa = client_events(cl, name, "SYNC", state="ADD_FAILURE", cpu=v, existing=0)
+        co = client_events(cl, name, "SYNC", state="ADD_COMPLETE", cpu=v)
+        ar = client_events(cl, name, "ARRIVAL", cpu=v)
+        if len(st) != 1 or len(fa) != 1 or co or ar:
+            f.append(f"client {name} vetoed cpu{v}: ADD_START x{len(st)} ADD_FAILURE x{len(fa)}"
+                     f" ADD_COMPLETE x{len(co)} ARRIVAL x{len(ar)}; expected one START, one FAILURE")
+        elif fa[0]["kv"]["status"] != "-16":
+            f.append(f"client {name}: ADD_FAILURE status {fa[0]['kv']['status']}, expected -16 (B's -EBUSY)")
+    if [e["kv"]["rc"] for e in client_events(cl, "B", "VETO", cpu=v)] != ["0"]:
+        f.append(f"client B: no successful veto of cpu{v} logged")
+    after = [t for t in run["console"] if re.match(rf"^E2E client-veto-after cpu{v} present online=0$", t)]
+    if not after:
+        f.append(f"vetoed cpu{v} is not offline after the add")
+    if first_index(log, rf"txn\s+REJECTED\s+cpu{v}\b") is None:
+        f.append(f"dhpd did not log txn REJECTED cpu{v}")
+    if first_index(log, rf"async\s+ARRIVAL\s+cpu{v}\b") is not None:
+        f.append(f"dhpd logged an ARRIVAL of the vetoed cpu{v}")
+    # ADD_EXISTING: the boot CPU, START then COMPLETE, before register returned.
+    ex = [e["kv"]["state"] for e in client_events(cl, "A", "SYNC", cpu=0, existing=1)]
+    if ex != ["ADD_START", "ADD_COMPLETE"]:
+        f.append(f"client A: ADD_EXISTING calls for cpu0 were {ex}")
+    f += spinner_failures(cl, "A", set(admitted), {v})
+    st = dhpd_status(run, "client-cpu")
+    if not st:
+        return f + ["no dhpctl status --json (E2E-STATUS client-cpu)"]
+    states = {p["index"]: p["state"] for p in st["processors"]}
+    for cpu in admitted:
+        if states.get(cpu) != "admitted":
+            f.append(f"dhpctl status: cpu{cpu} is {states.get(cpu)}, expected admitted")
+    if states.get(v) != "present":
+        f.append(f"dhpctl status: vetoed cpu{v} is {states.get(v)}, expected present")
+    cls = [c for c in st["clients"] if c["name"].startswith("e2eclient")]
+    if len(cls) != 2 or any(c["sync_registrations"] != 1 or c["late"] for c in cls):
+        f.append(f"dhpctl status: expected 2 clients with one sync registration, none late: {cls}")
+    return f
+
+
+def client_dimm_failures(run, cl, name, label):
+    steps = [s for s in run["steps"] if s["label"] == label and s["status"] == "done"]
+    bs = block_size(run)
+    if not steps or not bs:
+        return [f"client {name}: no completed step {label}"]
+    ids = sorted(int(d[6:]) for d in steps[0]["devices"] if d.startswith("memory"))
+    if not ids:
+        return [f"client {name}: {label}: no memory blocks"]
+    base, size = ids[0] * bs, len(ids) * bs
+    ar = [e for e in client_events(cl, name, "ARRIVAL", existing=0)
+          if e["kv"].get("class") == "memory" and int(e["kv"]["base"], 16) == base]
+    if len(ar) != 1:
+        return [f"client {name}: {len(ar)} arrivals of memory 0x{base:x} ({label}), expected 1"]
+    kv = ar[0]["kv"]
+    f = []
+    if int(kv["size"], 16) != size:
+        f.append(f"client {name}: {label}: arrival size {kv['size']}, the DIMM is 0x{size:x}")
+    if kv["blocks_online"] != f"{len(ids)}/{len(ids)}":
+        f.append(f"client {name}: {label}: blocks online in the arrival callback {kv['blocks_online']},"
+                 f" expected {len(ids)}/{len(ids)}")
+    return f
+
+
+def check_client_memory(run):
+    f = dhpd_failures(run)
+    log = dhpd_log(run)
+    cl = client_log(run)
+    for label in ("client-mem256", "client-mem1024"):
+        steps = [s for s in run["steps"] if s["label"] == label and s["status"] == "done"]
+        if not steps:
+            f.append(f"no completed step {label}")
+            continue
+        f += dimm_failures(run, log, label, {d: v for d, v in steps[0]["devices"].items()
+                                             if d.startswith("memory")})
+        for name in ("A", "B"):
+            f += client_dimm_failures(run, cl, name, label)
+        ids = sorted(int(d[6:]) for d in steps[0]["devices"] if d.startswith("memory"))
+        if ids and block_size(run):
+            f += status_mem_failures(dhpd_status(run, "client-memory"), ids[0] * block_size(run),
+                                     len(ids) * block_size(run))
+    for name in ("A", "B"):
+        f += client_thread_failures(cl, name)
+        new = [e for e in client_events(cl, name, "ARRIVAL", existing=0) if e["kv"]["class"] == "memory"]
+        if len(new) != 2:
+            f.append(f"client {name}: {len(new)} memory arrivals, expected one per DIMM (2)")
+    if not [e for e in client_events(cl, "A", "ARRIVAL", existing=1) if e["kv"]["class"] == "memory"]:
+        f.append("client A: INCLUDE_EXISTING reported no boot memory")
+    return f
+
+
+def check_client_restart(run):
+    f = check_dhpd_restart_like(run, "client-restart-after")
+    cl = client_log(run)
+    if not client_events(cl, "A", "LOST") or not client_events(cl, "A", "RECONNECTED"):
+        f.append("client A did not log LOST then RECONNECTED")
+    after = [t for t in run["console"] if t.startswith("E2E client-restart-after memory")]
+    ids = sorted(int(re.match(r"E2E \S+ memory(\d+)", t).group(1)) for t in after)
+    bs = block_size(run)
+    if ids and bs:
+        base, size = ids[0] * bs, len(ids) * bs
+        ar = [e for e in client_events(cl, "A", "ARRIVAL", existing=0) if e["kv"]["class"] == "memory"]
+        if len(ar) != 1 or int(ar[0]["kv"]["base"], 16) != base or int(ar[0]["kv"]["size"], 16) != size:
+            f.append(f"client A: memory arrivals {[(e['kv']['base'], e['kv']['size']) for e in ar]},"
+                     f" expected one of the DIMM 0x{base:x} +0x{size:x}")
+        elif ar[0]["kv"]["blocks_online"] != f"{len(ids)}/{len(ids)}":
+            f.append(f"client A: blocks online in the arrival callback {ar[0]['kv']['blocks_online']}")
+        st = dhpd_status(run, "client-restart")
+        f += status_mem_failures(st, base, size)
+        cls = [c for c in st["clients"] if c["name"].startswith("e2eclient")] if st else []
+        if len(cls) != 1 or cls[0]["arrival_registrations"] != 2:
+            f.append(f"dhpctl status: the reconnected client should have its 2 arrival registrations: {cls}")
     return f
 
 
@@ -302,6 +557,15 @@ SCENARIOS = {s.name: s for s in [
     Scenario("dhpd-restart",
              "dhpd SIGKILLed after a 1G DIMM's first block online; restarted, it onlines the rest",
              check_dhpd_restart),
+    Scenario("client-cpu",
+             "two clients: ADD_START (online, cgroup not yet) < ADD_COMPLETE < ARRIVAL, veto, spinners",
+             check_client_cpu, smp="1,maxcpus=5"),
+    Scenario("client-memory",
+             "two clients: one arrival per DIMM (256M, 1G), base and size, every block online",
+             check_client_memory),
+    Scenario("client-restart",
+             "dhpd SIGKILLed mid-DIMM and restarted; the client reconnects and gets the arrival",
+             check_client_restart),
 ]}
 
 
@@ -376,7 +640,7 @@ def run_scenario(sc, kernel, initrd, args, log_dir):
             md, t1 = m.wait_for(rf"^E2E-(DONE|TIMEOUT) {re.escape(label)} (.*)",
                                 deadline.cap(STEP_TIMEOUT))
             kv = dict(re.findall(r"(\w+)=(\S+)", md.group(2)))
-            step = {"label": label, "add": what, "ids": ids,
+            step = {"label": label, "add": what, "ids": ids, "t0": t0,
                     "status": "done" if md.group(1) == "DONE" else "timeout",
                     "host_ms": (t1 - t0) * 1e3,
                     "guest_span_ms": float(kv["span_ms"]) if "span_ms" in kv else None,
@@ -415,6 +679,19 @@ def run_scenario(sc, kernel, initrd, args, log_dir):
         for s in run["steps"]:
             if d and s["label"] == d.group(1):
                 s["devices"][d.group(2)] = d.group(3)
+    # "Client told": device_add's return to a client's first marker line of
+    # each kind on the console (host clock, as device_add->done), within
+    # the step (until the next step's device_add).
+    t0s = [s["t0"] for s in run["steps"] if "t0" in s] + [float("inf")]
+    for k, s in enumerate(st for st in run["steps"] if "t0" in st):
+        s["client_ms"] = {}
+        for t, text in m.lines:
+            if not t0s[k] <= t < t0s[k + 1]:
+                continue
+            c = re.match(r"^E2E-CLIENT \S+ t=\S+ tid=\d+ (SYNC state=(ADD_START|ADD_COMPLETE)|ARRIVAL)"
+                         r" .*existing=0", text)
+            if c:
+                s["client_ms"].setdefault(c.group(2) or "ARRIVAL", (t - s["t0"]) * 1e3)
     # Expected block count = DIMM size / block size the guest announced.
     bs = re.search(r"block_size=([0-9a-f]+)", run.get("guest", ""))
     for s in run["steps"]:
@@ -486,6 +763,15 @@ def baseline_table(runs):
             cols = [f"{m} {med[m][0]:.1f} ms" + ("" if m == "kernel" else f" (x{med[m][0] / ref:.2f})")
                     for m in methods if m in med]
             print(f"baseline {sc:<15} {name:<17} n={med['kernel'][1]}  " + " | ".join(cols))
+        # The client of the dhpd step: device_add -> its marker lines.
+        cols = []
+        for kind in ("ADD_START", "ADD_COMPLETE", "ARRIVAL"):
+            v = [s["client_ms"][kind] for r in runs if r["scenario"] == sc for s in r["steps"]
+                 if s["label"] == prefix + "dhpd" and s["status"] == "done" and kind in s.get("client_ms", {})]
+            if v:
+                cols.append(f"{kind} {statistics.median(v):.1f} ms")
+        if cols:
+            print(f"baseline {sc:<15} {'client told':<17} n={len(v)}  device_add-> " + " | ".join(cols))
 
 
 def fmt_ms(v):
@@ -551,7 +837,8 @@ def main():
                       f" device_add->done {fmt_ms(s['host_ms']):>8} ms"
                       f"  guest add->done {fmt_ms(s['guest_span_ms']):>8} ms"
                       f"  _OST {fmt_ms(s['ost_ms']):>7} ms"
-                      f"  devices {' '.join(f'{d}={v}' for d, v in sorted(s['devices'].items()))}")
+                      f"  devices {' '.join(f'{d}={v}' for d, v in sorted(s['devices'].items()))}"
+                      + "".join(f"  client {k} {v:.1f} ms" for k, v in s.get("client_ms", {}).items()))
             for f in run["failures"]:
                 print(f"    failure: {f}")
             if not ok:

@@ -861,6 +861,9 @@ static int devpath_index(const char *devpath, const char *prefix, uint32_t *ret)
         return 0;
 }
 
+/* In pending.cpus: queued by an "online" uevent rather than an "add". */
+#define PENDING_FROM_ONLINE 0x80000000u
+
 static void handle_uevent(struct linux_platform *lp, const struct uevent *u) {
         uint32_t id;
 
@@ -875,9 +878,13 @@ static void handle_uevent(struct linux_platform *lp, const struct uevent *u) {
                         break;
                 case UEVENT_ACTION_ONLINE:
                         /* Our own online comes back as STARTED/ADMITTED;
-                         * PRESENT means someone else onlined it. */
+                         * PRESENT means someone else onlined it, or it is
+                         * the online of our own add that was vetoed since
+                         * (the uevent is read after the transaction): the
+                         * CPU is offline again then, see below. */
                         if (st == DHP_PROC_PRESENT || st == DHP_PROC_ABSENT)
-                                push_u32(&lp->pending.cpus, &lp->pending.ncpus, &lp->pending.cap_cpus, id);
+                                push_u32(&lp->pending.cpus, &lp->pending.ncpus, &lp->pending.cap_cpus,
+                                         id | PENDING_FROM_ONLINE);
                         break;
                 case UEVENT_ACTION_OFFLINE:
                         if (st == DHP_PROC_ADMITTED) {
@@ -961,16 +968,24 @@ int linux_platform_process(struct linux_platform *lp) {
                 return linux_platform_resync(lp) < 0 ? n : n;
 
         for (size_t i = 0; i < lp->pending.ncpus; i++) {
+                uint32_t cpu = lp->pending.cpus[i] & ~PENDING_FROM_ONLINE;
                 bool online = false;
                 /* An event names a processor; sysfs says whether it is
                  * there.  One removed again before we got to it (or a bogus
                  * index) must not reach the clients as an ADD_START. */
-                if (topology_read_cpu_online(lp->root, lp->pending.cpus[i], &online) == -ENOENT) {
-                        log_notice(&lp->log, "cpu%u: announced but not in sysfs (removed again?); ignored",
-                                   lp->pending.cpus[i]);
+                if (topology_read_cpu_online(lp->root, cpu, &online) == -ENOENT) {
+                        log_notice(&lp->log, "cpu%u: announced but not in sysfs (removed again?); ignored", cpu);
                         continue;
                 }
-                handle_cpu(lp, lp->pending.cpus[i], online, false);
+                if ((lp->pending.cpus[i] & PENDING_FROM_ONLINE) && !online) {
+                        /* An online that was undone: a vetoed add of ours
+                         * taken offline again.  Retrying it would run the
+                         * transaction (and the veto) again at every such
+                         * uevent. */
+                        log_debug(&lp->log, "cpu%u: online uevent, offline again since: ignored", cpu);
+                        continue;
+                }
+                handle_cpu(lp, cpu, online, false);
         }
         if (lp->pending.nblocks) {
                 qsort(lp->pending.blocks, lp->pending.nblocks, sizeof(uint32_t), cmp_u32);

@@ -111,3 +111,55 @@ run_step() {
 	echo "$auto_was" > /sys/devices/system/memory/auto_online_blocks
 	return $rc
 }
+
+# start_client NAME FD ARGS...: run /bin/e2eclient -n NAME ARGS against
+# dhpd's socket.  Its marker lines (stderr, "E2E-CLIENT NAME ...") go
+# straight to the console, one write each, so that the harness can time
+# them; its stdout (READY, COMPLETE cpuN, FAILURE cpuN, ARRIVAL CLASS DEV,
+# RECONNECTED) comes back on a FIFO read through file descriptor FD (4-9),
+# which client_expect reads.  Waits, bounded, for READY.
+# Returns 1 if there is no /bin/e2eclient, 2 if it did not become ready.
+CLIENT_TIMEOUT=${CLIENT_TIMEOUT:-20}
+start_client() {
+	[ -x /bin/e2eclient ] || return 1
+	cname=$1 cfd=$2
+	shift 2
+	rm -f "/run/client.$cname.out"
+	mkfifo "/run/client.$cname.out"
+	echo "E2E-INFO starting /bin/e2eclient -n $cname $*"
+	/bin/e2eclient -n "$cname" "$@" > "/run/client.$cname.out" &
+	eval "client_pid_$cname=$!"
+	eval "exec $cfd< /run/client.$cname.out"
+	client_expect "$cname" "$cfd" READY || return 2
+	echo "E2E-INFO client $cname ready pid=$(eval echo "\$client_pid_$cname")"
+}
+
+# client_expect NAME FD PATTERN [TIMEOUT]: read the client's stdout lines
+# until one matches the shell pattern PATTERN; E2E-ERR after TIMEOUT s
+# (default CLIENT_TIMEOUT) without one.
+client_expect() {
+	while IFS= read -r -t "${4:-$CLIENT_TIMEOUT}" l <&"$2"; do
+		case "$l" in
+		$3) return 0 ;;
+		esac
+	done
+	echo "E2E-ERR client $1: no '$3' within ${4:-$CLIENT_TIMEOUT} s"
+	return 1
+}
+
+# stop_client NAME FD: SIGTERM (the client then prints its SPIN summary and
+# EXIT), wait for it, close its FIFO.
+stop_client() {
+	pid=$(eval echo "\$client_pid_$1")
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid"
+	echo "E2E-INFO client $1 pid=$pid exited status=$?"
+	eval "client_pid_$1="
+	eval "exec $2<&-"
+}
+
+# dhpd's view, one console line: E2E-STATUS LABEL {json}
+dhpd_status() {
+	echo "E2E-STATUS $1 $(/bin/dhpctl status --json 2>&1 | tr -d '\n')"
+}

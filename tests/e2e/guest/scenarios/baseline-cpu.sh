@@ -7,6 +7,16 @@
 rc=0
 run_step warmup-cpu cpu online direct 1 0 || rc=1
 for m in $(e2e_param methods kernel,shell,dhpd | tr ',' ' '); do
+	# The dhpd step has a client (e2eclient T: sync callback, arrivals of
+	# both classes) whose marker lines give the "client told" column.
+	client=
+	if [ "$m" = dhpd ] && [ -x /bin/e2eclient ] && start_dhpd && start_client T 4 -S -P -M; then
+		client=1
+	fi
 	run_step "cpu-$m" cpu online "$m" 1 0 || rc=1
+	if [ -n "$client" ]; then
+		client_expect T 4 "ARRIVAL processor *" || rc=1
+		stop_client T 4
+	fi
 done
 exit $rc
