@@ -58,7 +58,7 @@ build-san: deps $(BUILD_SAN)/build.ninja
 	$(MESON) compile -C $(BUILD_SAN)
 
 build-static: deps $(BUILD_STATIC)/build.ninja
-	$(MESON) compile -C $(BUILD_STATIC) src/dhpd src/dhpctl tests/e2e/e2eclient
+	ninja -C $(BUILD_STATIC) src/dhpd src/dhpctl tests/e2e/e2eclient
 
 build-tsan: deps $(BUILD_TSAN)/build.ninja
 	$(MESON) compile -C $(BUILD_TSAN)
