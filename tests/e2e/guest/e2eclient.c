@@ -18,13 +18,18 @@
  *        base=0x.. size=0x.. blocks_online=K/N
  *   LOST err=E / RECONNECTED tries=N
  *   DEVICE rc=E / MEMCOND name=HighMemoryCondition rc=E set=0|1
+ *   REBALANCE driver=D req=QUERY_STOP|CANCEL_STOP|STOP|START cpu=N old=L new=L
+ *   MEMCOND SET name=HighMemoryCondition
  *   SPIN spinner=I spin_tid=T cpu=N minphase=P first=SEC last=SEC samples=K
  *        (at exit, per spinner thread and CPU it was seen on: the lowest
  *        hot-add phase of that CPU seen while on it, see phase[] below)
  *
  * and prints on stdout, for the guest script, "READY" once registered,
  * "RECONNECTED", "COMPLETE cpuN" / "FAILURE cpuN" after a hot-add's second
- * synchronous call and "ARRIVAL CLASS NAME" for each non-existing arrival.
+ * synchronous call, "ARRIVAL CLASS NAME" for each non-existing arrival,
+ * "REBALANCE START cpuN new=LIST" when the device's top driver got START
+ * (the last request of its rebalance) and "MEMCOND SET HighMemoryCondition"
+ * when that event becomes set.
  *
  * Options:
  *   -s PATH   dhpd's socket (default /run/dhp/dhpd.sock)
@@ -37,8 +42,9 @@
  *   -g GROUP  read GROUP's cpuset.cpus in every synchronous callback
  *   -k K      K spinner threads (nice 19) recording sched_getcpu()
  *   -r        reconnect (dhp_reconnect every 20 ms) when dhpd goes away
- *   -D        try a rebalance device and HighMemoryCondition; log what
- *             the library says
+ *   -D        a user-space Storage device "e2e-disk" with two drivers
+ *             (e2e-filter over e2e-disk) taking part in rebalance, and
+ *             HighMemoryCondition watched on its fd
  *
  * Runs until SIGTERM or SIGINT.  Linked statically with libdhp.
  */
@@ -331,6 +337,23 @@ static void *spin_main(void *arg)
 
 /* ---- main ------------------------------------------------------------------ */
 
+static const char *const request_names[] = { "?", "QUERY_STOP", "CANCEL_STOP", "STOP", "START" };
+
+/* A driver of the user-space device: logs every request; the top driver's
+ * START ends the device's rebalance. */
+static int driver_cb(void *userdata, dhp_rebalance_request req, const dhp_rebalance_ctx *c)
+{
+	const char *drv = userdata;
+	const char *old = dhp_rebalance_ctx_get_old_affinity(c), *new = dhp_rebalance_ctx_get_new_affinity(c);
+	uint32_t cpu = dhp_rebalance_ctx_get_processor(c);
+
+	logf("REBALANCE driver=%s req=%s cpu=%u old=%s new=%s", drv, req <= 4 ? request_names[req] : "?", cpu,
+	     old ? old : "-", new ? new : "-");
+	if (req == DHP_REBALANCE_START && strcmp(drv, "e2e-filter") == 0)
+		say("REBALANCE START cpu%u new=%s", cpu, new ? new : "-");
+	return 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: e2eclient [-s PATH] [-n NAME] [-S] [-E] [-P] [-M] [-I] [-v N]... [-g GROUP] [-k K] [-r] [-D]\n");
@@ -348,6 +371,8 @@ int main(int argc, char **argv)
 	dhp_arrival_reg *areg_p = NULL, *areg_m = NULL;
 	dhp_device *dev = NULL;
 	dhp_memcond *high = NULL;
+	dhp_driver *drv_bottom = NULL, *drv_top = NULL;
+	int high_set = 0;
 	sigset_t mask;
 	int opt, r, sfd;
 
@@ -417,7 +442,11 @@ int main(int argc, char **argv)
 	if (extras) {
 		/* A user-space rebalance device and a memory condition event:
 		 * logged as the library answers, whatever it is. */
-		r = dhp_device_new(ctx, "e2e-nic", "Net", &dev);
+		r = dhp_device_new(ctx, "e2e-disk", "Storage", &dev);
+		if (r == 0)
+			r = dhp_driver_attach(dev, "e2e-disk", driver_cb, (void *)"e2e-disk", &drv_bottom);
+		if (r == 0)
+			r = dhp_driver_attach(dev, "e2e-filter", driver_cb, (void *)"e2e-filter", &drv_top);
 		logf("DEVICE rc=%d", r);
 		r = dhp_memcond_open(ctx, "HighMemoryCondition", &high);
 		logf("MEMCOND name=HighMemoryCondition rc=%d set=%d", r, r == 0 && dhp_memcond_is_set(high));
@@ -435,8 +464,11 @@ int main(int argc, char **argv)
 	say("READY");
 
 	for (int lost = 0, tries = 0;;) {
-		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN }, { .fd = dhp_get_fd(ctx), .events = POLLIN } };
-		if (poll(p, lost ? 1 : 2, lost ? 20 : -1) < 0 && errno != EINTR)
+		/* The memory event's fd is readable while it is set: watched
+		 * only until it is seen set. */
+		struct pollfd p[3] = { { .fd = sfd, .events = POLLIN }, { .fd = dhp_get_fd(ctx), .events = POLLIN },
+				       { .fd = high && !high_set ? dhp_memcond_get_fd(high) : -1, .events = POLLIN } };
+		if (poll(p, lost ? 1 : 3, lost ? 20 : -1) < 0 && errno != EINTR)
 			break;
 		if (p[0].revents)
 			break;
@@ -451,6 +483,11 @@ int main(int argc, char **argv)
 			continue;
 		}
 		r = dhp_process(ctx);
+		if (high && !high_set && dhp_memcond_is_set(high)) {
+			high_set = 1;
+			logf("MEMCOND SET name=HighMemoryCondition");
+			say("MEMCOND SET HighMemoryCondition");
+		}
 		if (r == -ECONNRESET) {
 			logf("LOST err=%d", r);
 			if (!reconnect)

@@ -2,8 +2,9 @@
 # Clients of dhpd in the guest (issue #7): two e2eclient processes on dhpd's
 # socket while CPUs are hot-added.
 #   A: sync callback with ADD_EXISTING, PROCESSOR arrivals (INCLUDE_EXISTING),
-#      3 spinner threads recording the CPU they run on, and -D (rebalance
-#      device and HighMemoryCondition: logs what the library answers).
+#      3 spinner threads recording the CPU they run on, and -D: a user-space
+#      Storage device with two drivers, rebalanced after each admitted CPU's
+#      arrival (START carries the new affinity, with the new CPU).
 #   B: sync callback that vetoes processor 2, PROCESSOR arrivals.
 # Both read, inside each callback, cpuN/online and the managed group
 # test.slice's cpuset.cpus.  Steps: cpu1 alone; cpu2 (vetoed by B: it must
@@ -22,14 +23,18 @@ start_client B 5 -S -P -v 2 -g test.slice || exit 1
 rc=0
 run_step client-cpu1 cpu online dhpd 1 0 || rc=1
 client_expect A 4 "ARRIVAL processor cpu1" || rc=1
+client_expect A 4 "REBALANCE START cpu1 new=0-1" || rc=1
 client_expect B 5 "ARRIVAL processor cpu1" || rc=1
 run_step client-veto cpu present dhpd 1 0 || rc=1
 client_expect A 4 "FAILURE cpu2" || rc=1
 client_expect B 5 "FAILURE cpu2" || rc=1
 run_step client-cpu2 cpu,cpu online dhpd 2 0 || rc=1
-for c in cpu3 cpu4; do
-	client_expect A 4 "ARRIVAL processor $c" || rc=1
-done
+# Each admitted CPU: its arrival, then the device's rebalance (none for the
+# vetoed cpu2).
+client_expect A 4 "ARRIVAL processor cpu3" || rc=1
+client_expect A 4 "REBALANCE START cpu3 new=0-1,3" || rc=1
+client_expect A 4 "ARRIVAL processor cpu4" || rc=1
+client_expect A 4 "REBALANCE START cpu4 new=0-1,3-4" || rc=1
 # dhpd handles uevents in order: cpu2's transaction ended before cpu3's.
 report_devices client-veto-after cpu2
 dhpd_status client-cpu
