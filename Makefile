@@ -118,6 +118,7 @@ bench: deps $(BUILD_BENCH)/build.ninja
 	$(BUILD_BENCH)/bench/bench-hotadd
 	$(BUILD_BENCH)/bench/bench-rebalance
 	$(BUILD_BENCH)/bench/bench-idle $(BUILD_BENCH)/src/dhpd $(BENCH_WINDOW)
+	$(BUILD_BENCH)/bench/bench-ipc $(BUILD_BENCH)/src/dhpd 200
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_STATIC) $(BUILD_TSAN) $(BUILD_FUZZ) $(BUILD_BENCH)

@@ -154,10 +154,10 @@ static void print(const char *what, const struct result *r, unsigned expected) {
 int main(int argc, char **argv) {
         const char *dhpd = argc > 1 ? argv[1] : "build/src/dhpd";
         unsigned window = argc > 2 ? (unsigned)atoi(argv[2]) : 60;
-        char conf[] = "/tmp/dhp-bench-idle-XXXXXX";
+        char conf[] = "/tmp/dhp-bench-idle-XXXXXX", nssconf[] = "/tmp/dhp-bench-idle-nss-XXXXXX";
         char win[16], fdarg[16];
         struct fake_sysfs f = { 0 };
-        struct result rs, rb, rl;
+        struct result rs, rb, rl, rn;
         struct stat st;
         int sv[2], cfd, rc = 1;
         pid_t pid;
@@ -167,9 +167,21 @@ int main(int argc, char **argv) {
                 window = 1;
         if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode))
                 setenv("TMPDIR", "/dev/shm", 1);
-        /* An empty configuration: every default, whatever /etc holds. */
+        /* Every default, whatever /etc holds, but the group: one that is in
+         * /etc/group, as systemd-sysusers makes dhp's ("root" stands in for
+         * it on a machine without dhp installed).  The second configuration
+         * names a group /etc/group lacks, so glibc's NSS modules are asked
+         * and stay loaded: the difference is what they cost. */
         cfd = mkstemp(conf);
         if (cfd < 0)
+                return 1;
+        if (write(cfd, "[daemon]\ngroup = root\n", 22) != 22)
+                return 1;
+        close(cfd);
+        cfd = mkstemp(nssconf);
+        if (cfd < 0)
+                return 1;
+        if (write(cfd, "[daemon]\ngroup = dhp-bench-no-such-group\n", 42) != 42)
                 return 1;
         close(cfd);
         snprintf(win, sizeof(win), "%u", window + 5);
@@ -193,6 +205,14 @@ int main(int argc, char **argv) {
                         goto out;
                 stop(pid);
                 print("dhpd --platform sim", &rs, 0);
+        }
+        {
+                char *args[] = { (char *)dhpd, "--platform", "sim", "--foreground", "--config", nssconf, NULL };
+                pid = spawn(args, "READY", -1);
+                if (pid < 0 || measure(pid, window, &rn) < 0)
+                        goto out;
+                stop(pid);
+                print("dhpd --platform sim, group via NSS", &rn, 0);
         }
         if (fake_sysfs_init(&f) < 0 || fake_sysfs_add_cpus(&f, 8, "0-7") < 0 ||
             fake_sysfs_add_memory(&f, 128ULL << 20, 0, 64, "online", NULL) < 0 ||
@@ -218,5 +238,6 @@ int main(int argc, char **argv) {
 out:
         fake_sysfs_deinit(&f);
         unlink(conf);
+        unlink(nssconf);
         return rc;
 }
