@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "ipc-daemon.h"
 #include "lib/client.h"
 #include "util/ipcmsg.h"
 #include "util/strbuf.h"
@@ -25,84 +26,6 @@
 
 struct remote *dhp_internal_remote(dhp *ctx);
 
-static char dir[64];
-static char sock[128];
-static pid_t daemon_pid = -1;
-static const char *sim_opts = "cpus=2,maxcpus=64,maxmem=1T";
-
-/* Start dhpd with this [sync] configuration; wait (bounded) for READY. */
-static void daemon_start(const char *sync_conf) {
-        const char *dhpd = getenv("DHPD");
-        char conf[160], line[64];
-        int out[2];
-        FILE *f;
-
-        assert_non_null(dhpd);
-        snprintf(conf, sizeof(conf), "%s/dhpd.conf", dir);
-        f = fopen(conf, "w");
-        assert_non_null(f);
-        fprintf(f, "[daemon]\nlog_level = warning\n[sync]\n%s\n", sync_conf);
-        fclose(f);
-        assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-        daemon_pid = fork();
-        assert_true(daemon_pid >= 0);
-        if (daemon_pid == 0) {
-                dup2(out[1], 1);
-                execl(dhpd, dhpd, "--platform", "sim", "--sim", sim_opts, "--foreground", "--socket", sock,
-                      "-c", conf, (char *)NULL);
-                _exit(127);
-        }
-        close(out[1]);
-        {
-                struct pollfd p = { .fd = out[0], .events = POLLIN };
-                size_t n = 0;
-                while (n < sizeof(line) - 1) {
-                        assert_true(poll(&p, 1, 10000) == 1); /* READY within 10 s */
-                        ssize_t k = read(out[0], line + n, 1);
-                        assert_true(k == 1);
-                        if (line[n++] == '\n')
-                                break;
-                }
-                line[n] = 0;
-                assert_string_equal(line, "READY\n");
-        }
-        close(out[0]);
-}
-
-static void daemon_stop(void) {
-        int st;
-
-        if (daemon_pid <= 0)
-                return;
-        kill(daemon_pid, SIGTERM);
-        waitpid(daemon_pid, &st, 0);
-        daemon_pid = -1;
-}
-
-static int setup(void **state) {
-        strcpy(dir, "/tmp/dhp-test-ipc-XXXXXX");
-        assert_non_null(mkdtemp(dir));
-        chmod(dir, 0755); /* the unprivileged client reaches the socket */
-        snprintf(sock, sizeof(sock), "%s/run/dhpd.sock", dir);
-        return 0;
-}
-
-static int teardown(void **state) {
-        char cmd[128];
-
-        daemon_stop();
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-        return system(cmd) == 0 ? 0 : -1;
-}
-
-static dhp *open_ctx(void) {
-        char target[160];
-        dhp *ctx = NULL;
-
-        snprintf(target, sizeof(target), "unix:%s", sock);
-        assert_int_equal(dhp_open(&ctx, target), 0);
-        return ctx;
-}
 
 /* ---- client processes ------------------------------------------------------ */
 
@@ -155,7 +78,7 @@ static struct child child_start(char tag, enum role role) {
                 char target[160];
                 g_tag = tag;
                 g_role = role;
-                snprintf(target, sizeof(target), "unix:%s", sock);
+                snprintf(target, sizeof(target), "unix:%s", ipc_sock);
                 if (dhp_open(&ctx, target) < 0 || dhp_proc_register(ctx, NULL, 0, child_cb, NULL, &reg) < 0)
                         _exit(1);
                 emit(tag, 'R');
@@ -234,12 +157,12 @@ static void two_clients(enum role rb, int expect_result, char second) {
         dhp *ctx;
 
         assert_int_equal(pipe2(events, O_CLOEXEC), 0);
-        daemon_start("deadline = 2s");
+        ipc_daemon_start("deadline = 2s");
         a = child_start('A', ROLE_PLAIN);
         expect_event("A:R", 5000);
         b = child_start('B', rb);
         expect_event("B:R", 5000);
-        ctx = open_ctx();
+        ctx = ipc_open_ctx();
         assert_int_equal(dhp_sim_cpu_add(ctx, NULL), expect_result);
         /* Both have ADD_START before either has the second phase. */
         expect_both("A:S", "B:S", 5000);
@@ -270,12 +193,12 @@ static void late_client(const char *policy, int expect_result) {
 
         assert_int_equal(pipe2(events, O_CLOEXEC), 0);
         snprintf(conf, sizeof(conf), "deadline = 300ms\nlate_policy = %s", policy);
-        daemon_start(conf);
+        ipc_daemon_start(conf);
         a = child_start('A', ROLE_PLAIN);
         expect_event("A:R", 5000);
         s = child_start('Z', ROLE_SLEEP);
         expect_event("Z:R", 5000);
-        ctx = open_ctx();
+        ctx = ipc_open_ctx();
         t0 = time_now_ns();
         r = dhp_sim_cpu_add(ctx, NULL);
         assert_int_equal(r, expect_result);
@@ -309,12 +232,12 @@ static void test_sigkill_during_add_start(void **state) {
         pthread_t t;
 
         assert_int_equal(pipe2(events, O_CLOEXEC), 0);
-        daemon_start("deadline = 2s");
+        ipc_daemon_start("deadline = 2s");
         a = child_start('A', ROLE_PLAIN);
         expect_event("A:R", 5000);
         k = child_start('K', ROLE_HANG);
         expect_event("K:R", 5000);
-        ad.ctx = open_ctx();
+        ad.ctx = ipc_open_ctx();
         flag_init(&ad.done);
         assert_int_equal(pthread_create(&t, NULL, add_thread, &ad), 0);
         expect_both("A:S", "K:S", 5000);
@@ -352,7 +275,7 @@ static void test_unprivileged_client(void **state) {
         }
         assert_int_equal(pipe2(events, O_CLOEXEC), 0);
         assert_int_equal(pipe2(res, O_CLOEXEC), 0);
-        daemon_start("deadline = 2s");
+        ipc_daemon_start("deadline = 2s");
         pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
@@ -364,7 +287,7 @@ static void test_unprivileged_client(void **state) {
                 /* nobody, no supplementary groups */
                 if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
                         _exit(3);
-                snprintf(target, sizeof(target), "unix:%s", sock);
+                snprintf(target, sizeof(target), "unix:%s", ipc_sock);
                 if (dhp_open(&c, target) < 0)
                         _exit(4);
                 r1 = dhp_proc_register(c, NULL, 0, noop_cb, NULL, &reg);
@@ -388,7 +311,7 @@ static void test_unprivileged_client(void **state) {
                 assert_int_equal(read(res[0], &r2, sizeof(r2)), sizeof(r2));
                 assert_int_equal(r1, -EPERM);
                 assert_int_equal(r2, 0);
-                ctx = open_ctx();
+                ctx = ipc_open_ctx();
                 assert_int_equal(dhp_sim_cpu_add(ctx, NULL), 0);
                 assert_int_equal(poll(&p, 1, 5000), 1);
                 assert_int_equal(read(res[0], &n, sizeof(n)), sizeof(n));
@@ -412,7 +335,7 @@ static int raw_connect(uint16_t major) {
         int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
         int n;
 
-        strcpy(sa.sun_path, sock);
+        strcpy(sa.sun_path, ipc_sock);
         assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
         strcpy(m.hello.name, "raw");
         n = ipcmsg_encode(&m, buf, sizeof(buf));
@@ -452,8 +375,8 @@ static void test_malformed_and_oversized(void **state) {
         dhp *ctx;
         int fd;
 
-        daemon_start("deadline = 2s");
-        ctx = open_ctx();
+        ipc_daemon_start("deadline = 2s");
+        ctx = ipc_open_ctx();
 
         /* A header whose length lies. */
         fd = raw_connect(IPC_VERSION_MAJOR);
@@ -507,7 +430,7 @@ static void test_slow_reader_gets_lost_marker(void **state) {
         dhp *ctx;
         int fd, n;
 
-        daemon_start("deadline = 2s");
+        ipc_daemon_start("deadline = 2s");
         fd = raw_connect(IPC_VERSION_MAJOR);
         m = (struct ipc_msg){ .type = IPC_MONITOR_START, .id = 2 };
         n = ipcmsg_encode(&m, out, sizeof(out));
@@ -516,7 +439,7 @@ static void test_slow_reader_gets_lost_marker(void **state) {
         text = malloc(cap);
         for (int i = 0; i < 1000; i++)
                 len += (size_t)snprintf(text + len, cap - len, "memory add 128M\n");
-        ctx = open_ctx();
+        ctx = ipc_open_ctx();
         assert_int_equal(dhp_sim_run_scenario(ctx, "flood", text, NULL), 0);
         assert_int_equal(remote_ping(dhp_internal_remote(ctx)), 0);
         free(text);
@@ -580,8 +503,8 @@ static void test_records_whole_and_history(void **state) {
         dhp_monitor *mon;
         dhp *ctx;
 
-        daemon_start("deadline = 2s");
-        ctx = open_ctx();
+        ipc_daemon_start("deadline = 2s");
+        ctx = ipc_open_ctx();
         assert_int_equal(dhp_monitor_add(ctx, collect_cb, &l, &mon), 0);
         assert_int_equal(dhp_sim_run_scenario(ctx, "extras", scenario, NULL), 0);
         /* The records came before the run's REPLY, on the same connection. */
@@ -634,19 +557,19 @@ static void test_reconnect_after_restart(void **state) {
         dhp *ctx, *drv;
 
         flag_init(&completes);
-        daemon_start("deadline = 2s");
-        ctx = open_ctx();
+        ipc_daemon_start("deadline = 2s");
+        ctx = ipc_open_ctx();
         assert_int_equal(dhp_proc_register(ctx, "survivor", 0, count_cb, &completes, &reg), 0);
         assert_int_equal(dhp_arrival_register(ctx, "survivor", DHP_CLASS_PROCESSOR, 0, arrival_count, &arrivals, &areg),
                          0);
-        daemon_stop();
+        ipc_daemon_stop();
         /* The loss shows on the fd, and dhp_process says so. */
         assert_int_equal(dhp_wait(ctx, 5000), 1);
         assert_int_equal(dhp_process(ctx), -ECONNRESET);
         assert_int_equal(dhp_reconnect(ctx), -ENOENT);
-        daemon_start("deadline = 2s");
+        ipc_daemon_start("deadline = 2s");
         assert_int_equal(dhp_reconnect(ctx), 0);
-        drv = open_ctx();
+        drv = ipc_open_ctx();
         assert_int_equal(dhp_sim_cpu_add(drv, NULL), 0);
         assert_true(flag_wait(&completes, 1, 5000));
         /* The arrival registration came back too. */
@@ -672,7 +595,7 @@ static void test_unprivileged_each_privileged_operation(void **state) {
                 return;
         }
         assert_int_equal(pipe2(res, O_CLOEXEC), 0);
-        daemon_start("deadline = 2s");
+        ipc_daemon_start("deadline = 2s");
         pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
@@ -682,7 +605,7 @@ static void test_unprivileged_each_privileged_operation(void **state) {
                 int r[6];
                 if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
                         _exit(3);
-                snprintf(target, sizeof(target), "unix:%s", sock);
+                snprintf(target, sizeof(target), "unix:%s", ipc_sock);
                 if (dhp_open(&c, target) < 0)
                         _exit(4);
                 r[0] = dhp_proc_register(c, NULL, 0, noop_cb, NULL, &reg);
@@ -711,7 +634,7 @@ static void test_unprivileged_each_privileged_operation(void **state) {
                                 fail_msg("privileged operation %d returned %d, expected -EPERM", i, r[i]);
                 assert_int_equal(r[5], 0);
                 /* None of them happened. */
-                ctx = open_ctx();
+                ctx = ipc_open_ctx();
                 assert_int_equal(dhp_proc_get_state(ctx, 2, &ps), 0);
                 assert_int_equal(ps, DHP_PROC_ABSENT);
                 dhp_close(ctx);
@@ -727,7 +650,7 @@ static long daemon_rss_kb(void) {
         long kb = -1;
         FILE *f;
 
-        snprintf(path, sizeof(path), "/proc/%d/status", (int)daemon_pid);
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)ipc_daemon_pid);
         f = fopen(path, "re");
         if (!f)
                 return -1;
@@ -749,9 +672,9 @@ static void test_flooding_client(void **state) {
         int fd, n, sent = 0;
         dhp *ctx;
 
-        daemon_start("deadline = 2s");
+        ipc_daemon_start("deadline = 2s");
         before = daemon_rss_kb();
-        fd = raw_connect(DHP_VERSION_MAJOR);
+        fd = raw_connect(IPC_VERSION_MAJOR);
         /* Non-blocking sends until the socket pushes back or the daemon
          * drops us: at most 200 000 requests. */
         fcntl(fd, F_SETFL, O_NONBLOCK);
@@ -770,7 +693,7 @@ static void test_flooding_client(void **state) {
         }
         assert_true(sent > 0);
         /* Meanwhile, another client is served within the deadline. */
-        ctx = open_ctx();
+        ctx = ipc_open_ctx();
         t0 = time_now_ns();
         assert_int_equal(dhp_sim_cpu_add(ctx, NULL), 0);
         assert_true(time_now_ns() - t0 < 2 * NSEC_PER_SEC);
@@ -814,8 +737,8 @@ static void test_reconnect_reports_what_arrived_meanwhile(void **state) {
         dhp_arrival_reg *areg, *areg2;
         dhp *ctx, *drv;
 
-        daemon_start("deadline = 2s");
-        ctx = open_ctx();
+        ipc_daemon_start("deadline = 2s");
+        ctx = ipc_open_ctx();
         assert_int_equal(dhp_arrival_register(ctx, "plain", DHP_CLASS_PROCESSOR, 0, arrival_seen, &seen, &areg), 0);
         assert_int_equal(dhp_arrival_register(ctx, "incl", DHP_CLASS_PROCESSOR, DHP_ARRIVAL_INCLUDE_EXISTING,
                                               arrival_seen, &incl, &areg2),
@@ -825,12 +748,12 @@ static void test_reconnect_reports_what_arrived_meanwhile(void **state) {
         assert_true(incl.existing[0] && incl.existing[1]);
         assert_int_equal(dhp_process(ctx), 0);
         assert_int_equal(seen.n, 0);
-        daemon_stop();
+        ipc_daemon_stop();
         assert_int_equal(dhp_wait(ctx, 5000), 1);
         assert_int_equal(dhp_process(ctx), -ECONNRESET);
-        sim_opts = "cpus=3,maxcpus=64,maxmem=1T"; /* cpu2 came meanwhile */
-        daemon_start("deadline = 2s");
-        sim_opts = "cpus=2,maxcpus=64,maxmem=1T";
+        ipc_sim_opts = "cpus=3,maxcpus=64,maxmem=1T"; /* cpu2 came meanwhile */
+        ipc_daemon_start("deadline = 2s");
+        ipc_sim_opts = "cpus=2,maxcpus=64,maxmem=1T";
         assert_int_equal(dhp_reconnect(ctx), 0);
         process_until(ctx, &seen.n, 1);
         process_until(ctx, &incl.n, 3);
@@ -841,7 +764,7 @@ static void test_reconnect_reports_what_arrived_meanwhile(void **state) {
         assert_string_equal(incl.names[2], "cpu2");
         assert_false(incl.existing[2]);
         /* Later arrivals as usual, nothing twice. */
-        drv = open_ctx();
+        drv = ipc_open_ctx();
         assert_int_equal(dhp_sim_cpu_add(drv, NULL), 0);
         process_until(ctx, &seen.n, 2);
         process_until(ctx, &incl.n, 4);
@@ -857,19 +780,19 @@ static void test_reconnect_reports_what_arrived_meanwhile(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_fanout_two_processes, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_veto_in_one_fails_both, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_late_client_proceed, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_late_client_veto, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_sigkill_during_add_start, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_unprivileged_client, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_malformed_and_oversized, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_slow_reader_gets_lost_marker, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_records_whole_and_history, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_reconnect_after_restart, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_unprivileged_each_privileged_operation, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_flooding_client, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_reconnect_reports_what_arrived_meanwhile, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_fanout_two_processes, ipc_setup, ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_veto_in_one_fails_both, ipc_setup, ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_late_client_proceed, ipc_setup, ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_late_client_veto, ipc_setup, ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_sigkill_during_add_start, ipc_setup, ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_unprivileged_client, ipc_setup, ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_malformed_and_oversized, ipc_setup, ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_slow_reader_gets_lost_marker, ipc_setup, ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_records_whole_and_history, ipc_setup, ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_reconnect_after_restart, ipc_setup, ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_unprivileged_each_privileged_operation, ipc_setup, ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_flooding_client, ipc_setup, ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_reconnect_reports_what_arrived_meanwhile, ipc_setup, ipc_teardown),
         };
         signal(SIGPIPE, SIG_IGN);
         return cmocka_run_group_tests(tests, NULL, NULL);

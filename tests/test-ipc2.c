@@ -18,89 +18,13 @@
 
 #include "core/memcond.h"
 #include "helpers.h"
+#include "ipc-daemon.h"
 #include "lib/client.h"
 #include "util/time.h"
 
 struct remote *dhp_internal_remote(dhp *ctx);
 struct engine *dhp_internal_engine(dhp *ctx);
 
-static char dir[64];
-static char sock[128];
-static pid_t daemon_pid = -1;
-
-/* Start dhpd with this [sync] configuration; wait (bounded) for READY. */
-static void daemon_start(const char *sync_conf) {
-        const char *dhpd = getenv("DHPD");
-        char conf[160], line[64];
-        int out[2];
-        FILE *f;
-
-        assert_non_null(dhpd);
-        snprintf(conf, sizeof(conf), "%s/dhpd.conf", dir);
-        f = fopen(conf, "w");
-        assert_non_null(f);
-        fprintf(f, "[daemon]\nlog_level = warning\n[sync]\n%s\n", sync_conf);
-        fclose(f);
-        assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-        daemon_pid = fork();
-        assert_true(daemon_pid >= 0);
-        if (daemon_pid == 0) {
-                dup2(out[1], 1);
-                execl(dhpd, dhpd, "--platform", "sim", "--sim", "cpus=2,maxcpus=64", "--foreground", "--socket", sock,
-                      "-c", conf, (char *)NULL);
-                _exit(127);
-        }
-        close(out[1]);
-        {
-                struct pollfd p = { .fd = out[0], .events = POLLIN };
-                size_t n = 0;
-                while (n < sizeof(line) - 1) {
-                        assert_true(poll(&p, 1, 10000) == 1); /* READY within 10 s */
-                        ssize_t k = read(out[0], line + n, 1);
-                        assert_true(k == 1);
-                        if (line[n++] == '\n')
-                                break;
-                }
-                line[n] = 0;
-                assert_string_equal(line, "READY\n");
-        }
-        close(out[0]);
-}
-
-static void daemon_stop(void) {
-        int st;
-
-        if (daemon_pid <= 0)
-                return;
-        kill(daemon_pid, SIGTERM);
-        waitpid(daemon_pid, &st, 0);
-        daemon_pid = -1;
-}
-
-static int setup(void **state) {
-        strcpy(dir, "/tmp/dhp-test-ipc2-XXXXXX");
-        assert_non_null(mkdtemp(dir));
-        chmod(dir, 0755); /* the unprivileged client reaches the socket */
-        snprintf(sock, sizeof(sock), "%s/run/dhpd.sock", dir);
-        return 0;
-}
-
-static int teardown(void **state) {
-        char cmd[128];
-
-        daemon_stop();
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-        return system(cmd) == 0 ? 0 : -1;
-}
-
-static dhp *open_ctx(void) {
-        char target[160];
-        dhp *ctx = NULL;
-
-        snprintf(target, sizeof(target), "unix:%s", sock);
-        assert_int_equal(dhp_open(&ctx, target), 0);
-        return ctx;
-}
 
 /* Run a program to its end (at most 20 s); its exit status.  stdout goes
  * to `out` when given. */
@@ -141,7 +65,7 @@ static int run(char *const argv[], char *out, size_t outsize) {
 
 /* dhpctl --socket SOCK sim ...: another process drives the daemon. */
 static void dhpctl_sim(const char *a, const char *b) {
-        char *argv[] = { getenv("DHPCTL"), "--socket", sock, "sim", (char *)a, (char *)b, NULL };
+        char *argv[] = { getenv("DHPCTL"), "--socket", ipc_sock, "sim", (char *)a, (char *)b, NULL };
 
         assert_non_null(argv[0]);
         assert_int_equal(run(argv, NULL, 0), 0);
@@ -151,7 +75,7 @@ static void dhpctl_run(const char *scenario) {
         char path[160];
         FILE *f;
 
-        snprintf(path, sizeof(path), "%s/s.scenario", dir);
+        snprintf(path, sizeof(path), "%s/s.scenario", ipc_dir);
         f = fopen(path, "w");
         assert_non_null(f);
         fputs(scenario, f);
@@ -172,8 +96,8 @@ static void test_memcond_fd_follows_dhpd(void **state) {
         dhp_memcond *low, *high, *low2;
         dhp *ctx;
 
-        daemon_start("deadline = 2s");
-        ctx = open_ctx();
+        ipc_daemon_start("deadline = 2s");
+        ctx = ipc_open_ctx();
         assert_int_equal(dhp_memcond_open(ctx, "LowMemoryCondition", &low), 0);
         assert_int_equal(dhp_memcond_open(ctx, "HighMemoryCondition", &high), 0);
         /* The state at subscription, before open returned. */
@@ -229,8 +153,8 @@ static void test_memcond_set_wakes_every_waiter(void **state) {
         dhp_memcond *low;
         dhp *ctx;
 
-        daemon_start("deadline = 2s");
-        ctx = open_ctx();
+        ipc_daemon_start("deadline = 2s");
+        ctx = ipc_open_ctx();
         assert_int_equal(dhp_memcond_open(ctx, "LowMemoryCondition", &low), 0);
         assert_int_equal(dhp_memcond_wait(low, 0), 0);
         for (int i = 0; i < 2; i++) {
@@ -266,8 +190,8 @@ static void test_memcond_thresholds_through_dhpd(void **state) {
         dhp_memcond *low;
         dhp *ctx;
 
-        daemon_start("deadline = 2s");
-        ctx = open_ctx();
+        ipc_daemon_start("deadline = 2s");
+        ctx = ipc_open_ctx();
         assert_int_equal(dhp_memcond_get_threshold(ctx, DHP_MEMCOND_LOW_MEMORY, &v), 0);
         assert_true(v == 8ULL << 20);
         assert_int_equal(dhp_memcond_get_threshold(ctx, DHP_MEMCOND_HIGH_MEMORY, &v), 0);
@@ -298,18 +222,18 @@ static void test_memcond_reconnect_refreshes(void **state) {
         dhp_memcond *low, *high;
         dhp *ctx;
 
-        daemon_start("deadline = 2s");
-        ctx = open_ctx();
+        ipc_daemon_start("deadline = 2s");
+        ctx = ipc_open_ctx();
         assert_int_equal(dhp_memcond_open(ctx, "LowMemoryCondition", &low), 0);
         assert_int_equal(dhp_memcond_open(ctx, "HighMemoryCondition", &high), 0);
         dhpctl_run("memory level available=4M\n");
         assert_true(readable(dhp_memcond_get_fd(low), 5000));
-        daemon_stop();
+        ipc_daemon_stop();
         assert_int_equal(dhp_wait(ctx, 5000), 1);
         assert_int_equal(dhp_process(ctx), -ECONNRESET);
         /* The last state stays while dhpd is away. */
         assert_true(dhp_memcond_is_set(low));
-        daemon_start("deadline = 2s");
+        ipc_daemon_start("deadline = 2s");
         assert_int_equal(dhp_reconnect(ctx), 0);
         /* A new dhpd: 3/4 available again.  The subscriptions came back
          * with the state: refreshed (bounded). */
@@ -400,8 +324,8 @@ static void test_device_sequence_in_order(void **state) {
         };
 
         evlog_init();
-        daemon_start("deadline = 2s");
-        ctx = open_ctx();
+        ipc_daemon_start("deadline = 2s");
+        ctx = ipc_open_ctx();
         assert_int_equal(dhp_proc_register(ctx, NULL, 0, sync_log, NULL, &reg), 0);
         assert_int_equal(dhp_device_new(ctx, "disk0", DHP_SETUP_CLASS_STORAGE, &dev), 0);
         assert_int_equal(dhp_device_new(ctx, "disk0", DHP_SETUP_CLASS_STORAGE, &dev), -EEXIST);
@@ -473,13 +397,13 @@ static void test_device_refused_query_stop(void **state) {
 
         evlog_init();
         evlog.refuse = -EBUSY;
-        daemon_start("deadline = 2s");
-        ctx = open_ctx();
+        ipc_daemon_start("deadline = 2s");
+        ctx = ipc_open_ctx();
         assert_int_equal(dhp_device_new(ctx, "disk1", DHP_SETUP_CLASS_STORAGE, &dev), 0);
         assert_int_equal(dhp_driver_attach(dev, "lower", driver_log, "lower", &lower), 0);
         assert_int_equal(dhp_driver_attach(dev, "upper", driver_log, "upper", &upper), 0);
         assert_int_equal(dhp_start_thread(ctx), 0);
-        drv = open_ctx();
+        drv = ipc_open_ctx();
         assert_int_equal(dhp_sim_cpu_add(drv, NULL), 0);
         evlog_expect(want, 3);
         /* Nothing else for this device in this rebalance (bounded). */
@@ -518,7 +442,7 @@ static pid_t hang_child(int *pipefd) {
                 dhp_device *dev;
                 dhp_driver *d;
                 dhp *c;
-                snprintf(target, sizeof(target), "unix:%s", sock);
+                snprintf(target, sizeof(target), "unix:%s", ipc_sock);
                 if (dhp_open(&c, target) < 0 || dhp_device_new(c, "kdisk", "Storage", &dev) < 0 ||
                     dhp_driver_attach(dev, "hang", hang_driver, &pipefd[1], &d) < 0 || dhp_start_thread(c) < 0)
                         _exit(1);
@@ -548,11 +472,11 @@ static void test_sigkill_in_stop(void **state) {
         dhp *ctx;
 
         flag_init(&ends);
-        daemon_start("deadline = 2s");
+        ipc_daemon_start("deadline = 2s");
         assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
         pid = hang_child(pfd);
         expect_byte(pfd[0], 'R');
-        ctx = open_ctx();
+        ctx = ipc_open_ctx();
         assert_int_equal(dhp_monitor_add(ctx, end_cb, &ends, &mon), 0);
         assert_int_equal(dhp_sim_cpu_add(ctx, NULL), 0);
         expect_byte(pfd[0], 'S');
@@ -582,11 +506,11 @@ static void test_hung_driver_misses_deadline(void **state) {
         dhp *ctx;
 
         flag_init(&ends);
-        daemon_start("deadline = 300ms");
+        ipc_daemon_start("deadline = 300ms");
         assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
         pid = hang_child(pfd);
         expect_byte(pfd[0], 'R');
-        ctx = open_ctx();
+        ctx = ipc_open_ctx();
         assert_int_equal(dhp_monitor_add(ctx, end_cb, &ends, &mon), 0);
         t0 = time_now_ns();
         assert_int_equal(dhp_sim_cpu_add(ctx, NULL), 0);
@@ -619,7 +543,7 @@ static void test_unprivileged_client(void **state) {
                 skip(); /* needs root to become another uid */
                 return;
         }
-        daemon_start("deadline = 2s");
+        ipc_daemon_start("deadline = 2s");
         assert_int_equal(pipe2(res, O_CLOEXEC), 0);
         pid = fork();
         assert_true(pid >= 0);
@@ -631,7 +555,7 @@ static void test_unprivileged_client(void **state) {
                 int r[4];
                 if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
                         _exit(3);
-                snprintf(target, sizeof(target), "unix:%s", sock);
+                snprintf(target, sizeof(target), "unix:%s", ipc_sock);
                 if (dhp_open(&c, target) < 0)
                         _exit(4);
                 r[0] = dhp_memcond_open(c, "LowMemoryCondition", &low); /* anyone */
@@ -665,8 +589,8 @@ static void test_same_application(void **state) {
 
         assert_non_null(argv[0]);
         assert_int_equal(run(argv, in, sizeof(in)), 0);
-        daemon_start("deadline = 2s");
-        snprintf(target, sizeof(target), "unix:%s", sock);
+        ipc_daemon_start("deadline = 2s");
+        snprintf(target, sizeof(target), "unix:%s", ipc_sock);
         argv[1] = target;
         assert_int_equal(run(argv, out, sizeof(out)), 0);
         if (strcmp(in, out) != 0)
@@ -680,16 +604,16 @@ static void test_same_application(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_memcond_fd_follows_dhpd, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_memcond_set_wakes_every_waiter, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_memcond_thresholds_through_dhpd, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_memcond_reconnect_refreshes, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_device_sequence_in_order, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_device_refused_query_stop, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_sigkill_in_stop, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_hung_driver_misses_deadline, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_unprivileged_client, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_same_application, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_memcond_fd_follows_dhpd, ipc_setup, ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_memcond_set_wakes_every_waiter, ipc_setup, ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_memcond_thresholds_through_dhpd, ipc_setup, ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_memcond_reconnect_refreshes, ipc_setup, ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_device_sequence_in_order, ipc_setup, ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_device_refused_query_stop, ipc_setup, ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_sigkill_in_stop, ipc_setup, ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_hung_driver_misses_deadline, ipc_setup, ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_unprivileged_client, ipc_setup, ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_same_application, ipc_setup, ipc_teardown),
         };
         signal(SIGPIPE, SIG_IGN);
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -236,6 +236,35 @@ oom:
         return -ENOMEM;
 }
 
+int arrival_existing(struct engine *e, dhp_class cls, dhp_arrival_cb fn, void *userdata) {
+        struct dhp_device_event *v = NULL;
+        size_t n = 0, cap;
+
+        if (cls != DHP_CLASS_PROCESSOR && cls != DHP_CLASS_MEMORY)
+                return -EINVAL;
+        pthread_mutex_lock(&e->lock);
+        cap = cls == DHP_CLASS_PROCESSOR ? e->ncpus : e->ndevices;
+        v = calloc(cap ? cap : 1, sizeof(*v));
+        if (!v) {
+                pthread_mutex_unlock(&e->lock);
+                return -ENOMEM;
+        }
+        if (cls == DHP_CLASS_PROCESSOR) {
+                for (uint32_t i = 0; i < e->ncpus; i++)
+                        if (e->cpus[i].state == DHP_PROC_ADMITTED)
+                                event_processor(&v[n++], i, DHP_EVENT_ARRIVAL, true);
+        } else {
+                for (uint64_t i = 0; i < e->ndevices; i++)
+                        if (e->devices[i].arrived && !e->devices[i].removed)
+                                event_memory(e, &v[n++], &e->devices[i], DHP_EVENT_ARRIVAL, true);
+        }
+        pthread_mutex_unlock(&e->lock);
+        for (size_t i = 0; i < n; i++)
+                fn(userdata, &v[i]);
+        free(v);
+        return (int)n;
+}
+
 int arrival_register(struct engine *e, const char *name, dhp_class cls, uint32_t flags, dhp_arrival_cb cb,
                      void *userdata, dhp_arrival_reg **ret) {
         struct arrival_item *existing = NULL;

@@ -229,6 +229,11 @@ size_t procnotify_count(struct engine *e);
 int arrival_register(struct engine *e, const char *name, dhp_class cls, uint32_t flags, dhp_arrival_cb cb,
                      void *userdata, dhp_arrival_reg **ret);
 void arrival_unregister(dhp_arrival_reg *reg);
+/* Call fn, on the calling thread, for every device of the class present now
+ * (what INCLUDE_EXISTING reports, existing flag set), from a snapshot taken
+ * under the lock.  For a server that must send them before its reply.
+ * Returns how many, or -EINVAL, -ENOMEM. */
+int arrival_existing(struct engine *e, dhp_class cls, dhp_arrival_cb fn, void *userdata);
 
 int engine_monitor_add(struct engine *e, dhp_monitor_cb cb, void *userdata, dhp_monitor **ret);
 void engine_monitor_remove(dhp_monitor *m);

@@ -933,8 +933,7 @@ static void accept_one(struct server *s) {
 
 /* ---- requests ------------------------------------------------------------ */
 
-static void arrival_cb(void *userdata, const dhp_device_event *ev) {
-        struct cl_arrival *a = userdata;
+static void arrival_send(struct cl_arrival *a, const dhp_device_event *ev, bool droppable) {
         struct ipc_msg m = { .type = IPC_ARRIVAL };
         uint32_t index = 0;
         uint64_t base = 0, size = 0;
@@ -950,7 +949,18 @@ static void arrival_cb(void *userdata, const dhp_device_event *ev) {
                 m.arrival.size = size;
         }
         snprintf(m.arrival.name, sizeof(m.arrival.name), "%s", dhp_device_event_get_name(ev));
-        client_send(a->c, &m, true);
+        client_send(a->c, &m, droppable);
+}
+
+static void arrival_cb(void *userdata, const dhp_device_event *ev) {
+        arrival_send(userdata, ev, true);
+}
+
+/* The devices present at registration: sent before the REPLY and never
+ * dropped, so that the client knows them all when its register call
+ * returns (it tells apart, after a reconnect, what arrived meanwhile). */
+static void arrival_existing_cb(void *userdata, const dhp_device_event *ev) {
+        arrival_send(userdata, ev, false);
 }
 
 /* A record in the layout the client reads: RECORD_EXT, or for a 1.0
@@ -1359,14 +1369,19 @@ static bool handle(struct server *s, struct client *c, const struct ipc_msg *m) 
                 pthread_mutex_unlock(&c->lock);
                 if (r == 0) {
                         c->arr[slot] = (struct cl_arrival){ .id = m->arrival_register.reg, .c = c };
-                        r = arrival_register(s->e, name, m->arrival_register.cls, m->arrival_register.flags,
-                                             arrival_cb, &c->arr[slot], &c->arr[slot].reg);
+                        /* Registered first, then the snapshot: a device
+                         * arriving in between is in both (the client drops
+                         * the second by name), none is in neither. */
+                        r = arrival_register(s->e, name, m->arrival_register.cls, 0, arrival_cb, &c->arr[slot],
+                                             &c->arr[slot].reg);
                 }
                 if (r == 0) {
                         c->arr[slot].used = true;
                         pthread_mutex_lock(&c->lock);
                         c->narr++;
                         pthread_mutex_unlock(&c->lock);
+                        if (m->arrival_register.flags & DHP_ARRIVAL_INCLUDE_EXISTING)
+                                arrival_existing(s->e, m->arrival_register.cls, arrival_existing_cb, &c->arr[slot]);
                 }
                 reply(c, m->id, r, 0, 0, r == -ENOSPC ? "too many registrations for one client" : NULL);
                 return true;

@@ -12,47 +12,17 @@ block is offline that the policy says online, and the processor is in the
 managed cgroup.  Every wait is on an event (a log line, process exit)."""
 import os, select, socket, subprocess, sys, tempfile, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import faketree  # noqa: E402
+from faketree import read, write  # noqa: E402
+
 DHPD = sys.argv[1]
-passed = failed = 0
+check = faketree.Checks()
 figures = []
 
 
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("not ok:", what, flush=True)
-
-
-def write(root, rel, text):
-    path = os.path.join(root, rel)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-
-
-def read(root, rel):
-    with open(os.path.join(root, rel)) as f:
-        return f.read().strip()
-
-
 def make_tree(root):
-    write(root, "sys/devices/system/cpu/possible", "0-3\n")
-    write(root, "sys/devices/system/cpu/present", "0-1\n")
-    write(root, "sys/devices/system/cpu/online", "0-1\n")
-    os.makedirs(os.path.join(root, "sys/devices/system/cpu/cpu0"), exist_ok=True)
-    write(root, "sys/devices/system/cpu/cpu1/online", "1\n")
-    write(root, "sys/devices/system/memory/block_size_bytes", "8000000\n")
-    write(root, "sys/devices/system/memory/auto_online_blocks", "offline\n")
-    for b in range(8):
-        write(root, "sys/devices/system/memory/memory%d/state" % b, "online\n")
-        write(root, "sys/devices/system/memory/memory%d/phys_index" % b, "%08x\n" % b)
-    write(root, "sys/fs/cgroup/app.slice/cpuset.cpus", "0-1\n")
-    write(root, "proc/meminfo", "MemTotal: 1048576 kB\nMemAvailable: 524288 kB\n"
-                                "CommitLimit: 1048576 kB\nCommitted_AS: 102400 kB\n")
-    write(root, "proc/cmdline", "console=ttyS0\n")
+    faketree.make_tree(root, cgroup="app.slice")
     write(root, "dhpd.conf", "[cpu]\ncgroup = app.slice\n[memory]\nonline_policy = movable\n")
 
 
@@ -198,8 +168,7 @@ def main():
         for fault, path in lst:
             run_step(kind, fault, path)
     print("%d kills survived: %s" % (len(figures), ", ".join(figures)))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return check.summary()
 
 
 sys.exit(main())

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "ipc-daemon.h"
+
+char ipc_dir[64];
+char ipc_sock[128];
+pid_t ipc_daemon_pid = -1;
+const char *ipc_sim_opts = "cpus=2,maxcpus=64,maxmem=1T";
+
+void ipc_daemon_start(const char *sync_conf) {
+        const char *dhpd = getenv("DHPD");
+        char conf[160], line[64];
+        int out[2];
+        FILE *f;
+
+        assert_non_null(dhpd);
+        snprintf(conf, sizeof(conf), "%s/dhpd.conf", ipc_dir);
+        f = fopen(conf, "w");
+        assert_non_null(f);
+        fprintf(f, "[daemon]\nlog_level = warning\n[sync]\n%s\n", sync_conf);
+        fclose(f);
+        assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+        ipc_daemon_pid = fork();
+        assert_true(ipc_daemon_pid >= 0);
+        if (ipc_daemon_pid == 0) {
+                /* Under ASan, freed memory waits in a quarantine of up to
+                 * 256 MB: a small one keeps dhpd's RSS meaningful for the
+                 * tests that bound it (the flooding client). */
+                const char *asan = getenv("ASAN_OPTIONS");
+                char opts[512];
+                snprintf(opts, sizeof(opts), "%s%squarantine_size_mb=4", asan ? asan : "", asan && *asan ? ":" : "");
+                setenv("ASAN_OPTIONS", opts, 1);
+                dup2(out[1], 1);
+                execl(dhpd, dhpd, "--platform", "sim", "--sim", ipc_sim_opts, "--foreground",
+                      "--socket", ipc_sock, "-c", conf, (char *)NULL);
+                _exit(127);
+        }
+        close(out[1]);
+        {
+                struct pollfd p = { .fd = out[0], .events = POLLIN };
+                size_t n = 0;
+                while (n < sizeof(line) - 1) {
+                        assert_true(poll(&p, 1, 10000) == 1); /* READY within 10 s */
+                        ssize_t k = read(out[0], line + n, 1);
+                        assert_true(k == 1);
+                        if (line[n++] == '\n')
+                                break;
+                }
+                line[n] = 0;
+                assert_string_equal(line, "READY\n");
+        }
+        close(out[0]);
+}
+
+void ipc_daemon_stop(void) {
+        int st;
+
+        if (ipc_daemon_pid <= 0)
+                return;
+        kill(ipc_daemon_pid, SIGTERM);
+        waitpid(ipc_daemon_pid, &st, 0);
+        ipc_daemon_pid = -1;
+}
+
+int ipc_setup(void **state) {
+        strcpy(ipc_dir, "/tmp/dhp-test-ipc-XXXXXX");
+        assert_non_null(mkdtemp(ipc_dir));
+        chmod(ipc_dir, 0755); /* the unprivileged client reaches the socket */
+        snprintf(ipc_sock, sizeof(ipc_sock), "%s/run/dhpd.sock", ipc_dir);
+        return 0;
+}
+
+int ipc_teardown(void **state) {
+        char cmd[128];
+
+        ipc_daemon_stop();
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", ipc_dir);
+        return system(cmd) == 0 ? 0 : -1;
+}
+
+dhp *ipc_open_ctx(void) {
+        char target[160];
+        dhp *ctx = NULL;
+
+        snprintf(target, sizeof(target), "unix:%s", ipc_sock);
+        assert_int_equal(dhp_open(&ctx, target), 0);
+        return ctx;
+}
