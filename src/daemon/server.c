@@ -797,6 +797,7 @@ static bool peer_privileged(struct server *s, pid_t pid, uid_t uid, gid_t gid) {
         }
         if (read_groups)
                 return found;
+#ifndef DHP_NO_NSS
         {
                 struct passwd pw, *res = NULL;
                 char pb[4096];
@@ -810,6 +811,7 @@ static bool peer_privileged(struct server *s, pid_t pid, uid_t uid, gid_t gid) {
                         if (groups[i] == s->group)
                                 return true;
         }
+#endif
         return false;
 }
 
@@ -1748,13 +1750,20 @@ int server_new(struct server **ret, struct engine *e, struct sim *sim, const str
                 char gb[4096];
                 if (group_from_files(cfg->group, &s->group) == 0) {
                         s->have_group = true;
-                } else if (getgrnam_r(cfg->group, &gr, gb, sizeof(gb), &res) == 0 && res) {
+                }
+#ifndef DHP_NO_NSS
+                else if (getgrnam_r(cfg->group, &gr, gb, sizeof(gb), &res) == 0 && res) {
                         s->group = res->gr_gid;
                         s->have_group = true;
-                } else {
+                }
+#else
+                (void)gr;
+                (void)gb;
+                (void)res;
+#endif
+                if (!s->have_group)
                         log_notice(&s->log, "group '%s' does not exist: only root may register synchronously",
                                    cfg->group);
-                }
         }
         s->cfg.group = cfg->group ? cfg->group : ""; /* the caller's, kept alive by it */
         engine_set_sync_deadline(e, cfg->deadline_ns ? cfg->deadline_ns : 2 * NSEC_PER_SEC, cfg->late_veto);
