@@ -283,6 +283,46 @@ static void test_monitor_netlink(void **state) {
         uevent_monitor_free(NULL);
 }
 
+/* A user space process unicasting in the kernel's format to our netlink
+ * socket (needs CAP_NET_ADMIN; only our own sockets are involved, nothing is
+ * broadcast) is refused by its nl_pid. */
+static void test_monitor_netlink_user_sender(void **state) {
+        struct uevent_monitor *m;
+        struct sockaddr_nl me = { 0 }, dst = { .nl_family = AF_NETLINK };
+        socklen_t sl = sizeof(me);
+        struct uevent u;
+        char buf[512];
+        size_t len;
+        int r, tx;
+
+        r = uevent_monitor_new(&m, 0, NULL);
+        if (r < 0) {
+                skip();
+                return;
+        }
+        assert_int_equal(getsockname(uevent_monitor_get_fd(m), (struct sockaddr *)&me, &sl), 0);
+        tx = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_KOBJECT_UEVENT);
+        assert_true(tx >= 0);
+        dst.nl_pid = me.nl_pid;
+        len = MEM_ADD(buf, "1");
+        if (sendto(tx, buf, len, 0, (struct sockaddr *)&dst, sizeof(dst)) < 0) {
+                close(tx);
+                uevent_monitor_free(m);
+                skip(); /* no CAP_NET_ADMIN */
+                return;
+        }
+        /* Real kernel events may arrive meanwhile; the forged one must be the
+         * only -EPERM. */
+        for (int i = 0; i < 1000; i++) {
+                r = uevent_monitor_receive(m, &u);
+                if (r != 0 && r != UEVENT_MONITOR_GAP)
+                        break;
+        }
+        assert_int_equal(r, -EPERM);
+        close(tx);
+        uevent_monitor_free(m);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_parse_ok),
@@ -293,6 +333,7 @@ int main(void) {
                 cmocka_unit_test(test_monitor_rejects_non_kernel),
                 cmocka_unit_test(test_check_sender),
                 cmocka_unit_test(test_monitor_netlink),
+                cmocka_unit_test(test_monitor_netlink_user_sender),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
