@@ -83,6 +83,11 @@ struct daemon {
         int wake_fd;  /* the engine has queued work */
         int hp_stop;  /* tells the hotplug thread to stop */
         int hp_kick;  /* asks the hotplug thread to resync (SIGHUP) */
+        /* A reloaded configuration for the hotplug thread to apply (it alone
+         * runs the platform's transactions). */
+        pthread_mutex_t reload_lock;
+        struct config reload_cfg;
+        bool reload_pending;
         pthread_t hp_thread;
         bool hp_running;
         int nt_stop; /* tells the notification thread to stop */
@@ -366,7 +371,24 @@ static void *hotplug_thread(void *userdata) {
                 if (p[1].revents)
                         break;
                 if (p[2].revents) {
+                        struct config c;
+                        bool apply;
+
                         drain(d->hp_kick);
+                        pthread_mutex_lock(&d->reload_lock);
+                        apply = d->reload_pending;
+                        if (apply)
+                                c = d->reload_cfg;
+                        d->reload_pending = false;
+                        pthread_mutex_unlock(&d->reload_lock);
+                        if (apply) {
+                                struct linux_config lc;
+                                linux_config_from(&lc, &c, &d->opt);
+                                if (linux_platform_reconfigure(d->lp, &lc) < 0)
+                                        log_error(&d->log, "cannot apply the reloaded policies; the running ones stay");
+                                else
+                                        log_notice(&d->log, "onlining policies and managed cgroups reloaded");
+                        }
                         linux_platform_resync(d->lp);
                 }
                 if (p[3].revents & POLLPRI)
@@ -586,8 +608,14 @@ static int main_loop(struct daemon *d, int sfd) {
                                 if (load_config(d, &c) == 0) {
                                         d->cfg = c;
                                         d->dlog.max_level = d->opt.log_level ? d->opt.log_level : c.log_level;
-                                        log_notice(&d->log, "configuration reloaded (onlining policies apply at "
-                                                   "restart)");
+                                        engine_set_sync_deadline(d->engine, c.deadline_ns,
+                                                                 c.late_policy == CONFIG_LATE_VETO);
+                                        pthread_mutex_lock(&d->reload_lock);
+                                        d->reload_cfg = c;
+                                        d->reload_pending = true;
+                                        pthread_mutex_unlock(&d->reload_lock);
+                                        log_notice(&d->log, "configuration reloaded (the socket, its group and the "
+                                                   "platform apply at restart)");
                                 } else {
                                         log_error(&d->log, "configuration not reloaded; the running one stays");
                                 }

@@ -35,9 +35,9 @@ def read(root, rel):
 
 
 def make_tree(root, cgroup=None):
-    """cpu0-1 online of 4 possible, 8 blocks of 128 MiB online, meminfo,
+    """cpu0-1 online of 8 possible, 8 blocks of 128 MiB online, meminfo,
     and optionally a cgroup v2 group with cpuset.cpus 0-1."""
-    write(root, "sys/devices/system/cpu/possible", "0-3\n")
+    write(root, "sys/devices/system/cpu/possible", "0-7\n")
     write(root, "sys/devices/system/cpu/present", "0-1\n")
     write(root, "sys/devices/system/cpu/online", "0-1\n")
     os.makedirs(os.path.join(root, "sys/devices/system/cpu/cpu0"), exist_ok=True)

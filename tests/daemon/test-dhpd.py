@@ -112,6 +112,18 @@ def main():
             uevent(ours, "add", "/devices/system/cpu/cpu3", "cpu")
             check(d.wait_line("cpu3: online and admitted") is not None, "still serving after SIGHUP")
 
+            # SIGHUP with a valid configuration applies the onlining
+            # policy at once: with [cpu] online = no, a new processor is
+            # left offline (and notified of nothing).
+            write(root, "dhpd.conf", "[cpu]\nonline = no\n[memory]\nonline_policy = movable\n")
+            d.p.send_signal(signal.SIGHUP)
+            check(d.wait_line("onlining policies and managed cgroups reloaded") is not None, "policies reloaded")
+            write(root, "sys/devices/system/cpu/cpu4/online", "0\n")
+            write(root, "sys/devices/system/cpu/present", "0-4\n")
+            uevent(ours, "add", "/devices/system/cpu/cpu4", "cpu")
+            check(d.wait_line("cpu4: present, left offline by policy") is not None, "cpu4 left offline after reload")
+            check(read(root, "sys/devices/system/cpu/cpu4/online") == "0", "cpu4 online not written")
+
             d.p.send_signal(signal.SIGTERM)
             try:
                 rc = d.p.wait(timeout=10)

@@ -837,6 +837,32 @@ int linux_platform_start(struct linux_platform *lp) {
         return sync_from_sysfs(lp, true);
 }
 
+int linux_platform_reconfigure(struct linux_platform *lp, const struct linux_config *cfg) {
+        char groups[LINUX_MAX_CGROUPS][256];
+
+        if (!cfg || cfg->ncgroups > LINUX_MAX_CGROUPS)
+                return -EINVAL;
+        for (unsigned i = 0; i < cfg->ncgroups; i++)
+                if (!cfg->cgroups[i] || snprintf(groups[i], sizeof(groups[i]), "%s", cfg->cgroups[i]) >=
+                                                (int)sizeof(groups[i]))
+                        return -EINVAL;
+        lp->cfg.cpu_online = cfg->cpu_online;
+        lp->cfg.cpu_online_at_start = cfg->cpu_online_at_start;
+        lp->cfg.veto_keep_online = cfg->veto_keep_online;
+        lp->cfg.mem_online = cfg->mem_online;
+        lp->cfg.mem_policy = cfg->mem_policy;
+        lp->writer.max_attempts = cfg->retry_attempts;
+        lp->writer.max_total_ns = cfg->retry_max_ns;
+        memcpy(lp->cgroups, groups, sizeof(groups));
+        for (unsigned i = 0; i < cfg->ncgroups; i++)
+                lp->cfg.cgroups[i] = lp->cgroups[i];
+        lp->cfg.ncgroups = cfg->ncgroups;
+        /* A newly managed group whose cpuset.cpus is empty follows its
+         * parent: pin it now, as at start, before the next processor. */
+        pin_managed_cgroups(lp);
+        return 0;
+}
+
 int linux_platform_resync(struct linux_platform *lp) {
         STAT_INC(lp, resyncs);
         log_notice(&lp->log, "resynchronising from sysfs");

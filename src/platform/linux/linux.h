@@ -108,6 +108,15 @@ int linux_platform_get_fd(struct linux_platform *lp);
  */
 int linux_platform_process(struct linux_platform *lp);
 
+/*
+ * linux_platform_reconfigure - apply new policies (onlining, veto, memory
+ * zone, retries, managed cgroups) from cfg; its root, uevent fd and writer
+ * functions are ignored.  Call it on the thread that runs the platform's
+ * transactions (dhpd's hotplug thread, on SIGHUP), so that no transaction
+ * sees a half-applied configuration.  -EINVAL for a bad cgroup list.
+ */
+int linux_platform_reconfigure(struct linux_platform *lp, const struct linux_config *cfg);
+
 /* linux_platform_resync - compare sysfs with the model and handle every
  * difference.  Called by process() after a loss; exposed for SIGHUP. */
 int linux_platform_resync(struct linux_platform *lp);
