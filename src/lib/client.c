@@ -6,11 +6,9 @@
  * callback or a monitor) cannot wait for its reply and fails with -EDEADLK,
  * except deregistrations, which never wait.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +22,8 @@
 #include "core/memcond.h"
 #include "core/rebalance.h"
 #include "lib/client.h"
+#include "platform/linux/affinity.h"
+#include "util/cpuset.h"
 #include "util/macro.h"
 #include "util/time.h"
 
@@ -184,30 +184,18 @@ const char *remote_last_text(struct remote *r) {
  * partition's processors are not this machine's.
  */
 static void affinity_apply(struct remote *r) {
-        cpu_set_t set;
-        DIR *d;
-        struct dirent *de;
-        bool any = false;
+        struct cpuset set = CPUSET_INIT;
 
         if (r->welcome_flags & IPC_WELCOME_SIMULATED)
                 return;
-        CPU_ZERO(&set);
-        for (uint32_t i = 0; i < r->nadmitted && i < CPU_SETSIZE; i++)
-                if (r->admitted[i] == DHP_PROC_ADMITTED) {
-                        CPU_SET(i, &set);
-                        any = true;
-                }
-        if (!any)
-                return;
-        d = opendir("/proc/self/task");
-        if (!d)
-                return;
-        while ((de = readdir(d))) {
-                pid_t tid = (pid_t)atoi(de->d_name);
-                if (tid > 0)
-                        sched_setaffinity(tid, sizeof(set), &set);
-        }
-        closedir(d);
+        for (uint32_t i = 0; i < r->nadmitted; i++)
+                if (r->admitted[i] == DHP_PROC_ADMITTED && cpuset_set(&set, i) < 0)
+                        goto out;
+        /* An empty set (nothing admitted yet) is refused: threads keep
+         * their mask. */
+        affinity_set_process(&set, NULL);
+out:
+        cpuset_deinit(&set);
 }
 
 static void admitted_store(struct remote *r, const struct ipc_msg *m) {
