@@ -292,10 +292,7 @@ void linux_platform_stats(struct linux_platform *lp, struct linux_stats *ret) {
 
 /* ---- handling what was found ------------------------------------------- */
 
-static int push_u32(uint32_t **v, size_t *n, size_t *cap, uint32_t x) {
-        for (size_t i = 0; i < *n; i++)
-                if ((*v)[i] == x)
-                        return 0;
+static int append_u32(uint32_t **v, size_t *n, size_t *cap, uint32_t x) {
         if (*n == *cap) {
                 size_t c = *cap ? *cap * 2 : 16;
                 uint32_t *p = realloc(*v, c * sizeof(*p));
@@ -306,6 +303,15 @@ static int push_u32(uint32_t **v, size_t *n, size_t *cap, uint32_t x) {
         }
         (*v)[(*n)++] = x;
         return 0;
+}
+
+/* Processors are few and handled in the order their events came: a linear
+ * check keeps the first. */
+static int push_u32(uint32_t **v, size_t *n, size_t *cap, uint32_t x) {
+        for (size_t i = 0; i < *n; i++)
+                if ((*v)[i] == x)
+                        return 0;
+        return append_u32(v, n, cap, x);
 }
 
 static int cmp_u32(const void *a, const void *b) {
@@ -930,7 +936,7 @@ static void handle_uevent(struct linux_platform *lp, const struct uevent *u) {
             devpath_index(u->devpath, "/devices/system/memory/memory", &id) == 0) {
                 switch (u->action) {
                 case UEVENT_ACTION_ADD:
-                        push_u32(&lp->pending.blocks, &lp->pending.nblocks, &lp->pending.cap_blocks, id);
+                        append_u32(&lp->pending.blocks, &lp->pending.nblocks, &lp->pending.cap_blocks, id);
                         break;
                 case UEVENT_ACTION_ONLINE:
                 case UEVENT_ACTION_OFFLINE:
@@ -938,7 +944,7 @@ static void handle_uevent(struct linux_platform *lp, const struct uevent *u) {
                          * there).  An unknown one: its add was lost, or is
                          * pending in this same drain. */
                         if (engine_mem_block_set_online(lp->engine, id, u->action == UEVENT_ACTION_ONLINE) == -ENOENT)
-                                push_u32(&lp->pending.blocks, &lp->pending.nblocks, &lp->pending.cap_blocks, id);
+                                append_u32(&lp->pending.blocks, &lp->pending.nblocks, &lp->pending.cap_blocks, id);
                         break;
                 default:
                         break;
@@ -1014,7 +1020,14 @@ int linux_platform_process(struct linux_platform *lp) {
                 handle_cpu(lp, cpu, online, false);
         }
         if (lp->pending.nblocks) {
+                /* Blocks can come by the thousand in one drain: appended
+                 * as they come, sorted, then their repeats dropped. */
+                size_t k = 1;
                 qsort(lp->pending.blocks, lp->pending.nblocks, sizeof(uint32_t), cmp_u32);
+                for (size_t i = 1; i < lp->pending.nblocks; i++)
+                        if (lp->pending.blocks[i] != lp->pending.blocks[k - 1])
+                                lp->pending.blocks[k++] = lp->pending.blocks[i];
+                lp->pending.nblocks = k;
                 handle_new_blocks(lp, lp->pending.blocks, lp->pending.nblocks, false);
         }
         return n;
