@@ -757,6 +757,7 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
                 r = -ENOMEM;
                 goto out;
         }
+        uint64_t hotadded = 0; /* the device last onlined, + 1; 0: none yet */
         for (uint32_t i = 0; i < t->n_blocks; i++) {
                 const struct topology_memblock *b = &t->blocks[i];
                 bool online;
@@ -768,8 +769,13 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
                 }
                 if ((b->state == MEMBLOCK_STATE_ONLINE) != online)
                         engine_mem_block_set_online(lp->engine, b->id, b->state == MEMBLOCK_STATE_ONLINE);
-                if (b->state != MEMBLOCK_STATE_ONLINE && lp->cfg.mem_online)
+                /* One transaction per device onlines all its offline blocks;
+                 * blocks come by id and a device's are contiguous, so its
+                 * other blocks follow. */
+                if (b->state != MEMBLOCK_STATE_ONLINE && lp->cfg.mem_online && hotadded != dev + 1) {
                         engine_mem_hotadd(lp->engine, dev);
+                        hotadded = dev + 1;
+                }
         }
         add_new_blocks_from(lp, t, is_new, at_start);
         if (at_start) {
