@@ -162,30 +162,33 @@ int memcond_config_set(struct memcond_config *cfg, const char *key, const char *
         if (!cfg || !key || !value)
                 return -EINVAL;
         reset = strcmp(value, "default") == 0;
-        if (strcmp(key, "low") == 0) {
-                if (reset)
-                        cfg->low = 0;
-                return reset ? 0 : set_bytes(&cfg->low, key, value, ret_error);
-        }
-        if (strcmp(key, "high") == 0) {
-                if (reset)
-                        cfg->high = 0;
-                return reset ? 0 : set_bytes(&cfg->high, key, value, ret_error);
-        }
-        if (strcmp(key, "low_commit") == 0) {
-                if (reset)
-                        cfg->low_commit = 0;
-                return reset ? 0 : set_percent(&cfg->low_commit, key, value, ret_error);
-        }
-        if (strcmp(key, "high_commit") == 0) {
-                if (reset)
-                        cfg->high_commit = 0;
-                return reset ? 0 : set_percent(&cfg->high_commit, key, value, ret_error);
-        }
-        if (strcmp(key, "max_commit") == 0) {
-                if (reset)
-                        cfg->max_commit = 0;
-                return reset ? 0 : set_percent(&cfg->max_commit, key, value, ret_error);
+        {
+                /* A threshold in bytes or in percent of the commit limit;
+                 * "default" resets it to 0, which means the default. */
+                const struct {
+                        const char *key;
+                        uint64_t *bytes;
+                        uint32_t *percent;
+                } keys[] = {
+                        { "low", &cfg->low, NULL },
+                        { "high", &cfg->high, NULL },
+                        { "low_commit", NULL, &cfg->low_commit },
+                        { "high_commit", NULL, &cfg->high_commit },
+                        { "max_commit", NULL, &cfg->max_commit },
+                };
+                for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+                        if (strcmp(key, keys[i].key) != 0)
+                                continue;
+                        if (reset) {
+                                if (keys[i].bytes)
+                                        *keys[i].bytes = 0;
+                                else
+                                        *keys[i].percent = 0;
+                                return 0;
+                        }
+                        return keys[i].bytes ? set_bytes(keys[i].bytes, key, value, ret_error)
+                                             : set_percent(keys[i].percent, key, value, ret_error);
+                }
         }
         if (strcmp(key, "interval") == 0) {
                 uint64_t ns;
