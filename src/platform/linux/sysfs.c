@@ -86,7 +86,8 @@ int sysfs_read(const char *root, const char *path, char *buf, size_t size, size_
         return sysfs_read_at(AT_FDCWD, p, buf, size, ret_len);
 }
 
-int sysfs_read_u64(const char *root, const char *path, uint64_t *ret) {
+/* A small attribute holding one number, parsed by `parse`. */
+static int read_number(const char *root, const char *path, int (*parse)(const char *, uint64_t *), uint64_t *ret) {
         char buf[64];
         uint64_t v;
         int r;
@@ -94,11 +95,15 @@ int sysfs_read_u64(const char *root, const char *path, uint64_t *ret) {
         r = sysfs_read(root, path, buf, sizeof(buf), NULL);
         if (r < 0)
                 return r;
-        r = parse_u64(buf, &v);
+        r = parse(buf, &v);
         if (r < 0)
                 return r;
         *ret = v;
         return 0;
+}
+
+int sysfs_read_u64(const char *root, const char *path, uint64_t *ret) {
+        return read_number(root, path, parse_u64, ret);
 }
 
 int sysfs_parse_hex_u64(const char *s, uint64_t *ret) {
@@ -128,18 +133,7 @@ int sysfs_parse_hex_u64(const char *s, uint64_t *ret) {
 }
 
 int sysfs_read_hex_u64(const char *root, const char *path, uint64_t *ret) {
-        char buf[64];
-        uint64_t v;
-        int r;
-
-        r = sysfs_read(root, path, buf, sizeof(buf), NULL);
-        if (r < 0)
-                return r;
-        r = sysfs_parse_hex_u64(buf, &v);
-        if (r < 0)
-                return r;
-        *ret = v;
-        return 0;
+        return read_number(root, path, sysfs_parse_hex_u64, ret);
 }
 
 int sysfs_read_cpuset(const char *root, const char *path, struct cpuset *ret) {
