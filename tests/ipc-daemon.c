@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -91,5 +92,17 @@ dhp *ipc_open_ctx(void) {
 
         snprintf(target, sizeof(target), "unix:%s", ipc_sock);
         assert_int_equal(dhp_open(&ctx, target), 0);
+        return ctx;
+}
+
+dhp *ipc_open_as_nobody(void) {
+        char target[160];
+        dhp *ctx;
+
+        if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+                _exit(3);
+        snprintf(target, sizeof(target), "unix:%s", ipc_sock);
+        if (dhp_open(&ctx, target) < 0)
+                _exit(4);
         return ctx;
 }

@@ -22,3 +22,6 @@ int ipc_setup(void **state);
 int ipc_teardown(void **state);
 /* A context on the socket (asserts success). */
 dhp *ipc_open_ctx(void);
+/* In a forked child: become nobody (no supplementary groups) and connect;
+ * _exit(3) if the uid cannot be dropped, _exit(4) if the connection fails. */
+dhp *ipc_open_as_nobody(void);

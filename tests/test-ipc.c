@@ -279,17 +279,12 @@ static void test_unprivileged_client(void **state) {
         pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
-                char target[160];
                 dhp_proc_reg *reg;
                 dhp_arrival_reg *areg;
                 dhp *c;
                 int n = 0, r1, r2;
                 /* nobody, no supplementary groups */
-                if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
-                        _exit(3);
-                snprintf(target, sizeof(target), "unix:%s", ipc_sock);
-                if (dhp_open(&c, target) < 0)
-                        _exit(4);
+                c = ipc_open_as_nobody();
                 r1 = dhp_proc_register(c, NULL, 0, noop_cb, NULL, &reg);
                 r2 = dhp_arrival_register(c, NULL, DHP_CLASS_PROCESSOR, 0, arrival_count, &n, &areg);
                 (void)!write(res[1], &r1, sizeof(r1));
@@ -599,15 +594,11 @@ static void test_unprivileged_each_privileged_operation(void **state) {
         pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
-                char target[160], *err = NULL;
+                char *err = NULL;
                 dhp_proc_reg *reg;
                 dhp *c;
                 int r[6];
-                if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
-                        _exit(3);
-                snprintf(target, sizeof(target), "unix:%s", ipc_sock);
-                if (dhp_open(&c, target) < 0)
-                        _exit(4);
+                c = ipc_open_as_nobody();
                 r[0] = dhp_proc_register(c, NULL, 0, noop_cb, NULL, &reg);
                 r[1] = dhp_proc_register(c, NULL, DHP_PROC_ADD_EXISTING, noop_cb, NULL, &reg);
                 r[2] = dhp_sim_cpu_add(c, NULL);

@@ -548,16 +548,11 @@ static void test_unprivileged_client(void **state) {
         pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
-                char target[160];
                 dhp_memcond *low;
                 dhp_device *dev;
                 dhp *c;
                 int r[4];
-                if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
-                        _exit(3);
-                snprintf(target, sizeof(target), "unix:%s", ipc_sock);
-                if (dhp_open(&c, target) < 0)
-                        _exit(4);
+                c = ipc_open_as_nobody();
                 r[0] = dhp_memcond_open(c, "LowMemoryCondition", &low); /* anyone */
                 r[1] = dhp_memcond_set_threshold(c, DHP_MEMCOND_LOW_MEMORY, 16ULL << 20, NULL);
                 r[2] = dhp_device_new(c, "nobody-disk", "Storage", &dev);
