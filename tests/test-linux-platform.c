@@ -126,6 +126,14 @@ static void read_file(struct fixture *f, const char *rel, char *buf, size_t size
         buf[strcspn(buf, "\n")] = 0;
 }
 
+/* The file's content, its trailing newline dropped, is `want`. */
+static void expect_file(struct fixture *f, const char *rel, const char *want) {
+        char buf[256];
+
+        read_file(f, rel, buf, sizeof(buf));
+        assert_string_equal(buf, want);
+}
+
 /* ---- a synchronous client that looks at sysfs during its calls -------- */
 
 struct observer {
@@ -164,7 +172,6 @@ static void test_cpu_add_runs_the_transaction(void **state) {
         dhp_proc_reg *reg;
         dhp_arrival_reg *areg;
         dhp_proc_state ps;
-        char buf[32];
         long s, a, c, v;
 
         setup_tree(&f);
@@ -177,8 +184,7 @@ static void test_cpu_add_runs_the_transaction(void **state) {
         assert_int_equal(linux_platform_process(f.lp), 1);
         assert_int_equal(engine_dispatch(f.e), 1);
 
-        read_file(&f, "sys/devices/system/cpu/cpu2/online", buf, sizeof(buf));
-        assert_string_equal(buf, "1");
+        expect_file(&f, "sys/devices/system/cpu/cpu2/online", "1");
         /* ADD_START: started (online written) but not yet admitted into the
          * managed cgroup; ADD_COMPLETE: admitted. */
         assert_string_equal(o.online_at_start, "1");
@@ -206,7 +212,6 @@ static void test_cpu_veto_takes_it_offline(void **state) {
         dhp_proc_reg *reg;
         dhp_proc_state ps;
         struct linux_stats st;
-        char buf[32];
 
         setup_tree(&f);
         start(&f, NULL);
@@ -214,10 +219,8 @@ static void test_cpu_veto_takes_it_offline(void **state) {
         hotadd_cpu_in_tree(&f, 2);
         send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
         linux_platform_process(f.lp);
-        read_file(&f, "sys/devices/system/cpu/cpu2/online", buf, sizeof(buf));
-        assert_string_equal(buf, "0");
-        read_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", buf, sizeof(buf));
-        assert_string_equal(buf, "0-1");
+        expect_file(&f, "sys/devices/system/cpu/cpu2/online", "0");
+        expect_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", "0-1");
         assert_int_equal(engine_cpu_get_state(f.e, 2, &ps), 0);
         assert_int_equal(ps, DHP_PROC_PRESENT);
         linux_platform_stats(f.lp, &st);
@@ -233,8 +236,7 @@ static void test_cpu_veto_takes_it_offline(void **state) {
         send_uevent(&f, "online", "/devices/system/cpu/cpu2", "cpu");
         linux_platform_process(f.lp);
         assert_int_equal(o.calls, 2);
-        read_file(&f, "sys/devices/system/cpu/cpu2/online", buf, sizeof(buf));
-        assert_string_equal(buf, "0");
+        expect_file(&f, "sys/devices/system/cpu/cpu2/online", "0");
         linux_platform_stats(f.lp, &st);
         assert_int_equal(st.cpu_offlined, 1);
         procnotify_deregister(reg);
@@ -250,7 +252,6 @@ static void test_cpu_veto_keep_online(void **state) {
         struct observer o = { .f = &f, .veto = -EBUSY };
         dhp_proc_reg *reg;
         dhp_proc_state ps;
-        char buf[32];
 
         setup_tree(&f);
         start(&f, keep_online);
@@ -258,10 +259,8 @@ static void test_cpu_veto_keep_online(void **state) {
         hotadd_cpu_in_tree(&f, 3);
         send_uevent(&f, "add", "/devices/system/cpu/cpu3", "cpu");
         linux_platform_process(f.lp);
-        read_file(&f, "sys/devices/system/cpu/cpu3/online", buf, sizeof(buf));
-        assert_string_equal(buf, "1");
-        read_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", buf, sizeof(buf));
-        assert_string_equal(buf, "0-1");
+        expect_file(&f, "sys/devices/system/cpu/cpu3/online", "1");
+        expect_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", "0-1");
         assert_int_equal(engine_cpu_get_state(f.e, 3, &ps), 0);
         assert_int_equal(ps, DHP_PROC_STARTED);
         procnotify_deregister(reg);
@@ -271,7 +270,6 @@ static void test_cpu_veto_keep_online(void **state) {
 static void test_cpu_online_ebusy_retried(void **state) {
         struct fixture f = { 0 };
         struct linux_stats st;
-        char buf[32];
 
         setup_tree(&f);
         start(&f, NULL);
@@ -279,8 +277,7 @@ static void test_cpu_online_ebusy_retried(void **state) {
         hotadd_cpu_in_tree(&f, 2);
         send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
         linux_platform_process(f.lp);
-        read_file(&f, "sys/devices/system/cpu/cpu2/online", buf, sizeof(buf));
-        assert_string_equal(buf, "1");
+        expect_file(&f, "sys/devices/system/cpu/cpu2/online", "1");
         linux_platform_stats(f.lp, &st);
         assert_int_equal(st.write_retries, 2);
         assert_int_equal(f.w.sleeps, 2);
@@ -309,7 +306,7 @@ static void test_dimm_four_blocks_movable_one_arrival(void **state) {
         struct fixture f = { 0 };
         struct mem_arrivals m = { 0 };
         dhp_arrival_reg *areg;
-        char rel[128], buf[32];
+        char rel[128];
         long arrival;
 
         setup_tree(&f);
@@ -324,8 +321,7 @@ static void test_dimm_four_blocks_movable_one_arrival(void **state) {
         assert_int_equal(engine_dispatch(f.e), 1);
         for (int b = 8; b < 12; b++) {
                 snprintf(rel, sizeof(rel), "sys/devices/system/memory/memory%d/state", b);
-                read_file(&f, rel, buf, sizeof(buf));
-                assert_string_equal(buf, "online_movable");
+                expect_file(&f, rel, "online_movable");
         }
         assert_int_equal(f.w.n, 4);
         assert_int_equal(m.n, 1);
@@ -340,7 +336,6 @@ static void test_dimm_four_blocks_movable_one_arrival(void **state) {
 static void test_movable_refused_falls_back_to_kernel(void **state) {
         struct fixture f = { 0 };
         struct linux_stats st;
-        char buf[32];
 
         setup_tree(&f);
         start(&f, NULL);
@@ -350,10 +345,8 @@ static void test_movable_refused_falls_back_to_kernel(void **state) {
         send_uevent(&f, "add", "/devices/system/memory/memory8", "memory");
         send_uevent(&f, "add", "/devices/system/memory/memory9", "memory");
         linux_platform_process(f.lp);
-        read_file(&f, "sys/devices/system/memory/memory8/state", buf, sizeof(buf));
-        assert_string_equal(buf, "online_movable");
-        read_file(&f, "sys/devices/system/memory/memory9/state", buf, sizeof(buf));
-        assert_string_equal(buf, "online_kernel");
+        expect_file(&f, "sys/devices/system/memory/memory8/state", "online_movable");
+        expect_file(&f, "sys/devices/system/memory/memory9/state", "online_kernel");
         linux_platform_stats(f.lp, &st);
         assert_int_equal(st.blocks_kernel_fallback, 1);
         assert_int_equal(engine_dispatch(f.e), 1); /* the arrival, once both are online */
@@ -390,7 +383,6 @@ static void test_block_that_cannot_online_is_reported(void **state) {
 static void test_seqnum_gap_resync_finds_lost_block(void **state) {
         struct fixture f = { 0 };
         struct linux_stats st;
-        char buf[32];
 
         setup_tree(&f);
         start(&f, NULL);
@@ -403,10 +395,8 @@ static void test_seqnum_gap_resync_finds_lost_block(void **state) {
         linux_platform_process(f.lp);
         linux_platform_stats(f.lp, &st);
         assert_int_equal(st.resyncs, 1);
-        read_file(&f, "sys/devices/system/memory/memory8/state", buf, sizeof(buf));
-        assert_string_equal(buf, "online_movable");
-        read_file(&f, "sys/devices/system/memory/memory9/state", buf, sizeof(buf));
-        assert_string_equal(buf, "online_movable");
+        expect_file(&f, "sys/devices/system/memory/memory8/state", "online_movable");
+        expect_file(&f, "sys/devices/system/memory/memory9/state", "online_movable");
         stop(&f);
 }
 
@@ -414,7 +404,6 @@ static void test_malformed_uevents_are_skipped(void **state) {
         static char huge[10000];
         struct fixture f = { 0 };
         struct linux_stats st;
-        char buf[32];
 
         setup_tree(&f);
         start(&f, NULL);
@@ -431,8 +420,7 @@ static void test_malformed_uevents_are_skipped(void **state) {
         hotadd_cpu_in_tree(&f, 2);
         send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
         linux_platform_process(f.lp);
-        read_file(&f, "sys/devices/system/cpu/cpu2/online", buf, sizeof(buf));
-        assert_string_equal(buf, "1");
+        expect_file(&f, "sys/devices/system/cpu/cpu2/online", "1");
         stop(&f);
 }
 
@@ -468,17 +456,14 @@ static void test_onlined_by_another_agent_is_notified_late(void **state) {
 
 static void test_start_brings_present_hardware_online(void **state) {
         struct fixture f = { 0 };
-        char buf[32];
 
         setup_tree(&f);
         /* Hot-added while dhpd was not running. */
         hotadd_cpu_in_tree(&f, 2);
         add_dimm(&f, "PNP0C80:00", 8, 4, "offline");
         start(&f, NULL);
-        read_file(&f, "sys/devices/system/cpu/cpu2/online", buf, sizeof(buf));
-        assert_string_equal(buf, "1");
-        read_file(&f, "sys/devices/system/memory/memory11/state", buf, sizeof(buf));
-        assert_string_equal(buf, "online_movable");
+        expect_file(&f, "sys/devices/system/cpu/cpu2/online", "1");
+        expect_file(&f, "sys/devices/system/memory/memory11/state", "online_movable");
         /* The boot memory is existing: no write, no arrival. */
         for (int i = 0; i < f.w.n; i++)
                 assert_null(strstr(f.w.log[i], "/memory0/"));
@@ -493,7 +478,6 @@ static void test_start_brings_present_hardware_online(void **state) {
 static void test_event_for_absent_hardware_is_ignored(void **state) {
         struct fixture f = { 0 };
         uint32_t ncpus;
-        char buf[32];
 
         setup_tree(&f);
         start(&f, NULL);
@@ -514,8 +498,7 @@ static void test_event_for_absent_hardware_is_ignored(void **state) {
         hotadd_cpu_in_tree(&f, 2);
         send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
         linux_platform_process(f.lp);
-        read_file(&f, "sys/devices/system/cpu/cpu2/online", buf, sizeof(buf));
-        assert_string_equal(buf, "1");
+        expect_file(&f, "sys/devices/system/cpu/cpu2/online", "1");
         stop(&f);
 }
 
@@ -538,8 +521,7 @@ static void test_interrupted_transaction_is_rerun_at_start(void **state) {
         assert_int_equal(fake_sysfs_write(&f.fs, "run/dhp/cpu-txn-3", ""), 0); /* not present: dropped */
         start(&f, state_dir_tweak);
         engine_dispatch(f.e);
-        read_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", buf, sizeof(buf));
-        assert_string_equal(buf, "0-2");
+        expect_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", "0-2");
         assert_true(recorder_find(&f.rec, 0, "\"STARTED\"", "\"processor\":2,", "\"late\":true", NULL) >= 0);
         assert_true(recorder_find(&f.rec, 0, "\"ADMITTED\"", "\"processor\":2,", NULL) >= 0);
         assert_int_equal(fake_sysfs_read(&f.fs, "run/dhp/cpu-txn-2", buf, sizeof(buf)) < 0, 1);
@@ -633,7 +615,6 @@ static void enobufs_tweak(struct linux_config *lc) {
 static void test_socket_overflow_resyncs(void **state) {
         struct fixture f = { 0 };
         struct linux_stats st;
-        char buf[32];
 
         setup_tree(&f);
         start(&f, enobufs_tweak);
@@ -647,12 +628,9 @@ static void test_socket_overflow_resyncs(void **state) {
         linux_platform_stats(f.lp, &st);
         assert_int_equal(st.lost, 1);
         assert_int_equal(st.resyncs, 1);
-        read_file(&f, "sys/devices/system/cpu/cpu2/online", buf, sizeof(buf));
-        assert_string_equal(buf, "1");
-        read_file(&f, "sys/devices/system/memory/memory8/state", buf, sizeof(buf));
-        assert_string_equal(buf, "online_movable");
-        read_file(&f, "sys/devices/system/memory/memory9/state", buf, sizeof(buf));
-        assert_string_equal(buf, "online_movable");
+        expect_file(&f, "sys/devices/system/cpu/cpu2/online", "1");
+        expect_file(&f, "sys/devices/system/memory/memory8/state", "online_movable");
+        expect_file(&f, "sys/devices/system/memory/memory9/state", "online_movable");
         /* And the next event after the loss is no false gap. */
         send_uevent(&f, "change", "/devices/system/cpu/cpu0", "cpu");
         linux_platform_process(f.lp);
@@ -674,7 +652,6 @@ static void test_write_errors_reported_or_retried(void **state) {
         for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
                 struct fixture f = { 0 };
                 struct linux_stats st;
-                char buf[32];
 
                 setup_tree(&f);
                 f.w.fail_err = errs[i];
@@ -684,8 +661,7 @@ static void test_write_errors_reported_or_retried(void **state) {
                 hotadd_cpu_in_tree(&f, 2);
                 send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
                 linux_platform_process(f.lp);
-                read_file(&f, "sys/devices/system/cpu/cpu2/online", buf, sizeof(buf));
-                assert_string_equal(buf, "0");
+                expect_file(&f, "sys/devices/system/cpu/cpu2/online", "0");
                 /* EBUSY: retried (8 attempts by default), others: once. */
                 assert_int_equal(f.w.n, errs[i] == -EBUSY ? 8 : 1);
                 assert_int_equal(f.w.sleeps, errs[i] == -EBUSY ? 7 : 0);
@@ -699,8 +675,7 @@ static void test_write_errors_reported_or_retried(void **state) {
                 send_uevent(&f, "add", "/devices/system/memory/memory9", "memory");
                 linux_platform_process(f.lp);
                 engine_dispatch(f.e);
-                read_file(&f, "sys/devices/system/memory/memory8/state", buf, sizeof(buf));
-                assert_string_equal(buf, "offline");
+                expect_file(&f, "sys/devices/system/memory/memory8/state", "offline");
                 linux_platform_stats(f.lp, &st);
                 assert_true(st.blocks_failed >= 1);
                 assert_int_equal(recorder_count(&f.rec, "\"ARRIVAL\"", "\"memory\"", NULL), 0);
