@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "util/ipcmsg.h"
+#include "proto/ipcmsg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static uint8_t a[IPC_MSG_MAX], b[IPC_MSG_MAX];

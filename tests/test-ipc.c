@@ -20,7 +20,7 @@
 #include "helpers.h"
 #include "ipc-daemon.h"
 #include "lib/client.h"
-#include "util/ipcmsg.h"
+#include "proto/ipcmsg.h"
 #include "util/strbuf.h"
 #include "util/time.h"
 

@@ -4,7 +4,7 @@
 
 #include "core/engine-internal.h"
 #include "helpers.h"
-#include "util/ipcmsg.h"
+#include "proto/ipcmsg.h"
 
 static uint8_t buf[IPC_MSG_MAX + 64];
 

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "core/engine-internal.h"
-#include "util/ipcmsg.h"
+#include "proto/ipcmsg.h"
 #include "util/parse.h"
 #include "util/strbuf.h"
 

@@ -34,7 +34,7 @@
 #include "platform/sim/scenario.h"
 #include "platform/sim/sim.h"
 #include "platform/sim/simdev.h"
-#include "util/ipcmsg.h"
+#include "proto/ipcmsg.h"
 #include "util/list.h"
 #include "util/macro.h"
 #include "util/time.h"

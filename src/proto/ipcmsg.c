@@ -2,13 +2,15 @@
 /*
  * The IPC message codec.  A writer and a reader over a byte buffer, each
  * with a sticky error: a field that does not fit (writing) or is not there
- * (reading) sets it, and every later field is a no-op, so each message's
- * code is a flat list of fields checked once at the end.
+ * (reading) sets it, and every later field is a no-op, so one loop over a
+ * message's row of IPC_MESSAGES encodes it, another decodes it, and each
+ * checks the error once at the end.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
-#include "util/ipcmsg.h"
+#include "proto/ipcmsg.h"
 
 struct writer {
         uint8_t *buf;
@@ -115,410 +117,190 @@ static void r_str(struct reader *r, char *dst, size_t size) {
         dst[n] = 0;
 }
 
-bool ipcmsg_from_client(uint16_t type) {
+/* ---- the table ------------------------------------------------------------ */
+
+#define IPC_MEMBER_SIZE(m) sizeof(((struct ipc_msg *)0)->m)
+#define IPC_F_INT(m) { IPC_FIELD_INT, offsetof(struct ipc_msg, m), IPC_MEMBER_SIZE(m), 0 },
+#define IPC_F_STR(m) { IPC_FIELD_STR, offsetof(struct ipc_msg, m), IPC_MEMBER_SIZE(m), 0 },
+#define IPC_F_STRN(m, n) { IPC_FIELD_STR, offsetof(struct ipc_msg, m), (n), 0 },
+#define IPC_F_STR_SET(m) { IPC_FIELD_STR_SET, offsetof(struct ipc_msg, m), IPC_MEMBER_SIZE(m), 0 },
+#define IPC_F_ABSENT(m) { IPC_FIELD_ABSENT, offsetof(struct ipc_msg, m), IPC_MEMBER_SIZE(m), 0 },
+#define IPC_F_BYTES(c, a) { IPC_FIELD_BYTES, offsetof(struct ipc_msg, c), IPC_MEMBER_SIZE(a), offsetof(struct ipc_msg, a) },
+#define IPC_F_BLOB(p, l) { IPC_FIELD_BLOB, offsetof(struct ipc_msg, l), 0, offsetof(struct ipc_msg, p) },
+
+#define IPC_X_DESC(n, number, d, f) \
+        { .type = number, .dir = IPC_DIR_##d, .name = #n, .fields = (const struct ipc_field[]){ f { IPC_FIELD_END, 0, 0, 0 } } },
+const struct ipc_desc ipcmsg_table[] = { IPC_MESSAGES(IPC_X_DESC) };
+#undef IPC_X_DESC
+const size_t ipcmsg_table_len = sizeof(ipcmsg_table) / sizeof(ipcmsg_table[0]);
+
+/* Each type's row in ipcmsg_table. */
+enum {
+#define IPC_X_ROW(n, number, d, f) ROW_##n,
+        IPC_MESSAGES(IPC_X_ROW)
+#undef IPC_X_ROW
+};
+
+const struct ipc_desc *ipcmsg_desc(uint16_t type) {
         switch (type) {
-        case IPC_HELLO:
-        case IPC_PING:
-        case IPC_PROC_REGISTER:
-        case IPC_PROC_DEREGISTER:
-        case IPC_PROC_ANSWER:
-        case IPC_ARRIVAL_REGISTER:
-        case IPC_ARRIVAL_UNREGISTER:
-        case IPC_MONITOR_START:
-        case IPC_MONITOR_STOP:
-        case IPC_HISTORY:
-        case IPC_STATUS:
-        case IPC_SIM_CPU_ADD:
-        case IPC_SIM_MEMORY_ADD:
-        case IPC_SIM_RUN:
-        case IPC_MEMCOND_SUBSCRIBE:
-        case IPC_MEMCOND_UNSUBSCRIBE:
-        case IPC_MEMCOND_CONFIGURE:
-        case IPC_MEMCOND_GET_THRESHOLD:
-        case IPC_DEVICE_NEW:
-        case IPC_DEVICE_FREE:
-        case IPC_DEVICE_SET:
-        case IPC_DEVICE_QUERY:
-        case IPC_CLASS_OPTOUT:
-        case IPC_DRIVER_ATTACH:
-        case IPC_DRIVER_DETACH:
-        case IPC_DEVICE_ANSWER:
-                return true;
+#define IPC_X_CASE(n, number, d, f) \
+        case IPC_##n:               \
+                return &ipcmsg_table[ROW_##n];
+                IPC_MESSAGES(IPC_X_CASE)
+#undef IPC_X_CASE
         }
-        return false;
+        return NULL;
 }
 
-/* The types of the memory condition and device ranges this version has. */
-static bool implemented(uint16_t type) {
-        return (type >= IPC_MEMCOND_SUBSCRIBE && type <= IPC_MEMCOND_GET_THRESHOLD) ||
-               (type >= IPC_DEVICE_NEW && type <= IPC_DEVICE_ANSWER);
+bool ipcmsg_from_client(uint16_t type) {
+        const struct ipc_desc *d = ipcmsg_desc(type);
+
+        return d && (d->dir == IPC_DIR_REQUEST || d->dir == IPC_DIR_ANSWER);
 }
 
 bool ipcmsg_reserved(uint16_t type) {
-        return !implemented(type) &&
+        return !ipcmsg_desc(type) &&
                ((type >= IPC_RESERVED_MEMCOND_FIRST && type <= IPC_RESERVED_MEMCOND_LAST) ||
                 (type >= IPC_RESERVED_REBALANCE_FIRST && type <= IPC_RESERVED_REBALANCE_LAST));
 }
 
 const char *ipcmsg_type_name(uint16_t type) {
-        switch (type) {
-        case IPC_HELLO: return "HELLO";
-        case IPC_WELCOME: return "WELCOME";
-        case IPC_REPLY: return "REPLY";
-        case IPC_ERROR: return "ERROR";
-        case IPC_PING: return "PING";
-        case IPC_PROC_REGISTER: return "PROC_REGISTER";
-        case IPC_PROC_DEREGISTER: return "PROC_DEREGISTER";
-        case IPC_PROC_CHANGE: return "PROC_CHANGE";
-        case IPC_PROC_ANSWER: return "PROC_ANSWER";
-        case IPC_ARRIVAL_REGISTER: return "ARRIVAL_REGISTER";
-        case IPC_ARRIVAL_UNREGISTER: return "ARRIVAL_UNREGISTER";
-        case IPC_ARRIVAL: return "ARRIVAL";
-        case IPC_MONITOR_START: return "MONITOR_START";
-        case IPC_MONITOR_STOP: return "MONITOR_STOP";
-        case IPC_RECORD: return "RECORD";
-        case IPC_LOST: return "LOST";
-        case IPC_HISTORY: return "HISTORY";
-        case IPC_RECORD_EXT: return "RECORD_EXT";
-        case IPC_STATUS: return "STATUS";
-        case IPC_STATUS_PROC: return "STATUS_PROC";
-        case IPC_STATUS_MEM: return "STATUS_MEM";
-        case IPC_STATUS_CLIENT: return "STATUS_CLIENT";
-        case IPC_SIM_CPU_ADD: return "SIM_CPU_ADD";
-        case IPC_SIM_MEMORY_ADD: return "SIM_MEMORY_ADD";
-        case IPC_SIM_RUN: return "SIM_RUN";
-        case IPC_MEMCOND_SUBSCRIBE: return "MEMCOND_SUBSCRIBE";
-        case IPC_MEMCOND_UNSUBSCRIBE: return "MEMCOND_UNSUBSCRIBE";
-        case IPC_MEMCOND_STATE: return "MEMCOND_STATE";
-        case IPC_MEMCOND_CONFIGURE: return "MEMCOND_CONFIGURE";
-        case IPC_MEMCOND_GET_THRESHOLD: return "MEMCOND_GET_THRESHOLD";
-        case IPC_DEVICE_NEW: return "DEVICE_NEW";
-        case IPC_DEVICE_FREE: return "DEVICE_FREE";
-        case IPC_DEVICE_SET: return "DEVICE_SET";
-        case IPC_DEVICE_QUERY: return "DEVICE_QUERY";
-        case IPC_DEVICE_INFO: return "DEVICE_INFO";
-        case IPC_CLASS_OPTOUT: return "CLASS_OPTOUT";
-        case IPC_DRIVER_ATTACH: return "DRIVER_ATTACH";
-        case IPC_DRIVER_DETACH: return "DRIVER_DETACH";
-        case IPC_DEVICE_REQUEST: return "DEVICE_REQUEST";
-        case IPC_DEVICE_ANSWER: return "DEVICE_ANSWER";
-        }
+        const struct ipc_desc *d = ipcmsg_desc(type);
+
+        if (d)
+                return d->name;
         return ipcmsg_reserved(type) ? "RESERVED" : "UNKNOWN";
 }
 
-/* Memory condition events and rebalance devices (0x40..0x5f).  Returns the
- * writer's error, or -EINVAL for a type that is none of these. */
-static int encode_memcond_device(const struct ipc_msg *m, struct writer *w) {
-        switch (m->type) {
-        case IPC_MEMCOND_SUBSCRIBE:
-                w_u32(w, m->memcond_subscribe.sub);
-                w_str(w, m->memcond_subscribe.name, sizeof(m->memcond_subscribe.name));
-                break;
-        case IPC_MEMCOND_UNSUBSCRIBE:
-        case IPC_DEVICE_FREE:
-        case IPC_DEVICE_QUERY:
-        case IPC_DRIVER_DETACH:
-                w_u32(w, m->unreg.reg);
-                break;
-        case IPC_MEMCOND_STATE:
-                w_u32(w, m->memcond_state.sub);
-                w_u32(w, m->memcond_state.flags);
-                w_u64(w, m->memcond_state.available);
-                w_u64(w, m->memcond_state.total);
-                break;
-        case IPC_MEMCOND_CONFIGURE:
-                w_str(w, m->memcond_configure.spec, sizeof(m->memcond_configure.spec));
-                break;
-        case IPC_MEMCOND_GET_THRESHOLD:
-                w_u32(w, m->memcond_get_threshold.which);
-                break;
-        case IPC_DEVICE_NEW:
-                w_u32(w, m->device_new.dev);
-                w_str(w, m->device_new.name, sizeof(m->device_new.name));
-                w_str(w, m->device_new.setup_class, sizeof(m->device_new.setup_class));
-                break;
-        case IPC_DEVICE_SET:
-                w_u32(w, m->device_set.dev);
-                w_u32(w, m->device_set.what);
-                w_u32(w, m->device_set.value);
-                w_str(w, m->device_set.cpulist, sizeof(m->device_set.cpulist));
-                break;
-        case IPC_DEVICE_INFO:
-                w_u32(w, m->device_info.dev);
-                w_u32(w, m->device_info.flags);
-                w_u64(w, m->device_info.stopped_last);
-                w_u64(w, m->device_info.stopped_max);
-                w_str(w, m->device_info.affinity, sizeof(m->device_info.affinity));
-                break;
-        case IPC_CLASS_OPTOUT:
-                w_u32(w, m->class_optout.op);
-                w_u32(w, m->class_optout.optout);
-                w_str(w, m->class_optout.setup_class, sizeof(m->class_optout.setup_class));
-                break;
-        case IPC_DRIVER_ATTACH:
-                w_u32(w, m->driver_attach.dev);
-                w_u32(w, m->driver_attach.drv);
-                w_u32(w, m->driver_attach.level);
-                w_str(w, m->driver_attach.name, sizeof(m->driver_attach.name));
-                break;
-        case IPC_DEVICE_REQUEST:
-                w_u64(w, m->device_request.seq);
-                w_u32(w, m->device_request.dev);
-                w_u32(w, m->device_request.drv);
-                w_u32(w, m->device_request.req);
-                w_u32(w, m->device_request.processor);
-                w_u32(w, m->device_request.vectors);
-                w_str(w, m->device_request.old_affinity, sizeof(m->device_request.old_affinity));
-                w_str(w, m->device_request.new_affinity, sizeof(m->device_request.new_affinity));
-                break;
-        case IPC_DEVICE_ANSWER:
-                w_u64(w, m->device_answer.seq);
-                w_u32(w, m->device_answer.status);
-                w_u64(w, m->device_answer.dur_ns);
-                break;
-        default:
-                return -EINVAL;
+/* ---- one codec, driven by the table ------------------------------------------- */
+
+static uint64_t load_int(const void *p, size_t size) {
+        uint8_t v8;
+        uint16_t v16;
+        uint32_t v32;
+        uint64_t v64;
+
+        switch (size) {
+        case 1: memcpy(&v8, p, 1); return v8;
+        case 2: memcpy(&v16, p, 2); return v16;
+        case 4: memcpy(&v32, p, 4); return v32;
+        default: memcpy(&v64, p, 8); return v64;
         }
-        return w->err;
 }
 
-/* The reader's side; -EPROTO for a type that is none of these (field
- * errors are left in r->err). */
-static int decode_memcond_device(struct reader *r, struct ipc_msg *m) {
-        switch (m->type) {
-        case IPC_MEMCOND_SUBSCRIBE:
-                m->memcond_subscribe.sub = r_u32(r);
-                r_str(r, m->memcond_subscribe.name, sizeof(m->memcond_subscribe.name));
-                break;
-        case IPC_MEMCOND_UNSUBSCRIBE:
-        case IPC_DEVICE_FREE:
-        case IPC_DEVICE_QUERY:
-        case IPC_DRIVER_DETACH:
-                m->unreg.reg = r_u32(r);
-                break;
-        case IPC_MEMCOND_STATE:
-                m->memcond_state.sub = r_u32(r);
-                m->memcond_state.flags = r_u32(r);
-                m->memcond_state.available = r_u64(r);
-                m->memcond_state.total = r_u64(r);
-                break;
-        case IPC_MEMCOND_CONFIGURE:
-                r_str(r, m->memcond_configure.spec, sizeof(m->memcond_configure.spec));
-                break;
-        case IPC_MEMCOND_GET_THRESHOLD:
-                m->memcond_get_threshold.which = r_u32(r);
-                break;
-        case IPC_DEVICE_NEW:
-                m->device_new.dev = r_u32(r);
-                r_str(r, m->device_new.name, sizeof(m->device_new.name));
-                r_str(r, m->device_new.setup_class, sizeof(m->device_new.setup_class));
-                break;
-        case IPC_DEVICE_SET:
-                m->device_set.dev = r_u32(r);
-                m->device_set.what = r_u32(r);
-                m->device_set.value = r_u32(r);
-                r_str(r, m->device_set.cpulist, sizeof(m->device_set.cpulist));
-                break;
-        case IPC_DEVICE_INFO:
-                m->device_info.dev = r_u32(r);
-                m->device_info.flags = r_u32(r);
-                m->device_info.stopped_last = r_u64(r);
-                m->device_info.stopped_max = r_u64(r);
-                r_str(r, m->device_info.affinity, sizeof(m->device_info.affinity));
-                break;
-        case IPC_CLASS_OPTOUT:
-                m->class_optout.op = r_u32(r);
-                m->class_optout.optout = r_u32(r);
-                r_str(r, m->class_optout.setup_class, sizeof(m->class_optout.setup_class));
-                break;
-        case IPC_DRIVER_ATTACH:
-                m->driver_attach.dev = r_u32(r);
-                m->driver_attach.drv = r_u32(r);
-                m->driver_attach.level = r_u32(r);
-                r_str(r, m->driver_attach.name, sizeof(m->driver_attach.name));
-                break;
-        case IPC_DEVICE_REQUEST:
-                m->device_request.seq = r_u64(r);
-                m->device_request.dev = r_u32(r);
-                m->device_request.drv = r_u32(r);
-                m->device_request.req = r_u32(r);
-                m->device_request.processor = r_u32(r);
-                m->device_request.vectors = r_u32(r);
-                r_str(r, m->device_request.old_affinity, sizeof(m->device_request.old_affinity));
-                r_str(r, m->device_request.new_affinity, sizeof(m->device_request.new_affinity));
-                break;
-        case IPC_DEVICE_ANSWER:
-                m->device_answer.seq = r_u64(r);
-                m->device_answer.status = r_i32(r);
-                m->device_answer.dur_ns = r_u64(r);
-                break;
-        default:
-                return -EPROTO;
+static void store_int(void *p, size_t size, uint64_t v) {
+        uint8_t v8 = (uint8_t)v;
+        uint16_t v16 = (uint16_t)v;
+        uint32_t v32 = (uint32_t)v;
+
+        switch (size) {
+        case 1: memcpy(p, &v8, 1); break;
+        case 2: memcpy(p, &v16, 2); break;
+        case 4: memcpy(p, &v32, 4); break;
+        default: memcpy(p, &v, 8); break;
         }
-        return 0;
 }
 
-static int encode_payload(const struct ipc_msg *m, struct writer *w) {
-        switch (m->type) {
-        case IPC_HELLO:
-                w_u16(w, m->hello.major);
-                w_u16(w, m->hello.minor);
-                w_u32(w, m->hello.pid);
-                w_str(w, m->hello.name, sizeof(m->hello.name));
-                break;
-        case IPC_WELCOME:
-                w_u16(w, m->welcome.major);
-                w_u16(w, m->welcome.minor);
-                w_u32(w, m->welcome.flags);
-                w_u32(w, m->welcome.max_regs);
-                w_u32(w, m->welcome.max_queue);
-                w_u32(w, m->welcome.max_msg);
-                w_u64(w, m->welcome.client_id);
-                break;
-        case IPC_REPLY:
-                w_u32(w, m->reply.status);
-                w_u32(w, m->reply.v32);
-                w_u64(w, m->reply.v64);
-                w_str(w, m->reply.text, sizeof(m->reply.text));
-                break;
-        case IPC_ERROR:
-                w_u32(w, m->error.status);
-                w_str(w, m->error.text, sizeof(m->error.text));
-                break;
-        case IPC_PING:
-        case IPC_MONITOR_START:
-        case IPC_MONITOR_STOP:
-        case IPC_STATUS:
-        case IPC_SIM_CPU_ADD:
-                break;
-        case IPC_PROC_REGISTER:
-                w_u32(w, m->proc_register.reg);
-                w_u32(w, m->proc_register.flags);
-                w_str(w, m->proc_register.name, sizeof(m->proc_register.name));
-                break;
-        case IPC_PROC_DEREGISTER:
-        case IPC_ARRIVAL_UNREGISTER:
-                w_u32(w, m->unreg.reg);
-                break;
-        case IPC_PROC_CHANGE:
-                w_u64(w, m->proc_change.txn);
-                w_u32(w, m->proc_change.state);
-                w_u32(w, m->proc_change.index);
-                w_u32(w, m->proc_change.status);
-                break;
-        case IPC_PROC_ANSWER:
-                w_u64(w, m->proc_answer.txn);
-                w_u32(w, m->proc_answer.state);
-                w_u32(w, m->proc_answer.status);
-                w_u32(w, m->proc_answer.ncalls);
-                w_u64(w, m->proc_answer.dur_ns);
-                break;
-        case IPC_ARRIVAL_REGISTER:
-                w_u32(w, m->arrival_register.reg);
-                w_u32(w, m->arrival_register.cls);
-                w_u32(w, m->arrival_register.flags);
-                w_str(w, m->arrival_register.name, sizeof(m->arrival_register.name));
-                break;
-        case IPC_ARRIVAL:
-                w_u32(w, m->arrival.reg);
-                w_u32(w, m->arrival.cls);
-                w_u32(w, m->arrival.event);
-                w_u32(w, m->arrival.flags);
-                w_u32(w, m->arrival.index);
-                w_u64(w, m->arrival.base);
-                w_u64(w, m->arrival.size);
-                w_str(w, m->arrival.name, sizeof(m->arrival.name));
-                break;
-        case IPC_RECORD:
-        case IPC_RECORD_EXT: {
-                const struct ipc_record *r = &m->record;
-                w_u64(w, r->seq);
-                w_u64(w, r->t_ns);
-                w_u32(w, r->fields);
-                w_u32(w, r->processor);
-                w_u16(w, r->group);
-                w_u8(w, r->number);
-                w_u64(w, r->base);
-                w_u64(w, r->size);
-                w_u64(w, r->block);
-                w_u64(w, r->dur_ns);
-                w_u32(w, r->status);
-                w_str(w, r->method, sizeof(r->method));
-                w_str(w, r->event, sizeof(r->event));
-                w_str(w, r->cls, sizeof(r->cls));
-                w_str(w, r->client, sizeof(r->client));
-                w_str(w, r->name, sizeof(r->name));
-                if (m->type == IPC_RECORD) {
-                        w_str(w, r->detail, IPC_DETAIL_MAX);
+/* Returns -EINVAL for a count or a pointer that does not describe its
+ * bytes (checked before anything else is, as the fields came), else the
+ * writer's sticky error. */
+static int encode_fields(const struct ipc_desc *d, const struct ipc_msg *m, struct writer *w) {
+        const uint8_t *base = (const uint8_t *)m;
+
+        for (const struct ipc_field *f = d->fields; f->kind != IPC_FIELD_END; f++) {
+                const uint8_t *p = base + f->off;
+                uint32_t n;
+
+                switch (f->kind) {
+                case IPC_FIELD_INT:
+                        w_uint(w, load_int(p, f->size), f->size);
+                        break;
+                case IPC_FIELD_STR:
+                case IPC_FIELD_STR_SET:
+                        w_str(w, (const char *)p, f->size);
+                        break;
+                case IPC_FIELD_ABSENT:
+                        break;
+                case IPC_FIELD_BYTES:
+                        n = (uint32_t)load_int(p, 4);
+                        if (n > f->size)
+                                return -EINVAL;
+                        w_u32(w, n);
+                        w_bytes(w, base + f->aux, n);
+                        break;
+                case IPC_FIELD_BLOB: {
+                        const void *data;
+                        n = (uint32_t)load_int(p, 4);
+                        memcpy(&data, base + f->aux, sizeof(data));
+                        if (n && !data)
+                                return -EINVAL;
+                        w_u32(w, n);
+                        w_bytes(w, data, n);
                         break;
                 }
-                w_str(w, r->detail, sizeof(r->detail));
-                w_str(w, r->detail_text, sizeof(r->detail_text));
-                w_str(w, r->device, sizeof(r->device));
-                w_str(w, r->driver, sizeof(r->driver));
-                w_str(w, r->reason, sizeof(r->reason));
-                w_str(w, r->old_affinity, sizeof(r->old_affinity));
-                w_str(w, r->new_affinity, sizeof(r->new_affinity));
-                w_u64(w, r->stopped_ns);
-                break;
-        }
-        case IPC_HISTORY:
-                w_u32(w, m->history.count);
-                break;
-        case IPC_LOST:
-                w_u64(w, m->lost.count);
-                break;
-        case IPC_STATUS_PROC:
-                if (m->status_proc.count > IPC_STATUS_PROC_MAX)
-                        return -EINVAL;
-                w_u32(w, m->status_proc.first);
-                w_u32(w, m->status_proc.count);
-                w_bytes(w, m->status_proc.state, m->status_proc.count);
-                break;
-        case IPC_STATUS_MEM:
-                w_u64(w, m->status_mem.id);
-                w_u64(w, m->status_mem.base);
-                w_u64(w, m->status_mem.size);
-                w_u64(w, m->status_mem.block_size);
-                w_u32(w, m->status_mem.nblocks);
-                w_u32(w, m->status_mem.online_blocks);
-                break;
-        case IPC_STATUS_CLIENT:
-                w_u32(w, m->status_client.pid);
-                w_u32(w, m->status_client.uid);
-                w_u32(w, m->status_client.flags);
-                w_u32(w, m->status_client.sync_regs);
-                w_u32(w, m->status_client.arrival_regs);
-                w_u32(w, m->status_client.late);
-                w_str(w, m->status_client.name, sizeof(m->status_client.name));
-                break;
-        case IPC_SIM_MEMORY_ADD:
-                w_u64(w, m->sim_memory_add.size);
-                break;
-        case IPC_SIM_RUN:
-                w_str(w, m->sim_run.filename, sizeof(m->sim_run.filename));
-                if (m->sim_run.text_len && !m->sim_run.text)
-                        return -EINVAL;
-                w_u32(w, m->sim_run.text_len);
-                w_bytes(w, m->sim_run.text, m->sim_run.text_len);
-                break;
-        default:
-                return encode_memcond_device(m, w);
+                }
         }
         return w->err;
+}
+
+/* Field errors are left in r->err. */
+static void decode_fields(const struct ipc_desc *d, struct reader *r, struct ipc_msg *m) {
+        uint8_t *base = (uint8_t *)m;
+
+        for (const struct ipc_field *f = d->fields; f->kind != IPC_FIELD_END; f++) {
+                uint8_t *p = base + f->off;
+                const uint8_t *bytes;
+                uint32_t n;
+
+                switch (f->kind) {
+                case IPC_FIELD_INT:
+                        store_int(p, f->size, r_uint(r, f->size));
+                        break;
+                case IPC_FIELD_STR:
+                        r_str(r, (char *)p, f->size);
+                        break;
+                case IPC_FIELD_STR_SET:
+                        r_str(r, (char *)p, f->size);
+                        if (!r->err && !p[0])
+                                r->err = -EBADMSG;
+                        break;
+                case IPC_FIELD_ABSENT:
+                        memset(p, 0, f->size);
+                        break;
+                case IPC_FIELD_BYTES:
+                        n = r_u32(r);
+                        store_int(p, 4, n);
+                        if (!r->err && n > f->size)
+                                r->err = -EBADMSG;
+                        bytes = r_take(r, n);
+                        if (bytes)
+                                memcpy(base + f->aux, bytes, n);
+                        break;
+                case IPC_FIELD_BLOB:
+                        n = r_u32(r);
+                        store_int(p, 4, n);
+                        bytes = r_take(r, n);
+                        memcpy(base + f->aux, &bytes, sizeof(bytes));
+                        break;
+                }
+        }
 }
 
 int ipcmsg_encode(const struct ipc_msg *m, void *buf, size_t size) {
         struct writer w = { .buf = buf, .cap = size < IPC_MSG_MAX ? size : IPC_MSG_MAX };
+        const struct ipc_desc *d;
         int r;
 
         if (!m || !buf)
+                return -EINVAL;
+        d = ipcmsg_desc(m->type);
+        if (!d)
                 return -EINVAL;
         w_u16(&w, m->type);
         w_u16(&w, 0);
         w_u32(&w, 0); /* the length, patched below */
         w_u64(&w, m->id);
-        r = encode_payload(m, &w);
+        r = encode_fields(d, m, &w);
         if (r < 0)
                 return r;
         for (unsigned i = 0; i < 4; i++)
@@ -526,169 +308,9 @@ int ipcmsg_encode(const struct ipc_msg *m, void *buf, size_t size) {
         return (int)w.len;
 }
 
-static int decode_payload(struct reader *r, struct ipc_msg *m) {
-        switch (m->type) {
-        case IPC_HELLO:
-                m->hello.major = r_u16(r);
-                m->hello.minor = r_u16(r);
-                m->hello.pid = r_u32(r);
-                r_str(r, m->hello.name, sizeof(m->hello.name));
-                break;
-        case IPC_WELCOME:
-                m->welcome.major = r_u16(r);
-                m->welcome.minor = r_u16(r);
-                m->welcome.flags = r_u32(r);
-                m->welcome.max_regs = r_u32(r);
-                m->welcome.max_queue = r_u32(r);
-                m->welcome.max_msg = r_u32(r);
-                m->welcome.client_id = r_u64(r);
-                break;
-        case IPC_REPLY:
-                m->reply.status = r_i32(r);
-                m->reply.v32 = r_u32(r);
-                m->reply.v64 = r_u64(r);
-                r_str(r, m->reply.text, sizeof(m->reply.text));
-                break;
-        case IPC_ERROR:
-                m->error.status = r_i32(r);
-                r_str(r, m->error.text, sizeof(m->error.text));
-                break;
-        case IPC_PING:
-        case IPC_MONITOR_START:
-        case IPC_MONITOR_STOP:
-        case IPC_STATUS:
-        case IPC_SIM_CPU_ADD:
-                break;
-        case IPC_PROC_REGISTER:
-                m->proc_register.reg = r_u32(r);
-                m->proc_register.flags = r_u32(r);
-                r_str(r, m->proc_register.name, sizeof(m->proc_register.name));
-                break;
-        case IPC_PROC_DEREGISTER:
-        case IPC_ARRIVAL_UNREGISTER:
-                m->unreg.reg = r_u32(r);
-                break;
-        case IPC_PROC_CHANGE:
-                m->proc_change.txn = r_u64(r);
-                m->proc_change.state = r_u32(r);
-                m->proc_change.index = r_u32(r);
-                m->proc_change.status = r_i32(r);
-                break;
-        case IPC_PROC_ANSWER:
-                m->proc_answer.txn = r_u64(r);
-                m->proc_answer.state = r_u32(r);
-                m->proc_answer.status = r_i32(r);
-                m->proc_answer.ncalls = r_u32(r);
-                m->proc_answer.dur_ns = r_u64(r);
-                break;
-        case IPC_ARRIVAL_REGISTER:
-                m->arrival_register.reg = r_u32(r);
-                m->arrival_register.cls = r_u32(r);
-                m->arrival_register.flags = r_u32(r);
-                r_str(r, m->arrival_register.name, sizeof(m->arrival_register.name));
-                break;
-        case IPC_ARRIVAL:
-                m->arrival.reg = r_u32(r);
-                m->arrival.cls = r_u32(r);
-                m->arrival.event = r_u32(r);
-                m->arrival.flags = r_u32(r);
-                m->arrival.index = r_u32(r);
-                m->arrival.base = r_u64(r);
-                m->arrival.size = r_u64(r);
-                r_str(r, m->arrival.name, sizeof(m->arrival.name));
-                break;
-        case IPC_RECORD:
-        case IPC_RECORD_EXT: {
-                struct ipc_record *x = &m->record;
-                x->seq = r_u64(r);
-                x->t_ns = r_u64(r);
-                x->fields = r_u32(r);
-                x->processor = r_u32(r);
-                x->group = r_u16(r);
-                x->number = r_u8(r);
-                x->base = r_u64(r);
-                x->size = r_u64(r);
-                x->block = r_u64(r);
-                x->dur_ns = r_u64(r);
-                x->status = r_i32(r);
-                r_str(r, x->method, sizeof(x->method));
-                r_str(r, x->event, sizeof(x->event));
-                r_str(r, x->cls, sizeof(x->cls));
-                r_str(r, x->client, sizeof(x->client));
-                r_str(r, x->name, sizeof(x->name));
-                if (m->type == IPC_RECORD) {
-                        r_str(r, x->detail, IPC_DETAIL_MAX);
-                        x->detail_text[0] = x->device[0] = x->driver[0] = x->reason[0] = 0;
-                        x->old_affinity[0] = x->new_affinity[0] = 0;
-                        x->stopped_ns = 0;
-                } else {
-                        r_str(r, x->detail, sizeof(x->detail));
-                        r_str(r, x->detail_text, sizeof(x->detail_text));
-                        r_str(r, x->device, sizeof(x->device));
-                        r_str(r, x->driver, sizeof(x->driver));
-                        r_str(r, x->reason, sizeof(x->reason));
-                        r_str(r, x->old_affinity, sizeof(x->old_affinity));
-                        r_str(r, x->new_affinity, sizeof(x->new_affinity));
-                        x->stopped_ns = r_u64(r);
-                }
-                if (!r->err && (!x->method[0] || !x->event[0]))
-                        r->err = -EBADMSG;
-                break;
-        }
-        case IPC_HISTORY:
-                m->history.count = r_u32(r);
-                break;
-        case IPC_LOST:
-                m->lost.count = r_u64(r);
-                break;
-        case IPC_STATUS_PROC: {
-                const uint8_t *p;
-                m->status_proc.first = r_u32(r);
-                m->status_proc.count = r_u32(r);
-                if (!r->err && m->status_proc.count > IPC_STATUS_PROC_MAX)
-                        r->err = -EBADMSG;
-                p = r_take(r, m->status_proc.count);
-                if (p)
-                        memcpy(m->status_proc.state, p, m->status_proc.count);
-                break;
-        }
-        case IPC_STATUS_MEM:
-                m->status_mem.id = r_u64(r);
-                m->status_mem.base = r_u64(r);
-                m->status_mem.size = r_u64(r);
-                m->status_mem.block_size = r_u64(r);
-                m->status_mem.nblocks = r_u32(r);
-                m->status_mem.online_blocks = r_u32(r);
-                break;
-        case IPC_STATUS_CLIENT:
-                m->status_client.pid = r_u32(r);
-                m->status_client.uid = r_u32(r);
-                m->status_client.flags = r_u32(r);
-                m->status_client.sync_regs = r_u32(r);
-                m->status_client.arrival_regs = r_u32(r);
-                m->status_client.late = r_u32(r);
-                r_str(r, m->status_client.name, sizeof(m->status_client.name));
-                break;
-        case IPC_SIM_MEMORY_ADD:
-                m->sim_memory_add.size = r_u64(r);
-                break;
-        case IPC_SIM_RUN:
-                r_str(r, m->sim_run.filename, sizeof(m->sim_run.filename));
-                m->sim_run.text_len = r_u32(r);
-                m->sim_run.text = (const char *)r_take(r, m->sim_run.text_len);
-                break;
-        default:
-                if (decode_memcond_device(r, m) < 0)
-                        return -EPROTO;
-                break;
-        }
-        if (r->err)
-                return r->err;
-        return r->pos == r->len ? 0 : -EBADMSG;
-}
-
 int ipcmsg_decode(const void *buf, size_t len, struct ipc_msg *m) {
         struct reader r = { .buf = buf, .len = len };
+        const struct ipc_desc *d;
         uint16_t flags;
         uint32_t length;
 
@@ -706,7 +328,13 @@ int ipcmsg_decode(const void *buf, size_t len, struct ipc_msg *m) {
                 return -EBADMSG;
         if (ipcmsg_reserved(m->type))
                 return -EOPNOTSUPP;
-        return decode_payload(&r, m);
+        d = ipcmsg_desc(m->type);
+        if (!d)
+                return -EPROTO;
+        decode_fields(d, &r, m);
+        if (r.err)
+                return r.err;
+        return r.pos == r.len ? 0 : -EBADMSG;
 }
 
 int ipcmsg_set_id(void *buf, size_t len, uint64_t id) {
@@ -716,5 +344,43 @@ int ipcmsg_set_id(void *buf, size_t len, uint64_t id) {
                 return -EBADMSG;
         for (unsigned i = 0; i < 8; i++)
                 p[8 + i] = (uint8_t)(id >> (8 * i));
+        return 0;
+}
+
+int ipcmsg_example(uint16_t type, uint64_t seed, struct ipc_msg *m) {
+        static const char text[] = "cpu add\nsettle\n";
+        const struct ipc_desc *d = ipcmsg_desc(type);
+        uint8_t *base = (uint8_t *)m;
+        const char *blob = text;
+
+        if (!d)
+                return -EPROTO;
+        memset(m, 0, sizeof(*m));
+        m->type = type;
+        m->id = seed;
+        for (const struct ipc_field *f = d->fields; f->kind != IPC_FIELD_END; f++) {
+                uint8_t *p = base + f->off;
+                uint64_t v = seed * 0x9e3779b97f4a7c15ULL + f->off;
+
+                switch (f->kind) {
+                case IPC_FIELD_INT:
+                        store_int(p, f->size, v);
+                        break;
+                case IPC_FIELD_STR:
+                case IPC_FIELD_STR_SET:
+                        snprintf((char *)p, f->size, "%s-%llu", d->name, (unsigned long long)(seed % 1000));
+                        break;
+                case IPC_FIELD_ABSENT:
+                        break;
+                case IPC_FIELD_BYTES:
+                        store_int(p, 4, 1 + seed % 8);
+                        memset(base + f->aux, (int)(v >> 56), 1 + seed % 8);
+                        break;
+                case IPC_FIELD_BLOB:
+                        store_int(p, 4, sizeof(text) - 1);
+                        memcpy(base + f->aux, &blob, sizeof(blob));
+                        break;
+                }
+        }
         return 0;
 }

@@ -32,59 +32,156 @@
 #define IPC_MEMCOND_NAME_MAX 32 /* memory condition event names, with their NUL */
 #define IPC_AFFINITY_MAX 4096   /* CPU lists ("0-3,8"), with their NUL */
 
+/*
+ * Every message, described once: its name (IPC_<name> is its type), its
+ * type number, who sends it, and its payload's fields in wire order.  The
+ * enum ipc_type, the encoder, the decoder, ipcmsg_type_name(),
+ * ipcmsg_from_client(), the codec test and the fuzz seeds all come from
+ * this list; adding a message is adding a row (and its member of struct
+ * ipc_msg).  The field kinds (expanded in proto/ipcmsg.c):
+ *   IPC_F_INT(m)     an integer of m's width (1, 2, 4 or 8 bytes)
+ *   IPC_F_STR(m)     a string, at most sizeof(m) - 1 bytes
+ *   IPC_F_STRN(m, n) a string, at most n - 1 bytes
+ *   IPC_F_STR_SET(m) a string, not empty (decoding refuses an empty one)
+ *   IPC_F_ABSENT(m)  not on the wire; decoding empties it
+ *   IPC_F_BYTES(c, a) u32 count c, then c bytes of the array a
+ *   IPC_F_BLOB(p, l) u32 length l, then l bytes at p (decoding points p
+ *                    into the datagram)
+ * Directions: REQUEST (c->s, ends with a REPLY when it has an id), ANSWER
+ * (c->s, a client's answer to a notification), REPLY (s->c, part of the
+ * answer to a request), NOTIFY (s->c, unprompted).
+ */
+#define IPC_RECORD_FIELDS                                                                                  \
+        IPC_F_INT(record.seq) IPC_F_INT(record.t_ns) IPC_F_INT(record.fields) IPC_F_INT(record.processor)  \
+        IPC_F_INT(record.group) IPC_F_INT(record.number) IPC_F_INT(record.base) IPC_F_INT(record.size)     \
+        IPC_F_INT(record.block) IPC_F_INT(record.dur_ns) IPC_F_INT(record.status)                          \
+        IPC_F_STR_SET(record.method) IPC_F_STR_SET(record.event) IPC_F_STR(record.cls)                     \
+        IPC_F_STR(record.client) IPC_F_STR(record.name)
+
+#define IPC_MESSAGES(X)                                                                                    \
+        /* session */                                                                                      \
+        X(HELLO, 0x01, REQUEST,                                                                            \
+          IPC_F_INT(hello.major) IPC_F_INT(hello.minor) IPC_F_INT(hello.pid) IPC_F_STR(hello.name))        \
+        X(WELCOME, 0x02, REPLY,                                                                            \
+          IPC_F_INT(welcome.major) IPC_F_INT(welcome.minor) IPC_F_INT(welcome.flags)                       \
+          IPC_F_INT(welcome.max_regs) IPC_F_INT(welcome.max_queue) IPC_F_INT(welcome.max_msg)              \
+          IPC_F_INT(welcome.client_id))                                                                    \
+        /* ends every request with an id */                                                                \
+        X(REPLY, 0x03, REPLY,                                                                              \
+          IPC_F_INT(reply.status) IPC_F_INT(reply.v32) IPC_F_INT(reply.v64) IPC_F_STR(reply.text))         \
+        /* the connection is closed after it */                                                            \
+        X(ERROR, 0x04, NOTIFY, IPC_F_INT(error.status) IPC_F_STR(error.text))                              \
+        X(PING, 0x05, REQUEST, ) /* REPLY 0 */                                                             \
+        /* synchronous processor notification */                                                           \
+        X(PROC_REGISTER, 0x10, REQUEST,                                                                    \
+          IPC_F_INT(proc_register.reg) IPC_F_INT(proc_register.flags) IPC_F_STR(proc_register.name))       \
+        X(PROC_DEREGISTER, 0x11, REQUEST, IPC_F_INT(unreg.reg))                                            \
+        /* ADD_START, ADD_COMPLETE, ADD_FAILURE */                                                         \
+        X(PROC_CHANGE, 0x12, NOTIFY,                                                                       \
+          IPC_F_INT(proc_change.txn) IPC_F_INT(proc_change.state) IPC_F_INT(proc_change.index)             \
+          IPC_F_INT(proc_change.status))                                                                   \
+        /* the process's answer to a PROC_CHANGE */                                                        \
+        X(PROC_ANSWER, 0x13, ANSWER,                                                                       \
+          IPC_F_INT(proc_answer.txn) IPC_F_INT(proc_answer.state) IPC_F_INT(proc_answer.status)            \
+          IPC_F_INT(proc_answer.ncalls) IPC_F_INT(proc_answer.dur_ns))                                     \
+        /* asynchronous arrival notification */                                                            \
+        X(ARRIVAL_REGISTER, 0x20, REQUEST,                                                                 \
+          IPC_F_INT(arrival_register.reg) IPC_F_INT(arrival_register.cls)                                  \
+          IPC_F_INT(arrival_register.flags) IPC_F_STR(arrival_register.name))                              \
+        X(ARRIVAL_UNREGISTER, 0x21, REQUEST, IPC_F_INT(unreg.reg))                                         \
+        X(ARRIVAL, 0x22, NOTIFY,                                                                           \
+          IPC_F_INT(arrival.reg) IPC_F_INT(arrival.cls) IPC_F_INT(arrival.event) IPC_F_INT(arrival.flags)  \
+          IPC_F_INT(arrival.index) IPC_F_INT(arrival.base) IPC_F_INT(arrival.size)                         \
+          IPC_F_STR(arrival.name))                                                                         \
+        /* the notification stream */                                                                      \
+        X(MONITOR_START, 0x30, REQUEST, )                                                                  \
+        X(MONITOR_STOP, 0x31, REQUEST, )                                                                   \
+        /* the protocol 1.0 layout: detail shorter, no extras */                                           \
+        X(RECORD, 0x32, NOTIFY,                                                                            \
+          IPC_RECORD_FIELDS IPC_F_STRN(record.detail, IPC_DETAIL_MAX) IPC_F_ABSENT(record.detail_text)     \
+          IPC_F_ABSENT(record.device) IPC_F_ABSENT(record.driver) IPC_F_ABSENT(record.reason)              \
+          IPC_F_ABSENT(record.old_affinity) IPC_F_ABSENT(record.new_affinity)                              \
+          IPC_F_ABSENT(record.stopped_ns))                                                                 \
+        /* notifications dropped for a slow reader */                                                      \
+        X(LOST, 0x33, NOTIFY, IPC_F_INT(lost.count))                                                       \
+        /* (1.1) the last records again, as RECORD_EXT with the request's id */                            \
+        X(HISTORY, 0x34, REQUEST, IPC_F_INT(history.count))                                                \
+        /* (1.1) RECORD with the extras; what a 1.1 client receives */                                     \
+        X(RECORD_EXT, 0x35, NOTIFY,                                                                        \
+          IPC_RECORD_FIELDS IPC_F_STR(record.detail) IPC_F_STR(record.detail_text)                         \
+          IPC_F_STR(record.device) IPC_F_STR(record.driver) IPC_F_STR(record.reason)                       \
+          IPC_F_STR(record.old_affinity) IPC_F_STR(record.new_affinity) IPC_F_INT(record.stopped_ns))      \
+        /* memory condition events: the state now, then every change */                                   \
+        X(MEMCOND_SUBSCRIBE, 0x40, REQUEST,                                                                \
+          IPC_F_INT(memcond_subscribe.sub) IPC_F_STR(memcond_subscribe.name))                              \
+        X(MEMCOND_UNSUBSCRIBE, 0x41, REQUEST, IPC_F_INT(unreg.reg))                                        \
+        /* SET or CLEAR of one subscription */                                                             \
+        X(MEMCOND_STATE, 0x42, NOTIFY,                                                                     \
+          IPC_F_INT(memcond_state.sub) IPC_F_INT(memcond_state.flags) IPC_F_INT(memcond_state.available)   \
+          IPC_F_INT(memcond_state.total))                                                                  \
+        /* privileged; a dhp_memcond_configure() spec */                                                   \
+        X(MEMCOND_CONFIGURE, 0x43, REQUEST, IPC_F_STR(memcond_configure.spec))                             \
+        /* REPLY v64 */                                                                                    \
+        X(MEMCOND_GET_THRESHOLD, 0x44, REQUEST, IPC_F_INT(memcond_get_threshold.which))                    \
+        /* user-space rebalance devices; DEVICE_NEW: DEVICE_INFO then REPLY */                             \
+        X(DEVICE_NEW, 0x50, REQUEST,                                                                       \
+          IPC_F_INT(device_new.dev) IPC_F_STR(device_new.name) IPC_F_STR(device_new.setup_class))          \
+        X(DEVICE_FREE, 0x51, REQUEST, IPC_F_INT(unreg.reg))                                                \
+        /* policy, affinity policy, affinity */                                                            \
+        X(DEVICE_SET, 0x52, REQUEST,                                                                       \
+          IPC_F_INT(device_set.dev) IPC_F_INT(device_set.what) IPC_F_INT(device_set.value)                 \
+          IPC_F_STR(device_set.cpulist))                                                                   \
+        /* DEVICE_INFO then REPLY v32 = participates */                                                    \
+        X(DEVICE_QUERY, 0x53, REQUEST, IPC_F_INT(unreg.reg))                                               \
+        /* a device's affinity and stopped times */                                                        \
+        X(DEVICE_INFO, 0x54, REPLY,                                                                        \
+          IPC_F_INT(device_info.dev) IPC_F_INT(device_info.flags) IPC_F_INT(device_info.stopped_last)      \
+          IPC_F_INT(device_info.stopped_max) IPC_F_STR(device_info.affinity))                              \
+        /* set or get a class opt-out */                                                                   \
+        X(CLASS_OPTOUT, 0x55, REQUEST,                                                                     \
+          IPC_F_INT(class_optout.op) IPC_F_INT(class_optout.optout) IPC_F_STR(class_optout.setup_class))   \
+        X(DRIVER_ATTACH, 0x56, REQUEST,                                                                    \
+          IPC_F_INT(driver_attach.dev) IPC_F_INT(driver_attach.drv) IPC_F_INT(driver_attach.level)         \
+          IPC_F_STR(driver_attach.name))                                                                   \
+        X(DRIVER_DETACH, 0x57, REQUEST, IPC_F_INT(unreg.reg))                                              \
+        /* QUERY_STOP, CANCEL_STOP, STOP, START for one driver */                                          \
+        X(DEVICE_REQUEST, 0x58, NOTIFY,                                                                    \
+          IPC_F_INT(device_request.seq) IPC_F_INT(device_request.dev) IPC_F_INT(device_request.drv)        \
+          IPC_F_INT(device_request.req) IPC_F_INT(device_request.processor)                                \
+          IPC_F_INT(device_request.vectors) IPC_F_STR(device_request.old_affinity)                         \
+          IPC_F_STR(device_request.new_affinity))                                                          \
+        /* the driver's status */                                                                          \
+        X(DEVICE_ANSWER, 0x59, ANSWER,                                                                     \
+          IPC_F_INT(device_answer.seq) IPC_F_INT(device_answer.status) IPC_F_INT(device_answer.dur_ns))    \
+        /* status: STATUS_* come before the REPLY */                                                       \
+        X(STATUS, 0x60, REQUEST, )                                                                         \
+        X(STATUS_PROC, 0x61, REPLY,                                                                        \
+          IPC_F_INT(status_proc.first) IPC_F_BYTES(status_proc.count, status_proc.state))                  \
+        X(STATUS_MEM, 0x62, REPLY,                                                                         \
+          IPC_F_INT(status_mem.id) IPC_F_INT(status_mem.base) IPC_F_INT(status_mem.size)                   \
+          IPC_F_INT(status_mem.block_size) IPC_F_INT(status_mem.nblocks)                                   \
+          IPC_F_INT(status_mem.online_blocks))                                                             \
+        X(STATUS_CLIENT, 0x63, REPLY,                                                                      \
+          IPC_F_INT(status_client.pid) IPC_F_INT(status_client.uid) IPC_F_INT(status_client.flags)         \
+          IPC_F_INT(status_client.sync_regs) IPC_F_INT(status_client.arrival_regs)                         \
+          IPC_F_INT(status_client.late) IPC_F_STR(status_client.name))                                     \
+        /* simulated platform control (dhpd --platform sim) */                                             \
+        X(SIM_CPU_ADD, 0x70, REQUEST, )                                                                    \
+        X(SIM_MEMORY_ADD, 0x71, REQUEST, IPC_F_INT(sim_memory_add.size))                                   \
+        X(SIM_RUN, 0x72, REQUEST,                                                                          \
+          IPC_F_STR(sim_run.filename) IPC_F_BLOB(sim_run.text, sim_run.text_len))
+
+/* The message types (IPC_HELLO, ...) come from IPC_MESSAGES below. */
 enum ipc_type {
-        /* session */
-        IPC_HELLO = 0x01,   /* c->s */
-        IPC_WELCOME = 0x02, /* s->c */
-        IPC_REPLY = 0x03,   /* s->c: ends every request with an id */
-        IPC_ERROR = 0x04,   /* s->c: the connection is closed after it */
-        IPC_PING = 0x05,    /* c->s: REPLY 0 */
-        /* synchronous processor notification */
-        IPC_PROC_REGISTER = 0x10,
-        IPC_PROC_DEREGISTER = 0x11,
-        IPC_PROC_CHANGE = 0x12, /* s->c: ADD_START, ADD_COMPLETE, ADD_FAILURE */
-        IPC_PROC_ANSWER = 0x13, /* c->s: the process's answer to a PROC_CHANGE */
-        /* asynchronous arrival notification */
-        IPC_ARRIVAL_REGISTER = 0x20,
-        IPC_ARRIVAL_UNREGISTER = 0x21,
-        IPC_ARRIVAL = 0x22, /* s->c */
-        /* the notification stream */
-        IPC_MONITOR_START = 0x30,
-        IPC_MONITOR_STOP = 0x31,
-        IPC_RECORD = 0x32, /* s->c */
-        IPC_LOST = 0x33,   /* s->c: notifications dropped for a slow reader */
-        IPC_HISTORY = 0x34,    /* c->s (1.1): the last records again, as RECORD_EXT with the request's id */
-        IPC_RECORD_EXT = 0x35, /* s->c (1.1): RECORD with the extras; what a 1.1 client receives */
+#define IPC_X_ENUM(name, number, dir, fields) IPC_##name = number,
+        IPC_MESSAGES(IPC_X_ENUM)
+#undef IPC_X_ENUM
         /* 0x40..0x4f: memory condition events (dhp_memcond_*) */
-        IPC_MEMCOND_SUBSCRIBE = 0x40,     /* c->s: the state now, then every change */
-        IPC_MEMCOND_UNSUBSCRIBE = 0x41,   /* c->s */
-        IPC_MEMCOND_STATE = 0x42,         /* s->c: SET or CLEAR of one subscription */
-        IPC_MEMCOND_CONFIGURE = 0x43,     /* c->s: privileged; a dhp_memcond_configure() spec */
-        IPC_MEMCOND_GET_THRESHOLD = 0x44, /* c->s: REPLY v64 */
         IPC_RESERVED_MEMCOND_FIRST = 0x40,
         IPC_RESERVED_MEMCOND_LAST = 0x4f,
         /* 0x50..0x5f: user-space rebalance devices (dhp_device_*, dhp_driver_*) */
-        IPC_DEVICE_NEW = 0x50,      /* c->s: privileged; DEVICE_INFO then REPLY */
-        IPC_DEVICE_FREE = 0x51,     /* c->s */
-        IPC_DEVICE_SET = 0x52,      /* c->s: privileged; policy, affinity policy, affinity */
-        IPC_DEVICE_QUERY = 0x53,    /* c->s: DEVICE_INFO then REPLY v32 = participates */
-        IPC_DEVICE_INFO = 0x54,     /* s->c: a device's affinity and stopped times */
-        IPC_CLASS_OPTOUT = 0x55,    /* c->s: set (privileged) or get a class opt-out */
-        IPC_DRIVER_ATTACH = 0x56,   /* c->s: privileged */
-        IPC_DRIVER_DETACH = 0x57,   /* c->s */
-        IPC_DEVICE_REQUEST = 0x58,  /* s->c: QUERY_STOP, CANCEL_STOP, STOP, START for one driver */
-        IPC_DEVICE_ANSWER = 0x59,   /* c->s: the driver's status */
         IPC_RESERVED_REBALANCE_FIRST = 0x50,
         IPC_RESERVED_REBALANCE_LAST = 0x5f,
-        /* status */
-        IPC_STATUS = 0x60,        /* c->s */
-        IPC_STATUS_PROC = 0x61,   /* s->c, before the REPLY */
-        IPC_STATUS_MEM = 0x62,    /* s->c, before the REPLY */
-        IPC_STATUS_CLIENT = 0x63, /* s->c, before the REPLY */
-        /* simulated platform control (dhpd --platform sim) */
-        IPC_SIM_CPU_ADD = 0x70,
-        IPC_SIM_MEMORY_ADD = 0x71,
-        IPC_SIM_RUN = 0x72,
 };
 
 enum {
@@ -276,6 +373,54 @@ struct ipc_msg {
                 } sim_run;
         };
 };
+
+enum ipc_dir {
+        IPC_DIR_REQUEST = 1,
+        IPC_DIR_ANSWER,
+        IPC_DIR_REPLY,
+        IPC_DIR_NOTIFY,
+};
+
+enum ipc_field_kind {
+        IPC_FIELD_END = 0,
+        IPC_FIELD_INT,
+        IPC_FIELD_STR,
+        IPC_FIELD_STR_SET,
+        IPC_FIELD_ABSENT,
+        IPC_FIELD_BYTES,
+        IPC_FIELD_BLOB,
+};
+
+/* One field of a message: where it is in struct ipc_msg, and its size
+ * (an integer's width, a string's cap with its NUL, an array's size).  aux
+ * is the offset of BYTES' array and BLOB's pointer (off is their count). */
+struct ipc_field {
+        uint8_t kind;
+        uint16_t off, size, aux;
+};
+
+/* A row of IPC_MESSAGES; fields end with an IPC_FIELD_END. */
+struct ipc_desc {
+        uint16_t type;
+        uint8_t dir; /* enum ipc_dir */
+        const char *name;
+        const struct ipc_field *fields;
+};
+
+/* The rows of IPC_MESSAGES in their order, for whoever must visit every
+ * message (the codec test, the fuzz seeds). */
+extern const struct ipc_desc ipcmsg_table[];
+extern const size_t ipcmsg_table_len;
+/* The row of a type, or NULL for a type this version does not have. */
+const struct ipc_desc *ipcmsg_desc(uint16_t type);
+
+/*
+ * ipcmsg_example - fill *m with a well-formed message of type: every field
+ * set from seed (integers, strings a few bytes long, BYTES and BLOB parts a
+ * few bytes long; BLOB points to a static text).  For the codec test and the fuzz
+ * seeds.  -EPROTO for a type this version does not have.
+ */
+int ipcmsg_example(uint16_t type, uint64_t seed, struct ipc_msg *m);
 
 /* True for the types a client sends, false for the daemon's. */
 bool ipcmsg_from_client(uint16_t type);
