@@ -5,6 +5,7 @@
 #include "core/engine-internal.h"
 #include "helpers.h"
 #include "proto/ipcmsg.h"
+#include "proto/record-wire.h"
 
 static uint8_t buf[IPC_MSG_MAX + 64];
 
@@ -368,12 +369,12 @@ static void test_record_wire_identity(void **state) {
 
                 format_both(&recs[i], a_json, a_text, sizeof(a_json));
                 m = (struct ipc_msg){ .type = IPC_RECORD_EXT };
-                engine_record_export(&recs[i], &m.record);
+                record_wire_export(&recs[i], &m.record);
                 len = ipcmsg_encode(&m, buf, sizeof(buf));
                 assert_true(len > 0);
                 memset(&d, 0x55, sizeof(d));
                 assert_int_equal(ipcmsg_decode(buf, (size_t)len, &d), 0);
-                engine_record_import(&d.record, &back);
+                record_wire_import(&d.record, &back);
                 format_both(&back, b_json, b_text, sizeof(b_json));
                 assert_string_equal(b_json, a_json);
                 assert_string_equal(b_text, a_text);

@@ -35,6 +35,7 @@
 #include "platform/sim/sim.h"
 #include "platform/sim/simdev.h"
 #include "proto/ipcmsg.h"
+#include "proto/record-wire.h"
 #include "util/list.h"
 #include "util/macro.h"
 #include "util/time.h"
@@ -969,7 +970,7 @@ static void arrival_existing_cb(void *userdata, const dhp_device_event *ev) {
  * client RECORD without the extras (and without a detail too long for it). */
 static void record_msg(const struct client *c, const dhp_record *r, struct ipc_msg *m) {
         *m = (struct ipc_msg){ .type = c->minor >= 1 ? IPC_RECORD_EXT : IPC_RECORD };
-        engine_record_export(r, &m->record);
+        record_wire_export(r, &m->record);
         if (m->type == IPC_RECORD && strlen(m->record.detail) >= IPC_DETAIL_MAX)
                 m->record.detail[0] = 0;
 }
@@ -994,7 +995,7 @@ static void history_cb(void *userdata, const dhp_record *r) {
         if (!m || !buf)
                 return;
         m->type = IPC_RECORD_EXT;
-        engine_record_export(r, &m->record);
+        record_wire_export(r, &m->record);
         len = ipcmsg_encode(m, buf, IPC_MSG_MAX);
         if (len > 0)
                 history_add(s->history, buf, (size_t)len);
