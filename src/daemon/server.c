@@ -35,6 +35,7 @@
 #include "platform/sim/sim.h"
 #include "platform/sim/simdev.h"
 #include "proto/ipcmsg.h"
+#include "proto/proto.h"
 #include "proto/record-wire.h"
 #include "util/list.h"
 #include "util/macro.h"
@@ -486,16 +487,6 @@ static struct cl_memcond *memcond_find(struct server *s, struct client *c, uint3
 
 /* ---- user-space devices: proxy drivers ------------------------------------------ */
 
-static const char *request_name(dhp_rebalance_request req) {
-        switch (req) {
-        case DHP_REBALANCE_QUERY_STOP: return "QUERY_STOP";
-        case DHP_REBALANCE_CANCEL_STOP: return "CANCEL_STOP";
-        case DHP_REBALANCE_STOP: return "STOP";
-        case DHP_REBALANCE_START: return "START";
-        }
-        return "?";
-}
-
 /*
  * A client driver's handler, on dhpd's notification thread: send the
  * request, wait for the answer until the [sync] deadline.  A client that
@@ -564,7 +555,7 @@ static int proxy_driver_cb(void *userdata, dhp_rebalance_request req, const dhp_
         pthread_mutex_unlock(&c->lock);
         if (r == -ETIMEDOUT)
                 log_warning(&s->log, "client %s (pid %d) missed the %llu ms deadline in %s of device %s: %s", c->name,
-                            (int)c->pid, (unsigned long long)(budget / NSEC_PER_MSEC), request_name(req),
+                            (int)c->pid, (unsigned long long)(budget / NSEC_PER_MSEC), proto_request_name(req),
                             dhp_device_get_name(d->dev), req == DHP_REBALANCE_QUERY_STOP ? "counted as refused" : "counted as done");
         return status;
 }
