@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* A record of the notification stream to its wire form and back. */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,48 +19,53 @@ static void copy_whole(char *dst, size_t size, const char *src) {
                 dst[0] = 0;
 }
 
+/* The record's strings and their wire fields, once for both directions.
+ * WHOLE: JSON members and CPU lists cut short would not parse, so they go
+ * whole or not at all (the others are cut to their field).  SET: method
+ * and event are never NULL in a record; an empty one stays "". */
+enum { WHOLE = 1u << 0, SET = 1u << 1 };
+#define RECORD_STR(m, flags) \
+        { offsetof(struct dhp_record, m), offsetof(struct ipc_record, m), sizeof(((struct ipc_record *)0)->m), flags }
+static const struct record_str {
+        size_t rec, wire, size;
+        unsigned flags;
+} record_strs[] = {
+        RECORD_STR(method, SET),       RECORD_STR(event, SET),       RECORD_STR(cls, 0),
+        RECORD_STR(client, 0),         RECORD_STR(name, 0),          RECORD_STR(detail, WHOLE),
+        RECORD_STR(detail_text, 0),    RECORD_STR(device, 0),        RECORD_STR(driver, 0),
+        RECORD_STR(reason, 0),         RECORD_STR(old_affinity, WHOLE), RECORD_STR(new_affinity, WHOLE),
+};
+
 void record_wire_export(const dhp_record *r, struct ipc_record *w) {
         *w = (struct ipc_record){
                 .seq = r->seq, .t_ns = r->t_ns, .fields = r->fields, .processor = r->processor,
                 .group = r->number.group, .number = r->number.number, .base = r->base, .size = r->size,
                 .block = r->block, .dur_ns = r->dur_ns, .status = r->status, .stopped_ns = r->stopped_ns,
         };
-        copy_str(w->method, sizeof(w->method), r->method);
-        copy_str(w->event, sizeof(w->event), r->event);
-        copy_str(w->cls, sizeof(w->cls), r->cls);
-        copy_str(w->client, sizeof(w->client), r->client);
-        copy_str(w->name, sizeof(w->name), r->name);
-        copy_whole(w->detail, sizeof(w->detail), r->detail);
-        copy_str(w->detail_text, sizeof(w->detail_text), r->detail_text);
-        copy_str(w->device, sizeof(w->device), r->device);
-        copy_str(w->driver, sizeof(w->driver), r->driver);
-        copy_str(w->reason, sizeof(w->reason), r->reason);
-        copy_whole(w->old_affinity, sizeof(w->old_affinity), r->old_affinity);
-        copy_whole(w->new_affinity, sizeof(w->new_affinity), r->new_affinity);
-}
+        for (size_t i = 0; i < sizeof(record_strs) / sizeof(record_strs[0]); i++) {
+                const struct record_str *f = &record_strs[i];
+                const char *src = *(const char *const *)((const char *)r + f->rec);
+                char *dst = (char *)w + f->wire;
 
-static const char *or_null(const char *s) {
-        return s[0] ? s : NULL;
+                if (f->flags & WHOLE)
+                        copy_whole(dst, f->size, src);
+                else
+                        copy_str(dst, f->size, src);
+        }
 }
 
 void record_wire_import(const struct ipc_record *w, dhp_record *r) {
         *r = (struct dhp_record){
                 .seq = w->seq, .t_ns = w->t_ns, .fields = w->fields, .processor = w->processor,
                 .number = { .group = w->group, .number = w->number }, .base = w->base, .size = w->size,
-                .block = w->block, .dur_ns = w->dur_ns, .status = w->status,
-                .method = w->method, .event = w->event,
-                .cls = or_null(w->cls),
-                .client = or_null(w->client),
-                .name = or_null(w->name),
-                .detail = or_null(w->detail),
-                .detail_text = or_null(w->detail_text),
-                .device = or_null(w->device),
-                .driver = or_null(w->driver),
-                .reason = or_null(w->reason),
-                .old_affinity = or_null(w->old_affinity),
-                .new_affinity = or_null(w->new_affinity),
-                .stopped_ns = w->stopped_ns,
+                .block = w->block, .dur_ns = w->dur_ns, .status = w->status, .stopped_ns = w->stopped_ns,
         };
+        for (size_t i = 0; i < sizeof(record_strs) / sizeof(record_strs[0]); i++) {
+                const struct record_str *f = &record_strs[i];
+                const char *src = (const char *)w + f->wire;
+
+                *(const char **)((char *)r + f->rec) = src[0] || (f->flags & SET) ? src : NULL;
+        }
         /* A client field without a client would print "(null)". */
         if (!r->client)
                 r->fields &= ~(uint32_t)REC_HAS_CLIENT;
