@@ -3,10 +3,10 @@
  * can be wrong. */
 #include <errno.h>
 
-#include "core/engine-internal.h"
 #include "helpers.h"
 #include "proto/ipcmsg.h"
 #include "proto/record-wire.h"
+#include "proto/record.h"
 
 static uint8_t buf[IPC_MSG_MAX + 64];
 
