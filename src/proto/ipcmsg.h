@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The dhpd IPC messages: encoding and decoding, nothing else.  Pure: no
+ * The dhpd IPC messages: their table, encoding and decoding.  Pure: no
  * syscalls, no allocation, every length checked, so that it can be fuzzed
  * on its own.  The socket handling lives in src/daemon/server.c and
  * src/lib/client.c; the wire format is documented in doc/protocol.md.
@@ -49,7 +49,8 @@
  *                    into the datagram)
  * Directions: REQUEST (c->s, ends with a REPLY when it has an id), ANSWER
  * (c->s, a client's answer to a notification), REPLY (s->c, part of the
- * answer to a request), NOTIFY (s->c, unprompted).
+ * answer to a request), NOTIFY (s->c, unprompted).  Which requests need
+ * privilege is the daemon's business (its dispatch table), not the wire's.
  */
 #define IPC_RECORD_FIELDS                                                                                  \
         IPC_F_INT(record.seq) IPC_F_INT(record.t_ns) IPC_F_INT(record.fields) IPC_F_INT(record.processor)  \
@@ -119,7 +120,7 @@
         X(MEMCOND_STATE, 0x42, NOTIFY,                                                                     \
           IPC_F_INT(memcond_state.sub) IPC_F_INT(memcond_state.flags) IPC_F_INT(memcond_state.available)   \
           IPC_F_INT(memcond_state.total))                                                                  \
-        /* privileged; a dhp_memcond_configure() spec */                                                   \
+        /* a dhp_memcond_configure() spec */                                                             \
         X(MEMCOND_CONFIGURE, 0x43, REQUEST, IPC_F_STR(memcond_configure.spec))                             \
         /* REPLY v64 */                                                                                    \
         X(MEMCOND_GET_THRESHOLD, 0x44, REQUEST, IPC_F_INT(memcond_get_threshold.which))                    \
@@ -171,7 +172,7 @@
         X(SIM_RUN, 0x72, REQUEST,                                                                          \
           IPC_F_STR(sim_run.filename) IPC_F_BLOB(sim_run.text, sim_run.text_len))
 
-/* The message types (IPC_HELLO, ...) come from IPC_MESSAGES below. */
+/* The message types (IPC_HELLO, ...) come from IPC_MESSAGES above. */
 enum ipc_type {
 #define IPC_X_ENUM(name, number, dir, fields) IPC_##name = number,
         IPC_MESSAGES(IPC_X_ENUM)
