@@ -201,6 +201,27 @@ static void store_int(void *p, size_t size, uint64_t v) {
         }
 }
 
+/* An integer field of its width, one of four constants, so that each case
+ * is the inlined fixed-size write rather than a loop over a variable width
+ * (a small message's round trip cost about twice as much with the loop). */
+static void w_int(struct writer *w, const void *p, size_t size) {
+        switch (size) {
+        case 1: w_uint(w, load_int(p, 1), 1); break;
+        case 2: w_uint(w, load_int(p, 2), 2); break;
+        case 4: w_uint(w, load_int(p, 4), 4); break;
+        default: w_uint(w, load_int(p, 8), 8); break;
+        }
+}
+
+static void r_int(struct reader *r, void *p, size_t size) {
+        switch (size) {
+        case 1: store_int(p, 1, r_uint(r, 1)); break;
+        case 2: store_int(p, 2, r_uint(r, 2)); break;
+        case 4: store_int(p, 4, r_uint(r, 4)); break;
+        default: store_int(p, 8, r_uint(r, 8)); break;
+        }
+}
+
 /* Returns -EINVAL for a count or a pointer that does not describe its
  * bytes (checked before anything else is, as the fields came), else the
  * writer's sticky error. */
@@ -213,7 +234,7 @@ static int encode_fields(const struct ipc_desc *d, const struct ipc_msg *m, stru
 
                 switch (f->kind) {
                 case IPC_FIELD_INT:
-                        w_uint(w, load_int(p, f->size), f->size);
+                        w_int(w, p, f->size);
                         break;
                 case IPC_FIELD_STR:
                 case IPC_FIELD_STR_SET:
@@ -254,7 +275,7 @@ static void decode_fields(const struct ipc_desc *d, struct reader *r, struct ipc
 
                 switch (f->kind) {
                 case IPC_FIELD_INT:
-                        store_int(p, f->size, r_uint(r, f->size));
+                        r_int(r, p, f->size);
                         break;
                 case IPC_FIELD_STR:
                         r_str(r, (char *)p, f->size);
