@@ -35,6 +35,8 @@ static void write_seeds(const char *dir) {
                 }
 }
 
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
         const char *dir = getenv("DHP_FUZZ_SEEDS_OUT");
 
