@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "dhp.h"
-#include "util/ipcmsg.h"
+#include "proto/ipcmsg.h"
 #include "util/time.h"
 
 static int cmp_u64(const void *a, const void *b) {

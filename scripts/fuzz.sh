@@ -10,6 +10,11 @@
 # BUILD/fuzz-corpus/<name>/ (never in the source tree).  Crashes land in
 # BUILD/fuzz-artifacts/; a per-target line "name execs seconds" is appended
 # to BUILD/fuzz-stats.txt for RELIABILITY.md.  Exit status 1 on any crash.
+#
+# A target that can make its own seeds (fuzz-proto: an example of every
+# message of the table) writes them, when run with DHP_FUZZ_SEEDS_OUT=DIR,
+# into BUILD/fuzz-seeds/<name>/; they are replayed and used as seeds along
+# with the committed corpus.
 set -u
 
 build=${1:?usage: scripts/fuzz.sh BUILD SECONDS [TARGET...]}
@@ -32,13 +37,22 @@ for t in "$@"; do
 		echo "fuzz: $t: no binary $exe (excluded from this build?)" >&2
 		continue
 	fi
-	# Replay: each committed input once.
-	if ! "$exe" -runs=1 "$seeds"/* >"$build/fuzz-artifacts/$t.replay.log" 2>&1; then
+	gen="$build/fuzz-seeds/$t"
+	rm -rf "$gen"
+	mkdir -p "$gen"
+	if grep -q DHP_FUZZ_SEEDS_OUT "$exe" &&
+		! DHP_FUZZ_SEEDS_OUT="$gen" "$exe" >"$build/fuzz-artifacts/$t.seeds.log" 2>&1; then
+		echo "FAIL fuzz-$t: writing its seeds failed; see $build/fuzz-artifacts/$t.seeds.log" >&2
+		status=1
+		continue
+	fi
+	# Replay: each committed input, and each generated seed, once.
+	if ! "$exe" -runs=1 "$seeds"/* $(find "$gen" -type f) >"$build/fuzz-artifacts/$t.replay.log" 2>&1; then
 		echo "FAIL fuzz-$t: a committed corpus input crashes; see $build/fuzz-artifacts/$t.replay.log" >&2
 		status=1
 		continue
 	fi
-	n=$(ls "$seeds" | wc -l)
+	n=$(($(ls "$seeds" | wc -l) + $(ls "$gen" | wc -l)))
 	if [ "$secs" -eq 0 ]; then
 		echo "ok   fuzz-$t: replayed $n inputs"
 		continue
@@ -47,7 +61,7 @@ for t in "$@"; do
 	mkdir -p "$work"
 	log="$build/fuzz-artifacts/$t.log"
 	if "$exe" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-		-artifact_prefix="$build/fuzz-artifacts/$t-" "$work" "$seeds" >"$log" 2>&1; then
+		-artifact_prefix="$build/fuzz-artifacts/$t-" "$work" "$seeds" "$gen" >"$log" 2>&1; then
 		execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
 		echo "ok   fuzz-$t: replayed $n inputs, ${execs:-?} executions in ${secs}s"
 		echo "$t ${execs:-0} $secs" >>"$build/fuzz-stats.txt"

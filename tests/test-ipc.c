@@ -20,7 +20,8 @@
 #include "helpers.h"
 #include "ipc-daemon.h"
 #include "lib/client.h"
-#include "util/ipcmsg.h"
+#include "proto/ipcmsg.h"
+#include "proto/record-wire.h"
 #include "util/strbuf.h"
 #include "util/time.h"
 
@@ -516,7 +517,7 @@ static void test_records_whole_and_history(void **state) {
         assert_true(h.n > 0 && h.n <= 512);
         for (size_t i = 0; i < h.n; i++) {
                 char buf[8192];
-                int n = engine_record_format_wire(&h.records[i], DHP_RECORD_JSON, buf, sizeof(buf));
+                int n = record_wire_format(&h.records[i], DHP_RECORD_JSON, buf, sizeof(buf));
                 assert_true(n > 0 && (size_t)n < sizeof(buf));
                 strbuf_printf(&hist, "%s\n", buf);
         }

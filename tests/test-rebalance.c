@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 
 #include "helpers.h"
+#include "proto/proto.h"
 
 dhp_device *dhp_internal_device(dhp *ctx, const char *name);
 
@@ -31,16 +32,6 @@ struct drv {
         bool free_device;
 };
 
-static const char *req_name(dhp_rebalance_request req) {
-        switch (req) {
-        case DHP_REBALANCE_QUERY_STOP: return "QUERY_STOP";
-        case DHP_REBALANCE_CANCEL_STOP: return "CANCEL_STOP";
-        case DHP_REBALANCE_STOP: return "STOP";
-        case DHP_REBALANCE_START: return "START";
-        }
-        return "?";
-}
-
 static int handler(void *userdata, dhp_rebalance_request req, const dhp_rebalance_ctx *c) {
         struct drv *d = userdata;
         struct calls *k = d->calls;
@@ -48,7 +39,7 @@ static int handler(void *userdata, dhp_rebalance_request req, const dhp_rebalanc
         assert_int_equal(dhp_rebalance_ctx_get_request(c), req);
         pthread_mutex_lock(&k->lock);
         if (k->n < LOG_MAX)
-                snprintf(k->line[k->n++], sizeof(k->line[0]), "%s:%s", d->name, req_name(req));
+                snprintf(k->line[k->n++], sizeof(k->line[0]), "%s:%s", d->name, proto_request_name(req));
         if (req == DHP_REBALANCE_START) {
                 snprintf(k->old_aff, sizeof(k->old_aff), "%s", dhp_rebalance_ctx_get_old_affinity(c));
                 snprintf(k->new_aff, sizeof(k->new_aff), "%s", dhp_rebalance_ctx_get_new_affinity(c));

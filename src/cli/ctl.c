@@ -16,6 +16,7 @@
 #include "core/engine.h"
 #include "dhp.h"
 #include "lib/client.h"
+#include "proto/record-wire.h"
 #include "util/parse.h"
 #include "util/strbuf.h"
 
@@ -337,7 +338,7 @@ static int plot_from_daemon(struct plot *p, const char *socket_path) {
                 return r;
         }
         for (size_t i = 0; r == 0 && i < h.n; i++) {
-                int n = engine_record_format_wire(&h.records[i], DHP_RECORD_JSON, buf, sizeof(buf));
+                int n = record_wire_format(&h.records[i], DHP_RECORD_JSON, buf, sizeof(buf));
                 if (n < 0 || (size_t)n >= sizeof(buf))
                         continue;
                 r = plot_line(p, "dhpd", (unsigned)i + 1, buf, (size_t)n);

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "core/engine.h"
+#include "proto/record.h"
 #include "util/list.h"
 #include "util/log.h"
 
@@ -94,45 +95,7 @@ struct dhp_device_event {
         char name[ENGINE_NAME_MAX];
 };
 
-enum record_field {
-        REC_HAS_PROCESSOR = 1u << 0,
-        REC_HAS_MEMORY = 1u << 1,
-        REC_HAS_STATUS = 1u << 2,
-        REC_HAS_CLIENT = 1u << 3,
-        REC_LATE = 1u << 4,
-        REC_HAS_BLOCK = 1u << 5,
-        REC_VETO = 1u << 6,
-        REC_EXISTING = 1u << 7,
-        REC_HAS_DURATION = 1u << 8,
-        REC_HAS_STOPPED = 1u << 9, /* rebalance: stopped_ns */
-        REC_MISSED = 1u << 10, /* a remote registration missed the deadline */
-};
-
-struct dhp_record {
-        uint64_t seq;
-        uint64_t t_ns;
-        const char *method;
-        const char *event;
-        const char *cls; /* "processor", "memory", or NULL */
-        uint32_t fields;
-        uint32_t processor;
-        dhp_proc_number number;
-        uint64_t base, size;
-        uint64_t block;
-        uint64_t dur_ns; /* how long the callback ran */
-        int status;
-        const char *client;
-        const char *name; /* device name */
-        const char *detail; /* free text, for a later method's extras */
-        const char *detail_text; /* the same extras for the timeline line */
-        /* rebalance */
-        const char *device;       /* device name */
-        const char *driver;       /* driver name, per-driver requests */
-        const char *reason;       /* why a device sat a rebalance out */
-        const char *old_affinity; /* CPU lists */
-        const char *new_affinity;
-        uint64_t stopped_ns;      /* first QUERY_STOP to last START */
-};
+/* enum record_field and struct dhp_record: proto/record.h. */
 
 struct dhp_monitor {
         struct list node;

@@ -237,16 +237,6 @@ int arrival_existing(struct engine *e, dhp_class cls, dhp_arrival_cb fn, void *u
 
 int engine_monitor_add(struct engine *e, dhp_monitor_cb cb, void *userdata, dhp_monitor **ret);
 void engine_monitor_remove(dhp_monitor *m);
-/* A record to its wire form (util/ipcmsg.h), and a record in wire form
- * handed to this engine's monitors as it is (engine_record_forward). */
-struct ipc_record;
-void engine_record_export(const dhp_record *r, struct ipc_record *w);
-/* The wire form back to a record whose strings point into w (valid while w
- * is): formatted, it reads exactly as the record exported. */
-void engine_record_import(const struct ipc_record *w, dhp_record *r);
-/* dhp_record_format() of the record in wire form. */
-int engine_record_format_wire(const struct ipc_record *w, dhp_record_format_kind kind, char *buf, size_t size);
-void engine_record_forward_wire(struct engine *e, const struct ipc_record *w);
 /* Hand a record made elsewhere (dhpd's, received by the client library) to
  * this engine's monitors as it is: its seq and time are kept. */
 void engine_record_forward(struct engine *e, const dhp_record *r);

@@ -25,6 +25,7 @@
 
 #include "core/engine-internal.h"
 #include "core/rebalance.h"
+#include "proto/proto.h"
 #include "util/cpuset.h"
 #include "util/strbuf.h"
 #include "util/time.h"
@@ -89,16 +90,6 @@ struct rebalance_item {
         struct rebalance *rb;
         uint32_t processor;
 };
-
-static const char *request_name(dhp_rebalance_request req) {
-        switch (req) {
-        case DHP_REBALANCE_QUERY_STOP: return "QUERY_STOP";
-        case DHP_REBALANCE_CANCEL_STOP: return "CANCEL_STOP";
-        case DHP_REBALANCE_STOP: return "STOP";
-        case DHP_REBALANCE_START: return "START";
-        }
-        return "?";
-}
 
 /* ---- the handler context ---------------------------------------------- */
 
@@ -555,7 +546,7 @@ static int call(struct engine *e, struct dhp_driver *drv, dhp_rebalance_ctx *c, 
         {
                 struct dhp_record rec = {
                         .method = "rebalance",
-                        .event = request_name(req),
+                        .event = proto_request_name(req),
                         .fields = REC_HAS_PROCESSOR | REC_HAS_STATUS | REC_HAS_DURATION,
                         .processor = c->processor,
                         .number = engine_cpu_number(c->processor),

@@ -34,7 +34,9 @@
 #include "platform/sim/scenario.h"
 #include "platform/sim/sim.h"
 #include "platform/sim/simdev.h"
-#include "util/ipcmsg.h"
+#include "proto/ipcmsg.h"
+#include "proto/proto.h"
+#include "proto/record-wire.h"
 #include "util/list.h"
 #include "util/macro.h"
 #include "util/time.h"
@@ -485,16 +487,6 @@ static struct cl_memcond *memcond_find(struct server *s, struct client *c, uint3
 
 /* ---- user-space devices: proxy drivers ------------------------------------------ */
 
-static const char *request_name(dhp_rebalance_request req) {
-        switch (req) {
-        case DHP_REBALANCE_QUERY_STOP: return "QUERY_STOP";
-        case DHP_REBALANCE_CANCEL_STOP: return "CANCEL_STOP";
-        case DHP_REBALANCE_STOP: return "STOP";
-        case DHP_REBALANCE_START: return "START";
-        }
-        return "?";
-}
-
 /*
  * A client driver's handler, on dhpd's notification thread: send the
  * request, wait for the answer until the [sync] deadline.  A client that
@@ -563,7 +555,7 @@ static int proxy_driver_cb(void *userdata, dhp_rebalance_request req, const dhp_
         pthread_mutex_unlock(&c->lock);
         if (r == -ETIMEDOUT)
                 log_warning(&s->log, "client %s (pid %d) missed the %llu ms deadline in %s of device %s: %s", c->name,
-                            (int)c->pid, (unsigned long long)(budget / NSEC_PER_MSEC), request_name(req),
+                            (int)c->pid, (unsigned long long)(budget / NSEC_PER_MSEC), proto_request_name(req),
                             dhp_device_get_name(d->dev), req == DHP_REBALANCE_QUERY_STOP ? "counted as refused" : "counted as done");
         return status;
 }
@@ -969,7 +961,7 @@ static void arrival_existing_cb(void *userdata, const dhp_device_event *ev) {
  * client RECORD without the extras (and without a detail too long for it). */
 static void record_msg(const struct client *c, const dhp_record *r, struct ipc_msg *m) {
         *m = (struct ipc_msg){ .type = c->minor >= 1 ? IPC_RECORD_EXT : IPC_RECORD };
-        engine_record_export(r, &m->record);
+        record_wire_export(r, &m->record);
         if (m->type == IPC_RECORD && strlen(m->record.detail) >= IPC_DETAIL_MAX)
                 m->record.detail[0] = 0;
 }
@@ -994,7 +986,7 @@ static void history_cb(void *userdata, const dhp_record *r) {
         if (!m || !buf)
                 return;
         m->type = IPC_RECORD_EXT;
-        engine_record_export(r, &m->record);
+        record_wire_export(r, &m->record);
         len = ipcmsg_encode(m, buf, IPC_MSG_MAX);
         if (len > 0)
                 history_add(s->history, buf, (size_t)len);

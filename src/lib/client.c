@@ -23,6 +23,8 @@
 #include "core/rebalance.h"
 #include "lib/client.h"
 #include "platform/linux/affinity.h"
+#include "proto/record-wire.h"
+#include "proto/record.h"
 #include "util/cpuset.h"
 #include "util/macro.h"
 #include "util/time.h"
@@ -376,6 +378,14 @@ static void on_reply_part(struct remote *r, const struct ipc_msg *m) {
         pthread_mutex_unlock(&r->lock);
 }
 
+/* A record dhpd sent, to this process's monitors as it is. */
+static void forward_record(struct remote *r, const struct ipc_record *w) {
+        dhp_record rec;
+
+        record_wire_import(w, &rec);
+        engine_record_forward(r->local, &rec);
+}
+
 /* A slow reader's marker, as a record of the stream: monitors see it. */
 static void forward_lost(struct remote *r, uint64_t count) {
         struct ipc_record w = { .fields = 0 };
@@ -384,7 +394,7 @@ static void forward_lost(struct remote *r, uint64_t count) {
         strcpy(w.event, "LOST");
         snprintf(w.detail, sizeof(w.detail), "\"lost\":%llu", (unsigned long long)count);
         snprintf(w.name, sizeof(w.name), "%llu notifications lost (slow reader)", (unsigned long long)count);
-        engine_record_forward_wire(r->local, &w);
+        forward_record(r, &w);
 }
 
 /* ---- memory conditions and devices, the connection thread's side ------------- */
@@ -522,7 +532,7 @@ static bool dispatch(struct remote *r, const struct ipc_msg *m) {
                 if (m->id)
                         on_reply_part(r, m); /* HISTORY's answer */
                 else
-                        engine_record_forward_wire(r->local, &m->record);
+                        forward_record(r, &m->record);
                 return true;
         case IPC_MEMCOND_STATE:
                 on_memcond_state(r, m);

@@ -16,7 +16,7 @@
 
 #include "core/engine.h"
 #include "dhp.h"
-#include "util/ipcmsg.h"
+#include "proto/ipcmsg.h"
 
 struct remote;
 

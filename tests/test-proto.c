@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* The IPC codec: round trips, and every way a datagram can be wrong. */
+/* The IPC codec: the message table, round trips, and every way a datagram
+ * can be wrong. */
 #include <errno.h>
 
-#include "core/engine-internal.h"
 #include "helpers.h"
-#include "util/ipcmsg.h"
+#include "proto/ipcmsg.h"
+#include "proto/record-wire.h"
+#include "proto/record.h"
 
 static uint8_t buf[IPC_MSG_MAX + 64];
 
@@ -97,9 +99,52 @@ static size_t samples(struct ipc_msg *v) {
         return n;
 }
 
-static void test_roundtrip(void **state) {
-        static struct ipc_msg v[64], d;
+/* The samples, then for every row of the table two examples made from the
+ * row itself (so a message added to the table is tested without a line
+ * here). */
+static size_t messages(struct ipc_msg *v) {
         size_t n = samples(v);
+
+        for (size_t i = 0; i < ipcmsg_table_len; i++)
+                for (uint64_t seed = 1; seed <= 2; seed++)
+                        assert_int_equal(ipcmsg_example(ipcmsg_table[i].type, seed * 1000 + i, &v[n++]), 0);
+        return n;
+}
+
+/* Names and numbers are unique, every row is known by its number, and the
+ * samples above cover every row. */
+static void test_table(void **state) {
+        static struct ipc_msg v[64];
+        size_t n = samples(v);
+
+        assert_true(ipcmsg_table_len > 0);
+        for (size_t i = 0; i < ipcmsg_table_len; i++) {
+                const struct ipc_desc *d = &ipcmsg_table[i];
+                bool sampled = false;
+
+                assert_ptr_equal(ipcmsg_desc(d->type), d);
+                assert_string_equal(ipcmsg_type_name(d->type), d->name);
+                assert_false(ipcmsg_reserved(d->type));
+                assert_true(d->dir >= IPC_DIR_REQUEST && d->dir <= IPC_DIR_NOTIFY);
+                assert_true(ipcmsg_from_client(d->type) == (d->dir == IPC_DIR_REQUEST || d->dir == IPC_DIR_ANSWER));
+                for (size_t j = 0; j < i; j++) {
+                        assert_int_not_equal(ipcmsg_table[j].type, d->type);
+                        assert_string_not_equal(ipcmsg_table[j].name, d->name);
+                }
+                for (size_t j = 0; j < n; j++)
+                        sampled |= v[j].type == d->type;
+                assert_true(sampled);
+        }
+        assert_null(ipcmsg_desc(0));
+        assert_null(ipcmsg_desc(0x7e));
+        assert_string_equal(ipcmsg_type_name(0x7e), "UNKNOWN");
+        assert_string_equal(ipcmsg_type_name(0x4f), "RESERVED");
+        assert_int_equal(ipcmsg_example(0x7e, 1, &v[0]), -EPROTO);
+}
+
+static void test_roundtrip(void **state) {
+        static struct ipc_msg v[256], d;
+        size_t n = messages(v);
 
         for (size_t i = 0; i < n; i++) {
                 int len = ipcmsg_encode(&v[i], buf, sizeof(buf));
@@ -111,11 +156,14 @@ static void test_roundtrip(void **state) {
                 if (v[i].type == IPC_SIM_RUN) {
                         assert_int_equal(d.sim_run.text_len, v[i].sim_run.text_len);
                         assert_memory_equal(d.sim_run.text, v[i].sim_run.text, d.sim_run.text_len);
-                        assert_string_equal(d.sim_run.filename, "x.scenario");
+                        assert_string_equal(d.sim_run.filename, v[i].sim_run.filename);
                         continue;
                 }
                 if (v[i].type == IPC_STATUS_PROC) {
-                        assert_memory_equal(d.status_proc.state, v[i].status_proc.state, IPC_STATUS_PROC_MAX);
+                        /* The samples' count is IPC_STATUS_PROC_MAX. */
+                        assert_int_equal(d.status_proc.first, v[i].status_proc.first);
+                        assert_int_equal(d.status_proc.count, v[i].status_proc.count);
+                        assert_memory_equal(d.status_proc.state, v[i].status_proc.state, v[i].status_proc.count);
                         continue;
                 }
                 /* Every other payload decodes to exactly what was encoded:
@@ -135,13 +183,18 @@ static void test_roundtrip(void **state) {
         }
 }
 
-/* Every prefix, and every message one byte longer, is refused. */
+/* Every prefix, and every message one byte longer, is refused; encoding
+ * into every buffer shorter than the message says so. */
 static void test_truncated_and_extended(void **state) {
-        static struct ipc_msg v[64], d;
-        size_t n = samples(v);
+        static struct ipc_msg v[256], d;
+        size_t n = messages(v);
 
         for (size_t i = 0; i < n; i++) {
                 int len = ipcmsg_encode(&v[i], buf, sizeof(buf));
+                assert_true(len >= IPC_HEADER_SIZE);
+                for (int cap = 0; cap < len; cap++)
+                        assert_int_equal(ipcmsg_encode(&v[i], buf, (size_t)cap), -EMSGSIZE);
+                assert_int_equal(ipcmsg_encode(&v[i], buf, sizeof(buf)), len);
                 for (int cut = 0; cut < len; cut++) {
                         int r;
                         /* The length field says the truth about the cut
@@ -368,12 +421,12 @@ static void test_record_wire_identity(void **state) {
 
                 format_both(&recs[i], a_json, a_text, sizeof(a_json));
                 m = (struct ipc_msg){ .type = IPC_RECORD_EXT };
-                engine_record_export(&recs[i], &m.record);
+                record_wire_export(&recs[i], &m.record);
                 len = ipcmsg_encode(&m, buf, sizeof(buf));
                 assert_true(len > 0);
                 memset(&d, 0x55, sizeof(d));
                 assert_int_equal(ipcmsg_decode(buf, (size_t)len, &d), 0);
-                engine_record_import(&d.record, &back);
+                record_wire_import(&d.record, &back);
                 format_both(&back, b_json, b_text, sizeof(b_json));
                 assert_string_equal(b_json, a_json);
                 assert_string_equal(b_text, a_text);
@@ -382,6 +435,7 @@ static void test_record_wire_identity(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_table),
                 cmocka_unit_test(test_roundtrip),
                 cmocka_unit_test(test_record_layouts),
                 cmocka_unit_test(test_record_wire_identity),
