@@ -114,10 +114,6 @@ void engine_set_logger(struct engine *e, const struct logger *l) {
         e->logger = l ? *l : (struct logger){ 0 };
 }
 
-const struct logger *engine_logger(struct engine *e) {
-        return &e->logger;
-}
-
 int engine_set_default_name(struct engine *e, const char *name) {
         if (!name || !*name || strlen(name) >= ENGINE_NAME_MAX)
                 return -EINVAL;
@@ -571,23 +567,6 @@ int engine_mem_block_get(struct engine *e, uint64_t block, uint64_t *ret_device,
         }
         pthread_mutex_unlock(&e->lock);
         return r;
-}
-
-void engine_mem_totals(struct engine *e, uint64_t *ret_present, uint64_t *ret_online) {
-        uint64_t present = 0, online = 0;
-
-        pthread_mutex_lock(&e->lock);
-        for (uint64_t i = 0; i < e->ndevices; i++) {
-                if (e->devices[i].removed)
-                        continue;
-                present += e->devices[i].nblocks;
-                online += e->devices[i].online_blocks;
-        }
-        if (ret_present)
-                *ret_present = present * e->block_size;
-        if (ret_online)
-                *ret_online = online * e->block_size;
-        pthread_mutex_unlock(&e->lock);
 }
 
 int engine_mem_device_info(struct engine *e, uint64_t id, struct engine_mem_info *ret) {

@@ -63,7 +63,6 @@ void engine_free(struct engine *e);
 
 void engine_set_wake(struct engine *e, engine_wake_fn fn, void *userdata);
 void engine_set_logger(struct engine *e, const struct logger *l);
-const struct logger *engine_logger(struct engine *e);
 /* The default client name of registrations made with a NULL name. */
 int engine_set_default_name(struct engine *e, const char *name);
 uint64_t engine_time_ns(struct engine *e);
@@ -122,8 +121,6 @@ int engine_mem_block_set_online(struct engine *e, uint64_t block, bool online);
 /* What the model knows of a block: its device and whether it is online.
  * -ENOENT for a block no device holds. */
 int engine_mem_block_get(struct engine *e, uint64_t block, uint64_t *ret_device, bool *ret_online);
-/* Totals of the model: bytes of present and of online memory. */
-void engine_mem_totals(struct engine *e, uint64_t *ret_present, uint64_t *ret_online);
 /*
  * engine_mem_levels_update - the platform reports new memory levels (a PSI
  * trigger fired, the sim was told): the memory condition events are
@@ -224,7 +221,6 @@ struct procnotify_split;
 int procnotify_split_start(struct engine *e, uint32_t index, struct procnotify_split **ret, int *ret_status,
                            unsigned *ret_calls);
 void procnotify_split_end(struct procnotify_split *s, dhp_proc_change_state state, int status);
-size_t procnotify_count(struct engine *e);
 
 int arrival_register(struct engine *e, const char *name, dhp_class cls, uint32_t flags, dhp_arrival_cb cb,
                      void *userdata, dhp_arrival_reg **ret);

@@ -537,12 +537,6 @@ void memcond_free(struct memcond *mc) {
         free(mc);
 }
 
-void memcond_get_config(struct engine *e, struct memcond_config *ret) {
-        pthread_mutex_lock(&e->memcond->lock);
-        *ret = e->memcond->cfg;
-        pthread_mutex_unlock(&e->memcond->lock);
-}
-
 int memcond_configure(struct engine *e, const struct memcond_config *cfg, char **ret_error) {
         struct memcond *mc = e->memcond;
         int r;
@@ -596,12 +590,6 @@ int memcond_configure_spec(struct engine *e, const char *spec, char **ret_error)
 void memcond_get_thresholds(struct engine *e, struct memcond_thresholds *ret) {
         pthread_mutex_lock(&e->memcond->lock);
         *ret = e->memcond->th;
-        pthread_mutex_unlock(&e->memcond->lock);
-}
-
-void memcond_get_levels(struct engine *e, struct mem_levels *ret) {
-        pthread_mutex_lock(&e->memcond->lock);
-        *ret = e->memcond->levels;
         pthread_mutex_unlock(&e->memcond->lock);
 }
 

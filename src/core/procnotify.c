@@ -437,16 +437,6 @@ void procnotify_deregister(dhp_proc_reg *pr) {
                 reg_kill(&pr->base);
 }
 
-size_t procnotify_count(struct engine *e) {
-        size_t n = 0;
-
-        pthread_mutex_lock(&e->lock);
-        list_for_each(p, &e->proc_regs)
-                n++;
-        pthread_mutex_unlock(&e->lock);
-        return n;
-}
-
 struct engine *procnotify_reg_engine(const dhp_proc_reg *pr) {
         return pr->base.engine;
 }

@@ -850,10 +850,6 @@ int remote_error(struct remote *r) {
         return v;
 }
 
-uint32_t remote_flags(struct remote *r) {
-        return r->welcome_flags;
-}
-
 int remote_reconnect(struct remote *r, char *err, size_t errsize) {
         int ret;
 

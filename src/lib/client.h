@@ -71,8 +71,6 @@ int remote_history(struct remote *r, uint32_t count, struct remote_history *ret)
 void remote_history_deinit(struct remote_history *h);
 /* The daemon's explanation of the last refused request ("" if none). */
 const char *remote_last_text(struct remote *r);
-/* The daemon's flags from WELCOME (IPC_WELCOME_*). */
-uint32_t remote_flags(struct remote *r);
 
 /* Memory condition events: one subscription per event (`kind`, an enum
  * memcond_kind, or -1 for a name this library lacks: dhpd still judges
