@@ -26,6 +26,8 @@
 
 #define ENGINE_NAME_MAX 64
 
+struct peer_phase_ops; /* core/peer.h */
+
 struct cpu {
         dhp_proc_state state;
 };
@@ -66,8 +68,8 @@ struct reg {
 
 struct dhp_proc_reg {
         struct reg base;
-        dhp_proc_cb cb;                          /* a local callback, or */
-        const struct procnotify_remote_ops *remote; /* a client process of dhpd */
+        dhp_proc_cb cb;                    /* a local callback, or */
+        const struct peer_phase_ops *peer; /* an external participant (peer.h) */
 };
 
 struct dhp_arrival_reg {
@@ -105,7 +107,7 @@ enum record_field {
         REC_EXISTING = 1u << 7,
         REC_HAS_DURATION = 1u << 8,
         REC_HAS_STOPPED = 1u << 9, /* rebalance: stopped_ns */
-        REC_MISSED = 1u << 10, /* a remote registration missed the deadline */
+        REC_MISSED = 1u << 10, /* an external participant missed the deadline */
 };
 
 struct dhp_record {
@@ -167,7 +169,7 @@ struct engine {
 
         pthread_mutex_t rec_lock;
         uint64_t rec_seq;
-        bool rec_remote_only; /* monitors see forwarded records only */
+        bool rec_peer_only; /* monitors see injected records only (peer.h) */
         void *embedder;
         struct list monitors;
         /* How many monitors are attached, read without rec_lock: with none,
@@ -187,8 +189,8 @@ struct engine {
 
         /* registrations */
         uint64_t reg_seq;
-        uint64_t sync_txn;         /* numbers each phase sent to remote registrations */
-        uint64_t sync_deadline_ns; /* per phase, for remote registrations */
+        uint64_t sync_txn;         /* numbers each phase sent to external participants */
+        uint64_t sync_deadline_ns; /* per phase, for external participants */
         bool sync_late_veto;
         struct list proc_regs;
         struct list arrival_regs;
@@ -248,6 +250,17 @@ void reg_init(struct engine *e, struct reg *r, const char *name, uint32_t flags,
 
 /* procnotify.c */
 int procnotify_run(struct engine *e, uint32_t index, bool late, int *ret_status, bool *ret_admitted);
+/* The registrations in order, each with a reference (peer.c drives the
+ * phases over one). */
+int procnotify_snapshot(struct engine *e, struct dhp_proc_reg ***ret, size_t *ret_n);
+void procnotify_snapshot_free(struct engine *e, struct dhp_proc_reg **v, size_t n);
+/*
+ * One phase over a snapshot.  part[i]: the registration takes part (phase 1:
+ * all; phase 2: those that received ADD_START); got[i] is set for those that
+ * received the phase; sent_at[i] is scratch.  Transaction lock held.
+ */
+void procnotify_phase(struct engine *e, struct dhp_proc_reg **v, size_t n, dhp_proc_change_state state,
+                      uint32_t index, int *status, bool late, const bool *part, bool *got, uint64_t *sent_at);
 
 /* arrival.c */
 int arrival_queue_processor(struct engine *e, uint32_t index, dhp_event ev);

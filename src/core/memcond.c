@@ -24,6 +24,7 @@
 
 #include "core/engine-internal.h"
 #include "core/memcond.h"
+#include "core/peer.h"
 #include "util/parse.h"
 #include "util/strbuf.h"
 #include "util/time.h"
@@ -681,7 +682,7 @@ void memcond_listen(struct engine *e, struct memcond_listener *l) {
         pthread_mutex_unlock(&e->memcond->lock);
 }
 
-void memcond_force(struct engine *e, enum memcond_kind k, bool set) {
+void peer_inject_memcond(struct engine *e, enum memcond_kind k, bool set) {
         struct memcond *mc = e->memcond;
 
         if ((unsigned)k >= _MEMCOND_MAX)

@@ -139,12 +139,3 @@ struct memcond_listener {
 /* Attach; fn is called at once with `true` when the event is set now. */
 void memcond_listen(struct engine *e, struct memcond_listener *l);
 void memcond_unlisten(struct engine *e, struct memcond_listener *l);
-
-/*
- * memcond_force - for an embedder that learns the state from elsewhere (the
- * client library, from dhpd): make the event set or clear as told, waking
- * the waiters and telling the listeners as a transition would, without a
- * record (the stream is dhpd's).  Setting an event already set does
- * nothing.
- */
-void memcond_force(struct engine *e, enum memcond_kind k, bool set);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/engine-internal.h"
+#include "core/peer.h"
 #include "util/ipcmsg.h"
 #include "util/parse.h"
 #include "util/strbuf.h"
@@ -39,7 +40,7 @@ void record_emit(struct engine *e, struct dhp_record *r) {
         pthread_mutex_lock(&e->rec_lock);
         r->seq = ++e->rec_seq;
         r->t_ns = engine_time_ns(e);
-        if (!e->rec_remote_only)
+        if (!e->rec_peer_only)
                 list_for_each(n, &e->monitors) {
                         struct dhp_monitor *m = list_entry(n, struct dhp_monitor, node);
                         m->cb(m->userdata, r);
@@ -47,7 +48,7 @@ void record_emit(struct engine *e, struct dhp_record *r) {
         pthread_mutex_unlock(&e->rec_lock);
 }
 
-void engine_record_forward(struct engine *e, const dhp_record *r) {
+void peer_inject_record(struct engine *e, const dhp_record *r) {
         pthread_mutex_lock(&e->rec_lock);
         list_for_each(n, &e->monitors) {
                 struct dhp_monitor *m = list_entry(n, struct dhp_monitor, node);
@@ -84,9 +85,9 @@ void engine_record_block(struct engine *e, const char *event, uint64_t block, in
         record_emit(e, &r);
 }
 
-void engine_set_local_records(struct engine *e, bool on) {
+void peer_set_records_only(struct engine *e, bool only) {
         pthread_mutex_lock(&e->rec_lock);
-        e->rec_remote_only = !on;
+        e->rec_peer_only = only;
         pthread_mutex_unlock(&e->rec_lock);
 }
 
@@ -354,9 +355,9 @@ int engine_record_format_wire(const struct ipc_record *w, dhp_record_format_kind
         return dhp_record_format(&r, kind, buf, size);
 }
 
-void engine_record_forward_wire(struct engine *e, const struct ipc_record *w) {
+void peer_inject_record_wire(struct engine *e, const struct ipc_record *w) {
         struct dhp_record r;
 
         engine_record_import(w, &r);
-        engine_record_forward(e, &r);
+        peer_inject_record(e, &r);
 }

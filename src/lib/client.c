@@ -20,8 +20,10 @@
 #include <unistd.h>
 
 #include "core/memcond.h"
+#include "core/peer.h"
 #include "core/rebalance.h"
 #include "lib/client.h"
+#include "lib/mirror.h"
 #include "platform/linux/affinity.h"
 #include "util/cpuset.h"
 #include "util/macro.h"
@@ -101,7 +103,7 @@ struct remote {
         char last_text[IPC_TEXT_MAX]; /* the last failed request's explanation */
 
         /* the connection thread only */
-        struct procnotify_split *split;
+        struct peer_phases *split;
         uint8_t *admitted; /* dhp_proc_state per slot, for affinity */
         uint32_t nadmitted;
 };
@@ -280,11 +282,11 @@ static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
 
         if (m->proc_change.state == DHP_PROC_ADD_START) {
                 if (r->split)
-                        procnotify_split_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECANCELED);
-                if (procnotify_split_start(r->local, m->proc_change.index, &r->split, &status, &calls) < 0)
+                        peer_phases_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECANCELED);
+                if (peer_phases_start(r->local, m->proc_change.index, &r->split, &status, &calls) < 0)
                         status = -ENOMEM;
         } else {
-                procnotify_split_end(TAKE_PTR(r->split), (dhp_proc_change_state)m->proc_change.state,
+                peer_phases_end(TAKE_PTR(r->split), (dhp_proc_change_state)m->proc_change.state,
                                      m->proc_change.status);
                 if (m->proc_change.state == DHP_PROC_ADD_COMPLETE) {
                         struct ipc_msg s = { .type = IPC_STATUS_PROC,
@@ -384,7 +386,7 @@ static void forward_lost(struct remote *r, uint64_t count) {
         strcpy(w.event, "LOST");
         snprintf(w.detail, sizeof(w.detail), "\"lost\":%llu", (unsigned long long)count);
         snprintf(w.name, sizeof(w.name), "%llu notifications lost (slow reader)", (unsigned long long)count);
-        engine_record_forward_wire(r->local, &w);
+        peer_inject_record_wire(r->local, &w);
 }
 
 /* ---- memory conditions and devices, the connection thread's side ------------- */
@@ -401,7 +403,7 @@ static void on_memcond_state(struct remote *r, const struct ipc_msg *m) {
                 kind = e->mkind;
         pthread_mutex_unlock(&r->lock);
         if (kind >= 0)
-                memcond_force(r->local, (enum memcond_kind)kind, m->memcond_state.flags & IPC_MEMCOND_SET);
+                peer_inject_memcond(r->local, (enum memcond_kind)kind, m->memcond_state.flags & IPC_MEMCOND_SET);
 }
 
 static void on_device_info(struct remote *r, const struct ipc_msg *m) {
@@ -412,7 +414,7 @@ static void on_device_info(struct remote *r, const struct ipc_msg *m) {
         pthread_mutex_lock(&r->lock);
         e = entry_find(r, ENTRY_DEVICE, m->device_info.dev);
         if (e)
-                rebalance_device_mirror(e->dev, m->device_info.affinity, m->device_info.stopped_last,
+                mirror_device_update(e->dev, m->device_info.affinity, m->device_info.stopped_last,
                                         m->device_info.stopped_max);
         pthread_mutex_unlock(&r->lock);
 }
@@ -439,12 +441,12 @@ static void request_item_run(struct engine *local, struct engine_item *base) {
 
         pthread_mutex_lock(&r->lock);
         e = entry_find(r, ENTRY_DRIVER, it->drv);
-        if (e && rebalance_remote_begin(e->drv))
+        if (e && rebalance_driver_begin(e->drv))
                 drv = e->drv;
         pthread_mutex_unlock(&r->lock);
         /* A driver detached meanwhile: nothing to stop, done. */
         if (drv)
-                status = rebalance_remote_run(drv, (dhp_rebalance_request)it->req, it->processor, it->vectors,
+                status = mirror_driver_run(drv, (dhp_rebalance_request)it->req, it->processor, it->vectors,
                                               it->old_affinity, it->new_affinity);
         a.device_answer.seq = it->seq;
         a.device_answer.status = status;
@@ -510,7 +512,7 @@ static bool dispatch(struct remote *r, const struct ipc_msg *m) {
                 e = entry_find(r, ENTRY_ARRIVAL, m->arrival.reg);
                 if (e && e->areg && (m->arrival.cls == DHP_CLASS_PROCESSOR || m->arrival.cls == DHP_CLASS_MEMORY) &&
                     arrival_filter(e, m, &existing))
-                        arrival_queue_to(r->local, e->areg, (dhp_class)m->arrival.cls,
+                        peer_inject_arrival(r->local, e->areg, (dhp_class)m->arrival.cls,
                                          m->arrival.event == DHP_EVENT_REMOVAL ? DHP_EVENT_REMOVAL : DHP_EVENT_ARRIVAL,
                                          existing, m->arrival.index, m->arrival.base, m->arrival.size,
                                          m->arrival.name);
@@ -522,7 +524,7 @@ static bool dispatch(struct remote *r, const struct ipc_msg *m) {
                 if (m->id)
                         on_reply_part(r, m); /* HISTORY's answer */
                 else
-                        engine_record_forward_wire(r->local, &m->record);
+                        peer_inject_record_wire(r->local, &m->record);
                 return true;
         case IPC_MEMCOND_STATE:
                 on_memcond_state(r, m);
@@ -556,7 +558,7 @@ static void connection_lost(struct remote *r) {
         /* The outcome of an add in flight is unknown: release what its
          * ADD_START allocated. */
         if (r->split)
-                procnotify_split_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECONNRESET);
+                peer_phases_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECONNRESET);
         if (r->wake)
                 r->wake(r->wake_ud);
 }
@@ -824,7 +826,7 @@ void remote_free(struct remote *r) {
                 shutdown(r->fd, SHUT_RDWR);
         stop_thread(r);
         if (r->split)
-                procnotify_split_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECONNRESET);
+                peer_phases_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECONNRESET);
         if (r->fd >= 0)
                 close(r->fd);
         if (r->stop_fd >= 0)
@@ -1422,7 +1424,7 @@ static void op_driver_detach(void *ud, dhp_driver *drv) {
                 entry_remove(r, e);
 }
 
-static const struct rebalance_remote_ops rebalance_ops = {
+static const struct peer_device_ops rebalance_ops = {
         .device_new = op_device_new,
         .device_free = op_device_free,
         .device_set = op_device_set,
@@ -1433,6 +1435,6 @@ static const struct rebalance_remote_ops rebalance_ops = {
         .driver_detach = op_driver_detach,
 };
 
-const struct rebalance_remote_ops *remote_rebalance_ops(void) {
+const struct peer_device_ops *remote_rebalance_ops(void) {
         return &rebalance_ops;
 }
