@@ -202,8 +202,30 @@ struct engine {
 
         struct list hooks;
 
+        const struct engine_modules *mod;
         struct memcond *memcond; /* memcond.c */
 };
+
+/*
+ * What the engine asks of its modules.  The modules depend on the engine
+ * (engine.h, this header); the engine names none of them and reaches them
+ * through this table only, filled in once by modules.c.
+ */
+struct engine_modules {
+        /* Both synchronous phases of a processor add, admission between
+         * (procnotify.c). */
+        int (*sync_run)(struct engine *e, uint32_t index, bool late, int *ret_status, bool *ret_admitted);
+        /* Queue a device's arrival (arrival.c). */
+        int (*arrival_cpu)(struct engine *e, uint32_t index, dhp_event ev);
+        int (*arrival_mem)(struct engine *e, const struct mem_device *d, dhp_event ev);
+        /* Number a record and hand it to the monitors (record.c). */
+        void (*record)(struct engine *e, struct dhp_record *r);
+        /* The modules' state of one engine (memcond.c): made at engine_new,
+         * freed at engine_free. */
+        int (*attach)(struct engine *e);
+        void (*detach)(struct engine *e);
+};
+extern const struct engine_modules engine_modules;
 
 /* Thread-safe reference handling of registrations; call with e->lock held. */
 static inline void reg_ref_locked(struct reg *r) {
@@ -275,8 +297,6 @@ static inline bool engine_monitored(struct engine *e) {
 /* Number the record and hand it to every monitor; nothing when there is
  * none. */
 void record_emit(struct engine *e, struct dhp_record *r);
-void engine_record_txn(struct engine *e, const char *event, uint32_t processor, int status, bool late);
-void engine_record_block(struct engine *e, const char *event, uint64_t block, int status);
 
 /* engine.c */
 /* Between the two synchronous phases, transaction lock held: admit the

@@ -57,34 +57,6 @@ void peer_inject_record(struct engine *e, const dhp_record *r) {
         pthread_mutex_unlock(&e->rec_lock);
 }
 
-void engine_record_txn(struct engine *e, const char *event, uint32_t processor, int status, bool late) {
-        struct dhp_record r = {
-                .method = "txn",
-                .event = event,
-                .cls = "processor",
-                .fields = REC_HAS_PROCESSOR | REC_HAS_STATUS | (late ? REC_LATE : 0),
-                .processor = processor,
-                .number = engine_cpu_number(processor),
-                .status = status,
-        };
-        record_emit(e, &r);
-}
-
-void engine_record_block(struct engine *e, const char *event, uint64_t block, int status) {
-        struct dhp_record r = {
-                .method = "txn",
-                .event = event,
-                .cls = "memory",
-                .fields = REC_HAS_BLOCK | REC_HAS_STATUS,
-                .block = block,
-                .status = status,
-        };
-        r.base = block * e->block_size;
-        r.size = e->block_size;
-        r.fields |= REC_HAS_MEMORY;
-        record_emit(e, &r);
-}
-
 void peer_set_records_only(struct engine *e, bool only) {
         pthread_mutex_lock(&e->rec_lock);
         e->rec_peer_only = only;
