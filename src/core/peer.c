@@ -41,7 +41,7 @@ struct peer_phases {
 };
 
 int peer_phases_start(struct engine *e, uint32_t index, struct peer_phases **ret, int *ret_status,
-                           unsigned *ret_calls) {
+                      unsigned *ret_calls) {
         struct peer_phases *s;
         uint64_t *sent_at;
         unsigned calls = 0;

@@ -245,8 +245,8 @@ int procnotify_run(struct engine *e, uint32_t index, bool late, int *ret_status,
 
         /* Phase 2: exactly the registrations that received ADD_START, unless
          * they deregistered since. */
-        procnotify_phase(e, v, n, status == 0 ? DHP_PROC_ADD_COMPLETE : DHP_PROC_ADD_FAILURE, index, &status, late, started,
-                  got, sent_at);
+        procnotify_phase(e, v, n, status == 0 ? DHP_PROC_ADD_COMPLETE : DHP_PROC_ADD_FAILURE, index, &status, late,
+                         started, got, sent_at);
 
         if (status != 0)
                 engine_cpu_reject(e, index, status, late);

@@ -287,7 +287,7 @@ static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
                         status = -ENOMEM;
         } else {
                 peer_phases_end(TAKE_PTR(r->split), (dhp_proc_change_state)m->proc_change.state,
-                                     m->proc_change.status);
+                                m->proc_change.status);
                 if (m->proc_change.state == DHP_PROC_ADD_COMPLETE) {
                         struct ipc_msg s = { .type = IPC_STATUS_PROC,
                                              .status_proc = { .first = m->proc_change.index, .count = 1 } };
@@ -415,7 +415,7 @@ static void on_device_info(struct remote *r, const struct ipc_msg *m) {
         e = entry_find(r, ENTRY_DEVICE, m->device_info.dev);
         if (e)
                 mirror_device_update(e->dev, m->device_info.affinity, m->device_info.stopped_last,
-                                        m->device_info.stopped_max);
+                                     m->device_info.stopped_max);
         pthread_mutex_unlock(&r->lock);
 }
 
@@ -447,7 +447,7 @@ static void request_item_run(struct engine *local, struct engine_item *base) {
         /* A driver detached meanwhile: nothing to stop, done. */
         if (drv)
                 status = mirror_driver_run(drv, (dhp_rebalance_request)it->req, it->processor, it->vectors,
-                                              it->old_affinity, it->new_affinity);
+                                           it->old_affinity, it->new_affinity);
         a.device_answer.seq = it->seq;
         a.device_answer.status = status;
         a.device_answer.dur_ns = time_now_ns() - t0;
@@ -513,9 +513,10 @@ static bool dispatch(struct remote *r, const struct ipc_msg *m) {
                 if (e && e->areg && (m->arrival.cls == DHP_CLASS_PROCESSOR || m->arrival.cls == DHP_CLASS_MEMORY) &&
                     arrival_filter(e, m, &existing))
                         peer_inject_arrival(r->local, e->areg, (dhp_class)m->arrival.cls,
-                                         m->arrival.event == DHP_EVENT_REMOVAL ? DHP_EVENT_REMOVAL : DHP_EVENT_ARRIVAL,
-                                         existing, m->arrival.index, m->arrival.base, m->arrival.size,
-                                         m->arrival.name);
+                                            m->arrival.event == DHP_EVENT_REMOVAL ? DHP_EVENT_REMOVAL
+                                                                                  : DHP_EVENT_ARRIVAL,
+                                            existing, m->arrival.index, m->arrival.base, m->arrival.size,
+                                            m->arrival.name);
                 pthread_mutex_unlock(&r->lock);
                 return true;
         }
