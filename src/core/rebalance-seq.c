@@ -146,6 +146,69 @@ static int new_affinity_locked(dhp_device *dev, const struct cpuset *admitted, s
         }
 }
 
+/* Stop the device's drivers, top first, swap in the new affinity, start
+ * them again, bottom first; or, when one refuses QUERY_STOP, cancel those
+ * that accepted.  The device is marked busy by the caller. */
+static void stop_start(struct rebalance *rb, dhp_device *dev, struct dhp_driver **drv, unsigned n,
+                       dhp_rebalance_ctx *c, struct cpuset *next, struct tally *t) {
+        struct engine *e = rb->engine;
+        int refused = -1;
+        uint64_t t0, stopped;
+
+        t0 = time_now_ns();
+        for (unsigned i = 0; i < n; i++)
+                if (call(e, drv[i], c, DHP_REBALANCE_QUERY_STOP) != 0) {
+                        refused = (int)i;
+                        break;
+                }
+        if (refused >= 0) {
+                /* dhp: only the drivers that accepted QUERY_STOP are
+                 * cancelled, lowest first; the refusing one changed
+                 * nothing and those below it were never asked. */
+                for (int i = refused - 1; i >= 0; i--)
+                        call(e, drv[i], c, DHP_REBALANCE_CANCEL_STOP);
+                record_device(e, "KEPT", dev, c->processor, "query-stop-refused", c->old_affinity, NULL);
+                t->refused++;
+                return;
+        }
+        for (unsigned i = 0; i < n; i++)
+                call(e, drv[i], c, DHP_REBALANCE_STOP);
+
+        /* The new resources: a swap, so that nothing can fail between
+         * STOP and START. */
+        pthread_mutex_lock(&rb->lock);
+        {
+                struct cpuset old = dev->affinity;
+                dev->affinity = *next;
+                *next = old;
+        }
+        pthread_mutex_unlock(&rb->lock);
+
+        for (int i = (int)n - 1; i >= 0; i--)
+                call(e, drv[i], c, DHP_REBALANCE_START);
+        stopped = time_now_ns() - t0;
+        {
+                struct dhp_record rec = {
+                        .method = "rebalance",
+                        .event = "REBALANCED",
+                        .fields = REC_HAS_PROCESSOR | REC_HAS_STOPPED,
+                        .processor = c->processor,
+                        .number = engine_cpu_number(c->processor),
+                        .device = dev->name,
+                        .old_affinity = c->old_affinity,
+                        .new_affinity = c->new_affinity,
+                        .stopped_ns = stopped,
+                };
+                record_emit(e, &rec);
+        }
+        t->rebalanced++;
+        pthread_mutex_lock(&rb->lock);
+        dev->stopped_last = stopped;
+        if (stopped > dev->stopped_max)
+                dev->stopped_max = stopped;
+        pthread_mutex_unlock(&rb->lock);
+}
+
 static void rebalance_device(struct rebalance *rb, dhp_device *dev, const struct cpuset *admitted,
                              uint32_t processor, struct tally *t) {
         struct engine *e = rb->engine;
@@ -155,8 +218,7 @@ static void rebalance_device(struct rebalance *rb, dhp_device *dev, const struct
         dhp_rebalance_ctx c = { .dev = dev, .processor = processor };
         const char *excluded;
         unsigned n = 0;
-        int refused = -1, r;
-        uint64_t t0, stopped;
+        int r;
 
         pthread_mutex_lock(&rb->lock);
         if (dev->dead) {
@@ -195,59 +257,7 @@ static void rebalance_device(struct rebalance *rb, dhp_device *dev, const struct
         dev->busy_thread = pthread_self();
         pthread_mutex_unlock(&rb->lock);
 
-        t0 = time_now_ns();
-        for (unsigned i = 0; i < n; i++)
-                if (call(e, drv[i], &c, DHP_REBALANCE_QUERY_STOP) != 0) {
-                        refused = (int)i;
-                        break;
-                }
-        if (refused >= 0) {
-                /* dhp: only the drivers that accepted QUERY_STOP are
-                 * cancelled, lowest first; the refusing one changed
-                 * nothing and those below it were never asked. */
-                for (int i = refused - 1; i >= 0; i--)
-                        call(e, drv[i], &c, DHP_REBALANCE_CANCEL_STOP);
-                record_device(e, "KEPT", dev, processor, "query-stop-refused", c.old_affinity, NULL);
-                t->refused++;
-                goto done;
-        }
-        for (unsigned i = 0; i < n; i++)
-                call(e, drv[i], &c, DHP_REBALANCE_STOP);
-
-        /* The new resources: a swap, so that nothing can fail between
-         * STOP and START. */
-        pthread_mutex_lock(&rb->lock);
-        {
-                struct cpuset old = dev->affinity;
-                dev->affinity = next;
-                next = old;
-        }
-        pthread_mutex_unlock(&rb->lock);
-
-        for (int i = (int)n - 1; i >= 0; i--)
-                call(e, drv[i], &c, DHP_REBALANCE_START);
-        stopped = time_now_ns() - t0;
-        {
-                struct dhp_record rec = {
-                        .method = "rebalance",
-                        .event = "REBALANCED",
-                        .fields = REC_HAS_PROCESSOR | REC_HAS_STOPPED,
-                        .processor = processor,
-                        .number = engine_cpu_number(processor),
-                        .device = dev->name,
-                        .old_affinity = c.old_affinity,
-                        .new_affinity = c.new_affinity,
-                        .stopped_ns = stopped,
-                };
-                record_emit(e, &rec);
-        }
-        t->rebalanced++;
-        pthread_mutex_lock(&rb->lock);
-        dev->stopped_last = stopped;
-        if (stopped > dev->stopped_max)
-                dev->stopped_max = stopped;
-        pthread_mutex_unlock(&rb->lock);
-done:
+        stop_start(rb, dev, drv, n, &c, &next, t);
         pthread_mutex_lock(&rb->lock);
         dev->busy = false;
         pthread_cond_broadcast(&rb->cond);
