@@ -8,6 +8,7 @@
 #include <errno.h>
 
 #include "core/engine.h"
+#include "core/memcond.h"
 #include "core/peer.h"
 #include "helpers.h"
 #include "platform/sim/sim.h"
@@ -277,6 +278,62 @@ static void test_peer_phases(void **state) {
         teardown(&f);
 }
 
+struct told {
+        struct memcond_listener l;
+        int sets, clears;
+};
+
+static void told_fn(struct memcond_listener *l, bool set) {
+        struct told *t = (struct told *)l;
+
+        if (set)
+                t->sets++;
+        else
+                t->clears++;
+}
+
+static void count_cb(void *userdata, const dhp_device_event *ev) {
+        uint32_t index = 0;
+
+        dhp_device_event_get_processor(ev, &index, NULL);
+        *(int *)userdata += (int)index;
+}
+
+/* State made by a peer: a memory condition as told (waiters and listeners
+ * see a transition), an arrival for one registration only. */
+static void test_peer_inject(void **state) {
+        struct fixture f;
+        struct told t = { .l = { .kind = MEMCOND_LOW_COMMIT, .fn = told_fn } };
+        dhp_arrival_reg *a, *b;
+        int got_a = 0, got_b = 0;
+
+        setup(&f);
+        memcond_listen(f.e, &t.l);
+        assert_false(memcond_is_set(f.e, MEMCOND_LOW_COMMIT));
+        peer_inject_memcond(f.e, MEMCOND_LOW_COMMIT, true);
+        assert_true(memcond_is_set(f.e, MEMCOND_LOW_COMMIT));
+        assert_int_equal(memcond_wait(f.e, MEMCOND_LOW_COMMIT, 0), 1);
+        /* Already set: nothing. */
+        peer_inject_memcond(f.e, MEMCOND_LOW_COMMIT, true);
+        peer_inject_memcond(f.e, MEMCOND_LOW_COMMIT, false);
+        assert_int_equal(t.sets, 1);
+        assert_int_equal(t.clears, 1);
+        assert_false(memcond_is_set(f.e, MEMCOND_LOW_COMMIT));
+        memcond_unlisten(f.e, &t.l);
+
+        assert_int_equal(arrival_register(f.e, "A", DHP_CLASS_PROCESSOR, 0, count_cb, &got_a, &a), 0);
+        assert_int_equal(arrival_register(f.e, "B", DHP_CLASS_PROCESSOR, 0, count_cb, &got_b, &b), 0);
+        assert_int_equal(peer_inject_arrival(f.e, b, DHP_CLASS_PROCESSOR, DHP_EVENT_ARRIVAL, false, 3, 0, 0, "cpu3"),
+                         0);
+        assert_int_equal(got_b, 0); /* queued, not delivered inside */
+        assert_int_equal(engine_dispatch(f.e), 1);
+        assert_int_equal(got_a, 0);
+        assert_int_equal(got_b, 3);
+        arrival_unregister(a);
+        arrival_unregister(b);
+        teardown(&f);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_fanout_order),
@@ -285,6 +342,7 @@ int main(void) {
                 cmocka_unit_test(test_late_veto),
                 cmocka_unit_test(test_gone_gets_no_second_phase),
                 cmocka_unit_test(test_peer_phases),
+                cmocka_unit_test(test_peer_inject),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
