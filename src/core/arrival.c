@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/engine-internal.h"
+#include "core/peer.h"
 
 struct arrival_item {
         struct engine_item base;
@@ -311,8 +312,8 @@ struct engine *arrival_reg_engine(const dhp_arrival_reg *ar) {
         return ar->base.engine;
 }
 
-int arrival_queue_to(struct engine *e, dhp_arrival_reg *ar, dhp_class cls, dhp_event event, bool existing,
-                     uint32_t index, uint64_t base, uint64_t size, const char *name) {
+int peer_inject_arrival(struct engine *e, dhp_arrival_reg *ar, dhp_class cls, dhp_event event, bool existing,
+                        uint32_t index, uint64_t base, uint64_t size, const char *name) {
         struct dhp_device_event ev = { .cls = cls, .event = event, .existing = existing, .index = index,
                                        .base = base, .size = size };
         struct arrival_item *it;

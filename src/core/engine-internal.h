@@ -20,12 +20,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/engine.h"
 #include "proto/record.h"
+#include "core/engine.h"
 #include "util/list.h"
 #include "util/log.h"
 
 #define ENGINE_NAME_MAX 64
+
+struct peer_phase_ops; /* core/peer.h */
 
 struct cpu {
         dhp_proc_state state;
@@ -67,8 +69,8 @@ struct reg {
 
 struct dhp_proc_reg {
         struct reg base;
-        dhp_proc_cb cb;                          /* a local callback, or */
-        const struct procnotify_remote_ops *remote; /* a client process of dhpd */
+        dhp_proc_cb cb;                    /* a local callback, or */
+        const struct peer_phase_ops *peer; /* an external participant (peer.h) */
 };
 
 struct dhp_arrival_reg {
@@ -130,7 +132,7 @@ struct engine {
 
         pthread_mutex_t rec_lock;
         uint64_t rec_seq;
-        bool rec_remote_only; /* monitors see forwarded records only */
+        bool rec_peer_only; /* monitors see injected records only (peer.h) */
         void *embedder;
         struct list monitors;
         /* How many monitors are attached, read without rec_lock: with none,
@@ -150,8 +152,8 @@ struct engine {
 
         /* registrations */
         uint64_t reg_seq;
-        uint64_t sync_txn;         /* numbers each phase sent to remote registrations */
-        uint64_t sync_deadline_ns; /* per phase, for remote registrations */
+        uint64_t sync_txn;         /* numbers each phase sent to external participants */
+        uint64_t sync_deadline_ns; /* per phase, for external participants */
         bool sync_late_veto;
         struct list proc_regs;
         struct list arrival_regs;
@@ -163,8 +165,30 @@ struct engine {
 
         struct list hooks;
 
+        const struct engine_modules *mod;
         struct memcond *memcond; /* memcond.c */
 };
+
+/*
+ * What the engine asks of its modules.  The modules depend on the engine
+ * (engine.h, this header); the engine names none of them and reaches them
+ * through this table only, filled in once by modules.c.
+ */
+struct engine_modules {
+        /* Both synchronous phases of a processor add, admission between
+         * (procnotify.c). */
+        int (*sync_run)(struct engine *e, uint32_t index, bool late, int *ret_status, bool *ret_admitted);
+        /* Queue a device's arrival (arrival.c). */
+        int (*arrival_cpu)(struct engine *e, uint32_t index, dhp_event ev);
+        int (*arrival_mem)(struct engine *e, const struct mem_device *d, dhp_event ev);
+        /* Number a record and hand it to the monitors (record.c). */
+        void (*record)(struct engine *e, struct dhp_record *r);
+        /* The modules' state of one engine (memcond.c): made at engine_new,
+         * freed at engine_free. */
+        int (*attach)(struct engine *e);
+        void (*detach)(struct engine *e);
+};
+extern const struct engine_modules engine_modules;
 
 /* Thread-safe reference handling of registrations; call with e->lock held. */
 static inline void reg_ref_locked(struct reg *r) {
@@ -211,6 +235,17 @@ void reg_init(struct engine *e, struct reg *r, const char *name, uint32_t flags,
 
 /* procnotify.c */
 int procnotify_run(struct engine *e, uint32_t index, bool late, int *ret_status, bool *ret_admitted);
+/* The registrations in order, each with a reference (peer.c drives the
+ * phases over one). */
+int procnotify_snapshot(struct engine *e, struct dhp_proc_reg ***ret, size_t *ret_n);
+void procnotify_snapshot_free(struct engine *e, struct dhp_proc_reg **v, size_t n);
+/*
+ * One phase over a snapshot.  part[i]: the registration takes part (phase 1:
+ * all; phase 2: those that received ADD_START); got[i] is set for those that
+ * received the phase; sent_at[i] is scratch.  Transaction lock held.
+ */
+void procnotify_phase(struct engine *e, struct dhp_proc_reg **v, size_t n, dhp_proc_change_state state,
+                      uint32_t index, int *status, bool late, const bool *part, bool *got, uint64_t *sent_at);
 
 /* arrival.c */
 int arrival_queue_processor(struct engine *e, uint32_t index, dhp_event ev);
@@ -225,8 +260,6 @@ static inline bool engine_monitored(struct engine *e) {
 /* Number the record and hand it to every monitor; nothing when there is
  * none. */
 void record_emit(struct engine *e, struct dhp_record *r);
-void engine_record_txn(struct engine *e, const char *event, uint32_t processor, int status, bool late);
-void engine_record_block(struct engine *e, const char *event, uint64_t block, int status);
 
 /* engine.c */
 /* Between the two synchronous phases, transaction lock held: admit the

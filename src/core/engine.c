@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "core/engine-internal.h"
-#include "core/memcond.h"
 #include "util/macro.h"
 #include "util/time.h"
 
@@ -44,7 +43,8 @@ int engine_new(struct engine **ret, const struct platform_ops *ops, void *platfo
         list_init(&e->arrival_regs);
         list_init(&e->hooks);
         e->q_tail = &e->q_head;
-        if (memcond_new(e, &e->memcond) < 0) {
+        e->mod = &engine_modules;
+        if (e->mod->attach(e) < 0) {
                 engine_free(e);
                 return -ENOMEM;
         }
@@ -83,7 +83,8 @@ void engine_free(struct engine *e) {
                 list_remove(n);
                 free(list_entry(n, struct engine_hook, node));
         }
-        memcond_free(e->memcond);
+        if (e->mod)
+                e->mod->detach(e);
         pthread_mutex_destroy(&e->lock);
         pthread_cond_destroy(&e->cond);
         pthread_mutex_destroy(&e->txn_lock);
@@ -112,10 +113,6 @@ void *engine_embedder(struct engine *e) {
 
 void engine_set_logger(struct engine *e, const struct logger *l) {
         e->logger = l ? *l : (struct logger){ 0 };
-}
-
-const struct logger *engine_logger(struct engine *e) {
-        return &e->logger;
 }
 
 int engine_set_default_name(struct engine *e, const char *name) {
@@ -244,6 +241,36 @@ void engine_run_hooks(struct engine *e, enum engine_hook_kind kind, uint64_t arg
         }
 }
 
+/* ---- the transaction steps in the stream ------------------------------ */
+
+static void record_txn(struct engine *e, const char *event, uint32_t processor, int status, bool late) {
+        struct dhp_record r = {
+                .method = "txn",
+                .event = event,
+                .cls = "processor",
+                .fields = REC_HAS_PROCESSOR | REC_HAS_STATUS | (late ? REC_LATE : 0),
+                .processor = processor,
+                .number = engine_cpu_number(processor),
+                .status = status,
+        };
+        e->mod->record(e, &r);
+}
+
+static void record_block(struct engine *e, const char *event, uint64_t block, int status) {
+        struct dhp_record r = {
+                .method = "txn",
+                .event = event,
+                .cls = "memory",
+                .fields = REC_HAS_BLOCK | REC_HAS_STATUS,
+                .block = block,
+                .status = status,
+        };
+        r.base = block * e->block_size;
+        r.size = e->block_size;
+        r.fields |= REC_HAS_MEMORY;
+        e->mod->record(e, &r);
+}
+
 /* ---- processors -------------------------------------------------------- */
 
 int engine_cpu_slots(struct engine *e, uint32_t count) {
@@ -323,19 +350,19 @@ int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret
         if (!late && st == DHP_PROC_PRESENT) {
                 r = e->ops->cpu_start(e->platform, index);
                 if (r < 0) {
-                        engine_record_txn(e, "START_FAILED", index, r, late);
+                        record_txn(e, "START_FAILED", index, r, late);
                         log_debug(&e->logger, "cpu%u: start failed: %s", index, strerror(-r));
                         goto out;
                 }
         }
         engine_cpu_set_state(e, index, DHP_PROC_STARTED);
-        engine_record_txn(e, "STARTED", index, 0, late);
+        record_txn(e, "STARTED", index, 0, late);
 
-        r = procnotify_run(e, index, late, &status, &admitted);
+        r = e->mod->sync_run(e, index, late, &status, &admitted);
         if (r < 0)
                 goto out;
         if (admitted) {
-                arrival_queue_processor(e, index, DHP_EVENT_ARRIVAL);
+                e->mod->arrival_cpu(e, index, DHP_EVENT_ARRIVAL);
                 engine_run_hooks(e, ENGINE_HOOK_CPU_ADMITTED, index);
                 r = 0;
         } else {
@@ -348,17 +375,17 @@ out:
         return r;
 }
 
-/* Called by procnotify_run between the two phases, transaction lock held:
+/* Called by the synchronous phases (sync_run) between the two phases, transaction lock held:
  * admit, or undo the start.  Returns the admission status. */
 int engine_cpu_admit(struct engine *e, uint32_t index, bool late) {
         int r = e->ops->cpu_admit ? e->ops->cpu_admit(e->platform, index) : 0;
 
         if (r < 0) {
-                engine_record_txn(e, "ADMIT_FAILED", index, r, late);
+                record_txn(e, "ADMIT_FAILED", index, r, late);
                 return r;
         }
         engine_cpu_set_state(e, index, DHP_PROC_ADMITTED);
-        engine_record_txn(e, "ADMITTED", index, 0, late);
+        record_txn(e, "ADMITTED", index, 0, late);
         return 0;
 }
 
@@ -373,7 +400,7 @@ void engine_cpu_reject(struct engine *e, uint32_t index, int status, bool late) 
         } else {
                 engine_cpu_set_state(e, index, r > 0 ? DHP_PROC_STARTED : DHP_PROC_PRESENT);
         }
-        engine_record_txn(e, "REJECTED", index, status, late);
+        record_txn(e, "REJECTED", index, status, late);
 }
 
 /* ---- memory ------------------------------------------------------------ */
@@ -495,7 +522,7 @@ static int block_set_online(struct engine *e, uint64_t block, bool online) {
         dev = *d;
         pthread_mutex_unlock(&e->lock);
         if (arrived)
-                arrival_queue_memory(e, &dev, DHP_EVENT_ARRIVAL);
+                e->mod->arrival_mem(e, &dev, DHP_EVENT_ARRIVAL);
         return arrived;
 }
 
@@ -506,7 +533,7 @@ int engine_mem_block_set_online(struct engine *e, uint64_t block, bool online) {
                 return r;
         if (r == 2)
                 return 0;
-        engine_record_block(e, online ? "ONLINE" : "OFFLINE", block, 0);
+        record_block(e, online ? "ONLINE" : "OFFLINE", block, 0);
         engine_run_hooks(e, ENGINE_HOOK_MEM_CHANGED, block);
         return 0;
 }
@@ -540,14 +567,14 @@ int engine_mem_hotadd(struct engine *e, uint64_t device_id) {
                 if (r < 0) {
                         /* Reported, never dropped: the block stays offline,
                          * the device does not arrive, the caller learns it. */
-                        engine_record_block(e, "ONLINE_FAILED", b, r);
+                        record_block(e, "ONLINE_FAILED", b, r);
                         log_debug(&e->logger, "memory block %llu: online failed: %s", (unsigned long long)b,
                                   strerror(-r));
                         if (!first_error)
                                 first_error = r;
                         continue;
                 }
-                engine_record_block(e, "ONLINE", b, 0);
+                record_block(e, "ONLINE", b, 0);
                 block_set_online(e, b, true);
                 changed = true;
         }
@@ -571,23 +598,6 @@ int engine_mem_block_get(struct engine *e, uint64_t block, uint64_t *ret_device,
         }
         pthread_mutex_unlock(&e->lock);
         return r;
-}
-
-void engine_mem_totals(struct engine *e, uint64_t *ret_present, uint64_t *ret_online) {
-        uint64_t present = 0, online = 0;
-
-        pthread_mutex_lock(&e->lock);
-        for (uint64_t i = 0; i < e->ndevices; i++) {
-                if (e->devices[i].removed)
-                        continue;
-                present += e->devices[i].nblocks;
-                online += e->devices[i].online_blocks;
-        }
-        if (ret_present)
-                *ret_present = present * e->block_size;
-        if (ret_online)
-                *ret_online = online * e->block_size;
-        pthread_mutex_unlock(&e->lock);
 }
 
 int engine_mem_device_info(struct engine *e, uint64_t id, struct engine_mem_info *ret) {

@@ -63,7 +63,6 @@ void engine_free(struct engine *e);
 
 void engine_set_wake(struct engine *e, engine_wake_fn fn, void *userdata);
 void engine_set_logger(struct engine *e, const struct logger *l);
-const struct logger *engine_logger(struct engine *e);
 /* The default client name of registrations made with a NULL name. */
 int engine_set_default_name(struct engine *e, const char *name);
 uint64_t engine_time_ns(struct engine *e);
@@ -122,8 +121,6 @@ int engine_mem_block_set_online(struct engine *e, uint64_t block, bool online);
 /* What the model knows of a block: its device and whether it is online.
  * -ENOENT for a block no device holds. */
 int engine_mem_block_get(struct engine *e, uint64_t block, uint64_t *ret_device, bool *ret_online);
-/* Totals of the model: bytes of present and of online memory. */
-void engine_mem_totals(struct engine *e, uint64_t *ret_present, uint64_t *ret_online);
 /*
  * engine_mem_levels_update - the platform reports new memory levels (a PSI
  * trigger fired, the sim was told): the memory condition events are
@@ -190,41 +187,11 @@ int procnotify_register(struct engine *e, const char *name, uint32_t flags, dhp_
                         dhp_proc_reg **ret);
 void procnotify_deregister(dhp_proc_reg *reg);
 
-/*
- * Remote registrations: a client process of dhpd, standing for all of its
- * own registrations.  Each phase is sent to every remote registration at
- * once, the local callbacks run meanwhile (in order), then every answer is
- * awaited against one deadline (engine_set_sync_deadline).
- */
-struct procnotify_remote_ops {
-        /* Send `state` for processor `index` (`status`: the add's status so
-         * far; for ADD_FAILURE the reason); `txn` names this phase.  Must not
-         * block.  A negative errno: treated as gone for this phase. */
-        int (*send)(void *userdata, uint64_t txn, dhp_proc_change_state state, uint32_t index, int status);
-        /* Wait for the answer to `txn` until `deadline_ns` (CLOCK_MONOTONIC,
-         * time_now_ns()).  0 with the answer (0 or a veto, a negative errno)
-         * and the time it came; -ETIMEDOUT: late; -ECONNRESET: gone. */
-        int (*wait)(void *userdata, uint64_t txn, uint64_t deadline_ns, int *ret_status, uint64_t *ret_answered_ns);
-};
-int procnotify_register_remote(struct engine *e, const char *name, const struct procnotify_remote_ops *ops,
-                               void *userdata, dhp_proc_reg **ret);
-/* The deadline of each phase for remote registrations, and whether a late
- * one vetoes the add (-ETIMEDOUT) or the add proceeds without it. */
+/* The deadline of each phase for external participants (core/peer.h), and
+ * whether a late one vetoes the add (-ETIMEDOUT) or the add proceeds
+ * without it. */
 void engine_set_sync_deadline(struct engine *e, uint64_t deadline_ns, bool late_veto);
 
-/*
- * The two phases driven from outside, for the client library: run ADD_START
- * on every (local) registration now, in order, and ADD_COMPLETE or
- * ADD_FAILURE later on exactly those that received it.  *ret_status: the
- * add's status after ADD_START (0 or the first veto); *ret_calls: how many
- * callbacks ran.  procnotify_split_end() frees the split; any state other
- * than COMPLETE/FAILURE just drops it.
- */
-struct procnotify_split;
-int procnotify_split_start(struct engine *e, uint32_t index, struct procnotify_split **ret, int *ret_status,
-                           unsigned *ret_calls);
-void procnotify_split_end(struct procnotify_split *s, dhp_proc_change_state state, int status);
-size_t procnotify_count(struct engine *e);
 
 int arrival_register(struct engine *e, const char *name, dhp_class cls, uint32_t flags, dhp_arrival_cb cb,
                      void *userdata, dhp_arrival_reg **ret);
@@ -237,21 +204,11 @@ int arrival_existing(struct engine *e, dhp_class cls, dhp_arrival_cb fn, void *u
 
 int engine_monitor_add(struct engine *e, dhp_monitor_cb cb, void *userdata, dhp_monitor **ret);
 void engine_monitor_remove(dhp_monitor *m);
-/* Hand a record made elsewhere (dhpd's, received by the client library) to
- * this engine's monitors as it is: its seq and time are kept. */
-void engine_record_forward(struct engine *e, const dhp_record *r);
-/* Whether records this engine makes itself reach its monitors (default
- * yes; the client library turns it off: its monitors see dhpd's stream). */
-void engine_set_local_records(struct engine *e, bool on);
 /* Who embeds the engine (the dhp context), for handles that lead back. */
 void engine_set_embedder(struct engine *e, void *p);
 void *engine_embedder(struct engine *e);
 struct engine *procnotify_reg_engine(const dhp_proc_reg *reg);
 struct engine *arrival_reg_engine(const dhp_arrival_reg *reg);
 struct engine *engine_monitor_engine(const dhp_monitor *m);
-/* Queue one arrival or removal for one registration (the client library,
- * for a notification dhpd sent). */
-int arrival_queue_to(struct engine *e, dhp_arrival_reg *reg, dhp_class cls, dhp_event event, bool existing,
-                     uint32_t index, uint64_t base, uint64_t size, const char *name);
 /* A free-text note in the notification stream (scenario echo). */
 void engine_record_note(struct engine *e, const char *text);

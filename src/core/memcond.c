@@ -24,6 +24,7 @@
 
 #include "core/engine-internal.h"
 #include "core/memcond.h"
+#include "core/peer.h"
 #include "util/parse.h"
 #include "util/strbuf.h"
 #include "util/time.h"
@@ -537,12 +538,6 @@ void memcond_free(struct memcond *mc) {
         free(mc);
 }
 
-void memcond_get_config(struct engine *e, struct memcond_config *ret) {
-        pthread_mutex_lock(&e->memcond->lock);
-        *ret = e->memcond->cfg;
-        pthread_mutex_unlock(&e->memcond->lock);
-}
-
 int memcond_configure(struct engine *e, const struct memcond_config *cfg, char **ret_error) {
         struct memcond *mc = e->memcond;
         int r;
@@ -596,12 +591,6 @@ int memcond_configure_spec(struct engine *e, const char *spec, char **ret_error)
 void memcond_get_thresholds(struct engine *e, struct memcond_thresholds *ret) {
         pthread_mutex_lock(&e->memcond->lock);
         *ret = e->memcond->th;
-        pthread_mutex_unlock(&e->memcond->lock);
-}
-
-void memcond_get_levels(struct engine *e, struct mem_levels *ret) {
-        pthread_mutex_lock(&e->memcond->lock);
-        *ret = e->memcond->levels;
         pthread_mutex_unlock(&e->memcond->lock);
 }
 
@@ -693,7 +682,7 @@ void memcond_listen(struct engine *e, struct memcond_listener *l) {
         pthread_mutex_unlock(&e->memcond->lock);
 }
 
-void memcond_force(struct engine *e, enum memcond_kind k, bool set) {
+void peer_inject_memcond(struct engine *e, enum memcond_kind k, bool set) {
         struct memcond *mc = e->memcond;
 
         if ((unsigned)k >= _MEMCOND_MAX)

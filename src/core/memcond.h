@@ -97,14 +97,11 @@ void memcond_free(struct memcond *mc);
 
 /* The configuration in force; memcond_configure() validates, applies and
  * re-evaluates (-EINVAL with *ret_error). */
-void memcond_get_config(struct engine *e, struct memcond_config *ret);
 int memcond_configure(struct engine *e, const struct memcond_config *cfg, char **ret_error);
 /* Apply a memcond_config_parse() spec over the configuration in force, all
  * or nothing. */
 int memcond_configure_spec(struct engine *e, const char *spec, char **ret_error);
 void memcond_get_thresholds(struct engine *e, struct memcond_thresholds *ret);
-/* The levels last evaluated. */
-void memcond_get_levels(struct engine *e, struct mem_levels *ret);
 
 /* The platform's fallback interval (0: none; the default).  The
  * configuration's interval, when set, wins. */
@@ -142,12 +139,3 @@ struct memcond_listener {
 /* Attach; fn is called at once with `true` when the event is set now. */
 void memcond_listen(struct engine *e, struct memcond_listener *l);
 void memcond_unlisten(struct engine *e, struct memcond_listener *l);
-
-/*
- * memcond_force - for an embedder that learns the state from elsewhere (the
- * client library, from dhpd): make the event set or clear as told, waking
- * the waiters and telling the listeners as a transition would, without a
- * record (the stream is dhpd's).  Setting an event already set does
- * nothing.
- */
-void memcond_force(struct engine *e, enum memcond_kind k, bool set);

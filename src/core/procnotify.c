@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/engine-internal.h"
+#include "core/peer.h"
 #include "util/time.h"
 
 dhp_proc_change_state dhp_proc_change_get_state(const dhp_proc_change *c) {
@@ -91,7 +92,7 @@ static bool call_one(struct engine *e, struct dhp_proc_reg *pr, dhp_proc_change_
 }
 
 /* Snapshot the registrations, each with a reference, in order. */
-static int snapshot(struct engine *e, struct dhp_proc_reg ***ret, size_t *ret_n) {
+int procnotify_snapshot(struct engine *e, struct dhp_proc_reg ***ret, size_t *ret_n) {
         struct dhp_proc_reg **v;
         size_t n = 0, i = 0;
 
@@ -114,7 +115,7 @@ static int snapshot(struct engine *e, struct dhp_proc_reg ***ret, size_t *ret_n)
         return 0;
 }
 
-static void snapshot_free(struct engine *e, struct dhp_proc_reg **v, size_t n) {
+void procnotify_snapshot_free(struct engine *e, struct dhp_proc_reg **v, size_t n) {
         pthread_mutex_lock(&e->lock);
         for (size_t i = 0; i < n; i++)
                 reg_unref_locked(&v[i]->base);
@@ -123,17 +124,13 @@ static void snapshot_free(struct engine *e, struct dhp_proc_reg **v, size_t n) {
 }
 
 /*
- * Remote registrations (dhpd's proxies for client processes) are called in
- * two steps so that every client runs its callbacks at the same time: send
- * the phase to every remote registration, run the local callbacks in
- * registration order, then collect the remote answers against one deadline.
- * The first veto wins: local callbacks' vetoes as they happen, then remote
- * answers in registration order.  A remote registration that misses the
- * deadline is recorded with "missed_deadline" and, under the veto policy,
- * fails the add with -ETIMEDOUT; one that went away (-ECONNRESET) is treated
- * as never having received the phase.
+ * External participants (core/peer.h: dhpd's proxies for client processes)
+ * are called in two steps so that every client runs its callbacks at the
+ * same time: send the phase to every participant, run the local callbacks
+ * in registration order, then collect the participants' answers against
+ * one deadline.  peer.h has the rules of vetoes, lateness and departure.
  */
-static void remote_record(struct engine *e, struct dhp_proc_reg *pr, dhp_proc_change_state state, uint32_t index,
+static void peer_record(struct engine *e, struct dhp_proc_reg *pr, dhp_proc_change_state state, uint32_t index,
                           int status, bool late, bool vetoed, bool missed, uint64_t dur_ns) {
         struct dhp_record rec = {
                 .method = "sync",
@@ -155,10 +152,10 @@ static void remote_record(struct engine *e, struct dhp_proc_reg *pr, dhp_proc_ch
  * all; phase 2: those that received ADD_START); got[i] is set for those that
  * received the phase.
  */
-static void run_phase(struct engine *e, struct dhp_proc_reg **v, size_t n, dhp_proc_change_state state,
+void procnotify_phase(struct engine *e, struct dhp_proc_reg **v, size_t n, dhp_proc_change_state state,
                       uint32_t index, int *status, bool late, const bool *part, bool *got, uint64_t *sent_at) {
         uint64_t txn, deadline;
-        bool any_remote = false, late_veto;
+        bool any_peer = false, late_veto;
 
         pthread_mutex_lock(&e->lock);
         txn = ++e->sync_txn;
@@ -170,22 +167,22 @@ static void run_phase(struct engine *e, struct dhp_proc_reg **v, size_t n, dhp_p
         for (size_t i = 0; i < n; i++) {
                 struct dhp_proc_reg *pr = v[i];
                 got[i] = false;
-                if (!pr->remote || (part && !part[i]))
+                if (!pr->peer || (part && !part[i]))
                         continue;
                 if (!reg_call_begin(&pr->base))
                         continue;
                 sent_at[i] = time_now_ns();
-                if (pr->remote->send(pr->base.userdata, txn, state, index, *status) < 0) {
+                if (pr->peer->send(pr->base.userdata, txn, state, index, *status) < 0) {
                         reg_call_end(&pr->base);
                         continue;
                 }
                 got[i] = true;
-                any_remote = true;
+                any_peer = true;
         }
         for (size_t i = 0; i < n; i++)
-                if (!v[i]->remote && (!part || part[i]))
+                if (!v[i]->peer && (!part || part[i]))
                         got[i] = call_one(e, v[i], state, index, status, late, false);
-        if (!any_remote)
+        if (!any_peer)
                 return;
         for (size_t i = 0; i < n; i++) {
                 struct dhp_proc_reg *pr = v[i];
@@ -193,25 +190,25 @@ static void run_phase(struct engine *e, struct dhp_proc_reg **v, size_t n, dhp_p
                 int answer = 0, r;
                 bool vetoed = false;
 
-                if (!pr->remote || !got[i])
+                if (!pr->peer || !got[i])
                         continue;
-                r = pr->remote->wait(pr->base.userdata, txn, deadline, &answer, &answered_at);
+                r = pr->peer->wait(pr->base.userdata, txn, deadline, &answer, &answered_at);
                 if (r == -ETIMEDOUT) {
                         if (state == DHP_PROC_ADD_START && late_veto && *status == 0) {
                                 *status = -ETIMEDOUT;
                                 vetoed = true;
                         }
-                        remote_record(e, pr, state, index, -ETIMEDOUT, late, vetoed, true, time_now_ns() - sent_at[i]);
+                        peer_record(e, pr, state, index, -ETIMEDOUT, late, vetoed, true, time_now_ns() - sent_at[i]);
                 } else if (r < 0) {
                         /* Gone: it never took part; no second phase. */
                         got[i] = false;
-                        remote_record(e, pr, state, index, r, late, false, false, time_now_ns() - sent_at[i]);
+                        peer_record(e, pr, state, index, r, late, false, false, time_now_ns() - sent_at[i]);
                 } else {
                         if (state == DHP_PROC_ADD_START && answer < 0 && *status == 0) {
                                 *status = answer;
                                 vetoed = true;
                         }
-                        remote_record(e, pr, state, index, state == DHP_PROC_ADD_START ? (answer < 0 ? answer : *status)
+                        peer_record(e, pr, state, index, state == DHP_PROC_ADD_START ? (answer < 0 ? answer : *status)
                                                                                        : *status,
                                       late, vetoed, false, answered_at > sent_at[i] ? answered_at - sent_at[i] : 0);
                 }
@@ -226,7 +223,7 @@ int procnotify_run(struct engine *e, uint32_t index, bool late, int *ret_status,
         size_t n;
         int status = 0, r;
 
-        r = snapshot(e, &v, &n);
+        r = procnotify_snapshot(e, &v, &n);
         if (r < 0)
                 return r;
         started = calloc(n ? n : 1, sizeof(*started));
@@ -236,20 +233,20 @@ int procnotify_run(struct engine *e, uint32_t index, bool late, int *ret_status,
                 free(started);
                 free(got);
                 free(sent_at);
-                snapshot_free(e, v, n);
+                procnotify_snapshot_free(e, v, n);
                 return -ENOMEM;
         }
 
         /* Phase 1: every registration, even after a veto. */
-        run_phase(e, v, n, DHP_PROC_ADD_START, index, &status, late, NULL, started, sent_at);
+        procnotify_phase(e, v, n, DHP_PROC_ADD_START, index, &status, late, NULL, started, sent_at);
 
         if (status == 0)
                 status = engine_cpu_admit(e, index, late);
 
         /* Phase 2: exactly the registrations that received ADD_START, unless
          * they deregistered since. */
-        run_phase(e, v, n, status == 0 ? DHP_PROC_ADD_COMPLETE : DHP_PROC_ADD_FAILURE, index, &status, late, started,
-                  got, sent_at);
+        procnotify_phase(e, v, n, status == 0 ? DHP_PROC_ADD_COMPLETE : DHP_PROC_ADD_FAILURE, index, &status, late,
+                         started, got, sent_at);
 
         if (status != 0)
                 engine_cpu_reject(e, index, status, late);
@@ -257,81 +254,10 @@ int procnotify_run(struct engine *e, uint32_t index, bool late, int *ret_status,
         free(started);
         free(got);
         free(sent_at);
-        snapshot_free(e, v, n);
+        procnotify_snapshot_free(e, v, n);
         *ret_status = status;
         *ret_admitted = status == 0;
         return 0;
-}
-
-/* ---- the two phases driven from outside (the client library) ---------- */
-
-struct procnotify_split {
-        struct engine *engine;
-        uint32_t index;
-        int status;
-        size_t n;
-        struct dhp_proc_reg **v;
-        bool *started;
-};
-
-int procnotify_split_start(struct engine *e, uint32_t index, struct procnotify_split **ret, int *ret_status,
-                           unsigned *ret_calls) {
-        struct procnotify_split *s;
-        uint64_t *sent_at;
-        unsigned calls = 0;
-        int r;
-
-        s = calloc(1, sizeof(*s));
-        if (!s)
-                return -ENOMEM;
-        s->engine = e;
-        s->index = index;
-        r = snapshot(e, &s->v, &s->n);
-        if (r < 0) {
-                free(s);
-                return r;
-        }
-        s->started = calloc(s->n ? s->n : 1, sizeof(*s->started));
-        sent_at = calloc(s->n ? s->n : 1, sizeof(*sent_at));
-        if (!s->started || !sent_at) {
-                free(sent_at);
-                procnotify_split_end(s, DHP_PROC_ADD_FAILURE, -ENOMEM);
-                return -ENOMEM;
-        }
-        engine_txn_lock(e);
-        run_phase(e, s->v, s->n, DHP_PROC_ADD_START, index, &s->status, false, NULL, s->started, sent_at);
-        engine_txn_unlock(e);
-        free(sent_at);
-        for (size_t i = 0; i < s->n; i++)
-                calls += s->started[i];
-        *ret = s;
-        *ret_status = s->status;
-        if (ret_calls)
-                *ret_calls = calls;
-        return 0;
-}
-
-void procnotify_split_end(struct procnotify_split *s, dhp_proc_change_state state, int status) {
-        struct engine *e;
-
-        if (!s)
-                return;
-        e = s->engine;
-        if (s->started && (state == DHP_PROC_ADD_COMPLETE || state == DHP_PROC_ADD_FAILURE)) {
-                bool *got = calloc(s->n ? s->n : 1, sizeof(*got));
-                uint64_t *sent_at = calloc(s->n ? s->n : 1, sizeof(*sent_at));
-                if (got && sent_at) {
-                        s->status = state == DHP_PROC_ADD_COMPLETE ? 0 : (status < 0 ? status : -ECANCELED);
-                        engine_txn_lock(e);
-                        run_phase(e, s->v, s->n, state, s->index, &s->status, false, s->started, got, sent_at);
-                        engine_txn_unlock(e);
-                }
-                free(got);
-                free(sent_at);
-        }
-        free(s->started);
-        snapshot_free(e, s->v, s->n);
-        free(s);
 }
 
 /* ADD_EXISTING: the transaction lock is held, no add runs meanwhile. */
@@ -412,39 +338,9 @@ int procnotify_register(struct engine *e, const char *name, uint32_t flags, dhp_
         return 0;
 }
 
-int procnotify_register_remote(struct engine *e, const char *name, const struct procnotify_remote_ops *ops,
-                               void *userdata, dhp_proc_reg **ret) {
-        struct dhp_proc_reg *pr;
-
-        if (!e || !ops || !ops->send || !ops->wait || !ret)
-                return -EINVAL;
-        if (name && strlen(name) >= ENGINE_NAME_MAX)
-                return -EINVAL;
-        pr = calloc(1, sizeof(*pr));
-        if (!pr)
-                return -ENOMEM;
-        reg_init(e, &pr->base, name, 0, userdata);
-        pr->remote = ops;
-        pthread_mutex_lock(&e->lock);
-        list_append(&e->proc_regs, &pr->base.node);
-        pthread_mutex_unlock(&e->lock);
-        *ret = pr;
-        return 0;
-}
-
 void procnotify_deregister(dhp_proc_reg *pr) {
         if (pr)
                 reg_kill(&pr->base);
-}
-
-size_t procnotify_count(struct engine *e) {
-        size_t n = 0;
-
-        pthread_mutex_lock(&e->lock);
-        list_for_each(p, &e->proc_regs)
-                n++;
-        pthread_mutex_unlock(&e->lock);
-        return n;
 }
 
 struct engine *procnotify_reg_engine(const dhp_proc_reg *pr) {

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/engine-internal.h"
+#include "core/peer.h"
 #include "util/parse.h"
 #include "util/strbuf.h"
 
@@ -38,7 +39,7 @@ void record_emit(struct engine *e, struct dhp_record *r) {
         pthread_mutex_lock(&e->rec_lock);
         r->seq = ++e->rec_seq;
         r->t_ns = engine_time_ns(e);
-        if (!e->rec_remote_only)
+        if (!e->rec_peer_only)
                 list_for_each(n, &e->monitors) {
                         struct dhp_monitor *m = list_entry(n, struct dhp_monitor, node);
                         m->cb(m->userdata, r);
@@ -46,7 +47,7 @@ void record_emit(struct engine *e, struct dhp_record *r) {
         pthread_mutex_unlock(&e->rec_lock);
 }
 
-void engine_record_forward(struct engine *e, const dhp_record *r) {
+void peer_inject_record(struct engine *e, const dhp_record *r) {
         pthread_mutex_lock(&e->rec_lock);
         list_for_each(n, &e->monitors) {
                 struct dhp_monitor *m = list_entry(n, struct dhp_monitor, node);
@@ -55,37 +56,9 @@ void engine_record_forward(struct engine *e, const dhp_record *r) {
         pthread_mutex_unlock(&e->rec_lock);
 }
 
-void engine_record_txn(struct engine *e, const char *event, uint32_t processor, int status, bool late) {
-        struct dhp_record r = {
-                .method = "txn",
-                .event = event,
-                .cls = "processor",
-                .fields = REC_HAS_PROCESSOR | REC_HAS_STATUS | (late ? REC_LATE : 0),
-                .processor = processor,
-                .number = engine_cpu_number(processor),
-                .status = status,
-        };
-        record_emit(e, &r);
-}
-
-void engine_record_block(struct engine *e, const char *event, uint64_t block, int status) {
-        struct dhp_record r = {
-                .method = "txn",
-                .event = event,
-                .cls = "memory",
-                .fields = REC_HAS_BLOCK | REC_HAS_STATUS,
-                .block = block,
-                .status = status,
-        };
-        r.base = block * e->block_size;
-        r.size = e->block_size;
-        r.fields |= REC_HAS_MEMORY;
-        record_emit(e, &r);
-}
-
-void engine_set_local_records(struct engine *e, bool on) {
+void peer_set_records_only(struct engine *e, bool only) {
         pthread_mutex_lock(&e->rec_lock);
-        e->rec_remote_only = !on;
+        e->rec_peer_only = only;
         pthread_mutex_unlock(&e->rec_lock);
 }
 

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "core/memcond.h"
+#include "core/peer.h"
 #include "core/rebalance.h"
 #include "daemon/history.h"
 #include "daemon/server.h"
@@ -385,7 +386,7 @@ static int proxy_wait(void *userdata, uint64_t txn, uint64_t deadline_ns, int *r
         return r;
 }
 
-static const struct procnotify_remote_ops proxy_ops = { proxy_send, proxy_wait };
+static const struct peer_phase_ops proxy_ops = { proxy_send, proxy_wait };
 
 /* ---- the worker --------------------------------------------------------- */
 
@@ -425,7 +426,7 @@ static int register_locked(struct engine *e, void *userdata) {
         if (c->nsync + c->narr >= c->s->cfg.max_regs)
                 return -ENOSPC;
         if (!c->proxy) {
-                r = procnotify_register_remote(e, c->name, &proxy_ops, c, &c->proxy);
+                r = peer_join(e, c->name, &proxy_ops, c, &c->proxy);
                 if (r < 0)
                         return r;
                 client_ref(c);

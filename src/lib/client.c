@@ -20,8 +20,10 @@
 #include <unistd.h>
 
 #include "core/memcond.h"
+#include "core/peer.h"
 #include "core/rebalance.h"
 #include "lib/client.h"
+#include "lib/mirror.h"
 #include "platform/linux/affinity.h"
 #include "proto/record-wire.h"
 #include "proto/record.h"
@@ -103,7 +105,7 @@ struct remote {
         char last_text[IPC_TEXT_MAX]; /* the last failed request's explanation */
 
         /* the connection thread only */
-        struct procnotify_split *split;
+        struct peer_phases *split;
         uint8_t *admitted; /* dhp_proc_state per slot, for affinity */
         uint32_t nadmitted;
 };
@@ -282,12 +284,12 @@ static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
 
         if (m->proc_change.state == DHP_PROC_ADD_START) {
                 if (r->split)
-                        procnotify_split_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECANCELED);
-                if (procnotify_split_start(r->local, m->proc_change.index, &r->split, &status, &calls) < 0)
+                        peer_phases_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECANCELED);
+                if (peer_phases_start(r->local, m->proc_change.index, &r->split, &status, &calls) < 0)
                         status = -ENOMEM;
         } else {
-                procnotify_split_end(TAKE_PTR(r->split), (dhp_proc_change_state)m->proc_change.state,
-                                     m->proc_change.status);
+                peer_phases_end(TAKE_PTR(r->split), (dhp_proc_change_state)m->proc_change.state,
+                                m->proc_change.status);
                 if (m->proc_change.state == DHP_PROC_ADD_COMPLETE) {
                         struct ipc_msg s = { .type = IPC_STATUS_PROC,
                                              .status_proc = { .first = m->proc_change.index, .count = 1 } };
@@ -383,7 +385,7 @@ static void forward_record(struct remote *r, const struct ipc_record *w) {
         dhp_record rec;
 
         record_wire_import(w, &rec);
-        engine_record_forward(r->local, &rec);
+        peer_inject_record(r->local, &rec);
 }
 
 /* A slow reader's marker, as a record of the stream: monitors see it. */
@@ -411,7 +413,7 @@ static void on_memcond_state(struct remote *r, const struct ipc_msg *m) {
                 kind = e->mkind;
         pthread_mutex_unlock(&r->lock);
         if (kind >= 0)
-                memcond_force(r->local, (enum memcond_kind)kind, m->memcond_state.flags & IPC_MEMCOND_SET);
+                peer_inject_memcond(r->local, (enum memcond_kind)kind, m->memcond_state.flags & IPC_MEMCOND_SET);
 }
 
 static void on_device_info(struct remote *r, const struct ipc_msg *m) {
@@ -422,8 +424,8 @@ static void on_device_info(struct remote *r, const struct ipc_msg *m) {
         pthread_mutex_lock(&r->lock);
         e = entry_find(r, ENTRY_DEVICE, m->device_info.dev);
         if (e)
-                rebalance_device_mirror(e->dev, m->device_info.affinity, m->device_info.stopped_last,
-                                        m->device_info.stopped_max);
+                mirror_device_update(e->dev, m->device_info.affinity, m->device_info.stopped_last,
+                                     m->device_info.stopped_max);
         pthread_mutex_unlock(&r->lock);
 }
 
@@ -449,13 +451,13 @@ static void request_item_run(struct engine *local, struct engine_item *base) {
 
         pthread_mutex_lock(&r->lock);
         e = entry_find(r, ENTRY_DRIVER, it->drv);
-        if (e && rebalance_remote_begin(e->drv))
+        if (e && rebalance_driver_begin(e->drv))
                 drv = e->drv;
         pthread_mutex_unlock(&r->lock);
         /* A driver detached meanwhile: nothing to stop, done. */
         if (drv)
-                status = rebalance_remote_run(drv, (dhp_rebalance_request)it->req, it->processor, it->vectors,
-                                              it->old_affinity, it->new_affinity);
+                status = mirror_driver_run(drv, (dhp_rebalance_request)it->req, it->processor, it->vectors,
+                                           it->old_affinity, it->new_affinity);
         a.device_answer.seq = it->seq;
         a.device_answer.status = status;
         a.device_answer.dur_ns = time_now_ns() - t0;
@@ -520,10 +522,11 @@ static bool dispatch(struct remote *r, const struct ipc_msg *m) {
                 e = entry_find(r, ENTRY_ARRIVAL, m->arrival.reg);
                 if (e && e->areg && (m->arrival.cls == DHP_CLASS_PROCESSOR || m->arrival.cls == DHP_CLASS_MEMORY) &&
                     arrival_filter(e, m, &existing))
-                        arrival_queue_to(r->local, e->areg, (dhp_class)m->arrival.cls,
-                                         m->arrival.event == DHP_EVENT_REMOVAL ? DHP_EVENT_REMOVAL : DHP_EVENT_ARRIVAL,
-                                         existing, m->arrival.index, m->arrival.base, m->arrival.size,
-                                         m->arrival.name);
+                        peer_inject_arrival(r->local, e->areg, (dhp_class)m->arrival.cls,
+                                            m->arrival.event == DHP_EVENT_REMOVAL ? DHP_EVENT_REMOVAL
+                                                                                  : DHP_EVENT_ARRIVAL,
+                                            existing, m->arrival.index, m->arrival.base, m->arrival.size,
+                                            m->arrival.name);
                 pthread_mutex_unlock(&r->lock);
                 return true;
         }
@@ -566,7 +569,7 @@ static void connection_lost(struct remote *r) {
         /* The outcome of an add in flight is unknown: release what its
          * ADD_START allocated. */
         if (r->split)
-                procnotify_split_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECONNRESET);
+                peer_phases_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECONNRESET);
         if (r->wake)
                 r->wake(r->wake_ud);
 }
@@ -834,7 +837,7 @@ void remote_free(struct remote *r) {
                 shutdown(r->fd, SHUT_RDWR);
         stop_thread(r);
         if (r->split)
-                procnotify_split_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECONNRESET);
+                peer_phases_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECONNRESET);
         if (r->fd >= 0)
                 close(r->fd);
         if (r->stop_fd >= 0)
@@ -858,10 +861,6 @@ int remote_error(struct remote *r) {
         v = r->error;
         pthread_mutex_unlock(&r->lock);
         return v;
-}
-
-uint32_t remote_flags(struct remote *r) {
-        return r->welcome_flags;
 }
 
 int remote_reconnect(struct remote *r, char *err, size_t errsize) {
@@ -1436,7 +1435,7 @@ static void op_driver_detach(void *ud, dhp_driver *drv) {
                 entry_remove(r, e);
 }
 
-static const struct rebalance_remote_ops rebalance_ops = {
+static const struct peer_device_ops rebalance_ops = {
         .device_new = op_device_new,
         .device_free = op_device_free,
         .device_set = op_device_set,
@@ -1447,6 +1446,6 @@ static const struct rebalance_remote_ops rebalance_ops = {
         .driver_detach = op_driver_detach,
 };
 
-const struct rebalance_remote_ops *remote_rebalance_ops(void) {
+const struct peer_device_ops *remote_rebalance_ops(void) {
         return &rebalance_ops;
 }

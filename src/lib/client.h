@@ -5,7 +5,7 @@
  * registrations (their order, their deregistration rules, the arrival
  * queue); a connection thread reads the socket and
  *   - runs each synchronous phase over the local registrations
- *     (procnotify_split_*) and answers dhpd,
+ *     (peer_phases_*) and answers dhpd,
  *   - queues arrivals on the local engine (delivered by dhp_process() or the
  *     notification thread),
  *   - hands dhpd's records to the local monitors.
@@ -71,13 +71,11 @@ int remote_history(struct remote *r, uint32_t count, struct remote_history *ret)
 void remote_history_deinit(struct remote_history *h);
 /* The daemon's explanation of the last refused request ("" if none). */
 const char *remote_last_text(struct remote *r);
-/* The daemon's flags from WELCOME (IPC_WELCOME_*). */
-uint32_t remote_flags(struct remote *r);
 
 /* Memory condition events: one subscription per event (`kind`, an enum
  * memcond_kind, or -1 for a name this library lacks: dhpd still judges
  * it), counted per handle.  dhpd's state drives the local engine's event
- * (memcond_force): it is set before the subscription returns. */
+ * (peer_inject_memcond): it is set before the subscription returns. */
 int remote_memcond_subscribe(struct remote *r, const char *name, int kind);
 void remote_memcond_unsubscribe(struct remote *r, int kind);
 /* Privileged; dhpd validates; its message in *ret_error. */
@@ -86,5 +84,5 @@ int remote_memcond_get_threshold(struct remote *r, uint32_t which, uint64_t *ret
 
 /* User-space devices: the ops of a mirror rebalance module (ud: the
  * remote).  Driver requests run on the local engine's queue. */
-struct rebalance_remote_ops;
-const struct rebalance_remote_ops *remote_rebalance_ops(void);
+struct peer_device_ops;
+const struct peer_device_ops *remote_rebalance_ops(void);

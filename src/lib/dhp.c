@@ -15,12 +15,14 @@
 
 #include "core/engine.h"
 #include "core/memcond.h"
+#include "core/peer.h"
 #include "core/rebalance.h"
 #include "dhp.h"
 #include "lib/dhp-private.h"
 #include "platform/linux/affinity.h"
 #include "platform/linux/linux.h"
 #include "lib/client.h"
+#include "lib/mirror.h"
 #include "platform/sim/scenario.h"
 #include "platform/sim/sim.h"
 #include "platform/sim/simdev.h"
@@ -219,16 +221,13 @@ static int open_remote(struct dhp *ctx, const char *path, char *err, size_t errs
         if (r < 0)
                 return r;
         ctx->own_engine = true;
-        engine_set_local_records(ctx->engine, false);
+        peer_set_records_only(ctx->engine, true);
         r = remote_open(&ctx->remote, ctx->engine, path, wake, ctx, err, errsize);
         if (r < 0)
                 return r;
         /* Devices live in dhpd; this module mirrors them and runs the
          * requests dhpd sends to their drivers. */
-        r = rebalance_new(ctx->engine, &ctx->rebalance);
-        if (r == 0)
-                rebalance_set_remote(ctx->rebalance, remote_rebalance_ops(), ctx->remote);
-        return r;
+        return mirror_devices_new(ctx->engine, remote_rebalance_ops(), ctx->remote, &ctx->rebalance);
 }
 
 /* dhp_open with a message a person can act on (dhpctl); not exported. */

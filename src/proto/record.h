@@ -23,7 +23,7 @@ enum record_field {
         REC_EXISTING = 1u << 7,
         REC_HAS_DURATION = 1u << 8,
         REC_HAS_STOPPED = 1u << 9, /* rebalance: stopped_ns */
-        REC_MISSED = 1u << 10, /* a remote registration missed the deadline */
+        REC_MISSED = 1u << 10, /* an external participant missed the deadline */
 };
 
 struct dhp_record {

@@ -54,11 +54,6 @@ int cpuset_set(struct cpuset *s, uint32_t cpu) {
         return 0;
 }
 
-void cpuset_clear(struct cpuset *s, uint32_t cpu) {
-        if (cpu < s->nbits)
-                s->bits[cpu / 64] &= ~(1ULL << (cpu % 64));
-}
-
 bool cpuset_test(const struct cpuset *s, uint32_t cpu) {
         return cpu < s->nbits && (s->bits[cpu / 64] >> (cpu % 64)) & 1;
 }

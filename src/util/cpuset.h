@@ -21,7 +21,6 @@ struct cpuset {
 void cpuset_deinit(struct cpuset *s);
 int cpuset_copy(struct cpuset *dst, const struct cpuset *src);
 int cpuset_set(struct cpuset *s, uint32_t cpu);
-void cpuset_clear(struct cpuset *s, uint32_t cpu);
 bool cpuset_test(const struct cpuset *s, uint32_t cpu);
 uint32_t cpuset_count(const struct cpuset *s);
 bool cpuset_equal(const struct cpuset *a, const struct cpuset *b);

@@ -12,12 +12,6 @@ void strbuf_deinit(struct strbuf *sb) {
         *sb = (struct strbuf)STRBUF_INIT;
 }
 
-void strbuf_reset(struct strbuf *sb) {
-        sb->len = 0;
-        if (sb->buf)
-                sb->buf[0] = 0;
-}
-
 static int strbuf_reserve(struct strbuf *sb, size_t extra) {
         size_t need, cap;
         char *p;

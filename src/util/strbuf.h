@@ -16,7 +16,6 @@ struct strbuf {
 #define STRBUF_INIT { NULL, 0, 0, false }
 
 void strbuf_deinit(struct strbuf *sb);
-void strbuf_reset(struct strbuf *sb);
 int strbuf_append(struct strbuf *sb, const char *s, size_t n);
 int strbuf_puts(struct strbuf *sb, const char *s);
 int strbuf_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -67,29 +67,3 @@ int affinity_set_process(const struct cpuset *set, const struct logger *log) {
         CPU_FREE(m);
         return n > 0 ? n : (first_error ? first_error : -ESRCH);
 }
-
-int affinity_get_self(struct cpuset *ret) {
-        struct cpuset s = CPUSET_INIT;
-        size_t size = CPU_ALLOC_SIZE(CPUSET_MAX_CPUS);
-        cpu_set_t *m = CPU_ALLOC(CPUSET_MAX_CPUS);
-        int r = 0;
-
-        if (!m)
-                return -ENOMEM;
-        if (sched_getaffinity(0, size, m) < 0) {
-                r = -errno;
-                goto out;
-        }
-        for (uint32_t c = 0; c < CPUSET_MAX_CPUS && r >= 0; c++)
-                if (CPU_ISSET_S(c, size, m))
-                        r = cpuset_set(&s, c);
-        if (r >= 0) {
-                cpuset_deinit(ret);
-                *ret = s;
-                s = (struct cpuset)CPUSET_INIT;
-        }
-out:
-        cpuset_deinit(&s);
-        CPU_FREE(m);
-        return r < 0 ? r : 0;
-}

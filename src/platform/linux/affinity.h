@@ -21,5 +21,3 @@
  * are still set).  Returns the number of threads set, or a negative errno
  * when none could be. */
 int affinity_set_process(const struct cpuset *set, const struct logger *log);
-/* The calling thread's affinity. */
-int affinity_get_self(struct cpuset *ret);

@@ -331,9 +331,3 @@ int sim_mem_levels_set(struct sim *s, uint64_t total, uint64_t available, uint64
         pthread_mutex_unlock(&s->lock);
         return push ? engine_mem_levels_update(s->engine, &lv) : 0;
 }
-
-void sim_mem_levels_get(struct sim *s, struct mem_levels *ret) {
-        pthread_mutex_lock(&s->lock);
-        *ret = s->levels;
-        pthread_mutex_unlock(&s->lock);
-}

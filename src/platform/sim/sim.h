@@ -66,4 +66,3 @@ bool sim_block_online(struct sim *s, uint64_t block);
 #define SIM_LEVEL_KEEP UINT64_MAX
 int sim_mem_levels_set(struct sim *s, uint64_t total, uint64_t available, uint64_t commit_charge,
                        uint64_t commit_limit, bool push);
-void sim_mem_levels_get(struct sim *s, struct mem_levels *ret);

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Remote registrations (dhpd's proxies for client processes): each phase is
- * sent to all of them at once, local callbacks run meanwhile in order, then
- * the answers are collected against one deadline; and the split phases the
- * client library drives.
+ * The peer interface (core/peer.h): external participants (dhpd's proxies
+ * for client processes): each phase is sent to all of them at once, local
+ * callbacks run meanwhile in order, then the answers are collected against
+ * one deadline; and the two phases driven by a peer (the client library).
  */
 #include <errno.h>
 
 #include "core/engine.h"
+#include "core/memcond.h"
+#include "core/peer.h"
 #include "helpers.h"
 #include "platform/sim/sim.h"
 #include "util/time.h"
@@ -42,7 +44,7 @@ static void log_expect(struct log *l, const char *const *expected) {
 
 enum behaviour { ANSWER, VETO, SILENT, GONE };
 
-struct remote {
+struct participant {
         const char *name;
         struct log *log;
         enum behaviour how;
@@ -54,7 +56,7 @@ static const char *st(dhp_proc_change_state s) {
 }
 
 static int r_send(void *userdata, uint64_t txn, dhp_proc_change_state state, uint32_t index, int status) {
-        struct remote *r = userdata;
+        struct participant *r = userdata;
         char what[24];
 
         snprintf(what, sizeof(what), "send-%s", st(state));
@@ -64,7 +66,7 @@ static int r_send(void *userdata, uint64_t txn, dhp_proc_change_state state, uin
 }
 
 static int r_wait(void *userdata, uint64_t txn, uint64_t deadline_ns, int *ret_status, uint64_t *ret_at) {
-        struct remote *r = userdata;
+        struct participant *r = userdata;
 
         assert_true(txn == r->txn);
         log_add(r->log, r->name, "wait");
@@ -92,10 +94,10 @@ static int r_wait(void *userdata, uint64_t txn, uint64_t deadline_ns, int *ret_s
         return -EINVAL;
 }
 
-static const struct procnotify_remote_ops ops = { r_send, r_wait };
+static const struct peer_phase_ops ops = { r_send, r_wait };
 
 static void local_cb(void *userdata, const dhp_proc_change *c) {
-        struct remote *r = userdata;
+        struct participant *r = userdata;
 
         log_add(r->log, r->name, st(dhp_proc_change_get_state(c)));
 }
@@ -122,19 +124,19 @@ static void teardown(struct fixture *f) {
 
 static void test_fanout_order(void **state) {
         struct fixture f;
-        struct remote a = { "A", NULL, ANSWER }, l = { "L", NULL }, b = { "B", NULL, ANSWER };
+        struct participant a = { "A", NULL, ANSWER }, l = { "L", NULL }, b = { "B", NULL, ANSWER };
         dhp_proc_reg *ra, *rl, *rb;
         int status = -1;
 
         setup(&f);
         a.log = l.log = b.log = &f.log;
-        assert_int_equal(procnotify_register_remote(f.e, "A", &ops, &a, &ra), 0);
+        assert_int_equal(peer_join(f.e, "A", &ops, &a, &ra), 0);
         assert_int_equal(procnotify_register(f.e, "L", 0, local_cb, &l, &rl), 0);
-        assert_int_equal(procnotify_register_remote(f.e, "B", &ops, &b, &rb), 0);
+        assert_int_equal(peer_join(f.e, "B", &ops, &b, &rb), 0);
         assert_int_equal(engine_cpu_set_state(f.e, 1, DHP_PROC_PRESENT), 0);
         assert_int_equal(engine_cpu_hotadd(f.e, 1, 0, &status), 0);
         assert_int_equal(status, 0);
-        /* Both remotes have ADD_START before anyone is waited for, and
+        /* Both participants have ADD_START before anyone is waited for, and
          * before either gets ADD_COMPLETE. */
         log_expect(&f.log, (const char *const[]){ "A:send-START", "B:send-START", "L:START", "A:wait", "B:wait",
                                                   "A:send-COMPLETE", "B:send-COMPLETE", "L:COMPLETE", "A:wait",
@@ -147,17 +149,17 @@ static void test_fanout_order(void **state) {
         teardown(&f);
 }
 
-static void test_remote_veto_fails_all(void **state) {
+static void test_peer_veto_fails_all(void **state) {
         struct fixture f;
-        struct remote a = { "A", NULL, ANSWER }, b = { "B", NULL, VETO }, l = { "L", NULL };
+        struct participant a = { "A", NULL, ANSWER }, b = { "B", NULL, VETO }, l = { "L", NULL };
         dhp_proc_reg *ra, *rb, *rl;
         dhp_proc_state ps;
         int status = 0;
 
         setup(&f);
         a.log = b.log = l.log = &f.log;
-        assert_int_equal(procnotify_register_remote(f.e, "A", &ops, &a, &ra), 0);
-        assert_int_equal(procnotify_register_remote(f.e, "B", &ops, &b, &rb), 0);
+        assert_int_equal(peer_join(f.e, "A", &ops, &a, &ra), 0);
+        assert_int_equal(peer_join(f.e, "B", &ops, &b, &rb), 0);
         assert_int_equal(procnotify_register(f.e, "L", 0, local_cb, &l, &rl), 0);
         assert_int_equal(engine_cpu_set_state(f.e, 1, DHP_PROC_PRESENT), 0);
         assert_int_equal(engine_cpu_hotadd(f.e, 1, 0, &status), 1);
@@ -176,7 +178,7 @@ static void test_remote_veto_fails_all(void **state) {
 
 static void late_one(bool veto_policy) {
         struct fixture f;
-        struct remote a = { "A", NULL, ANSWER }, s = { "S", NULL, SILENT };
+        struct participant a = { "A", NULL, ANSWER }, s = { "S", NULL, SILENT };
         dhp_proc_reg *ra, *rs;
         uint64_t t0;
         int status = 0, r;
@@ -184,8 +186,8 @@ static void late_one(bool veto_policy) {
         setup(&f);
         a.log = s.log = &f.log;
         engine_set_sync_deadline(f.e, 50 * NSEC_PER_MSEC, veto_policy);
-        assert_int_equal(procnotify_register_remote(f.e, "A", &ops, &a, &ra), 0);
-        assert_int_equal(procnotify_register_remote(f.e, "S", &ops, &s, &rs), 0);
+        assert_int_equal(peer_join(f.e, "A", &ops, &a, &ra), 0);
+        assert_int_equal(peer_join(f.e, "S", &ops, &s, &rs), 0);
         assert_int_equal(engine_cpu_set_state(f.e, 1, DHP_PROC_PRESENT), 0);
         t0 = time_now_ns();
         r = engine_cpu_hotadd(f.e, 1, 0, &status);
@@ -217,14 +219,14 @@ static void test_late_veto(void **state) {
 
 static void test_gone_gets_no_second_phase(void **state) {
         struct fixture f;
-        struct remote a = { "A", NULL, ANSWER }, g = { "G", NULL, GONE };
+        struct participant a = { "A", NULL, ANSWER }, g = { "G", NULL, GONE };
         dhp_proc_reg *ra, *rg;
         int status = 0;
 
         setup(&f);
         a.log = g.log = &f.log;
-        assert_int_equal(procnotify_register_remote(f.e, "A", &ops, &a, &ra), 0);
-        assert_int_equal(procnotify_register_remote(f.e, "G", &ops, &g, &rg), 0);
+        assert_int_equal(peer_join(f.e, "A", &ops, &a, &ra), 0);
+        assert_int_equal(peer_join(f.e, "G", &ops, &g, &rg), 0);
         assert_int_equal(engine_cpu_set_state(f.e, 1, DHP_PROC_PRESENT), 0);
         assert_int_equal(engine_cpu_hotadd(f.e, 1, 0, &status), 0);
         log_expect(&f.log, (const char *const[]){ "A:send-START", "G:send-START", "A:wait", "G:wait",
@@ -235,17 +237,17 @@ static void test_gone_gets_no_second_phase(void **state) {
 }
 
 static void veto_cb(void *userdata, const dhp_proc_change *c) {
-        struct remote *r = userdata;
+        struct participant *r = userdata;
 
         log_add(r->log, r->name, st(dhp_proc_change_get_state(c)));
         if (dhp_proc_change_get_state(c) == DHP_PROC_ADD_START)
                 dhp_proc_change_veto(c, -EIO);
 }
 
-static void test_split_phases(void **state) {
+static void test_peer_phases(void **state) {
         struct fixture f;
-        struct remote l1 = { "L1", NULL }, l2 = { "L2", NULL };
-        struct procnotify_split *s;
+        struct participant l1 = { "L1", NULL }, l2 = { "L2", NULL };
+        struct peer_phases *s;
         dhp_proc_reg *r1, *r2, *r3;
         unsigned calls;
         int status = 1;
@@ -254,36 +256,93 @@ static void test_split_phases(void **state) {
         l1.log = l2.log = &f.log;
         assert_int_equal(procnotify_register(f.e, "L1", 0, local_cb, &l1, &r1), 0);
         assert_int_equal(procnotify_register(f.e, "L2", 0, local_cb, &l2, &r2), 0);
-        assert_int_equal(procnotify_split_start(f.e, 5, &s, &status, &calls), 0);
+        assert_int_equal(peer_phases_start(f.e, 5, &s, &status, &calls), 0);
         assert_int_equal(status, 0);
         assert_int_equal(calls, 2);
         /* A registration made between the phases gets neither. */
         assert_int_equal(procnotify_register(f.e, "L3", 0, local_cb, &l1, &r3), 0);
-        procnotify_split_end(s, DHP_PROC_ADD_COMPLETE, 0);
+        peer_phases_end(s, DHP_PROC_ADD_COMPLETE, 0);
         log_expect(&f.log, (const char *const[]){ "L1:START", "L2:START", "L1:COMPLETE", "L2:COMPLETE", NULL });
         procnotify_deregister(r3);
 
-        /* A local veto is the split's status; FAILURE then reaches both. */
+        /* A local veto is the phases' status; FAILURE then reaches both. */
         f.log.n = 0;
         procnotify_deregister(r2);
         assert_int_equal(procnotify_register(f.e, "V", 0, veto_cb, &l2, &r2), 0);
-        assert_int_equal(procnotify_split_start(f.e, 6, &s, &status, &calls), 0);
+        assert_int_equal(peer_phases_start(f.e, 6, &s, &status, &calls), 0);
         assert_int_equal(status, -EIO);
-        procnotify_split_end(s, DHP_PROC_ADD_FAILURE, -EIO);
+        peer_phases_end(s, DHP_PROC_ADD_FAILURE, -EIO);
         log_expect(&f.log, (const char *const[]){ "L1:START", "L2:START", "L1:FAILURE", "L2:FAILURE", NULL });
         procnotify_deregister(r1);
         procnotify_deregister(r2);
         teardown(&f);
 }
 
+struct told {
+        struct memcond_listener l;
+        int sets, clears;
+};
+
+static void told_fn(struct memcond_listener *l, bool set) {
+        struct told *t = (struct told *)l;
+
+        if (set)
+                t->sets++;
+        else
+                t->clears++;
+}
+
+static void count_cb(void *userdata, const dhp_device_event *ev) {
+        uint32_t index = 0;
+
+        dhp_device_event_get_processor(ev, &index, NULL);
+        *(int *)userdata += (int)index;
+}
+
+/* State made by a peer: a memory condition as told (waiters and listeners
+ * see a transition), an arrival for one registration only. */
+static void test_peer_inject(void **state) {
+        struct fixture f;
+        struct told t = { .l = { .kind = MEMCOND_LOW_COMMIT, .fn = told_fn } };
+        dhp_arrival_reg *a, *b;
+        int got_a = 0, got_b = 0;
+
+        setup(&f);
+        memcond_listen(f.e, &t.l);
+        assert_false(memcond_is_set(f.e, MEMCOND_LOW_COMMIT));
+        peer_inject_memcond(f.e, MEMCOND_LOW_COMMIT, true);
+        assert_true(memcond_is_set(f.e, MEMCOND_LOW_COMMIT));
+        assert_int_equal(memcond_wait(f.e, MEMCOND_LOW_COMMIT, 0), 1);
+        /* Already set: nothing. */
+        peer_inject_memcond(f.e, MEMCOND_LOW_COMMIT, true);
+        peer_inject_memcond(f.e, MEMCOND_LOW_COMMIT, false);
+        assert_int_equal(t.sets, 1);
+        assert_int_equal(t.clears, 1);
+        assert_false(memcond_is_set(f.e, MEMCOND_LOW_COMMIT));
+        memcond_unlisten(f.e, &t.l);
+
+        assert_int_equal(arrival_register(f.e, "A", DHP_CLASS_PROCESSOR, 0, count_cb, &got_a, &a), 0);
+        assert_int_equal(arrival_register(f.e, "B", DHP_CLASS_PROCESSOR, 0, count_cb, &got_b, &b), 0);
+        assert_int_equal(peer_inject_arrival(f.e, b, DHP_CLASS_PROCESSOR, DHP_EVENT_ARRIVAL, false, 3, 0, 0, "cpu3"),
+                         0);
+        assert_int_equal(got_b, 0); /* queued, not delivered inside */
+        assert_int_equal(engine_dispatch(f.e), 1);
+        assert_int_equal(got_a, 0);
+        assert_int_equal(got_b, 3);
+        arrival_unregister(a);
+        arrival_unregister(b);
+        teardown(&f);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_fanout_order),
-                cmocka_unit_test(test_remote_veto_fails_all),
+                cmocka_unit_test(test_peer_veto_fails_all),
                 cmocka_unit_test(test_late_proceed),
                 cmocka_unit_test(test_late_veto),
                 cmocka_unit_test(test_gone_gets_no_second_phase),
-                cmocka_unit_test(test_split_phases),
+                cmocka_unit_test(test_peer_phases),
+                cmocka_unit_test(test_peer_inject),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
