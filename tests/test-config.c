@@ -293,7 +293,7 @@ static void test_diff(void **state) {
         assert_string_equal(s.lines[0], "daemon.group: 'dhp' -> 'wheel' restart");
         assert_string_equal(s.lines[1], "cpu.cgroup: '' -> 'a.slice' reload");
         assert_string_equal(s.lines[2], "memory.psi_trigger: 'some 150000 1000000' -> 'full 100000 1000000' restart");
-        assert_string_equal(s.lines[3], "memory.low_threshold: 'default' -> '33554432' reload");
+        assert_string_equal(s.lines[3], "memory.low_threshold: 'default' -> '32M' reload");
         assert_string_equal(s.lines[4], "rebalance.exclude: '' -> 'class:Net, 0000:00:03.0' restart");
         /* The same value written differently is no change. */
         config_defaults(&a);

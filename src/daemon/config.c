@@ -654,8 +654,9 @@ static void format_key(const struct config *c, const struct diff_key *k, struct 
                               (unsigned long long)c->psi.window_us);
         else if (IS("memory", "low_threshold") || IS("memory", "high_threshold")) {
                 uint64_t v = IS("memory", "low_threshold") ? c->low_threshold : c->high_threshold;
+                char buf[32];
                 if (v)
-                        strbuf_printf(sb, "%llu", (unsigned long long)v);
+                        strbuf_puts(sb, format_size(v, buf, sizeof(buf)));
                 else
                         strbuf_puts(sb, "default");
         } else if (IS("sync", "deadline"))
