@@ -9,6 +9,7 @@
  * success the computed thresholds keep their order.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/memcond.h"

@@ -7,6 +7,7 @@
  * the platform relies on.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "fuzz.h"

@@ -6,6 +6,7 @@
  * the file, a line inside it and a fix, all NUL-terminated.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "fuzz.h"
