@@ -226,6 +226,10 @@ static void test_file_kinds(void **state) {
         snprintf(want, sizeof(want), "%s: not a regular file (a directory)", dir);
         load_file_error(dir, -EISDIR, want);
         load_file_error("/dev/zero", -EINVAL, "/dev/zero: not a regular file (a character device)");
+        /* /dev/null stays the way to say "every default". */
+        config_defaults(&c);
+        assert_int_equal(config_load(&c, "/dev/null", &err), 0);
+        assert_null(err);
         snprintf(path, sizeof(path), "%s/fifo", dir);
         assert_int_equal(mkfifo(path, 0600), 0);
         snprintf(want, sizeof(want), "%s: not a regular file (a FIFO)", path);
