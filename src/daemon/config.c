@@ -591,7 +591,7 @@ int config_load_string(struct config *c, const char *name, const char *text, cha
 /* ---- what changed between two configurations ------------------------- */
 
 /* Every key, and when dhpd applies it: this table and dhpd.c's SIGHUP
- * handler must agree (tests/test-config.sh checks it through the log). */
+ * handler must agree (tests/test-config-reload.c checks the thresholds). */
 static const struct diff_key {
         const char *section, *key;
         enum config_apply when;
