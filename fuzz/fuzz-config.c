@@ -8,9 +8,30 @@
 #include "daemon/config.h"
 #include "fuzz.h"
 
+/* The longest line of text, and the number of lines. */
+static size_t longest_line(const char *text, unsigned *ret_lines) {
+        size_t longest = 0;
+        unsigned lines = 1;
+
+        for (const char *p = text;;) {
+                const char *nl = strchr(p, '\n');
+                size_t n = nl ? (size_t)(nl - p) : strlen(p);
+                if (n > longest)
+                        longest = n;
+                if (!nl)
+                        break;
+                lines++;
+                p = nl + 1;
+        }
+        *ret_lines = lines;
+        return longest;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char *text = fuzz_strndup(data, size), *err = NULL;
         struct config c, before;
+        unsigned lines;
+        size_t longest = longest_line(text, &lines);
         int r;
 
         config_defaults(&c);
@@ -31,10 +52,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                    (c.devices[i].policy == 1 || c.devices[i].policy == 2));
                 FUZZ_CHECK(c.retry_attempts >= 1 && c.retry_attempts <= 100);
                 FUZZ_CHECK(!c.low_threshold || !c.high_threshold || c.low_threshold < c.high_threshold);
+                /* A line inih would have split is never accepted. */
+                FUZZ_CHECK(longest <= CONFIG_LINE_MAX);
+                /* What dhpd uses is what --check-config checked. */
+                struct config_psi psi;
+                FUZZ_CHECK(config_psi_parse(c.psi_trigger, &psi) == 0 && psi.full == c.psi.full &&
+                           psi.stall_us == c.psi.stall_us && psi.window_us == c.psi.window_us);
         } else {
                 FUZZ_CHECK(r < 0);
                 FUZZ_CHECK(memcmp(&c, &before, sizeof(c)) == 0);
                 FUZZ_CHECK(err && strncmp(err, "fuzz.conf", 9) == 0);
+                /* "fuzz.conf:N: ..." names a line of the input. */
+                if (err[9] == ':' && err[10] >= '0' && err[10] <= '9') {
+                        unsigned long n = strtoul(err + 10, NULL, 10);
+                        FUZZ_CHECK(n >= 1 && n <= lines);
+                }
         }
         free(err);
         free(text);

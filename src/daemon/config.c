@@ -1,11 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
+#include "core/memcond.h"
 #include "daemon/config.h"
 #include "util/parse.h"
 #include "util/strbuf.h"
@@ -25,14 +31,29 @@ void config_defaults(struct config *c) {
                 .retry_max_ns = 2 * NSEC_PER_SEC,
                 .poll_interval_ns = 30 * NSEC_PER_SEC,
                 .psi_trigger = "some 150000 1000000",
+                .psi = { .full = false, .stall_us = 150000, .window_us = 1000000 },
                 .deadline_ns = 2 * NSEC_PER_SEC,
                 .late_policy = CONFIG_LATE_PROCEED,
                 .rebalance = true,
         };
 }
 
+/*
+ * inih is fed through a reader of ours (ini_parse_stream) rather than parse
+ * the file ourselves: the grammar stays inih's, and the reader fixes what
+ * the library's build options make unsafe.  It hands inih one whole line
+ * per call or stops: a line that does not fit inih's buffer (which would
+ * split it and parse its tail as a line of its own) is an error naming the
+ * line.  It strips leading blanks, so an indented line is never inih's
+ * continuation of the previous value, and it refuses inline comments
+ * (which inih strips after ';' but not after '#').  It counts the lines, so
+ * each error names its own line, the first one found.
+ */
 struct loader {
         struct config c;
+        const char *p, *end; /* the text not yet handed to inih */
+        int line;            /* lines handed to inih so far */
+        int err_line;        /* the first error's line (0: none yet) */
         char msg[256];
 };
 
@@ -182,12 +203,18 @@ static int set_memory(struct loader *l, const char *key, const char *value) {
         if (strcmp(key, "poll_interval") == 0)
                 return v_duration(l, value, &l->c.poll_interval_ns, NSEC_PER_SEC, 3600 * NSEC_PER_SEC);
         if (strcmp(key, "psi_trigger") == 0) {
-                if (strncmp(value, "some ", 5) != 0 && strncmp(value, "full ", 5) != 0) {
+                struct config_psi psi;
+                if (config_psi_parse(value, &psi) < 0) {
                         snprintf(l->msg, sizeof(l->msg),
-                                 "expected 'some|full STALL_US WINDOW_US' (e.g. some 150000 1000000), got '%s'", value);
+                                 "expected 'some|full STALL_US WINDOW_US', WINDOW_US from %llu to %llu and "
+                                 "STALL_US from 1 to WINDOW_US (e.g. some 150000 1000000), got '%.64s'",
+                                 CONFIG_PSI_WINDOW_MIN_US, CONFIG_PSI_WINDOW_MAX_US, value);
                         return -EINVAL;
                 }
-                return v_string(l, value, l->c.psi_trigger, sizeof(l->c.psi_trigger));
+                if (v_string(l, value, l->c.psi_trigger, sizeof(l->c.psi_trigger)) < 0)
+                        return -EINVAL;
+                l->c.psi = psi;
+                return 0;
         }
         if (strcmp(key, "low_threshold") == 0)
                 return v_size(l, value, &l->c.low_threshold);
@@ -248,6 +275,89 @@ static int set_rebalance(struct loader *l, const char *key, const char *value) {
         return 0;
 }
 
+int config_psi_parse(const char *s, struct config_psi *ret) {
+        char buf[64], *save = NULL, *kind, *stall, *window;
+        struct config_psi psi;
+
+        if (!s || strlen(s) >= sizeof(buf))
+                return -EINVAL;
+        strcpy(buf, s);
+        kind = strtok_r(buf, " \t", &save);
+        stall = strtok_r(NULL, " \t", &save);
+        window = strtok_r(NULL, " \t", &save);
+        if (!window || strtok_r(NULL, " \t", &save))
+                return -EINVAL;
+        if (strcmp(kind, "some") == 0)
+                psi.full = false;
+        else if (strcmp(kind, "full") == 0)
+                psi.full = true;
+        else
+                return -EINVAL;
+        if (parse_u64(stall, &psi.stall_us) < 0 || parse_u64(window, &psi.window_us) < 0)
+                return -EINVAL;
+        /* The kernel's own limits (kernel/sched/psi.c), so that what passes
+         * here is not refused by the trigger write at start. */
+        if (psi.window_us < CONFIG_PSI_WINDOW_MIN_US || psi.window_us > CONFIG_PSI_WINDOW_MAX_US ||
+            psi.stall_us == 0 || psi.stall_us > psi.window_us)
+                return -EINVAL;
+        *ret = psi;
+        return 0;
+}
+
+/* The first error wins: later lines cannot overwrite its message. */
+static void error_at_line(struct loader *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void error_at_line(struct loader *l, const char *fmt, ...) {
+        va_list ap;
+
+        if (l->err_line)
+                return;
+        l->err_line = l->line;
+        va_start(ap, fmt);
+        vsnprintf(l->msg, sizeof(l->msg), fmt, ap);
+        va_end(ap);
+}
+
+static char *reader(char *str, int num, void *stream) {
+        struct loader *l = stream;
+        const char *nl, *start;
+        size_t len, max;
+
+        if (l->err_line || l->p >= l->end)
+                return NULL; /* stop at the first error: nothing after it counts */
+        nl = memchr(l->p, '\n', (size_t)(l->end - l->p));
+        len = nl ? (size_t)(nl - l->p) : (size_t)(l->end - l->p);
+        start = l->p;
+        l->p = nl ? nl + 1 : l->end;
+        l->line++;
+        /* Room for the newline and the NUL inih needs. */
+        max = num > 2 ? (size_t)num - 2 : 0;
+        if (max > CONFIG_LINE_MAX)
+                max = CONFIG_LINE_MAX;
+        if (len > max) {
+                error_at_line(l, "line longer than %zu characters", max);
+                return NULL;
+        }
+        if (memchr(start, 0, len)) {
+                error_at_line(l, "a NUL byte (not a text file?)");
+                return NULL;
+        }
+        while (len && (*start == ' ' || *start == '\t')) {
+                start++;
+                len--;
+        }
+        if (len && *start != '#' && *start != ';')
+                for (size_t i = 1; i < len; i++)
+                        if ((start[i] == '#' || start[i] == ';') && (start[i - 1] == ' ' || start[i - 1] == '\t')) {
+                                error_at_line(l, "comments go on lines of their own (no '%c' after a value)",
+                                              start[i]);
+                                return NULL;
+                        }
+        memcpy(str, start, len);
+        str[len] = '\n';
+        str[len + 1] = 0;
+        return str;
+}
+
 static int handler(void *user, const char *section, const char *key, const char *value) {
         static const struct {
                 const char *name;
@@ -258,6 +368,8 @@ static int handler(void *user, const char *section, const char *key, const char 
         };
         struct loader *l = user;
 
+        if (l->err_line)
+                return 1; /* inih reports its own error line only once */
         /* inih calls with key == NULL for a section line on new versions. */
         for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
                 int r;
@@ -267,70 +379,325 @@ static int handler(void *user, const char *section, const char *key, const char 
                         return 1;
                 r = sections[i].set(l, key, value);
                 if (r > 0) {
-                        snprintf(l->msg, sizeof(l->msg), "unknown key '%s' in section [%s]", key, section);
+                        error_at_line(l, "unknown key '%s' in section [%s]", key, section);
                         return 0;
                 }
                 if (r < 0) {
                         /* Prefix the key to the value error. */
                         char m[sizeof(l->msg)];
                         snprintf(m, sizeof(m), "%.64s: %.180s", key, l->msg);
-                        memcpy(l->msg, m, sizeof(m));
+                        error_at_line(l, "%s", m);
                         return 0;
                 }
                 return 1;
         }
         if (!*section)
-                snprintf(l->msg, sizeof(l->msg), "key '%s' outside any section", key ? key : "");
+                error_at_line(l, "key '%s' outside any section", key ? key : "");
         else
-                snprintf(l->msg, sizeof(l->msg),
-                         "unknown section [%s] (expected daemon, cpu, memory, sync or rebalance)", section);
+                error_at_line(l, "unknown section [%s] (expected daemon, cpu, memory, sync or rebalance)", section);
         return 0;
 }
 
-static int finish(struct config *c, struct loader *l, const char *name, int line, char **ret_error) {
-        if (line == 0 && l->c.low_threshold && l->c.high_threshold && l->c.low_threshold >= l->c.high_threshold) {
+int config_memcond_spec(const struct config *c, char *buf, size_t size) {
+        int n;
+
+        /* "default" rather than leaving a key out: applied over the
+         * thresholds in force (SIGHUP), a key removed from the file must
+         * return to its default. */
+        n = snprintf(buf, size, "interval=%llums", (unsigned long long)(c->poll_interval_ns / NSEC_PER_MSEC));
+        if (c->low_threshold)
+                n += snprintf(buf + n, n < (int)size ? size - (size_t)n : 0, ",low=%llu",
+                              (unsigned long long)c->low_threshold);
+        else
+                n += snprintf(buf + n, n < (int)size ? size - (size_t)n : 0, ",low=default");
+        if (c->high_threshold)
+                n += snprintf(buf + n, n < (int)size ? size - (size_t)n : 0, ",high=%llu",
+                              (unsigned long long)c->high_threshold);
+        else
+                n += snprintf(buf + n, n < (int)size ? size - (size_t)n : 0, ",high=default");
+        return n < (int)size ? 0 : -ENOBUFS;
+}
+
+/* The checks that need the whole file, with the run-time code: the memory
+ * condition spec goes through memcond's own parser and validation (with
+ * the total memory unknown, as before the first read of the levels). */
+static int check_whole(struct loader *l) {
+        struct memcond_config mc = { 0 };
+        char spec[128], *err = NULL;
+        int r;
+
+        if (l->c.low_threshold && l->c.high_threshold && l->c.low_threshold >= l->c.high_threshold) {
                 snprintf(l->msg, sizeof(l->msg), "memory low_threshold must be below high_threshold");
-                line = -2;
+                return -EINVAL;
         }
-        if (line == 0) {
+        r = config_memcond_spec(&l->c, spec, sizeof(spec));
+        if (r == 0)
+                r = memcond_config_parse(&mc, spec, &err);
+        if (r == 0)
+                r = memcond_config_validate(&mc, 0, &err);
+        if (r < 0) {
+                snprintf(l->msg, sizeof(l->msg), "memory thresholds: %.200s", err ? err : strerror(-r));
+                free(err);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int finish(struct config *c, struct loader *l, const char *name, int inih_line, char **ret_error) {
+        int r = 0;
+
+        /* inih finds syntax errors without calling us: its line wins when
+         * it comes first. */
+        if (inih_line > 0 && (!l->err_line || inih_line < l->err_line)) {
+                l->err_line = inih_line;
+                l->msg[0] = 0;
+        }
+        if (inih_line < 0 && !l->err_line) {
+                snprintf(l->msg, sizeof(l->msg), "cannot read: out of memory");
+                r = -ENOMEM;
+        } else if (!l->err_line && check_whole(l) < 0) {
+                r = -EINVAL;
+        } else if (l->err_line) {
+                r = -EINVAL;
+        }
+        if (r == 0) {
                 *c = l->c;
                 return 0;
         }
         if (ret_error) {
-                int r;
-                if (line == -2)
-                        r = asprintf(ret_error, "%s: %s", name, l->msg);
-                else if (line < 0)
-                        r = asprintf(ret_error, "%s: cannot read: out of memory", name);
+                int k;
+                if (!l->err_line)
+                        k = asprintf(ret_error, "%s: %s", name, l->msg);
                 else if (!l->msg[0])
-                        r = asprintf(ret_error, "%s:%d: syntax error (expected [section] or key = value)", name, line);
+                        k = asprintf(ret_error, "%s:%d: syntax error (expected [section] or key = value)", name,
+                                     l->err_line);
                 else
-                        r = asprintf(ret_error, "%s:%d: %s", name, line, l->msg);
-                if (r < 0)
+                        k = asprintf(ret_error, "%s:%d: %s", name, l->err_line, l->msg);
+                if (k < 0)
                         *ret_error = NULL;
         }
-        return -EINVAL;
+        return r;
+}
+
+static int parse_text(struct config *c, const char *name, const char *text, size_t len, char **ret_error) {
+        struct loader l = { .c = *c, .p = text, .end = text + len };
+
+        return finish(c, &l, name, ini_parse_stream(reader, &l, handler, &l), ret_error);
+}
+
+static int fail_file(int r, char **ret_error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail_file(int r, char **ret_error, const char *fmt, ...) {
+        va_list ap;
+
+        if (ret_error) {
+                va_start(ap, fmt);
+                if (vasprintf(ret_error, fmt, ap) < 0)
+                        *ret_error = NULL;
+                va_end(ap);
+        }
+        return r;
+}
+
+/* The whole file, if it is a regular file of at most CONFIG_MAX_SIZE bytes
+ * (or /dev/null: empty):
+ * O_NONBLOCK so that a FIFO is refused rather than waited on, fstat() so
+ * that a directory or a device (/dev/zero) is refused before any read. */
+static int read_file(const char *path, char **ret_text, size_t *ret_len, char **ret_error) {
+        struct stat st;
+        char *buf;
+        size_t len = 0;
+        int fd, r;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0) {
+                r = -errno;
+                return fail_file(r, ret_error, "%s: %s", path, strerror(-r));
+        }
+        if (fstat(fd, &st) < 0) {
+                r = -errno;
+                close(fd);
+                return fail_file(r, ret_error, "%s: %s", path, strerror(-r));
+        }
+        if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)) {
+                /* /dev/null: the usual way to say "no configuration file,
+                 * every default" (tests, the install check). */
+                close(fd);
+                *ret_text = NULL;
+                *ret_len = 0;
+                return 0;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                close(fd);
+                return fail_file(S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL, ret_error,
+                                 "%s: not a regular file (%s)", path,
+                                 S_ISDIR(st.st_mode)   ? "a directory"
+                                 : S_ISFIFO(st.st_mode) ? "a FIFO"
+                                 : S_ISCHR(st.st_mode)  ? "a character device"
+                                 : S_ISBLK(st.st_mode)  ? "a block device"
+                                                        : "a socket");
+        }
+        if (st.st_size > CONFIG_MAX_SIZE) {
+                close(fd);
+                return fail_file(-EFBIG, ret_error, "%s: larger than %d bytes", path, CONFIG_MAX_SIZE);
+        }
+        /* One byte more than the bound: a file that grew meanwhile is seen. */
+        buf = malloc(CONFIG_MAX_SIZE + 1);
+        if (!buf) {
+                close(fd);
+                return fail_file(-ENOMEM, ret_error, "%s: cannot read: out of memory", path);
+        }
+        for (;;) {
+                ssize_t n = read(fd, buf + len, CONFIG_MAX_SIZE + 1 - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        r = -errno;
+                        free(buf);
+                        close(fd);
+                        return fail_file(r, ret_error, "%s: %s", path, strerror(-r));
+                }
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+                if (len > CONFIG_MAX_SIZE) {
+                        free(buf);
+                        close(fd);
+                        return fail_file(-EFBIG, ret_error, "%s: larger than %d bytes", path, CONFIG_MAX_SIZE);
+                }
+        }
+        close(fd);
+        *ret_text = buf;
+        *ret_len = len;
+        return 0;
 }
 
 int config_load(struct config *c, const char *path, char **ret_error) {
-        struct loader l = { .c = *c };
-        FILE *f;
-        int line;
+        char *text = NULL;
+        size_t len = 0;
+        int r;
 
-        f = fopen(path, "re");
-        if (!f) {
-                int r = -errno;
-                if (ret_error && asprintf(ret_error, "%s: %s", path, strerror(-r)) < 0)
-                        *ret_error = NULL;
+        r = read_file(path, &text, &len, ret_error);
+        if (r < 0)
                 return r;
-        }
-        line = ini_parse_file(f, handler, &l);
-        fclose(f);
-        return finish(c, &l, path, line, ret_error);
+        r = parse_text(c, path, text ? text : "", len, ret_error);
+        free(text);
+        return r;
 }
 
 int config_load_string(struct config *c, const char *name, const char *text, char **ret_error) {
-        struct loader l = { .c = *c };
+        return parse_text(c, name, text, strlen(text), ret_error);
+}
 
-        return finish(c, &l, name, ini_parse_string(text, handler, &l), ret_error);
+/* ---- what changed between two configurations ------------------------- */
+
+/* Every key, and when dhpd applies it: this table and dhpd.c's SIGHUP
+ * handler must agree (tests/test-config-reload.c checks the thresholds). */
+static const struct diff_key {
+        const char *section, *key;
+        enum config_apply when;
+} diff_keys[] = {
+        { "daemon", "log_level", CONFIG_APPLY_RELOAD },
+        { "daemon", "log_target", CONFIG_APPLY_RESTART },
+        { "daemon", "socket", CONFIG_APPLY_RESTART },
+        { "daemon", "group", CONFIG_APPLY_RESTART },
+        { "cpu", "online", CONFIG_APPLY_RELOAD },
+        { "cpu", "on_veto", CONFIG_APPLY_RELOAD },
+        { "cpu", "cgroup", CONFIG_APPLY_RELOAD },
+        { "memory", "online", CONFIG_APPLY_RELOAD },
+        { "memory", "online_policy", CONFIG_APPLY_RELOAD },
+        { "memory", "retry_attempts", CONFIG_APPLY_RELOAD },
+        { "memory", "retry_max", CONFIG_APPLY_RELOAD },
+        { "memory", "poll_interval", CONFIG_APPLY_RELOAD },
+        { "memory", "psi_trigger", CONFIG_APPLY_RESTART },
+        { "memory", "low_threshold", CONFIG_APPLY_RELOAD },
+        { "memory", "high_threshold", CONFIG_APPLY_RELOAD },
+        { "sync", "deadline", CONFIG_APPLY_RELOAD },
+        { "sync", "late_policy", CONFIG_APPLY_RELOAD },
+        { "rebalance", "enabled", CONFIG_APPLY_RESTART },
+        { "rebalance", "participate", CONFIG_APPLY_RESTART },
+        { "rebalance", "exclude", CONFIG_APPLY_RESTART },
+};
+
+static void format_devices(const struct config *c, int policy, struct strbuf *sb) {
+        for (unsigned i = 0; i < c->ndevices; i++)
+                if (c->devices[i].policy == policy)
+                        strbuf_printf(sb, "%s%s", sb->len ? ", " : "", c->devices[i].match);
+}
+
+/* The value of one key as it would be written in the file. */
+static void format_key(const struct config *c, const struct diff_key *k, struct strbuf *sb) {
+        static const char *const levels[] = { "err", "warning", "notice", "info", "debug" };
+        static const char *const targets[] = { "auto", "stderr", "syslog" };
+        static const char *const veto[] = { "offline", "keep-online" };
+        static const char *const policies[] = { "movable", "kernel", "auto" };
+        static const char *const late[] = { "proceed", "veto" };
+        const char *s = k->section, *n = k->key;
+
+#define IS(sec, key) (strcmp(s, sec) == 0 && strcmp(n, key) == 0)
+        if (IS("daemon", "log_level"))
+                strbuf_puts(sb, c->log_level >= 3 && c->log_level <= 7 ? levels[c->log_level - 3] : "?");
+        else if (IS("daemon", "log_target"))
+                strbuf_puts(sb, targets[c->log_target]);
+        else if (IS("daemon", "socket"))
+                strbuf_puts(sb, c->socket_path);
+        else if (IS("daemon", "group"))
+                strbuf_puts(sb, c->group);
+        else if (IS("cpu", "online"))
+                strbuf_puts(sb, c->cpu_online ? "yes" : "no");
+        else if (IS("cpu", "on_veto"))
+                strbuf_puts(sb, veto[c->cpu_on_veto]);
+        else if (IS("cpu", "cgroup"))
+                for (unsigned i = 0; i < c->ncgroups; i++)
+                        strbuf_printf(sb, "%s%s", i ? ", " : "", c->cgroups[i]);
+        else if (IS("memory", "online"))
+                strbuf_puts(sb, c->mem_online ? "yes" : "no");
+        else if (IS("memory", "online_policy"))
+                strbuf_puts(sb, policies[c->mem_online_policy]);
+        else if (IS("memory", "retry_attempts"))
+                strbuf_printf(sb, "%u", c->retry_attempts);
+        else if (IS("memory", "retry_max"))
+                strbuf_printf(sb, "%llums", (unsigned long long)(c->retry_max_ns / NSEC_PER_MSEC));
+        else if (IS("memory", "poll_interval"))
+                strbuf_printf(sb, "%llums", (unsigned long long)(c->poll_interval_ns / NSEC_PER_MSEC));
+        else if (IS("memory", "psi_trigger"))
+                strbuf_printf(sb, "%s %llu %llu", c->psi.full ? "full" : "some", (unsigned long long)c->psi.stall_us,
+                              (unsigned long long)c->psi.window_us);
+        else if (IS("memory", "low_threshold") || IS("memory", "high_threshold")) {
+                uint64_t v = IS("memory", "low_threshold") ? c->low_threshold : c->high_threshold;
+                char buf[32];
+                if (v)
+                        strbuf_puts(sb, format_size(v, buf, sizeof(buf)));
+                else
+                        strbuf_puts(sb, "default");
+        } else if (IS("sync", "deadline"))
+                strbuf_printf(sb, "%llums", (unsigned long long)(c->deadline_ns / NSEC_PER_MSEC));
+        else if (IS("sync", "late_policy"))
+                strbuf_puts(sb, late[c->late_policy]);
+        else if (IS("rebalance", "enabled"))
+                strbuf_puts(sb, c->rebalance ? "yes" : "no");
+        else if (IS("rebalance", "participate"))
+                format_devices(c, 2, sb);
+        else if (IS("rebalance", "exclude"))
+                format_devices(c, 1, sb);
+#undef IS
+}
+
+unsigned config_diff(const struct config *old, const struct config *new, config_diff_fn fn, void *userdata) {
+        unsigned n = 0;
+
+        for (size_t i = 0; i < sizeof(diff_keys) / sizeof(diff_keys[0]); i++) {
+                struct strbuf a = STRBUF_INIT, b = STRBUF_INIT;
+
+                format_key(old, &diff_keys[i], &a);
+                format_key(new, &diff_keys[i], &b);
+                if (strcmp(strbuf_str(&a), strbuf_str(&b)) != 0) {
+                        n++;
+                        if (fn)
+                                fn(userdata, diff_keys[i].section, diff_keys[i].key, strbuf_str(&a), strbuf_str(&b),
+                                   diff_keys[i].when);
+                }
+                strbuf_deinit(&a);
+                strbuf_deinit(&b);
+        }
+        return n;
 }

@@ -1,17 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dhpd's configuration: /etc/dhp/dhpd.conf, INI format (parsed with inih).
- * Every key is documented in doc/dhpd.conf.md; an unknown section or key, or
- * a bad value, is an error naming FILE:LINE, and the whole file is rejected
- * (on SIGHUP the running configuration stays).
+ * dhpd's configuration: /etc/dhp/dhpd.conf, INI format (parsed with inih
+ * through a reader of ours, see config.c).  Every key is documented in
+ * doc/dhpd.conf.md; an unknown section or key, a bad value, a line longer
+ * than CONFIG_LINE_MAX or an inline comment is an error naming FILE:LINE
+ * (the first one), and the whole file is rejected (on SIGHUP the running
+ * configuration stays).  Only a regular file of at most CONFIG_MAX_SIZE
+ * bytes is read.
  */
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define CONFIG_MAX_CGROUPS 16
 #define CONFIG_MAX_DEVICE_POLICIES 64
+/* Characters in a line, without its newline: inih's buffer is 200 bytes
+ * with the newline and the NUL. */
+#define CONFIG_LINE_MAX 198
+#define CONFIG_MAX_SIZE (64 * 1024)
+/* The kernel's bounds for a PSI trigger window (kernel/sched/psi.c). */
+#define CONFIG_PSI_WINDOW_MIN_US 500000ULL
+#define CONFIG_PSI_WINDOW_MAX_US 10000000ULL
 
 enum config_log_target { CONFIG_LOG_AUTO, CONFIG_LOG_STDERR, CONFIG_LOG_SYSLOG };
 enum config_mem_online { CONFIG_MEM_MOVABLE, CONFIG_MEM_KERNEL, CONFIG_MEM_AUTO };
@@ -21,6 +32,12 @@ enum config_late_policy { CONFIG_LATE_PROCEED, CONFIG_LATE_VETO };
 struct config_device_policy {
         char match[64]; /* a PCI address (0000:00:03.0) or "class:NAME" */
         int policy;     /* 1: do not participate, 2: participate */
+};
+
+/* A psi_trigger, as written to /proc/pressure/memory. */
+struct config_psi {
+        bool full; /* "full", else "some" */
+        uint64_t stall_us, window_us;
 };
 
 struct config {
@@ -42,7 +59,8 @@ struct config {
         unsigned retry_attempts;
         uint64_t retry_max_ns;
         uint64_t poll_interval_ns; /* the slow memory-level timer */
-        char psi_trigger[64];
+        char psi_trigger[64];    /* as written in the file */
+        struct config_psi psi;   /* the same, parsed: what dhpd uses */
         uint64_t low_threshold, high_threshold; /* 0: the default */
 
         /* [sync] */
@@ -65,3 +83,32 @@ void config_defaults(struct config *c);
 int config_load(struct config *c, const char *path, char **ret_error);
 /* The same for a string (tests, fuzzing); `name` labels errors. */
 int config_load_string(struct config *c, const char *name, const char *text, char **ret_error);
+
+/*
+ * config_psi_parse - "some|full STALL_US WINDOW_US", with the kernel's
+ * bounds (0 < STALL_US <= WINDOW_US, WINDOW_US from 500ms to 10s): the one
+ * parser for both --check-config and the trigger dhpd opens.  -EINVAL.
+ */
+int config_psi_parse(const char *s, struct config_psi *ret);
+
+/*
+ * config_memcond_spec - the memory condition spec (memcond_config_parse()
+ * syntax) of low_threshold, high_threshold and poll_interval, every key
+ * present ("default" for 0), so that applying it over the thresholds in
+ * force leaves none of the previous file's.  -ENOBUFS if it does not fit.
+ */
+int config_memcond_spec(const struct config *c, char *buf, size_t size);
+
+/* When a changed key takes effect in dhpd: at once on SIGHUP, or at the
+ * next start. */
+enum config_apply { CONFIG_APPLY_RELOAD, CONFIG_APPLY_RESTART };
+
+typedef void (*config_diff_fn)(void *userdata, const char *section, const char *key, const char *old_value,
+                               const char *new_value, enum config_apply when);
+/*
+ * config_diff - call fn for every key whose value differs between old and
+ * new, in the order of doc/dhpd.conf.md, with both values written as in a
+ * file (repeatable keys as one comma list; "" for none) and when dhpd
+ * applies it.  Returns the number of changed keys.
+ */
+unsigned config_diff(const struct config *old, const struct config *new, config_diff_fn fn, void *userdata);

@@ -225,6 +225,14 @@ static int load_config(struct daemon *d, struct config *c) {
         return r;
 }
 
+static void log_changed_key(void *userdata, const char *section, const char *key, const char *old_value,
+                            const char *new_value, enum config_apply when) {
+        struct daemon *d = userdata;
+
+        log_notice(&d->log, "SIGHUP: [%s] %s: '%s' -> '%s' (%s)", section, key, old_value, new_value,
+                   when == CONFIG_APPLY_RELOAD ? "applied" : "applies at restart");
+}
+
 /* Every notification goes to the log at info level (debug for steps). */
 static void log_record(void *userdata, const dhp_record *r) {
         struct daemon *d = userdata;
@@ -410,15 +418,11 @@ static void *hotplug_thread(void *userdata) {
 /* Memory condition thresholds and the fallback interval from dhpd.conf. */
 static int setup_memcond(struct daemon *d) {
         char spec[128], *err = NULL;
-        int n, r;
+        int r;
 
-        n = snprintf(spec, sizeof(spec), "interval=%llums",
-                     (unsigned long long)(d->cfg.poll_interval_ns / NSEC_PER_MSEC));
-        if (d->cfg.low_threshold)
-                n += snprintf(spec + n, sizeof(spec) - (size_t)n, ",low=%llu", (unsigned long long)d->cfg.low_threshold);
-        if (d->cfg.high_threshold)
-                snprintf(spec + n, sizeof(spec) - (size_t)n, ",high=%llu", (unsigned long long)d->cfg.high_threshold);
-        r = memcond_configure_spec(d->engine, spec, &err);
+        r = config_memcond_spec(&d->cfg, spec, sizeof(spec));
+        if (r == 0)
+                r = memcond_configure_spec(d->engine, spec, &err);
         if (r < 0)
                 log_error(&d->log, "%s: memory thresholds: %s", d->opt.config, err ? err : strerror(-r));
         free(err);
@@ -426,16 +430,10 @@ static int setup_memcond(struct daemon *d) {
 }
 
 static void setup_psi(struct daemon *d) {
-        char kind[8];
-        unsigned long long stall, window;
         int r;
 
-        if (sscanf(d->cfg.psi_trigger, "%7s %llu %llu", kind, &stall, &window) != 3) {
-                log_warning(&d->log, "psi_trigger '%s' is not 'some|full STALL_US WINDOW_US'; PSI not used",
-                            d->cfg.psi_trigger);
-                return;
-        }
-        r = meminfo_psi_open(d->opt.root, strcmp(kind, "full") == 0, stall, window, &d->psi_fd);
+        /* d->cfg.psi was checked by config_psi_parse() with the file. */
+        r = meminfo_psi_open(d->opt.root, d->cfg.psi.full, d->cfg.psi.stall_us, d->cfg.psi.window_us, &d->psi_fd);
         if (r == -EOPNOTSUPP)
                 log_info(&d->log, "no PSI on this kernel; memory levels are re-read at memory changes and every %llus",
                          (unsigned long long)(d->cfg.poll_interval_ns / NSEC_PER_SEC));
@@ -606,7 +604,14 @@ static int main_loop(struct daemon *d, int sfd) {
                                 log_notice(&d->log, "SIGHUP: reloading %s", d->opt.config);
                                 notify_send("RELOADING=1");
                                 if (load_config(d, &c) == 0) {
+                                        /* Thresholds a client set stay unless the file's changed. */
+                                        bool mc = c.low_threshold != d->cfg.low_threshold ||
+                                                  c.high_threshold != d->cfg.high_threshold ||
+                                                  c.poll_interval_ns != d->cfg.poll_interval_ns;
+                                        config_diff(&d->cfg, &c, log_changed_key, d);
                                         d->cfg = c;
+                                        if (mc)
+                                                setup_memcond(d);
                                         d->dlog.max_level = d->opt.log_level ? d->opt.log_level : c.log_level;
                                         engine_set_sync_deadline(d->engine, c.deadline_ns,
                                                                  c.late_policy == CONFIG_LATE_VETO);
