@@ -156,6 +156,8 @@ static int resolve(const char *root, const char *rel, char *dir, size_t size, st
         free(text);
         if (r < 0)
                 return r;
+        if (!path_clean(mnt) || !path_clean(mroot))
+                return fail(e, -EINVAL, "/proc/self/mountinfo: cgroup2 mount %s (root %s) has '.' or '..'", mnt, mroot);
         if (rel)
                 return join(dir, size, mnt, rel) < 0 ? fail(e, -ENAMETOOLONG, "%s: path too long", rel) : 0;
 
