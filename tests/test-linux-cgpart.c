@@ -290,6 +290,24 @@ static void test_bad_input(void **state) {
         put(f, "proc/self/cgroup", "4:cpu,cpuacct:/user.slice\n1:name=systemd:/user.slice\n");
         assert_int_equal(cgpart_open(&cg, &cfg, &e), -EOPNOTSUPP);
         assert_non_null(strstr(e.msg, "v1"));
+        /* Hybrid: controllers on v1, a cgroup2 mount without any. */
+        put(f, "proc/self/cgroup", "4:memory:/x\n1:name=systemd:/\n0::/\n");
+        put(f, "sys/fs/cgroup/cgroup.controllers", "\n");
+        assert_int_equal(cgpart_open(&cg, &cfg, &e), -EOPNOTSUPP);
+        assert_non_null(strstr(e.msg, "hybrid"));
+        assert_non_null(strstr(e.msg, "memory"));
+        put(f, "sys/fs/cgroup/cgroup.controllers", "hugetlb\n");
+        assert_int_equal(cgpart_open(&cg, &cfg, &e), -EOPNOTSUPP);
+        /* The controller moved to the unified hierarchy: fine. */
+        put(f, "sys/fs/cgroup/cgroup.controllers", "memory hugetlb\n");
+        assert_int_equal(cgpart_open(&cg, &cfg, &e), 0);
+        cgpart_close(&cg);
+        /* Only named v1 hierarchies: the unified one is what counts. */
+        put(f, "proc/self/cgroup", "1:name=systemd:/\n0::/\n");
+        assert_int_equal(cgpart_open(&cg, &cfg, &e), 0);
+        cgpart_close(&cg);
+        put(f, "sys/fs/cgroup/cgroup.controllers", "cpuset cpu memory\n");
+
         put(f, "proc/self/cgroup", "0::/kube.slice/pod1/ctr\n");
         put(f, "proc/self/mountinfo", "30 25 0:26 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n");
         assert_int_equal(cgpart_open(&cg, &cfg, &e), -EOPNOTSUPP);

@@ -140,6 +140,49 @@ static int join(char *buf, size_t size, const char *a, const char *b) {
         return 0;
 }
 
+/* Whether the list (separated by any of sep) has the word. */
+static bool has_word(const char *list, size_t n, const char *sep, const char *word) {
+        size_t wl = strlen(word);
+
+        for (size_t i = 0; i < n;) {
+                size_t k = i;
+                while (k < n && !strchr(sep, list[k]))
+                        k++;
+                if (k - i == wl && memcmp(list + i, word, wl) == 0)
+                        return true;
+                i = k + 1;
+        }
+        return false;
+}
+
+/* Hybrid mode: a controller dhp reads (cpu, cpuset, memory) is on a v1
+ * hierarchy ("4:memory:/x" in /proc/self/cgroup), not on the cgroup2 one:
+ * the cgroup2 files would say "no limit" while v1 enforces one. */
+static int check_hybrid(const char *root, const char *mnt, const char *proc_text, struct cgpart_err *e) {
+        static const char *const ctl[] = { "cpu", "cpuset", "memory" };
+        char p[8192], v2[SYSFS_VALUE_MAX];
+        size_t len;
+
+        if (snprintf(p, sizeof(p), "%s/cgroup.controllers", mnt) >= (int)sizeof(p) ||
+            sysfs_read(root, p, v2, sizeof(v2), &len) < 0)
+                return 0;
+        for (const char *l = proc_text; *l;) {
+                size_t n = strcspn(l, "\n");
+                const char *c1 = memchr(l, ':', n);
+                const char *c2 = c1 ? memchr(c1 + 1, ':', n - (size_t)(c1 + 1 - l)) : NULL;
+
+                for (size_t i = 0; c2 && i < sizeof(ctl) / sizeof(ctl[0]); i++)
+                        if (has_word(c1 + 1, (size_t)(c2 - c1 - 1), ",", ctl[i]) && !has_word(v2, len, " ", ctl[i]))
+                                return fail(e, -EOPNOTSUPP, "the %s controller is on a cgroup v1 hierarchy "
+                                            "(hybrid mode), not on the cgroup2 one at %s; the cgroup target "
+                                            "needs the unified hierarchy", ctl[i], mnt);
+                l += n;
+                if (*l == '\n')
+                        l++;
+        }
+        return 0;
+}
+
 /* The directory of the process's own cgroup, or of a path relative to the
  * cgroup2 mount. */
 static int resolve(const char *root, const char *rel, char *dir, size_t size, struct cgpart_err *e) {
@@ -165,6 +208,8 @@ static int resolve(const char *root, const char *rel, char *dir, size_t size, st
         if (r < 0)
                 return r;
         r = cgpart_parse_proc_cgroup(text, self, sizeof(self), e);
+        if (r >= 0)
+                r = check_hybrid(root, mnt, text, e);
         free(text);
         if (r < 0)
                 return r;
