@@ -11,7 +11,7 @@
  *   6 a tree: pieces separated by FUZZ_SEP, in order /proc/self/cgroup,
  *     /proc/self/mountinfo, then the cgroup's cpu.max, memory.max,
  *     memory.high, memory.current, cpuset.cpus.effective, cgroup.events and
- *     its parent's cpu.max, memory.max; cgpart_open() and cgpart_read()
+ *     its parent's cpu.max, memory.max; cgpart_init() and cgpart_read()
  *     must fail cleanly or give a consistent snapshot.
  */
 #include <errno.h>
@@ -100,7 +100,7 @@ static void fuzz_tree(const uint8_t *data, size_t size) {
                 snprintf(abs, sizeof(abs), "%s/%s", root, files[i]);
                 unlink(abs);
         }
-        if (cgpart_open(&cg, &cfg, &e) < 0) {
+        if (cgpart_init(&cg, &cfg, &e) < 0) {
                 FUZZ_CHECK(e.msg[0]);
                 return;
         }
@@ -115,7 +115,7 @@ static void fuzz_tree(const uint8_t *data, size_t size) {
                 FUZZ_CHECK(e.msg[0]);
         }
         cgpart_limits_deinit(&l);
-        cgpart_close(&cg);
+        cgpart_deinit(&cg);
 }
 
 static void check_cpu_max(const char *s) {

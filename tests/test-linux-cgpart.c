@@ -178,7 +178,7 @@ static void test_read(void **state) {
         struct cgpart_err e = { "" };
         struct cgpart cg;
 
-        assert_int_equal(cgpart_open(&cg, &cfg, &e), 0);
+        assert_int_equal(cgpart_init(&cg, &cfg, &e), 0);
         assert_string_equal(cg.dir, "/sys/fs/cgroup/kube.slice/pod1/ctr");
         assert_int_equal(cg.depth, 3);
         assert_string_equal(cg.ancestors[0], "/sys/fs/cgroup/kube.slice/pod1");
@@ -237,7 +237,7 @@ static void test_read(void **state) {
         assert_int_equal(cgpart_read(&cg, &l, &e), -ERANGE);
         assert_non_null(strstr(e.msg, "cpu.max"));
         cgpart_limits_deinit(&l);
-        cgpart_close(&cg);
+        cgpart_deinit(&cg);
 }
 
 static void test_resolve(void **state) {
@@ -249,36 +249,36 @@ static void test_resolve(void **state) {
         /* Inside a cgroup namespace: the process sees itself at "/", the
          * mount's root is "/": the directory is the mount point. */
         put(f, "proc/self/cgroup", "0::/\n");
-        assert_int_equal(cgpart_open(&cg, &cfg, &e), 0);
+        assert_int_equal(cgpart_init(&cg, &cfg, &e), 0);
         assert_string_equal(cg.dir, "/sys/fs/cgroup");
         assert_int_equal(cg.depth, 0);
-        cgpart_close(&cg);
+        cgpart_deinit(&cg);
 
         /* A subtree mounted (its root is a prefix of our path). */
         put(f, "proc/self/mountinfo", "30 25 0:26 /kube.slice/pod1 /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
         put(f, "proc/self/cgroup", "0::/kube.slice/pod1/ctr2\n");
         level(f, "sys/fs/cgroup/ctr2", "max 100000\n", NULL, NULL, NULL);
-        assert_int_equal(cgpart_open(&cg, &cfg, &e), 0);
+        assert_int_equal(cgpart_init(&cg, &cfg, &e), 0);
         assert_string_equal(cg.dir, "/sys/fs/cgroup/ctr2");
-        cgpart_close(&cg);
+        cgpart_deinit(&cg);
         put(f, "proc/self/cgroup", "0::/elsewhere/x\n");
-        assert_int_equal(cgpart_open(&cg, &cfg, &e), -ENOENT);
+        assert_int_equal(cgpart_init(&cg, &cfg, &e), -ENOENT);
         assert_non_null(strstr(e.msg, "not under"));
         /* Moved outside the namespace's root. */
         put(f, "proc/self/cgroup", "0::/../other\n");
-        assert_int_equal(cgpart_open(&cg, &cfg, &e), -ENOENT);
+        assert_int_equal(cgpart_init(&cg, &cfg, &e), -ENOENT);
 
         /* A path relative to the mount, and an absolute one. */
         put(f, "proc/self/mountinfo", "30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
         cfg.path = "kube.slice/pod1/";
-        assert_int_equal(cgpart_open(&cg, &cfg, &e), 0);
+        assert_int_equal(cgpart_init(&cg, &cfg, &e), 0);
         assert_string_equal(cg.dir, "/sys/fs/cgroup/kube.slice/pod1");
         assert_int_equal(cg.depth, 2);
-        cgpart_close(&cg);
+        cgpart_deinit(&cg);
         cfg.path = "/sys/fs/cgroup/kube.slice";
-        assert_int_equal(cgpart_open(&cg, &cfg, &e), 0);
+        assert_int_equal(cgpart_init(&cg, &cfg, &e), 0);
         assert_int_equal(cg.depth, 1);
-        cgpart_close(&cg);
+        cgpart_deinit(&cg);
 }
 
 static void test_bad_input(void **state) {
@@ -288,52 +288,52 @@ static void test_bad_input(void **state) {
         struct cgpart cg;
 
         put(f, "proc/self/cgroup", "4:cpu,cpuacct:/user.slice\n1:name=systemd:/user.slice\n");
-        assert_int_equal(cgpart_open(&cg, &cfg, &e), -EOPNOTSUPP);
+        assert_int_equal(cgpart_init(&cg, &cfg, &e), -EOPNOTSUPP);
         assert_non_null(strstr(e.msg, "v1"));
         /* Hybrid: controllers on v1, a cgroup2 mount without any. */
         put(f, "proc/self/cgroup", "4:memory:/x\n1:name=systemd:/\n0::/\n");
         put(f, "sys/fs/cgroup/cgroup.controllers", "\n");
-        assert_int_equal(cgpart_open(&cg, &cfg, &e), -EOPNOTSUPP);
+        assert_int_equal(cgpart_init(&cg, &cfg, &e), -EOPNOTSUPP);
         assert_non_null(strstr(e.msg, "hybrid"));
         assert_non_null(strstr(e.msg, "memory"));
         put(f, "sys/fs/cgroup/cgroup.controllers", "hugetlb\n");
-        assert_int_equal(cgpart_open(&cg, &cfg, &e), -EOPNOTSUPP);
+        assert_int_equal(cgpart_init(&cg, &cfg, &e), -EOPNOTSUPP);
         /* The controller moved to the unified hierarchy: fine. */
         put(f, "sys/fs/cgroup/cgroup.controllers", "memory hugetlb\n");
-        assert_int_equal(cgpart_open(&cg, &cfg, &e), 0);
-        cgpart_close(&cg);
+        assert_int_equal(cgpart_init(&cg, &cfg, &e), 0);
+        cgpart_deinit(&cg);
         /* Only named v1 hierarchies: the unified one is what counts. */
         put(f, "proc/self/cgroup", "1:name=systemd:/\n0::/\n");
-        assert_int_equal(cgpart_open(&cg, &cfg, &e), 0);
-        cgpart_close(&cg);
+        assert_int_equal(cgpart_init(&cg, &cfg, &e), 0);
+        cgpart_deinit(&cg);
         put(f, "sys/fs/cgroup/cgroup.controllers", "cpuset cpu memory\n");
 
         put(f, "proc/self/cgroup", "0::/kube.slice/pod1/ctr\n");
         put(f, "proc/self/mountinfo", "30 25 0:26 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n");
-        assert_int_equal(cgpart_open(&cg, &cfg, &e), -EOPNOTSUPP);
+        assert_int_equal(cgpart_init(&cg, &cfg, &e), -EOPNOTSUPP);
         put(f, "proc/self/mountinfo", "30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
 
         /* Not a cgroup: a plain directory, a file, nothing. */
         put(f, "sys/fs/cgroup/kube.slice/plain/x", "1\n");
         cfg.path = "kube.slice/plain";
-        assert_int_equal(cgpart_open(&cg, &cfg, &e), -ENOTDIR);
+        assert_int_equal(cgpart_init(&cg, &cfg, &e), -ENOTDIR);
         assert_non_null(strstr(e.msg, "cgroup.controllers"));
         cfg.path = "kube.slice/plain/x";
-        assert_int_equal(cgpart_open(&cg, &cfg, &e), -ENOTDIR);
+        assert_int_equal(cgpart_init(&cg, &cfg, &e), -ENOTDIR);
         cfg.path = "kube.slice/missing";
-        assert_int_equal(cgpart_open(&cg, &cfg, &e), -ENOENT);
+        assert_int_equal(cgpart_init(&cg, &cfg, &e), -ENOENT);
         cfg.path = "kube.slice/../etc";
-        assert_int_equal(cgpart_open(&cg, &cfg, &e), -EINVAL);
+        assert_int_equal(cgpart_init(&cg, &cfg, &e), -EINVAL);
 
         /* A controller required but not enabled. */
         cfg.path = "kube.slice/pod1";
         cfg.require = CGPART_FILE_MEMORY_CURRENT;
-        assert_int_equal(cgpart_open(&cg, &cfg, &e), -ENOENT);
+        assert_int_equal(cgpart_init(&cg, &cfg, &e), -ENOENT);
         assert_non_null(strstr(e.msg, "memory.current"));
         cfg.require = CGPART_FILE_CPU_MAX | CGPART_FILE_MEMORY_MAX;
-        assert_int_equal(cgpart_open(&cg, &cfg, &e), 0);
-        cgpart_close(&cg);
-        cgpart_close(NULL);
+        assert_int_equal(cgpart_init(&cg, &cfg, &e), 0);
+        cgpart_deinit(&cg);
+        cgpart_deinit(NULL);
 }
 
 static void test_memory(void **state) {
@@ -347,7 +347,7 @@ static void test_memory(void **state) {
         char buf[128];
         int fd;
 
-        assert_int_equal(cgpart_open(&cg, &cfg, &e), 0);
+        assert_int_equal(cgpart_init(&cg, &cfg, &e), 0);
         assert_int_equal(cgpart_read(&cg, &l, &e), 0);
         assert_int_equal(cgpart_memory_headroom(&l, &limit, &room), 0);
         assert_true(limit == GIB && room == GIB - 100 * MIB);
@@ -396,7 +396,7 @@ static void test_memory(void **state) {
         assert_int_equal(cgpart_psi_open(&cg, "full", 0, 1000000, &fd, &e), -EINVAL);
         assert_int_equal(cgpart_psi_open(&cg, "full", 1, 20000000, &fd, &e), -EINVAL);
         cgpart_limits_deinit(&l);
-        cgpart_close(&cg);
+        cgpart_deinit(&cg);
 }
 
 /* ---- watching ---------------------------------------------------------- */

@@ -291,7 +291,7 @@ static int find_ancestors(struct cgpart *cg, struct cgpart_err *e) {
         }
 }
 
-int cgpart_open(struct cgpart *cg, const struct cgpart_config *cfg, struct cgpart_err *e) {
+int cgpart_init(struct cgpart *cg, const struct cgpart_config *cfg, struct cgpart_err *e) {
         const char *root = cfg && cfg->root ? cfg->root : "";
         const char *path = cfg ? cfg->path : NULL;
         int r;
@@ -320,11 +320,11 @@ int cgpart_open(struct cgpart *cg, const struct cgpart_config *cfg, struct cgpar
                 return -ENOMEM;
         r = find_ancestors(cg, e);
         if (r < 0)
-                cgpart_close(cg);
+                cgpart_deinit(cg);
         return r;
 }
 
-void cgpart_close(struct cgpart *cg) {
+void cgpart_deinit(struct cgpart *cg) {
         if (!cg)
                 return;
         free(cg->ancestors);

@@ -151,15 +151,15 @@ struct cgpart {
 };
 
 /*
- * cgpart_open - find and check the cgroup.
+ * cgpart_init - find and check the cgroup.
  * -EOPNOTSUPP: only cgroup v1 (in /proc/self/cgroup, mountinfo or statfs);
  * -ENOTDIR: the path is not a cgroup v2 directory;
  * -ENOENT: it does not exist, or a required file is missing;
  * -ENAMETOOLONG, -ELOOP (deeper than CGPART_MAX_DEPTH), -ENOMEM, or the
  * error of reading /proc.  e says which file and why.
  */
-int cgpart_open(struct cgpart *cg, const struct cgpart_config *cfg, struct cgpart_err *e);
-void cgpart_close(struct cgpart *cg);
+int cgpart_init(struct cgpart *cg, const struct cgpart_config *cfg, struct cgpart_err *e);
+void cgpart_deinit(struct cgpart *cg);
 
 /*
  * cgpart_read - a snapshot of the limits (seq and changed left 0: the

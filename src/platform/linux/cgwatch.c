@@ -122,7 +122,7 @@ int cgwatch_new(struct cgwatch **ret, const struct cgpart_config *pcfg, const st
         w->epfd = w->ifd = w->tfd = w->evfd = -1;
         w->cb = cb;
         w->userdata = userdata;
-        r = cgpart_open(&w->cg, pcfg, e);
+        r = cgpart_init(&w->cg, pcfg, e);
         if (r < 0) {
                 free(w);
                 return r;
@@ -157,7 +157,7 @@ void cgwatch_free(struct cgwatch *w) {
         if (w->epfd >= 0)
                 close(w->epfd);
         cgpart_limits_deinit(&w->cur);
-        cgpart_close(&w->cg);
+        cgpart_deinit(&w->cg);
         free(w);
 }
 

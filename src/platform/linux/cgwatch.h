@@ -55,9 +55,9 @@ struct cgwatch_config {
 };
 
 /*
- * cgwatch_new - open the cgroup (cgpart_open), take the first snapshot (seq
+ * cgwatch_new - open the cgroup (cgpart_init), take the first snapshot (seq
  * 1, changed CGPART_CHANGED_ALL, cgwatch_limits(); no callback for it) and
- * set the watches.  Errors: those of cgpart_open and cgpart_read, with e
+ * set the watches.  Errors: those of cgpart_init and cgpart_read, with e
  * filled; -EMFILE and the like from inotify/epoll/timerfd.
  */
 int cgwatch_new(struct cgwatch **ret, const struct cgpart_config *pcfg, const struct cgwatch_config *wcfg,
