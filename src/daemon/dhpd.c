@@ -44,6 +44,7 @@
 #include "platform/sim/sim.h"
 #include "util/macro.h"
 #include "util/time.h"
+#include "util/wakefd.h"
 
 #ifndef DHP_SYSCONFDIR
 #define DHP_SYSCONFDIR "/etc"
@@ -237,15 +238,8 @@ static void log_record(void *userdata, const dhp_record *r) {
 
 static void engine_wake(void *userdata) {
         struct daemon *d = userdata;
-        uint64_t one = 1;
 
-        (void)!write(d->wake_fd, &one, sizeof(one));
-}
-
-static void drain(int fd) {
-        uint64_t v;
-
-        (void)!read(fd, &v, sizeof(v));
+        wakefd_signal(d->wake_fd);
 }
 
 static void report_coexistence(struct daemon *d) {
@@ -374,7 +368,7 @@ static void *hotplug_thread(void *userdata) {
                         struct config c;
                         bool apply;
 
-                        drain(d->hp_kick);
+                        wakefd_drain(d->hp_kick);
                         pthread_mutex_lock(&d->reload_lock);
                         apply = d->reload_pending;
                         if (apply)
@@ -557,7 +551,7 @@ static void *notify_thread(void *userdata) {
                 if (p[1].revents)
                         break;
                 if (p[0].revents) {
-                        drain(d->wake_fd);
+                        wakefd_drain(d->wake_fd);
                         engine_dispatch(d->engine);
                 }
         }
@@ -619,10 +613,8 @@ static int main_loop(struct daemon *d, int sfd) {
                                 } else {
                                         log_error(&d->log, "configuration not reloaded; the running one stays");
                                 }
-                                if (d->lp) {
-                                        uint64_t one = 1;
-                                        (void)!write(d->hp_kick, &one, sizeof(one));
-                                }
+                                if (d->lp)
+                                        wakefd_signal(d->hp_kick);
                                 notify_send("READY=1");
                                 continue;
                         }
@@ -742,13 +734,11 @@ int main(int argc, char **argv) {
         rc = main_loop(&d, sfd) < 0 ? 1 : 0;
 out:
         if (d.hp_running) {
-                uint64_t one = 1;
-                (void)!write(d.hp_stop, &one, sizeof(one));
+                wakefd_signal(d.hp_stop);
                 pthread_join(d.hp_thread, NULL);
         }
         if (d.nt_running) {
-                uint64_t one = 1;
-                (void)!write(d.nt_stop, &one, sizeof(one));
+                wakefd_signal(d.nt_stop);
                 pthread_join(d.nt_thread, NULL);
         }
         /* Clients first: their proxies leave the engine before it goes. */
