@@ -179,12 +179,6 @@ struct server {
         bool jstop;
 };
 
-/* Records kept for HISTORY: a few transactions' worth. */
-#define HISTORY_RECORDS 512
-
-/* Records kept for HISTORY: a few transactions' worth. */
-#define HISTORY_RECORDS 512
-
 /* ---- the request table (server.c) ---------------------------------------- */
 
 /* A request's handler, on the main thread, after the checks of its row.

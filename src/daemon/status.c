@@ -14,6 +14,9 @@
 #include "daemon/server-internal.h"
 #include "util/macro.h"
 
+/* Records kept for HISTORY: a few transactions' worth. */
+#define HISTORY_RECORDS 512
+
 /* A record in the layout the client reads: RECORD_EXT, or for a 1.0
  * client RECORD without the extras (and without a detail too long for it). */
 static void record_msg(const struct peer *c, const dhp_record *r, struct ipc_msg *m) {
