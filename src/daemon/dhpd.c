@@ -44,6 +44,7 @@
 #include "platform/sim/sim.h"
 #include "util/macro.h"
 #include "util/time.h"
+#include "util/wakefd.h"
 
 #ifndef DHP_SYSCONFDIR
 #define DHP_SYSCONFDIR "/etc"
@@ -118,6 +119,49 @@ static void usage(FILE *f) {
                 "  -h, --help             this text\n");
 }
 
+/* The options whose value is checked: --platform, --log-level, --socket,
+ * --uevent-fd.  -EINVAL, said on stderr, for a bad one. */
+static int parse_checked_option(struct options *o, int c, const char *arg) {
+        static const char *const levels[] = { "err", "warning", "notice", "info", "debug" };
+        char *end;
+        long v;
+
+        switch (c) {
+        case 'P':
+                if (strcmp(arg, "linux") != 0 && strcmp(arg, "sim") != 0) {
+                        fprintf(stderr, "dhpd: --platform must be linux or sim, got '%s'\n", arg);
+                        return -EINVAL;
+                }
+                o->platform = arg;
+                return 0;
+        case 'l':
+                for (int i = 0; i < 5; i++)
+                        if (strcmp(arg, levels[i]) == 0)
+                                o->log_level = i + 3;
+                if (!o->log_level) {
+                        fprintf(stderr, "dhpd: --log-level must be err, warning, notice, info or debug\n");
+                        return -EINVAL;
+                }
+                return 0;
+        case 'k':
+                if (arg[0] != '/' || strlen(arg) >= 108) {
+                        fprintf(stderr, "dhpd: --socket needs an absolute path shorter than 108 bytes, got '%s'\n", arg);
+                        return -EINVAL;
+                }
+                o->socket_path = arg;
+                return 0;
+        case 'u':
+                v = strtol(arg, &end, 10);
+                if (*end || v < 0 || v > 65535 || fcntl((int)v, F_GETFD) < 0) {
+                        fprintf(stderr, "dhpd: --uevent-fd needs an open file descriptor, got '%s'\n", arg);
+                        return -EINVAL;
+                }
+                o->uevent_fd = (int)v;
+                return 0;
+        }
+        return -EINVAL;
+}
+
 static int parse_options(struct options *o, int argc, char **argv) {
         static const struct option opts[] = {
                 { "config", required_argument, NULL, 'c' },  { "foreground", no_argument, NULL, 'f' },
@@ -128,7 +172,6 @@ static int parse_options(struct options *o, int argc, char **argv) {
                 { "socket", required_argument, NULL, 'k' },   { "help", no_argument, NULL, 'h' },
                 {},
         };
-        static const char *const levels[] = { "err", "warning", "notice", "info", "debug" };
         int c;
 
         *o = (struct options){ .config = DEFAULT_CONFIG, .platform = "linux", .root = "", .uevent_fd = -1 };
@@ -140,13 +183,6 @@ static int parse_options(struct options *o, int argc, char **argv) {
                         break;
                 case 'f':
                         o->foreground = true;
-                        break;
-                case 'P':
-                        if (strcmp(optarg, "linux") != 0 && strcmp(optarg, "sim") != 0) {
-                                fprintf(stderr, "dhpd: --platform must be linux or sim, got '%s'\n", optarg);
-                                return -EINVAL;
-                        }
-                        o->platform = optarg;
                         break;
                 case 'S':
                         o->sim_options = optarg;
@@ -160,36 +196,16 @@ static int parse_options(struct options *o, int argc, char **argv) {
                 case 'C':
                         o->check_config = true;
                         break;
-                case 'l':
-                        for (int i = 0; i < 5; i++)
-                                if (strcmp(optarg, levels[i]) == 0)
-                                        o->log_level = i + 3;
-                        if (!o->log_level) {
-                                fprintf(stderr, "dhpd: --log-level must be err, warning, notice, info or debug\n");
-                                return -EINVAL;
-                        }
-                        break;
                 case 'r':
                         o->root = optarg;
                         break;
+                case 'P':
+                case 'l':
                 case 'k':
-                        if (optarg[0] != '/' || strlen(optarg) >= 108) {
-                                fprintf(stderr, "dhpd: --socket needs an absolute path shorter than 108 bytes, got '%s'\n",
-                                        optarg);
+                case 'u':
+                        if (parse_checked_option(o, c, optarg) < 0)
                                 return -EINVAL;
-                        }
-                        o->socket_path = optarg;
                         break;
-                case 'u': {
-                        char *end;
-                        long v = strtol(optarg, &end, 10);
-                        if (*end || v < 0 || v > 65535 || fcntl((int)v, F_GETFD) < 0) {
-                                fprintf(stderr, "dhpd: --uevent-fd needs an open file descriptor, got '%s'\n", optarg);
-                                return -EINVAL;
-                        }
-                        o->uevent_fd = (int)v;
-                        break;
-                }
                 case 'h':
                         usage(stdout);
                         exit(0);
@@ -245,15 +261,8 @@ static void log_record(void *userdata, const dhp_record *r) {
 
 static void engine_wake(void *userdata) {
         struct daemon *d = userdata;
-        uint64_t one = 1;
 
-        (void)!write(d->wake_fd, &one, sizeof(one));
-}
-
-static void drain(int fd) {
-        uint64_t v;
-
-        (void)!read(fd, &v, sizeof(v));
+        wakefd_signal(d->wake_fd);
 }
 
 static void report_coexistence(struct daemon *d) {
@@ -382,7 +391,7 @@ static void *hotplug_thread(void *userdata) {
                         struct config c;
                         bool apply;
 
-                        drain(d->hp_kick);
+                        wakefd_drain(d->hp_kick);
                         pthread_mutex_lock(&d->reload_lock);
                         apply = d->reload_pending;
                         if (apply)
@@ -555,7 +564,7 @@ static void *notify_thread(void *userdata) {
                 if (p[1].revents)
                         break;
                 if (p[0].revents) {
-                        drain(d->wake_fd);
+                        wakefd_drain(d->wake_fd);
                         engine_dispatch(d->engine);
                 }
         }
@@ -624,10 +633,8 @@ static int main_loop(struct daemon *d, int sfd) {
                                 } else {
                                         log_error(&d->log, "configuration not reloaded; the running one stays");
                                 }
-                                if (d->lp) {
-                                        uint64_t one = 1;
-                                        (void)!write(d->hp_kick, &one, sizeof(one));
-                                }
+                                if (d->lp)
+                                        wakefd_signal(d->hp_kick);
                                 notify_send("READY=1");
                                 continue;
                         }
@@ -747,13 +754,11 @@ int main(int argc, char **argv) {
         rc = main_loop(&d, sfd) < 0 ? 1 : 0;
 out:
         if (d.hp_running) {
-                uint64_t one = 1;
-                (void)!write(d.hp_stop, &one, sizeof(one));
+                wakefd_signal(d.hp_stop);
                 pthread_join(d.hp_thread, NULL);
         }
         if (d.nt_running) {
-                uint64_t one = 1;
-                (void)!write(d.nt_stop, &one, sizeof(one));
+                wakefd_signal(d.nt_stop);
                 pthread_join(d.nt_thread, NULL);
         }
         /* Clients first: their proxies leave the engine before it goes. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dhpd and its clients end to end: a real dhpd (--platform sim) on a socket
- * in a temporary directory, client processes made with fork().  Every wait
+ * dhpd's server (src/daemon/server.c and the files it ties): its request
+ * table, then the server end to end: a real dhpd (--platform sim) on a
+ * socket in a temporary directory, client processes made with fork().  Every wait
  * is bounded: the daemon's READY line, the clients' events on a pipe, the
  * fd of a context; nothing sleeps and hopes.  (Where a client sleeps, it
  * plays a slow client.)
@@ -17,11 +18,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "daemon/server-internal.h"
 #include "helpers.h"
 #include "ipc-daemon.h"
 #include "lib/client.h"
 #include "proto/ipcmsg.h"
 #include "proto/record-wire.h"
+#include "util/macro.h"
 #include "util/strbuf.h"
 #include "util/time.h"
 
@@ -363,6 +366,155 @@ static void expect_error_then_eof(int fd, const char *fragment) {
         if (fragment && !strstr(m.error.text, fragment))
                 fail_msg("error text '%s' lacks '%s'", m.error.text, fragment);
         assert_int_equal(raw_recv(fd, buf, sizeof(buf), 5000), 0);
+}
+
+/* ---- the request table ------------------------------------------------------- */
+
+/* The messages that need privilege (CLASS_OPTOUT: to set); the table must
+ * say exactly these. */
+static const uint16_t privileged_types[] = {
+        IPC_PROC_REGISTER, IPC_MEMCOND_CONFIGURE, IPC_SIM_CPU_ADD, IPC_SIM_MEMORY_ADD,
+        IPC_SIM_RUN,       IPC_DEVICE_NEW,        IPC_DEVICE_SET,  IPC_DRIVER_ATTACH,
+};
+
+static bool is_privileged_type(uint16_t type) {
+        for (size_t i = 0; i < ELEMENTSOF(privileged_types); i++)
+                if (privileged_types[i] == type)
+                        return true;
+        return false;
+}
+
+/* One row for each message a client may send, none for the rest, each
+ * with a handler, and the privilege rule of today. */
+static void test_request_table(void **state) {
+        static struct ipc_msg m;
+
+        for (uint32_t t = 0; t <= UINT16_MAX; t++) {
+                const struct server_request *rq = server_request_find((uint16_t)t);
+
+                if (ipcmsg_from_client((uint16_t)t) != (rq != NULL))
+                        fail_msg("type 0x%x (%s): %s", t, ipcmsg_type_name((uint16_t)t),
+                                 rq ? "a row for a message a client may not send" : "no row");
+                if (!rq)
+                        continue;
+                assert_int_equal(rq->type, t);
+                assert_non_null(rq->fn);
+                m = (struct ipc_msg){ .type = (uint16_t)t };
+                if (t == IPC_CLASS_OPTOUT) {
+                        m.class_optout.op = IPC_CLASS_OPTOUT_GET;
+                        assert_false(server_request_needs_privilege(rq, &m));
+                        m.class_optout.op = IPC_CLASS_OPTOUT_SET;
+                        assert_true(server_request_needs_privilege(rq, &m));
+                        continue;
+                }
+                if (server_request_needs_privilege(rq, &m) != is_privileged_type((uint16_t)t))
+                        fail_msg("%s: the table says %s", ipcmsg_type_name((uint16_t)t),
+                                 is_privileged_type((uint16_t)t) ? "anyone" : "privileged");
+        }
+        for (size_t i = 0; i < server_requests_count; i++)
+                for (size_t j = i + 1; j < server_requests_count; j++)
+                        assert_int_not_equal(server_requests[i].type, server_requests[j].type);
+}
+
+/* In the child: the REPLY to `id`'s status; 1 when none came. */
+static int raw_reply_status(int fd, uint64_t id) {
+        static uint8_t buf[IPC_MSG_MAX];
+        static struct ipc_msg m;
+        int n;
+
+        while ((n = raw_recv(fd, buf, sizeof(buf), 5000)) > 0)
+                if (ipcmsg_decode(buf, (size_t)n, &m) == 0 && m.type == IPC_REPLY && m.id == id)
+                        return m.reply.status;
+        return 1;
+}
+
+/* In the child: send one message; the status of its REPLY. */
+static int raw_request(int fd, struct ipc_msg *m) {
+        uint8_t buf[512];
+        int len = ipcmsg_encode(m, buf, sizeof(buf));
+
+        if (len < 0 || send(fd, buf, (size_t)len, 0) != len)
+                _exit(5);
+        return raw_reply_status(fd, m->id);
+}
+
+/* In a child that is nobody: every row the table marks privileged, sent
+ * raw (CLASS_OPTOUT as a set), then CLASS_OPTOUT's read; the statuses, in
+ * table order, the read's last. */
+static void raw_privileged_rows(int *ret) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct ipc_msg m = { .type = IPC_HELLO, .id = 1 };
+        uint8_t buf[512];
+        int fd, len;
+
+        if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+                _exit(3);
+        strcpy(sa.sun_path, ipc_sock);
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                _exit(4);
+        m.hello = (typeof(m.hello)){ .major = IPC_VERSION_MAJOR, .minor = IPC_VERSION_MINOR };
+        strcpy(m.hello.name, "nobody");
+        len = ipcmsg_encode(&m, buf, sizeof(buf));
+        if (len < 0 || send(fd, buf, (size_t)len, 0) != len)
+                _exit(5);
+        for (size_t i = 0; i < server_requests_count; i++) {
+                m = (struct ipc_msg){ .type = server_requests[i].type, .id = 100 + i };
+                m.class_optout.op = IPC_CLASS_OPTOUT_SET;
+                if (server_request_needs_privilege(&server_requests[i], &m)) {
+                        if (m.type == IPC_CLASS_OPTOUT)
+                                strcpy(m.class_optout.setup_class, "Storage");
+                        ret[i] = raw_request(fd, &m);
+                }
+        }
+        m = (struct ipc_msg){ .type = IPC_CLASS_OPTOUT, .id = 99 };
+        m.class_optout.op = IPC_CLASS_OPTOUT_GET;
+        strcpy(m.class_optout.setup_class, "Storage");
+        ret[server_requests_count] = raw_request(fd, &m);
+        close(fd);
+}
+
+/* A client that is neither root nor in the group: every message the table
+ * marks privileged is refused with -EPERM (ahead of its handler, so
+ * whatever it carries), and the connection still serves a read. */
+static void test_request_table_refuses_unprivileged(void **state) {
+        int res[2], st, r[64] = { 0 };
+        pid_t pid;
+
+        if (geteuid() != 0) {
+                skip(); /* needs root to become another uid */
+                return;
+        }
+        assert_true(server_requests_count < ELEMENTSOF(r));
+        assert_int_equal(server_requests[0].type, IPC_HELLO); /* sent first by the child */
+        assert_int_equal(pipe2(res, O_CLOEXEC), 0);
+        ipc_daemon_start("deadline = 2s");
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                raw_privileged_rows(r);
+                (void)!write(res[1], r, sizeof(r));
+                _exit(0);
+        }
+        {
+                struct pollfd p = { .fd = res[0], .events = POLLIN };
+                assert_int_equal(poll(&p, 1, 30000), 1);
+                assert_int_equal(read(res[0], r, sizeof(r)), sizeof(r));
+        }
+        waitpid(pid, &st, 0);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        for (size_t i = 0; i < server_requests_count; i++) {
+                struct ipc_msg m = { .type = server_requests[i].type, .class_optout.op = IPC_CLASS_OPTOUT_SET };
+                bool priv = server_request_needs_privilege(&server_requests[i], &m);
+                if (priv && r[i] != -EPERM)
+                        fail_msg("%s from an unprivileged client: %d, expected -EPERM",
+                                 ipcmsg_type_name(server_requests[i].type), r[i]);
+        }
+        /* Reading a class opt-out is anyone's: answered, not refused. */
+        assert_int_not_equal(r[server_requests_count], -EPERM);
+        assert_int_not_equal(r[server_requests_count], 1);
+        close(res[0]);
+        close(res[1]);
 }
 
 static void test_malformed_and_oversized(void **state) {
@@ -772,6 +924,8 @@ static void test_reconnect_reports_what_arrived_meanwhile(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_request_table),
+                cmocka_unit_test_setup_teardown(test_request_table_refuses_unprivileged, ipc_setup, ipc_teardown),
                 cmocka_unit_test_setup_teardown(test_fanout_two_processes, ipc_setup, ipc_teardown),
                 cmocka_unit_test_setup_teardown(test_veto_in_one_fails_both, ipc_setup, ipc_teardown),
                 cmocka_unit_test_setup_teardown(test_late_client_proceed, ipc_setup, ipc_teardown),

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sim control (dhpd --platform sim): SIM_CPU_ADD, SIM_MEMORY_ADD and
+ * SIM_RUN, run on the worker since the sim's transactions run on the thread
+ * that asks.  The only file of the server that knows the simulated
+ * platform: the rest hold a `struct sim *` they never look into.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/server-internal.h"
+#include "platform/sim/scenario.h"
+#include "platform/sim/sim.h"
+#include "platform/sim/simdev.h"
+
+/* ---- a scenario's hooks into dhpd ----------------------------------------- */
+
+static int settle(void *userdata) {
+        struct server *s = userdata;
+
+        return engine_wait_idle(s->e, 10000);
+}
+
+static void note(void *userdata, const char *text) {
+        struct server *s = userdata;
+
+        engine_record_note(s->e, text);
+}
+
+static int device_add(void *userdata, const struct simdev_config *cfg) {
+        struct server *s = userdata;
+
+        return s->cfg.rebalance ? simdev_add(s->cfg.rebalance, cfg) : -EOPNOTSUPP;
+}
+
+static int class_optout(void *userdata, const char *setup_class, bool optout) {
+        struct server *s = userdata;
+
+        return s->cfg.rebalance ? rebalance_class_set_optout(s->cfg.rebalance, setup_class, optout) : -EOPNOTSUPP;
+}
+
+static int run_scenario(struct server *s, struct job *j, char **err) {
+        struct scenario_hooks hooks = { .settle = settle, .note = note, .device_add = device_add,
+                                        .class_optout = class_optout, .userdata = s };
+        struct scenario *sc = NULL;
+        int r;
+
+        r = scenario_parse(j->filename, j->text, &sc, err);
+        if (r == 0)
+                r = scenario_run(sc, s->sim, &hooks, err);
+        scenario_free(sc);
+        return r;
+}
+
+/* On the worker. */
+void simctl_run(struct server *s, struct job *j) {
+        struct peer *c = j->c;
+        char *err = NULL;
+        uint32_t idx = 0;
+        uint64_t base = 0;
+        int r;
+
+        switch (j->kind) {
+        case JOB_SIM_CPU:
+                r = sim_cpu_add(s->sim, &idx);
+                peer_reply(c, j->msgid, r, idx, 0, r == -ENOSPC ? "every processor slot is in use" : NULL);
+                break;
+        case JOB_SIM_MEM:
+                r = sim_memory_add(s->sim, j->size, &base);
+                peer_reply(c, j->msgid, r, 0, base, NULL);
+                break;
+        case JOB_SIM_RUN:
+                r = run_scenario(s, j, &err);
+                peer_reply(c, j->msgid, r, 0, 0, err);
+                free(err);
+                break;
+        default:
+                break;
+        }
+}
+
+/* SIM_CPU_ADD, SIM_MEMORY_ADD, SIM_RUN: queued for the worker. */
+bool simctl_handle(struct server *s, struct peer *c, const struct ipc_msg *m) {
+        struct job *j;
+
+        j = job_new(c, m->type == IPC_SIM_CPU_ADD      ? JOB_SIM_CPU
+                       : m->type == IPC_SIM_MEMORY_ADD ? JOB_SIM_MEM
+                                                       : JOB_SIM_RUN,
+                    m->id);
+        if (!j) {
+                peer_reply(c, m->id, -ENOMEM, 0, 0, NULL);
+                return true;
+        }
+        if (m->type == IPC_SIM_MEMORY_ADD)
+                j->size = m->sim_memory_add.size;
+        if (m->type == IPC_SIM_RUN) {
+                snprintf(j->filename, sizeof(j->filename), "%s",
+                         m->sim_run.filename[0] ? m->sim_run.filename : "scenario");
+                j->text = strndup(m->sim_run.text ? m->sim_run.text : "", m->sim_run.text_len);
+                if (!j->text) {
+                        free(j);
+                        peer_reply(c, m->id, -ENOMEM, 0, 0, NULL);
+                        return true;
+                }
+        }
+        job_queue(s, j);
+        return true;
+}

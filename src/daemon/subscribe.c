@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A peer's subscriptions on dhpd's engine, answered on the main thread:
+ * arrival registrations (ARRIVAL for each device that arrives, and those
+ * present at registration when asked) and memory condition subscriptions
+ * (MEMCOND_STATE at subscription and on every change), with the memory
+ * thresholds they are judged by.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "daemon/server-internal.h"
+
+static void arrival_send(struct cl_arrival *a, const dhp_device_event *ev, bool droppable) {
+        struct ipc_msg m = { .type = IPC_ARRIVAL };
+        uint32_t index = 0;
+        uint64_t base = 0, size = 0;
+
+        m.arrival.reg = a->id;
+        m.arrival.cls = dhp_device_event_get_class(ev);
+        m.arrival.event = dhp_device_event_get_event(ev);
+        m.arrival.flags = dhp_device_event_is_existing(ev) ? IPC_ARRIVAL_EXISTING : 0;
+        if (dhp_device_event_get_processor(ev, &index, NULL) == 0)
+                m.arrival.index = index;
+        if (dhp_device_event_get_memory(ev, &base, &size) == 0) {
+                m.arrival.base = base;
+                m.arrival.size = size;
+        }
+        snprintf(m.arrival.name, sizeof(m.arrival.name), "%s", dhp_device_event_get_name(ev));
+        peer_send(a->c, &m, droppable);
+}
+
+static void arrival_cb(void *userdata, const dhp_device_event *ev) {
+        arrival_send(userdata, ev, true);
+}
+
+/* The devices present at registration: sent before the REPLY and never
+ * dropped, so that the client knows them all when its register call
+ * returns (it tells apart, after a reconnect, what arrived meanwhile). */
+static void arrival_existing_cb(void *userdata, const dhp_device_event *ev) {
+        arrival_send(userdata, ev, false);
+}
+
+/* Under the memcond module's lock, on whatever thread evaluated: send, never
+ * block.  The state is never dropped for a slow reader (a lost SET or CLEAR
+ * would leave the client's event wrong until the next one). */
+static void memcond_changed(struct memcond_listener *l, bool set) {
+        struct cl_memcond *mc = (struct cl_memcond *)l;
+        struct ipc_msg m = { .type = IPC_MEMCOND_STATE };
+
+        m.memcond_state.sub = mc->id;
+        m.memcond_state.flags = (set ? IPC_MEMCOND_SET : 0) | (mc->initial ? IPC_MEMCOND_INITIAL : 0);
+        m.memcond_state.available = l->levels.available;
+        m.memcond_state.total = l->levels.total;
+        mc->initial = false;
+        peer_send(mc->c, &m, false);
+}
+
+static struct cl_memcond *memcond_find(struct server *s, struct peer *c, uint32_t id) {
+        for (unsigned i = 0; i < s->cfg.max_regs; i++)
+                if (c->mcs[i].used && c->mcs[i].id == id)
+                        return &c->mcs[i];
+        return NULL;
+}
+
+bool subscribe_handle_arrival_register(struct server *s, struct peer *c, const struct ipc_msg *m) {
+        const char *name = m->arrival_register.name[0] ? m->arrival_register.name : c->name;
+        unsigned slot = s->cfg.max_regs;
+        int r;
+
+        if ((m->arrival_register.cls != DHP_CLASS_PROCESSOR && m->arrival_register.cls != DHP_CLASS_MEMORY) ||
+            (m->arrival_register.flags & ~(uint32_t)DHP_ARRIVAL_INCLUDE_EXISTING)) {
+                peer_reply(c, m->id, -EINVAL, 0, 0, "unknown class or flags");
+                return true;
+        }
+        for (unsigned i = 0; i < s->cfg.max_regs; i++) {
+                if (c->arr[i].used && c->arr[i].id == m->arrival_register.reg) {
+                        peer_reply(c, m->id, -EEXIST, 0, 0, NULL);
+                        return true;
+                }
+                if (!c->arr[i].used && slot == s->cfg.max_regs)
+                        slot = i;
+        }
+        pthread_mutex_lock(&c->lock);
+        r = c->nsync + c->narr >= s->cfg.max_regs ? -ENOSPC : 0;
+        pthread_mutex_unlock(&c->lock);
+        if (r == 0) {
+                c->arr[slot] = (struct cl_arrival){ .id = m->arrival_register.reg, .c = c };
+                /* Registered first, then the snapshot: a device
+                 * arriving in between is in both (the client drops
+                 * the second by name), none is in neither. */
+                r = arrival_register(s->e, name, m->arrival_register.cls, 0, arrival_cb, &c->arr[slot],
+                                     &c->arr[slot].reg);
+        }
+        if (r == 0) {
+                c->arr[slot].used = true;
+                pthread_mutex_lock(&c->lock);
+                c->narr++;
+                pthread_mutex_unlock(&c->lock);
+                if (m->arrival_register.flags & DHP_ARRIVAL_INCLUDE_EXISTING)
+                        arrival_existing(s->e, m->arrival_register.cls, arrival_existing_cb, &c->arr[slot]);
+        }
+        peer_reply(c, m->id, r, 0, 0, r == -ENOSPC ? "too many registrations for one client" : NULL);
+        return true;
+}
+
+bool subscribe_handle_arrival_unregister(struct server *s, struct peer *c, const struct ipc_msg *m) {
+        int r = -ENOENT;
+
+        for (unsigned i = 0; i < s->cfg.max_regs; i++)
+                if (c->arr[i].used && c->arr[i].id == m->unreg.reg) {
+                        arrival_unregister(c->arr[i].reg);
+                        c->arr[i].used = false;
+                        pthread_mutex_lock(&c->lock);
+                        c->narr--;
+                        pthread_mutex_unlock(&c->lock);
+                        r = 0;
+                        break;
+                }
+        peer_reply(c, m->id, r, 0, 0, NULL);
+        return true;
+}
+
+bool subscribe_handle_memcond_subscribe(struct server *s, struct peer *c, const struct ipc_msg *m) {
+        char text[IPC_DETAIL_MAX];
+        enum memcond_kind k;
+        struct cl_memcond *mc = NULL;
+
+        if (memcond_lookup(m->memcond_subscribe.name, &k) < 0) {
+                snprintf(text, sizeof(text), "no memory condition event named '%s'", m->memcond_subscribe.name);
+                peer_reply(c, m->id, -ENOENT, 0, 0, text);
+                return true;
+        }
+        if (memcond_find(s, c, m->memcond_subscribe.sub)) {
+                peer_reply(c, m->id, -EEXIST, 0, 0, NULL);
+                return true;
+        }
+        for (unsigned i = 0; i < s->cfg.max_regs && !mc; i++)
+                if (!c->mcs[i].used)
+                        mc = &c->mcs[i];
+        if (!mc) {
+                peer_reply(c, m->id, -ENOSPC, 0, 0, "too many subscriptions for one client");
+                return true;
+        }
+        *mc = (struct cl_memcond){ .c = c, .id = m->memcond_subscribe.sub, .used = true, .initial = true };
+        mc->l.kind = k;
+        mc->l.fn = memcond_changed;
+        mc->l.tell_initial_clear = true;
+        /* The state now goes out from inside, ahead of any change. */
+        memcond_listen(s->e, &mc->l);
+        peer_reply(c, m->id, 0, 0, 0, NULL);
+        return true;
+}
+
+bool subscribe_handle_memcond_unsubscribe(struct server *s, struct peer *c, const struct ipc_msg *m) {
+        struct cl_memcond *mc = memcond_find(s, c, m->unreg.reg);
+
+        if (mc) {
+                memcond_unlisten(s->e, &mc->l);
+                mc->used = false;
+        }
+        peer_reply(c, m->id, mc ? 0 : -ENOENT, 0, 0, NULL);
+        return true;
+}
+
+bool subscribe_handle_memcond_configure(struct server *s, struct peer *c, const struct ipc_msg *m) {
+        char *err = NULL;
+        int r;
+
+        r = memcond_configure_spec(s->e, m->memcond_configure.spec, &err);
+        if (r == 0)
+                log_notice(&s->log, "client %s set memory thresholds: %s", c->name, m->memcond_configure.spec);
+        peer_reply(c, m->id, r, 0, 0, err);
+        free(err);
+        return true;
+}
+
+bool subscribe_handle_memcond_get_threshold(struct server *s, struct peer *c, const struct ipc_msg *m) {
+        struct memcond_thresholds t;
+        uint64_t v;
+
+        memcond_get_thresholds(s->e, &t);
+        switch (m->memcond_get_threshold.which) {
+        case DHP_MEMCOND_LOW_MEMORY: v = t.low; break;
+        case DHP_MEMCOND_HIGH_MEMORY: v = t.high; break;
+        case DHP_MEMCOND_LOW_COMMIT: v = t.low_commit; break;
+        case DHP_MEMCOND_HIGH_COMMIT: v = t.high_commit; break;
+        case DHP_MEMCOND_MAXIMUM_COMMIT: v = t.max_commit; break;
+        default:
+                peer_reply(c, m->id, -EINVAL, 0, 0, "unknown threshold");
+                return true;
+        }
+        peer_reply(c, m->id, 0, 0, v, NULL);
+        return true;
+}
+
+void subscribe_drop(struct server *s, struct peer *c) {
+        /* Arrivals run on this thread: unregistering does not wait. */
+        for (unsigned i = 0; i < s->cfg.max_regs; i++)
+                if (c->arr[i].used) {
+                        arrival_unregister(c->arr[i].reg);
+                        c->arr[i].used = false;
+                }
+        c->narr = 0;
+        for (unsigned i = 0; i < s->cfg.max_regs; i++)
+                if (c->mcs[i].used) {
+                        memcond_unlisten(s->e, &c->mcs[i].l);
+                        c->mcs[i].used = false;
+                }
+}

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The synchronous proxy: one remote registration in dhpd's engine per peer
+ * that registered for processor changes.  Each phase of a transaction goes
+ * out as PROC_CHANGE; the transaction's thread waits, until the [sync]
+ * deadline, for the PROC_ANSWER that the main thread collects.  The
+ * (de)registrations run on the worker, serialised with transactions.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "core/peer.h"
+#include "daemon/server-internal.h"
+#include "util/time.h"
+
+static int proxy_send(void *userdata, uint64_t txn, dhp_proc_change_state state, uint32_t index, int status) {
+        struct peer *c = userdata;
+        struct ipc_msg m = { .type = IPC_PROC_CHANGE,
+                             .proc_change = { .txn = txn, .state = state, .index = index, .status = status } };
+
+        pthread_mutex_lock(&c->lock);
+        if (c->gone) {
+                pthread_mutex_unlock(&c->lock);
+                return -ECONNRESET;
+        }
+        c->await_txn = txn;
+        c->answered = false;
+        pthread_mutex_unlock(&c->lock);
+        return peer_send(c, &m, false);
+}
+
+static int proxy_wait(void *userdata, uint64_t txn, uint64_t deadline_ns, int *ret_status, uint64_t *ret_at) {
+        struct peer *c = userdata;
+        struct timespec ts = { .tv_sec = (time_t)(deadline_ns / NSEC_PER_SEC),
+                               .tv_nsec = (long)(deadline_ns % NSEC_PER_SEC) };
+        int r;
+
+        pthread_mutex_lock(&c->lock);
+        while (!c->gone && !(c->answered && c->await_txn == txn))
+                if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT)
+                        break;
+        if (c->answered && c->await_txn == txn) {
+                *ret_status = c->answer;
+                *ret_at = c->answered_at;
+                r = 0;
+        } else if (c->gone) {
+                r = -ECONNRESET;
+        } else {
+                c->late++;
+                r = -ETIMEDOUT;
+        }
+        pthread_mutex_unlock(&c->lock);
+        if (r == -ETIMEDOUT)
+                log_warning(&c->s->log, "client %s (pid %d) missed the %llu ms deadline", c->name, (int)c->pid,
+                            (unsigned long long)(c->s->cfg.deadline_ns / NSEC_PER_MSEC));
+        return r;
+}
+
+static const struct peer_phase_ops proxy_ops = { proxy_send, proxy_wait };
+
+struct register_args {
+        struct peer *c;
+        struct job *j;
+};
+
+static int sync_index(struct peer *c, uint32_t id) {
+        for (unsigned i = 0; i < c->nsync; i++)
+                if (c->sync_ids[i] == id)
+                        return (int)i;
+        return -1;
+}
+
+/* Under the transaction lock: no phase is sent meanwhile, so what this
+ * client reads next after the REPLY is the next add's ADD_START. */
+static int register_locked(struct engine *e, void *userdata) {
+        struct register_args *a = userdata;
+        struct peer *c = a->c;
+        int r;
+
+        if (sync_index(c, a->j->reg) >= 0)
+                return -EEXIST;
+        if (c->nsync + c->narr >= c->s->cfg.max_regs)
+                return -ENOSPC;
+        if (!c->proxy) {
+                r = peer_join(e, c->name, &proxy_ops, c, &c->proxy);
+                if (r < 0)
+                        return r;
+                peer_ref(c);
+        }
+        pthread_mutex_lock(&c->lock);
+        c->sync_ids[c->nsync++] = a->j->reg;
+        pthread_mutex_unlock(&c->lock);
+        if (!(a->j->flags & DHP_PROC_ADD_EXISTING))
+                return 0;
+        /* The processors admitted now, for the client's ADD_EXISTING. */
+        status_send_procs(e, c, a->j->msgid);
+        return 0;
+}
+
+void syncproxy_release(struct peer *c) {
+        dhp_proc_reg *p = c->proxy;
+
+        if (!p)
+                return;
+        c->proxy = NULL;
+        procnotify_deregister(p); /* waits for a phase in flight */
+        peer_unref(c);
+}
+
+void syncproxy_run_register(struct server *s, struct job *j) {
+        struct register_args a = { j->c, j };
+        struct peer *c = j->c;
+        int r;
+
+        pthread_mutex_lock(&c->lock);
+        r = c->gone ? -ECONNRESET : 0;
+        pthread_mutex_unlock(&c->lock);
+        if (r == 0)
+                r = engine_txn_call(s->e, register_locked, &a);
+        peer_reply(c, j->msgid, r, 0, 0, r == -ENOSPC ? "too many registrations for one client" : NULL);
+}
+
+void syncproxy_run_deregister(struct server *s, struct job *j) {
+        struct peer *c = j->c;
+        int i = sync_index(c, j->reg);
+
+        if (i >= 0) {
+                pthread_mutex_lock(&c->lock);
+                c->sync_ids[i] = c->sync_ids[--c->nsync];
+                pthread_mutex_unlock(&c->lock);
+        }
+        if (c->nsync == 0)
+                syncproxy_release(c);
+        peer_reply(c, j->msgid, i >= 0 ? 0 : -ENOENT, 0, 0, NULL);
+}
+
+bool syncproxy_handle_register(struct server *s, struct peer *c, const struct ipc_msg *m) {
+        struct job *j;
+
+        if (m->proc_register.flags & ~(uint32_t)DHP_PROC_ADD_EXISTING) {
+                peer_reply(c, m->id, -EINVAL, 0, 0, "unknown flags");
+                return true;
+        }
+        if (!(j = job_new(c, JOB_PROC_REGISTER, m->id))) {
+                peer_reply(c, m->id, -ENOMEM, 0, 0, NULL);
+                return true;
+        }
+        j->reg = m->proc_register.reg;
+        j->flags = m->proc_register.flags;
+        job_queue(s, j);
+        return true;
+}
+
+bool syncproxy_handle_deregister(struct server *s, struct peer *c, const struct ipc_msg *m) {
+        struct job *j;
+
+        if (!(j = job_new(c, JOB_PROC_DEREGISTER, m->id))) {
+                peer_reply(c, m->id, -ENOMEM, 0, 0, NULL);
+                return true;
+        }
+        j->reg = m->unreg.reg;
+        job_queue(s, j);
+        return true;
+}
+
+/* The answer to the phase in flight; a stale one (another txn, or a second
+ * answer) is ignored. */
+bool syncproxy_handle_answer(struct server *s, struct peer *c, const struct ipc_msg *m) {
+        if (m->proc_answer.status > 0 || m->proc_answer.status < -4095 || m->proc_answer.state < 1 ||
+            m->proc_answer.state > 3) {
+                server_violation(s, c, -EPROTO, "PROC_ANSWER with a bad state or status");
+                return false;
+        }
+        pthread_mutex_lock(&c->lock);
+        if (m->proc_answer.txn == c->await_txn && !c->answered) {
+                c->answered = true;
+                c->answer = m->proc_answer.status;
+                c->answered_at = time_now_ns();
+                pthread_cond_broadcast(&c->cond);
+        }
+        pthread_mutex_unlock(&c->lock);
+        return true;
+}

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The worker thread: the requests that must run serialised with
+ * transactions (synchronous (de)registration, sim control, whose
+ * transactions run here) or may block (releasing a dropped peer's proxy
+ * and devices, which wait for a phase or a sequence in flight).  Jobs run
+ * in the order they were queued.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "daemon/server-internal.h"
+
+struct job *job_new(struct peer *c, enum job_kind kind, uint64_t msgid) {
+        struct job *j = calloc(1, sizeof(*j));
+
+        if (j) {
+                j->kind = kind;
+                j->c = c;
+                j->msgid = msgid;
+        }
+        return j;
+}
+
+void job_queue(struct server *s, struct job *j) {
+        peer_ref(j->c);
+        pthread_mutex_lock(&s->jlock);
+        j->next = NULL;
+        *s->jtail = j;
+        s->jtail = &j->next;
+        pthread_cond_signal(&s->jcond);
+        pthread_mutex_unlock(&s->jlock);
+}
+
+static void job_run(struct server *s, struct job *j) {
+        switch (j->kind) {
+        case JOB_PROC_REGISTER:
+                syncproxy_run_register(s, j);
+                break;
+        case JOB_PROC_DEREGISTER:
+                syncproxy_run_deregister(s, j);
+                break;
+        case JOB_DROP:
+                syncproxy_release(j->c);
+                devproxy_release(j);
+                break;
+        case JOB_DEVICE_FREE:
+        case JOB_DRIVER_FREE:
+                devproxy_release(j);
+                break;
+        case JOB_SIM_CPU:
+        case JOB_SIM_MEM:
+        case JOB_SIM_RUN:
+                simctl_run(s, j);
+                break;
+        }
+}
+
+static void *worker(void *userdata) {
+        struct server *s = userdata;
+
+        for (;;) {
+                struct job *j;
+
+                pthread_mutex_lock(&s->jlock);
+                while (!s->jhead && !s->jstop)
+                        pthread_cond_wait(&s->jcond, &s->jlock);
+                j = s->jhead;
+                if (j) {
+                        s->jhead = j->next;
+                        if (!s->jhead)
+                                s->jtail = &s->jhead;
+                }
+                pthread_mutex_unlock(&s->jlock);
+                if (!j)
+                        break; /* stopping, and nothing left */
+                job_run(s, j);
+                peer_unref(j->c);
+                free(j->text);
+                free(j);
+        }
+        return NULL;
+}
+
+int worker_start(struct server *s) {
+        int r;
+
+        r = -pthread_create(&s->worker, NULL, worker, s);
+        if (r < 0)
+                return r;
+        s->worker_running = true;
+        return 0;
+}
+
+void worker_stop(struct server *s) {
+        if (!s->worker_running)
+                return;
+        pthread_mutex_lock(&s->jlock);
+        s->jstop = true;
+        pthread_cond_signal(&s->jcond);
+        pthread_mutex_unlock(&s->jlock);
+        pthread_join(s->worker, NULL);
+        s->worker_running = false;
+}
