@@ -31,9 +31,8 @@
 #include "core/rebalance.h"
 #include "daemon/history.h"
 #include "daemon/server.h"
-#include "platform/sim/scenario.h"
+#include "platform/sim/simrun.h"
 #include "platform/sim/sim.h"
-#include "platform/sim/simdev.h"
 #include "util/ipcmsg.h"
 #include "util/list.h"
 #include "util/macro.h"
@@ -648,30 +647,6 @@ static void devices_release(struct job *j) {
         }
 }
 
-static int settle(void *userdata) {
-        struct server *s = userdata;
-
-        return engine_wait_idle(s->e, 10000);
-}
-
-static void note(void *userdata, const char *text) {
-        struct server *s = userdata;
-
-        engine_record_note(s->e, text);
-}
-
-static int device_add(void *userdata, const struct simdev_config *cfg) {
-        struct server *s = userdata;
-
-        return s->cfg.rebalance ? simdev_add(s->cfg.rebalance, cfg) : -EOPNOTSUPP;
-}
-
-static int class_optout(void *userdata, const char *setup_class, bool optout) {
-        struct server *s = userdata;
-
-        return s->cfg.rebalance ? rebalance_class_set_optout(s->cfg.rebalance, setup_class, optout) : -EOPNOTSUPP;
-}
-
 static void job_run(struct server *s, struct job *j) {
         struct client *c = j->c;
         char *err = NULL;
@@ -721,13 +696,8 @@ static void job_run(struct server *s, struct job *j) {
                 break;
         }
         case JOB_SIM_RUN: {
-                struct scenario_hooks hooks = { .settle = settle, .note = note, .device_add = device_add,
-                                                .class_optout = class_optout, .userdata = s };
-                struct scenario *sc = NULL;
-                r = scenario_parse(j->filename, j->text, &sc, &err);
-                if (r == 0)
-                        r = scenario_run(sc, s->sim, &hooks, &err);
-                scenario_free(sc);
+                struct simrun run = { .sim = s->sim, .rebalance = s->cfg.rebalance };
+                r = simrun_scenario(&run, j->filename, j->text, &err);
                 reply(c, j->msgid, r, 0, 0, err);
                 free(err);
                 break;
