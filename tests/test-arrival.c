@@ -8,7 +8,7 @@
 #include "helpers.h"
 #include "platform/sim/sim.h"
 
-struct sim *dhp_internal_sim(dhp *ctx);
+#include "lib/dhp-private.h"
 
 struct arr {
         dhp *ctx;

@@ -24,7 +24,7 @@
 #include "util/strbuf.h"
 #include "util/time.h"
 
-struct remote *dhp_internal_remote(dhp *ctx);
+#include "lib/dhp-private.h"
 
 
 /* ---- client processes ------------------------------------------------------ */

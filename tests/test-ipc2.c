@@ -22,8 +22,7 @@
 #include "lib/client.h"
 #include "util/time.h"
 
-struct remote *dhp_internal_remote(dhp *ctx);
-struct engine *dhp_internal_engine(dhp *ctx);
+#include "lib/dhp-private.h"
 
 
 /* Run a program to its end (at most 20 s); its exit status.  stdout goes

@@ -15,7 +15,7 @@
 #define GIB (1ULL << 30)
 #define KEEP DHP_SIM_LEVEL_KEEP
 
-struct sim *dhp_internal_sim(dhp *ctx);
+#include "lib/dhp-private.h"
 
 static struct engine *engine_of(dhp *ctx) {
         return sim_engine(dhp_internal_sim(ctx));

@@ -12,7 +12,7 @@
 #include "platform/sim/sim.h"
 #include "util/time.h"
 
-struct sim *dhp_internal_sim(dhp *ctx);
+#include "lib/dhp-private.h"
 
 struct log {
         pthread_mutex_t lock;

@@ -6,7 +6,7 @@
 #include "helpers.h"
 #include "platform/sim/sim.h"
 
-struct sim *dhp_internal_sim(dhp *ctx);
+#include "lib/dhp-private.h"
 
 /* A log of calls: "A:START:2" ... */
 struct calls {

@@ -7,7 +7,7 @@
 
 #include "helpers.h"
 
-dhp_device *dhp_internal_device(dhp *ctx, const char *name);
+#include "lib/dhp-private.h"
 
 #define LOG_MAX 256
 
