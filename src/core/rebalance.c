@@ -102,27 +102,27 @@ static const char *request_name(dhp_rebalance_request req) {
 
 /* ---- the handler context ---------------------------------------------- */
 
-dhp_rebalance_request dhp_rebalance_ctx_get_request(const dhp_rebalance_ctx *c) {
+DHP_EXPORT dhp_rebalance_request dhp_rebalance_ctx_get_request(const dhp_rebalance_ctx *c) {
         return c->req;
 }
 
-dhp_device *dhp_rebalance_ctx_get_device(const dhp_rebalance_ctx *c) {
+DHP_EXPORT dhp_device *dhp_rebalance_ctx_get_device(const dhp_rebalance_ctx *c) {
         return c->dev;
 }
 
-uint32_t dhp_rebalance_ctx_get_processor(const dhp_rebalance_ctx *c) {
+DHP_EXPORT uint32_t dhp_rebalance_ctx_get_processor(const dhp_rebalance_ctx *c) {
         return c->processor;
 }
 
-const char *dhp_rebalance_ctx_get_old_affinity(const dhp_rebalance_ctx *c) {
+DHP_EXPORT const char *dhp_rebalance_ctx_get_old_affinity(const dhp_rebalance_ctx *c) {
         return c->old_affinity;
 }
 
-const char *dhp_rebalance_ctx_get_new_affinity(const dhp_rebalance_ctx *c) {
+DHP_EXPORT const char *dhp_rebalance_ctx_get_new_affinity(const dhp_rebalance_ctx *c) {
         return c->new_affinity;
 }
 
-uint32_t dhp_rebalance_ctx_get_vectors(const dhp_rebalance_ctx *c) {
+DHP_EXPORT uint32_t dhp_rebalance_ctx_get_vectors(const dhp_rebalance_ctx *c) {
         return c->vectors;
 }
 
@@ -227,7 +227,7 @@ static bool wait_not_busy_locked(dhp_device *dev) {
         return true;
 }
 
-void dhp_device_free(dhp_device *dev) {
+DHP_EXPORT void dhp_device_free(dhp_device *dev) {
         struct rebalance *rb;
 
         if (!dev)
@@ -247,15 +247,15 @@ void dhp_device_free(dhp_device *dev) {
         pthread_mutex_unlock(&rb->lock);
 }
 
-const char *dhp_device_get_name(const dhp_device *dev) {
+DHP_EXPORT const char *dhp_device_get_name(const dhp_device *dev) {
         return dev ? dev->name : NULL;
 }
 
-const char *dhp_device_get_setup_class(const dhp_device *dev) {
+DHP_EXPORT const char *dhp_device_get_setup_class(const dhp_device *dev) {
         return dev ? dev->setup_class : NULL;
 }
 
-int dhp_device_set_policy(dhp_device *dev, dhp_rebalance_policy policy) {
+DHP_EXPORT int dhp_device_set_policy(dhp_device *dev, dhp_rebalance_policy policy) {
         if (!dev || (unsigned)policy > DHP_REBALANCE_POLICY_PARTICIPATE)
                 return -EINVAL;
         if (dev->rb->remote) {
@@ -287,7 +287,7 @@ static const char *exclusion_locked(dhp_device *dev) {
         return class_optout_locked(dev->rb, dev->setup_class) ? "class-optout" : NULL;
 }
 
-int dhp_device_participates(dhp_device *dev) {
+DHP_EXPORT int dhp_device_participates(dhp_device *dev) {
         int r;
 
         if (!dev)
@@ -300,7 +300,7 @@ int dhp_device_participates(dhp_device *dev) {
         return r;
 }
 
-int dhp_device_set_affinity_policy(dhp_device *dev, dhp_affinity_policy policy) {
+DHP_EXPORT int dhp_device_set_affinity_policy(dhp_device *dev, dhp_affinity_policy policy) {
         if (!dev || (unsigned)policy > DHP_AFFINITY_KEEP)
                 return -EINVAL;
         if (dev->rb->remote) {
@@ -317,7 +317,7 @@ int dhp_device_set_affinity_policy(dhp_device *dev, dhp_affinity_policy policy) 
         return 0;
 }
 
-int dhp_device_set_affinity(dhp_device *dev, const char *cpulist) {
+DHP_EXPORT int dhp_device_set_affinity(dhp_device *dev, const char *cpulist) {
         struct cpuset s = CPUSET_INIT;
         int r;
 
@@ -351,7 +351,7 @@ int dhp_device_set_affinity(dhp_device *dev, const char *cpulist) {
         return r;
 }
 
-int dhp_device_get_affinity(dhp_device *dev, char **ret_cpulist) {
+DHP_EXPORT int dhp_device_get_affinity(dhp_device *dev, char **ret_cpulist) {
         struct strbuf sb = STRBUF_INIT;
         char *s;
 
@@ -368,7 +368,7 @@ int dhp_device_get_affinity(dhp_device *dev, char **ret_cpulist) {
         return 0;
 }
 
-int dhp_device_affinity_has(dhp_device *dev, uint32_t cpu) {
+DHP_EXPORT int dhp_device_affinity_has(dhp_device *dev, uint32_t cpu) {
         int r;
 
         if (!dev)
@@ -379,7 +379,7 @@ int dhp_device_affinity_has(dhp_device *dev, uint32_t cpu) {
         return r;
 }
 
-int dhp_device_get_stopped_ns(dhp_device *dev, uint64_t *ret_last, uint64_t *ret_max) {
+DHP_EXPORT int dhp_device_get_stopped_ns(dhp_device *dev, uint64_t *ret_last, uint64_t *ret_max) {
         if (!dev)
                 return -EINVAL;
         /* dhpd measures them: ask it (the answer refreshes the mirror).
@@ -446,8 +446,8 @@ int rebalance_class_get_optout(struct rebalance *rb, const char *cls, bool *ret)
 
 /* ---- drivers ------------------------------------------------------------ */
 
-int dhp_driver_attach_at(dhp_device *dev, uint32_t level, const char *name, dhp_driver_cb cb, void *userdata,
-                         dhp_driver **ret) {
+DHP_EXPORT int dhp_driver_attach_at(dhp_device *dev, uint32_t level, const char *name, dhp_driver_cb cb,
+                                    void *userdata, dhp_driver **ret) {
         struct dhp_driver *drv;
         struct list *pos;
 
@@ -492,11 +492,12 @@ int dhp_driver_attach_at(dhp_device *dev, uint32_t level, const char *name, dhp_
         return 0;
 }
 
-int dhp_driver_attach(dhp_device *dev, const char *name, dhp_driver_cb cb, void *userdata, dhp_driver **ret) {
+DHP_EXPORT int dhp_driver_attach(dhp_device *dev, const char *name, dhp_driver_cb cb, void *userdata,
+                                 dhp_driver **ret) {
         return dhp_driver_attach_at(dev, UINT32_MAX, name, cb, userdata, ret);
 }
 
-int dhp_driver_detach(dhp_driver *drv) {
+DHP_EXPORT int dhp_driver_detach(dhp_driver *drv) {
         dhp_device *dev;
 
         if (!drv)
