@@ -6,9 +6,8 @@
 #include <stdatomic.h>
 
 #include "helpers.h"
-#include "platform/sim/sim.h"
-
 #include "lib/dhp-private.h"
+#include "platform/sim/sim.h"
 
 struct arr {
         dhp *ctx;

@@ -20,12 +20,10 @@
 #include "helpers.h"
 #include "ipc-daemon.h"
 #include "lib/client.h"
+#include "lib/dhp-private.h"
 #include "util/ipcmsg.h"
 #include "util/strbuf.h"
 #include "util/time.h"
-
-#include "lib/dhp-private.h"
-
 
 /* ---- client processes ------------------------------------------------------ */
 

@@ -20,10 +20,8 @@
 #include "helpers.h"
 #include "ipc-daemon.h"
 #include "lib/client.h"
-#include "util/time.h"
-
 #include "lib/dhp-private.h"
-
+#include "util/time.h"
 
 /* Run a program to its end (at most 20 s); its exit status.  stdout goes
  * to `out` when given. */

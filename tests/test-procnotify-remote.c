@@ -9,10 +9,9 @@
 
 #include "core/engine.h"
 #include "helpers.h"
+#include "lib/dhp-private.h"
 #include "platform/sim/sim.h"
 #include "util/time.h"
-
-#include "lib/dhp-private.h"
 
 struct log {
         pthread_mutex_t lock;

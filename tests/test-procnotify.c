@@ -4,9 +4,8 @@
 #include <stdatomic.h>
 
 #include "helpers.h"
-#include "platform/sim/sim.h"
-
 #include "lib/dhp-private.h"
+#include "platform/sim/sim.h"
 
 /* A log of calls: "A:START:2" ... */
 struct calls {

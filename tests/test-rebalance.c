@@ -6,7 +6,6 @@
 #include <stdatomic.h>
 
 #include "helpers.h"
-
 #include "lib/dhp-private.h"
 
 #define LOG_MAX 256
