@@ -5,9 +5,7 @@
  * entry known to dhpd by its wire id.
  */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -7,9 +7,7 @@
  * driver requests queued where a local one would run.
  */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

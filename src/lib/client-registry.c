@@ -4,9 +4,7 @@
  * the API, kept to be re-sent after a reconnect.
  */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -4,9 +4,7 @@
  * control, history, memory condition subscriptions and thresholds.
  */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
