@@ -230,7 +230,7 @@ static double dhp_async_sample(void *userdata) {
         if (dhp_open(&ctx, "sim") < 0 ||
             dhp_arrival_register(ctx, "bench", DHP_CLASS_PROCESSOR, 0, on_arrival, &c, &reg) < 0)
                 abort();
-        p.e = dhp_engine(ctx);
+        p.e = dhp_internal_engine(ctx);
         if (b->threaded) {
                 if (dhp_start_thread(ctx) < 0)
                         abort();

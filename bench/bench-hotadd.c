@@ -74,7 +74,7 @@ static double hotadd_sample(void *userdata) {
 
 static double bare_sample(void *userdata) {
         struct run *r = userdata;
-        struct engine *e = dhp_engine(r->ctx);
+        struct engine *e = dhp_internal_engine(r->ctx);
         uint64_t t0 = bench_now_ns();
 
         for (unsigned i = 0; i < r->adds; i++)

@@ -6,9 +6,8 @@
 #include <stdatomic.h>
 
 #include "helpers.h"
+#include "lib/dhp-private.h"
 #include "platform/sim/sim.h"
-
-struct sim *dhp_internal_sim(dhp *ctx);
 
 struct arr {
         dhp *ctx;

@@ -12,7 +12,7 @@
 
 #include "fake-sysfs.h"
 #include "helpers.h"
-#include "platform/linux/affinity.h"
+#include "lib/affinity.h"
 #include "util/cpuset.h"
 
 struct obs {

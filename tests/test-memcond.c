@@ -7,6 +7,7 @@
 
 #include "core/memcond.h"
 #include "helpers.h"
+#include "lib/dhp-private.h"
 #include "platform/sim/sim.h"
 #include "util/macro.h"
 #include "util/time.h"
@@ -14,8 +15,6 @@
 #define MIB (1ULL << 20)
 #define GIB (1ULL << 30)
 #define KEEP DHP_SIM_LEVEL_KEEP
-
-struct sim *dhp_internal_sim(dhp *ctx);
 
 static struct engine *engine_of(dhp *ctx) {
         return sim_engine(dhp_internal_sim(ctx));

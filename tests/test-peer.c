@@ -11,10 +11,9 @@
 #include "core/memcond.h"
 #include "core/peer.h"
 #include "helpers.h"
+#include "lib/dhp-private.h"
 #include "platform/sim/sim.h"
 #include "util/time.h"
-
-struct sim *dhp_internal_sim(dhp *ctx);
 
 struct log {
         pthread_mutex_t lock;

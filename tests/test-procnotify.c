@@ -4,9 +4,8 @@
 #include <stdatomic.h>
 
 #include "helpers.h"
+#include "lib/dhp-private.h"
 #include "platform/sim/sim.h"
-
-struct sim *dhp_internal_sim(dhp *ctx);
 
 /* A log of calls: "A:START:2" ... */
 struct calls {

@@ -6,9 +6,8 @@
 #include <stdatomic.h>
 
 #include "helpers.h"
+#include "lib/dhp-private.h"
 #include "proto/proto.h"
-
-dhp_device *dhp_internal_device(dhp *ctx, const char *name);
 
 #define LOG_MAX 256
 

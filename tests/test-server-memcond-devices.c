@@ -20,11 +20,8 @@
 #include "helpers.h"
 #include "ipc-daemon.h"
 #include "lib/client.h"
+#include "lib/dhp-private.h"
 #include "util/time.h"
-
-struct remote *dhp_internal_remote(dhp *ctx);
-struct engine *dhp_internal_engine(dhp *ctx);
-
 
 /* Run a program to its end (at most 20 s); its exit status.  stdout goes
  * to `out` when given. */

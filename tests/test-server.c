@@ -22,14 +22,12 @@
 #include "helpers.h"
 #include "ipc-daemon.h"
 #include "lib/client.h"
+#include "lib/dhp-private.h"
 #include "proto/ipcmsg.h"
 #include "proto/record-wire.h"
 #include "util/macro.h"
 #include "util/strbuf.h"
 #include "util/time.h"
-
-struct remote *dhp_internal_remote(dhp *ctx);
-
 
 /* ---- client processes ------------------------------------------------------ */
 

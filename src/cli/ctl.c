@@ -13,15 +13,10 @@
 
 #include "cli/ctl.h"
 #include "cli/plot.h"
-#include "core/engine.h"
 #include "dhp.h"
-#include "lib/client.h"
-#include "proto/record-wire.h"
+#include "lib/dhp-private.h"
 #include "util/parse.h"
 #include "util/strbuf.h"
-
-int dhp_internal_open(dhp **ret, const char *target, char *err, size_t errsize);
-struct remote *dhp_internal_remote(dhp *ctx);
 
 static const char *target_of(const char *socket_path, char *buf, size_t size) {
         if (!socket_path)
@@ -80,7 +75,7 @@ int ctl_status(int argc, char **argv, const char *socket_path) {
         }
         if (connect_daemon("status", socket_path, &ctx) < 0)
                 return 1;
-        r = remote_status(dhp_internal_remote(ctx), &st);
+        r = dhp_internal_status(ctx, &st);
         if (r < 0) {
                 report("status", r, NULL);
                 dhp_close(ctx);
@@ -251,7 +246,7 @@ int ctl_sim(int argc, char **argv, const char *socket_path) {
                 free(text);
         }
         if (r < 0)
-                report("sim", r, err ? err : remote_last_text(dhp_internal_remote(ctx)));
+                report("sim", r, err ? err : dhp_internal_last_text(ctx));
         free(err);
         dhp_close(ctx);
         return r < 0 ? 1 : 0;
@@ -331,14 +326,14 @@ static int plot_from_daemon(struct plot *p, const char *socket_path) {
 
         if (connect_daemon("plot", socket_path, &ctx) < 0)
                 return -ENOTCONN;
-        r = remote_history(dhp_internal_remote(ctx), 0, &h);
+        r = dhp_internal_history(ctx, 0, &h);
         if (r < 0) {
-                report("plot", r, remote_last_text(dhp_internal_remote(ctx)));
+                report("plot", r, dhp_internal_last_text(ctx));
                 dhp_close(ctx);
                 return r;
         }
         for (size_t i = 0; r == 0 && i < h.n; i++) {
-                int n = record_wire_format(&h.records[i], DHP_RECORD_JSON, buf, sizeof(buf));
+                int n = dhp_internal_record_format(&h.records[i], DHP_RECORD_JSON, buf, sizeof(buf));
                 if (n < 0 || (size_t)n >= sizeof(buf))
                         continue;
                 r = plot_line(p, "dhpd", (unsigned)i + 1, buf, (size_t)n);

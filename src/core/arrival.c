@@ -24,19 +24,20 @@ struct arrival_item {
         uint64_t max_reg_id;
 };
 
-dhp_class dhp_device_event_get_class(const dhp_device_event *e) {
+DHP_EXPORT dhp_class dhp_device_event_get_class(const dhp_device_event *e) {
         return e->cls;
 }
 
-dhp_event dhp_device_event_get_event(const dhp_device_event *e) {
+DHP_EXPORT dhp_event dhp_device_event_get_event(const dhp_device_event *e) {
         return e->event;
 }
 
-const char *dhp_device_event_get_name(const dhp_device_event *e) {
+DHP_EXPORT const char *dhp_device_event_get_name(const dhp_device_event *e) {
         return e->name;
 }
 
-int dhp_device_event_get_processor(const dhp_device_event *e, uint32_t *ret_index, dhp_proc_number *ret_number) {
+DHP_EXPORT int dhp_device_event_get_processor(const dhp_device_event *e, uint32_t *ret_index,
+                                              dhp_proc_number *ret_number) {
         if (!e || e->cls != DHP_CLASS_PROCESSOR)
                 return -EINVAL;
         if (ret_index)
@@ -46,7 +47,7 @@ int dhp_device_event_get_processor(const dhp_device_event *e, uint32_t *ret_inde
         return 0;
 }
 
-int dhp_device_event_get_memory(const dhp_device_event *e, uint64_t *ret_base, uint64_t *ret_size) {
+DHP_EXPORT int dhp_device_event_get_memory(const dhp_device_event *e, uint64_t *ret_base, uint64_t *ret_size) {
         if (!e || e->cls != DHP_CLASS_MEMORY)
                 return -EINVAL;
         if (ret_base)
@@ -56,7 +57,7 @@ int dhp_device_event_get_memory(const dhp_device_event *e, uint64_t *ret_base, u
         return 0;
 }
 
-bool dhp_device_event_is_existing(const dhp_device_event *e) {
+DHP_EXPORT bool dhp_device_event_is_existing(const dhp_device_event *e) {
         return e->existing;
 }
 

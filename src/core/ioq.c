@@ -52,7 +52,7 @@ struct dhp_ioq {
         uint64_t hold_t0, hold_last, hold_max, hold_total;
 };
 
-int dhp_ioq_new(dhp_ioq **ret, dhp_ioq_process_fn process, void *userdata) {
+DHP_EXPORT int dhp_ioq_new(dhp_ioq **ret, dhp_ioq_process_fn process, void *userdata) {
         pthread_condattr_t ca;
         struct dhp_ioq *q;
 
@@ -75,7 +75,7 @@ int dhp_ioq_new(dhp_ioq **ret, dhp_ioq_process_fn process, void *userdata) {
         return 0;
 }
 
-void dhp_ioq_free(dhp_ioq *q) {
+DHP_EXPORT void dhp_ioq_free(dhp_ioq *q) {
         if (!q)
                 return;
         pthread_mutex_destroy(&q->lock);
@@ -124,7 +124,7 @@ static void *pop_locked(struct dhp_ioq *q) {
         return req;
 }
 
-int dhp_ioq_submit(dhp_ioq *q, void *req) {
+DHP_EXPORT int dhp_ioq_submit(dhp_ioq *q, void *req) {
         int r;
 
         if (!q)
@@ -158,14 +158,14 @@ int dhp_ioq_submit(dhp_ioq *q, void *req) {
         return DHP_IOQ_DISPATCHED;
 }
 
-void dhp_ioq_complete(dhp_ioq *q, void *req) {
+DHP_EXPORT void dhp_ioq_complete(dhp_ioq *q, void *req) {
         if (!q)
                 return;
         atomic_fetch_add(&q->completed, 1);
         wake_drainers(q);
 }
 
-int dhp_ioq_hold(dhp_ioq *q) {
+DHP_EXPORT int dhp_ioq_hold(dhp_ioq *q) {
         int r = 0;
 
         if (!q)
@@ -187,7 +187,7 @@ static bool idle(struct dhp_ioq *q) {
         return atomic_load(&q->dispatched) == c;
 }
 
-int dhp_ioq_drain(dhp_ioq *q, int timeout_ms) {
+DHP_EXPORT int dhp_ioq_drain(dhp_ioq *q, int timeout_ms) {
         struct timespec deadline;
         int r = 0;
 
@@ -212,7 +212,7 @@ int dhp_ioq_drain(dhp_ioq *q, int timeout_ms) {
         return r;
 }
 
-int dhp_ioq_release(dhp_ioq *q) {
+DHP_EXPORT int dhp_ioq_release(dhp_ioq *q) {
         uint64_t dt;
         int n = 0;
 
@@ -247,7 +247,7 @@ int dhp_ioq_release(dhp_ioq *q) {
         return n;
 }
 
-int dhp_ioq_get_stat(dhp_ioq *q, dhp_ioq_stat which, uint64_t *ret) {
+DHP_EXPORT int dhp_ioq_get_stat(dhp_ioq *q, dhp_ioq_stat which, uint64_t *ret) {
         uint64_t v, c, d;
 
         if (!q || !ret)

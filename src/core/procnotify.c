@@ -12,23 +12,23 @@
 #include "core/peer.h"
 #include "util/time.h"
 
-dhp_proc_change_state dhp_proc_change_get_state(const dhp_proc_change *c) {
+DHP_EXPORT dhp_proc_change_state dhp_proc_change_get_state(const dhp_proc_change *c) {
         return c->state;
 }
 
-uint32_t dhp_proc_change_get_index(const dhp_proc_change *c) {
+DHP_EXPORT uint32_t dhp_proc_change_get_index(const dhp_proc_change *c) {
         return c->index;
 }
 
-dhp_proc_number dhp_proc_change_get_number(const dhp_proc_change *c) {
+DHP_EXPORT dhp_proc_number dhp_proc_change_get_number(const dhp_proc_change *c) {
         return c->number;
 }
 
-int dhp_proc_change_get_status(const dhp_proc_change *c) {
+DHP_EXPORT int dhp_proc_change_get_status(const dhp_proc_change *c) {
         return *c->status;
 }
 
-int dhp_proc_change_veto(const dhp_proc_change *c, int error) {
+DHP_EXPORT int dhp_proc_change_veto(const dhp_proc_change *c, int error) {
         if (!c || c->state != DHP_PROC_ADD_START || error >= 0)
                 return -EINVAL;
         /* The first veto wins; never overwrite another callback's error. */

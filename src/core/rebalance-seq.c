@@ -35,27 +35,27 @@ struct rebalance_item {
 };
 /* ---- the handler context ---------------------------------------------- */
 
-dhp_rebalance_request dhp_rebalance_ctx_get_request(const dhp_rebalance_ctx *c) {
+DHP_EXPORT dhp_rebalance_request dhp_rebalance_ctx_get_request(const dhp_rebalance_ctx *c) {
         return c->req;
 }
 
-dhp_device *dhp_rebalance_ctx_get_device(const dhp_rebalance_ctx *c) {
+DHP_EXPORT dhp_device *dhp_rebalance_ctx_get_device(const dhp_rebalance_ctx *c) {
         return c->dev;
 }
 
-uint32_t dhp_rebalance_ctx_get_processor(const dhp_rebalance_ctx *c) {
+DHP_EXPORT uint32_t dhp_rebalance_ctx_get_processor(const dhp_rebalance_ctx *c) {
         return c->processor;
 }
 
-const char *dhp_rebalance_ctx_get_old_affinity(const dhp_rebalance_ctx *c) {
+DHP_EXPORT const char *dhp_rebalance_ctx_get_old_affinity(const dhp_rebalance_ctx *c) {
         return c->old_affinity;
 }
 
-const char *dhp_rebalance_ctx_get_new_affinity(const dhp_rebalance_ctx *c) {
+DHP_EXPORT const char *dhp_rebalance_ctx_get_new_affinity(const dhp_rebalance_ctx *c) {
         return c->new_affinity;
 }
 
-uint32_t dhp_rebalance_ctx_get_vectors(const dhp_rebalance_ctx *c) {
+DHP_EXPORT uint32_t dhp_rebalance_ctx_get_vectors(const dhp_rebalance_ctx *c) {
         return c->vectors;
 }
 /* ---- the sequence ------------------------------------------------------- */

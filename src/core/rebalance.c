@@ -113,7 +113,7 @@ bool rebalance_wait_not_busy_locked(dhp_device *dev) {
         return true;
 }
 
-void dhp_device_free(dhp_device *dev) {
+DHP_EXPORT void dhp_device_free(dhp_device *dev) {
         struct rebalance *rb;
 
         if (!dev)
@@ -133,15 +133,15 @@ void dhp_device_free(dhp_device *dev) {
         pthread_mutex_unlock(&rb->lock);
 }
 
-const char *dhp_device_get_name(const dhp_device *dev) {
+DHP_EXPORT const char *dhp_device_get_name(const dhp_device *dev) {
         return dev ? dev->name : NULL;
 }
 
-const char *dhp_device_get_setup_class(const dhp_device *dev) {
+DHP_EXPORT const char *dhp_device_get_setup_class(const dhp_device *dev) {
         return dev ? dev->setup_class : NULL;
 }
 
-int dhp_device_set_policy(dhp_device *dev, dhp_rebalance_policy policy) {
+DHP_EXPORT int dhp_device_set_policy(dhp_device *dev, dhp_rebalance_policy policy) {
         if (!dev || (unsigned)policy > DHP_REBALANCE_POLICY_PARTICIPATE)
                 return -EINVAL;
         if (dev->rb->peer) {
@@ -172,7 +172,7 @@ const char *rebalance_exclusion_locked(dhp_device *dev) {
         return class_optout_locked(dev->rb, dev->setup_class) ? "class-optout" : NULL;
 }
 
-int dhp_device_participates(dhp_device *dev) {
+DHP_EXPORT int dhp_device_participates(dhp_device *dev) {
         int r;
 
         if (!dev)
@@ -185,7 +185,7 @@ int dhp_device_participates(dhp_device *dev) {
         return r;
 }
 
-int dhp_device_set_affinity_policy(dhp_device *dev, dhp_affinity_policy policy) {
+DHP_EXPORT int dhp_device_set_affinity_policy(dhp_device *dev, dhp_affinity_policy policy) {
         if (!dev || (unsigned)policy > DHP_AFFINITY_KEEP)
                 return -EINVAL;
         if (dev->rb->peer) {
@@ -202,7 +202,7 @@ int dhp_device_set_affinity_policy(dhp_device *dev, dhp_affinity_policy policy) 
         return 0;
 }
 
-int dhp_device_set_affinity(dhp_device *dev, const char *cpulist) {
+DHP_EXPORT int dhp_device_set_affinity(dhp_device *dev, const char *cpulist) {
         struct cpuset s = CPUSET_INIT;
         int r;
 
@@ -236,7 +236,7 @@ int dhp_device_set_affinity(dhp_device *dev, const char *cpulist) {
         return r;
 }
 
-int dhp_device_get_affinity(dhp_device *dev, char **ret_cpulist) {
+DHP_EXPORT int dhp_device_get_affinity(dhp_device *dev, char **ret_cpulist) {
         struct strbuf sb = STRBUF_INIT;
         char *s;
 
@@ -253,7 +253,7 @@ int dhp_device_get_affinity(dhp_device *dev, char **ret_cpulist) {
         return 0;
 }
 
-int dhp_device_affinity_has(dhp_device *dev, uint32_t cpu) {
+DHP_EXPORT int dhp_device_affinity_has(dhp_device *dev, uint32_t cpu) {
         int r;
 
         if (!dev)
@@ -264,7 +264,7 @@ int dhp_device_affinity_has(dhp_device *dev, uint32_t cpu) {
         return r;
 }
 
-int dhp_device_get_stopped_ns(dhp_device *dev, uint64_t *ret_last, uint64_t *ret_max) {
+DHP_EXPORT int dhp_device_get_stopped_ns(dhp_device *dev, uint64_t *ret_last, uint64_t *ret_max) {
         if (!dev)
                 return -EINVAL;
         /* The peer measures them: ask it (the answer refreshes this
@@ -329,8 +329,8 @@ int rebalance_class_get_optout(struct rebalance *rb, const char *cls, bool *ret)
 }
 /* ---- drivers ------------------------------------------------------------ */
 
-int dhp_driver_attach_at(dhp_device *dev, uint32_t level, const char *name, dhp_driver_cb cb, void *userdata,
-                         dhp_driver **ret) {
+DHP_EXPORT int dhp_driver_attach_at(dhp_device *dev, uint32_t level, const char *name, dhp_driver_cb cb,
+                                    void *userdata, dhp_driver **ret) {
         struct dhp_driver *drv;
         struct list *pos;
 
@@ -375,11 +375,12 @@ int dhp_driver_attach_at(dhp_device *dev, uint32_t level, const char *name, dhp_
         return 0;
 }
 
-int dhp_driver_attach(dhp_device *dev, const char *name, dhp_driver_cb cb, void *userdata, dhp_driver **ret) {
+DHP_EXPORT int dhp_driver_attach(dhp_device *dev, const char *name, dhp_driver_cb cb, void *userdata,
+                                 dhp_driver **ret) {
         return dhp_driver_attach_at(dev, UINT32_MAX, name, cb, userdata, ret);
 }
 
-int dhp_driver_detach(dhp_driver *drv) {
+DHP_EXPORT int dhp_driver_detach(dhp_driver *drv) {
         dhp_device *dev;
 
         if (!drv)

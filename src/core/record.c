@@ -17,19 +17,19 @@
 #include "util/parse.h"
 #include "util/strbuf.h"
 
-uint64_t dhp_record_get_seq(const dhp_record *r) {
+DHP_EXPORT uint64_t dhp_record_get_seq(const dhp_record *r) {
         return r->seq;
 }
 
-uint64_t dhp_record_get_time(const dhp_record *r) {
+DHP_EXPORT uint64_t dhp_record_get_time(const dhp_record *r) {
         return r->t_ns;
 }
 
-const char *dhp_record_get_method(const dhp_record *r) {
+DHP_EXPORT const char *dhp_record_get_method(const dhp_record *r) {
         return r->method;
 }
 
-const char *dhp_record_get_event(const dhp_record *r) {
+DHP_EXPORT const char *dhp_record_get_event(const dhp_record *r) {
         return r->event;
 }
 
@@ -230,7 +230,7 @@ static int format_text(const dhp_record *r, struct strbuf *sb) {
         return sb->oom ? -ENOMEM : 0;
 }
 
-int dhp_record_format(const dhp_record *r, dhp_record_format_kind kind, char *buf, size_t size) {
+DHP_EXPORT int dhp_record_format(const dhp_record *r, dhp_record_format_kind kind, char *buf, size_t size) {
         struct strbuf sb = STRBUF_INIT;
         int n;
 

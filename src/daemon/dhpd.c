@@ -37,6 +37,7 @@
 #include "daemon/notify.h"
 #include "daemon/server.h"
 #include "platform/linux/coexist.h"
+#include "platform/linux/hotplug.h"
 #include "platform/linux/kdev.h"
 #include "platform/linux/meminfo.h"
 #include "platform/linux/linux.h"
@@ -82,15 +83,12 @@ struct daemon {
         dhp_arrival_reg *arr_log[2];
         struct server *server;
         int wake_fd;  /* the engine has queued work */
-        int hp_stop;  /* tells the hotplug thread to stop */
-        int hp_kick;  /* asks the hotplug thread to resync (SIGHUP) */
+        struct linux_hotplug *hp; /* uevents and the transactions they start */
         /* A reloaded configuration for the hotplug thread to apply (it alone
          * runs the platform's transactions). */
         pthread_mutex_t reload_lock;
         struct config reload_cfg;
         bool reload_pending;
-        pthread_t hp_thread;
-        bool hp_running;
         int nt_stop; /* tells the notification thread to stop */
         pthread_t nt_thread;
         bool nt_running;
@@ -362,66 +360,27 @@ static void linux_config_from(struct linux_config *lc, const struct config *c, c
         lc->state_dir = "/run/dhp"; /* under --root */
 }
 
-static void *hotplug_thread(void *userdata) {
+/* On the hotplug thread, at SIGHUP: it alone runs the platform's
+ * transactions, so it applies a reloaded configuration (then resyncs). */
+static void apply_reload(void *userdata) {
         struct daemon *d = userdata;
-        struct pollfd p[4] = {
-                { .fd = linux_platform_get_fd(d->lp), .events = POLLIN },
-                { .fd = d->hp_stop, .events = POLLIN },
-                { .fd = d->hp_kick, .events = POLLIN },
-                { .fd = d->psi_fd, .events = POLLPRI },
-        };
+        struct config c;
+        bool apply;
 
-        for (;;) {
-                /* The memory conditions' slow fallback timer is the poll
-                 * timeout: no other periodic wake-up. */
-                int n = poll(p, 4, memcond_next_timeout_ms(d->engine));
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        log_error(&d->log, "hotplug thread: poll: %s", strerror(errno));
-                        break;
-                }
-                if (n == 0) {
-                        memcond_tick(d->engine);
-                        continue;
-                }
-                if (p[1].revents)
-                        break;
-                if (p[2].revents) {
-                        struct config c;
-                        bool apply;
-
-                        wakefd_drain(d->hp_kick);
-                        pthread_mutex_lock(&d->reload_lock);
-                        apply = d->reload_pending;
-                        if (apply)
-                                c = d->reload_cfg;
-                        d->reload_pending = false;
-                        pthread_mutex_unlock(&d->reload_lock);
-                        if (apply) {
-                                struct linux_config lc;
-                                linux_config_from(&lc, &c, &d->opt);
-                                if (linux_platform_reconfigure(d->lp, &lc) < 0)
-                                        log_error(&d->log, "cannot apply the reloaded policies; the running ones stay");
-                                else
-                                        log_notice(&d->log, "onlining policies and managed cgroups reloaded");
-                        }
-                        linux_platform_resync(d->lp);
-                }
-                if (p[3].revents & POLLPRI)
-                        memcond_evaluate(d->engine); /* memory pressure: re-read the levels now */
-                if (p[3].revents & (POLLERR | POLLNVAL)) {
-                        log_warning(&d->log, "the PSI memory trigger failed; relying on the slow timer");
-                        p[3].fd = -1;
-                }
-                if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
-                        log_error(&d->log, "the uevent socket failed; hot-added hardware is no longer seen");
-                        break;
-                }
-                if (p[0].revents && linux_platform_process(d->lp) < 0)
-                        break;
+        pthread_mutex_lock(&d->reload_lock);
+        apply = d->reload_pending;
+        if (apply)
+                c = d->reload_cfg;
+        d->reload_pending = false;
+        pthread_mutex_unlock(&d->reload_lock);
+        if (apply) {
+                struct linux_config lc;
+                linux_config_from(&lc, &c, &d->opt);
+                if (linux_platform_reconfigure(d->lp, &lc) < 0)
+                        log_error(&d->log, "cannot apply the reloaded policies; the running ones stay");
+                else
+                        log_notice(&d->log, "onlining policies and managed cgroups reloaded");
         }
-        return NULL;
 }
 
 /* Memory condition thresholds and the fallback interval from dhpd.conf. */
@@ -633,8 +592,8 @@ static int main_loop(struct daemon *d, int sfd) {
                                 } else {
                                         log_error(&d->log, "configuration not reloaded; the running one stays");
                                 }
-                                if (d->lp)
-                                        wakefd_signal(d->hp_kick);
+                                if (d->hp)
+                                        linux_hotplug_kick(d->hp);
                                 notify_send("READY=1");
                                 continue;
                         }
@@ -672,7 +631,7 @@ static int daemonize(void) {
 }
 
 int main(int argc, char **argv) {
-        struct daemon d = { .wake_fd = -1, .hp_stop = -1, .hp_kick = -1, .psi_fd = -1, .nt_stop = -1 };
+        struct daemon d = { .wake_fd = -1, .psi_fd = -1, .nt_stop = -1 };
         sigset_t mask;
         int sfd, r, rc = 1;
 
@@ -706,10 +665,8 @@ int main(int argc, char **argv) {
         signal(SIGPIPE, SIG_IGN);
         sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
         d.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        d.hp_stop = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        d.hp_kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         d.nt_stop = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (sfd < 0 || d.wake_fd < 0 || d.hp_stop < 0 || d.hp_kick < 0 || d.nt_stop < 0) {
+        if (sfd < 0 || d.wake_fd < 0 || d.nt_stop < 0) {
                 log_error(&d.log, "cannot create event fds: %s", strerror(errno));
                 return 1;
         }
@@ -726,12 +683,16 @@ int main(int argc, char **argv) {
                 if (r < 0)
                         goto out;
                 memcond_evaluate(d.engine);
-                r = -pthread_create(&d.hp_thread, NULL, hotplug_thread, &d);
+                r = linux_hotplug_start(&d.hp, &(struct linux_hotplug_config){ .lp = d.lp,
+                                                                               .memcond_engine = d.engine,
+                                                                               .psi_fd = d.psi_fd,
+                                                                               .on_kick = apply_reload,
+                                                                               .userdata = &d,
+                                                                               .log = &d.log });
                 if (r < 0) {
                         log_error(&d.log, "cannot start the hotplug thread: %s", strerror(-r));
                         goto out;
                 }
-                d.hp_running = true;
         } else if (d.opt.scenario && run_scenario(&d) < 0) {
                 goto out;
         }
@@ -753,10 +714,7 @@ int main(int argc, char **argv) {
 
         rc = main_loop(&d, sfd) < 0 ? 1 : 0;
 out:
-        if (d.hp_running) {
-                wakefd_signal(d.hp_stop);
-                pthread_join(d.hp_thread, NULL);
-        }
+        linux_hotplug_stop(d.hp);
         if (d.nt_running) {
                 wakefd_signal(d.nt_stop);
                 pthread_join(d.nt_thread, NULL);

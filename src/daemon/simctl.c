@@ -11,48 +11,8 @@
 #include <string.h>
 
 #include "daemon/server-internal.h"
-#include "platform/sim/scenario.h"
 #include "platform/sim/sim.h"
-#include "platform/sim/simdev.h"
-
-/* ---- a scenario's hooks into dhpd ----------------------------------------- */
-
-static int settle(void *userdata) {
-        struct server *s = userdata;
-
-        return engine_wait_idle(s->e, 10000);
-}
-
-static void note(void *userdata, const char *text) {
-        struct server *s = userdata;
-
-        engine_record_note(s->e, text);
-}
-
-static int device_add(void *userdata, const struct simdev_config *cfg) {
-        struct server *s = userdata;
-
-        return s->cfg.rebalance ? simdev_add(s->cfg.rebalance, cfg) : -EOPNOTSUPP;
-}
-
-static int class_optout(void *userdata, const char *setup_class, bool optout) {
-        struct server *s = userdata;
-
-        return s->cfg.rebalance ? rebalance_class_set_optout(s->cfg.rebalance, setup_class, optout) : -EOPNOTSUPP;
-}
-
-static int run_scenario(struct server *s, struct job *j, char **err) {
-        struct scenario_hooks hooks = { .settle = settle, .note = note, .device_add = device_add,
-                                        .class_optout = class_optout, .userdata = s };
-        struct scenario *sc = NULL;
-        int r;
-
-        r = scenario_parse(j->filename, j->text, &sc, err);
-        if (r == 0)
-                r = scenario_run(sc, s->sim, &hooks, err);
-        scenario_free(sc);
-        return r;
-}
+#include "platform/sim/simrun.h"
 
 /* On the worker. */
 void simctl_run(struct server *s, struct job *j) {
@@ -71,11 +31,14 @@ void simctl_run(struct server *s, struct job *j) {
                 r = sim_memory_add(s->sim, j->size, &base);
                 peer_reply(c, j->msgid, r, 0, base, NULL);
                 break;
-        case JOB_SIM_RUN:
-                r = run_scenario(s, j, &err);
+        case JOB_SIM_RUN: {
+                const struct simrun run = { .sim = s->sim, .rebalance = s->cfg.rebalance };
+
+                r = simrun_scenario(&run, j->filename, j->text, &err);
                 peer_reply(c, j->msgid, r, 0, 0, err);
                 free(err);
                 break;
+        }
         default:
                 break;
         }

@@ -16,6 +16,7 @@
 
 #include "core/engine.h"
 #include "dhp.h"
+#include "lib/dhp-private.h"
 #include "proto/ipcmsg.h"
 
 struct remote;
@@ -48,27 +49,10 @@ int remote_sim_run(struct remote *r, const char *filename, const char *text, cha
 /* A round trip that does nothing (benchmarks, liveness). */
 int remote_ping(struct remote *r);
 
-/* What `dhpctl status` shows. */
-struct remote_status {
-        uint32_t ncpus;
-        uint8_t *cpu_state; /* dhp_proc_state per slot */
-        size_t nmem;
-        struct ipc_msg *mem; /* IPC_STATUS_MEM */
-        size_t nclients;
-        struct ipc_msg *clients; /* IPC_STATUS_CLIENT */
-};
+/* What `dhpctl status` shows, and dhpd's last records (the structures
+ * and their deinit: dhp-private.h). */
 int remote_status(struct remote *r, struct remote_status *ret);
-void remote_status_deinit(struct remote_status *st);
-/* The last records of dhpd's stream (HISTORY, protocol 1.1), oldest first:
- * at most count (0: as many as dhpd keeps and sends at once).  -EOPNOTSUPP
- * from a 1.0 dhpd, -EBUSY while dhpd's queue for this client is full. */
-#define REMOTE_HISTORY_MAX 4096
-struct remote_history {
-        size_t n, cap;
-        struct ipc_record *records;
-};
 int remote_history(struct remote *r, uint32_t count, struct remote_history *ret);
-void remote_history_deinit(struct remote_history *h);
 /* The daemon's explanation of the last refused request ("" if none). */
 const char *remote_last_text(struct remote *r);
 

@@ -1,12 +1,59 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the library keeps to itself but its own benchmarks and tests reach
- * through the static archive: never exported from libdhp.so.
+ * What the library keeps to itself but its own CLI, benchmarks and tests
+ * reach through the static archive: never exported from libdhp.so (none
+ * is marked DHP_EXPORT).  One name each; nobody declares these by hand.
  */
 #pragma once
 
-#include "core/engine.h"
-#include "dhp.h"
+#include <stddef.h>
+#include <stdint.h>
 
-/* The engine behind a context. */
-struct engine *dhp_engine(dhp *ctx);
+#include "dhp.h"
+#include "proto/ipcmsg.h"
+
+struct engine;
+struct remote;
+struct sim;
+
+/* dhp_open() with a message a person can act on in err (dhpctl). */
+int dhp_internal_open(dhp **ret, const char *target, char *err, size_t errsize);
+
+/* The engine behind a context (a "unix:" context's local one). */
+struct engine *dhp_internal_engine(dhp *ctx);
+/* The simulated platform behind a "sim" context, else NULL. */
+struct sim *dhp_internal_sim(dhp *ctx);
+/* The connection behind a "unix:" context, else NULL. */
+struct remote *dhp_internal_remote(dhp *ctx);
+/* A device by name (scenarios run by the CLI and tests). */
+dhp_device *dhp_internal_device(dhp *ctx, const char *name);
+
+/* ---- what `dhpctl status` and `dhpctl plot` ask dhpd ("unix:" only;
+ * -EOPNOTSUPP on another context) ------------------------------------ */
+
+struct remote_status {
+        uint32_t ncpus;
+        uint8_t *cpu_state; /* dhp_proc_state per slot */
+        size_t nmem;
+        struct ipc_msg *mem; /* IPC_STATUS_MEM */
+        size_t nclients;
+        struct ipc_msg *clients; /* IPC_STATUS_CLIENT */
+};
+int dhp_internal_status(dhp *ctx, struct remote_status *ret);
+void remote_status_deinit(struct remote_status *st);
+
+/* The last records of dhpd's stream (HISTORY, protocol 1.1), oldest first:
+ * at most count (0: as many as dhpd keeps and sends at once).  -EOPNOTSUPP
+ * from a 1.0 dhpd, -EBUSY while dhpd's queue for this client is full. */
+#define REMOTE_HISTORY_MAX 4096
+struct remote_history {
+        size_t n, cap;
+        struct ipc_record *records;
+};
+int dhp_internal_history(dhp *ctx, uint32_t count, struct remote_history *ret);
+void remote_history_deinit(struct remote_history *h);
+/* One record of a history as dhp_record_format() formats a record. */
+int dhp_internal_record_format(const struct ipc_record *rec, dhp_record_format_kind kind, char *buf, size_t size);
+
+/* dhpd's explanation of the last refused request ("" if none). */
+const char *dhp_internal_last_text(dhp *ctx);

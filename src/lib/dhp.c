@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The public API: a context is an engine over a platform chosen by the
- * target string, an eventfd that says "notifications pending", and
- * optionally a notification thread of its own.
+ * The public API: a context is an engine behind a backend chosen by the
+ * target string (backend.h: the in-process platforms or dhpd's client),
+ * an eventfd that says "notifications pending", and optionally a
+ * notification thread of its own.  Nothing here depends on the backend.
  */
 #include <errno.h>
 #include <poll.h>
@@ -18,32 +19,18 @@
 #include "core/peer.h"
 #include "core/rebalance.h"
 #include "dhp.h"
-#include "lib/dhp-private.h"
-#include "platform/linux/affinity.h"
-#include "platform/linux/linux.h"
+#include "lib/backend.h"
 #include "lib/client.h"
-#include "lib/mirror.h"
+#include "lib/dhp-private.h"
+#include "proto/record-wire.h"
 #include "platform/sim/scenario.h"
-#include "platform/sim/sim.h"
-#include "platform/sim/simdev.h"
-#include "util/cpuset.h"
 #include "util/macro.h"
-#include "util/parse.h"
 
 struct dhp {
-        struct engine *engine;
-        struct sim *sim; /* target "sim" */
-        struct rebalance *rebalance;
-        struct linux_platform *lp; /* target "linux" */
-        char *root;
-        pthread_t hp_thread; /* "linux": uevents and transactions */
-        bool hp_running;
-        int hp_stop;
-        pthread_mutex_t admitted_lock;
-        struct cpuset admitted; /* this process's threads run only here */
-        char cgroups[LINUX_MAX_CGROUPS][256];
-        struct remote *remote; /* target "unix:PATH": engine is local, no platform */
-        bool own_engine;       /* the engine is ours, not a platform's */
+        const struct dhp_backend_ops *ops;
+        void *backend;
+        struct engine *engine;       /* the backend's */
+        struct rebalance *rebalance; /* the backend's */
         int efd;         /* readable: the queue has items */
         int stop_efd;    /* readable: the notification thread must stop */
         pthread_mutex_t lock;
@@ -56,8 +43,8 @@ struct dhp_memcond {
         struct memcond_listener listener;
         struct list node;
         dhp *ctx;
+        int kind; /* as the backend opened it: enum memcond_kind, or -1 */
         int efd; /* readable exactly while the event is set */
-        bool subscribed; /* counted in dhpd's subscription (target "unix:") */
 };
 
 static void wake(void *userdata) {
@@ -75,163 +62,55 @@ static void drain(int fd) {
         (void)!read(fd, &v, sizeof(v));
 }
 
-static int open_sim(struct dhp *ctx, const char *options) {
-        struct sim_config cfg = SIM_CONFIG_DEFAULT;
-        int r;
-
-        r = sim_config_parse(&cfg, options);
-        if (r < 0)
-                return r;
-        r = sim_new(&ctx->sim, &cfg);
-        if (r < 0)
-                return r;
-        ctx->engine = sim_engine(ctx->sim);
-        /* Engine hooks are added before the platform runs a transaction. */
-        return rebalance_new(ctx->engine, &ctx->rebalance);
+void *dhp_backend_state(dhp *ctx, const struct dhp_backend_ops *ops) {
+        return ctx && ctx->ops == ops ? ctx->backend : NULL;
 }
 
-/* Admission of a processor: this process's threads may now run there. */
-static int linux_on_admit(void *userdata, uint32_t cpu) {
-        struct dhp *ctx = userdata;
-        int r;
-
-        pthread_mutex_lock(&ctx->admitted_lock);
-        r = cpuset_set(&ctx->admitted, cpu);
-        if (r >= 0)
-                r = affinity_set_process(&ctx->admitted, NULL);
-        pthread_mutex_unlock(&ctx->admitted_lock);
-        /* Not widening our own threads is no reason to refuse the processor
-         * to everybody else. */
-        (void)r;
-        return 0;
-}
-
-static void *linux_hotplug_thread(void *userdata) {
-        struct dhp *ctx = userdata;
-        struct pollfd p[2] = {
-                { .fd = linux_platform_get_fd(ctx->lp), .events = POLLIN },
-                { .fd = ctx->hp_stop, .events = POLLIN },
+/* The backend of a target and what follows its prefix. */
+static const struct dhp_backend_ops *backend_for(const char *target, const char **ret_options) {
+        static const struct {
+                const char *name;
+                const struct dhp_backend_ops *ops;
+                bool bare; /* valid without ":OPTIONS" */
+        } table[] = {
+                { "sim", &dhp_backend_sim, true },
+                { "linux", &dhp_backend_linux, true },
+                { "unix", &dhp_backend_remote, false },
         };
 
-        for (;;) {
-                if (poll(p, 2, -1) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        break;
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                size_t n = strlen(table[i].name);
+                if (strncmp(target, table[i].name, n) != 0)
+                        continue;
+                if (target[n] == 0 && table[i].bare) {
+                        *ret_options = NULL;
+                        return table[i].ops;
                 }
-                if (p[1].revents || (p[0].revents & (POLLERR | POLLHUP | POLLNVAL)))
-                        break;
-                if (p[0].revents && linux_platform_process(ctx->lp) < 0)
-                        break;
+                if (target[n] == ':') {
+                        *ret_options = target + n + 1;
+                        return table[i].ops;
+                }
         }
         return NULL;
 }
 
-/* "linux" or "linux:root=DIR,uevent-fd=N,cgroup=GROUP,online=yes|no" (root
- * and uevent-fd are for tests on a fake sysfs tree). */
-static int open_linux(struct dhp *ctx, const char *options) {
-        struct linux_config lc;
-        char *dup = NULL, *save = NULL;
-        int r = 0, fd = -1;
-
-        linux_config_defaults(&lc);
-        if (options && *options) {
-                dup = strdup(options);
-                if (!dup)
-                        return -ENOMEM;
-                for (char *it = strtok_r(dup, ",", &save); it && r == 0; it = strtok_r(NULL, ",", &save)) {
-                        char *v = strchr(it, '=');
-                        uint32_t n;
-                        int b;
-                        if (!v) {
-                                r = -EINVAL;
-                                break;
-                        }
-                        *v++ = 0;
-                        if (strcmp(it, "root") == 0) {
-                                free(ctx->root);
-                                ctx->root = strdup(v);
-                                r = ctx->root ? 0 : -ENOMEM;
-                        } else if (strcmp(it, "uevent-fd") == 0) {
-                                r = parse_u32(v, &n);
-                                fd = (int)n;
-                        } else if (strcmp(it, "online") == 0) {
-                                r = parse_bool(v, &b);
-                                lc.cpu_online = lc.mem_online = b;
-                        } else if (strcmp(it, "cgroup") == 0 && lc.ncgroups < LINUX_MAX_CGROUPS &&
-                                   strlen(v) < sizeof(ctx->cgroups[0])) {
-                                strcpy(ctx->cgroups[lc.ncgroups], v);
-                                lc.cgroups[lc.ncgroups] = ctx->cgroups[lc.ncgroups];
-                                lc.ncgroups++;
-                        } else {
-                                r = -EINVAL;
-                        }
-                }
-        }
-        if (r < 0)
-                goto out;
-        lc.root = ctx->root ? ctx->root : "";
-        lc.uevent_fd = fd;
-        lc.on_admit = linux_on_admit;
-        lc.on_admit_userdata = ctx;
-        r = linux_platform_new(&ctx->lp, &lc, NULL);
-        if (r < 0)
-                goto out;
-        ctx->engine = linux_platform_engine(ctx->lp);
-        /* Engine hooks are added before the platform runs a transaction. */
-        r = rebalance_new(ctx->engine, &ctx->rebalance);
-        if (r < 0)
-                goto out;
-        r = linux_platform_start(ctx->lp);
-        if (r < 0)
-                goto out;
-        /* From now on this process's threads run only on admitted CPUs. */
-        r = linux_platform_admitted(ctx->lp, &ctx->admitted);
-        if (r >= 0 && cpuset_count(&ctx->admitted) > 0)
-                affinity_set_process(&ctx->admitted, NULL);
-        ctx->hp_stop = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (ctx->hp_stop < 0) {
-                r = -errno;
-                goto out;
-        }
-        r = -pthread_create(&ctx->hp_thread, NULL, linux_hotplug_thread, ctx);
-        if (r == 0)
-                ctx->hp_running = true;
-out:
-        free(dup);
-        return r;
-}
-
-/* A client of dhpd has no platform of its own: the local engine only holds
- * registrations and the arrival queue. */
-static int nop_cpu(void *platform, uint32_t index) {
-        return 0;
-}
-
-static int nop_block(void *platform, uint64_t index) {
-        return 0;
-}
-
-static const struct platform_ops remote_ops = { .cpu_start = nop_cpu, .cpu_stop = nop_cpu, .mem_block_online = nop_block };
-
-static int open_remote(struct dhp *ctx, const char *path, char *err, size_t errsize) {
+static int backend_open(struct dhp *ctx, const char *target, char *err, size_t errsize) {
+        struct dhp_backend_open o = { .wake = wake, .wake_userdata = ctx, .err = err, .errsize = errsize };
+        const struct dhp_backend_ops *ops = backend_for(target, &o.options);
         int r;
 
-        r = engine_new(&ctx->engine, &remote_ops, NULL);
+        if (!ops)
+                return -EPROTONOSUPPORT;
+        r = ops->open(&o);
         if (r < 0)
                 return r;
-        ctx->own_engine = true;
-        peer_set_records_only(ctx->engine, true);
-        r = remote_open(&ctx->remote, ctx->engine, path, wake, ctx, err, errsize);
-        if (r < 0)
-                return r;
-        /* Devices live in dhpd; this module mirrors them and runs the
-         * requests dhpd sends to their drivers. */
-        return mirror_devices_new(ctx->engine, remote_rebalance_ops(), ctx->remote, &ctx->rebalance);
+        ctx->ops = ops;
+        ctx->backend = o.backend;
+        ctx->engine = o.engine;
+        ctx->rebalance = o.rebalance;
+        return 0;
 }
 
-/* dhp_open with a message a person can act on (dhpctl); not exported. */
-int dhp_internal_open(dhp **ret, const char *target, char *err, size_t errsize);
 int dhp_internal_open(dhp **ret, const char *target, char *err, size_t errsize) {
         struct dhp *ctx;
         int r;
@@ -246,9 +125,8 @@ int dhp_internal_open(dhp **ret, const char *target, char *err, size_t errsize) 
         ctx = calloc(1, sizeof(*ctx));
         if (!ctx)
                 return -ENOMEM;
-        ctx->efd = ctx->stop_efd = ctx->hp_stop = -1;
+        ctx->efd = ctx->stop_efd = -1;
         pthread_mutex_init(&ctx->lock, NULL);
-        pthread_mutex_init(&ctx->admitted_lock, NULL);
         list_init(&ctx->memconds);
 
         /* The eventfds first: the connection thread may wake at once. */
@@ -258,19 +136,7 @@ int dhp_internal_open(dhp **ret, const char *target, char *err, size_t errsize) 
                 r = -errno;
                 goto fail;
         }
-
-        if (strcmp(target, "sim") == 0)
-                r = open_sim(ctx, NULL);
-        else if (strncmp(target, "sim:", 4) == 0)
-                r = open_sim(ctx, target + 4);
-        else if (strcmp(target, "linux") == 0)
-                r = open_linux(ctx, NULL);
-        else if (strncmp(target, "linux:", 6) == 0)
-                r = open_linux(ctx, target + 6);
-        else if (strncmp(target, "unix:", 5) == 0)
-                r = open_remote(ctx, target + 5, err, errsize);
-        else
-                r = -EPROTONOSUPPORT;
+        r = backend_open(ctx, target, err, errsize);
         if (r < 0)
                 goto fail;
         engine_set_embedder(ctx->engine, ctx);
@@ -293,36 +159,20 @@ DHP_EXPORT int dhp_open(dhp **ret, const char *target) {
 DHP_EXPORT int dhp_reconnect(dhp *ctx) {
         if (!ctx)
                 return -EINVAL;
-        if (!ctx->remote)
-                return -EOPNOTSUPP;
-        return remote_reconnect(ctx->remote, NULL, 0);
+        return ctx->ops->reconnect(ctx->backend);
 }
 
 DHP_EXPORT void dhp_close(dhp *ctx) {
         if (!ctx)
                 return;
         dhp_stop_thread(ctx);
-        if (ctx->hp_running) {
-                uint64_t one = 1;
-                (void)!write(ctx->hp_stop, &one, sizeof(one));
-                pthread_join(ctx->hp_thread, NULL);
-        }
-        if (ctx->hp_stop >= 0)
-                close(ctx->hp_stop);
+        if (ctx->ops)
+                ctx->ops->stop(ctx->backend);
         /* Handles that refer to the engine go before any engine does. */
         list_for_each_safe(n, tmp, &ctx->memconds)
                 dhp_memcond_close(list_entry(n, struct dhp_memcond, node));
-        remote_free(ctx->remote);
-        linux_platform_free(ctx->lp);
-        free(ctx->root);
-        cpuset_deinit(&ctx->admitted);
-        pthread_mutex_destroy(&ctx->admitted_lock);
-        if (ctx->own_engine)
-                engine_free(ctx->engine);
-        if (ctx->sim)
-                sim_free(ctx->sim);
-        /* After the engine: its hook and queued items refer to it. */
-        rebalance_free(ctx->rebalance);
+        if (ctx->ops)
+                ctx->ops->free(ctx->backend);
         if (ctx->efd >= 0)
                 close(ctx->efd);
         if (ctx->stop_efd >= 0)
@@ -331,7 +181,7 @@ DHP_EXPORT void dhp_close(dhp *ctx) {
         free(ctx);
 }
 
-struct engine *dhp_engine(dhp *ctx) {
+struct engine *dhp_internal_engine(dhp *ctx) {
         return ctx->engine;
 }
 
@@ -349,6 +199,8 @@ static bool thread_running(struct dhp *ctx) {
 }
 
 DHP_EXPORT int dhp_process(dhp *ctx) {
+        int r;
+
         if (!ctx)
                 return -EINVAL;
         if (thread_running(ctx) && !pthread_equal(ctx->thread, pthread_self()))
@@ -357,12 +209,12 @@ DHP_EXPORT int dhp_process(dhp *ctx) {
          * readable again, so nothing is left behind unannounced. */
         drain(ctx->efd);
         memcond_tick(ctx->engine);
-        if (ctx->remote && remote_error(ctx->remote) < 0) {
+        r = ctx->ops->error(ctx->backend);
+        if (r < 0) {
                 /* Deliver what came before the loss, then report it. */
-                int n = engine_dispatch(ctx->engine);
-                (void)n;
+                (void)engine_dispatch(ctx->engine);
                 wake(ctx); /* stays readable until dhp_reconnect() */
-                return remote_error(ctx->remote);
+                return ctx->ops->error(ctx->backend);
         }
         return engine_dispatch(ctx->engine);
 }
@@ -468,37 +320,32 @@ DHP_EXPORT int dhp_set_name(dhp *ctx, const char *name) {
 DHP_EXPORT int dhp_proc_count(dhp *ctx, uint32_t *ret_count) {
         if (!ctx || !ret_count)
                 return -EINVAL;
-        if (ctx->remote)
-                return remote_proc_count(ctx->remote, ret_count);
-        *ret_count = engine_cpu_count(ctx->engine);
-        return 0;
+        return ctx->ops->proc_count(ctx->backend, ret_count);
 }
 
 DHP_EXPORT int dhp_proc_get_state(dhp *ctx, uint32_t index, dhp_proc_state *ret_state) {
         if (!ctx || !ret_state)
                 return -EINVAL;
-        if (ctx->remote)
-                return remote_proc_get_state(ctx->remote, index, ret_state);
-        return engine_cpu_get_state(ctx->engine, index, ret_state);
+        return ctx->ops->proc_get_state(ctx->backend, index, ret_state);
 }
 
 DHP_EXPORT int dhp_proc_register(dhp *ctx, const char *name, uint32_t flags, dhp_proc_cb cb, void *userdata,
                                  dhp_proc_reg **ret) {
         if (!ctx)
                 return -EINVAL;
-        if (ctx->remote)
-                return remote_proc_register(ctx->remote, name, flags, cb, userdata, ret);
-        return procnotify_register(ctx->engine, name, flags, cb, userdata, ret);
+        return ctx->ops->proc_register(ctx->backend, name, flags, cb, userdata, ret);
 }
 
+/* A handle knows its engine; the engine knows the context behind it (none
+ * for dhpd's own engine, whose handles are its own). */
 DHP_EXPORT void dhp_proc_deregister(dhp_proc_reg *reg) {
         struct dhp *ctx;
 
         if (!reg)
                 return;
         ctx = engine_embedder(procnotify_reg_engine(reg));
-        if (ctx && ctx->remote)
-                remote_proc_deregister(ctx->remote, reg);
+        if (ctx)
+                ctx->ops->proc_deregister(ctx->backend, reg);
         else
                 procnotify_deregister(reg);
 }
@@ -507,9 +354,7 @@ DHP_EXPORT int dhp_arrival_register(dhp *ctx, const char *name, dhp_class cls, u
                                     void *userdata, dhp_arrival_reg **ret) {
         if (!ctx)
                 return -EINVAL;
-        if (ctx->remote)
-                return remote_arrival_register(ctx->remote, name, cls, flags, cb, userdata, ret);
-        return arrival_register(ctx->engine, name, cls, flags, cb, userdata, ret);
+        return ctx->ops->arrival_register(ctx->backend, name, cls, flags, cb, userdata, ret);
 }
 
 DHP_EXPORT void dhp_arrival_unregister(dhp_arrival_reg *reg) {
@@ -518,8 +363,8 @@ DHP_EXPORT void dhp_arrival_unregister(dhp_arrival_reg *reg) {
         if (!reg)
                 return;
         ctx = engine_embedder(arrival_reg_engine(reg));
-        if (ctx && ctx->remote)
-                remote_arrival_unregister(ctx->remote, reg);
+        if (ctx)
+                ctx->ops->arrival_unregister(ctx->backend, reg);
         else
                 arrival_unregister(reg);
 }
@@ -527,9 +372,7 @@ DHP_EXPORT void dhp_arrival_unregister(dhp_arrival_reg *reg) {
 DHP_EXPORT int dhp_monitor_add(dhp *ctx, dhp_monitor_cb cb, void *userdata, dhp_monitor **ret) {
         if (!ctx)
                 return -EINVAL;
-        if (ctx->remote)
-                return remote_monitor_add(ctx->remote, cb, userdata, ret);
-        return engine_monitor_add(ctx->engine, cb, userdata, ret);
+        return ctx->ops->monitor_add(ctx->backend, cb, userdata, ret);
 }
 
 DHP_EXPORT void dhp_monitor_remove(dhp_monitor *m) {
@@ -538,8 +381,8 @@ DHP_EXPORT void dhp_monitor_remove(dhp_monitor *m) {
         if (!m)
                 return;
         ctx = engine_embedder(engine_monitor_engine(m));
-        if (ctx && ctx->remote)
-                remote_monitor_remove(ctx->remote, m);
+        if (ctx)
+                ctx->ops->monitor_remove(ctx->backend, m);
         else
                 engine_monitor_remove(m);
 }
@@ -547,21 +390,13 @@ DHP_EXPORT void dhp_monitor_remove(dhp_monitor *m) {
 DHP_EXPORT int dhp_sim_cpu_add(dhp *ctx, uint32_t *ret_index) {
         if (!ctx)
                 return -EINVAL;
-        if (ctx->remote)
-                return remote_sim_cpu_add(ctx->remote, ret_index);
-        if (!ctx->sim)
-                return -EOPNOTSUPP;
-        return sim_cpu_add(ctx->sim, ret_index);
+        return ctx->ops->sim_cpu_add(ctx->backend, ret_index);
 }
 
 DHP_EXPORT int dhp_sim_memory_add(dhp *ctx, uint64_t size, uint64_t *ret_base) {
         if (!ctx)
                 return -EINVAL;
-        if (ctx->remote)
-                return remote_sim_memory_add(ctx->remote, size, ret_base);
-        if (!ctx->sim)
-                return -EOPNOTSUPP;
-        return sim_memory_add(ctx->sim, size, ret_base);
+        return ctx->ops->sim_memory_add(ctx->backend, size, ret_base);
 }
 
 DHP_EXPORT int dhp_device_new(dhp *ctx, const char *name, const char *setup_class, dhp_device **ret) {
@@ -582,6 +417,8 @@ DHP_EXPORT int dhp_setup_class_get_optout(dhp *ctx, const char *setup_class, boo
         return rebalance_class_get_optout(ctx->rebalance, setup_class, ret_optout);
 }
 
+/* A scenario's "settle": deliver the queue here, or wait for the
+ * notification thread to. */
 static int settle(void *userdata) {
         struct dhp *ctx = userdata;
         int r;
@@ -593,42 +430,10 @@ static int settle(void *userdata) {
         return engine_wait_idle(ctx->engine, 10000);
 }
 
-static void note(void *userdata, const char *text) {
-        struct dhp *ctx = userdata;
-
-        engine_record_note(ctx->engine, text);
-}
-
-static int device_add(void *userdata, const struct simdev_config *cfg) {
-        struct dhp *ctx = userdata;
-
-        return simdev_add(ctx->rebalance, cfg);
-}
-
-static int class_optout(void *userdata, const char *setup_class, bool optout) {
-        struct dhp *ctx = userdata;
-
-        return rebalance_class_set_optout(ctx->rebalance, setup_class, optout);
-}
-
 DHP_EXPORT int dhp_sim_run_scenario(dhp *ctx, const char *filename, const char *text, char **ret_error) {
-        struct scenario_hooks hooks = { .settle = settle, .note = note, .device_add = device_add,
-                                        .class_optout = class_optout, .userdata = ctx };
-        struct scenario *sc = NULL;
-        int r;
-
         if (!ctx || !text)
                 return -EINVAL;
-        if (ctx->remote)
-                return remote_sim_run(ctx->remote, filename, text, ret_error);
-        if (!ctx->sim)
-                return -EOPNOTSUPP;
-        r = scenario_parse(filename, text, &sc, ret_error);
-        if (r < 0)
-                return r;
-        r = scenario_run(sc, ctx->sim, &hooks, ret_error);
-        scenario_free(sc);
-        return r;
+        return ctx->ops->sim_run(ctx->backend, filename, text, settle, ctx, ret_error);
 }
 
 DHP_EXPORT int dhp_sim_check_scenario(const char *filename, const char *text, char **ret_error) {
@@ -640,12 +445,6 @@ DHP_EXPORT int dhp_sim_check_scenario(const char *filename, const char *text, ch
         r = scenario_parse(filename, text, &sc, ret_error);
         scenario_free(sc);
         return r;
-}
-
-/* For the CLI and tests: the simulated platform behind a context. */
-struct sim *dhp_internal_sim(dhp *ctx);
-struct sim *dhp_internal_sim(dhp *ctx) {
-        return ctx->sim;
 }
 
 /* ---- memory condition events ------------------------------------------ */
@@ -666,17 +465,15 @@ static void memcond_changed(struct memcond_listener *l, bool set) {
 DHP_EXPORT int dhp_memcond_open(dhp *ctx, const char *name, dhp_memcond **ret) {
         enum memcond_kind k;
         struct dhp_memcond *ev;
-        int r;
+        int r, kind;
 
         if (!ctx || !name || !ret)
                 return -EINVAL;
         r = memcond_lookup(name, &k);
-        if (ctx->remote) {
-                /* dhpd judges the name and sends the state now, before
-                 * this returns: the local event is current below. */
-                int kind = r < 0 ? -1 : (int)k;
-                r = remote_memcond_subscribe(ctx->remote, name, kind);
-        }
+        kind = r < 0 ? -1 : (int)k;
+        /* The backend's word on the name; dhpd's event is current when
+         * this returns. */
+        r = ctx->ops->memcond_open(ctx->backend, name, r, kind);
         if (r < 0)
                 return r;
         ev = calloc(1, sizeof(*ev));
@@ -685,12 +482,11 @@ DHP_EXPORT int dhp_memcond_open(dhp *ctx, const char *name, dhp_memcond **ret) {
         if (!ev || ev->efd < 0) {
                 r = ev ? -errno : -ENOMEM;
                 free(ev);
-                if (ctx->remote)
-                        remote_memcond_unsubscribe(ctx->remote, (int)k);
+                ctx->ops->memcond_close(ctx->backend, kind);
                 return r;
         }
-        ev->subscribed = ctx->remote != NULL;
         ev->ctx = ctx;
+        ev->kind = kind;
         ev->listener.kind = k;
         ev->listener.fn = memcond_changed;
         pthread_mutex_lock(&ctx->lock);
@@ -705,8 +501,7 @@ DHP_EXPORT void dhp_memcond_close(dhp_memcond *ev) {
         if (!ev)
                 return;
         memcond_unlisten(ev->ctx->engine, &ev->listener);
-        if (ev->subscribed)
-                remote_memcond_unsubscribe(ev->ctx->remote, (int)ev->listener.kind);
+        ev->ctx->ops->memcond_close(ev->ctx->backend, ev->kind);
         pthread_mutex_lock(&ev->ctx->lock);
         list_remove(&ev->node);
         pthread_mutex_unlock(&ev->ctx->lock);
@@ -757,45 +552,19 @@ DHP_EXPORT int dhp_memcond_set_threshold(dhp *ctx, dhp_memcond_threshold which, 
         /* One path for the API, the scenario and the daemon's file: the
          * same checks, the same messages (dhpd's, for a client). */
         snprintf(spec, sizeof(spec), "%s=%llu", key, (unsigned long long)value);
-        if (ctx->remote)
-                return remote_memcond_configure(ctx->remote, spec, ret_error);
-        return memcond_configure_spec(ctx->engine, spec, ret_error);
+        return ctx->ops->memcond_configure(ctx->backend, spec, ret_error);
 }
 
 DHP_EXPORT int dhp_memcond_get_threshold(dhp *ctx, dhp_memcond_threshold which, uint64_t *ret_value) {
-        struct memcond_thresholds t;
-
         if (!ctx || !ret_value || !threshold_key(which))
                 return -EINVAL;
-        if (ctx->remote)
-                return remote_memcond_get_threshold(ctx->remote, which, ret_value);
-        memcond_get_thresholds(ctx->engine, &t);
-        switch (which) {
-        case DHP_MEMCOND_LOW_MEMORY:
-                *ret_value = t.low;
-                break;
-        case DHP_MEMCOND_HIGH_MEMORY:
-                *ret_value = t.high;
-                break;
-        case DHP_MEMCOND_LOW_COMMIT:
-                *ret_value = t.low_commit;
-                break;
-        case DHP_MEMCOND_HIGH_COMMIT:
-                *ret_value = t.high_commit;
-                break;
-        case DHP_MEMCOND_MAXIMUM_COMMIT:
-                *ret_value = t.max_commit;
-                break;
-        }
-        return 0;
+        return ctx->ops->memcond_get_threshold(ctx->backend, which, ret_value);
 }
 
 DHP_EXPORT int dhp_memcond_configure(dhp *ctx, const char *spec, char **ret_error) {
         if (!ctx || !spec)
                 return -EINVAL;
-        if (ctx->remote)
-                return remote_memcond_configure(ctx->remote, spec, ret_error);
-        return memcond_configure_spec(ctx->engine, spec, ret_error);
+        return ctx->ops->memcond_configure(ctx->backend, spec, ret_error);
 }
 
 DHP_EXPORT int dhp_memcond_next_timeout_ms(dhp *ctx) {
@@ -808,25 +577,13 @@ DHP_EXPORT int dhp_sim_memory_set_levels(dhp *ctx, uint64_t total, uint64_t avai
                                          uint64_t commit_limit) {
         if (!ctx)
                 return -EINVAL;
-        if (!ctx->sim)
-                return -EOPNOTSUPP;
-        return sim_mem_levels_set(ctx->sim, total, available, commit_charge, commit_limit, true);
+        return ctx->ops->sim_memory_set_levels(ctx->backend, total, available, commit_charge, commit_limit);
 }
 
-/* For scenarios run by the CLI and tests: a device by name. */
-dhp_device *dhp_internal_device(dhp *ctx, const char *name);
 dhp_device *dhp_internal_device(dhp *ctx, const char *name) {
         return rebalance_device_find(ctx->rebalance, name);
 }
 
-/* For dhpctl and tests: the connection behind a "unix:" context. */
-struct remote *dhp_internal_remote(dhp *ctx);
-struct remote *dhp_internal_remote(dhp *ctx) {
-        return ctx->remote;
-}
-
-/* For tests: the engine behind a context (a "unix:" context's local one). */
-struct engine *dhp_internal_engine(dhp *ctx);
-struct engine *dhp_internal_engine(dhp *ctx) {
-        return ctx->engine;
+int dhp_internal_record_format(const struct ipc_record *rec, dhp_record_format_kind kind, char *buf, size_t size) {
+        return record_wire_format(rec, kind, buf, size);
 }

@@ -8,7 +8,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "platform/linux/affinity.h"
+#include "dhp.h"
+#include "lib/affinity.h"
 
 static cpu_set_t *to_mask(const struct cpuset *set, size_t *ret_size) {
         int64_t max = -1;
@@ -66,4 +67,48 @@ int affinity_set_process(const struct cpuset *set, const struct logger *log) {
         closedir(d);
         CPU_FREE(m);
         return n > 0 ? n : (first_error ? first_error : -ESRCH);
+}
+
+void affinity_apply_states(const uint8_t *state, uint32_t n) {
+        struct cpuset set = CPUSET_INIT;
+
+        for (uint32_t i = 0; i < n; i++)
+                if (state[i] == DHP_PROC_ADMITTED && cpuset_set(&set, i) < 0)
+                        goto out;
+        /* An empty set (nothing admitted yet) is refused: threads keep
+         * their mask. */
+        affinity_set_process(&set, NULL);
+out:
+        cpuset_deinit(&set);
+}
+
+void affinity_admitted_init(struct affinity_admitted *a) {
+        pthread_mutex_init(&a->lock, NULL);
+        a->set = (struct cpuset)CPUSET_INIT;
+}
+
+void affinity_admitted_deinit(struct affinity_admitted *a) {
+        cpuset_deinit(&a->set);
+        pthread_mutex_destroy(&a->lock);
+}
+
+void affinity_admitted_reset(struct affinity_admitted *a, struct cpuset *set) {
+        pthread_mutex_lock(&a->lock);
+        cpuset_deinit(&a->set);
+        a->set = *set;
+        *set = (struct cpuset)CPUSET_INIT;
+        if (cpuset_count(&a->set) > 0)
+                affinity_set_process(&a->set, NULL);
+        pthread_mutex_unlock(&a->lock);
+}
+
+int affinity_admitted_add(struct affinity_admitted *a, uint32_t cpu) {
+        int r;
+
+        pthread_mutex_lock(&a->lock);
+        r = cpuset_set(&a->set, cpu);
+        if (r >= 0)
+                r = affinity_set_process(&a->set, NULL);
+        pthread_mutex_unlock(&a->lock);
+        return r;
 }

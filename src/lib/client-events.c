@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the connection thread reads from dhpd: each synchronous phase run
+ * over the local registrations (core/peer.h) and answered, arrivals
+ * queued on the local engine, replies handed to their waiting request,
+ * dhpd's records to the local monitors, memory condition states, and
+ * driver requests queued where a local one would run.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/memcond.h"
+#include "core/peer.h"
+#include "core/rebalance.h"
+#include "lib/affinity.h"
+#include "lib/client-internal.h"
+#include "lib/mirror.h"
+#include "proto/record-wire.h"
+#include "proto/record.h"
+#include "util/macro.h"
+#include "util/time.h"
+
+/* ---- processor states ---------------------------------------------------- */
+
+/*
+ * Keep every thread of the process on admitted processors: at connect and
+ * after each ADD_COMPLETE, each thread listed in /proc/self/task gets the
+ * admitted set (lib/affinity.c).  Only for a daemon on real hardware: a
+ * simulated partition's processors are not this machine's.
+ */
+void client_affinity_apply(struct remote *r) {
+        if (r->welcome_flags & IPC_WELCOME_SIMULATED)
+                return;
+        affinity_apply_states(r->admitted, r->nadmitted);
+}
+
+static void admitted_store(struct remote *r, const struct ipc_msg *m) {
+        uint32_t end = m->status_proc.first + m->status_proc.count;
+
+        if (m->status_proc.first > 1u << 20 || end > 1u << 20)
+                return;
+        if (end > r->nadmitted) {
+                uint8_t *p = realloc(r->admitted, end);
+                if (!p)
+                        return;
+                memset(p + r->nadmitted, 0, end - r->nadmitted);
+                r->admitted = p;
+                r->nadmitted = end;
+        }
+        memcpy(r->admitted + m->status_proc.first, m->status_proc.state, m->status_proc.count);
+}
+
+/* ---- the connection thread's side ---------------------------------------------- */
+
+static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
+        struct ipc_msg a = { .type = IPC_PROC_ANSWER };
+        uint64_t t0 = time_now_ns();
+        unsigned calls = 0;
+        int status = 0;
+
+        if (m->proc_change.state == DHP_PROC_ADD_START) {
+                if (r->split)
+                        peer_phases_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECANCELED);
+                if (peer_phases_start(r->local, m->proc_change.index, &r->split, &status, &calls) < 0)
+                        status = -ENOMEM;
+        } else {
+                peer_phases_end(TAKE_PTR(r->split), (dhp_proc_change_state)m->proc_change.state,
+                                     m->proc_change.status);
+                if (m->proc_change.state == DHP_PROC_ADD_COMPLETE) {
+                        struct ipc_msg s = { .type = IPC_STATUS_PROC,
+                                             .status_proc = { .first = m->proc_change.index, .count = 1 } };
+                        s.status_proc.state[0] = DHP_PROC_ADMITTED;
+                        admitted_store(r, &s);
+                        client_affinity_apply(r);
+                }
+        }
+        a.proc_answer = (typeof(a.proc_answer)){ .txn = m->proc_change.txn, .state = m->proc_change.state,
+                                                 .status = status, .ncalls = calls, .dur_ns = time_now_ns() - t0 };
+        pthread_mutex_lock(&r->lock);
+        client_send(r, &a);
+        pthread_mutex_unlock(&r->lock);
+}
+
+/* The REPLY to a PROC_REGISTER: make the registration local now, on this
+ * thread, so that it is in place for the next phase read after it. */
+static int register_local(struct remote *r, struct entry *e, int status) {
+        int ret;
+
+        if (status < 0)
+                return status;
+        if (e->flags & DHP_PROC_ADD_EXISTING) {
+                /* The admitted processors as of the reply (sent under the
+                 * daemon's transaction lock): the local engine's model. */
+                engine_cpu_slots(r->local, r->nadmitted);
+                for (uint32_t i = 0; i < r->nadmitted; i++)
+                        engine_cpu_set_state(r->local, i, (dhp_proc_state)r->admitted[i]);
+        }
+        ret = procnotify_register(r->local, e->name, e->flags, e->pcb, e->userdata, &e->preg);
+        if (ret < 0) {
+                /* ADD_EXISTING vetoed: the daemon forgets it too. */
+                struct ipc_msg m = { .type = IPC_PROC_DEREGISTER, .unreg = { .reg = e->id } };
+                pthread_mutex_lock(&r->lock);
+                client_send(r, &m);
+                pthread_mutex_unlock(&r->lock);
+                e->preg = NULL;
+        }
+        return ret;
+}
+
+static void on_reply_part(struct remote *r, const struct ipc_msg *m) {
+        struct request *req;
+
+        pthread_mutex_lock(&r->lock);
+        for (req = r->requests; req && req->id != m->id; req = req->next)
+                ;
+        if (m->type == IPC_STATUS_PROC) {
+                admitted_store(r, m);
+        } else if (req && req->hist && (m->type == IPC_RECORD || m->type == IPC_RECORD_EXT)) {
+                struct remote_history *h = req->hist;
+                if (h->n == h->cap) {
+                        size_t cap = h->cap ? 2 * h->cap : 64;
+                        struct ipc_record *p = cap <= REMOTE_HISTORY_MAX ? realloc(h->records, cap * sizeof(*p)) : NULL;
+                        if (p) {
+                                h->records = p;
+                                h->cap = cap;
+                        }
+                }
+                if (h->n < h->cap)
+                        h->records[h->n++] = m->record;
+                else
+                        req->st_err = -ENOMEM;
+        } else if (req && req->st && (m->type == IPC_STATUS_MEM || m->type == IPC_STATUS_CLIENT)) {
+                size_t *n = m->type == IPC_STATUS_MEM ? &req->st->nmem : &req->st->nclients;
+                struct ipc_msg **v = m->type == IPC_STATUS_MEM ? &req->st->mem : &req->st->clients;
+                struct ipc_msg *p = *n < 4096 ? realloc(*v, (*n + 1) * sizeof(**v)) : NULL;
+                if (p) {
+                        *v = p;
+                        p[(*n)++] = *m;
+                } else {
+                        req->st_err = -ENOMEM;
+                }
+        } else if (req && m->type == IPC_REPLY) {
+                struct entry *e = req->entry;
+                req->status = m->reply.status;
+                req->v32 = m->reply.v32;
+                req->v64 = m->reply.v64;
+                snprintf(req->text, sizeof(req->text), "%s", m->reply.text);
+                if (e) {
+                        pthread_mutex_unlock(&r->lock);
+                        req->status = register_local(r, e, req->status);
+                        pthread_mutex_lock(&r->lock);
+                }
+                req->done = true;
+                pthread_cond_broadcast(&r->cond);
+        }
+        pthread_mutex_unlock(&r->lock);
+}
+/* A record dhpd sent, to this process's monitors as it is. */
+static void forward_record(struct remote *r, const struct ipc_record *w) {
+        dhp_record rec;
+
+        record_wire_import(w, &rec);
+        peer_inject_record(r->local, &rec);
+}
+
+
+/* A slow reader's marker, as a record of the stream: monitors see it. */
+static void forward_lost(struct remote *r, uint64_t count) {
+        struct ipc_record w = { .fields = 0 };
+
+        strcpy(w.method, "ipc");
+        strcpy(w.event, "LOST");
+        snprintf(w.detail, sizeof(w.detail), "\"lost\":%llu", (unsigned long long)count);
+        snprintf(w.name, sizeof(w.name), "%llu notifications lost (slow reader)", (unsigned long long)count);
+        forward_record(r, &w);
+}
+
+/* ---- memory conditions and devices, the connection thread's side ------------- */
+
+/* dhpd's state of an event: the local engine's event follows it (its
+ * waiters, the handles' descriptors). */
+static void on_memcond_state(struct remote *r, const struct ipc_msg *m) {
+        struct entry *e;
+        int kind = -1;
+
+        pthread_mutex_lock(&r->lock);
+        e = client_entry_find(r, ENTRY_MEMCOND, m->memcond_state.sub);
+        if (e)
+                kind = e->mkind;
+        pthread_mutex_unlock(&r->lock);
+        if (kind >= 0)
+                peer_inject_memcond(r->local, (enum memcond_kind)kind, m->memcond_state.flags & IPC_MEMCOND_SET);
+}
+
+static void on_device_info(struct remote *r, const struct ipc_msg *m) {
+        struct entry *e;
+
+        /* Under the lock: the device is not freed while its entry is
+         * listed (dhp_device_free removes the entry first). */
+        pthread_mutex_lock(&r->lock);
+        e = client_entry_find(r, ENTRY_DEVICE, m->device_info.dev);
+        if (e)
+                mirror_device_update(e->dev, m->device_info.affinity, m->device_info.stopped_last,
+                                        m->device_info.stopped_max);
+        pthread_mutex_unlock(&r->lock);
+}
+
+/* A driver request runs where a local one would: on the notification
+ * thread (dhp_process() or the context's own), in order with the arrivals
+ * queued before it. */
+struct request_item {
+        struct engine_item base;
+        struct remote *r;
+        uint64_t seq;
+        uint32_t drv, req, processor, vectors;
+        char *old_affinity, *new_affinity;
+};
+
+static void request_item_run(struct engine *local, struct engine_item *base) {
+        struct request_item *it = (struct request_item *)base;
+        struct remote *r = it->r;
+        struct ipc_msg a = { .type = IPC_DEVICE_ANSWER };
+        dhp_driver *drv = NULL;
+        struct entry *e;
+        uint64_t t0 = time_now_ns();
+        int status = 0;
+
+        pthread_mutex_lock(&r->lock);
+        e = client_entry_find(r, ENTRY_DRIVER, it->drv);
+        if (e && rebalance_driver_begin(e->drv))
+                drv = e->drv;
+        pthread_mutex_unlock(&r->lock);
+        /* A driver detached meanwhile: nothing to stop, done. */
+        if (drv)
+                status = mirror_driver_run(drv, (dhp_rebalance_request)it->req, it->processor, it->vectors,
+                                              it->old_affinity, it->new_affinity);
+        a.device_answer.seq = it->seq;
+        a.device_answer.status = status;
+        a.device_answer.dur_ns = time_now_ns() - t0;
+        pthread_mutex_lock(&r->lock);
+        if (!r->error)
+                client_send(r, &a);
+        pthread_mutex_unlock(&r->lock);
+}
+
+static void request_item_free(struct engine_item *base) {
+        struct request_item *it = (struct request_item *)base;
+
+        free(it->old_affinity);
+        free(it->new_affinity);
+        free(it);
+}
+
+static void on_device_request(struct remote *r, const struct ipc_msg *m) {
+        struct request_item *it = calloc(1, sizeof(*it));
+
+        if (it) {
+                it->old_affinity = strdup(m->device_request.old_affinity);
+                it->new_affinity = strdup(m->device_request.new_affinity);
+        }
+        if (!it || !it->old_affinity || !it->new_affinity || m->device_request.req < DHP_REBALANCE_QUERY_STOP ||
+            m->device_request.req > DHP_REBALANCE_START) {
+                /* Cannot run it: refuse a QUERY_STOP (nothing was held),
+                 * anything else is done. */
+                struct ipc_msg a = { .type = IPC_DEVICE_ANSWER };
+                a.device_answer.seq = m->device_request.seq;
+                a.device_answer.status = m->device_request.req == DHP_REBALANCE_QUERY_STOP ? -ENOMEM : 0;
+                pthread_mutex_lock(&r->lock);
+                client_send(r, &a);
+                pthread_mutex_unlock(&r->lock);
+                if (it)
+                        request_item_free(&it->base);
+                return;
+        }
+        it->base.run = request_item_run;
+        it->base.free = request_item_free;
+        it->r = r;
+        it->seq = m->device_request.seq;
+        it->drv = m->device_request.drv;
+        it->req = m->device_request.req;
+        it->processor = m->device_request.processor;
+        it->vectors = m->device_request.vectors;
+        engine_queue(r->local, &it->base);
+}
+
+/* Returns false when the connection must end. */
+bool client_dispatch(struct remote *r, const struct ipc_msg *m) {
+        switch (m->type) {
+        case IPC_PROC_CHANGE:
+                if (m->proc_change.state < DHP_PROC_ADD_START || m->proc_change.state > DHP_PROC_ADD_FAILURE)
+                        return false;
+                on_proc_change(r, m);
+                return true;
+        case IPC_ARRIVAL: {
+                struct entry *e;
+                pthread_mutex_lock(&r->lock);
+                bool existing;
+                e = client_entry_find(r, ENTRY_ARRIVAL, m->arrival.reg);
+                if (e && e->areg && (m->arrival.cls == DHP_CLASS_PROCESSOR || m->arrival.cls == DHP_CLASS_MEMORY) &&
+                    client_arrival_filter(e, m, &existing))
+                        peer_inject_arrival(r->local, e->areg, (dhp_class)m->arrival.cls,
+                                         m->arrival.event == DHP_EVENT_REMOVAL ? DHP_EVENT_REMOVAL : DHP_EVENT_ARRIVAL,
+                                         existing, m->arrival.index, m->arrival.base, m->arrival.size,
+                                         m->arrival.name);
+                pthread_mutex_unlock(&r->lock);
+                return true;
+        }
+        case IPC_RECORD:
+        case IPC_RECORD_EXT:
+                if (m->id)
+                        on_reply_part(r, m); /* HISTORY's answer */
+                else
+                        forward_record(r, &m->record);
+                return true;
+        case IPC_MEMCOND_STATE:
+                on_memcond_state(r, m);
+                return true;
+        case IPC_DEVICE_INFO:
+                on_device_info(r, m);
+                return true;
+        case IPC_DEVICE_REQUEST:
+                on_device_request(r, m);
+                return true;
+        case IPC_LOST:
+                forward_lost(r, m->lost.count);
+                return true;
+        case IPC_REPLY:
+        case IPC_STATUS_PROC:
+        case IPC_STATUS_MEM:
+        case IPC_STATUS_CLIENT:
+                on_reply_part(r, m);
+                return true;
+        case IPC_ERROR:
+        default:
+                return false;
+        }
+}
+

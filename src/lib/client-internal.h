@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The client of dhpd inside the library, across its files:
+ *   client.c           transport: connecting, sending, a request and its
+ *                      REPLY, the connection thread;
+ *   client-events.c    what the connection thread reads: the synchronous
+ *                      phases, arrivals, replies, memory condition states,
+ *                      driver requests, and the processor states;
+ *   client-registry.c  the registrations dhpd knows by wire id, re-sent
+ *                      after a reconnect;
+ *   client-requests.c  queries, sim control, memory condition requests;
+ *   client-devices.c   user-space devices: the mirror rebalance module's ops.
+ * Not for use outside src/lib/client*.c.
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/client.h"
+
+enum entry_kind { ENTRY_SYNC, ENTRY_ARRIVAL, ENTRY_MEMCOND, ENTRY_DEVICE, ENTRY_DRIVER };
+
+/* One registration the daemon knows by its wire id; kept to re-register
+ * after a reconnect. */
+struct entry {
+        struct entry *next;
+        enum entry_kind kind;
+        uint32_t id;
+        uint32_t flags;
+        dhp_class cls;
+        char name[IPC_NAME_MAX];
+        dhp_proc_cb pcb;
+        dhp_arrival_cb acb;
+        void *userdata;
+        dhp_proc_reg *preg;    /* NULL until the daemon accepted it */
+        dhp_arrival_reg *areg;
+        /* ENTRY_MEMCOND: one subscription per event, for every handle */
+        int mkind; /* enum memcond_kind; -1: a name this library lacks */
+        unsigned mrefs;
+        /* ENTRY_DEVICE, ENTRY_DRIVER (dev_id: its device's entry) */
+        dhp_device *dev;
+        dhp_driver *drv;
+        uint32_t dev_id;
+        /* Arrival registrations: the devices of the class this
+         * registration knows of (reported, or present when it was made),
+         * by name.  Every ARRIVAL_REGISTER asks dhpd for the present
+         * devices (INCLUDE_EXISTING): at the first one, those are reported
+         * only if the caller asked for them; after a reconnect, those not
+         * known are the ones that arrived while dhpd was away, and are
+         * reported as arrivals.  Nothing is reported twice. */
+        char (*known)[IPC_NAME_MAX];
+        size_t nknown, capknown;
+        bool reconnected;
+};
+
+struct request {
+        struct request *next;
+        uint64_t id;
+        bool done;
+        int status;
+        uint32_t v32;
+        uint64_t v64;
+        char text[IPC_TEXT_MAX];
+        struct entry *entry; /* PROC_REGISTER: made local on the reply */
+        struct remote_status *st;
+        int st_err;
+        struct remote_history *hist; /* HISTORY: the records answered */
+};
+
+struct remote {
+        struct engine *local;
+        char path[108];
+        void (*wake)(void *);
+        void *wake_ud;
+
+        pthread_mutex_t lock; /* everything below, and sending */
+        pthread_cond_t cond;  /* a request is done */
+        int fd;
+        int stop_fd;
+        pthread_t thread;
+        bool thread_running;
+        int error; /* sticky: -ECONNRESET after a loss */
+        uint32_t welcome_flags;
+        uint16_t welcome_minor;
+        atomic_uint_fast64_t next_id;
+        struct request *requests;
+        struct entry *entries;
+        uint32_t next_reg;
+        unsigned nmonitors;
+        char last_text[IPC_TEXT_MAX]; /* the last failed request's explanation */
+
+        /* the connection thread only */
+        struct peer_phases *split;
+        uint8_t *admitted; /* dhp_proc_state per slot, for affinity */
+        uint32_t nadmitted;
+};
+
+/* ---- client.c ---- */
+
+/* Whether the caller is the connection thread (which cannot wait for a
+ * reply it would have to read itself). */
+bool client_on_conn_thread(struct remote *r);
+/* Send one message; the caller holds r->lock. */
+int client_send(struct remote *r, const struct ipc_msg *m);
+/* Send a request and wait for its REPLY (and what came before it with the
+ * same id).  Returns the reply's status, or -ECONNRESET. */
+int client_call(struct remote *r, struct ipc_msg *m, struct request *req);
+/* The processor states, for affinity and ADD_EXISTING. */
+int client_refresh_states(struct remote *r);
+
+/* ---- client-events.c ---- */
+
+/* One message read from dhpd; false when the connection must end. */
+bool client_dispatch(struct remote *r, const struct ipc_msg *m);
+/* Keep the process on the admitted processors (real hardware only). */
+void client_affinity_apply(struct remote *r);
+
+/* ---- client-registry.c ---- */
+
+struct entry *client_entry_find(struct remote *r, enum entry_kind kind, uint32_t id);
+struct entry *client_entry_new(struct remote *r, enum entry_kind kind, const char *name, uint32_t flags);
+void client_entry_remove(struct remote *r, struct entry *e);
+/* Whether to deliver an ARRIVAL or REMOVAL read from dhpd, and as an
+ * existing device or not (see struct entry); under r->lock. */
+bool client_arrival_filter(struct entry *e, const struct ipc_msg *m, bool *ret_existing);
+/* Re-send every registration after a reconnect. */
+int client_reregister(struct remote *r);
