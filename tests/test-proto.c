@@ -67,6 +67,10 @@ static size_t samples(struct ipc_msg *v) {
         v[n++] = (struct ipc_msg){ .type = IPC_SIM_MEMORY_ADD, .id = 13, .sim_memory_add = { 512ULL << 20 } };
         v[n] = (struct ipc_msg){ .type = IPC_SIM_RUN, .id = 14, .sim_run = { .text = text, .text_len = sizeof(text) - 1 } };
         strcpy(v[n++].sim_run.filename, "x.scenario");
+        v[n++] = (struct ipc_msg){ .type = IPC_SIM_CPU_SURPRISE, .id = 15, .cpu_remove = { 3 } };
+        v[n++] = (struct ipc_msg){ .type = IPC_CPU_REMOVE, .id = 16, .cpu_remove = { 5 } };
+        v[n] = (struct ipc_msg){ .type = IPC_MEMORY_REMOVE, .id = 17 };
+        strcpy(v[n++].memory_remove.name, "virtio-mem:virtio2");
         /* memory condition events */
         v[n] = (struct ipc_msg){ .type = IPC_MEMCOND_SUBSCRIBE, .id = 15, .memcond_subscribe = { .sub = 7 } };
         strcpy(v[n++].memcond_subscribe.name, "LowMemoryCondition");

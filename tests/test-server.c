@@ -66,6 +66,8 @@ static void child_cb(void *userdata, const dhp_proc_change *c) {
         case DHP_PROC_ADD_FAILURE:
                 emit(g_tag, 'F');
                 break;
+        default: /* not registered for removal */
+                break;
         }
 }
 

@@ -90,6 +90,15 @@ static void percpu_cb(void *userdata, const dhp_proc_change *c) {
                 p->slot[i] = NULL;
                 p->freed++;
                 break;
+        case DHP_PROC_REMOVE_QUERY:
+        case DHP_PROC_REMOVE_CANCEL:
+                break;
+        case DHP_PROC_REMOVE_COMPLETE:
+                /* Nothing runs there any more: free its data. */
+                free(p->slot[i]);
+                p->slot[i] = NULL;
+                p->freed++;
+                break;
         }
         pthread_mutex_unlock(&p->lock);
 }

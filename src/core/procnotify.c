@@ -28,8 +28,13 @@ DHP_EXPORT int dhp_proc_change_get_status(const dhp_proc_change *c) {
         return *c->status;
 }
 
+DHP_EXPORT bool dhp_proc_change_is_surprise(const dhp_proc_change *c) {
+        /* core/removal.c: a surprise REMOVE_COMPLETE carries -ENODEV. */
+        return c->state == DHP_PROC_REMOVE_COMPLETE && *c->status == -ENODEV;
+}
+
 DHP_EXPORT int dhp_proc_change_veto(const dhp_proc_change *c, int error) {
-        if (!c || c->state != DHP_PROC_ADD_START || error >= 0)
+        if (!c || !procnotify_state_vetoable(c->state) || error >= 0)
                 return -EINVAL;
         /* The first veto wins; never overwrite another callback's error. */
         if (*c->status != 0)
@@ -43,6 +48,9 @@ static const char *change_state_name(dhp_proc_change_state s) {
         case DHP_PROC_ADD_START: return "ADD_START";
         case DHP_PROC_ADD_COMPLETE: return "ADD_COMPLETE";
         case DHP_PROC_ADD_FAILURE: return "ADD_FAILURE";
+        case DHP_PROC_REMOVE_QUERY: return "REMOVE_QUERY";
+        case DHP_PROC_REMOVE_COMPLETE: return "REMOVE_COMPLETE";
+        case DHP_PROC_REMOVE_CANCEL: return "REMOVE_CANCEL";
         }
         return "?";
 }
@@ -77,7 +85,8 @@ static bool call_one(struct engine *e, struct dhp_proc_reg *pr, dhp_proc_change_
                         .cls = "processor",
                         .fields = REC_HAS_PROCESSOR | REC_HAS_STATUS | REC_HAS_DURATION | REC_HAS_CLIENT | (late ? REC_LATE : 0) |
                                   (existing ? REC_EXISTING : 0) |
-                                  (state == DHP_PROC_ADD_START && before == 0 && *status != 0 ? REC_VETO : 0),
+                                  (procnotify_state_vetoable(state) && before == 0 && *status != 0 ? REC_VETO : 0) |
+                                  (dhp_proc_change_is_surprise(&c) ? REC_SURPRISE : 0),
                         .processor = index,
                         .number = c.number,
                         .status = *status,
@@ -194,7 +203,7 @@ void procnotify_phase(struct engine *e, struct dhp_proc_reg **v, size_t n, dhp_p
                         continue;
                 r = pr->peer->wait(pr->base.userdata, txn, deadline, &answer, &answered_at);
                 if (r == -ETIMEDOUT) {
-                        if (state == DHP_PROC_ADD_START && late_veto && *status == 0) {
+                        if (procnotify_state_vetoable(state) && late_veto && *status == 0) {
                                 *status = -ETIMEDOUT;
                                 vetoed = true;
                         }
@@ -204,11 +213,11 @@ void procnotify_phase(struct engine *e, struct dhp_proc_reg **v, size_t n, dhp_p
                         got[i] = false;
                         peer_record(e, pr, state, index, r, late, false, false, time_now_ns() - sent_at[i]);
                 } else {
-                        if (state == DHP_PROC_ADD_START && answer < 0 && *status == 0) {
+                        if (procnotify_state_vetoable(state) && answer < 0 && *status == 0) {
                                 *status = answer;
                                 vetoed = true;
                         }
-                        peer_record(e, pr, state, index, state == DHP_PROC_ADD_START ? (answer < 0 ? answer : *status)
+                        peer_record(e, pr, state, index, procnotify_state_vetoable(state) ? (answer < 0 ? answer : *status)
                                                                                        : *status,
                                       late, vetoed, false, answered_at > sent_at[i] ? answered_at - sent_at[i] : 0);
                 }
@@ -298,7 +307,7 @@ int procnotify_register(struct engine *e, const char *name, uint32_t flags, dhp_
         struct dhp_proc_reg *pr;
         int r;
 
-        if (!e || !cb || !ret || (flags & ~(uint32_t)DHP_PROC_ADD_EXISTING))
+        if (!e || !cb || !ret || (flags & ~(uint32_t)(DHP_PROC_ADD_EXISTING | DHP_PROC_QUERY_REMOVE)))
                 return -EINVAL;
         if (name && strlen(name) >= ENGINE_NAME_MAX)
                 return -EINVAL;

@@ -12,6 +12,7 @@
  *   devproxy.c   user-space devices and their proxy drivers
  *   subscribe.c  arrival registrations and memory condition subscriptions
  *   simctl.c     sim control (dhpd --platform sim)
+ *   removectl.c  removal carried out by dhpd (CPU_REMOVE, MEMORY_REMOVE)
  *   status.c     STATUS, the notification stream and HISTORY
  *
  * Threads that touch a peer:
@@ -137,6 +138,9 @@ enum job_kind {
         JOB_SIM_CPU,
         JOB_SIM_MEM,
         JOB_SIM_RUN,
+        JOB_SIM_SURPRISE, /* reg: the processor */
+        JOB_CPU_REMOVE,   /* reg: the processor */
+        JOB_MEM_REMOVE,   /* filename: the device's name */
         JOB_DEVICE_FREE, /* dev, drivers: unlisted on main, freed here */
         JOB_DRIVER_FREE, /* drivers (one): unlisted on main, freed here */
 };
@@ -277,6 +281,11 @@ void subscribe_drop(struct server *s, struct peer *c);
 
 server_request_fn simctl_handle;
 void simctl_run(struct server *s, struct job *j);
+
+/* ---- removectl.c ----------------------------------------------------------- */
+
+server_request_fn removectl_handle;
+void removectl_run(struct server *s, struct job *j);
 
 /* ---- status.c -------------------------------------------------------------- */
 

@@ -20,7 +20,8 @@ static void arrival_send(struct cl_arrival *a, const dhp_device_event *ev, bool 
         m.arrival.reg = a->id;
         m.arrival.cls = dhp_device_event_get_class(ev);
         m.arrival.event = dhp_device_event_get_event(ev);
-        m.arrival.flags = dhp_device_event_is_existing(ev) ? IPC_ARRIVAL_EXISTING : 0;
+        m.arrival.flags = (dhp_device_event_is_existing(ev) ? IPC_ARRIVAL_EXISTING : 0) |
+                          (dhp_device_event_is_surprise(ev) ? IPC_ARRIVAL_SURPRISE : 0);
         if (dhp_device_event_get_processor(ev, &index, NULL) == 0)
                 m.arrival.index = index;
         if (dhp_device_event_get_memory(ev, &base, &size) == 0) {
@@ -71,7 +72,10 @@ bool subscribe_handle_arrival_register(struct server *s, struct peer *c, const s
 
         if ((m->arrival_register.cls != DHP_CLASS_PROCESSOR && m->arrival_register.cls != DHP_CLASS_MEMORY) ||
             (m->arrival_register.flags & ~(uint32_t)DHP_ARRIVAL_INCLUDE_EXISTING)) {
-                peer_reply(c, m->id, -EINVAL, 0, 0, "unknown class or flags");
+                peer_reply(c, m->id, m->arrival_register.flags & DHP_ARRIVAL_QUERY_REMOVE ? -EOPNOTSUPP : -EINVAL, 0, 0,
+                           m->arrival_register.flags & DHP_ARRIVAL_QUERY_REMOVE
+                                   ? "memory removal queries are not carried to dhpd's clients yet"
+                                   : "unknown class or flags");
                 return true;
         }
         for (unsigned i = 0; i < s->cfg.max_regs; i++) {

@@ -91,6 +91,10 @@ static int register_locked(struct engine *e, void *userdata) {
         pthread_mutex_lock(&c->lock);
         c->sync_ids[c->nsync++] = a->j->reg;
         pthread_mutex_unlock(&c->lock);
+        /* Removal phases go only to processes that asked for them: one
+         * that never did (an older client too) sees no new state. */
+        if (a->j->flags & DHP_PROC_QUERY_REMOVE)
+                peer_set_query_remove(c->proxy);
         if (!(a->j->flags & DHP_PROC_ADD_EXISTING))
                 return 0;
         /* The processors admitted now, for the client's ADD_EXISTING. */
@@ -138,7 +142,7 @@ void syncproxy_run_deregister(struct server *s, struct job *j) {
 bool syncproxy_handle_register(struct server *s, struct peer *c, const struct ipc_msg *m) {
         struct job *j;
 
-        if (m->proc_register.flags & ~(uint32_t)DHP_PROC_ADD_EXISTING) {
+        if (m->proc_register.flags & ~(uint32_t)(DHP_PROC_ADD_EXISTING | DHP_PROC_QUERY_REMOVE)) {
                 peer_reply(c, m->id, -EINVAL, 0, 0, "unknown flags");
                 return true;
         }
@@ -168,7 +172,7 @@ bool syncproxy_handle_deregister(struct server *s, struct peer *c, const struct 
  * answer) is ignored. */
 bool syncproxy_handle_answer(struct server *s, struct peer *c, const struct ipc_msg *m) {
         if (m->proc_answer.status > 0 || m->proc_answer.status < -4095 || m->proc_answer.state < 1 ||
-            m->proc_answer.state > 3) {
+            m->proc_answer.state > DHP_PROC_REMOVE_CANCEL) {
                 server_violation(s, c, -EPROTO, "PROC_ANSWER with a bad state or status");
                 return false;
         }

@@ -61,11 +61,16 @@ static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
         unsigned calls = 0;
         int status = 0;
 
-        if (m->proc_change.state == DHP_PROC_ADD_START) {
+        if (m->proc_change.state == DHP_PROC_ADD_START || m->proc_change.state == DHP_PROC_REMOVE_QUERY) {
                 if (r->split)
                         peer_phases_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECANCELED);
-                if (peer_phases_start(r->local, m->proc_change.index, &r->split, &status, &calls) < 0)
+                if ((m->proc_change.state == DHP_PROC_ADD_START
+                             ? peer_phases_start(r->local, m->proc_change.index, &r->split, &status, &calls)
+                             : peer_phases_query(r->local, m->proc_change.index, &r->split, &status, &calls)) < 0)
                         status = -ENOMEM;
+        } else if (m->proc_change.state == DHP_PROC_REMOVE_COMPLETE && !r->split) {
+                /* A surprise removal: no query came before it. */
+                peer_phase_surprise(r->local, m->proc_change.index);
         } else {
                 peer_phases_end(TAKE_PTR(r->split), (dhp_proc_change_state)m->proc_change.state,
                                      m->proc_change.status);
@@ -303,8 +308,9 @@ bool client_dispatch(struct remote *r, const struct ipc_msg *m) {
                     client_arrival_filter(e, m, &existing))
                         peer_inject_arrival(r->local, e->areg, (dhp_class)m->arrival.cls,
                                          m->arrival.event == DHP_EVENT_REMOVAL ? DHP_EVENT_REMOVAL : DHP_EVENT_ARRIVAL,
-                                         existing, m->arrival.index, m->arrival.base, m->arrival.size,
-                                         m->arrival.name);
+                                         (existing ? PEER_EVENT_EXISTING : 0) |
+                                                 (m->arrival.flags & IPC_ARRIVAL_SURPRISE ? PEER_EVENT_SURPRISE : 0),
+                                         m->arrival.index, m->arrival.base, m->arrival.size, m->arrival.name);
                 pthread_mutex_unlock(&r->lock);
                 return true;
         }

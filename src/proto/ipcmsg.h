@@ -19,7 +19,7 @@
 
 /* The protocol's version: a peer of another major version is refused. */
 #define IPC_VERSION_MAJOR 1
-#define IPC_VERSION_MINOR 2
+#define IPC_VERSION_MINOR 3
 
 #define IPC_HEADER_SIZE 16
 /* No message is longer; a longer datagram is a protocol violation. */
@@ -170,7 +170,13 @@
         X(SIM_CPU_ADD, 0x70, REQUEST, )                                                                    \
         X(SIM_MEMORY_ADD, 0x71, REQUEST, IPC_F_INT(sim_memory_add.size))                                   \
         X(SIM_RUN, 0x72, REQUEST,                                                                          \
-          IPC_F_STR(sim_run.filename) IPC_F_BLOB(sim_run.text, sim_run.text_len))
+          IPC_F_STR(sim_run.filename) IPC_F_BLOB(sim_run.text, sim_run.text_len))                          \
+        /* (1.3) the simulated hardware ejects a processor (a surprise removal) */                         \
+        X(SIM_CPU_SURPRISE, 0x73, REQUEST, IPC_F_INT(cpu_remove.index))                                    \
+        /* (1.3) removal carried out by dhpd: REPLY status 0 (removed), 1 (it                              \
+         * stays: v32 = the positive errno of the veto or the failure) */                                  \
+        X(CPU_REMOVE, 0x80, REQUEST, IPC_F_INT(cpu_remove.index))                                          \
+        X(MEMORY_REMOVE, 0x81, REQUEST, IPC_F_STR_SET(memory_remove.name))
 
 /* The message types (IPC_HELLO, ...) come from IPC_MESSAGES above. */
 enum ipc_type {
@@ -192,6 +198,7 @@ enum {
 
 enum {
         IPC_ARRIVAL_EXISTING = 1u << 0,
+        IPC_ARRIVAL_SURPRISE = 1u << 1, /* (1.3) a REMOVAL the platform did */
 };
 
 enum {
@@ -320,6 +327,12 @@ struct ipc_msg {
                 struct {
                         uint64_t size;
                 } sim_memory_add;
+                struct {
+                        uint32_t index;
+                } cpu_remove; /* CPU_REMOVE, SIM_CPU_SURPRISE */
+                struct {
+                        char name[IPC_NAME_MAX];
+                } memory_remove;
                 struct {
                         uint32_t sub;
                         char name[IPC_MEMCOND_NAME_MAX];

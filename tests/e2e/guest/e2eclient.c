@@ -181,6 +181,12 @@ static const char *state_name(dhp_proc_change_state s)
 		return "ADD_COMPLETE";
 	case DHP_PROC_ADD_FAILURE:
 		return "ADD_FAILURE";
+	case DHP_PROC_REMOVE_QUERY:
+		return "REMOVE_QUERY";
+	case DHP_PROC_REMOVE_COMPLETE:
+		return "REMOVE_COMPLETE";
+	case DHP_PROC_REMOVE_CANCEL:
+		return "REMOVE_CANCEL";
 	}
 	return "?";
 }
