@@ -25,7 +25,7 @@
  * known[k], when given, is the state of ids[k] as just read from sysfs;
  * without it each block's state is read here. */
 void linux_mem_add_device_blocks(struct linux_platform *lp, const uint32_t *ids, const enum memblock_state *known,
-                              size_t n, const char *origin, bool existing) {
+                                 size_t n, const char *origin, bool existing) {
         size_t i = 0;
 
         while (i < n) {
