@@ -65,6 +65,7 @@ type Conn struct {
 	opts options
 
 	nextID  atomic.Uint64
+	dropped atomic.Uint64
 	rmu     sync.Mutex // serialises Reconnect
 	ctx     context.Context
 	cancel  context.CancelFunc

@@ -121,6 +121,7 @@ func (c *Conn) forwardRecord(r Record) {
 }
 
 func (c *Conn) forwardLost(n uint64) {
+	c.dropped.Add(n)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for m := range c.monitors {
@@ -144,6 +145,11 @@ func (c *Conn) History(ctx context.Context, count uint32) ([]Record, error) {
 	}
 	return out, nil
 }
+
+// Dropped is how many notifications (arrivals and records) dhpd dropped
+// for this Conn since Dial because it read too slowly (LOST messages).
+// Memory condition states and answers are never dropped.
+func (c *Conn) Dropped() uint64 { return c.dropped.Load() }
 
 func isConnLost(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET)
