@@ -74,6 +74,8 @@ type Conn struct {
 	mu       sync.Mutex // everything below
 	nc       *net.UnixConn
 	lost     chan struct{} // closed when nc is lost
+	up       chan struct{} // closed while connected and registered
+	isUp     bool
 	welcome  Welcome
 	closed   bool
 	pending  map[uint64]*request
@@ -135,6 +137,7 @@ func Dial(ctx context.Context, target string, opt ...Option) (*Conn, error) {
 		c.opts.retry = 100 * time.Millisecond
 	}
 	c.nextID.Store(1)
+	c.up = make(chan struct{})
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	nc, w, err := c.handshake(ctx)
 	if err != nil {
@@ -142,7 +145,19 @@ func Dial(ctx context.Context, target string, opt ...Option) (*Conn, error) {
 		return nil, err
 	}
 	c.install(nc, w)
+	c.markUp(nc)
 	return c, nil
+}
+
+// markUp tells WaitConnected that nc is connected with every registration
+// re-sent, if nc is still the connection.
+func (c *Conn) markUp(nc *net.UnixConn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.nc == nc && !c.isUp {
+		close(c.up)
+		c.isUp = true
+	}
 }
 
 func (c *Conn) handshake(ctx context.Context) (*net.UnixConn, Welcome, error) {
@@ -282,6 +297,24 @@ func (c *Conn) Lost() <-chan struct{} {
 	return c.lost
 }
 
+// WaitConnected returns once the Conn is connected with every registration
+// in place: at once on a live connection, after the reconnection otherwise (WithReconnect, or another
+// goroutine's Reconnect).  ctx.Err() when ctx ends first, EBADF once the
+// Conn is closed.
+func (c *Conn) WaitConnected(ctx context.Context) error {
+	c.mu.Lock()
+	up := c.up
+	c.mu.Unlock()
+	select {
+	case <-up:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.ctx.Done():
+		return &Error{Op: "wait", Errno: syscall.EBADF, Text: "the connection is closed"}
+	}
+}
+
 // Close ends the connection and every registration: their channels are
 // closed.
 func (c *Conn) Close() error {
@@ -346,6 +379,9 @@ func (c *Conn) connectionLost(nc *net.UnixConn, lost chan struct{}) {
 	c.mu.Lock()
 	if c.nc == nc {
 		c.nc = nil
+		if c.isUp {
+			c.up, c.isUp = make(chan struct{}), false
+		}
 	}
 	var fail []*request
 	for id, r := range c.pending {
@@ -544,7 +580,11 @@ func (c *Conn) Reconnect(ctx context.Context) error {
 		return err
 	}
 	c.install(nc, w)
-	return c.reregister(ctx)
+	if err := c.reregister(ctx); err != nil {
+		return err
+	}
+	c.markUp(nc)
+	return nil
 }
 
 func (c *Conn) reregister(ctx context.Context) error {

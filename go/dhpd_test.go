@@ -508,22 +508,12 @@ func TestReconnectRemoval(t *testing.T) {
 	if a.Name != "cpu2" || a.Event != EventRemoval {
 		t.Fatalf("%+v", a)
 	}
-	// Automatic reconnection is done once the removal is out; the add
-	// below needs the connection.
-	var idx uint32
-	for {
-		idx, _, err = c.SimCPUAdd(ctx)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syscall.ECONNRESET) {
-			t.Fatal(err)
-		}
-		select { // the reconnection is under way: wait for its next step
-		case <-time.After(10 * time.Millisecond):
-		case <-ctx.Done():
-			t.Fatal(ctx.Err())
-		}
+	if err := c.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	idx, _, err := c.SimCPUAdd(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if a := recv(t, r.C(), "cpu2 again"); a.Name != "cpu2" || a.Event != EventArrival || idx != 2 {
 		t.Fatalf("%+v idx %d", a, idx)
