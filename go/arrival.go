@@ -97,6 +97,9 @@ func (c *Conn) RegisterArrival(ctx context.Context, class Class, flags ArrivalFl
 		delete(c.arrivals, r.id)
 		c.mu.Unlock()
 		r.q.close()
+		if ctx.Err() != nil { // dhpd may have taken it: take it back
+			c.send(newMsg(tArrivalUnregister, 0).set("reg", r.id))
+		}
 		return nil, err
 	}
 	return r, nil

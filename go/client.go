@@ -144,7 +144,7 @@ func Dial(ctx context.Context, target string, opt ...Option) (*Conn, error) {
 		c.cancel()
 		return nil, err
 	}
-	c.install(nc, w)
+	c.install(nc, w) // cannot be closed yet
 	c.markUp(nc)
 	return c, nil
 }
@@ -222,6 +222,10 @@ func (c *Conn) handshake(ctx context.Context) (*net.UnixConn, Welcome, error) {
 		}
 		e := errnoOf(err, syscall.ECONNRESET)
 		if os.IsTimeout(err) {
+			// The caller's deadline, not ours: say it is the context's.
+			if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+				return fail(context.DeadlineExceeded)
+			}
 			e = syscall.ETIMEDOUT
 		}
 		return fail(&Error{Op: "HELLO", Errno: e, Text: fmt.Sprintf("handshake with dhpd on %s failed", c.path)})
@@ -264,16 +268,23 @@ func errnoOf(err error, def syscall.Errno) syscall.Errno {
 	return def
 }
 
-// install makes nc the connection and starts its reader.
-func (c *Conn) install(nc *net.UnixConn, w Welcome) {
+// install makes nc the connection and starts its reader; false (nc
+// closed) when the Conn was closed meanwhile.
+func (c *Conn) install(nc *net.UnixConn, w Welcome) bool {
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		nc.Close()
+		return false
+	}
 	c.nc = nc
 	c.lost = make(chan struct{})
 	c.welcome = w
 	lost := c.lost
+	c.readers.Add(1) // under c.mu: Close's Wait comes after every Add
 	c.mu.Unlock()
-	c.readers.Add(1)
 	go c.read(nc, lost)
+	return true
 }
 
 // Welcome returns what dhpd said at the last handshake.
@@ -579,7 +590,9 @@ func (c *Conn) Reconnect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.install(nc, w)
+	if !c.install(nc, w) {
+		return &Error{Op: "reconnect", Errno: syscall.EBADF, Text: "the connection is closed"}
+	}
 	if err := c.reregister(ctx); err != nil {
 		return err
 	}

@@ -65,6 +65,9 @@ func (c *Conn) SubscribeMemCond(ctx context.Context, name string) (*MemCond, err
 		delete(c.memconds, m.id)
 		c.mu.Unlock()
 		m.q.close()
+		if ctx.Err() != nil { // dhpd may have taken it: take it back
+			c.send(newMsg(tMemcondUnsubscribe, 0).set("sub", m.id))
+		}
 		return nil, err
 	}
 	return m, nil
