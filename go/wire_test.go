@@ -21,28 +21,35 @@ import (
 	"testing"
 )
 
-// Where the C side is (the lead points these at src/proto/ when the codec
-// moves there; testdata/wirecheck.c names the codec's functions in one
-// block at its top):
-const (
-	cSrcDefault = "../src"        // $DHP_SRC overrides
-	cHeader     = "util/ipcmsg.h" // relative to the source directory
-	cCodec      = "util/ipcmsg.c" // the codec's sources, compiled into wirecheck
-)
+// Where the C side is: $DHP_SRC (default ../src), and in it the codec's
+// header and source, the first pair found of cCodecs (the message table of
+// src/proto/ once it lands, the codec of src/util/ before).
+// testdata/wirecheck.c names the codec's functions in one block at its top.
+const cSrcDefault = "../src"
 
-func srcDir(t *testing.T) string {
+var cCodecs = [][2]string{
+	{"proto/ipcmsg.h", "proto/ipcmsg.c"},
+	{"util/ipcmsg.h", "util/ipcmsg.c"},
+}
+
+// srcDir returns the C source directory and the codec's header and
+// source in it.
+func srcDir(t *testing.T) (dir, header, codec string) {
 	d := os.Getenv("DHP_SRC")
 	if d == "" {
 		d = cSrcDefault
-		if _, err := os.Stat(filepath.Join(d, cHeader)); err != nil {
-			t.Skip("no C sources: set DHP_SRC=path/to/src")
-		}
 	}
 	d, _ = filepath.Abs(d)
-	if _, err := os.Stat(filepath.Join(d, cHeader)); err != nil {
-		t.Fatalf("DHP_SRC=%s: %v", d, err)
+	for _, c := range cCodecs {
+		if _, err := os.Stat(filepath.Join(d, c[0])); err == nil {
+			return d, c[0], c[1]
+		}
 	}
-	return d
+	if os.Getenv("DHP_SRC") == "" {
+		t.Skip("no C sources: set DHP_SRC=path/to/src")
+	}
+	t.Fatalf("DHP_SRC=%s: no codec (%v)", d, cCodecs)
+	return "", "", ""
 }
 
 // sample is a message of type s with every field at a distinct value:
@@ -118,7 +125,7 @@ type cCodecProc struct {
 
 // buildWirecheck compiles testdata/wirecheck.c with the C codec.
 func buildWirecheck(t *testing.T) *cCodecProc {
-	src := srcDir(t)
+	src, cHeader, cCodec := srcDir(t)
 	cc := os.Getenv("CC")
 	if cc == "" {
 		cc = "cc"
@@ -302,6 +309,7 @@ func TestWireNamesMatchC(t *testing.T) {
 
 var (
 	reDefine = regexp.MustCompile(`(?m)^#define\s+IPC_([A-Z0-9_]+)\s+(\d+)\b`)
+	reRow    = regexp.MustCompile(`(?m)^\s*X\(([A-Z0-9_]+),\s*(0x[0-9a-fA-F]+),\s*([A-Z]+),`)
 	reEnum   = regexp.MustCompile(`(?m)^\s*IPC_([A-Z0-9_]+)\s*=\s*(0x[0-9a-fA-F]+|\d+|1u\s*<<\s*\d+)\s*,`)
 )
 
@@ -318,7 +326,8 @@ func cValue(s string) uint64 {
 // The header's constants, read mechanically, against the Go ones: every
 // message type, every limit, every flag bit.
 func TestWireConstantsMatchCHeader(t *testing.T) {
-	text, err := os.ReadFile(filepath.Join(srcDir(t), cHeader))
+	src, cHeader, _ := srcDir(t)
+	text, err := os.ReadFile(filepath.Join(src, cHeader))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,6 +353,9 @@ func TestWireConstantsMatchCHeader(t *testing.T) {
 	for _, s := range wireTable {
 		goConst[s.name] = uint64(s.typ)
 	}
+	for _, row := range reRow.FindAllStringSubmatch(string(text), -1) {
+		c[row[1]] = cValue(row[2])
+	}
 	for name, v := range goConst {
 		cv, ok := c[name]
 		if !ok {
@@ -352,27 +364,114 @@ func TestWireConstantsMatchCHeader(t *testing.T) {
 			t.Errorf("IPC_%s: C %#x, Go %#x", name, cv, v)
 		}
 	}
-	// Every message type of the C enum is in the Go table.
-	enum := string(text)
-	if i := strings.Index(enum, "enum ipc_type {"); i >= 0 {
+	// Every message type of the C header is in the Go table: the rows of
+	// its message table (IPC_MESSAGES), or the members of enum ipc_type.
+	rows := reRow.FindAllStringSubmatch(string(text), -1)
+	if len(rows) == 0 {
+		enum := string(text)
+		i := strings.Index(enum, "enum ipc_type {")
+		if i < 0 {
+			t.Fatalf("%s: neither IPC_MESSAGES rows nor enum ipc_type", cHeader)
+		}
 		enum = enum[i:]
 		enum = enum[:strings.Index(enum, "};")]
-	} else {
-		t.Fatalf("%s: no enum ipc_type", cHeader)
+		rows = reEnum.FindAllStringSubmatch(enum, -1)
 	}
-	for _, m := range reEnum.FindAllStringSubmatch(enum, -1) {
+	for _, m := range rows {
 		if strings.HasPrefix(m[1], "RESERVED_") {
 			continue
 		}
 		if s := wireByType[uint16(cValue(m[2]))]; s == nil || s.name != m[1] {
 			t.Errorf("IPC_%s = %s: a C message type the Go table lacks", m[1], m[2])
 		}
+		delete(goConst, m[1])
 	}
 	// The string maxima of the C structs are the table's (the round trip
 	// checks the wire; this catches a maximum raised in C only).
 	for name, v := range map[string]int{"NAME_MAX": wireNameMax, "DETAIL_MAX": wireDetailMax} {
 		if c[name] != uint64(v) {
 			t.Errorf("IPC_%s differs", name)
+		}
+	}
+}
+
+// With the C message table (src/proto/): the Go table row by row, field by
+// field: the same types in the same order, the same direction, each field
+// of the same kind and size.
+func TestWireTableMatchesC(t *testing.T) {
+	p := buildWirecheck(t)
+	p.in.WriteString("table\n")
+	p.in.Flush()
+	var lines []string
+	for p.out.Scan() && p.out.Text() != "END" {
+		lines = append(lines, p.out.Text())
+	}
+	if len(lines) == 1 && lines[0] == "NOTABLE" {
+		t.Skip("this C codec has no message table (IPC_MESSAGES): TestWireMatchesC covers it")
+	}
+	// enum ipc_dir and enum ipc_field_kind of src/proto/ipcmsg.h.
+	const (
+		dirRequest, dirAnswer  = 1, 2
+		kInt, kStr, kStrSet    = 1, 2, 3
+		kAbsent, kBytes, kBlob = 4, 5, 6
+	)
+	seen := map[uint16]bool{}
+	for _, line := range lines {
+		f := strings.Fields(line)
+		typ, _ := strconv.ParseUint(f[0], 10, 16)
+		dir, _ := strconv.Atoi(f[2])
+		s := wireByType[uint16(typ)]
+		if s == nil || s.name != f[1] {
+			t.Errorf("C row %s (%#x): not in the Go table", f[1], typ)
+			continue
+		}
+		seen[s.typ] = true
+		if s.fromClient != (dir == dirRequest || dir == dirAnswer) {
+			t.Errorf("%s: direction %d in C", s.name, dir)
+		}
+		var cf []string
+		for _, kv := range f[3:] {
+			var kind, size int
+			fmt.Sscanf(kv, "%d:%d", &kind, &size)
+			switch kind {
+			case kAbsent:
+				continue
+			case kInt:
+				cf = append(cf, fmt.Sprintf("int%d", size))
+			case kStr, kStrSet:
+				cf = append(cf, fmt.Sprintf("str%d", size))
+			case kBytes:
+				cf = append(cf, fmt.Sprintf("blob%d", size))
+			case kBlob:
+				cf = append(cf, "blob0")
+			default:
+				t.Errorf("%s: field kind %d unknown to this test", s.name, kind)
+			}
+		}
+		var gf []string
+		for _, fl := range s.fields {
+			switch fl.kind {
+			case fU8:
+				gf = append(gf, "int1")
+			case fU16:
+				gf = append(gf, "int2")
+			case fU32, fI32:
+				gf = append(gf, "int4")
+			case fU64:
+				gf = append(gf, "int8")
+			case fStr:
+				gf = append(gf, fmt.Sprintf("str%d", fl.max))
+			case fBlob:
+				gf = append(gf, fmt.Sprintf("blob%d", fl.max))
+			}
+		}
+		if strings.Join(cf, " ") != strings.Join(gf, " ") {
+			t.Errorf("%s: fields differ\n C  %v\n Go %v", s.name, cf, gf)
+		}
+	}
+	for _, s := range wireTable {
+		if !seen[s.typ] {
+			t.Errorf("%s: in the Go table, not in the C one", s.name)
 		}
 	}
 }

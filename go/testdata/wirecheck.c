@@ -6,6 +6,10 @@
  *   "names"    -> 257 lines "TYPE NAME FROM_CLIENT RESERVED" for types 0..256
  *   HEX        -> "OK HEX" (the datagram decoded by the C codec and
  *                 encoded again) or "ERR N" (the decoder's -errno)
+ *   "table"    -> with a codec that has a message table (IPC_MESSAGES,
+ *                 src/proto/ipcmsg.h): one line per row, "TYPE NAME DIR"
+ *                 then " KIND:SIZE" per field, then "END"; without one,
+ *                 "NOTABLE"
  *
  * Every name of the C codec used here is in the block below: when the
  * codec moves or is renamed, only these lines change.
@@ -45,6 +49,22 @@ int main(void) {
                         for (unsigned t = 0; t <= 256; t++)
                                 printf("%u %s %d %d\n", t, wc_type_name((uint16_t)t), wc_from_client((uint16_t)t),
                                        wc_reserved((uint16_t)t));
+                        fflush(stdout);
+                        continue;
+                }
+                if (strcmp(line, "table") == 0) {
+#ifdef IPC_MESSAGES
+                        for (size_t i = 0; i < ipcmsg_table_len; i++) {
+                                const struct ipc_desc *d = &ipcmsg_table[i];
+                                printf("%u %s %u", d->type, d->name, d->dir);
+                                for (const struct ipc_field *f = d->fields; f->kind != IPC_FIELD_END; f++)
+                                        printf(" %u:%u", f->kind, f->size);
+                                printf("\n");
+                        }
+#else
+                        printf("NOTABLE\n");
+#endif
+                        printf("END\n");
                         fflush(stdout);
                         continue;
                 }
