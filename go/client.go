@@ -422,7 +422,7 @@ func (c *Conn) keepReconnecting() {
 			return
 		default:
 		}
-		if err := c.Reconnect(c.ctx); err == nil || c.ctx.Err() != nil {
+		if err := c.reconnect(c.ctx, true); err == nil || c.ctx.Err() != nil {
 			return
 		}
 		t := time.NewTimer(c.opts.retry)
@@ -573,6 +573,12 @@ func (c *Conn) Ping(ctx context.Context) error {
 // the same name is reported too.  On a live connection Reconnect drops it
 // and connects anew.
 func (c *Conn) Reconnect(ctx context.Context) error {
+	return c.reconnect(ctx, false)
+}
+
+// reconnect: onlyIfDown leaves a live connection alone (WithReconnect's
+// loop, after an application's own Reconnect won the race).
+func (c *Conn) reconnect(ctx context.Context, onlyIfDown bool) error {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	c.mu.Lock()
@@ -582,6 +588,9 @@ func (c *Conn) Reconnect(ctx context.Context) error {
 	}
 	old, lost := c.nc, c.lost
 	c.mu.Unlock()
+	if old != nil && onlyIfDown {
+		return nil
+	}
 	if old != nil {
 		old.Close()
 		<-lost // its reader has failed what was pending
@@ -612,18 +621,22 @@ func (c *Conn) reregister(ctx context.Context) error {
 	}
 	nmon := len(c.monitors)
 	c.mu.Unlock()
+	// A refusal leaves the others to re-send, as the C library's
+	// re-registration (sent without an id) does; only a lost connection
+	// or the caller's context stops it.
+	fatal := func(err error) bool { return err != nil && (isConnLost(err) || ctx.Err() != nil) }
 	for _, r := range regs {
-		if err := r.reregister(ctx); err != nil {
+		if err := r.reregister(ctx); fatal(err) {
 			return err
 		}
 	}
 	for _, m := range mcs {
-		if err := m.subscribe(ctx); err != nil {
+		if err := m.subscribe(ctx); fatal(err) {
 			return err
 		}
 	}
 	if nmon > 0 {
-		if _, _, err := c.call(ctx, newMsg(tMonitorStart, 0)); err != nil {
+		if _, _, err := c.call(ctx, newMsg(tMonitorStart, 0)); fatal(err) {
 			return err
 		}
 	}

@@ -12,7 +12,6 @@ package dhp
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"syscall"
 	"unicode/utf8"
@@ -456,5 +455,3 @@ func validName(s string, max int) error {
 	}
 	return nil
 }
-
-var _ = errors.New
