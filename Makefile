@@ -15,7 +15,7 @@ BENCH_WINDOW ?= 60
 MESON      ?= meson
 SCENARIO   ?= examples/demo.scenario
 
-.PHONY: all deps deps-all deps-e2e build build-san build-static build-tsan build-fuzz demo check check-unit \
+.PHONY: all deps deps-all deps-e2e deps-go check-go build build-san build-static build-tsan build-fuzz demo check check-unit \
 	check-san check-tsan check-fuzz check-install fuzz e2e bench install clean
 
 all: build
@@ -28,6 +28,9 @@ deps-all:
 
 deps-e2e:
 	@scripts/install-deps.sh e2e
+
+deps-go:
+	@scripts/install-deps.sh go
 
 $(BUILD)/build.ninja:
 	$(MESON) setup $(BUILD) --buildtype=debugoptimized
@@ -92,6 +95,15 @@ install: build
 check-install: build
 	tests/install/test-install.sh $(BUILD)
 
+# The Go package (go/, go/README.md): go test against this build's dhpd
+# --platform sim, and the Go message table against the C codec (a C program
+# the test builds with $(CC)).  Offline: standard library only, no module is
+# downloaded.  GO_TEST_FLAGS: e.g. -run Cgroup, or empty to skip -race.
+GO_TEST_FLAGS ?= -race
+check-go: deps-go build
+	cd go && DHPD=$(abspath $(BUILD))/src/dhpd DHP_SRC=$(abspath src) GOPROXY=off GOFLAGS= \
+		GOCACHE=$${GOCACHE:-$(abspath $(BUILD))/go-cache} go test -count=1 $(GO_TEST_FLAGS) ./...
+
 check-tsan: build-tsan
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	$(MESON) test -C $(BUILD_TSAN) --print-errorlogs --num-processes 2 --suite concurrency
@@ -119,6 +131,8 @@ bench: deps $(BUILD_BENCH)/build.ninja
 	$(BUILD_BENCH)/bench/bench-rebalance
 	$(BUILD_BENCH)/bench/bench-idle $(BUILD_BENCH)/src/dhpd $(BENCH_WINDOW)
 	$(BUILD_BENCH)/bench/bench-ipc $(BUILD_BENCH)/src/dhpd 200
+	cd go && GOPROXY=off GOCACHE=$${GOCACHE:-$(abspath $(BUILD_BENCH))/go-cache} go run ./cmd/dhp-bench-arrivals \
+		-dhpd $(abspath $(BUILD_BENCH))/src/dhpd -c $(abspath $(BUILD_BENCH))/bench/bench-arrivals
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_STATIC) $(BUILD_TSAN) $(BUILD_FUZZ) $(BUILD_BENCH)
