@@ -118,7 +118,7 @@ fuzz: build-fuzz
 # Everything CI runs: plain and sanitized unit and process tests, the
 # ThreadSanitizer concurrency suite, the fuzz corpora, the install, and real
 # hot-add in QEMU.
-check: deps-all check-unit check-san check-tsan check-fuzz check-install e2e
+check: deps-all check-unit check-san check-tsan check-fuzz check-go check-install e2e
 
 # Every figure beside its baseline, each repeated until stable (BENCHMARKS.md).
 # Prints, never asserts.  BENCH_WINDOW: seconds dhpd is watched idle.
