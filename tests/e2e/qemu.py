@@ -385,9 +385,15 @@ class Machine:
         the guest answers with _OST status 0x80+ instead).
         """
         t0, _ = self.qmp_timed("device_del", id=dev_id)
-        t1, _ = self.wait_event(
-            "DEVICE_DELETED", timeout, since=t0,
-            match=lambda ev: ev.get("data", {}).get("device") == dev_id)
+        # QEMU 7.2 sends no DEVICE_DELETED naming a CPU: only one for its
+        # child /machine/peripheral/ID/lapic, when the CPU is unrealized
+        # (after the guest's _EJ0; PROBES.md).  A DIMM's names it.
+        path = f"/machine/peripheral/{dev_id}"
+
+        def deleted(ev):
+            d = ev.get("data", {})
+            return d.get("device") == dev_id or d.get("path", "") in (path, path + "/lapic")
+        t1, _ = self.wait_event("DEVICE_DELETED", timeout, since=t0, match=deleted)
         self.plugged.remove(dev_id)
         if dev_id.startswith("dimm"):
             # The backend of a removed DIMM is free again: drop it too.

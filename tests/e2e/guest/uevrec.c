@@ -16,8 +16,9 @@
  *   -t SECONDS         give up (E2E-TIMEOUT, status 2) after this long
  *
  * Output, one line each, flushed at once:
- *   E2E-UEV LABEL t=MS ACTION DEVPATH KEY=VAL...   every uevent, its
- *       environment in the kernel's order, ACTION/DEVPATH/SEQNUM included
+ *   E2E-UEV LABEL t=MS ACTION DEVPATH KEY=VAL...   every uevent, the rest
+ *       of its environment in the kernel's order (SEQNUM included), control
+ *       characters written \xNN
  *   E2E-DONE LABEL n=N first_ms=A last_ms=B       (or E2E-TIMEOUT)
  * t is guest CLOCK_MONOTONIC in ms, relative to the marker.
  *
@@ -48,6 +49,23 @@ static double now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* " VALUE" into out, control characters as \xNN (the x86 cpu MODALIAS
+ * ends with a newline), so that one uevent stays one console line. */
+static int escape(char *out, size_t sz, const char *v)
+{
+	size_t n = 0;
+
+	out[n++] = ' ';
+	for (; *v && n + 5 < sz; v++) {
+		if ((unsigned char)*v < 0x20 || *v == 0x7f)
+			n += snprintf(out + n, sz - n, "\\x%02x", (unsigned char)*v);
+		else
+			out[n++] = *v;
+	}
+	out[n] = '\0';
+	return (int)n;
 }
 
 static int parse_until(struct until *u, const char *arg)
@@ -166,8 +184,8 @@ int main(int argc, char **argv)
 				action = p + 7;
 			else if (!strncmp(p, "DEVPATH=", 8))
 				devpath = p + 8;
-			else if (len < (int)sizeof(line) - 1)
-				len += snprintf(line + len, sizeof(line) - len, " %s", p);
+			else if (len < (int)sizeof(line) - 8)
+				len += escape(line + len, sizeof(line) - len, p);
 		}
 		if (!*action)
 			continue;       /* not a kernel uevent (a udev one) */
