@@ -79,8 +79,9 @@ check-san: build-san
 
 # Real CPU and memory hot-add in QEMU guests (tests/e2e/README.md); about a
 # minute under TCG.  E2E_ARGS passes options on, e.g. E2E_ARGS='--scenario dhpd-cpu'.
+E2E_KERNELS ?= 6.1,6.12
 e2e: deps-e2e build-static
-	tests/e2e/run.py --extra-bin $(BUILD_STATIC)/src/dhpd --extra-bin $(BUILD_STATIC)/src/dhpctl --extra-bin $(BUILD_STATIC)/tests/e2e/e2eclient $(E2E_ARGS)
+	tests/e2e/run.py --kernel $(E2E_KERNELS) --extra-bin $(BUILD_STATIC)/src/dhpd --extra-bin $(BUILD_STATIC)/src/dhpctl --extra-bin $(BUILD_STATIC)/tests/e2e/e2eclient $(E2E_ARGS)
 
 # make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]
 PREFIX     ?= /usr/local

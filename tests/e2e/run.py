@@ -54,6 +54,14 @@ NO_HOTPLUG_CPU_WHY = "kernel reports 0 hotplug CPUs (QEMU 7.2 sets no ACPI onlin
 # The kernels `--kernel` names: scripts/e2e-fetch-kernel.sh -k NAME.
 KERNELS = ("6.1", "6.12")
 
+# 6.12 (CONFIG_MEMORY_HOTPLUG_DEFAULT_ONLINE=y) onlines hot-added memory
+# itself, in ZONE_NORMAL; dhpd then sees "another agent" and onlines nothing.
+# The scenarios written for dhpd as the onliner boot 6.12 with 6.1's default
+# until dhpd uses the kernel's onlining (issue 19).
+MEMHP_OFFLINE = {"6.12": "memhp_default_state=offline"}
+MEMHP_OFFLINE_WHY = ("6.12 onlines hot-added memory itself by default; this scenario"
+                     " has dhpd (or a user-space method) as the onliner, as 6.1's default")
+
 # QEMU arguments per kernel.  6.12 under TCG (QEMU 7.2) oopses at random,
 # early in boot in 4 of 10 boots (slab freelist and stack corruption in
 # kmem_cache_alloc, right after its `gs cmpxchg16b`); hiding CMPXCHG16B from
@@ -69,17 +77,19 @@ class Scenario:
     hot-add it is skipped, with the reason printed.  kernels: the kernels
     it runs on (None: every one asked for); only_why says why not the rest.
     script: the guest script (default: the scenario's name).  qemu_args:
-    more QEMU arguments (a virtio-mem device, say)."""
+    more QEMU arguments (a virtio-mem device, say).  kernel_append: kernel
+    name -> extra command line for that kernel (printed with each run)."""
 
     def __init__(self, name, doc, check, params=None, mem="512M,slots=4,maxmem=4G",
                  smp="1,maxcpus=4", append="", cpu=False, kernels=None, only_why="",
-                 script=None, qemu_args=()):
+                 script=None, qemu_args=(), kernel_append=None):
         self.name, self.doc, self.check = name, doc, check
         self.params = params or {}
         self.mem, self.smp, self.append = mem, smp, append
         self.cpu, self.kernels, self.only_why = cpu, kernels, only_why
         self.script = script or name
         self.qemu_args = list(qemu_args)
+        self.kernel_append = kernel_append or {}
 
 
 # ---- checks: return a list of failure strings (empty = pass) --------------
@@ -594,12 +604,10 @@ def block_events(run, label, action):
 def check_probe_cpu_unplug(run):
     f = common_failures(run)
     ev = uevents(run, "probe-cpu-del")
-    cpu = [d for a, d, _ in ev if a == "remove" and re.match(r"/devices/system/cpu/cpu\d+$", d)]
-    off = [d for a, d, _ in ev if a == "offline" and re.match(r"/devices/system/cpu/cpu\d+$", d)]
-    if len(cpu) != 1 or off != cpu:
-        f.append(f"CPU unplug: expected one offline then one remove of the CPU, got {ev}")
-    elif [d for a, d, _ in ev if re.match(r"/devices/system/cpu/cpu\d+$", d)] != [cpu[0]] * 2:
-        f.append(f"CPU unplug: unexpected order {ev}")
+    # 6.1: offline, (cooling_device remove), unbind, remove: PROBES.md.
+    seq = [a for a, d, _ in ev if re.match(r"/devices/system/cpu/cpu\d+$", d)]
+    if seq != ["offline", "unbind", "remove"]:
+        f.append(f"CPU unplug: the CPU's uevents were {seq}, expected offline, unbind, remove")
     if not any(s["label"] == "probe-cpu-del" and s.get("deleted_ms") for s in run["steps"]):
         f.append("no DEVICE_DELETED for the CPU")
     return f
@@ -654,28 +662,28 @@ SCENARIOS = {s.name: s for s in [
     Scenario("baseline-memory",
              "1G DIMM add -> all blocks online: kernel auto-online, direct, shell, dhpd",
              # warm-up + up to four 1 GiB DIMMs on top of 512M of boot memory.
-             check_baseline, params={"dimm_mb": 1024}, mem="512M,slots=5,maxmem=6G"),
+             check_baseline, params={"dimm_mb": 1024}, mem="512M,slots=5,maxmem=6G", kernel_append=MEMHP_OFFLINE),
     Scenario("dhpd-cpu",
              "dhpd onlines 1 CPU, then 2 added back to back: online, STARTED < ADMITTED < ARRIVAL",
              check_dhpd_cpu, smp="1,maxcpus=4", cpu=True),
     Scenario("dhpd-memory",
              "dhpd onlines a 256M and a 1G DIMM: movable, one device per DIMM, arrival last",
-             check_dhpd_memory),
+             check_dhpd_memory, kernel_append=MEMHP_OFFLINE),
     Scenario("dhpd-cgroup",
              "dhpd widens the cpuset.cpus of the cgroups it manages, only those",
              check_dhpd_cgroup, cpu=True),
     Scenario("dhpd-restart",
              "dhpd SIGKILLed after a 1G DIMM's first block online; restarted, it onlines the rest",
-             check_dhpd_restart),
+             check_dhpd_restart, kernel_append=MEMHP_OFFLINE),
     Scenario("client-cpu",
              "two clients: ADD_START (online, cgroup not yet) < ADD_COMPLETE < ARRIVAL, veto, spinners",
              check_client_cpu, smp="1,maxcpus=5", cpu=True),
     Scenario("client-memory",
              "two clients: one arrival per DIMM (256M, 1G), base and size, every block online",
-             check_client_memory),
+             check_client_memory, kernel_append=MEMHP_OFFLINE),
     Scenario("client-restart",
              "dhpd SIGKILLed mid-DIMM and restarted; the client reconnects and gets the arrival",
-             check_client_restart),
+             check_client_restart, kernel_append=MEMHP_OFFLINE),
     Scenario("probe-cpu-unplug",
              "probe: ACPI CPU unplug of a hot-added, online CPU; every uevent recorded",
              check_probe_cpu_unplug, smp="1,maxcpus=2", cpu=True),
@@ -751,7 +759,7 @@ def run_scenario(sc, kname, kernel, initrd, args, log_dir):
         "8250.nr_uarts=1",          # do not probe 32 UARTs: faster boot
         f"e2e.script={sc.script}",
         *(f"e2e.{k}={v}" for k, v in sc.params.items()),
-        sc.append, args.append]))
+        sc.append, sc.kernel_append.get(kname, ""), args.append]))
     run = {"scenario": sc.name, "kernel": kname, "rc": None, "steps": [], "errors": [],
            "boot_s": None, "total_s": None, "failures": [], "skip": None}
     deadline = Deadline(args.timeout)
@@ -1051,6 +1059,8 @@ def main():
                 runs.append(run)
                 tag = f"{name} [{kname}]" + ("" if args.repeat == 1 else f"#{i + 1}")
                 ok = print_run(run, tag)
+                if sc.kernel_append.get(kname):
+                    print(f"    note: booted with {sc.kernel_append[kname]}: {MEMHP_OFFLINE_WHY}")
                 passed, failed = passed + ok, failed + (not ok)
     if args.repeat > 1:
         summarize(runs)
