@@ -17,6 +17,7 @@
  *   E2E-CG step=K write=FILE value=VALUE rc=0|-errno
  *   E2E-CG step=K ev=inotify file=c/cpu.max mask=IN_MODIFY dt_us=N
  *   E2E-CG step=K ev=poll file=c/cgroup.events revents=PRI|ERR dt_us=N
+ *   E2E-CG step=K state p/cpuset.cpus.effective=X c/cpuset.cpus.effective=Y
  *   E2E-CG step=K end events=N
  *
  * dt_us is from the write's return to the event's read (guest monotonic).
@@ -163,6 +164,27 @@ static int collect(int ifd, int step, double t0, int settle_ms)
 	}
 }
 
+/* What the step did to the effective sets, read after the window. */
+static void print_effective(const char *parent, const char *child, int step)
+{
+	const char *dirs[2] = { parent, child }, *tags[2] = { "p", "c" };
+
+	printf("E2E-CG step=%d state", step);
+	for (int i = 0; i < 2; i++) {
+		char path[512], buf[128] = "";
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/cpuset.cpus.effective", dirs[i]);
+		f = fopen(path, "re");
+		if (f && fgets(buf, sizeof(buf), f))
+			buf[strcspn(buf, "\n")] = '\0';
+		if (f)
+			fclose(f);
+		printf(" %s/cpuset.cpus.effective=%s", tags[i], buf);
+	}
+	printf("\n");
+}
+
 int main(int argc, char **argv)
 {
 	const char *env = getenv("CGPROBE_SETTLE_MS");
@@ -202,6 +224,7 @@ int main(int argc, char **argv)
 		double t0 = now_us();
 		printf("E2E-CG step=%d write=%s value=%s rc=%d\n", step, arg, eq + 1, rc);
 		int n = collect(ifd, step, t0, settle_ms);
+		print_effective(argv[1], argv[2], step);
 		printf("E2E-CG step=%d end events=%d\n", step, n);
 	}
 	return 0;
