@@ -12,7 +12,7 @@ set -eu
 what=${1:-all}
 
 build_pkgs="gcc clang libclang-rt-dev make meson ninja-build pkg-config libcmocka-dev libinih-dev python3 scdoc"
-e2e_pkgs="qemu-system-x86 busybox-static cpio gzip"
+e2e_pkgs="qemu-system-x86 busybox-static cpio gzip python3"
 
 case "$what" in
 build) pkgs=$build_pkgs ;;
