@@ -80,10 +80,11 @@ check-san: build-san
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	$(MESON) test -C $(BUILD_SAN) --print-errorlogs --num-processes 2
 
-# Real CPU and memory hot-add in QEMU guests (tests/e2e/README.md); about a
-# minute under TCG.  E2E_ARGS passes options on, e.g. E2E_ARGS='--scenario dhpd-cpu'.
+# Real CPU and memory hot-add in QEMU guests (tests/e2e/README.md), on each of
+# E2E_KERNELS; about 3 minutes under TCG.  E2E_ARGS passes options on, e.g. E2E_ARGS='--scenario dhpd-cpu'.
+E2E_KERNELS ?= 6.1,6.12
 e2e: deps-e2e build-static
-	tests/e2e/run.py --extra-bin $(BUILD_STATIC)/src/dhpd --extra-bin $(BUILD_STATIC)/src/dhpctl --extra-bin $(BUILD_STATIC)/tests/e2e/e2eclient $(E2E_ARGS)
+	tests/e2e/run.py --kernel $(E2E_KERNELS) --extra-bin $(BUILD_STATIC)/src/dhpd --extra-bin $(BUILD_STATIC)/src/dhpctl --extra-bin $(BUILD_STATIC)/tests/e2e/e2eclient $(E2E_ARGS)
 
 # make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]
 PREFIX     ?= /usr/local

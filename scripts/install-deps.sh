@@ -13,7 +13,7 @@ set -eu
 what=${1:-all}
 
 build_pkgs="gcc clang libclang-rt-dev make meson ninja-build pkg-config libcmocka-dev libinih-dev python3 scdoc"
-e2e_pkgs="qemu-system-x86 busybox-static cpio gzip"
+e2e_pkgs="qemu-system-x86 busybox-static cpio gzip python3"
 go_pkgs="golang-go"
 
 case "$what" in
