@@ -15,7 +15,7 @@ BENCH_WINDOW ?= 60
 MESON      ?= meson
 SCENARIO   ?= examples/demo.scenario
 
-.PHONY: all deps deps-all deps-e2e build build-san build-static build-tsan build-fuzz demo check check-unit \
+.PHONY: all deps deps-all deps-e2e deps-go check-go build build-san build-static build-tsan build-fuzz demo check check-unit \
 	check-san check-tsan check-fuzz check-install fuzz e2e bench install clean
 
 all: build
@@ -28,6 +28,9 @@ deps-all:
 
 deps-e2e:
 	@scripts/install-deps.sh e2e
+
+deps-go:
+	@scripts/install-deps.sh go
 
 $(BUILD)/build.ninja:
 	$(MESON) setup $(BUILD) --buildtype=debugoptimized
@@ -77,10 +80,11 @@ check-san: build-san
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	$(MESON) test -C $(BUILD_SAN) --print-errorlogs --num-processes 2
 
-# Real CPU and memory hot-add in QEMU guests (tests/e2e/README.md); about a
-# minute under TCG.  E2E_ARGS passes options on, e.g. E2E_ARGS='--scenario dhpd-cpu'.
+# Real CPU and memory hot-add in QEMU guests (tests/e2e/README.md), on each of
+# E2E_KERNELS; about 3 minutes under TCG.  E2E_ARGS passes options on, e.g. E2E_ARGS='--scenario dhpd-cpu'.
+E2E_KERNELS ?= 6.1,6.12
 e2e: deps-e2e build-static
-	tests/e2e/run.py --extra-bin $(BUILD_STATIC)/src/dhpd --extra-bin $(BUILD_STATIC)/src/dhpctl --extra-bin $(BUILD_STATIC)/tests/e2e/e2eclient $(E2E_ARGS)
+	tests/e2e/run.py --kernel $(E2E_KERNELS) --extra-bin $(BUILD_STATIC)/src/dhpd --extra-bin $(BUILD_STATIC)/src/dhpctl --extra-bin $(BUILD_STATIC)/tests/e2e/e2eclient $(E2E_ARGS)
 
 # make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]
 PREFIX     ?= /usr/local
@@ -91,6 +95,15 @@ install: build
 # Install into a temporary DESTDIR and build the example against it.
 check-install: build
 	tests/install/test-install.sh $(BUILD)
+
+# The Go package (go/, go/README.md): go test against this build's dhpd
+# --platform sim, and the Go message table against the C codec (a C program
+# the test builds with $(CC)).  Offline: standard library only, no module is
+# downloaded.  GO_TEST_FLAGS: e.g. -run Cgroup, or empty to skip -race.
+GO_TEST_FLAGS ?= -race
+check-go: deps-go build
+	cd go && DHPD=$(abspath $(BUILD))/src/dhpd DHP_SRC=$(abspath src) GOPROXY=off GOFLAGS= \
+		GOCACHE=$${GOCACHE:-$(abspath $(BUILD))/go-cache} go test -count=1 $(GO_TEST_FLAGS) ./...
 
 check-tsan: build-tsan
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
@@ -106,7 +119,7 @@ fuzz: build-fuzz
 # Everything CI runs: plain and sanitized unit and process tests, the
 # ThreadSanitizer concurrency suite, the fuzz corpora, the install, and real
 # hot-add in QEMU.
-check: deps-all check-unit check-san check-tsan check-fuzz check-install e2e
+check: deps-all check-unit check-san check-tsan check-fuzz check-go check-install e2e
 
 # Every figure beside its baseline, each repeated until stable (BENCHMARKS.md).
 # Prints, never asserts.  BENCH_WINDOW: seconds dhpd is watched idle.
@@ -119,6 +132,8 @@ bench: deps $(BUILD_BENCH)/build.ninja
 	$(BUILD_BENCH)/bench/bench-rebalance
 	$(BUILD_BENCH)/bench/bench-idle $(BUILD_BENCH)/src/dhpd $(BENCH_WINDOW)
 	$(BUILD_BENCH)/bench/bench-ipc $(BUILD_BENCH)/src/dhpd 200
+	cd go && GOPROXY=off GOCACHE=$${GOCACHE:-$(abspath $(BUILD_BENCH))/go-cache} go run ./cmd/dhp-bench-arrivals \
+		-dhpd $(abspath $(BUILD_BENCH))/src/dhpd -c $(abspath $(BUILD_BENCH))/bench/bench-arrivals
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_STATIC) $(BUILD_TSAN) $(BUILD_FUZZ) $(BUILD_BENCH)

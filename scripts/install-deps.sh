@@ -2,23 +2,26 @@
 # Install the Debian packages dhp needs to build and test, only when one is
 # missing.  Idempotent: a machine that has everything runs no apt-get at all.
 #
-#   scripts/install-deps.sh [build|e2e|all]
+#   scripts/install-deps.sh [build|e2e|go|all]
 #
 # "build" is what `make demo` and the unit tests need (clang and its
 # sanitizer/libFuzzer runtimes for `make check-tsan` and `make check-fuzz`); "e2e" adds what the
-# QEMU end-to-end tests need; "all" (the default for `make check`) is both.
+# QEMU end-to-end tests need; "go" the Go package's tests (`make check-go`);
+# "all" (the default for `make check`) is every set.
 set -eu
 
 what=${1:-all}
 
 build_pkgs="gcc clang libclang-rt-dev make meson ninja-build pkg-config libcmocka-dev libinih-dev python3 scdoc"
-e2e_pkgs="qemu-system-x86 busybox-static cpio gzip"
+e2e_pkgs="qemu-system-x86 busybox-static cpio gzip python3"
+go_pkgs="golang-go"
 
 case "$what" in
 build) pkgs=$build_pkgs ;;
 e2e)   pkgs=$e2e_pkgs ;;
-all)   pkgs="$build_pkgs $e2e_pkgs" ;;
-*)     echo "install-deps.sh: unknown set '$what' (expected build, e2e or all)" >&2; exit 2 ;;
+go)    pkgs="$build_pkgs $go_pkgs" ;;
+all)   pkgs="$build_pkgs $e2e_pkgs $go_pkgs" ;;
+*)     echo "install-deps.sh: unknown set '$what' (expected build, e2e, go or all)" >&2; exit 2 ;;
 esac
 
 missing=""

@@ -13,6 +13,12 @@ Layout:
   /bin/busybox + applets     symlinks from `busybox --list-full`
   /bin/ueventwatch           built statically by the harness
   /bin/<name>                each --extra-bin (must be static: no libc inside)
+  /lib/modules/NAME.ko       with --modules DIR (scripts/e2e-fetch-kernel.sh's
+                             CACHE/VERSION/modules): the modules of DIR's
+                             modules.load and their modules.dep closure,
+                             decompressed (.ko.xz -> .ko: busybox insmod reads
+                             plain ELF only); /init insmods them in the order
+                             of /e2e/modules.list (dependencies first).
 
 Usable on its own:
   tests/e2e/initramfs.py -o out.cpio.gz --busybox /bin/busybox \
@@ -20,6 +26,7 @@ Usable on its own:
 """
 import argparse
 import gzip
+import lzma
 import os
 import stat
 import subprocess
@@ -100,7 +107,33 @@ def read(path):
         return f.read()
 
 
-def build(out, busybox, bins=(), guest_dir=GUEST_DIR):
+def module_order(moddir):
+    """[(name, .ko path)] to load, dependencies before their users.
+
+    modules.dep lists, per module, its whole dependency closure, so each
+    dependency's own closure is a strict subset: sorting by closure size
+    is a valid load order."""
+    dep = {}
+    with open(os.path.join(moddir, "modules.dep")) as f:
+        for line in f:
+            mod, _, rest = line.partition(":")
+            if mod.strip():
+                dep[mod.strip()] = rest.split()
+    load = []
+    with open(os.path.join(moddir, "modules.load")) as f:
+        for want in f.read().split():
+            for m in [*dep.get(want, []), want]:
+                if m not in load:
+                    load.append(m)
+    load.sort(key=lambda m: len(dep.get(m, [])))
+    out = []
+    for m in load:
+        name = os.path.basename(m).split(".ko")[0]
+        out.append((name, os.path.join(moddir, m)))
+    return out
+
+
+def build(out, busybox, bins=(), guest_dir=GUEST_DIR, modules=None):
     """Write the initramfs to `out`; `bins` are packed as /bin/<basename>."""
     for b in (busybox, *bins):
         interp = elf_interpreter(b)
@@ -129,6 +162,18 @@ def build(out, busybox, bins=(), guest_dir=GUEST_DIR):
             raise SystemExit(f"initramfs: {b} clashes with busybox applet {name}")
         c.file(name, read(b), 0o755)
 
+    names = []
+    if modules:
+        c.dir("lib")
+        c.dir("lib/modules")
+        for name, path in module_order(modules):
+            data = read(path)
+            if path.endswith(".xz"):
+                data = lzma.decompress(data)
+            c.file(f"lib/modules/{name}.ko", data)
+            names.append(name)
+    c.file("e2e/modules.list", "".join(n + "\n" for n in names).encode())
+
     # The guest scripts: init at the root, everything else under /e2e.
     c.file("init", read(os.path.join(guest_dir, "init")), 0o755)
     for root, dirs, files in os.walk(guest_dir):
@@ -155,10 +200,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-o", "--output", required=True)
     ap.add_argument("--busybox", default="/bin/busybox")
+    ap.add_argument("--modules", metavar="DIR",
+                    help="kernel modules to pack (CACHE/VERSION/modules)")
     ap.add_argument("--bin", action="append", default=[],
                     help="static binary to pack as /bin/<basename> (repeatable)")
     a = ap.parse_args()
-    build(a.output, a.busybox, a.bin)
+    build(a.output, a.busybox, a.bin, modules=a.modules)
     print(a.output)
 
 

@@ -71,10 +71,12 @@ class QMPError(MachineError):
 class Machine:
     def __init__(self, kernel, initrd, append, *, smp="1,maxcpus=4",
                  mem="512M,slots=4,maxmem=4G", accel="tcg",
-                 qemu="qemu-system-x86_64", console_log=None, extra_args=()):
+                 qemu="qemu-system-x86_64", console_log=None, extra_args=(),
+                 machine="q35"):
         self.kernel, self.initrd, self.append = kernel, initrd, append
         self.smp, self.mem, self.accel, self.qemu = smp, mem, accel, qemu
         self.extra_args = list(extra_args)
+        self.machine = machine
         self.console_log_path = console_log
         self.proc = None
         self.lines = []        # (host monotonic time, text) per console line
@@ -89,6 +91,7 @@ class Machine:
         self._tmp = None
         self._log = None
         self.t_start = None
+        self.plugged = []      # device ids hot-added (cpu and dimm), in order
 
     # ---- life cycle -------------------------------------------------------
 
@@ -106,7 +109,7 @@ class Machine:
             self._log = open(self.console_log_path, "w")
         self.qemu_log_path = os.path.join(self._tmp.name, "qemu.log")
         cmd = [
-            self.qemu, "-machine", "q35", "-accel", self.accel,
+            self.qemu, "-machine", self.machine, "-accel", self.accel,
             "-smp", self.smp, "-m", self.mem,
             # -nographic would also put a muxed monitor on stdio; we want
             # no monitor but QMP, and the serial port on our own socket.
@@ -345,6 +348,7 @@ class Machine:
         dev_id = "cpu-s{socket-id}-c{core-id}-t{thread-id}".format(
             **{"socket-id": 0, "core-id": 0, "thread-id": 0, **slot["props"]})
         t, _ = self.qmp_timed("device_add", driver=slot["type"], id=dev_id, **slot["props"])
+        self.plugged.append(dev_id)
         return t, dev_id
 
     def hotadd_dimm(self, size_mb, index):
@@ -357,4 +361,70 @@ class Machine:
         self.qmp("object-add", **{"qom-type": "memory-backend-ram", "id": mem_id,
                                   "size": size_mb << 20})
         t, _ = self.qmp_timed("device_add", driver="pc-dimm", id=dimm_id, memdev=mem_id)
+        self.plugged.append(dimm_id)
         return t, dimm_id
+
+    # ---- removal ----------------------------------------------------------
+
+    def last_plugged(self, prefix):
+        """The most recently hot-added device whose id starts with `prefix`
+        ("cpu-" or "dimm") and that is still plugged."""
+        for dev_id in reversed(self.plugged):
+            if dev_id.startswith(prefix):
+                return dev_id
+        raise MachineError(f"no hot-added {prefix}* device left to remove")
+
+    def unplug(self, dev_id, timeout=30):
+        """`device_del` DEV_ID and wait, at most `timeout` s, for QEMU's
+        DEVICE_DELETED event for it (sent once the guest ejected it: ACPI
+        _EJ0 for a CPU or a DIMM).  Returns (t_reply, t_deleted); raises
+        Timeout if the guest never ejects it (the device stays plugged).
+
+        device_del only *requests* the removal: the guest kernel must offline
+        the device first (a DIMM whose blocks cannot be offlined stays, and
+        the guest answers with _OST status 0x80+ instead).
+        """
+        t0, _ = self.qmp_timed("device_del", id=dev_id)
+        # QEMU 7.2 sends no DEVICE_DELETED naming a CPU: only one for its
+        # child /machine/peripheral/ID/lapic, when the CPU is unrealized
+        # (after the guest's _EJ0; PROBES.md).  A DIMM's names it.
+        path = f"/machine/peripheral/{dev_id}"
+
+        def deleted(ev):
+            d = ev.get("data", {})
+            return d.get("device") == dev_id or d.get("path", "") in (path, path + "/lapic")
+        t1, _ = self.wait_event("DEVICE_DELETED", timeout, since=t0, match=deleted)
+        self.plugged.remove(dev_id)
+        if dev_id.startswith("dimm"):
+            # The backend of a removed DIMM is free again: drop it too.
+            self.qmp("object-del", id="mem" + dev_id[4:])
+        return t0, t1
+
+    # ---- virtio-mem -------------------------------------------------------
+
+    @staticmethod
+    def virtio_mem_args(dev_id="vmem0", size="4G", requested="0", node=None):
+        """Command-line arguments for a virtio-mem-pci device present at boot,
+        on a RAM backend of `size` (its maximum), initially `requested` big.
+        The machine's `-m ...,maxmem=` must leave room for `size` beyond the
+        boot memory and the DIMM slots in use (virtio-mem lives in the same
+        device-memory region as pc-dimm)."""
+        dev = f"virtio-mem-pci,id={dev_id},memdev={dev_id}-be,requested-size={requested}"
+        if node is not None:
+            dev += f",node={node}"
+        return ["-object", f"memory-backend-ram,id={dev_id}-be,size={size}",
+                "-device", dev]
+
+    def virtio_mem_resize(self, dev_id, size_bytes):
+        """Ask the guest's virtio-mem driver to (un)plug memory until the
+        device provides `size_bytes`; returns the host time of the qom-set
+        reply.  The driver does it asynchronously: watch the guest's uevents,
+        or virtio_mem_size() / the MEMORY_DEVICE_SIZE_CHANGE event (QEMU
+        rate-limits that one per device)."""
+        t, _ = self.qmp_timed("qom-set", path=dev_id, property="requested-size",
+                              value=size_bytes)
+        return t
+
+    def virtio_mem_size(self, dev_id):
+        """How much memory the guest has plugged in the device, in bytes."""
+        return self.qmp("qom-get", path=dev_id, property="size")

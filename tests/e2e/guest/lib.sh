@@ -87,6 +87,15 @@ report_devices() {
 #   WANT: online | present
 run_step() {
 	label=$1 add=$2 want=$3 method=$4 ncpu=$5 nblk=$6
+	# A kernel that allows no CPU hot-add (6.12 under QEMU 7.2: README.md)
+	# skips the CPU part of the step, saying so; the harness prints it.
+	if [ "$(e2e_param hotplug_cpus 1)" = 0 ]; then
+		case "$add" in
+		cpu) echo "E2E-SKIP label=$label reason=no-hotplug-cpus"; return 0 ;;
+		cpu,*) echo "E2E-SKIP label=$label-cpu reason=no-hotplug-cpus"
+		       add=${add#cpu,} ncpu=0 ;;
+		esac
+	fi
 	set -- -r "E2E-WAIT label=$label add=$add" -l "$label" -c "$ncpu" -m "$nblk" \
 		-w "$want" -t "$WATCH_TIMEOUT"
 	# WATCH_EXTRA: more ueventwatch options for this step (e.g. -k PID).
@@ -162,4 +171,70 @@ stop_client() {
 # dhpd's view, one console line: E2E-STATUS LABEL {json}
 dhpd_status() {
 	echo "E2E-STATUS $1 $(/bin/dhpctl status --json 2>&1 | tr -d '\n')"
+}
+
+# rec_step LABEL ACTION UNTIL...: record every uevent (uevrec) while the
+# harness does ACTION (del:cpu | del:dimm | vmem:MB | cpu | dimm:MB), until
+# each UNTIL (ACTION:DEVPATH-SUBSTRING:COUNT) has been seen, plus uevrec's
+# settle window.  The probes (PROBES.md) are built from these.
+rec_step() {
+	label=$1 add=$2
+	shift 2
+	set -- $(for u in "$@"; do echo "-u $u"; done)
+	# shellcheck disable=SC2086
+	uevrec -r "E2E-WAIT label=$label add=$add" -l "$label" -t "$WATCH_TIMEOUT" \
+		-s "$(e2e_param settle_ms 1000)" "$@"
+}
+
+# Memory-hotplug state, one E2E-PROBE line per fact.
+dump_memhp() {
+	echo "E2E-PROBE $1 auto_online_blocks=$(cat /sys/devices/system/memory/auto_online_blocks)"
+	for f in /sys/module/memory_hotplug/parameters/*; do
+		[ -e "$f" ] && echo "E2E-PROBE $1 param ${f##*/}=$(cat "$f" 2>&1)"
+	done
+	[ -e /sys/module/memory_hotplug/parameters ] ||
+		echo "E2E-PROBE $1 param (no /sys/module/memory_hotplug/parameters)"
+}
+
+# Every memory block above boot memory (or all with -a): state, zones (only
+# when online: valid_zones of an offline, just-added block oopsed 6.1),
+# phys_device, node, and where its links point.
+dump_blocks() {
+	lbl=$1
+	read -r bs < /sys/devices/system/memory/block_size_bytes
+	for d in /sys/devices/system/memory/memory*; do
+		b=${d##*/memory}
+		[ "$b" -lt "$(( 0x20000000 / 0x$bs ))" ] && [ "${2:-}" != -a ] && continue
+		st=$(cat "$d/state") z=-
+		[ "$st" = online ] && z=$(cat "$d/valid_zones")
+		node=$(ls -d "$d"/node* 2>/dev/null | sed 's,.*/,,' | tr '\n' ,)
+		links=
+		for l in "$d"/*; do
+			[ -L "$l" ] && links="$links ${l##*/}->$(readlink "$l" | sed 's,^\(\.\./\)*,,')"
+		done
+		echo "E2E-PROBE $lbl block memory$b state=$st zones=$z phys_device=$(cat "$d/phys_device")" \
+			"removable=$(cat "$d/removable" 2>/dev/null || echo -) node=${node:--}" \
+			"links:$links"
+	done
+}
+
+dump_iomem() {
+	grep -n -i -e 'System RAM' -e virtio -e 'hotplug' /proc/iomem |
+		while IFS= read -r l; do echo "E2E-PROBE $1 iomem $l"; done
+}
+
+dump_virtio() {
+	for d in /sys/bus/virtio/devices/*; do
+		[ -e "$d" ] || continue
+		echo "E2E-PROBE $1 virtio ${d##*/} -> $(readlink "$d" | sed 's,^\(\.\./\)*,/sys/,')" \
+			"device=$(cat "$d/device") vendor=$(cat "$d/vendor")" \
+			"driver=$(readlink "$d/driver" | sed 's,.*/,,') status=$(cat "$d/status" 2>/dev/null)" \
+			"files=$(ls "$d" | tr '\n' ,)"
+	done
+}
+
+dump_cpus() {
+	echo "E2E-PROBE $1 cpu possible=$(cat /sys/devices/system/cpu/possible)" \
+		"present=$(cat /sys/devices/system/cpu/present) online=$(cat /sys/devices/system/cpu/online)" \
+		"dirs=$(ls -d /sys/devices/system/cpu/cpu[0-9]* | sed 's,.*/,,' | tr '\n' ,)"
 }

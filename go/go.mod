@@ -1,0 +1,3 @@
+module github.com/dhp-project/dhp/go
+
+go 1.19

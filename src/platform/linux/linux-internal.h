@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the files of the Linux platform share: the platform's state, and
+ * the entry points one file offers the others.  linux.c: lifecycle, the
+ * engine's ops, resync and uevents; memdev.c: memory devices (grouping
+ * blocks, waiting for ACPI binding); txnmark.c: the crash markers of
+ * processor transactions.
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "platform/linux/linux.h"
+#include "platform/linux/topology.h"
+#include "platform/linux/uevent.h"
+#include "util/cpuset.h"
+
+#define ACPI_BIND_WAIT_DEFAULT_NS (2 * NSEC_PER_SEC)
+#define ACPI_GAVE_UP_MAX 16
+
+/* What one drain of the socket announced. */
+struct pending {
+        uint32_t *cpus;
+        size_t ncpus, cap_cpus;
+        uint32_t *blocks;
+        size_t nblocks, cap_blocks;
+};
+
+struct linux_platform {
+        struct engine *engine;
+        struct linux_config cfg;
+        char root[4096];
+        char cgroup_mount[4096];
+        char cgroups[LINUX_MAX_CGROUPS][256];
+        char state_dir[4096]; /* root + cfg.state_dir, "" for none */
+        struct cpuset interrupted; /* marks found at start */
+        struct logger log;
+        struct sysfs_writer writer;
+        struct uevent_monitor *mon;
+        uint64_t block_size;
+        struct pending pending;
+        /* ACPI memory devices that stayed unbound for acpi_bind_wait_ns:
+         * not waited for again. */
+        char acpi_gave_up[ACPI_GAVE_UP_MAX][32];
+        unsigned n_acpi_gave_up;
+        pthread_mutex_t stats_lock;
+        struct linux_stats stats;
+};
+
+
+#define STAT_INC(lp, field)                          \
+        do {                                         \
+                pthread_mutex_lock(&(lp)->stats_lock); \
+                (lp)->stats.field++;                 \
+                pthread_mutex_unlock(&(lp)->stats_lock); \
+        } while (0)
+
+
+/* Count the write retries of one sysfs write that took `attempts`. */
+void linux_count_retries(struct linux_platform *lp, unsigned attempts);
+
+static inline int append_u32(uint32_t **v, size_t *n, size_t *cap, uint32_t x) {
+        if (*n == *cap) {
+                size_t c = *cap ? *cap * 2 : 16;
+                uint32_t *p = realloc(*v, c * sizeof(*p));
+                if (!p)
+                        return -ENOMEM;
+                *v = p;
+                *cap = c;
+        }
+        (*v)[(*n)++] = x;
+        return 0;
+}
+
+/* Processors are few and handled in the order their events came: a linear
+ * check keeps the first. */
+static inline int push_u32(uint32_t **v, size_t *n, size_t *cap, uint32_t x) {
+        for (size_t i = 0; i < *n; i++)
+                if ((*v)[i] == x)
+                        return 0;
+        return append_u32(v, n, cap, x);
+}
+
+static inline int cmp_u32(const void *a, const void *b) {
+        uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+
+/* txnmark.c: mark cpu's transaction begun or ended in the state
+ * directory, and load the marks a previous dhpd left (lp->interrupted). */
+void linux_txn_mark(struct linux_platform *lp, uint32_t cpu, bool begin);
+void linux_txn_marks_load(struct linux_platform *lp);
+
+/* memdev.c */
+void linux_mem_add_device_blocks(struct linux_platform *lp, const uint32_t *ids, const enum memblock_state *known,
+                                 size_t n, const char *origin, bool existing);
+void linux_mem_handle_new_blocks(struct linux_platform *lp, uint32_t *ids, size_t n, bool existing);
+/* The blocks of topology t flagged new, as devices (resync, start). */
+void linux_mem_add_new_from(struct linux_platform *lp, const struct topology *t, const bool *is_new,
+                                bool existing);

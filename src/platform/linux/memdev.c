@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "platform/linux/cgroup.h"
+#include "platform/linux/linux-internal.h"
+#include "platform/linux/meminfo.h"
+#include "platform/linux/topology.h"
+#include "platform/linux/uevent.h"
+#include "util/cpuset.h"
+#include "util/macro.h"
+#include "util/strbuf.h"
+#include "util/time.h"
+
+/* Add the blocks ids[0..n) (sorted, none known to the engine) as memory
+ * devices: one per run of consecutive ids.  Then online them by policy.
+ * known[k], when given, is the state of ids[k] as just read from sysfs;
+ * without it each block's state is read here. */
+void linux_mem_add_device_blocks(struct linux_platform *lp, const uint32_t *ids, const enum memblock_state *known,
+                                 size_t n, const char *origin, bool existing) {
+        size_t i = 0;
+
+        while (i < n) {
+                size_t j = i + 1;
+                enum memblock_state *states;
+                uint64_t dev;
+                bool all_online = true;
+                int r;
+
+                while (j < n && ids[j] == ids[j - 1] + 1)
+                        j++;
+                states = calloc(j - i, sizeof(*states));
+                if (!states)
+                        return;
+                for (size_t k = i; k < j; k++) {
+                        if (known)
+                                states[k - i] = known[k];
+                        else if (topology_read_block_state(lp->root, ids[k], &states[k - i]) < 0)
+                                states[k - i] = MEMBLOCK_STATE_OFFLINE;
+                        if (states[k - i] != MEMBLOCK_STATE_ONLINE)
+                                all_online = false;
+                }
+                /* Memory found fully online at start is boot memory or
+                 * memory someone onlined before we ran: existing, no
+                 * arrival (INCLUDE_EXISTING reports it). */
+                r = engine_mem_device_add(lp->engine, ids[i], j - i, existing && all_online, &dev);
+                if (r < 0) {
+                        log_error(&lp->log, "memory%u-%u: cannot add to the model: %s", ids[i], ids[j - 1],
+                                  strerror(-r));
+                        free(states);
+                        i = j;
+                        continue;
+                }
+                log_info(&lp->log, "memory device %s: blocks %u-%u (%zu x %llu MiB)", origin, ids[i], ids[j - 1], j - i,
+                         (unsigned long long)(lp->block_size >> 20));
+                if (!(existing && all_online)) {
+                        /* Blocks another agent onlined count toward arrival. */
+                        for (size_t k = i; k < j; k++)
+                                if (states[k - i] == MEMBLOCK_STATE_ONLINE)
+                                        engine_mem_block_set_online(lp->engine, ids[k], true);
+                        if (lp->cfg.mem_online && !all_online) {
+                                r = engine_mem_hotadd(lp->engine, dev);
+                                if (r < 0)
+                                        log_error(&lp->log, "memory device %s: not every block online (%s); it has "
+                                                  "not arrived", origin, strerror(-r));
+                        }
+                }
+                free(states);
+                i = j;
+        }
+}
+
+static bool acpi_gave_up(struct linux_platform *lp, const char *name) {
+        for (unsigned i = 0; i < lp->n_acpi_gave_up; i++)
+                if (strcmp(lp->acpi_gave_up[i], name) == 0)
+                        return true;
+        return false;
+}
+
+/* The kernel sends a DIMM's block `add` uevents before it binds the blocks
+ * to their PNP0C80 device (acpi_memory_enable_device(): __add_memory() for
+ * the whole range, then acpi_bind_memory_blocks()), so a block handled at
+ * once has no firmware_node yet and its DIMM would be split into runs of
+ * whatever blocks this drain saw (seen on 6.1 under QEMU: a 1 GiB DIMM
+ * arrived as 1 + 7 blocks).  When a present PNP0C80 device has no block
+ * bound yet, wait for the binding.  Nothing is lost by waiting: the kernel
+ * holds the device hotplug lock until the binding is done, and writing
+ * `state` needs that lock.  No uevent marks the binding, hence the short
+ * polling, bounded by acpi_bind_wait_ns; a device that stays unbound that
+ * long (its add failed) is given up on for good. */
+/* Sleep between polls through the writer's sleep, so that tests can act
+ * at exactly that point (bind a DIMM) instead of racing a thread. */
+static void poll_sleep(struct linux_platform *lp, uint64_t ns) {
+        if (lp->writer.sleep)
+                lp->writer.sleep(lp->writer.userdata, ns);
+        else
+                nanosleep(&(struct timespec){ .tv_sec = (time_t)(ns / 1000000000ULL), .tv_nsec = (long)(ns % 1000000000ULL) },
+                          NULL);
+}
+
+/* The number of blocks bound to the devices waited for: the kernel binds a
+ * DIMM's blocks one by one, so the first link is not the last. */
+static size_t bound_count(struct linux_platform *lp, char (*names)[32], size_t n) {
+        size_t total = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                uint32_t ids[1];
+                size_t k = 0;
+                if (topology_acpi_memdev_blocks(lp->root, names[i], ids, 0, &k) == 0)
+                        total += k;
+        }
+        return total;
+}
+
+static void wait_acpi_binding(struct linux_platform *lp) {
+        uint64_t limit = lp->cfg.acpi_bind_wait_ns ? lp->cfg.acpi_bind_wait_ns : ACPI_BIND_WAIT_DEFAULT_NS;
+        uint64_t t0 = time_now_ns();
+        bool said = false;
+        char waited[8][32];
+        size_t nwaited = 0;
+
+        for (;;) {
+                char names[8][32];
+                size_t n = 0, waiting = 0;
+
+                if (topology_acpi_memdev_pending(lp->root, names, ELEMENTSOF(names), &n) < 0)
+                        return;
+                for (size_t i = 0; i < n && i < ELEMENTSOF(names); i++)
+                        if (!acpi_gave_up(lp, names[i])) {
+                                waiting++;
+                                bool known = false;
+                                for (size_t k = 0; k < nwaited && !known; k++)
+                                        known = strcmp(waited[k], names[i]) == 0;
+                                if (!known && nwaited < ELEMENTSOF(waited))
+                                        strcpy(waited[nwaited++], names[i]);
+                        }
+                if (!waiting) {
+                        /* Binding began on every device: wait until it is
+                         * done, i.e. the count of bound blocks holds still
+                         * across one more poll (bounded by the same limit). */
+                        size_t before = bound_count(lp, waited, nwaited);
+                        while (nwaited && time_now_ns() - t0 < limit) {
+                                poll_sleep(lp, 1000000);
+                                size_t now = bound_count(lp, waited, nwaited);
+                                if (now == before)
+                                        break;
+                                before = now;
+                        }
+                        if (said)
+                                log_debug(&lp->log, "ACPI memory device bound after %.1f ms",
+                                          (double)(time_now_ns() - t0) / 1e6);
+                        return;
+                }
+                if (time_now_ns() - t0 >= limit) {
+                        for (size_t i = 0; i < n && i < ELEMENTSOF(names); i++) {
+                                if (acpi_gave_up(lp, names[i]))
+                                        continue;
+                                log_warning(&lp->log, "ACPI memory device %s is present but no memory block was "
+                                            "bound to it within %llu ms; grouping new blocks without it",
+                                            names[i], (unsigned long long)(limit / NSEC_PER_MSEC));
+                                if (lp->n_acpi_gave_up < ACPI_GAVE_UP_MAX)
+                                        strcpy(lp->acpi_gave_up[lp->n_acpi_gave_up++], names[i]);
+                        }
+                        return;
+                }
+                if (!said) {
+                        log_debug(&lp->log, "new memory blocks: waiting for the kernel to bind them to %s", names[0]);
+                        said = true;
+                }
+                poll_sleep(lp, 1000000);
+        }
+}
+
+/* New blocks: group by ACPI memory device where sysfs shows one, else by
+ * runs of consecutive ids.  ids is sorted. */
+void linux_mem_handle_new_blocks(struct linux_platform *lp, uint32_t *ids, size_t n, bool existing) {
+        uint32_t *rest = calloc(n ? n : 1, sizeof(*rest));
+        size_t nrest = 0;
+
+        if (!rest)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                char fw[64];
+                if (topology_block_firmware_node(lp->root, ids[i], fw, sizeof(fw)) == -ENOENT) {
+                        wait_acpi_binding(lp);
+                        break;
+                }
+        }
+        for (size_t i = 0; i < n; i++) {
+                char fw[64];
+                uint32_t members[4096];
+                size_t nm = 0;
+                enum memblock_state st;
+
+                if (engine_mem_block_get(lp->engine, ids[i], NULL, NULL) == 0)
+                        continue; /* grouped with an earlier block of its device */
+                /* A block named by an event but absent from sysfs (removed
+                 * again, or a bogus index) is no device: adding it would
+                 * size the model by its id and announce memory that is not
+                 * there. */
+                if (topology_read_block_state(lp->root, ids[i], &st) == -ENOENT) {
+                        log_notice(&lp->log, "memory%u: announced but not in sysfs (removed again?); ignored", ids[i]);
+                        continue;
+                }
+                if (topology_block_firmware_node(lp->root, ids[i], fw, sizeof(fw)) < 0 ||
+                    topology_acpi_memdev_blocks(lp->root, fw, members, ELEMENTSOF(members), &nm) < 0 || nm == 0 ||
+                    nm > ELEMENTSOF(members)) {
+                        rest[nrest++] = ids[i];
+                        continue;
+                }
+                /* The whole DIMM at once, whichever of its blocks' events
+                 * came first; blocks already known are skipped. */
+                qsort(members, nm, sizeof(members[0]), cmp_u32);
+                {
+                        size_t k = 0;
+                        for (size_t m = 0; m < nm; m++)
+                                if (engine_mem_block_get(lp->engine, members[m], NULL, NULL) < 0)
+                                        members[k++] = members[m];
+                        linux_mem_add_device_blocks(lp, members, NULL, k, fw, existing);
+                }
+        }
+        /* A run of blocks added together may have been announced across
+         * two drains of the socket: extend each run to the neighbouring
+         * blocks present in sysfs that no device holds yet, so that it still
+         * becomes one device. */
+        if (nrest) {
+                size_t cap = nrest, nsorted = nrest; /* rest[0..nsorted) is sorted */
+                for (size_t i = 0; i < nsorted; i++) {
+                        for (int dir = -1; dir <= 1; dir += 2) {
+                                uint32_t id = rest[i];
+                                for (unsigned step = 0; step < 65536; step++) {
+                                        enum memblock_state st;
+                                        char fw[64];
+                                        uint32_t *grown;
+                                        bool dup = false;
+
+                                        if ((dir < 0 && id == 0) || (dir > 0 && id == UINT32_MAX))
+                                                break;
+                                        id = (uint32_t)((int64_t)id + dir);
+                                        if (engine_mem_block_get(lp->engine, id, NULL, NULL) == 0 ||
+                                            topology_read_block_state(lp->root, id, &st) < 0 ||
+                                            topology_block_firmware_node(lp->root, id, fw, sizeof(fw)) == 0)
+                                                break;
+                                        dup = bsearch(&id, rest, nsorted, sizeof(*rest), cmp_u32) != NULL;
+                                        for (size_t k = nsorted; k < nrest && !dup; k++)
+                                                dup = rest[k] == id;
+                                        if (dup)
+                                                break;
+                                        if (nrest == cap) {
+                                                cap *= 2;
+                                                grown = realloc(rest, cap * sizeof(*rest));
+                                                if (!grown)
+                                                        break;
+                                                rest = grown;
+                                        }
+                                        rest[nrest++] = id;
+                                }
+                        }
+                }
+                qsort(rest, nrest, sizeof(*rest), cmp_u32);
+        }
+        linux_mem_add_device_blocks(lp, rest, NULL, nrest, "(no firmware node)", existing);
+        free(rest);
+}
+
+/*
+ * New blocks found by a sync, grouped as linux_mem_handle_new_blocks() would, from
+ * what the topology already read: the blocks of each ACPI memory device
+ * together, in the order of their lowest block, then every other new block
+ * in runs of consecutive ids (whatever their state, as when announced by
+ * uevents).  linux_mem_handle_new_blocks() probes sysfs again for each block (its
+ * firmware node, its neighbours, its state): at start on a 4 TiB machine
+ * that was more than the enumeration itself.
+ */
+void linux_mem_add_new_from(struct linux_platform *lp, const struct topology *t, const bool *is_new,
+                            bool existing) {
+        uint32_t *ids = calloc(t->n_blocks ? t->n_blocks : 1, sizeof(*ids));
+        uint32_t *rest = calloc(t->n_blocks ? t->n_blocks : 1, sizeof(*rest));
+        enum memblock_state *st = calloc(t->n_blocks ? t->n_blocks : 1, sizeof(*st));
+        enum memblock_state *rest_st = calloc(t->n_blocks ? t->n_blocks : 1, sizeof(*rest_st));
+        size_t nrest = 0;
+
+        if (!ids || !rest || !st || !rest_st)
+                goto out;
+        for (uint32_t d = 0; d < t->n_devs; d++) {
+                const struct topology_memdev *dv = &t->devs[d];
+                size_t k = 0;
+
+                for (uint32_t i = dv->first; i < dv->first + dv->n_blocks; i++) {
+                        uint32_t bi = t->dev_blocks[i];
+                        if (!is_new[bi])
+                                continue;
+                        if (dv->kind == MEMDEV_KIND_ACPI) {
+                                ids[k] = t->blocks[bi].id;
+                                st[k++] = t->blocks[bi].state;
+                        } else {
+                                rest[nrest] = t->blocks[bi].id;
+                                rest_st[nrest++] = t->blocks[bi].state;
+                        }
+                }
+                if (k)
+                        linux_mem_add_device_blocks(lp, ids, st, k, dv->name, existing);
+        }
+        /* Runs are ordered by their lowest block and each in id order, so
+         * rest is sorted. */
+        linux_mem_add_device_blocks(lp, rest, rest_st, nrest, "(no firmware node)", existing);
+out:
+        free(ids);
+        free(rest);
+        free(st);
+        free(rest_st);
+}
