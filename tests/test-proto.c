@@ -71,6 +71,8 @@ static size_t samples(struct ipc_msg *v) {
         v[n++] = (struct ipc_msg){ .type = IPC_CPU_REMOVE, .id = 16, .cpu_remove = { 5 } };
         v[n] = (struct ipc_msg){ .type = IPC_MEMORY_REMOVE, .id = 17 };
         strcpy(v[n++].memory_remove.name, "virtio-mem:virtio2");
+        v[n] = (struct ipc_msg){ .type = IPC_STATUS_MEM_NAME, .id = 18, .status_mem_name = { 2, 1, 1 } };
+        strcpy(v[n++].status_mem_name.name, "virtio-mem:virtio2");
         /* memory condition events */
         v[n] = (struct ipc_msg){ .type = IPC_MEMCOND_SUBSCRIBE, .id = 15, .memcond_subscribe = { .sub = 7 } };
         strcpy(v[n++].memcond_subscribe.name, "LowMemoryCondition");
@@ -181,7 +183,8 @@ static void test_roundtrip(void **state) {
                              v[i].type != IPC_RECORD_EXT &&
                              v[i].type != IPC_LOST && v[i].type != IPC_STATUS_PROC && v[i].type != IPC_STATUS_MEM &&
                              v[i].type != IPC_STATUS_CLIENT && v[i].type != IPC_MEMCOND_STATE &&
-                             v[i].type != IPC_DEVICE_INFO && v[i].type != IPC_DEVICE_REQUEST));
+                             v[i].type != IPC_DEVICE_INFO && v[i].type != IPC_DEVICE_REQUEST &&
+                             v[i].type != IPC_STATUS_MEM_NAME));
                 assert_false(ipcmsg_reserved(v[i].type));
                 assert_string_not_equal(ipcmsg_type_name(v[i].type), "UNKNOWN");
         }

@@ -46,6 +46,14 @@ static void report(const char *cmd, int r, const char *text) {
         fprintf(stderr, "dhpctl %s: %s\n", cmd, text && *text ? text : strerror(-r));
 }
 
+/* The STATUS_MEM_NAME of device `id`, if dhpd sent one (1.3). */
+static const struct ipc_msg *mem_name(const struct remote_status *st, uint64_t id) {
+        for (size_t i = 0; i < st->nmem_names; i++)
+                if (st->mem_names[i].status_mem_name.id == id)
+                        return &st->mem_names[i];
+        return NULL;
+}
+
 static const char *state_name(unsigned s) {
         switch (s) {
         case DHP_PROC_ABSENT: return "absent";
@@ -89,11 +97,21 @@ int ctl_status(int argc, char **argv, const char *socket_path) {
                 strbuf_puts(&sb, "],\"memory\":[");
                 for (size_t i = 0; i < st.nmem; i++) {
                         const typeof(st.mem[0].status_mem) *m = &st.mem[i].status_mem;
+                        const struct ipc_msg *nm = mem_name(&st, m->id);
                         strbuf_printf(&sb, "%s{\"id\":%llu,\"base\":%llu,\"size\":%llu,\"block_size\":%llu,"
-                                           "\"blocks\":%u,\"online_blocks\":%u}",
+                                           "\"blocks\":%u,\"online_blocks\":%u",
                                       i ? "," : "", (unsigned long long)m->id, (unsigned long long)m->base,
                                       (unsigned long long)m->size, (unsigned long long)m->block_size, m->nblocks,
                                       m->online_blocks);
+                        if (nm) {
+                                strbuf_puts(&sb, ",\"name\":");
+                                strbuf_json_string(&sb, nm->status_mem_name.name);
+                                if (nm->status_mem_name.node != UINT32_MAX)
+                                        strbuf_printf(&sb, ",\"node\":%u", nm->status_mem_name.node);
+                                strbuf_printf(&sb, ",\"virtio\":%s",
+                                              nm->status_mem_name.flags & IPC_STATUS_MEM_VIRTIO ? "true" : "false");
+                        }
+                        strbuf_puts(&sb, "}");
                 }
                 strbuf_puts(&sb, "],\"clients\":[");
                 for (size_t i = 0; i < st.nclients; i++) {
@@ -116,9 +134,16 @@ int ctl_status(int argc, char **argv, const char *socket_path) {
                 printf("memory devices:\n");
                 for (size_t i = 0; i < st.nmem; i++) {
                         const typeof(st.mem[0].status_mem) *m = &st.mem[i].status_mem;
-                        printf("  memory@0x%llx  %s  %u/%u blocks of %s online\n", (unsigned long long)m->base,
-                               format_size(m->size, sz, sizeof(sz)), m->online_blocks, m->nblocks,
-                               format_size(m->block_size, sz2, sizeof(sz2)));
+                        const struct ipc_msg *nm = mem_name(&st, m->id);
+                        char def[32];
+                        snprintf(def, sizeof(def), "memory@0x%llx", (unsigned long long)m->base);
+                        printf("  %s  %s%s  %u/%u blocks of %s online", nm ? nm->status_mem_name.name : def,
+                               format_size(m->size, sz, sizeof(sz)),
+                               nm && (nm->status_mem_name.flags & IPC_STATUS_MEM_VIRTIO) ? " plugged" : "",
+                               m->online_blocks, m->nblocks, format_size(m->block_size, sz2, sizeof(sz2)));
+                        if (nm && nm->status_mem_name.node != UINT32_MAX)
+                                printf("  node %u", nm->status_mem_name.node);
+                        printf("\n");
                 }
                 printf("clients:\n  %-24s %7s %6s %5s %7s %4s\n", "NAME", "PID", "UID", "SYNC", "ARRIVAL", "LATE");
                 for (size_t i = 0; i < st.nclients; i++) {
@@ -250,6 +275,36 @@ int ctl_sim(int argc, char **argv, const char *socket_path) {
         free(err);
         dhp_close(ctx);
         return r < 0 ? 1 : 0;
+}
+
+/* ---- removal: dhpctl cpu remove N | memory remove NAME -------------------- */
+
+int ctl_remove(int argc, char **argv, const char *socket_path) {
+        const char *cmd = argc >= 1 && strcmp(argv[0], "cpu") == 0 ? "cpu remove" : "memory remove";
+        char what[80];
+        uint32_t index = 0;
+        dhp *ctx;
+        int r, status = 0;
+
+        if (argc != 3 || strcmp(argv[1], "remove") != 0 ||
+            (strcmp(argv[0], "cpu") == 0 && parse_u32(argv[2], &index) < 0)) {
+                fprintf(stderr, "Usage: dhpctl cpu remove INDEX | memory remove NAME (as in dhpctl status)\n");
+                return 2;
+        }
+        if (connect_daemon(cmd, socket_path, &ctx) < 0)
+                return 1;
+        r = strcmp(argv[0], "cpu") == 0 ? dhp_proc_remove(ctx, index, &status)
+                                        : dhp_memory_remove(ctx, argv[2], &status);
+        snprintf(what, sizeof(what), "%s%s", strcmp(argv[0], "cpu") == 0 ? "cpu" : "", argv[2]);
+        if (r == 0)
+                printf("%s removed\n", what);
+        else if (r == 1)
+                fprintf(stderr, "dhpctl %s: %s stays, the removal was cancelled: %s (a client's veto or the "
+                                "platform's refusal; dhpctl monitor shows which)\n", cmd, what, strerror(-status));
+        else
+                report(cmd, r, dhp_internal_last_text(ctx));
+        dhp_close(ctx);
+        return r == 0 ? 0 : 1;
 }
 
 /* ---- plot ------------------------------------------------------------------ */

@@ -6,4 +6,6 @@
 int ctl_status(int argc, char **argv, const char *socket_path);
 int ctl_monitor(int argc, char **argv, const char *socket_path);
 int ctl_sim(int argc, char **argv, const char *socket_path);
+/* dhpctl cpu remove INDEX | memory remove NAME */
+int ctl_remove(int argc, char **argv, const char *socket_path);
 int ctl_plot(int argc, char **argv, const char *socket_path);

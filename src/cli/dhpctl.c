@@ -27,6 +27,10 @@ static void usage(FILE *f) {
                 "        (pid, uid, registrations, missed deadlines).\n"
                 "  monitor [--json]\n"
                 "        Print dhpd's notification stream as it happens (the format of demo).\n"
+                "  cpu remove INDEX | memory remove NAME\n"
+                "        Take a processor or a memory device (NAME as in status) away, root or the\n"
+                "        dhpd group: clients that asked are queried first and may veto; memory\n"
+                "        blocks that refuse to go offline cancel the removal.\n"
                 "  sim cpu add | sim memory add SIZE | sim run SCENARIO\n"
                 "        Drive a 'dhpd --platform sim' (root or the dhpd group).\n"
                 "  plot [-o FILE.svg] [-i FILE]\n"
@@ -100,6 +104,8 @@ int main(int argc, char **argv) {
                 return ctl_monitor(argc - 1, argv + 1, socket_path);
         if (argc >= 2 && strcmp(argv[1], "sim") == 0)
                 return ctl_sim(argc - 1, argv + 1, socket_path);
+        if (argc >= 2 && (strcmp(argv[1], "cpu") == 0 || strcmp(argv[1], "memory") == 0))
+                return ctl_remove(argc - 1, argv + 1, socket_path);
         if (argc >= 2 && strcmp(argv[1], "plot") == 0)
                 return ctl_plot(argc - 1, argv + 1, socket_path);
         if (argc < 2) {

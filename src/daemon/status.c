@@ -129,6 +129,14 @@ static int status_send(struct server *s, struct peer *c, uint64_t id) {
                                                        .nblocks = (uint32_t)mi.nblocks,
                                                        .online_blocks = (uint32_t)mi.online_blocks };
                 peer_send(c, &m, false);
+                if (c->minor < 3)
+                        continue;
+                m = (struct ipc_msg){ .type = IPC_STATUS_MEM_NAME, .id = id };
+                m.status_mem_name.id = d;
+                m.status_mem_name.node = mi.node < 0 ? UINT32_MAX : (uint32_t)mi.node;
+                m.status_mem_name.flags = mi.virtio ? IPC_STATUS_MEM_VIRTIO : 0;
+                snprintf(m.status_mem_name.name, sizeof(m.status_mem_name.name), "%s", mi.name);
+                peer_send(c, &m, false);
         }
         list_for_each(p, &s->clients) {
                 struct peer *o = list_entry(p, struct peer, node);

@@ -137,9 +137,14 @@ static void on_reply_part(struct remote *r, const struct ipc_msg *m) {
                         h->records[h->n++] = m->record;
                 else
                         req->st_err = -ENOMEM;
-        } else if (req && req->st && (m->type == IPC_STATUS_MEM || m->type == IPC_STATUS_CLIENT)) {
-                size_t *n = m->type == IPC_STATUS_MEM ? &req->st->nmem : &req->st->nclients;
-                struct ipc_msg **v = m->type == IPC_STATUS_MEM ? &req->st->mem : &req->st->clients;
+        } else if (req && req->st &&
+                   (m->type == IPC_STATUS_MEM || m->type == IPC_STATUS_CLIENT || m->type == IPC_STATUS_MEM_NAME)) {
+                size_t *n = m->type == IPC_STATUS_MEM        ? &req->st->nmem
+                            : m->type == IPC_STATUS_MEM_NAME ? &req->st->nmem_names
+                                                             : &req->st->nclients;
+                struct ipc_msg **v = m->type == IPC_STATUS_MEM        ? &req->st->mem
+                                     : m->type == IPC_STATUS_MEM_NAME ? &req->st->mem_names
+                                                                      : &req->st->clients;
                 struct ipc_msg *p = *n < 4096 ? realloc(*v, (*n + 1) * sizeof(**v)) : NULL;
                 if (p) {
                         *v = p;
@@ -295,7 +300,7 @@ static void on_device_request(struct remote *r, const struct ipc_msg *m) {
 bool client_dispatch(struct remote *r, const struct ipc_msg *m) {
         switch (m->type) {
         case IPC_PROC_CHANGE:
-                if (m->proc_change.state < DHP_PROC_ADD_START || m->proc_change.state > DHP_PROC_ADD_FAILURE)
+                if (m->proc_change.state < DHP_PROC_ADD_START || m->proc_change.state > DHP_PROC_REMOVE_CANCEL)
                         return false;
                 on_proc_change(r, m);
                 return true;
@@ -336,6 +341,7 @@ bool client_dispatch(struct remote *r, const struct ipc_msg *m) {
         case IPC_REPLY:
         case IPC_STATUS_PROC:
         case IPC_STATUS_MEM:
+        case IPC_STATUS_MEM_NAME:
         case IPC_STATUS_CLIENT:
                 on_reply_part(r, m);
                 return true;

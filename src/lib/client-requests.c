@@ -38,6 +38,7 @@ int remote_status(struct remote *r, struct remote_status *st) {
 void remote_status_deinit(struct remote_status *st) {
         free(st->cpu_state);
         free(st->mem);
+        free(st->mem_names);
         free(st->clients);
         memset(st, 0, sizeof(*st));
 }

@@ -162,6 +162,10 @@
           IPC_F_INT(status_mem.id) IPC_F_INT(status_mem.base) IPC_F_INT(status_mem.size)                   \
           IPC_F_INT(status_mem.block_size) IPC_F_INT(status_mem.nblocks)                                   \
           IPC_F_INT(status_mem.online_blocks))                                                             \
+        /* (1.3) after each STATUS_MEM: the device's name, NUMA node, flags */                          \
+        X(STATUS_MEM_NAME, 0x64, REPLY,                                                                    \
+          IPC_F_INT(status_mem_name.id) IPC_F_INT(status_mem_name.node) IPC_F_INT(status_mem_name.flags)   \
+          IPC_F_STR(status_mem_name.name))                                                                 \
         X(STATUS_CLIENT, 0x63, REPLY,                                                                      \
           IPC_F_INT(status_client.pid) IPC_F_INT(status_client.uid) IPC_F_INT(status_client.flags)         \
           IPC_F_INT(status_client.sync_regs) IPC_F_INT(status_client.arrival_regs)                         \
@@ -199,6 +203,10 @@ enum {
 enum {
         IPC_ARRIVAL_EXISTING = 1u << 0,
         IPC_ARRIVAL_SURPRISE = 1u << 1, /* (1.3) a REMOVAL the platform did */
+};
+
+enum {
+        IPC_STATUS_MEM_VIRTIO = 1u << 0, /* STATUS_MEM_NAME: a virtio-mem device (size: plugged) */
 };
 
 enum {
@@ -330,6 +338,12 @@ struct ipc_msg {
                 struct {
                         uint32_t index;
                 } cpu_remove; /* CPU_REMOVE, SIM_CPU_SURPRISE */
+                struct {
+                        uint64_t id;
+                        uint32_t node; /* UINT32_MAX: unknown */
+                        uint32_t flags; /* IPC_STATUS_MEM_* */
+                        char name[IPC_NAME_MAX];
+                } status_mem_name;
                 struct {
                         char name[IPC_NAME_MAX];
                 } memory_remove;
