@@ -366,6 +366,9 @@ static void test_virtio_mem_steps(void **state) {
         assert_int_equal(engine_mem_vdev_plug(e, id, first + 32, false), -ERANGE);
         assert_int_equal(engine_mem_hotadd(e, id), 0);
         dhp_process(ctx);
+        assert_string_equal(s.log, ""); /* the step is not over */
+        assert_int_equal(engine_mem_settle(e, id), 1);
+        dhp_process(ctx);
         assert_string_equal(s.log, "A");
         assert_string_equal(s.name, "virtio-mem:virtio2");
         assert_int_equal(s.size, 8 * bs);
@@ -374,6 +377,7 @@ static void test_virtio_mem_steps(void **state) {
         for (uint64_t b = first + 8; b < first + 10; b++)
                 assert_int_equal(engine_mem_vdev_plug(e, id, b, false), 0);
         assert_int_equal(engine_mem_hotadd(e, id), 0);
+        assert_int_equal(engine_mem_settle(e, id), 1);
         dhp_process(ctx);
         assert_string_equal(s.log, "AA");
         assert_int_equal(s.size, 2 * bs);
@@ -383,7 +387,7 @@ static void test_virtio_mem_steps(void **state) {
                 assert_int_equal(engine_mem_block_set_online(e, b, false), 0);
                 assert_int_equal(engine_mem_block_remove(e, b), 0);
         }
-        assert_int_equal(engine_mem_settle(e, id), 0);
+        assert_int_equal(engine_mem_settle(e, id), 1);
         assert_int_equal(engine_mem_settle(e, id), 0); /* nothing more */
         dhp_process(ctx);
         assert_string_equal(s.log, "AARS");

@@ -527,20 +527,11 @@ int engine_block_set_online(struct engine *e, uint64_t block, bool online) {
         else
                 d->online_blocks--;
         if (online && d->virtio) {
-                /* doc/model.md R40: one ARRIVAL per resize step, with the
-                 * size that came, once every plugged block is online. */
+                /* doc/model.md R40: the step's ARRIVAL comes at
+                 * engine_mem_settle(), once per resize step. */
                 if (!d->in_blocks || block < d->in_first)
                         d->in_first = block;
                 d->in_blocks++;
-                if (d->online_blocks == d->present_blocks) {
-                        engine_mem_event(e, &ev, d, DHP_EVENT_ARRIVAL, false);
-                        ev.base = d->in_first * e->block_size;
-                        ev.size = d->in_blocks * e->block_size;
-                        d->in_blocks = 0;
-                        d->arrived = true;
-                        d->removed = false;
-                        arrived = true;
-                }
         } else if (online && !d->arrived && d->online_blocks == d->present_blocks) {
                 d->arrived = true;
                 arrived = true;

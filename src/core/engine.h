@@ -129,7 +129,8 @@ enum engine_remove_flags {
  * processor is already offline: cpu_unadmit, REMOVE_COMPLETE (no query),
  * REMOVAL flagged surprise.  Returns 0 when removed, 1 when vetoed or the
  * offline failed (ret_status: why), -ENODEV when the processor is not
- * admitted (nothing to remove), -EDEADLK from a synchronous callback.
+ * admitted (nothing to remove; with SURPRISE the model still follows:
+ * PRESENT, or ABSENT with GONE), -EDEADLK from a synchronous callback.
  */
 int engine_cpu_remove(struct engine *e, uint32_t index, uint32_t flags, int *ret_status);
 
@@ -179,17 +180,18 @@ int engine_mem_block_remove(struct engine *e, uint64_t block);
 /*
  * engine_mem_settle - the end of a step of device `id`: blocks removed
  * since the last step give one REMOVAL (surprise: the platform did it) with
- * the size that went; a DIMM whose every block is gone is removed.  For
- * a virtio-mem device, blocks onlined give their ARRIVAL at
- * engine_mem_hotadd already.  0, or -ENOENT.
+ * the size that went; a DIMM whose every block is gone is removed.  For a
+ * virtio-mem device, blocks onlined since the last step give one ARRIVAL
+ * with the size that came, once every plugged block is online.  Returns
+ * how many events were queued (0-2), or -ENOENT.
  */
 int engine_mem_settle(struct engine *e, uint64_t id);
 /*
  * engine_mem_vdev_add - a virtio-mem device (`name`, e.g.
  * "virtio-mem:virtio2", NUMA `node`) managing the region of `span` blocks
  * from `first_block`, with no block plugged yet.  Blocks plugged later join
- * with engine_mem_vdev_plug() and are onlined by engine_mem_hotadd(); each
- * step is one ARRIVAL of the size that came.
+ * with engine_mem_vdev_plug() and are onlined by engine_mem_hotadd(); the
+ * platform ends each resize step with engine_mem_settle().
  */
 int engine_mem_vdev_add(struct engine *e, const char *name, int node, uint64_t first_block, uint64_t span,
                         uint64_t *ret_id);

@@ -101,7 +101,7 @@ static int cpu_remove_surprise(struct engine *e, uint32_t index, uint32_t flags,
                 /* Never arrived (or already removed): no REMOVAL without
                  * an ARRIVAL (R33), only the model follows. */
                 engine_cpu_set_state(e, index, (flags & ENGINE_REMOVE_GONE) ? DHP_PROC_ABSENT : DHP_PROC_PRESENT);
-                return 0;
+                return -ENODEV;
         }
         cpu_unadmit(e, index);
         if (cpu_removal_init(&rm, e, index) == 0) {
@@ -412,36 +412,54 @@ int engine_mem_block_remove(struct engine *e, uint64_t block) {
         return 0;
 }
 
+/* The step's events of device d; lock held.  Returns how many (0-2). */
+static int settle_locked(struct engine *e, struct mem_device *d, struct dhp_device_event ev[2]) {
+        int n = 0;
+
+        if (d->out_blocks && (d->virtio || d->present_blocks == 0)) {
+                /* R40: one REMOVAL per step, with the size that went; a
+                 * DIMM goes as a whole, once its last block is gone. */
+                engine_mem_event(e, &ev[n], d, DHP_EVENT_REMOVAL, false);
+                ev[n].surprise = true;
+                ev[n].base = d->virtio ? d->out_first * e->block_size : d->first_block * e->block_size;
+                ev[n].size = d->virtio ? d->out_blocks * e->block_size : d->nblocks * e->block_size;
+                n++;
+                d->out_blocks = 0;
+                if (d->present_blocks == 0 && !d->virtio) {
+                        d->removed = true;
+                        d->arrived = false;
+                }
+        }
+        if (d->virtio && d->in_blocks && d->online_blocks == d->present_blocks) {
+                /* R40: one ARRIVAL per step, once all its memory is usable
+                 * (R13), with the size that came. */
+                engine_mem_event(e, &ev[n], d, DHP_EVENT_ARRIVAL, false);
+                ev[n].base = d->in_first * e->block_size;
+                ev[n].size = d->in_blocks * e->block_size;
+                n++;
+                d->in_blocks = 0;
+                d->arrived = true;
+                d->removed = false;
+        }
+        return n;
+}
+
 int engine_mem_settle(struct engine *e, uint64_t id) {
-        struct dhp_device_event ev;
-        bool step = false;
+        struct dhp_device_event ev[2];
+        int n;
 
         pthread_mutex_lock(&e->lock);
         if (id >= e->ndevices) {
                 pthread_mutex_unlock(&e->lock);
                 return -ENOENT;
         }
-        struct mem_device *d = &e->devices[id];
-        if (d->out_blocks && (d->virtio ? true : d->present_blocks == 0)) {
-                /* R40: one REMOVAL per step, with the size that went; a
-                 * DIMM goes as a whole, once its last block is gone. */
-                engine_mem_event(e, &ev, d, DHP_EVENT_REMOVAL, false);
-                ev.surprise = true;
-                ev.base = d->virtio ? d->out_first * e->block_size : d->first_block * e->block_size;
-                ev.size = d->virtio ? d->out_blocks * e->block_size : d->nblocks * e->block_size;
-                d->out_blocks = 0;
-                step = true;
-                if (d->present_blocks == 0 && !d->virtio) {
-                        d->removed = true;
-                        d->arrived = false;
-                }
-        }
+        n = settle_locked(e, &e->devices[id], ev);
         pthread_mutex_unlock(&e->lock);
-        if (step) {
-                e->mod->arrival_event(e, &ev);
+        for (int i = 0; i < n; i++)
+                e->mod->arrival_event(e, &ev[i]);
+        if (n)
                 engine_run_hooks(e, ENGINE_HOOK_MEM_CHANGED, id);
-        }
-        return 0;
+        return n;
 }
 
 /* ---- virtio-mem devices ------------------------------------------------- */

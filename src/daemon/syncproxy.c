@@ -91,9 +91,11 @@ static int register_locked(struct engine *e, void *userdata) {
         pthread_mutex_lock(&c->lock);
         c->sync_ids[c->nsync++] = a->j->reg;
         pthread_mutex_unlock(&c->lock);
-        /* Removal phases go only to processes that asked for them: one
-         * that never did (an older client too) sees no new state. */
-        if (a->j->flags & DHP_PROC_QUERY_REMOVE)
+        /* Removal phases go to processes that can read them (protocol
+         * 1.3): the library runs them on the callbacks that opted in only,
+         * and narrows the process's threads at REMOVE_COMPLETE.  An older
+         * client would take the new states for a protocol violation. */
+        if ((a->j->flags & DHP_PROC_QUERY_REMOVE) || c->minor >= 3)
                 peer_set_query_remove(c->proxy);
         if (!(a->j->flags & DHP_PROC_ADD_EXISTING))
                 return 0;

@@ -82,6 +82,15 @@ static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
                         client_affinity_apply(r);
                 }
         }
+        if (m->proc_change.state == DHP_PROC_REMOVE_COMPLETE) {
+                /* The threads leave it, so that a later add of the same
+                 * processor finds none of them there before ADD_START. */
+                struct ipc_msg s = { .type = IPC_STATUS_PROC,
+                                     .status_proc = { .first = m->proc_change.index, .count = 1 } };
+                s.status_proc.state[0] = m->proc_change.status == -ENODEV ? DHP_PROC_ABSENT : DHP_PROC_PRESENT;
+                admitted_store(r, &s);
+                client_affinity_apply(r);
+        }
         a.proc_answer = (typeof(a.proc_answer)){ .txn = m->proc_change.txn, .state = m->proc_change.state,
                                                  .status = status, .ncalls = calls, .dur_ns = time_now_ns() - t0 };
         pthread_mutex_lock(&r->lock);

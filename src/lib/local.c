@@ -101,6 +101,22 @@ static int linux_on_admit(void *userdata, uint32_t cpu) {
         return 0;
 }
 
+/* A removal: this process's threads leave the processor (the kernel would
+ * move them at the offline anyway; a later add must find them off it). */
+static void linux_on_unadmit(void *userdata, uint32_t cpu) {
+        struct local *l = userdata;
+        struct cpuset s = CPUSET_INIT, n = CPUSET_INIT;
+
+        if (linux_platform_admitted(l->lp, &s) < 0)
+                return;
+        for (int64_t c = cpuset_next(&s, 0); c >= 0; c = cpuset_next(&s, (uint32_t)c + 1))
+                if ((uint32_t)c != cpu && cpuset_set(&n, (uint32_t)c) < 0)
+                        break;
+        affinity_admitted_reset(&l->admitted, &n);
+        cpuset_deinit(&s);
+        cpuset_deinit(&n);
+}
+
 static int linux_option(struct local *l, struct linux_config *lc, const char *key, const char *v, int *fd) {
         uint32_t n;
         int b, r;
@@ -180,6 +196,7 @@ static int linux_open(struct dhp_backend_open *o) {
         lc.root = l->root ? l->root : "";
         lc.uevent_fd = fd;
         lc.on_admit = linux_on_admit;
+        lc.on_unadmit = linux_on_unadmit;
         lc.on_admit_userdata = l;
         r = linux_platform_new(&l->lp, &lc, NULL);
         if (r < 0)

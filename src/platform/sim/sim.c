@@ -363,7 +363,8 @@ int sim_cpu_surprise_remove(struct sim *s, uint32_t index) {
         /* Inside a transaction's callback the engine is busy with this
          * thread: the transaction itself finds the processor gone. */
         r = engine_cpu_remove(s->engine, index, ENGINE_REMOVE_SURPRISE | ENGINE_REMOVE_GONE, NULL);
-        return r == -EDEADLK ? 0 : r;
+        /* -ENODEV: it was not admitted (no REMOVAL), yet it was there. */
+        return r == -EDEADLK || r == -ENODEV ? 0 : r;
 }
 
 int sim_memory_surprise_remove(struct sim *s, const char *name) {
@@ -388,7 +389,8 @@ int sim_memory_surprise_remove(struct sim *s, const char *name) {
                 engine_mem_block_set_online(s->engine, b, false);
                 engine_mem_block_remove(s->engine, b);
         }
-        return engine_mem_settle(s->engine, id);
+        r = engine_mem_settle(s->engine, id);
+        return r < 0 ? r : 0;
 }
 
 int sim_inject_failure(struct sim *s, enum sim_op op, int error, unsigned count) {
