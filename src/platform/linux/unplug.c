@@ -276,8 +276,22 @@ static struct linux_vmem *vmem_get(struct linux_platform *lp, const struct vmem_
         return v;
 }
 
-/* Plug one block into its device; online it by policy (the kernel may have
- * done it: 6.12 onlines hot-added memory itself). */
+/* Whether the kernel onlines hot-added memory itself (auto_online_blocks
+ * not "offline": 6.12's default).  Then it onlines virtio-mem blocks as
+ * the driver adds them, and a write of ours would only race it (EINVAL on
+ * a block it onlined meanwhile). */
+static bool kernel_onlines(struct linux_platform *lp) {
+        char v[32];
+        size_t len = 0;
+
+        if (sysfs_read(lp->root, "/sys/devices/system/memory/auto_online_blocks", v, sizeof(v), &len) < 0)
+                return false;
+        v[strcspn(v, "\n")] = 0;
+        return strcmp(v, "offline") != 0;
+}
+
+/* Plug one block into its device; online it by policy, unless the kernel
+ * does (its online uevent then counts it). */
 static void vmem_plug(struct linux_platform *lp, struct linux_vmem *v, uint32_t block, enum memblock_state st,
                       bool existing) {
         bool online = st == MEMBLOCK_STATE_ONLINE;
@@ -291,7 +305,7 @@ static void vmem_plug(struct linux_platform *lp, struct linux_vmem *v, uint32_t 
                 return;
         if (online)
                 engine_mem_block_set_online(lp->engine, block, true);
-        else if (lp->cfg.mem_online && (r = engine_mem_hotadd(lp->engine, v->dev)) < 0)
+        else if (lp->cfg.mem_online && !kernel_onlines(lp) && (r = engine_mem_hotadd(lp->engine, v->dev)) < 0)
                 log_error(&lp->log, "%s: memory%u: not online (%s)", v->name, block, strerror(-r));
         vmem_touch(v);
 }
