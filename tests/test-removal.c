@@ -96,7 +96,7 @@ static dhp *open_sim(const char *opts) {
         return ctx;
 }
 
-/* R32, R33, R36: query, unadmit, offline, complete, REMOVAL; a callback
+/* R32, R33, R35: query, unadmit, offline, complete, REMOVAL; a callback
  * that did not opt in sees nothing. */
 static void test_cpu_remove(void **state) {
         dhp *ctx = open_sim("sim:cpus=3");
@@ -234,7 +234,7 @@ static void test_flags(void **state) {
         dhp_close(ctx);
 }
 
-/* R33, R35, R38: memory: query, blocks offline, REMOVAL naming the device
+/* R33, R36, R38: memory: query, blocks offline, REMOVAL naming the device
  * of the ARRIVAL, then the memory conditions; status drops it. */
 static void test_memory_remove(void **state) {
         dhp *ctx = open_sim("sim");
@@ -244,7 +244,7 @@ static void test_memory_remove(void **state) {
         char arrived_name[64];
         uint64_t base, abase, asize;
         struct sim *sim = dhp_internal_sim(ctx);
-        long rm, mc;
+        long rm, mc, off;
         int status = 1;
 
         recorder_start(&rec, ctx);
@@ -273,6 +273,12 @@ static void test_memory_remove(void **state) {
         assert_true(rm >= 0);
         mc = recorder_find(&rec, (size_t)rm, "\"OFFLINE\"", NULL);
         assert_true(mc < 0); /* every block went offline before the REMOVAL */
+        /* R36: the memory conditions once every block is offline (their
+         * evaluation is queued behind the REMOVAL, as R19's behind an
+         * ARRIVAL; the defaults follow the smaller total). */
+        off = recorder_find(&rec, 0, "\"OFFLINE\"", "\"block\":9", NULL);
+        mc = recorder_find(&rec, (size_t)off, "\"THRESHOLDS\"", "\"total\":1073741824", NULL);
+        assert_true(off >= 0 && mc > off);
         dhp_arrival_unregister(a1);
         dhp_arrival_unregister(a2);
         recorder_stop(&rec);

@@ -110,6 +110,7 @@ struct pool {
         pthread_cond_t cond;
         pthread_t worker[DEMO_MAX_CPUS];
         unsigned nworkers;
+        unsigned removals; /* a real pool would retire a worker for each */
         bool stop;
 };
 
@@ -126,6 +127,12 @@ static void *pool_worker(void *userdata) {
 static void pool_cb(void *userdata, const dhp_device_event *e) {
         struct pool *p = userdata;
 
+        if (dhp_device_event_get_event(e) == DHP_EVENT_REMOVAL) {
+                pthread_mutex_lock(&p->lock);
+                p->removals++;
+                pthread_mutex_unlock(&p->lock);
+                return;
+        }
         if (dhp_device_event_get_event(e) != DHP_EVENT_ARRIVAL)
                 return;
         pthread_mutex_lock(&p->lock);
@@ -162,15 +169,22 @@ static void auditor_cb(void *userdata, const dhp_proc_change *c) {
 
 struct cache {
         uint64_t bytes;
-        unsigned grown;
+        unsigned grown, shrunk;
 };
 
 static void cache_cb(void *userdata, const dhp_device_event *e) {
         struct cache *c = userdata;
         uint64_t base, size;
 
-        if (dhp_device_event_get_event(e) != DHP_EVENT_ARRIVAL ||
-            dhp_device_event_get_memory(e, &base, &size) < 0)
+        if (dhp_device_event_get_memory(e, &base, &size) < 0)
+                return;
+        if (dhp_device_event_get_event(e) == DHP_EVENT_REMOVAL) {
+                /* Give back the quarter it took of what goes. */
+                c->bytes -= size / 4 < c->bytes ? size / 4 : c->bytes;
+                c->shrunk++;
+                return;
+        }
+        if (dhp_device_event_get_event(e) != DHP_EVENT_ARRIVAL)
                 return;
         /* A cache may take a quarter of what arrived. */
         c->bytes += size / 4;
@@ -330,7 +344,8 @@ int demo_run(const struct demo_options *o) {
         /* The clients register as an application would: the per-CPU
          * structure first, with ADD_EXISTING so that existing processors
          * get their slots too. */
-        if ((r = dhp_proc_register(ctx, "percpu", DHP_PROC_ADD_EXISTING, percpu_cb, &percpu, &r_percpu)) < 0 ||
+        if ((r = dhp_proc_register(ctx, "percpu", DHP_PROC_ADD_EXISTING | DHP_PROC_QUERY_REMOVE, percpu_cb, &percpu,
+                                   &r_percpu)) < 0 ||
             (r = dhp_proc_register(ctx, "auditor", 0, auditor_cb, &auditor, &r_auditor)) < 0 ||
             (r = dhp_arrival_register(ctx, "pool", DHP_CLASS_PROCESSOR, DHP_ARRIVAL_INCLUDE_EXISTING, pool_cb, &pool,
                                       &r_pool)) < 0 ||
@@ -386,15 +401,16 @@ int demo_run(const struct demo_options *o) {
                         "\nsummary\n"
                         "  processors admitted: %u of %u slots\n"
                         "  percpu:  %u slots allocated at ADD_START, %u published at ADD_COMPLETE, %u freed at "
-                        "ADD_FAILURE\n"
+                        "ADD_FAILURE or REMOVE_COMPLETE\n"
                         "  auditor: %u add(s) vetoed\n"
-                        "  pool:    %u worker threads (one per processor arrival)\n"
-                        "  cache:   %llu MiB after %u memory arrival(s)\n"
+                        "  pool:    %u worker threads (one per processor arrival), %u processor removal(s)\n"
+                        "  cache:   %llu MiB after %u memory arrival(s) and %u removal(s)\n"
                         "  memwatch: LowMemoryCondition %s, HighMemoryCondition %s (low %s MiB, high %s MiB)\n"
                         "  (HighMemoryCondition is set for many reasons besides hot-add; arrival notification, "
                         "not this event, is the recommended way to learn of hot-added memory)\n",
                         admitted, n, percpu.allocated, percpu.published, percpu.freed, auditor.vetoed,
-                        pool.nworkers, (unsigned long long)(cache.bytes >> 20), cache.grown,
+                        pool.nworkers, pool.removals, (unsigned long long)(cache.bytes >> 20), cache.grown,
+                        cache.shrunk,
                         dhp_memcond_is_set(memwatch.low) ? "set" : "clear",
                         dhp_memcond_is_set(memwatch.high) ? "set" : "clear", lo_mib, hi_mib);
                 demo_rebalance_report(rebalance, o->out);

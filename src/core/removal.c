@@ -80,7 +80,7 @@ static void cpu_gone(struct engine *e, uint32_t index, uint32_t flags) {
         engine_run_hooks(e, ENGINE_HOOK_CPU_REMOVED, index);
 }
 
-/* Unadmit (narrow the managed sets first, R36); a failure is logged, not
+/* Unadmit (narrow the managed sets first, R35); a failure is logged, not
  * fatal: the processor is going away whether or not a cpuset follows. */
 static void cpu_unadmit(struct engine *e, uint32_t index) {
         int r = e->ops->cpu_unadmit ? e->ops->cpu_unadmit(e->platform, index) : 0;
@@ -287,14 +287,16 @@ static int mem_offline_all(struct engine *e, const struct mem_device *d, uint64_
                                 engine_block_set_online(e, offlined[k], true);
                 }
         }
-        if (done)
+        /* The memory conditions follow: after the REMOVAL on success (R36,
+         * mem_gone), at once when the blocks came back. */
+        if (r < 0 && done)
                 engine_run_hooks(e, ENGINE_HOOK_MEM_CHANGED, id);
         free(offlined);
         return r;
 }
 
 /* The device is gone (all of it): REMOVAL, then the memory conditions
- * (R35: the hook queues behind the REMOVAL).  Lock not held. */
+ * (R36: the hook queues behind the REMOVAL).  Lock not held. */
 static void mem_gone(struct engine *e, uint64_t id, bool surprise) {
         struct dhp_device_event ev;
 
