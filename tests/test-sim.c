@@ -36,6 +36,38 @@ static void test_config_parse(void **state) {
         assert_memory_equal(&c, &before, sizeof(c));
 }
 
+/* Issue 17 item 11: an empty item or a key given twice is refused, with a
+ * message naming the option, and so is dhp_open() of such a target. */
+static void test_config_strict(void **state) {
+        struct sim_config c = SIM_CONFIG_DEFAULT, before = c;
+        char err[256];
+        dhp *ctx = NULL;
+
+        err[0] = 0;
+        assert_int_equal(sim_config_parse_err(&c, "cpus=2,,maxcpus=8", err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "empty option"));
+        assert_int_equal(sim_config_parse_err(&c, "cpus=2,cpus=3", err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "'cpus' given twice"));
+        assert_int_equal(sim_config_parse_err(&c, "cpus=2,", err, sizeof(err)), -EINVAL);
+        assert_int_equal(sim_config_parse_err(&c, ",cpus=2", err, sizeof(err)), -EINVAL);
+        assert_int_equal(sim_config_parse_err(&c, "maxcpus=8,colour=blue", err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "'colour'"));
+        assert_int_equal(sim_config_parse_err(&c, "maxmem=x", err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "'maxmem'"));
+        assert_int_equal(sim_config_parse(&c, "cpus=2,cpus=3"), -EINVAL);
+        assert_memory_equal(&c, &before, sizeof(c));
+        /* The message buffer is optional. */
+        assert_int_equal(sim_config_parse_err(&c, "cpus=2,,maxcpus=8", NULL, 0), -EINVAL);
+        assert_int_equal(sim_config_parse_err(&c, "cpus=3,maxcpus=8", err, sizeof(err)), 0);
+        assert_int_equal(c.cpus, 3);
+
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=2,,maxcpus=8"), -EINVAL);
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=2,cpus=3"), -EINVAL);
+        assert_null(ctx);
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=2,maxcpus=8"), 0);
+        dhp_close(ctx);
+}
+
 static void test_boot_partition(void **state) {
         struct sim_config cfg = SIM_CONFIG_DEFAULT;
         struct engine_mem_info info;
@@ -154,6 +186,7 @@ static void test_memory_add_and_levels(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_config_parse),
+                cmocka_unit_test(test_config_strict),
                 cmocka_unit_test(test_boot_partition),
                 cmocka_unit_test(test_cpu_add),
                 cmocka_unit_test(test_memory_add_and_levels),

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/engine.h"
@@ -26,8 +27,11 @@ struct sim_config {
 
 /* Parse "cpus=N,maxcpus=N,memory=SIZE,block=SIZE,maxmem=SIZE" over the
  * defaults already in *cfg; *cfg is untouched on error (-EINVAL: an unknown
- * key, a bad value, or an inconsistent partition). */
+ * key, a key given twice, an empty item such as the one in "cpus=2,,maxcpus=8",
+ * a bad value, or an inconsistent partition).  sim_config_parse_err() also
+ * writes a message naming the option into err (when err is not NULL). */
 int sim_config_parse(struct sim_config *cfg, const char *options);
+int sim_config_parse_err(struct sim_config *cfg, const char *options, char *err, size_t errsize);
 
 enum sim_op {
         SIM_OP_CPU_START = 0,
