@@ -205,7 +205,7 @@ static int collect_existing_locked(struct engine *e, struct dhp_arrival_reg *ar,
 
         if (ar->cls == DHP_CLASS_PROCESSOR) {
                 for (uint32_t i = 0; i < e->ncpus; i++) {
-                        if (e->cpus[i].state != DHP_PROC_ADMITTED)
+                        if (!engine_cpu_existing_locked(e, i))
                                 continue;
                         event_processor(&ev, i, DHP_EVENT_ARRIVAL, true);
                         if (!(*tail = item_new(&ev)))
@@ -252,7 +252,7 @@ int arrival_existing(struct engine *e, dhp_class cls, dhp_arrival_cb fn, void *u
         }
         if (cls == DHP_CLASS_PROCESSOR) {
                 for (uint32_t i = 0; i < e->ncpus; i++)
-                        if (e->cpus[i].state == DHP_PROC_ADMITTED)
+                        if (engine_cpu_existing_locked(e, i))
                                 event_processor(&v[n++], i, DHP_EVENT_ARRIVAL, true);
         } else {
                 for (uint64_t i = 0; i < e->ndevices; i++)

@@ -311,7 +311,7 @@ int engine_cpu_set_state(struct engine *e, uint32_t index, dhp_proc_state state)
         if (index >= e->ncpus)
                 r = -ERANGE;
         else
-                e->cpus[index].state = state;
+                e->cpus[index] = (struct cpu){ .state = state };
         pthread_mutex_unlock(&e->lock);
         return r;
 }
@@ -362,6 +362,12 @@ int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret
         if (r < 0)
                 goto out;
         if (admitted) {
+                /* Existing from here on: before the arrival is queued, so
+                 * that a registration made in between learns of it at least
+                 * once (as existing, or from the arrival: R15). */
+                pthread_mutex_lock(&e->lock);
+                e->cpus[index].completing = false;
+                pthread_mutex_unlock(&e->lock);
                 e->mod->arrival_cpu(e, index, DHP_EVENT_ARRIVAL);
                 engine_run_hooks(e, ENGINE_HOOK_CPU_ADMITTED, index);
                 r = 0;
@@ -384,7 +390,10 @@ int engine_cpu_admit(struct engine *e, uint32_t index, bool late) {
                 record_txn(e, "ADMIT_FAILED", index, r, late);
                 return r;
         }
-        engine_cpu_set_state(e, index, DHP_PROC_ADMITTED);
+        /* Admitted, not yet existing: ADD_COMPLETE runs next (R12). */
+        pthread_mutex_lock(&e->lock);
+        e->cpus[index] = (struct cpu){ .state = DHP_PROC_ADMITTED, .completing = true };
+        pthread_mutex_unlock(&e->lock);
         record_txn(e, "ADMITTED", index, 0, late);
         return 0;
 }
