@@ -339,11 +339,13 @@ DHP_EXPORT void dhp_monitor_remove(dhp_monitor *m);
  * device whose affinity changes:
  *
  *   QUERY_STOP  top down      a driver starts holding new I/O; nonzero is
- *                             a refusal: CANCEL_STOP, bottom up, to every
- *                             driver above the refusing one (those that
- *                             accepted; not the refusing one, not those
- *                             below it), and the device keeps its old
- *                             resources for this rebalance
+ *                             a refusal: the drivers below are not asked,
+ *                             CANCEL_STOP goes to the whole stack, bottom
+ *                             up (the refusing driver and those never
+ *                             asked included: a CANCEL_STOP without a
+ *                             QUERY_STOP of one's own is a no-op), and the
+ *                             device keeps its old resources for this
+ *                             rebalance
  *   STOP        top down      drain in-flight I/O, release resources;
  *                             nonzero is a driver bug: recorded, ignored
  *   START       bottom up     reconnect with the new affinity, release the
