@@ -197,6 +197,15 @@ typedef void (*dhp_proc_cb)(void *userdata, const dhp_proc_change *change);
 
 typedef struct dhp_proc_reg dhp_proc_reg;
 
+/*
+ * dhp_proc_change_get_reg - the registration this call is made for: the
+ * handle dhp_proc_register() returns, given to the callback even where
+ * dhp_proc_register() has not returned it yet (ADD_EXISTING calls, a live
+ * add racing the registration), so that a callback can always deregister
+ * itself (see dhp_proc_deregister()).  NULL only for a NULL context.
+ */
+DHP_EXPORT dhp_proc_reg *dhp_proc_change_get_reg(const dhp_proc_change *c);
+
 enum {
         /* Also run the callback, before registration returns, for every
          * processor already admitted: ADD_START for each, then ADD_COMPLETE
@@ -211,8 +220,10 @@ enum {
  * Callbacks of one add run one at a time, in registration order, on the
  * thread running the hot-add.  `name` labels the registration in the
  * notification stream (NULL: the context's name).  Errors: -EINVAL,
- * -ENOMEM, -EDEADLK (ADD_EXISTING from inside a synchronous callback), or
- * the veto error of an ADD_EXISTING registration.
+ * -ENOMEM, -EDEADLK (ADD_EXISTING from inside a synchronous callback), the
+ * veto error of an ADD_EXISTING registration, or -ECANCELED when the
+ * callback deregistered its own registration during the ADD_EXISTING calls
+ * (then nothing is left to deregister and *ret is not written).
  */
 DHP_EXPORT int dhp_proc_register(dhp *ctx, const char *name, uint32_t flags,
                                  dhp_proc_cb cb, void *userdata, dhp_proc_reg **ret);
@@ -220,8 +231,15 @@ DHP_EXPORT int dhp_proc_register(dhp *ctx, const char *name, uint32_t flags,
 /*
  * dhp_proc_deregister - after it returns the callback is never called
  * again.  It waits for a call in progress on another thread; called from
- * inside the callback itself, it does not wait for that call.  The handle
- * is freed.  NULL is a no-op.
+ * inside the callback itself (with dhp_proc_change_get_reg()), it does not
+ * wait for that call, and the rest of that registration's phases is
+ * skipped: deregistered in ADD_START, it gets no ADD_COMPLETE or
+ * ADD_FAILURE for the add (a veto it made stands; the other registrations
+ * get their second phase as usual); deregistered during its ADD_EXISTING
+ * calls, it gets no further ADD_EXISTING call and dhp_proc_register()
+ * returns -ECANCELED.  A registration is deregistered once: the handle is
+ * freed, and a handle dhp_proc_register() returns after a racing add's
+ * callback deregistered it must not be used.  NULL is a no-op.
  */
 DHP_EXPORT void dhp_proc_deregister(dhp_proc_reg *reg);
 
@@ -263,6 +281,15 @@ typedef void (*dhp_arrival_cb)(void *userdata, const dhp_device_event *event);
 
 typedef struct dhp_arrival_reg dhp_arrival_reg;
 
+/*
+ * dhp_device_event_get_reg - the registration this event is delivered to:
+ * the handle dhp_arrival_register() returns, given to the callback even
+ * where it was delivered before dhp_arrival_register() returned (existing
+ * devices, an arrival racing the registration), so that a callback can
+ * always unregister itself.  NULL only for a NULL event.
+ */
+DHP_EXPORT dhp_arrival_reg *dhp_device_event_get_reg(const dhp_device_event *e);
+
 enum {
         /* Also deliver ARRIVAL for every device of the class already present
          * (a processor: admitted; memory: every block online).  A device
@@ -280,8 +307,11 @@ enum {
 DHP_EXPORT int dhp_arrival_register(dhp *ctx, const char *name, dhp_class cls, uint32_t flags,
                                     dhp_arrival_cb cb, void *userdata, dhp_arrival_reg **ret);
 
-/* dhp_arrival_unregister - no callback after it returns; may be called from
- * inside the callback.  The handle is freed.  NULL is a no-op. */
+/* dhp_arrival_unregister - no callback after it returns.  It may be called
+ * from inside the callback (dhp_device_event_get_reg()): the events still
+ * queued for that registration, existing ones included, are then not
+ * delivered.  The handle is freed; unregister a registration once.  NULL
+ * is a no-op. */
 DHP_EXPORT void dhp_arrival_unregister(dhp_arrival_reg *reg);
 
 /* ------------------------------------------------------------------------ */

@@ -437,6 +437,50 @@ static void test_not_existing_before_add_complete(void **state) {
         dhp_close(a.ctx);
 }
 
+/* Issue 17 item 8: an arrival callback gets its registration from the event
+ * and can unregister itself with it; the events still queued for it (here
+ * the second existing processor) are then not delivered. */
+struct arr_self {
+        int n;
+        dhp_arrival_reg *seen;
+        bool unregister;
+};
+
+static void arr_self_cb(void *userdata, const dhp_device_event *e) {
+        struct arr_self *a = userdata;
+
+        a->n++;
+        a->seen = dhp_device_event_get_reg(e);
+        assert_non_null(a->seen);
+        if (a->unregister)
+                dhp_arrival_unregister(dhp_device_event_get_reg(e));
+}
+
+static void test_reg_in_event(void **state) {
+        struct arr_self keep = { 0 }, self = { .unregister = true };
+        dhp_arrival_reg *kreg, *sreg;
+        dhp *ctx;
+
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=2,maxcpus=4"), 0);
+        assert_int_equal(dhp_arrival_register(ctx, "keep", DHP_CLASS_PROCESSOR, DHP_ARRIVAL_INCLUDE_EXISTING,
+                                              arr_self_cb, &keep, &kreg), 0);
+        assert_int_equal(dhp_arrival_register(ctx, "self", DHP_CLASS_PROCESSOR, DHP_ARRIVAL_INCLUDE_EXISTING,
+                                              arr_self_cb, &self, &sreg), 0);
+        assert_int_equal(dhp_process(ctx), 4);
+        assert_int_equal(keep.n, 2);
+        assert_ptr_equal(keep.seen, kreg);
+        assert_int_equal(self.n, 1);
+        assert_ptr_equal(self.seen, sreg);
+        /* A broadcast arrival names each registration to itself. */
+        assert_int_equal(dhp_sim_cpu_add(ctx, NULL), 0);
+        assert_int_equal(dhp_process(ctx), 1);
+        assert_int_equal(keep.n, 3);
+        assert_ptr_equal(keep.seen, kreg);
+        assert_int_equal(self.n, 1);
+        dhp_arrival_unregister(kreg);
+        dhp_close(ctx);
+}
+
 static void test_bad_arguments(void **state) {
         dhp_arrival_reg *reg;
         dhp_proc_reg *preg;
@@ -470,6 +514,7 @@ int main(void) {
                 cmocka_unit_test(test_unregister_waits_for_notification_thread),
                 cmocka_unit_test(test_end_to_end_order),
                 cmocka_unit_test(test_not_existing_before_add_complete),
+                cmocka_unit_test(test_reg_in_event),
                 cmocka_unit_test(test_bad_arguments),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -462,6 +462,122 @@ static void test_records_in_stream(void **state) {
         dhp_close(ctx);
 }
 
+/*
+ * Issue 17 item 8: a callback gets its own registration from the change
+ * context and can deregister itself with it, even before
+ * dhp_proc_register() returned the handle.
+ */
+struct selfdereg {
+        atomic_int calls, starts, seconds;
+        atomic_int gone; /* deregistered, by the callback or by the test */
+        dhp_proc_reg *seen;
+        int dereg_at; /* deregister at the n-th call (1-based) */
+};
+
+static void selfdereg_cb(void *userdata, const dhp_proc_change *c) {
+        struct selfdereg *d = userdata;
+        int n = atomic_fetch_add(&d->calls, 1) + 1;
+
+        assert_non_null(dhp_proc_change_get_reg(c));
+        d->seen = dhp_proc_change_get_reg(c);
+        if (dhp_proc_change_get_state(c) == DHP_PROC_ADD_START)
+                atomic_fetch_add(&d->starts, 1);
+        else
+                atomic_fetch_add(&d->seconds, 1);
+        if (n == d->dereg_at && atomic_exchange(&d->gone, 1) == 0)
+                dhp_proc_deregister(dhp_proc_change_get_reg(c));
+}
+
+static void test_reg_in_change_add_existing(void **state) {
+        struct selfdereg d = { .dereg_at = 0 }, d2 = { .dereg_at = 1 }, d3 = { .dereg_at = 3 };
+        dhp_proc_reg *reg = NULL;
+        dhp *ctx;
+
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=2,maxcpus=4"), 0);
+        /* The handle the callback sees is the one register returns. */
+        assert_int_equal(dhp_proc_register(ctx, "a", DHP_PROC_ADD_EXISTING, selfdereg_cb, &d, &reg), 0);
+        assert_int_equal(atomic_load(&d.calls), 4);
+        assert_ptr_equal(d.seen, reg);
+        dhp_proc_deregister(reg);
+
+        /* Deregistered in its first ADD_START: no further call, no handle. */
+        reg = NULL;
+        assert_int_equal(dhp_proc_register(ctx, "b", DHP_PROC_ADD_EXISTING, selfdereg_cb, &d2, &reg), -ECANCELED);
+        assert_null(reg);
+        assert_int_equal(atomic_load(&d2.calls), 1);
+        /* Deregistered in its first ADD_COMPLETE (call 3 of 4). */
+        assert_int_equal(dhp_proc_register(ctx, "c", DHP_PROC_ADD_EXISTING, selfdereg_cb, &d3, &reg), -ECANCELED);
+        assert_int_equal(atomic_load(&d3.calls), 3);
+        /* Nothing is called after. */
+        assert_int_equal(dhp_sim_cpu_add(ctx, NULL), 0);
+        assert_int_equal(atomic_load(&d2.calls), 1);
+        assert_int_equal(atomic_load(&d3.calls), 3);
+        dhp_close(ctx);
+}
+
+static void test_reg_in_change_live_add(void **state) {
+        struct selfdereg d = { .dereg_at = 1 };
+        dhp_proc_reg *reg;
+        dhp *ctx;
+
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=2,maxcpus=4"), 0);
+        assert_int_equal(dhp_proc_register(ctx, "a", 0, selfdereg_cb, &d, &reg), 0);
+        /* Deregistered in ADD_START: no second phase for it. */
+        assert_int_equal(dhp_sim_cpu_add(ctx, NULL), 0);
+        assert_ptr_equal(d.seen, reg);
+        assert_int_equal(atomic_load(&d.starts), 1);
+        assert_int_equal(atomic_load(&d.seconds), 0);
+        assert_int_equal(dhp_sim_cpu_add(ctx, NULL), 0);
+        assert_int_equal(atomic_load(&d.calls), 1);
+        dhp_close(ctx);
+}
+
+/* Registrations racing adds on another thread: each callback deregisters
+ * itself at its first call, possibly before dhp_proc_register() returned;
+ * those never called are deregistered by the test.  Once each (gone). */
+struct selfracer {
+        dhp *ctx;
+        atomic_bool stop;
+};
+
+static void *selfracer_adds(void *userdata) {
+        struct selfracer *rc = userdata;
+
+        while (!atomic_load(&rc->stop)) {
+                uint32_t index;
+                if (dhp_sim_cpu_add(rc->ctx, &index) == -ENOSPC)
+                        break;
+        }
+        return NULL;
+}
+
+static void test_reg_in_change_racing_registration(void **state) {
+        enum { N = 64 };
+        struct selfdereg *d = calloc(N, sizeof(*d));
+        dhp_proc_reg *reg[N];
+        struct selfracer rc = { 0 };
+        pthread_t t;
+
+        assert_non_null(d);
+        assert_int_equal(dhp_open(&rc.ctx, "sim:cpus=1,maxcpus=200"), 0);
+        assert_int_equal(pthread_create(&t, NULL, selfracer_adds, &rc), 0);
+        for (int i = 0; i < N; i++) {
+                d[i].dereg_at = 1;
+                assert_int_equal(dhp_proc_register(rc.ctx, "r", 0, selfdereg_cb, &d[i], &reg[i]), 0);
+        }
+        atomic_store(&rc.stop, true);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        for (int i = 0; i < N; i++) {
+                if (atomic_exchange(&d[i].gone, 1) == 0)
+                        dhp_proc_deregister(reg[i]);
+                else
+                        assert_ptr_equal(d[i].seen, reg[i]);
+                assert_true(atomic_load(&d[i].calls) <= 1);
+        }
+        dhp_close(rc.ctx);
+        free(d);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_start_then_complete_in_order),
@@ -477,6 +593,9 @@ int main(void) {
                 cmocka_unit_test(test_deregister_waits_for_call_on_other_thread),
                 cmocka_unit_test(test_register_churn_during_hotadds),
                 cmocka_unit_test(test_records_in_stream),
+                cmocka_unit_test(test_reg_in_change_add_existing),
+                cmocka_unit_test(test_reg_in_change_live_add),
+                cmocka_unit_test(test_reg_in_change_racing_registration),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

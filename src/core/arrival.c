@@ -60,7 +60,12 @@ bool dhp_device_event_is_existing(const dhp_device_event *e) {
         return e->existing;
 }
 
-static void deliver(struct engine *e, struct dhp_arrival_reg *ar, const struct dhp_device_event *ev) {
+dhp_arrival_reg *dhp_device_event_get_reg(const dhp_device_event *e) {
+        return e ? e->reg : NULL;
+}
+
+static void deliver(struct engine *e, struct dhp_arrival_reg *ar, const struct dhp_device_event *shared) {
+        struct dhp_device_event one = *shared, *ev = &one; /* this registration's copy: it names it */
         struct reg *r = &ar->base;
         bool monitored;
         uint64_t t0 = 0;
@@ -68,6 +73,7 @@ static void deliver(struct engine *e, struct dhp_arrival_reg *ar, const struct d
         if (!reg_call_begin(r))
                 return;
 
+        one.reg = ar;
         monitored = engine_monitored(e);
         if (monitored)
                 t0 = engine_time_ns(e);

@@ -90,6 +90,7 @@ struct dhp_proc_change {
         uint32_t index;
         dhp_proc_number number;
         int *status; /* shared by every callback of the add */
+        dhp_proc_reg *reg; /* the registration called */
 };
 
 struct dhp_device_event {
@@ -99,6 +100,7 @@ struct dhp_device_event {
         uint32_t index; /* processor */
         uint64_t base, size; /* memory */
         char name[ENGINE_NAME_MAX];
+        dhp_arrival_reg *reg; /* the registration called; set per delivery */
 };
 
 /* enum record_field and struct dhp_record: proto/record.h. */
