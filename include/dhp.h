@@ -160,6 +160,72 @@ DHP_EXPORT int dhp_proc_count(dhp *ctx, uint32_t *ret_count);
 /* dhp_proc_get_state - state of processor `index`; -ERANGE past the end. */
 DHP_EXPORT int dhp_proc_get_state(dhp *ctx, uint32_t index, dhp_proc_state *ret_state);
 
+/*
+ * dhp_proc_online - run a new add transaction for processor `index`, which
+ * is present but not admitted (its add was vetoed or failed, or the
+ * platform left it offline by policy): start it, ADD_START, admission,
+ * ADD_COMPLETE or ADD_FAILURE, ARRIVAL, as for a hot-add, on the calling
+ * thread (synchronous callbacks run here).  The same slot is used again:
+ * retrying never needs a new one.  Returns 0 when the processor was
+ * admitted; 1 when the add failed after it started (vetoed, or admission
+ * failed; ret_status, when not NULL, gets the reason: the first veto or
+ * the platform's error); -EALREADY when it is admitted already; -ENODEV
+ * when the slot is empty (ABSENT); -ERANGE past the slots; -EDEADLK from
+ * inside a synchronous callback; the platform's error (a negative errno)
+ * when the processor could not be started (no callback ran); -EINVAL.
+ * Target "unix:": -EOPNOTSUPP until dhpd offers it (`dhpctl cpu online N`).
+ */
+DHP_EXPORT int dhp_proc_online(dhp *ctx, uint32_t index, int *ret_status);
+
+/*
+ * Memory devices and their blocks, as `dhpctl status` shows them: a memory
+ * device is what one hot-add brought (an ACPI memory device on Linux, L5),
+ * made of fixed-size blocks that are onlined one by one; it has arrived
+ * (ARRIVAL, or existing for INCLUDE_EXISTING) once every block is online.
+ * A snapshot is taken at once and read at leisure; each device in it agrees
+ * with its blocks.  Devices are in the order they became known, from 0.
+ */
+typedef struct dhp_memory_snapshot dhp_memory_snapshot;
+
+typedef enum dhp_memory_block_state {
+        DHP_MEMORY_BLOCK_OFFLINE = 0,
+        DHP_MEMORY_BLOCK_ONLINE = 1,
+} dhp_memory_block_state;
+
+typedef enum dhp_memory_zone {
+        DHP_MEMORY_ZONE_UNKNOWN = 0, /* offline, or onlined before dhp saw it */
+        DHP_MEMORY_ZONE_NORMAL = 1,  /* the kernel zone (Linux: online_kernel) */
+        DHP_MEMORY_ZONE_MOVABLE = 2, /* ZONE_MOVABLE (Linux: online_movable) */
+} dhp_memory_zone;
+
+/* dhp_memory_snapshot_new - snapshot the memory devices and their blocks.
+ * Errors: -EINVAL, -ENOMEM; target "unix:": -EOPNOTSUPP until dhpd sends
+ * the blocks. */
+DHP_EXPORT int dhp_memory_snapshot_new(dhp *ctx, dhp_memory_snapshot **ret);
+/* dhp_memory_snapshot_free - NULL is a no-op. */
+DHP_EXPORT void dhp_memory_snapshot_free(dhp_memory_snapshot *s);
+/* dhp_memory_snapshot_get_count - the number of devices (0 for NULL). */
+DHP_EXPORT uint32_t dhp_memory_snapshot_get_count(const dhp_memory_snapshot *s);
+/*
+ * dhp_memory_snapshot_get_device - device `i`: physical base and size in
+ * bytes, its number of blocks and how many of them are online (each
+ * out-parameter may be NULL).  Returns 1 when the device has arrived
+ * (every block online), 0 when not, -ERANGE past the last, -EINVAL.
+ */
+DHP_EXPORT int dhp_memory_snapshot_get_device(const dhp_memory_snapshot *s, uint32_t i, uint64_t *ret_base,
+                                              uint64_t *ret_size, uint32_t *ret_nblocks,
+                                              uint32_t *ret_online_blocks);
+/*
+ * dhp_memory_snapshot_get_block - block `k` of device `i`, in address
+ * order: the kernel's block index (Linux: memoryN), its state and, for an
+ * online block, its zone where dhp onlined it (else UNKNOWN).  Each
+ * out-parameter may be NULL.  -ERANGE past the last device or block,
+ * -EINVAL.
+ */
+DHP_EXPORT int dhp_memory_snapshot_get_block(const dhp_memory_snapshot *s, uint32_t i, uint32_t k,
+                                             uint64_t *ret_index, dhp_memory_block_state *ret_state,
+                                             dhp_memory_zone *ret_zone);
+
 /* ------------------------------------------------------------------------ */
 /* Synchronous processor notification (MODEL.md section 1)                 */
 /* ------------------------------------------------------------------------ */

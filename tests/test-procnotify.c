@@ -578,6 +578,102 @@ static void test_reg_in_change_racing_registration(void **state) {
         free(d);
 }
 
+/* Issue 17 item 9: a vetoed processor stays present and can be added again
+ * on the same slot (dhp_proc_online), as often as it takes. */
+struct vetoer {
+        int vetoes_left;
+        int starts, completes, failures;
+};
+
+static void vetoer_cb(void *userdata, const dhp_proc_change *c) {
+        struct vetoer *v = userdata;
+
+        switch (dhp_proc_change_get_state(c)) {
+        case DHP_PROC_ADD_START:
+                v->starts++;
+                if (v->vetoes_left > 0) {
+                        v->vetoes_left--;
+                        assert_int_equal(dhp_proc_change_veto(c, -ENOMEM), 0);
+                }
+                break;
+        case DHP_PROC_ADD_COMPLETE:
+                v->completes++;
+                break;
+        case DHP_PROC_ADD_FAILURE:
+                v->failures++;
+                break;
+        }
+}
+
+static void test_online_after_veto(void **state) {
+        struct vetoer v = { .vetoes_left = 3 };
+        dhp_proc_state ps;
+        dhp_proc_reg *reg;
+        uint32_t index;
+        int status = 0;
+        dhp *ctx;
+
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=2,maxcpus=3"), 0);
+        assert_int_equal(dhp_proc_register(ctx, "v", 0, vetoer_cb, &v, &reg), 0);
+        assert_int_equal(dhp_sim_cpu_add(ctx, &index), 1);
+        assert_int_equal(index, 2);
+        assert_int_equal(dhp_proc_get_state(ctx, 2, &ps), 0);
+        assert_int_equal(ps, DHP_PROC_PRESENT);
+        /* Two more vetoes, then success: the same slot each time. */
+        assert_int_equal(dhp_proc_online(ctx, 2, &status), 1);
+        assert_int_equal(status, -ENOMEM);
+        assert_int_equal(dhp_proc_online(ctx, 2, NULL), 1);
+        assert_int_equal(dhp_proc_online(ctx, 2, &status), 0);
+        assert_int_equal(dhp_proc_get_state(ctx, 2, &ps), 0);
+        assert_int_equal(ps, DHP_PROC_ADMITTED);
+        assert_true(sim_cpu_schedulable(dhp_internal_sim(ctx), 2));
+        assert_int_equal(v.starts, 4);
+        assert_int_equal(v.failures, 3);
+        assert_int_equal(v.completes, 1);
+        /* Admitted, absent, past the end. */
+        assert_int_equal(dhp_proc_online(ctx, 2, NULL), -EALREADY);
+        assert_int_equal(dhp_proc_online(ctx, 3, NULL), -ERANGE);
+        assert_int_equal(dhp_sim_cpu_add(ctx, NULL), -ENOSPC);
+        dhp_proc_deregister(reg);
+        dhp_close(ctx);
+
+        /* 1000 vetoed adds on one slot, then success: one slot is enough. */
+        v = (struct vetoer){ .vetoes_left = 1000 };
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=1,maxcpus=2"), 0);
+        assert_int_equal(dhp_proc_register(ctx, "v", 0, vetoer_cb, &v, &reg), 0);
+        assert_int_equal(dhp_proc_online(ctx, 1, NULL), -ENODEV); /* not present yet */
+        assert_int_equal(dhp_sim_cpu_add(ctx, NULL), 1);
+        for (int i = 1; i < 1000; i++)
+                assert_int_equal(dhp_proc_online(ctx, 1, NULL), 1);
+        assert_int_equal(dhp_proc_online(ctx, 1, NULL), 0);
+        assert_int_equal(v.failures, 1000);
+        assert_int_equal(v.completes, 1);
+        /* Its arrival, once, after the successful add only. */
+        assert_int_equal(dhp_process(ctx), 1);
+        dhp_proc_deregister(reg);
+        dhp_close(ctx);
+}
+
+/* From inside a synchronous callback it would wait for its own add. */
+static void online_inside_cb(void *userdata, const dhp_proc_change *c) {
+        dhp *ctx = userdata;
+
+        if (dhp_proc_change_get_state(c) == DHP_PROC_ADD_START)
+                assert_int_equal(dhp_proc_online(ctx, 0, NULL), -EDEADLK);
+}
+
+static void test_online_inside_callback_is_edeadlk(void **state) {
+        dhp_proc_reg *reg;
+        dhp *ctx;
+
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=1,maxcpus=2"), 0);
+        assert_int_equal(dhp_proc_register(ctx, "x", 0, online_inside_cb, ctx, &reg), 0);
+        assert_int_equal(dhp_sim_cpu_add(ctx, NULL), 0);
+        assert_int_equal(dhp_proc_online(NULL, 0, NULL), -EINVAL);
+        dhp_proc_deregister(reg);
+        dhp_close(ctx);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_start_then_complete_in_order),
@@ -596,6 +692,8 @@ int main(void) {
                 cmocka_unit_test(test_reg_in_change_add_existing),
                 cmocka_unit_test(test_reg_in_change_live_add),
                 cmocka_unit_test(test_reg_in_change_racing_registration),
+                cmocka_unit_test(test_online_after_veto),
+                cmocka_unit_test(test_online_inside_callback_is_edeadlk),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

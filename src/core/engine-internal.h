@@ -40,6 +40,7 @@ struct cpu {
 struct mem_block {
         uint64_t device; /* device id + 1; 0: no device */
         bool online;
+        uint8_t zone; /* dhp_memory_zone, as the platform reported it */
 };
 
 struct mem_device {

@@ -520,6 +520,8 @@ static int block_set_online(struct engine *e, uint64_t block, bool online) {
                 return 2;
         }
         e->blocks[block].online = online;
+        if (!online)
+                e->blocks[block].zone = DHP_MEMORY_ZONE_UNKNOWN;
         if (online)
                 d->online_blocks++;
         else
@@ -623,6 +625,45 @@ int engine_mem_device_info(struct engine *e, uint64_t id, struct engine_mem_info
                 ret->arrived = d->arrived;
                 ret->removed = d->removed;
         }
+        pthread_mutex_unlock(&e->lock);
+        return r;
+}
+
+int engine_mem_device_blocks(struct engine *e, uint64_t id, struct engine_mem_info *ret,
+                             struct engine_block_info *blocks, uint64_t cap) {
+        const struct mem_device *d;
+
+        pthread_mutex_lock(&e->lock);
+        if (id >= e->ndevices) {
+                pthread_mutex_unlock(&e->lock);
+                return -ENOENT;
+        }
+        d = &e->devices[id];
+        engine_mem_device_range(e, d, &ret->base, &ret->size);
+        ret->nblocks = d->nblocks;
+        ret->online_blocks = d->online_blocks;
+        ret->arrived = d->arrived;
+        ret->removed = d->removed;
+        for (uint64_t k = 0; k < d->nblocks && k < cap; k++) {
+                const struct mem_block *b = &e->blocks[d->first_block + k];
+                blocks[k] = (struct engine_block_info){ .index = d->first_block + k, .online = b->online,
+                                                        .zone = b->online ? (dhp_memory_zone)b->zone
+                                                                          : DHP_MEMORY_ZONE_UNKNOWN };
+        }
+        pthread_mutex_unlock(&e->lock);
+        return 0;
+}
+
+int engine_mem_block_set_zone(struct engine *e, uint64_t block, dhp_memory_zone zone) {
+        int r = 0;
+
+        if (zone != DHP_MEMORY_ZONE_UNKNOWN && zone != DHP_MEMORY_ZONE_NORMAL && zone != DHP_MEMORY_ZONE_MOVABLE)
+                return -EINVAL;
+        pthread_mutex_lock(&e->lock);
+        if (block >= e->nblocks || !e->blocks[block].device)
+                r = -ENOENT;
+        else
+                e->blocks[block].zone = (uint8_t)zone;
         pthread_mutex_unlock(&e->lock);
         return r;
 }

@@ -198,6 +198,9 @@ static int op_block_online(void *p, uint64_t index) {
                 r = -ENOENT;
         }
         pthread_mutex_unlock(&s->lock);
+        /* Hot-added memory goes where Linux's online_movable puts it. */
+        if (r == 0)
+                engine_mem_block_set_zone(s->engine, index, DHP_MEMORY_ZONE_MOVABLE);
         return r;
 }
 
@@ -255,6 +258,9 @@ int sim_new(struct sim **ret, const struct sim_config *cfg) {
         r = engine_mem_device_add(s->engine, 0, cfg->memory / cfg->block_size, true, NULL);
         if (r < 0)
                 goto fail;
+        /* Boot memory is the kernel's. */
+        for (uint64_t b = 0; b < cfg->memory / cfg->block_size; b++)
+                engine_mem_block_set_zone(s->engine, b, DHP_MEMORY_ZONE_NORMAL);
         /* Three quarters of the boot memory free; no commit figures until
          * a test or a scenario gives some. */
         s->levels = (struct mem_levels){ .total = cfg->memory, .available = cfg->memory / 4 * 3 };
@@ -304,6 +310,19 @@ int sim_cpu_add(struct sim *s, uint32_t *ret_index) {
         if (r >= 0 && ret_index)
                 *ret_index = index;
         return r;
+}
+
+int sim_cpu_retry(struct sim *s, uint32_t index, int *ret_status) {
+        bool present;
+
+        pthread_mutex_lock(&s->lock);
+        present = index < s->cfg.maxcpus && s->cpus[index].present;
+        pthread_mutex_unlock(&s->lock);
+        if (index >= s->cfg.maxcpus)
+                return -ERANGE;
+        if (!present)
+                return -ENODEV;
+        return engine_cpu_hotadd(s->engine, index, 0, ret_status);
 }
 
 int sim_memory_add(struct sim *s, uint64_t size, uint64_t *ret_base) {

@@ -50,6 +50,12 @@ struct engine *sim_engine(struct sim *s);
 /* Hot-add one processor into the first absent slot and run its
  * transaction.  Returns like engine_cpu_hotadd. */
 int sim_cpu_add(struct sim *s, uint32_t *ret_index);
+/* Run a new add transaction for processor `index`, present but not
+ * admitted (its add was vetoed or failed): the same slot, no new one.
+ * Returns like engine_cpu_hotadd (ret_status: the reason when 1); -ENODEV
+ * for an absent slot, -EALREADY for an admitted processor, -ERANGE past
+ * the slots. */
+int sim_cpu_retry(struct sim *s, uint32_t index, int *ret_status);
 /* Hot-add a memory device of `size` bytes at the end of the address
  * space and run its transaction. */
 int sim_memory_add(struct sim *s, uint64_t size, uint64_t *ret_base);
