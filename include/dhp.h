@@ -683,17 +683,27 @@ DHP_EXPORT int dhp_sim_check_scenario(const char *filename, const char *text, ch
 /* ------------------------------------------------------------------------ */
 
 /*
- * Five standard named notification (manual-reset) events.  Each stays set
- * while its condition holds, wakes every waiter when it is set, and is
- * cleared when the condition stops holding:
+ * Five standard named notification (manual-reset) events.  Each is set when
+ * its condition starts to hold, wakes every waiter when it is set, and is
+ * cleared once the level has moved back past its threshold by the
+ * hysteresis margin (so a level jittering around a threshold flips the
+ * event once, not at every sample):
  *
- *   "HighMemoryCondition"     available memory above the high threshold
- *   "LowMemoryCondition"      available memory below the low threshold
- *   "LowCommitCondition"      commit charge under low_commit % of the limit
- *   "HighCommitCondition"     commit charge over high_commit % of the limit
- *   "MaximumCommitCondition"  commit charge at max_commit % of the limit
+ *   event                     set when               cleared when
+ *   "HighMemoryCondition"     available > high       available <= high - margin
+ *   "LowMemoryCondition"      available < low        available >= low + margin
+ *   "LowCommitCondition"      charge < low_commit %  charge >= low_commit + cm %
+ *   "HighCommitCondition"     charge > high_commit % charge <= high_commit - cm %
+ *   "MaximumCommitCondition"  charge >= max_commit % charge < max_commit - cm %
  *
- * Between the low and the high threshold neither memory event is set.
+ * The memory margin is max(low/16, 1 MiB) by default, or the configured
+ * `margin` (dhp_memcond_configure()), at most (high - low)/4 so that both
+ * memory events are never set at once; the commit margin `cm` is one
+ * percentage point by default, or the configured `commit_margin`.  With
+ * margin=0 and commit_margin=0 each event is cleared as soon as its
+ * condition stops holding (the exact model).  An event that was clear is
+ * never set between the low and the high threshold; one already set stays
+ * set within its margin.
  * Every set and clear is also a record of the notification stream (method
  * "memcond", event "SET" or "CLEAR", with "condition" and "available").
  *
@@ -776,8 +786,11 @@ DHP_EXPORT int dhp_memcond_get_threshold(dhp *ctx, dhp_memcond_threshold which, 
 /*
  * dhp_memcond_configure - apply a comma list of KEY=VALUE, all or nothing:
  * low=SIZE, high=SIZE, low_commit=N%, high_commit=N%, max_commit=N%,
- * interval=DURATION (the fallback timer); VALUE "default" returns a key to
- * its default.  The daemon's configuration file uses the same keys.
+ * interval=DURATION (the fallback timer), margin=SIZE (the memory events'
+ * hysteresis margin, 0 for none, capped at (high - low)/4),
+ * commit_margin=N% (the commit events', percentage points from 0, below
+ * low_commit); VALUE "default" returns a key to its default.  The
+ * scenario's `memory thresholds` takes the same keys.
  * Errors: -EINVAL with *ret_error as for dhp_memcond_set_threshold(),
  * -ENOMEM.
  */

@@ -229,7 +229,8 @@ static int parse_thresholds(struct parser *p, struct token *t, size_t nt, struct
 
         if (nt < 3)
                 return fail_at(p, t[1].col + 10, "expected KEY=VALUE after 'memory thresholds' (low, high, "
-                                                 "low_commit, high_commit, max_commit, interval)");
+                                                 "low_commit, high_commit, max_commit, interval, margin, "
+                                                 "commit_margin)");
         for (size_t i = 2; i < nt; i++) {
                 char key[32], *msg = NULL;
                 const char *eq = strchr(t[i].s, '=');
