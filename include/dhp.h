@@ -735,7 +735,20 @@ DHP_EXPORT void dhp_memcond_close(dhp_memcond *ev);
 /* dhp_memcond_get_name - the event's standard name. */
 DHP_EXPORT const char *dhp_memcond_get_name(const dhp_memcond *ev);
 
-/* dhp_memcond_is_set - true while the event is set. */
+/*
+ * dhp_memcond_is_set - true while the event is set: from when its
+ * condition starts to hold (HighMemory: available > high; LowMemory:
+ * available < low; LowCommit: charge < low_commit %; HighCommit: charge >
+ * high_commit %; MaximumCommit: charge >= max_commit %) until the level has
+ * moved back past the threshold by the hysteresis margin: the memory
+ * margin (default max(low/16, 1 MiB), at most (high - low)/4) or the commit
+ * margin (default one percentage point), both set with
+ * dhp_memcond_configure() (keys margin, commit_margin).  With both margins
+ * 0 it is true exactly while the condition holds, and neither memory event
+ * is set between the low and the high threshold; with a margin, an event
+ * that was clear is never set there, one already set stays set within its
+ * margin.
+ */
 DHP_EXPORT bool dhp_memcond_is_set(const dhp_memcond *ev);
 
 /*
