@@ -9,8 +9,11 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include <string.h>
+
 #include "core/engine.h"
 #include "dhp.h"
+#include "lib/partition.h"
 #include "platform/sim/sim.h"
 #include "util/macro.h"
 
@@ -56,56 +59,74 @@ DHP_EXPORT void dhp_memory_snapshot_free(dhp_memory_snapshot *s) {
         free(s);
 }
 
-/* Device id into s->dev[id]; 1 when there is none (the end), 0, -ENOMEM. */
+int memory_snapshot_alloc(dhp_memory_snapshot **ret) {
+        dhp_memory_snapshot *s = calloc(1, sizeof(*s));
+
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+int memory_snapshot_append(dhp_memory_snapshot *s, const struct engine_mem_info *info,
+                           const struct engine_block_info *blocks) {
+        struct engine_block_info *copy;
+        struct mem_dev *p;
+
+        if (s->n == UINT32_MAX)
+                return -ENOSPC;
+        copy = calloc(info->nblocks ? info->nblocks : 1, sizeof(*copy));
+        if (!copy)
+                return -ENOMEM;
+        memcpy(copy, blocks, info->nblocks * sizeof(*copy));
+        p = reallocarray(s->dev, s->n + 1, sizeof(*p));
+        if (!p) {
+                free(copy);
+                return -ENOMEM;
+        }
+        s->dev = p;
+        s->dev[s->n++] = (struct mem_dev){ .info = *info, .blocks = copy };
+        return 0;
+}
+
+/* The engine's device `id` into s; 1 when there is none (the end). */
 static int snapshot_one(struct engine *e, dhp_memory_snapshot *s, uint64_t id) {
-        struct mem_dev *d = &s->dev[id];
+        struct engine_block_info *blocks;
+        struct engine_mem_info info;
         int r;
 
-        r = engine_mem_device_info(e, id, &d->info);
-        if (r < 0)
+        if (engine_mem_device_info(e, id, &info) < 0)
                 return 1;
-        /* The device cannot change size; its blocks can change state
-         * between the two calls: the second one reads both under one lock. */
-        d->blocks = calloc(d->info.nblocks ? d->info.nblocks : 1, sizeof(*d->blocks));
-        if (!d->blocks)
+        /* A device never changes size; its blocks can change state between
+         * the two calls: the second one reads both under one lock. */
+        blocks = calloc(info.nblocks ? info.nblocks : 1, sizeof(*blocks));
+        if (!blocks)
                 return -ENOMEM;
-        r = engine_mem_device_blocks(e, id, &d->info, d->blocks, d->info.nblocks);
-        return r < 0 ? 1 : 0;
+        r = engine_mem_device_blocks(e, id, &info, blocks, info.nblocks);
+        r = r < 0 ? 1 : memory_snapshot_append(s, &info, blocks);
+        free(blocks);
+        return r;
 }
 
 DHP_EXPORT int dhp_memory_snapshot_new(dhp *ctx, dhp_memory_snapshot **ret) {
         dhp_memory_snapshot *s;
         struct engine *e;
-        uint32_t cap = 8;
-        int r = 0;
+        int r;
 
         if (!ctx || !ret)
                 return -EINVAL;
+        /* dhpd has the model: the STATUS reply must carry the blocks first
+         * (memory_snapshot_append() per STATUS_MEM). */
         if (dhp_internal_remote(ctx))
                 return -EOPNOTSUPP;
         e = dhp_internal_engine(ctx);
-        s = calloc(1, sizeof(*s));
-        if (!s || !(s->dev = calloc(cap, sizeof(*s->dev)))) {
-                free(s);
-                return -ENOMEM;
-        }
-        for (;;) {
-                if (s->n == cap) {
-                        struct mem_dev *p = reallocarray(s->dev, cap * 2, sizeof(*p));
-                        if (!p) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        s->dev = p;
-                        cap *= 2;
-                }
-                s->dev[s->n] = (struct mem_dev){ 0 };
-                r = snapshot_one(e, s, s->n);
-                if (r != 0) {
-                        free(s->dev[s->n].blocks);
+        r = memory_snapshot_alloc(&s);
+        if (r < 0)
+                return r;
+        for (uint64_t id = 0;; id++) {
+                r = snapshot_one(e, s, id);
+                if (r != 0)
                         break;
-                }
-                s->n++;
         }
         if (r < 0) {
                 dhp_memory_snapshot_free(s);
