@@ -61,7 +61,12 @@ DHP_EXPORT bool dhp_device_event_is_existing(const dhp_device_event *e) {
         return e->existing;
 }
 
-static void deliver(struct engine *e, struct dhp_arrival_reg *ar, const struct dhp_device_event *ev) {
+DHP_EXPORT dhp_arrival_reg *dhp_device_event_get_reg(const dhp_device_event *e) {
+        return e ? e->reg : NULL;
+}
+
+static void deliver(struct engine *e, struct dhp_arrival_reg *ar, const struct dhp_device_event *shared) {
+        struct dhp_device_event one = *shared, *ev = &one; /* this registration's copy: it names it */
         struct reg *r = &ar->base;
         bool monitored;
         uint64_t t0 = 0;
@@ -69,6 +74,7 @@ static void deliver(struct engine *e, struct dhp_arrival_reg *ar, const struct d
         if (!reg_call_begin(r))
                 return;
 
+        one.reg = ar;
         monitored = engine_monitored(e);
         if (monitored)
                 t0 = engine_time_ns(e);
@@ -206,7 +212,7 @@ static int collect_existing_locked(struct engine *e, struct dhp_arrival_reg *ar,
 
         if (ar->cls == DHP_CLASS_PROCESSOR) {
                 for (uint32_t i = 0; i < e->ncpus; i++) {
-                        if (e->cpus[i].state != DHP_PROC_ADMITTED)
+                        if (!engine_cpu_existing_locked(e, i))
                                 continue;
                         event_processor(&ev, i, DHP_EVENT_ARRIVAL, true);
                         if (!(*tail = item_new(&ev)))
@@ -253,7 +259,7 @@ int arrival_existing(struct engine *e, dhp_class cls, dhp_arrival_cb fn, void *u
         }
         if (cls == DHP_CLASS_PROCESSOR) {
                 for (uint32_t i = 0; i < e->ncpus; i++)
-                        if (e->cpus[i].state == DHP_PROC_ADMITTED)
+                        if (engine_cpu_existing_locked(e, i))
                                 event_processor(&v[n++], i, DHP_EVENT_ARRIVAL, true);
         } else {
                 for (uint64_t i = 0; i < e->ndevices; i++)

@@ -28,6 +28,10 @@ DHP_EXPORT int dhp_proc_change_get_status(const dhp_proc_change *c) {
         return *c->status;
 }
 
+DHP_EXPORT dhp_proc_reg *dhp_proc_change_get_reg(const dhp_proc_change *c) {
+        return c ? c->reg : NULL;
+}
+
 DHP_EXPORT int dhp_proc_change_veto(const dhp_proc_change *c, int error) {
         if (!c || c->state != DHP_PROC_ADD_START || error >= 0)
                 return -EINVAL;
@@ -55,7 +59,8 @@ static const char *change_state_name(dhp_proc_change_state s) {
 static bool call_one(struct engine *e, struct dhp_proc_reg *pr, dhp_proc_change_state state, uint32_t index,
                      int *status, bool late, bool existing) {
         struct reg *r = &pr->base;
-        dhp_proc_change c = { .state = state, .index = index, .number = engine_cpu_number(index), .status = status };
+        dhp_proc_change c = { .state = state, .index = index, .number = engine_cpu_number(index), .status = status,
+                              .reg = pr };
         int before = *status;
         bool monitored;
         uint64_t t0 = 0;
@@ -323,17 +328,25 @@ int procnotify_register(struct engine *e, const char *name, uint32_t flags, dhp_
                 return -EDEADLK;
         }
         engine_txn_lock(e);
+        /* The callback has the handle (dhp_proc_change_get_reg) and may
+         * deregister it from inside an ADD_EXISTING call: a reference of
+         * our own keeps it until we know. */
+        pthread_mutex_lock(&e->lock);
+        reg_ref_locked(&pr->base);
+        pthread_mutex_unlock(&e->lock);
         r = run_existing(e, pr);
-        if (r == 0) {
-                pthread_mutex_lock(&e->lock);
+        pthread_mutex_lock(&e->lock);
+        if (atomic_load(&pr->base.dead))
+                r = -ECANCELED; /* deregistered by its own callback */
+        else if (r == 0)
                 list_append(&e->proc_regs, &pr->base.node);
-                pthread_mutex_unlock(&e->lock);
-        }
+        else
+                reg_unref_locked(&pr->base); /* the list's, never taken */
+        reg_unref_locked(&pr->base);
+        pthread_mutex_unlock(&e->lock);
         engine_txn_unlock(e);
-        if (r != 0) {
-                free(pr);
+        if (r != 0)
                 return r;
-        }
         *ret = pr;
         return 0;
 }
