@@ -250,11 +250,13 @@ static void log_changed_key(void *userdata, const char *section, const char *key
 /* Every notification goes to the log at info level (debug for steps). */
 static void log_record(void *userdata, const dhp_record *r) {
         struct daemon *d = userdata;
+        int level = strcmp(dhp_record_get_method(r), "txn") == 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
         char buf[512];
 
+        if (!logger_enabled(&d->log, level))
+                return;
         dhp_record_format(r, DHP_RECORD_TEXT, buf, sizeof(buf));
-        logger_printf(&d->log, strcmp(dhp_record_get_method(r), "txn") == 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "%s",
-                      buf);
+        logger_printf(&d->log, level, "%s", buf);
 }
 
 static void engine_wake(void *userdata) {
