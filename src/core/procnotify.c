@@ -97,7 +97,7 @@ static inline bool call_one(struct engine *e, struct dhp_proc_reg *pr, dhp_proc_
                 call_recorded(e, pr, state, index, status, late, existing);
         } else {
                 dhp_proc_change c = { .state = state, .index = index, .number = engine_cpu_number(index),
-                                      .status = status };
+                                      .status = status, .reg = pr };
                 pr->cb(r->userdata, &c);
         }
         reg_call_end(r);
