@@ -335,6 +335,15 @@ static int sim_cpu_add(dhp *ctx, uint32_t count) {
         return 0;
 }
 
+/* "128 MiB", "1.5 GiB": sizes in words, for messages. */
+static const char *mib(uint64_t bytes, char *buf, size_t size) {
+        if (bytes >= (1ULL << 30) && bytes % (1ULL << 28) == 0)
+                snprintf(buf, size, "%g GiB", (double)bytes / (1ULL << 30));
+        else
+                snprintf(buf, size, "%llu MiB", (unsigned long long)(bytes >> 20));
+        return buf;
+}
+
 /* `sim memory add SIZE`: the size is checked here against the block size
  * and the partition's memory from STATUS, because dhpd answers only
  * EINVAL or ENOSPC. */
@@ -357,14 +366,14 @@ static int sim_memory_add(dhp *ctx, const char *arg) {
         }
         if (block && size % block) {
                 fprintf(stderr, "dhpctl: sim memory add: %s is not a multiple of the %s block size (try %s)\n", arg,
-                        format_size(block, sz, sizeof(sz)), format_size((size + block - 1) / block * block, sz2, sizeof(sz2)));
+                        mib(block, sz, sizeof(sz)), mib((size + block - 1) / block * block, sz2, sizeof(sz2)));
                 return -EINVAL;
         }
         r = dhp_sim_memory_add(ctx, size, &base);
         if (r == -ENOSPC)
                 fprintf(stderr, "dhpctl: sim memory add: %s more would go beyond the partition's maxmem limit (it holds "
-                                "%s now; the limit is dhpd's --sim maxmem=SIZE, 64G unless set)\n",
-                        arg, format_size(total, sz, sizeof(sz)));
+                                "%s now; the limit is dhpd's --sim maxmem=SIZE, 64 GiB unless set)\n",
+                        arg, mib(total, sz, sizeof(sz)));
         else if (r == -EINVAL)
                 fprintf(stderr, "dhpctl: sim memory add: dhpd refused %s: it must be a multiple of the block size\n", arg);
         else if (r < 0)
@@ -427,8 +436,7 @@ int ctl_sim(int argc, char **argv, const char *socket_path) {
                 free(text);
                 if (r < 0)
                         report("sim run", r, err ? err : remote_last_text(dhp_internal_remote(ctx)));
-                else
-                        sim_run_summary(ctx, before);
+                sim_run_summary(ctx, before);
         }
         free(err);
         dhp_close(ctx);
