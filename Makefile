@@ -101,7 +101,7 @@ install: deps
 
 # Install into a temporary DESTDIR and build the example against it.
 check-install: build
-	tests/install/test-install.sh $(BUILD)
+	CHECK_MAKE_INSTALL=1 tests/install/test-install.sh $(BUILD)
 
 check-tsan: build-tsan
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
