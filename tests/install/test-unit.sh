@@ -7,7 +7,7 @@
 #   test-unit.sh BUILD/dist/dhpd.service DHPD
 set -eu
 unit=$1
-dhpd=$2
+dhpd=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 if ! command -v systemd-analyze > /dev/null; then
         echo "SKIP: systemd-analyze is not installed (Debian: apt install systemd)"
         exit 77
