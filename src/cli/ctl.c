@@ -26,17 +26,18 @@ struct remote *dhp_internal_remote(dhp *ctx);
 /* ---- targets -------------------------------------------------------------- */
 
 /* --socket and $DHP_TARGET take one form: PATH or unix:PATH. */
-int ctl_check_target(const char *target) {
+int ctl_check_target(const char *target, const char *source) {
         const char *path = strncmp(target, "unix:", 5) == 0 ? target + 5 : target;
         size_t scheme = strspn(target, "abcdefghijklmnopqrstuvwxyz");
 
         if (path == target && scheme > 0 && target[scheme] == ':') {
-                fprintf(stderr, "dhpctl: '%s' is not a dhpd socket: expected PATH or unix:PATH%s\n", target,
+                fprintf(stderr, "dhpctl: %s '%s' is not a dhpd socket: expected PATH or unix:PATH%s\n", source, target,
                         strncmp(target, "sim", 3) == 0 ? " (a simulated partition is for 'dhpctl demo --target')" : "");
                 return -EINVAL;
         }
         if (!*path || strlen(path) >= 108) {
-                fprintf(stderr, "dhpctl: '%s' is not a dhpd socket: the path must be 1 to 107 bytes long\n", target);
+                fprintf(stderr, "dhpctl: %s '%s' is not a dhpd socket: the path must be 1 to 107 bytes long\n", source,
+                        target);
                 return -EINVAL;
         }
         return 0;
@@ -66,10 +67,8 @@ static int connect_daemon(const char *cmd, const char *socket_path, dhp **ret) {
         int r;
 
         if (!socket_path && getenv("DHP_TARGET") && *getenv("DHP_TARGET") &&
-            ctl_check_target(getenv("DHP_TARGET")) < 0) {
-                fprintf(stderr, "dhpctl: (from $DHP_TARGET)\n");
+            ctl_check_target(getenv("DHP_TARGET"), "$DHP_TARGET") < 0)
                 return -EINVAL;
-        }
         path = socket_of(socket_path);
         snprintf(target, sizeof(target), "unix:%s", path);
         r = dhp_internal_open(ret, target, err, sizeof(err));

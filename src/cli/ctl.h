@@ -21,7 +21,7 @@ int ctl_plot(int argc, char **argv, const char *socket_path);
 /* Report getopt's refusal (return value c, ':' or '?') of argv; returns 2. */
 int ctl_bad_option(const char *cmd, char **argv, int c);
 /* 0 when `target` names a dhpd socket (PATH or unix:PATH), else report
- * and -EINVAL. */
-int ctl_check_target(const char *target);
+ * it, naming where it came from (`source`: "--socket"), and -EINVAL. */
+int ctl_check_target(const char *target, const char *source);
 /* Print a JSON object `doc` ("{...}") as one line with "schema" first. */
 void ctl_print_json(FILE *f, const char *doc);

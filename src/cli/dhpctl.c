@@ -225,7 +225,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "dhpctl: --socket needs a value: PATH or unix:PATH\n");
                 return 2;
         }
-        if (socket_path && ctl_check_target(socket_path) < 0)
+        if (socket_path && ctl_check_target(socket_path, "--socket") < 0)
                 return 2;
         if (argc < 2) {
                 usage(stderr);
