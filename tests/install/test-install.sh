@@ -36,7 +36,7 @@ for p in man3/dhp.3 man8/dhpd.8 man1/dhpctl.1 man5/dhpd.conf.5 man3/dhp_open.3; 
         if [ -e "$f" ] && man -l "$f" 2>/dev/null | grep -q NAME; then ok; else bad "man page $p"; fi
 done
 # A page for every exported function: `man dhp_open` finds its own.
-for fn in $(nm -D --defined-only "$lib/libdhp.so" | awk '$2 == "T" && $3 ~ /^dhp_/ {print $3}'); do
+for fn in $(nm -D --defined-only "$lib/libdhp.so" | awk '$2 == "T" && $3 ~ /^dhp_/ {sub(/@.*/, "", $3); print $3}'); do
         [ -e "$root/share/man/man3/$fn.3" ] || missing_pages="${missing_pages:-} $fn"
 done
 [ -z "${missing_pages:-}" ] && ok || bad "no man page for:$missing_pages"
