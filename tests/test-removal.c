@@ -6,6 +6,8 @@
  * refuse to go offline, virtio-mem resize steps, and the scenario commands.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include "core/engine.h"
 #include "helpers.h"
@@ -450,13 +452,101 @@ static void test_scenario(void **state) {
         dhp_close(ctx);
 }
 
+/* Removals racing registration churn and an arrival dispatcher (the TSan
+ * suite): a registration present throughout sees one REMOVE_QUERY and then
+ * exactly one REMOVE_COMPLETE per removal (R34, R35), whatever comes and
+ * goes beside it; churned ones never crash or get a stray call. */
+struct churn {
+        dhp *ctx;
+        atomic_bool stop;
+        atomic_uint calls;
+};
+
+static void churn_cb(void *userdata, const dhp_proc_change *c) {
+        struct churn *ch = userdata;
+
+        atomic_fetch_add(&ch->calls, 1);
+}
+
+static void *churn_main(void *userdata) {
+        struct churn *ch = userdata;
+
+        while (!atomic_load(&ch->stop)) {
+                dhp_proc_reg *r;
+                if (dhp_proc_register(ch->ctx, "churn", DHP_PROC_QUERY_REMOVE, churn_cb, ch, &r) == 0)
+                        dhp_proc_deregister(r);
+        }
+        return NULL;
+}
+
+static void *dispatch_main(void *userdata) {
+        struct churn *ch = userdata;
+
+        while (!atomic_load(&ch->stop))
+                if (dhp_wait(ch->ctx, 10) > 0)
+                        dhp_process(ch->ctx);
+        return NULL;
+}
+
+struct counts {
+        atomic_uint q, c, x;
+};
+
+static void count_cb(void *userdata, const dhp_proc_change *c) {
+        struct counts *n = userdata;
+
+        switch (dhp_proc_change_get_state(c)) {
+        case DHP_PROC_REMOVE_QUERY: atomic_fetch_add(&n->q, 1); break;
+        case DHP_PROC_REMOVE_COMPLETE: atomic_fetch_add(&n->c, 1); break;
+        case DHP_PROC_REMOVE_CANCEL: atomic_fetch_add(&n->x, 1); break;
+        default: break;
+        }
+}
+
+static void removal_arrival_cb(void *userdata, const dhp_device_event *e) {
+        if (dhp_device_event_get_event(e) == DHP_EVENT_REMOVAL)
+                atomic_fetch_add((atomic_uint *)userdata, 1);
+}
+
+static void test_remove_races_registration(void **state) {
+        dhp *ctx = open_sim("sim:cpus=3");
+        struct churn ch = { .ctx = ctx };
+        struct counts n = { 0 };
+        atomic_uint removals = 0;
+        dhp_proc_reg *reg;
+        dhp_arrival_reg *a;
+        pthread_t t1, t2;
+        const unsigned rounds = 100;
+
+        assert_int_equal(dhp_proc_register(ctx, "count", DHP_PROC_QUERY_REMOVE, count_cb, &n, &reg), 0);
+        assert_int_equal(dhp_arrival_register(ctx, "arr", DHP_CLASS_PROCESSOR, 0, removal_arrival_cb, &removals, &a),
+                         0);
+        assert_int_equal(pthread_create(&t1, NULL, churn_main, &ch), 0);
+        assert_int_equal(pthread_create(&t2, NULL, dispatch_main, &ch), 0);
+        for (unsigned i = 0; i < rounds; i++) {
+                assert_int_equal(dhp_proc_remove(ctx, 2, NULL), 0);
+                assert_int_equal(dhp_proc_online(ctx, 2, NULL), 0);
+        }
+        atomic_store(&ch.stop, true);
+        pthread_join(t1, NULL);
+        pthread_join(t2, NULL);
+        dhp_process(ctx);
+        assert_int_equal(atomic_load(&n.q), rounds);
+        assert_int_equal(atomic_load(&n.c), rounds);
+        assert_int_equal(atomic_load(&n.x), 0);
+        assert_int_equal(atomic_load(&removals), rounds);
+        dhp_proc_deregister(reg);
+        dhp_arrival_unregister(a);
+        dhp_close(ctx);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_cpu_remove),       cmocka_unit_test(test_cpu_remove_veto),
                 cmocka_unit_test(test_cpu_surprise),     cmocka_unit_test(test_flags),
                 cmocka_unit_test(test_memory_remove),    cmocka_unit_test(test_memory_remove_refused),
                 cmocka_unit_test(test_memory_surprise),  cmocka_unit_test(test_virtio_mem_steps),
-                cmocka_unit_test(test_scenario),
+                cmocka_unit_test(test_scenario),         cmocka_unit_test(test_remove_races_registration),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -198,6 +198,7 @@ static bool query_call(struct engine *e, struct dhp_arrival_reg *ar, struct dhp_
 
         if (!reg_call_begin(r))
                 return false;
+        ev->reg = ar; /* dhp_device_event_get_reg() names the one called */
         t0 = engine_time_ns(e);
         ar->cb(r->userdata, ev);
         if (engine_monitored(e)) {
