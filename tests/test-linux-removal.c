@@ -8,6 +8,8 @@
  * refuses to go offline, and a virtio-mem device grown then shrunk.
  */
 #include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -471,6 +473,59 @@ static void test_virtio_mem_at_start(void **state) {
         stop(&f);
 }
 
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(path);
+}
+
+/* The kernel removed a directory of the tree (a block's, on eject). */
+static void rm_tree(struct fixture *f, const char *rel) {
+        char p[512];
+
+        assert_int_equal(fake_sysfs_path(&f->fs, rel, p, sizeof(p)), 0);
+        assert_int_equal(nftw(p, rm_one, 8, FTW_DEPTH | FTW_PHYS), 0);
+}
+
+/* L6: removals whose uevents were lost (a SEQNUM gap) are found by the
+ * resync, as if their uevents had come: one REMOVAL each, surprise. */
+static void test_lost_removals_found_by_resync(void **state) {
+        struct fixture f = { 0 };
+        struct events cpus = { 0 }, mem = { 0 };
+        dhp_arrival_reg *a1, *a2;
+        dhp_proc_state ps;
+        uint64_t dev;
+        struct engine_mem_info mi;
+
+        setup_tree(&f);
+        start(&f);
+        assert_int_equal(arrival_register(f.e, "cpus", DHP_CLASS_PROCESSOR, 0, arrival_cb, &cpus, &a1), 0);
+        assert_int_equal(arrival_register(f.e, "mem", DHP_CLASS_MEMORY, 0, arrival_cb, &mem, &a2), 0);
+        add_dimm(&f, 8, 2);
+        engine_dispatch(f.e);
+        assert_int_equal(engine_mem_block_get(f.e, 8, &dev, NULL), 0);
+        /* cpu2 ejected, the DIMM ejected: all while the socket overflowed. */
+        assert_int_equal(fake_sysfs_write(&f.fs, "sys/devices/system/cpu/present", "0-1\n"), 0);
+        assert_int_equal(fake_sysfs_write(&f.fs, "sys/devices/system/cpu/online", "0-1\n"), 0);
+        rm_tree(&f, "sys/devices/system/cpu/cpu2");
+        rm_tree(&f, "sys/devices/system/memory/memory8");
+        rm_tree(&f, "sys/devices/system/memory/memory9");
+        f.seq += 10;
+        send_uevent(&f, "change", "/devices/system/cpu/cpu0", "cpu");
+        linux_platform_process(f.lp);
+        engine_dispatch(f.e);
+        assert_string_equal(cpus.log, "RS");
+        assert_string_equal(cpus.name, "cpu2");
+        assert_int_equal(engine_cpu_get_state(f.e, 2, &ps), 0);
+        assert_int_equal(ps, DHP_PROC_ABSENT);
+        assert_string_equal(mem.log, "ARS");
+        assert_true(mem.size == 2 * BS);
+        assert_int_equal(engine_mem_device_info(f.e, dev, &mi), 0);
+        assert_true(mi.removed);
+        expect_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", "0-1");
+        arrival_unregister(a1);
+        arrival_unregister(a2);
+        stop(&f);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_cpu_eject),
@@ -480,6 +535,7 @@ int main(void) {
                 cmocka_unit_test(test_memory_remove_refused_block),
                 cmocka_unit_test(test_virtio_mem_grow_shrink),
                 cmocka_unit_test(test_virtio_mem_at_start),
+                cmocka_unit_test(test_lost_removals_found_by_resync),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

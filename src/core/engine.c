@@ -643,6 +643,7 @@ int engine_mem_device_info(struct engine *e, uint64_t id, struct engine_mem_info
                 ret->arrived = d->arrived;
                 ret->removed = d->removed;
                 ret->nblocks = d->present_blocks;
+                ret->span_blocks = d->nblocks;
                 ret->virtio = d->virtio;
                 ret->node = d->node;
                 snprintf(ret->name, sizeof(ret->name), "%s", d->name);

@@ -220,6 +220,7 @@ uint64_t engine_mem_end(struct engine *e);
 struct engine_mem_info {
         uint64_t base, size; /* the region for a virtio-mem device */
         uint64_t nblocks, online_blocks; /* present (plugged) blocks */
+        uint64_t span_blocks;            /* its range (a virtio-mem region) */
         bool arrived, removed;
         bool virtio;
         int node;           /* -1: unknown */

@@ -118,6 +118,8 @@ void linux_unplug_cpu(struct linux_platform *lp, uint32_t cpu, bool gone);
 /* A known block went online, offline (a virtio-mem step goes on) or away. */
 void linux_unplug_block_changed(struct linux_platform *lp, uint32_t block);
 void linux_unplug_block_removed(struct linux_platform *lp, uint32_t block);
+/* After a loss of uevents: what sysfs no longer has, removed (L6). */
+void linux_unplug_resync(struct linux_platform *lp, const struct topology *t);
 /* Take the blocks of ids[0..n) that lie in a virtio-mem region into their
  * device (known[k]: the block's state as read, or NULL); the others are
  * moved to the front, in order.  Returns how many are left. */

@@ -316,6 +316,11 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
                 }
         }
 
+        /* What went while nobody listened (not at start: the model is
+         * empty then). */
+        if (!at_start)
+                linux_unplug_resync(lp, t);
+
         /* Processors: at start, online ones are existing (admitted without a
          * transaction); everything else goes through handle_cpu. */
         for (uint32_t i = 0; i < t->n_cpus; i++) {

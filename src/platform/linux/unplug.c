@@ -191,6 +191,56 @@ void linux_platform_tick(struct linux_platform *lp) {
         }
 }
 
+/* A resync (lost uevents, L6) finds what went while nobody listened: an
+ * admitted processor no longer online, a block of the model no longer in
+ * sysfs.  Each is handled as its uevent would have been. */
+void linux_unplug_resync(struct linux_platform *lp, const struct topology *t) {
+        uint32_t n = engine_cpu_count(lp->engine);
+
+        for (uint32_t i = 0; i < n; i++) {
+                dhp_proc_state st = DHP_PROC_ABSENT;
+                bool present = cpuset_test(&t->present, i), online = cpuset_test(&t->online, i);
+
+                engine_cpu_get_state(lp->engine, i, &st);
+                if ((st == DHP_PROC_ADMITTED && !online) || (st != DHP_PROC_ABSENT && !present))
+                        linux_unplug_cpu(lp, i, !present);
+        }
+        if (!lp->block_size)
+                return;
+        /* Every block the model holds and sysfs lacks (t->blocks is sorted
+         * by id), device by device over each one's range. */
+        for (uint64_t d = 0;; d++) {
+                struct engine_mem_info mi;
+                uint64_t first;
+
+                if (engine_mem_device_info(lp->engine, d, &mi) < 0)
+                        break;
+                if (mi.removed)
+                        continue;
+                first = mi.base / lp->block_size;
+                for (uint64_t b = first; b < first + mi.span_blocks && b <= UINT32_MAX; b++) {
+                        uint32_t lo = 0, hi = t->n_blocks;
+                        uint64_t dev;
+
+                        if (engine_mem_block_get(lp->engine, b, &dev, NULL) < 0 || dev != d)
+                                continue;
+                        while (lo < hi) {
+                                uint32_t mid = lo + (hi - lo) / 2;
+                                if (t->blocks[mid].id < b)
+                                        lo = mid + 1;
+                                else
+                                        hi = mid;
+                        }
+                        if (lo == t->n_blocks || t->blocks[lo].id != b)
+                                linux_unplug_block_removed(lp, (uint32_t)b);
+                }
+        }
+        /* The DIMMs whose last block went: their REMOVAL now. */
+        for (size_t i = 0; i < lp->nsettle; i++)
+                engine_mem_settle(lp->engine, lp->settle[i]);
+        lp->nsettle = 0;
+}
+
 /* ---- virtio-mem devices ------------------------------------------------- */
 
 /* The virtio-mem regions of /proc/iomem: top-level ranges named after a
