@@ -113,6 +113,41 @@ static const struct ipc_msg *mem_name(const struct remote_status *st, uint64_t i
         return NULL;
 }
 
+/* One memory device of status: its STATUS_MEM, and its name, node and
+ * kind when dhpd sent them (protocol 1.3). */
+static void status_mem_json(struct strbuf *sb, const struct remote_status *st, size_t i) {
+        const typeof(st->mem[0].status_mem) *m = &st->mem[i].status_mem;
+        const struct ipc_msg *nm = mem_name(st, m->id);
+
+        strbuf_printf(sb, "%s{\"id\":%llu,\"base\":%llu,\"size\":%llu,\"block_size\":%llu,\"blocks\":%u,"
+                          "\"online_blocks\":%u",
+                      i ? "," : "", (unsigned long long)m->id, (unsigned long long)m->base, (unsigned long long)m->size,
+                      (unsigned long long)m->block_size, m->nblocks, m->online_blocks);
+        if (nm) {
+                strbuf_puts(sb, ",\"name\":");
+                strbuf_json_string(sb, nm->status_mem_name.name);
+                if (nm->status_mem_name.node != UINT32_MAX)
+                        strbuf_printf(sb, ",\"node\":%u", nm->status_mem_name.node);
+                strbuf_printf(sb, ",\"virtio\":%s", nm->status_mem_name.flags & IPC_STATUS_MEM_VIRTIO ? "true" : "false");
+        }
+        strbuf_puts(sb, "}");
+}
+
+static void status_mem_text(const struct remote_status *st, size_t i) {
+        const typeof(st->mem[0].status_mem) *m = &st->mem[i].status_mem;
+        const struct ipc_msg *nm = mem_name(st, m->id);
+        char def[32], sz[32], sz2[32];
+
+        snprintf(def, sizeof(def), "memory@0x%llx", (unsigned long long)m->base);
+        printf("  %s  %s%s  %u/%u blocks of %s online", nm ? nm->status_mem_name.name : def,
+               format_size(m->size, sz, sizeof(sz)),
+               nm && (nm->status_mem_name.flags & IPC_STATUS_MEM_VIRTIO) ? " plugged" : "", m->online_blocks,
+               m->nblocks, format_size(m->block_size, sz2, sizeof(sz2)));
+        if (nm && nm->status_mem_name.node != UINT32_MAX)
+                printf("  node %u", nm->status_mem_name.node);
+        printf("\n");
+}
+
 static const char *state_name(unsigned s) {
         switch (s) {
         case DHP_PROC_ABSENT: return "absent";
@@ -129,7 +164,6 @@ int ctl_status(int argc, char **argv, const char *socket_path) {
         struct remote_status st;
         struct strbuf sb = STRBUF_INIT;
         bool json = false;
-        char sz[32], sz2[32];
         dhp *ctx;
         int r;
 
@@ -149,24 +183,8 @@ int ctl_status(int argc, char **argv, const char *socket_path) {
                         strbuf_printf(&sb, "%s{\"index\":%u,\"state\":\"%s\"}", i ? "," : "", i,
                                       state_name(st.cpu_state[i]));
                 strbuf_puts(&sb, "],\"memory\":[");
-                for (size_t i = 0; i < st.nmem; i++) {
-                        const typeof(st.mem[0].status_mem) *m = &st.mem[i].status_mem;
-                        const struct ipc_msg *nm = mem_name(&st, m->id);
-                        strbuf_printf(&sb, "%s{\"id\":%llu,\"base\":%llu,\"size\":%llu,\"block_size\":%llu,"
-                                           "\"blocks\":%u,\"online_blocks\":%u",
-                                      i ? "," : "", (unsigned long long)m->id, (unsigned long long)m->base,
-                                      (unsigned long long)m->size, (unsigned long long)m->block_size, m->nblocks,
-                                      m->online_blocks);
-                        if (nm) {
-                                strbuf_puts(&sb, ",\"name\":");
-                                strbuf_json_string(&sb, nm->status_mem_name.name);
-                                if (nm->status_mem_name.node != UINT32_MAX)
-                                        strbuf_printf(&sb, ",\"node\":%u", nm->status_mem_name.node);
-                                strbuf_printf(&sb, ",\"virtio\":%s",
-                                              nm->status_mem_name.flags & IPC_STATUS_MEM_VIRTIO ? "true" : "false");
-                        }
-                        strbuf_puts(&sb, "}");
-                }
+                for (size_t i = 0; i < st.nmem; i++)
+                        status_mem_json(&sb, &st, i);
                 strbuf_puts(&sb, "],\"clients\":[");
                 for (size_t i = 0; i < st.nclients; i++) {
                         const typeof(st.clients[0].status_client) *k = &st.clients[i].status_client;
@@ -190,19 +208,8 @@ int ctl_status(int argc, char **argv, const char *socket_path) {
                         if (st.cpu_state[i] != DHP_PROC_ABSENT)
                                 printf("  cpu%-4u %s\n", i, state_name(st.cpu_state[i]));
                 printf("memory devices:\n");
-                for (size_t i = 0; i < st.nmem; i++) {
-                        const typeof(st.mem[0].status_mem) *m = &st.mem[i].status_mem;
-                        const struct ipc_msg *nm = mem_name(&st, m->id);
-                        char def[32];
-                        snprintf(def, sizeof(def), "memory@0x%llx", (unsigned long long)m->base);
-                        printf("  %s  %s%s  %u/%u blocks of %s online", nm ? nm->status_mem_name.name : def,
-                               format_size(m->size, sz, sizeof(sz)),
-                               nm && (nm->status_mem_name.flags & IPC_STATUS_MEM_VIRTIO) ? " plugged" : "",
-                               m->online_blocks, m->nblocks, format_size(m->block_size, sz2, sizeof(sz2)));
-                        if (nm && nm->status_mem_name.node != UINT32_MAX)
-                                printf("  node %u", nm->status_mem_name.node);
-                        printf("\n");
-                }
+                for (size_t i = 0; i < st.nmem; i++)
+                        status_mem_text(&st, i);
                 printf("clients:\n  %-24s %7s %6s %5s %7s %4s\n", "NAME", "PID", "UID", "SYNC", "ARRIVAL", "LATE");
                 for (size_t i = 0; i < st.nclients; i++) {
                         const typeof(st.clients[0].status_client) *k = &st.clients[i].status_client;
