@@ -448,15 +448,15 @@ DHP_EXPORT void dhp_arrival_unregister(dhp_arrival_reg *reg);
 DHP_EXPORT int dhp_proc_remove(dhp *ctx, uint32_t index, int *ret_status);
 
 /*
- * dhp_memory_remove - take memory device `name` away ("memory@0x...",
- * "virtio-mem:virtio2" gives its whole plugged memory back): QUERY_REMOVE to
+ * dhp_memory_remove - take memory device `name` ("memory@0x...") away: QUERY_REMOVE to
  * the memory arrival registrations that opted in, then each block offline
  * (EBUSY retried a bounded number of times); if a block cannot go offline
  * the blocks offlined so far are onlined again and REMOVE_CANCEL goes to the
  * queried registrations.  Else REMOVAL to every memory arrival registration
  * and the memory conditions are re-evaluated.  Returns 0, or 1 with
  * *ret_status as dhp_proc_remove().  Errors: -ENOENT (no such device, or it
- * has not arrived), -EINVAL, -EDEADLK, -EPERM.
+ * has not arrived), -EOPNOTSUPP (a virtio-mem device: its size is changed
+ * from the host, and each step is reported), -EINVAL, -EDEADLK, -EPERM.
  */
 DHP_EXPORT int dhp_memory_remove(dhp *ctx, const char *name, int *ret_status);
 

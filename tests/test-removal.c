@@ -405,6 +405,8 @@ static void test_virtio_mem_steps(void **state) {
         assert_int_equal(mi.size, 7 * bs);
         assert_true(mi.virtio);
         assert_string_equal(mi.name, "virtio-mem:virtio2");
+        /* The host resizes it; dhp does not take it away. */
+        assert_int_equal(dhp_memory_remove(ctx, "virtio-mem:virtio2", NULL), -EOPNOTSUPP);
         dhp_arrival_unregister(a);
         dhp_close(ctx);
 }

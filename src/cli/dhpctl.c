@@ -51,10 +51,11 @@ static const struct command commands[] = {
           "processor arrivals gets REMOVAL.  Exits 1 when it stays (a veto, or the kernel\n"
           "refused; 'dhpctl monitor' shows which).\n" },
         { "memory", ctl_remove, "memory remove NAME",
-          "Take memory device NAME (as 'dhpctl status' shows it: memory@0x..., or\n"
-          "virtio-mem:virtioN) away through dhpd (root or the dhpd group): every block goes\n"
-          "offline (EBUSY retried); a block that stays busy puts the others back online and\n"
-          "cancels the removal (exit 1).  Then REMOVAL to every memory arrival client.\n" },
+          "Take memory device NAME (as 'dhpctl status' shows it: memory@0x...) away through\n"
+          "dhpd (root or the dhpd group): every block goes offline (EBUSY retried); a block\n"
+          "that stays busy puts the others back online and cancels the removal (exit 1).\n"
+          "Then REMOVAL to every memory arrival client.  A virtio-mem device is resized\n"
+          "from the host, not here.\n" },
         { "sim", ctl_sim, "sim cpu add [N] | sim memory add SIZE | sim run SCENARIO",
           "Drive a 'dhpd --platform sim' (root or the dhpd group).\n"
           "  cpu add [N]           hot-add N processors (default 1), one after another;\n"

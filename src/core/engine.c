@@ -544,7 +544,10 @@ int engine_block_set_online(struct engine *e, uint64_t block, bool online) {
                         d->in_first = block;
                 d->in_blocks++;
         } else if (online && !d->arrived && d->online_blocks == d->present_blocks) {
+                /* Also a device removed by dhp whose blocks someone onlined
+                 * again: it arrives again. */
                 d->arrived = true;
+                d->removed = false;
                 arrived = true;
                 engine_mem_event(e, &ev, d, DHP_EVENT_ARRIVAL, false);
         }

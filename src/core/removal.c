@@ -325,6 +325,12 @@ static int mem_remove_locked(struct engine *e, uint64_t id, int *ret_status) {
                 return -ENOENT;
         }
         d = e->devices[id];
+        if (d.virtio) {
+                /* Its size is the host's to change (qom-set requested-size):
+                 * offlining its blocks would give nothing back. */
+                pthread_mutex_unlock(&e->lock);
+                return -EOPNOTSUPP;
+        }
         engine_mem_event(e, &ev, &d, DHP_EVENT_QUERY_REMOVE, false);
         pthread_mutex_unlock(&e->lock);
         ev.status = &status;

@@ -21,7 +21,8 @@ static const char *why(int r) {
         case -ENOENT:
                 return "no such memory device (see dhpctl status)";
         case -EOPNOTSUPP:
-                return "this platform cannot take it offline";
+                return "this platform cannot take it offline, or it is a virtio-mem device (resize it from the "
+                       "host)";
         default:
                 return NULL;
         }
