@@ -667,17 +667,47 @@ def removals(cl, name, cls, dev=None):
             and (dev is None or e["kv"].get("name") == dev)]
 
 
+def times(run, label):
+    """(start, end, rc) of the E2E-TIME LABEL line wtime printed."""
+    kv = console_kv(run, f"E2E-TIME {label} ")
+    return (float(kv["start"]), float(kv["end"]), int(kv["rc"])) if kv else None
+
+
+def remove_cpu_bench(run, cl, q, c):
+    """The removal benchmark (BENCHMARKS.md, "Removal"), on the guest's
+    CLOCK_MONOTONIC: the bare write of 0 to cpu2/online (the kernel's own
+    offline) and the client's surprise REMOVAL of cpu3 after it; dhpctl cpu
+    remove 1 from its start to the CPU offline (client A's REMOVE_COMPLETE,
+    which sees online=0) and to dhpctl's exit."""
+    f, bench = [], []
+    bare, ctl = times(run, "bare-offline-cpu2"), times(run, "dhpctl-remove-cpu1")
+    r3 = [e for e in removals(cl, "B", "processor", "cpu2")]
+    if not bare or bare[2] != 0 or len(r3) != 1 or r3[0]["kv"]["surprise"] != "1":
+        return [f"bare offline of cpu2: expected rc 0 and one surprise REMOVAL to B, got {bare},"
+                f" {[e['kv'] for e in r3]}"]
+    bench.append(f"bare write 0 > cpu2/online {(bare[1] - bare[0]) * 1e3:.1f} ms;"
+                 f" its end -> client B's REMOVAL (surprise) {(r3[0]['t'] - bare[1]) * 1e3:.1f} ms")
+    if ctl and len(q) == 1 and len(c) == 1:
+        bench.append(f"dhpctl cpu remove 1: start -> REMOVE_QUERY {(q[0]['t'] - ctl[0]) * 1e3:.1f} ms,"
+                     f" -> REMOVE_COMPLETE (cpu offline) {(c[0]['t'] - ctl[0]) * 1e3:.1f} ms,"
+                     f" -> dhpctl exit {(ctl[1] - ctl[0]) * 1e3:.1f} ms")
+    else:
+        f.append(f"no timing of dhpctl cpu remove 1: {ctl}")
+    run["bench"] = bench
+    return f
+
+
 def check_remove_cpu(run):
     f = dhpd_failures(run)
     cl = client_log(run)
     A = lambda state, cpu: client_events(cl, "A", "SYNC", state=state, cpu=cpu)
-    # A veto: REMOVE_QUERY then REMOVE_CANCEL to A, cpu2 stays online,
+    # A veto: REMOVE_QUERY then REMOVE_CANCEL to A, cpu3 stays online,
     # dhpctl exits 1; B (not opted in) sees no removal state at all.
     kv = console_kv(run, "E2E remove-cpu-veto ")
     if not kv or kv["rc"] != "1" or kv["online"] != "1":
-        f.append(f"dhpctl cpu remove 2 (vetoed): expected rc=1 and cpu2 still online, got {kv}")
-    if len(A("REMOVE_QUERY", 2)) < 1 or len(A("REMOVE_CANCEL", 2)) != 1:
-        f.append("client A: expected REMOVE_QUERY then one REMOVE_CANCEL for cpu2's vetoed removal")
+        f.append(f"dhpctl cpu remove 3 (vetoed): expected rc=1 and cpu3 still online, got {kv}")
+    if len(A("REMOVE_QUERY", 3)) < 1 or len(A("REMOVE_CANCEL", 3)) != 1:
+        f.append("client A: expected REMOVE_QUERY then one REMOVE_CANCEL for cpu3's vetoed removal")
     if [e for e in client_events(cl, "B", "SYNC") if e["kv"]["state"].startswith("REMOVE")]:
         f.append("client B (not opted in) saw a removal state")
     # dhpctl cpu remove 1: query, complete (online 0 by then), one REMOVAL
@@ -700,20 +730,24 @@ def check_remove_cpu(run):
             f.append(f"client {name}: expected one REMOVAL of cpu1, not surprise: {[e['kv'] for e in r1]}")
         elif c and r1[0]["t"] < float(c[0]["kv"]["t_ret"]):
             f.append(f"client {name}: REMOVAL of cpu1 before REMOVE_COMPLETE returned")
-        # The eject: one REMOVAL of cpu2, surprise.
-        r2 = removals(cl, name, "processor", "cpu2")
-        if len(r2) != 1 or r2[0]["kv"]["surprise"] != "1":
-            f.append(f"client {name}: expected one surprise REMOVAL of cpu2: {[e['kv'] for e in r2]}")
-    c2 = A("REMOVE_COMPLETE", 2)
-    if len(c2) != 1 or c2[0]["kv"]["surprise"] != "1":
-        f.append(f"client A: expected one REMOVE_COMPLETE (surprise) for the ejected cpu2: {[e['kv'] for e in c2]}")
+        # The eject: one REMOVAL of cpu3, surprise (and of cpu2, offlined
+        # by another agent: remove_cpu_bench).
+        r3 = removals(cl, name, "processor", "cpu3")
+        if len(r3) != 1 or r3[0]["kv"]["surprise"] != "1":
+            f.append(f"client {name}: expected one surprise REMOVAL of cpu3: {[e['kv'] for e in r3]}")
+    f += remove_cpu_bench(run, cl, q, c)
+    for cpu in (2, 3):
+        cs = A("REMOVE_COMPLETE", cpu)
+        if len(cs) != 1 or cs[0]["kv"]["surprise"] != "1":
+            f.append(f"client A: expected one REMOVE_COMPLETE (surprise) for cpu{cpu}: {[e['kv'] for e in cs]}")
     st = dhpd_status(run, "remove-cpu")
     if not st:
         return f + ["no dhpctl status --json (E2E-STATUS remove-cpu)"]
     states = {p["index"]: p["state"] for p in st["processors"]}
-    if states.get(1) != "present" or states.get(2, "absent") != "absent" or states.get(0) != "admitted":
-        f.append(f"dhpctl status after the removals: cpu0..2 = {[states.get(i) for i in range(3)]},"
-                 " expected admitted, present, absent")
+    if (states.get(0) != "admitted" or states.get(1) != "present" or states.get(2) != "present"
+            or states.get(3, "absent") != "absent"):
+        f.append(f"dhpctl status after the removals: cpu0..3 = {[states.get(i) for i in range(4)]},"
+                 " expected admitted, present, present, absent")
     return f
 
 
@@ -811,7 +845,7 @@ SCENARIOS = {s.name: s for s in [
              check_client_restart, kernel_append=MEMHP_OFFLINE),
     Scenario("remove-cpu",
              "dhpctl cpu remove with a veto, without, and an ACPI CPU unplug: queries, REMOVAL, status",
-             check_remove_cpu, smp="1,maxcpus=3", cpu=True),
+             check_remove_cpu, smp="1,maxcpus=4", cpu=True),
     Scenario("remove-dimm",
              "dhpctl memory remove of one 256M DIMM, ACPI unplug of another: one REMOVAL each, status",
              check_remove_dimm, kernel_append=MEMHP_OFFLINE),
@@ -1006,7 +1040,7 @@ def run_scenario(sc, kname, kernel, initrd, args, log_dir):
 # ---- build ----------------------------------------------------------------
 
 def build_ueventwatch(build_dir, name="ueventwatch"):
-    """Build guest/NAME.c statically (ueventwatch, uevrec, cgprobe)."""
+    """Build guest/NAME.c statically (ueventwatch, uevrec, cgprobe, wtime)."""
     src = os.path.join(HERE, "guest", name + ".c")
     out = os.path.join(build_dir, name)
     if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
@@ -1132,6 +1166,8 @@ def print_run(run, tag):
               + (f"  DEVICE_DELETED {fmt_ms(s['deleted_ms'])} ms" if s.get("deleted_ms") else "")
               + f"  devices {' '.join(f'{d}={v}' for d, v in sorted(s['devices'].items()))}"
               + "".join(f"  client {k} {v:.1f} ms" for k, v in s.get("client_ms", {}).items()))
+    for line in run.get("bench", []):
+        print(f"    bench: {line}")
     for f in run["failures"]:
         print(f"    failure: {f}")
     if not ok:
@@ -1168,7 +1204,7 @@ def main():
     log_dir = os.path.join(args.build_dir, "logs")
     os.makedirs(log_dir, exist_ok=True)
     kernels = resolve_kernels(args.kernel, args.kernel_cache)
-    bins = [build_ueventwatch(args.build_dir, n) for n in ("ueventwatch", "uevrec", "cgprobe")]
+    bins = [build_ueventwatch(args.build_dir, n) for n in ("ueventwatch", "uevrec", "cgprobe", "wtime")]
     initrds = {name: initramfs.build(os.path.join(args.build_dir, f"initramfs-{name}.cpio.gz"),
                                      args.busybox, [*bins, *args.extra_bin], modules=mods)
                for name, _, mods in kernels}
