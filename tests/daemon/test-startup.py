@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""How dhpd starts, as a person types it (issue 20): the simulator's
+options refused without --platform sim; in the background, the shell's
+dhpd returns once the socket listens, with the daemon's status, and every
+error before readiness on stderr (there is no syslog to lose it to: /dev/log
+is hidden when the machine has one); the log's <N> priorities for the
+journal; client connects at debug only.  Every wait is bounded."""
+import os, re, select, signal, socket, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import faketree  # noqa: E402
+from faketree import make_tree, write  # noqa: E402
+
+DHPD, DHPCTL = sys.argv[1], sys.argv[2]
+check = faketree.Checks()
+TIMEOUT = 20
+
+
+def no_syslog(argv):
+    """argv run where syslog() reaches nothing: as is when there is no
+    /dev/log, else in a mount namespace with /dev/null over it."""
+    if not os.path.exists("/dev/log"):
+        return argv
+    if os.geteuid() != 0 or not os.path.exists("/usr/bin/unshare"):
+        return argv
+    return ["unshare", "-m", "sh", "-c", 'mount --bind /dev/null /dev/log && exec "$@"', "sh"] + argv
+
+
+def run(argv, **kw):
+    return subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT, **kw)
+
+
+def pids_of(sock):
+    """The dhpd processes serving sock (their command line names it)."""
+    found = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % p, "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if args and os.path.basename(args[0]) == b"dhpd" and sock.encode() in args:
+            found.append(int(p))
+    return found
+
+
+def stop(sock):
+    pids = pids_of(sock)
+    for p in pids:
+        os.kill(p, signal.SIGTERM)
+    end = time.monotonic() + TIMEOUT
+    while pids_of(sock) and time.monotonic() < end:
+        time.sleep(0.02)
+    return not pids_of(sock)
+
+
+def sim_options_need_sim(tmp):
+    """Item 1: --sim and --scenario without --platform sim never reach
+    the real machine."""
+    for argv, opt in ((["--sim", "cpus=2"], "--sim"), (["--scenario", "x.scenario"], "--scenario"),
+                      (["--platform", "linux", "--sim", "cpus=2"], "--sim")):
+        r = run([DHPD, "--foreground", "--socket", tmp + "/s1.sock", "-c", "/dev/null"] + argv)
+        check(r.returncode == 2, "%s without --platform sim: exit 2, got %d" % (opt, r.returncode))
+        check("%s needs --platform sim" % opt in r.stderr and "dhpd --platform sim" in r.stderr,
+              "%s refused with a hint: %r" % (opt, r.stderr))
+        check("ready" not in r.stderr and not os.path.exists(tmp + "/s1.sock"), "%s: nothing started" % opt)
+
+
+def background(tmp):
+    """Item 2: `dhpd --platform sim --socket X; dhpctl --socket X status`
+    succeeds every time; a second instance fails, loudly."""
+    sock = tmp + "/bg.sock"
+    for i in range(8):
+        r = run(no_syslog([DHPD, "--platform", "sim", "--socket", sock, "-c", "/dev/null"]))
+        check(r.returncode == 0, "round %d: dhpd exit %d: %r" % (i, r.returncode, r.stderr))
+        s = run([DHPCTL, "--socket", sock, "status"])
+        check(s.returncode == 0 and "cpu0" in s.stdout, "round %d: status right after dhpd: %d %r" %
+              (i, s.returncode, s.stderr))
+        if i == 0:
+            second = run(no_syslog([DHPD, "--platform", "sim", "--socket", sock, "-c", "/dev/null"]))
+            check(second.returncode == 1, "second instance: exit 1, got %d" % second.returncode)
+            check("another dhpd is running" in second.stderr,
+                  "second instance's error on stderr: %r" % second.stderr)
+            second = run(no_syslog([DHPD, "--foreground", "--platform", "sim", "--socket", sock, "-c", "/dev/null"]))
+            check(second.returncode == 1 and "another dhpd is running" in second.stderr,
+                  "second instance in the foreground: %d %r" % (second.returncode, second.stderr))
+        check(len(pids_of(sock)) == 1, "round %d: one daemon: %r" % (i, pids_of(sock)))
+        check(stop(sock), "round %d: stopped" % i)
+
+    # A failure after the fork, in the daemon: its message and its status.
+    r = run(no_syslog([DHPD, "--platform", "sim", "--sim", "cpus=x", "--socket", sock, "-c", "/dev/null"]))
+    check(r.returncode == 1, "bad --sim after detaching: exit 1, got %d" % r.returncode)
+    check("--sim: bad options" in r.stderr, "the daemon's error on the caller's stderr: %r" % r.stderr)
+    check(not pids_of(sock), "nothing left running")
+
+
+def dies_before_ready(tmp):
+    """The daemon killed during its start-up resync (the fault injection
+    of test-faults.py): the shell's dhpd says so and fails."""
+    root = tmp + "/root"
+    make_tree(root)
+    write(root, "sys/devices/system/cpu/present", "0-2\n")
+    write(root, "sys/devices/system/cpu/cpu2/online", "0\n")
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock = tmp + "/fault.sock"
+    r = subprocess.run(no_syslog([DHPD, "--root", root, "--uevent-fd", str(theirs.fileno()), "--socket", sock,
+                                  "-c", "/dev/null"]),
+                       capture_output=True, text=True, timeout=TIMEOUT, pass_fds=[theirs.fileno()],
+                       env=dict(os.environ, DHP_FAULT_KILL_AT="before:1"))
+    theirs.close()
+    ours.close()
+    check(r.returncode == 1, "killed before ready: exit 1, got %d" % r.returncode)
+    check("exited before it was ready" in r.stderr, "killed before ready: said so: %r" % r.stderr)
+
+
+class Foreground:
+    """dhpd --foreground --platform sim, stderr into a file."""
+
+    def __init__(self, tmp, name, env=None, level="info", journal=False):
+        self.sock = "%s/%s.sock" % (tmp, name)
+        self.errpath = "%s/%s.err" % (tmp, name)
+        self.err = open(self.errpath, "w")
+        env = dict(os.environ, **(env or {}))
+        if journal:
+            st = os.fstat(self.err.fileno())
+            env["JOURNAL_STREAM"] = "%d:%d" % (st.st_dev, st.st_ino)
+        self.p = subprocess.Popen([DHPD, "--foreground", "--platform", "sim", "--socket", self.sock,
+                                   "-c", "/dev/null", "--log-level", level],
+                                  stdout=subprocess.PIPE, stderr=self.err, env=env)
+        r, _, _ = select.select([self.p.stdout], [], [], TIMEOUT)
+        self.ready = bool(r) and self.p.stdout.readline() == b"READY\n"
+
+    def stop(self):
+        self.p.send_signal(signal.SIGTERM)
+        try:
+            self.p.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+        self.err.close()
+        with open(self.errpath) as f:
+            return f.read().splitlines()
+
+
+def journal(tmp):
+    """Item 5: <N> priorities when stderr is the journal's stream, and only
+    then; a client's connect and disconnect at debug."""
+    d = Foreground(tmp, "j", journal=True)
+    check(d.ready, "dhpd ready (journal)")
+    check(run([DHPCTL, "--socket", d.sock, "status"]).returncode == 0, "status (journal)")
+    lines = d.stop()
+    check(lines and all(re.match(r"<[0-7]>", l) for l in lines), "every line has a priority: %r" % lines)
+    check("<5>ready (platform sim)" in lines, "ready at notice: %r" % lines)
+    check(not any("connected" in l for l in lines), "no connect/disconnect at info: %r" % lines)
+
+    # A JOURNAL_STREAM that is not stderr (inherited, then redirected).
+    d = Foreground(tmp, "n", env={"JOURNAL_STREAM": "1:1"}, level="debug")
+    check(d.ready, "dhpd ready (not journal)")
+    check(run([DHPCTL, "--socket", d.sock, "status"]).returncode == 0, "status (debug)")
+    lines = d.stop()
+    check("dhpd: ready (platform sim)" in lines, "plain prefix when stderr is not the journal: %r" % lines)
+    check(any(re.match(r"dhpd: debug: client dhpctl\[\d+\] connected", l) for l in lines) and
+          any(re.match(r"dhpd: debug: client dhpctl\[\d+\] \(pid \d+\) disconnected", l) for l in lines),
+          "connect and disconnect at debug: %r" % lines)
+
+    # An error before readiness, with priority 3.
+    d = Foreground(tmp, "e", journal=True)
+    err = open(tmp + "/e2.err", "w")
+    st = os.fstat(err.fileno())
+    r = subprocess.run([DHPD, "--foreground", "--platform", "sim", "--socket", d.sock, "-c", "/dev/null"],
+                       stdout=subprocess.DEVNULL, stderr=err, timeout=TIMEOUT,
+                       env=dict(os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino)))
+    err.close()
+    d.stop()
+    with open(tmp + "/e2.err") as f:
+        lines = f.read().splitlines()
+    check(r.returncode == 1 and any(l.startswith("<3>") and "another dhpd is running" in l for l in lines),
+          "the error at priority 3: %d %r" % (r.returncode, lines))
+
+
+def main():
+    with tempfile.TemporaryDirectory(prefix="dhpd-startup-") as tmp:
+        sim_options_need_sim(tmp)
+        background(tmp)
+        dies_before_ready(tmp)
+        journal(tmp)
+    return check.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
