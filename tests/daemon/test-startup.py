@@ -4,8 +4,10 @@ options refused without --platform sim; in the background, the shell's
 dhpd returns once the socket listens, with the daemon's status, and every
 error before readiness on stderr (there is no syslog to lose it to: /dev/log
 is hidden when the machine has one); the log's <N> priorities for the
-journal; client connects at debug only.  Every wait is bounded."""
-import os, re, select, signal, socket, subprocess, sys, tempfile, time
+journal; client connects at debug only; the wall-clock time of each record
+in `dhpctl monitor` and on the wire (RECORD_RT to a 1.3 client, RECORD_EXT
+to an older one).  Every wait is bounded."""
+import datetime, json, os, re, select, signal, socket, struct, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faketree  # noqa: E402
@@ -180,12 +182,95 @@ def journal(tmp):
           "the error at priority 3: %d %r" % (r.returncode, lines))
 
 
+def read_line(p):
+    r, _, _ = select.select([p.stdout], [], [], TIMEOUT)
+    return p.stdout.readline().decode() if r else ""
+
+
+def parse_iso(text):
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def wire_history(sock, minor):
+    """HISTORY as a client of protocol 1.minor: the answer's (type, bytes)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(TIMEOUT)
+    s.connect(sock)
+
+    def send(typ, mid, payload):
+        s.send(struct.pack("<HHIQ", typ, 0, 16 + len(payload), mid) + payload)
+
+    send(0x01, 1, struct.pack("<HHIH", 1, minor, os.getpid(), 4) + b"wire")
+    welcome = s.recv(65536)
+    check(struct.unpack_from("<HH", welcome, 16) == (1, 3), "WELCOME says 1.3")
+    send(0x34, 2, struct.pack("<I", 0))
+    got = []
+    while True:
+        m = s.recv(65536)
+        typ, = struct.unpack_from("<H", m)
+        if typ == 0x03:
+            break
+        got.append((typ, m))
+    s.close()
+    return got
+
+
+def wall_clock(tmp):
+    """Item 5: the wall-clock time next to the relative one in monitor's
+    text, in every JSON record, and on the wire."""
+    d = Foreground(tmp, "w")
+    check(d.ready, "dhpd ready (wall clock)")
+    text = subprocess.Popen([DHPCTL, "--socket", d.sock, "monitor"], stdout=subprocess.PIPE)
+    js = subprocess.Popen([DHPCTL, "--socket", d.sock, "monitor", "--json"], stdout=subprocess.PIPE)
+    end = time.monotonic() + TIMEOUT
+    while time.monotonic() < end:
+        st = run([DHPCTL, "--socket", d.sock, "status", "--json"])
+        if st.returncode == 0 and sum(c.get("monitor") is True for c in json.loads(st.stdout)["clients"]) == 2:
+            break
+        time.sleep(0.05)
+    t0 = time.time()
+    add = run([DHPCTL, "--socket", d.sock, "sim", "cpu", "add"])
+    t1 = time.time()
+    check(add.returncode == 0, "sim cpu add: %r" % add.stderr)
+    line = read_line(text)
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d)  [+ ]*\d+\.\d{3} ms  ", line)
+    check(m is not None, "monitor's text line starts with the wall-clock time: %r" % line)
+    if m:
+        check(t0 - 1 <= parse_iso(m.group(1)) <= t1 + 1, "the text's time is now: %r" % line)
+    line = read_line(js)
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        rec = {}
+    check(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", rec.get("time", "")) is not None,
+          "monitor --json has time in UTC: %r" % line)
+    if "time" in rec:
+        check(t0 - 1 <= parse_iso(rec["time"]) <= t1 + 1, "the JSON time is now: %r" % line)
+    for p in (text, js):
+        p.terminate()
+        p.wait(TIMEOUT)
+
+    # HISTORY on the wire: RECORD_RT to 1.3, the same less 8 bytes as
+    # RECORD_EXT to 1.2, both of every kept record.
+    rt, ext = wire_history(d.sock, 3), wire_history(d.sock, 2)
+    check(len(rt) > 0 and len(rt) == len(ext), "HISTORY answers: %d, %d" % (len(rt), len(ext)))
+    check(all(t == 0x36 for t, _ in rt) and all(t == 0x35 for t, _ in ext), "RECORD_RT to 1.3, RECORD_EXT to 1.2")
+    for (_, a), (_, b) in zip(rt, ext):
+        ns, = struct.unpack_from("<Q", a, len(a) - 8)
+        check(len(a) == len(b) + 8 and a[8:16] == b[8:16] and a[16:len(b)] == b[16:], "RECORD_EXT is RECORD_RT less the time")
+        check(t0 - 60 <= ns / 1e9 <= t1 + 1, "realtime_ns is now: %d" % ns)
+        check(struct.unpack_from("<I", b, 4)[0] == len(b), "RECORD_EXT's length field")
+    d.stop()
+
+
 def main():
     with tempfile.TemporaryDirectory(prefix="dhpd-startup-") as tmp:
         sim_options_need_sim(tmp)
         background(tmp)
         dies_before_ready(tmp)
         journal(tmp)
+        if os.geteuid() == 0:  # sim control is privileged
+            wall_clock(tmp)
     return check.summary()
 
 
