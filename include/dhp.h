@@ -86,6 +86,18 @@ typedef struct dhp dhp;
 DHP_EXPORT int dhp_open(dhp **ret, const char *target);
 
 /*
+ * dhp_strerror - a sentence explaining `error` (a negative or positive
+ * errno), for a person: when the last call of the calling thread that
+ * failed with this error left an explanation, that one ("Operation not
+ * permitted: dhpd (/run/dhp/dhpd.sock) refused the request: permission
+ * denied: this needs root or membership in group 'dhp'"), else the errno's
+ * own text.  Per thread, so thread-safe; the string stays valid until the
+ * calling thread's next call of the library.  Never NULL.  dhp_open()
+ * leaves one for the reason it failed (dhpd not running, ...).
+ */
+DHP_EXPORT const char *dhp_strerror(int error);
+
+/*
  * dhp_reconnect - after the connection to dhpd was lost (dhp_process()
  * returns -ECONNRESET and keeps returning it, the fd stays readable),
  * connect again and re-register every registration and monitor of the

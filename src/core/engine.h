@@ -139,6 +139,10 @@ struct engine_mem_info {
 };
 int engine_mem_device_info(struct engine *e, uint64_t id, struct engine_mem_info *ret);
 
+/* Whether the calling thread holds the transaction lock: it is running a
+ * transaction's synchronous callbacks (the library's -EDEADLK check). */
+bool engine_txn_owned_by_self(struct engine *e);
+
 /* Run fn under the transaction lock (serialised with every transaction);
  * -EDEADLK from inside a synchronous callback. */
 int engine_txn_call(struct engine *e, int (*fn)(struct engine *e, void *userdata), void *userdata);

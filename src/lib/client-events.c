@@ -26,15 +26,18 @@
 /* ---- processor states ---------------------------------------------------- */
 
 /*
- * Keep every thread of the process on admitted processors: at connect and
- * after each ADD_COMPLETE, each thread listed in /proc/self/task gets the
- * admitted set (lib/affinity.c).  Only for a daemon on real hardware: a
- * simulated partition's processors are not this machine's.
+ * The admitted processors, at connect and after each ADD_COMPLETE, for the
+ * affinity bookkeeping (lib/affinity.h: it touches threads only while a
+ * synchronous registration exists).  Only for a daemon on real hardware:
+ * a simulated partition's processors are not this machine's.
  */
+bool client_affinity_enabled(struct remote *r) {
+        return !(r->welcome_flags & IPC_WELCOME_SIMULATED) || r->aff_on_simulated;
+}
+
 void client_affinity_apply(struct remote *r) {
-        if (r->welcome_flags & IPC_WELCOME_SIMULATED)
-                return;
-        affinity_apply_states(r->admitted, r->nadmitted);
+        if (client_affinity_enabled(r))
+                affinity_set_states(&r->aff, r->admitted, r->nadmitted);
 }
 
 static void admitted_store(struct remote *r, const struct ipc_msg *m) {

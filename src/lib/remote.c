@@ -6,10 +6,12 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lib/backend.h"
 #include "lib/client.h"
 #include "lib/dhp-private.h"
+#include "lib/errtext.h"
 #include "lib/mirror.h"
 #include "core/peer.h"
 
@@ -47,6 +49,12 @@ static void rb_free(void *b) {
         free(rb);
 }
 
+static void rb_abandon(void *b) {
+        struct remote_backend *rb = b;
+
+        remote_abandon(rb->remote);
+}
+
 static int rb_open(struct dhp_backend_open *o) {
         struct remote_backend *rb;
         int r;
@@ -77,8 +85,13 @@ fail:
 
 static int rb_reconnect(void *b) {
         struct remote_backend *rb = b;
+        char err[256] = "";
+        int r;
 
-        return remote_reconnect(rb->remote, NULL, 0);
+        r = remote_reconnect(rb->remote, err, sizeof(err));
+        if (r < 0 && err[0])
+                errtext_set(r, "%s: %s", strerrordesc_np(-r) ? strerrordesc_np(-r) : "Unknown error", err);
+        return r;
 }
 
 static int rb_error(void *b) {
@@ -193,6 +206,7 @@ const struct dhp_backend_ops dhp_backend_remote = {
         .open = rb_open,
         .stop = rb_stop,
         .free = rb_free,
+        .abandon = rb_abandon,
         .reconnect = rb_reconnect,
         .error = rb_error,
         .proc_count = rb_proc_count,
