@@ -5,6 +5,8 @@
  * platform is dhpd's.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -188,10 +190,31 @@ static int rb_sim_memory_add(void *b, uint64_t size, uint64_t *ret_base) {
         return remote_sim_memory_add(rb->remote, size, ret_base);
 }
 
-/* dhpd's levels come from its platform: not settable from a client. */
+/* A simulated dhpd's levels, through its scenario command "memory level"
+ * (the request a sim dhpd already serves, with the same privilege as the
+ * other sim requests); a dhpd on real hardware refuses it (-EOPNOTSUPP). */
 static int rb_sim_memory_set_levels(void *b, uint64_t total, uint64_t available, uint64_t commit_charge,
                                     uint64_t commit_limit) {
-        return -EOPNOTSUPP;
+        static const char *const keys[] = { "total", "available", "commit", "limit" };
+        struct remote_backend *rb = b;
+        uint64_t v[] = { total, available, commit_charge, commit_limit };
+        char text[160] = "memory level", *err = NULL;
+        size_t len = strlen(text);
+        bool any = false;
+        int r;
+
+        for (size_t i = 0; i < 4; i++)
+                if (v[i] != DHP_SIM_LEVEL_KEEP) {
+                        len += (size_t)snprintf(text + len, sizeof(text) - len, " %s=%llu", keys[i],
+                                                (unsigned long long)v[i]);
+                        any = true;
+                }
+        if (!any)
+                return 0;
+        snprintf(text + len, sizeof(text) - len, "\n");
+        r = remote_sim_run(rb->remote, "dhp_sim_memory_set_levels", text, &err);
+        free(err);
+        return r;
 }
 
 /* dhpd runs it and settles its own queue. */
