@@ -104,7 +104,7 @@ struct remote {
          * registration exists (a dhpd on real hardware only, unless a
          * test says otherwise). */
         struct affinity aff;
-        bool aff_on_simulated;
+        atomic_bool aff_on_simulated; /* set by a test, read by the connection thread */
 };
 
 /* ---- client.c ---- */
