@@ -116,12 +116,14 @@ typedef struct dhp dhp;
  *
  * Fork: a context belongs to the process that opened it.  In a child
  * after fork() every call on the parent's context fails at once with
- * -ECHILD (the threads that would answer are not in the child), except
- * dhp_close(), which only closes the child's copies of the context's
- * descriptors (the parent's connection to dhpd is left alone; the memory
- * is not freed: a thread of the parent may have held its locks at the
- * fork).  A child opens a context of its own.  All descriptors are
- * O_CLOEXEC.
+ * -ECHILD (the threads that would answer are not in the child), and so
+ * does every request on one of its handles that would wait for dhpd;
+ * dhp_close() there only closes the child's copies of the context's own
+ * descriptors and of its connection to dhpd (never shutting the parent's
+ * connection down; the memory is not freed: a thread of the parent may
+ * have held its locks at the fork).  Handles of the parent's context are
+ * not to be used in the child.  A child opens a context of its own.  All
+ * descriptors are O_CLOEXEC.
  *
  * Errors: -EINVAL (malformed target or options), -EPROTONOSUPPORT (unknown
  * target kind, or dhpd speaks another major protocol version), -ENOENT or
