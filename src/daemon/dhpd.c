@@ -34,6 +34,7 @@
 #include "core/rebalance.h"
 #include "daemon/config.h"
 #include "daemon/detach.h"
+#include "daemon/irqshare.h"
 #include "daemon/log.h"
 #include "daemon/notify.h"
 #include "daemon/server.h"
@@ -473,11 +474,8 @@ static int setup_platform(struct daemon *d) {
         if (r < 0)
                 return r;
         if (d->lp && d->cfg.rebalance) {
-                struct kdev_policy pol[CONFIG_MAX_DEVICE_POLICIES];
-                for (unsigned i = 0; i < d->cfg.ndevices; i++)
-                        pol[i] = (struct kdev_policy){ .match = d->cfg.devices[i].match,
-                                                       .policy = d->cfg.devices[i].policy };
-                r = kdevs_new(&d->kdevs, d->rb, d->opt.root, NULL, pol, d->cfg.ndevices, &d->log);
+                /* Kernel devices' interrupts: dhpd's, irqbalance's, or shared. */
+                r = irqshare_setup(&d->kdevs, d->rb, d->opt.root, &d->cfg, &d->log);
                 if (r < 0)
                         log_warning(&d->log, "kernel devices are not rebalanced: %s", strerror(-r));
         }

@@ -6,12 +6,13 @@ error before readiness on stderr (there is no syslog to lose it to: /dev/log
 is hidden when the machine has one); the log's <N> priorities for the
 journal; client connects at debug only; the wall-clock time of each record
 in `dhpctl monitor` and on the wire (RECORD_RT to a 1.3 client, RECORD_EXT
-to an older one).  Every wait is bounded."""
+to an older one); irqbalance on a fake tree, and which interrupts each of
+the two moves under [rebalance] irqbalance.  Every wait is bounded."""
 import datetime, json, os, re, select, signal, socket, struct, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faketree  # noqa: E402
-from faketree import make_tree, write  # noqa: E402
+from faketree import make_tree, read, write  # noqa: E402
 
 DHPD, DHPCTL = sys.argv[1], sys.argv[2]
 check = faketree.Checks()
@@ -263,12 +264,105 @@ def wall_clock(tmp):
     d.stop()
 
 
+class LinuxDaemon:
+    """dhpd --foreground on a fake tree, uevents through a socketpair; its
+    stderr read line by line."""
+
+    def __init__(self, root, conf):
+        self.ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.p = subprocess.Popen([DHPD, "--foreground", "--root", root, "--uevent-fd", str(theirs.fileno()),
+                                   "--config", conf, "--socket", root + "/dhpd.sock"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=[theirs.fileno()])
+        theirs.close()
+        self.lines = []
+        self.buf = b""
+
+    def wait_line(self, needle):
+        end = time.monotonic() + TIMEOUT
+        while True:
+            for line in self.lines:
+                if needle in line:
+                    return line
+            if time.monotonic() >= end:
+                return None
+            r, _, _ = select.select([self.p.stderr], [], [], end - time.monotonic())
+            chunk = os.read(self.p.stderr.fileno(), 65536) if r else b""
+            if not chunk:
+                return None
+            self.buf += chunk
+            *done, self.buf = self.buf.split(b"\n")
+            self.lines += [l.decode(errors="replace") for l in done]
+
+    def add_cpu(self, root, cpu):
+        write(root, "sys/devices/system/cpu/cpu%d/online" % cpu, "0\n")
+        write(root, "sys/devices/system/cpu/present", "0-%d\n" % cpu)
+        path = "/devices/system/cpu/cpu%d" % cpu
+        self.ours.send(("add@%s\0ACTION=add\0DEVPATH=%s\0SUBSYSTEM=cpu\0SEQNUM=%d\0" % (path, path, cpu)).encode())
+
+    def stop(self):
+        self.p.kill()
+        self.p.wait()
+        self.ours.close()
+
+
+def irqbalance(tmp):
+    """Item 7: irqbalance found at start (a fake /proc/812/comm), the log
+    says who moves which interrupts, and after a processor add dhpd wrote
+    exactly its own."""
+    cases = [
+        # (irqbalance running, [rebalance] lines, log line, IRQ 24 and 25 after the add)
+        (False, "", None, ("0-2", "0-2")),
+        (True, "", "irqbalance is running (pid 812): it moves the interrupts of every kernel device and dhpd "
+                   "writes none ([rebalance] irqbalance = leave)", ("0-1", "0-1")),
+        (True, "irqbalance = share\nparticipate = 0000:00:03.0\n",
+         "irqbalance is running (pid 812): dhpd moves the interrupts of 0000:00:03.0 ([rebalance] participate), "
+         "irqbalance those of every other kernel device", ("0-2", "0-1")),
+        (True, "irqbalance = share\n", "irqbalance = share, but participate names no PCI address", ("0-1", "0-1")),
+        (True, "irqbalance = ignore\n", "warning: irqbalance is running (pid 812) and [rebalance] irqbalance = "
+                                        "ignore: both write", ("0-2", "0-2")),
+    ]
+    for n, (running, conf, said, after) in enumerate(cases):
+        root = "%s/irq%d" % (tmp, n)
+        make_tree(root)
+        for bdf, irq in (("0000:00:03.0", 24), ("0000:00:04.0", 25)):
+            write(root, "sys/bus/pci/devices/%s/class" % bdf, "0x010802\n")
+            write(root, "sys/bus/pci/devices/%s/irq" % bdf, "%d\n" % irq)
+            write(root, "proc/irq/%d/smp_affinity_list" % irq, "0-1\n")
+        write(root, "proc/1/comm", "systemd\n")
+        if running:
+            write(root, "proc/812/comm", "irqbalance\n")
+        write(root, "dhpd.conf", "[rebalance]\n" + conf)
+        d = LinuxDaemon(root, root + "/dhpd.conf")
+        try:
+            check(d.wait_line("ready (platform linux)") is not None, "case %d: ready" % n)
+            if said:
+                check(any(said in l for l in d.lines), "case %d: says %r: %r" % (n, said, d.lines))
+            else:
+                check(not any("irqbalance" in l for l in d.lines), "case %d: no irqbalance, no word of it" % n)
+            if n == 2:
+                check(any('IRQBALANCE_ARGS="--banirq=24"' in l for l in d.lines), "case 2: the ban for IRQ 24")
+            d.add_cpu(root, 2)
+            check(d.wait_line("cpu2: online and admitted") is not None, "case %d: cpu2 admitted" % n)
+            if after == ("0-1", "0-1"):
+                # No kernel device is dhpd's: no rebalance is queued after
+                # the arrival (rebalance-seq.c), so none can write.
+                check(d.wait_line("async     ARRIVAL       cpu2") is not None, "case %d: cpu2 arrived" % n)
+                check(not any(" ms  rebalance " in l for l in d.lines), "case %d: no rebalance: %r" % (n, d.lines))
+            else:
+                check(d.wait_line("rebalance END") is not None, "case %d: rebalanced" % n)
+            got = (read(root, "proc/irq/24/smp_affinity_list"), read(root, "proc/irq/25/smp_affinity_list"))
+            check(got == after, "case %d: IRQ 24, 25 affinity %r, expected %r" % (n, got, after))
+        finally:
+            d.stop()
+
+
 def main():
     with tempfile.TemporaryDirectory(prefix="dhpd-startup-") as tmp:
         sim_options_need_sim(tmp)
         background(tmp)
         dies_before_ready(tmp)
         journal(tmp)
+        irqbalance(tmp)
         if os.geteuid() == 0:  # sim control is privileged
             wall_clock(tmp)
     return check.summary()
