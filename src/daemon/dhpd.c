@@ -34,12 +34,12 @@
 #include "core/rebalance.h"
 #include "daemon/config.h"
 #include "daemon/detach.h"
-#include "daemon/irqshare.h"
 #include "daemon/log.h"
 #include "daemon/notify.h"
 #include "daemon/server.h"
 #include "platform/linux/coexist.h"
 #include "platform/linux/hotplug.h"
+#include "platform/linux/irqshare.h"
 #include "platform/linux/kdev.h"
 #include "platform/linux/meminfo.h"
 #include "platform/linux/linux.h"
@@ -106,9 +106,10 @@ static void usage(FILE *f) {
                 "rebalance) in order.\n"
                 "\n"
                 "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
-                "  -f, --foreground       do not detach (always so under systemd)\n"
+                "  -f, --foreground       do not detach (always so under systemd); without it dhpd\n"
+                "                         returns once ready, with the daemon's status\n"
                 "      --platform NAME    linux (default) or sim\n"
-                "      --sim OPTIONS      the simulated partition (cpus=N,maxcpus=N,memory=SIZE,...)\n"
+                "      --sim OPTIONS      with --platform sim: the simulated partition (cpus=N,maxcpus=N,...)\n"
                 "      --scenario FILE    with --platform sim: run this scenario at start\n"
                 "      --socket PATH      the client socket (default: [daemon] socket, /run/dhp/dhpd.sock)\n"
                 "      --take-over        write 'offline' to auto_online_blocks so that the kernel\n"
@@ -474,8 +475,15 @@ static int setup_platform(struct daemon *d) {
         if (r < 0)
                 return r;
         if (d->lp && d->cfg.rebalance) {
+                struct kdev_policy pol[CONFIG_MAX_DEVICE_POLICIES];
+                enum irqshare_mode mode = d->cfg.irqbalance == CONFIG_IRQBALANCE_SHARE    ? IRQSHARE_SHARE
+                                          : d->cfg.irqbalance == CONFIG_IRQBALANCE_IGNORE ? IRQSHARE_IGNORE
+                                                                                          : IRQSHARE_LEAVE;
+                for (unsigned i = 0; i < d->cfg.ndevices; i++)
+                        pol[i] = (struct kdev_policy){ .match = d->cfg.devices[i].match,
+                                                       .policy = d->cfg.devices[i].policy };
                 /* Kernel devices' interrupts: dhpd's, irqbalance's, or shared. */
-                r = irqshare_setup(&d->kdevs, d->rb, d->opt.root, &d->cfg, &d->log);
+                r = irqshare_setup(&d->kdevs, d->rb, d->opt.root, mode, pol, d->cfg.ndevices, &d->log);
                 if (r < 0)
                         log_warning(&d->log, "kernel devices are not rebalanced: %s", strerror(-r));
         }
