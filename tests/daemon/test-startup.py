@@ -12,7 +12,7 @@ import datetime, json, os, re, select, signal, socket, struct, subprocess, sys, 
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faketree  # noqa: E402
-from faketree import make_tree, read, write  # noqa: E402
+from faketree import dhpd_argv, make_tree, read, write  # noqa: E402
 
 DHPD, DHPCTL = sys.argv[1], sys.argv[2]
 check = faketree.Checks()
@@ -64,7 +64,7 @@ def sim_options_need_sim(tmp):
     the real machine."""
     for argv, opt in ((["--sim", "cpus=2"], "--sim"), (["--scenario", "x.scenario"], "--scenario"),
                       (["--platform", "linux", "--sim", "cpus=2"], "--sim")):
-        r = run([DHPD, "--foreground", "--socket", tmp + "/s1.sock", "-c", "/dev/null"] + argv)
+        r = run(dhpd_argv(DHPD, tmp, "--foreground", "-c", "/dev/null", *argv, sock="s1.sock"))
         check(r.returncode == 2, "%s without --platform sim: exit 2, got %d" % (opt, r.returncode))
         check("%s needs --platform sim" % opt in r.stderr and "dhpd --platform sim" in r.stderr,
               "%s refused with a hint: %r" % (opt, r.stderr))
@@ -75,25 +75,26 @@ def background(tmp):
     """Item 2: `dhpd --platform sim --socket X; dhpctl --socket X status`
     succeeds every time; a second instance fails, loudly."""
     sock = tmp + "/bg.sock"
+    sim = dhpd_argv(DHPD, tmp, "--platform", "sim", "-c", "/dev/null", sock="bg.sock")
     for i in range(8):
-        r = run(no_syslog([DHPD, "--platform", "sim", "--socket", sock, "-c", "/dev/null"]))
+        r = run(no_syslog(sim))
         check(r.returncode == 0, "round %d: dhpd exit %d: %r" % (i, r.returncode, r.stderr))
         s = run([DHPCTL, "--socket", sock, "status"])
         check(s.returncode == 0 and "cpu0" in s.stdout, "round %d: status right after dhpd: %d %r" %
               (i, s.returncode, s.stderr))
         if i == 0:
-            second = run(no_syslog([DHPD, "--platform", "sim", "--socket", sock, "-c", "/dev/null"]))
+            second = run(no_syslog(sim))
             check(second.returncode == 1, "second instance: exit 1, got %d" % second.returncode)
             check("another dhpd is running" in second.stderr,
                   "second instance's error on stderr: %r" % second.stderr)
-            second = run(no_syslog([DHPD, "--foreground", "--platform", "sim", "--socket", sock, "-c", "/dev/null"]))
+            second = run(no_syslog(sim + ["--foreground"]))
             check(second.returncode == 1 and "another dhpd is running" in second.stderr,
                   "second instance in the foreground: %d %r" % (second.returncode, second.stderr))
         check(len(pids_of(sock)) == 1, "round %d: one daemon: %r" % (i, pids_of(sock)))
         check(stop(sock), "round %d: stopped" % i)
 
     # A failure after the fork, in the daemon: its message and its status.
-    r = run(no_syslog([DHPD, "--platform", "sim", "--sim", "cpus=x", "--socket", sock, "-c", "/dev/null"]))
+    r = run(no_syslog(sim + ["--sim", "cpus=x"]))
     check(r.returncode == 1, "bad --sim after detaching: exit 1, got %d" % r.returncode)
     check("--sim: bad options" in r.stderr, "the daemon's error on the caller's stderr: %r" % r.stderr)
     check(not pids_of(sock), "nothing left running")
@@ -107,9 +108,7 @@ def dies_before_ready(tmp):
     write(root, "sys/devices/system/cpu/present", "0-2\n")
     write(root, "sys/devices/system/cpu/cpu2/online", "0\n")
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    sock = tmp + "/fault.sock"
-    r = subprocess.run(no_syslog([DHPD, "--root", root, "--uevent-fd", str(theirs.fileno()), "--socket", sock,
-                                  "-c", "/dev/null"]),
+    r = subprocess.run(no_syslog(dhpd_argv(DHPD, root, "--uevent-fd", str(theirs.fileno()), "-c", "/dev/null")),
                        capture_output=True, text=True, timeout=TIMEOUT, pass_fds=[theirs.fileno()],
                        env=dict(os.environ, DHP_FAULT_KILL_AT="before:1"))
     theirs.close()
@@ -123,15 +122,15 @@ class Foreground:
 
     def __init__(self, tmp, name, env=None, level="info", journal=False):
         self.sock = "%s/%s.sock" % (tmp, name)
+        self.argv = dhpd_argv(DHPD, tmp, "--foreground", "--platform", "sim", "-c", "/dev/null", "--log-level", level,
+                              sock=name + ".sock")
         self.errpath = "%s/%s.err" % (tmp, name)
         self.err = open(self.errpath, "w")
         env = dict(os.environ, **(env or {}))
         if journal:
             st = os.fstat(self.err.fileno())
             env["JOURNAL_STREAM"] = "%d:%d" % (st.st_dev, st.st_ino)
-        self.p = subprocess.Popen([DHPD, "--foreground", "--platform", "sim", "--socket", self.sock,
-                                   "-c", "/dev/null", "--log-level", level],
-                                  stdout=subprocess.PIPE, stderr=self.err, env=env)
+        self.p = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self.err, env=env)
         r, _, _ = select.select([self.p.stdout], [], [], TIMEOUT)
         self.ready = bool(r) and self.p.stdout.readline() == b"READY\n"
 
@@ -172,7 +171,7 @@ def journal(tmp):
     d = Foreground(tmp, "e", journal=True)
     err = open(tmp + "/e2.err", "w")
     st = os.fstat(err.fileno())
-    r = subprocess.run([DHPD, "--foreground", "--platform", "sim", "--socket", d.sock, "-c", "/dev/null"],
+    r = subprocess.run(d.argv,
                        stdout=subprocess.DEVNULL, stderr=err, timeout=TIMEOUT,
                        env=dict(os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino)))
     err.close()
@@ -270,8 +269,8 @@ class LinuxDaemon:
 
     def __init__(self, root, conf):
         self.ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.p = subprocess.Popen([DHPD, "--foreground", "--root", root, "--uevent-fd", str(theirs.fileno()),
-                                   "--config", conf, "--socket", root + "/dhpd.sock"],
+        self.p = subprocess.Popen(dhpd_argv(DHPD, root, "--foreground", "--uevent-fd", str(theirs.fileno()),
+                                            "--config", conf),
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=[theirs.fileno()])
         theirs.close()
         self.lines = []
