@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Removal on Linux (doc/model.md, "Removal", L13-L15): the engine's removal
+ * Removal on Linux (doc/model.md, "Removal", L14-L16): the engine's removal
  * ops over sysfs, the kernel's offline and remove uevents, and virtio-mem
  * devices.  What the kernels do is in tests/e2e/PROBES.md:
  *
