@@ -114,7 +114,7 @@ static void linux_on_unadmit(void *userdata, uint32_t cpu) {
         for (int64_t c = cpuset_next(&s, 0); c >= 0; c = cpuset_next(&s, (uint32_t)c + 1))
                 if ((uint32_t)c != cpu && cpuset_set(&n, (uint32_t)c) < 0)
                         break;
-        affinity_admitted_reset(&l->admitted, &n);
+        affinity_set_admitted(&l->aff, &n);
         cpuset_deinit(&s);
         cpuset_deinit(&n);
 }
