@@ -486,9 +486,11 @@ enum {
          * that arrives while registering may be reported twice, never more. */
         DHP_ARRIVAL_INCLUDE_EXISTING = 1u << 0,
         /* Memory only: also receive QUERY_REMOVE before a removal dhp carries
-         * out (dhp_memory_remove()), synchronously on the removing thread,
-         * and REMOVE_CANCEL when it does not happen.  -EINVAL for
-         * processors: they use DHP_PROC_QUERY_REMOVE. */
+         * out (dhp_memory_remove()), synchronously on the removing thread
+         * (as a client of dhpd: on the connection thread, within dhpd's
+         * [sync] deadline), and REMOVE_CANCEL when it does not happen.
+         * -EINVAL for processors: they use DHP_PROC_QUERY_REMOVE.  As a
+         * client of dhpd it needs dhpd's permission (-EPERM). */
         DHP_ARRIVAL_QUERY_REMOVE = 1u << 1,
 };
 

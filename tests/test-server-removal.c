@@ -64,6 +64,18 @@ static void arrival_cb(void *userdata, const dhp_device_event *e) {
         struct seen *s = userdata;
         uint64_t base;
 
+        switch (dhp_device_event_get_event(e)) {
+        case DHP_EVENT_QUERY_REMOVE:
+                seen_add(s, 'Q');
+                if (s->veto < 0)
+                        dhp_device_event_veto(e, s->veto);
+                return;
+        case DHP_EVENT_REMOVE_CANCEL:
+                seen_add(s, 'X');
+                return;
+        default:
+                break;
+        }
         seen_add(s, dhp_device_event_get_event(e) == DHP_EVENT_ARRIVAL ? 'A' : 'R');
         if (dhp_device_event_is_surprise(e))
                 seen_add(s, 'S');
@@ -198,7 +210,8 @@ static void test_cpu_removal(void **state) {
 }
 
 static void test_memory_removal_and_dhpctl(void **state) {
-        struct seen arr = { .lock = PTHREAD_MUTEX_INITIALIZER };
+        struct seen arr = { .lock = PTHREAD_MUTEX_INITIALIZER }, qs = { .lock = PTHREAD_MUTEX_INITIALIZER, .veto = -EBUSY };
+        int status = 0;
         static char text[8192];
         dhp *c0, *c1;
         dhp_arrival_reg *a, *q;
@@ -210,17 +223,23 @@ static void test_memory_removal_and_dhpctl(void **state) {
         c0 = ipc_open_ctx();
         c1 = ipc_open_ctx();
         assert_int_equal(dhp_arrival_register(c1, "arr", DHP_CLASS_MEMORY, 0, arrival_cb, &arr, &a), 0);
-        /* Memory queries are not carried to dhpd's clients (yet): said so. */
-        assert_int_equal(dhp_arrival_register(c1, "q", DHP_CLASS_MEMORY, DHP_ARRIVAL_QUERY_REMOVE, arrival_cb, &arr,
+        /* D34 through dhpd: the query runs on c1's connection thread. */
+        assert_int_equal(dhp_arrival_register(c1, "q", DHP_CLASS_MEMORY, DHP_ARRIVAL_QUERY_REMOVE, arrival_cb, &qs,
                                               &q),
-                         -EOPNOTSUPP);
+                         0);
         assert_int_equal(dhp_sim_memory_add(c0, 256ULL << 20, &base), 0);
         wait_log(c1, &arr, "A");
+        wait_log(c1, &qs, "A");
         snprintf(name, sizeof(name), "%s", arr.name);
+        assert_int_equal(dhp_memory_remove(c0, name, &status), 1);
+        assert_int_equal(status, -EBUSY);
+        assert_true(seen_is(&qs, "AQX"));
+        qs.veto = 0;
 
         assert_int_equal(dhpctl(text, sizeof(text), "memory", "remove", name), 0);
         assert_non_null(strstr(text, "removed"));
         wait_log(c1, &arr, "AR");
+        wait_log(c1, &qs, "AQXQR");
         assert_string_equal(arr.name, name);
         assert_int_equal(arr.size, 256ULL << 20);
         assert_int_equal(dhpctl(text, sizeof(text), "status", "--json", NULL), 0);
@@ -236,12 +255,13 @@ static void test_memory_removal_and_dhpctl(void **state) {
         assert_int_equal(dhpctl(text, sizeof(text), "cpu", "remove", "x"), 2);
 
         dhp_arrival_unregister(a);
+        dhp_arrival_unregister(q);
         dhp_close(c1);
         dhp_close(c0);
 }
 
 static void test_unprivileged(void **state) {
-        int res[2], st, v[2];
+        int res[2], st, v[3];
         pid_t pid;
 
         if (geteuid() != 0) {
@@ -254,9 +274,11 @@ static void test_unprivileged(void **state) {
         assert_true(pid >= 0);
         if (pid == 0) {
                 dhp *c = ipc_open_as_nobody();
-                int r[2];
+                dhp_arrival_reg *q;
+                int r[3];
                 r[0] = dhp_proc_remove(c, 1, NULL);
                 r[1] = dhp_memory_remove(c, "memory@0x0", NULL);
+                r[2] = dhp_arrival_register(c, "q", DHP_CLASS_MEMORY, DHP_ARRIVAL_QUERY_REMOVE, arrival_cb, NULL, &q);
                 (void)!write(res[1], r, sizeof(r));
                 _exit(0);
         }
@@ -268,6 +290,7 @@ static void test_unprivileged(void **state) {
         waitpid(pid, &st, 0);
         assert_int_equal(v[0], -EPERM);
         assert_int_equal(v[1], -EPERM);
+        assert_int_equal(v[2], -EPERM);
         close(res[0]);
         close(res[1]);
 }

@@ -384,3 +384,22 @@ int peer_inject_arrival(struct engine *e, dhp_arrival_reg *ar, dhp_class cls, dh
         engine_queue(e, &it->base);
         return 0;
 }
+
+int peer_query_arrival(struct engine *e, dhp_arrival_reg *ar, dhp_event event, int status, uint64_t base,
+                       uint64_t size, const char *name) {
+        struct dhp_device_event ev = { .cls = DHP_CLASS_MEMORY, .event = event, .base = base, .size = size,
+                                       .reg = ar };
+        int st = event == DHP_EVENT_QUERY_REMOVE ? 0 : status;
+
+        if (!e || !ar || (event != DHP_EVENT_QUERY_REMOVE && event != DHP_EVENT_REMOVE_CANCEL))
+                return -EINVAL;
+        snprintf(ev.name, sizeof(ev.name), "%s", name ? name : "");
+        ev.status = &st;
+        /* Synchronous, on the calling thread (D34), like a phase of section 1;
+         * the record is the peer's. */
+        if (reg_call_begin(&ar->base)) {
+                ar->cb(ar->base.userdata, &ev);
+                reg_call_end(&ar->base);
+        }
+        return event == DHP_EVENT_QUERY_REMOVE ? st : 0;
+}

@@ -95,6 +95,12 @@ enum {
 };
 int peer_inject_arrival(struct engine *e, dhp_arrival_reg *reg, dhp_class cls, dhp_event event, uint32_t flags,
                         uint32_t index, uint64_t base, uint64_t size, const char *name);
+/* Run a memory removal's QUERY_REMOVE or REMOVE_CANCEL (`status`: its
+ * reason) on registration `reg`, decided elsewhere, synchronously on the
+ * calling thread.  Returns the callback's veto (QUERY_REMOVE) or 0; -EINVAL
+ * (arrival.c). */
+int peer_query_arrival(struct engine *e, dhp_arrival_reg *reg, dhp_event event, int status, uint64_t base,
+                       uint64_t size, const char *name);
 /* Make a memory condition event set or clear as told, waking the waiters
  * and telling the listeners as a transition would, without a record (the
  * stream is the peer's).  Setting an event already set does nothing

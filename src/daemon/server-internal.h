@@ -270,7 +270,7 @@ void devproxy_release(struct job *j);
 
 /* ---- subscribe.c ----------------------------------------------------------- */
 
-server_request_fn subscribe_handle_arrival_register, subscribe_handle_arrival_unregister,
+server_request_fn subscribe_handle_arrival_register, subscribe_handle_arrival_unregister, subscribe_handle_arrival_answer,
         subscribe_handle_memcond_subscribe, subscribe_handle_memcond_unsubscribe,
         subscribe_handle_memcond_configure, subscribe_handle_memcond_get_threshold;
 /* Main: a dropped peer's arrival registrations and memory condition

@@ -33,6 +33,8 @@ const struct server_request server_requests[] = {
         { IPC_PROC_ANSWER,            REQUEST_ANYONE,            REQUEST_NEEDS_NOTHING,    syncproxy_handle_answer },
         { IPC_ARRIVAL_REGISTER,       REQUEST_ANYONE,            REQUEST_NEEDS_NOTHING,    subscribe_handle_arrival_register },
         { IPC_ARRIVAL_UNREGISTER,     REQUEST_ANYONE,            REQUEST_NEEDS_NOTHING,    subscribe_handle_arrival_unregister },
+        /* Not a request: the answer to a memory removal query (1.3). */
+        { IPC_ARRIVAL_ANSWER,         REQUEST_ANYONE,            REQUEST_NEEDS_NOTHING,    subscribe_handle_arrival_answer },
         { IPC_MONITOR_START,          REQUEST_ANYONE,            REQUEST_NEEDS_NOTHING,    status_handle_monitor_start },
         { IPC_MONITOR_STOP,           REQUEST_ANYONE,            REQUEST_NEEDS_NOTHING,    status_handle_monitor_stop },
         { IPC_HISTORY,                REQUEST_ANYONE,            REQUEST_NEEDS_NOTHING,    status_handle_history },

@@ -372,6 +372,30 @@ bool client_dispatch(struct remote *r, const struct ipc_msg *m) {
                 pthread_mutex_unlock(&r->lock);
                 return true;
         }
+        case IPC_ARRIVAL_QUERY: {
+                /* A memory removal's query or cancel: the callback runs
+                 * here, on the connection thread, and dhpd waits (D34). */
+                struct ipc_msg a = { .type = IPC_ARRIVAL_ANSWER, .arrival_answer = { .seq = m->arrival_query.seq } };
+                dhp_arrival_reg *areg = NULL;
+                struct entry *e;
+
+                pthread_mutex_lock(&r->lock);
+                e = client_entry_find(r, ENTRY_ARRIVAL, m->arrival_query.reg);
+                if (e && (e->flags & DHP_ARRIVAL_QUERY_REMOVE))
+                        areg = e->areg;
+                pthread_mutex_unlock(&r->lock);
+                if (areg && (m->arrival_query.event == DHP_EVENT_QUERY_REMOVE ||
+                             m->arrival_query.event == DHP_EVENT_REMOVE_CANCEL))
+                        a.arrival_answer.status = peer_query_arrival(r->local, areg, (dhp_event)m->arrival_query.event,
+                                                                     m->arrival_query.status, m->arrival_query.base,
+                                                                     m->arrival_query.size, m->arrival_query.name);
+                if (a.arrival_answer.status > 0 || a.arrival_answer.status < -4095)
+                        a.arrival_answer.status = -EINVAL;
+                pthread_mutex_lock(&r->lock);
+                client_send(r, &a);
+                pthread_mutex_unlock(&r->lock);
+                return true;
+        }
         case IPC_RECORD:
         case IPC_RECORD_EXT:
         case IPC_RECORD_RT:

@@ -164,13 +164,9 @@ int remote_arrival_register(struct remote *r, const char *name, dhp_class cls, u
         if (!cb || !ret || (flags & ~(uint32_t)(DHP_ARRIVAL_INCLUDE_EXISTING | DHP_ARRIVAL_QUERY_REMOVE)) ||
             (name && strlen(name) >= IPC_NAME_MAX) || ((flags & DHP_ARRIVAL_QUERY_REMOVE) && cls != DHP_CLASS_MEMORY))
                 return -EINVAL;
-        /* A memory query through dhpd would need a synchronous answer from
-         * the notification thread; not carried yet (dhp.h). */
-        if (flags & DHP_ARRIVAL_QUERY_REMOVE)
-                return -EOPNOTSUPP;
         /* Local first (no INCLUDE_EXISTING: the daemon knows what exists),
          * so that an arrival read before the reply finds it. */
-        ret2 = arrival_register(r->local, name, cls, 0, cb, userdata, &areg);
+        ret2 = arrival_register(r->local, name, cls, flags & DHP_ARRIVAL_QUERY_REMOVE, cb, userdata, &areg);
         if (ret2 < 0)
                 return ret2;
         e = client_entry_new(r, ENTRY_ARRIVAL, name, flags);
@@ -186,8 +182,8 @@ int remote_arrival_register(struct remote *r, const char *name, dhp_class cls, u
         pthread_mutex_unlock(&r->lock);
         /* Always INCLUDE_EXISTING: what is present now is known, reported
          * only if the caller asked (arrival_filter). */
-        m.arrival_register = (typeof(m.arrival_register)){ .reg = e->id, .cls = cls,
-                                                             .flags = DHP_ARRIVAL_INCLUDE_EXISTING };
+        m.arrival_register = (typeof(m.arrival_register)){
+                .reg = e->id, .cls = cls, .flags = DHP_ARRIVAL_INCLUDE_EXISTING | (flags & DHP_ARRIVAL_QUERY_REMOVE) };
         snprintf(m.arrival_register.name, sizeof(m.arrival_register.name), "%s", e->name);
         ret2 = client_call(r, &m, &req);
         if (ret2 < 0) {
@@ -275,7 +271,8 @@ int client_reregister(struct remote *r) {
                         e->reconnected = true;
                         m = (struct ipc_msg){ .type = IPC_ARRIVAL_REGISTER,
                                               .arrival_register = { .reg = e->id, .cls = e->cls,
-                                                                    .flags = DHP_ARRIVAL_INCLUDE_EXISTING } };
+                                                                    .flags = DHP_ARRIVAL_INCLUDE_EXISTING |
+                                                                             (e->flags & DHP_ARRIVAL_QUERY_REMOVE) } };
                         snprintf(m.arrival_register.name, sizeof(m.arrival_register.name), "%s", e->name);
                 } else if (e->kind == ENTRY_MEMCOND) {
                         /* dhpd answers with the state now: the events are

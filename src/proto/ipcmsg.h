@@ -100,6 +100,13 @@
           IPC_F_INT(arrival.reg) IPC_F_INT(arrival.cls) IPC_F_INT(arrival.event) IPC_F_INT(arrival.flags)  \
           IPC_F_INT(arrival.index) IPC_F_INT(arrival.base) IPC_F_INT(arrival.size)                         \
           IPC_F_STR(arrival.name))                                                                         \
+        /* (1.3) QUERY_REMOVE or REMOVE_CANCEL of a memory removal, to an                                  \
+         * arrival registration that opted in; answered by ARRIVAL_ANSWER */                               \
+        X(ARRIVAL_QUERY, 0x23, NOTIFY,                                                                     \
+          IPC_F_INT(arrival_query.seq) IPC_F_INT(arrival_query.reg) IPC_F_INT(arrival_query.event)         \
+          IPC_F_INT(arrival_query.status) IPC_F_INT(arrival_query.base) IPC_F_INT(arrival_query.size)      \
+          IPC_F_STR(arrival_query.name))                                                                   \
+        X(ARRIVAL_ANSWER, 0x24, ANSWER, IPC_F_INT(arrival_answer.seq) IPC_F_INT(arrival_answer.status))    \
         /* the notification stream */                                                                      \
         X(MONITOR_START, 0x30, REQUEST, )                                                                  \
         X(MONITOR_STOP, 0x31, REQUEST, )                                                                   \
@@ -346,6 +353,17 @@ struct ipc_msg {
                 struct {
                         uint32_t index;
                 } cpu_remove; /* CPU_REMOVE, SIM_CPU_SURPRISE */
+                struct {
+                        uint64_t seq;
+                        uint32_t reg, event;
+                        int32_t status;
+                        uint64_t base, size;
+                        char name[IPC_NAME_MAX];
+                } arrival_query;
+                struct {
+                        uint64_t seq;
+                        int32_t status;
+                } arrival_answer;
                 struct {
                         uint64_t id;
                         uint32_t node; /* UINT32_MAX: unknown */
