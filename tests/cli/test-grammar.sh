@@ -140,6 +140,9 @@ if [ "$(id -u)" = 0 ]; then
         "$dhpd" --help > /dev/null
         kill "$daemon"
         wait "$daemon" 2>/dev/null
+        # The redirection below happens in the background child: without
+        # this the loop can still see the first dhpd's READY.
+        rm -f "$tmp/dhpd.out"
         "$dhpd" --platform sim --sim cpus=2,maxcpus=8 --foreground --socket "$tmp/dhpd.sock" -c /dev/null \
                 > "$tmp/dhpd.out" 2> "$tmp/dhpd.err" &
         daemon=$!
