@@ -3,7 +3,7 @@
  * dhpctl: the administrator's and developer's tool.
  *
  *   dhpctl demo [--json] [--target sim:OPTIONS] [SCENARIO]
- *   dhpctl status | monitor | sim | plot (ctl.c, talking to dhpd)
+ *   dhpctl status | monitor | cpu online | sim | plot (ctl.c, talking to dhpd)
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -27,6 +27,9 @@ static void usage(FILE *f) {
                 "        (pid, uid, registrations, missed deadlines).\n"
                 "  monitor [--json]\n"
                 "        Print dhpd's notification stream as it happens (the format of demo).\n"
+                "  cpu online INDEX\n"
+                "        Run a new add for a present processor whose add failed (vetoed, or left\n"
+                "        offline by policy), on the same slot; root or the dhpd group.\n"
                 "  sim cpu add | sim memory add SIZE | sim run SCENARIO\n"
                 "        Drive a 'dhpd --platform sim' (root or the dhpd group).\n"
                 "  plot [-o FILE.svg] [-i FILE]\n"
@@ -96,6 +99,8 @@ int main(int argc, char **argv) {
         }
         if (argc >= 2 && strcmp(argv[1], "status") == 0)
                 return ctl_status(argc - 1, argv + 1, socket_path);
+        if (argc >= 3 && strcmp(argv[1], "cpu") == 0 && strcmp(argv[2], "online") == 0)
+                return ctl_cpu_online(argc - 1, argv + 1, socket_path);
         if (argc >= 2 && strcmp(argv[1], "monitor") == 0)
                 return ctl_monitor(argc - 1, argv + 1, socket_path);
         if (argc >= 2 && strcmp(argv[1], "sim") == 0)

@@ -76,7 +76,7 @@ static int sim_open(struct dhp_backend_open *o) {
         struct local *l;
         int r;
 
-        r = sim_config_parse(&cfg, o->options);
+        r = sim_config_parse_err(&cfg, o->options, o->err, o->errsize);
         if (r < 0)
                 return r;
         l = local_new();
@@ -360,4 +360,10 @@ struct sim *dhp_internal_sim(dhp *ctx) {
         struct local *l = dhp_backend_state(ctx, &dhp_backend_sim);
 
         return l ? l->sim : NULL;
+}
+
+struct linux_platform *dhp_internal_linux(dhp *ctx) {
+        struct local *l = dhp_backend_state(ctx, &dhp_backend_linux);
+
+        return l ? l->lp : NULL;
 }
