@@ -173,11 +173,11 @@ DHP_EXPORT int dhp_proc_get_state(dhp *ctx, uint32_t index, dhp_proc_state *ret_
  * when the slot is empty (ABSENT); -ERANGE past the slots; -EDEADLK from
  * inside a synchronous callback; the platform's error (a negative errno)
  * when the processor could not be started (no callback ran); -EINVAL.
- * Target "unix:": dhpd runs the transaction (on its hotplug thread; the
- * callbacks run where each client runs them) and the call needs the
- * privilege of a synchronous registration (-EPERM otherwise; `dhpctl cpu
- * online N` is the same request); -EOPNOTSUPP from a dhpd older than
- * protocol 1.3.
+ * Target "unix:": dhpd runs the transaction (on Linux on its hotplug
+ * thread, inside its crash marker) and each client's callbacks run where
+ * that client runs them; the call needs the privilege of a synchronous
+ * registration (-EPERM otherwise; `dhpctl cpu online N` is the same
+ * request); -EOPNOTSUPP from a dhpd older than protocol 1.3.
  */
 DHP_EXPORT int dhp_proc_online(dhp *ctx, uint32_t index, int *ret_status);
 
