@@ -13,6 +13,9 @@
 #include "dhp.h"
 #include "proto/ipcmsg.h"
 
+/* Where dhpd listens unless told otherwise (--socket, $DHP_TARGET). */
+#define DHP_DEFAULT_SOCKET "/run/dhp/dhpd.sock"
+
 struct engine;
 struct linux_platform;
 struct remote;
@@ -70,6 +73,14 @@ int dhp_internal_record_format(const struct ipc_record *rec, dhp_record_format_k
 
 /* dhp_proc_online() of a "unix:" context: CPU_ONLINE. */
 int dhp_internal_cpu_online(dhp *ctx, uint32_t index, int *ret_status);
+
+/* Tests: the system calls of the affinity bookkeeping (lib/affinity.h;
+ * NULL: the kernel's), and whether a client of a simulated dhpd keeps it
+ * anyway (its processors are not this machine's, but a test can map
+ * them).  Before the first synchronous registration.  -EOPNOTSUPP on
+ * target "sim". */
+struct affinity_sys;
+int dhp_internal_affinity_seam(dhp *ctx, const struct affinity_sys *sys, bool on_simulated);
 
 /* dhpd's explanation of the last refused request ("" if none). */
 const char *dhp_internal_last_text(dhp *ctx);

@@ -8,7 +8,7 @@ import os, select, socket, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faketree  # noqa: E402
-from faketree import make_tree, read, write  # noqa: E402
+from faketree import dhpd_argv, make_tree, read, write  # noqa: E402
 
 DHPD, DHPCTL = sys.argv[1], sys.argv[2]
 check = faketree.Checks()
@@ -42,9 +42,8 @@ def main():
         write(root, "dhpd.conf", "[cpu]\nonline = no\n")
         sock = os.path.join(root, "dhpd.sock")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        p = subprocess.Popen([DHPD, "--foreground", "--root", root, "--uevent-fd", str(theirs.fileno()),
-                              "--config", os.path.join(root, "dhpd.conf"), "--socket", sock,
-                              "--log-level", "debug"],
+        p = subprocess.Popen(dhpd_argv(DHPD, root, "--foreground", "--uevent-fd", str(theirs.fileno()),
+                                       "--config", os.path.join(root, "dhpd.conf"), "--log-level", "debug"),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=[theirs.fileno()])
         st = {"buf": b""}
         try:
