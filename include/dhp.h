@@ -247,7 +247,11 @@ DHP_EXPORT int dhp_proc_get_state(dhp *ctx, uint32_t index, dhp_proc_state *ret_
  * when the slot is empty (ABSENT); -ERANGE past the slots; -EDEADLK from
  * inside a synchronous callback; the platform's error (a negative errno)
  * when the processor could not be started (no callback ran); -EINVAL.
- * Target "unix:": -EOPNOTSUPP until dhpd offers it (`dhpctl cpu online N`).
+ * Target "unix:": dhpd runs the transaction (on Linux on its hotplug
+ * thread, inside its crash marker) and each client's callbacks run where
+ * that client runs them; the call needs the privilege of a synchronous
+ * registration (-EPERM otherwise; `dhpctl cpu online N` is the same
+ * request); -EOPNOTSUPP from a dhpd older than protocol 1.3.
  */
 DHP_EXPORT int dhp_proc_online(dhp *ctx, uint32_t index, int *ret_status);
 
@@ -273,8 +277,9 @@ typedef enum dhp_memory_zone {
 } dhp_memory_zone;
 
 /* dhp_memory_snapshot_new - snapshot the memory devices and their blocks.
- * Errors: -EINVAL, -ENOMEM; target "unix:": -EOPNOTSUPP until dhpd sends
- * the blocks. */
+ * Errors: -EINVAL, -ENOMEM; target "unix:": one STATUS request to dhpd
+ * (anyone may make it), -EOPNOTSUPP from a dhpd older than protocol 1.3,
+ * -EPROTO when dhpd's blocks do not add up to its devices. */
 DHP_EXPORT int dhp_memory_snapshot_new(dhp *ctx, dhp_memory_snapshot **ret);
 /* dhp_memory_snapshot_free - NULL is a no-op. */
 DHP_EXPORT void dhp_memory_snapshot_free(dhp_memory_snapshot *s);

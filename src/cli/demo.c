@@ -26,6 +26,7 @@
 #include "cli/demo.h"
 #include "dhp.h"
 #include "cli/demo-rebalance.h"
+#include "lib/dhp-private.h"
 
 #define DEMO_MAX_CPUS 64
 
@@ -285,7 +286,7 @@ int demo_run(const struct demo_options *o) {
         dhp_arrival_reg *r_pool = NULL, *r_cache = NULL;
         dhp_monitor *mon = NULL;
         struct demo_rebalance *rebalance = NULL;
-        char *text = NULL, *error = NULL;
+        char *text = NULL, *error = NULL, err[256] = "";
         const char *name = "built-in";
         dhp *ctx = NULL;
         int r;
@@ -308,9 +309,9 @@ int demo_run(const struct demo_options *o) {
                 return 1;
         }
 
-        r = dhp_open(&ctx, o->target ? o->target : "sim:cpus=2,maxcpus=8,memory=1G");
+        r = dhp_internal_open(&ctx, o->target ? o->target : "sim:cpus=2,maxcpus=8,memory=1G", err, sizeof(err));
         if (r < 0) {
-                fprintf(stderr, "dhpctl: demo: cannot open the simulated partition: %s\n", strerror(-r));
+                fprintf(stderr, "dhpctl: demo: cannot open the simulated partition: %s\n", err[0] ? err : strerror(-r));
                 free(text);
                 return 1;
         }

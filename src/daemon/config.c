@@ -177,6 +177,29 @@ static int set_cpu(struct loader *l, const char *key, const char *value) {
         return 1;
 }
 
+/* margin, commit_margin: read by memcond's own parser, so that the file
+ * takes exactly what dhp_memcond_configure() takes ("default" unsets). */
+static int v_margin(struct loader *l, const char *key, const char *value) {
+        struct memcond_config mc = { 0 };
+        char *err = NULL;
+
+        if (memcond_config_set(&mc, key, value, &err) < 0) {
+                /* "KEY=VALUE: expected ...": the line already names the key. */
+                const char *why = err ? strstr(err, ": ") : NULL;
+                snprintf(l->msg, sizeof(l->msg), "%.200s", why ? why + 2 : err ? err : "invalid value");
+                free(err);
+                return -EINVAL;
+        }
+        if (strcmp(key, "margin") == 0) {
+                l->c.margin_set = mc.margin_set;
+                l->c.margin = mc.margin;
+        } else {
+                l->c.commit_margin_set = mc.commit_margin_set;
+                l->c.commit_margin = mc.commit_margin;
+        }
+        return 0;
+}
+
 static int set_memory(struct loader *l, const char *key, const char *value) {
         static const char *const policies[] = { "movable", "kernel", "auto", NULL };
         uint64_t n;
@@ -216,6 +239,8 @@ static int set_memory(struct loader *l, const char *key, const char *value) {
                 l->c.psi = psi;
                 return 0;
         }
+        if (strcmp(key, "margin") == 0 || strcmp(key, "commit_margin") == 0)
+                return v_margin(l, key, value);
         if (strcmp(key, "low_threshold") == 0)
                 return v_size(l, value, &l->c.low_threshold);
         if (strcmp(key, "high_threshold") == 0)
@@ -422,6 +447,15 @@ int config_memcond_spec(const struct config *c, char *buf, size_t size) {
                               (unsigned long long)c->high_threshold);
         else
                 n += snprintf(buf + n, n < (int)size ? size - (size_t)n : 0, ",high=default");
+        if (c->margin_set)
+                n += snprintf(buf + n, n < (int)size ? size - (size_t)n : 0, ",margin=%llu",
+                              (unsigned long long)c->margin);
+        else
+                n += snprintf(buf + n, n < (int)size ? size - (size_t)n : 0, ",margin=default");
+        if (c->commit_margin_set)
+                n += snprintf(buf + n, n < (int)size ? size - (size_t)n : 0, ",commit_margin=%u", c->commit_margin);
+        else
+                n += snprintf(buf + n, n < (int)size ? size - (size_t)n : 0, ",commit_margin=default");
         return n < (int)size ? 0 : -ENOBUFS;
 }
 
@@ -430,7 +464,7 @@ int config_memcond_spec(const struct config *c, char *buf, size_t size) {
  * the total memory unknown, as before the first read of the levels). */
 static int check_whole(struct loader *l) {
         struct memcond_config mc = { 0 };
-        char spec[128], *err = NULL;
+        char spec[CONFIG_MEMCOND_SPEC_MAX], *err = NULL;
         int r;
 
         if (l->c.low_threshold && l->c.high_threshold && l->c.low_threshold >= l->c.high_threshold) {
@@ -618,6 +652,8 @@ static const struct diff_key {
         { "memory", "psi_trigger", CONFIG_APPLY_RESTART },
         { "memory", "low_threshold", CONFIG_APPLY_RELOAD },
         { "memory", "high_threshold", CONFIG_APPLY_RELOAD },
+        { "memory", "margin", CONFIG_APPLY_RELOAD },
+        { "memory", "commit_margin", CONFIG_APPLY_RELOAD },
         { "sync", "deadline", CONFIG_APPLY_RELOAD },
         { "sync", "late_policy", CONFIG_APPLY_RELOAD },
         { "rebalance", "enabled", CONFIG_APPLY_RESTART },
@@ -676,6 +712,14 @@ static void format_key(const struct config *c, const struct diff_key *k, struct 
                 char buf[32];
                 if (v)
                         strbuf_puts(sb, format_size(v, buf, sizeof(buf)));
+                else
+                        strbuf_puts(sb, "default");
+        } else if (IS("memory", "margin")) {
+                char buf[32];
+                strbuf_puts(sb, c->margin_set ? format_size(c->margin, buf, sizeof(buf)) : "default");
+        } else if (IS("memory", "commit_margin")) {
+                if (c->commit_margin_set)
+                        strbuf_printf(sb, "%u%%", c->commit_margin);
                 else
                         strbuf_puts(sb, "default");
         } else if (IS("sync", "deadline"))

@@ -402,7 +402,7 @@ static void apply_reload(void *userdata) {
 
 /* Memory condition thresholds and the fallback interval from dhpd.conf. */
 static int setup_memcond(struct daemon *d) {
-        char spec[128], *err = NULL;
+        char spec[CONFIG_MEMCOND_SPEC_MAX], *err = NULL;
         int r;
 
         r = config_memcond_spec(&d->cfg, spec, sizeof(spec));
@@ -438,9 +438,10 @@ static int setup_platform(struct daemon *d) {
 
         if (strcmp(d->opt.platform, "sim") == 0) {
                 struct sim_config sc = SIM_CONFIG_DEFAULT;
-                if (d->opt.sim_options && sim_config_parse(&sc, d->opt.sim_options) < 0) {
-                        log_error(&d->log, "--sim: bad options '%s' (cpus=N,maxcpus=N,memory=SIZE,block=SIZE,maxmem=SIZE)",
-                                  d->opt.sim_options);
+                char err[256] = "";
+                if (d->opt.sim_options && sim_config_parse_err(&sc, d->opt.sim_options, err, sizeof(err)) < 0) {
+                        log_error(&d->log, "--sim: bad options '%s': %s (cpus=N,maxcpus=N,memory=SIZE,block=SIZE,"
+                                  "maxmem=SIZE)", d->opt.sim_options, err[0] ? err : "invalid");
                         return -EINVAL;
                 }
                 r = sim_new(&d->sim, &sc);
@@ -551,6 +552,36 @@ static void *notify_thread(void *userdata) {
         return NULL;
 }
 
+/* CPU_ONLINE on Linux: the transaction runs on the hotplug thread, which
+ * alone runs the platform's, and answers from there. */
+struct cpu_online_work {
+        struct linux_hotplug_work w; /* first: the work leads here */
+        struct linux_platform *lp;
+        struct server_cpu_online *req;
+        uint32_t index;
+};
+
+static void cpu_online_run(struct linux_hotplug_work *w, bool cancelled) {
+        struct cpu_online_work *o = (struct cpu_online_work *)w;
+        int r, status = 0;
+
+        r = cancelled ? -ESHUTDOWN : linux_platform_cpu_online(o->lp, o->index, &status);
+        server_cpu_online_done(o->req, r, status);
+        free(o);
+}
+
+static void cpu_online_request(void *userdata, struct server_cpu_online *req, uint32_t index) {
+        struct daemon *d = userdata;
+        struct cpu_online_work *o = calloc(1, sizeof(*o));
+
+        if (!o) {
+                server_cpu_online_done(req, -ENOMEM, 0);
+                return;
+        }
+        *o = (struct cpu_online_work){ .w.fn = cpu_online_run, .lp = d->lp, .req = req, .index = index };
+        linux_hotplug_submit(d->hp, &o->w);
+}
+
 static int setup_server(struct daemon *d) {
         struct server_config sc = SERVER_CONFIG_DEFAULT;
         int r;
@@ -564,6 +595,8 @@ static int setup_server(struct daemon *d) {
         if (r < 0)
                 return r;
         server_set_rebalance(d->server, d->rb);
+        if (d->hp)
+                server_set_cpu_online(d->server, cpu_online_request, d);
         r = -pthread_create(&d->nt_thread, NULL, notify_thread, d);
         d->nt_running = r == 0;
         return r;

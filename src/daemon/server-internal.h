@@ -12,6 +12,7 @@
  *   devproxy.c   user-space devices and their proxy drivers
  *   subscribe.c  arrival registrations and memory condition subscriptions
  *   simctl.c     sim control (dhpd --platform sim)
+ *   onlinectl.c  CPU_ONLINE: a new add for a processor whose add failed
  *   status.c     STATUS, the notification stream and HISTORY
  *
  * Threads that touch a peer:
@@ -137,6 +138,7 @@ enum job_kind {
         JOB_SIM_CPU,
         JOB_SIM_MEM,
         JOB_SIM_RUN,
+        JOB_CPU_ONLINE, /* reg: the processor (the sim's; another platform's goes to its hook) */
         JOB_DEVICE_FREE, /* dev, drivers: unlisted on main, freed here */
         JOB_DRIVER_FREE, /* drivers (one): unlisted on main, freed here */
 };
@@ -167,6 +169,9 @@ struct server {
         struct list clients;
         unsigned nclients;
         uint64_t next_id;
+
+        server_cpu_online_fn *cpu_online; /* CPU_ONLINE off the sim; NULL: none */
+        void *cpu_online_userdata;
 
         struct history *history;
         dhp_monitor *history_mon;
@@ -277,6 +282,14 @@ void subscribe_drop(struct server *s, struct peer *c);
 
 server_request_fn simctl_handle;
 void simctl_run(struct server *s, struct job *j);
+
+/* ---- onlinectl.c ----------------------------------------------------------- */
+
+server_request_fn onlinectl_handle;
+/* CPU_ONLINE's REPLY (any thread). */
+void onlinectl_reply(struct peer *c, uint64_t id, uint32_t index, int r, int status);
+/* Worker: JOB_CPU_ONLINE on the sim (simctl.c). */
+void simctl_cpu_online(struct server *s, struct job *j);
 
 /* ---- status.c -------------------------------------------------------------- */
 

@@ -40,6 +40,7 @@ const struct server_request server_requests[] = {
         { IPC_SIM_CPU_ADD,            REQUEST_PRIVILEGED,        REQUEST_NEEDS_SIM,        simctl_handle },
         { IPC_SIM_MEMORY_ADD,         REQUEST_PRIVILEGED,        REQUEST_NEEDS_SIM,        simctl_handle },
         { IPC_SIM_RUN,                REQUEST_PRIVILEGED,        REQUEST_NEEDS_SIM,        simctl_handle },
+        { IPC_CPU_ONLINE,             REQUEST_PRIVILEGED,        REQUEST_NEEDS_NOTHING,    onlinectl_handle },
         { IPC_MEMCOND_SUBSCRIBE,      REQUEST_ANYONE,            REQUEST_NEEDS_NOTHING,    subscribe_handle_memcond_subscribe },
         { IPC_MEMCOND_UNSUBSCRIBE,    REQUEST_ANYONE,            REQUEST_NEEDS_NOTHING,    subscribe_handle_memcond_unsubscribe },
         { IPC_MEMCOND_CONFIGURE,      REQUEST_PRIVILEGED,        REQUEST_NEEDS_NOTHING,    subscribe_handle_memcond_configure },

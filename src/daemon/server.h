@@ -60,3 +60,16 @@ struct rebalance;
  * thread reads.
  */
 void server_set_rebalance(struct server *s, struct rebalance *rb);
+
+/*
+ * CPU_ONLINE on a platform other than the sim (whose sim_cpu_retry() the
+ * worker runs): fn is called on the main thread with a request to answer
+ * once, from any thread, with server_cpu_online_done(); it must not run the
+ * transaction there (dhpd hands it to the Linux hotplug thread).  Without
+ * it (and without a sim) CPU_ONLINE is answered -EOPNOTSUPP.
+ */
+struct server_cpu_online;
+typedef void server_cpu_online_fn(void *userdata, struct server_cpu_online *req, uint32_t index);
+void server_set_cpu_online(struct server *s, server_cpu_online_fn *fn, void *userdata);
+/* The answer: r and status as dhp_proc_online()'s; frees req. */
+void server_cpu_online_done(struct server_cpu_online *req, int r, int status);

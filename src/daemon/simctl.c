@@ -44,6 +44,14 @@ void simctl_run(struct server *s, struct job *j) {
         }
 }
 
+/* On the worker: the sim's CPU_ONLINE, a transaction as the sim's adds. */
+void simctl_cpu_online(struct server *s, struct job *j) {
+        int status = 0, r;
+
+        r = sim_cpu_retry(s->sim, j->reg, &status);
+        onlinectl_reply(j->c, j->msgid, j->reg, r, status);
+}
+
 /* SIM_CPU_ADD, SIM_MEMORY_ADD, SIM_RUN: queued for the worker. */
 bool simctl_handle(struct server *s, struct peer *c, const struct ipc_msg *m) {
         struct job *j;

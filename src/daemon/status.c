@@ -131,22 +131,71 @@ void status_send_procs(struct engine *e, struct peer *c, uint64_t id) {
         }
 }
 
+/* STATUS_MEM_BLOCKS for device d: one per run of consecutive blocks of
+ * the same state and zone (a device's blocks are mostly one run). */
+static void status_send_runs(struct peer *c, uint64_t id, uint64_t d, const struct engine_block_info *b,
+                             uint64_t n) {
+        struct ipc_msg m = { .type = IPC_STATUS_MEM_BLOCKS, .id = id };
+
+        for (uint64_t i = 0, k; i < n; i = k) {
+                for (k = i + 1; k < n && k - i < UINT32_MAX && b[k].index == b[k - 1].index + 1 &&
+                                b[k].online == b[i].online && b[k].zone == b[i].zone;
+                     k++)
+                        ;
+                m.status_mem_blocks = (typeof(m.status_mem_blocks)){
+                        .device = d, .first_block = b[i].index, .count = (uint32_t)(k - i),
+                        .state = b[i].online ? DHP_MEMORY_BLOCK_ONLINE : DHP_MEMORY_BLOCK_OFFLINE,
+                        .zone = (uint32_t)b[i].zone };
+                peer_send(c, &m, false);
+        }
+}
+
+/* STATUS_MEM of device d, then (1.3) its blocks, read with it under one
+ * lock so that the two agree.  -ENOENT past the last device. */
+static int status_send_mem(struct server *s, struct peer *c, uint64_t id, uint64_t d) {
+        _cleanup_free_ struct engine_block_info *blocks = NULL;
+        struct engine_mem_info mi;
+        struct ipc_msg m;
+        int r;
+
+        r = engine_mem_device_info(s->e, d, &mi);
+        if (r < 0)
+                return r;
+        /* Until the array holds them all (a device may grow in between). */
+        for (uint64_t cap = 0; c->minor >= 3 && (!blocks || mi.nblocks > cap);) {
+                cap = mi.nblocks;
+                free(blocks);
+                blocks = calloc(cap ? cap : 1, sizeof(*blocks));
+                if (!blocks)
+                        return -ENOMEM;
+                r = engine_mem_device_blocks(s->e, d, &mi, blocks, cap);
+                if (r < 0)
+                        return r;
+        }
+        if (mi.removed)
+                return 0;
+        m = (struct ipc_msg){ .type = IPC_STATUS_MEM, .id = id };
+        m.status_mem = (typeof(m.status_mem)){ .id = d, .base = mi.base, .size = mi.size,
+                                               .block_size = engine_mem_block_size(s->e),
+                                               .nblocks = (uint32_t)mi.nblocks,
+                                               .online_blocks = (uint32_t)mi.online_blocks };
+        peer_send(c, &m, false);
+        if (blocks)
+                status_send_runs(c, id, d, blocks, mi.nblocks);
+        return 0;
+}
+
 static int status_send(struct server *s, struct peer *c, uint64_t id) {
         struct ipc_msg m;
+        int r;
 
         status_send_procs(s->e, c, id);
         for (uint64_t d = 0;; d++) {
-                struct engine_mem_info mi;
-                if (engine_mem_device_info(s->e, d, &mi) < 0)
+                r = status_send_mem(s, c, id, d);
+                if (r == -ENOENT)
                         break;
-                if (mi.removed)
-                        continue;
-                m = (struct ipc_msg){ .type = IPC_STATUS_MEM, .id = id };
-                m.status_mem = (typeof(m.status_mem)){ .id = d, .base = mi.base, .size = mi.size,
-                                                       .block_size = engine_mem_block_size(s->e),
-                                                       .nblocks = (uint32_t)mi.nblocks,
-                                                       .online_blocks = (uint32_t)mi.online_blocks };
-                peer_send(c, &m, false);
+                if (r < 0)
+                        return r;
         }
         list_for_each(p, &s->clients) {
                 struct peer *o = list_entry(p, struct peer, node);
@@ -168,8 +217,7 @@ static int status_send(struct server *s, struct peer *c, uint64_t id) {
         return 0;
 }
 bool status_handle_status(struct server *s, struct peer *c, const struct ipc_msg *m) {
-        status_send(s, c, m->id);
-        peer_reply(c, m->id, 0, 0, 0, NULL);
+        peer_reply(c, m->id, status_send(s, c, m->id), 0, 0, NULL);
         return true;
 }
 

@@ -53,6 +53,9 @@ static void job_run(struct server *s, struct job *j) {
         case JOB_SIM_RUN:
                 simctl_run(s, j);
                 break;
+        case JOB_CPU_ONLINE:
+                simctl_cpu_online(s, j);
+                break;
         }
 }
 

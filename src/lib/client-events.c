@@ -115,6 +115,29 @@ static int register_local(struct remote *r, struct entry *e, int status) {
         return ret;
 }
 
+/* One run of blocks into the status asked; the lock is held.  A device
+ * has at most as many runs as blocks: the cap only stops a daemon gone mad. */
+static void status_run_add(struct request *req, const struct ipc_msg *m) {
+        struct remote_status *st = req->st;
+
+        if (st->nruns == (size_t)1 << 22) {
+                req->st_err = -EPROTO;
+                return;
+        }
+        if ((st->nruns & (st->nruns - 1)) == 0) { /* 0, 1, 2, 4 ...: grow */
+                struct remote_mem_run *p = reallocarray(st->runs, st->nruns ? 2 * st->nruns : 16, sizeof(*p));
+                if (!p) {
+                        req->st_err = -ENOMEM;
+                        return;
+                }
+                st->runs = p;
+        }
+        st->runs[st->nruns++] = (struct remote_mem_run){
+                .device = m->status_mem_blocks.device, .first_block = m->status_mem_blocks.first_block,
+                .count = m->status_mem_blocks.count, .state = m->status_mem_blocks.state,
+                .zone = m->status_mem_blocks.zone };
+}
+
 static void on_reply_part(struct remote *r, const struct ipc_msg *m) {
         struct request *req;
 
@@ -148,6 +171,8 @@ static void on_reply_part(struct remote *r, const struct ipc_msg *m) {
                 } else {
                         req->st_err = -ENOMEM;
                 }
+        } else if (req && req->st && m->type == IPC_STATUS_MEM_BLOCKS) {
+                status_run_add(req, m);
         } else if (req && m->type == IPC_REPLY) {
                 struct entry *e = req->entry;
                 req->status = m->reply.status;
@@ -375,6 +400,7 @@ bool client_dispatch(struct remote *r, const struct ipc_msg *m) {
         case IPC_REPLY:
         case IPC_STATUS_PROC:
         case IPC_STATUS_MEM:
+        case IPC_STATUS_MEM_BLOCKS:
         case IPC_STATUS_CLIENT:
                 on_reply_part(r, m);
                 return true;

@@ -167,6 +167,12 @@
           IPC_F_INT(status_mem.id) IPC_F_INT(status_mem.base) IPC_F_INT(status_mem.size)                   \
           IPC_F_INT(status_mem.block_size) IPC_F_INT(status_mem.nblocks)                                   \
           IPC_F_INT(status_mem.online_blocks))                                                             \
+        /* (1.3) after each STATUS_MEM: its blocks, one run of consecutive                                 \
+         * blocks with the same state and zone per message, in order */                                   \
+        X(STATUS_MEM_BLOCKS, 0x65, REPLY,                                                                  \
+          IPC_F_INT(status_mem_blocks.device) IPC_F_INT(status_mem_blocks.first_block)                     \
+          IPC_F_INT(status_mem_blocks.count) IPC_F_INT(status_mem_blocks.state)                            \
+          IPC_F_INT(status_mem_blocks.zone))                                                               \
         X(STATUS_CLIENT, 0x63, REPLY,                                                                      \
           IPC_F_INT(status_client.pid) IPC_F_INT(status_client.uid) IPC_F_INT(status_client.flags)         \
           IPC_F_INT(status_client.sync_regs) IPC_F_INT(status_client.arrival_regs)                         \
@@ -175,7 +181,11 @@
         X(SIM_CPU_ADD, 0x70, REQUEST, )                                                                    \
         X(SIM_MEMORY_ADD, 0x71, REQUEST, IPC_F_INT(sim_memory_add.size))                                   \
         X(SIM_RUN, 0x72, REQUEST,                                                                          \
-          IPC_F_STR(sim_run.filename) IPC_F_BLOB(sim_run.text, sim_run.text_len))
+          IPC_F_STR(sim_run.filename) IPC_F_BLOB(sim_run.text, sim_run.text_len))                          \
+        /* (1.3) a new add for a present processor not admitted: REPLY status 0                            \
+         * (admitted), 1 (the add failed: v32 = the positive errno of the veto                             \
+         * or the failure) */                                                                              \
+        X(CPU_ONLINE, 0x82, REQUEST, IPC_F_INT(cpu_online.index))
 
 /* The message types (IPC_HELLO, ...) come from IPC_MESSAGES above. */
 enum ipc_type {
@@ -322,12 +332,19 @@ struct ipc_msg {
                         uint32_t nblocks, online_blocks;
                 } status_mem;
                 struct {
+                        uint64_t device, first_block; /* STATUS_MEM's id; the kernel's block index */
+                        uint32_t count, state, zone;  /* dhp_memory_block_state, dhp_memory_zone */
+                } status_mem_blocks;
+                struct {
                         uint32_t pid, uid, flags, sync_regs, arrival_regs, late;
                         char name[IPC_NAME_MAX];
                 } status_client;
                 struct {
                         uint64_t size;
                 } sim_memory_add;
+                struct {
+                        uint32_t index;
+                } cpu_online;
                 struct {
                         uint32_t sub;
                         char name[IPC_MEMCOND_NAME_MAX];

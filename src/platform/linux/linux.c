@@ -295,6 +295,31 @@ static void handle_cpu(struct linux_platform *lp, uint32_t cpu, bool online_now,
 }
 
 
+int linux_platform_cpu_online(struct linux_platform *lp, uint32_t cpu, int *ret_status) {
+        dhp_proc_state st;
+        int r, status = 0;
+
+        /* Refused before the mark: a mark means a transaction ran. */
+        r = engine_cpu_get_state(lp->engine, cpu, &st);
+        if (r < 0)
+                return r;
+        if (st == DHP_PROC_ABSENT)
+                return -ENODEV;
+        if (st == DHP_PROC_ADMITTED)
+                return -EALREADY;
+        linux_txn_mark(lp, cpu, true);
+        r = engine_cpu_hotadd(lp->engine, cpu, 0, &status);
+        linux_txn_mark(lp, cpu, false);
+        if (r == 0)
+                log_info(&lp->log, "cpu%u: online on request, admitted", cpu);
+        else if (r == 1)
+                log_notice(&lp->log, "cpu%u: online on request: add failed: %s", cpu, strerror(-status));
+        if (r == 1 && ret_status)
+                *ret_status = status;
+        return r;
+}
+
+
 static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
         struct topology *t = NULL;
         bool *is_new = NULL;
