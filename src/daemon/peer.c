@@ -77,8 +77,10 @@ void peer_unref(struct peer *c) {
 }
 
 static void arm_out_locked(struct peer *c, bool on) {
-        struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c };
+        struct epoll_event ev;
 
+        on = on || c->streaming; /* the main thread produces on EPOLLOUT */
+        ev = (struct epoll_event){ .events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c };
         if (c->want_out == on || c->gone)
                 return;
         c->want_out = on;
@@ -150,6 +152,13 @@ void peer_flush_locked(struct peer *c) {
  * phases are never dropped (a client that lets them pile up past four
  * times the cap is cut off).
  */
+void peer_set_streaming(struct peer *c, bool on) {
+        pthread_mutex_lock(&c->lock);
+        c->streaming = on;
+        arm_out_locked(c, c->out_head != NULL);
+        pthread_mutex_unlock(&c->lock);
+}
+
 void peer_flush(struct peer *c) {
         pthread_mutex_lock(&c->lock);
         peer_flush_locked(c);
