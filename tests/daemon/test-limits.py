@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""dhpd (--platform sim) at its limits, as a process (issue 18): the
+max_clients key of dhpd.conf with 1000 clients at once, --socket naming a
+regular file, a client name that would forge a log line.  Every wait is
+bounded and on an event (READY, a reply, EOF), never a sleep."""
+import os, select, socket, struct, subprocess, sys, tempfile
+
+DHPD = sys.argv[1]
+failures = 0
+passed = 0
+
+
+def ok(cond, what):
+    global failures, passed
+    if cond:
+        passed += 1
+    else:
+        failures += 1
+        print("not ok: " + what)
+
+
+def hello(name=b"limits", msg_id=1):
+    payload = struct.pack("<HHI", 1, 2, os.getpid()) + struct.pack("<H", len(name)) + name
+    return struct.pack("<HHIQ", 0x01, 0, 16 + len(payload), msg_id) + payload
+
+
+def recv(s, timeout=10.0):
+    """The next datagram, b'' on EOF, None on timeout."""
+    r, _, _ = select.select([s], [], [], timeout)
+    if not r:
+        return None
+    try:
+        return s.recv(65536)
+    except ConnectionResetError:
+        return b""
+
+
+def start(tmp, conf_text, sock):
+    conf = os.path.join(tmp, "dhpd.conf")
+    with open(conf, "w") as f:
+        f.write(conf_text)
+    p = subprocess.Popen([DHPD, "--foreground", "--platform", "sim", "--config", conf, "--socket", sock,
+                          "--log-level", "info"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    r, _, _ = select.select([p.stdout], [], [], 10)
+    ready = bool(r) and p.stdout.readline().strip() == b"READY"
+    return p, ready
+
+
+def stop(p):
+    p.terminate()
+    try:
+        _, err = p.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        _, err = p.communicate()
+    return err.decode(errors="replace")
+
+
+def test_regular_file_not_deleted(tmp):
+    path = os.path.join(tmp, "precious")
+    with open(path, "w") as f:
+        f.write("keep me")
+    p = subprocess.run([DHPD, "--foreground", "--platform", "sim", "--config", "/dev/null", "--socket", path],
+                       capture_output=True, timeout=20)
+    ok(p.returncode != 0, "dhpd --socket on a regular file: exit status %d" % p.returncode)
+    ok(b"is not a socket" in p.stderr, "dhpd says why: %r" % p.stderr[-200:])
+    ok(os.path.exists(path) and open(path).read() == "keep me", "the file is left as it was")
+
+
+def test_thousand_clients(tmp):
+    sock = os.path.join(tmp, "dhpd.sock")
+    p, ready = start(tmp, "[daemon]\nmax_clients = 1000\n", sock)
+    ok(ready, "dhpd with max_clients = 1000 ready")
+    if not ready:
+        stop(p)
+        return
+    conns = []
+    welcomed = 0
+    for i in range(1000):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.connect(sock)  # blocking: waits for room in the backlog, dhpd accepts
+        s.settimeout(10)
+        s.send(hello(b"c%d" % i))
+        conns.append(s)
+    for s in conns:
+        m = recv(s)
+        if m and struct.unpack_from("<H", m)[0] == 0x02:
+            welcomed += 1
+    ok(welcomed == 1000, "1000 clients welcomed: %d" % welcomed)
+    # The 1001st (root: the reserve does not apply past the global cap).
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(sock)
+    s.settimeout(10)
+    ok(recv(s) == b"", "the 1001st connection is closed at once")
+    s.close()
+    for c in conns:
+        c.close()
+    err = stop(p)
+    n = sum(1 for line in err.splitlines() if "refus" in line)
+    ok(n == 1, "one refusal, one line: %d" % n)
+
+
+def test_name_cannot_forge_a_line(tmp):
+    sock = os.path.join(tmp, "dhpd.sock")
+    p, ready = start(tmp, "", sock)
+    ok(ready, "dhpd ready")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(sock)
+    s.settimeout(10)
+    s.send(hello(b"x\ndhpd: cpu9: add failed: EIO\x1b[2J\xff"))
+    m = recv(s)
+    ok(m is not None and len(m) >= 16 and struct.unpack_from("<H", m)[0] == 0x04, "ERROR for the name")
+    ok(recv(s) == b"", "then closed")
+    s.close()
+    err = stop(p)
+    lines = err.splitlines()
+    ok(not any(line.startswith("dhpd: cpu9") for line in lines), "no forged line in the log")
+    ok("\x1b" not in err, "no escape sequence in the log")
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        test_regular_file_not_deleted(tmp)
+    with tempfile.TemporaryDirectory() as tmp:
+        test_thousand_clients(tmp)
+    with tempfile.TemporaryDirectory() as tmp:
+        test_name_cannot_forge_a_line(tmp)
+    print("%d passed, %d failed" % (passed, failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
