@@ -576,6 +576,60 @@ static void test_empty_datagram_is_not_eof(void **state) {
         h_stop();
 }
 
+/* The registration cap holds between the worker (synchronous ones) and the
+ * main thread (arrival ones) registering for the same client at once: of
+ * 8 registrations against max_regs 4, exactly 4 succeed, round after
+ * round.  (Before, both checked, then both took: 5.  TSan also sees it.) */
+static void test_registration_cap_across_threads(void **state) {
+        struct server_config cfg = { .max_regs = 4, .max_jobs = 16 };
+        struct ipc_msg m;
+        int fd;
+
+        NEED_ROOT(); /* synchronous registrations are privileged */
+        h_start(cfg, NULL);
+        h_pump_start();
+        fd = raw_connect(false);
+        raw_hello(fd, "racer");
+        assert_int_equal(raw_next(fd, &m, 5000, false), 1);
+        for (int round = 0; round < 100; round++) {
+                bool sync_ok[4], arr_ok[4];
+                unsigned won = 0;
+
+                for (uint32_t k = 0; k < 4; k++) {
+                        m = (struct ipc_msg){ .type = IPC_PROC_REGISTER, .id = 100 + k, .proc_register = { .reg = k } };
+                        raw_send(fd, &m);
+                        m = (struct ipc_msg){ .type = IPC_ARRIVAL_REGISTER, .id = 200 + k };
+                        m.arrival_register = (typeof(m.arrival_register)){ .reg = k, .cls = DHP_CLASS_PROCESSOR };
+                        raw_send(fd, &m);
+                }
+                for (int k = 0; k < 8; k++) {
+                        assert_int_equal(raw_next(fd, &m, 10000, false), 1);
+                        assert_int_equal(m.type, IPC_REPLY);
+                        assert_true(m.reply.status == 0 || m.reply.status == -ENOSPC);
+                        if (m.id >= 200)
+                                arr_ok[m.id - 200] = m.reply.status == 0;
+                        else
+                                sync_ok[m.id - 100] = m.reply.status == 0;
+                        won += m.reply.status == 0;
+                }
+                assert_int_equal(won, 4);
+                for (uint32_t k = 0; k < 4; k++) {
+                        if (sync_ok[k]) {
+                                m = (struct ipc_msg){ .type = IPC_PROC_DEREGISTER, .id = 300 + k, .unreg = { .reg = k } };
+                                raw_send(fd, &m);
+                                assert_int_equal(raw_reply(fd, 300 + k, false, NULL, 0), 0);
+                        }
+                        if (arr_ok[k]) {
+                                m = (struct ipc_msg){ .type = IPC_ARRIVAL_UNREGISTER, .id = 400 + k, .unreg = { .reg = k } };
+                                raw_send(fd, &m);
+                                assert_int_equal(raw_reply(fd, 400 + k, false, NULL, 0), 0);
+                        }
+                }
+        }
+        close(fd);
+        h_stop();
+}
+
 /* ---- 2: bounded work per request -------------------------------------------- */
 
 struct blocker {
@@ -886,6 +940,7 @@ int main(void) {
                 cmocka_unit_test(test_reserved_type_before_hello),
                 cmocka_unit_test(test_error_text_names_this_message),
                 cmocka_unit_test(test_empty_datagram_is_not_eof),
+                cmocka_unit_test(test_registration_cap_across_threads),
                 cmocka_unit_test(test_work_per_client_is_capped),
                 cmocka_unit_test(test_status_with_10000_devices),
                 cmocka_unit_test(test_names_valid_and_escaped),

@@ -105,6 +105,10 @@ struct stream {
         size_t nev, pos;
 };
 
+/* The bytes queued for one client, whatever the messages: notifications are
+ * dropped (LOST) past half of it, the client is cut off past it. */
+#define PEER_OUT_BYTES_MAX (2u << 20)
+
 /* Streams one client may have waiting (one produced at a time). */
 #define PEER_STREAMS_MAX 4
 
@@ -131,6 +135,7 @@ struct peer {
         pthread_cond_t cond; /* an answer came, or the client went */
         struct outmsg *out_head, **out_tail;
         unsigned out_n;   /* queued messages */
+        size_t out_bytes; /* their bytes */
         bool want_out;    /* EPOLLOUT armed */
         bool streaming;   /* a stream waits: keep EPOLLOUT armed */
         uint64_t lost;    /* notifications dropped since the last LOST */

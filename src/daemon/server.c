@@ -291,11 +291,15 @@ void server_peer_drop(struct server *s, struct peer *c, const char *why) {
         /* The proxy may be in a phase that waits on the main thread's
          * reading of other clients: release it on the worker.  So are
          * the client's devices, which a sequence may hold (their proxies
-         * ask no more: the client is gone). */
-        j = job_new(c, JOB_DROP, 0);
-        if (j) {
-                devproxy_unlist_all(c, j);
-                job_queue(s, j);
+         * ask no more: the client is gone).  An unprivileged peer can hold
+         * neither: it leaves nothing for the worker, so that connecting
+         * and leaving in a loop queues no work behind a busy worker. */
+        if (c->privileged) {
+                j = job_new(c, JOB_DROP, 0);
+                if (j) {
+                        devproxy_unlist_all(c, j);
+                        job_queue(s, j);
+                }
         }
         peer_unref(c);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/names.h"
 #include "daemon/server-internal.h"
 #include "platform/sim/scenario.h"
 #include "platform/sim/sim.h"
@@ -23,10 +24,13 @@ static int settle(void *userdata) {
         return engine_wait_idle(s->e, 10000);
 }
 
+/* A scenario's note goes into the record stream every monitor and the
+ * JSON output print: escaped, like every text from a client. */
 static void note(void *userdata, const char *text) {
         struct server *s = userdata;
+        char buf[IPC_NAME_MAX]; /* the record's name on the wire: not cut again */
 
-        engine_record_note(s->e, text);
+        engine_record_note(s->e, names_escape(text, buf, sizeof(buf)));
 }
 
 static int device_add(void *userdata, const struct simdev_config *cfg) {

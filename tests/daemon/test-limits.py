@@ -118,6 +118,108 @@ def test_name_cannot_forge_a_line(tmp):
     ok("\x1b" not in err, "no escape sequence in the log")
 
 
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def msg(mtype, msg_id, payload=b""):
+    return struct.pack("<HHIQ", mtype, 0, 16 + len(payload), msg_id) + payload
+
+
+def reply_status(s, msg_id, timeout=20.0):
+    while True:
+        m = recv(s, timeout)
+        if not m:
+            return None
+        mtype, _, _, mid = struct.unpack_from("<HHIQ", m)
+        if mtype == 0x03 and mid == msg_id:
+            return struct.unpack_from("<i", m, 16)[0]
+
+
+def as_nobody(fn):
+    """Run fn() in a child that is nobody (no groups); its exit status."""
+    pid = os.fork()
+    if pid == 0:
+        rc = 1
+        try:
+            os.setgroups([])
+            os.setresgid(65534, 65534, 65534)
+            os.setresuid(65534, 65534, 65534)
+            rc = fn()
+        finally:
+            os._exit(rc)
+    return os.waitpid(pid, 0)[1] >> 8
+
+
+def test_floods_as_nobody(tmp):
+    """The attacks of issue 18 by an unprivileged user: 300 idle
+    connections (root's STATUS still served), 100 000 PROC_DEREGISTERs
+    without ids (dhpd's memory does not grow)."""
+    if os.geteuid() != 0:
+        print("skip: the floods need root to become nobody")
+        return
+    sock = os.path.join(tmp, "dhpd.sock")
+    os.chmod(tmp, 0o755)
+    p, ready = start(tmp, "", sock)
+    ok(ready, "dhpd ready")
+    if not ready:
+        stop(p)
+        return
+    rd, wr = os.pipe()
+
+    def idle_connections():
+        held = []
+        for _ in range(300):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            s.connect(sock)
+            held.append(s)
+        os.write(wr, b"R")
+        os.read(rd, 1)  # until the test has checked
+        return 0
+
+    pid = os.fork()
+    if pid == 0:
+        os.setgroups([])
+        os.setresgid(65534, 65534, 65534)
+        os.setresuid(65534, 65534, 65534)
+        os._exit(idle_connections())
+    ok(os.read(rd, 1) == b"R", "300 connections made")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(sock)
+    s.settimeout(10)
+    s.send(hello(b"root-status"))
+    s.send(msg(0x60, 9))  # STATUS
+    ok(reply_status(s, 9) == 0, "root's STATUS answered while nobody holds every connection it may")
+    s.close()
+    os.write(wr, b"D")
+    os.waitpid(pid, 0)
+
+    before = rss_kb(p.pid)
+
+    def deregister_flood():
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        c.connect(sock)
+        c.send(hello(b"flood"))
+        for i in range(100000):
+            c.send(msg(0x11, 0, struct.pack("<I", i)))  # PROC_DEREGISTER, id 0
+        c.settimeout(30)
+        c.send(msg(0x05, 77))  # PING: everything before it was handled
+        return 0 if reply_status(c, 77, 30) == 0 else 2
+
+    ok(as_nobody(deregister_flood) == 0, "100 000 PROC_DEREGISTERs sent and handled")
+    after = rss_kb(p.pid)
+    print("# 100 000 PROC_DEREGISTERs from nobody: dhpd RSS %d kB -> %d kB" % (before, after))
+    ok(after - before < 1024, "dhpd's RSS grew %d kB" % (after - before))
+    err = stop(p)
+    n = sum(1 for line in err.splitlines() if "refus" in line)
+    print("# 300 connections from nobody: %d refusal line(s) logged" % n)
+    ok(1 <= n <= 2, "refusals logged once per interval: %d lines" % n)
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         test_regular_file_not_deleted(tmp)
@@ -125,6 +227,8 @@ def main():
         test_thousand_clients(tmp)
     with tempfile.TemporaryDirectory() as tmp:
         test_name_cannot_forge_a_line(tmp)
+    with tempfile.TemporaryDirectory() as tmp:
+        test_floods_as_nobody(tmp)
     print("%d passed, %d failed" % (passed, failures))
     return 1 if failures else 0
 
