@@ -746,6 +746,48 @@ static void test_work_per_client_is_capped(void **state) {
         h_stop();
 }
 
+/* What waits for a client that does not read is bounded in bytes, not only
+ * in messages: notifications are dropped (counted for LOST) past half of
+ * PEER_OUT_BYTES_MAX, a client past all of it is cut off. */
+static void test_send_queue_bytes_capped(void **state) {
+        struct server_config cfg = { .max_queue = 100000 };
+        struct ipc_msg m = { .type = IPC_REPLY, .id = 5 };
+        struct peer *c;
+        int fd, r = 0, i;
+
+        h_start(cfg, NULL);
+        fd = raw_connect(false);
+        raw_hello(fd, "sleeper");
+        h_settle();
+        c = list_entry(H.s->clients.next, struct peer, node);
+        memset(m.reply.text, 'x', IPC_TEXT_MAX - 1);
+        for (i = 0; i < 100000; i++) {
+                m.type = IPC_RECORD_EXT; /* a droppable notification */
+                m.record = (struct ipc_record){ .method = "note", .event = "NOTE" };
+                memset(m.record.detail, 'y', sizeof(m.record.detail) - 1);
+                peer_send(c, &m, true);
+                if (c->lost)
+                        break;
+        }
+        assert_true(c->lost > 0);
+        assert_true(c->out_bytes <= PEER_OUT_BYTES_MAX / 2);
+        m = (struct ipc_msg){ .type = IPC_REPLY, .id = 5 };
+        memset(m.reply.text, 'x', IPC_TEXT_MAX - 1);
+        for (i = 0; i < 100000 && r == 0; i++)
+                r = peer_send(c, &m, false);
+        assert_int_equal(r, -ENOBUFS);
+        assert_true(c->out_bytes <= PEER_OUT_BYTES_MAX);
+        assert_true(i < 100000);
+        h_settle(); /* the main thread sees the hang-up and drops it */
+        {
+                struct server_stats st;
+                server_get_stats(H.s, &st);
+                assert_int_equal(st.clients, 0);
+        }
+        close(fd);
+        h_stop();
+}
+
 /* ---- 8: replies as large as the machine ------------------------------------ */
 
 /* 10 000 memory devices: STATUS and an arrival registration with
@@ -942,6 +984,7 @@ int main(void) {
                 cmocka_unit_test(test_empty_datagram_is_not_eof),
                 cmocka_unit_test(test_registration_cap_across_threads),
                 cmocka_unit_test(test_work_per_client_is_capped),
+                cmocka_unit_test(test_send_queue_bytes_capped),
                 cmocka_unit_test(test_status_with_10000_devices),
                 cmocka_unit_test(test_names_valid_and_escaped),
                 cmocka_unit_test(test_names_refused_at_the_boundary),
