@@ -39,8 +39,12 @@ def start(tmp, conf_text, sock):
     conf = os.path.join(tmp, "dhpd.conf")
     with open(conf, "w") as f:
         f.write(conf_text)
+    # The log into a file: a pipe nobody reads while 1000 clients connect
+    # would fill and block dhpd.
+    log = open(os.path.join(tmp, "dhpd.log"), "w+")
     p = subprocess.Popen([DHPD, "--foreground", "--platform", "sim", "--config", conf, "--socket", sock,
-                          "--log-level", "info"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                          "--log-level", "info"], stdout=subprocess.PIPE, stderr=log)
+    p.log = log
     r, _, _ = select.select([p.stdout], [], [], 10)
     ready = bool(r) and p.stdout.readline().strip() == b"READY"
     return p, ready
@@ -49,11 +53,15 @@ def start(tmp, conf_text, sock):
 def stop(p):
     p.terminate()
     try:
-        _, err = p.communicate(timeout=10)
+        p.wait(timeout=10)
     except subprocess.TimeoutExpired:
         p.kill()
-        _, err = p.communicate()
-    return err.decode(errors="replace")
+        p.wait()
+    p.stdout.close()
+    p.log.seek(0)
+    err = p.log.read()
+    p.log.close()
+    return err
 
 
 def test_regular_file_not_deleted(tmp):
