@@ -158,6 +158,8 @@ def as_nobody(fn):
             os.setresgid(65534, 65534, 65534)
             os.setresuid(65534, 65534, 65534)
             rc = fn()
+        except Exception as e:
+            sys.stderr.write("as nobody: %r\n" % e)
         finally:
             os._exit(rc)
     return os.waitpid(pid, 0)[1] >> 8
@@ -177,7 +179,8 @@ def test_floods_as_nobody(tmp):
     if not ready:
         stop(p)
         return
-    rd, wr = os.pipe()
+    rd, wr = os.pipe()      # the child: "R" when its connections are made
+    done_rd, done_wr = os.pipe()  # the test: done checking
 
     def idle_connections():
         held = []
@@ -186,16 +189,23 @@ def test_floods_as_nobody(tmp):
             s.connect(sock)
             held.append(s)
         os.write(wr, b"R")
-        os.read(rd, 1)  # until the test has checked
+        os.read(done_rd, 1)  # until the test has checked
         return 0
 
     pid = os.fork()
     if pid == 0:
-        os.setgroups([])
-        os.setresgid(65534, 65534, 65534)
-        os.setresuid(65534, 65534, 65534)
-        os._exit(idle_connections())
-    ok(os.read(rd, 1) == b"R", "300 connections made")
+        rc = 1
+        try:
+            os.setgroups([])
+            os.setresgid(65534, 65534, 65534)
+            os.setresuid(65534, 65534, 65534)
+            rc = idle_connections()
+        except Exception as e:
+            sys.stderr.write("idle connections: %r\n" % e)
+        finally:
+            os._exit(rc)
+    r, _, _ = select.select([rd], [], [], 30)
+    ok(bool(r) and os.read(rd, 1) == b"R", "300 connections made")
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     s.connect(sock)
     s.settimeout(10)
@@ -203,8 +213,10 @@ def test_floods_as_nobody(tmp):
     s.send(msg(0x60, 9))  # STATUS
     ok(reply_status(s, 9) == 0, "root's STATUS answered while nobody holds every connection it may")
     s.close()
-    os.write(wr, b"D")
+    os.write(done_wr, b"D")
     os.waitpid(pid, 0)
+    for fd in (rd, wr, done_rd, done_wr):
+        os.close(fd)
 
     before = rss_kb(p.pid)
 
