@@ -280,7 +280,8 @@ static void accept_emfile(struct server *s) {
         if (s->spare_fd >= 0) {
                 close(s->spare_fd);
                 fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-                refuse(s, fd, "out of file descriptors");
+                if (fd >= 0)
+                        refuse(s, fd, "out of file descriptors");
                 s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
                 if (s->spare_fd >= 0)
                         return;

@@ -125,10 +125,10 @@ static bool handle_ping(struct server *s, struct peer *c, const struct ipc_msg *
  * first that is not printable UTF-8, NULL when all are.  (A scenario's text
  * is not a name: its lines are parsed, and quoted escaped.) */
 static const char *bad_text_field(const struct ipc_msg *m) {
-#define CHECK(field)                                         \
-        do {                                                 \
-                if (!names_valid(m->field, sizeof(m->field))) \
-                        return #field;                       \
+#define CHECK(field)                                              \
+        do {                                                      \
+                if (!names_valid(m->field, sizeof(m->field) - 1)) \
+                        return #field;                            \
         } while (0)
         switch (m->type) {
         case IPC_HELLO: CHECK(hello.name); break;
