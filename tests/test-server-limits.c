@@ -43,7 +43,7 @@ struct harness {
         atomic_bool stop;
         /* the server's log */
         pthread_mutex_t log_lock;
-        unsigned warnings, refusal_lines;
+        unsigned warnings, refusal_lines, cut_off_lines;
 };
 
 static struct harness H;
@@ -56,6 +56,8 @@ static void log_cb(void *userdata, int level, const char *msg) {
                 h->warnings++;
         if (strstr(msg, "refus"))
                 h->refusal_lines++;
+        if (strstr(msg, "dropped: it does not read"))
+                h->cut_off_lines++;
         pthread_mutex_unlock(&h->log_lock);
 }
 
@@ -778,7 +780,11 @@ static void test_send_queue_bytes_capped(void **state) {
         assert_int_equal(r, -ENOBUFS);
         assert_true(c->out_bytes <= PEER_OUT_BYTES_MAX);
         assert_true(i < 100000);
-        h_settle(); /* the main thread sees the hang-up and drops it */
+        pthread_mutex_lock(&H.log_lock);
+        H.cut_off_lines = 0;
+        pthread_mutex_unlock(&H.log_lock);
+        h_settle(); /* the main thread sees the hang-up and drops it, saying why */
+        assert_int_equal(H.cut_off_lines, 1);
         {
                 struct server_stats st;
                 server_get_stats(H.s, &st);

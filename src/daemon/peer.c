@@ -192,6 +192,7 @@ int peer_send(struct peer *c, const struct ipc_msg *m, bool droppable) {
         }
         if (!droppable && (c->out_n >= 4 * c->s->cfg.max_queue || c->out_bytes + (size_t)len > PEER_OUT_BYTES_MAX)) {
                 c->gone = true;
+                c->cut_off = true;
                 pthread_cond_broadcast(&c->cond);
                 shutdown(c->fd, SHUT_RDWR); /* the main thread sees the hangup */
                 r = -ENOBUFS;

@@ -140,6 +140,7 @@ struct peer {
         bool streaming;   /* a stream waits: keep EPOLLOUT armed */
         uint64_t lost;    /* notifications dropped since the last LOST */
         bool gone;
+        bool cut_off; /* gone because it did not read: the log says so */
         uint64_t await_txn;
         bool answered;
         int answer;

@@ -255,7 +255,12 @@ static void peer_read(struct server *s, struct peer *c) {
                         return;
                 }
                 if (n == 0 && peer_hung_up(c->fd)) {
-                        server_peer_drop(s, c, NULL);
+                        bool cut_off;
+                        pthread_mutex_lock(&c->lock);
+                        cut_off = c->cut_off;
+                        pthread_mutex_unlock(&c->lock);
+                        server_peer_drop(s, c, cut_off ? "it does not read: more replies waiting for it than "
+                                                         "its queue holds" : NULL);
                         return;
                 }
                 if (!peer_handle(s, c, buf, n))

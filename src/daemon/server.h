@@ -7,10 +7,13 @@
  * run serialised with transactions (ADD_EXISTING registrations, sim
  * control) or may block (dropping a client's synchronous proxy).
  *
- * Who may do what: every connection's credentials are taken with
- * SO_PEERCRED.  Synchronous registration and sim control need root or
- * membership (primary or supplementary) in the configured group; anyone may
- * register for arrivals and read the notification stream.
+ * Who may do what: every connection's credentials are the ones the kernel
+ * captured at connect() (SO_PEERCRED, SO_PEERGROUPS).  Synchronous
+ * registration and sim control need root or membership (primary or
+ * supplementary) in the configured group; anyone may register for arrivals
+ * and read the notification stream.  What one client and one user may hold
+ * is capped (connections, the worker's jobs, queued bytes): see
+ * RELIABILITY.md, "Limits under attack".
  */
 #pragma once
 
