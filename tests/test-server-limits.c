@@ -859,6 +859,11 @@ static void test_names_valid_and_escaped(void **state) {
         assert_string_equal(names_escape("a\nb\xff\x1b[c\\", out, sizeof(out)), "a\\x0ab\\xff\\x1b[c\\\\");
         assert_string_equal(names_escape("d\xc3\xa4", out, sizeof(out)), "d\xc3\xa4");
         assert_string_equal(names_escape("\n\n\n", out, 9), "\\x0a\\x0a");
+        /* Cut to fit, on a character: "ä" is 2 bytes, "✓" 3. */
+        assert_string_equal(names_copy("d\xc3\xa4", out, 3), "d");
+        assert_string_equal(names_copy("ab\xe2\x9c\x93", out, 5), "ab");
+        assert_string_equal(names_copy("ab\xe2\x9c\x93", out, 6), "ab\xe2\x9c\x93");
+        assert_true(names_valid(names_copy("\xe2\x9c\x93\xe2\x9c\x93", out, 5), 63));
 }
 
 /* A name with a newline, an escape sequence or invalid UTF-8 is refused

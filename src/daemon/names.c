@@ -79,3 +79,20 @@ char *names_escape(const char *in, char *out, size_t size) {
         out[o] = 0;
         return out;
 }
+
+char *names_copy(const char *in, char *out, size_t size) {
+        size_t n = strlen(in);
+
+        if (!size)
+                return out;
+        if (n >= size) {
+                n = size - 1;
+                /* Back over continuation bytes to the start of the
+                 * character that did not fit. */
+                while (n > 0 && ((unsigned char)in[n] & 0xc0) == 0x80)
+                        n--;
+        }
+        memcpy(out, in, n);
+        out[n] = 0;
+        return out;
+}

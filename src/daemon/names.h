@@ -21,3 +21,7 @@ bool names_valid(const char *s, size_t max);
  * NUL-terminated (size > 0).  Returns out.
  */
 char *names_escape(const char *in, char *out, size_t size);
+
+/* Copy valid UTF-8 `in` into out[size], cut on a character boundary (a
+ * name shortened to fit stays valid UTF-8).  Returns out. */
+char *names_copy(const char *in, char *out, size_t size);

@@ -104,7 +104,11 @@ static bool handle_hello(struct server *s, struct peer *c, const struct ipc_msg 
         c->hello_done = true;
         listener_handshake_done(s, c);
         c->minor = m->hello.minor;
-        snprintf(c->name, sizeof(c->name), "%.48s[%d]", m->hello.name[0] ? m->hello.name : "client", (int)c->pid);
+        {
+                char prefix[49]; /* room for "[pid]": cut on a character, still UTF-8 */
+                names_copy(m->hello.name[0] ? m->hello.name : "client", prefix, sizeof(prefix));
+                snprintf(c->name, sizeof(c->name), "%s[%d]", prefix, (int)c->pid);
+        }
         w.welcome = (typeof(w.welcome)){ .major = IPC_VERSION_MAJOR, .minor = IPC_VERSION_MINOR,
                                          .flags = (c->privileged ? IPC_WELCOME_PRIVILEGED : 0) |
                                                   (s->sim ? IPC_WELCOME_SIMULATED : 0),
