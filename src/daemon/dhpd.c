@@ -588,6 +588,8 @@ static int setup_server(struct daemon *d) {
 
         sc.socket_path = d->opt.socket_path ? d->opt.socket_path : d->cfg.socket_path;
         sc.group = d->cfg.group;
+        sc.max_clients = d->cfg.max_clients;
+        sc.max_clients_per_uid = d->cfg.max_clients_per_uid;
         sc.deadline_ns = d->cfg.deadline_ns;
         sc.late_veto = d->cfg.late_policy == CONFIG_LATE_VETO;
         sc.rebalance = d->sim ? d->rb : NULL; /* the sim's devices, for `dhpctl sim run` */

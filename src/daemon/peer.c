@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A peer: one client's connection.  Its references, its send queue and the
- * caps on it (max_queue droppable notifications, then LOST; four times that
- * of replies and phases, then the peer is cut off).  Sending never blocks:
+ * caps on it (max_queue droppable notifications or half of
+ * PEER_OUT_BYTES_MAX, then LOST; four times that many replies and phases,
+ * or PEER_OUT_BYTES_MAX, then the peer is cut off).  Sending never blocks:
  * what the socket does not take is queued and flushed on EPOLLOUT.
  */
 #include <errno.h>
@@ -77,8 +78,10 @@ void peer_unref(struct peer *c) {
 }
 
 static void arm_out_locked(struct peer *c, bool on) {
-        struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c };
+        struct epoll_event ev;
 
+        on = on || c->streaming; /* the main thread produces on EPOLLOUT */
+        ev = (struct epoll_event){ .events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c };
         if (c->want_out == on || c->gone)
                 return;
         c->want_out = on;
@@ -96,6 +99,7 @@ struct outmsg *peer_queue_msg_locked(struct peer *c, const void *data, size_t le
         *c->out_tail = m;
         c->out_tail = &m->next;
         c->out_n++;
+        c->out_bytes += len;
         return m;
 }
 
@@ -132,6 +136,7 @@ void peer_flush_locked(struct peer *c) {
                         if (!c->out_head)
                                 c->out_tail = &c->out_head;
                         c->out_n--;
+                        c->out_bytes -= m->len;
                         free(m);
                 }
                 if (!c->lost || c->gone || c->out_n >= c->s->cfg.max_queue)
@@ -150,6 +155,13 @@ void peer_flush_locked(struct peer *c) {
  * phases are never dropped (a client that lets them pile up past four
  * times the cap is cut off).
  */
+void peer_set_streaming(struct peer *c, bool on) {
+        pthread_mutex_lock(&c->lock);
+        c->streaming = on;
+        arm_out_locked(c, c->out_head != NULL);
+        pthread_mutex_unlock(&c->lock);
+}
+
 void peer_flush(struct peer *c) {
         pthread_mutex_lock(&c->lock);
         peer_flush_locked(c);
@@ -173,13 +185,14 @@ int peer_send(struct peer *c, const struct ipc_msg *m, bool droppable) {
                 r = -ECONNRESET;
                 goto out;
         }
-        if (droppable && c->out_n >= c->s->cfg.max_queue) {
+        if (droppable && (c->out_n >= c->s->cfg.max_queue || c->out_bytes + (size_t)len > PEER_OUT_BYTES_MAX / 2)) {
                 c->lost++;
                 arm_out_locked(c, true);
                 goto out;
         }
-        if (!droppable && c->out_n >= 4 * c->s->cfg.max_queue) {
+        if (!droppable && (c->out_n >= 4 * c->s->cfg.max_queue || c->out_bytes + (size_t)len > PEER_OUT_BYTES_MAX)) {
                 c->gone = true;
+                c->cut_off = true;
                 pthread_cond_broadcast(&c->cond);
                 shutdown(c->fd, SHUT_RDWR); /* the main thread sees the hangup */
                 r = -ENOBUFS;

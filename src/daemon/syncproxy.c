@@ -78,19 +78,25 @@ static int register_locked(struct engine *e, void *userdata) {
         struct peer *c = a->c;
         int r;
 
-        if (sync_index(c, a->j->reg) >= 0)
-                return -EEXIST;
-        if (c->nsync + c->narr >= c->s->cfg.max_regs)
-                return -ENOSPC;
+        /* Checked and taken under the lock the main thread's arrival
+         * registrations take theirs: the cap holds between the two. */
+        pthread_mutex_lock(&c->lock);
+        r = sync_index(c, a->j->reg) >= 0 ? -EEXIST : c->nsync + c->narr >= c->s->cfg.max_regs ? -ENOSPC : 0;
+        if (r == 0)
+                c->sync_ids[c->nsync++] = a->j->reg;
+        pthread_mutex_unlock(&c->lock);
+        if (r < 0)
+                return r;
         if (!c->proxy) {
                 r = peer_join(e, c->name, &proxy_ops, c, &c->proxy);
-                if (r < 0)
+                if (r < 0) {
+                        pthread_mutex_lock(&c->lock);
+                        c->nsync--;
+                        pthread_mutex_unlock(&c->lock);
                         return r;
+                }
                 peer_ref(c);
         }
-        pthread_mutex_lock(&c->lock);
-        c->sync_ids[c->nsync++] = a->j->reg;
-        pthread_mutex_unlock(&c->lock);
         if (!(a->j->flags & DHP_PROC_ADD_EXISTING))
                 return 0;
         /* The processors admitted now, for the client's ADD_EXISTING. */
@@ -123,13 +129,13 @@ void syncproxy_run_register(struct server *s, struct job *j) {
 
 void syncproxy_run_deregister(struct server *s, struct job *j) {
         struct peer *c = j->c;
-        int i = sync_index(c, j->reg);
+        int i;
 
-        if (i >= 0) {
-                pthread_mutex_lock(&c->lock);
+        pthread_mutex_lock(&c->lock);
+        i = sync_index(c, j->reg);
+        if (i >= 0)
                 c->sync_ids[i] = c->sync_ids[--c->nsync];
-                pthread_mutex_unlock(&c->lock);
-        }
+        pthread_mutex_unlock(&c->lock);
         if (c->nsync == 0)
                 syncproxy_release(c);
         peer_reply(c, j->msgid, i >= 0 ? 0 : -ENOENT, 0, 0, NULL);
@@ -142,7 +148,12 @@ bool syncproxy_handle_register(struct server *s, struct peer *c, const struct ip
                 peer_reply(c, m->id, -EINVAL, 0, 0, "unknown flags");
                 return true;
         }
+        if (job_reserve(s, c) < 0) {
+                job_refuse(s, c, m->id);
+                return true;
+        }
         if (!(j = job_new(c, JOB_PROC_REGISTER, m->id))) {
+                job_unreserve(s, c);
                 peer_reply(c, m->id, -ENOMEM, 0, 0, NULL);
                 return true;
         }
@@ -152,10 +163,29 @@ bool syncproxy_handle_register(struct server *s, struct peer *c, const struct ip
         return true;
 }
 
+/* Privileged (the request table), and costs a job only when the client
+ * holds that registration or has one on the way: an unknown id is
+ * answered here. */
 bool syncproxy_handle_deregister(struct server *s, struct peer *c, const struct ipc_msg *m) {
         struct job *j;
+        bool known, pending;
 
+        pthread_mutex_lock(&c->lock);
+        known = sync_index(c, m->unreg.reg) >= 0;
+        pthread_mutex_unlock(&c->lock);
+        pthread_mutex_lock(&s->jlock);
+        pending = c->njobs > 0;
+        pthread_mutex_unlock(&s->jlock);
+        if (!known && !pending) {
+                peer_reply(c, m->id, -ENOENT, 0, 0, NULL);
+                return true;
+        }
+        if (job_reserve(s, c) < 0) {
+                job_refuse(s, c, m->id);
+                return true;
+        }
         if (!(j = job_new(c, JOB_PROC_DEREGISTER, m->id))) {
+                job_unreserve(s, c);
                 peer_reply(c, m->id, -ENOMEM, 0, 0, NULL);
                 return true;
         }
