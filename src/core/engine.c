@@ -347,12 +347,14 @@ int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret
                 r = -ENODEV;
                 goto out;
         }
+        if (e->ops->cpu_txn)
+                e->ops->cpu_txn(e->platform, index, true, late);
         if (!late && st == DHP_PROC_PRESENT) {
                 r = e->ops->cpu_start(e->platform, index);
                 if (r < 0) {
                         record_txn(e, "START_FAILED", index, r, late);
                         log_debug(&e->logger, "cpu%u: start failed: %s", index, strerror(-r));
-                        goto out;
+                        goto end;
                 }
         }
         engine_cpu_set_state(e, index, DHP_PROC_STARTED);
@@ -360,7 +362,7 @@ int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret
 
         r = e->mod->sync_run(e, index, late, &status, &admitted);
         if (r < 0)
-                goto out;
+                goto end;
         if (admitted) {
                 /* Existing from here on: before the arrival is queued, so
                  * that a registration made in between learns of it at least
@@ -376,9 +378,30 @@ int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret
         }
         if (ret_status)
                 *ret_status = status;
+end:
+        if (e->ops->cpu_txn)
+                e->ops->cpu_txn(e->platform, index, false, late);
 out:
         engine_txn_unlock(e);
         return r;
+}
+
+int engine_cpu_present(struct engine *e, uint32_t index, uint32_t flags, int *ret_status) {
+        dhp_proc_state st;
+        int r;
+
+        if (index >= engine_cpu_count(e) && (r = engine_cpu_slots(e, index + 1)) < 0)
+                return r;
+        r = engine_cpu_get_state(e, index, &st);
+        if (r < 0)
+                return r;
+        if (st == DHP_PROC_ADMITTED || st == DHP_PROC_STARTED)
+                return -EALREADY;
+        if (st == DHP_PROC_ABSENT)
+                engine_cpu_set_state(e, index, DHP_PROC_PRESENT);
+        if (flags & ENGINE_CPU_NO_ADD)
+                return 0;
+        return engine_cpu_hotadd(e, index, flags, ret_status);
 }
 
 /* Called by the synchronous phases (sync_run) between the two phases, transaction lock held:

@@ -38,6 +38,10 @@ struct platform_ops {
         /* Admit a started processor into what the platform manages
          * (Linux: widen the managed cpusets).  May be NULL. */
         int (*cpu_admit)(void *platform, uint32_t index);
+        /* A processor transaction begins (`begin`, before cpu_start; `late`:
+         * ENGINE_CPU_LATE) or ends, whatever its outcome (Linux: the crash
+         * marker).  May be NULL. */
+        void (*cpu_txn)(void *platform, uint32_t index, bool begin, bool late);
         /* Online one memory block; `index` is the block's index. */
         int (*mem_block_online)(void *platform, uint64_t index);
         /* Read the memory levels now, for the memory condition events.  May
@@ -56,6 +60,9 @@ enum engine_cpu_flags {
          * (someone else onlined it): skip cpu_start and flag the sync
          * records as late. */
         ENGINE_CPU_LATE = 1u << 0,
+        /* engine_cpu_present(): make it present, run no transaction (the
+         * platform leaves it offline by policy). */
+        ENGINE_CPU_NO_ADD = 1u << 1,
 };
 
 int engine_new(struct engine **ret, const struct platform_ops *ops, void *platform);
@@ -99,6 +106,15 @@ static inline dhp_proc_number engine_cpu_number(uint32_t index) {
  * kept it online): a new transaction on the same slot.
  */
 int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret_status);
+/*
+ * engine_cpu_present - the platform found processor `index` present (an add
+ * uevent, a resync): the slots grow to hold it, an absent one becomes
+ * PRESENT, and unless ENGINE_CPU_NO_ADD its transaction runs
+ * (engine_cpu_hotadd with `flags`).  Returns like engine_cpu_hotadd, with
+ * -EALREADY also for a processor started or admitted already (nothing done),
+ * and 0 for ENGINE_CPU_NO_ADD.
+ */
+int engine_cpu_present(struct engine *e, uint32_t index, uint32_t flags, int *ret_status);
 
 /* Memory. */
 int engine_mem_set_block_size(struct engine *e, uint64_t bytes);

@@ -156,6 +156,7 @@ static int op_mem_levels_read(void *p, struct mem_levels *ret) {
 static const struct platform_ops linux_ops = {
         .mem_levels_read = op_mem_levels_read,
         .cpu_start = op_cpu_start,
+        .cpu_txn = linux_txn_op,
         .cpu_stop = op_cpu_stop,
         .cpu_admit = op_cpu_admit,
         .mem_block_online = op_block_online,
@@ -257,40 +258,26 @@ void linux_platform_stats(struct linux_platform *lp, struct linux_stats *ret) {
 }
 
 /* A processor is present (add uevent, or found by a resync): run its
- * transaction by policy.  `online_now`: the kernel says it is online
+ * transaction by policy, in one engine call (engine_cpu_present; the crash
+ * marker is the cpu_txn op's).  `online_now`: the kernel says it is online
  * already (someone else onlined it). */
 static void handle_cpu(struct linux_platform *lp, uint32_t cpu, bool online_now, bool at_start) {
-        dhp_proc_state st;
+        bool add = online_now || (lp->cfg.cpu_online && (!at_start || lp->cfg.cpu_online_at_start));
+        uint32_t flags = (online_now ? ENGINE_CPU_LATE : 0) | (add ? 0 : ENGINE_CPU_NO_ADD);
         int r, status = 0;
 
-        if (cpu >= engine_cpu_count(lp->engine) && engine_cpu_slots(lp->engine, cpu + 1) < 0) {
+        r = engine_cpu_present(lp->engine, cpu, flags, &status);
+        if (r == -ERANGE)
                 log_error(&lp->log, "cpu%u: cannot grow the model", cpu);
-                return;
-        }
-        if (engine_cpu_get_state(lp->engine, cpu, &st) < 0)
-                return;
-        if (st == DHP_PROC_ADMITTED || st == DHP_PROC_STARTED)
-                return;
-        if (st == DHP_PROC_ABSENT)
-                engine_cpu_set_state(lp->engine, cpu, DHP_PROC_PRESENT);
-        if (online_now) {
-                log_notice(&lp->log, "cpu%u: already online (another agent onlined it, or dhpd stopped during its "
-                           "transaction); notifying late", cpu);
-                linux_txn_mark(lp, cpu, true);
-                r = engine_cpu_hotadd(lp->engine, cpu, ENGINE_CPU_LATE, &status);
-        } else if (lp->cfg.cpu_online && (!at_start || lp->cfg.cpu_online_at_start)) {
-                linux_txn_mark(lp, cpu, true);
-                r = engine_cpu_hotadd(lp->engine, cpu, 0, &status);
-        } else {
+        else if (r == -EALREADY)
+                return; /* started or admitted already */
+        else if (!add && r == 0)
                 log_info(&lp->log, "cpu%u: present, left offline by policy", cpu);
-                return;
-        }
-        linux_txn_mark(lp, cpu, false);
-        if (r == 0)
+        else if (r == 0)
                 log_info(&lp->log, "cpu%u: online and admitted", cpu);
         else if (r == 1)
                 log_notice(&lp->log, "cpu%u: add failed: %s", cpu, strerror(-status));
-        else if (r < 0 && r != -EALREADY)
+        else if (r < 0)
                 log_error(&lp->log, "cpu%u: hot-add failed: %s", cpu, strerror(-r));
 }
 
@@ -486,8 +473,11 @@ static void handle_uevent(struct linux_platform *lp, const struct uevent *u) {
         if (!u->subsystem)
                 return;
         if (strcmp(u->subsystem, "cpu") == 0 && devpath_index(u->devpath, "/devices/system/cpu/cpu", &id) == 0) {
+                /* The state matters to online and offline only: an add is
+                 * queued without asking the engine. */
                 dhp_proc_state st = DHP_PROC_ABSENT;
-                engine_cpu_get_state(lp->engine, id, &st);
+                if (u->action == UEVENT_ACTION_ONLINE || u->action == UEVENT_ACTION_OFFLINE)
+                        engine_cpu_get_state(lp->engine, id, &st);
                 switch (u->action) {
                 case UEVENT_ACTION_ADD:
                         push_u32(&lp->pending.cpus, &lp->pending.ncpus, &lp->pending.cap_cpus, id);

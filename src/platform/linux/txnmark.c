@@ -46,6 +46,15 @@ void linux_txn_mark(struct linux_platform *lp, uint32_t cpu, bool begin) {
         close(fd);
 }
 
+void linux_txn_op(void *p, uint32_t cpu, bool begin, bool late) {
+        struct linux_platform *lp = p;
+
+        if (begin && late)
+                log_notice(&lp->log, "cpu%u: already online (another agent onlined it, or dhpd stopped during its "
+                           "transaction); notifying late", cpu);
+        linux_txn_mark(lp, cpu, begin);
+}
+
 /* The marks a previous dhpd left, into lp->interrupted. */
 void linux_txn_marks_load(struct linux_platform *lp) {
         DIR *d;
