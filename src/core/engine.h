@@ -243,6 +243,10 @@ int arrival_existing(struct engine *e, dhp_class cls, dhp_arrival_cb fn, void *u
 
 int engine_monitor_add(struct engine *e, dhp_monitor_cb cb, void *userdata, dhp_monitor **ret);
 void engine_monitor_remove(dhp_monitor *m);
+/* A monitor callback (userdata: a const struct logger *) that writes each
+ * record as dhp_record_format()'s text: transaction steps at debug, the
+ * rest at info.  Nothing is formatted for a level the logger drops. */
+void engine_record_log(void *userdata, const dhp_record *r);
 /* Who embeds the engine (the dhp context), for handles that lead back. */
 void engine_set_embedder(struct engine *e, void *p);
 void *engine_embedder(struct engine *e);

@@ -252,18 +252,6 @@ static void log_changed_key(void *userdata, const char *section, const char *key
                    when == CONFIG_APPLY_RELOAD ? "applied" : "applies at restart");
 }
 
-/* Every notification goes to the log at info level (debug for steps). */
-static void log_record(void *userdata, const dhp_record *r) {
-        struct daemon *d = userdata;
-        int level = strcmp(dhp_record_get_method(r), "txn") == 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
-        char buf[512];
-
-        if (!logger_enabled(&d->log, level))
-                return;
-        dhp_record_format(r, DHP_RECORD_TEXT, buf, sizeof(buf));
-        logger_printf(&d->log, level, "%s", buf);
-}
-
 static void engine_wake(void *userdata) {
         struct daemon *d = userdata;
 
@@ -477,7 +465,9 @@ static int setup_platform(struct daemon *d) {
                 setup_psi(d);
         engine_set_default_name(d->engine, "dhpd");
         engine_set_wake(d->engine, engine_wake, d);
-        r = engine_monitor_add(d->engine, log_record, d, &d->mon);
+        /* Every notification to the log at info level (debug for steps),
+         * straight from the stream (engine_record_log). */
+        r = engine_monitor_add(d->engine, engine_record_log, &d->log, &d->mon);
         if (r >= 0)
                 r = arrival_register(d->engine, "dhpd", DHP_CLASS_PROCESSOR, 0, arrival_logged, d, &d->arr_log[0]);
         if (r >= 0)
