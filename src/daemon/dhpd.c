@@ -627,32 +627,36 @@ static int daemonize(void) {
         return 0;
 }
 
-int main(int argc, char **argv) {
-        struct daemon d = { .wake_fd = -1, .psi_fd = -1, .nt_stop = -1 };
+/* Options read: the log, the configuration, the log target it names, and
+ * detaching.  1: --check-config is done (exit 0); -1: exit 1. */
+static int setup_config(struct daemon *d) {
+        daemon_log_open(&d->dlog, false, d->opt.log_level ? d->opt.log_level : 6);
+        d->log = daemon_log_logger(&d->dlog);
+
+        if (load_config(d, &d->cfg) < 0)
+                return -1;
+        if (d->opt.check_config) {
+                printf("%s: OK\n", d->opt.config);
+                return 1;
+        }
+        d->dlog.max_level = d->opt.log_level ? d->opt.log_level : d->cfg.log_level;
+        if (d->cfg.log_target == CONFIG_LOG_SYSLOG ||
+            (d->cfg.log_target == CONFIG_LOG_AUTO && !d->opt.foreground && !getenv("INVOCATION_ID"))) {
+                daemon_log_close(&d->dlog);
+                daemon_log_open(&d->dlog, true, d->dlog.max_level);
+        }
+        if (!d->opt.foreground && !getenv("INVOCATION_ID") && daemonize() < 0) {
+                log_error(&d->log, "cannot detach: %s", strerror(errno));
+                return -1;
+        }
+        return 0;
+}
+
+/* Signals blocked for every thread to come and read from a signalfd; the
+ * wake and stop eventfds.  Returns the signalfd, or -1 (logged). */
+static int setup_signals(struct daemon *d) {
         sigset_t mask;
-        int sfd, r, rc = 1;
-
-        if (parse_options(&d.opt, argc, argv) < 0)
-                return 2;
-        daemon_log_open(&d.dlog, false, d.opt.log_level ? d.opt.log_level : 6);
-        d.log = daemon_log_logger(&d.dlog);
-
-        if (load_config(&d, &d.cfg) < 0)
-                return 1;
-        if (d.opt.check_config) {
-                printf("%s: OK\n", d.opt.config);
-                return 0;
-        }
-        d.dlog.max_level = d.opt.log_level ? d.opt.log_level : d.cfg.log_level;
-        if (d.cfg.log_target == CONFIG_LOG_SYSLOG ||
-            (d.cfg.log_target == CONFIG_LOG_AUTO && !d.opt.foreground && !getenv("INVOCATION_ID"))) {
-                daemon_log_close(&d.dlog);
-                daemon_log_open(&d.dlog, true, d.dlog.max_level);
-        }
-        if (!d.opt.foreground && !getenv("INVOCATION_ID") && daemonize() < 0) {
-                log_error(&d.log, "cannot detach: %s", strerror(errno));
-                return 1;
-        }
+        int sfd;
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
@@ -661,75 +665,102 @@ int main(int argc, char **argv) {
         pthread_sigmask(SIG_BLOCK, &mask, NULL); /* before any thread: all inherit it */
         signal(SIGPIPE, SIG_IGN);
         sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-        d.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        d.nt_stop = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (sfd < 0 || d.wake_fd < 0 || d.nt_stop < 0) {
-                log_error(&d.log, "cannot create event fds: %s", strerror(errno));
-                return 1;
+        d->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        d->nt_stop = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (sfd < 0 || d->wake_fd < 0 || d->nt_stop < 0) {
+                log_error(&d->log, "cannot create event fds: %s", strerror(errno));
+                return -1;
         }
+        return sfd;
+}
 
-        r = setup_platform(&d);
+/* The platform set up and started: on Linux the start-up resync and the
+ * hotplug thread, on the sim the --scenario. */
+static int start_platform(struct daemon *d) {
+        int r;
+
+        r = setup_platform(d);
         if (r < 0) {
-                log_error(&d.log, "cannot set up the %s platform: %s", d.opt.platform, strerror(-r));
-                goto out;
+                log_error(&d->log, "cannot set up the %s platform: %s", d->opt.platform, strerror(-r));
+                return r;
         }
-        if (d.lp) {
-                /* Resync at start: whatever was hot-added while dhpd did not
-                 * run is brought online and notified now. */
-                r = linux_platform_start(d.lp);
-                if (r < 0)
-                        goto out;
-                memcond_evaluate(d.engine);
-                r = linux_hotplug_start(&d.hp, &(struct linux_hotplug_config){ .lp = d.lp,
-                                                                               .memcond_engine = d.engine,
-                                                                               .psi_fd = d.psi_fd,
-                                                                               .on_kick = apply_reload,
-                                                                               .userdata = &d,
-                                                                               .log = &d.log });
-                if (r < 0) {
-                        log_error(&d.log, "cannot start the hotplug thread: %s", strerror(-r));
-                        goto out;
-                }
-        } else if (d.opt.scenario && run_scenario(&d) < 0) {
-                goto out;
-        }
-        r = setup_server(&d);
-        if (r < 0) {
-                log_error(&d.log, "cannot serve clients: %s", strerror(-r));
-                goto out;
-        }
-        log_notice(&d.log, "ready (platform %s)", d.opt.platform);
-        /* Readiness: enumeration done, the start-up resync run, the hotplug
-         * thread watching.  To systemd (Type=notify), else on stdout for
-         * scripts and tests that start dhpd themselves. */
+        if (!d->lp)
+                return d->opt.scenario ? run_scenario(d) : 0;
+        /* Resync at start: whatever was hot-added while dhpd did not run is
+         * brought online and notified now. */
+        r = linux_platform_start(d->lp);
+        if (r < 0)
+                return r;
+        memcond_evaluate(d->engine);
+        r = linux_hotplug_start(&d->hp, &(struct linux_hotplug_config){ .lp = d->lp,
+                                                                        .memcond_engine = d->engine,
+                                                                        .psi_fd = d->psi_fd,
+                                                                        .on_kick = apply_reload,
+                                                                        .userdata = d,
+                                                                        .log = &d->log });
+        if (r < 0)
+                log_error(&d->log, "cannot start the hotplug thread: %s", strerror(-r));
+        return r;
+}
+
+/* Readiness: enumeration done, the start-up resync run, the hotplug thread
+ * watching.  To systemd (Type=notify), else on stdout for scripts and tests
+ * that start dhpd themselves. */
+static void announce_ready(struct daemon *d) {
+        log_notice(&d->log, "ready (platform %s)", d->opt.platform);
         if (notify_enabled())
                 notify_send("READY=1\nSTATUS=watching for hot-added processors and memory");
         else {
                 printf("READY\n");
                 fflush(stdout);
         }
+}
 
-        rc = main_loop(&d, sfd) < 0 ? 1 : 0;
-out:
-        linux_hotplug_stop(d.hp);
-        if (d.nt_running) {
-                wakefd_signal(d.nt_stop);
-                pthread_join(d.nt_thread, NULL);
+static void teardown(struct daemon *d) {
+        linux_hotplug_stop(d->hp);
+        if (d->nt_running) {
+                wakefd_signal(d->nt_stop);
+                pthread_join(d->nt_thread, NULL);
         }
         /* Clients first: their proxies leave the engine before it goes. */
-        server_free(d.server);
-        if (d.engine)
-                engine_dispatch(d.engine);
-        arrival_unregister(d.arr_log[0]);
-        arrival_unregister(d.arr_log[1]);
-        if (d.mon)
-                engine_monitor_remove(d.mon);
-        kdevs_free(d.kdevs);
-        linux_platform_free(d.lp);
-        sim_free(d.sim);
-        rebalance_free(d.rb);
-        if (d.psi_fd >= 0)
-                close(d.psi_fd);
-        daemon_log_close(&d.dlog);
+        server_free(d->server);
+        if (d->engine)
+                engine_dispatch(d->engine);
+        arrival_unregister(d->arr_log[0]);
+        arrival_unregister(d->arr_log[1]);
+        if (d->mon)
+                engine_monitor_remove(d->mon);
+        kdevs_free(d->kdevs);
+        linux_platform_free(d->lp);
+        sim_free(d->sim);
+        rebalance_free(d->rb);
+        if (d->psi_fd >= 0)
+                close(d->psi_fd);
+        daemon_log_close(&d->dlog);
+}
+
+int main(int argc, char **argv) {
+        struct daemon d = { .wake_fd = -1, .psi_fd = -1, .nt_stop = -1 };
+        int sfd, r, rc = 1;
+
+        if (parse_options(&d.opt, argc, argv) < 0)
+                return 2;
+        r = setup_config(&d);
+        if (r != 0)
+                return r > 0 ? 0 : 1;
+        sfd = setup_signals(&d);
+        if (sfd < 0)
+                return 1;
+        if (start_platform(&d) < 0)
+                goto out;
+        r = setup_server(&d);
+        if (r < 0) {
+                log_error(&d.log, "cannot serve clients: %s", strerror(-r));
+                goto out;
+        }
+        announce_ready(&d);
+        rc = main_loop(&d, sfd) < 0 ? 1 : 0;
+out:
+        teardown(&d);
         return rc;
 }
