@@ -249,8 +249,10 @@ int flatjson_parse(const char *text, size_t len, struct flatjson *ret, size_t *r
                                         fail(&p, "a duplicate key");
                                         goto out;
                                 }
-                        if (n == cap && (r = grow(&v, &keys, &vals, &cap)) < 0)
+                        if (n == cap && grow(&v, &keys, &vals, &cap) < 0) {
+                                r = -ENOMEM;
                                 goto out;
+                        }
                         v[n] = (struct flatjson_member){ 0 };
                         if (!expect(&p, ':', "expected ':' after the key") || !parse_value(&p, &v[n], &val))
                                 goto out;
