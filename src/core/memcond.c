@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Memory condition events (MODEL.md section 3).  The rules, in full, are in
+ * Memory condition events (doc/model.md section 3).  The rules, in full, are in
  * doc/memcond.md; in short:
  *
  *   low  = total/128 (32 MiB per 4 GiB), at most 64 MiB;  high = 3 x low
@@ -506,7 +506,7 @@ int engine_mem_levels_update(struct engine *e, const struct mem_levels *levels) 
         return 0;
 }
 
-/* After a memory online/offline: MODEL.md puts the re-evaluation after the
+/* After a memory online/offline: doc/model.md R19 puts the re-evaluation after the
  * memory's ARRIVAL, which is on the queue now.  So an evaluation that would
  * change an event goes on the queue behind it; the thresholds of the new
  * total apply at once. */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Synchronous processor notification (MODEL.md section 1): ADD_START, then
+ * Synchronous processor notification (doc/model.md section 1): ADD_START, then
  * ADD_COMPLETE or ADD_FAILURE, to every registration, in registration order,
  * one at a time, on the thread running the transaction.
  */

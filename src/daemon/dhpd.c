@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * dhpd: the agent that onlines hot-added processors and memory and runs
- * the notifications, in the order of MODEL.md.
+ * the notifications, in the order of doc/model.md (R30, R31; L1).
  *
  * Threads:
  *   main      signals (signalfd) and the IPC socket; never waits for a
