@@ -193,21 +193,6 @@ bool engine_txn_owned_by_self(struct engine *e) {
         return owned;
 }
 
-void engine_txn_lock(struct engine *e) {
-        pthread_mutex_lock(&e->txn_lock);
-        pthread_mutex_lock(&e->lock);
-        e->txn_owner = pthread_self();
-        e->txn_owned = true;
-        pthread_mutex_unlock(&e->lock);
-}
-
-void engine_txn_unlock(struct engine *e) {
-        pthread_mutex_lock(&e->lock);
-        e->txn_owned = false;
-        pthread_mutex_unlock(&e->lock);
-        pthread_mutex_unlock(&e->txn_lock);
-}
-
 int engine_txn_call(struct engine *e, int (*fn)(struct engine *e, void *userdata), void *userdata) {
         int r;
 
