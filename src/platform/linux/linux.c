@@ -39,6 +39,77 @@ void linux_count_retries(struct linux_platform *lp, unsigned attempts) {
         }
 }
 
+/* ---- transaction marks ---------------------------------------------- */
+
+/* A processor transaction in progress is marked by an empty file
+ * STATE_DIR/cpu-txn-N, created before the processor is onlined and removed
+ * when the transaction ends, whatever its outcome.  A mark found at start
+ * means the previous dhpd died between onlining and the end of ADD_COMPLETE:
+ * the processor may be online but not admitted (its cgroups not widened),
+ * and its clients never saw ADD_COMPLETE.  The state directory is on tmpfs
+ * (/run): a reboot, which resets the processors too, clears it. */
+static void txn_mark(struct linux_platform *lp, uint32_t cpu, bool begin) {
+        char p[4200];
+        int fd;
+
+        if (!lp->state_dir[0])
+                return;
+        snprintf(p, sizeof(p), "%s/cpu-txn-%u", lp->state_dir, cpu);
+        if (!begin) {
+                if (unlink(p) < 0 && errno != ENOENT)
+                        log_warning(&lp->log, "cannot remove %s: %s", p, strerror(errno));
+                return;
+        }
+        /* mkdir -p: /run exists on a real system, not always under a test root. */
+        for (char *s = p + 1; (s = strchr(s, '/')); s++) {
+                *s = 0;
+                if (mkdir(p, 0755) < 0 && errno != EEXIST)
+                        log_debug(&lp->log, "mkdir %s: %s", p, strerror(errno));
+                *s = '/';
+        }
+        fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0644);
+        if (fd < 0) {
+                log_warning(&lp->log, "cannot mark the transaction of cpu%u in %s: %s; a crash during it would leave "
+                            "the processor unadmitted", cpu, lp->state_dir, strerror(errno));
+                return;
+        }
+        close(fd);
+}
+
+/* The engine's cpu_txn op: the mark, and the notice of a late add. */
+static void op_cpu_txn(void *p, uint32_t cpu, bool begin, bool late) {
+        struct linux_platform *lp = p;
+
+        if (begin && late)
+                log_notice(&lp->log, "cpu%u: already online (another agent onlined it, or dhpd stopped during its "
+                           "transaction); notifying late", cpu);
+        txn_mark(lp, cpu, begin);
+}
+
+/* The marks a previous dhpd left, into lp->interrupted. */
+static void txn_marks_load(struct linux_platform *lp) {
+        DIR *d;
+        struct dirent *de;
+
+        if (!lp->state_dir[0] || !(d = opendir(lp->state_dir)))
+                return;
+        while ((de = readdir(d))) {
+                char *end;
+                unsigned long v;
+
+                if (strncmp(de->d_name, "cpu-txn-", 8) != 0 || !de->d_name[8])
+                        continue;
+                errno = 0;
+                v = strtoul(de->d_name + 8, &end, 10);
+                if (errno || *end || v >= CPUSET_MAX_CPUS)
+                        continue;
+                if (cpuset_set(&lp->interrupted, (uint32_t)v) == 0)
+                        log_notice(&lp->log, "cpu%lu: its transaction was interrupted (dhpd stopped during it); "
+                                   "running it again", v);
+        }
+        closedir(d);
+}
+
 /* ---- platform ops ------------------------------------------------------ */
 
 static int op_cpu_start(void *p, uint32_t index) {
@@ -156,7 +227,7 @@ static int op_mem_levels_read(void *p, struct mem_levels *ret) {
 static const struct platform_ops linux_ops = {
         .mem_levels_read = op_mem_levels_read,
         .cpu_start = op_cpu_start,
-        .cpu_txn = linux_txn_op,
+        .cpu_txn = op_cpu_txn,
         .cpu_stop = op_cpu_stop,
         .cpu_admit = op_cpu_admit,
         .mem_block_online = op_block_online,
@@ -347,7 +418,7 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
                 /* A mark for a processor no longer present: nothing to redo. */
                 for (int64_t c = cpuset_next(&lp->interrupted, 0); c >= 0;
                      c = cpuset_next(&lp->interrupted, (uint32_t)c + 1))
-                        linux_txn_mark(lp, (uint32_t)c, false);
+                        txn_mark(lp, (uint32_t)c, false);
                 cpuset_zero(&lp->interrupted);
         }
         r = 0;
@@ -410,7 +481,7 @@ int linux_platform_start(struct linux_platform *lp) {
         pin_managed_cgroups(lp);
         if (lp->cfg.uevent_recvmsg)
                 uevent_monitor_set_recvmsg(lp->mon, lp->cfg.uevent_recvmsg);
-        linux_txn_marks_load(lp);
+        txn_marks_load(lp);
         return sync_from_sysfs(lp, true);
 }
 
