@@ -115,6 +115,8 @@ int client_refresh_states(struct remote *r);
 
 /* One message read from dhpd; false when the connection must end. */
 bool client_dispatch(struct remote *r, const struct ipc_msg *m);
+/* The connection thread (client-events.c): started by client.c. */
+void *client_conn_thread(void *userdata);
 /* Keep the process on the admitted processors (real hardware only). */
 void client_affinity_apply(struct remote *r);
 
