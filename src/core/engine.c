@@ -332,14 +332,14 @@ int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret
                 r = -ENODEV;
                 goto out;
         }
-        if (e->ops->cpu_txn)
-                e->ops->cpu_txn(e->platform, index, true, late);
+        if (e->ops->cpu_txn_begin)
+                e->ops->cpu_txn_begin(e->platform, index, late);
         if (!late && st == DHP_PROC_PRESENT) {
                 r = e->ops->cpu_start(e->platform, index);
                 if (r < 0) {
                         record_txn(e, "START_FAILED", index, r, late);
                         log_debug(&e->logger, "cpu%u: start failed: %s", index, strerror(-r));
-                        goto end;
+                        goto out;
                 }
         }
         engine_cpu_set_state(e, index, DHP_PROC_STARTED);
@@ -347,7 +347,7 @@ int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret
 
         r = e->mod->sync_run(e, index, late, &status, &admitted);
         if (r < 0)
-                goto end;
+                goto out;
         if (admitted) {
                 /* Existing from here on: before the arrival is queued, so
                  * that a registration made in between learns of it at least
@@ -363,9 +363,6 @@ int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret
         }
         if (ret_status)
                 *ret_status = status;
-end:
-        if (e->ops->cpu_txn)
-                e->ops->cpu_txn(e->platform, index, false, late);
 out:
         engine_txn_unlock(e);
         return r;

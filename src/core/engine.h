@@ -38,10 +38,11 @@ struct platform_ops {
         /* Admit a started processor into what the platform manages
          * (Linux: widen the managed cpusets).  May be NULL. */
         int (*cpu_admit)(void *platform, uint32_t index);
-        /* A processor transaction begins (`begin`, before cpu_start; `late`:
-         * ENGINE_CPU_LATE) or ends, whatever its outcome (Linux: the crash
-         * marker).  May be NULL. */
-        void (*cpu_txn)(void *platform, uint32_t index, bool begin, bool late);
+        /* A processor transaction begins: its state checked, right before
+         * cpu_start (`late`: ENGINE_CPU_LATE, no cpu_start follows).  Linux:
+         * the crash marker, which the platform removes when
+         * engine_cpu_present() returns.  May be NULL. */
+        void (*cpu_txn_begin)(void *platform, uint32_t index, bool late);
         /* Online one memory block; `index` is the block's index. */
         int (*mem_block_online)(void *platform, uint64_t index);
         /* Read the memory levels now, for the memory condition events.  May

@@ -76,14 +76,15 @@ static void txn_mark(struct linux_platform *lp, uint32_t cpu, bool begin) {
         close(fd);
 }
 
-/* The engine's cpu_txn op: the mark, and the notice of a late add. */
-static void op_cpu_txn(void *p, uint32_t cpu, bool begin, bool late) {
+/* The engine's cpu_txn_begin op: the mark (handle_cpu removes it), and the
+ * notice of a late add. */
+static void op_cpu_txn_begin(void *p, uint32_t cpu, bool late) {
         struct linux_platform *lp = p;
 
-        if (begin && late)
+        if (late)
                 log_notice(&lp->log, "cpu%u: already online (another agent onlined it, or dhpd stopped during its "
                            "transaction); notifying late", cpu);
-        txn_mark(lp, cpu, begin);
+        txn_mark(lp, cpu, true);
 }
 
 /* The marks a previous dhpd left, into lp->interrupted. */
@@ -227,7 +228,7 @@ static int op_mem_levels_read(void *p, struct mem_levels *ret) {
 static const struct platform_ops linux_ops = {
         .mem_levels_read = op_mem_levels_read,
         .cpu_start = op_cpu_start,
-        .cpu_txn = op_cpu_txn,
+        .cpu_txn_begin = op_cpu_txn_begin,
         .cpu_stop = op_cpu_stop,
         .cpu_admit = op_cpu_admit,
         .mem_block_online = op_block_online,
@@ -330,7 +331,8 @@ void linux_platform_stats(struct linux_platform *lp, struct linux_stats *ret) {
 
 /* A processor is present (add uevent, or found by a resync): run its
  * transaction by policy, in one engine call (engine_cpu_present; the crash
- * marker is the cpu_txn op's).  `online_now`: the kernel says it is online
+ * marker is made by the cpu_txn_begin op once the engine knows a transaction
+ * starts, and removed here).  `online_now`: the kernel says it is online
  * already (someone else onlined it). */
 static void handle_cpu(struct linux_platform *lp, uint32_t cpu, bool online_now, bool at_start) {
         bool add = online_now || (lp->cfg.cpu_online && (!at_start || lp->cfg.cpu_online_at_start));
@@ -338,6 +340,8 @@ static void handle_cpu(struct linux_platform *lp, uint32_t cpu, bool online_now,
         int r, status = 0;
 
         r = engine_cpu_present(lp->engine, cpu, flags, &status);
+        if (add && r != -EALREADY)
+                txn_mark(lp, cpu, false); /* the transaction ended, whatever its outcome */
         if (r == -ERANGE)
                 log_error(&lp->log, "cpu%u: cannot grow the model", cpu);
         else if (r == -EALREADY)
