@@ -439,7 +439,7 @@ func (c *Conn) dispatch(m *msg) bool {
 	switch m.typ {
 	case tReply, tStatusProc, tStatusMem, tStatusClient:
 		c.replyPart(m)
-	case tRecordExt, tRecord:
+	case tRecordRT, tRecordExt, tRecord:
 		if m.id != 0 {
 			c.replyPart(m) // HISTORY's answer
 		} else {

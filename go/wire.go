@@ -20,7 +20,7 @@ import (
 // The protocol's version and limits (src/util/ipcmsg.h).
 const (
 	wireVersionMajor = 1
-	wireVersionMinor = 2
+	wireVersionMinor = 3
 
 	wireHeaderSize = 16
 	wireMsgMax     = 65536 // a longer datagram is a protocol violation
@@ -59,6 +59,7 @@ const (
 	tLost               uint16 = 0x33
 	tHistory            uint16 = 0x34
 	tRecordExt          uint16 = 0x35
+	tRecordRT           uint16 = 0x36
 	tMemcondSubscribe   uint16 = 0x40
 	tMemcondUnsubscribe uint16 = 0x41
 	tMemcondState       uint16 = 0x42
@@ -140,6 +141,12 @@ var recordHead = []field{
 	str("client", wireNameMax), str("name", wireNameMax),
 }
 
+// RECORD_EXT's fields; RECORD_RT (1.3) adds the wall-clock time.
+var recordExt = cat(recordHead, str("detail", wireRecordDetailMax),
+	str("detail_text", wireDetailMax), str("device", wireNameMax), str("driver", wireNameMax),
+	str("reason", wireNameMax), str("old_affinity", wireRecordDetailMax),
+	str("new_affinity", wireRecordDetailMax), u64("stopped_ns"))
+
 func cat(a []field, b ...field) []field {
 	return append(append([]field(nil), a...), b...)
 }
@@ -165,10 +172,8 @@ var wireTable = []msgSpec{
 	{tRecord, "RECORD", false, cat(recordHead, str("detail", wireDetailMax))},
 	{tLost, "LOST", false, []field{u64("count")}},
 	{tHistory, "HISTORY", true, []field{u32("count")}},
-	{tRecordExt, "RECORD_EXT", false, cat(recordHead, str("detail", wireRecordDetailMax),
-		str("detail_text", wireDetailMax), str("device", wireNameMax), str("driver", wireNameMax),
-		str("reason", wireNameMax), str("old_affinity", wireRecordDetailMax),
-		str("new_affinity", wireRecordDetailMax), u64("stopped_ns"))},
+	{tRecordExt, "RECORD_EXT", false, recordExt},
+	{tRecordRT, "RECORD_RT", false, cat(recordExt, u64("realtime_ns"))},
 	{tMemcondSubscribe, "MEMCOND_SUBSCRIBE", true, []field{u32("sub"), str("name", wireMemcondNameMax)}},
 	{tMemcondUnsubscribe, "MEMCOND_UNSUBSCRIBE", true, []field{u32("sub")}},
 	{tMemcondState, "MEMCOND_STATE", false, []field{u32("sub"), u32("flags"), u64("available"), u64("total")}},
@@ -442,7 +447,7 @@ func decodeMsg(b []byte) (*msg, error) {
 		return nil, errBadMsg
 	}
 	// A record names its method and event (ipcmsg_decode refuses it else).
-	if (t == tRecord || t == tRecordExt) && (m.s("method") == "" || m.s("event") == "") {
+	if (t == tRecord || t == tRecordExt || t == tRecordRT) && (m.s("method") == "" || m.s("event") == "") {
 		return nil, errBadMsg
 	}
 	return m, nil

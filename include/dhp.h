@@ -474,8 +474,13 @@ typedef struct dhp_record dhp_record;
 /* The record's place in the stream: its sequence number, from 1, in the
  * order records are produced. */
 DHP_EXPORT uint64_t dhp_record_get_seq(const dhp_record *r);
-/* Nanoseconds since the context was opened. */
+/* Nanoseconds since the context was opened (for a "unix:" context, since
+ * dhpd started): the monotonic clock, for intervals. */
 DHP_EXPORT uint64_t dhp_record_get_time(const dhp_record *r);
+/* Wall-clock time when the record was made: CLOCK_REALTIME in nanoseconds
+ * since the Unix epoch, to match it with other logs; 0 when unknown (a
+ * record from a dhpd older than protocol 1.3). */
+DHP_EXPORT uint64_t dhp_record_get_realtime(const dhp_record *r);
 /* "sync", "async", "memcond", "rebalance", "txn" */
 DHP_EXPORT const char *dhp_record_get_method(const dhp_record *r);
 /* "ADD_START", "ADD_COMPLETE", "ADD_FAILURE", "ARRIVAL", "REMOVAL", ... */

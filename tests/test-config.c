@@ -320,6 +320,26 @@ static void test_missing_file(void **state) {
         free(err);
 }
 
+/* [rebalance] irqbalance: leave by default, share, ignore; applies at
+ * restart. */
+static void test_irqbalance(void **state) {
+        struct config a, b;
+        struct diff_seen s = { .n = 0 };
+        char *err = NULL;
+
+        config_defaults(&a);
+        assert_int_equal(a.irqbalance, CONFIG_IRQBALANCE_LEAVE);
+        b = a;
+        assert_int_equal(config_load_string(&b, "t.conf", "[rebalance]\nirqbalance = share\n", &err), 0);
+        assert_int_equal(b.irqbalance, CONFIG_IRQBALANCE_SHARE);
+        assert_int_equal(config_load_string(&b, "t.conf", "[rebalance]\nirqbalance = ignore\n", &err), 0);
+        assert_int_equal(b.irqbalance, CONFIG_IRQBALANCE_IGNORE);
+        assert_int_equal(config_diff(&a, &b, diff_record, &s), 1);
+        assert_string_equal(s.lines[0], "rebalance.irqbalance: 'leave' -> 'ignore' restart");
+        expect_error("[rebalance]\nirqbalance = both\n",
+                     "t.conf:2: irqbalance: expected leave, share or ignore, got 'both'");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_defaults),
@@ -333,6 +353,7 @@ int main(void) {
                 cmocka_unit_test(test_memory_thresholds),
                 cmocka_unit_test(test_file_kinds),
                 cmocka_unit_test(test_diff),
+                cmocka_unit_test(test_irqbalance),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/ctl.h"
 #include "cli/plot.h"
@@ -195,15 +196,32 @@ int ctl_status(int argc, char **argv, const char *socket_path) {
 
 /* ---- monitor ------------------------------------------------------------ */
 
+/* The record's wall-clock time for the text line, ISO 8601 in local time
+ * with its offset ("2026-11-30T14:14:52.123+01:00  "), or "" when dhpd did
+ * not send it (older than protocol 1.3).  JSON has it in UTC ("time"). */
+static const char *wall_clock(const dhp_record *r, char *buf, size_t size) {
+        uint64_t ns = dhp_record_get_realtime(r);
+        time_t sec = (time_t)(ns / 1000000000ULL);
+        char date[32], off[8];
+        struct tm tm;
+
+        if (!ns || !localtime_r(&sec, &tm) || !strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) ||
+            strftime(off, sizeof(off), "%z", &tm) != 5)
+                return "";
+        snprintf(buf, size, "%s.%03u%.3s:%s  ", date, (unsigned)(ns % 1000000000ULL / 1000000ULL), off, off + 3);
+        return buf;
+}
+
 static void print_record(void *userdata, const dhp_record *r) {
         bool json = *(bool *)userdata;
         static char buf[8192];
+        char when[64];
 
         dhp_record_format(r, json ? DHP_RECORD_JSON : DHP_RECORD_TEXT, buf, sizeof(buf));
         if (json)
                 ctl_print_json(stdout, buf);
         else
-                printf("%s\n", buf);
+                printf("%s%s\n", wall_clock(r, when, sizeof(when)), buf);
         fflush(stdout);
 }
 

@@ -239,11 +239,18 @@ static int set_sync(struct loader *l, const char *key, const char *value) {
 }
 
 static int set_rebalance(struct loader *l, const char *key, const char *value) {
+        static const char *const irqbalance[] = { "leave", "share", "ignore", NULL };
         char list[512], *save = NULL;
         int policy;
 
         if (strcmp(key, "enabled") == 0)
                 return v_bool(l, value, &l->c.rebalance);
+        if (strcmp(key, "irqbalance") == 0) {
+                if (v_enum(l, value, &policy, irqbalance) < 0)
+                        return -EINVAL;
+                l->c.irqbalance = policy;
+                return 0;
+        }
         /* DHP_Rebalance_Policy by configuration: "participate" (2) or
          * "exclude" (1), each a list of PCI addresses or class:NAME. */
         if (strcmp(key, "participate") == 0)
@@ -616,6 +623,7 @@ static const struct diff_key {
         { "rebalance", "enabled", CONFIG_APPLY_RESTART },
         { "rebalance", "participate", CONFIG_APPLY_RESTART },
         { "rebalance", "exclude", CONFIG_APPLY_RESTART },
+        { "rebalance", "irqbalance", CONFIG_APPLY_RESTART },
 };
 
 static void format_devices(const struct config *c, int policy, struct strbuf *sb) {
@@ -631,6 +639,7 @@ static void format_key(const struct config *c, const struct diff_key *k, struct 
         static const char *const veto[] = { "offline", "keep-online" };
         static const char *const policies[] = { "movable", "kernel", "auto" };
         static const char *const late[] = { "proceed", "veto" };
+        static const char *const irqbalance[] = { "leave", "share", "ignore" };
         const char *s = k->section, *n = k->key;
 
 #define IS(sec, key) (strcmp(s, sec) == 0 && strcmp(n, key) == 0)
@@ -679,6 +688,8 @@ static void format_key(const struct config *c, const struct diff_key *k, struct 
                 format_devices(c, 2, sb);
         else if (IS("rebalance", "exclude"))
                 format_devices(c, 1, sb);
+        else if (IS("rebalance", "irqbalance"))
+                strbuf_puts(sb, irqbalance[c->irqbalance]);
 #undef IS
 }
 

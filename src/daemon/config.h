@@ -28,6 +28,9 @@ enum config_log_target { CONFIG_LOG_AUTO, CONFIG_LOG_STDERR, CONFIG_LOG_SYSLOG }
 enum config_mem_online { CONFIG_MEM_MOVABLE, CONFIG_MEM_KERNEL, CONFIG_MEM_AUTO };
 enum config_cpu_veto { CONFIG_VETO_OFFLINE, CONFIG_VETO_KEEP_ONLINE };
 enum config_late_policy { CONFIG_LATE_PROCEED, CONFIG_LATE_VETO };
+/* Who moves kernel devices' interrupts when irqbalance runs too
+ * (doc/dhpd.conf.md, [rebalance] irqbalance). */
+enum config_irqbalance { CONFIG_IRQBALANCE_LEAVE, CONFIG_IRQBALANCE_SHARE, CONFIG_IRQBALANCE_IGNORE };
 
 struct config_device_policy {
         char match[64]; /* a PCI address (0000:00:03.0) or "class:NAME" */
@@ -71,6 +74,7 @@ struct config {
         bool rebalance;
         struct config_device_policy devices[CONFIG_MAX_DEVICE_POLICIES];
         unsigned ndevices;
+        enum config_irqbalance irqbalance;
 };
 
 void config_defaults(struct config *c);

@@ -33,11 +33,13 @@
 #include "core/memcond.h"
 #include "core/rebalance.h"
 #include "daemon/config.h"
+#include "daemon/detach.h"
 #include "daemon/log.h"
 #include "daemon/notify.h"
 #include "daemon/server.h"
 #include "platform/linux/coexist.h"
 #include "platform/linux/hotplug.h"
+#include "platform/linux/irqshare.h"
 #include "platform/linux/kdev.h"
 #include "platform/linux/meminfo.h"
 #include "platform/linux/linux.h"
@@ -92,6 +94,7 @@ struct daemon {
         int nt_stop; /* tells the notification thread to stop */
         pthread_t nt_thread;
         bool nt_running;
+        int ready_fd; /* detached: the readiness pipe to the waiting parent, or -1 */
 };
 
 static void usage(FILE *f) {
@@ -103,9 +106,10 @@ static void usage(FILE *f) {
                 "rebalance) in order.\n"
                 "\n"
                 "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
-                "  -f, --foreground       do not detach (always so under systemd)\n"
+                "  -f, --foreground       do not detach (always so under systemd); without it dhpd\n"
+                "                         returns once ready, with the daemon's status\n"
                 "      --platform NAME    linux (default) or sim\n"
-                "      --sim OPTIONS      the simulated partition (cpus=N,maxcpus=N,memory=SIZE,...)\n"
+                "      --sim OPTIONS      with --platform sim: the simulated partition (cpus=N,maxcpus=N,...)\n"
                 "      --scenario FILE    with --platform sim: run this scenario at start\n"
                 "      --socket PATH      the client socket (default: [daemon] socket, /run/dhp/dhpd.sock)\n"
                 "      --take-over        write 'offline' to auto_online_blocks so that the kernel\n"
@@ -220,8 +224,14 @@ static int parse_options(struct options *o, int argc, char **argv) {
                 fprintf(stderr, "dhpd: unexpected argument '%s'; see dhpd --help\n", argv[optind]);
                 return -EINVAL;
         }
-        if (o->scenario && strcmp(o->platform, "sim") != 0) {
-                fprintf(stderr, "dhpd: --scenario needs --platform sim\n");
+        /* Without --platform sim, dhpd would run on this machine's real
+         * hardware: the simulator's options must never silently mean that. */
+        if ((o->scenario || o->sim_options) && strcmp(o->platform, "sim") != 0) {
+                fprintf(stderr,
+                        "dhpd: %s needs --platform sim (without it dhpd would manage this machine's real processors "
+                        "and memory); try: dhpd --platform sim %s %s\n",
+                        o->sim_options ? "--sim" : "--scenario", o->sim_options ? "--sim" : "--scenario",
+                        o->sim_options ? o->sim_options : o->scenario);
                 return -EINVAL;
         }
         return 0;
@@ -454,10 +464,14 @@ static int setup_platform(struct daemon *d) {
                 return r;
         if (d->lp && d->cfg.rebalance) {
                 struct kdev_policy pol[CONFIG_MAX_DEVICE_POLICIES];
+                enum irqshare_mode mode = d->cfg.irqbalance == CONFIG_IRQBALANCE_SHARE    ? IRQSHARE_SHARE
+                                          : d->cfg.irqbalance == CONFIG_IRQBALANCE_IGNORE ? IRQSHARE_IGNORE
+                                                                                          : IRQSHARE_LEAVE;
                 for (unsigned i = 0; i < d->cfg.ndevices; i++)
                         pol[i] = (struct kdev_policy){ .match = d->cfg.devices[i].match,
                                                        .policy = d->cfg.devices[i].policy };
-                r = kdevs_new(&d->kdevs, d->rb, d->opt.root, NULL, pol, d->cfg.ndevices, &d->log);
+                /* Kernel devices' interrupts: dhpd's, irqbalance's, or shared. */
+                r = irqshare_setup(&d->kdevs, d->rb, d->opt.root, mode, pol, d->cfg.ndevices, &d->log);
                 if (r < 0)
                         log_warning(&d->log, "kernel devices are not rebalanced: %s", strerror(-r));
         }
@@ -601,34 +615,30 @@ static int main_loop(struct daemon *d, int sfd) {
         }
 }
 
-static int daemonize(void) {
-        pid_t pid = fork();
+/* Ready: the socket listens.  To systemd (Type=notify), to the parent
+ * waiting for a detached dhpd, or on stdout for scripts and tests that run
+ * dhpd --foreground themselves.  From here on the log goes where it is
+ * configured; until here it went to stderr, so that an error before
+ * readiness reached whoever started dhpd. */
+static void announce_ready(struct daemon *d) {
+        bool detached = d->ready_fd >= 0;
 
-        if (pid < 0)
-                return -errno;
-        if (pid > 0)
-                _exit(0);
-        if (setsid() < 0)
-                return -errno;
-        pid = fork();
-        if (pid < 0)
-                return -errno;
-        if (pid > 0)
-                _exit(0);
-        if (chdir("/") < 0)
-                return -errno;
-        int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (fd >= 0) {
-                dup2(fd, 0);
-                dup2(fd, 1);
-                if (fd > 1)
-                        close(fd);
+        if (notify_enabled())
+                notify_send("READY=1\nSTATUS=watching for hot-added processors and memory");
+        else if (!detached) {
+                printf("READY\n");
+                fflush(stdout);
         }
-        return 0;
+        if (d->cfg.log_target == CONFIG_LOG_SYSLOG || (d->cfg.log_target == CONFIG_LOG_AUTO && detached)) {
+                daemon_log_close(&d->dlog);
+                daemon_log_open(&d->dlog, true, d->dlog.max_level);
+        }
+        log_notice(&d->log, "ready (platform %s)", d->opt.platform);
+        detach_finish(&d->ready_fd, 0, d->dlog.syslog);
 }
 
-/* Options read: the log, the configuration, the log target it names, and
- * detaching.  1: --check-config is done (exit 0); -1: exit 1. */
+/* Options read: the log and the configuration.  1: --check-config is done
+ * (exit 0); -1: exit 1. */
 static int setup_config(struct daemon *d) {
         daemon_log_open(&d->dlog, false, d->opt.log_level ? d->opt.log_level : 6);
         d->log = daemon_log_logger(&d->dlog);
@@ -640,15 +650,6 @@ static int setup_config(struct daemon *d) {
                 return 1;
         }
         d->dlog.max_level = d->opt.log_level ? d->opt.log_level : d->cfg.log_level;
-        if (d->cfg.log_target == CONFIG_LOG_SYSLOG ||
-            (d->cfg.log_target == CONFIG_LOG_AUTO && !d->opt.foreground && !getenv("INVOCATION_ID"))) {
-                daemon_log_close(&d->dlog);
-                daemon_log_open(&d->dlog, true, d->dlog.max_level);
-        }
-        if (!d->opt.foreground && !getenv("INVOCATION_ID") && daemonize() < 0) {
-                log_error(&d->log, "cannot detach: %s", strerror(errno));
-                return -1;
-        }
         return 0;
 }
 
@@ -703,20 +704,9 @@ static int start_platform(struct daemon *d) {
         return r;
 }
 
-/* Readiness: enumeration done, the start-up resync run, the hotplug thread
- * watching.  To systemd (Type=notify), else on stdout for scripts and tests
- * that start dhpd themselves. */
-static void announce_ready(struct daemon *d) {
-        log_notice(&d->log, "ready (platform %s)", d->opt.platform);
-        if (notify_enabled())
-                notify_send("READY=1\nSTATUS=watching for hot-added processors and memory");
-        else {
-                printf("READY\n");
-                fflush(stdout);
-        }
-}
-
-static void teardown(struct daemon *d) {
+/* Everything started, stopped in reverse; `rc` is the exit status the
+ * waiting parent of a detached start gets when the start failed. */
+static void teardown(struct daemon *d, int rc) {
         linux_hotplug_stop(d->hp);
         if (d->nt_running) {
                 wakefd_signal(d->nt_stop);
@@ -736,11 +726,13 @@ static void teardown(struct daemon *d) {
         rebalance_free(d->rb);
         if (d->psi_fd >= 0)
                 close(d->psi_fd);
+        /* A start that failed: the waiting parent exits with its status. */
+        detach_finish(&d->ready_fd, rc, false);
         daemon_log_close(&d->dlog);
 }
 
 int main(int argc, char **argv) {
-        struct daemon d = { .wake_fd = -1, .psi_fd = -1, .nt_stop = -1 };
+        struct daemon d = { .wake_fd = -1, .psi_fd = -1, .nt_stop = -1, .ready_fd = -1 };
         int sfd, r, rc = 1;
 
         if (parse_options(&d.opt, argc, argv) < 0)
@@ -748,19 +740,27 @@ int main(int argc, char **argv) {
         r = setup_config(&d);
         if (r != 0)
                 return r > 0 ? 0 : 1;
+        if (!d.opt.foreground && !getenv("INVOCATION_ID")) {
+                r = detach_start(&d.ready_fd);
+                if (r < 0) {
+                        log_error(&d.log, "cannot detach: %s", strerror(-r));
+                        goto out;
+                }
+        }
         sfd = setup_signals(&d);
-        if (sfd < 0)
-                return 1;
-        if (start_platform(&d) < 0)
+        if (sfd < 0 || start_platform(&d) < 0)
                 goto out;
         r = setup_server(&d);
         if (r < 0) {
                 log_error(&d.log, "cannot serve clients: %s", strerror(-r));
                 goto out;
         }
+        /* Enumeration done, the start-up resync run, the hotplug thread
+         * watching, the socket listening. */
         announce_ready(&d);
+
         rc = main_loop(&d, sfd) < 0 ? 1 : 0;
 out:
-        teardown(&d);
+        teardown(&d, rc);
         return rc;
 }

@@ -103,7 +103,7 @@ int history_add_record(struct history *h, const dhp_record *rec) {
         }
         /* record_wire_export() writes the whole record; the rest of the
          * message stays as calloc() left it. */
-        h->msg->type = IPC_RECORD_EXT;
+        h->msg->type = IPC_RECORD_RT;
         record_wire_export(rec, &h->msg->record);
         len = ipcmsg_encode(h->msg, h->wire, IPC_MSG_MAX);
         r = len > 0 ? add_locked(h, h->wire, (size_t)len) : len < 0 ? len : -EINVAL;

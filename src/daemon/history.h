@@ -20,7 +20,7 @@ void history_free(struct history *h);
 /* Keep a copy of one encoded message; the oldest goes when the ring is
  * full.  -ENOMEM (the message is not kept). */
 int history_add(struct history *h, const void *msg, size_t len);
-/* Encode one record as a RECORD_EXT message and keep it: the encoding
+/* Encode one record as a RECORD_RT message and keep it: the encoding
  * buffers belong to the ring, made once.  -ENOMEM, or ipcmsg_encode()'s
  * error (the record is not kept). */
 int history_add_record(struct history *h, const dhp_record *rec);

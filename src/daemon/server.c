@@ -110,7 +110,7 @@ static bool handle_hello(struct server *s, struct peer *c, const struct ipc_msg 
                                          .max_regs = s->cfg.max_regs, .max_queue = s->cfg.max_queue,
                                          .max_msg = IPC_MSG_MAX, .client_id = c->id };
         peer_send(c, &w, false);
-        log_info(&s->log, "client %s connected (uid %u%s)", c->name, (unsigned)c->uid,
+        log_debug(&s->log, "client %s connected (uid %u%s)", c->name, (unsigned)c->uid,
                  c->privileged ? ", privileged" : "");
         return true;
 }
@@ -207,7 +207,7 @@ void server_peer_drop(struct server *s, struct peer *c, const char *why) {
                 log_notice(&s->log, "client %s (pid %d, uid %u) dropped: %s", c->name[0] ? c->name : "?", (int)c->pid,
                            (unsigned)c->uid, why);
         else
-                log_info(&s->log, "client %s (pid %d) disconnected", c->name[0] ? c->name : "?", (int)c->pid);
+                log_debug(&s->log, "client %s (pid %d) disconnected", c->name[0] ? c->name : "?", (int)c->pid);
         pthread_mutex_lock(&c->lock);
         c->gone = true;
         pthread_cond_broadcast(&c->cond);

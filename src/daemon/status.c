@@ -18,10 +18,11 @@
 /* Records kept for HISTORY: a few transactions' worth. */
 #define HISTORY_RECORDS 512
 
-/* A record in the layout the client reads: RECORD_EXT, or for a 1.0
- * client RECORD without the extras (and without a detail too long for it). */
+/* A record in the layout the client reads: RECORD_RT, for a 1.1 or 1.2
+ * client RECORD_EXT without the wall-clock time, for a 1.0 client RECORD
+ * without the extras (and without a detail too long for it). */
 static void record_msg(const struct peer *c, const dhp_record *r, struct ipc_msg *m) {
-        *m = (struct ipc_msg){ .type = c->minor >= 1 ? IPC_RECORD_EXT : IPC_RECORD };
+        *m = (struct ipc_msg){ .type = c->minor >= 3 ? IPC_RECORD_RT : c->minor >= 1 ? IPC_RECORD_EXT : IPC_RECORD };
         record_wire_export(r, &m->record);
         if (m->type == IPC_RECORD && strlen(m->record.detail) >= IPC_DETAIL_MAX)
                 m->record.detail[0] = 0;
@@ -41,6 +42,10 @@ struct replay {
         struct peer *c;
         uint64_t id;
         int error;
+        /* For a client older than 1.3: each kept RECORD_RT goes out as a
+         * RECORD_EXT, decoded and encoded again here. */
+        struct ipc_msg *m;
+        uint8_t *buf;
 };
 
 static void replay_one(void *userdata, const void *msg, size_t len) {
@@ -49,6 +54,18 @@ static void replay_one(void *userdata, const void *msg, size_t len) {
 
         if (p->error)
                 return;
+        if (p->m && ipcmsg_decode(msg, len, p->m) == 0 && p->m->type == IPC_RECORD_RT) {
+                int n;
+
+                p->m->type = IPC_RECORD_EXT;
+                n = ipcmsg_encode(p->m, p->buf, IPC_MSG_MAX);
+                if (n <= 0) {
+                        p->error = n < 0 ? n : -EINVAL;
+                        return;
+                }
+                msg = p->buf;
+                len = (size_t)n;
+        }
         o = peer_queue_msg_locked(p->c, msg, len);
         if (!o)
                 p->error = -ENOMEM;
@@ -57,16 +74,26 @@ static void replay_one(void *userdata, const void *msg, size_t len) {
 }
 
 /* The kept records, newest `count` of them, queued in one go as the
- * answer's RECORD_EXTs: at most 2 x max_queue, so that the queue stays
- * under the cap that cuts a client off; refused while the client has not
- * read what is queued for it. */
+ * answer's RECORD_RTs (RECORD_EXTs before 1.3): at most 2 x max_queue, so
+ * that the queue stays under the cap that cuts a client off; refused while
+ * the client has not read what is queued for it. */
 static int history_send(struct server *s, struct peer *c, uint64_t id, uint32_t count, uint32_t *ret_sent) {
+        _cleanup_free_ struct ipc_msg *m = NULL;
+        _cleanup_free_ uint8_t *buf = NULL;
         struct replay p = { .c = c, .id = id };
         uint32_t budget = 2 * s->cfg.max_queue;
 
         *ret_sent = 0;
         if (count == 0 || count > budget)
                 count = budget;
+        if (c->minor < 3) {
+                m = malloc(sizeof(*m));
+                buf = malloc(IPC_MSG_MAX);
+                if (!m || !buf)
+                        return -ENOMEM;
+                p.m = m;
+                p.buf = buf;
+        }
         pthread_mutex_lock(&c->lock);
         if (c->gone)
                 p.error = -ECONNRESET;

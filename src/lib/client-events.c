@@ -178,7 +178,8 @@ static void on_reply_part(struct remote *r, const struct ipc_msg *m) {
                 ;
         if (m->type == IPC_STATUS_PROC) {
                 admitted_store(r, m);
-        } else if (req && req->hist && (m->type == IPC_RECORD || m->type == IPC_RECORD_EXT)) {
+        } else if (req && req->hist &&
+                   (m->type == IPC_RECORD || m->type == IPC_RECORD_EXT || m->type == IPC_RECORD_RT)) {
                 struct remote_history *h = req->hist;
                 if (h->n == h->cap) {
                         size_t cap = h->cap ? 2 * h->cap : 64;
@@ -408,6 +409,7 @@ bool client_dispatch(struct remote *r, const struct ipc_msg *m) {
         }
         case IPC_RECORD:
         case IPC_RECORD_EXT:
+        case IPC_RECORD_RT:
                 if (m->id)
                         on_reply_part(r, m); /* HISTORY's answer */
                 else

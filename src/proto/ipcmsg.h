@@ -19,7 +19,7 @@
 
 /* The protocol's version: a peer of another major version is refused. */
 #define IPC_VERSION_MAJOR 1
-#define IPC_VERSION_MINOR 2
+#define IPC_VERSION_MINOR 3
 
 #define IPC_HEADER_SIZE 16
 /* No message is longer; a longer datagram is a protocol violation. */
@@ -58,6 +58,12 @@
         IPC_F_INT(record.block) IPC_F_INT(record.dur_ns) IPC_F_INT(record.status)                          \
         IPC_F_STR_SET(record.method) IPC_F_STR_SET(record.event) IPC_F_STR(record.cls)                     \
         IPC_F_STR(record.client) IPC_F_STR(record.name)
+
+/* RECORD_EXT's and RECORD_RT's fields, up to the wall-clock time. */
+#define IPC_RECORD_EXT_FIELDS                                                                              \
+        IPC_RECORD_FIELDS IPC_F_STR(record.detail) IPC_F_STR(record.detail_text)                           \
+        IPC_F_STR(record.device) IPC_F_STR(record.driver) IPC_F_STR(record.reason)                         \
+        IPC_F_STR(record.old_affinity) IPC_F_STR(record.new_affinity) IPC_F_INT(record.stopped_ns)
 
 #define IPC_MESSAGES(X)                                                                                    \
         /* session */                                                                                      \
@@ -102,16 +108,15 @@
           IPC_RECORD_FIELDS IPC_F_STRN(record.detail, IPC_DETAIL_MAX) IPC_F_ABSENT(record.detail_text)     \
           IPC_F_ABSENT(record.device) IPC_F_ABSENT(record.driver) IPC_F_ABSENT(record.reason)              \
           IPC_F_ABSENT(record.old_affinity) IPC_F_ABSENT(record.new_affinity)                              \
-          IPC_F_ABSENT(record.stopped_ns))                                                                 \
+          IPC_F_ABSENT(record.stopped_ns) IPC_F_ABSENT(record.realtime_ns))                                \
         /* notifications dropped for a slow reader */                                                      \
         X(LOST, 0x33, NOTIFY, IPC_F_INT(lost.count))                                                       \
         /* (1.1) the last records again, as RECORD_EXT with the request's id */                            \
         X(HISTORY, 0x34, REQUEST, IPC_F_INT(history.count))                                                \
         /* (1.1) RECORD with the extras; what a 1.1 client receives */                                     \
-        X(RECORD_EXT, 0x35, NOTIFY,                                                                        \
-          IPC_RECORD_FIELDS IPC_F_STR(record.detail) IPC_F_STR(record.detail_text)                         \
-          IPC_F_STR(record.device) IPC_F_STR(record.driver) IPC_F_STR(record.reason)                       \
-          IPC_F_STR(record.old_affinity) IPC_F_STR(record.new_affinity) IPC_F_INT(record.stopped_ns))      \
+        X(RECORD_EXT, 0x35, NOTIFY, IPC_RECORD_EXT_FIELDS IPC_F_ABSENT(record.realtime_ns))                \
+        /* (1.3) RECORD_EXT with the wall-clock time; what a 1.3 client receives */                        \
+        X(RECORD_RT, 0x36, NOTIFY, IPC_RECORD_EXT_FIELDS IPC_F_INT(record.realtime_ns))                    \
         /* memory condition events: the state now, then every change */                                   \
         X(MEMCOND_SUBSCRIBE, 0x40, REQUEST,                                                                \
           IPC_F_INT(memcond_subscribe.sub) IPC_F_STR(memcond_subscribe.name))                              \
@@ -220,8 +225,9 @@ enum {
 /* A record of the notification stream on the wire (dhp_record's fields);
  * an empty string stands for NULL except in method and event.  RECORD (the
  * protocol 1.0 layout, for a client that said minor 0) carries up to detail,
- * which must then be shorter than IPC_DETAIL_MAX; RECORD_EXT carries every
- * field.  Decoding a RECORD leaves the extras empty. */
+ * which must then be shorter than IPC_DETAIL_MAX; RECORD_EXT (1.1, 1.2)
+ * carries every field but the wall-clock time, RECORD_RT (1.3) every field.
+ * Decoding a RECORD leaves the extras empty, a RECORD_EXT the time 0. */
 struct ipc_record {
         uint64_t seq, t_ns;
         uint32_t fields;
@@ -244,6 +250,8 @@ struct ipc_record {
         char old_affinity[IPC_RECORD_DETAIL_MAX]; /* CPU lists */
         char new_affinity[IPC_RECORD_DETAIL_MAX];
         uint64_t stopped_ns;
+        /* RECORD_RT only */
+        uint64_t realtime_ns; /* CLOCK_REALTIME when dhpd made it; 0: unknown */
 };
 
 struct ipc_msg {
