@@ -3,9 +3,9 @@
  * dhpd's history ring (daemon/history.c) and the HISTORY reply made from it
  * (daemon/status.c): a bounded ring that drops its oldest message, hands
  * out the newest n oldest first, reuses each slot's buffer once full, keeps
- * each record as the RECORD_EXT a monitor would have received, and answers
- * HISTORY with those messages under the request's id, then a REPLY that
- * counts them.
+ * each record as the RECORD_RT a monitor would have received, and answers
+ * HISTORY with those messages under the request's id (as RECORD_EXT for a
+ * client older than protocol 1.3), then a REPLY that counts them.
  */
 #include <errno.h>
 #include <sys/epoll.h>
@@ -130,6 +130,7 @@ static void test_buffers_reused(void **state) {
 static const dhp_record rec_started = {
         .seq = 41,
         .t_ns = 1500000,
+        .realtime_ns = 1780000000123456789ULL,
         .method = "txn",
         .event = "STARTED",
         .cls = "processor",
@@ -141,6 +142,7 @@ static const dhp_record rec_started = {
 static const dhp_record rec_veto = {
         .seq = 42,
         .t_ns = 2500000,
+        .realtime_ns = 1780000000223456789ULL,
         .method = "sync",
         .event = "ADD_START",
         .cls = "processor",
@@ -152,15 +154,15 @@ static const dhp_record rec_veto = {
         .dur_ns = 1200,
 };
 
-/* A kept record is the RECORD_EXT of it: decoded and formatted, it reads as
+/* A kept record is the message of it: decoded and formatted, it reads as
  * the record itself, in both forms. */
-static void assert_message_is(const void *msg, size_t len, const dhp_record *want, uint64_t id) {
+static void assert_message_is(const void *msg, size_t len, uint16_t type, const dhp_record *want, uint64_t id) {
         struct ipc_msg *m = malloc(sizeof(*m));
         char got_json[1024], want_json[1024], got_text[512], want_text[512];
 
         assert_non_null(m);
         assert_int_equal(ipcmsg_decode(msg, len, m), 0);
-        assert_int_equal(m->type, IPC_RECORD_EXT);
+        assert_int_equal(m->type, type);
         assert_int_equal(m->id, id);
         assert_true(record_wire_format(&m->record, DHP_RECORD_JSON, got_json, sizeof(got_json)) > 0);
         assert_true(dhp_record_format(want, DHP_RECORD_JSON, want_json, sizeof(want_json)) > 0);
@@ -185,7 +187,7 @@ static void keep(void *userdata, const void *msg, size_t len) {
         k->len[k->n++] = len;
 }
 
-static void test_record_kept_as_record_ext(void **state) {
+static void test_record_kept_as_record_rt(void **state) {
         struct history *h;
         struct kept *k = calloc(1, sizeof(*k));
 
@@ -194,8 +196,8 @@ static void test_record_kept_as_record_ext(void **state) {
         assert_int_equal(history_add_record(h, &rec_started), 0);
         history_record(h, &rec_veto); /* the monitor callback */
         assert_int_equal(history_foreach(h, 0, keep, k), 2);
-        assert_message_is(k->msg[0], k->len[0], &rec_started, 0);
-        assert_message_is(k->msg[1], k->len[1], &rec_veto, 0);
+        assert_message_is(k->msg[0], k->len[0], IPC_RECORD_RT, &rec_started, 0);
+        assert_message_is(k->msg[1], k->len[1], IPC_RECORD_RT, &rec_veto, 0);
         history_free(h);
         free(k);
 }
@@ -208,7 +210,7 @@ static void test_history_reply(void **state) {
         struct ipc_msg req = { .type = IPC_HISTORY, .id = 77, .history = { .count = 2 } };
         struct ipc_msg *m = malloc(sizeof(*m));
         uint8_t *buf = malloc(IPC_MSG_MAX);
-        dhp_record third = rec_started;
+        dhp_record third = rec_started, third_no_rt, veto_no_rt = rec_veto;
         struct peer *c;
         int sv[2];
         ssize_t n;
@@ -217,6 +219,9 @@ static void test_history_reply(void **state) {
         assert_non_null(buf);
         third.seq = 43;
         third.event = "ADMITTED";
+        third_no_rt = third;
+        third_no_rt.realtime_ns = 0;
+        veto_no_rt.realtime_ns = 0;
         assert_int_equal(history_new(&s.history, 8), 0);
         assert_int_equal(history_add_record(s.history, &rec_started), 0);
         assert_int_equal(history_add_record(s.history, &rec_veto), 0);
@@ -227,13 +232,15 @@ static void test_history_reply(void **state) {
         c = peer_new(&s, sv[0], getpid(), getuid(), getgid(), false);
         assert_non_null(c);
 
+        /* A 1.0 client (minor 0): each kept RECORD_RT goes out as a
+         * RECORD_EXT, without the wall-clock time. */
         assert_true(status_handle_history(&s, c, &req));
         n = recv(sv[1], buf, IPC_MSG_MAX, MSG_DONTWAIT);
         assert_true(n > 0);
-        assert_message_is(buf, (size_t)n, &rec_veto, 77);
+        assert_message_is(buf, (size_t)n, IPC_RECORD_EXT, &veto_no_rt, 77);
         n = recv(sv[1], buf, IPC_MSG_MAX, MSG_DONTWAIT);
         assert_true(n > 0);
-        assert_message_is(buf, (size_t)n, &third, 77);
+        assert_message_is(buf, (size_t)n, IPC_RECORD_EXT, &third_no_rt, 77);
         n = recv(sv[1], buf, IPC_MSG_MAX, MSG_DONTWAIT);
         assert_true(n > 0);
         assert_int_equal(ipcmsg_decode(buf, (size_t)n, m), 0);
@@ -243,11 +250,17 @@ static void test_history_reply(void **state) {
         assert_int_equal(m->reply.v32, 2);
         assert_true(recv(sv[1], buf, IPC_MSG_MAX, MSG_DONTWAIT) < 0);
 
-        /* count 0: every record kept (under the queue budget). */
+        /* A 1.3 client, count 0: every record kept (under the queue
+         * budget), as kept. */
+        c->minor = 3;
         req.history.count = 0;
         assert_true(status_handle_history(&s, c, &req));
-        for (int i = 0; i < 3; i++)
-                assert_true(recv(sv[1], buf, IPC_MSG_MAX, MSG_DONTWAIT) > 0);
+        for (int i = 0; i < 3; i++) {
+                n = recv(sv[1], buf, IPC_MSG_MAX, MSG_DONTWAIT);
+                assert_true(n > 0);
+                assert_message_is(buf, (size_t)n, IPC_RECORD_RT, i == 0 ? &rec_started : i == 1 ? &rec_veto : &third,
+                                  77);
+        }
         n = recv(sv[1], buf, IPC_MSG_MAX, MSG_DONTWAIT);
         assert_true(n > 0);
         assert_int_equal(ipcmsg_decode(buf, (size_t)n, m), 0);
@@ -269,7 +282,7 @@ int main(void) {
                 cmocka_unit_test(test_foreach_newest_oldest_first),
                 cmocka_unit_test(test_ring_drops_oldest),
                 cmocka_unit_test(test_buffers_reused),
-                cmocka_unit_test(test_record_kept_as_record_ext),
+                cmocka_unit_test(test_record_kept_as_record_rt),
                 cmocka_unit_test(test_history_reply),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
