@@ -4,7 +4,9 @@
  * caps on it (max_queue droppable notifications or half of
  * PEER_OUT_BYTES_MAX, then LOST; four times that many replies and phases,
  * or PEER_OUT_BYTES_MAX, then the peer is cut off).  Sending never blocks:
- * what the socket does not take is queued and flushed on EPOLLOUT.
+ * what the socket does not take is queued and flushed on EPOLLOUT.  And the
+ * peer as a participant of the engine's synchronous phases
+ * (peer_phase_proxy): a phase sent, its answer awaited.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,10 +14,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "core/peer.h"
 #include "daemon/server-internal.h"
 #include "util/macro.h"
+#include "util/time.h"
 
 struct peer *peer_new(struct server *s, int fd, pid_t pid, uid_t uid, gid_t gid, bool privileged) {
         struct peer *c = calloc(1, sizeof(*c));
@@ -227,3 +232,53 @@ void peer_reply(struct peer *c, uint64_t id, int status, uint32_t v32, uint64_t 
                 snprintf(m.reply.text, sizeof(m.reply.text), "%s", text);
         peer_send(c, &m, false);
 }
+
+/* ---- the peer as a participant of the engine's phases -------------------- */
+
+/* core/peer.h's participant ops for a peer's synchronous registrations
+ * (syncproxy.c joins them): a phase goes out as PROC_CHANGE from here, and
+ * the transaction's thread waits here for the answer syncproxy.c stores. */
+static int proxy_send(void *userdata, uint64_t txn, dhp_proc_change_state state, uint32_t index, int status) {
+        struct peer *c = userdata;
+        struct ipc_msg m = { .type = IPC_PROC_CHANGE,
+                             .proc_change = { .txn = txn, .state = state, .index = index, .status = status } };
+
+        pthread_mutex_lock(&c->lock);
+        if (c->gone) {
+                pthread_mutex_unlock(&c->lock);
+                return -ECONNRESET;
+        }
+        c->await_txn = txn;
+        c->answered = false;
+        pthread_mutex_unlock(&c->lock);
+        return peer_send(c, &m, false);
+}
+
+static int proxy_wait(void *userdata, uint64_t txn, uint64_t deadline_ns, int *ret_status, uint64_t *ret_at) {
+        struct peer *c = userdata;
+        struct timespec ts = { .tv_sec = (time_t)(deadline_ns / NSEC_PER_SEC),
+                               .tv_nsec = (long)(deadline_ns % NSEC_PER_SEC) };
+        int r;
+
+        pthread_mutex_lock(&c->lock);
+        while (!c->gone && !(c->answered && c->await_txn == txn))
+                if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT)
+                        break;
+        if (c->answered && c->await_txn == txn) {
+                *ret_status = c->answer;
+                *ret_at = c->answered_at;
+                r = 0;
+        } else if (c->gone) {
+                r = -ECONNRESET;
+        } else {
+                c->late++;
+                r = -ETIMEDOUT;
+        }
+        pthread_mutex_unlock(&c->lock);
+        if (r == -ETIMEDOUT)
+                log_warning(&c->s->log, "client %s (pid %d) missed the %llu ms deadline", c->name, (int)c->pid,
+                            (unsigned long long)(c->s->cfg.deadline_ns / NSEC_PER_MSEC));
+        return r;
+}
+
+const struct peer_phase_ops peer_phase_proxy = { proxy_send, proxy_wait };

@@ -6,7 +6,8 @@
  *                dropping one, creating and freeing the server
  *   listener.c   the listening socket, accepting, credentials and the
  *                privileged group
- *   peer.c       one client's connection: references, send queue, caps
+ *   peer.c       one client's connection: references, send queue, caps;
+ *                a phase sent to it and its answer awaited
  *   worker.c     the thread for requests serialised with transactions
  *   syncproxy.c  the synchronous proxy: a client's phases, deadlines, answers
  *   devproxy.c   user-space devices and their proxy drivers
@@ -322,6 +323,9 @@ void peer_flush(struct peer *c);
 void peer_set_streaming(struct peer *c, bool on);
 int peer_send(struct peer *c, const struct ipc_msg *m, bool droppable);
 void peer_reply(struct peer *c, uint64_t id, int status, uint32_t v32, uint64_t v64, const char *text);
+/* The participant ops of a peer's synchronous registrations (core/peer.h):
+ * send a phase as PROC_CHANGE, wait for its PROC_ANSWER (syncproxy.c). */
+extern const struct peer_phase_ops peer_phase_proxy;
 
 /* ---- worker.c -------------------------------------------------------------- */
 

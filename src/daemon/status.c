@@ -38,13 +38,6 @@ static void monitor_cb(void *userdata, const dhp_record *r) {
         peer_send(c, m, true);
 }
 
-/* Every record of the stream, encoded once, into the ring. */
-static void history_cb(void *userdata, const dhp_record *r) {
-        struct server *s = userdata;
-
-        history_add_record(s->history, r);
-}
-
 struct replay {
         struct peer *c;
         uint64_t id;
@@ -376,7 +369,7 @@ int status_history_start(struct server *s) {
         r = history_new(&s->history, HISTORY_RECORDS);
         if (r < 0)
                 return r;
-        return engine_monitor_add(s->e, history_cb, s, &s->history_mon);
+        return engine_monitor_add(s->e, history_record, s->history, &s->history_mon);
 }
 
 void status_history_stop(struct server *s) {

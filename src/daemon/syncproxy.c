@@ -2,8 +2,9 @@
 /*
  * The synchronous proxy: one remote registration in dhpd's engine per peer
  * that registered for processor changes.  Each phase of a transaction goes
- * out as PROC_CHANGE; the transaction's thread waits, until the [sync]
- * deadline, for the PROC_ANSWER that the main thread collects.  The
+ * out as PROC_CHANGE (peer.c, peer_phase_proxy); the transaction's thread
+ * waits, until the [sync] deadline, for the PROC_ANSWER that the main
+ * thread collects here.  The
  * (de)registrations run on the worker, serialised with transactions.
  */
 #include <errno.h>
@@ -13,51 +14,6 @@
 #include "core/peer.h"
 #include "daemon/server-internal.h"
 #include "util/time.h"
-
-static int proxy_send(void *userdata, uint64_t txn, dhp_proc_change_state state, uint32_t index, int status) {
-        struct peer *c = userdata;
-        struct ipc_msg m = { .type = IPC_PROC_CHANGE,
-                             .proc_change = { .txn = txn, .state = state, .index = index, .status = status } };
-
-        pthread_mutex_lock(&c->lock);
-        if (c->gone) {
-                pthread_mutex_unlock(&c->lock);
-                return -ECONNRESET;
-        }
-        c->await_txn = txn;
-        c->answered = false;
-        pthread_mutex_unlock(&c->lock);
-        return peer_send(c, &m, false);
-}
-
-static int proxy_wait(void *userdata, uint64_t txn, uint64_t deadline_ns, int *ret_status, uint64_t *ret_at) {
-        struct peer *c = userdata;
-        struct timespec ts = { .tv_sec = (time_t)(deadline_ns / NSEC_PER_SEC),
-                               .tv_nsec = (long)(deadline_ns % NSEC_PER_SEC) };
-        int r;
-
-        pthread_mutex_lock(&c->lock);
-        while (!c->gone && !(c->answered && c->await_txn == txn))
-                if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT)
-                        break;
-        if (c->answered && c->await_txn == txn) {
-                *ret_status = c->answer;
-                *ret_at = c->answered_at;
-                r = 0;
-        } else if (c->gone) {
-                r = -ECONNRESET;
-        } else {
-                c->late++;
-                r = -ETIMEDOUT;
-        }
-        pthread_mutex_unlock(&c->lock);
-        if (r == -ETIMEDOUT)
-                log_warning(&c->s->log, "client %s (pid %d) missed the %llu ms deadline", c->name, (int)c->pid,
-                            (unsigned long long)(c->s->cfg.deadline_ns / NSEC_PER_MSEC));
-        return r;
-}
-
-static const struct peer_phase_ops proxy_ops = { proxy_send, proxy_wait };
 
 struct register_args {
         struct peer *c;
@@ -88,7 +44,7 @@ static int register_locked(struct engine *e, void *userdata) {
         if (r < 0)
                 return r;
         if (!c->proxy) {
-                r = peer_join(e, c->name, &proxy_ops, c, &c->proxy);
+                r = peer_join(e, c->name, &peer_phase_proxy, c, &c->proxy);
                 if (r < 0) {
                         pthread_mutex_lock(&c->lock);
                         c->nsync--;
