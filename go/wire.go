@@ -79,9 +79,11 @@ const (
 	tStatusProc         uint16 = 0x61
 	tStatusMem          uint16 = 0x62
 	tStatusClient       uint16 = 0x63
+	tStatusMemBlocks    uint16 = 0x65
 	tSimCPUAdd          uint16 = 0x70
 	tSimMemoryAdd       uint16 = 0x71
 	tSimRun             uint16 = 0x72
+	tCPUOnline          uint16 = 0x82
 )
 
 // Reserved ranges: a type in them that this version lacks is answered
@@ -200,6 +202,9 @@ var wireTable = []msgSpec{
 	{tSimCPUAdd, "SIM_CPU_ADD", true, nil},
 	{tSimMemoryAdd, "SIM_MEMORY_ADD", true, []field{u64("size")}},
 	{tSimRun, "SIM_RUN", true, []field{str("filename", wireDetailMax), blob("text", 0)}},
+	{tStatusMemBlocks, "STATUS_MEM_BLOCKS", false, []field{u64("device"), u64("first_block"), u32("count"),
+		u32("state"), u32("zone")}},
+	{tCPUOnline, "CPU_ONLINE", true, []field{u32("index")}},
 }
 
 var wireByType = func() map[uint16]*msgSpec {

@@ -81,6 +81,10 @@ static size_t samples(struct ipc_msg *v) {
         v[n++] = (struct ipc_msg){ .type = IPC_ARRIVAL_ANSWER, .arrival_answer = { 1ULL << 63 | 5, -EBUSY } };
         v[n] = (struct ipc_msg){ .type = IPC_STATUS_MEM_NAME, .id = 18, .status_mem_name = { 2, 1, 1 } };
         strcpy(v[n++].status_mem_name.name, "virtio-mem:virtio2");
+        v[n++] = (struct ipc_msg){ .type = IPC_CPU_ONLINE, .id = 19, .cpu_online = { 4 } };
+        v[n++] = (struct ipc_msg){ .type = IPC_STATUS_MEM_BLOCKS, .id = 20,
+                                   .status_mem_blocks = { .device = 1, .first_block = 8, .count = 2, .state = 1,
+                                                          .zone = 2 } };
         /* memory condition events */
         v[n] = (struct ipc_msg){ .type = IPC_MEMCOND_SUBSCRIBE, .id = 15, .memcond_subscribe = { .sub = 7 } };
         strcpy(v[n++].memcond_subscribe.name, "LowMemoryCondition");
@@ -192,7 +196,8 @@ static void test_roundtrip(void **state) {
                              v[i].type != IPC_LOST && v[i].type != IPC_STATUS_PROC && v[i].type != IPC_STATUS_MEM &&
                              v[i].type != IPC_STATUS_CLIENT && v[i].type != IPC_MEMCOND_STATE &&
                              v[i].type != IPC_DEVICE_INFO && v[i].type != IPC_DEVICE_REQUEST &&
-                             v[i].type != IPC_STATUS_MEM_NAME && v[i].type != IPC_ARRIVAL_QUERY));
+                             v[i].type != IPC_STATUS_MEM_NAME && v[i].type != IPC_ARRIVAL_QUERY &&
+                             v[i].type != IPC_STATUS_MEM_BLOCKS));
                 assert_false(ipcmsg_reserved(v[i].type));
                 assert_string_not_equal(ipcmsg_type_name(v[i].type), "UNKNOWN");
         }

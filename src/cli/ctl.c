@@ -131,7 +131,7 @@ static void status_mem_json(struct strbuf *sb, const struct remote_status *st, s
                         strbuf_printf(sb, ",\"node\":%u", nm->status_mem_name.node);
                 strbuf_printf(sb, ",\"virtio\":%s", nm->status_mem_name.flags & IPC_STATUS_MEM_VIRTIO ? "true" : "false");
         }
-        strbuf_puts(sb, "}");
+        /* The caller adds the runs and closes the object. */
 }
 
 static void status_mem_text(const struct remote_status *st, size_t i) {
@@ -161,6 +161,46 @@ static const char *state_name(unsigned s) {
 
 /* ---- status ------------------------------------------------------------- */
 
+static const char *zone_name(unsigned z) {
+        switch (z) {
+        case DHP_MEMORY_ZONE_NORMAL: return "normal";
+        case DHP_MEMORY_ZONE_MOVABLE: return "movable";
+        }
+        return "unknown";
+}
+
+/* The runs of blocks of device `id` (STATUS_MEM_BLOCKS, protocol 1.3):
+ * a JSON array, or a text line per run (a few, then a count). */
+static void status_runs(const struct remote_status *st, uint64_t id, struct strbuf *json) {
+        unsigned shown = 0, more = 0;
+
+        if (json)
+                strbuf_puts(json, ",\"runs\":[");
+        for (size_t i = 0; i < st->nruns; i++) {
+                const struct remote_mem_run *u = &st->runs[i];
+                if (u->device != id)
+                        continue;
+                if (json)
+                        strbuf_printf(json, "%s{\"first_block\":%llu,\"count\":%u,\"state\":\"%s\",\"zone\":\"%s\"}",
+                                      shown++ ? "," : "", (unsigned long long)u->first_block, u->count,
+                                      u->state == DHP_MEMORY_BLOCK_ONLINE ? "online" : "offline", zone_name(u->zone));
+                else if (shown++ < 8) {
+                        char last[32] = "";
+                        if (u->count > 1)
+                                snprintf(last, sizeof(last), "-%llu", (unsigned long long)u->first_block + u->count - 1);
+                        printf("      memory%llu%s  %s%s%s\n", (unsigned long long)u->first_block, last,
+                               u->state == DHP_MEMORY_BLOCK_ONLINE ? "online" : "offline",
+                               u->state == DHP_MEMORY_BLOCK_ONLINE ? ", zone " : "",
+                               u->state == DHP_MEMORY_BLOCK_ONLINE ? zone_name(u->zone) : "");
+                } else
+                        more++;
+        }
+        if (json)
+                strbuf_puts(json, "]");
+        else if (more)
+                printf("      (%u more runs of blocks)\n", more);
+}
+
 int ctl_status(int argc, char **argv, const char *socket_path) {
         struct remote_status st;
         struct strbuf sb = STRBUF_INIT;
@@ -184,8 +224,12 @@ int ctl_status(int argc, char **argv, const char *socket_path) {
                         strbuf_printf(&sb, "%s{\"index\":%u,\"state\":\"%s\"}", i ? "," : "", i,
                                       state_name(st.cpu_state[i]));
                 strbuf_puts(&sb, "],\"memory\":[");
-                for (size_t i = 0; i < st.nmem; i++)
+                for (size_t i = 0; i < st.nmem; i++) {
                         status_mem_json(&sb, &st, i);
+                        if (st.has_blocks)
+                                status_runs(&st, st.mem[i].status_mem.id, &sb);
+                        strbuf_puts(&sb, "}");
+                }
                 strbuf_puts(&sb, "],\"clients\":[");
                 for (size_t i = 0; i < st.nclients; i++) {
                         const typeof(st.clients[0].status_client) *k = &st.clients[i].status_client;
@@ -209,8 +253,10 @@ int ctl_status(int argc, char **argv, const char *socket_path) {
                         if (st.cpu_state[i] != DHP_PROC_ABSENT)
                                 printf("  cpu%-4u %s\n", i, state_name(st.cpu_state[i]));
                 printf("memory devices:\n");
-                for (size_t i = 0; i < st.nmem; i++)
+                for (size_t i = 0; i < st.nmem; i++) {
                         status_mem_text(&st, i);
+                        status_runs(&st, st.mem[i].status_mem.id, NULL);
+                }
                 printf("clients:\n  %-24s %7s %6s %5s %7s %4s\n", "NAME", "PID", "UID", "SYNC", "ARRIVAL", "LATE");
                 for (size_t i = 0; i < st.nclients; i++) {
                         const typeof(st.clients[0].status_client) *k = &st.clients[i].status_client;
@@ -487,32 +533,98 @@ int ctl_sim(int argc, char **argv, const char *socket_path) {
         return r < 0 ? 1 : 0;
 }
 
-/* ---- removal: dhpctl cpu remove N | memory remove NAME -------------------- */
+/* ---- cpu remove INDEX | memory remove NAME (doc/model.md, "Removal") ------- */
 
-int ctl_remove(int argc, char **argv, const char *socket_path) {
-        const char *cmd = argc >= 1 && strcmp(argv[0], "cpu") == 0 ? "cpu remove" : "memory remove";
+/* argv[0] is "remove", argv[1] the processor index or the device name. */
+static int remove_cmd(const char *kind, int argc, char **argv, const char *socket_path) {
+        bool cpu = strcmp(kind, "cpu") == 0;
+        const char *cmd = cpu ? "cpu remove" : "memory remove";
         char what[80];
         uint32_t index = 0;
         dhp *ctx;
         int r, status = 0;
 
-        if (argc != 3 || strcmp(argv[1], "remove") != 0 ||
-            (strcmp(argv[0], "cpu") == 0 && parse_u32(argv[2], &index) < 0)) {
-                fprintf(stderr, "Usage: dhpctl cpu remove INDEX | memory remove NAME (as in dhpctl status)\n");
+        if (argc < 2 || (cpu && parse_u32(argv[1], &index) < 0)) {
+                fprintf(stderr, "dhpctl: %s: expected %s, got %s%s%s\n", cmd,
+                        cpu ? "a processor index" : "a memory device name (as in dhpctl status)",
+                        argc < 2 ? "nothing" : "'", argc < 2 ? "" : argv[1], argc < 2 ? "" : "'");
+                return 2;
+        }
+        if (argc > 2) {
+                fprintf(stderr, "dhpctl: %s: unexpected argument '%s'; see 'dhpctl %s --help'\n", cmd, argv[2], kind);
                 return 2;
         }
         if (connect_daemon(cmd, socket_path, &ctx) < 0)
                 return 1;
-        r = strcmp(argv[0], "cpu") == 0 ? dhp_proc_remove(ctx, index, &status)
-                                        : dhp_memory_remove(ctx, argv[2], &status);
-        snprintf(what, sizeof(what), "%s%s", strcmp(argv[0], "cpu") == 0 ? "cpu" : "", argv[2]);
+        r = cpu ? dhp_proc_remove(ctx, index, &status) : dhp_memory_remove(ctx, argv[1], &status);
+        snprintf(what, sizeof(what), "%s%s", cpu ? "cpu" : "", argv[1]);
         if (r == 0)
                 printf("%s removed\n", what);
         else if (r == 1)
-                fprintf(stderr, "dhpctl %s: %s stays, the removal was cancelled: %s (a client's veto or the "
-                                "platform's refusal; dhpctl monitor shows which)\n", cmd, what, strerror(-status));
+                fprintf(stderr, "dhpctl: %s: %s stays, the removal was cancelled: %s (a client's veto or the "
+                                "platform's refusal; 'dhpctl monitor' shows which)\n", cmd, what, strerror(-status));
         else
                 report(cmd, r, dhp_internal_last_text(ctx));
+        dhp_close(ctx);
+        return r == 0 ? 0 : 1;
+}
+
+int ctl_memory(int argc, char **argv, const char *socket_path) {
+        static const struct option opts[] = { {} };
+        int c;
+
+        while ((c = getopt_long(argc, argv, ":", opts, NULL)) >= 0)
+                return ctl_bad_option("memory", argv, c);
+        argv += optind;
+        argc -= optind;
+        if (argc < 1 || strcmp(argv[0], "remove") != 0) {
+                fprintf(stderr, "dhpctl: memory: expected 'remove'; usage: dhpctl memory remove NAME\n");
+                return 2;
+        }
+        return remove_cmd("memory", argc, argv, socket_path);
+}
+
+/* ---- cpu online INDEX ------------------------------------------------------- */
+
+int ctl_cpu(int argc, char **argv, const char *socket_path) {
+        static const struct option opts[] = { {} };
+        uint32_t index;
+        dhp *ctx;
+        int c, r, status = 0;
+
+        while ((c = getopt_long(argc, argv, ":", opts, NULL)) >= 0)
+                return ctl_bad_option("cpu", argv, c);
+        argv += optind;
+        argc -= optind;
+        if (argc >= 1 && strcmp(argv[0], "remove") == 0)
+                return remove_cmd("cpu", argc, argv, socket_path);
+        if (argc < 1 || strcmp(argv[0], "online") != 0) {
+                fprintf(stderr, "dhpctl: cpu: expected 'online' or 'remove'; usage: dhpctl cpu online INDEX | "
+                                "dhpctl cpu remove INDEX\n");
+                return 2;
+        }
+        if (argc < 2 || parse_u32(argv[1], &index) < 0) {
+                fprintf(stderr, "dhpctl: cpu online: expected a processor index, got %s%s%s\n", argc < 2 ? "nothing" : "'",
+                        argc < 2 ? "" : argv[1], argc < 2 ? "" : "'");
+                return 2;
+        }
+        if (argc > 2) {
+                fprintf(stderr, "dhpctl: cpu online: unexpected argument '%s'; see 'dhpctl cpu --help'\n", argv[2]);
+                return 2;
+        }
+        if (connect_daemon("cpu online", socket_path, &ctx) < 0)
+                return 1;
+        r = dhp_proc_online(ctx, index, &status);
+        if (r == 0)
+                printf("cpu%u admitted\n", index);
+        else if (r == 1)
+                fprintf(stderr, "dhpctl: cpu online: cpu%u: the add failed again: %s (a client's veto or the "
+                                "platform's error; 'dhpctl monitor' shows which); it stays present\n",
+                        index, strerror(-status));
+        else if (r == -EOPNOTSUPP && !dhp_internal_last_text(ctx)[0])
+                report("cpu online", r, "this dhpd is too old for 'cpu online' (protocol 1.3 has it)");
+        else
+                report("cpu online", r, dhp_internal_last_text(ctx));
         dhp_close(ctx);
         return r == 0 ? 0 : 1;
 }

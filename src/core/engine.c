@@ -193,21 +193,6 @@ bool engine_txn_owned_by_self(struct engine *e) {
         return owned;
 }
 
-void engine_txn_lock(struct engine *e) {
-        pthread_mutex_lock(&e->txn_lock);
-        pthread_mutex_lock(&e->lock);
-        e->txn_owner = pthread_self();
-        e->txn_owned = true;
-        pthread_mutex_unlock(&e->lock);
-}
-
-void engine_txn_unlock(struct engine *e) {
-        pthread_mutex_lock(&e->lock);
-        e->txn_owned = false;
-        pthread_mutex_unlock(&e->lock);
-        pthread_mutex_unlock(&e->txn_lock);
-}
-
 int engine_txn_call(struct engine *e, int (*fn)(struct engine *e, void *userdata), void *userdata) {
         int r;
 
@@ -347,6 +332,8 @@ int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret
                 r = -ENODEV;
                 goto out;
         }
+        if (e->ops->cpu_txn_begin)
+                e->ops->cpu_txn_begin(e->platform, index, late);
         if (!late && st == DHP_PROC_PRESENT) {
                 r = e->ops->cpu_start(e->platform, index);
                 if (r < 0) {
@@ -379,6 +366,24 @@ int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret
 out:
         engine_txn_unlock(e);
         return r;
+}
+
+int engine_cpu_present(struct engine *e, uint32_t index, uint32_t flags, int *ret_status) {
+        dhp_proc_state st;
+        int r;
+
+        if (index >= engine_cpu_count(e) && (r = engine_cpu_slots(e, index + 1)) < 0)
+                return r;
+        r = engine_cpu_get_state(e, index, &st);
+        if (r < 0)
+                return r;
+        if (st == DHP_PROC_ADMITTED || st == DHP_PROC_STARTED)
+                return -EALREADY;
+        if (st == DHP_PROC_ABSENT)
+                engine_cpu_set_state(e, index, DHP_PROC_PRESENT);
+        if (flags & ENGINE_CPU_NO_ADD)
+                return 0;
+        return engine_cpu_hotadd(e, index, flags, ret_status);
 }
 
 /* Called by the synchronous phases (sync_run) between the two phases, transaction lock held:
@@ -632,25 +637,27 @@ int engine_mem_block_get(struct engine *e, uint64_t block, uint64_t *ret_device,
         return r;
 }
 
+/* What engine_mem_info says of device d; lock held. */
+static void mem_info_locked(struct engine *e, const struct mem_device *d, struct engine_mem_info *ret) {
+        engine_mem_device_range(e, d, &ret->base, &ret->size);
+        ret->nblocks = d->present_blocks;
+        ret->online_blocks = d->online_blocks;
+        ret->arrived = d->arrived;
+        ret->removed = d->removed;
+        ret->span_blocks = d->nblocks;
+        ret->virtio = d->virtio;
+        ret->node = d->node;
+        snprintf(ret->name, sizeof(ret->name), "%s", d->name);
+}
+
 int engine_mem_device_info(struct engine *e, uint64_t id, struct engine_mem_info *ret) {
         int r = 0;
 
         pthread_mutex_lock(&e->lock);
         if (id >= e->ndevices)
                 r = -ENOENT;
-        else {
-                const struct mem_device *d = &e->devices[id];
-                engine_mem_device_range(e, d, &ret->base, &ret->size);
-                ret->nblocks = d->nblocks;
-                ret->online_blocks = d->online_blocks;
-                ret->arrived = d->arrived;
-                ret->removed = d->removed;
-                ret->nblocks = d->present_blocks;
-                ret->span_blocks = d->nblocks;
-                ret->virtio = d->virtio;
-                ret->node = d->node;
-                snprintf(ret->name, sizeof(ret->name), "%s", d->name);
-        }
+        else
+                mem_info_locked(e, &e->devices[id], ret);
         pthread_mutex_unlock(&e->lock);
         return r;
 }
@@ -665,16 +672,16 @@ int engine_mem_device_blocks(struct engine *e, uint64_t id, struct engine_mem_in
                 return -ENOENT;
         }
         d = &e->devices[id];
-        engine_mem_device_range(e, d, &ret->base, &ret->size);
-        ret->nblocks = d->nblocks;
-        ret->online_blocks = d->online_blocks;
-        ret->arrived = d->arrived;
-        ret->removed = d->removed;
-        for (uint64_t k = 0; k < d->nblocks && k < cap; k++) {
-                const struct mem_block *b = &e->blocks[d->first_block + k];
-                blocks[k] = (struct engine_block_info){ .index = d->first_block + k, .online = b->online,
-                                                        .zone = b->online ? (dhp_memory_zone)b->zone
-                                                                          : DHP_MEMORY_ZONE_UNKNOWN };
+        mem_info_locked(e, d, ret);
+        /* The blocks it holds: all of its range for a DIMM, the plugged
+         * ones of a virtio-mem region. */
+        for (uint64_t b = d->first_block, k = 0; b < d->first_block + d->nblocks && k < cap; b++) {
+                const struct mem_block *mb = &e->blocks[b];
+                if (mb->device != id + 1)
+                        continue;
+                blocks[k++] = (struct engine_block_info){ .index = b, .online = mb->online,
+                                                          .zone = mb->online ? (dhp_memory_zone)mb->zone
+                                                                             : DHP_MEMORY_ZONE_UNKNOWN };
         }
         pthread_mutex_unlock(&e->lock);
         return 0;

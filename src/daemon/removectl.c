@@ -49,9 +49,15 @@ void removectl_run(struct server *s, struct job *j) {
 
 /* CPU_REMOVE, MEMORY_REMOVE: queued for the worker. */
 bool removectl_handle(struct server *s, struct peer *c, const struct ipc_msg *m) {
-        struct job *j = job_new(c, m->type == IPC_CPU_REMOVE ? JOB_CPU_REMOVE : JOB_MEM_REMOVE, m->id);
+        struct job *j;
 
+        if (job_reserve(s, c) < 0) {
+                job_refuse(s, c, m->id);
+                return true;
+        }
+        j = job_new(c, m->type == IPC_CPU_REMOVE ? JOB_CPU_REMOVE : JOB_MEM_REMOVE, m->id);
         if (!j) {
+                job_unreserve(s, c);
                 peer_reply(c, m->id, -ENOMEM, 0, 0, NULL);
                 return true;
         }

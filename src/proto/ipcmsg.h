@@ -178,6 +178,12 @@
         X(STATUS_MEM_NAME, 0x64, REPLY,                                                                    \
           IPC_F_INT(status_mem_name.id) IPC_F_INT(status_mem_name.node) IPC_F_INT(status_mem_name.flags)   \
           IPC_F_STR(status_mem_name.name))                                                                 \
+        /* (1.3) after each STATUS_MEM: its blocks, one run of consecutive                                 \
+         * blocks with the same state and zone per message, in order */                                   \
+        X(STATUS_MEM_BLOCKS, 0x65, REPLY,                                                                  \
+          IPC_F_INT(status_mem_blocks.device) IPC_F_INT(status_mem_blocks.first_block)                     \
+          IPC_F_INT(status_mem_blocks.count) IPC_F_INT(status_mem_blocks.state)                            \
+          IPC_F_INT(status_mem_blocks.zone))                                                               \
         X(STATUS_CLIENT, 0x63, REPLY,                                                                      \
           IPC_F_INT(status_client.pid) IPC_F_INT(status_client.uid) IPC_F_INT(status_client.flags)         \
           IPC_F_INT(status_client.sync_regs) IPC_F_INT(status_client.arrival_regs)                         \
@@ -192,7 +198,11 @@
         /* (1.3) removal carried out by dhpd: REPLY status 0 (removed), 1 (it                              \
          * stays: v32 = the positive errno of the veto or the failure) */                                  \
         X(CPU_REMOVE, 0x80, REQUEST, IPC_F_INT(cpu_remove.index))                                          \
-        X(MEMORY_REMOVE, 0x81, REQUEST, IPC_F_STR_SET(memory_remove.name))
+        X(MEMORY_REMOVE, 0x81, REQUEST, IPC_F_STR_SET(memory_remove.name))                                 \
+        /* (1.3) a new add for a present processor not admitted: REPLY status 0                            \
+         * (admitted), 1 (the add failed: v32 = the positive errno of the veto                             \
+         * or the failure) */                                                                              \
+        X(CPU_ONLINE, 0x82, REQUEST, IPC_F_INT(cpu_online.index))
 
 /* The message types (IPC_HELLO, ...) come from IPC_MESSAGES above. */
 enum ipc_type {
@@ -344,6 +354,10 @@ struct ipc_msg {
                         uint32_t nblocks, online_blocks;
                 } status_mem;
                 struct {
+                        uint64_t device, first_block; /* STATUS_MEM's id; the kernel's block index */
+                        uint32_t count, state, zone;  /* dhp_memory_block_state, dhp_memory_zone */
+                } status_mem_blocks;
+                struct {
                         uint32_t pid, uid, flags, sync_regs, arrival_regs, late;
                         char name[IPC_NAME_MAX];
                 } status_client;
@@ -373,6 +387,9 @@ struct ipc_msg {
                 struct {
                         char name[IPC_NAME_MAX];
                 } memory_remove;
+                struct {
+                        uint32_t index;
+                } cpu_online;
                 struct {
                         uint32_t sub;
                         char name[IPC_MEMCOND_NAME_MAX];

@@ -103,11 +103,6 @@ static inline int cmp_u32(const void *a, const void *b) {
 }
 
 
-/* txnmark.c: mark cpu's transaction begun or ended in the state
- * directory, and load the marks a previous dhpd left (lp->interrupted). */
-void linux_txn_mark(struct linux_platform *lp, uint32_t cpu, bool begin);
-void linux_txn_marks_load(struct linux_platform *lp);
-
 /* unplug.c: the removal ops, the kernel's offline and remove uevents, and
  * virtio-mem devices. */
 int linux_op_cpu_unadmit(void *p, uint32_t index);
