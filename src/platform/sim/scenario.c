@@ -606,9 +606,15 @@ static int vetoer_arm(struct vetoer *v, struct sim *sim, bool cpu, int error, un
         return 0;
 }
 
-static int run_remove(struct scenario *sc, const struct cmd *c, struct sim *sim, char **ret_error) {
+/* cpu remove, memory remove, veto */
+static int run_remove(struct scenario *sc, const struct cmd *c, struct sim *sim, struct vetoer *vcpu,
+                      struct vetoer *vmem, char **ret_error) {
         int r, status = 0;
 
+        if (c->kind == CMD_VETO) {
+                r = vetoer_arm(c->arg[0] ? vcpu : vmem, sim, c->arg[0], -(int)c->arg[1], (unsigned)c->arg[2]);
+                return r < 0 ? run_error(sc, c, ret_error, r, "veto") : 0;
+        }
         if (c->kind == CMD_CPU_REMOVE)
                 r = c->arg[1] ? sim_cpu_surprise_remove(sim, (uint32_t)c->arg[0])
                               : sim_cpu_remove(sim, (uint32_t)c->arg[0], &status);
@@ -641,15 +647,9 @@ static int scenario_run_cmds(struct scenario *sc, struct sim *sim, const struct 
                 const struct cmd *c = &sc->cmds[i];
 
                 switch (c->kind) {
-                case CMD_CPU_REMOVE:
-                case CMD_MEMORY_REMOVE:
-                        if ((r = run_remove(sc, c, sim, ret_error)) < 0)
+                case CMD_CPU_REMOVE: case CMD_MEMORY_REMOVE: case CMD_VETO:
+                        if ((r = run_remove(sc, c, sim, vcpu, vmem, ret_error)) < 0)
                                 return r;
-                        break;
-                case CMD_VETO:
-                        r = vetoer_arm(c->arg[0] ? vcpu : vmem, sim, c->arg[0], -(int)c->arg[1], (unsigned)c->arg[2]);
-                        if (r < 0)
-                                return run_error(sc, c, ret_error, r, "veto");
                         break;
                 case CMD_CPU_ADD:
                         for (uint64_t k = 0; k < c->arg[0]; k++) {
