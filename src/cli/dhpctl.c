@@ -11,6 +11,7 @@
 
 #include "cli/ctl.h"
 #include "cli/demo.h"
+#include "cli/limits.h"
 #include "dhp.h"
 
 static void usage(FILE *f) {
@@ -32,6 +33,9 @@ static void usage(FILE *f) {
                 "  plot [-o FILE.svg] [-i FILE]\n"
                 "        An SVG timeline of the last hot-add transactions: dhpd's recent records,\n"
                 "        or the JSON lines of 'demo --json' / 'monitor --json' in FILE (- for stdin).\n"
+                "  limits [--json] [--follow] [--cgroup PATH] [--interval DURATION|off]\n"
+                "        A cgroup's limits (default: dhpctl's own): CPUs, cpu.max, pool size,\n"
+                "        memory.max/high; with --follow one line per change (no dhpd needed).\n"
                 "  help  This text.\n"
                 "\n"
                 "Options:\n"
@@ -102,6 +106,8 @@ int main(int argc, char **argv) {
                 return ctl_sim(argc - 1, argv + 1, socket_path);
         if (argc >= 2 && strcmp(argv[1], "plot") == 0)
                 return ctl_plot(argc - 1, argv + 1, socket_path);
+        if (argc >= 2 && strcmp(argv[1], "limits") == 0)
+                return ctl_limits(argc - 1, argv + 1);
         if (argc < 2) {
                 usage(stderr);
                 return 2;
