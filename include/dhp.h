@@ -617,27 +617,7 @@ DHP_EXPORT int dhp_sim_check_scenario(const char *filename, const char *text, ch
 /* Limits: the partition resized in place (target "cgroup")                 */
 /* ------------------------------------------------------------------------ */
 
-/*
- * What a cgroup lets its processes use, as one snapshot: the CPUs (the
- * effective set), the CPU bandwidth (the tightest cpu.max of the cgroup and
- * its ancestors), the worker pool size an application should use, and the
- * memory limits (the tightest memory.max and memory.high).  The pool size
- * is Go 1.25's default GOMAXPROCS rule: min(CPUs, max(2, ceil(quota /
- * period))), the CPU count when unlimited, at least 1.
- *
- * Delivered on the notification thread (dhp_process() or the context's
- * own): once at registration (changed: every bit but REMOVED), then once
- * per change the watcher detects, each with a sequence number one above
- * the last (a change of several values at once is one notification) and
- * the mask of what changed.  For a change of the CPU set, the processor
- * REMOVAL and ARRIVAL events come first.
- *
- * How fast: a write to cpu.max, cpuset.cpus, memory.max or memory.high of
- * the cgroup or of an ancestor notifies (inotify) and is told within
- * milliseconds; an effective CPU set the kernel recomputes (a parent's
- * cpuset, a CPU going offline) does not notify and is found by the re-read
- * timer, within its period (option interval=, default 1 s).
- */
+/* A snapshot of the limits; see dhp_limits_register(). */
 typedef struct dhp_limits dhp_limits;
 typedef struct dhp_limits_reg dhp_limits_reg;
 
@@ -661,6 +641,27 @@ typedef void (*dhp_limits_cb)(void *userdata, const dhp_limits *limits);
  * flags must be 0.  The snapshot is valid during the callback only.
  * Errors: -EINVAL, -ENOMEM, -EOPNOTSUPP on a target without limits (every
  * target but "cgroup").
+ *
+ * What a cgroup lets its processes use, as one snapshot: the CPUs (the
+ * effective set), the CPU bandwidth (the tightest cpu.max of the cgroup and
+ * its ancestors), the worker pool size an application should use, and the
+ * memory limits (the tightest memory.max and memory.high).  The pool size
+ * is Go 1.25's default GOMAXPROCS rule: min(CPUs, max(2, ceil(quota /
+ * period))), the CPU count when unlimited, at least 1.
+ *
+ * Delivered on the notification thread (dhp_process() or the context's
+ * own): once at registration (changed: every bit but REMOVED), then once
+ * per change the watcher detects, each with a sequence number one above
+ * the last (a change of several values at once is one notification) and
+ * the mask of what changed.  For a change of the CPU set, the processor
+ * REMOVAL and ARRIVAL events come first.
+ *
+ * How fast: a write to cpu.max, cpuset.cpus, memory.max or memory.high of
+ * the cgroup or of an ancestor notifies (inotify) and is told within
+ * milliseconds (a write to an ancestor's cpuset.cpus re-reads the
+ * effective set); an effective CPU set the kernel recomputes on its own (a
+ * CPU going offline or online) notifies nothing and is found by the
+ * re-read timer, within its period (option interval=, default 1 s).
  */
 DHP_EXPORT int dhp_limits_register(dhp *ctx, const char *name, uint32_t flags, dhp_limits_cb cb,
                                    void *userdata, dhp_limits_reg **ret);
