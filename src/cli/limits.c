@@ -14,10 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/ctl.h"
 #include "cli/limits.h"
 #include "dhp.h"
 #include "lib/dhp-private.h"
 #include "util/parse.h"
+#include "util/strbuf.h"
 
 struct limits_out {
         bool json;
@@ -28,46 +30,51 @@ static const char *const changed_names[] = {
         "cpus", "bandwidth", "pool_size", "memory_max", "memory_high", "populated", "removed",
 };
 
-static void print_changed(uint32_t changed, bool json) {
+static void print_changed(uint32_t changed, bool json, struct strbuf *sb) {
         bool first = true;
 
         for (unsigned i = 0; i < sizeof(changed_names) / sizeof(changed_names[0]); i++) {
                 if (!(changed & (1u << i)))
                         continue;
                 if (json)
-                        printf("%s\"%s\"", first ? "" : ",", changed_names[i]);
+                        strbuf_printf(sb, "%s\"%s\"", first ? "" : ",", changed_names[i]);
                 else
-                        printf("%s%s", first ? "" : ",", changed_names[i]);
+                        strbuf_printf(sb, "%s%s", first ? "" : ",", changed_names[i]);
                 first = false;
         }
 }
 
-static void print_json_u64(const char *key, uint64_t v) {
+static void json_u64(struct strbuf *sb, const char *key, uint64_t v) {
         if (v == DHP_LIMITS_UNLIMITED)
-                printf(",\"%s\":null", key);
+                strbuf_printf(sb, ",\"%s\":null", key);
         else
-                printf(",\"%s\":%llu", key, (unsigned long long)v);
+                strbuf_printf(sb, ",\"%s\":%llu", key, (unsigned long long)v);
 }
 
+/* One object, "schema" first as every JSON document dhpctl prints. */
 static void print_json(const dhp_limits *l) {
+        struct strbuf sb = STRBUF_INIT;
         uint64_t quota, period;
 
         dhp_limits_get_cpu_max(l, &quota, &period);
-        printf("{\"seq\":%llu,\"changed\":[", (unsigned long long)dhp_limits_get_seq(l));
-        print_changed(dhp_limits_get_changed(l), true);
-        printf("],\"cpus\":\"%s\",\"ncpus\":%u", dhp_limits_get_cpus(l), dhp_limits_get_cpu_count(l));
-        print_json_u64("quota_us", quota);
-        printf(",\"period_us\":%llu", (unsigned long long)period);
+        strbuf_printf(&sb, "{\"seq\":%llu,\"changed\":[", (unsigned long long)dhp_limits_get_seq(l));
+        print_changed(dhp_limits_get_changed(l), true, &sb);
+        strbuf_printf(&sb, "],\"cpus\":\"%s\",\"ncpus\":%u", dhp_limits_get_cpus(l), dhp_limits_get_cpu_count(l));
+        json_u64(&sb, "quota_us", quota);
+        strbuf_printf(&sb, ",\"period_us\":%llu", (unsigned long long)period);
         if (dhp_limits_get_bandwidth(l) < 0)
-                printf(",\"bandwidth\":null");
+                strbuf_puts(&sb, ",\"bandwidth\":null");
         else
-                printf(",\"bandwidth\":%.3f", dhp_limits_get_bandwidth(l));
-        printf(",\"pool_size\":%u", dhp_limits_get_pool_size(l));
-        print_json_u64("memory_max", dhp_limits_get_memory_max(l));
-        print_json_u64("memory_high", dhp_limits_get_memory_high(l));
-        printf(",\"memory_current\":%llu,\"populated\":%s,\"removed\":%s}\n",
-               (unsigned long long)dhp_limits_get_memory_current(l), dhp_limits_is_populated(l) ? "true" : "false",
-               dhp_limits_get_changed(l) & DHP_LIMITS_REMOVED ? "true" : "false");
+                strbuf_printf(&sb, ",\"bandwidth\":%.3f", dhp_limits_get_bandwidth(l));
+        strbuf_printf(&sb, ",\"pool_size\":%u", dhp_limits_get_pool_size(l));
+        json_u64(&sb, "memory_max", dhp_limits_get_memory_max(l));
+        json_u64(&sb, "memory_high", dhp_limits_get_memory_high(l));
+        strbuf_printf(&sb, ",\"memory_current\":%llu,\"populated\":%s,\"removed\":%s}",
+                      (unsigned long long)dhp_limits_get_memory_current(l),
+                      dhp_limits_is_populated(l) ? "true" : "false",
+                      dhp_limits_get_changed(l) & DHP_LIMITS_REMOVED ? "true" : "false");
+        ctl_print_json(stdout, strbuf_str(&sb) ? strbuf_str(&sb) : "{}");
+        strbuf_deinit(&sb);
 }
 
 static const char *size_or_max(uint64_t v, char *buf, unsigned size) {
@@ -75,6 +82,7 @@ static const char *size_or_max(uint64_t v, char *buf, unsigned size) {
 }
 
 static void print_text(const dhp_limits *l) {
+        struct strbuf sb = STRBUF_INIT;
         char a[32], b[32], c[32];
         uint64_t quota, period;
 
@@ -86,12 +94,12 @@ static void print_text(const dhp_limits *l) {
         else
                 printf("cpu.max %llu/%llu (%.2f CPUs)  ", (unsigned long long)quota, (unsigned long long)period,
                        dhp_limits_get_bandwidth(l));
-        printf("pool %u  memory.max %s  memory.high %s  memory.current %s  changed ", dhp_limits_get_pool_size(l),
+        print_changed(dhp_limits_get_changed(l), false, &sb);
+        printf("pool %u  memory.max %s  memory.high %s  memory.current %s  changed %s\n", dhp_limits_get_pool_size(l),
                size_or_max(dhp_limits_get_memory_max(l), a, sizeof(a)),
                size_or_max(dhp_limits_get_memory_high(l), b, sizeof(b)),
-               format_size(dhp_limits_get_memory_current(l), c, sizeof(c)));
-        print_changed(dhp_limits_get_changed(l), false);
-        printf("\n");
+               format_size(dhp_limits_get_memory_current(l), c, sizeof(c)), strbuf_str(&sb) ? strbuf_str(&sb) : "");
+        strbuf_deinit(&sb);
 }
 
 static void on_limits(void *userdata, const dhp_limits *l) {
@@ -109,7 +117,7 @@ static int follow(dhp *ctx, struct limits_out *o) {
 
         r = dhp_limits_register(ctx, "dhpctl", 0, on_limits, o, &reg);
         if (r < 0) {
-                fprintf(stderr, "dhpctl limits: cannot follow: %s\n", strerror(-r));
+                fprintf(stderr, "dhpctl: limits: cannot follow: %s\n", strerror(-r));
                 return 1;
         }
         for (;;) {
@@ -117,11 +125,11 @@ static int follow(dhp *ctx, struct limits_out *o) {
                 if (r >= 0)
                         r = dhp_process(ctx);
                 if (r == -ENODEV) {
-                        fprintf(stderr, "dhpctl limits: the cgroup was removed\n");
+                        fprintf(stderr, "dhpctl: limits: the cgroup was removed\n");
                         break;
                 }
                 if (r < 0) {
-                        fprintf(stderr, "dhpctl limits: %s\n", strerror(-r));
+                        fprintf(stderr, "dhpctl: limits: %s\n", strerror(-r));
                         break;
                 }
         }
@@ -137,7 +145,7 @@ static int build_target(char *buf, size_t size, const char *path, const char *in
         return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
-int ctl_limits(int argc, char **argv) {
+int ctl_limits(int argc, char **argv, const char *socket_path) {
         static const struct option opts[] = {
                 { "json", no_argument, NULL, 'j' },
                 { "follow", no_argument, NULL, 'f' },
@@ -153,29 +161,31 @@ int ctl_limits(int argc, char **argv) {
         dhp *ctx;
         int c, r;
 
-        optind = 1;
-        while ((c = getopt_long(argc, argv, "jfc:i:", opts, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, ":jfc:i:", opts, NULL)) >= 0) {
                 switch (c) {
                 case 'j': o.json = true; break;
                 case 'f': o.follow = true; break;
                 case 'c': path = optarg; break;
                 case 'i': interval = optarg; break;
                 case 'r': root = optarg; break;
-                default: return 2;
+                default: return ctl_bad_option("limits", argv, c);
                 }
         }
-        if (optind < argc || (path && strchr(path, ','))) {
-                fprintf(stderr, "dhpctl limits: usage: dhpctl limits [--json] [--follow] [--cgroup PATH] "
-                                "[--interval DURATION|off]\n");
+        if (optind < argc) {
+                fprintf(stderr, "dhpctl: limits: unexpected argument '%s'; see 'dhpctl limits --help'\n", argv[optind]);
+                return 2;
+        }
+        if (path && strchr(path, ',')) {
+                fprintf(stderr, "dhpctl: limits: a cgroup path with ',' cannot be watched: '%s'\n", path);
                 return 2;
         }
         if (build_target(target, sizeof(target), path, interval, root) < 0) {
-                fprintf(stderr, "dhpctl limits: path too long\n");
+                fprintf(stderr, "dhpctl: limits: path too long\n");
                 return 2;
         }
         r = dhp_internal_open(&ctx, target, err, sizeof(err));
         if (r < 0) {
-                fprintf(stderr, "dhpctl limits: %s\n", err[0] ? err : strerror(-r));
+                fprintf(stderr, "dhpctl: limits: %s\n", err[0] ? err : strerror(-r));
                 return 1;
         }
         setvbuf(stdout, NULL, _IOLBF, 0);
@@ -187,7 +197,7 @@ int ctl_limits(int argc, char **argv) {
                         on_limits(&o, l);
                         dhp_limits_free(l);
                 } else {
-                        fprintf(stderr, "dhpctl limits: %s\n", strerror(-r));
+                        fprintf(stderr, "dhpctl: limits: %s\n", strerror(-r));
                 }
                 r = r < 0;
         }

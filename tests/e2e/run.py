@@ -734,7 +734,7 @@ def check_cgroup_resize(run):
         line = next((t for t in run["console"] if t.startswith(f"E2E-BAD {name} ")), "")
         if "rc=1" not in line or words not in line:
             f.append(f"bad input {name}: {line or 'no line'}")
-    if not any(t.startswith('E2E-DHPCTL {"seq":1,') for t in run["console"]):
+    if not any(t.startswith('E2E-DHPCTL {') and '"seq":1,' in t for t in run["console"]):
         f.append("dhpctl limits --json printed nothing for the container")
     bench = [t for t in run["console"] if t.startswith("E2E-BENCH ")]
     for t in bench:
