@@ -276,6 +276,15 @@ static void test_memcond(void **state) {
         wait_limits(ctx, &s, 2);
         assert_int_equal(dhp_memcond_get_threshold(ctx, DHP_MEMCOND_LOW_MEMORY, &v), 0);
         assert_int_equal(v, 16 * MIB);
+        /* A threshold that does not fit is refused, with a message. */
+        {
+                char *err = NULL;
+                assert_int_equal(dhp_memcond_set_threshold(ctx, DHP_MEMCOND_HIGH_MEMORY, 1 * MIB, &err), -EINVAL);
+                assert_non_null(err);
+                free(err);
+        }
+        assert_int_equal(dhp_memcond_get_threshold(ctx, DHP_MEMCOND_LOW_MEMORY, &v), 0);
+        assert_int_equal(v, 16 * MIB);
         /* An application's threshold stays. */
         assert_int_equal(dhp_memcond_set_threshold(ctx, DHP_MEMCOND_LOW_MEMORY, 20 * MIB, NULL), 0);
         change(f, LEAF "/memory.max", "1073741824\n");

@@ -68,11 +68,11 @@ struct cgtarget {
         size_t naregs, caparegs;
         uint32_t slots;
         int error;              /* -ENODEV once the cgroup is gone; under lock */
-        bool thresholds_dirty;  /* the memory limit changed (watcher thread) */
         uint64_t mem_limit;     /* min(memory.max, memory.high); under lock */
+        pthread_mutex_t apply_lock; /* one threshold computation at a time */
         char current_path[8192]; /* memory.current, root prefixed */
         char root[256];
-        struct memcond_config user; /* what the application set */
+        struct memcond_config user; /* what the application set; under lock */
         pthread_t thread;
         bool thread_started;
         int stop_efd;
@@ -228,24 +228,33 @@ static uint64_t memory_limit(const struct cgpart_limits *l) {
 }
 
 /* The thresholds in force: the application's where it set them, else the
- * defaults that follow the cgroup's limit (cgpart.h), else the machine's. */
-static void apply_thresholds(struct cgtarget *t) {
-        struct memcond_config cfg = t->user;
+ * defaults that follow the cgroup's limit (cgpart.h), else the machine's.
+ * Called from the watcher's thread (a new limit) and the application's (a
+ * new threshold): apply_lock keeps each computation and its configure
+ * together, so the last one computed is the one in force. */
+static int apply_thresholds(struct cgtarget *t, char **ret_error) {
+        struct memcond_config cfg, user;
         uint64_t limit, low, high;
+        int r;
 
+        pthread_mutex_lock(&t->apply_lock);
         pthread_mutex_lock(&t->lock);
         limit = t->mem_limit;
+        user = t->user;
         pthread_mutex_unlock(&t->lock);
+        cfg = user;
         if (limit != CGPART_UNLIMITED) {
                 cgpart_memory_default_thresholds(limit, &low, &high);
                 if (!cfg.low)
                         cfg.low = low;
-                if (!cfg.high && !t->user.low)
+                if (!cfg.high && !user.low)
                         cfg.high = high;
         }
-        /* A threshold the application set that no longer fits the new
-         * limit is refused by validation: the previous ones stay. */
-        (void)memcond_configure(t->engine, &cfg, NULL);
+        /* A threshold the application set that no longer fits a new limit
+         * is refused by validation: the previous ones stay. */
+        r = memcond_configure(t->engine, &cfg, ret_error);
+        pthread_mutex_unlock(&t->apply_lock);
+        return r;
 }
 
 /* ---- changes ------------------------------------------------------------ */
@@ -282,18 +291,26 @@ static void set_cpus_locked(struct cgtarget *t, const struct cpuset *added, cons
 static void on_change(void *userdata, const struct cgpart_limits *l, const struct cpuset *added,
                       const struct cpuset *removed) {
         struct cgtarget *t = userdata;
+        bool memory = l->changed & (CGPART_CHANGED_MEMORY_MAX | CGPART_CHANGED_MEMORY_HIGH);
 
+        /* The model's states and the processor events under one lock, so
+         * that an INCLUDE_EXISTING registration sees each change once. */
         pthread_mutex_lock(&t->lock);
         set_cpus_locked(t, added, removed, true);
-        if (l->changed & (CGPART_CHANGED_MEMORY_MAX | CGPART_CHANGED_MEMORY_HIGH)) {
+        if (memory)
                 t->mem_limit = memory_limit(l);
-                t->thresholds_dirty = true;
-        }
-        if (l->changed & CGPART_CHANGED_REMOVED)
-                t->error = -ENODEV;
-        /* After the processor events, under the same lock: one order. */
-        (void)limits_hub_publish(&t->hub, l, true);
         pthread_mutex_unlock(&t->lock);
+        /* The thresholds follow the limit before anyone is told of it. */
+        if (memory)
+                (void)apply_thresholds(t, NULL);
+        /* Queued after the processor events: one order (C3). */
+        (void)limits_hub_publish(&t->hub, l, true);
+        /* dhp_process() says -ENODEV only after all of it is queued (C9). */
+        if (l->changed & CGPART_CHANGED_REMOVED) {
+                pthread_mutex_lock(&t->lock);
+                t->error = -ENODEV;
+                pthread_mutex_unlock(&t->lock);
+        }
 }
 
 static void *watch_thread(void *userdata) {
@@ -313,10 +330,6 @@ static void *watch_thread(void *userdata) {
                 r = cgwatch_process(t->w);
                 if (r == -ENODEV)
                         break; /* told: REMOVAL of every CPU, limits REMOVED */
-                if (t->thresholds_dirty) {
-                        t->thresholds_dirty = false;
-                        apply_thresholds(t);
-                }
                 /* memory.current does not notify: every wake-up (a limit,
                  * the PSI trigger, the re-read timer) evaluates it. */
                 (void)memcond_evaluate(t->engine);
@@ -351,6 +364,7 @@ static void cg_free(void *b) {
         if (t->stop_efd >= 0)
                 close(t->stop_efd);
         free(t->aregs);
+        pthread_mutex_destroy(&t->apply_lock);
         pthread_mutex_destroy(&t->lock);
         free(t);
 }
@@ -383,7 +397,7 @@ static int cg_open_engine(struct cgtarget *t) {
         set_cpus_locked(t, &l->cpus, &none, false);
         pthread_mutex_unlock(&t->lock);
         memcond_set_platform_interval(t->engine, 0); /* the watcher's timer re-evaluates */
-        apply_thresholds(t);
+        (void)apply_thresholds(t, NULL);
         return memcond_evaluate(t->engine) == -ENOMEM ? -ENOMEM : 0;
 }
 
@@ -402,6 +416,7 @@ static int cg_open(struct dhp_backend_open *o) {
                 return -ENOMEM;
         t->stop_efd = -1;
         pthread_mutex_init(&t->lock, NULL);
+        pthread_mutex_init(&t->apply_lock, NULL);
         strcpy(t->root, opt.root);
         wc = (struct cgwatch_config){ .reread_ms = opt.reread_ms, .psi_kind = opt.psi ? "some" : NULL,
                                       .psi_stall_us = PSI_STALL_US, .psi_window_us = PSI_WINDOW_US };
@@ -532,21 +547,32 @@ static void cg_memcond_close(void *b, int kind) {
 
 static int cg_memcond_configure(void *b, const char *spec, char **ret_error) {
         struct cgtarget *t = b;
-        struct memcond_config c = t->user;
+        struct memcond_config c, old;
         int r;
 
+        pthread_mutex_lock(&t->lock);
+        c = old = t->user;
         r = memcond_config_parse(&c, spec, ret_error);
-        if (r < 0)
-                return r;
-        if (c.low_commit != t->user.low_commit || c.high_commit != t->user.high_commit ||
-            c.max_commit != t->user.max_commit) {
+        if (r >= 0 && (c.low_commit != t->user.low_commit || c.high_commit != t->user.high_commit ||
+                       c.max_commit != t->user.max_commit)) {
                 if (ret_error)
                         *ret_error = strdup("the commit thresholds have no meaning on the cgroup target "
                                             "(a cgroup has no commit limit)");
-                return -EOPNOTSUPP;
+                r = -EOPNOTSUPP;
         }
-        t->user = c;
-        apply_thresholds(t);
+        if (r >= 0)
+                t->user = c;
+        pthread_mutex_unlock(&t->lock);
+        if (r < 0)
+                return r;
+        r = apply_thresholds(t, ret_error);
+        if (r < 0) {
+                /* Refused (e.g. low above high): as if never asked. */
+                pthread_mutex_lock(&t->lock);
+                t->user = old;
+                pthread_mutex_unlock(&t->lock);
+                return r;
+        }
         return memcond_evaluate(t->engine) == -ENOMEM ? -ENOMEM : 0;
 }
 
