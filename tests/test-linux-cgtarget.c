@@ -366,15 +366,20 @@ static void test_removed(void **state) {
         struct seen s = { "" };
         dhp_limits_reg *reg;
         dhp_arrival_reg *ar;
-        char p[512];
+        char p[512], gone[512];
         int r = 0;
         dhp *ctx = open_target(f, "");
 
         assert_int_equal(dhp_arrival_register(ctx, "t", DHP_CLASS_PROCESSOR, 0, on_arrival, &s, &ar), 0);
         assert_int_equal(dhp_limits_register(ctx, "t", 0, on_limits, &s, &reg), 0);
         wait_limits(ctx, &s, 1);
+        /* Away in one step, as rmdir takes a real cgroup's files at once;
+         * removing the fake files one by one would show a cgroup without
+         * its cpuset (the parent's CPUs) for a moment. */
         assert_int_equal(fake_sysfs_path(f, LEAF, p, sizeof(p)), 0);
-        assert_int_equal(nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+        assert_int_equal(fake_sysfs_path(f, "gone", gone, sizeof(gone)), 0);
+        assert_int_equal(rename(p, gone), 0);
+        assert_int_equal(nftw(gone, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
         for (uint64_t end = time_now_ns() + 5 * NSEC_PER_SEC; r != -ENODEV && time_now_ns() < end;) {
                 (void)dhp_wait(ctx, 50);
                 r = dhp_process(ctx);
