@@ -76,6 +76,8 @@ struct cgtarget {
         pthread_t thread;
         bool thread_started;
         int stop_efd;
+        void (*wake)(void *userdata); /* the facade's "notifications pending" */
+        void *wake_userdata;
 };
 
 /* ---- options ------------------------------------------------------------ */
@@ -310,6 +312,9 @@ static void on_change(void *userdata, const struct cgpart_limits *l, const struc
                 pthread_mutex_lock(&t->lock);
                 t->error = -ENODEV;
                 pthread_mutex_unlock(&t->lock);
+                /* A dhp_process() that ran between the queueing and now
+                 * saw no error: make the fd readable for the next one. */
+                t->wake(t->wake_userdata);
         }
 }
 
@@ -415,6 +420,8 @@ static int cg_open(struct dhp_backend_open *o) {
         if (!t)
                 return -ENOMEM;
         t->stop_efd = -1;
+        t->wake = o->wake;
+        t->wake_userdata = o->wake_userdata;
         pthread_mutex_init(&t->lock, NULL);
         pthread_mutex_init(&t->apply_lock, NULL);
         strcpy(t->root, opt.root);
