@@ -146,6 +146,7 @@ bench: deps $(BUILD_BENCH)/build.ninja
 	BENCH_RUNS=$(BENCH_RUNS) $(BUILD_BENCH)/bench/bench-rebalance
 	BENCH_RUNS=$(BENCH_RUNS) $(BUILD_BENCH)/bench/bench-idle $(BUILD_BENCH)/src/dhpd $(BENCH_WINDOW)
 	BENCH_RUNS=$(BENCH_RUNS) $(BUILD_BENCH)/bench/bench-ipc $(BUILD_BENCH)/src/dhpd 200
+	BENCH_RUNS=$(BENCH_RUNS) $(BUILD_BENCH)/bench/bench-cgroup 200 10
 	cd go && GOPROXY=off GOCACHE=$${GOCACHE:-$(abspath $(BUILD_BENCH))/go-cache} go run ./cmd/dhp-bench-arrivals \
 		-dhpd $(abspath $(BUILD_BENCH))/src/dhpd -c $(abspath $(BUILD_BENCH))/bench/bench-arrivals -reps $(BENCH_RUNS)
 
@@ -158,6 +159,7 @@ bench-quick: deps $(BUILD_BENCH)/build.ninja
 	BENCH_RUNS=1 $(BUILD_BENCH)/bench/bench-rebalance 200 20000
 	BENCH_RUNS=1 $(BUILD_BENCH)/bench/bench-idle $(BUILD_BENCH)/src/dhpd 1
 	BENCH_RUNS=1 $(BUILD_BENCH)/bench/bench-ipc $(BUILD_BENCH)/src/dhpd 20 10
+	BENCH_RUNS=1 $(BUILD_BENCH)/bench/bench-cgroup 20 1
 
 clean:
 	rm -rf $(BUILD) build-install-* $(BUILD_SAN) $(BUILD_STATIC) $(BUILD_TSAN) $(BUILD_FUZZ) $(BUILD_BENCH)
