@@ -422,6 +422,14 @@ static void test_bad_input(void **state) {
         /* cgroup v1 only, and hybrid mode (this build machine's). */
         put(f, "proc/self/cgroup", "4:cpu,cpuacct:/user.slice\n1:name=systemd:/user.slice\n");
         expect_open_error(f, "", -EOPNOTSUPP, "v1");
+        /* Through the public API: dhp_strerror() has the same reason. */
+        {
+                char target[512];
+                dhp *ctx = NULL;
+                snprintf(target, sizeof(target), "cgroup:root=%s", f->root);
+                assert_int_equal(dhp_open(&ctx, target), -EOPNOTSUPP);
+                assert_non_null(strstr(dhp_strerror(-EOPNOTSUPP), "v1"));
+        }
         put(f, "proc/self/cgroup", "4:memory:/x\n1:name=systemd:/\n0::/\n");
         put(f, "sys/fs/cgroup/cgroup.controllers", "\n");
         expect_open_error(f, "", -EOPNOTSUPP, "hybrid");
