@@ -830,7 +830,7 @@ typedef void (*dhp_limits_cb)(void *userdata, const dhp_limits *limits);
  * dhp_limits_register - be told of the limits now and of every change.
  * flags must be 0.  The snapshot is valid during the callback only.
  * Errors: -EINVAL, -ENOMEM, -EOPNOTSUPP on a target without limits (every
- * target but "cgroup").
+ * target but "cgroup"), -ECHILD in a child after fork() (see dhp_open()).
  *
  * What a cgroup lets its processes use, as one snapshot: the CPUs (the
  * effective set), the CPU bandwidth (the tightest cpu.max of the cgroup and
@@ -863,7 +863,8 @@ DHP_EXPORT int dhp_limits_register(dhp *ctx, const char *name, uint32_t flags, d
 DHP_EXPORT void dhp_limits_unregister(dhp_limits_reg *reg);
 
 /* dhp_limits_get - a copy of the current limits, freed with
- * dhp_limits_free().  Errors: -EINVAL, -ENOMEM, -EOPNOTSUPP (as above). */
+ * dhp_limits_free().  Errors: -EINVAL, -ENOMEM, -EOPNOTSUPP, -ECHILD (as
+ * above). */
 DHP_EXPORT int dhp_limits_get(dhp *ctx, dhp_limits **ret);
 DHP_EXPORT void dhp_limits_free(dhp_limits *limits);
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -333,6 +334,24 @@ static void test_refused(void **state) {
         assert_int_equal(dhp_limits_get(sim, &l), -EOPNOTSUPP);
         dhp_close(sim);
         assert_int_equal(dhp_limits_get(NULL, &l), -EINVAL);
+        /* A child after fork(): the parent's context refuses, its close
+         * only closes the child's descriptors. */
+        ctx = open_target(f, "");
+        {
+                pid_t pid = fork();
+                assert_true(pid >= 0);
+                if (pid == 0) {
+                        int ok = dhp_process(ctx) == -ECHILD && dhp_limits_get(ctx, &l) == -ECHILD;
+                        dhp_close(ctx);
+                        _exit(ok ? 0 : 1);
+                }
+                int st;
+                assert_int_equal(waitpid(pid, &st, 0), pid);
+                assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        }
+        assert_int_equal(dhp_limits_get(ctx, &l), 0);
+        dhp_limits_free(l);
+        dhp_close(ctx);
         dhp_limits_unregister(NULL);
         dhp_limits_free(NULL);
 }

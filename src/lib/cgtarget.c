@@ -29,6 +29,7 @@
 #include "core/peer.h"
 #include "core/rebalance.h"
 #include "lib/backend.h"
+#include "lib/errtext.h"
 #include "lib/limits.h"
 #include "platform/linux/cgwatch.h"
 #include "platform/linux/meminfo.h"
@@ -78,6 +79,7 @@ struct cgtarget {
         int stop_efd;
         void (*wake)(void *userdata); /* the facade's "notifications pending" */
         void *wake_userdata;
+        pid_t pid; /* the process that opened it (fork: dhp_open()) */
 };
 
 /* ---- options ------------------------------------------------------------ */
@@ -374,6 +376,17 @@ static void cg_free(void *b) {
         free(t);
 }
 
+/* In a child after fork(): the watcher's thread is the parent's; close
+ * this process's copies of the descriptors only. */
+static void cg_abandon(void *b) {
+        struct cgtarget *t = b;
+
+        cgwatch_abandon(t->w);
+        if (t->stop_efd >= 0)
+                close(t->stop_efd);
+        t->stop_efd = -1;
+}
+
 static int cg_open_fail(struct dhp_backend_open *o, struct cgtarget *t, int r, const char *msg) {
         if (msg && o->err && o->errsize)
                 snprintf(o->err, o->errsize, "%s", msg);
@@ -422,6 +435,7 @@ static int cg_open(struct dhp_backend_open *o) {
         t->stop_efd = -1;
         t->wake = o->wake;
         t->wake_userdata = o->wake_userdata;
+        t->pid = getpid();
         pthread_mutex_init(&t->lock, NULL);
         pthread_mutex_init(&t->apply_lock, NULL);
         strcpy(t->root, opt.root);
@@ -622,6 +636,7 @@ const struct dhp_backend_ops dhp_backend_cgroup = {
         .open = cg_open,
         .stop = cg_stop,
         .free = cg_free,
+        .abandon = cg_abandon,
         .reconnect = cg_reconnect,
         .error = cg_error,
         .proc_count = cg_proc_count,
@@ -644,25 +659,43 @@ const struct dhp_backend_ops dhp_backend_cgroup = {
 
 /* ---- the public limits API ---------------------------------------------- */
 
-DHP_EXPORT int dhp_limits_register(dhp *ctx, const char *name, uint32_t flags, dhp_limits_cb cb, void *userdata,
-                                   dhp_limits_reg **ret) {
+/* The facade's checks for these two calls (dhp.c, ctx_enter): the target
+ * has limits, and this is the process that opened it. */
+static int limits_enter(dhp *ctx, struct cgtarget **ret) {
         struct cgtarget *t;
 
         if (!ctx)
                 return -EINVAL;
         t = dhp_backend_state(ctx, &dhp_backend_cgroup);
-        if (!t)
+        if (!t) {
+                errtext_set(-EOPNOTSUPP, "%s: only the \"cgroup\" target has limits",
+                            strerrordesc_np(EOPNOTSUPP));
                 return -EOPNOTSUPP;
-        return limits_hub_register(&t->hub, name, flags, cb, userdata, ret);
+        }
+        if (getpid() != t->pid) {
+                errtext_set(-ECHILD, "%s: this context was opened by process %d, before fork(); a child process "
+                            "must open a context of its own", strerrordesc_np(ECHILD), (int)t->pid);
+                return -ECHILD;
+        }
+        errtext_clear();
+        *ret = t;
+        return 0;
+}
+
+DHP_EXPORT int dhp_limits_register(dhp *ctx, const char *name, uint32_t flags, dhp_limits_cb cb, void *userdata,
+                                   dhp_limits_reg **ret) {
+        struct cgtarget *t;
+        int r = limits_enter(ctx, &t);
+
+        return r < 0 ? r : limits_hub_register(&t->hub, name, flags, cb, userdata, ret);
 }
 
 DHP_EXPORT int dhp_limits_get(dhp *ctx, dhp_limits **ret) {
         struct cgtarget *t;
+        int r;
 
-        if (!ctx || !ret)
+        if (!ret)
                 return -EINVAL;
-        t = dhp_backend_state(ctx, &dhp_backend_cgroup);
-        if (!t)
-                return -EOPNOTSUPP;
-        return limits_hub_get(&t->hub, ret);
+        r = limits_enter(ctx, &t);
+        return r < 0 ? r : limits_hub_get(&t->hub, ret);
 }

@@ -191,6 +191,18 @@ void cgwatch_free(struct cgwatch *w) {
         free(w);
 }
 
+void cgwatch_abandon(struct cgwatch *w) {
+        int *fds[] = { &w->psifd, &w->evfd, &w->tfd, &w->ifd, &w->epfd };
+
+        if (!w)
+                return;
+        for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+                if (*fds[i] >= 0) {
+                        close(*fds[i]);
+                        *fds[i] = -1;
+                }
+}
+
 int cgwatch_get_fd(const struct cgwatch *w) {
         return w->epfd;
 }

@@ -72,6 +72,9 @@ struct cgwatch_config {
 int cgwatch_new(struct cgwatch **ret, const struct cgpart_config *pcfg, const struct cgwatch_config *wcfg,
                 cgwatch_fn cb, void *userdata, struct cgpart_err *e);
 void cgwatch_free(struct cgwatch *w);
+/* In a child after fork(): close this process's copies of the watcher's
+ * descriptors, and nothing else (the memory stays, unused). */
+void cgwatch_abandon(struct cgwatch *w);
 
 /* The epoll fd: readable when cgwatch_process() has work. */
 int cgwatch_get_fd(const struct cgwatch *w);
