@@ -157,6 +157,13 @@ static void on_reply_part(struct remote *r, const struct ipc_msg *m) {
                         pthread_mutex_unlock(&r->lock);
                         req->status = register_local(r, e, req->status);
                         pthread_mutex_lock(&r->lock);
+                } else if (req->resync_arrival && req->status == 0) {
+                        client_arrival_prune(r, req->resync_arrival);
+                } else if (req->resync_procs && req->status == 0) {
+                        /* After the states that came with it. */
+                        pthread_mutex_unlock(&r->lock);
+                        client_proc_resync(r, req->seen, req->nseen);
+                        pthread_mutex_lock(&r->lock);
                 }
                 req->done = true;
                 pthread_cond_broadcast(&r->cond);

@@ -412,6 +412,8 @@ int remote_error(struct remote *r) {
 }
 
 int remote_reconnect(struct remote *r, char *err, size_t errsize) {
+        _cleanup_free_ uint8_t *seen = NULL;
+        uint32_t nseen;
         int ret = check_forked(r);
 
         if (ret < 0)
@@ -436,9 +438,16 @@ int remote_reconnect(struct remote *r, char *err, size_t errsize) {
         ret = connect_once(r, err, errsize);
         if (ret < 0)
                 return ret;
+        /* What this process saw admitted (the connection thread, which
+         * alone writes it, is stopped): the re-registration's answer
+         * brings what it missed (doc/model.md D36). */
+        seen = r->nadmitted ? malloc(r->nadmitted) : NULL;
+        if (seen)
+                memcpy(seen, r->admitted, r->nadmitted);
+        nseen = seen ? r->nadmitted : 0;
         ret = start_thread(r);
         if (ret == 0)
-                ret = client_reregister(r);
+                ret = client_reregister(r, seen, nseen);
         if (ret == 0)
                 ret = client_refresh_states(r);
         if (ret == 0)

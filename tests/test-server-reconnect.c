@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dhp_reconnect() after a restart of dhpd (doc/model.md D28, D36), through
+ * a real dhpd --platform sim: a restarted simulated dhpd starts from its
+ * --sim options, so a test chooses what "happened while dhpd was away" by
+ * the options of the restart.
+ *   - a device the client knew that did not come back is reported as a
+ *     REMOVAL, and a later device of the same name as an ARRIVAL (it used
+ *     to be dropped as "already reported");
+ *   - a processor admitted while dhpd was away reaches the synchronous
+ *     callbacks as ADD_START then ADD_COMPLETE before dhp_reconnect()
+ *     returns; one the process saw admitted is not told again; adds after
+ *     the reconnection come once, as usual.
+ * The crash of dhpd in the middle of a transaction, with a client process
+ * connected, is tests/daemon/test-faults.py (resync-client.c).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "ipc-daemon.h"
+#include "util/time.h"
+
+struct events {
+        char what[16][32]; /* "ARRIVAL cpu2", "ADD_START 2", ... */
+        int n;
+};
+
+static void arrival_cb(void *userdata, const dhp_device_event *e) {
+        struct events *ev = userdata;
+
+        if (ev->n < 16)
+                snprintf(ev->what[ev->n++], sizeof(ev->what[0]), "%s %s",
+                         dhp_device_event_get_event(e) == DHP_EVENT_REMOVAL ? "REMOVAL" : "ARRIVAL",
+                         dhp_device_event_get_name(e));
+}
+
+static const char *state_name(dhp_proc_change_state s) {
+        return s == DHP_PROC_ADD_START ? "ADD_START" : s == DHP_PROC_ADD_COMPLETE ? "ADD_COMPLETE" : "ADD_FAILURE";
+}
+
+/* On the connection thread; the test reads the events once dhp_reconnect()
+ * or a flag says they are done. */
+struct sync_events {
+        struct events ev;
+        struct flag completes;
+};
+
+static void sync_cb(void *userdata, const dhp_proc_change *c) {
+        struct sync_events *s = userdata;
+
+        if (s->ev.n < 16)
+                snprintf(s->ev.what[s->ev.n++], sizeof(s->ev.what[0]), "%s %u", state_name(dhp_proc_change_get_state(c)),
+                         dhp_proc_change_get_index(c));
+        if (dhp_proc_change_get_state(c) == DHP_PROC_ADD_COMPLETE)
+                flag_set(&s->completes, flag_get(&s->completes) + 1);
+}
+
+static void process_until(dhp *ctx, const int *n, int want) {
+        for (uint64_t end = time_now_ns() + 5 * NSEC_PER_SEC; *n < want && time_now_ns() < end;)
+                if (dhp_wait(ctx, 500) > 0)
+                        assert_true(dhp_process(ctx) >= 0);
+}
+
+/* dhpd gone and back with `sim_opts`; the client reconnected. */
+static void restart_and_reconnect(dhp *ctx, const char *sim_opts) {
+        ipc_daemon_stop();
+        assert_int_equal(dhp_wait(ctx, 5000), 1);
+        assert_int_equal(dhp_process(ctx), -ECONNRESET);
+        ipc_sim_opts = sim_opts;
+        ipc_daemon_start("deadline = 2s");
+        ipc_sim_opts = "cpus=2,maxcpus=64,maxmem=1T";
+        assert_int_equal(dhp_reconnect(ctx), 0);
+}
+
+/* The Go client's author's report: after a restart that lost cpu2 (any
+ * restart of a simulated dhpd), the next cpu2 was never reported. */
+static void test_reconnect_reports_lost_devices_and_their_return(void **state) {
+        struct events plain = { 0 }, incl = { 0 };
+        dhp_arrival_reg *areg, *areg2;
+        dhp *ctx, *drv;
+
+        ipc_daemon_start("deadline = 2s");
+        ctx = ipc_open_ctx();
+        assert_int_equal(dhp_arrival_register(ctx, "plain", DHP_CLASS_PROCESSOR, 0, arrival_cb, &plain, &areg), 0);
+        assert_int_equal(dhp_arrival_register(ctx, "incl", DHP_CLASS_PROCESSOR, DHP_ARRIVAL_INCLUDE_EXISTING,
+                                              arrival_cb, &incl, &areg2),
+                         0);
+        process_until(ctx, &incl.n, 2); /* cpu0, cpu1 */
+        drv = ipc_open_ctx();
+        assert_int_equal(dhp_sim_cpu_add(drv, NULL), 0);
+        process_until(ctx, &plain.n, 1);
+        process_until(ctx, &incl.n, 3);
+        assert_int_equal(plain.n, 1);
+        assert_string_equal(plain.what[0], "ARRIVAL cpu2");
+        dhp_close(drv);
+
+        /* The restarted dhpd has cpu0 and cpu1 only: cpu2 went. */
+        restart_and_reconnect(ctx, "cpus=2,maxcpus=64,maxmem=1T");
+        process_until(ctx, &plain.n, 2);
+        process_until(ctx, &incl.n, 4);
+        assert_int_equal(plain.n, 2);
+        assert_string_equal(plain.what[1], "REMOVAL cpu2");
+        assert_int_equal(incl.n, 4);
+        assert_string_equal(incl.what[3], "REMOVAL cpu2");
+        assert_int_equal(dhp_wait(ctx, 200), 0); /* cpu0, cpu1 are not told again */
+
+        /* A new cpu2: reported, to both. */
+        drv = ipc_open_ctx();
+        assert_int_equal(dhp_sim_cpu_add(drv, NULL), 0);
+        process_until(ctx, &plain.n, 3);
+        process_until(ctx, &incl.n, 5);
+        assert_int_equal(plain.n, 3);
+        assert_string_equal(plain.what[2], "ARRIVAL cpu2");
+        assert_int_equal(incl.n, 5);
+        assert_string_equal(incl.what[4], "ARRIVAL cpu2");
+        assert_int_equal(dhp_wait(ctx, 200), 0);
+        dhp_arrival_unregister(areg);
+        dhp_arrival_unregister(areg2);
+        dhp_close(drv);
+        dhp_close(ctx);
+}
+
+/* D36: what was admitted while dhpd was away reaches the synchronous
+ * callbacks as an add, before dhp_reconnect() returns; nothing twice. */
+static void test_reconnect_resyncs_sync_registrations(void **state) {
+        struct sync_events a = { 0 }, b = { 0 };
+        dhp_proc_reg *ra, *rb;
+        dhp *ctx, *drv;
+
+        flag_init(&a.completes);
+        flag_init(&b.completes);
+        ipc_daemon_start("deadline = 2s");
+        ctx = ipc_open_ctx();
+        assert_int_equal(dhp_proc_register(ctx, "first", 0, sync_cb, &a, &ra), 0);
+        assert_int_equal(dhp_proc_register(ctx, "second", 0, sync_cb, &b, &rb), 0);
+
+        /* cpu2 came while dhpd was away (the restart has 3 processors). */
+        restart_and_reconnect(ctx, "cpus=3,maxcpus=64,maxmem=1T");
+        assert_int_equal(flag_get(&a.completes), 1); /* before dhp_reconnect() returned */
+        assert_int_equal(flag_get(&b.completes), 1);
+        assert_int_equal(a.ev.n, 2);
+        assert_string_equal(a.ev.what[0], "ADD_START 2");
+        assert_string_equal(a.ev.what[1], "ADD_COMPLETE 2");
+        assert_int_equal(b.ev.n, 2);
+        assert_string_equal(b.ev.what[0], "ADD_START 2");
+        assert_string_equal(b.ev.what[1], "ADD_COMPLETE 2");
+
+        /* The same again: cpu2 was seen, nothing to tell. */
+        restart_and_reconnect(ctx, "cpus=3,maxcpus=64,maxmem=1T");
+        assert_int_equal(a.ev.n, 2);
+        assert_int_equal(b.ev.n, 2);
+
+        /* Adds after the reconnection: once, both registrations. */
+        drv = ipc_open_ctx();
+        assert_int_equal(dhp_sim_cpu_add(drv, NULL), 0);
+        assert_true(flag_wait(&a.completes, 2, 5000));
+        assert_true(flag_wait(&b.completes, 2, 5000));
+        assert_int_equal(a.ev.n, 4);
+        assert_string_equal(a.ev.what[2], "ADD_START 3");
+        assert_string_equal(a.ev.what[3], "ADD_COMPLETE 3");
+        assert_int_equal(b.ev.n, 4);
+        dhp_close(drv);
+
+        /* A restart with fewer processors: no synchronous phase for what
+         * went (the model has none yet), and the next add of cpu2 is an
+         * add as any. */
+        restart_and_reconnect(ctx, "cpus=2,maxcpus=64,maxmem=1T");
+        assert_int_equal(a.ev.n, 4);
+        drv = ipc_open_ctx();
+        assert_int_equal(dhp_sim_cpu_add(drv, NULL), 0);
+        assert_true(flag_wait(&a.completes, 3, 5000));
+        assert_int_equal(a.ev.n, 6);
+        assert_string_equal(a.ev.what[4], "ADD_START 2");
+        assert_string_equal(a.ev.what[5], "ADD_COMPLETE 2");
+        dhp_close(drv);
+        dhp_proc_deregister(ra);
+        dhp_proc_deregister(rb);
+        dhp_close(ctx);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_reconnect_reports_lost_devices_and_their_return, ipc_setup,
+                                                ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_reconnect_resyncs_sync_registrations, ipc_setup, ipc_teardown),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
