@@ -19,11 +19,11 @@ ADD_FAILURE (R1).  Two more kill points are the client's: dhpd killed
 while the client is inside ADD_START or ADD_COMPLETE for cpu2 (it holds
 the callback until told); and a client that vetoes the add, with dhpd
 killed around the offline write that sends the processor back."""
-import os, select, socket, subprocess, sys, tempfile, time
+import os, socket, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faketree  # noqa: E402
-from faketree import dhpd_argv, read, write  # noqa: E402
+from faketree import Lines, read, uevent, write  # noqa: E402
 
 DHPD = sys.argv[1]
 CLIENT = sys.argv[2] if len(sys.argv) > 2 else None
@@ -51,66 +51,6 @@ def add_dimm(root, acpi):
             blk = os.path.join(root, "sys/devices/system/memory/memory%d" % b)
             os.symlink(blk, os.path.join(dev, "physical_node" + (str(i) if i else "")))
             os.symlink(dev, os.path.join(blk, "firmware_node"))
-
-
-class Lines:
-    """The lines of a child's pipe, waited for by content."""
-
-    def __init__(self, f):
-        self.f = f
-        self.buf = b""
-        self.lines = []
-
-    def wait_line(self, needle, timeout=10.0, start=0):
-        end = time.monotonic() + timeout
-        for line in self.lines[start:]:
-            if needle in line:
-                return line
-        while time.monotonic() < end:
-            r, _, _ = select.select([self.f], [], [], max(0, end - time.monotonic()))
-            if not r:
-                break
-            chunk = os.read(self.f.fileno(), 65536)
-            if not chunk:
-                break
-            self.buf += chunk
-            while b"\n" in self.buf:
-                line, self.buf = self.buf.split(b"\n", 1)
-                text = line.decode(errors="replace")
-                self.lines.append(text)
-                if needle in text:
-                    return text
-        return None
-
-
-class Daemon:
-    def __init__(self, root, sock, fault=None):
-        env = dict(os.environ)
-        env.pop("DHP_FAULT_KILL_AT", None)
-        if fault:
-            env["DHP_FAULT_KILL_AT"] = fault
-        self.p = subprocess.Popen(
-            dhpd_argv(DHPD, root, "--foreground", "--uevent-fd", str(sock.fileno()),
-                      "--config", os.path.join(root, "dhpd.conf"), "--log-level", "debug"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=[sock.fileno()], env=env)
-        self.out = Lines(self.p.stderr)
-        self.lines = self.out.lines
-
-    def wait_line(self, needle, timeout=10.0):
-        return self.out.wait_line(needle, timeout)
-
-    def wait_exit(self, timeout=10.0):
-        try:
-            return self.p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.terminate()
-            if self.wait_exit() is None:
-                self.p.kill()
-                self.p.wait()
 
 
 class Client:
@@ -168,12 +108,6 @@ def closed_pairs(states):
     return not open_
 
 
-def uevent(sock, action, devpath, subsystem, seq):
-    msg = "%s@%s\0ACTION=%s\0DEVPATH=%s\0SUBSYSTEM=%s\0SEQNUM=%d\0" % (
-        action, devpath, action, devpath, subsystem, seq)
-    sock.send(msg.encode())
-
-
 def check_client_view(c, kind, fault, root):
     """After the restart: the client reconnected, its view is dhpd's."""
     name = "%s %s" % (kind, fault)
@@ -201,7 +135,7 @@ def run_step(kind, fault, expect_path):
     with tempfile.TemporaryDirectory(prefix="dhpd-fault-") as root:
         make_tree(root)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        d = Daemon(root, theirs, None if hold else fault)
+        d = faketree.Daemon(DHPD, root, theirs, None if hold else fault)
         c = None
         try:
             check(d.wait_line("ready (platform linux)") is not None, "%s %s: ready" % (kind, fault))
@@ -240,7 +174,7 @@ def run_step(kind, fault, expect_path):
         # The restart: no hook, same tree, a fresh uevent socket (the kernel's
         # events during the outage are gone; start-up resync must find it).
         ours2, theirs2 = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        d = Daemon(root, theirs2)
+        d = faketree.Daemon(DHPD, root, theirs2)
         try:
             check(d.wait_line("ready (platform linux)") is not None, "%s %s: ready after restart" % (kind, fault))
             if kind in ("cpu", "cpu-hold") and fault != "before:1":
