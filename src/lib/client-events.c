@@ -56,6 +56,20 @@ static void admitted_store(struct remote *r, const struct ipc_msg *m) {
         memcpy(r->admitted + m->status_proc.first, m->status_proc.state, m->status_proc.count);
 }
 
+/* States from dhpd's answer to a request.  The processor of a phase in
+ * flight keeps the state its phases gave it: dhpd admits it before it
+ * sends ADD_COMPLETE, and a status read in between must not make it look
+ * seen admitted if the connection is lost before ADD_COMPLETE comes
+ * (doc/model.md D36). */
+static void status_store(struct remote *r, const struct ipc_msg *m) {
+        uint32_t i = r->split_index;
+        uint8_t old = r->split && i < r->nadmitted ? r->admitted[i] : DHP_PROC_ABSENT;
+
+        admitted_store(r, m);
+        if (r->split && i < r->nadmitted)
+                r->admitted[i] = old;
+}
+
 /* ---- the connection thread's side ---------------------------------------------- */
 
 static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
@@ -69,6 +83,7 @@ static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
                         peer_phases_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECANCELED);
                 if (peer_phases_start(r->local, m->proc_change.index, &r->split, &status, &calls) < 0)
                         status = -ENOMEM;
+                r->split_index = m->proc_change.index;
         } else {
                 /* Admitted before ADD_COMPLETE runs, as in-process: the
                  * threads may run there when the callbacks learn of it. */
@@ -122,7 +137,7 @@ static void on_reply_part(struct remote *r, const struct ipc_msg *m) {
         for (req = r->requests; req && req->id != m->id; req = req->next)
                 ;
         if (m->type == IPC_STATUS_PROC) {
-                admitted_store(r, m);
+                status_store(r, m);
         } else if (req && req->hist && (m->type == IPC_RECORD || m->type == IPC_RECORD_EXT)) {
                 struct remote_history *h = req->hist;
                 if (h->n == h->cap) {

@@ -117,6 +117,7 @@ struct remote {
 
         /* the connection thread only */
         struct peer_phases *split;
+        uint32_t split_index; /* the processor of `split` */
         uint8_t *admitted; /* dhp_proc_state per slot, for affinity */
         uint32_t nadmitted;
 

@@ -435,16 +435,17 @@ int remote_reconnect(struct remote *r, char *err, size_t errsize) {
         pthread_mutex_lock(&r->lock);
         r->error = -ECONNRESET;
         pthread_mutex_unlock(&r->lock);
-        ret = connect_once(r, err, errsize);
-        if (ret < 0)
-                return ret;
         /* What this process saw admitted (the connection thread, which
          * alone writes it, is stopped): the re-registration's answer
          * brings what it missed (doc/model.md D36). */
-        seen = r->nadmitted ? malloc(r->nadmitted) : NULL;
-        if (seen)
-                memcpy(seen, r->admitted, r->nadmitted);
-        nseen = seen ? r->nadmitted : 0;
+        nseen = r->nadmitted;
+        if (nseen && !(seen = malloc(nseen)))
+                return -ENOMEM;
+        if (nseen)
+                memcpy(seen, r->admitted, nseen);
+        ret = connect_once(r, err, errsize);
+        if (ret < 0)
+                return ret;
         ret = start_thread(r);
         if (ret == 0)
                 ret = client_reregister(r, seen, nseen);
