@@ -77,25 +77,29 @@ class Lines:
         self.lines = []
 
     def wait_line(self, needle, timeout=10.0, start=0):
+        """The first line from `start` on that contains `needle`, or None
+        after `timeout` s.  Every complete line read is kept, also those
+        read after the one returned."""
         end = time.monotonic() + timeout
-        for line in self.lines[start:]:
-            if needle in line:
-                return line
-        while time.monotonic() < end:
-            r, _, _ = select.select([self.f], [], [], max(0, end - time.monotonic()))
+        seen = start
+        while True:
+            for line in self.lines[seen:]:
+                if needle in line:
+                    return line
+            seen = max(seen, len(self.lines))
+            left = end - time.monotonic()
+            if left <= 0:
+                return None
+            r, _, _ = select.select([self.f], [], [], left)
             if not r:
-                break
+                return None
             chunk = os.read(self.f.fileno(), 65536)
             if not chunk:
-                break
+                return None
             self.buf += chunk
             while b"\n" in self.buf:
                 line, self.buf = self.buf.split(b"\n", 1)
-                text = line.decode(errors="replace")
-                self.lines.append(text)
-                if needle in text:
-                    return text
-        return None
+                self.lines.append(line.decode(errors="replace"))
 
 
 class Daemon:

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A client process of dhpd for tests/daemon/test-faults.py: one
- * synchronous registration (ADD_EXISTING) whose callbacks it reports, and
+ * synchronous registration (ADD_EXISTING) and one processor arrival
+ * registration whose callbacks it reports, and
  * dhp_reconnect() retried after a loss, as an application would.  Its view
  * of the processors is what its callbacks were told: admitted after
  * ADD_COMPLETE, not after ADD_FAILURE.  After each reconnection it prints
@@ -16,6 +17,7 @@
  *   HELD                       --hold: inside that callback for a processor
  *                              not existing at registration; it returns
  *                              once a line is read on stdin
+ *   AR <ARRIVAL|REMOVAL> <name>  a processor arrival registration's event
  *   LOST / RECONNECTED
  *   VIEW <list> / DHPD <list>  the admitted processors, "-" for none
  * --veto-once vetoes the first ADD_START after registration.  Ends at
@@ -73,6 +75,15 @@ static void cb(void *userdata, const dhp_proc_change *c) {
         }
 }
 
+/* On the thread of dhp_process(), after the callbacks of the add (R12). */
+static void arrival_cb(void *userdata, const dhp_device_event *e) {
+        pthread_mutex_lock(&lock);
+        printf("AR %s %s\n", dhp_device_event_get_event(e) == DHP_EVENT_REMOVAL ? "REMOVAL" : "ARRIVAL",
+               dhp_device_event_get_name(e));
+        fflush(stdout);
+        pthread_mutex_unlock(&lock);
+}
+
 static void print_views(dhp *ctx) {
         uint32_t n = 0;
         bool any = false;
@@ -118,6 +129,7 @@ static int reconnect(dhp *ctx) {
 
 int main(int argc, char **argv) {
         char target[4200];
+        dhp_arrival_reg *areg;
         dhp_proc_reg *reg;
         dhp *ctx;
         int r;
@@ -141,6 +153,11 @@ int main(int argc, char **argv) {
         r = dhp_proc_register(ctx, "resync-client", DHP_PROC_ADD_EXISTING, cb, NULL, &reg);
         if (r < 0) {
                 fprintf(stderr, "resync-client: register: %s\n", dhp_strerror(r));
+                return 1;
+        }
+        r = dhp_arrival_register(ctx, "resync-client", DHP_CLASS_PROCESSOR, 0, arrival_cb, NULL, &areg);
+        if (r < 0) {
+                fprintf(stderr, "resync-client: arrival register: %s\n", dhp_strerror(r));
                 return 1;
         }
         pthread_mutex_lock(&lock);

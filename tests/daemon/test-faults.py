@@ -15,7 +15,8 @@ A client process (resync-client.c) is connected at every kill, with a
 synchronous registration: after the restart it reconnects, and its view
 of the processors (what its callbacks were told) must be dhpd's
 (doc/model.md D36), every ADD_START of cpu2 closed by one ADD_COMPLETE or
-ADD_FAILURE (R1).  Two more kill points are the client's: dhpd killed
+ADD_FAILURE (R1), and its arrival registration hears of cpu2 once, after
+ADD_COMPLETE (R12, R15).  Two more kill points are the client's: dhpd killed
 while the client is inside ADD_START or ADD_COMPLETE for cpu2 (it holds
 the callback until told); and a client that vetoes the add, with dhpd
 killed around the offline write that sends the processor back."""
@@ -122,8 +123,23 @@ def check_client_view(c, kind, fault, root):
           % (name, view, dhpd, c.events(2)))
     check(closed_pairs(c.events(2)), "%s: every ADD_START of cpu2 closed once (%s)" % (name, c.events(2)))
     cpus = read(root, "sys/fs/cgroup/app.slice/cpuset.cpus")
-    check(("2" in dhpd.split(",")) == (cpus in ("0-2", "0,1,2")),
+    admitted = "2" in dhpd.split(",")
+    check(admitted == (cpus in ("0-2", "0,1,2")),
           "%s: dhpd's admitted set (%s) matches app.slice (%s)" % (name, dhpd, cpus))
+    # The arrival registration: cpu2's ARRIVAL once if admitted (R15 across
+    # the restart), after its ADD_COMPLETE (R12); none otherwise.
+    if admitted:
+        c.wait_line("AR ARRIVAL cpu2", timeout=5.0)
+    else:
+        c.wait_line("AR ", timeout=0.3)
+    lines = c.out.lines
+    arrivals = [i for i, line in enumerate(lines) if line == "AR ARRIVAL cpu2"]
+    completes = [i for i, line in enumerate(lines) if line.startswith("EV ADD_COMPLETE 2 ")]
+    check(len(arrivals) == (1 if admitted else 0), "%s: cpu2 arrived %d times (%s)" % (name, len(arrivals), lines))
+    check(not arrivals or (completes and completes[-1] < arrivals[0]),
+          "%s: cpu2's ARRIVAL after its ADD_COMPLETE" % name)
+    check(not [line for line in lines if line.startswith("AR ") and line != "AR ARRIVAL cpu2"],
+          "%s: no other arrival or removal (%s)" % (name, [x for x in lines if x.startswith("AR ")]))
 
 
 def run_step(kind, fault, expect_path):
