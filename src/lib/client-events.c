@@ -177,7 +177,7 @@ static void on_reply_part(struct remote *r, const struct ipc_msg *m) {
                 } else if (req->resync_procs && req->status == 0) {
                         /* After the states that came with it. */
                         pthread_mutex_unlock(&r->lock);
-                        client_proc_resync(r, req->seen, req->nseen);
+                        client_proc_resync(r);
                         pthread_mutex_lock(&r->lock);
                 }
                 req->done = true;

@@ -84,12 +84,9 @@ struct request {
         struct remote_history *hist; /* HISTORY: the records answered */
         /* A re-registration after a reconnect (client-registry.c): of an
          * arrival registration (its wire id), or the first synchronous one,
-         * whose REPLY comes with dhpd's processor states; `seen` is what
-         * this process saw admitted before the loss. */
+         * whose REPLY comes with dhpd's processor states. */
         uint32_t resync_arrival;
         bool resync_procs;
-        const uint8_t *seen;
-        uint32_t nseen;
 };
 
 struct remote {
@@ -118,6 +115,15 @@ struct remote {
         /* the connection thread only */
         struct peer_phases *split;
         uint32_t split_index; /* the processor of `split` */
+        /* From a loss until a reconnection succeeds: the processor states
+         * this process's callbacks saw (doc/model.md D36), kept across
+         * failed attempts (one may have brought states, not the REPLY
+         * that runs the callbacks).  Written by the reconnecting thread
+         * while the connection thread is stopped, and by the connection
+         * thread at the REPLY of the synchronous re-registration. */
+        uint8_t *seen;
+        uint32_t nseen;
+        bool seen_kept;
         uint8_t *admitted; /* dhp_proc_state per slot, for affinity */
         uint32_t nadmitted;
 
@@ -158,12 +164,12 @@ void client_entry_remove(struct remote *r, struct entry *e);
 /* Whether to deliver an ARRIVAL or REMOVAL read from dhpd, and as an
  * existing device or not (see struct entry); under r->lock. */
 bool client_arrival_filter(struct entry *e, const struct ipc_msg *m, bool *ret_existing);
-/* Re-send every registration after a reconnect; `seen`/`nseen`: the
- * processor states this process saw before the loss (doc/model.md D36). */
-int client_reregister(struct remote *r, const uint8_t *seen, uint32_t nseen);
+/* Re-send every registration after a reconnect (r->seen: what the
+ * callbacks saw, doc/model.md D36). */
+int client_reregister(struct remote *r);
 /* On the connection thread, at the REPLY of a re-registration: report the
  * known devices that did not come back as REMOVAL (under r->lock) ... */
 void client_arrival_prune(struct remote *r, uint32_t id);
 /* ... and run ADD_START, ADD_COMPLETE for each processor admitted now that
  * the process did not see admitted (not under r->lock). */
-void client_proc_resync(struct remote *r, const uint8_t *seen, uint32_t nseen);
+void client_proc_resync(struct remote *r);

@@ -282,24 +282,34 @@ void remote_monitor_remove(struct remote *r, dhp_monitor *mon) {
  * plain hot-add): each gets ADD_START then ADD_COMPLETE, as one add, in
  * processor order.  It is admitted already: a veto cannot send it back.
  */
-void client_proc_resync(struct remote *r, const uint8_t *seen, uint32_t nseen) {
+void client_proc_resync(struct remote *r) {
+        uint8_t *seen;
+
         for (uint32_t i = 0; i < r->nadmitted; i++) {
                 struct peer_phases *ph = NULL;
                 int status = 0;
 
-                if (r->admitted[i] != DHP_PROC_ADMITTED || (i < nseen && seen[i] == DHP_PROC_ADMITTED))
+                if (r->admitted[i] != DHP_PROC_ADMITTED || (i < r->nseen && r->seen[i] == DHP_PROC_ADMITTED))
                         continue;
                 if (peer_phases_start(r->local, i, &ph, &status, NULL) < 0)
                         continue;
                 peer_phases_end(ph, DHP_PROC_ADD_COMPLETE, 0);
+        }
+        /* Told: a later attempt of this reconnection (if this one fails
+         * after here) must not tell it again. */
+        seen = r->nadmitted ? realloc(r->seen, r->nadmitted) : r->seen;
+        if (seen) {
+                memcpy(seen, r->admitted, r->nadmitted);
+                r->seen = seen;
+                r->nseen = r->nadmitted;
         }
 }
 
 /* The first synchronous registration again, with the processor states
  * (the wire's ADD_EXISTING: dhpd sends them under its transaction lock);
  * the process's callbacks then hear of what was admitted meanwhile. */
-static int reregister_sync_first(struct remote *r, const uint8_t *seen, uint32_t nseen, uint32_t *ret_id) {
-        struct request req = { .resync_procs = true, .seen = seen, .nseen = nseen };
+static int reregister_sync_first(struct remote *r, uint32_t *ret_id) {
+        struct request req = { .resync_procs = true };
         struct ipc_msg m = { .type = IPC_PROC_REGISTER };
         struct entry *e;
 
@@ -355,14 +365,14 @@ static bool reregister_fatal(int ret) {
         return ret == -ECONNRESET || ret == -ECHILD || ret == -EDEADLK;
 }
 
-int client_reregister(struct remote *r, const uint8_t *seen, uint32_t nseen) {
+int client_reregister(struct remote *r) {
         struct ipc_msg m;
         struct entry *e;
         uint32_t sync_id, *ids = NULL;
         size_t nids = 0;
         int ret;
 
-        ret = reregister_sync_first(r, seen, nseen, &sync_id);
+        ret = reregister_sync_first(r, &sync_id);
         if (reregister_fatal(ret))
                 return ret;
         /* The arrival registrations one at a time, by id: one may be
