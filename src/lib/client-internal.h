@@ -126,6 +126,9 @@ struct remote {
         bool seen_kept;
         uint8_t *admitted; /* dhp_proc_state per slot, for affinity */
         uint32_t nadmitted;
+        /* The same, as this process's callbacks saw it (doc/model.md D36):
+         * a status read during a phase leaves its processor as it was. */
+        uint8_t *view;
 
         /* Threads off processors not admitted while a synchronous
          * registration exists (a dhpd on real hardware only, unless a

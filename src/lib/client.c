@@ -380,6 +380,7 @@ void remote_free(struct remote *r) {
         /* Every withheld processor back to its thread. */
         affinity_deinit(&r->aff);
         free(r->admitted);
+        free(r->view);
         free(r->seen);
         pthread_mutex_destroy(&r->lock);
         pthread_cond_destroy(&r->cond);
@@ -444,7 +445,7 @@ int remote_reconnect(struct remote *r, char *err, size_t errsize) {
                 if (r->nadmitted && !r->seen)
                         return -ENOMEM;
                 if (r->nadmitted)
-                        memcpy(r->seen, r->admitted, r->nadmitted);
+                        memcpy(r->seen, r->view, r->nadmitted);
                 r->nseen = r->nadmitted;
                 r->seen_kept = true;
         }
