@@ -36,6 +36,7 @@
 #include "daemon/log.h"
 #include "daemon/notify.h"
 #include "daemon/server.h"
+#include "daemon/statefile.h"
 #include "platform/linux/coexist.h"
 #include "platform/linux/hotplug.h"
 #include "platform/linux/kdev.h"
@@ -63,6 +64,7 @@ struct options {
         const char *scenario;
         const char *root;
         const char *socket_path; /* NULL: from the configuration */
+        const char *state_dir;   /* NULL: the socket's directory; "": no state file */
         int uevent_fd;
         int log_level; /* 0: from the configuration */
         bool log_stderr;
@@ -82,6 +84,7 @@ struct daemon {
         dhp_monitor *mon;
         dhp_arrival_reg *arr_log[2];
         struct server *server;
+        struct statefile *sf;
         int wake_fd;  /* the engine has queued work */
         struct linux_hotplug *hp; /* uevents and the transactions they start */
         /* A reloaded configuration for the hotplug thread to apply (it alone
@@ -108,6 +111,8 @@ static void usage(FILE *f) {
                 "      --sim OPTIONS      the simulated partition (cpus=N,maxcpus=N,memory=SIZE,...)\n"
                 "      --scenario FILE    with --platform sim: run this scenario at start\n"
                 "      --socket PATH      the client socket (default: [daemon] socket, /run/dhp/dhpd.sock)\n"
+                "      --state-dir DIR    where the state file goes (default: the socket's directory;\n"
+                "                         \"\": none)\n"
                 "      --take-over        write 'offline' to auto_online_blocks so that the kernel\n"
                 "                         leaves hot-added memory to dhpd\n"
                 "      --check-config     validate the configuration and exit\n"
@@ -168,6 +173,7 @@ static int parse_options(struct options *o, int argc, char **argv) {
                 { "check-config", no_argument, NULL, 'C' },   { "log-level", required_argument, NULL, 'l' },
                 { "root", required_argument, NULL, 'r' },     { "uevent-fd", required_argument, NULL, 'u' },
                 { "socket", required_argument, NULL, 'k' },   { "help", no_argument, NULL, 'h' },
+                { "state-dir", required_argument, NULL, 'D' },
                 {},
         };
         int c;
@@ -196,6 +202,9 @@ static int parse_options(struct options *o, int argc, char **argv) {
                         break;
                 case 'r':
                         o->root = optarg;
+                        break;
+                case 'D':
+                        o->state_dir = optarg;
                         break;
                 case 'P':
                 case 'l':
@@ -530,6 +539,23 @@ static void *notify_thread(void *userdata) {
         return NULL;
 }
 
+/* The state file (statefile.h), beside the socket unless --state-dir says;
+ * without it dhpd runs on, having said why. */
+static void setup_statefile(struct daemon *d) {
+        const char *sock = d->opt.socket_path ? d->opt.socket_path : d->cfg.socket_path;
+        char dir[4096];
+        int r;
+
+        snprintf(dir, sizeof(dir), "%s", d->opt.state_dir ? d->opt.state_dir : sock);
+        if (!d->opt.state_dir)
+                *(strrchr(dir, '/') ? strrchr(dir, '/') : dir) = 0;
+        if (!dir[0])
+                return;
+        r = statefile_new(&d->sf, d->engine, dir, &d->log);
+        if (r < 0)
+                log_warning(&d->log, "no state file in %s: %s", dir, strerror(-r));
+}
+
 static int setup_server(struct daemon *d) {
         struct server_config sc = SERVER_CONFIG_DEFAULT;
         int r;
@@ -696,6 +722,7 @@ int main(int argc, char **argv) {
         } else if (d.opt.scenario && run_scenario(&d) < 0) {
                 goto out;
         }
+        setup_statefile(&d);
         r = setup_server(&d);
         if (r < 0) {
                 log_error(&d.log, "cannot serve clients: %s", strerror(-r));
@@ -723,6 +750,7 @@ out:
         server_free(d.server);
         if (d.engine)
                 engine_dispatch(d.engine);
+        statefile_free(d.sf);
         arrival_unregister(d.arr_log[0]);
         arrival_unregister(d.arr_log[1]);
         if (d.mon)
