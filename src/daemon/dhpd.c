@@ -111,8 +111,8 @@ static void usage(FILE *f) {
                 "      --sim OPTIONS      the simulated partition (cpus=N,maxcpus=N,memory=SIZE,...)\n"
                 "      --scenario FILE    with --platform sim: run this scenario at start\n"
                 "      --socket PATH      the client socket (default: [daemon] socket, /run/dhp/dhpd.sock)\n"
-                "      --state-dir DIR    where the state file goes (default: the socket's directory;\n"
-                "                         \"\": none)\n"
+                "      --state-dir DIR    where the state file goes (default: the socket's directory,\n"
+                "                         or DIR/run/dhp with --root; \"\": none)\n"
                 "      --take-over        write 'offline' to auto_online_blocks so that the kernel\n"
                 "                         leaves hot-added memory to dhpd\n"
                 "      --check-config     validate the configuration and exit\n"
@@ -539,16 +539,22 @@ static void *notify_thread(void *userdata) {
         return NULL;
 }
 
-/* The state file (statefile.h), beside the socket unless --state-dir says;
- * without it dhpd runs on, having said why. */
+/* The state file (statefile.h): in --state-dir, else ROOT/run/dhp under
+ * --root (beside the transaction marks), else beside the socket.  Without
+ * it dhpd runs on, having said why. */
 static void setup_statefile(struct daemon *d) {
         const char *sock = d->opt.socket_path ? d->opt.socket_path : d->cfg.socket_path;
         char dir[4096];
         int r;
 
-        snprintf(dir, sizeof(dir), "%s", d->opt.state_dir ? d->opt.state_dir : sock);
-        if (!d->opt.state_dir)
+        if (d->opt.state_dir)
+                snprintf(dir, sizeof(dir), "%s", d->opt.state_dir);
+        else if (d->opt.root[0])
+                snprintf(dir, sizeof(dir), "%s/run/dhp", d->opt.root);
+        else {
+                snprintf(dir, sizeof(dir), "%s", sock);
                 *(strrchr(dir, '/') ? strrchr(dir, '/') : dir) = 0;
+        }
         if (!dir[0])
                 return;
         r = statefile_new(&d->sf, d->engine, dir, &d->log);
