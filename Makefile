@@ -131,8 +131,7 @@ fuzz: build-fuzz
 
 # Everything CI runs: plain and sanitized unit and process tests, the
 # ThreadSanitizer concurrency suite, the fuzz corpora, the Go and Python
-# packages, the install, and real
-# hot-add in QEMU.
+# packages, the install, and real hot-add in QEMU.
 check: deps-all check-unit check-san check-tsan check-fuzz check-go check-python check-install e2e
 
 # Every figure beside its baseline, each repeated until stable (BENCHMARKS.md).
