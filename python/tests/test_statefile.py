@@ -169,3 +169,40 @@ def test_state_dir_option(tmp_path):
         assert not (tmp_path / "b/state").exists()
     finally:
         d.stop()
+
+
+def _doc_block(lang: str) -> str:
+    from conftest import ROOT
+    text = (ROOT / "doc" / "protocol.md").read_text()
+    section = text[text.index("## The state file"):]
+    start = section.index(f"```{lang}\n") + len(lang) + 4
+    return section[start:section.index("```", start)]
+
+
+@pytest.mark.parametrize("lang", ["python", "sh"])
+def test_documented_readers(dhpd, lang):
+    import shutil
+    import subprocess
+    import sys
+    code = _doc_block(lang)
+    assert len(code.strip().splitlines()) <= 16
+    if lang == "sh":
+        if not shutil.which("inotifywait"):
+            pytest.skip("inotifywait (inotify-tools) is not installed")
+        cmd = ["sh", "-c", code, "reader", str(dhpd.dir)]
+    else:
+        cmd = [sys.executable, "-c", code, str(dhpd.dir)]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert p.stdout.readline() == "seq 1: cpus 0-1, low memory 0\n"
+        if lang == "sh":
+            time.sleep(0.3)  # inotifywait starts after the first read (the doc says so)
+        with dhp.open(dhpd.target) as ctx:
+            ctx.sim_cpu_add()
+            assert p.stdout.readline() == "seq 2: cpus 0-2, low memory 0\n"
+            ctx.sim_run("memory level available=1M\n")
+            lines = [p.stdout.readline(), p.stdout.readline()]  # High clears, Low sets
+            assert lines[-1] == "seq 4: cpus 0-2, low memory 1\n", lines
+    finally:
+        os.killpg(p.pid, 15)
+        p.wait(10)
