@@ -16,7 +16,7 @@ MESON      ?= meson
 SCENARIO   ?= examples/demo.scenario
 
 .PHONY: all deps deps-all deps-e2e deps-go check-go deps-python check-python build build-san build-static build-tsan build-fuzz demo check check-unit \
-	check-san check-tsan check-fuzz check-install fuzz e2e bench install clean
+	check-san check-tsan check-fuzz check-install fuzz e2e bench bench-quick install clean
 
 all: build
 
@@ -72,7 +72,10 @@ build-tsan: deps $(BUILD_TSAN)/build.ninja
 build-fuzz: deps $(BUILD_FUZZ)/build.ninja
 	$(MESON) compile -C $(BUILD_FUZZ)
 
-demo: build
+# Only dhpctl and what it links (libdhp-internal), not every test: a fresh
+# clone reaches the demo in a fraction of `make build`'s time.
+demo: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD) src/dhpctl
 	$(BUILD)/src/dhpctl demo $(SCENARIO)
 
 check-unit: build
@@ -90,14 +93,22 @@ e2e: deps-e2e build-static
 	tests/e2e/run.py --kernel $(E2E_KERNELS) --extra-bin $(BUILD_STATIC)/src/dhpd --extra-bin $(BUILD_STATIC)/src/dhpctl --extra-bin $(BUILD_STATIC)/tests/e2e/e2eclient $(E2E_ARGS)
 
 # make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]
+# From a build directory of its own per prefix (the prefix is compiled into
+# dhpd: its default configuration path), so that build/ keeps its own.
 PREFIX     ?= /usr/local
-install: build
-	$(MESON) configure $(BUILD) -Dprefix=$(PREFIX)
-	$(MESON) install -C $(BUILD) $(if $(DESTDIR),--destdir $(DESTDIR))
+BUILD_INSTALL ?= build-install-$(shell printf '%s' '$(PREFIX)' | cksum | cut -d' ' -f1)
+install: deps
+	@if [ -f $(BUILD_INSTALL)/build.ninja ]; then \
+		$(MESON) configure $(BUILD_INSTALL) -Dprefix=$(PREFIX); \
+	else \
+		$(MESON) setup $(BUILD_INSTALL) --buildtype=release -Dprefix=$(PREFIX) -Dtests=false; \
+	fi
+	$(MESON) compile -C $(BUILD_INSTALL)
+	$(MESON) install -C $(BUILD_INSTALL) --no-rebuild $(if $(DESTDIR),--destdir $(DESTDIR))
 
 # Install into a temporary DESTDIR and build the example against it.
 check-install: build
-	tests/install/test-install.sh $(BUILD)
+	CHECK_MAKE_INSTALL=1 tests/install/test-install.sh $(BUILD)
 
 # The Go package (go/, go/README.md): go test against this build's dhpd
 # --platform sim, and the Go message table against the C codec (a C program
@@ -134,19 +145,32 @@ fuzz: build-fuzz
 # packages, the install, and real hot-add in QEMU.
 check: deps-all check-unit check-san check-tsan check-fuzz check-go check-python check-install e2e
 
-# Every figure beside its baseline, each repeated until stable (BENCHMARKS.md).
-# Prints, never asserts.  BENCH_WINDOW: seconds dhpd is watched idle.
+# Every figure beside its baseline, each taken BENCH_RUNS times (at least 5:
+# median and min-max; BENCHMARKS.md).  Prints, never asserts.  BENCH_WINDOW:
+# seconds dhpd is watched idle per run.  bench-quick: one short run of each,
+# a smoke test, no figure (the same runs as `meson test --suite bench`).
+BENCH_RUNS ?= 5
 bench: deps $(BUILD_BENCH)/build.ninja
 	$(MESON) compile -C $(BUILD_BENCH)
-	$(BUILD_BENCH)/bench/bench-dispatch
-	$(BUILD_BENCH)/bench/bench-uevent
-	$(BUILD_BENCH)/bench/bench-resync
-	$(BUILD_BENCH)/bench/bench-hotadd
-	$(BUILD_BENCH)/bench/bench-rebalance
-	$(BUILD_BENCH)/bench/bench-idle $(BUILD_BENCH)/src/dhpd $(BENCH_WINDOW)
-	$(BUILD_BENCH)/bench/bench-ipc $(BUILD_BENCH)/src/dhpd 200
+	BENCH_RUNS=$(BENCH_RUNS) $(BUILD_BENCH)/bench/bench-dispatch
+	BENCH_RUNS=$(BENCH_RUNS) $(BUILD_BENCH)/bench/bench-uevent
+	BENCH_RUNS=$(BENCH_RUNS) $(BUILD_BENCH)/bench/bench-resync
+	BENCH_RUNS=$(BENCH_RUNS) $(BUILD_BENCH)/bench/bench-hotadd
+	BENCH_RUNS=$(BENCH_RUNS) $(BUILD_BENCH)/bench/bench-rebalance
+	BENCH_RUNS=$(BENCH_RUNS) $(BUILD_BENCH)/bench/bench-idle $(BUILD_BENCH)/src/dhpd $(BENCH_WINDOW)
+	BENCH_RUNS=$(BENCH_RUNS) $(BUILD_BENCH)/bench/bench-ipc $(BUILD_BENCH)/src/dhpd 200
 	cd go && GOPROXY=off GOCACHE=$${GOCACHE:-$(abspath $(BUILD_BENCH))/go-cache} go run ./cmd/dhp-bench-arrivals \
-		-dhpd $(abspath $(BUILD_BENCH))/src/dhpd -c $(abspath $(BUILD_BENCH))/bench/bench-arrivals
+		-dhpd $(abspath $(BUILD_BENCH))/src/dhpd -c $(abspath $(BUILD_BENCH))/bench/bench-arrivals -reps $(BENCH_RUNS)
+
+bench-quick: deps $(BUILD_BENCH)/build.ninja
+	$(MESON) compile -C $(BUILD_BENCH)
+	BENCH_RUNS=1 $(BUILD_BENCH)/bench/bench-dispatch 100 20000
+	BENCH_RUNS=1 $(BUILD_BENCH)/bench/bench-uevent 20000
+	BENCH_RUNS=1 $(BUILD_BENCH)/bench/bench-resync 1024
+	BENCH_RUNS=1 $(BUILD_BENCH)/bench/bench-hotadd 256
+	BENCH_RUNS=1 $(BUILD_BENCH)/bench/bench-rebalance 200 20000
+	BENCH_RUNS=1 $(BUILD_BENCH)/bench/bench-idle $(BUILD_BENCH)/src/dhpd 1
+	BENCH_RUNS=1 $(BUILD_BENCH)/bench/bench-ipc $(BUILD_BENCH)/src/dhpd 20 10
 
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_STATIC) $(BUILD_TSAN) $(BUILD_FUZZ) $(BUILD_BENCH)
+	rm -rf $(BUILD) build-install-* $(BUILD_SAN) $(BUILD_STATIC) $(BUILD_TSAN) $(BUILD_FUZZ) $(BUILD_BENCH)

@@ -19,7 +19,8 @@
  *     second thread: M queued, then one dhp_process() delivering them all,
  *     against popping M items off the mutex queue.
  *
- *   bench-dispatch [MAX_CALLBACKS] [NOTIFICATIONS]   (10000, 1000000)
+ *   bench-dispatch [MAX_CALLBACKS] [NOTIFICATIONS] [sync | async | N...]
+ *   (10000, 1000000; every figure, or as main says)
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -115,51 +116,60 @@ static double loop_sample(void *userdata) {
         return (double)(bench_now_ns() - t0) / ((double)b->reps * 2 * b->ncb);
 }
 
-static void bench_sync(unsigned max_cb) {
-        static const unsigned sizes[] = { 0, 1, 10, 100, 1000, 10000, 100000 };
+/* ns per callback call, one run: (T(N) - median T(0)) / 2N */
+struct call_bench {
+        struct sync_bench *b;
+        double fixed;
+};
+
+static double call_sample(void *userdata) {
+        struct call_bench *cb = userdata;
+
+        return (sync_sample(cb->b) - cb->fixed) / (2.0 * cb->b->ncb);
+}
+
+static void bench_sync(const unsigned *sizes, size_t nsizes) {
         struct bench_stat fixed = { 0 };
         uint64_t calls = 0;
 
-        printf("1. Synchronous dispatch (dhp_sim_cpu_add with N registrations)\n");
-        printf("  %-8s %12s %12s %12s | %14s %14s %8s\n", "N", "add min", "add median", "add max",
-               "dhp ns/call", "loop ns/call", "ratio");
-        for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]) && sizes[k] <= max_cb; k++) {
+        printf("1. Synchronous dispatch (dhp_sim_cpu_add with N registrations), ns per callback call\n");
+        bench_print_header();
+        for (size_t k = 0; k < nsizes; k++) {
                 unsigned n = sizes[k];
                 struct sync_bench b = { .ncb = n };
                 struct loop_bench lb = { .ncb = n };
-                struct bench_stat s, ls = { 0 };
-                double per_call;
+                struct call_bench cb = { .b = &b, .fixed = fixed.med };
+                struct bench_stat s, ls, q;
+                char label[64];
 
-                /* About 2M callback calls per sample, at least 16 adds. */
-                b.adds = n ? 1000000 / n : 2000;
+                /* About 2M callback calls per sample (20 000 in a smoke
+                 * run), at least 16 adds. */
+                b.adds = n ? (bench_quick() ? 10000 : 1000000) / n : (bench_quick() ? 20 : 2000);
                 if (b.adds < 16)
                         b.adds = 16;
                 if (b.adds > 2000)
                         b.adds = 2000;
                 b.regs = calloc(n ? n : 1, sizeof(*b.regs));
                 sync_open(&b);
-                s = bench_sample(sync_sample, &b, 20);
+                if (n == 0) {
+                        fixed = bench_sample(sync_sample, &b);
+                        bench_print_stat("N=0: fixed cost of one add", fixed, "ns/add");
+                } else {
+                        lb.v = calloc(n, sizeof(*lb.v));
+                        for (unsigned i = 0; i < n; i++)
+                                lb.v[i] = (struct call_entry){ on_cpu, &calls };
+                        lb.reps = (bench_quick() ? 200000 : 20000000) / (2 * n) + 1;
+                        bench_pair(call_sample, &cb, loop_sample, &lb, &s, &ls, &q);
+                        free(lb.v);
+                        snprintf(label, sizeof(label), "N=%u: dhp / indirect-call loop", n);
+                        bench_print_pair(label, s, ls, &q, "ns");
+                }
                 calls += b.calls;
                 sync_close(&b);
                 free(b.regs);
-                if (n == 0) {
-                        fixed = s;
-                        printf("  %-8u %12.0f %12.0f %12.0f | %14s %14s %8s   (fixed transaction cost, ns)\n", n,
-                               s.min, s.med, s.max, "-", "-", "-");
-                        continue;
-                }
-                lb.v = calloc(n, sizeof(*lb.v));
-                for (unsigned i = 0; i < n; i++)
-                        lb.v[i] = (struct call_entry){ on_cpu, &calls };
-                lb.reps = 20000000 / (2 * n) + 1;
-                ls = bench_sample(loop_sample, &lb, 10);
-                free(lb.v);
-                per_call = (s.med - fixed.med) / (2.0 * n);
-                printf("  %-8u %12.0f %12.0f %12.0f | %14.1f %14.2f %7.1fx\n", n, s.min, s.med, s.max, per_call,
-                       ls.med, per_call / ls.med);
         }
-        printf("  (add: ns per dhp_sim_cpu_add; dhp ns/call = (median(N) - median(0)) / 2N; "
-               "loop: median ns per indirect call)\n\n");
+        printf("  (dhp: (T(N) - median T(0)) / 2N per run, T = ns per dhp_sim_cpu_add; "
+               "baseline: ns per indirect call)\n\n");
         if (calls == 0)
                 abort();
 }
@@ -364,26 +374,48 @@ static double mq_sample(void *userdata) {
 static void bench_async(unsigned long m) {
         for (int threaded = 1; threaded >= 0; threaded--) {
                 struct async_bench b = { .m = m, .threaded = threaded };
-                struct bench_stat d, q;
+                struct bench_stat d, q, r;
 
-                printf("2. Asynchronous delivery, %s, %lu notifications per sample, M/s\n",
+                printf("2. Asynchronous delivery, %s, %lu notifications per run, M/s\n",
                        threaded ? "producer thread -> notification thread" : "queued, then delivered on one thread",
                        m);
                 bench_print_header();
-                q = bench_sample(mq_sample, &b, 20);
-                bench_print_stat("mutex + condvar queue", q, "M/s");
-                d = bench_sample(dhp_async_sample, &b, 20);
-                bench_print_stat("dhp arrival queue -> callback", d, "M/s");
-                printf("  ratio (baseline/dhp, medians): %.2fx\n\n", q.med / d.med);
+                bench_pair(dhp_async_sample, &b, mq_sample, &b, &d, &q, &r);
+                bench_print_pair("dhp arrival queue / mutex + condvar queue", d, q, &r, "M/s");
+                printf("\n");
         }
 }
 
+/*
+ * The third argument narrows the run (callgrind): "sync" or "async" only,
+ * or the list of N to measure (N = 0, the fixed cost, always first).
+ */
 int main(int argc, char **argv) {
+        static const unsigned all[] = { 0, 1, 10, 100, 1000, 10000, 100000 };
         unsigned max_cb = argc > 1 ? (unsigned)atoi(argv[1]) : 10000;
         unsigned long m = argc > 2 ? strtoul(argv[2], NULL, 10) : 1000000;
+        bool do_sync = true, do_async = true;
+        unsigned sizes[16];
+        size_t nsizes = 0;
 
         setvbuf(stdout, NULL, _IOLBF, 0);
-        bench_sync(max_cb);
-        bench_async(m);
+        if (argc > 3 && strcmp(argv[3], "sync") == 0)
+                do_async = false;
+        else if (argc > 3 && strcmp(argv[3], "async") == 0)
+                do_sync = false;
+        if (argc > 3 && do_sync && do_async) {
+                do_async = false;
+                sizes[nsizes++] = 0;
+                for (int i = 3; i < argc && nsizes < 16; i++)
+                        if (atoi(argv[i]) > 0)
+                                sizes[nsizes++] = (unsigned)atoi(argv[i]);
+        } else {
+                for (size_t k = 0; k < sizeof(all) / sizeof(all[0]) && all[k] <= max_cb; k++)
+                        sizes[nsizes++] = all[k];
+        }
+        if (do_sync)
+                bench_sync(sizes, nsizes);
+        if (do_async)
+                bench_async(m);
         return 0;
 }

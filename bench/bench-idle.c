@@ -27,6 +27,7 @@
 
 #include "../tests/fake-sysfs.h"
 #include "bench.h"
+#include "bench.h"
 
 struct sample {
         unsigned long long switches; /* voluntary + involuntary, all threads */
@@ -105,7 +106,7 @@ static pid_t spawn(char *const argv[], const char *ready, int keep_fd) {
         }
         close(p[1]);
         if (ready) {
-                char buf[256];
+                char buf[256] = "";
                 size_t len = 0;
                 while (len < sizeof(buf) - 1) {
                         ssize_t n = read(p[0], buf + len, sizeof(buf) - 1 - len);
@@ -146,21 +147,50 @@ static int measure(pid_t pid, unsigned window, struct result *r) {
         return take(pid, &r->b);
 }
 
-static void print(const char *what, const struct result *r, unsigned expected) {
-        printf("  %-34s %7llu %9u %7u %9lu %9lu %9lu\n", what, r->b.switches - r->a.switches, expected,
-               r->b.threads, r->b.rss_kb, r->b.anon_kb, r->b.file_kb);
+/* One dhpd's runs beside the baseline's (sleep) runs. */
+static void print(const char *what, const struct result *r, const struct result *base, unsigned runs,
+                  unsigned expected) {
+        double w[BENCH_RUNS_MAX], bw[BENCH_RUNS_MAX], m[BENCH_RUNS_MAX], bm[BENCH_RUNS_MAX], a[BENCH_RUNS_MAX],
+                ba[BENCH_RUNS_MAX];
+
+        for (unsigned k = 0; k < runs; k++) {
+                w[k] = (double)(r[k].b.switches - r[k].a.switches);
+                bw[k] = (double)(base[k].b.switches - base[k].a.switches);
+                m[k] = (double)r[k].b.rss_kb;
+                bm[k] = (double)base[k].b.rss_kb;
+                a[k] = (double)r[k].b.anon_kb;
+                ba[k] = (double)base[k].b.anon_kb;
+        }
+        printf("  %s: %u thread(s), %u wake-up(s) expected\n", what, r[0].b.threads, expected);
+        bench_print_pair("  wake-ups / sleep", bench_stat_of(w, runs), bench_stat_of(bw, runs), NULL, "");
+        bench_print_pair("  VmRSS / sleep", bench_stat_of(m, runs), bench_stat_of(bm, runs), NULL, "kB");
+        bench_print_pair("  RssAnon / sleep", bench_stat_of(a, runs), bench_stat_of(ba, runs), NULL, "kB");
+}
+
+/* Start argv, measure it over the window, stop it. */
+static int run_one(char *const argv[], const char *ready, int keep_fd, unsigned window, struct result *r) {
+        pid_t pid = spawn(argv, ready, keep_fd);
+        int ret;
+
+        if (pid < 0)
+                return -1;
+        ret = measure(pid, window, r);
+        stop(pid);
+        return ret;
 }
 
 int main(int argc, char **argv) {
         const char *dhpd = argc > 1 ? argv[1] : "build/src/dhpd";
         unsigned window = argc > 2 ? (unsigned)atoi(argv[2]) : 60;
         char conf[] = "/tmp/dhp-bench-idle-XXXXXX", nssconf[] = "/tmp/dhp-bench-idle-nss-XXXXXX";
+        static const char nss_text[] = "[daemon]\ngroup = dhp-bench-no-such-group\n";
+        char sockdir[] = "/tmp/dhp-bench-idle-sock-XXXXXX", sock[64] = "";
         char win[16], fdarg[16];
         struct fake_sysfs f = { 0 };
-        struct result rs, rb, rl, rn;
+        static struct result rs[BENCH_RUNS_MAX], rb[BENCH_RUNS_MAX], rl[BENCH_RUNS_MAX], rn[BENCH_RUNS_MAX];
+        unsigned runs = bench_runs();
         struct stat st;
         int sv[2], cfd, rc = 1;
-        pid_t pid;
 
         setvbuf(stdout, NULL, _IOLBF, 0);
         if (window == 0)
@@ -181,39 +211,11 @@ int main(int argc, char **argv) {
         cfd = mkstemp(nssconf);
         if (cfd < 0)
                 return 1;
-        if (write(cfd, "[daemon]\ngroup = dhp-bench-no-such-group\n", 42) != 42)
+        if (write(cfd, nss_text, strlen(nss_text)) != (ssize_t)strlen(nss_text))
                 return 1;
         close(cfd);
         snprintf(win, sizeof(win), "%u", window + 5);
 
-        printf("6. dhpd idle over %u s (wake-ups: context switches of every thread; memory: kB)\n", window);
-        printf("  %-34s %7s %9s %7s %9s %9s %9s\n", "", "wakeups", "expected", "threads", "VmRSS", "RssAnon",
-               "RssFile");
-
-        {
-                char *args[] = { "/bin/sleep", win, NULL };
-                pid = spawn(args, NULL, -1);
-                if (pid < 0 || measure(pid, window, &rb) < 0)
-                        goto out;
-                stop(pid);
-                print("baseline: sleep", &rb, 0);
-        }
-        {
-                char *args[] = { (char *)dhpd, "--platform", "sim", "--foreground", "--config", conf, NULL };
-                pid = spawn(args, "READY", -1);
-                if (pid < 0 || measure(pid, window, &rs) < 0)
-                        goto out;
-                stop(pid);
-                print("dhpd --platform sim", &rs, 0);
-        }
-        {
-                char *args[] = { (char *)dhpd, "--platform", "sim", "--foreground", "--config", nssconf, NULL };
-                pid = spawn(args, "READY", -1);
-                if (pid < 0 || measure(pid, window, &rn) < 0)
-                        goto out;
-                stop(pid);
-                print("dhpd --platform sim, group via NSS", &rn, 0);
-        }
         if (fake_sysfs_init(&f) < 0 || fake_sysfs_add_cpus(&f, 8, "0-7") < 0 ||
             fake_sysfs_add_memory(&f, 128ULL << 20, 0, 64, "online", NULL) < 0 ||
             fake_sysfs_write(&f, "proc/meminfo",
@@ -224,20 +226,40 @@ int main(int argc, char **argv) {
                 goto out;
         }
         snprintf(fdarg, sizeof(fdarg), "%d", sv[0]);
+        /* Never the system's socket (/run/dhp). */
+        if (!mkdtemp(sockdir))
+                goto out;
+        snprintf(sock, sizeof(sock), "%s/dhpd.sock", sockdir);
+
+        printf("6. dhpd idle over %u s per run (wake-ups: context switches of every thread; memory: kB)\n", window);
+        bench_print_header();
         {
-                char *args[] = { (char *)dhpd, "--platform", "linux", "--foreground", "--config", conf,
-                                 "--root", f.root, "--uevent-fd", fdarg, NULL };
-                pid = spawn(args, "READY", sv[0]);
-                if (pid < 0 || measure(pid, window, &rl) < 0)
-                        goto out;
-                stop(pid);
-                print("dhpd --platform linux (fake tree)", &rl, window / 30);
+                char *sleep_args[] = { "/bin/sleep", win, NULL };
+                char *sim_args[] = { (char *)dhpd, "--platform", "sim", "--foreground", "--config", conf,
+                                     "--socket", sock, NULL };
+                char *nss_args[] = { (char *)dhpd, "--platform", "sim", "--foreground", "--config", nssconf,
+                                     "--socket", sock, NULL };
+                char *linux_args[] = { (char *)dhpd, "--platform", "linux", "--foreground", "--config", conf,
+                                       "--socket", sock, "--root", f.root, "--uevent-fd", fdarg, NULL };
+
+                /* Run by run, the baseline and then each dhpd. */
+                for (unsigned k = 0; k < runs; k++)
+                        if (run_one(sleep_args, NULL, -1, window, &rb[k]) < 0 ||
+                            run_one(sim_args, "READY", -1, window, &rs[k]) < 0 ||
+                            run_one(nss_args, "READY", -1, window, &rn[k]) < 0 ||
+                            run_one(linux_args, "READY", sv[0], window, &rl[k]) < 0)
+                                goto out;
         }
+        print("dhpd --platform sim", rs, rb, runs, 0);
+        print("dhpd --platform sim, group via NSS", rn, rb, runs, 0);
+        print("dhpd --platform linux (fake tree)", rl, rb, runs, window / 30);
         printf("  (expected: the slow memory timer, one wake-up per 30 s, the linux platform only)\n");
         rc = 0;
 out:
         fake_sysfs_deinit(&f);
         unlink(conf);
         unlink(nssconf);
+        if (sock[0])
+                rmdir(sockdir);
         return rc;
 }

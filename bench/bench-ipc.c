@@ -4,7 +4,11 @@
  * processes, against a raw SOCK_SEQPACKET socketpair ping-pong of the same
  * message size in the same run.
  *
- *   bench-ipc DHPD [ITERATIONS]
+ *   bench-ipc DHPD [ITERATIONS] [MAX_CLIENTS]
+ *
+ * Each figure is taken BENCH_RUNS times (bench.h), a run being ITERATIONS
+ * adds (or round trips): the median (min-max) of the runs' medians, beside
+ * the raw round trip measured in each of the same runs.
  *
  * For each hot-add the ADD_START phase is taken from dhpd's own stream: from
  * the first client's send (t_ns - dur_ns of its record) to the last answer
@@ -22,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "dhp.h"
 #include "proto/ipcmsg.h"
 #include "util/time.h"
@@ -31,13 +36,15 @@ static int cmp_u64(const void *a, const void *b) {
         return x < y ? -1 : x > y;
 }
 
-static void print_stats(const char *what, uint64_t *v, size_t n) {
+/* The median of one run, microseconds. */
+static double run_median(uint64_t *v, size_t n) {
         qsort(v, n, sizeof(*v), cmp_u64);
-        printf("%-28s n=%-5zu min %8.1f us  median %8.1f us  max %8.1f us\n", what, n, (double)v[0] / 1e3,
-               (double)v[n / 2] / 1e3, (double)v[n - 1] / 1e3);
+        return (double)v[n / 2] / 1e3;
 }
 
-static void raw_baseline(int iterations) {
+/* One run of the baseline: the median round trip, microseconds. */
+static double raw_baseline(int iterations) {
+        double med;
         struct ipc_msg m = { .type = IPC_PROC_CHANGE, .proc_change = { .txn = 1, .state = 1, .index = 3 } };
         uint8_t buf[256];
         uint64_t *v = calloc((size_t)iterations, sizeof(*v));
@@ -65,8 +72,9 @@ static void raw_baseline(int iterations) {
         }
         close(sp[0]);
         waitpid(pid, NULL, 0);
-        print_stats("raw socketpair round trip", v, (size_t)iterations);
+        med = run_median(v, (size_t)iterations);
         free(v);
+        return med;
 }
 
 static char sock[128];
@@ -121,7 +129,9 @@ static void on_record(void *userdata, const dhp_record *r) {
 static void through_dhpd(int nclients, int iterations) {
         pid_t *pids = calloc((size_t)nclients, sizeof(*pids));
         uint64_t *phase = calloc((size_t)iterations, sizeof(*phase)), *add = calloc((size_t)iterations, sizeof(*add));
+        double raw[BENCH_RUNS_MAX], ph_med[BENCH_RUNS_MAX], add_med[BENCH_RUNS_MAX];
         struct phase ph = { 0 };
+        unsigned runs = bench_runs();
         char target[160], label[64];
         dhp_monitor *mon;
         int ready[2];
@@ -143,26 +153,32 @@ static void through_dhpd(int nclients, int iterations) {
         snprintf(target, sizeof(target), "unix:%s", sock);
         if (dhp_open(&ctx, target) < 0 || dhp_monitor_add(ctx, on_record, &ph, &mon) < 0)
                 exit(1);
-        for (int i = 0; i < iterations; i++) {
-                uint64_t t0;
-                uint32_t idx;
-                /* One add at a time: the ADD_START records between here and
-                 * the reply (they come before it) are this add's. */
-                ph = (struct phase){ 0 };
-                t0 = time_now_ns();
-                if (dhp_sim_cpu_add(ctx, &idx) != 0) {
-                        fprintf(stderr, "bench-ipc: add failed\n");
-                        exit(1);
+        for (unsigned k = 0; k < runs; k++) {
+                raw[k] = raw_baseline(iterations);
+                np = 0;
+                for (int i = 0; i < iterations; i++) {
+                        uint64_t t0;
+                        uint32_t idx;
+                        /* One add at a time: the ADD_START records between
+                         * here and the reply (they come before it) are this
+                         * add's. */
+                        ph = (struct phase){ 0 };
+                        t0 = time_now_ns();
+                        if (dhp_sim_cpu_add(ctx, &idx) != 0) {
+                                fprintf(stderr, "bench-ipc: add failed\n");
+                                exit(1);
+                        }
+                        add[i] = time_now_ns() - t0;
+                        if (ph.n == (unsigned)nclients)
+                                phase[np++] = ph.last - ph.first;
                 }
-                add[i] = time_now_ns() - t0;
-                if (ph.n == (unsigned)nclients)
-                        phase[np++] = ph.last - ph.first;
+                ph_med[k] = np ? run_median(phase, np) : 0;
+                add_med[k] = run_median(add, (size_t)iterations);
         }
-        snprintf(label, sizeof(label), "ADD_START, %d client%s", nclients, nclients > 1 ? "s" : "");
-        if (np)
-                print_stats(label, phase, np);
-        snprintf(label, sizeof(label), "whole add, %d client%s", nclients, nclients > 1 ? "s" : "");
-        print_stats(label, add, (size_t)iterations);
+        snprintf(label, sizeof(label), "ADD_START, %d client%s / raw", nclients, nclients > 1 ? "s" : "");
+        bench_print_pair(label, bench_stat_of(ph_med, runs), bench_stat_of(raw, runs), NULL, "us");
+        snprintf(label, sizeof(label), "whole add, %d client%s / raw", nclients, nclients > 1 ? "s" : "");
+        bench_print_pair(label, bench_stat_of(add_med, runs), bench_stat_of(raw, runs), NULL, "us");
         dhp_monitor_remove(mon);
         dhp_close(ctx);
         for (int i = 0; i < nclients; i++) {
@@ -177,7 +193,7 @@ static void through_dhpd(int nclients, int iterations) {
 }
 
 int main(int argc, char **argv) {
-        int iterations = argc > 2 ? atoi(argv[2]) : 200;
+        int iterations = argc > 2 ? atoi(argv[2]) : 200, max_clients = argc > 3 ? atoi(argv[3]) : 100;
         static const int counts[] = { 1, 10, 100 };
         char dir[] = "/tmp/dhp-bench-XXXXXX", line[16];
         int out[2];
@@ -188,7 +204,14 @@ int main(int argc, char **argv) {
                 return 2;
         }
         signal(SIGPIPE, SIG_IGN);
-        raw_baseline(iterations * 5);
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        /* Every add takes one of the sim's 4096 processors. */
+        if ((unsigned)iterations * bench_runs() * 3 > 4000)
+                iterations = (int)(4000 / (bench_runs() * 3));
+        printf("7. ADD_START through dhpd, %d adds per run, us (ADD_START: first send to last answer; raw: "
+               "socketpair round trip)\n",
+               iterations);
+        bench_print_header();
         if (!mkdtemp(dir))
                 return 1;
         snprintf(sock, sizeof(sock), "%s/dhpd.sock", dir);
@@ -211,7 +234,7 @@ int main(int argc, char **argv) {
                         return 1;
                 }
         }
-        for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+        for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]) && counts[i] <= max_clients; i++)
                 through_dhpd(counts[i], iterations);
         kill(d, SIGTERM);
         waitpid(d, NULL, 0);

@@ -5,6 +5,9 @@
  * measured in the same run.  Prints figures; asserts nothing.
  *
  *   bench-rebalance [REPETITIONS] [REQUESTS]
+ *
+ * Each figure is taken BENCH_RUNS times (bench.h): the median (min-max) of
+ * the runs' medians and p99s.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -14,24 +17,21 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "dhp.h"
 
-static uint64_t now_ns(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
+#define now_ns bench_now_ns
 
 static int cmp_u64(const void *a, const void *b) {
         uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
         return x < y ? -1 : x > y;
 }
 
-static void summary(const char *what, uint64_t *v, size_t n) {
+/* One run's median and p99 of n values, in microseconds. */
+static void run_figures(uint64_t *v, size_t n, double *ret_med, double *ret_p99) {
         qsort(v, n, sizeof(*v), cmp_u64);
-        printf("  %-44s %8.1f %8.1f %8.1f %8.1f   (n=%zu)\n", what, v[0] / 1e3, v[n / 2] / 1e3,
-               v[n * 99 / 100] / 1e3, v[n - 1] / 1e3, n);
+        *ret_med = (double)v[n / 2] / 1e3;
+        *ret_p99 = (double)v[n * 99 / 100] / 1e3;
 }
 
 /* ---- the device stopped per rebalance ---------------------------------- */
@@ -75,14 +75,21 @@ static void *disk_submitter(void *userdata) {
         return NULL;
 }
 
-static int bench_stopped(unsigned reps, unsigned submitters) {
+/* One run: reps rebalances; its median and p99 of the I/O held and of the
+ * device stopped, microseconds. */
+struct stopped_run {
+        double hold_med, hold_p99, stop_med, stop_p99;
+        uint64_t submitted, held;
+};
+
+static int bench_stopped(unsigned reps, unsigned submitters, struct stopped_run *ret) {
         pthread_t th[8];
         struct disk d = { 0 };
         dhp_device *dev;
         dhp_driver *drv;
         uint64_t *hold = calloc(reps, sizeof(uint64_t)), *stopped = calloc(reps, sizeof(uint64_t));
         uint64_t held;
-        char target[64], label[96];
+        char target[64];
         dhp *ctx;
         int r;
 
@@ -106,13 +113,10 @@ static int bench_stopped(unsigned reps, unsigned submitters) {
         for (unsigned t = 0; t < submitters; t++)
                 pthread_join(th[t], NULL);
         dhp_ioq_get_stat(d.q, DHP_IOQ_STAT_HELD, &held);
-        snprintf(label, sizeof(label), "I/O held, hold->release, %u submitter(s)", submitters);
-        summary(label, hold, reps);
-        snprintf(label, sizeof(label), "device stopped, QUERY_STOP->START, %u subm.", submitters);
-        summary(label, stopped, reps);
-        if (submitters)
-                printf("  %-44s %llu submitted, %llu held\n", "", (unsigned long long)atomic_load(&d.submitted),
-                       (unsigned long long)held);
+        run_figures(hold, reps, &ret->hold_med, &ret->hold_p99);
+        run_figures(stopped, reps, &ret->stop_med, &ret->stop_p99);
+        ret->submitted = atomic_load(&d.submitted);
+        ret->held = held;
         dhp_close(ctx);
         dhp_ioq_free(d.q);
         free(hold);
@@ -224,21 +228,56 @@ static double per_request(int kind, unsigned threads, uint64_t n) {
 static void bench_cost(uint64_t n) {
         static const unsigned threads[] = { 1, 2, 8 };
 
-        printf("\nPer-request cost, not holding (submit + process + complete), ns/request, best of 5:\n");
-        printf("  %-10s %14s %14s %8s\n", "threads", "mutex+queue", "dhp_ioq", "ratio");
+        printf("\nPer-request cost, not holding (submit + process + complete), ns/request:\n");
+        bench_print_header();
         for (size_t i = 0; i < sizeof(threads) / sizeof(threads[0]); i++) {
-                double best_p = 1e18, best_q = 1e18;
-                uint64_t each = n / threads[i];
+                double a[BENCH_RUNS_MAX], b[BENCH_RUNS_MAX], q[BENCH_RUNS_MAX];
+                uint64_t each = n / threads[i] ? n / threads[i] : 1;
+                unsigned runs = bench_runs();
+                struct bench_stat sa, sb, sq;
+                char label[64];
 
-                for (int k = 0; k < 5; k++) {
-                        double a = per_request(0, threads[i], each), b = per_request(1, threads[i], each);
-                        if (a < best_p)
-                                best_p = a;
-                        if (b < best_q)
-                                best_q = b;
+                /* Baseline and dhp_ioq alternate, run by run. */
+                for (unsigned k = 0; k < runs; k++) {
+                        a[k] = per_request(0, threads[i], each);
+                        b[k] = per_request(1, threads[i], each);
+                        q[k] = b[k] / a[k];
                 }
-                printf("  %-10u %14.1f %14.1f %7.2fx\n", threads[i], best_p, best_q, best_q / best_p);
+                sa = bench_stat_of(a, runs);
+                sb = bench_stat_of(b, runs);
+                sq = bench_stat_of(q, runs);
+                snprintf(label, sizeof(label), "%u thread(s): dhp_ioq / mutex+queue", threads[i]);
+                bench_print_pair(label, sb, sa, &sq, "ns");
         }
+}
+
+/* The device stopped, each run's median and p99 over reps rebalances,
+ * beside the helper's own hold (hold -> release) in the same rebalances. */
+static int bench_stopped_runs(unsigned reps, unsigned submitters) {
+        double sm[BENCH_RUNS_MAX], sp[BENCH_RUNS_MAX], hm[BENCH_RUNS_MAX], hp[BENCH_RUNS_MAX];
+        struct stopped_run r = { 0 };
+        uint64_t submitted = 0, held = 0;
+        unsigned runs = bench_runs();
+        char label[96];
+
+        for (unsigned k = 0; k < runs; k++) {
+                if (bench_stopped(reps, submitters, &r) < 0)
+                        return -1;
+                sm[k] = r.stop_med;
+                sp[k] = r.stop_p99;
+                hm[k] = r.hold_med;
+                hp[k] = r.hold_p99;
+                submitted += r.submitted;
+                held += r.held;
+        }
+        snprintf(label, sizeof(label), "%u submitter(s), median: stopped / I/O held", submitters);
+        bench_print_pair(label, bench_stat_of(sm, runs), bench_stat_of(hm, runs), NULL, "us");
+        snprintf(label, sizeof(label), "%u submitter(s), p99: stopped / I/O held", submitters);
+        bench_print_pair(label, bench_stat_of(sp, runs), bench_stat_of(hp, runs), NULL, "us");
+        if (submitters)
+                printf("  (%llu requests submitted, %llu held, over the runs)\n", (unsigned long long)submitted,
+                       (unsigned long long)held);
+        return 0;
 }
 
 int main(int argc, char **argv) {
@@ -247,9 +286,10 @@ int main(int argc, char **argv) {
 
         if (reps == 0 || reps > 4095)
                 reps = 4000;
-        printf("Device stopped per rebalance (two-driver stack, one dhp_ioq), microseconds:\n");
-        printf("  %-44s %8s %8s %8s %8s\n", "", "min", "median", "p99", "max");
-        if (bench_stopped(reps, 0) < 0 || bench_stopped(reps, 2) < 0) {
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        printf("Device stopped per rebalance (two-driver stack, one dhp_ioq), %u rebalances per run, us:\n", reps);
+        bench_print_header();
+        if (bench_stopped_runs(reps, 0) < 0 || bench_stopped_runs(reps, 2) < 0) {
                 fprintf(stderr, "bench-rebalance: could not set up the simulated partition\n");
                 return 1;
         }

@@ -234,12 +234,13 @@ int main(int argc, char **argv) {
         printf("4. Enumerating sysfs: %u CPUs, N memory blocks of 128 MiB (1/4 boot run, the rest 32 GiB ACPI "
                "DIMMs), tmpfs\n",
                NCPUS);
-        printf("  %-7s | %-26s | %-26s | %-26s | %8s %8s\n", "blocks", "read: min/med/max ms",
-               "start: min/med/max ms", "resync: min/med/max ms", "start/rd", "us/block");
+        printf("  ms; baseline: reading the same files (\"read\")\n");
+        bench_print_header();
         for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]) && sizes[k] <= max; k++) {
                 struct fake_sysfs f = { 0 };
                 struct run r = { .nblocks = sizes[k] };
-                struct bench_stat rd, sa, rs;
+                struct bench_stat rd, sa, rs, q;
+                char label[80];
 
                 if (build_tree(&f, sizes[k]) < 0) {
                         fprintf(stderr, "bench-resync: cannot build the fake tree\n");
@@ -249,16 +250,16 @@ int main(int argc, char **argv) {
                 r.root = f.root;
                 check_devices(f.root, sizes[k]);
                 read_all(f.root); /* warm the dentry cache for both */
-                rd = bench_sample(read_sample, &r, 30);
-                sa = bench_sample(start_sample, &r, 60);
+                bench_pair(start_sample, &r, read_sample, &r, &sa, &rd, &q);
+                snprintf(label, sizeof(label), "%u blocks: start / read (%.2f us/block)", sizes[k], sa.med / sizes[k]);
+                bench_print_pair(label, bench_stat_scale(sa, 1e-3), bench_stat_scale(rd, 1e-3), &q, "ms");
                 r.lp = start(f.root);
-                rs = bench_sample(resync_sample, &r, 30);
+                bench_pair(resync_sample, &r, read_sample, &r, &rs, &rd, &q);
                 linux_platform_free(r.lp);
-                printf("  %-7u | %7.1f %8.1f %8.1f | %7.1f %8.1f %8.1f | %7.1f %8.1f %8.1f | %7.2fx %8.2f\n",
-                       sizes[k], rd.min / 1e3, rd.med / 1e3, rd.max / 1e3, sa.min / 1e3, sa.med / 1e3, sa.max / 1e3,
-                       rs.min / 1e3, rs.med / 1e3, rs.max / 1e3, sa.med / rd.med, sa.med / sizes[k]);
+                snprintf(label, sizeof(label), "%u blocks: resync / read", sizes[k]);
+                bench_print_pair(label, bench_stat_scale(rs, 1e-3), bench_stat_scale(rd, 1e-3), &q, "ms");
                 fake_sysfs_deinit(&f);
         }
-        printf("  (start/rd: medians; us/block: start median / blocks, CPUs included)\n");
+        printf("  (us/block: start median / blocks, CPUs included)\n");
         return sink == 0;
 }

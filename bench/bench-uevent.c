@@ -73,20 +73,18 @@ int main(int argc, char **argv) {
                 "SEQNUM=123457", NULL,
         };
         static struct run r;
-        struct bench_stat p, s;
+        struct bench_stat p, s, q;
 
         setvbuf(stdout, NULL, _IOLBF, 0);
         r.iters = argc > 1 ? atol(argv[1]) : 2000000;
         r.lens[0] = build(r.bufs[0], sizeof(r.bufs[0]), mem);
         r.lens[1] = build(r.bufs[1], sizeof(r.bufs[1]), cpu);
 
-        printf("3. uevent messages parsed, %ld per sample (a memory add and a cpu online, alternating), M msgs/s\n",
+        printf("3. uevent messages parsed, %ld per run (a memory add and a cpu online, alternating), M msgs/s\n",
                r.iters);
         bench_print_header();
-        s = bench_sample(scan_sample, &r, 20);
-        bench_print_stat("bare scan (strlen + memchr per field)", s, "M/s");
-        p = bench_sample(parse_sample, &r, 20);
-        bench_print_stat("uevent_parse", p, "M/s");
-        printf("  ratio (scan/parse, medians): %.2fx; %.0f ns per message parsed\n", s.med / p.med, 1e3 / p.med);
+        bench_pair(parse_sample, &r, scan_sample, &r, &p, &s, &q);
+        bench_print_pair("uevent_parse / bare scan (strlen + memchr)", p, s, &q, "M/s");
+        printf("  (%.0f ns per message parsed, median)\n", 1e3 / p.med);
         return sink == 0;
 }

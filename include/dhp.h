@@ -160,6 +160,72 @@ DHP_EXPORT int dhp_proc_count(dhp *ctx, uint32_t *ret_count);
 /* dhp_proc_get_state - state of processor `index`; -ERANGE past the end. */
 DHP_EXPORT int dhp_proc_get_state(dhp *ctx, uint32_t index, dhp_proc_state *ret_state);
 
+/*
+ * dhp_proc_online - run a new add transaction for processor `index`, which
+ * is present but not admitted (its add was vetoed or failed, or the
+ * platform left it offline by policy): start it, ADD_START, admission,
+ * ADD_COMPLETE or ADD_FAILURE, ARRIVAL, as for a hot-add, on the calling
+ * thread (synchronous callbacks run here).  The same slot is used again:
+ * retrying never needs a new one.  Returns 0 when the processor was
+ * admitted; 1 when the add failed after it started (vetoed, or admission
+ * failed; ret_status, when not NULL, gets the reason: the first veto or
+ * the platform's error); -EALREADY when it is admitted already; -ENODEV
+ * when the slot is empty (ABSENT); -ERANGE past the slots; -EDEADLK from
+ * inside a synchronous callback; the platform's error (a negative errno)
+ * when the processor could not be started (no callback ran); -EINVAL.
+ * Target "unix:": -EOPNOTSUPP until dhpd offers it (`dhpctl cpu online N`).
+ */
+DHP_EXPORT int dhp_proc_online(dhp *ctx, uint32_t index, int *ret_status);
+
+/*
+ * Memory devices and their blocks, as `dhpctl status` shows them: a memory
+ * device is what one hot-add brought (an ACPI memory device on Linux, L5),
+ * made of fixed-size blocks that are onlined one by one; it has arrived
+ * (ARRIVAL, or existing for INCLUDE_EXISTING) once every block is online.
+ * A snapshot is taken at once and read at leisure; each device in it agrees
+ * with its blocks.  Devices are in the order they became known, from 0.
+ */
+typedef struct dhp_memory_snapshot dhp_memory_snapshot;
+
+typedef enum dhp_memory_block_state {
+        DHP_MEMORY_BLOCK_OFFLINE = 0,
+        DHP_MEMORY_BLOCK_ONLINE = 1,
+} dhp_memory_block_state;
+
+typedef enum dhp_memory_zone {
+        DHP_MEMORY_ZONE_UNKNOWN = 0, /* offline, or onlined before dhp saw it */
+        DHP_MEMORY_ZONE_NORMAL = 1,  /* the kernel zone (Linux: online_kernel) */
+        DHP_MEMORY_ZONE_MOVABLE = 2, /* ZONE_MOVABLE (Linux: online_movable) */
+} dhp_memory_zone;
+
+/* dhp_memory_snapshot_new - snapshot the memory devices and their blocks.
+ * Errors: -EINVAL, -ENOMEM; target "unix:": -EOPNOTSUPP until dhpd sends
+ * the blocks. */
+DHP_EXPORT int dhp_memory_snapshot_new(dhp *ctx, dhp_memory_snapshot **ret);
+/* dhp_memory_snapshot_free - NULL is a no-op. */
+DHP_EXPORT void dhp_memory_snapshot_free(dhp_memory_snapshot *s);
+/* dhp_memory_snapshot_get_count - the number of devices (0 for NULL). */
+DHP_EXPORT uint32_t dhp_memory_snapshot_get_count(const dhp_memory_snapshot *s);
+/*
+ * dhp_memory_snapshot_get_device - device `i`: physical base and size in
+ * bytes, its number of blocks and how many of them are online (each
+ * out-parameter may be NULL).  Returns 1 when the device has arrived
+ * (every block online), 0 when not, -ERANGE past the last, -EINVAL.
+ */
+DHP_EXPORT int dhp_memory_snapshot_get_device(const dhp_memory_snapshot *s, uint32_t i, uint64_t *ret_base,
+                                              uint64_t *ret_size, uint32_t *ret_nblocks,
+                                              uint32_t *ret_online_blocks);
+/*
+ * dhp_memory_snapshot_get_block - block `k` of device `i`, in address
+ * order: the kernel's block index (Linux: memoryN), its state and, for an
+ * online block, its zone where dhp onlined it (else UNKNOWN).  Each
+ * out-parameter may be NULL.  -ERANGE past the last device or block,
+ * -EINVAL.
+ */
+DHP_EXPORT int dhp_memory_snapshot_get_block(const dhp_memory_snapshot *s, uint32_t i, uint32_t k,
+                                             uint64_t *ret_index, dhp_memory_block_state *ret_state,
+                                             dhp_memory_zone *ret_zone);
+
 /* ------------------------------------------------------------------------ */
 /* Synchronous processor notification (MODEL.md section 1)                 */
 /* ------------------------------------------------------------------------ */
@@ -197,6 +263,15 @@ typedef void (*dhp_proc_cb)(void *userdata, const dhp_proc_change *change);
 
 typedef struct dhp_proc_reg dhp_proc_reg;
 
+/*
+ * dhp_proc_change_get_reg - the registration this call is made for: the
+ * handle dhp_proc_register() returns, given to the callback even where
+ * dhp_proc_register() has not returned it yet (ADD_EXISTING calls, a live
+ * add racing the registration), so that a callback can always deregister
+ * itself (see dhp_proc_deregister()).  NULL only for a NULL context.
+ */
+DHP_EXPORT dhp_proc_reg *dhp_proc_change_get_reg(const dhp_proc_change *c);
+
 enum {
         /* Also run the callback, before registration returns, for every
          * processor already admitted: ADD_START for each, then ADD_COMPLETE
@@ -211,8 +286,10 @@ enum {
  * Callbacks of one add run one at a time, in registration order, on the
  * thread running the hot-add.  `name` labels the registration in the
  * notification stream (NULL: the context's name).  Errors: -EINVAL,
- * -ENOMEM, -EDEADLK (ADD_EXISTING from inside a synchronous callback), or
- * the veto error of an ADD_EXISTING registration.
+ * -ENOMEM, -EDEADLK (ADD_EXISTING from inside a synchronous callback), the
+ * veto error of an ADD_EXISTING registration, or -ECANCELED when the
+ * callback deregistered its own registration during the ADD_EXISTING calls
+ * (then nothing is left to deregister and *ret is not written).
  */
 DHP_EXPORT int dhp_proc_register(dhp *ctx, const char *name, uint32_t flags,
                                  dhp_proc_cb cb, void *userdata, dhp_proc_reg **ret);
@@ -220,8 +297,15 @@ DHP_EXPORT int dhp_proc_register(dhp *ctx, const char *name, uint32_t flags,
 /*
  * dhp_proc_deregister - after it returns the callback is never called
  * again.  It waits for a call in progress on another thread; called from
- * inside the callback itself, it does not wait for that call.  The handle
- * is freed.  NULL is a no-op.
+ * inside the callback itself (with dhp_proc_change_get_reg()), it does not
+ * wait for that call, and the rest of that registration's phases is
+ * skipped: deregistered in ADD_START, it gets no ADD_COMPLETE or
+ * ADD_FAILURE for the add (a veto it made stands; the other registrations
+ * get their second phase as usual); deregistered during its ADD_EXISTING
+ * calls, it gets no further ADD_EXISTING call and dhp_proc_register()
+ * returns -ECANCELED.  A registration is deregistered once: the handle is
+ * freed, and a handle dhp_proc_register() returns after a racing add's
+ * callback deregistered it must not be used.  NULL is a no-op.
  */
 DHP_EXPORT void dhp_proc_deregister(dhp_proc_reg *reg);
 
@@ -263,6 +347,15 @@ typedef void (*dhp_arrival_cb)(void *userdata, const dhp_device_event *event);
 
 typedef struct dhp_arrival_reg dhp_arrival_reg;
 
+/*
+ * dhp_device_event_get_reg - the registration this event is delivered to:
+ * the handle dhp_arrival_register() returns, given to the callback even
+ * where it was delivered before dhp_arrival_register() returned (existing
+ * devices, an arrival racing the registration), so that a callback can
+ * always unregister itself.  NULL only for a NULL event.
+ */
+DHP_EXPORT dhp_arrival_reg *dhp_device_event_get_reg(const dhp_device_event *e);
+
 enum {
         /* Also deliver ARRIVAL for every device of the class already present
          * (a processor: admitted; memory: every block online).  A device
@@ -280,8 +373,11 @@ enum {
 DHP_EXPORT int dhp_arrival_register(dhp *ctx, const char *name, dhp_class cls, uint32_t flags,
                                     dhp_arrival_cb cb, void *userdata, dhp_arrival_reg **ret);
 
-/* dhp_arrival_unregister - no callback after it returns; may be called from
- * inside the callback.  The handle is freed.  NULL is a no-op. */
+/* dhp_arrival_unregister - no callback after it returns.  It may be called
+ * from inside the callback (dhp_device_event_get_reg()): the events still
+ * queued for that registration, existing ones included, are then not
+ * delivered.  The handle is freed; unregister a registration once.  NULL
+ * is a no-op. */
 DHP_EXPORT void dhp_arrival_unregister(dhp_arrival_reg *reg);
 
 /* ------------------------------------------------------------------------ */
@@ -339,11 +435,13 @@ DHP_EXPORT void dhp_monitor_remove(dhp_monitor *m);
  * device whose affinity changes:
  *
  *   QUERY_STOP  top down      a driver starts holding new I/O; nonzero is
- *                             a refusal: CANCEL_STOP, bottom up, to every
- *                             driver above the refusing one (those that
- *                             accepted; not the refusing one, not those
- *                             below it), and the device keeps its old
- *                             resources for this rebalance
+ *                             a refusal: the drivers below are not asked,
+ *                             CANCEL_STOP goes to the whole stack, bottom
+ *                             up (the refusing driver and those never
+ *                             asked included: a CANCEL_STOP without a
+ *                             QUERY_STOP of one's own is a no-op), and the
+ *                             device keeps its old resources for this
+ *                             rebalance
  *   STOP        top down      drain in-flight I/O, release resources;
  *                             nonzero is a driver bug: recorded, ignored
  *   START       bottom up     reconnect with the new affinity, release the
@@ -585,17 +683,27 @@ DHP_EXPORT int dhp_sim_check_scenario(const char *filename, const char *text, ch
 /* ------------------------------------------------------------------------ */
 
 /*
- * Five standard named notification (manual-reset) events.  Each stays set
- * while its condition holds, wakes every waiter when it is set, and is
- * cleared when the condition stops holding:
+ * Five standard named notification (manual-reset) events.  Each is set when
+ * its condition starts to hold, wakes every waiter when it is set, and is
+ * cleared once the level has moved back past its threshold by the
+ * hysteresis margin (so a level jittering around a threshold flips the
+ * event once, not at every sample):
  *
- *   "HighMemoryCondition"     available memory above the high threshold
- *   "LowMemoryCondition"      available memory below the low threshold
- *   "LowCommitCondition"      commit charge under low_commit % of the limit
- *   "HighCommitCondition"     commit charge over high_commit % of the limit
- *   "MaximumCommitCondition"  commit charge at max_commit % of the limit
+ *   event                     set when               cleared when
+ *   "HighMemoryCondition"     available > high       available <= high - margin
+ *   "LowMemoryCondition"      available < low        available >= low + margin
+ *   "LowCommitCondition"      charge < low_commit %  charge >= low_commit + cm %
+ *   "HighCommitCondition"     charge > high_commit % charge <= high_commit - cm %
+ *   "MaximumCommitCondition"  charge >= max_commit % charge < max_commit - cm %
  *
- * Between the low and the high threshold neither memory event is set.
+ * The memory margin is max(low/16, 1 MiB) by default, or the configured
+ * `margin` (dhp_memcond_configure()), at most (high - low)/4 so that both
+ * memory events are never set at once; the commit margin `cm` is one
+ * percentage point by default, or the configured `commit_margin`.  With
+ * margin=0 and commit_margin=0 each event is cleared as soon as its
+ * condition stops holding (the exact model).  An event that was clear is
+ * never set between the low and the high threshold; one already set stays
+ * set within its margin.
  * Every set and clear is also a record of the notification stream (method
  * "memcond", event "SET" or "CLEAR", with "condition" and "available").
  *
@@ -627,7 +735,20 @@ DHP_EXPORT void dhp_memcond_close(dhp_memcond *ev);
 /* dhp_memcond_get_name - the event's standard name. */
 DHP_EXPORT const char *dhp_memcond_get_name(const dhp_memcond *ev);
 
-/* dhp_memcond_is_set - true while the event is set. */
+/*
+ * dhp_memcond_is_set - true while the event is set: from when its
+ * condition starts to hold (HighMemory: available > high; LowMemory:
+ * available < low; LowCommit: charge < low_commit %; HighCommit: charge >
+ * high_commit %; MaximumCommit: charge >= max_commit %) until the level has
+ * moved back past the threshold by the hysteresis margin: the memory
+ * margin (default max(low/16, 1 MiB), at most (high - low)/4) or the commit
+ * margin (default one percentage point), both set with
+ * dhp_memcond_configure() (keys margin, commit_margin).  With both margins
+ * 0 it is true exactly while the condition holds, and neither memory event
+ * is set between the low and the high threshold; with a margin, an event
+ * that was clear is never set there, one already set stays set within its
+ * margin.
+ */
 DHP_EXPORT bool dhp_memcond_is_set(const dhp_memcond *ev);
 
 /*
@@ -678,8 +799,11 @@ DHP_EXPORT int dhp_memcond_get_threshold(dhp *ctx, dhp_memcond_threshold which, 
 /*
  * dhp_memcond_configure - apply a comma list of KEY=VALUE, all or nothing:
  * low=SIZE, high=SIZE, low_commit=N%, high_commit=N%, max_commit=N%,
- * interval=DURATION (the fallback timer); VALUE "default" returns a key to
- * its default.  The daemon's configuration file uses the same keys.
+ * interval=DURATION (the fallback timer), margin=SIZE (the memory events'
+ * hysteresis margin, 0 for none, capped at (high - low)/4),
+ * commit_margin=N% (the commit events', percentage points from 0, below
+ * low_commit); VALUE "default" returns a key to its default.  The
+ * scenario's `memory thresholds` takes the same keys.
  * Errors: -EINVAL with *ret_error as for dhp_memcond_set_threshold(),
  * -ENOMEM.
  */

@@ -368,6 +368,118 @@ static void test_end_to_end_order(void **state) {
         dhp_close(ctx);
 }
 
+/*
+ * Issue 17 item 2, R12: a processor is not existing before its ADD_COMPLETE
+ * has returned.  ADD_COMPLETE blocks on the adding thread (a flag, no
+ * sleep) while this thread registers with INCLUDE_EXISTING and dispatches:
+ * the new processor must not be delivered; once ADD_COMPLETE returned it
+ * arrives exactly once, as new.
+ */
+struct complete_gate {
+        struct flag in_complete, go;
+        uint32_t index;
+        dhp *ctx;
+        int r;
+};
+
+static void gate_cb(void *userdata, const dhp_proc_change *c) {
+        struct complete_gate *g = userdata;
+
+        if (dhp_proc_change_get_state(c) != DHP_PROC_ADD_COMPLETE || dhp_proc_change_get_index(c) != g->index)
+                return;
+        flag_set(&g->in_complete, 1);
+        assert_true(flag_wait(&g->go, 1, 10000));
+}
+
+static void *gate_adder(void *userdata) {
+        struct complete_gate *g = userdata;
+
+        g->r = dhp_sim_cpu_add(g->ctx, NULL);
+        return NULL;
+}
+
+static void test_not_existing_before_add_complete(void **state) {
+        struct complete_gate g = { .index = 2 };
+        struct arr a = { 0 };
+        dhp_arrival_reg *areg;
+        dhp_proc_reg *preg;
+        pthread_t t;
+        int cpu2 = 0;
+
+        flag_init(&g.in_complete);
+        flag_init(&g.go);
+        open_ctx(&a, "sim:cpus=2,maxcpus=4");
+        g.ctx = a.ctx;
+        assert_int_equal(dhp_proc_register(a.ctx, "gate", 0, gate_cb, &g, &preg), 0);
+        assert_int_equal(pthread_create(&t, NULL, gate_adder, &g), 0);
+        assert_true(flag_wait(&g.in_complete, 1, 10000));
+
+        /* cpu2 is admitted, its ADD_COMPLETE has not returned. */
+        assert_int_equal(dhp_arrival_register(a.ctx, "late", DHP_CLASS_PROCESSOR, DHP_ARRIVAL_INCLUDE_EXISTING,
+                                              arr_cb, &a, &areg), 0);
+        assert_int_equal(dhp_process(a.ctx), 2);
+        assert_int_equal(a.n, 2);
+        for (int i = 0; i < a.n; i++)
+                assert_int_not_equal(a.cpu[i], 2);
+
+        flag_set(&g.go, 1);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(g.r, 0);
+        /* Now it arrives, once, as new. */
+        assert_int_equal(dhp_process(a.ctx), 1);
+        for (int i = 0; i < a.n; i++)
+                cpu2 += a.cpu[i] == 2;
+        assert_int_equal(cpu2, 1);
+        assert_int_equal(a.existing, 2);
+        dhp_arrival_unregister(areg);
+        dhp_proc_deregister(preg);
+        dhp_close(a.ctx);
+}
+
+/* Issue 17 item 8: an arrival callback gets its registration from the event
+ * and can unregister itself with it; the events still queued for it (here
+ * the second existing processor) are then not delivered. */
+struct arr_self {
+        int n;
+        dhp_arrival_reg *seen;
+        bool unregister;
+};
+
+static void arr_self_cb(void *userdata, const dhp_device_event *e) {
+        struct arr_self *a = userdata;
+
+        a->n++;
+        a->seen = dhp_device_event_get_reg(e);
+        assert_non_null(a->seen);
+        if (a->unregister)
+                dhp_arrival_unregister(dhp_device_event_get_reg(e));
+}
+
+static void test_reg_in_event(void **state) {
+        struct arr_self keep = { 0 }, self = { .unregister = true };
+        dhp_arrival_reg *kreg, *sreg;
+        dhp *ctx;
+
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=2,maxcpus=4"), 0);
+        assert_int_equal(dhp_arrival_register(ctx, "keep", DHP_CLASS_PROCESSOR, DHP_ARRIVAL_INCLUDE_EXISTING,
+                                              arr_self_cb, &keep, &kreg), 0);
+        assert_int_equal(dhp_arrival_register(ctx, "self", DHP_CLASS_PROCESSOR, DHP_ARRIVAL_INCLUDE_EXISTING,
+                                              arr_self_cb, &self, &sreg), 0);
+        assert_int_equal(dhp_process(ctx), 4);
+        assert_int_equal(keep.n, 2);
+        assert_ptr_equal(keep.seen, kreg);
+        assert_int_equal(self.n, 1);
+        assert_ptr_equal(self.seen, sreg);
+        /* A broadcast arrival names each registration to itself. */
+        assert_int_equal(dhp_sim_cpu_add(ctx, NULL), 0);
+        assert_int_equal(dhp_process(ctx), 1);
+        assert_int_equal(keep.n, 3);
+        assert_ptr_equal(keep.seen, kreg);
+        assert_int_equal(self.n, 1);
+        dhp_arrival_unregister(kreg);
+        dhp_close(ctx);
+}
+
 static void test_bad_arguments(void **state) {
         dhp_arrival_reg *reg;
         dhp_proc_reg *preg;
@@ -400,6 +512,8 @@ int main(void) {
                 cmocka_unit_test(test_unregister_inside_callback),
                 cmocka_unit_test(test_unregister_waits_for_notification_thread),
                 cmocka_unit_test(test_end_to_end_order),
+                cmocka_unit_test(test_not_existing_before_add_complete),
+                cmocka_unit_test(test_reg_in_event),
                 cmocka_unit_test(test_bad_arguments),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -83,6 +83,219 @@ static void test_threads_kept_on_admitted_cpus(void **state) {
         fake_sysfs_deinit(&fs);
 }
 
+/* Issue 17 item 2 on the linux target: while cpu1's ADD_COMPLETE blocks on
+ * the hotplug thread, an INCLUDE_EXISTING registration does not see cpu1;
+ * after it, cpu1 arrives once, as new. */
+struct gate {
+        struct flag in_complete, go;
+        int cpu1, cpu1_existing;
+};
+
+static void gate_cb(void *userdata, const dhp_proc_change *c) {
+        struct gate *g = userdata;
+
+        if (dhp_proc_change_get_index(c) != 1 || dhp_proc_change_get_state(c) != DHP_PROC_ADD_COMPLETE)
+                return;
+        flag_set(&g->in_complete, 1);
+        assert_true(flag_wait(&g->go, 1, 10000));
+}
+
+static void gate_arrival(void *userdata, const dhp_device_event *e) {
+        struct gate *g = userdata;
+        uint32_t index;
+
+        assert_int_equal(dhp_device_event_get_processor(e, &index, NULL), 0);
+        if (index == 1) {
+                g->cpu1++;
+                g->cpu1_existing += dhp_device_event_is_existing(e);
+        }
+}
+
+static void test_not_existing_before_add_complete(void **state) {
+        struct fake_sysfs fs;
+        struct gate g = { 0 };
+        char target[512], msg[256];
+        dhp_arrival_reg *areg;
+        dhp_proc_reg *reg;
+        int sv[2], n;
+        dhp *ctx;
+
+        flag_init(&g.in_complete);
+        flag_init(&g.go);
+        assert_int_equal(fake_sysfs_init(&fs), 0);
+        assert_int_equal(fake_sysfs_add_cpus(&fs, 1, "0"), 0);
+        assert_int_equal(fake_sysfs_write(&fs, "sys/devices/system/cpu/possible", "0-1\n"), 0);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
+        snprintf(target, sizeof(target), "linux:root=%s,uevent-fd=%d", fs.root, sv[0]);
+        assert_int_equal(dhp_open(&ctx, target), 0);
+        assert_int_equal(dhp_proc_register(ctx, "gate", 0, gate_cb, &g, &reg), 0);
+
+        assert_int_equal(fake_sysfs_write(&fs, "sys/devices/system/cpu/present", "0-1\n"), 0);
+        assert_int_equal(fake_sysfs_write(&fs, "sys/devices/system/cpu/cpu1/online", "0\n"), 0);
+        n = snprintf(msg, sizeof(msg), "add@/devices/system/cpu/cpu1%cACTION=add%cDEVPATH=/devices/system/cpu/cpu1%c"
+                     "SUBSYSTEM=cpu%cSEQNUM=1", 0, 0, 0, 0);
+        assert_int_equal(send(sv[1], msg, (size_t)n + 1, 0), n + 1);
+        assert_true(flag_wait(&g.in_complete, 1, 10000));
+
+        assert_int_equal(dhp_arrival_register(ctx, "late", DHP_CLASS_PROCESSOR, DHP_ARRIVAL_INCLUDE_EXISTING,
+                                              gate_arrival, &g, &areg), 0);
+        assert_true(dhp_process(ctx) >= 1); /* cpu0, existing */
+        assert_int_equal(g.cpu1, 0);
+
+        flag_set(&g.go, 1);
+        for (int i = 0; i < 500 && g.cpu1 == 0; i++) {
+                dhp_wait(ctx, 20);
+                assert_true(dhp_process(ctx) >= 0);
+        }
+        assert_int_equal(g.cpu1, 1);
+        assert_int_equal(g.cpu1_existing, 0);
+
+        dhp_arrival_unregister(areg);
+        dhp_proc_deregister(reg);
+        dhp_close(ctx);
+        close(sv[1]);
+        fake_sysfs_deinit(&fs);
+}
+
+/* Opens "linux:" over a fake tree with cpu0 online, cpu1 possible, and
+ * memory blocks 0-3 online; *sv[1] sends uevents. */
+#define BS (128ULL << 20)
+
+static dhp *open_tree(struct fake_sysfs *fs, int sv[2]) {
+        char target[512];
+        dhp *ctx;
+
+        assert_int_equal(fake_sysfs_init(fs), 0);
+        assert_int_equal(fake_sysfs_add_cpus(fs, 1, "0"), 0);
+        assert_int_equal(fake_sysfs_write(fs, "sys/devices/system/cpu/possible", "0-1\n"), 0);
+        assert_int_equal(fake_sysfs_add_memory(fs, BS, 0, 4, "online", "Normal"), 0);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
+        snprintf(target, sizeof(target), "linux:root=%s,uevent-fd=%d", fs->root, sv[0]);
+        assert_int_equal(dhp_open(&ctx, target), 0);
+        return ctx;
+}
+
+static void send_add(int fd, const char *subsystem, const char *devpath, int seq) {
+        char msg[256];
+        int n;
+
+        n = snprintf(msg, sizeof(msg), "add@%s%cACTION=add%cDEVPATH=%s%cSUBSYSTEM=%s%cSEQNUM=%d", devpath, 0, 0,
+                     devpath, 0, subsystem, 0, seq);
+        assert_int_equal(send(fd, msg, (size_t)n + 1, 0), n + 1);
+}
+
+/* Issue 17 item 9 on the linux target: cpu1's add is vetoed (offline
+ * again), dhp_proc_online() adds it again on the same slot. */
+struct veto_once {
+        int vetoes_left;
+        struct flag failed;
+};
+
+static void veto_once_cb(void *userdata, const dhp_proc_change *c) {
+        struct veto_once *v = userdata;
+
+        if (dhp_proc_change_get_state(c) == DHP_PROC_ADD_START && v->vetoes_left > 0) {
+                v->vetoes_left--;
+                dhp_proc_change_veto(c, -ENOMEM);
+        } else if (dhp_proc_change_get_state(c) == DHP_PROC_ADD_FAILURE) {
+                flag_set(&v->failed, flag_get(&v->failed) + 1);
+        }
+}
+
+static void test_online_after_veto(void **state) {
+        struct veto_once v = { .vetoes_left = 2 };
+        struct fake_sysfs fs;
+        dhp_proc_state ps = DHP_PROC_ABSENT;
+        dhp_proc_reg *reg;
+        char buf[16];
+        int sv[2], status = 0;
+        dhp *ctx;
+
+        flag_init(&v.failed);
+        ctx = open_tree(&fs, sv);
+        assert_int_equal(dhp_proc_register(ctx, "v", 0, veto_once_cb, &v, &reg), 0);
+        assert_int_equal(fake_sysfs_write(&fs, "sys/devices/system/cpu/present", "0-1\n"), 0);
+        assert_int_equal(fake_sysfs_write(&fs, "sys/devices/system/cpu/cpu1/online", "0\n"), 0);
+        send_add(sv[1], "cpu", "/devices/system/cpu/cpu1", 1);
+        assert_true(flag_wait(&v.failed, 1, 10000));
+        for (int i = 0; i < 500 && ps != DHP_PROC_PRESENT; i++) {
+                dhp_wait(ctx, 10);
+                assert_int_equal(dhp_proc_get_state(ctx, 1, &ps), 0);
+        }
+        assert_int_equal(ps, DHP_PROC_PRESENT);
+        assert_int_equal(fake_sysfs_read(&fs, "sys/devices/system/cpu/cpu1/online", buf, sizeof(buf)), 0);
+        assert_int_equal(buf[0], '0');
+
+        assert_int_equal(dhp_proc_online(ctx, 1, &status), 1);
+        assert_int_equal(status, -ENOMEM);
+        assert_int_equal(dhp_proc_online(ctx, 1, &status), 0);
+        assert_int_equal(dhp_proc_get_state(ctx, 1, &ps), 0);
+        assert_int_equal(ps, DHP_PROC_ADMITTED);
+        assert_int_equal(fake_sysfs_read(&fs, "sys/devices/system/cpu/cpu1/online", buf, sizeof(buf)), 0);
+        assert_int_equal(buf[0], '1');
+        assert_int_equal(dhp_proc_online(ctx, 1, NULL), -EALREADY);
+
+        dhp_proc_deregister(reg);
+        dhp_close(ctx);
+        close(sv[1]);
+        fake_sysfs_deinit(&fs);
+}
+
+/* Issue 17 item 10 on the linux target: the boot memory and a hot-added
+ * DIMM, with their blocks and zones. */
+static void mem_arrived(void *userdata, const dhp_device_event *e) {
+        flag_set(userdata, flag_get(userdata) + 1);
+}
+
+static void test_memory_snapshot(void **state) {
+        struct fake_sysfs fs;
+        struct flag arrived;
+        dhp_memory_snapshot *ms;
+        dhp_memory_block_state bs;
+        dhp_memory_zone z;
+        dhp_arrival_reg *areg;
+        uint64_t base, size, index;
+        uint32_t nblocks, online;
+        int sv[2];
+        dhp *ctx;
+
+        flag_init(&arrived);
+        ctx = open_tree(&fs, sv);
+        assert_int_equal(dhp_arrival_register(ctx, "m", DHP_CLASS_MEMORY, 0, mem_arrived, &arrived, &areg), 0);
+        assert_int_equal(dhp_start_thread(ctx), 0);
+        assert_int_equal(fake_sysfs_add_memory(&fs, BS, 4, 2, "offline", "Normal Movable"), 0);
+        assert_int_equal(fake_sysfs_add_acpi_memdev(&fs, "PNP0C80:00", 4, 2), 0);
+        send_add(sv[1], "memory", "/devices/system/memory/memory4", 1);
+        send_add(sv[1], "memory", "/devices/system/memory/memory5", 2);
+        assert_true(flag_wait(&arrived, 1, 10000));
+
+        assert_int_equal(dhp_memory_snapshot_new(ctx, &ms), 0);
+        assert_int_equal(dhp_memory_snapshot_get_count(ms), 2);
+        assert_int_equal(dhp_memory_snapshot_get_device(ms, 0, &base, &size, &nblocks, &online), 1);
+        assert_true(base == 0 && size == 4 * BS);
+        assert_int_equal(nblocks, 4);
+        assert_int_equal(online, 4);
+        /* Found online: dhp did not online it, the zone is not known. */
+        assert_int_equal(dhp_memory_snapshot_get_block(ms, 0, 0, &index, &bs, &z), 0);
+        assert_int_equal(bs, DHP_MEMORY_BLOCK_ONLINE);
+        assert_int_equal(z, DHP_MEMORY_ZONE_UNKNOWN);
+        assert_int_equal(dhp_memory_snapshot_get_device(ms, 1, &base, &size, &nblocks, &online), 1);
+        assert_true(base == 4 * BS && size == 2 * BS);
+        assert_int_equal(online, 2);
+        for (uint32_t k = 0; k < 2; k++) {
+                assert_int_equal(dhp_memory_snapshot_get_block(ms, 1, k, &index, &bs, &z), 0);
+                assert_int_equal(index, 4 + k);
+                assert_int_equal(bs, DHP_MEMORY_BLOCK_ONLINE);
+                assert_int_equal(z, DHP_MEMORY_ZONE_MOVABLE);
+        }
+        dhp_memory_snapshot_free(ms);
+
+        dhp_arrival_unregister(areg);
+        dhp_close(ctx);
+        close(sv[1]);
+        fake_sysfs_deinit(&fs);
+}
+
 static void test_bad_linux_options(void **state) {
         dhp *ctx;
 
@@ -94,6 +307,9 @@ static void test_bad_linux_options(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_threads_kept_on_admitted_cpus),
+                cmocka_unit_test(test_not_existing_before_add_complete),
+                cmocka_unit_test(test_online_after_veto),
+                cmocka_unit_test(test_memory_snapshot),
                 cmocka_unit_test(test_bad_linux_options),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,6 +12,8 @@
 #include "util/macro.h"
 #include "util/time.h"
 
+struct engine *dhp_internal_engine(dhp *ctx);
+
 #define MIB (1ULL << 20)
 #define GIB (1ULL << 30)
 #define KEEP DHP_SIM_LEVEL_KEEP
@@ -608,6 +610,119 @@ static void test_text_record(void **state) {
         dhp_close(ctx);
 }
 
+/* Issue 17 item 5: the hysteresis margin is configurable; 0 is the exact
+ * model (an event is cleared as soon as its condition stops holding, and
+ * between the thresholds neither memory event is set). */
+static void test_margin_zero_is_exact(void **state) {
+        struct memcond_thresholds t;
+        dhp_memcond *lo, *hi, *lc, *hc, *mx;
+        char *err = NULL;
+        dhp *ctx;
+
+        assert_int_equal(dhp_open(&ctx, "sim"), 0); /* 1 GiB: low 8M, high 24M */
+        assert_int_equal(dhp_memcond_configure(ctx, "margin=0,commit_margin=0", &err), 0);
+        memcond_get_thresholds(dhp_internal_engine(ctx), &t);
+        assert_int_equal(t.margin, 0);
+        assert_int_equal(t.commit_margin, 0);
+        assert_int_equal(dhp_memcond_open(ctx, "LowMemoryCondition", &lo), 0);
+        assert_int_equal(dhp_memcond_open(ctx, "HighMemoryCondition", &hi), 0);
+
+        set_available(ctx, 8 * MIB - 1);
+        assert_true(dhp_memcond_is_set(lo));
+        set_available(ctx, 8 * MIB); /* at low: the condition no longer holds */
+        assert_false(dhp_memcond_is_set(lo));
+        assert_false(dhp_memcond_is_set(hi));
+        set_available(ctx, 24 * MIB + 1);
+        assert_true(dhp_memcond_is_set(hi));
+        set_available(ctx, 24 * MIB);
+        assert_false(dhp_memcond_is_set(hi));
+        assert_false(dhp_memcond_is_set(lo));
+
+        assert_int_equal(dhp_memcond_open(ctx, "LowCommitCondition", &lc), 0);
+        assert_int_equal(dhp_memcond_open(ctx, "HighCommitCondition", &hc), 0);
+        assert_int_equal(dhp_memcond_open(ctx, "MaximumCommitCondition", &mx), 0);
+        set_commit(ctx, 49, 100);
+        assert_true(dhp_memcond_is_set(lc));
+        set_commit(ctx, 50, 100);
+        assert_false(dhp_memcond_is_set(lc));
+        set_commit(ctx, 91, 100);
+        assert_true(dhp_memcond_is_set(hc));
+        set_commit(ctx, 90, 100);
+        assert_false(dhp_memcond_is_set(hc));
+        set_commit(ctx, 100, 100);
+        assert_true(dhp_memcond_is_set(mx));
+        set_commit(ctx, 99, 100);
+        assert_false(dhp_memcond_is_set(mx));
+
+        /* Back to the default hysteresis. */
+        assert_int_equal(dhp_memcond_configure(ctx, "margin=default,commit_margin=default", &err), 0);
+        memcond_get_thresholds(dhp_internal_engine(ctx), &t);
+        assert_int_equal(t.margin, 1 * MIB);
+        assert_int_equal(t.commit_margin, 1);
+        dhp_memcond_close(lo);
+        dhp_memcond_close(hi);
+        dhp_memcond_close(lc);
+        dhp_memcond_close(hc);
+        dhp_memcond_close(mx);
+        dhp_close(ctx);
+}
+
+static void test_margin_configured(void **state) {
+        struct memcond_thresholds t;
+        dhp_memcond *lo, *hi, *hc;
+        char *err = NULL;
+        dhp *ctx;
+
+        assert_int_equal(dhp_open(&ctx, "sim"), 0);
+        assert_int_equal(dhp_memcond_configure(ctx, "margin=3M,commit_margin=5%", &err), 0);
+        memcond_get_thresholds(dhp_internal_engine(ctx), &t);
+        assert_int_equal(t.margin, 3 * MIB);
+        assert_int_equal(dhp_memcond_open(ctx, "LowMemoryCondition", &lo), 0);
+        assert_int_equal(dhp_memcond_open(ctx, "HighMemoryCondition", &hi), 0);
+        assert_int_equal(dhp_memcond_open(ctx, "HighCommitCondition", &hc), 0);
+        set_available(ctx, 1 * MIB);
+        assert_true(dhp_memcond_is_set(lo));
+        set_available(ctx, 11 * MIB - 1);
+        assert_true(dhp_memcond_is_set(lo));
+        set_available(ctx, 11 * MIB);
+        assert_false(dhp_memcond_is_set(lo));
+        set_available(ctx, 30 * MIB);
+        assert_true(dhp_memcond_is_set(hi));
+        set_available(ctx, 21 * MIB + 1);
+        assert_true(dhp_memcond_is_set(hi));
+        set_available(ctx, 21 * MIB);
+        assert_false(dhp_memcond_is_set(hi));
+        set_commit(ctx, 91, 100);
+        assert_true(dhp_memcond_is_set(hc));
+        set_commit(ctx, 86, 100);
+        assert_true(dhp_memcond_is_set(hc));
+        set_commit(ctx, 85, 100);
+        assert_false(dhp_memcond_is_set(hc));
+
+        /* Capped at (high - low) / 4, so both can never be set at once. */
+        assert_int_equal(dhp_memcond_configure(ctx, "margin=100M", &err), 0);
+        memcond_get_thresholds(dhp_internal_engine(ctx), &t);
+        assert_int_equal(t.margin, 4 * MIB);
+        /* Refused, nothing applied. */
+        assert_int_equal(dhp_memcond_configure(ctx, "margin=lots", &err), -EINVAL);
+        assert_non_null(strstr(err, "margin=lots"));
+        free(err);
+        err = NULL;
+        assert_int_equal(dhp_memcond_configure(ctx, "commit_margin=101", &err), -EINVAL);
+        free(err);
+        err = NULL;
+        assert_int_equal(dhp_memcond_configure(ctx, "commit_margin=50%", &err), -EINVAL);
+        assert_non_null(strstr(err, "commit margin 50% is not below low commit threshold 50%"));
+        free(err);
+        memcond_get_thresholds(dhp_internal_engine(ctx), &t);
+        assert_int_equal(t.margin, 4 * MIB);
+        assert_int_equal(t.commit_margin, 5);
+        dhp_memcond_close(lo);
+        dhp_memcond_close(hi);
+        dhp_memcond_close(hc);
+        dhp_close(ctx);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_default_thresholds),
@@ -623,6 +738,8 @@ int main(void) {
                 cmocka_unit_test(test_fallback_timer),
                 cmocka_unit_test(test_scenario_commands),
                 cmocka_unit_test(test_text_record),
+                cmocka_unit_test(test_margin_zero_is_exact),
+                cmocka_unit_test(test_margin_configured),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -461,6 +461,218 @@ static void test_records_in_stream(void **state) {
         dhp_close(ctx);
 }
 
+/*
+ * Issue 17 item 8: a callback gets its own registration from the change
+ * context and can deregister itself with it, even before
+ * dhp_proc_register() returned the handle.
+ */
+struct selfdereg {
+        atomic_int calls, starts, seconds;
+        atomic_int gone; /* deregistered, by the callback or by the test */
+        dhp_proc_reg *seen;
+        int dereg_at; /* deregister at the n-th call (1-based) */
+};
+
+static void selfdereg_cb(void *userdata, const dhp_proc_change *c) {
+        struct selfdereg *d = userdata;
+        int n = atomic_fetch_add(&d->calls, 1) + 1;
+
+        assert_non_null(dhp_proc_change_get_reg(c));
+        d->seen = dhp_proc_change_get_reg(c);
+        if (dhp_proc_change_get_state(c) == DHP_PROC_ADD_START)
+                atomic_fetch_add(&d->starts, 1);
+        else
+                atomic_fetch_add(&d->seconds, 1);
+        if (n == d->dereg_at && atomic_exchange(&d->gone, 1) == 0)
+                dhp_proc_deregister(dhp_proc_change_get_reg(c));
+}
+
+static void test_reg_in_change_add_existing(void **state) {
+        struct selfdereg d = { .dereg_at = 0 }, d2 = { .dereg_at = 1 }, d3 = { .dereg_at = 3 };
+        dhp_proc_reg *reg = NULL;
+        dhp *ctx;
+
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=2,maxcpus=4"), 0);
+        /* The handle the callback sees is the one register returns. */
+        assert_int_equal(dhp_proc_register(ctx, "a", DHP_PROC_ADD_EXISTING, selfdereg_cb, &d, &reg), 0);
+        assert_int_equal(atomic_load(&d.calls), 4);
+        assert_ptr_equal(d.seen, reg);
+        dhp_proc_deregister(reg);
+
+        /* Deregistered in its first ADD_START: no further call, no handle. */
+        reg = NULL;
+        assert_int_equal(dhp_proc_register(ctx, "b", DHP_PROC_ADD_EXISTING, selfdereg_cb, &d2, &reg), -ECANCELED);
+        assert_null(reg);
+        assert_int_equal(atomic_load(&d2.calls), 1);
+        /* Deregistered in its first ADD_COMPLETE (call 3 of 4). */
+        assert_int_equal(dhp_proc_register(ctx, "c", DHP_PROC_ADD_EXISTING, selfdereg_cb, &d3, &reg), -ECANCELED);
+        assert_int_equal(atomic_load(&d3.calls), 3);
+        /* Nothing is called after. */
+        assert_int_equal(dhp_sim_cpu_add(ctx, NULL), 0);
+        assert_int_equal(atomic_load(&d2.calls), 1);
+        assert_int_equal(atomic_load(&d3.calls), 3);
+        dhp_close(ctx);
+}
+
+static void test_reg_in_change_live_add(void **state) {
+        struct selfdereg d = { .dereg_at = 1 };
+        dhp_proc_reg *reg;
+        dhp *ctx;
+
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=2,maxcpus=4"), 0);
+        assert_int_equal(dhp_proc_register(ctx, "a", 0, selfdereg_cb, &d, &reg), 0);
+        /* Deregistered in ADD_START: no second phase for it. */
+        assert_int_equal(dhp_sim_cpu_add(ctx, NULL), 0);
+        assert_ptr_equal(d.seen, reg);
+        assert_int_equal(atomic_load(&d.starts), 1);
+        assert_int_equal(atomic_load(&d.seconds), 0);
+        assert_int_equal(dhp_sim_cpu_add(ctx, NULL), 0);
+        assert_int_equal(atomic_load(&d.calls), 1);
+        dhp_close(ctx);
+}
+
+/* Registrations racing adds on another thread: each callback deregisters
+ * itself at its first call, possibly before dhp_proc_register() returned;
+ * those never called are deregistered by the test.  Once each (gone). */
+struct selfracer {
+        dhp *ctx;
+        atomic_bool stop;
+};
+
+static void *selfracer_adds(void *userdata) {
+        struct selfracer *rc = userdata;
+
+        while (!atomic_load(&rc->stop)) {
+                uint32_t index;
+                if (dhp_sim_cpu_add(rc->ctx, &index) == -ENOSPC)
+                        break;
+        }
+        return NULL;
+}
+
+static void test_reg_in_change_racing_registration(void **state) {
+        enum { N = 64 };
+        struct selfdereg *d = calloc(N, sizeof(*d));
+        dhp_proc_reg *reg[N];
+        struct selfracer rc = { 0 };
+        pthread_t t;
+
+        assert_non_null(d);
+        assert_int_equal(dhp_open(&rc.ctx, "sim:cpus=1,maxcpus=200"), 0);
+        assert_int_equal(pthread_create(&t, NULL, selfracer_adds, &rc), 0);
+        for (int i = 0; i < N; i++) {
+                d[i].dereg_at = 1;
+                assert_int_equal(dhp_proc_register(rc.ctx, "r", 0, selfdereg_cb, &d[i], &reg[i]), 0);
+        }
+        atomic_store(&rc.stop, true);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        for (int i = 0; i < N; i++) {
+                if (atomic_exchange(&d[i].gone, 1) == 0)
+                        dhp_proc_deregister(reg[i]);
+                else
+                        assert_ptr_equal(d[i].seen, reg[i]);
+                assert_true(atomic_load(&d[i].calls) <= 1);
+        }
+        dhp_close(rc.ctx);
+        free(d);
+}
+
+/* Issue 17 item 9: a vetoed processor stays present and can be added again
+ * on the same slot (dhp_proc_online), as often as it takes. */
+struct vetoer {
+        int vetoes_left;
+        int starts, completes, failures;
+};
+
+static void vetoer_cb(void *userdata, const dhp_proc_change *c) {
+        struct vetoer *v = userdata;
+
+        switch (dhp_proc_change_get_state(c)) {
+        case DHP_PROC_ADD_START:
+                v->starts++;
+                if (v->vetoes_left > 0) {
+                        v->vetoes_left--;
+                        assert_int_equal(dhp_proc_change_veto(c, -ENOMEM), 0);
+                }
+                break;
+        case DHP_PROC_ADD_COMPLETE:
+                v->completes++;
+                break;
+        case DHP_PROC_ADD_FAILURE:
+                v->failures++;
+                break;
+        }
+}
+
+static void test_online_after_veto(void **state) {
+        struct vetoer v = { .vetoes_left = 3 };
+        dhp_proc_state ps;
+        dhp_proc_reg *reg;
+        uint32_t index;
+        int status = 0;
+        dhp *ctx;
+
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=2,maxcpus=3"), 0);
+        assert_int_equal(dhp_proc_register(ctx, "v", 0, vetoer_cb, &v, &reg), 0);
+        assert_int_equal(dhp_sim_cpu_add(ctx, &index), 1);
+        assert_int_equal(index, 2);
+        assert_int_equal(dhp_proc_get_state(ctx, 2, &ps), 0);
+        assert_int_equal(ps, DHP_PROC_PRESENT);
+        /* Two more vetoes, then success: the same slot each time. */
+        assert_int_equal(dhp_proc_online(ctx, 2, &status), 1);
+        assert_int_equal(status, -ENOMEM);
+        assert_int_equal(dhp_proc_online(ctx, 2, NULL), 1);
+        assert_int_equal(dhp_proc_online(ctx, 2, &status), 0);
+        assert_int_equal(dhp_proc_get_state(ctx, 2, &ps), 0);
+        assert_int_equal(ps, DHP_PROC_ADMITTED);
+        assert_true(sim_cpu_schedulable(dhp_internal_sim(ctx), 2));
+        assert_int_equal(v.starts, 4);
+        assert_int_equal(v.failures, 3);
+        assert_int_equal(v.completes, 1);
+        /* Admitted, absent, past the end. */
+        assert_int_equal(dhp_proc_online(ctx, 2, NULL), -EALREADY);
+        assert_int_equal(dhp_proc_online(ctx, 3, NULL), -ERANGE);
+        assert_int_equal(dhp_sim_cpu_add(ctx, NULL), -ENOSPC);
+        dhp_proc_deregister(reg);
+        dhp_close(ctx);
+
+        /* 1000 vetoed adds on one slot, then success: one slot is enough. */
+        v = (struct vetoer){ .vetoes_left = 1000 };
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=1,maxcpus=2"), 0);
+        assert_int_equal(dhp_proc_register(ctx, "v", 0, vetoer_cb, &v, &reg), 0);
+        assert_int_equal(dhp_proc_online(ctx, 1, NULL), -ENODEV); /* not present yet */
+        assert_int_equal(dhp_sim_cpu_add(ctx, NULL), 1);
+        for (int i = 1; i < 1000; i++)
+                assert_int_equal(dhp_proc_online(ctx, 1, NULL), 1);
+        assert_int_equal(dhp_proc_online(ctx, 1, NULL), 0);
+        assert_int_equal(v.failures, 1000);
+        assert_int_equal(v.completes, 1);
+        /* Its arrival, once, after the successful add only. */
+        assert_int_equal(dhp_process(ctx), 1);
+        dhp_proc_deregister(reg);
+        dhp_close(ctx);
+}
+
+/* From inside a synchronous callback it would wait for its own add. */
+static void online_inside_cb(void *userdata, const dhp_proc_change *c) {
+        dhp *ctx = userdata;
+
+        if (dhp_proc_change_get_state(c) == DHP_PROC_ADD_START)
+                assert_int_equal(dhp_proc_online(ctx, 0, NULL), -EDEADLK);
+}
+
+static void test_online_inside_callback_is_edeadlk(void **state) {
+        dhp_proc_reg *reg;
+        dhp *ctx;
+
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=1,maxcpus=2"), 0);
+        assert_int_equal(dhp_proc_register(ctx, "x", 0, online_inside_cb, ctx, &reg), 0);
+        assert_int_equal(dhp_sim_cpu_add(ctx, NULL), 0);
+        assert_int_equal(dhp_proc_online(NULL, 0, NULL), -EINVAL);
+        dhp_proc_deregister(reg);
+        dhp_close(ctx);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_start_then_complete_in_order),
@@ -476,6 +688,11 @@ int main(void) {
                 cmocka_unit_test(test_deregister_waits_for_call_on_other_thread),
                 cmocka_unit_test(test_register_churn_during_hotadds),
                 cmocka_unit_test(test_records_in_stream),
+                cmocka_unit_test(test_reg_in_change_add_existing),
+                cmocka_unit_test(test_reg_in_change_live_add),
+                cmocka_unit_test(test_reg_in_change_racing_registration),
+                cmocka_unit_test(test_online_after_veto),
+                cmocka_unit_test(test_online_inside_callback_is_edeadlk),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

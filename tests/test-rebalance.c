@@ -159,9 +159,10 @@ static void test_middle_refuses(void **state) {
         dev2 = stack(ctx, "gpu0", DHP_SETUP_CLASS_DISPLAY, other, 1);
         assert_int_equal(dhp_sim_cpu_add(ctx, NULL), 0);
         assert_int_equal(dhp_process(ctx), 2);
-        /* dhp: CANCEL_STOP goes only to the drivers that accepted; the
-         * refusing one and those below it get nothing more. */
-        calls_expect(&k, "top:QUERY_STOP", "middle:QUERY_STOP", "top:CANCEL_STOP", NULL);
+        /* Issue 17 item 4, D18: CANCEL_STOP to the whole stack, bottom up,
+         * the refusing driver and the one never asked included. */
+        calls_expect(&k, "top:QUERY_STOP", "middle:QUERY_STOP", "bottom:CANCEL_STOP", "middle:CANCEL_STOP",
+                     "top:CANCEL_STOP", NULL);
         assert_string_equal((a = affinity(dev)), "0-1");
         free(a);
         assert_int_equal(dhp_device_affinity_has(dev, 2), 0);
@@ -175,7 +176,10 @@ static void test_middle_refuses(void **state) {
         assert_int_equal(recorder_count(&rec, "\"event\":\"KEPT\"", "\"device\":\"disk0\"", "\"old_affinity\":\"0-1\"",
                                         NULL),
                          1);
-        assert_int_equal(recorder_count(&rec, "\"driver\":\"bottom\"", NULL), 0);
+        /* The bottom driver was never asked QUERY_STOP; it gets only its
+         * CANCEL_STOP (D18). */
+        assert_int_equal(recorder_count(&rec, "\"driver\":\"bottom\"", NULL), 1);
+        assert_int_equal(recorder_count(&rec, "\"event\":\"CANCEL_STOP\"", "\"driver\":\"bottom\"", NULL), 1);
         assert_int_equal(recorder_count(&rec, "\"event\":\"END\"", "\"rebalanced\":1,\"refused\":1,", NULL), 1);
         recorder_stop(&rec);
         dhp_close(ctx);
@@ -453,7 +457,11 @@ static void test_scenario_devices(void **state) {
                          1);
         assert_int_equal(recorder_count(&rec, "\"CANCEL_STOP\"", "\"device\":\"gpu0\"", "\"driver\":\"filter\"", NULL),
                          1);
-        assert_int_equal(recorder_count(&rec, "\"device\":\"gpu0\"", "\"driver\":\"bus\"", NULL), 0);
+        /* D18: the bus driver, never asked, is cancelled too, and first. */
+        assert_int_equal(recorder_count(&rec, "\"device\":\"gpu0\"", "\"driver\":\"bus\"", NULL), 1);
+        assert_true(recorder_find(&rec, 0, "\"CANCEL_STOP\"", "\"device\":\"gpu0\"", "\"driver\":\"bus\"", NULL) <
+                    recorder_find(&rec, 0, "\"CANCEL_STOP\"", "\"device\":\"gpu0\"", "\"driver\":\"filter\"",
+                                  NULL));
         assert_int_equal(recorder_count(&rec, "\"SKIPPED\"", "\"device\":\"tmr0\"", "\"reason\":\"policy\"", NULL), 1);
         assert_int_equal(dhp_device_affinity_has(dhp_internal_device(ctx, "gpu0"), 2), 0);
 

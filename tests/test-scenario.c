@@ -19,8 +19,8 @@ static void expect_error(const char *text, const char *message) {
 }
 
 static void test_parse_errors(void **state) {
-        expect_error("cpu ad\n", "t.scenario:1:5: expected 'add' after 'cpu', got 'ad'");
-        expect_error("# hello\n\ncpu\n", "t.scenario:3:4: expected 'add' after 'cpu'");
+        expect_error("cpu ad\n", "t.scenario:1:5: expected 'add' or 'online' after 'cpu', got 'ad'");
+        expect_error("# hello\n\ncpu\n", "t.scenario:3:4: expected 'add' or 'online' after 'cpu'");
         expect_error("cpu add 0\n", "t.scenario:1:9: expected a count from 1 to 4096, got '0'");
         expect_error("cpu add 2 3\n", "t.scenario:1:11: unexpected '3' after 'cpu' command");
         expect_error("  memory add lots\n", "t.scenario:1:14: expected a size such as 256M or 1G, got 'lots'");
@@ -49,7 +49,7 @@ static void test_bad_line_runs_nothing(void **state) {
 
         assert_int_equal(dhp_open(&ctx, "sim:cpus=1,maxcpus=4"), 0);
         assert_int_equal(dhp_sim_run_scenario(ctx, "s", "cpu add\ncpu add\ncpu bad\n", &err), -EINVAL);
-        assert_string_equal(err, "s:3:5: expected 'add' after 'cpu', got 'bad'");
+        assert_string_equal(err, "s:3:5: expected 'add' or 'online' after 'cpu', got 'bad'");
         free(err);
         assert_int_equal(dhp_proc_get_state(ctx, 1, &ps), 0);
         assert_int_equal(ps, DHP_PROC_ABSENT);
@@ -83,12 +83,54 @@ static void test_run(void **state) {
         dhp_close(ctx);
 }
 
+/* Issue 17 item 9, the sim equivalent: "cpu online INDEX" runs a new add
+ * transaction for a processor whose add was vetoed, on the same slot. */
+static void veto_twice(void *userdata, const dhp_proc_change *c) {
+        int *left = userdata;
+
+        if (dhp_proc_change_get_state(c) == DHP_PROC_ADD_START && *left > 0) {
+                (*left)--;
+                dhp_proc_change_veto(c, -EBUSY);
+        }
+}
+
+static void test_cpu_online(void **state) {
+        struct recorder rec;
+        dhp_proc_state ps;
+        dhp_proc_reg *reg;
+        char *err = NULL;
+        int left = 2;
+        dhp *ctx;
+
+        expect_error("cpu online\n", "t.scenario:1:11: expected a processor index after 'cpu online'");
+        expect_error("cpu online x\n", "t.scenario:1:12: expected a processor index, got 'x'");
+        expect_error("cpu online 1 2\n", "t.scenario:1:14: unexpected '2' after 'cpu' command");
+
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=1,maxcpus=2"), 0);
+        recorder_start(&rec, ctx);
+        assert_int_equal(dhp_proc_register(ctx, "v", 0, veto_twice, &left, &reg), 0);
+        assert_int_equal(dhp_sim_run_scenario(ctx, "s", "cpu add\ncpu online 1\ncpu online 1\nsettle\n", &err), 0);
+        assert_null(err);
+        assert_int_equal(dhp_proc_get_state(ctx, 1, &ps), 0);
+        assert_int_equal(ps, DHP_PROC_ADMITTED);
+        assert_int_equal(recorder_count(&rec, "\"REJECTED\"", "\"processor\":1,", NULL), 2);
+        assert_int_equal(recorder_count(&rec, "\"ADMITTED\"", "\"processor\":1,", NULL), 1);
+        /* Nothing to retry: an error naming the line. */
+        assert_int_equal(dhp_sim_run_scenario(ctx, "s", "cpu online 1\n", &err), -EALREADY);
+        assert_non_null(strstr(err, "s:1: cpu online"));
+        free(err);
+        recorder_stop(&rec);
+        dhp_proc_deregister(reg);
+        dhp_close(ctx);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_parse_errors),
                 cmocka_unit_test(test_parse_ok),
                 cmocka_unit_test(test_bad_line_runs_nothing),
                 cmocka_unit_test(test_run),
+                cmocka_unit_test(test_cpu_online),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -389,8 +389,10 @@ static void test_device_refused_query_stop(void **state) {
         dhp_device *dev;
         char *aff = NULL;
         dhp *ctx, *drv;
+        /* D18: CANCEL_STOP to the whole stack, bottom up, the refusing
+         * driver included. */
         static const char *const want[] = { "QUERY_STOP disk1 upper", "QUERY_STOP disk1 lower",
-                                            "CANCEL_STOP disk1 upper" };
+                                            "CANCEL_STOP disk1 lower", "CANCEL_STOP disk1 upper" };
 
         evlog_init();
         evlog.refuse = -EBUSY;
@@ -402,9 +404,9 @@ static void test_device_refused_query_stop(void **state) {
         assert_int_equal(dhp_start_thread(ctx), 0);
         drv = ipc_open_ctx();
         assert_int_equal(dhp_sim_cpu_add(drv, NULL), 0);
-        evlog_expect(want, 3);
+        evlog_expect(want, 4);
         /* Nothing else for this device in this rebalance (bounded). */
-        assert_false(flag_wait(&evlog.n, 4, 300));
+        assert_false(flag_wait(&evlog.n, 5, 300));
         assert_int_equal(dhp_device_affinity_has(dev, 2), 0);
         assert_int_equal(dhp_device_get_affinity(dev, &aff), 0);
         assert_string_equal(aff, "0-1");

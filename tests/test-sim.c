@@ -11,6 +11,8 @@
 #include "helpers.h"
 #include "platform/sim/sim.h"
 
+struct sim *dhp_internal_sim(dhp *ctx);
+
 static void test_config_parse(void **state) {
         struct sim_config c = SIM_CONFIG_DEFAULT, before;
 
@@ -34,6 +36,38 @@ static void test_config_parse(void **state) {
         assert_int_equal(sim_config_parse(&c, "memory=100M"), -EINVAL);      /* not whole blocks */
         assert_int_equal(sim_config_parse(&c, "memory=16G"), -EINVAL);       /* above maxmem */
         assert_memory_equal(&c, &before, sizeof(c));
+}
+
+/* Issue 17 item 11: an empty item or a key given twice is refused, with a
+ * message naming the option, and so is dhp_open() of such a target. */
+static void test_config_strict(void **state) {
+        struct sim_config c = SIM_CONFIG_DEFAULT, before = c;
+        char err[256];
+        dhp *ctx = NULL;
+
+        err[0] = 0;
+        assert_int_equal(sim_config_parse_err(&c, "cpus=2,,maxcpus=8", err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "empty option"));
+        assert_int_equal(sim_config_parse_err(&c, "cpus=2,cpus=3", err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "'cpus' given twice"));
+        assert_int_equal(sim_config_parse_err(&c, "cpus=2,", err, sizeof(err)), -EINVAL);
+        assert_int_equal(sim_config_parse_err(&c, ",cpus=2", err, sizeof(err)), -EINVAL);
+        assert_int_equal(sim_config_parse_err(&c, "maxcpus=8,colour=blue", err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "'colour'"));
+        assert_int_equal(sim_config_parse_err(&c, "maxmem=x", err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "'maxmem'"));
+        assert_int_equal(sim_config_parse(&c, "cpus=2,cpus=3"), -EINVAL);
+        assert_memory_equal(&c, &before, sizeof(c));
+        /* The message buffer is optional. */
+        assert_int_equal(sim_config_parse_err(&c, "cpus=2,,maxcpus=8", NULL, 0), -EINVAL);
+        assert_int_equal(sim_config_parse_err(&c, "cpus=3,maxcpus=8", err, sizeof(err)), 0);
+        assert_int_equal(c.cpus, 3);
+
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=2,,maxcpus=8"), -EINVAL);
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=2,cpus=3"), -EINVAL);
+        assert_null(ctx);
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=2,maxcpus=8"), 0);
+        dhp_close(ctx);
 }
 
 static void test_boot_partition(void **state) {
@@ -151,9 +185,72 @@ static void test_memory_add_and_levels(void **state) {
         sim_free(s);
 }
 
+/* Issue 17 item 10: memory devices and their blocks through the API. */
+static void test_memory_snapshot(void **state) {
+        dhp_memory_snapshot *ms;
+        dhp_memory_block_state bs;
+        dhp_memory_zone z;
+        uint64_t base, size, index;
+        uint32_t nblocks, online;
+        dhp *ctx;
+
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=1,memory=512M,block=128M,maxmem=2G"), 0);
+        assert_int_equal(dhp_sim_memory_add(ctx, 256ULL << 20, &base), 0);
+        assert_int_equal(base, 512ULL << 20);
+        /* The second block of the next device fails: it does not arrive. */
+        assert_int_equal(sim_inject_failure(dhp_internal_sim(ctx), SIM_OP_BLOCK_ONLINE, -EBUSY, 1), 0);
+        assert_int_equal(dhp_sim_memory_add(ctx, 256ULL << 20, NULL), -EBUSY);
+
+        assert_int_equal(dhp_memory_snapshot_new(ctx, &ms), 0);
+        assert_int_equal(dhp_memory_snapshot_get_count(ms), 3);
+        /* Boot memory: 4 blocks in the kernel zone, existing. */
+        assert_int_equal(dhp_memory_snapshot_get_device(ms, 0, &base, &size, &nblocks, &online), 1);
+        assert_int_equal(base, 0);
+        assert_int_equal(size, 512ULL << 20);
+        assert_int_equal(nblocks, 4);
+        assert_int_equal(online, 4);
+        assert_int_equal(dhp_memory_snapshot_get_block(ms, 0, 3, &index, &bs, &z), 0);
+        assert_int_equal(index, 3);
+        assert_int_equal(bs, DHP_MEMORY_BLOCK_ONLINE);
+        assert_int_equal(z, DHP_MEMORY_ZONE_NORMAL);
+        /* The hot-added device: arrived, movable. */
+        assert_int_equal(dhp_memory_snapshot_get_device(ms, 1, &base, NULL, &nblocks, &online), 1);
+        assert_int_equal(base, 512ULL << 20);
+        assert_int_equal(nblocks, 2);
+        assert_int_equal(online, 2);
+        for (uint32_t k = 0; k < 2; k++) {
+                assert_int_equal(dhp_memory_snapshot_get_block(ms, 1, k, &index, &bs, &z), 0);
+                assert_int_equal(index, 4 + k);
+                assert_int_equal(bs, DHP_MEMORY_BLOCK_ONLINE);
+                assert_int_equal(z, DHP_MEMORY_ZONE_MOVABLE);
+        }
+        /* The failed one: one block online, one not; not arrived. */
+        assert_int_equal(dhp_memory_snapshot_get_device(ms, 2, NULL, NULL, &nblocks, &online), 0);
+        assert_int_equal(nblocks, 2);
+        assert_int_equal(online, 1);
+        assert_int_equal(dhp_memory_snapshot_get_block(ms, 2, 0, &index, &bs, &z), 0);
+        assert_int_equal(index, 6);
+        assert_int_equal(bs, DHP_MEMORY_BLOCK_OFFLINE);
+        assert_int_equal(z, DHP_MEMORY_ZONE_UNKNOWN);
+        assert_int_equal(dhp_memory_snapshot_get_block(ms, 2, 1, NULL, &bs, &z), 0);
+        assert_int_equal(bs, DHP_MEMORY_BLOCK_ONLINE);
+        assert_int_equal(z, DHP_MEMORY_ZONE_MOVABLE);
+        /* Bounds. */
+        assert_int_equal(dhp_memory_snapshot_get_device(ms, 3, NULL, NULL, NULL, NULL), -ERANGE);
+        assert_int_equal(dhp_memory_snapshot_get_block(ms, 2, 2, NULL, NULL, NULL), -ERANGE);
+        assert_int_equal(dhp_memory_snapshot_get_block(NULL, 0, 0, NULL, NULL, NULL), -EINVAL);
+        assert_int_equal(dhp_memory_snapshot_get_count(NULL), 0);
+        dhp_memory_snapshot_free(ms);
+        dhp_memory_snapshot_free(NULL);
+        assert_int_equal(dhp_memory_snapshot_new(ctx, NULL), -EINVAL);
+        dhp_close(ctx);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_config_parse),
+                cmocka_unit_test(test_config_strict),
+                cmocka_unit_test(test_memory_snapshot),
                 cmocka_unit_test(test_boot_partition),
                 cmocka_unit_test(test_cpu_add),
                 cmocka_unit_test(test_memory_add_and_levels),

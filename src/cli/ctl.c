@@ -18,32 +18,91 @@
 #include "util/parse.h"
 #include "util/strbuf.h"
 
-static const char *target_of(const char *socket_path, char *buf, size_t size) {
-        if (!socket_path)
-                return NULL; /* $DHP_TARGET or the default socket */
-        snprintf(buf, size, "unix:%s", socket_path);
-        return buf;
+/* ---- targets -------------------------------------------------------------- */
+
+/* --socket and $DHP_TARGET take one form: PATH or unix:PATH. */
+int ctl_check_target(const char *target, const char *source) {
+        const char *path = strncmp(target, "unix:", 5) == 0 ? target + 5 : target;
+        size_t scheme = strspn(target, "abcdefghijklmnopqrstuvwxyz");
+
+        if (path == target && scheme > 0 && target[scheme] == ':') {
+                fprintf(stderr, "dhpctl: %s '%s' is not a dhpd socket: expected PATH or unix:PATH%s\n", source, target,
+                        strncmp(target, "sim", 3) == 0 ? " (a simulated partition is for 'dhpctl demo --target')" : "");
+                return -EINVAL;
+        }
+        if (!*path || strlen(path) >= 108) {
+                fprintf(stderr, "dhpctl: %s '%s' is not a dhpd socket: the path must be 1 to 107 bytes long\n", source,
+                        target);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* The socket path dhpctl talks to: --socket, else $DHP_TARGET, else the
+ * default, always resolved so that a message can name it. */
+static const char *socket_of(const char *socket_path) {
+        const char *t = socket_path ? socket_path : getenv("DHP_TARGET");
+
+        if (!t || !*t)
+                return DHP_DEFAULT_SOCKET;
+        return strncmp(t, "unix:", 5) == 0 ? t + 5 : t;
+}
+
+void ctl_print_json(FILE *f, const char *doc) {
+        if (doc[0] != '{') {
+                fprintf(f, "%s\n", doc);
+                return;
+        }
+        fprintf(f, "{\"schema\":%d%s%s\n", CTL_JSON_SCHEMA, doc[1] == '}' ? "" : ",", doc + 1);
 }
 
 static int connect_daemon(const char *cmd, const char *socket_path, dhp **ret) {
-        char tb[160], err[512] = "";
-        const char *target = target_of(socket_path, tb, sizeof(tb));
+        char target[160], err[512] = "";
+        const char *path;
         int r;
 
-        if (!target && getenv("DHP_TARGET") && strncmp(getenv("DHP_TARGET"), "unix:", 5) != 0) {
-                fprintf(stderr, "dhpctl %s: DHP_TARGET=%s is not a dhpd socket (unix:PATH)\n", cmd, getenv("DHP_TARGET"));
+        if (!socket_path && getenv("DHP_TARGET") && *getenv("DHP_TARGET") &&
+            ctl_check_target(getenv("DHP_TARGET"), "$DHP_TARGET") < 0)
                 return -EINVAL;
-        }
+        path = socket_of(socket_path);
+        snprintf(target, sizeof(target), "unix:%s", path);
         r = dhp_internal_open(ret, target, err, sizeof(err));
-        if (r < 0)
-                fprintf(stderr, "dhpctl %s: %s\n", cmd, err[0] ? err : strerror(-r));
+        if (r == -ENOENT || r == -ECONNREFUSED) {
+                bool dflt = strcmp(path, DHP_DEFAULT_SOCKET) == 0;
+                if (strcmp(cmd, "sim") == 0)
+                        fprintf(stderr, "dhpctl: %s: dhpd is not running (nothing answers on %s); start the simulator "
+                                        "with 'dhpd --platform sim%s%s' (root), or try 'dhpctl demo', which needs no "
+                                        "dhpd\n", cmd, path, dflt ? "" : " --socket ", dflt ? "" : path);
+                else
+                        fprintf(stderr, "dhpctl: %s: dhpd is not running (nothing answers on %s); start it with "
+                                        "'systemctl start dhpd'%s%s%s\n", cmd, path, dflt ? "" : " or 'dhpd --socket ",
+                                dflt ? "" : path, dflt ? "" : "'");
+        } else if (r < 0)
+                fprintf(stderr, "dhpctl: %s: %s\n", cmd, err[0] ? err : strerror(-r));
         return r;
 }
 
 static void report(const char *cmd, int r, const char *text) {
-        if (r == -EPERM && !text)
+        if (r == -EPERM && (!text || !*text))
                 text = "permission denied: this needs root or membership in the dhpd group (default 'dhp')";
-        fprintf(stderr, "dhpctl %s: %s\n", cmd, text && *text ? text : strerror(-r));
+        fprintf(stderr, "dhpctl: %s: %s\n", cmd, text && *text ? text : strerror(-r));
+}
+
+/* Options: --json only, no argument. */
+static int json_only(const char *cmd, int argc, char **argv, bool *ret_json) {
+        static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, {} };
+        int c;
+
+        while ((c = getopt_long(argc, argv, ":j", opts, NULL)) >= 0) {
+                if (c != 'j')
+                        return ctl_bad_option(cmd, argv, c);
+                *ret_json = true;
+        }
+        if (optind < argc) {
+                fprintf(stderr, "dhpctl: %s: unexpected argument '%s'; see 'dhpctl %s --help'\n", cmd, argv[optind], cmd);
+                return 2;
+        }
+        return 0;
 }
 
 static const char *state_name(unsigned s) {
@@ -59,20 +118,15 @@ static const char *state_name(unsigned s) {
 /* ---- status ------------------------------------------------------------- */
 
 int ctl_status(int argc, char **argv, const char *socket_path) {
-        static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, {} };
         struct remote_status st;
         struct strbuf sb = STRBUF_INIT;
         bool json = false;
         char sz[32], sz2[32];
         dhp *ctx;
-        int c, r;
+        int r;
 
-        optind = 1;
-        while ((c = getopt_long(argc, argv, "j", opts, NULL)) >= 0) {
-                if (c != 'j')
-                        return 2;
-                json = true;
-        }
+        if ((r = json_only("status", argc, argv, &json)) != 0)
+                return r;
         if (connect_daemon("status", socket_path, &ctx) < 0)
                 return 1;
         r = dhp_internal_status(ctx, &st);
@@ -107,7 +161,11 @@ int ctl_status(int argc, char **argv, const char *socket_path) {
                                       k->late, k->flags & IPC_CLIENT_SELF ? "true" : "false");
                 }
                 strbuf_puts(&sb, "]}");
-                printf("%s\n", strbuf_str(&sb));
+                if (sb.oom) {
+                        report("status", -ENOMEM, NULL);
+                        r = -ENOMEM;
+                } else
+                        ctl_print_json(stdout, strbuf_str(&sb));
         } else {
                 printf("processors (%u slots):\n", st.ncpus);
                 for (uint32_t i = 0; i < st.ncpus; i++)
@@ -132,7 +190,7 @@ int ctl_status(int argc, char **argv, const char *socket_path) {
         strbuf_deinit(&sb);
         remote_status_deinit(&st);
         dhp_close(ctx);
-        return 0;
+        return r < 0 ? 1 : 0;
 }
 
 /* ---- monitor ------------------------------------------------------------ */
@@ -142,24 +200,22 @@ static void print_record(void *userdata, const dhp_record *r) {
         static char buf[8192];
 
         dhp_record_format(r, json ? DHP_RECORD_JSON : DHP_RECORD_TEXT, buf, sizeof(buf));
-        printf("%s\n", buf);
+        if (json)
+                ctl_print_json(stdout, buf);
+        else
+                printf("%s\n", buf);
         fflush(stdout);
 }
 
 int ctl_monitor(int argc, char **argv, const char *socket_path) {
-        static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, {} };
         static bool json;
         dhp_monitor *mon;
         sigset_t mask;
         dhp *ctx;
-        int c, r;
+        int r;
 
-        optind = 1;
-        while ((c = getopt_long(argc, argv, "j", opts, NULL)) >= 0) {
-                if (c != 'j')
-                        return 2;
-                json = true;
-        }
+        if ((r = json_only("monitor", argc, argv, &json)) != 0)
+                return r;
         if (connect_daemon("monitor", socket_path, &ctx) < 0)
                 return 1;
         r = dhp_monitor_add(ctx, print_record, &json, &mon);
@@ -179,7 +235,7 @@ int ctl_monitor(int argc, char **argv, const char *socket_path) {
                         break;
                 r = dhp_process(ctx);
                 if (r == -ECONNRESET) {
-                        fprintf(stderr, "dhpctl monitor: dhpd went away\n");
+                        fprintf(stderr, "dhpctl: monitor: dhpd went away\n");
                         dhp_monitor_remove(mon);
                         dhp_close(ctx);
                         return 1;
@@ -210,43 +266,172 @@ static char *read_file(const char *path, char **ret_error) {
         return text;
 }
 
-int ctl_sim(int argc, char **argv, const char *socket_path) {
-        char *err = NULL, sz[32];
-        dhp *ctx;
+/* The last sequence number in dhpd's history (0 when it is empty or not
+ * kept): what `sim run` prints afterwards is what came after it. */
+static uint64_t history_last_seq(dhp *ctx) {
+        struct remote_history h;
+        uint64_t seq = 0;
+
+        if (dhp_internal_history(ctx, 0, &h) < 0)
+                return 0;
+        if (h.n > 0)
+                seq = h.records[h.n - 1].seq;
+        remote_history_deinit(&h);
+        return seq;
+}
+
+/* After `sim run`: every transaction that failed or was refused since
+ * `after`, then the counts, so a failed start is never silent. */
+static void sim_run_summary(dhp *ctx, uint64_t after) {
+        struct remote_history h;
+        unsigned admitted = 0, failed = 0, online = 0;
+        char buf[4096];
+
+        if (dhp_internal_history(ctx, 0, &h) < 0)
+                return;
+        for (size_t i = 0; i < h.n; i++) {
+                const struct ipc_record *w = &h.records[i];
+                if (w->seq <= after || strcmp(w->method, "txn") != 0)
+                        continue;
+                if (strcmp(w->event, "ADMITTED") == 0)
+                        admitted++;
+                else if (strcmp(w->event, "ONLINE") == 0 && w->status == 0)
+                        online++;
+                else if (w->status != 0 || strcmp(w->event, "REJECTED") == 0) {
+                        failed++;
+                        if (dhp_internal_record_format(w, DHP_RECORD_TEXT, buf, sizeof(buf)) >= 0)
+                                printf("failed: %s\n", buf);
+                }
+        }
+        printf("%u processor(s) admitted, %u memory block(s) online, %u transaction(s) failed or refused\n", admitted,
+               online, failed);
+        remote_history_deinit(&h);
+}
+
+static int sim_cpu_add(dhp *ctx, uint32_t count) {
+        for (uint32_t i = 0; i < count; i++) {
+                uint32_t idx = 0;
+                int r = dhp_sim_cpu_add(ctx, &idx);
+                if (r == 1)
+                        printf("cpu%u: the add was vetoed; the processor is not admitted\n", idx);
+                else if (r == 0)
+                        printf("cpu%u admitted\n", idx);
+                else {
+                        const char *text = dhp_internal_last_text(ctx);
+                        char why[160];
+                        if (!*text)
+                                snprintf(why, sizeof(why), "%s", r == -ENOSPC ? "every processor slot is in use"
+                                                                             : strerror(-r));
+                        fprintf(stderr, "dhpctl: sim cpu add: %s (%u of %u added)\n", *text ? text : why, i, count);
+                        return r;
+                }
+        }
+        return 0;
+}
+
+/* "128 MiB", "1.5 GiB": sizes in words, for messages. */
+static const char *mib(uint64_t bytes, char *buf, size_t size) {
+        if (bytes >= (1ULL << 30) && bytes % (1ULL << 28) == 0)
+                snprintf(buf, size, "%g GiB", (double)bytes / (1ULL << 30));
+        else
+                snprintf(buf, size, "%llu MiB", (unsigned long long)(bytes >> 20));
+        return buf;
+}
+
+/* `sim memory add SIZE`: the size is checked here against the block size
+ * and the partition's memory from STATUS, because dhpd answers only
+ * EINVAL or ENOSPC. */
+static int sim_memory_add(dhp *ctx, const char *arg) {
+        struct remote_status st;
+        uint64_t size, base = 0, block = 0, total = 0;
+        char sz[32], sz2[32];
         int r;
 
-        if (argc < 3 || (strcmp(argv[1], "cpu") == 0 && strcmp(argv[2], "add") != 0) ||
-            (strcmp(argv[1], "memory") == 0 && (strcmp(argv[2], "add") != 0 || argc < 4)) ||
-            (strcmp(argv[1], "cpu") != 0 && strcmp(argv[1], "memory") != 0 && strcmp(argv[1], "run") != 0)) {
-                fprintf(stderr, "Usage: dhpctl sim cpu add | sim memory add SIZE | sim run SCENARIO\n");
+        if (parse_size(arg, &size) < 0 || size == 0) {
+                fprintf(stderr, "dhpctl: sim memory add: expected a size (512M, 1G), got '%s'\n", arg);
+                return -EINVAL;
+        }
+        if (dhp_internal_status(ctx, &st) == 0) {
+                for (size_t i = 0; i < st.nmem; i++) {
+                        block = st.mem[i].status_mem.block_size;
+                        total += st.mem[i].status_mem.size;
+                }
+                remote_status_deinit(&st);
+        }
+        if (block && size % block) {
+                fprintf(stderr, "dhpctl: sim memory add: %s is not a multiple of the %s block size (try %s)\n", arg,
+                        mib(block, sz, sizeof(sz)), mib((size + block - 1) / block * block, sz2, sizeof(sz2)));
+                return -EINVAL;
+        }
+        r = dhp_sim_memory_add(ctx, size, &base);
+        if (r == -ENOSPC)
+                fprintf(stderr, "dhpctl: sim memory add: %s more would go beyond the partition's maxmem limit (it holds "
+                                "%s now; the limit is dhpd's --sim maxmem=SIZE, 64 GiB unless set)\n",
+                        arg, mib(total, sz, sizeof(sz)));
+        else if (r == -EINVAL)
+                fprintf(stderr, "dhpctl: sim memory add: dhpd refused %s: it must be a multiple of the block size\n", arg);
+        else if (r < 0)
+                report("sim", r, dhp_internal_last_text(ctx));
+        else
+                printf("memory@0x%llx +%s online\n", (unsigned long long)base, format_size(size, sz, sizeof(sz)));
+        return r;
+}
+
+static int sim_usage_error(const char *what) {
+        fprintf(stderr, "dhpctl: sim: %s; usage: dhpctl sim cpu add [N] | sim memory add SIZE | sim run SCENARIO\n",
+                what);
+        return 2;
+}
+
+int ctl_sim(int argc, char **argv, const char *socket_path) {
+        static const struct option opts[] = { {} };
+        const char *sub, *verb;
+        char *err = NULL;
+        uint32_t count = 1;
+        int c, nargs, r;
+        dhp *ctx;
+
+        while ((c = getopt_long(argc, argv, ":", opts, NULL)) >= 0)
+                return ctl_bad_option("sim", argv, c);
+        argv += optind;
+        argc -= optind;
+        if (argc < 1)
+                return sim_usage_error("expected cpu, memory or run");
+        sub = argv[0];
+        verb = argc > 1 ? argv[1] : NULL;
+        if (strcmp(sub, "run") == 0)
+                nargs = 2;
+        else if (strcmp(sub, "cpu") == 0 || strcmp(sub, "memory") == 0) {
+                if (!verb || strcmp(verb, "add") != 0)
+                        return sim_usage_error(verb ? "the only verb is 'add'" : "expected 'add'");
+                nargs = strcmp(sub, "cpu") == 0 ? (argc > 2 ? 3 : 2) : 3;
+        } else
+                return sim_usage_error("expected cpu, memory or run");
+        if (argc < nargs)
+                return sim_usage_error(strcmp(sub, "run") == 0 ? "expected a scenario file" : "expected a size");
+        if (argc > nargs) {
+                fprintf(stderr, "dhpctl: sim: unexpected argument '%s'; see 'dhpctl sim --help'\n", argv[nargs]);
+                return 2;
+        }
+        if (strcmp(sub, "cpu") == 0 && argc == 3 && (parse_u32(argv[2], &count) < 0 || count == 0 || count > 4096)) {
+                fprintf(stderr, "dhpctl: sim cpu add: expected a count from 1 to 4096, got '%s'\n", argv[2]);
                 return 2;
         }
         if (connect_daemon("sim", socket_path, &ctx) < 0)
                 return 1;
-        if (strcmp(argv[1], "cpu") == 0) {
-                uint32_t idx = 0;
-                r = dhp_sim_cpu_add(ctx, &idx);
-                if (r == 0)
-                        printf("cpu%u admitted\n", idx);
-                else if (r == 1)
-                        printf("cpu%u: the add was vetoed; the processor is not admitted\n", idx);
-        } else if (strcmp(argv[1], "memory") == 0) {
-                uint64_t size, base = 0;
-                if (parse_size(argv[3], &size) < 0) {
-                        fprintf(stderr, "dhpctl sim memory add: expected a size (512M, 1G), got '%s'\n", argv[3]);
-                        dhp_close(ctx);
-                        return 2;
-                }
-                r = dhp_sim_memory_add(ctx, size, &base);
-                if (r == 0)
-                        printf("memory@0x%llx +%s online\n", (unsigned long long)base, format_size(size, sz, sizeof(sz)));
-        } else {
-                char *text = read_file(argv[2], &err);
-                r = text ? dhp_sim_run_scenario(ctx, argv[2], text, &err) : -EIO;
+        if (strcmp(sub, "cpu") == 0)
+                r = sim_cpu_add(ctx, count);
+        else if (strcmp(sub, "memory") == 0)
+                r = sim_memory_add(ctx, argv[2]);
+        else {
+                uint64_t before = history_last_seq(ctx);
+                char *text = read_file(verb, &err);
+                r = text ? dhp_sim_run_scenario(ctx, verb, text, &err) : -EIO;
                 free(text);
+                if (r < 0)
+                        report("sim run", r, err ? err : dhp_internal_last_text(ctx));
+                sim_run_summary(ctx, before);
         }
-        if (r < 0)
-                report("sim", r, err ? err : dhp_internal_last_text(ctx));
         free(err);
         dhp_close(ctx);
         return r < 0 ? 1 : 0;
@@ -267,18 +452,18 @@ static int plot_line(struct plot *p, const char *file, unsigned line, const char
                 return 0; /* a blank line */
         r = flatjson_parse(text, len, &o, &off, &why);
         if (r == -EBADMSG) {
-                fprintf(stderr, "dhpctl plot: %s:%u:%zu: %s\n", file, line, off + 1, why);
+                fprintf(stderr, "dhpctl: plot: %s:%u:%zu: %s\n", file, line, off + 1, why);
                 return r;
         }
         if (r < 0) {
-                fprintf(stderr, "dhpctl plot: %s\n", strerror(-r));
+                fprintf(stderr, "dhpctl: plot: %s\n", strerror(-r));
                 return r;
         }
         r = plot_add(p, &o, &why);
         if (r == -EINVAL)
-                fprintf(stderr, "dhpctl plot: %s:%u:1: %s\n", file, line, why);
+                fprintf(stderr, "dhpctl: plot: %s:%u:1: %s\n", file, line, why);
         else if (r < 0)
-                fprintf(stderr, "dhpctl plot: %s\n", strerror(-r));
+                fprintf(stderr, "dhpctl: plot: %s\n", strerror(-r));
         flatjson_deinit(&o);
         return r;
 }
@@ -293,13 +478,13 @@ static int plot_from_file(struct plot *p, const char *path) {
         int r = 0;
 
         if (!f) {
-                fprintf(stderr, "dhpctl plot: %s: %s\n", path, strerror(errno));
+                fprintf(stderr, "dhpctl: plot: %s: %s\n", path, strerror(errno));
                 return -errno;
         }
         while (r == 0 && (len = getline(&line, &cap, f)) >= 0) {
                 n++;
                 if (memchr(line, 0, (size_t)len)) {
-                        fprintf(stderr, "dhpctl plot: %s:%u:%zu: a NUL byte\n", name, n,
+                        fprintf(stderr, "dhpctl: plot: %s:%u:%zu: a NUL byte\n", name, n,
                                 (size_t)((char *)memchr(line, 0, (size_t)len) - line) + 1);
                         r = -EBADMSG;
                         break;
@@ -307,7 +492,7 @@ static int plot_from_file(struct plot *p, const char *path) {
                 r = plot_line(p, name, n, line, (size_t)len);
         }
         if (r == 0 && ferror(f)) {
-                fprintf(stderr, "dhpctl plot: %s: read error\n", name);
+                fprintf(stderr, "dhpctl: plot: %s: read error\n", name);
                 r = -EIO;
         }
         free(line);
@@ -343,6 +528,19 @@ static int plot_from_daemon(struct plot *p, const char *socket_path) {
         return r;
 }
 
+/* The output's format from its name: SVG, PNG through rsvg-convert, or
+ * refused (-1) so that no file ever holds another format than its name. */
+static int plot_format(const char *out) {
+        const char *base = strrchr(out, '/') ? strrchr(out, '/') + 1 : out, *dot = strrchr(base, '.');
+
+        if (strcmp(out, "-") == 0 || !dot || strcasecmp(dot, ".svg") == 0)
+                return PLOT_SVG;
+        if (strcasecmp(dot, ".png") == 0)
+                return PLOT_PNG;
+        fprintf(stderr, "dhpctl: plot: cannot write '%s': the name must end in .svg or .png\n", out);
+        return -1;
+}
+
 int ctl_plot(int argc, char **argv, const char *socket_path) {
         static const struct option opts[] = {
                 { "output", required_argument, NULL, 'o' },
@@ -351,11 +549,9 @@ int ctl_plot(int argc, char **argv, const char *socket_path) {
         };
         const char *out = NULL, *in = NULL;
         struct plot *p = NULL;
-        FILE *f = stdout;
-        int c, r;
+        int c, r, format = PLOT_SVG;
 
-        optind = 1;
-        while ((c = getopt_long(argc, argv, "o:i:", opts, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, ":o:i:", opts, NULL)) >= 0) {
                 switch (c) {
                 case 'o':
                         out = optarg;
@@ -364,33 +560,33 @@ int ctl_plot(int argc, char **argv, const char *socket_path) {
                         in = optarg;
                         break;
                 default:
-                        return 2;
+                        return ctl_bad_option("plot", argv, c);
                 }
         }
         if (optind < argc) {
-                fprintf(stderr, "dhpctl plot: unexpected argument '%s'\n", argv[optind]);
+                fprintf(stderr, "dhpctl: plot: unexpected argument '%s'; see 'dhpctl plot --help'\n", argv[optind]);
                 return 2;
         }
+        if (out && (format = plot_format(out)) < 0)
+                return 2;
+        if (format == PLOT_PNG && !plot_png_available()) {
+                fprintf(stderr, "dhpctl: plot: writing PNG needs rsvg-convert, which is not installed (Debian: "
+                                "apt install librsvg2-bin); or write SVG: -o FILE.svg\n");
+                return 1;
+        }
         if (plot_new(&p) < 0) {
-                fprintf(stderr, "dhpctl plot: out of memory\n");
+                fprintf(stderr, "dhpctl: plot: out of memory\n");
                 return 1;
         }
         r = in ? plot_from_file(p, in) : plot_from_daemon(p, socket_path);
         if (r == 0 && plot_count(p) == 0)
-                fprintf(stderr, "dhpctl plot: %s holds no record to draw (no hot-add yet?)\n", in ? in : "dhpd's history");
-        if (r == 0 && out && strcmp(out, "-") != 0) {
-                f = fopen(out, "we");
-                if (!f) {
-                        fprintf(stderr, "dhpctl plot: %s: %s\n", out, strerror(errno));
-                        r = -errno;
-                }
-        }
+                fprintf(stderr, "dhpctl: plot: %s holds no record to draw (no hot-add yet?)\n", in ? in : "dhpd's history");
         if (r == 0) {
-                r = plot_write_svg(p, f);
-                if (f != stdout && fclose(f) != 0 && r == 0)
-                        r = -EIO;
+                const char *why = NULL;
+                r = plot_write(p, out && strcmp(out, "-") != 0 ? out : NULL, format, &why);
                 if (r < 0)
-                        fprintf(stderr, "dhpctl plot: cannot write %s: %s\n", out ? out : "the SVG", strerror(-r));
+                        fprintf(stderr, "dhpctl: plot: cannot write %s: %s\n", out ? out : "the SVG",
+                                why ? why : strerror(-r));
         }
         plot_free(p);
         return r < 0 ? 1 : 0;

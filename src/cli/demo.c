@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/ctl.h"
 #include "cli/demo.h"
 #include "dhp.h"
 #include "cli/demo-rebalance.h"
@@ -221,7 +222,10 @@ static void print_record(void *userdata, const dhp_record *r) {
                 return;
         }
         dhp_record_format(r, o->json ? DHP_RECORD_JSON : DHP_RECORD_TEXT, buf, sizeof(buf));
-        fprintf(o->out, "%s\n", buf);
+        if (o->json)
+                ctl_print_json(o->out, buf);
+        else
+                fprintf(o->out, "%s\n", buf);
 }
 
 static char *read_file(const char *path, char **ret_error) {
@@ -283,7 +287,7 @@ int demo_run(const struct demo_options *o) {
         if (o->scenario) {
                 text = read_file(o->scenario, &error);
                 if (!text) {
-                        fprintf(stderr, "dhpctl demo: %s\n", error ? error : "out of memory");
+                        fprintf(stderr, "dhpctl: demo: %s\n", error ? error : "out of memory");
                         free(error);
                         return 1;
                 }
@@ -292,7 +296,7 @@ int demo_run(const struct demo_options *o) {
         /* A bad line anywhere: report it and run nothing at all. */
         r = dhp_sim_check_scenario(name, text ? text : default_scenario, &error);
         if (r < 0) {
-                fprintf(stderr, "dhpctl demo: %s\n", error ? error : strerror(-r));
+                fprintf(stderr, "dhpctl: demo: %s\n", error ? error : strerror(-r));
                 free(error);
                 free(text);
                 return 1;
@@ -300,7 +304,7 @@ int demo_run(const struct demo_options *o) {
 
         r = dhp_open(&ctx, o->target ? o->target : "sim:cpus=2,maxcpus=8,memory=1G");
         if (r < 0) {
-                fprintf(stderr, "dhpctl demo: cannot open the simulated partition: %s\n", strerror(-r));
+                fprintf(stderr, "dhpctl: demo: cannot open the simulated partition: %s\n", strerror(-r));
                 free(text);
                 return 1;
         }
@@ -314,7 +318,7 @@ int demo_run(const struct demo_options *o) {
 
         r = dhp_monitor_add(ctx, print_record, (void *)o, &mon);
         if (r < 0) {
-                fprintf(stderr, "dhpctl demo: %s\n", strerror(-r));
+                fprintf(stderr, "dhpctl: demo: %s\n", strerror(-r));
                 goto out;
         }
 
@@ -327,14 +331,14 @@ int demo_run(const struct demo_options *o) {
                                       &r_pool)) < 0 ||
             (r = dhp_arrival_register(ctx, "cache", DHP_CLASS_MEMORY, DHP_ARRIVAL_INCLUDE_EXISTING, cache_cb, &cache,
                                       &r_cache)) < 0) {
-                fprintf(stderr, "dhpctl demo: registration failed: %s\n", strerror(-r));
+                fprintf(stderr, "dhpctl: demo: registration failed: %s\n", strerror(-r));
                 goto out;
         }
         if ((r = dhp_memcond_open(ctx, "LowMemoryCondition", &memwatch.low)) < 0 ||
             (r = dhp_memcond_open(ctx, "HighMemoryCondition", &memwatch.high)) < 0 ||
             (memwatch.stop = eventfd(0, EFD_CLOEXEC)) < 0 ||
             (r = -pthread_create(&memwatch.thread, NULL, memwatch_main, &memwatch)) < 0) {
-                fprintf(stderr, "dhpctl demo: memwatch: %s\n", strerror(r < 0 ? -r : errno));
+                fprintf(stderr, "dhpctl: demo: memwatch: %s\n", strerror(r < 0 ? -r : errno));
                 goto out;
         }
         memwatch_running = true;
@@ -342,19 +346,19 @@ int demo_run(const struct demo_options *o) {
                 fputs("\n", o->out);
         r = demo_rebalance_setup(ctx, o->json ? NULL : o->out, &rebalance);
         if (r < 0) {
-                fprintf(stderr, "dhpctl demo: devices: %s\n", strerror(-r));
+                fprintf(stderr, "dhpctl: demo: devices: %s\n", strerror(-r));
                 goto out;
         }
         r = dhp_start_thread(ctx);
         if (r < 0) {
-                fprintf(stderr, "dhpctl demo: %s\n", strerror(-r));
+                fprintf(stderr, "dhpctl: demo: %s\n", strerror(-r));
                 goto out;
         }
 
         r = dhp_sim_run_scenario(ctx, name, text ? text : default_scenario, &error);
         dhp_stop_thread(ctx);
         if (r < 0) {
-                fprintf(stderr, "dhpctl demo: %s\n", error ? error : strerror(-r));
+                fprintf(stderr, "dhpctl: demo: %s\n", error ? error : strerror(-r));
                 free(error);
                 goto out;
         }

@@ -61,7 +61,12 @@ DHP_EXPORT bool dhp_device_event_is_existing(const dhp_device_event *e) {
         return e->existing;
 }
 
-static void deliver(struct engine *e, struct dhp_arrival_reg *ar, const struct dhp_device_event *ev) {
+DHP_EXPORT dhp_arrival_reg *dhp_device_event_get_reg(const dhp_device_event *e) {
+        return e ? e->reg : NULL;
+}
+
+static void deliver(struct engine *e, struct dhp_arrival_reg *ar, const struct dhp_device_event *shared) {
+        struct dhp_device_event one = *shared, *ev = &one; /* this registration's copy: it names it */
         struct reg *r = &ar->base;
         bool monitored;
         uint64_t t0 = 0;
@@ -69,6 +74,7 @@ static void deliver(struct engine *e, struct dhp_arrival_reg *ar, const struct d
         if (!reg_call_begin(r))
                 return;
 
+        one.reg = ar;
         monitored = engine_monitored(e);
         if (monitored)
                 t0 = engine_time_ns(e);
@@ -95,9 +101,13 @@ static void deliver(struct engine *e, struct dhp_arrival_reg *ar, const struct d
         reg_call_end(r);
 }
 
+/* Registrations a broadcast item snapshots on the stack; more are
+ * allocated. */
+#define ITEM_RUN_STACK 16
+
 static void item_run(struct engine *e, struct engine_item *base) {
         struct arrival_item *it = (struct arrival_item *)base;
-        struct dhp_arrival_reg **v;
+        struct dhp_arrival_reg *stack[ITEM_RUN_STACK], **v = stack;
         size_t n = 0, i = 0;
 
         if (it->target) {
@@ -108,7 +118,8 @@ static void item_run(struct engine *e, struct engine_item *base) {
         pthread_mutex_lock(&e->lock);
         list_for_each(p, &e->arrival_regs)
                 n++;
-        v = calloc(n ? n : 1, sizeof(*v));
+        if (n > ITEM_RUN_STACK)
+                v = calloc(n, sizeof(*v));
         if (!v) {
                 pthread_mutex_unlock(&e->lock);
                 /* Cannot happen quietly: say so in the stream. */
@@ -133,7 +144,8 @@ static void item_run(struct engine *e, struct engine_item *base) {
         for (size_t j = 0; j < i; j++)
                 reg_unref_locked(&v[j]->base);
         pthread_mutex_unlock(&e->lock);
-        free(v);
+        if (v != stack)
+                free(v);
 }
 
 static void item_free(struct engine_item *base) {
@@ -159,10 +171,19 @@ static struct arrival_item *item_new(const struct dhp_device_event *ev) {
         return it;
 }
 
+/* "cpuN" without snprintf: it was half of what queueing an arrival cost. */
 static void event_processor(struct dhp_device_event *ev, uint32_t index, dhp_event event, bool existing) {
+        char digits[10];
+        size_t n = 0;
+
         *ev = (struct dhp_device_event){ .cls = DHP_CLASS_PROCESSOR, .event = event, .existing = existing,
-                                         .index = index };
-        snprintf(ev->name, sizeof(ev->name), "cpu%u", index);
+                                         .index = index, .name = "cpu" };
+        do {
+                digits[n++] = (char)('0' + index % 10);
+                index /= 10;
+        } while (index);
+        for (size_t i = 0; i < n; i++)
+                ev->name[3 + i] = digits[n - 1 - i];
 }
 
 static void event_memory(struct engine *e, struct dhp_device_event *ev, const struct mem_device *d,
@@ -206,7 +227,7 @@ static int collect_existing_locked(struct engine *e, struct dhp_arrival_reg *ar,
 
         if (ar->cls == DHP_CLASS_PROCESSOR) {
                 for (uint32_t i = 0; i < e->ncpus; i++) {
-                        if (e->cpus[i].state != DHP_PROC_ADMITTED)
+                        if (!engine_cpu_existing_locked(e, i))
                                 continue;
                         event_processor(&ev, i, DHP_EVENT_ARRIVAL, true);
                         if (!(*tail = item_new(&ev)))
@@ -253,7 +274,7 @@ int arrival_existing(struct engine *e, dhp_class cls, dhp_arrival_cb fn, void *u
         }
         if (cls == DHP_CLASS_PROCESSOR) {
                 for (uint32_t i = 0; i < e->ncpus; i++)
-                        if (e->cpus[i].state == DHP_PROC_ADMITTED)
+                        if (engine_cpu_existing_locked(e, i))
                                 event_processor(&v[n++], i, DHP_EVENT_ARRIVAL, true);
         } else {
                 for (uint64_t i = 0; i < e->ndevices; i++)

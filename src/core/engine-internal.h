@@ -31,11 +31,16 @@ struct peer_phase_ops; /* core/peer.h */
 
 struct cpu {
         dhp_proc_state state;
+        /* Admitted, but its ADD_COMPLETE phase has not ended yet: not
+         * existing for arrival notification (R12), which reports it only
+         * once its ARRIVAL is queued. */
+        bool completing;
 };
 
 struct mem_block {
         uint64_t device; /* device id + 1; 0: no device */
         bool online;
+        uint8_t zone; /* dhp_memory_zone, as the platform reported it */
 };
 
 struct mem_device {
@@ -86,6 +91,7 @@ struct dhp_proc_change {
         uint32_t index;
         dhp_proc_number number;
         int *status; /* shared by every callback of the add */
+        dhp_proc_reg *reg; /* the registration called */
 };
 
 struct dhp_device_event {
@@ -95,6 +101,7 @@ struct dhp_device_event {
         uint32_t index; /* processor */
         uint64_t base, size; /* memory */
         char name[ENGINE_NAME_MAX];
+        dhp_arrival_reg *reg; /* the registration called; set per delivery */
 };
 
 /* enum record_field and struct dhp_record: proto/record.h. */
@@ -270,4 +277,9 @@ bool engine_txn_owned_by_self(struct engine *e);
 void engine_txn_lock(struct engine *e);
 void engine_txn_unlock(struct engine *e);
 void engine_run_hooks(struct engine *e, enum engine_hook_kind kind, uint64_t arg);
+/* An existing processor for arrival notification (D9, R12): admitted and
+ * past its ADD_COMPLETE.  Lock held. */
+static inline bool engine_cpu_existing_locked(const struct engine *e, uint32_t index) {
+        return e->cpus[index].state == DHP_PROC_ADMITTED && !e->cpus[index].completing;
+}
 void engine_mem_device_range(struct engine *e, const struct mem_device *d, uint64_t *ret_base, uint64_t *ret_size);

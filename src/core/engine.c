@@ -311,7 +311,7 @@ int engine_cpu_set_state(struct engine *e, uint32_t index, dhp_proc_state state)
         if (index >= e->ncpus)
                 r = -ERANGE;
         else
-                e->cpus[index].state = state;
+                e->cpus[index] = (struct cpu){ .state = state };
         pthread_mutex_unlock(&e->lock);
         return r;
 }
@@ -362,6 +362,12 @@ int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret
         if (r < 0)
                 goto out;
         if (admitted) {
+                /* Existing from here on: before the arrival is queued, so
+                 * that a registration made in between learns of it at least
+                 * once (as existing, or from the arrival: R15). */
+                pthread_mutex_lock(&e->lock);
+                e->cpus[index].completing = false;
+                pthread_mutex_unlock(&e->lock);
                 e->mod->arrival_cpu(e, index, DHP_EVENT_ARRIVAL);
                 engine_run_hooks(e, ENGINE_HOOK_CPU_ADMITTED, index);
                 r = 0;
@@ -384,7 +390,10 @@ int engine_cpu_admit(struct engine *e, uint32_t index, bool late) {
                 record_txn(e, "ADMIT_FAILED", index, r, late);
                 return r;
         }
-        engine_cpu_set_state(e, index, DHP_PROC_ADMITTED);
+        /* Admitted, not yet existing: ADD_COMPLETE runs next (R12). */
+        pthread_mutex_lock(&e->lock);
+        e->cpus[index] = (struct cpu){ .state = DHP_PROC_ADMITTED, .completing = true };
+        pthread_mutex_unlock(&e->lock);
         record_txn(e, "ADMITTED", index, 0, late);
         return 0;
 }
@@ -511,6 +520,8 @@ static int block_set_online(struct engine *e, uint64_t block, bool online) {
                 return 2;
         }
         e->blocks[block].online = online;
+        if (!online)
+                e->blocks[block].zone = DHP_MEMORY_ZONE_UNKNOWN;
         if (online)
                 d->online_blocks++;
         else
@@ -614,6 +625,45 @@ int engine_mem_device_info(struct engine *e, uint64_t id, struct engine_mem_info
                 ret->arrived = d->arrived;
                 ret->removed = d->removed;
         }
+        pthread_mutex_unlock(&e->lock);
+        return r;
+}
+
+int engine_mem_device_blocks(struct engine *e, uint64_t id, struct engine_mem_info *ret,
+                             struct engine_block_info *blocks, uint64_t cap) {
+        const struct mem_device *d;
+
+        pthread_mutex_lock(&e->lock);
+        if (id >= e->ndevices) {
+                pthread_mutex_unlock(&e->lock);
+                return -ENOENT;
+        }
+        d = &e->devices[id];
+        engine_mem_device_range(e, d, &ret->base, &ret->size);
+        ret->nblocks = d->nblocks;
+        ret->online_blocks = d->online_blocks;
+        ret->arrived = d->arrived;
+        ret->removed = d->removed;
+        for (uint64_t k = 0; k < d->nblocks && k < cap; k++) {
+                const struct mem_block *b = &e->blocks[d->first_block + k];
+                blocks[k] = (struct engine_block_info){ .index = d->first_block + k, .online = b->online,
+                                                        .zone = b->online ? (dhp_memory_zone)b->zone
+                                                                          : DHP_MEMORY_ZONE_UNKNOWN };
+        }
+        pthread_mutex_unlock(&e->lock);
+        return 0;
+}
+
+int engine_mem_block_set_zone(struct engine *e, uint64_t block, dhp_memory_zone zone) {
+        int r = 0;
+
+        if (zone != DHP_MEMORY_ZONE_UNKNOWN && zone != DHP_MEMORY_ZONE_NORMAL && zone != DHP_MEMORY_ZONE_MOVABLE)
+                return -EINVAL;
+        pthread_mutex_lock(&e->lock);
+        if (block >= e->nblocks || !e->blocks[block].device)
+                r = -ENOENT;
+        else
+                e->blocks[block].zone = (uint8_t)zone;
         pthread_mutex_unlock(&e->lock);
         return r;
 }

@@ -92,7 +92,11 @@ static inline dhp_proc_number engine_cpu_number(uint32_t index) {
  * ADD_START, then cpu_stop.  Serialised with every other transaction.
  * Returns 0 when admitted, 1 when the add failed after it started (vetoed
  * or admission failed; ret_status gets the reason), a negative errno when it
- * could not start (cpu_start failed: no callback ran).
+ * could not start (cpu_start failed: no callback ran), -EALREADY for an
+ * admitted processor, -ENODEV for an absent one, -ERANGE past the slots,
+ * -EDEADLK from inside a synchronous callback.  It is also the retry of a
+ * processor whose add failed (PRESENT again, or STARTED when the platform
+ * kept it online): a new transaction on the same slot.
  */
 int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret_status);
 
@@ -138,6 +142,25 @@ struct engine_mem_info {
         bool arrived, removed;
 };
 int engine_mem_device_info(struct engine *e, uint64_t id, struct engine_mem_info *ret);
+
+/* One block of a device: its index, whether it is online, its zone
+ * (dhp_memory_zone; UNKNOWN unless the platform said). */
+struct engine_block_info {
+        uint64_t index;
+        bool online;
+        dhp_memory_zone zone;
+};
+/*
+ * engine_mem_device_blocks - a device and its blocks under one lock, so
+ * the two agree: ret gets the device, blocks[0..min(cap, nblocks)) its
+ * blocks in order.  -ENOENT past the last device.
+ */
+int engine_mem_device_blocks(struct engine *e, uint64_t id, struct engine_mem_info *ret,
+                             struct engine_block_info *blocks, uint64_t cap);
+/* The zone a block was onlined into, when the platform knows it (Linux:
+ * online_movable or online_kernel); cleared when the block goes offline.
+ * -ENOENT for a block no device holds, -EINVAL for a bad zone. */
+int engine_mem_block_set_zone(struct engine *e, uint64_t block, dhp_memory_zone zone);
 
 /* Run fn under the transaction lock (serialised with every transaction);
  * -EDEADLK from inside a synchronous callback. */

@@ -4,10 +4,12 @@
  * doc/memcond.md; in short:
  *
  *   low  = total/128 (32 MiB per 4 GiB), at most 64 MiB;  high = 3 x low
- *   margin = max(low/16, 1 MiB), at most (high - low)/4
+ *   margin = max(low/16, 1 MiB) or as configured (0: none), at most
+ *   (high - low)/4
  *   LowMemoryCondition   set at available <  low,  cleared at >= low + margin
  *   HighMemoryCondition  set at available >  high, cleared at <= high - margin
- *   commit conditions: charge against limit in percent, margin one point:
+ *   commit conditions: charge against limit in percent, margin one point
+ *   (or commit_margin points; 0: none):
  *   LowCommit  set at <  50 %, cleared at >= 51 %
  *   HighCommit set at >  90 %, cleared at <= 89 %
  *   MaximumCommit set at >= 100 %, cleared at < 99 %
@@ -33,6 +35,7 @@
 #define DEFAULT_LOW_COMMIT 50u
 #define DEFAULT_HIGH_COMMIT 90u
 #define DEFAULT_MAX_COMMIT 100u
+#define DEFAULT_COMMIT_MARGIN 1u /* percentage points */
 
 struct memcond {
         struct engine *engine;
@@ -92,7 +95,10 @@ void memcond_thresholds_compute(const struct memcond_config *cfg, uint64_t total
         if (!cfg->low && cfg->high && t.low > cfg->high / 3)
                 t.low = cfg->high / 3;
         t.high = cfg->high ? cfg->high : 3 * t.low;
-        t.margin = t.low / 16 > MIB ? t.low / 16 : MIB;
+        if (cfg->margin_set)
+                t.margin = cfg->margin;
+        else
+                t.margin = t.low / 16 > MIB ? t.low / 16 : MIB;
         if (t.high > t.low) {
                 if (t.margin > (t.high - t.low) / 4)
                         t.margin = (t.high - t.low) / 4;
@@ -102,6 +108,7 @@ void memcond_thresholds_compute(const struct memcond_config *cfg, uint64_t total
         t.low_commit = cfg->low_commit ? cfg->low_commit : DEFAULT_LOW_COMMIT;
         t.high_commit = cfg->high_commit ? cfg->high_commit : DEFAULT_HIGH_COMMIT;
         t.max_commit = cfg->max_commit ? cfg->max_commit : DEFAULT_MAX_COMMIT;
+        t.commit_margin = cfg->commit_margin_set ? cfg->commit_margin : DEFAULT_COMMIT_MARGIN;
         *ret = t;
 }
 
@@ -157,6 +164,49 @@ static int set_percent(uint32_t *field, const char *key, const char *value, char
         return 0;
 }
 
+/* margin=SIZE or commit_margin=N[%]: 0 is the exact model, not the
+ * default. */
+static int set_margin(struct memcond_config *cfg, const char *key, const char *value, bool reset,
+                      char **ret_error) {
+        bool commit = strcmp(key, "commit_margin") == 0;
+        char num[16], a[32];
+        size_t len = strlen(value);
+        uint64_t v;
+        uint32_t p;
+
+        if (reset) {
+                if (commit)
+                        cfg->commit_margin_set = false;
+                else
+                        cfg->margin_set = false;
+                return 0;
+        }
+        if (!commit) {
+                if (parse_size(value, &v) < 0 || v > MEMCOND_MAX_BYTES)
+                        return fail(ret_error, "margin=%s: expected a size from 0 to %s, such as 1M, or 'default'",
+                                    value, format_size(MEMCOND_MAX_BYTES, a, sizeof(a)));
+                cfg->margin = v;
+                cfg->margin_set = true;
+                return 0;
+        }
+        if (len > 0 && value[len - 1] == '%')
+                len--;
+        if (len == 0 || len >= sizeof(num))
+                p = UINT32_MAX;
+        else {
+                memcpy(num, value, len);
+                num[len] = 0;
+                if (parse_u32(num, &p) < 0)
+                        p = UINT32_MAX;
+        }
+        if (p > 100)
+                return fail(ret_error, "commit_margin=%s: expected percentage points from 0%% to 100%%, or 'default'",
+                            value);
+        cfg->commit_margin = p;
+        cfg->commit_margin_set = true;
+        return 0;
+}
+
 int memcond_config_set(struct memcond_config *cfg, const char *key, const char *value, char **ret_error) {
         bool reset;
 
@@ -191,6 +241,8 @@ int memcond_config_set(struct memcond_config *cfg, const char *key, const char *
                                              : set_percent(keys[i].percent, key, value, ret_error);
                 }
         }
+        if (strcmp(key, "margin") == 0 || strcmp(key, "commit_margin") == 0)
+                return set_margin(cfg, key, value, reset, ret_error);
         if (strcmp(key, "interval") == 0) {
                 uint64_t ns;
                 if (reset) {
@@ -203,7 +255,9 @@ int memcond_config_set(struct memcond_config *cfg, const char *key, const char *
                 cfg->interval_ms = ns / NSEC_PER_MSEC;
                 return 0;
         }
-        return fail(ret_error, "unknown key '%s' (expected low, high, low_commit, high_commit, max_commit or interval)",
+        return fail(ret_error,
+                    "unknown key '%s' (expected low, high, low_commit, high_commit, max_commit, interval, margin or "
+                    "commit_margin)",
                     key);
 }
 
@@ -257,6 +311,9 @@ int memcond_config_validate(const struct memcond_config *cfg, uint64_t total, ch
         if (t.high_commit >= t.max_commit)
                 return fail(ret_error, "high commit threshold %u%% is not below maximum commit threshold %u%%",
                             t.high_commit, t.max_commit);
+        if (cfg->commit_margin_set && t.commit_margin >= t.low_commit)
+                return fail(ret_error, "commit margin %u%% is not below low commit threshold %u%%", t.commit_margin,
+                            t.low_commit);
         return 0;
 }
 
@@ -264,6 +321,7 @@ int memcond_config_validate(const struct memcond_config *cfg, uint64_t total, ch
 
 static bool next_state(enum memcond_kind k, bool was, const struct mem_levels *lv, const struct memcond_thresholds *t) {
         unsigned __int128 c = (unsigned __int128)lv->commit_charge * 100, l = lv->commit_limit;
+        uint32_t cm = t->commit_margin;
 
         switch (k) {
         case MEMCOND_LOW_MEMORY:
@@ -274,18 +332,20 @@ static bool next_state(enum memcond_kind k, bool was, const struct mem_levels *l
                 if (!t->high)
                         return false;
                 return was ? lv->available > t->high - t->margin : lv->available > t->high;
+        /* memcond_config_validate() keeps a set commit margin below
+         * low_commit, so no subtraction below wraps; saturate anyway. */
         case MEMCOND_LOW_COMMIT:
                 if (!l)
                         return false;
-                return was ? c < l * (t->low_commit + 1) : c < l * t->low_commit;
+                return was ? c < l * (t->low_commit + cm) : c < l * t->low_commit;
         case MEMCOND_HIGH_COMMIT:
                 if (!l)
                         return false;
-                return was ? c > l * (t->high_commit - 1) : c > l * t->high_commit;
+                return was ? c > l * (t->high_commit > cm ? t->high_commit - cm : 0) : c > l * t->high_commit;
         case MEMCOND_MAXIMUM_COMMIT:
                 if (!l)
                         return false;
-                return was ? c >= l * (t->max_commit - 1) : c >= l * t->max_commit;
+                return was ? c >= l * (t->max_commit > cm ? t->max_commit - cm : 0) : c >= l * t->max_commit;
         default:
                 return false;
         }
@@ -356,7 +416,7 @@ static void update_thresholds_locked(struct memcond *mc, const struct mem_levels
         /* Field by field: the struct has padding. */
         if (t.low == mc->th.low && t.high == mc->th.high && t.margin == mc->th.margin &&
             t.low_commit == mc->th.low_commit && t.high_commit == mc->th.high_commit &&
-            t.max_commit == mc->th.max_commit)
+            t.max_commit == mc->th.max_commit && t.commit_margin == mc->th.commit_margin)
                 return;
         mc->th = t;
         emit_thresholds(mc, lv->total);

@@ -60,12 +60,20 @@ struct memcond_config {
         uint32_t high_commit;  /* default 90 */
         uint32_t max_commit;   /* default 100 */
         uint64_t interval_ms;  /* fallback timer; default: the platform's */
+        /* The hysteresis margins, where 0 is a value (the exact model:
+         * cleared as soon as the condition stops holding), so each has a
+         * flag: unset means the default. */
+        bool margin_set;        /* memory events */
+        uint64_t margin;        /* bytes; default max(low/16, 1 MiB) */
+        bool commit_margin_set; /* commit events */
+        uint32_t commit_margin; /* percentage points; default 1 */
 };
 
 /* The thresholds in force. */
 struct memcond_thresholds {
         uint64_t low, high, margin;
         uint32_t low_commit, high_commit, max_commit;
+        uint32_t commit_margin;
 };
 
 /* The defaults for `total` bytes of memory (0: unknown, gives 0/0). */
@@ -77,7 +85,8 @@ void memcond_thresholds_compute(const struct memcond_config *cfg, uint64_t total
 /*
  * memcond_config_set - parse one "key=value" of a configuration into *cfg:
  * low=SIZE, high=SIZE, low_commit=N[%], high_commit=N[%], max_commit=N[%],
- * interval=DURATION; the value "default" resets a key.  Only the field is
+ * interval=DURATION, margin=SIZE (0 allowed), commit_margin=N[%] (0 to
+ * 100); the value "default" resets a key.  Only the field is
  * checked here; memcond_config_validate() checks the whole.  -EINVAL with
  * *ret_error (malloc'ed, when not NULL) saying what was expected.
  */

@@ -28,6 +28,10 @@ DHP_EXPORT int dhp_proc_change_get_status(const dhp_proc_change *c) {
         return *c->status;
 }
 
+DHP_EXPORT dhp_proc_reg *dhp_proc_change_get_reg(const dhp_proc_change *c) {
+        return c ? c->reg : NULL;
+}
+
 DHP_EXPORT int dhp_proc_change_veto(const dhp_proc_change *c, int error) {
         if (!c || c->state != DHP_PROC_ADD_START || error >= 0)
                 return -EINVAL;
@@ -47,46 +51,55 @@ static const char *change_state_name(dhp_proc_change_state s) {
         return "?";
 }
 
+/* The call of a monitored engine, timed and recorded; out of line so that
+ * the unmonitored path stays a few instructions without a stack frame for
+ * the record. */
+static __attribute__((noinline)) void call_recorded(struct engine *e, struct dhp_proc_reg *pr,
+                                                    dhp_proc_change_state state, uint32_t index, int *status,
+                                                    bool late, bool existing) {
+        struct reg *r = &pr->base;
+        dhp_proc_change c = { .state = state, .index = index, .number = engine_cpu_number(index), .status = status,
+                              .reg = pr };
+        int before = *status;
+        uint64_t t0 = engine_time_ns(e);
+
+        pr->cb(r->userdata, &c);
+
+        struct dhp_record rec = {
+                .method = "sync",
+                .event = change_state_name(state),
+                .cls = "processor",
+                .fields = REC_HAS_PROCESSOR | REC_HAS_STATUS | REC_HAS_DURATION | REC_HAS_CLIENT | (late ? REC_LATE : 0) |
+                          (existing ? REC_EXISTING : 0) |
+                          (state == DHP_PROC_ADD_START && before == 0 && *status != 0 ? REC_VETO : 0),
+                .processor = index,
+                .number = c.number,
+                .status = *status,
+                .client = r->name,
+                .dur_ns = engine_time_ns(e) - t0,
+        };
+        record_emit(e, &rec);
+}
+
 /*
  * Call one registration, unless it was deregistered.  Returns true when the
  * callback ran.  *status is the add's shared status; the record says whether
- * this call vetoed.
+ * this call vetoed.  Timed and recorded only when someone reads the stream:
+ * with no monitor a call costs two atomic increments and the call.
  */
-static bool call_one(struct engine *e, struct dhp_proc_reg *pr, dhp_proc_change_state state, uint32_t index,
-                     int *status, bool late, bool existing) {
+static inline bool call_one(struct engine *e, struct dhp_proc_reg *pr, dhp_proc_change_state state, uint32_t index,
+                            int *status, bool late, bool existing) {
         struct reg *r = &pr->base;
-        dhp_proc_change c = { .state = state, .index = index, .number = engine_cpu_number(index), .status = status };
-        int before = *status;
-        bool monitored;
-        uint64_t t0 = 0;
 
         if (!reg_call_begin(r))
                 return false;
-
-        /* Timed and recorded only when someone reads the stream: with no
-         * monitor a call costs two atomic increments and the call. */
-        monitored = engine_monitored(e);
-        if (monitored)
-                t0 = engine_time_ns(e);
-        pr->cb(r->userdata, &c);
-
-        if (monitored) {
-                struct dhp_record rec = {
-                        .method = "sync",
-                        .event = change_state_name(state),
-                        .cls = "processor",
-                        .fields = REC_HAS_PROCESSOR | REC_HAS_STATUS | REC_HAS_DURATION | REC_HAS_CLIENT | (late ? REC_LATE : 0) |
-                                  (existing ? REC_EXISTING : 0) |
-                                  (state == DHP_PROC_ADD_START && before == 0 && *status != 0 ? REC_VETO : 0),
-                        .processor = index,
-                        .number = c.number,
-                        .status = *status,
-                        .client = r->name,
-                        .dur_ns = engine_time_ns(e) - t0,
-                };
-                record_emit(e, &rec);
+        if (engine_monitored(e)) {
+                call_recorded(e, pr, state, index, status, late, existing);
+        } else {
+                dhp_proc_change c = { .state = state, .index = index, .number = engine_cpu_number(index),
+                                      .status = status, .reg = pr };
+                pr->cb(r->userdata, &c);
         }
-
         reg_call_end(r);
         return true;
 }
@@ -226,16 +239,14 @@ int procnotify_run(struct engine *e, uint32_t index, bool late, int *ret_status,
         r = procnotify_snapshot(e, &v, &n);
         if (r < 0)
                 return r;
-        started = calloc(n ? n : 1, sizeof(*started));
-        got = calloc(n ? n : 1, sizeof(*got));
-        sent_at = calloc(n ? n : 1, sizeof(*sent_at));
-        if (!started || !got || !sent_at) {
-                free(started);
-                free(got);
-                free(sent_at);
+        /* One allocation for the three arrays: sent_at first, aligned. */
+        sent_at = calloc(n ? n : 1, sizeof(*sent_at) + 2 * sizeof(bool));
+        if (!sent_at) {
                 procnotify_snapshot_free(e, v, n);
                 return -ENOMEM;
         }
+        started = (bool *)(sent_at + (n ? n : 1));
+        got = started + (n ? n : 1);
 
         /* Phase 1: every registration, even after a veto. */
         procnotify_phase(e, v, n, DHP_PROC_ADD_START, index, &status, late, NULL, started, sent_at);
@@ -251,8 +262,6 @@ int procnotify_run(struct engine *e, uint32_t index, bool late, int *ret_status,
         if (status != 0)
                 engine_cpu_reject(e, index, status, late);
 
-        free(started);
-        free(got);
         free(sent_at);
         procnotify_snapshot_free(e, v, n);
         *ret_status = status;
@@ -323,17 +332,25 @@ int procnotify_register(struct engine *e, const char *name, uint32_t flags, dhp_
                 return -EDEADLK;
         }
         engine_txn_lock(e);
+        /* The callback has the handle (dhp_proc_change_get_reg) and may
+         * deregister it from inside an ADD_EXISTING call: a reference of
+         * our own keeps it until we know. */
+        pthread_mutex_lock(&e->lock);
+        reg_ref_locked(&pr->base);
+        pthread_mutex_unlock(&e->lock);
         r = run_existing(e, pr);
-        if (r == 0) {
-                pthread_mutex_lock(&e->lock);
+        pthread_mutex_lock(&e->lock);
+        if (atomic_load(&pr->base.dead))
+                r = -ECANCELED; /* deregistered by its own callback */
+        else if (r == 0)
                 list_append(&e->proc_regs, &pr->base.node);
-                pthread_mutex_unlock(&e->lock);
-        }
+        else
+                reg_unref_locked(&pr->base); /* the list's, never taken */
+        reg_unref_locked(&pr->base);
+        pthread_mutex_unlock(&e->lock);
         engine_txn_unlock(e);
-        if (r != 0) {
-                free(pr);
+        if (r != 0)
                 return r;
-        }
         *ret = pr;
         return 0;
 }

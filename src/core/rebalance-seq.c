@@ -140,8 +140,8 @@ static int new_affinity_locked(dhp_device *dev, const struct cpuset *admitted, s
 }
 
 /* Stop the device's drivers, top first, swap in the new affinity, start
- * them again, bottom first; or, when one refuses QUERY_STOP, cancel those
- * that accepted.  The device is marked busy by the caller. */
+ * them again, bottom first; or, when one refuses QUERY_STOP, cancel the
+ * whole stack, bottom first.  The device is marked busy by the caller. */
 static void stop_start(struct rebalance *rb, dhp_device *dev, struct dhp_driver **drv, unsigned n,
                        dhp_rebalance_ctx *c, struct cpuset *next, struct tally *t) {
         struct engine *e = rb->engine;
@@ -155,10 +155,11 @@ static void stop_start(struct rebalance *rb, dhp_device *dev, struct dhp_driver 
                         break;
                 }
         if (refused >= 0) {
-                /* dhp: only the drivers that accepted QUERY_STOP are
-                 * cancelled, lowest first; the refusing one changed
-                 * nothing and those below it were never asked. */
-                for (int i = refused - 1; i >= 0; i--)
+                /* As Windows PnP does (doc/model.md D18): CANCEL_STOP to
+                 * the whole stack, bottom up, the bus driver first; the
+                 * refusing driver and those below it, which were never
+                 * asked, are included. */
+                for (int i = (int)n - 1; i >= 0; i--)
                         call(e, drv[i], c, DHP_REBALANCE_CANCEL_STOP);
                 record_device(e, "KEPT", dev, c->processor, "query-stop-refused", c->old_affinity, NULL);
                 t->refused++;

@@ -119,7 +119,8 @@ static void usage(FILE *f) {
                 "      --log-level LEVEL  err, warning, notice, info or debug\n"
                 "      --root DIR         prefix of /sys and /proc (testing)\n"
                 "      --uevent-fd N      read uevents from this fd instead of netlink (testing)\n"
-                "  -h, --help             this text\n");
+                "  -h, --help             this text\n"
+                "      --version          print the version and exit\n");
 }
 
 /* The options whose value is checked: --platform, --log-level, --socket,
@@ -174,6 +175,7 @@ static int parse_options(struct options *o, int argc, char **argv) {
                 { "root", required_argument, NULL, 'r' },     { "uevent-fd", required_argument, NULL, 'u' },
                 { "socket", required_argument, NULL, 'k' },   { "help", no_argument, NULL, 'h' },
                 { "state-dir", required_argument, NULL, 'D' },
+                { "version", no_argument, NULL, 'V' },
                 {},
         };
         int c;
@@ -215,6 +217,9 @@ static int parse_options(struct options *o, int argc, char **argv) {
                         break;
                 case 'h':
                         usage(stdout);
+                        exit(0);
+                case 'V':
+                        printf("dhpd %s\n", DHP_VERSION_STRING);
                         exit(0);
                 default:
                         return -EINVAL;
@@ -259,11 +264,13 @@ static void log_changed_key(void *userdata, const char *section, const char *key
 /* Every notification goes to the log at info level (debug for steps). */
 static void log_record(void *userdata, const dhp_record *r) {
         struct daemon *d = userdata;
+        int level = strcmp(dhp_record_get_method(r), "txn") == 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
         char buf[512];
 
+        if (!logger_enabled(&d->log, level))
+                return;
         dhp_record_format(r, DHP_RECORD_TEXT, buf, sizeof(buf));
-        logger_printf(&d->log, strcmp(dhp_record_get_method(r), "txn") == 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "%s",
-                      buf);
+        logger_printf(&d->log, level, "%s", buf);
 }
 
 static void engine_wake(void *userdata) {

@@ -2,12 +2,15 @@
 /*
  * The last records of dhpd's notification stream, kept for HISTORY
  * (`dhpctl plot`): a bounded ring of encoded messages.  Nothing is
- * allocated before the first record, so an idle dhpd stays small.
+ * allocated before the first record, so an idle dhpd stays small; once the
+ * ring is full, a record allocates nothing (each slot keeps its buffer).
  * Thread-safe: records come from any thread, requests from the main one.
  */
 #pragma once
 
 #include <stddef.h>
+
+#include "dhp.h"
 
 struct history;
 
@@ -17,6 +20,10 @@ void history_free(struct history *h);
 /* Keep a copy of one encoded message; the oldest goes when the ring is
  * full.  -ENOMEM (the message is not kept). */
 int history_add(struct history *h, const void *msg, size_t len);
+/* Encode one record as a RECORD_EXT message and keep it: the encoding
+ * buffers belong to the ring, made once.  -ENOMEM, or ipcmsg_encode()'s
+ * error (the record is not kept). */
+int history_add_record(struct history *h, const dhp_record *rec);
 /* Call fn for the newest n messages (n 0 or past the count: every one
  * kept), oldest first, under the ring's lock: fn must not call back in.
  * Returns how many. */

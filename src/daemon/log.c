@@ -23,7 +23,7 @@ static void write_log(void *userdata, int level, const char *msg) {
 }
 
 struct logger daemon_log_logger(struct daemon_log *dl) {
-        return (struct logger){ .fn = write_log, .userdata = dl };
+        return (struct logger){ .fn = write_log, .userdata = dl, .max_level = &dl->max_level };
 }
 
 void daemon_log_open(struct daemon_log *dl, bool use_syslog, int max_level) {

@@ -40,17 +40,8 @@ static void monitor_cb(void *userdata, const dhp_record *r) {
 /* Every record of the stream, encoded once, into the ring. */
 static void history_cb(void *userdata, const dhp_record *r) {
         struct server *s = userdata;
-        _cleanup_free_ struct ipc_msg *m = calloc(1, sizeof(*m));
-        _cleanup_free_ uint8_t *buf = malloc(IPC_MSG_MAX);
-        int len;
 
-        if (!m || !buf)
-                return;
-        m->type = IPC_RECORD_EXT;
-        record_wire_export(r, &m->record);
-        len = ipcmsg_encode(m, buf, IPC_MSG_MAX);
-        if (len > 0)
-                history_add(s->history, buf, (size_t)len);
+        history_add_record(s->history, r);
 }
 
 struct replay {

@@ -21,7 +21,7 @@
 
 struct remote;
 
-#define REMOTE_DEFAULT_SOCKET "/run/dhp/dhpd.sock"
+#define REMOTE_DEFAULT_SOCKET DHP_DEFAULT_SOCKET
 
 /* Connect and handshake.  On failure *err (if given) gets a sentence a
  * person can act on.  wake(ud) is called when the connection is lost. */

@@ -12,6 +12,9 @@
 #include "dhp.h"
 #include "proto/ipcmsg.h"
 
+/* Where dhpd listens unless told otherwise (--socket, $DHP_TARGET). */
+#define DHP_DEFAULT_SOCKET "/run/dhp/dhpd.sock"
+
 struct engine;
 struct remote;
 struct sim;

@@ -31,10 +31,33 @@ others=$(nm -D --defined-only "$lib/libdhp.so" | awk '{print $3}' | grep -v '^dh
 [ -z "$others" ] && ok || bad "exported beyond dhp_*: $(echo $others | head -c 200)"
 
 # man -l renders each page.
-for p in man3/dhp.3 man8/dhpd.8 man8/dhpctl.8 man5/dhpd.conf.5; do
+for p in man3/dhp.3 man8/dhpd.8 man1/dhpctl.1 man5/dhpd.conf.5 man3/dhp_open.3; do
         f=$root/share/man/$p
         if [ -e "$f" ] && man -l "$f" 2>/dev/null | grep -q NAME; then ok; else bad "man page $p"; fi
 done
+# A page for every exported function: `man dhp_open` finds its own.
+for fn in $(nm -D --defined-only "$lib/libdhp.so" | awk '$2 == "T" && $3 ~ /^dhp_/ {sub(/@.*/, "", $3); print $3}'); do
+        [ -e "$root/share/man/man3/$fn.3" ] || missing_pages="${missing_pages:-} $fn"
+done
+[ -z "${missing_pages:-}" ] && ok || bad "no man page for:$missing_pages"
+MANPATH=$root/share/man man -w dhp_open 2>/dev/null | grep -q "man3/dhp_open.3" && ok || bad "man dhp_open finds nothing"
+# dhpd(8) lists every option dhpd accepts.
+for o in $("$root/sbin/dhpd" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+        man -l "$root/share/man/man8/dhpd.8" 2>/dev/null | grep -q -- "$o" || missing_opts="${missing_opts:-} $o"
+done
+[ -z "${missing_opts:-}" ] && ok || bad "dhpd(8) lacks:$missing_opts"
+# One version: meson's, in pkg-config, dhpd and dhpctl.
+v=$(PKG_CONFIG_PATH="$lib/pkgconfig" pkg-config --modversion dhp)
+[ "$("$root/sbin/dhpd" --version)" = "dhpd $v" ] && [ "$("$root/bin/dhpctl" --version)" = "dhpctl $v" ] && ok ||
+        bad "versions differ: pkg-config $v, $("$root/sbin/dhpd" --version), $("$root/bin/dhpctl" --version)"
+# The installed unit: verify finds its ExecStart and its Documentation= pages.
+if command -v systemd-analyze > /dev/null; then
+        mkdir -p "$dest/unit"
+        sed "s|^ExecStart=[^ ]*/dhpd|ExecStart=$root/sbin/dhpd|" "$root/lib/systemd/system/dhpd.service" > "$dest/unit/dhpd.service"
+        if out=$(cd "$dest/unit" && MANPATH=$root/share/man systemd-analyze verify dhpd.service 2>&1); then ok; else bad "unit: $out"; fi
+else
+        echo "skipped: systemd-analyze is not installed (the unit is not verified)"
+fi
 bash -n "$root/share/bash-completion/completions/dhpctl" && ok || bad "completion syntax"
 
 # The example, built against the installed copy with pkg-config.
@@ -80,6 +103,20 @@ out=$(pyrun -m dhp --socket "$sock" status --json 2>&1) && echo "$out" | grep -q
 kill $dhpd_pid; wait $dhpd_pid 2>/dev/null || true
 # It really used the installed shared library.
 LD_LIBRARY_PATH="$lib" ldd "$dest/pool-cache" | grep -q "$lib/libdhp.so.0" && ok || bad "not linked to the installed libdhp"
+
+# `make install PREFIX=X` builds in a directory of its own and leaves the
+# given build directory as it was (its prefix, its dhpd's default config).
+if [ -n "${CHECK_MAKE_INSTALL:-}" ]; then
+        before=$(meson introspect "$build" --buildoptions | python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')
+        stage=$dest/make-install
+        if make -C "$src" --no-print-directory install PREFIX=/opt/dhp-test DESTDIR="$stage" \
+                BUILD_INSTALL="$dest/build-install" > "$dest/make.log" 2>&1; then ok; else bad "make install: $(tail -5 "$dest/make.log")"; fi
+        [ -x "$stage/opt/dhp-test/sbin/dhpd" ] && ok || bad "make install PREFIX=/opt/dhp-test installed no dhpd"
+        "$stage/opt/dhp-test/sbin/dhpd" --help | grep -q "/opt/dhp-test/etc" && ok || bad "the installed dhpd lacks its prefix"
+        after=$(meson introspect "$build" --buildoptions | python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')
+        [ "$before" = "$after" ] && ok || bad "make install changed $build's prefix: $before -> $after"
+        "$build/src/dhpd" --help | grep -q "/opt/dhp-test" && bad "$build/src/dhpd now names /opt/dhp-test" || ok
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

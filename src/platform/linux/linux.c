@@ -107,6 +107,7 @@ static int op_block_online(void *p, uint64_t index) {
         struct linux_platform *lp = p;
         unsigned attempts = 0;
         const char *state = lp->cfg.mem_policy == LINUX_MEM_KERNEL ? "online_kernel" : "online_movable";
+        bool kernel = lp->cfg.mem_policy == LINUX_MEM_KERNEL;
         int r;
 
         r = topology_block_set_state(&lp->writer, lp->root, (uint32_t)index, state, &attempts);
@@ -120,6 +121,7 @@ static int op_block_online(void *p, uint64_t index) {
                 linux_count_retries(lp, attempts);
                 if (r == 0)
                         STAT_INC(lp, blocks_kernel_fallback);
+                kernel = true;
         }
         if (r < 0) {
                 STAT_INC(lp, blocks_failed);
@@ -128,6 +130,9 @@ static int op_block_online(void *p, uint64_t index) {
                 return r;
         }
         STAT_INC(lp, blocks_onlined);
+        /* The zone, for dhp_memory_snapshot_get_block() (no engine lock is
+         * held in an op). */
+        engine_mem_block_set_zone(lp->engine, index, kernel ? DHP_MEMORY_ZONE_NORMAL : DHP_MEMORY_ZONE_MOVABLE);
         return 0;
 }
 

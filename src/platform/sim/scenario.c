@@ -15,6 +15,7 @@
 
 enum cmd_kind {
         CMD_CPU_ADD,
+        CMD_CPU_ONLINE,
         CMD_MEMORY_ADD,
         CMD_FAIL,
         CMD_SETTLE,
@@ -229,7 +230,8 @@ static int parse_thresholds(struct parser *p, struct token *t, size_t nt, struct
 
         if (nt < 3)
                 return fail_at(p, t[1].col + 10, "expected KEY=VALUE after 'memory thresholds' (low, high, "
-                                                 "low_commit, high_commit, max_commit, interval)");
+                                                 "low_commit, high_commit, max_commit, interval, margin, "
+                                                 "commit_margin)");
         for (size_t i = 2; i < nt; i++) {
                 char key[32], *msg = NULL;
                 const char *eq = strchr(t[i].s, '=');
@@ -285,10 +287,20 @@ static int parse_line(struct parser *p, struct scenario *sc, char *line, const c
         if (nt == 0)
                 return 0;
 
-        if (strcmp(t[0].s, "cpu") == 0) {
+        if (strcmp(t[0].s, "cpu") == 0 && nt >= 2 && strcmp(t[1].s, "online") == 0) {
+                /* cpu online INDEX: a new add transaction for a present
+                 * processor whose add failed (dhp_proc_online()). */
+                c.kind = CMD_CPU_ONLINE;
+                if (nt < 3)
+                        return fail_at(p, (unsigned)strlen(raw) + 1, "expected a processor index after 'cpu online'");
+                if (parse_u64(t[2].s, &c.arg[0]) < 0 || c.arg[0] > UINT32_MAX)
+                        return fail_at(p, t[2].col, "expected a processor index, got '%s'", t[2].s);
+                if ((r = too_many(p, t, nt, 3)) < 0)
+                        return r;
+        } else if (strcmp(t[0].s, "cpu") == 0) {
                 if (nt < 2 || strcmp(t[1].s, "add") != 0)
                         return fail_at(p, nt < 2 ? (unsigned)strlen(raw) + 1 : t[1].col,
-                                       "expected 'add' after 'cpu'%s%s%s", nt < 2 ? "" : ", got '",
+                                       "expected 'add' or 'online' after 'cpu'%s%s%s", nt < 2 ? "" : ", got '",
                                        nt < 2 ? "" : t[1].s, nt < 2 ? "" : "'");
                 c.kind = CMD_CPU_ADD;
                 if ((r = parse_count(p, t, nt, 2, &c.arg[0])) < 0 || (r = too_many(p, t, nt, 3)) < 0)
@@ -453,6 +465,14 @@ int scenario_run(struct scenario *sc, struct sim *sim, const struct scenario_hoo
                                 if (r == -ENOSPC || r == -ENOMEM)
                                         return run_error(sc, c, ret_error, r, "cpu add");
                         }
+                        break;
+                case CMD_CPU_ONLINE:
+                        r = sim_cpu_retry(sim, (uint32_t)c->arg[0], NULL);
+                        /* 1 (vetoed again) is an outcome the stream reports;
+                         * a processor that is not there to retry is an error
+                         * in the scenario. */
+                        if (r == -ENODEV || r == -EALREADY || r == -ERANGE || r == -ENOMEM)
+                                return run_error(sc, c, ret_error, r, "cpu online");
                         break;
                 case CMD_MEMORY_ADD:
                         for (uint64_t k = 0; k < c->arg[1]; k++) {

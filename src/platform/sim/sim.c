@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "platform/sim/sim.h"
+#include "util/macro.h"
 #include "util/parse.h"
 
 struct sim_cpu {
@@ -24,47 +27,104 @@ struct sim {
         struct mem_levels levels; /* what /proc/meminfo would say */
 };
 
-int sim_config_parse(struct sim_config *cfg, const char *options) {
+/* The options sim_config_parse() knows, each at most once. */
+static const char *const sim_option_keys[] = { "cpus", "maxcpus", "memory", "block", "maxmem" };
+
+static int sim_option_set(struct sim_config *c, size_t key, const char *v) {
+        switch (key) {
+        case 0: return parse_u32(v, &c->cpus);
+        case 1: return parse_u32(v, &c->maxcpus);
+        case 2: return parse_size(v, &c->memory);
+        case 3: return parse_size(v, &c->block_size);
+        default: return parse_size(v, &c->maxmem);
+        }
+}
+
+/* Set *err to a message naming what is wrong; -EINVAL. */
+__attribute__((format(printf, 3, 4))) static int sim_option_error(char *err, size_t errsize, const char *fmt, ...) {
+        va_list ap;
+
+        if (err && errsize) {
+                va_start(ap, fmt);
+                vsnprintf(err, errsize, fmt, ap);
+                va_end(ap);
+        }
+        return -EINVAL;
+}
+
+/* One "key=value" item of length len: known key, not seen before, valid
+ * value. */
+static int sim_option_parse(struct sim_config *c, const char *item, size_t len, bool *seen, char *err,
+                            size_t errsize) {
+        const char *eq = memchr(item, '=', len);
+        char value[64];
+        size_t klen, k;
+
+        if (len == 0)
+                return sim_option_error(err, errsize, "sim: empty option (two commas, or a comma at an end)");
+        if (!eq)
+                return sim_option_error(err, errsize, "sim: option '%.*s' has no value (key=value)", (int)len, item);
+        klen = (size_t)(eq - item);
+        for (k = 0; k < ELEMENTSOF(sim_option_keys); k++)
+                if (strlen(sim_option_keys[k]) == klen && memcmp(sim_option_keys[k], item, klen) == 0)
+                        break;
+        if (k == ELEMENTSOF(sim_option_keys))
+                return sim_option_error(err, errsize,
+                                        "sim: unknown option '%.*s' (cpus, maxcpus, memory, block, maxmem)",
+                                        (int)klen, item);
+        if (seen[k])
+                return sim_option_error(err, errsize, "sim: option '%s' given twice", sim_option_keys[k]);
+        seen[k] = true;
+        if (len - klen - 1 >= sizeof(value))
+                return sim_option_error(err, errsize, "sim: option '%s': value too long", sim_option_keys[k]);
+        memcpy(value, eq + 1, len - klen - 1);
+        value[len - klen - 1] = 0;
+        if (sim_option_set(c, k, value) < 0)
+                return sim_option_error(err, errsize, "sim: option '%s': invalid value '%s'", sim_option_keys[k],
+                                        value);
+        return 0;
+}
+
+int sim_config_parse_err(struct sim_config *cfg, const char *options, char *err, size_t errsize) {
+        bool seen[ELEMENTSOF(sim_option_keys)] = { false };
         struct sim_config c = *cfg;
-        char *dup, *save = NULL;
-        int r = 0;
+        const char *p = options;
+        int r;
 
         if (!options || !*options)
                 return 0;
-        dup = strdup(options);
-        if (!dup)
-                return -ENOMEM;
-        for (char *item = strtok_r(dup, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-                char *eq = strchr(item, '=');
-                if (!eq) {
-                        r = -EINVAL;
-                        break;
-                }
-                *eq++ = 0;
-                if (strcmp(item, "cpus") == 0)
-                        r = parse_u32(eq, &c.cpus);
-                else if (strcmp(item, "maxcpus") == 0)
-                        r = parse_u32(eq, &c.maxcpus);
-                else if (strcmp(item, "memory") == 0)
-                        r = parse_size(eq, &c.memory);
-                else if (strcmp(item, "block") == 0)
-                        r = parse_size(eq, &c.block_size);
-                else if (strcmp(item, "maxmem") == 0)
-                        r = parse_size(eq, &c.maxmem);
-                else
-                        r = -EINVAL;
+        /* Item by item, without strtok: it would skip empty items, and
+         * "cpus=2,,maxcpus=8" must be refused, not read as two options. */
+        for (;;) {
+                const char *comma = strchr(p, ',');
+                size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+                r = sim_option_parse(&c, p, len, seen, err, errsize);
                 if (r < 0)
+                        return r;
+                if (!comma)
                         break;
+                p = comma + 1;
         }
-        free(dup);
-        if (r < 0)
-                return -EINVAL;
-        if (c.maxcpus == 0 || c.maxcpus > 4096 || c.cpus == 0 || c.cpus > c.maxcpus || c.block_size == 0 ||
-            (c.block_size & (c.block_size - 1)) || c.memory % c.block_size || c.maxmem % c.block_size ||
-            c.memory == 0 || c.memory > c.maxmem || c.maxmem / c.block_size > (1u << 20))
-                return -EINVAL;
+        if (c.maxcpus == 0 || c.maxcpus > 4096)
+                return sim_option_error(err, errsize, "sim: maxcpus=%u out of range (1..4096)", c.maxcpus);
+        if (c.cpus == 0 || c.cpus > c.maxcpus)
+                return sim_option_error(err, errsize, "sim: cpus=%u out of range (1..maxcpus=%u)", c.cpus,
+                                        c.maxcpus);
+        if (c.block_size == 0 || (c.block_size & (c.block_size - 1)))
+                return sim_option_error(err, errsize, "sim: block must be a power of two");
+        if (c.memory % c.block_size || c.maxmem % c.block_size)
+                return sim_option_error(err, errsize, "sim: memory and maxmem must be multiples of block");
+        if (c.memory == 0 || c.memory > c.maxmem)
+                return sim_option_error(err, errsize, "sim: memory must be more than 0 and at most maxmem");
+        if (c.maxmem / c.block_size > (1u << 20))
+                return sim_option_error(err, errsize, "sim: maxmem / block exceeds %u blocks", 1u << 20);
         *cfg = c;
         return 0;
+}
+
+int sim_config_parse(struct sim_config *cfg, const char *options) {
+        return sim_config_parse_err(cfg, options, NULL, 0);
 }
 
 static int take_failure(struct sim *s, enum sim_op op) {
@@ -138,6 +198,9 @@ static int op_block_online(void *p, uint64_t index) {
                 r = -ENOENT;
         }
         pthread_mutex_unlock(&s->lock);
+        /* Hot-added memory goes where Linux's online_movable puts it. */
+        if (r == 0)
+                engine_mem_block_set_zone(s->engine, index, DHP_MEMORY_ZONE_MOVABLE);
         return r;
 }
 
@@ -195,6 +258,9 @@ int sim_new(struct sim **ret, const struct sim_config *cfg) {
         r = engine_mem_device_add(s->engine, 0, cfg->memory / cfg->block_size, true, NULL);
         if (r < 0)
                 goto fail;
+        /* Boot memory is the kernel's. */
+        for (uint64_t b = 0; b < cfg->memory / cfg->block_size; b++)
+                engine_mem_block_set_zone(s->engine, b, DHP_MEMORY_ZONE_NORMAL);
         /* Three quarters of the boot memory free; no commit figures until
          * a test or a scenario gives some. */
         s->levels = (struct mem_levels){ .total = cfg->memory, .available = cfg->memory / 4 * 3 };
@@ -244,6 +310,19 @@ int sim_cpu_add(struct sim *s, uint32_t *ret_index) {
         if (r >= 0 && ret_index)
                 *ret_index = index;
         return r;
+}
+
+int sim_cpu_retry(struct sim *s, uint32_t index, int *ret_status) {
+        bool present;
+
+        pthread_mutex_lock(&s->lock);
+        present = index < s->cfg.maxcpus && s->cpus[index].present;
+        pthread_mutex_unlock(&s->lock);
+        if (index >= s->cfg.maxcpus)
+                return -ERANGE;
+        if (!present)
+                return -ENODEV;
+        return engine_cpu_hotadd(s->engine, index, 0, ret_status);
 }
 
 int sim_memory_add(struct sim *s, uint64_t size, uint64_t *ret_base) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/engine.h"
@@ -26,8 +27,11 @@ struct sim_config {
 
 /* Parse "cpus=N,maxcpus=N,memory=SIZE,block=SIZE,maxmem=SIZE" over the
  * defaults already in *cfg; *cfg is untouched on error (-EINVAL: an unknown
- * key, a bad value, or an inconsistent partition). */
+ * key, a key given twice, an empty item such as the one in "cpus=2,,maxcpus=8",
+ * a bad value, or an inconsistent partition).  sim_config_parse_err() also
+ * writes a message naming the option into err (when err is not NULL). */
 int sim_config_parse(struct sim_config *cfg, const char *options);
+int sim_config_parse_err(struct sim_config *cfg, const char *options, char *err, size_t errsize);
 
 enum sim_op {
         SIM_OP_CPU_START = 0,
@@ -46,6 +50,12 @@ struct engine *sim_engine(struct sim *s);
 /* Hot-add one processor into the first absent slot and run its
  * transaction.  Returns like engine_cpu_hotadd. */
 int sim_cpu_add(struct sim *s, uint32_t *ret_index);
+/* Run a new add transaction for processor `index`, present but not
+ * admitted (its add was vetoed or failed): the same slot, no new one.
+ * Returns like engine_cpu_hotadd (ret_status: the reason when 1); -ENODEV
+ * for an absent slot, -EALREADY for an admitted processor, -ERANGE past
+ * the slots. */
+int sim_cpu_retry(struct sim *s, uint32_t index, int *ret_status);
 /* Hot-add a memory device of `size` bytes at the end of the address
  * space and run its transaction. */
 int sim_memory_add(struct sim *s, uint64_t size, uint64_t *ret_base);
