@@ -289,8 +289,9 @@ def test_driver_refuses(ctx):
     dev.attach_driver(refuse, name="refuser", level=0)
     ctx.sim_cpu_add()
     R = dhp.RebalanceRequest
-    wait_for(lambda: len(seen) >= 3, what="the refused rebalance")
-    assert seen == [("top", R.QUERY_STOP), R.QUERY_STOP, ("top", R.CANCEL_STOP)]
+    wait_for(lambda: len(seen) >= 4, what="the refused rebalance")
+    # CANCEL_STOP to the whole stack, bottom up, the refusing driver included.
+    assert seen == [("top", R.QUERY_STOP), R.QUERY_STOP, R.CANCEL_STOP, ("top", R.CANCEL_STOP)]
     assert dev.affinity == "0-1"  # kept its resources
 
 

@@ -89,9 +89,10 @@ def test_driver_raises_refuses_query_stop(ctx):
 
     dev.attach_driver(bad)
     ctx.sim_cpu_add()
-    wait_for(lambda: reqs, what="QUERY_STOP")
-    time.sleep(0.1)
-    assert reqs == [dhp.RebalanceRequest.QUERY_STOP]  # refused: no STOP, no START
+    wait_for(lambda: len(reqs) >= 2, what="QUERY_STOP, CANCEL_STOP")
+    R = dhp.RebalanceRequest
+    assert reqs == [R.QUERY_STOP, R.CANCEL_STOP]  # refused: no STOP, no START
+    assert ctx.callback_errors == 2
     assert dev.affinity == "0-1"
 
 

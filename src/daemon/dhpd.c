@@ -715,6 +715,7 @@ int main(int argc, char **argv) {
                 log_error(&d.log, "cannot set up the %s platform: %s", d.opt.platform, strerror(-r));
                 goto out;
         }
+        setup_statefile(&d); /* before any thread runs a transaction: hooks are added here */
         if (d.lp) {
                 /* Resync at start: whatever was hot-added while dhpd did not
                  * run is brought online and notified now. */
@@ -735,7 +736,6 @@ int main(int argc, char **argv) {
         } else if (d.opt.scenario && run_scenario(&d) < 0) {
                 goto out;
         }
-        setup_statefile(&d);
         r = setup_server(&d);
         if (r < 0) {
                 log_error(&d.log, "cannot serve clients: %s", strerror(-r));

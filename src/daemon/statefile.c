@@ -210,7 +210,8 @@ static void *writer_thread(void *userdata) {
                 struct version *v;
                 int r;
 
-                while (!sf->head && !sf->stop)
+                /* writing: statefile_new() writes version 1 itself. */
+                while ((!sf->head || sf->writing) && !sf->stop)
                         pthread_cond_wait(&sf->cond, &sf->lock);
                 if (!sf->head)
                         break; /* stopping, everything written */
@@ -252,6 +253,7 @@ static int make_dir(const char *dir) {
 
 int statefile_new(struct statefile **ret, struct engine *e, const char *dir, struct logger *log) {
         struct statefile *sf;
+        struct version *v;
         int r;
 
         if (!ret || !e || !dir || !dir[0])
@@ -296,11 +298,27 @@ int statefile_new(struct statefile **ret, struct engine *e, const char *dir, str
         sf->following = true;
         pthread_mutex_unlock(&sf->lock);
         refresh(sf);
-        /* Version 1 on disk before dhpd says READY. */
+        /* Version 1 on disk before dhpd goes on (it says READY later), written
+         * here rather than waiting for the writer to be scheduled. */
         pthread_mutex_lock(&sf->lock);
-        while (sf->head || sf->writing)
-                pthread_cond_wait(&sf->cond, &sf->lock);
-        r = sf->last_error;
+        v = sf->head;
+        if (v) {
+                sf->head = v->next;
+                if (!sf->head)
+                        sf->tail = NULL;
+                sf->queued--;
+                sf->writing = true;
+        }
+        pthread_mutex_unlock(&sf->lock);
+        r = v ? write_version(sf, v->text) : -ENOMEM;
+        if (v) {
+                free(v->text);
+                free(v);
+        }
+        pthread_mutex_lock(&sf->lock);
+        sf->writing = false;
+        sf->last_error = r;
+        pthread_cond_broadcast(&sf->cond);
         pthread_mutex_unlock(&sf->lock);
         if (r < 0)
                 log_warning(&sf->log, "the state file %s is not written; each change tries again", sf->path);
