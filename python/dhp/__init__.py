@@ -49,7 +49,7 @@ __all__ = [
     "open", "Context", "Error", "Class", "Event", "ProcState", "ProcChangeState", "ProcChange", "ProcRegistration",
     "DeviceEvent", "ArrivalRegistration", "Record", "Monitor", "MemCond", "Threshold", "MEMCOND_NAMES",
     "RebalancePolicy", "AffinityPolicy", "RebalanceRequest", "RebalanceContext", "Device", "Driver", "IoQueue",
-    "IoqStat", "SimCpuAdd", "Status", "MemoryStatus", "Limits", "LimitsRegistration", "check_scenario", "has",
+    "IoqStat", "SimCpuAdd", "Status", "MemoryStatus", "MemoryDevice", "MemoryBlock", "MemoryZone", "Limits", "LimitsRegistration", "check_scenario", "has",
     "library_path", "VERSION",
 ]
 
@@ -351,6 +351,38 @@ class Context:
         """The indexes of the admitted processors."""
         return [i for i, s in enumerate(self.processors()) if s is ProcState.ADMITTED]
 
+    def proc_online(self, index: int) -> tuple:
+        """Run a new add transaction for a present, unadmitted processor
+        (its add was vetoed or failed): ``(admitted, status)``, status the
+        reason when not admitted (``dhp_proc_online``).  Error(EALREADY)
+        when admitted already, ENODEV for an empty slot."""
+        _need("dhp_proc_online")
+        st = c_int(0)
+        r = _check(lib.dhp_proc_online(self._p(), index, byref(st)), "dhp_proc_online", self)
+        return r == 0, st.value
+
+    def memory_devices(self) -> list:
+        """The memory devices and their blocks (``dhp_memory_snapshot_*``)."""
+        _need("dhp_memory_snapshot_new")
+        snap = c_void_p()
+        _check(lib.dhp_memory_snapshot_new(self._p(), byref(snap)), "dhp_memory_snapshot_new", self)
+        try:
+            out = []
+            for i in range(lib.dhp_memory_snapshot_get_count(snap)):
+                base, size, nb, on = c_uint64(), c_uint64(), c_uint32(), c_uint32()
+                arrived = _check(lib.dhp_memory_snapshot_get_device(snap, i, byref(base), byref(size), byref(nb),
+                                                                    byref(on)), "dhp_memory_snapshot_get_device")
+                blocks = []
+                for k in range(nb.value):
+                    idx, st, zone = c_uint64(), c_int(), c_int()
+                    _check(lib.dhp_memory_snapshot_get_block(snap, i, k, byref(idx), byref(st), byref(zone)),
+                           "dhp_memory_snapshot_get_block")
+                    blocks.append(MemoryBlock(idx.value, st.value == 1, MemoryZone(zone.value)))
+                out.append(MemoryDevice(base.value, size.value, nb.value, on.value, bool(arrived), blocks))
+            return out
+        finally:
+            lib.dhp_memory_snapshot_free(snap)
+
     def register_proc(self, callback: Callable[["ProcChange"], Any], *, name: Optional[str] = None,
                       add_existing: bool = False, veto_on_error: bool = False) -> "ProcRegistration":
         """Synchronous processor notification (``dhp_proc_register``):
@@ -497,10 +529,29 @@ class SimCpuAdd(NamedTuple):
     admitted: bool
 
 
-class MemoryStatus(NamedTuple):
+class MemoryZone(enum.IntEnum):
+    UNKNOWN = 0
+    NORMAL = 1
+    MOVABLE = 2
+
+
+class MemoryBlock(NamedTuple):
+    index: int     # the kernel's block index (Linux: memoryN)
+    online: bool
+    zone: MemoryZone
+
+
+class MemoryDevice(NamedTuple):
+    """A memory device as one hot-add brought it, and its blocks."""
     base: int
     size: int
-    online: bool
+    nblocks: int
+    online_blocks: int
+    arrived: bool   # every block online
+    blocks: list
+
+
+MemoryStatus = MemoryDevice  # the name status() used first
 
 
 class Status(NamedTuple):
@@ -514,8 +565,16 @@ class Status(NamedTuple):
 
 
 def _memory_devices(ctx: Context) -> Optional[list]:
-    # Memory device enumeration is not in this libdhp yet: None says so.
-    return None
+    """The memory devices, or None where the library or the target cannot
+    enumerate them (an older libdhp; a dhpd that does not send blocks)."""
+    if getattr(lib, "dhp_memory_snapshot_new", None) is None:
+        return None
+    try:
+        return ctx.memory_devices()
+    except Error as e:
+        if e.errno == _errno.EOPNOTSUPP:
+            return None
+        raise
 
 
 # ---------------------------------------------------------------- registrations
@@ -553,10 +612,14 @@ class _Child:
 class ProcChange:
     """One call of a synchronous callback; valid only during it."""
 
-    __slots__ = ("_ptr", "state", "index", "number", "_status")
+    __slots__ = ("_ptr", "state", "index", "number", "_status", "registration")
 
-    def __init__(self, ptr: int) -> None:
+    def __init__(self, ptr: int, registration: "ProcRegistration") -> None:
         self._ptr = ptr
+        #: The registration this call is for: ``change.registration.close()``
+        #: deregisters from inside the callback (the rest of its phases are
+        #: skipped; during ADD_EXISTING, register_proc() then returns it closed).
+        self.registration = registration
         self.state = ProcChangeState(lib.dhp_proc_change_get_state(ptr))
         self.index: int = lib.dhp_proc_change_get_index(ptr)
         n = lib.dhp_proc_change_get_number(ptr)
@@ -599,8 +662,14 @@ class ProcRegistration(_Child):
         self.callback = callback
         self.veto_on_error = veto_on_error
 
+        self._gone = False  # closed, by a callback perhaps before register returned
+
         def trampoline(_userdata, change_ptr):
-            change = ProcChange(change_ptr)
+            if self._ptr is None and not self._gone and getattr(lib, "dhp_proc_change_get_reg", None):
+                # ADD_EXISTING, or an add racing the registration: the
+                # handle, so that the callback can deregister itself.
+                self._ptr = c_void_p(lib.dhp_proc_change_get_reg(change_ptr))
+            change = ProcChange(change_ptr, self)
             ok, _ = ctx._guard("processor", callback, change)
             if not ok and self.veto_on_error and change.state is ProcChangeState.ADD_START:
                 lib.dhp_proc_change_veto(change_ptr, -_errno.ECANCELED)
@@ -610,15 +679,20 @@ class ProcRegistration(_Child):
         self._cb = PROC_CB(trampoline)  # alive as long as the registration
         p = c_void_p()
         ctx._adopt(self)
-        try:
-            _check(lib.dhp_proc_register(ctx._p(), _b(name), _PROC_ADD_EXISTING if add_existing else 0, self._cb,
-                                         None, byref(p)), "dhp_proc_register", ctx)
-        except BaseException:
+        r = lib.dhp_proc_register(ctx._p(), _b(name), _PROC_ADD_EXISTING if add_existing else 0, self._cb, None,
+                                  byref(p))
+        if r == -_errno.ECANCELED and self._gone:
+            return  # the callback deregistered itself during ADD_EXISTING: closed
+        if r < 0:
+            self._ptr = None
+            self._gone = True
             ctx._drop(self)
-            raise
-        self._ptr = p
+            _check(r, "dhp_proc_register", ctx)
+        if not self._gone:
+            self._ptr = p  # else: a racing add's callback deregistered it; the handle is freed
 
     def _free(self, ptr: c_void_p) -> None:
+        self._gone = True
         lib.dhp_proc_deregister(ptr)
 
 
@@ -658,7 +732,13 @@ class ArrivalRegistration(_Child):
         self.callback = callback
         self.cls = cls
 
+        self._gone = False
+
         def trampoline(_userdata, ev_ptr):
+            if self._ptr is None and not self._gone and getattr(lib, "dhp_device_event_get_reg", None):
+                # Delivered before register returned: the handle, so that
+                # close() works from the callback.
+                self._ptr = c_void_p(lib.dhp_device_event_get_reg(ev_ptr))
             ctx._guard("arrival", callback, DeviceEvent._snap(ev_ptr))
 
         self._cb = ARRIVAL_CB(trampoline)
@@ -671,9 +751,11 @@ class ArrivalRegistration(_Child):
         except BaseException:
             ctx._drop(self)
             raise
-        self._ptr = p
+        if not self._gone:
+            self._ptr = p
 
     def _free(self, ptr: c_void_p) -> None:
+        self._gone = True
         lib.dhp_arrival_unregister(ptr)
 
 

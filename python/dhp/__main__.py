@@ -37,7 +37,9 @@ def status(args: argparse.Namespace) -> int:
         print(json.dumps({
             "processors": [{"index": i, "state": s.name.lower()} for i, s in enumerate(st.processors)],
             "memory_conditions": st.memory_conditions,
-            "memory": None if st.memory is None else [m._asdict() for m in st.memory],
+            "memory": None if st.memory is None else [
+                {"base": m.base, "size": m.size, "blocks": m.nblocks, "online_blocks": m.online_blocks,
+                 "arrived": m.arrived} for m in st.memory],
         }))
         return 0
     print(f"processors ({len(st.processors)} slots):")
@@ -47,7 +49,7 @@ def status(args: argparse.Namespace) -> int:
     if st.memory is not None:
         print("memory devices:")
         for m in st.memory:
-            print(f"  memory@{m.base:#x}  {m.size >> 20} MiB  {'online' if m.online else 'offline'}")
+            print(f"  memory@{m.base:#x}  {m.size >> 20} MiB  {m.online_blocks}/{m.nblocks} blocks online")
     print("memory conditions:")
     for name, on in st.memory_conditions.items():
         print(f"  {name:<24} {'set' if on else 'clear'}")

@@ -133,7 +133,18 @@ _DECLS = [
     ("dhp_memcond_get_threshold", c_int, [_p, c_int, _u64p]),
     ("dhp_memcond_configure", c_int, [_p, _str, _strp]),
     ("dhp_memcond_next_timeout_ms", c_int, [_p]),
-    # Newer functions: bound when the library has them (doc/limits-api.md).
+    # Newer functions: bound when the library has them.
+    ("dhp_proc_online", c_int, [_p, c_uint32, POINTER(c_int)], True),
+    ("dhp_proc_change_get_reg", _p, [_p], True),
+    ("dhp_device_event_get_reg", _p, [_p], True),
+    ("dhp_memory_snapshot_new", c_int, [_p, _pp], True),
+    ("dhp_memory_snapshot_free", None, [_p], True),
+    ("dhp_memory_snapshot_get_count", c_uint32, [_p], True),
+    ("dhp_memory_snapshot_get_device", c_int, [_p, c_uint32, _u64p, _u64p, _u32p, _u32p], True),
+    ("dhp_memory_snapshot_get_block", c_int, [_p, c_uint32, c_uint32, _u64p, POINTER(c_int), POINTER(c_int)],
+     True),
+    ("dhp_last_error", _str, [_p], True),
+    # doc/limits-api.md
     ("dhp_limits_register", c_int, [_p, _str, c_uint32, LIMITS_CB, _p, _pp], True),
     ("dhp_limits_unregister", None, [_p], True),
     ("dhp_limits_get", c_int, [_p, _pp], True),

@@ -316,3 +316,76 @@ def test_newer_functions_reported():
             with dhp.open("sim") as ctx, pytest.raises(dhp.Error) as e:
                 ctx.limits() if name == "dhp_limits_get" else ctx.register_limits(print)
             assert e.value.errno == errno.ENOSYS
+
+
+@pytest.mark.skipif(not dhp.has("dhp_proc_online"), reason="libdhp without dhp_proc_online")
+def test_proc_online_retries_a_vetoed_processor():
+    with dhp.open("sim") as ctx:
+        refuse = [True]
+
+        def cb(c):
+            if c.state is dhp.ProcChangeState.ADD_START and refuse[0]:
+                c.veto(errno.EAGAIN)
+
+        ctx.register_proc(cb)
+        assert ctx.sim_cpu_add() == (2, False)
+        assert ctx.proc_online(2) == (False, -errno.EAGAIN)
+        refuse[0] = False
+        assert ctx.proc_online(2) == (True, 0)
+        with pytest.raises(dhp.Error) as e:
+            ctx.proc_online(2)
+        assert e.value.errno == errno.EALREADY
+        with pytest.raises(dhp.Error) as e:
+            ctx.proc_online(7)
+        assert e.value.errno == errno.ENODEV
+
+
+@pytest.mark.skipif(not dhp.has("dhp_memory_snapshot_new"), reason="libdhp without memory snapshots")
+def test_memory_devices(ctx, target):
+    if target != "sim":
+        try:
+            ctx.memory_devices()
+        except dhp.Error as e:
+            assert e.errno == errno.EOPNOTSUPP
+            assert ctx.status().memory is None
+            pytest.skip("this dhpd does not send memory blocks yet")
+    base = ctx.sim_memory_add(256 << 20)
+    devs = ctx.memory_devices()
+    d = [m for m in devs if m.base == base][0]
+    assert (d.size, d.nblocks, d.online_blocks, d.arrived) == (256 << 20, 2, 2, True)
+    assert all(b.online for b in d.blocks) and len(d.blocks) == 2
+    assert ctx.status().memory == devs
+
+
+@pytest.mark.skipif(not dhp.has("dhp_proc_change_get_reg"), reason="libdhp without dhp_proc_change_get_reg")
+def test_deregister_from_inside(ctx):
+    calls = []
+
+    def once(c):
+        calls.append((c.state, c.index))
+        c.registration.close()  # during ADD_EXISTING: no further call
+
+    reg = ctx.register_proc(once, add_existing=True)
+    assert reg.closed and calls == [(dhp.ProcChangeState.ADD_START, 0)]
+
+    def at_start(c):
+        calls.append((c.state, c.index))
+        if c.state is dhp.ProcChangeState.ADD_START:
+            c.registration.close()  # no second phase for this add
+
+    calls.clear()
+    reg = ctx.register_proc(at_start)
+    assert ctx.sim_cpu_add().admitted
+    assert reg.closed and calls == [(dhp.ProcChangeState.ADD_START, 2)]
+
+    got = []
+
+    def arrival_once(ev):
+        got.append(ev.name)
+        areg.close()
+
+    areg = ctx.register_arrival(dhp.Class.PROCESSOR, arrival_once, include_existing=True)
+    wait_for(lambda: (ctx.wait(0.2), ctx.process()) and got, what="the first arrival")
+    ctx.wait(0.2)
+    ctx.process()
+    assert got == ["cpu0"] and areg.closed
