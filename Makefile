@@ -161,6 +161,7 @@ bench: deps $(BUILD_BENCH)/build.ninja
 	BENCH_RUNS=$(BENCH_RUNS) $(BUILD_BENCH)/bench/bench-ipc $(BUILD_BENCH)/src/dhpd 200
 	cd go && GOPROXY=off GOCACHE=$${GOCACHE:-$(abspath $(BUILD_BENCH))/go-cache} go run ./cmd/dhp-bench-arrivals \
 		-dhpd $(abspath $(BUILD_BENCH))/src/dhpd -c $(abspath $(BUILD_BENCH))/bench/bench-arrivals -reps $(BENCH_RUNS)
+	$(PYTHON) bench/bench-python.py --build $(BUILD_BENCH) --reps $(BENCH_RUNS)
 
 bench-quick: deps $(BUILD_BENCH)/build.ninja
 	$(MESON) compile -C $(BUILD_BENCH)
