@@ -118,7 +118,10 @@ static void publish_locked(struct statefile *sf) {
         pthread_cond_broadcast(&sf->cond);
         return;
 nomem:
-        /* The next change renders the whole state again. */
+        /* Forget the last rendering: the next change, whatever it is,
+         * writes the whole state again. */
+        free(sf->last);
+        sf->last = NULL;
         log_warning(&sf->log, "state file: out of memory; %s is behind until the next change", sf->path);
 }
 
