@@ -297,12 +297,14 @@ int statefile_new(struct statefile **ret, struct engine *e, const char *dir, str
                 statefile_free(sf);
                 return r;
         }
+        /* Version 1 on disk before dhpd goes on (it says READY later), written
+         * here rather than waiting for the writer to be scheduled: `writing`
+         * keeps the writer off the queue meanwhile. */
         pthread_mutex_lock(&sf->lock);
         sf->following = true;
+        sf->writing = true;
         pthread_mutex_unlock(&sf->lock);
         refresh(sf);
-        /* Version 1 on disk before dhpd goes on (it says READY later), written
-         * here rather than waiting for the writer to be scheduled. */
         pthread_mutex_lock(&sf->lock);
         v = sf->head;
         if (v) {
@@ -310,7 +312,6 @@ int statefile_new(struct statefile **ret, struct engine *e, const char *dir, str
                 if (!sf->head)
                         sf->tail = NULL;
                 sf->queued--;
-                sf->writing = true;
         }
         pthread_mutex_unlock(&sf->lock);
         r = v ? write_version(sf, v->text) : -ENOMEM;
@@ -324,7 +325,8 @@ int statefile_new(struct statefile **ret, struct engine *e, const char *dir, str
         pthread_cond_broadcast(&sf->cond);
         pthread_mutex_unlock(&sf->lock);
         if (r < 0)
-                log_warning(&sf->log, "the state file %s is not written; each change tries again", sf->path);
+                log_warning(&sf->log, "cannot write the state file %s: %s; each change tries again", sf->path,
+                            strerror(-r));
         *ret = sf;
         return 0;
 }
