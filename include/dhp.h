@@ -61,29 +61,88 @@ typedef struct dhp dhp;
  *     sends each phase to every client process at once and each process runs
  *     its callbacks in registration order; a veto in any process fails the
  *     add in all.  A callback sees the vetoes of its own process only.
- *     Requests that wait for dhpd (registering, sim control, status) fail
- *     with -EDEADLK on that thread; deregistration never waits for dhpd.
+ *     Inside a synchronous callback every call that waits (for the
+ *     transaction in-process, for dhpd's answer through dhpd) fails with
+ *     -EDEADLK, on every target: dhp_proc_count, dhp_proc_get_state,
+ *     dhp_proc_register, dhp_arrival_register, dhp_monitor_add,
+ *     dhp_reconnect, the dhp_sim_* calls, dhp_memcond_open and the
+ *     threshold calls, dhp_device_new and the class opt-out calls.
+ *     Deregistrations never wait (for dhpd) and may be called there.
  *   - ADD_EXISTING callbacks run on the connection thread too, before
  *     dhp_proc_register() returns.
  *   - monitors run on the connection thread; arrivals as everywhere, on
  *     dhp_process() or the notification thread.
  *   - memory condition events are dhpd's: a handle's fd, wait and is_set
  *     follow the state dhpd sends (current before dhp_memcond_open()
- *     returns); changing thresholds needs dhpd's permission (-EPERM).
+ *     returns); a change that follows a memory ARRIVAL still queued in
+ *     this process waits for that arrival to be delivered (the model's
+ *     order: the arrival, then the conditions), otherwise it is made as
+ *     soon as it is read; changing thresholds needs dhpd's permission
+ *     (-EPERM).
+ *   - registrations are capped per client by dhpd (max_registrations,
+ *     default 64, synchronous and arrival together): -ENOSPC past it.
  *   - devices live in dhpd (creating and changing them needs its
  *     permission, -EPERM); driver handlers run on dhp_process() or the
  *     notification thread as in-process, and each must answer within
  *     dhpd's [sync] deadline: a late QUERY_STOP counts as refused, a late
  *     STOP or START as done.  Device names are dhpd-wide (-EEXIST).
- *   - while connected to a dhpd on real hardware, every thread of the
- *     process is kept on admitted processors (sched_setaffinity of each
- *     thread in /proc/self/task at connect and after each ADD_COMPLETE);
- *     a thread that widens its own mask afterwards is not held back.
+ *
+ * CPU affinity (targets "linux", and "unix:" with a dhpd on real
+ * hardware): Linux lets a thread run on a hot-added processor as soon as
+ * it is online, before its ADD_START.  While the context holds at least
+ * one synchronous registration (dhp_proc_register), and only then, the
+ * library keeps the process's threads off processors that are not yet
+ * admitted, without overriding the application's own pinning:
+ *   - from each thread's own mask it removes only processors not
+ *     admitted, and records, per thread, exactly what it removed; a thread
+ *     pinned only to processors not admitted is left alone;
+ *   - at a processor's admission (before ADD_COMPLETE) each thread gets
+ *     it back only if the library had removed it from that thread: a
+ *     thread pinned by the application (taskset, CPUAffinity=,
+ *     sched_setaffinity) stays pinned;
+ *   - a thread that sets its own mask meanwhile keeps what it set: the
+ *     library leaves it alone from then on;
+ *   - a thread created meanwhile inherits its creator's reduced mask; at
+ *     the next admission or release the library treats a thread it does
+ *     not know, whose mask is exactly the mask it left on a thread it
+ *     removed processors from, as that thread's child and gives it the
+ *     same processors back (a child of an application-pinned thread whose
+ *     pin happens to equal that mask cannot be told apart and widens too);
+ *   - when the last synchronous registration goes, and at dhp_close(),
+ *     every thread gets back everything still withheld: every mask is as
+ *     the application would have it.
+ * A context with only arrival registrations, monitors or memory condition
+ * handles never touches a mask.
+ *
+ * Fork: a context belongs to the process that opened it.  In a child
+ * after fork() every call on the parent's context fails at once with
+ * -ECHILD (the threads that would answer are not in the child), and so
+ * does every request on one of its handles that would wait for dhpd;
+ * dhp_close() there only closes the child's copies of the context's own
+ * descriptors and of its connection to dhpd (never shutting the parent's
+ * connection down; the memory is not freed: a thread of the parent may
+ * have held its locks at the fork).  Handles of the parent's context are
+ * not to be used in the child.  A child opens a context of its own.  All
+ * descriptors are O_CLOEXEC.
+ *
  * Errors: -EINVAL (malformed target or options), -EPROTONOSUPPORT (unknown
  * target kind, or dhpd speaks another major protocol version), -ENOENT or
- * -ECONNREFUSED (dhpd not running), -EACCES, -ENOMEM.
+ * -ECONNREFUSED (dhpd not running), -EACCES, -ENOMEM.  dhp_strerror()
+ * explains the failure (which socket, what to start).
  */
 DHP_EXPORT int dhp_open(dhp **ret, const char *target);
+
+/*
+ * dhp_strerror - a sentence explaining `error` (a negative or positive
+ * errno), for a person: when the last call of the calling thread that
+ * failed with this error left an explanation, that one ("Operation not
+ * permitted: dhpd (/run/dhp/dhpd.sock) refused the request: permission
+ * denied: this needs root or membership in group 'dhp'"), else the errno's
+ * own text.  Per thread, so thread-safe; the string stays valid until the
+ * calling thread's next call of the library.  Never NULL.  dhp_open()
+ * leaves one for the reason it failed (dhpd not running, ...).
+ */
+DHP_EXPORT const char *dhp_strerror(int error);
 
 /*
  * dhp_reconnect - after the connection to dhpd was lost (dhp_process()
@@ -95,12 +154,17 @@ DHP_EXPORT int dhp_open(dhp **ret, const char *target);
  * registration of its class as an ARRIVAL (not existing), once; devices
  * already reported or present at registration are not reported again.  Not automatic: the caller decides
  * when (and how often) to retry.  -ENOENT/-ECONNREFUSED while dhpd is still
- * down; -EOPNOTSUPP for a target that is not "unix:".
+ * down; -EISCONN while the connection is live (nothing is done: tearing it
+ * down would drop the process out of transactions until it re-registered);
+ * -EOPNOTSUPP for a target that is not "unix:"; -EDEADLK inside a
+ * synchronous callback; -ECHILD in a child after fork().
  */
 DHP_EXPORT int dhp_reconnect(dhp *ctx);
 
 /* dhp_close - stop the notification thread if any, drop every registration
- * and free the context.  Must not be called from inside a callback. */
+ * (giving back every processor withheld from a thread, see dhp_open()) and
+ * free the context.  Must not be called from inside a callback.  In a
+ * child after fork(): see "Fork" at dhp_open(). */
 DHP_EXPORT void dhp_close(dhp *ctx);
 
 /*
@@ -111,9 +175,16 @@ DHP_EXPORT int dhp_get_fd(dhp *ctx);
 
 /*
  * dhp_process - deliver every pending asynchronous notification on the
- * calling thread.  Returns the number delivered (>= 0) or a negative errno.
+ * calling thread.  Returns a positive number when it delivered something,
+ * 0 when nothing was pending, or a negative errno.  The number counts the
+ * queued items run, not callbacks, and differs between targets for the
+ * same events: in-process one item per device arrival (delivered to every
+ * arrival registration of its class), one per rebalance, one per memory
+ * condition change; through dhpd one per arrival registration, one per
+ * driver request.  Compare it with 0 only.
  * -EBUSY when the context runs its own notification thread; -ECONNRESET
- * once dhpd went away (see dhp_reconnect()).
+ * once dhpd went away (see dhp_reconnect()); -ECHILD in a child after
+ * fork().
  */
 DHP_EXPORT int dhp_process(dhp *ctx);
 
@@ -155,9 +226,12 @@ typedef enum dhp_proc_state {
         DHP_PROC_ADMITTED = 3,  /* in the schedulable set */
 } dhp_proc_state;
 
-/* dhp_proc_count - number of processor slots (possible processors). */
+/* dhp_proc_count - number of processor slots (possible processors).
+ * -EDEADLK inside a synchronous callback, on every target (the callback
+ * gets its processor from its dhp_proc_change). */
 DHP_EXPORT int dhp_proc_count(dhp *ctx, uint32_t *ret_count);
-/* dhp_proc_get_state - state of processor `index`; -ERANGE past the end. */
+/* dhp_proc_get_state - state of processor `index`; -ERANGE past the end;
+ * -EDEADLK inside a synchronous callback, on every target. */
 DHP_EXPORT int dhp_proc_get_state(dhp *ctx, uint32_t index, dhp_proc_state *ret_state);
 
 /*
@@ -285,11 +359,17 @@ enum {
  * dhp_proc_register - register a synchronous processor callback.
  * Callbacks of one add run one at a time, in registration order, on the
  * thread running the hot-add.  `name` labels the registration in the
- * notification stream (NULL: the context's name).  Errors: -EINVAL,
- * -ENOMEM, -EDEADLK (ADD_EXISTING from inside a synchronous callback), the
- * veto error of an ADD_EXISTING registration, or -ECANCELED when the
- * callback deregistered its own registration during the ADD_EXISTING calls
- * (then nothing is left to deregister and *ret is not written).
+ * notification stream (NULL: the context's name).  On target "linux", and
+ * through a dhpd on real hardware, the first synchronous registration
+ * starts keeping the process's threads off processors not yet admitted
+ * (see "CPU affinity" at dhp_open()).  Errors: -EINVAL, -ENOMEM, -EDEADLK
+ * (from inside a synchronous callback, on every target), the veto error of
+ * an ADD_EXISTING registration, -ECANCELED when the callback deregistered
+ * its own registration during the ADD_EXISTING calls (then nothing is left
+ * to deregister and *ret is not written); through dhpd also -EPERM (synchronous
+ * registration needs root or dhpd's group, see dhp_strerror()), -ENOSPC
+ * (dhpd's cap of registrations per client, 64 by default, synchronous and
+ * arrival together) and -ECONNRESET.
  */
 DHP_EXPORT int dhp_proc_register(dhp *ctx, const char *name, uint32_t flags,
                                  dhp_proc_cb cb, void *userdata, dhp_proc_reg **ret);
@@ -368,7 +448,10 @@ enum {
  * class.  Delivered on the notification thread (dhp_process() or the
  * context's own), never inside the hot-add transaction; a processor's
  * arrival only after its ADD_COMPLETE, a memory device's only once every
- * block of it is online.  Errors: -EINVAL, -ENOMEM.
+ * block of it is online.  Errors: -EINVAL, -ENOMEM, -EDEADLK (from inside a
+ * synchronous callback, on every target); through dhpd also -ENOSPC
+ * (dhpd's cap of registrations per client, 64 by default, synchronous and
+ * arrival together) and -ECONNRESET.
  */
 DHP_EXPORT int dhp_arrival_register(dhp *ctx, const char *name, dhp_class cls, uint32_t flags,
                                     dhp_arrival_cb cb, void *userdata, dhp_arrival_reg **ret);
@@ -418,7 +501,8 @@ typedef struct dhp_monitor dhp_monitor;
  * dhp_monitor_add - receive every record of the stream, on the thread that
  * produced it (the hot-add thread for sync records, the notification thread
  * for async ones), serialised: one record at a time, in seq order.  The
- * callback must not call back into the context.
+ * callback must not call back into the context.  -EDEADLK from inside a
+ * synchronous callback.  A monitor never changes a thread's affinity.
  */
 DHP_EXPORT int dhp_monitor_add(dhp *ctx, dhp_monitor_cb cb, void *userdata, dhp_monitor **ret);
 DHP_EXPORT void dhp_monitor_remove(dhp_monitor *m);
@@ -648,6 +732,13 @@ DHP_EXPORT int dhp_ioq_get_stat(dhp_ioq *q, dhp_ioq_stat which, uint64_t *ret);
 /* ------------------------------------------------------------------------ */
 
 /*
+ * Through a dhpd run with --platform sim the same calls act on dhpd's
+ * simulated partition (they need root or dhpd's group: -EPERM); a dhpd on
+ * real hardware refuses them with -EOPNOTSUPP.  Every one fails with
+ * -EDEADLK from inside a synchronous callback, on every target.
+ */
+
+/*
  * dhp_sim_cpu_add - hot-add one processor into the first absent slot and
  * run its transaction on the calling thread (synchronous callbacks run
  * here).  Returns 0 when the processor was admitted, 1 when the add was
@@ -826,8 +917,11 @@ DHP_EXPORT int dhp_memcond_next_timeout_ms(dhp *ctx);
  * CommitLimit; DHP_SIM_LEVEL_KEEP keeps a value.  The events are
  * re-evaluated at once, on the calling thread.  At open the sim has 3/4 of
  * its memory available and no commit figures (commit events clear); memory
- * hot-add adds to total and available.  Errors: -EINVAL (available above
- * total), -EOPNOTSUPP on another target.
+ * hot-add adds to total and available.  Through a sim dhpd the levels are
+ * dhpd's and this process's events follow dhpd's state (current when the
+ * call returns, unless a memory arrival is still queued here).  Errors:
+ * -EINVAL (available above total), -EOPNOTSUPP on target "linux" or a
+ * dhpd on real hardware, -EPERM through dhpd without its permission.
  */
 DHP_EXPORT int dhp_sim_memory_set_levels(dhp *ctx, uint64_t total, uint64_t available, uint64_t commit_charge,
                                          uint64_t commit_limit);

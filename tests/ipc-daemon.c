@@ -22,6 +22,10 @@ void ipc_daemon_start(const char *sync_conf) {
         FILE *f;
 
         assert_non_null(dhpd);
+        /* Never the host's socket: only one inside this test's directory
+         * (scripts/check-test-paths.sh checks that dhpd gets --socket). */
+        assert_true(ipc_dir[0] == '/' && strncmp(ipc_sock, ipc_dir, strlen(ipc_dir)) == 0 &&
+                    ipc_sock[strlen(ipc_dir)] == '/' && !strstr(ipc_sock, ".."));
         snprintf(conf, sizeof(conf), "%s/dhpd.conf", ipc_dir);
         f = fopen(conf, "w");
         assert_non_null(f);

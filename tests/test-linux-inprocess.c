@@ -6,6 +6,7 @@
  * are real (this machine's CPUs 0 and 1); only the hardware is fake.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -62,9 +63,11 @@ static void test_threads_kept_on_admitted_cpus(void **state) {
         assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
         snprintf(target, sizeof(target), "linux:root=%s,uevent-fd=%d", fs.root, sv[0]);
         assert_int_equal(dhp_open(&ctx, target), 0);
+        /* No synchronous registration yet: no mask is touched. */
+        assert_true(has_cpu(0, 1));
+        assert_int_equal(dhp_proc_register(ctx, "obs", 0, cb, &o, &reg), 0);
         /* Only cpu0 is admitted: every thread is kept there. */
         assert_false(has_cpu(0, 1));
-        assert_int_equal(dhp_proc_register(ctx, "obs", 0, cb, &o, &reg), 0);
 
         /* cpu1 is hot-added. */
         assert_int_equal(fake_sysfs_write(&fs, "sys/devices/system/cpu/present", "0-1\n"), 0);
@@ -79,6 +82,207 @@ static void test_threads_kept_on_admitted_cpus(void **state) {
 
         dhp_proc_deregister(reg);
         dhp_close(ctx);
+        close(sv[1]);
+        fake_sysfs_deinit(&fs);
+}
+
+/* ---- the application's own masks (issue 17, item 1) ---------------------------- */
+
+/* A thread of the application: pinned at its start (or not), and on
+ * command it sets its own mask. */
+struct app_thread {
+        pthread_t thread;
+        int pin;        /* -1: not pinned, else the only CPU */
+        int set_own;    /* on command 2: this CPU only */
+        pid_t tid;
+        struct flag state; /* 1: running; 2: set your mask; 3: done it; 4: exit */
+};
+
+static void set_mask(pid_t tid, int cpu) {
+        cpu_set_t m;
+
+        CPU_ZERO(&m);
+        if (cpu < 0) {
+                CPU_SET(0, &m);
+                CPU_SET(1, &m);
+        } else {
+                CPU_SET(cpu, &m);
+        }
+        assert_int_equal(sched_setaffinity(tid, sizeof(m), &m), 0);
+}
+
+static void *app_thread_main(void *userdata) {
+        struct app_thread *t = userdata;
+
+        t->tid = gettid();
+        if (t->pin >= 0)
+                set_mask(0, t->pin);
+        flag_set(&t->state, 1);
+        flag_wait(&t->state, 2, 30000);
+        if (flag_get(&t->state) == 2) {
+                set_mask(0, t->set_own);
+                flag_set(&t->state, 3);
+        }
+        flag_wait(&t->state, 4, 30000);
+        return NULL;
+}
+
+static void app_thread_start(struct app_thread *t, int pin, int set_own) {
+        t->pin = pin;
+        t->set_own = set_own;
+        flag_init(&t->state);
+        assert_int_equal(pthread_create(&t->thread, NULL, app_thread_main, t), 0);
+        assert_true(flag_wait(&t->state, 1, 5000));
+}
+
+static void app_thread_stop(struct app_thread *t) {
+        flag_set(&t->state, 4);
+        pthread_join(t->thread, NULL);
+}
+
+/* Which of CPUs 0 and 1 a thread may run on: bit 0, bit 1. */
+static int mask_of(pid_t tid) {
+        return (has_cpu(tid, 0) ? 1 : 0) | (has_cpu(tid, 1) ? 2 : 0);
+}
+
+struct during {
+        struct app_thread born; /* created inside ADD_START */
+        bool started;
+        struct flag done;
+};
+
+static void during_cb(void *userdata, const dhp_proc_change *c) {
+        struct during *d = userdata;
+
+        if (dhp_proc_change_get_index(c) != 1)
+                return;
+        if (dhp_proc_change_get_state(c) == DHP_PROC_ADD_START && !d->started) {
+                /* Created on the adding thread, which is held off cpu1:
+                 * it inherits the reduced mask and must get cpu1 back too. */
+                d->started = true;
+                app_thread_start(&d->born, -1, 0);
+        } else if (dhp_proc_change_get_state(c) == DHP_PROC_ADD_COMPLETE) {
+                flag_set(&d->done, 1);
+        }
+}
+
+static void hotadd_cpu1(struct fake_sysfs *fs, int sock) {
+        char msg[256];
+        int n;
+
+        assert_int_equal(fake_sysfs_write(fs, "sys/devices/system/cpu/present", "0-1\n"), 0);
+        assert_int_equal(fake_sysfs_write(fs, "sys/devices/system/cpu/cpu1/online", "0\n"), 0);
+        n = snprintf(msg, sizeof(msg), "add@/devices/system/cpu/cpu1%cACTION=add%cDEVPATH=/devices/system/cpu/cpu1%c"
+                     "SUBSYSTEM=cpu%cSEQNUM=1", 0, 0, 0, 0);
+        assert_int_equal(send(sock, msg, (size_t)n + 1, 0), n + 1);
+}
+
+static dhp *open_fake_linux(struct fake_sysfs *fs, int sv[2]) {
+        char target[512];
+        dhp *ctx;
+
+        assert_int_equal(fake_sysfs_init(fs), 0);
+        /* cpu1 possible, not yet present: the CPU the test adds, this
+         * machine's CPU 1 for the affinity calls. */
+        assert_int_equal(fake_sysfs_add_cpus(fs, 1, "0"), 0);
+        assert_int_equal(fake_sysfs_write(fs, "sys/devices/system/cpu/possible", "0-1\n"), 0);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
+        snprintf(target, sizeof(target), "linux:root=%s,uevent-fd=%d", fs->root, sv[0]);
+        assert_int_equal(dhp_open(&ctx, target), 0);
+        return ctx;
+}
+
+/* Pinned threads stay pinned; a thread created during the add gets the
+ * new CPU with the others; a thread that set its own mask keeps it. */
+static void test_affinity_respects_application_masks(void **state) {
+        struct app_thread pin0, pin1, free_, own;
+        struct during d = { 0 };
+        struct fake_sysfs fs;
+        dhp_proc_reg *reg;
+        int sv[2];
+        dhp *ctx;
+
+        if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || mask_of(0) != 3)
+                skip();
+        flag_init(&d.done);
+        app_thread_start(&pin0, 0, 0);
+        app_thread_start(&pin1, 1, 0);
+        app_thread_start(&free_, -1, 0);
+        app_thread_start(&own, -1, 1);
+        ctx = open_fake_linux(&fs, sv);
+        /* Opened, nothing registered: nothing touched. */
+        assert_int_equal(mask_of(0), 3);
+        assert_int_equal(mask_of(free_.tid), 3);
+        assert_int_equal(dhp_proc_register(ctx, "during", 0, during_cb, &d, &reg), 0);
+        /* Held: cpu1 removed where the library could; pinned threads as
+         * they were (pin1 is pinned only to a CPU not admitted: left). */
+        assert_int_equal(mask_of(0), 1);
+        assert_int_equal(mask_of(free_.tid), 1);
+        assert_int_equal(mask_of(pin0.tid), 1);
+        assert_int_equal(mask_of(pin1.tid), 2);
+        /* A thread sets its own mask meanwhile: that wins. */
+        flag_set(&own.state, 2);
+        assert_true(flag_wait(&own.state, 3, 5000));
+        assert_int_equal(mask_of(own.tid), 2);
+
+        hotadd_cpu1(&fs, sv[1]);
+        assert_true(flag_wait(&d.done, 1, 5000));
+        assert_true(d.started);
+        /* Admitted: exactly what was removed is given back. */
+        assert_int_equal(mask_of(0), 3);
+        assert_int_equal(mask_of(free_.tid), 3);
+        assert_int_equal(mask_of(d.born.tid), 3);
+        assert_int_equal(mask_of(pin0.tid), 1);
+        assert_int_equal(mask_of(pin1.tid), 2);
+        assert_int_equal(mask_of(own.tid), 2);
+
+        dhp_proc_deregister(reg);
+        dhp_close(ctx);
+        assert_int_equal(mask_of(pin0.tid), 1);
+        assert_int_equal(mask_of(pin1.tid), 2);
+        assert_int_equal(mask_of(own.tid), 2);
+        assert_int_equal(mask_of(0), 3);
+        app_thread_stop(&d.born);
+        app_thread_stop(&pin0);
+        app_thread_stop(&pin1);
+        app_thread_stop(&free_);
+        app_thread_stop(&own);
+        close(sv[1]);
+        fake_sysfs_deinit(&fs);
+}
+
+/* dhp_close() (and the last deregistration) with a CPU still withheld:
+ * every mask is the application's again; a thread created meanwhile by a
+ * held thread gets its due too. */
+static void test_affinity_given_back_at_close(void **state) {
+        struct app_thread pin0, later;
+        struct fake_sysfs fs;
+        dhp_proc_reg *reg;
+        int sv[2];
+        dhp *ctx;
+
+        if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || mask_of(0) != 3)
+                skip();
+        app_thread_start(&pin0, 0, 0);
+        ctx = open_fake_linux(&fs, sv);
+        assert_int_equal(dhp_proc_register(ctx, "a", 0, cb, &(struct obs){ 0 }, &reg), 0);
+        assert_int_equal(mask_of(0), 1);
+        app_thread_start(&later, -1, 0); /* inherits the reduced mask */
+        assert_int_equal(mask_of(later.tid), 1);
+        /* The last synchronous registration goes: everything back. */
+        dhp_proc_deregister(reg);
+        assert_int_equal(mask_of(0), 3);
+        assert_int_equal(mask_of(later.tid), 3);
+        assert_int_equal(mask_of(pin0.tid), 1);
+        /* Again, then dhp_close() with the registration still there. */
+        assert_int_equal(dhp_proc_register(ctx, "a", 0, cb, &(struct obs){ 0 }, &reg), 0);
+        assert_int_equal(mask_of(0), 1);
+        dhp_close(ctx);
+        assert_int_equal(mask_of(0), 3);
+        assert_int_equal(mask_of(later.tid), 3);
+        assert_int_equal(mask_of(pin0.tid), 1);
+        app_thread_stop(&pin0);
+        app_thread_stop(&later);
         close(sv[1]);
         fake_sysfs_deinit(&fs);
 }
@@ -310,6 +514,8 @@ int main(void) {
                 cmocka_unit_test(test_not_existing_before_add_complete),
                 cmocka_unit_test(test_online_after_veto),
                 cmocka_unit_test(test_memory_snapshot),
+                cmocka_unit_test(test_affinity_respects_application_masks),
+                cmocka_unit_test(test_affinity_given_back_at_close),
                 cmocka_unit_test(test_bad_linux_options),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

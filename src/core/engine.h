@@ -161,6 +161,9 @@ int engine_mem_device_blocks(struct engine *e, uint64_t id, struct engine_mem_in
  * online_movable or online_kernel); cleared when the block goes offline.
  * -ENOENT for a block no device holds, -EINVAL for a bad zone. */
 int engine_mem_block_set_zone(struct engine *e, uint64_t block, dhp_memory_zone zone);
+/* Whether the calling thread holds the transaction lock: it is running a
+ * transaction's synchronous callbacks (the library's -EDEADLK check). */
+bool engine_txn_owned_by_self(struct engine *e);
 
 /* Run fn under the transaction lock (serialised with every transaction);
  * -EDEADLK from inside a synchronous callback. */

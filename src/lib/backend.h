@@ -39,6 +39,10 @@ struct dhp_backend_ops {
         void (*stop)(void *b);
         /* Free the backend, its engine and its rebalance module. */
         void (*free)(void *b);
+        /* In a child after fork(): close this process's copies of the
+         * backend's descriptors without touching what the parent shares
+         * (no shutdown, no thread to join).  NULL: nothing to do. */
+        void (*abandon)(void *b);
         int (*reconnect)(void *b);
         /* 0, or the sticky error dhp_process() reports after the queue. */
         int (*error)(void *b);

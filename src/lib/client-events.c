@@ -26,15 +26,18 @@
 /* ---- processor states ---------------------------------------------------- */
 
 /*
- * Keep every thread of the process on admitted processors: at connect and
- * after each ADD_COMPLETE, each thread listed in /proc/self/task gets the
- * admitted set (lib/affinity.c).  Only for a daemon on real hardware: a
- * simulated partition's processors are not this machine's.
+ * The admitted processors, at connect and after each ADD_COMPLETE, for the
+ * affinity bookkeeping (lib/affinity.h: it touches threads only while a
+ * synchronous registration exists).  Only for a daemon on real hardware:
+ * a simulated partition's processors are not this machine's.
  */
+bool client_affinity_enabled(struct remote *r) {
+        return !(r->welcome_flags & IPC_WELCOME_SIMULATED) || r->aff_on_simulated;
+}
+
 void client_affinity_apply(struct remote *r) {
-        if (r->welcome_flags & IPC_WELCOME_SIMULATED)
-                return;
-        affinity_apply_states(r->admitted, r->nadmitted);
+        if (client_affinity_enabled(r))
+                affinity_set_states(&r->aff, r->admitted, r->nadmitted);
 }
 
 static void admitted_store(struct remote *r, const struct ipc_msg *m) {
@@ -67,8 +70,8 @@ static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
                 if (peer_phases_start(r->local, m->proc_change.index, &r->split, &status, &calls) < 0)
                         status = -ENOMEM;
         } else {
-                peer_phases_end(TAKE_PTR(r->split), (dhp_proc_change_state)m->proc_change.state,
-                                     m->proc_change.status);
+                /* Admitted before ADD_COMPLETE runs, as in-process: the
+                 * threads may run there when the callbacks learn of it. */
                 if (m->proc_change.state == DHP_PROC_ADD_COMPLETE) {
                         struct ipc_msg s = { .type = IPC_STATUS_PROC,
                                              .status_proc = { .first = m->proc_change.index, .count = 1 } };
@@ -76,6 +79,8 @@ static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
                         admitted_store(r, &s);
                         client_affinity_apply(r);
                 }
+                peer_phases_end(TAKE_PTR(r->split), (dhp_proc_change_state)m->proc_change.state,
+                                     m->proc_change.status);
         }
         a.proc_answer = (typeof(a.proc_answer)){ .txn = m->proc_change.txn, .state = m->proc_change.state,
                                                  .status = status, .ncalls = calls, .dur_ns = time_now_ns() - t0 };
@@ -180,9 +185,36 @@ static void forward_lost(struct remote *r, uint64_t count) {
 
 /* ---- memory conditions and devices, the connection thread's side ------------- */
 
-/* dhpd's state of an event: the local engine's event follows it (its
- * waiters, the handles' descriptors). */
+/* A change of an event, queued behind the arrivals read before it. */
+struct memcond_item {
+        struct engine_item base;
+        enum memcond_kind kind;
+        bool set;
+};
+
+static void memcond_item_run(struct engine *local, struct engine_item *base) {
+        struct memcond_item *it = (struct memcond_item *)base;
+
+        peer_inject_memcond(local, it->kind, it->set);
+}
+
+static void memcond_item_free(struct engine_item *base) {
+        free(base);
+}
+
+/*
+ * dhpd's state of an event: the local engine's event follows it (its
+ * waiters, the handles' descriptors).  In the model's order within this
+ * process: dhpd sends a memory device's ARRIVAL before the conditions it
+ * changes, and a change read while arrivals are still queued here (or
+ * being delivered) waits behind them in the same queue, so that no thread
+ * of the process sees the conditions change before the arrival callback
+ * ran.  With nothing queued, and for the state a subscription starts with
+ * (dhp_memcond_open() returns with it), the change is made at once.
+ */
 static void on_memcond_state(struct remote *r, const struct ipc_msg *m) {
+        bool set = m->memcond_state.flags & IPC_MEMCOND_SET;
+        struct memcond_item *it;
         struct entry *e;
         int kind = -1;
 
@@ -191,8 +223,19 @@ static void on_memcond_state(struct remote *r, const struct ipc_msg *m) {
         if (e)
                 kind = e->mkind;
         pthread_mutex_unlock(&r->lock);
-        if (kind >= 0)
-                peer_inject_memcond(r->local, (enum memcond_kind)kind, m->memcond_state.flags & IPC_MEMCOND_SET);
+        if (kind < 0)
+                return;
+        /* Only this thread queues arrivals: nothing slips in between. */
+        if ((m->memcond_state.flags & IPC_MEMCOND_INITIAL) || engine_idle(r->local) ||
+            !(it = calloc(1, sizeof(*it)))) {
+                peer_inject_memcond(r->local, (enum memcond_kind)kind, set);
+                return;
+        }
+        it->base.run = memcond_item_run;
+        it->base.free = memcond_item_free;
+        it->kind = (enum memcond_kind)kind;
+        it->set = set;
+        engine_queue(r->local, &it->base);
 }
 
 static void on_device_info(struct remote *r, const struct ipc_msg *m) {

@@ -18,7 +18,9 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
+#include "lib/affinity.h"
 #include "lib/client.h"
 
 enum entry_kind { ENTRY_SYNC, ENTRY_ARRIVAL, ENTRY_MEMCOND, ENTRY_DEVICE, ENTRY_DRIVER };
@@ -91,11 +93,18 @@ struct remote {
         uint32_t next_reg;
         unsigned nmonitors;
         char last_text[IPC_TEXT_MAX]; /* the last failed request's explanation */
+        pid_t pid; /* the process that connected: a child after fork() has no connection thread */
 
         /* the connection thread only */
         struct peer_phases *split;
         uint8_t *admitted; /* dhp_proc_state per slot, for affinity */
         uint32_t nadmitted;
+
+        /* Threads off processors not admitted while a synchronous
+         * registration exists (a dhpd on real hardware only, unless a
+         * test says otherwise). */
+        struct affinity aff;
+        atomic_bool aff_on_simulated; /* set by a test, read by the connection thread */
 };
 
 /* ---- client.c ---- */
@@ -115,8 +124,10 @@ int client_refresh_states(struct remote *r);
 
 /* One message read from dhpd; false when the connection must end. */
 bool client_dispatch(struct remote *r, const struct ipc_msg *m);
-/* Keep the process on the admitted processors (real hardware only). */
+/* Tell the affinity bookkeeping what is admitted (real hardware only). */
 void client_affinity_apply(struct remote *r);
+/* Whether this connection keeps threads off processors not admitted. */
+bool client_affinity_enabled(struct remote *r);
 
 /* ---- client-registry.c ---- */
 

@@ -111,9 +111,15 @@ int remote_proc_register(struct remote *r, const char *name, uint32_t flags, dhp
         m.proc_register.reg = e->id;
         m.proc_register.flags = flags;
         snprintf(m.proc_register.name, sizeof(m.proc_register.name), "%s", e->name);
+        /* Threads off processors not admitted before dhpd can send this
+         * registration an ADD_START (lib/affinity.h). */
+        if (client_affinity_enabled(r))
+                affinity_hold(&r->aff);
         ret2 = client_call(r, &m, &req);
         if (ret2 < 0 || !e->preg) {
                 client_entry_remove(r, e);
+                if (client_affinity_enabled(r))
+                        affinity_release(&r->aff);
                 return ret2 < 0 ? ret2 : -EIO;
         }
         *ret = e->preg;
@@ -133,8 +139,11 @@ void remote_proc_deregister(struct remote *r, dhp_proc_reg *reg) {
         }
         pthread_mutex_unlock(&r->lock);
         procnotify_deregister(reg);
-        if (e)
+        if (e) {
                 client_entry_remove(r, e);
+                if (client_affinity_enabled(r))
+                        affinity_release(&r->aff);
+        }
 }
 
 int remote_arrival_register(struct remote *r, const char *name, dhp_class cls, uint32_t flags, dhp_arrival_cb cb,

@@ -21,6 +21,7 @@
 
 #include "core/peer.h"
 #include "lib/client-internal.h"
+#include "lib/errtext.h"
 #include "util/macro.h"
 
 #define HANDSHAKE_TIMEOUT_MS 5000
@@ -55,13 +56,47 @@ int client_send(struct remote *r, const struct ipc_msg *m) {
         return 0;
 }
 
+static const char *errdesc(int error) {
+        const char *s = strerrordesc_np(-error);
+
+        return s ? s : "Unknown error";
+}
+
+/* The explanation of a failed request, for dhp_strerror(): dhpd's own
+ * sentence when it gave one. */
+static void call_explain(struct remote *r, int ret, const char *text) {
+        if (text && text[0])
+                errtext_set(ret, "%s: dhpd (%s) refused the request: %s", errdesc(ret), r->path, text);
+        else if (ret == -ECONNRESET)
+                errtext_set(ret, "%s: the connection to dhpd (%s) was lost; dhp_reconnect() connects again once "
+                            "dhpd is back", errdesc(ret), r->path);
+}
+
+/* Whether the caller is a child after fork(): the connection thread
+ * that would read the answer is not in this process. */
+static int check_forked(struct remote *r) {
+        if (getpid() == r->pid)
+                return 0;
+        errtext_set(-ECHILD, "%s: this context's connection to dhpd belongs to process %d; after fork() a child "
+                    "must open a context of its own", errdesc(-ECHILD), (int)r->pid);
+        return -ECHILD;
+}
+
 /* Send a request and wait for its REPLY (and what came before it with the
  * same id).  Returns the reply's status, or -ECONNRESET. */
 int client_call(struct remote *r, struct ipc_msg *m, struct request *req) {
+        char text[IPC_TEXT_MAX];
         int ret;
 
-        if (client_on_conn_thread(r))
+        ret = check_forked(r);
+        if (ret < 0)
+                return ret;
+        if (client_on_conn_thread(r)) {
+                errtext_set(-EDEADLK, "%s: this request waits for dhpd's answer, which the connection thread "
+                            "reads, and was made on that thread (from a callback or a monitor)",
+                            errdesc(-EDEADLK));
                 return -EDEADLK;
+        }
         req->id = m->id = atomic_fetch_add(&r->next_id, 1);
         pthread_mutex_lock(&r->lock);
         if (r->error) {
@@ -84,7 +119,10 @@ int client_call(struct remote *r, struct ipc_msg *m, struct request *req) {
                 ret = req->done ? req->status : r->error;
         if (ret < 0 && req->done)
                 snprintf(r->last_text, sizeof(r->last_text), "%s", req->text);
+        snprintf(text, sizeof(text), "%s", ret < 0 && req->done ? req->text : "");
         pthread_mutex_unlock(&r->lock);
+        if (ret < 0)
+                call_explain(r, ret, text);
         return ret;
 }
 
@@ -294,6 +332,8 @@ int remote_open(struct remote **ret, struct engine *local, const char *path, voi
         r->wake = wake;
         r->wake_ud = ud;
         r->fd = -1;
+        r->pid = getpid();
+        affinity_init(&r->aff);
         atomic_init(&r->next_id, 1);
         snprintf(r->path, sizeof(r->path), "%s", path);
         pthread_mutex_init(&r->lock, NULL);
@@ -337,10 +377,29 @@ void remote_free(struct remote *r) {
                 free(e->known);
                 free(e);
         }
+        /* Every withheld processor back to its thread. */
+        affinity_deinit(&r->aff);
         free(r->admitted);
         pthread_mutex_destroy(&r->lock);
         pthread_cond_destroy(&r->cond);
         free(r);
+}
+
+int remote_affinity_seam(struct remote *r, const struct affinity_sys *sys, bool on_simulated) {
+        affinity_set_sys(&r->aff, sys ? sys : &affinity_sys_kernel);
+        r->aff_on_simulated = on_simulated;
+        client_affinity_apply(r);
+        return 0;
+}
+
+void remote_abandon(struct remote *r) {
+        if (!r)
+                return;
+        if (r->fd >= 0)
+                close(r->fd);
+        if (r->stop_fd >= 0)
+                close(r->stop_fd);
+        r->fd = r->stop_fd = -1;
 }
 
 int remote_error(struct remote *r) {
@@ -353,10 +412,19 @@ int remote_error(struct remote *r) {
 }
 
 int remote_reconnect(struct remote *r, char *err, size_t errsize) {
-        int ret;
+        int ret = check_forked(r);
 
+        if (ret < 0)
+                return ret;
         if (client_on_conn_thread(r))
                 return -EDEADLK;
+        /* A live connection is kept: tearing it down would drop this
+         * process out of every transaction until it re-registered. */
+        if (remote_error(r) == 0) {
+                errtext_set(-EISCONN, "%s: the connection to dhpd (%s) is live; dhp_reconnect() is for after "
+                            "dhp_process() returned -ECONNRESET", errdesc(-EISCONN), r->path);
+                return -EISCONN;
+        }
         stop_thread(r);
         if (r->fd >= 0) {
                 close(r->fd);

@@ -12,6 +12,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/engine.h"
@@ -28,8 +29,13 @@ struct remote;
 int remote_open(struct remote **ret, struct engine *local, const char *path, void (*wake)(void *), void *ud,
                 char *err, size_t errsize);
 void remote_free(struct remote *r);
+/* In a child after fork(): close this process's copies of the socket and
+ * the stop descriptor; the memory stays (see dhp_close()). */
+void remote_abandon(struct remote *r);
 /* 0 while connected; -ECONNRESET after the daemon went away. */
 int remote_error(struct remote *r);
+/* -EISCONN while the connection is live (nothing is done); -ECHILD in a
+ * child after fork(). */
 int remote_reconnect(struct remote *r, char *err, size_t errsize);
 
 int remote_proc_register(struct remote *r, const char *name, uint32_t flags, dhp_proc_cb cb, void *userdata,
@@ -65,6 +71,10 @@ void remote_memcond_unsubscribe(struct remote *r, int kind);
 /* Privileged; dhpd validates; its message in *ret_error. */
 int remote_memcond_configure(struct remote *r, const char *spec, char **ret_error);
 int remote_memcond_get_threshold(struct remote *r, uint32_t which, uint64_t *ret);
+
+/* dhp_internal_affinity_seam() for a client. */
+struct affinity_sys;
+int remote_affinity_seam(struct remote *r, const struct affinity_sys *sys, bool on_simulated);
 
 /* User-space devices: the ops of a mirror rebalance module (ud: the
  * remote).  Driver requests run on the local engine's queue. */

@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,6 +58,14 @@ int dhp_internal_history(dhp *ctx, uint32_t count, struct remote_history *ret);
 void remote_history_deinit(struct remote_history *h);
 /* One record of a history as dhp_record_format() formats a record. */
 int dhp_internal_record_format(const struct ipc_record *rec, dhp_record_format_kind kind, char *buf, size_t size);
+
+/* Tests: the system calls of the affinity bookkeeping (lib/affinity.h;
+ * NULL: the kernel's), and whether a client of a simulated dhpd keeps it
+ * anyway (its processors are not this machine's, but a test can map
+ * them).  Before the first synchronous registration.  -EOPNOTSUPP on
+ * target "sim". */
+struct affinity_sys;
+int dhp_internal_affinity_seam(dhp *ctx, const struct affinity_sys *sys, bool on_simulated);
 
 /* dhpd's explanation of the last refused request ("" if none). */
 const char *dhp_internal_last_text(dhp *ctx);

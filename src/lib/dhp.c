@@ -22,6 +22,7 @@
 #include "lib/backend.h"
 #include "lib/client.h"
 #include "lib/dhp-private.h"
+#include "lib/errtext.h"
 #include "proto/record-wire.h"
 #include "platform/sim/scenario.h"
 #include "util/macro.h"
@@ -37,6 +38,7 @@ struct dhp {
         pthread_t thread;
         bool thread_running;
         struct list memconds; /* open dhp_memcond handles, under lock */
+        pid_t pid;            /* the process that opened it (fork, below) */
 };
 
 struct dhp_memcond {
@@ -60,6 +62,36 @@ static void drain(int fd) {
         uint64_t v;
 
         (void)!read(fd, &v, sizeof(v));
+}
+
+/*
+ * The checks at the top of a call on a context.  A child after fork() has
+ * a copy of the context but none of its threads (the connection thread,
+ * the notification thread, the platform's): every call that would wait
+ * for one, or deliver the parent's notifications twice, fails with
+ * -ECHILD at once.  A call that waits for the transaction or for dhpd
+ * (waits = true) fails with -EDEADLK inside a synchronous callback, on
+ * every target: the callback runs under the transaction (in-process) or on
+ * the connection thread that would read the answer (dhpd).  A new call
+ * starts without the explanation of an earlier one (dhp_strerror()).
+ */
+static int ctx_enter(dhp *ctx, bool waits) {
+        if (!ctx)
+                return -EINVAL;
+        if (getpid() != ctx->pid) {
+                errtext_set(-ECHILD, "%s: this context was opened by process %d, before fork(); a child process "
+                            "must open a context of its own (only dhp_close() may be called on the parent's)",
+                            strerrordesc_np(ECHILD), (int)ctx->pid);
+                return -ECHILD;
+        }
+        if (waits && engine_txn_owned_by_self(ctx->engine)) {
+                errtext_set(-EDEADLK, "%s: called from inside a synchronous callback, this would wait for the "
+                            "hot-add transaction the callback runs in; call it from another thread or after the "
+                            "callback returned", strerrordesc_np(EDEADLK));
+                return -EDEADLK;
+        }
+        errtext_clear();
+        return 0;
 }
 
 void *dhp_backend_state(dhp *ctx, const struct dhp_backend_ops *ops) {
@@ -126,6 +158,7 @@ int dhp_internal_open(dhp **ret, const char *target, char *err, size_t errsize) 
         if (!ctx)
                 return -ENOMEM;
         ctx->efd = ctx->stop_efd = -1;
+        ctx->pid = getpid();
         pthread_mutex_init(&ctx->lock, NULL);
         list_init(&ctx->memconds);
 
@@ -153,18 +186,43 @@ fail:
 }
 
 DHP_EXPORT int dhp_open(dhp **ret, const char *target) {
-        return dhp_internal_open(ret, target, NULL, 0);
+        char err[256] = "";
+        int r;
+
+        errtext_clear();
+        r = dhp_internal_open(ret, target, err, sizeof(err));
+        if (r < 0 && err[0])
+                errtext_set(r, "%s: %s", strerrordesc_np(-r) ? strerrordesc_np(-r) : "Unknown error", err);
+        return r;
 }
 
 DHP_EXPORT int dhp_reconnect(dhp *ctx) {
-        if (!ctx)
-                return -EINVAL;
-        return ctx->ops->reconnect(ctx->backend);
+        int r = ctx_enter(ctx, true);
+
+        return r < 0 ? r : ctx->ops->reconnect(ctx->backend);
+}
+
+/* dhp_close() in a child after fork(): the parent's threads are not here
+ * to stop and the connection is the parent's too.  Close this process's
+ * copies of the descriptors (never shutdown(): that would end the parent's
+ * connection) and leave the memory: its locks may have been held by a
+ * thread of the parent at fork(). */
+static void close_forked(dhp *ctx) {
+        if (ctx->ops && ctx->ops->abandon)
+                ctx->ops->abandon(ctx->backend);
+        if (ctx->efd >= 0)
+                close(ctx->efd);
+        if (ctx->stop_efd >= 0)
+                close(ctx->stop_efd);
 }
 
 DHP_EXPORT void dhp_close(dhp *ctx) {
         if (!ctx)
                 return;
+        if (getpid() != ctx->pid) {
+                close_forked(ctx);
+                return;
+        }
         dhp_stop_thread(ctx);
         if (ctx->ops)
                 ctx->ops->stop(ctx->backend);
@@ -199,10 +257,10 @@ static bool thread_running(struct dhp *ctx) {
 }
 
 DHP_EXPORT int dhp_process(dhp *ctx) {
-        int r;
+        int r = ctx_enter(ctx, false);
 
-        if (!ctx)
-                return -EINVAL;
+        if (r < 0)
+                return r;
         if (thread_running(ctx) && !pthread_equal(ctx->thread, pthread_self()))
                 return -EBUSY;
         /* Reset before dispatching: an item queued meanwhile makes the fd
@@ -268,10 +326,10 @@ static void *notification_thread(void *userdata) {
 }
 
 DHP_EXPORT int dhp_start_thread(dhp *ctx) {
-        int r;
+        int r = ctx_enter(ctx, false);
 
-        if (!ctx)
-                return -EINVAL;
+        if (r < 0)
+                return r;
         pthread_mutex_lock(&ctx->lock);
         if (ctx->thread_running) {
                 pthread_mutex_unlock(&ctx->lock);
@@ -288,9 +346,10 @@ DHP_EXPORT int dhp_start_thread(dhp *ctx) {
 DHP_EXPORT int dhp_stop_thread(dhp *ctx) {
         uint64_t one = 1;
         pthread_t t;
+        int r = ctx_enter(ctx, false);
 
-        if (!ctx)
-                return -EINVAL;
+        if (r < 0)
+                return r;
         pthread_mutex_lock(&ctx->lock);
         if (!ctx->thread_running) {
                 pthread_mutex_unlock(&ctx->lock);
@@ -318,21 +377,31 @@ DHP_EXPORT int dhp_set_name(dhp *ctx, const char *name) {
 }
 
 DHP_EXPORT int dhp_proc_count(dhp *ctx, uint32_t *ret_count) {
-        if (!ctx || !ret_count)
+        int r = ctx_enter(ctx, true);
+
+        if (r < 0)
+                return r;
+        if (!ret_count)
                 return -EINVAL;
         return ctx->ops->proc_count(ctx->backend, ret_count);
 }
 
 DHP_EXPORT int dhp_proc_get_state(dhp *ctx, uint32_t index, dhp_proc_state *ret_state) {
-        if (!ctx || !ret_state)
+        int r = ctx_enter(ctx, true);
+
+        if (r < 0)
+                return r;
+        if (!ret_state)
                 return -EINVAL;
         return ctx->ops->proc_get_state(ctx->backend, index, ret_state);
 }
 
 DHP_EXPORT int dhp_proc_register(dhp *ctx, const char *name, uint32_t flags, dhp_proc_cb cb, void *userdata,
                                  dhp_proc_reg **ret) {
-        if (!ctx)
-                return -EINVAL;
+        int r = ctx_enter(ctx, true);
+
+        if (r < 0)
+                return r;
         return ctx->ops->proc_register(ctx->backend, name, flags, cb, userdata, ret);
 }
 
@@ -352,8 +421,10 @@ DHP_EXPORT void dhp_proc_deregister(dhp_proc_reg *reg) {
 
 DHP_EXPORT int dhp_arrival_register(dhp *ctx, const char *name, dhp_class cls, uint32_t flags, dhp_arrival_cb cb,
                                     void *userdata, dhp_arrival_reg **ret) {
-        if (!ctx)
-                return -EINVAL;
+        int r = ctx_enter(ctx, true);
+
+        if (r < 0)
+                return r;
         return ctx->ops->arrival_register(ctx->backend, name, cls, flags, cb, userdata, ret);
 }
 
@@ -370,8 +441,10 @@ DHP_EXPORT void dhp_arrival_unregister(dhp_arrival_reg *reg) {
 }
 
 DHP_EXPORT int dhp_monitor_add(dhp *ctx, dhp_monitor_cb cb, void *userdata, dhp_monitor **ret) {
-        if (!ctx)
-                return -EINVAL;
+        int r = ctx_enter(ctx, true);
+
+        if (r < 0)
+                return r;
         return ctx->ops->monitor_add(ctx->backend, cb, userdata, ret);
 }
 
@@ -388,32 +461,42 @@ DHP_EXPORT void dhp_monitor_remove(dhp_monitor *m) {
 }
 
 DHP_EXPORT int dhp_sim_cpu_add(dhp *ctx, uint32_t *ret_index) {
-        if (!ctx)
-                return -EINVAL;
+        int r = ctx_enter(ctx, true);
+
+        if (r < 0)
+                return r;
         return ctx->ops->sim_cpu_add(ctx->backend, ret_index);
 }
 
 DHP_EXPORT int dhp_sim_memory_add(dhp *ctx, uint64_t size, uint64_t *ret_base) {
-        if (!ctx)
-                return -EINVAL;
+        int r = ctx_enter(ctx, true);
+
+        if (r < 0)
+                return r;
         return ctx->ops->sim_memory_add(ctx->backend, size, ret_base);
 }
 
 DHP_EXPORT int dhp_device_new(dhp *ctx, const char *name, const char *setup_class, dhp_device **ret) {
-        if (!ctx)
-                return -EINVAL;
+        int r = ctx_enter(ctx, true);
+
+        if (r < 0)
+                return r;
         return rebalance_device_new(ctx->rebalance, name, setup_class, ret);
 }
 
 DHP_EXPORT int dhp_setup_class_set_optout(dhp *ctx, const char *setup_class, bool optout) {
-        if (!ctx)
-                return -EINVAL;
+        int r = ctx_enter(ctx, true);
+
+        if (r < 0)
+                return r;
         return rebalance_class_set_optout(ctx->rebalance, setup_class, optout);
 }
 
 DHP_EXPORT int dhp_setup_class_get_optout(dhp *ctx, const char *setup_class, bool *ret_optout) {
-        if (!ctx)
-                return -EINVAL;
+        int r = ctx_enter(ctx, true);
+
+        if (r < 0)
+                return r;
         return rebalance_class_get_optout(ctx->rebalance, setup_class, ret_optout);
 }
 
@@ -431,7 +514,11 @@ static int settle(void *userdata) {
 }
 
 DHP_EXPORT int dhp_sim_run_scenario(dhp *ctx, const char *filename, const char *text, char **ret_error) {
-        if (!ctx || !text)
+        int r = ctx_enter(ctx, true);
+
+        if (r < 0)
+                return r;
+        if (!text)
                 return -EINVAL;
         return ctx->ops->sim_run(ctx->backend, filename, text, settle, ctx, ret_error);
 }
@@ -465,9 +552,11 @@ static void memcond_changed(struct memcond_listener *l, bool set) {
 DHP_EXPORT int dhp_memcond_open(dhp *ctx, const char *name, dhp_memcond **ret) {
         enum memcond_kind k;
         struct dhp_memcond *ev;
-        int r, kind;
+        int r = ctx_enter(ctx, true), kind;
 
-        if (!ctx || !name || !ret)
+        if (r < 0)
+                return r;
+        if (!name || !ret)
                 return -EINVAL;
         r = memcond_lookup(name, &k);
         kind = r < 0 ? -1 : (int)k;
@@ -546,8 +635,11 @@ static const char *threshold_key(dhp_memcond_threshold which) {
 DHP_EXPORT int dhp_memcond_set_threshold(dhp *ctx, dhp_memcond_threshold which, uint64_t value, char **ret_error) {
         const char *key = threshold_key(which);
         char spec[64];
+        int r = ctx_enter(ctx, true);
 
-        if (!ctx || !key)
+        if (r < 0)
+                return r;
+        if (!key)
                 return -EINVAL;
         /* One path for the API, the scenario and the daemon's file: the
          * same checks, the same messages (dhpd's, for a client). */
@@ -556,13 +648,21 @@ DHP_EXPORT int dhp_memcond_set_threshold(dhp *ctx, dhp_memcond_threshold which, 
 }
 
 DHP_EXPORT int dhp_memcond_get_threshold(dhp *ctx, dhp_memcond_threshold which, uint64_t *ret_value) {
-        if (!ctx || !ret_value || !threshold_key(which))
+        int r = ctx_enter(ctx, true);
+
+        if (r < 0)
+                return r;
+        if (!ret_value || !threshold_key(which))
                 return -EINVAL;
         return ctx->ops->memcond_get_threshold(ctx->backend, which, ret_value);
 }
 
 DHP_EXPORT int dhp_memcond_configure(dhp *ctx, const char *spec, char **ret_error) {
-        if (!ctx || !spec)
+        int r = ctx_enter(ctx, true);
+
+        if (r < 0)
+                return r;
+        if (!spec)
                 return -EINVAL;
         return ctx->ops->memcond_configure(ctx->backend, spec, ret_error);
 }
@@ -575,8 +675,10 @@ DHP_EXPORT int dhp_memcond_next_timeout_ms(dhp *ctx) {
 
 DHP_EXPORT int dhp_sim_memory_set_levels(dhp *ctx, uint64_t total, uint64_t available, uint64_t commit_charge,
                                          uint64_t commit_limit) {
-        if (!ctx)
-                return -EINVAL;
+        int r = ctx_enter(ctx, true);
+
+        if (r < 0)
+                return r;
         return ctx->ops->sim_memory_set_levels(ctx->backend, total, available, commit_charge, commit_limit);
 }
 

@@ -11,6 +11,7 @@
 #include "core/memcond.h"
 #include "lib/affinity.h"
 #include "lib/backend.h"
+#include "lib/client.h"
 #include "lib/dhp-private.h"
 #include "platform/linux/hotplug.h"
 #include "platform/linux/linux.h"
@@ -26,7 +27,7 @@ struct local {
         struct sim *sim;                  /* "sim" */
         struct linux_platform *lp;        /* "linux" */
         struct linux_hotplug *hp;         /* "linux": uevents and transactions */
-        struct affinity_admitted admitted; /* this process's threads run only here */
+        struct affinity aff; /* "linux": this process's threads, off what is not admitted */
         char *root;
         char cgroups[LINUX_MAX_CGROUPS][256];
 };
@@ -35,7 +36,7 @@ static struct local *local_new(void) {
         struct local *l = calloc(1, sizeof(*l));
 
         if (l)
-                affinity_admitted_init(&l->admitted);
+                affinity_init(&l->aff);
         return l;
 }
 
@@ -56,7 +57,8 @@ static void local_free(void *b) {
         /* After the engine: its hook and queued items refer to it. */
         rebalance_free(l->rebalance);
         free(l->root);
-        affinity_admitted_deinit(&l->admitted);
+        /* After the hotplug thread: nothing admits meanwhile. */
+        affinity_deinit(&l->aff);
         free(l);
 }
 
@@ -97,7 +99,7 @@ static int linux_on_admit(void *userdata, uint32_t cpu) {
 
         /* Not widening our own threads is no reason to refuse the processor
          * to everybody else. */
-        (void)affinity_admitted_add(&l->admitted, cpu);
+        affinity_admit(&l->aff, cpu);
         return 0;
 }
 
@@ -158,9 +160,10 @@ static int linux_start(struct local *l) {
         r = linux_platform_start(l->lp);
         if (r < 0)
                 return r;
-        /* From now on this process's threads run only on admitted CPUs. */
+        /* What is admitted; threads are restricted only while a
+         * synchronous registration exists (local_proc_register). */
         if (linux_platform_admitted(l->lp, &admitted) >= 0)
-                affinity_admitted_reset(&l->admitted, &admitted);
+                affinity_set_admitted(&l->aff, &admitted);
         cpuset_deinit(&admitted);
         return linux_hotplug_start(&l->hp, &(struct linux_hotplug_config){ .lp = l->lp, .psi_fd = -1 });
 }
@@ -213,15 +216,29 @@ static int local_proc_get_state(void *b, uint32_t index, dhp_proc_state *ret) {
         return engine_cpu_get_state(l->engine, index, ret);
 }
 
+/* On "linux", while a synchronous registration exists, this process's
+ * threads stay off processors not yet admitted (lib/affinity.h); held
+ * before the registration exists, so that no add finds a thread
+ * unrestricted. */
 static int local_proc_register(void *b, const char *name, uint32_t flags, dhp_proc_cb cb, void *userdata,
                                dhp_proc_reg **ret) {
         struct local *l = b;
+        int r;
 
-        return procnotify_register(l->engine, name, flags, cb, userdata, ret);
+        if (l->lp)
+                affinity_hold(&l->aff);
+        r = procnotify_register(l->engine, name, flags, cb, userdata, ret);
+        if (r < 0 && l->lp)
+                affinity_release(&l->aff);
+        return r;
 }
 
 static void local_proc_deregister(void *b, dhp_proc_reg *reg) {
+        struct local *l = b;
+
         procnotify_deregister(reg);
+        if (l->lp)
+                affinity_release(&l->aff);
 }
 
 static int local_arrival_register(void *b, const char *name, dhp_class cls, uint32_t flags, dhp_arrival_cb cb,
@@ -360,4 +377,15 @@ struct sim *dhp_internal_sim(dhp *ctx) {
         struct local *l = dhp_backend_state(ctx, &dhp_backend_sim);
 
         return l ? l->sim : NULL;
+}
+
+int dhp_internal_affinity_seam(dhp *ctx, const struct affinity_sys *sys, bool on_simulated) {
+        struct local *l = dhp_backend_state(ctx, &dhp_backend_linux);
+        struct remote *r = dhp_internal_remote(ctx);
+
+        if (l) {
+                affinity_set_sys(&l->aff, sys);
+                return 0;
+        }
+        return r ? remote_affinity_seam(r, sys, on_simulated) : -EOPNOTSUPP;
 }

@@ -5,11 +5,15 @@
  * platform is dhpd's.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lib/backend.h"
 #include "lib/client.h"
 #include "lib/dhp-private.h"
+#include "lib/errtext.h"
 #include "lib/mirror.h"
 #include "core/peer.h"
 
@@ -47,6 +51,12 @@ static void rb_free(void *b) {
         free(rb);
 }
 
+static void rb_abandon(void *b) {
+        struct remote_backend *rb = b;
+
+        remote_abandon(rb->remote);
+}
+
 static int rb_open(struct dhp_backend_open *o) {
         struct remote_backend *rb;
         int r;
@@ -77,8 +87,13 @@ fail:
 
 static int rb_reconnect(void *b) {
         struct remote_backend *rb = b;
+        char err[256] = "";
+        int r;
 
-        return remote_reconnect(rb->remote, NULL, 0);
+        r = remote_reconnect(rb->remote, err, sizeof(err));
+        if (r < 0 && err[0])
+                errtext_set(r, "%s: %s", strerrordesc_np(-r) ? strerrordesc_np(-r) : "Unknown error", err);
+        return r;
 }
 
 static int rb_error(void *b) {
@@ -175,10 +190,31 @@ static int rb_sim_memory_add(void *b, uint64_t size, uint64_t *ret_base) {
         return remote_sim_memory_add(rb->remote, size, ret_base);
 }
 
-/* dhpd's levels come from its platform: not settable from a client. */
+/* A simulated dhpd's levels, through its scenario command "memory level"
+ * (the request a sim dhpd already serves, with the same privilege as the
+ * other sim requests); a dhpd on real hardware refuses it (-EOPNOTSUPP). */
 static int rb_sim_memory_set_levels(void *b, uint64_t total, uint64_t available, uint64_t commit_charge,
                                     uint64_t commit_limit) {
-        return -EOPNOTSUPP;
+        static const char *const keys[] = { "total", "available", "commit", "limit" };
+        struct remote_backend *rb = b;
+        uint64_t v[] = { total, available, commit_charge, commit_limit };
+        char text[160] = "memory level", *err = NULL;
+        size_t len = strlen(text);
+        bool any = false;
+        int r;
+
+        for (size_t i = 0; i < 4; i++)
+                if (v[i] != DHP_SIM_LEVEL_KEEP) {
+                        len += (size_t)snprintf(text + len, sizeof(text) - len, " %s=%llu", keys[i],
+                                                (unsigned long long)v[i]);
+                        any = true;
+                }
+        if (!any)
+                return 0;
+        snprintf(text + len, sizeof(text) - len, "\n");
+        r = remote_sim_run(rb->remote, "dhp_sim_memory_set_levels", text, &err);
+        free(err);
+        return r;
 }
 
 /* dhpd runs it and settles its own queue. */
@@ -193,6 +229,7 @@ const struct dhp_backend_ops dhp_backend_remote = {
         .open = rb_open,
         .stop = rb_stop,
         .free = rb_free,
+        .abandon = rb_abandon,
         .reconnect = rb_reconnect,
         .error = rb_error,
         .proc_count = rb_proc_count,

@@ -23,6 +23,17 @@ grep -q '"event":"ARRIVAL","class":"memory","base":1073741824,"size":536870912' 
 "$dhpctl" demo "$scenario" > "$tmp/out.txt" || fail "text demo exited $?"
 grep -q 'auditor: 1 add(s) vetoed' "$tmp/out.txt" || fail "no summary"
 
+# The built-in demo (no scenario) shows all four methods, a memory
+# condition event among them (issue 17, item 12).
+"$dhpctl" demo --json > "$tmp/default.json" || fail "default demo exited $?"
+for m in sync async memcond rebalance; do
+	grep -q "\"method\":\"$m\"" "$tmp/default.json" || fail "default demo: no $m record"
+done
+grep -q '"method":"memcond","event":"SET","condition":"HighMemoryCondition"' "$tmp/default.json" ||
+	fail "default demo: HighMemoryCondition never set"
+grep -q '"method":"memcond","event":"SET","condition":"LowMemoryCondition"' "$tmp/default.json" ||
+	fail "default demo: LowMemoryCondition never set"
+
 printf 'cpu add\nmemory add 3X\n' > "$tmp/bad.scenario"
 if "$dhpctl" demo "$tmp/bad.scenario" > "$tmp/bad.out" 2> "$tmp/bad.err"; then fail "bad scenario accepted"; fi
 grep -q "bad.scenario:2:12: expected a size" "$tmp/bad.err" || fail "bad message: $(cat "$tmp/bad.err")"

@@ -22,6 +22,17 @@ class Checks:
         return 1 if self.failed else 0
 
 
+def dhpd_argv(dhpd, root, *args, sock="dhpd.sock"):
+    """dhpd's command line for a test: always --root ROOT and a --socket
+    inside ROOT.  A test never starts dhpd on the default socket (the
+    host's, under /run): scripts/check-test-paths.sh refuses a
+    test that builds dhpd's argv by hand."""
+    path = os.path.join(root, sock)
+    if os.path.commonpath([os.path.realpath(path), os.path.realpath(root)]) != os.path.realpath(root):
+        raise ValueError("dhpd socket %s outside the test's directory %s" % (path, root))
+    return [dhpd, "--root", root, "--socket", path] + list(args)
+
+
 def write(root, rel, text):
     path = os.path.join(root, rel)
     os.makedirs(os.path.dirname(path), exist_ok=True)

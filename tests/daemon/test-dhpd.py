@@ -7,7 +7,7 @@ import os, select, signal, socket, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faketree  # noqa: E402
-from faketree import make_tree, read, write  # noqa: E402
+from faketree import dhpd_argv, make_tree, read, write  # noqa: E402
 
 DHPD = sys.argv[1]
 check = faketree.Checks()
@@ -16,8 +16,8 @@ check = faketree.Checks()
 class Daemon:
     def __init__(self, root, conf, sock):
         self.p = subprocess.Popen(
-            [DHPD, "--foreground", "--root", root, "--uevent-fd", str(sock.fileno()),
-             "--config", conf, "--log-level", "debug"],
+            dhpd_argv(DHPD, root, "--foreground", "--uevent-fd", str(sock.fileno()),
+                      "--config", conf, "--log-level", "debug"),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=[sock.fileno()])
         self.buf = b""
         self.lines = []
@@ -144,8 +144,8 @@ def main():
         nsock.bind(npath)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = dict(os.environ, NOTIFY_SOCKET=npath)
-        p = subprocess.Popen([DHPD, "--foreground", "--root", root, "--uevent-fd", str(theirs.fileno()),
-                              "--config", conf, "--socket", os.path.join(root, "n.sock")],
+        p = subprocess.Popen(dhpd_argv(DHPD, root, "--foreground", "--uevent-fd", str(theirs.fileno()),
+                                       "--config", conf, sock="n.sock"),
                              stdout=subprocess.PIPE, stderr=open(os.path.join(root, "notify-dhpd.err"), "w"),
                              pass_fds=[theirs.fileno()], env=env)
         try:
@@ -165,7 +165,7 @@ def main():
 
         # A bad configuration at start: refuses to start, says where.
         write(root, "bad.conf", "[cpu]\nonline = perhaps\n")
-        p = subprocess.run([DHPD, "--foreground", "--root", root, "--config", os.path.join(root, "bad.conf")],
+        p = subprocess.run(dhpd_argv(DHPD, root, "--foreground", "--config", os.path.join(root, "bad.conf")),
                            capture_output=True, text=True, timeout=10)
         check(p.returncode == 1 and "bad.conf:2: online: expected yes or no" in p.stderr,
               "bad config at start: %r" % p.stderr)

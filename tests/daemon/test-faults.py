@@ -14,7 +14,7 @@ import os, select, socket, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faketree  # noqa: E402
-from faketree import read, write  # noqa: E402
+from faketree import dhpd_argv, read, write  # noqa: E402
 
 DHPD = sys.argv[1]
 check = faketree.Checks()
@@ -50,8 +50,8 @@ class Daemon:
         if fault:
             env["DHP_FAULT_KILL_AT"] = fault
         self.p = subprocess.Popen(
-            [DHPD, "--foreground", "--root", root, "--uevent-fd", str(sock.fileno()),
-             "--config", os.path.join(root, "dhpd.conf"), "--log-level", "debug"],
+            dhpd_argv(DHPD, root, "--foreground", "--uevent-fd", str(sock.fileno()),
+                      "--config", os.path.join(root, "dhpd.conf"), "--log-level", "debug"),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=[sock.fileno()], env=env)
         self.buf = b""
         self.lines = []
