@@ -74,16 +74,17 @@ class Error(OSError):
 
 
 def _explain(ctx: Optional["Context"], r: int, message: Optional[str] = None) -> str:
+    """The library's explanation of the error the calling thread's last
+    call returned (``dhp_strerror``: per thread, so it must be read before
+    the next call into the library), or the message the function returned
+    itself, or the system's text."""
     if message:
         return message
-    last = getattr(lib, "dhp_last_error", None)
-    if last is not None and ctx is not None and ctx._ptr:
-        try:
-            text = last(ctx._ptr)
-            if text:
-                return text.decode("utf-8", "replace")
-        except Exception:  # pragma: no cover - a signature we do not know yet
-            pass
+    explain = getattr(lib, "dhp_strerror", None)
+    if explain is not None:
+        text = explain(r)
+        if text:
+            return text.decode("utf-8", "replace")
     return os.strerror(-r)
 
 
@@ -225,8 +226,7 @@ class Context:
         #: How many callbacks raised so far.
         self.callback_errors = 0
         p = c_void_p()
-        _check(lib.dhp_open(byref(p), _b(target) if target else None), "dhp_open",
-               message=_open_message(target))
+        _check(lib.dhp_open(byref(p), _b(target) if target else None), "dhp_open")
         self._ptr = p
         if name is not None:
             self.set_name(name)
@@ -513,10 +513,6 @@ class Context:
         (``dhp_limits_register``)."""
         _need("dhp_limits_register")
         return LimitsRegistration(self, callback, name, flags)
-
-
-def _open_message(target: Optional[str]) -> Optional[str]:
-    return None
 
 
 def _need(fn: str) -> None:

@@ -143,9 +143,7 @@ _DECLS = [
     ("dhp_memory_snapshot_get_device", c_int, [_p, c_uint32, _u64p, _u64p, _u32p, _u32p], True),
     ("dhp_memory_snapshot_get_block", c_int, [_p, c_uint32, c_uint32, _u64p, POINTER(c_int), POINTER(c_int)],
      True),
-    # dhp_last_error (the library's explanation of a context's last error)
-    # is used by dhp.Error as soon as it is declared here, with the
-    # signature it lands with: a guessed one could crash the process.
+    ("dhp_strerror", _str, [c_int], True),
     # doc/limits-api.md
     ("dhp_limits_register", c_int, [_p, _str, c_uint32, LIMITS_CB, _p, _pp], True),
     ("dhp_limits_unregister", None, [_p], True),
