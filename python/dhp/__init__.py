@@ -40,7 +40,7 @@ import sys
 import threading
 import traceback
 from ctypes import byref, c_bool, c_int, c_uint32, c_uint64, c_void_p
-from typing import Any, Callable, Iterator, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from ._lib import (ARRIVAL_CB, DRIVER_CB, IOQ_PROCESS_FN, LIMITS_CB, MONITOR_CB, PROC_CB, ProcNumber, has, lib,
                    library_path)

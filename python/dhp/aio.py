@@ -23,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-from typing import Any, AsyncIterator, Callable, Optional
+from typing import Any, AsyncIterator, Optional
 
-from . import Class, Context, DeviceEvent, Error, MemCond, Record
+from . import Class, Context, Error, MemCond
 
 __all__ = ["attach", "open", "arrivals", "records", "wait_set"]
 

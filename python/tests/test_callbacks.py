@@ -9,7 +9,6 @@ import select
 import subprocess
 import time
 
-import pytest
 from conftest import E2ECLIENT, wait_for
 
 import dhp
