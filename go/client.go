@@ -437,9 +437,9 @@ func (c *Conn) keepReconnecting() {
 
 func (c *Conn) dispatch(m *msg) bool {
 	switch m.typ {
-	case tReply, tStatusProc, tStatusMem, tStatusClient:
+	case tReply, tStatusProc, tStatusMem, tStatusMemBlocks, tStatusClient:
 		c.replyPart(m)
-	case tRecordExt, tRecord:
+	case tRecordRT, tRecordExt, tRecord:
 		if m.id != 0 {
 			c.replyPart(m) // HISTORY's answer
 		} else {

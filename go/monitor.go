@@ -38,6 +38,9 @@ type Record struct {
 	OldAffinity string
 	NewAffinity string
 	Stopped     time.Duration
+	// Realtime is the wall-clock time dhpd made the record at (protocol
+	// 1.3); the zero Time from an older dhpd.
+	Realtime time.Time
 }
 
 func recordFromMsg(m *msg) Record {
@@ -46,7 +49,10 @@ func recordFromMsg(m *msg) Record {
 		Block: m.u("block"), Duration: time.Duration(m.u("dur_ns")), Status: m.i32("status"),
 		Method: m.s("method"), Event: m.s("event"), Class: m.s("class"), Client: m.s("client"),
 		Name: m.s("name"), Detail: m.s("detail")}
-	if m.typ == tRecordExt {
+	if m.typ == tRecordRT && m.u("realtime_ns") != 0 {
+		r.Realtime = time.Unix(0, int64(m.u("realtime_ns")))
+	}
+	if m.typ == tRecordExt || m.typ == tRecordRT {
 		r.DetailText, r.Device, r.Driver = m.s("detail_text"), m.s("device"), m.s("driver")
 		r.Reason, r.OldAffinity, r.NewAffinity = m.s("reason"), m.s("old_affinity"), m.s("new_affinity")
 		r.Stopped = time.Duration(m.u("stopped_ns"))
@@ -139,7 +145,7 @@ func (c *Conn) History(ctx context.Context, count uint32) ([]Record, error) {
 	}
 	out := make([]Record, 0, len(parts))
 	for _, p := range parts {
-		if p.typ == tRecordExt || p.typ == tRecord {
+		if p.typ == tRecordRT || p.typ == tRecordExt || p.typ == tRecord {
 			out = append(out, recordFromMsg(p))
 		}
 	}

@@ -20,7 +20,7 @@ import (
 // The protocol's version and limits (src/util/ipcmsg.h).
 const (
 	wireVersionMajor = 1
-	wireVersionMinor = 2
+	wireVersionMinor = 3
 
 	wireHeaderSize = 16
 	wireMsgMax     = 65536 // a longer datagram is a protocol violation
@@ -59,6 +59,7 @@ const (
 	tLost               uint16 = 0x33
 	tHistory            uint16 = 0x34
 	tRecordExt          uint16 = 0x35
+	tRecordRT           uint16 = 0x36
 	tMemcondSubscribe   uint16 = 0x40
 	tMemcondUnsubscribe uint16 = 0x41
 	tMemcondState       uint16 = 0x42
@@ -78,9 +79,11 @@ const (
 	tStatusProc         uint16 = 0x61
 	tStatusMem          uint16 = 0x62
 	tStatusClient       uint16 = 0x63
+	tStatusMemBlocks    uint16 = 0x65
 	tSimCPUAdd          uint16 = 0x70
 	tSimMemoryAdd       uint16 = 0x71
 	tSimRun             uint16 = 0x72
+	tCPUOnline          uint16 = 0x82
 )
 
 // Reserved ranges: a type in them that this version lacks is answered
@@ -140,6 +143,12 @@ var recordHead = []field{
 	str("client", wireNameMax), str("name", wireNameMax),
 }
 
+// RECORD_EXT's fields; RECORD_RT (1.3) adds the wall-clock time.
+var recordExt = cat(recordHead, str("detail", wireRecordDetailMax),
+	str("detail_text", wireDetailMax), str("device", wireNameMax), str("driver", wireNameMax),
+	str("reason", wireNameMax), str("old_affinity", wireRecordDetailMax),
+	str("new_affinity", wireRecordDetailMax), u64("stopped_ns"))
+
 func cat(a []field, b ...field) []field {
 	return append(append([]field(nil), a...), b...)
 }
@@ -165,10 +174,8 @@ var wireTable = []msgSpec{
 	{tRecord, "RECORD", false, cat(recordHead, str("detail", wireDetailMax))},
 	{tLost, "LOST", false, []field{u64("count")}},
 	{tHistory, "HISTORY", true, []field{u32("count")}},
-	{tRecordExt, "RECORD_EXT", false, cat(recordHead, str("detail", wireRecordDetailMax),
-		str("detail_text", wireDetailMax), str("device", wireNameMax), str("driver", wireNameMax),
-		str("reason", wireNameMax), str("old_affinity", wireRecordDetailMax),
-		str("new_affinity", wireRecordDetailMax), u64("stopped_ns"))},
+	{tRecordExt, "RECORD_EXT", false, recordExt},
+	{tRecordRT, "RECORD_RT", false, cat(recordExt, u64("realtime_ns"))},
 	{tMemcondSubscribe, "MEMCOND_SUBSCRIBE", true, []field{u32("sub"), str("name", wireMemcondNameMax)}},
 	{tMemcondUnsubscribe, "MEMCOND_UNSUBSCRIBE", true, []field{u32("sub")}},
 	{tMemcondState, "MEMCOND_STATE", false, []field{u32("sub"), u32("flags"), u64("available"), u64("total")}},
@@ -195,6 +202,9 @@ var wireTable = []msgSpec{
 	{tSimCPUAdd, "SIM_CPU_ADD", true, nil},
 	{tSimMemoryAdd, "SIM_MEMORY_ADD", true, []field{u64("size")}},
 	{tSimRun, "SIM_RUN", true, []field{str("filename", wireDetailMax), blob("text", 0)}},
+	{tStatusMemBlocks, "STATUS_MEM_BLOCKS", false, []field{u64("device"), u64("first_block"), u32("count"),
+		u32("state"), u32("zone")}},
+	{tCPUOnline, "CPU_ONLINE", true, []field{u32("index")}},
 }
 
 var wireByType = func() map[uint16]*msgSpec {
@@ -442,7 +452,7 @@ func decodeMsg(b []byte) (*msg, error) {
 		return nil, errBadMsg
 	}
 	// A record names its method and event (ipcmsg_decode refuses it else).
-	if (t == tRecord || t == tRecordExt) && (m.s("method") == "" || m.s("event") == "") {
+	if (t == tRecord || t == tRecordExt || t == tRecordRT) && (m.s("method") == "" || m.s("event") == "") {
 		return nil, errBadMsg
 	}
 	return m, nil

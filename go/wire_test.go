@@ -93,7 +93,7 @@ func TestWireGoRoundTrip(t *testing.T) {
 			m := sample(s, seed)
 			if seed == 2 { // shortest strings and blobs (a record's method and event excepted)
 				for i, f := range s.fields {
-					if f.kind == fStr && !((s.typ == tRecord || s.typ == tRecordExt) && (f.name == "method" || f.name == "event")) {
+					if f.kind == fStr && !((s.typ == tRecord || s.typ == tRecordExt || s.typ == tRecordRT) && (f.name == "method" || f.name == "event")) {
 						m.vals[i] = ""
 					} else if f.kind == fBlob {
 						m.vals[i] = []byte{}

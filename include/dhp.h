@@ -7,7 +7,7 @@
  * failure; ret_ outputs are written only on success.  Every *_free / *_unref
  * accepts NULL.  The library never prints.
  *
- * The model is in MODEL.md: synchronous processor notification (ADD_START,
+ * The model is in doc/model.md: synchronous processor notification (ADD_START,
  * then ADD_COMPLETE or ADD_FAILURE), asynchronous arrival notification for
  * processors and memory, and the order of a hot-add transaction:
  *
@@ -247,7 +247,11 @@ DHP_EXPORT int dhp_proc_get_state(dhp *ctx, uint32_t index, dhp_proc_state *ret_
  * when the slot is empty (ABSENT); -ERANGE past the slots; -EDEADLK from
  * inside a synchronous callback; the platform's error (a negative errno)
  * when the processor could not be started (no callback ran); -EINVAL.
- * Target "unix:": -EOPNOTSUPP until dhpd offers it (`dhpctl cpu online N`).
+ * Target "unix:": dhpd runs the transaction (on Linux on its hotplug
+ * thread, inside its crash marker) and each client's callbacks run where
+ * that client runs them; the call needs the privilege of a synchronous
+ * registration (-EPERM otherwise; `dhpctl cpu online N` is the same
+ * request); -EOPNOTSUPP from a dhpd older than protocol 1.3.
  */
 DHP_EXPORT int dhp_proc_online(dhp *ctx, uint32_t index, int *ret_status);
 
@@ -273,8 +277,9 @@ typedef enum dhp_memory_zone {
 } dhp_memory_zone;
 
 /* dhp_memory_snapshot_new - snapshot the memory devices and their blocks.
- * Errors: -EINVAL, -ENOMEM; target "unix:": -EOPNOTSUPP until dhpd sends
- * the blocks. */
+ * Errors: -EINVAL, -ENOMEM; target "unix:": one STATUS request to dhpd
+ * (anyone may make it), -EOPNOTSUPP from a dhpd older than protocol 1.3,
+ * -EPROTO when dhpd's blocks do not add up to its devices. */
 DHP_EXPORT int dhp_memory_snapshot_new(dhp *ctx, dhp_memory_snapshot **ret);
 /* dhp_memory_snapshot_free - NULL is a no-op. */
 DHP_EXPORT void dhp_memory_snapshot_free(dhp_memory_snapshot *s);
@@ -301,7 +306,7 @@ DHP_EXPORT int dhp_memory_snapshot_get_block(const dhp_memory_snapshot *s, uint3
                                              dhp_memory_zone *ret_zone);
 
 /* ------------------------------------------------------------------------ */
-/* Synchronous processor notification (MODEL.md section 1)                 */
+/* Synchronous processor notification (doc/model.md section 1)              */
 /* ------------------------------------------------------------------------ */
 
 typedef enum dhp_proc_change_state {
@@ -390,7 +395,7 @@ DHP_EXPORT int dhp_proc_register(dhp *ctx, const char *name, uint32_t flags,
 DHP_EXPORT void dhp_proc_deregister(dhp_proc_reg *reg);
 
 /* ------------------------------------------------------------------------ */
-/* Asynchronous arrival notification (MODEL.md section 2)                  */
+/* Asynchronous arrival notification (doc/model.md section 2)               */
 /* ------------------------------------------------------------------------ */
 
 typedef enum dhp_class {
@@ -474,8 +479,13 @@ typedef struct dhp_record dhp_record;
 /* The record's place in the stream: its sequence number, from 1, in the
  * order records are produced. */
 DHP_EXPORT uint64_t dhp_record_get_seq(const dhp_record *r);
-/* Nanoseconds since the context was opened. */
+/* Nanoseconds since the context was opened (for a "unix:" context, since
+ * dhpd started): the monotonic clock, for intervals. */
 DHP_EXPORT uint64_t dhp_record_get_time(const dhp_record *r);
+/* Wall-clock time when the record was made: CLOCK_REALTIME in nanoseconds
+ * since the Unix epoch, to match it with other logs; 0 when unknown (a
+ * record from a dhpd older than protocol 1.3). */
+DHP_EXPORT uint64_t dhp_record_get_realtime(const dhp_record *r);
 /* "sync", "async", "memcond", "rebalance", "txn" */
 DHP_EXPORT const char *dhp_record_get_method(const dhp_record *r);
 /* "ADD_START", "ADD_COMPLETE", "ADD_FAILURE", "ARRIVAL", "REMOVAL", ... */
@@ -508,7 +518,7 @@ DHP_EXPORT int dhp_monitor_add(dhp *ctx, dhp_monitor_cb cb, void *userdata, dhp_
 DHP_EXPORT void dhp_monitor_remove(dhp_monitor *m);
 
 /* ------------------------------------------------------------------------ */
-/* Resource rebalance (MODEL.md section 4, doc/rebalance.md)                */
+/* Resource rebalance (doc/model.md section 4, doc/rebalance.md)            */
 /* ------------------------------------------------------------------------ */
 
 /*
@@ -770,7 +780,7 @@ DHP_EXPORT int dhp_sim_run_scenario(dhp *ctx, const char *filename, const char *
  */
 DHP_EXPORT int dhp_sim_check_scenario(const char *filename, const char *text, char **ret_error);
 /* ------------------------------------------------------------------------ */
-/* Memory condition events (MODEL.md section 3, doc/memcond.md)             */
+/* Memory condition events (doc/model.md section 3, doc/memcond.md)         */
 /* ------------------------------------------------------------------------ */
 
 /*

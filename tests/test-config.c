@@ -193,11 +193,52 @@ static void test_memory_thresholds(void **state) {
                      "t.conf: memory low_threshold must be below high_threshold");
         config_defaults(&c);
         assert_int_equal(config_memcond_spec(&c, spec, sizeof(spec)), 0);
-        assert_string_equal(spec, "interval=30000ms,low=default,high=default");
+        assert_string_equal(spec, "interval=30000ms,low=default,high=default,margin=default,commit_margin=default");
         c.low_threshold = 32 << 20;
         assert_int_equal(config_memcond_spec(&c, spec, sizeof(spec)), 0);
-        assert_string_equal(spec, "interval=30000ms,low=33554432,high=default");
+        assert_string_equal(spec, "interval=30000ms,low=33554432,high=default,margin=default,commit_margin=default");
         assert_int_equal(config_memcond_spec(&c, spec, 10), -ENOBUFS);
+}
+
+/* [memory] margin and commit_margin (issue 17 item 5): 0 is a value (the
+ * exact model), "default" unsets, memcond's own parser judges them. */
+static void test_memory_margins(void **state) {
+        struct config c;
+        char spec[CONFIG_MEMCOND_SPEC_MAX], *err = NULL;
+
+        config_defaults(&c);
+        assert_false(c.margin_set);
+        assert_false(c.commit_margin_set);
+        assert_int_equal(config_load_string(&c, "t.conf", "[memory]\nmargin = 0\ncommit_margin = 0\n", &err), 0);
+        assert_true(c.margin_set);
+        assert_int_equal(c.margin, 0);
+        assert_true(c.commit_margin_set);
+        assert_int_equal(c.commit_margin, 0);
+        assert_int_equal(config_memcond_spec(&c, spec, sizeof(spec)), 0);
+        assert_string_equal(spec, "interval=30000ms,low=default,high=default,margin=0,commit_margin=0");
+
+        config_defaults(&c);
+        assert_int_equal(config_load_string(&c, "t.conf", "[memory]\nmargin = 2M\ncommit_margin = 5%\n", &err), 0);
+        assert_true(c.margin_set && c.margin == 2u << 20);
+        assert_true(c.commit_margin_set && c.commit_margin == 5);
+        assert_int_equal(config_memcond_spec(&c, spec, sizeof(spec)), 0);
+        assert_string_equal(spec, "interval=30000ms,low=default,high=default,margin=2097152,commit_margin=5");
+        /* The longest spec fits its buffer. */
+        c.low_threshold = c.high_threshold = c.margin = UINT64_MAX;
+        c.poll_interval_ns = UINT64_MAX;
+        c.commit_margin = 100;
+        assert_int_equal(config_memcond_spec(&c, spec, sizeof(spec)), 0);
+
+        config_defaults(&c);
+        assert_int_equal(config_load_string(&c, "t.conf", "[memory]\nmargin = 2M\nmargin = default\n", &err), 0);
+        assert_false(c.margin_set);
+
+        expect_error("[memory]\nmargin = x\n",
+                     "t.conf:2: margin: expected a size from 0 to 1048576T, such as 1M, or 'default'");
+        expect_error("[memory]\ncommit_margin = 101\n",
+                     "t.conf:2: commit_margin: expected percentage points from 0% to 100%, or 'default'");
+        expect_error("[memory]\ncommit_margin = -1\n",
+                     "t.conf:2: commit_margin: expected percentage points from 0% to 100%, or 'default'");
 }
 
 static void load_file_error(const char *path, int want_r, const char *want) {
@@ -308,6 +349,15 @@ static void test_diff(void **state) {
                                             &err),
                          0);
         assert_int_equal(config_diff(&a, &b, NULL, NULL), 0);
+
+        /* The margins: a key set to 0 differs from the key left out. */
+        config_defaults(&a);
+        config_defaults(&b);
+        s.n = 0;
+        assert_int_equal(config_load_string(&b, "t.conf", "[memory]\nmargin = 0\ncommit_margin = 3\n", &err), 0);
+        assert_int_equal(config_diff(&a, &b, diff_record, &s), 2);
+        assert_string_equal(s.lines[0], "memory.margin: 'default' -> '0' reload");
+        assert_string_equal(s.lines[1], "memory.commit_margin: 'default' -> '3%' reload");
 }
 
 static void test_missing_file(void **state) {
@@ -318,6 +368,26 @@ static void test_missing_file(void **state) {
         assert_int_equal(config_load(&c, "/nonexistent/dhpd.conf", &err), -ENOENT);
         assert_string_equal(err, "/nonexistent/dhpd.conf: No such file or directory");
         free(err);
+}
+
+/* [rebalance] irqbalance: leave by default, share, ignore; applies at
+ * restart. */
+static void test_irqbalance(void **state) {
+        struct config a, b;
+        struct diff_seen s = { .n = 0 };
+        char *err = NULL;
+
+        config_defaults(&a);
+        assert_int_equal(a.irqbalance, CONFIG_IRQBALANCE_LEAVE);
+        b = a;
+        assert_int_equal(config_load_string(&b, "t.conf", "[rebalance]\nirqbalance = share\n", &err), 0);
+        assert_int_equal(b.irqbalance, CONFIG_IRQBALANCE_SHARE);
+        assert_int_equal(config_load_string(&b, "t.conf", "[rebalance]\nirqbalance = ignore\n", &err), 0);
+        assert_int_equal(b.irqbalance, CONFIG_IRQBALANCE_IGNORE);
+        assert_int_equal(config_diff(&a, &b, diff_record, &s), 1);
+        assert_string_equal(s.lines[0], "rebalance.irqbalance: 'leave' -> 'ignore' restart");
+        expect_error("[rebalance]\nirqbalance = both\n",
+                     "t.conf:2: irqbalance: expected leave, share or ignore, got 'both'");
 }
 
 int main(void) {
@@ -331,8 +401,10 @@ int main(void) {
                 cmocka_unit_test(test_comments_and_blanks),
                 cmocka_unit_test(test_psi_trigger),
                 cmocka_unit_test(test_memory_thresholds),
+                cmocka_unit_test(test_memory_margins),
                 cmocka_unit_test(test_file_kinds),
                 cmocka_unit_test(test_diff),
+                cmocka_unit_test(test_irqbalance),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -145,11 +145,59 @@ static void test_scan_findings(void **state) {
         assert_string_equal(buf, "offline");
 }
 
+/* irqbalance on a fake /proc and /etc: a process, a pid file (stale or
+ * live), an enabled unit; the onliner scan does not count it. */
+static void test_irqbalance(void **state) {
+        struct fake_sysfs *f = *state;
+        struct coexist_irqbalance ib;
+        struct coexist_report r = { 0 };
+
+        assert_int_equal(coexist_irqbalance_detect(f->root, &ib), 0);
+        assert_false(ib.found);
+        assert_int_equal(fake_sysfs_write(f, "proc/1/comm", "systemd\n"), 0);
+        assert_int_equal(fake_sysfs_write(f, "proc/self/comm", "irqbalance\n"), 0); /* not a pid */
+        assert_int_equal(fake_sysfs_write(f, "proc/77/comm", "irqbalance-ui\n"), 0);
+        assert_int_equal(fake_sysfs_write(f, "etc/systemd/system/multi-user.target.wants/sshd.service", ""), 0);
+        assert_int_equal(fake_sysfs_write(f, "run/irqbalance.pid", "4242\n"), 0); /* stale: no /proc/4242 */
+        assert_int_equal(coexist_irqbalance_detect(f->root, &ib), 0);
+        assert_false(ib.found);
+
+        /* Enabled, not yet started (dhpd starts first at boot). */
+        assert_int_equal(fake_sysfs_symlink(f, "/usr/lib/systemd/system/irqbalance.service",
+                                            "etc/systemd/system/multi-user.target.wants/irqbalance.service"),
+                         0);
+        assert_int_equal(coexist_irqbalance_detect(f->root, &ib), 0);
+        assert_true(ib.found);
+        assert_int_equal(ib.pid, 0);
+        assert_non_null(strstr(ib.why, "irqbalance.service is enabled "
+                                       "(/etc/systemd/system/multi-user.target.wants/irqbalance.service)"));
+
+        /* A live pid file, then the process itself, win over the unit. */
+        assert_int_equal(fake_sysfs_write(f, "proc/4242/comm", "sshd\n"), 0);
+        assert_int_equal(coexist_irqbalance_detect(f->root, &ib), 0);
+        assert_true(ib.found);
+        assert_int_equal(ib.pid, 4242);
+        assert_non_null(strstr(ib.why, "from /run/irqbalance.pid"));
+        assert_int_equal(fake_sysfs_write(f, "proc/812/comm", "irqbalance\n"), 0);
+        assert_int_equal(coexist_irqbalance_detect(f->root, &ib), 0);
+        assert_true(ib.found);
+        assert_int_equal(ib.pid, 812);
+        assert_string_equal(ib.why, "irqbalance is running (pid 812)");
+
+        /* It onlines nothing. */
+        assert_int_equal(coexist_scan(f->root, &r, NULL), 0);
+        for (size_t i = 0; i < r.n; i++)
+                assert_null(strstr(r.findings[i].message, "irqbalance"));
+        coexist_report_deinit(&r);
+        assert_int_equal(coexist_irqbalance_detect(NULL, &ib), -EINVAL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_rules_text),
                 cmocka_unit_test(test_scan_clean),
                 cmocka_unit_test(test_scan_findings),
+                cmocka_unit_test(test_irqbalance),
         };
         return cmocka_run_group_tests(tests, fake_sysfs_group_setup, fake_sysfs_group_teardown);
 }

@@ -53,6 +53,10 @@ static size_t samples(struct ipc_msg *v) {
         strcpy(v[n].record.reason, "query-stop-refused");
         strcpy(v[n].record.old_affinity, "0-1");
         strcpy(v[n++].record.new_affinity, "0-2,64");
+        /* (1.3) the same with the wall-clock time. */
+        v[n] = v[n - 1];
+        v[n].type = IPC_RECORD_RT;
+        v[n++].record.realtime_ns = 1764508492123456789ULL;
         v[n++] = (struct ipc_msg){ .type = IPC_HISTORY, .id = 15, .history = { 512 } };
         v[n++] = (struct ipc_msg){ .type = IPC_LOST, .lost = { 17 } };
         v[n++] = (struct ipc_msg){ .type = IPC_STATUS, .id = 11 };
@@ -67,6 +71,10 @@ static size_t samples(struct ipc_msg *v) {
         v[n++] = (struct ipc_msg){ .type = IPC_SIM_MEMORY_ADD, .id = 13, .sim_memory_add = { 512ULL << 20 } };
         v[n] = (struct ipc_msg){ .type = IPC_SIM_RUN, .id = 14, .sim_run = { .text = text, .text_len = sizeof(text) - 1 } };
         strcpy(v[n++].sim_run.filename, "x.scenario");
+        v[n++] = (struct ipc_msg){ .type = IPC_CPU_ONLINE, .id = 19, .cpu_online = { 4 } };
+        v[n++] = (struct ipc_msg){ .type = IPC_STATUS_MEM_BLOCKS, .id = 20,
+                                   .status_mem_blocks = { .device = 1, .first_block = 8, .count = 2, .state = 1,
+                                                          .zone = 2 } };
         /* memory condition events */
         v[n] = (struct ipc_msg){ .type = IPC_MEMCOND_SUBSCRIBE, .id = 15, .memcond_subscribe = { .sub = 7 } };
         strcpy(v[n++].memcond_subscribe.name, "LowMemoryCondition");
@@ -174,10 +182,11 @@ static void test_roundtrip(void **state) {
                 assert_true(ipcmsg_from_client(v[i].type) ==
                             (v[i].type != IPC_WELCOME && v[i].type != IPC_REPLY && v[i].type != IPC_ERROR &&
                              v[i].type != IPC_PROC_CHANGE && v[i].type != IPC_ARRIVAL && v[i].type != IPC_RECORD &&
-                             v[i].type != IPC_RECORD_EXT &&
+                             v[i].type != IPC_RECORD_EXT && v[i].type != IPC_RECORD_RT &&
                              v[i].type != IPC_LOST && v[i].type != IPC_STATUS_PROC && v[i].type != IPC_STATUS_MEM &&
                              v[i].type != IPC_STATUS_CLIENT && v[i].type != IPC_MEMCOND_STATE &&
-                             v[i].type != IPC_DEVICE_INFO && v[i].type != IPC_DEVICE_REQUEST));
+                             v[i].type != IPC_DEVICE_INFO && v[i].type != IPC_DEVICE_REQUEST &&
+                             v[i].type != IPC_STATUS_MEM_BLOCKS));
                 assert_false(ipcmsg_reserved(v[i].type));
                 assert_string_not_equal(ipcmsg_type_name(v[i].type), "UNKNOWN");
         }
@@ -433,11 +442,51 @@ static void test_record_wire_identity(void **state) {
         }
 }
 
+/* (1.3) RECORD_RT carries the wall-clock time, RECORD_EXT does not: a
+ * record that went as RECORD_EXT formats without "time", one that went as
+ * RECORD_RT exactly as it was made; RECORD_RT is RECORD_EXT and 8 bytes. */
+static void test_record_realtime(void **state) {
+        static const dhp_record rec = { .seq = 4, .t_ns = 1500, .realtime_ns = 1764508492123456789ULL,
+                                        .method = "async", .event = "ARRIVAL", .name = "cpu2" };
+        static char a_json[1024], b_json[1024], text[1024];
+        static struct ipc_msg m, d;
+        dhp_record back;
+        int len_ext, len_rt;
+
+        format_both(&rec, a_json, text, sizeof(a_json));
+        assert_non_null(strstr(a_json, ",\"time\":\"2025-11-30T13:14:52.123456Z\","));
+        m = (struct ipc_msg){ .type = IPC_RECORD_RT };
+        record_wire_export(&rec, &m.record);
+        assert_true(m.record.realtime_ns == rec.realtime_ns);
+        len_rt = ipcmsg_encode(&m, buf, sizeof(buf));
+        assert_true(len_rt > 0);
+        memset(&d, 0x55, sizeof(d));
+        assert_int_equal(ipcmsg_decode(buf, (size_t)len_rt, &d), 0);
+        assert_int_equal(d.type, IPC_RECORD_RT);
+        record_wire_import(&d.record, &back);
+        assert_true(dhp_record_get_realtime(&back) == rec.realtime_ns);
+        format_both(&back, b_json, text, sizeof(b_json));
+        assert_string_equal(b_json, a_json);
+
+        m.type = IPC_RECORD_EXT;
+        len_ext = ipcmsg_encode(&m, buf, sizeof(buf));
+        assert_int_equal(len_rt, len_ext + 8);
+        memset(&d, 0x55, sizeof(d));
+        assert_int_equal(ipcmsg_decode(buf, (size_t)len_ext, &d), 0);
+        assert_true(d.record.realtime_ns == 0);
+        record_wire_import(&d.record, &back);
+        assert_true(dhp_record_get_realtime(&back) == 0);
+        format_both(&back, b_json, text, sizeof(b_json));
+        assert_null(strstr(b_json, "\"time\""));
+        assert_string_equal(ipcmsg_type_name(IPC_RECORD_RT), "RECORD_RT");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_table),
                 cmocka_unit_test(test_roundtrip),
                 cmocka_unit_test(test_record_layouts),
+                cmocka_unit_test(test_record_realtime),
                 cmocka_unit_test(test_record_wire_identity),
                 cmocka_unit_test(test_truncated_and_extended),
                 cmocka_unit_test(test_bad_fields),

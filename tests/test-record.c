@@ -6,6 +6,8 @@
  * text forms.
  */
 #include <errno.h>
+#include <string.h>
+#include <time.h>
 
 #include "core/engine-internal.h"
 #include "core/peer.h"
@@ -166,8 +168,42 @@ static void test_format(void **state) {
         assert_non_null(strstr(buf, "\"status\":\"-200\""));
 }
 
+static void note_realtime(void *userdata, const dhp_record *r) {
+        *(uint64_t *)userdata = dhp_record_get_realtime(r);
+}
+
+/* The wall-clock time of a record: taken when it is made, and in every
+ * JSON record as ISO 8601 in UTC next to t_ns. */
+static void test_realtime(void **state) {
+        struct dhp_record r = { .seq = 1, .t_ns = 2000, .realtime_ns = 1764508492123456789ULL, .method = "note",
+                                .event = "NOTE", .name = "x" };
+        struct timespec before, after;
+        struct engine *e;
+        dhp_monitor *m;
+        uint64_t seen = 0;
+        char buf[256];
+
+        dhp_record_format(&r, DHP_RECORD_JSON, buf, sizeof(buf));
+        assert_string_equal(buf, "{\"seq\":1,\"t_ns\":2000,\"time\":\"2025-11-30T13:14:52.123456Z\","
+                                 "\"method\":\"note\",\"event\":\"NOTE\",\"name\":\"x\"}");
+        r.realtime_ns = 0; /* unknown: no member */
+        dhp_record_format(&r, DHP_RECORD_JSON, buf, sizeof(buf));
+        assert_null(strstr(buf, "time"));
+
+        assert_int_equal(engine_new(&e, &ops, NULL), 0);
+        assert_int_equal(engine_monitor_add(e, note_realtime, &seen, &m), 0);
+        clock_gettime(CLOCK_REALTIME, &before);
+        engine_record_note(e, "now");
+        clock_gettime(CLOCK_REALTIME, &after);
+        assert_true(seen >= (uint64_t)before.tv_sec * 1000000000ULL + (uint64_t)before.tv_nsec);
+        assert_true(seen <= (uint64_t)after.tv_sec * 1000000000ULL + (uint64_t)after.tv_nsec);
+        engine_monitor_remove(m);
+        engine_free(e);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_realtime),
                 cmocka_unit_test(test_sequence_in_order),
                 cmocka_unit_test(test_peer_records),
                 cmocka_unit_test(test_format),

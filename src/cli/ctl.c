@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/ctl.h"
 #include "cli/plot.h"
@@ -117,6 +118,46 @@ static const char *state_name(unsigned s) {
 
 /* ---- status ------------------------------------------------------------- */
 
+static const char *zone_name(unsigned z) {
+        switch (z) {
+        case DHP_MEMORY_ZONE_NORMAL: return "normal";
+        case DHP_MEMORY_ZONE_MOVABLE: return "movable";
+        }
+        return "unknown";
+}
+
+/* The runs of blocks of device `id` (STATUS_MEM_BLOCKS, protocol 1.3):
+ * a JSON array, or a text line per run (a few, then a count). */
+static void status_runs(const struct remote_status *st, uint64_t id, struct strbuf *json) {
+        unsigned shown = 0, more = 0;
+
+        if (json)
+                strbuf_puts(json, ",\"runs\":[");
+        for (size_t i = 0; i < st->nruns; i++) {
+                const struct remote_mem_run *u = &st->runs[i];
+                if (u->device != id)
+                        continue;
+                if (json)
+                        strbuf_printf(json, "%s{\"first_block\":%llu,\"count\":%u,\"state\":\"%s\",\"zone\":\"%s\"}",
+                                      shown++ ? "," : "", (unsigned long long)u->first_block, u->count,
+                                      u->state == DHP_MEMORY_BLOCK_ONLINE ? "online" : "offline", zone_name(u->zone));
+                else if (shown++ < 8) {
+                        char last[32] = "";
+                        if (u->count > 1)
+                                snprintf(last, sizeof(last), "-%llu", (unsigned long long)u->first_block + u->count - 1);
+                        printf("      memory%llu%s  %s%s%s\n", (unsigned long long)u->first_block, last,
+                               u->state == DHP_MEMORY_BLOCK_ONLINE ? "online" : "offline",
+                               u->state == DHP_MEMORY_BLOCK_ONLINE ? ", zone " : "",
+                               u->state == DHP_MEMORY_BLOCK_ONLINE ? zone_name(u->zone) : "");
+                } else
+                        more++;
+        }
+        if (json)
+                strbuf_puts(json, "]");
+        else if (more)
+                printf("      (%u more runs of blocks)\n", more);
+}
+
 int ctl_status(int argc, char **argv, const char *socket_path) {
         struct remote_status st;
         struct strbuf sb = STRBUF_INIT;
@@ -144,10 +185,13 @@ int ctl_status(int argc, char **argv, const char *socket_path) {
                 for (size_t i = 0; i < st.nmem; i++) {
                         const typeof(st.mem[0].status_mem) *m = &st.mem[i].status_mem;
                         strbuf_printf(&sb, "%s{\"id\":%llu,\"base\":%llu,\"size\":%llu,\"block_size\":%llu,"
-                                           "\"blocks\":%u,\"online_blocks\":%u}",
+                                           "\"blocks\":%u,\"online_blocks\":%u",
                                       i ? "," : "", (unsigned long long)m->id, (unsigned long long)m->base,
                                       (unsigned long long)m->size, (unsigned long long)m->block_size, m->nblocks,
                                       m->online_blocks);
+                        if (st.has_blocks)
+                                status_runs(&st, m->id, &sb);
+                        strbuf_puts(&sb, "}");
                 }
                 strbuf_puts(&sb, "],\"clients\":[");
                 for (size_t i = 0; i < st.nclients; i++) {
@@ -177,6 +221,7 @@ int ctl_status(int argc, char **argv, const char *socket_path) {
                         printf("  memory@0x%llx  %s  %u/%u blocks of %s online\n", (unsigned long long)m->base,
                                format_size(m->size, sz, sizeof(sz)), m->online_blocks, m->nblocks,
                                format_size(m->block_size, sz2, sizeof(sz2)));
+                        status_runs(&st, m->id, NULL);
                 }
                 printf("clients:\n  %-24s %7s %6s %5s %7s %4s\n", "NAME", "PID", "UID", "SYNC", "ARRIVAL", "LATE");
                 for (size_t i = 0; i < st.nclients; i++) {
@@ -195,15 +240,32 @@ int ctl_status(int argc, char **argv, const char *socket_path) {
 
 /* ---- monitor ------------------------------------------------------------ */
 
+/* The record's wall-clock time for the text line, ISO 8601 in local time
+ * with its offset ("2026-11-30T14:14:52.123+01:00  "), or "" when dhpd did
+ * not send it (older than protocol 1.3).  JSON has it in UTC ("time"). */
+static const char *wall_clock(const dhp_record *r, char *buf, size_t size) {
+        uint64_t ns = dhp_record_get_realtime(r);
+        time_t sec = (time_t)(ns / 1000000000ULL);
+        char date[32], off[8];
+        struct tm tm;
+
+        if (!ns || !localtime_r(&sec, &tm) || !strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) ||
+            strftime(off, sizeof(off), "%z", &tm) != 5)
+                return "";
+        snprintf(buf, size, "%s.%03u%.3s:%s  ", date, (unsigned)(ns % 1000000000ULL / 1000000ULL), off, off + 3);
+        return buf;
+}
+
 static void print_record(void *userdata, const dhp_record *r) {
         bool json = *(bool *)userdata;
         static char buf[8192];
+        char when[64];
 
         dhp_record_format(r, json ? DHP_RECORD_JSON : DHP_RECORD_TEXT, buf, sizeof(buf));
         if (json)
                 ctl_print_json(stdout, buf);
         else
-                printf("%s\n", buf);
+                printf("%s%s\n", wall_clock(r, when, sizeof(when)), buf);
         fflush(stdout);
 }
 
@@ -435,6 +497,48 @@ int ctl_sim(int argc, char **argv, const char *socket_path) {
         free(err);
         dhp_close(ctx);
         return r < 0 ? 1 : 0;
+}
+
+/* ---- cpu online INDEX ------------------------------------------------------- */
+
+int ctl_cpu(int argc, char **argv, const char *socket_path) {
+        static const struct option opts[] = { {} };
+        uint32_t index;
+        dhp *ctx;
+        int c, r, status = 0;
+
+        while ((c = getopt_long(argc, argv, ":", opts, NULL)) >= 0)
+                return ctl_bad_option("cpu", argv, c);
+        argv += optind;
+        argc -= optind;
+        if (argc < 1 || strcmp(argv[0], "online") != 0) {
+                fprintf(stderr, "dhpctl: cpu: expected 'online'; usage: dhpctl cpu online INDEX\n");
+                return 2;
+        }
+        if (argc < 2 || parse_u32(argv[1], &index) < 0) {
+                fprintf(stderr, "dhpctl: cpu online: expected a processor index, got %s%s%s\n", argc < 2 ? "nothing" : "'",
+                        argc < 2 ? "" : argv[1], argc < 2 ? "" : "'");
+                return 2;
+        }
+        if (argc > 2) {
+                fprintf(stderr, "dhpctl: cpu online: unexpected argument '%s'; see 'dhpctl cpu --help'\n", argv[2]);
+                return 2;
+        }
+        if (connect_daemon("cpu online", socket_path, &ctx) < 0)
+                return 1;
+        r = dhp_proc_online(ctx, index, &status);
+        if (r == 0)
+                printf("cpu%u admitted\n", index);
+        else if (r == 1)
+                fprintf(stderr, "dhpctl: cpu online: cpu%u: the add failed again: %s (a client's veto or the "
+                                "platform's error; 'dhpctl monitor' shows which); it stays present\n",
+                        index, strerror(-status));
+        else if (r == -EOPNOTSUPP && !dhp_internal_last_text(ctx)[0])
+                report("cpu online", r, "this dhpd is too old for 'cpu online' (protocol 1.3 has it)");
+        else
+                report("cpu online", r, dhp_internal_last_text(ctx));
+        dhp_close(ctx);
+        return r == 0 ? 0 : 1;
 }
 
 /* ---- plot ------------------------------------------------------------------ */

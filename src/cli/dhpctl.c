@@ -44,6 +44,10 @@ static const struct command commands[] = {
           "Print dhpd's notification stream as it happens (the format of demo) until\n"
           "interrupted.  Any user may run it.\n"
           "  -j, --json            one JSON object per line\n" },
+        { "cpu", ctl_cpu, "cpu online INDEX",
+          "Run a new add for a present processor whose add failed (a client vetoed it, or the\n"
+          "platform left it offline), on the same slot (root or the dhpd group).\n"
+          "  online INDEX          ADD_START to every client again, then admission or ADD_FAILURE\n" },
         { "sim", ctl_sim, "sim cpu add [N] | sim memory add SIZE | sim run SCENARIO",
           "Drive a 'dhpd --platform sim' (root or the dhpd group).\n"
           "  cpu add [N]           hot-add N processors (default 1), one after another;\n"

@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/engine-internal.h"
 #include "core/peer.h"
 #include "util/parse.h"
 #include "util/strbuf.h"
+#include "util/time.h"
 
 DHP_EXPORT uint64_t dhp_record_get_seq(const dhp_record *r) {
         return r->seq;
@@ -23,6 +25,10 @@ DHP_EXPORT uint64_t dhp_record_get_seq(const dhp_record *r) {
 
 DHP_EXPORT uint64_t dhp_record_get_time(const dhp_record *r) {
         return r->t_ns;
+}
+
+DHP_EXPORT uint64_t dhp_record_get_realtime(const dhp_record *r) {
+        return r->realtime_ns;
 }
 
 DHP_EXPORT const char *dhp_record_get_method(const dhp_record *r) {
@@ -39,6 +45,7 @@ void record_emit(struct engine *e, struct dhp_record *r) {
         pthread_mutex_lock(&e->rec_lock);
         r->seq = ++e->rec_seq;
         r->t_ns = engine_time_ns(e);
+        r->realtime_ns = time_realtime_ns();
         if (!e->rec_peer_only)
                 list_for_each(n, &e->monitors) {
                         struct dhp_monitor *m = list_entry(n, struct dhp_monitor, node);
@@ -115,11 +122,27 @@ static const char *errno_name(int status, char *buf, size_t size) {
         return buf;
 }
 
+/* ISO 8601 in UTC with microseconds, "2026-11-30T13:14:52.123456Z". */
+static void format_realtime(uint64_t ns, struct strbuf *sb) {
+        time_t sec = (time_t)(ns / NSEC_PER_SEC);
+        struct tm tm;
+
+        if (!gmtime_r(&sec, &tm))
+                return;
+        strbuf_printf(sb, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                      tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ns % NSEC_PER_SEC / NSEC_PER_USEC));
+}
+
 static int format_json(const dhp_record *r, struct strbuf *sb) {
         char eb[16];
 
-        strbuf_printf(sb, "{\"seq\":%llu,\"t_ns\":%llu,\"method\":", (unsigned long long)r->seq,
-                      (unsigned long long)r->t_ns);
+        strbuf_printf(sb, "{\"seq\":%llu,\"t_ns\":%llu,", (unsigned long long)r->seq, (unsigned long long)r->t_ns);
+        if (r->realtime_ns) {
+                strbuf_puts(sb, "\"time\":\"");
+                format_realtime(r->realtime_ns, sb);
+                strbuf_puts(sb, "\",");
+        }
+        strbuf_puts(sb, "\"method\":");
         strbuf_json_string(sb, r->method);
         strbuf_puts(sb, ",\"event\":");
         strbuf_json_string(sb, r->event);
@@ -252,6 +275,17 @@ DHP_EXPORT int dhp_record_format(const dhp_record *r, dhp_record_format_kind kin
         }
         strbuf_deinit(&sb);
         return n;
+}
+
+void engine_record_log(void *userdata, const dhp_record *r) {
+        const struct logger *log = userdata;
+        int level = strcmp(r->method, "txn") == 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
+        char buf[512];
+
+        if (!logger_enabled(log, level))
+                return;
+        dhp_record_format(r, DHP_RECORD_TEXT, buf, sizeof(buf));
+        logger_printf(log, level, "%s", buf);
 }
 
 void engine_record_note(struct engine *e, const char *text) {

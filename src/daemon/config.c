@@ -23,6 +23,7 @@ void config_defaults(struct config *c) {
                 .log_target = CONFIG_LOG_AUTO,
                 .socket_path = "/run/dhp/dhpd.sock",
                 .group = "dhp",
+                .max_clients = 256,
                 .cpu_online = true,
                 .cpu_on_veto = CONFIG_VETO_OFFLINE,
                 .mem_online = true,
@@ -143,6 +144,17 @@ static int set_daemon(struct loader *l, const char *key, const char *value) {
         }
         if (strcmp(key, "group") == 0)
                 return v_string(l, value, l->c.group, sizeof(l->c.group));
+        if (strcmp(key, "max_clients") == 0 || strcmp(key, "max_clients_per_uid") == 0) {
+                uint64_t n;
+                bool per_uid = key[11] != 0;
+                if (parse_u64(value, &n) < 0 || n < (per_uid ? 0 : 2) || n > 65536) {
+                        snprintf(l->msg, sizeof(l->msg), "expected a number from %d to 65536, got '%s'", per_uid ? 0 : 2,
+                                 value);
+                        return -EINVAL;
+                }
+                *(per_uid ? &l->c.max_clients_per_uid : &l->c.max_clients) = (unsigned)n;
+                return 0;
+        }
         return 1;
 }
 
@@ -175,6 +187,29 @@ static int set_cpu(struct loader *l, const char *key, const char *value) {
                 return 0;
         }
         return 1;
+}
+
+/* margin, commit_margin: read by memcond's own parser, so that the file
+ * takes exactly what dhp_memcond_configure() takes ("default" unsets). */
+static int v_margin(struct loader *l, const char *key, const char *value) {
+        struct memcond_config mc = { 0 };
+        char *err = NULL;
+
+        if (memcond_config_set(&mc, key, value, &err) < 0) {
+                /* "KEY=VALUE: expected ...": the line already names the key. */
+                const char *why = err ? strstr(err, ": ") : NULL;
+                snprintf(l->msg, sizeof(l->msg), "%.200s", why ? why + 2 : err ? err : "invalid value");
+                free(err);
+                return -EINVAL;
+        }
+        if (strcmp(key, "margin") == 0) {
+                l->c.margin_set = mc.margin_set;
+                l->c.margin = mc.margin;
+        } else {
+                l->c.commit_margin_set = mc.commit_margin_set;
+                l->c.commit_margin = mc.commit_margin;
+        }
+        return 0;
 }
 
 static int set_memory(struct loader *l, const char *key, const char *value) {
@@ -216,6 +251,8 @@ static int set_memory(struct loader *l, const char *key, const char *value) {
                 l->c.psi = psi;
                 return 0;
         }
+        if (strcmp(key, "margin") == 0 || strcmp(key, "commit_margin") == 0)
+                return v_margin(l, key, value);
         if (strcmp(key, "low_threshold") == 0)
                 return v_size(l, value, &l->c.low_threshold);
         if (strcmp(key, "high_threshold") == 0)
@@ -239,11 +276,18 @@ static int set_sync(struct loader *l, const char *key, const char *value) {
 }
 
 static int set_rebalance(struct loader *l, const char *key, const char *value) {
+        static const char *const irqbalance[] = { "leave", "share", "ignore", NULL };
         char list[512], *save = NULL;
         int policy;
 
         if (strcmp(key, "enabled") == 0)
                 return v_bool(l, value, &l->c.rebalance);
+        if (strcmp(key, "irqbalance") == 0) {
+                if (v_enum(l, value, &policy, irqbalance) < 0)
+                        return -EINVAL;
+                l->c.irqbalance = policy;
+                return 0;
+        }
         /* DHP_Rebalance_Policy by configuration: "participate" (2) or
          * "exclude" (1), each a list of PCI addresses or class:NAME. */
         if (strcmp(key, "participate") == 0)
@@ -415,6 +459,15 @@ int config_memcond_spec(const struct config *c, char *buf, size_t size) {
                               (unsigned long long)c->high_threshold);
         else
                 n += snprintf(buf + n, n < (int)size ? size - (size_t)n : 0, ",high=default");
+        if (c->margin_set)
+                n += snprintf(buf + n, n < (int)size ? size - (size_t)n : 0, ",margin=%llu",
+                              (unsigned long long)c->margin);
+        else
+                n += snprintf(buf + n, n < (int)size ? size - (size_t)n : 0, ",margin=default");
+        if (c->commit_margin_set)
+                n += snprintf(buf + n, n < (int)size ? size - (size_t)n : 0, ",commit_margin=%u", c->commit_margin);
+        else
+                n += snprintf(buf + n, n < (int)size ? size - (size_t)n : 0, ",commit_margin=default");
         return n < (int)size ? 0 : -ENOBUFS;
 }
 
@@ -423,7 +476,7 @@ int config_memcond_spec(const struct config *c, char *buf, size_t size) {
  * the total memory unknown, as before the first read of the levels). */
 static int check_whole(struct loader *l) {
         struct memcond_config mc = { 0 };
-        char spec[128], *err = NULL;
+        char spec[CONFIG_MEMCOND_SPEC_MAX], *err = NULL;
         int r;
 
         if (l->c.low_threshold && l->c.high_threshold && l->c.low_threshold >= l->c.high_threshold) {
@@ -600,6 +653,8 @@ static const struct diff_key {
         { "daemon", "log_target", CONFIG_APPLY_RESTART },
         { "daemon", "socket", CONFIG_APPLY_RESTART },
         { "daemon", "group", CONFIG_APPLY_RESTART },
+        { "daemon", "max_clients", CONFIG_APPLY_RESTART },
+        { "daemon", "max_clients_per_uid", CONFIG_APPLY_RESTART },
         { "cpu", "online", CONFIG_APPLY_RELOAD },
         { "cpu", "on_veto", CONFIG_APPLY_RELOAD },
         { "cpu", "cgroup", CONFIG_APPLY_RELOAD },
@@ -611,11 +666,14 @@ static const struct diff_key {
         { "memory", "psi_trigger", CONFIG_APPLY_RESTART },
         { "memory", "low_threshold", CONFIG_APPLY_RELOAD },
         { "memory", "high_threshold", CONFIG_APPLY_RELOAD },
+        { "memory", "margin", CONFIG_APPLY_RELOAD },
+        { "memory", "commit_margin", CONFIG_APPLY_RELOAD },
         { "sync", "deadline", CONFIG_APPLY_RELOAD },
         { "sync", "late_policy", CONFIG_APPLY_RELOAD },
         { "rebalance", "enabled", CONFIG_APPLY_RESTART },
         { "rebalance", "participate", CONFIG_APPLY_RESTART },
         { "rebalance", "exclude", CONFIG_APPLY_RESTART },
+        { "rebalance", "irqbalance", CONFIG_APPLY_RESTART },
 };
 
 static void format_devices(const struct config *c, int policy, struct strbuf *sb) {
@@ -631,6 +689,7 @@ static void format_key(const struct config *c, const struct diff_key *k, struct 
         static const char *const veto[] = { "offline", "keep-online" };
         static const char *const policies[] = { "movable", "kernel", "auto" };
         static const char *const late[] = { "proceed", "veto" };
+        static const char *const irqbalance[] = { "leave", "share", "ignore" };
         const char *s = k->section, *n = k->key;
 
 #define IS(sec, key) (strcmp(s, sec) == 0 && strcmp(n, key) == 0)
@@ -642,6 +701,10 @@ static void format_key(const struct config *c, const struct diff_key *k, struct 
                 strbuf_puts(sb, c->socket_path);
         else if (IS("daemon", "group"))
                 strbuf_puts(sb, c->group);
+        else if (IS("daemon", "max_clients"))
+                strbuf_printf(sb, "%u", c->max_clients);
+        else if (IS("daemon", "max_clients_per_uid"))
+                strbuf_printf(sb, "%u", c->max_clients_per_uid);
         else if (IS("cpu", "online"))
                 strbuf_puts(sb, c->cpu_online ? "yes" : "no");
         else if (IS("cpu", "on_veto"))
@@ -669,6 +732,14 @@ static void format_key(const struct config *c, const struct diff_key *k, struct 
                         strbuf_puts(sb, format_size(v, buf, sizeof(buf)));
                 else
                         strbuf_puts(sb, "default");
+        } else if (IS("memory", "margin")) {
+                char buf[32];
+                strbuf_puts(sb, c->margin_set ? format_size(c->margin, buf, sizeof(buf)) : "default");
+        } else if (IS("memory", "commit_margin")) {
+                if (c->commit_margin_set)
+                        strbuf_printf(sb, "%u%%", c->commit_margin);
+                else
+                        strbuf_puts(sb, "default");
         } else if (IS("sync", "deadline"))
                 strbuf_printf(sb, "%llums", (unsigned long long)(c->deadline_ns / NSEC_PER_MSEC));
         else if (IS("sync", "late_policy"))
@@ -679,6 +750,8 @@ static void format_key(const struct config *c, const struct diff_key *k, struct 
                 format_devices(c, 2, sb);
         else if (IS("rebalance", "exclude"))
                 format_devices(c, 1, sb);
+        else if (IS("rebalance", "irqbalance"))
+                strbuf_puts(sb, irqbalance[c->irqbalance]);
 #undef IS
 }
 

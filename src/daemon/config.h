@@ -28,6 +28,9 @@ enum config_log_target { CONFIG_LOG_AUTO, CONFIG_LOG_STDERR, CONFIG_LOG_SYSLOG }
 enum config_mem_online { CONFIG_MEM_MOVABLE, CONFIG_MEM_KERNEL, CONFIG_MEM_AUTO };
 enum config_cpu_veto { CONFIG_VETO_OFFLINE, CONFIG_VETO_KEEP_ONLINE };
 enum config_late_policy { CONFIG_LATE_PROCEED, CONFIG_LATE_VETO };
+/* Who moves kernel devices' interrupts when irqbalance runs too
+ * (doc/dhpd.conf.md, [rebalance] irqbalance). */
+enum config_irqbalance { CONFIG_IRQBALANCE_LEAVE, CONFIG_IRQBALANCE_SHARE, CONFIG_IRQBALANCE_IGNORE };
 
 struct config_device_policy {
         char match[64]; /* a PCI address (0000:00:03.0) or "class:NAME" */
@@ -46,6 +49,8 @@ struct config {
         enum config_log_target log_target;
         char socket_path[108];
         char group[64];
+        unsigned max_clients;         /* connections at once */
+        unsigned max_clients_per_uid; /* of one unprivileged user; 0: max_clients / 8 */
 
         /* [cpu] */
         bool cpu_online;
@@ -62,6 +67,11 @@ struct config {
         char psi_trigger[64];    /* as written in the file */
         struct config_psi psi;   /* the same, parsed: what dhpd uses */
         uint64_t low_threshold, high_threshold; /* 0: the default */
+        /* The hysteresis margins, where 0 is a value (the exact model):
+         * unset means memcond's default. */
+        bool margin_set, commit_margin_set;
+        uint64_t margin;        /* bytes */
+        uint32_t commit_margin; /* percentage points */
 
         /* [sync] */
         uint64_t deadline_ns;
@@ -71,6 +81,7 @@ struct config {
         bool rebalance;
         struct config_device_policy devices[CONFIG_MAX_DEVICE_POLICIES];
         unsigned ndevices;
+        enum config_irqbalance irqbalance;
 };
 
 void config_defaults(struct config *c);
@@ -93,11 +104,14 @@ int config_psi_parse(const char *s, struct config_psi *ret);
 
 /*
  * config_memcond_spec - the memory condition spec (memcond_config_parse()
- * syntax) of low_threshold, high_threshold and poll_interval, every key
- * present ("default" for 0), so that applying it over the thresholds in
+ * syntax) of low_threshold, high_threshold, margin, commit_margin and
+ * poll_interval, every key
+ * present ("default" for 0 or unset), so that applying it over the thresholds in
  * force leaves none of the previous file's.  -ENOBUFS if it does not fit.
  */
 int config_memcond_spec(const struct config *c, char *buf, size_t size);
+/* A buffer that always fits config_memcond_spec(). */
+#define CONFIG_MEMCOND_SPEC_MAX 256
 
 /* When a changed key takes effect in dhpd: at once on SIGHUP, or at the
  * next start. */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * dhpd: the agent that onlines hot-added processors and memory and runs
- * the notifications, in the order of MODEL.md.
+ * the notifications, in the order of doc/model.md (R30, R31; L1).
  *
  * Threads:
  *   main      signals (signalfd) and the IPC socket; never waits for a
@@ -33,12 +33,14 @@
 #include "core/memcond.h"
 #include "core/rebalance.h"
 #include "daemon/config.h"
+#include "daemon/detach.h"
 #include "daemon/log.h"
 #include "daemon/notify.h"
 #include "daemon/server.h"
 #include "daemon/statefile.h"
 #include "platform/linux/coexist.h"
 #include "platform/linux/hotplug.h"
+#include "platform/linux/irqshare.h"
 #include "platform/linux/kdev.h"
 #include "platform/linux/meminfo.h"
 #include "platform/linux/linux.h"
@@ -64,7 +66,7 @@ struct options {
         const char *scenario;
         const char *root;
         const char *socket_path; /* NULL: from the configuration */
-        const char *state_dir;   /* NULL: the socket's directory; "": no state file */
+        const char *state_dir;   /* statefile_open() */
         int uevent_fd;
         int log_level; /* 0: from the configuration */
         bool log_stderr;
@@ -95,6 +97,7 @@ struct daemon {
         int nt_stop; /* tells the notification thread to stop */
         pthread_t nt_thread;
         bool nt_running;
+        int ready_fd; /* detached: the readiness pipe to the waiting parent, or -1 */
 };
 
 static void usage(FILE *f) {
@@ -106,13 +109,13 @@ static void usage(FILE *f) {
                 "rebalance) in order.\n"
                 "\n"
                 "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
-                "  -f, --foreground       do not detach (always so under systemd)\n"
+                "  -f, --foreground       do not detach (always so under systemd); without it dhpd\n"
+                "                         returns once ready, with the daemon's status\n"
                 "      --platform NAME    linux (default) or sim\n"
-                "      --sim OPTIONS      the simulated partition (cpus=N,maxcpus=N,memory=SIZE,...)\n"
+                "      --sim OPTIONS      with --platform sim: the simulated partition (cpus=N,maxcpus=N,...)\n"
                 "      --scenario FILE    with --platform sim: run this scenario at start\n"
                 "      --socket PATH      the client socket (default: [daemon] socket, /run/dhp/dhpd.sock)\n"
-                "      --state-dir DIR    where the state file goes (default: the socket's directory,\n"
-                "                         or DIR/run/dhp with --root; \"\": none)\n"
+                "      --state-dir DIR    the state file's directory (default: the socket's; \"\": none)\n"
                 "      --take-over        write 'offline' to auto_online_blocks so that the kernel\n"
                 "                         leaves hot-added memory to dhpd\n"
                 "      --check-config     validate the configuration and exit\n"
@@ -229,8 +232,14 @@ static int parse_options(struct options *o, int argc, char **argv) {
                 fprintf(stderr, "dhpd: unexpected argument '%s'; see dhpd --help\n", argv[optind]);
                 return -EINVAL;
         }
-        if (o->scenario && strcmp(o->platform, "sim") != 0) {
-                fprintf(stderr, "dhpd: --scenario needs --platform sim\n");
+        /* Without --platform sim, dhpd would run on this machine's real
+         * hardware: the simulator's options must never silently mean that. */
+        if ((o->scenario || o->sim_options) && strcmp(o->platform, "sim") != 0) {
+                fprintf(stderr,
+                        "dhpd: %s needs --platform sim (without it dhpd would manage this machine's real processors "
+                        "and memory); try: dhpd --platform sim %s %s\n",
+                        o->sim_options ? "--sim" : "--scenario", o->sim_options ? "--sim" : "--scenario",
+                        o->sim_options ? o->sim_options : o->scenario);
                 return -EINVAL;
         }
         return 0;
@@ -259,18 +268,6 @@ static void log_changed_key(void *userdata, const char *section, const char *key
 
         log_notice(&d->log, "SIGHUP: [%s] %s: '%s' -> '%s' (%s)", section, key, old_value, new_value,
                    when == CONFIG_APPLY_RELOAD ? "applied" : "applies at restart");
-}
-
-/* Every notification goes to the log at info level (debug for steps). */
-static void log_record(void *userdata, const dhp_record *r) {
-        struct daemon *d = userdata;
-        int level = strcmp(dhp_record_get_method(r), "txn") == 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
-        char buf[512];
-
-        if (!logger_enabled(&d->log, level))
-                return;
-        dhp_record_format(r, DHP_RECORD_TEXT, buf, sizeof(buf));
-        logger_printf(&d->log, level, "%s", buf);
 }
 
 static void engine_wake(void *userdata) {
@@ -401,7 +398,7 @@ static void apply_reload(void *userdata) {
 
 /* Memory condition thresholds and the fallback interval from dhpd.conf. */
 static int setup_memcond(struct daemon *d) {
-        char spec[128], *err = NULL;
+        char spec[CONFIG_MEMCOND_SPEC_MAX], *err = NULL;
         int r;
 
         r = config_memcond_spec(&d->cfg, spec, sizeof(spec));
@@ -437,9 +434,10 @@ static int setup_platform(struct daemon *d) {
 
         if (strcmp(d->opt.platform, "sim") == 0) {
                 struct sim_config sc = SIM_CONFIG_DEFAULT;
-                if (d->opt.sim_options && sim_config_parse(&sc, d->opt.sim_options) < 0) {
-                        log_error(&d->log, "--sim: bad options '%s' (cpus=N,maxcpus=N,memory=SIZE,block=SIZE,maxmem=SIZE)",
-                                  d->opt.sim_options);
+                char err[256] = "";
+                if (d->opt.sim_options && sim_config_parse_err(&sc, d->opt.sim_options, err, sizeof(err)) < 0) {
+                        log_error(&d->log, "--sim: bad options '%s': %s (cpus=N,maxcpus=N,memory=SIZE,block=SIZE,"
+                                  "maxmem=SIZE)", d->opt.sim_options, err[0] ? err : "invalid");
                         return -EINVAL;
                 }
                 r = sim_new(&d->sim, &sc);
@@ -475,10 +473,14 @@ static int setup_platform(struct daemon *d) {
                 return r;
         if (d->lp && d->cfg.rebalance) {
                 struct kdev_policy pol[CONFIG_MAX_DEVICE_POLICIES];
+                enum irqshare_mode mode = d->cfg.irqbalance == CONFIG_IRQBALANCE_SHARE    ? IRQSHARE_SHARE
+                                          : d->cfg.irqbalance == CONFIG_IRQBALANCE_IGNORE ? IRQSHARE_IGNORE
+                                                                                          : IRQSHARE_LEAVE;
                 for (unsigned i = 0; i < d->cfg.ndevices; i++)
                         pol[i] = (struct kdev_policy){ .match = d->cfg.devices[i].match,
                                                        .policy = d->cfg.devices[i].policy };
-                r = kdevs_new(&d->kdevs, d->rb, d->opt.root, NULL, pol, d->cfg.ndevices, &d->log);
+                /* Kernel devices' interrupts: dhpd's, irqbalance's, or shared. */
+                r = irqshare_setup(&d->kdevs, d->rb, d->opt.root, mode, pol, d->cfg.ndevices, &d->log);
                 if (r < 0)
                         log_warning(&d->log, "kernel devices are not rebalanced: %s", strerror(-r));
         }
@@ -486,7 +488,9 @@ static int setup_platform(struct daemon *d) {
                 setup_psi(d);
         engine_set_default_name(d->engine, "dhpd");
         engine_set_wake(d->engine, engine_wake, d);
-        r = engine_monitor_add(d->engine, log_record, d, &d->mon);
+        /* Every notification to the log at info level (debug for steps),
+         * straight from the stream (engine_record_log). */
+        r = engine_monitor_add(d->engine, engine_record_log, &d->log, &d->mon);
         if (r >= 0)
                 r = arrival_register(d->engine, "dhpd", DHP_CLASS_PROCESSOR, 0, arrival_logged, d, &d->arr_log[0]);
         if (r >= 0)
@@ -546,27 +550,34 @@ static void *notify_thread(void *userdata) {
         return NULL;
 }
 
-/* The state file (statefile.h): in --state-dir, else ROOT/run/dhp under
- * --root (beside the transaction marks), else beside the socket.  Without
- * it dhpd runs on, having said why. */
-static void setup_statefile(struct daemon *d) {
-        const char *sock = d->opt.socket_path ? d->opt.socket_path : d->cfg.socket_path;
-        char dir[4096];
-        int r;
+/* CPU_ONLINE on Linux: the transaction runs on the hotplug thread, which
+ * alone runs the platform's, and answers from there. */
+struct cpu_online_work {
+        struct linux_hotplug_work w; /* first: the work leads here */
+        struct linux_platform *lp;
+        struct server_cpu_online *req;
+        uint32_t index;
+};
 
-        if (d->opt.state_dir)
-                snprintf(dir, sizeof(dir), "%s", d->opt.state_dir);
-        else if (d->opt.root[0])
-                snprintf(dir, sizeof(dir), "%s/run/dhp", d->opt.root);
-        else {
-                snprintf(dir, sizeof(dir), "%s", sock);
-                *(strrchr(dir, '/') ? strrchr(dir, '/') : dir) = 0;
-        }
-        if (!dir[0])
+static void cpu_online_run(struct linux_hotplug_work *w, bool cancelled) {
+        struct cpu_online_work *o = (struct cpu_online_work *)w;
+        int r, status = 0;
+
+        r = cancelled ? -ESHUTDOWN : linux_platform_cpu_online(o->lp, o->index, &status);
+        server_cpu_online_done(o->req, r, status);
+        free(o);
+}
+
+static void cpu_online_request(void *userdata, struct server_cpu_online *req, uint32_t index) {
+        struct daemon *d = userdata;
+        struct cpu_online_work *o = calloc(1, sizeof(*o));
+
+        if (!o) {
+                server_cpu_online_done(req, -ENOMEM, 0);
                 return;
-        r = statefile_new(&d->sf, d->engine, dir, &d->log);
-        if (r < 0)
-                log_warning(&d->log, "no state file in %s: %s", dir, strerror(-r));
+        }
+        *o = (struct cpu_online_work){ .w.fn = cpu_online_run, .lp = d->lp, .req = req, .index = index };
+        linux_hotplug_submit(d->hp, &o->w);
 }
 
 static int setup_server(struct daemon *d) {
@@ -575,6 +586,8 @@ static int setup_server(struct daemon *d) {
 
         sc.socket_path = d->opt.socket_path ? d->opt.socket_path : d->cfg.socket_path;
         sc.group = d->cfg.group;
+        sc.max_clients = d->cfg.max_clients;
+        sc.max_clients_per_uid = d->cfg.max_clients_per_uid;
         sc.deadline_ns = d->cfg.deadline_ns;
         sc.late_veto = d->cfg.late_policy == CONFIG_LATE_VETO;
         sc.rebalance = d->sim ? d->rb : NULL; /* the sim's devices, for `dhpctl sim run` */
@@ -582,6 +595,8 @@ static int setup_server(struct daemon *d) {
         if (r < 0)
                 return r;
         server_set_rebalance(d->server, d->rb);
+        if (d->hp)
+                server_set_cpu_online(d->server, cpu_online_request, d);
         r = -pthread_create(&d->nt_thread, NULL, notify_thread, d);
         d->nt_running = r == 0;
         return r;
@@ -643,58 +658,49 @@ static int main_loop(struct daemon *d, int sfd) {
         }
 }
 
-static int daemonize(void) {
-        pid_t pid = fork();
+/* Ready: the socket listens.  To systemd (Type=notify), to the parent
+ * waiting for a detached dhpd, or on stdout for scripts and tests that run
+ * dhpd --foreground themselves.  From here on the log goes where it is
+ * configured; until here it went to stderr, so that an error before
+ * readiness reached whoever started dhpd. */
+static void announce_ready(struct daemon *d) {
+        bool detached = d->ready_fd >= 0;
 
-        if (pid < 0)
-                return -errno;
-        if (pid > 0)
-                _exit(0);
-        if (setsid() < 0)
-                return -errno;
-        pid = fork();
-        if (pid < 0)
-                return -errno;
-        if (pid > 0)
-                _exit(0);
-        if (chdir("/") < 0)
-                return -errno;
-        int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (fd >= 0) {
-                dup2(fd, 0);
-                dup2(fd, 1);
-                if (fd > 1)
-                        close(fd);
+        if (notify_enabled())
+                notify_send("READY=1\nSTATUS=watching for hot-added processors and memory");
+        else if (!detached) {
+                printf("READY\n");
+                fflush(stdout);
         }
+        if (d->cfg.log_target == CONFIG_LOG_SYSLOG || (d->cfg.log_target == CONFIG_LOG_AUTO && detached)) {
+                daemon_log_close(&d->dlog);
+                daemon_log_open(&d->dlog, true, d->dlog.max_level);
+        }
+        log_notice(&d->log, "ready (platform %s)", d->opt.platform);
+        detach_finish(&d->ready_fd, 0, d->dlog.syslog);
+}
+
+/* Options read: the log and the configuration.  1: --check-config is done
+ * (exit 0); -1: exit 1. */
+static int setup_config(struct daemon *d) {
+        daemon_log_open(&d->dlog, false, d->opt.log_level ? d->opt.log_level : 6);
+        d->log = daemon_log_logger(&d->dlog);
+
+        if (load_config(d, &d->cfg) < 0)
+                return -1;
+        if (d->opt.check_config) {
+                printf("%s: OK\n", d->opt.config);
+                return 1;
+        }
+        d->dlog.max_level = d->opt.log_level ? d->opt.log_level : d->cfg.log_level;
         return 0;
 }
 
-int main(int argc, char **argv) {
-        struct daemon d = { .wake_fd = -1, .psi_fd = -1, .nt_stop = -1 };
+/* Signals blocked for every thread to come and read from a signalfd; the
+ * wake and stop eventfds.  Returns the signalfd, or -1 (logged). */
+static int setup_signals(struct daemon *d) {
         sigset_t mask;
-        int sfd, r, rc = 1;
-
-        if (parse_options(&d.opt, argc, argv) < 0)
-                return 2;
-        daemon_log_open(&d.dlog, false, d.opt.log_level ? d.opt.log_level : 6);
-        d.log = daemon_log_logger(&d.dlog);
-
-        if (load_config(&d, &d.cfg) < 0)
-                return 1;
-        if (d.opt.check_config) {
-                printf("%s: OK\n", d.opt.config);
-                return 0;
-        }
-        d.dlog.max_level = d.opt.log_level ? d.opt.log_level : d.cfg.log_level;
-        if (d.cfg.log_target == CONFIG_LOG_SYSLOG ||
-            (d.cfg.log_target == CONFIG_LOG_AUTO && !d.opt.foreground && !getenv("INVOCATION_ID"))) {
-                daemon_log_close(&d.dlog);
-                daemon_log_open(&d.dlog, true, d.dlog.max_level);
-        }
-        if (!d.opt.foreground && !getenv("INVOCATION_ID") && daemonize() < 0) {
-                log_error(&d.log, "cannot detach: %s", strerror(errno));
-                return 1;
-        }
+        int sfd;
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
@@ -703,77 +709,105 @@ int main(int argc, char **argv) {
         pthread_sigmask(SIG_BLOCK, &mask, NULL); /* before any thread: all inherit it */
         signal(SIGPIPE, SIG_IGN);
         sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-        d.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        d.nt_stop = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (sfd < 0 || d.wake_fd < 0 || d.nt_stop < 0) {
-                log_error(&d.log, "cannot create event fds: %s", strerror(errno));
-                return 1;
+        d->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        d->nt_stop = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (sfd < 0 || d->wake_fd < 0 || d->nt_stop < 0) {
+                log_error(&d->log, "cannot create event fds: %s", strerror(errno));
+                return -1;
         }
+        return sfd;
+}
 
-        r = setup_platform(&d);
+/* The platform set up and started: on Linux the start-up resync and the
+ * hotplug thread, on the sim the --scenario. */
+static int start_platform(struct daemon *d) {
+        int r;
+
+        r = setup_platform(d);
         if (r < 0) {
-                log_error(&d.log, "cannot set up the %s platform: %s", d.opt.platform, strerror(-r));
-                goto out;
+                log_error(&d->log, "cannot set up the %s platform: %s", d->opt.platform, strerror(-r));
+                return r;
         }
-        setup_statefile(&d); /* before any thread runs a transaction: hooks are added here */
-        if (d.lp) {
-                /* Resync at start: whatever was hot-added while dhpd did not
-                 * run is brought online and notified now. */
-                r = linux_platform_start(d.lp);
-                if (r < 0)
-                        goto out;
-                memcond_evaluate(d.engine);
-                r = linux_hotplug_start(&d.hp, &(struct linux_hotplug_config){ .lp = d.lp,
-                                                                               .memcond_engine = d.engine,
-                                                                               .psi_fd = d.psi_fd,
-                                                                               .on_kick = apply_reload,
-                                                                               .userdata = &d,
-                                                                               .log = &d.log });
+        /* Before any thread runs a transaction: it adds an engine hook. */
+        statefile_open(&d->sf, d->engine, d->opt.state_dir, d->opt.root,
+                       d->opt.socket_path ? d->opt.socket_path : d->cfg.socket_path, &d->log);
+        if (!d->lp)
+                return d->opt.scenario ? run_scenario(d) : 0;
+        /* Resync at start: whatever was hot-added while dhpd did not run is
+         * brought online and notified now. */
+        r = linux_platform_start(d->lp);
+        if (r < 0)
+                return r;
+        memcond_evaluate(d->engine);
+        r = linux_hotplug_start(&d->hp, &(struct linux_hotplug_config){ .lp = d->lp,
+                                                                        .memcond_engine = d->engine,
+                                                                        .psi_fd = d->psi_fd,
+                                                                        .on_kick = apply_reload,
+                                                                        .userdata = d,
+                                                                        .log = &d->log });
+        if (r < 0)
+                log_error(&d->log, "cannot start the hotplug thread: %s", strerror(-r));
+        return r;
+}
+
+/* Everything started, stopped in reverse; `rc` is the exit status the
+ * waiting parent of a detached start gets when the start failed. */
+static void teardown(struct daemon *d, int rc) {
+        linux_hotplug_stop(d->hp);
+        if (d->nt_running) {
+                wakefd_signal(d->nt_stop);
+                pthread_join(d->nt_thread, NULL);
+        }
+        /* Clients first: their proxies leave the engine before it goes. */
+        server_free(d->server);
+        if (d->engine)
+                engine_dispatch(d->engine);
+        statefile_free(d->sf);
+        arrival_unregister(d->arr_log[0]);
+        arrival_unregister(d->arr_log[1]);
+        if (d->mon)
+                engine_monitor_remove(d->mon);
+        kdevs_free(d->kdevs);
+        linux_platform_free(d->lp);
+        sim_free(d->sim);
+        rebalance_free(d->rb);
+        if (d->psi_fd >= 0)
+                close(d->psi_fd);
+        /* A start that failed: the waiting parent exits with its status. */
+        detach_finish(&d->ready_fd, rc, false);
+        daemon_log_close(&d->dlog);
+}
+
+int main(int argc, char **argv) {
+        struct daemon d = { .wake_fd = -1, .psi_fd = -1, .nt_stop = -1, .ready_fd = -1 };
+        int sfd, r, rc = 1;
+
+        if (parse_options(&d.opt, argc, argv) < 0)
+                return 2;
+        r = setup_config(&d);
+        if (r != 0)
+                return r > 0 ? 0 : 1;
+        if (!d.opt.foreground && !getenv("INVOCATION_ID")) {
+                r = detach_start(&d.ready_fd);
                 if (r < 0) {
-                        log_error(&d.log, "cannot start the hotplug thread: %s", strerror(-r));
+                        log_error(&d.log, "cannot detach: %s", strerror(-r));
                         goto out;
                 }
-        } else if (d.opt.scenario && run_scenario(&d) < 0) {
-                goto out;
         }
+        sfd = setup_signals(&d);
+        if (sfd < 0 || start_platform(&d) < 0)
+                goto out;
         r = setup_server(&d);
         if (r < 0) {
                 log_error(&d.log, "cannot serve clients: %s", strerror(-r));
                 goto out;
         }
-        log_notice(&d.log, "ready (platform %s)", d.opt.platform);
-        /* Readiness: enumeration done, the start-up resync run, the hotplug
-         * thread watching.  To systemd (Type=notify), else on stdout for
-         * scripts and tests that start dhpd themselves. */
-        if (notify_enabled())
-                notify_send("READY=1\nSTATUS=watching for hot-added processors and memory");
-        else {
-                printf("READY\n");
-                fflush(stdout);
-        }
+        /* Enumeration done, the start-up resync run, the hotplug thread
+         * watching, the socket listening. */
+        announce_ready(&d);
 
         rc = main_loop(&d, sfd) < 0 ? 1 : 0;
 out:
-        linux_hotplug_stop(d.hp);
-        if (d.nt_running) {
-                wakefd_signal(d.nt_stop);
-                pthread_join(d.nt_thread, NULL);
-        }
-        /* Clients first: their proxies leave the engine before it goes. */
-        server_free(d.server);
-        if (d.engine)
-                engine_dispatch(d.engine);
-        statefile_free(d.sf);
-        arrival_unregister(d.arr_log[0]);
-        arrival_unregister(d.arr_log[1]);
-        if (d.mon)
-                engine_monitor_remove(d.mon);
-        kdevs_free(d.kdevs);
-        linux_platform_free(d.lp);
-        sim_free(d.sim);
-        rebalance_free(d.rb);
-        if (d.psi_fd >= 0)
-                close(d.psi_fd);
-        daemon_log_close(&d.dlog);
+        teardown(&d, rc);
         return rc;
 }

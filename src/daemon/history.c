@@ -103,13 +103,17 @@ int history_add_record(struct history *h, const dhp_record *rec) {
         }
         /* record_wire_export() writes the whole record; the rest of the
          * message stays as calloc() left it. */
-        h->msg->type = IPC_RECORD_EXT;
+        h->msg->type = IPC_RECORD_RT;
         record_wire_export(rec, &h->msg->record);
         len = ipcmsg_encode(h->msg, h->wire, IPC_MSG_MAX);
         r = len > 0 ? add_locked(h, h->wire, (size_t)len) : len < 0 ? len : -EINVAL;
 out:
         pthread_mutex_unlock(&h->lock);
         return r;
+}
+
+void history_record(void *userdata, const dhp_record *rec) {
+        history_add_record(userdata, rec);
 }
 
 unsigned history_foreach(struct history *h, unsigned n, void (*fn)(void *userdata, const void *msg, size_t len),

@@ -331,6 +331,27 @@ int statefile_new(struct statefile **ret, struct engine *e, const char *dir, str
         return 0;
 }
 
+void statefile_open(struct statefile **ret, struct engine *e, const char *state_dir, const char *root,
+                    const char *socket_path, struct logger *log) {
+        char dir[4096];
+        int r;
+
+        *ret = NULL;
+        if (state_dir)
+                snprintf(dir, sizeof(dir), "%s", state_dir);
+        else if (root && root[0])
+                snprintf(dir, sizeof(dir), "%s/run/dhp", root);
+        else {
+                snprintf(dir, sizeof(dir), "%s", socket_path ? socket_path : "");
+                *(strrchr(dir, '/') ? strrchr(dir, '/') : dir) = 0;
+        }
+        if (!dir[0])
+                return;
+        r = statefile_new(ret, e, dir, log);
+        if (r < 0)
+                log_warning(log, "no state file in %s: %s", dir, strerror(-r));
+}
+
 void statefile_free(struct statefile *sf) {
         if (!sf)
                 return;

@@ -32,6 +32,16 @@ struct statefile;
 int statefile_new(struct statefile **ret, struct engine *e, const char *dir, struct logger *log);
 
 /*
+ * statefile_open - statefile_new() where dhpd's options say: in state_dir
+ * when not NULL ("": no state file, *ret NULL), else ROOT/run/dhp when root
+ * is not empty (beside the Linux platform's transaction marks, in the test
+ * tree), else the socket's directory.  A failure is logged and leaves *ret
+ * NULL: dhpd runs on without the file.
+ */
+void statefile_open(struct statefile **ret, struct engine *e, const char *state_dir, const char *root,
+                    const char *socket_path, struct logger *log);
+
+/*
  * statefile_free - write the versions still queued, stop following the
  * engine and free.  The file stays (it describes the partition as dhpd
  * left it).  Call it once no transaction runs any more (the hotplug thread

@@ -24,6 +24,7 @@ int remote_status(struct remote *r, struct remote_status *st) {
                 ret = req.st_err;
         if (ret == 0) {
                 pthread_mutex_lock(&r->lock);
+                st->has_blocks = r->welcome_minor >= 3;
                 st->ncpus = r->nadmitted;
                 st->cpu_state = malloc(r->nadmitted ? r->nadmitted : 1);
                 if (st->cpu_state)
@@ -38,6 +39,7 @@ int remote_status(struct remote *r, struct remote_status *st) {
 void remote_status_deinit(struct remote_status *st) {
         free(st->cpu_state);
         free(st->mem);
+        free(st->runs);
         free(st->clients);
         memset(st, 0, sizeof(*st));
 }
@@ -62,6 +64,19 @@ int remote_proc_get_state(struct remote *r, uint32_t index, dhp_proc_state *ret)
                 *ret = (dhp_proc_state)r->admitted[index];
         pthread_mutex_unlock(&r->lock);
         return ret2;
+}
+
+int remote_cpu_online(struct remote *r, uint32_t index, int *ret_status) {
+        struct request req = { 0 };
+        struct ipc_msg m = { .type = IPC_CPU_ONLINE, .cpu_online = { index } };
+        int ret;
+
+        if (r->welcome_minor < 3)
+                return -EOPNOTSUPP; /* a 1.2 dhpd would cut the connection */
+        ret = client_call(r, &m, &req);
+        if (ret == 1 && ret_status)
+                *ret_status = -(int)req.v32;
+        return ret;
 }
 
 int remote_sim_cpu_add(struct remote *r, uint32_t *ret_index) {

@@ -49,6 +49,8 @@ void remote_monitor_remove(struct remote *r, dhp_monitor *m);
 
 int remote_proc_count(struct remote *r, uint32_t *ret);
 int remote_proc_get_state(struct remote *r, uint32_t index, dhp_proc_state *ret);
+/* CPU_ONLINE (1.3; -EOPNOTSUPP from an older dhpd): as dhp_proc_online(). */
+int remote_cpu_online(struct remote *r, uint32_t index, int *ret_status);
 int remote_sim_cpu_add(struct remote *r, uint32_t *ret_index);
 int remote_sim_memory_add(struct remote *r, uint64_t size, uint64_t *ret_base);
 int remote_sim_run(struct remote *r, const char *filename, const char *text, char **ret_error);

@@ -17,6 +17,7 @@
 #define DHP_DEFAULT_SOCKET "/run/dhp/dhpd.sock"
 
 struct engine;
+struct linux_platform;
 struct remote;
 struct sim;
 
@@ -27,6 +28,8 @@ int dhp_internal_open(dhp **ret, const char *target, char *err, size_t errsize);
 struct engine *dhp_internal_engine(dhp *ctx);
 /* The simulated platform behind a "sim" context, else NULL. */
 struct sim *dhp_internal_sim(dhp *ctx);
+/* The Linux platform behind a "linux" context, else NULL. */
+struct linux_platform *dhp_internal_linux(dhp *ctx);
 /* The connection behind a "unix:" context, else NULL. */
 struct remote *dhp_internal_remote(dhp *ctx);
 /* A device by name (scenarios run by the CLI and tests). */
@@ -35,11 +38,20 @@ dhp_device *dhp_internal_device(dhp *ctx, const char *name);
 /* ---- what `dhpctl status` and `dhpctl plot` ask dhpd ("unix:" only;
  * -EOPNOTSUPP on another context) ------------------------------------ */
 
+/* A run of a memory device's blocks (IPC_STATUS_MEM_BLOCKS, 1.3). */
+struct remote_mem_run {
+        uint64_t device, first_block;
+        uint32_t count, state, zone;
+};
+
 struct remote_status {
         uint32_t ncpus;
         uint8_t *cpu_state; /* dhp_proc_state per slot */
         size_t nmem;
         struct ipc_msg *mem; /* IPC_STATUS_MEM */
+        bool has_blocks;     /* dhpd sent the runs (protocol 1.3) */
+        size_t nruns;
+        struct remote_mem_run *runs; /* in the order sent: each device's after its STATUS_MEM */
         size_t nclients;
         struct ipc_msg *clients; /* IPC_STATUS_CLIENT */
 };
@@ -58,6 +70,9 @@ int dhp_internal_history(dhp *ctx, uint32_t count, struct remote_history *ret);
 void remote_history_deinit(struct remote_history *h);
 /* One record of a history as dhp_record_format() formats a record. */
 int dhp_internal_record_format(const struct ipc_record *rec, dhp_record_format_kind kind, char *buf, size_t size);
+
+/* dhp_proc_online() of a "unix:" context: CPU_ONLINE. */
+int dhp_internal_cpu_online(dhp *ctx, uint32_t index, int *ret_status);
 
 /* Tests: the system calls of the affinity bookkeeping (lib/affinity.h;
  * NULL: the kernel's), and whether a client of a simulated dhpd keeps it

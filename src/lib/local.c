@@ -78,7 +78,7 @@ static int sim_open(struct dhp_backend_open *o) {
         struct local *l;
         int r;
 
-        r = sim_config_parse(&cfg, o->options);
+        r = sim_config_parse_err(&cfg, o->options, o->err, o->errsize);
         if (r < 0)
                 return r;
         l = local_new();
@@ -377,6 +377,12 @@ struct sim *dhp_internal_sim(dhp *ctx) {
         struct local *l = dhp_backend_state(ctx, &dhp_backend_sim);
 
         return l ? l->sim : NULL;
+}
+
+struct linux_platform *dhp_internal_linux(dhp *ctx) {
+        struct local *l = dhp_backend_state(ctx, &dhp_backend_linux);
+
+        return l ? l->lp : NULL;
 }
 
 int dhp_internal_affinity_seam(dhp *ctx, const struct affinity_sys *sys, bool on_simulated) {

@@ -2,9 +2,10 @@
 /*
  * The partition as the API shows it beyond the notifications: a new add
  * transaction for a processor whose add failed, and the memory devices
- * with their blocks.  In-process targets read the engine; a "unix:"
- * context has no model of its own (dhpd has it) and says -EOPNOTSUPP until
- * the protocol carries these.
+ * with their blocks.  In-process targets read the engine (and run the
+ * transaction on the caller's thread); a "unix:" context has no model of
+ * its own: dhpd runs the transaction (CPU_ONLINE) and sends the blocks
+ * (STATUS_MEM_BLOCKS, protocol 1.3).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,26 +14,27 @@
 
 #include "core/engine.h"
 #include "dhp.h"
+#include "lib/dhp-private.h"
 #include "lib/partition.h"
+#include "platform/linux/linux.h"
 #include "platform/sim/sim.h"
 #include "util/macro.h"
 
-/* dhp.c's accessors, not exported from libdhp.so. */
-struct sim *dhp_internal_sim(dhp *ctx);
-struct remote *dhp_internal_remote(dhp *ctx);
-struct engine *dhp_internal_engine(dhp *ctx);
-
 DHP_EXPORT int dhp_proc_online(dhp *ctx, uint32_t index, int *ret_status) {
+        struct linux_platform *lp;
         struct sim *sim;
         int status = 0, r;
 
         if (!ctx)
                 return -EINVAL;
-        if (dhp_internal_remote(ctx))
-                return -EOPNOTSUPP;
         sim = dhp_internal_sim(ctx);
-        if (sim)
+        lp = dhp_internal_linux(ctx);
+        if (dhp_internal_remote(ctx))
+                r = dhp_internal_cpu_online(ctx, index, &status);
+        else if (sim)
                 r = sim_cpu_retry(sim, index, &status);
+        else if (lp)
+                r = linux_platform_cpu_online(lp, index, &status); /* inside the crash marker */
         else
                 r = engine_cpu_hotadd(dhp_internal_engine(ctx), index, 0, &status);
         if (r == 1 && ret_status)
@@ -108,6 +110,57 @@ static int snapshot_one(struct engine *e, dhp_memory_snapshot *s, uint64_t id) {
         return r;
 }
 
+/* One STATUS_MEM and its runs (runs[*k...]) into s.  A run that does not
+ * fit the device is dhpd's error: -EPROTO. */
+static int snapshot_remote_one(dhp_memory_snapshot *s, const struct ipc_msg *mem,
+                               const struct remote_mem_run *runs, size_t nruns, size_t *k) {
+        const uint64_t id = mem->status_mem.id, nblocks = mem->status_mem.nblocks;
+        struct engine_mem_info info = { .base = mem->status_mem.base, .size = mem->status_mem.size,
+                                        .nblocks = nblocks, .online_blocks = mem->status_mem.online_blocks };
+        _cleanup_free_ struct engine_block_info *blocks = calloc(nblocks ? nblocks : 1, sizeof(*blocks));
+        uint64_t n = 0, online = 0;
+
+        if (!blocks)
+                return -ENOMEM;
+        for (; *k < nruns && runs[*k].device == id; (*k)++) {
+                const struct remote_mem_run *run = &runs[*k];
+                if (run->count > nblocks - n || run->state > DHP_MEMORY_BLOCK_ONLINE ||
+                    run->zone > DHP_MEMORY_ZONE_MOVABLE)
+                        return -EPROTO;
+                for (uint32_t i = 0; i < run->count; i++)
+                        blocks[n++] = (struct engine_block_info){ .index = run->first_block + i,
+                                                                  .online = run->state == DHP_MEMORY_BLOCK_ONLINE,
+                                                                  .zone = (dhp_memory_zone)run->zone };
+                if (run->state == DHP_MEMORY_BLOCK_ONLINE)
+                        online += run->count;
+        }
+        if (n != nblocks)
+                return -EPROTO;
+        /* The runs are the truth: dhpd read them with the device, under one lock. */
+        info.online_blocks = online;
+        info.arrived = nblocks > 0 && online == nblocks;
+        return memory_snapshot_append(s, &info, blocks);
+}
+
+/* dhpd's devices and blocks, from its STATUS reply. */
+static int snapshot_remote(dhp *ctx, dhp_memory_snapshot *s) {
+        struct remote_status st;
+        size_t k = 0;
+        int r;
+
+        r = dhp_internal_status(ctx, &st);
+        if (r < 0)
+                return r;
+        if (!st.has_blocks)
+                r = -EOPNOTSUPP; /* a dhpd older than protocol 1.3 */
+        for (size_t i = 0; r == 0 && i < st.nmem; i++)
+                r = snapshot_remote_one(s, &st.mem[i], st.runs, st.nruns, &k);
+        if (r == 0 && k != st.nruns)
+                r = -EPROTO;
+        remote_status_deinit(&st);
+        return r;
+}
+
 DHP_EXPORT int dhp_memory_snapshot_new(dhp *ctx, dhp_memory_snapshot **ret) {
         dhp_memory_snapshot *s;
         struct engine *e;
@@ -115,19 +168,18 @@ DHP_EXPORT int dhp_memory_snapshot_new(dhp *ctx, dhp_memory_snapshot **ret) {
 
         if (!ctx || !ret)
                 return -EINVAL;
-        /* dhpd has the model: the STATUS reply must carry the blocks first
-         * (memory_snapshot_append() per STATUS_MEM). */
-        if (dhp_internal_remote(ctx))
-                return -EOPNOTSUPP;
         e = dhp_internal_engine(ctx);
         r = memory_snapshot_alloc(&s);
         if (r < 0)
                 return r;
-        for (uint64_t id = 0;; id++) {
-                r = snapshot_one(e, s, id);
-                if (r != 0)
-                        break;
-        }
+        if (dhp_internal_remote(ctx))
+                r = snapshot_remote(ctx, s);
+        else
+                for (uint64_t id = 0;; id++) {
+                        r = snapshot_one(e, s, id);
+                        if (r != 0)
+                                break;
+                }
         if (r < 0) {
                 dhp_memory_snapshot_free(s);
                 return r;

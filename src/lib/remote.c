@@ -262,6 +262,12 @@ int dhp_internal_status(dhp *ctx, struct remote_status *ret) {
         return r ? remote_status(r, ret) : -EOPNOTSUPP;
 }
 
+int dhp_internal_cpu_online(dhp *ctx, uint32_t index, int *ret_status) {
+        struct remote *r = dhp_internal_remote(ctx);
+
+        return r ? remote_cpu_online(r, index, ret_status) : -EOPNOTSUPP;
+}
+
 int dhp_internal_history(dhp *ctx, uint32_t count, struct remote_history *ret) {
         struct remote *r = dhp_internal_remote(ctx);
 

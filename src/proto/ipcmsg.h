@@ -19,7 +19,7 @@
 
 /* The protocol's version: a peer of another major version is refused. */
 #define IPC_VERSION_MAJOR 1
-#define IPC_VERSION_MINOR 2
+#define IPC_VERSION_MINOR 3
 
 #define IPC_HEADER_SIZE 16
 /* No message is longer; a longer datagram is a protocol violation. */
@@ -58,6 +58,12 @@
         IPC_F_INT(record.block) IPC_F_INT(record.dur_ns) IPC_F_INT(record.status)                          \
         IPC_F_STR_SET(record.method) IPC_F_STR_SET(record.event) IPC_F_STR(record.cls)                     \
         IPC_F_STR(record.client) IPC_F_STR(record.name)
+
+/* RECORD_EXT's and RECORD_RT's fields, up to the wall-clock time. */
+#define IPC_RECORD_EXT_FIELDS                                                                              \
+        IPC_RECORD_FIELDS IPC_F_STR(record.detail) IPC_F_STR(record.detail_text)                           \
+        IPC_F_STR(record.device) IPC_F_STR(record.driver) IPC_F_STR(record.reason)                         \
+        IPC_F_STR(record.old_affinity) IPC_F_STR(record.new_affinity) IPC_F_INT(record.stopped_ns)
 
 #define IPC_MESSAGES(X)                                                                                    \
         /* session */                                                                                      \
@@ -102,16 +108,15 @@
           IPC_RECORD_FIELDS IPC_F_STRN(record.detail, IPC_DETAIL_MAX) IPC_F_ABSENT(record.detail_text)     \
           IPC_F_ABSENT(record.device) IPC_F_ABSENT(record.driver) IPC_F_ABSENT(record.reason)              \
           IPC_F_ABSENT(record.old_affinity) IPC_F_ABSENT(record.new_affinity)                              \
-          IPC_F_ABSENT(record.stopped_ns))                                                                 \
+          IPC_F_ABSENT(record.stopped_ns) IPC_F_ABSENT(record.realtime_ns))                                \
         /* notifications dropped for a slow reader */                                                      \
         X(LOST, 0x33, NOTIFY, IPC_F_INT(lost.count))                                                       \
         /* (1.1) the last records again, as RECORD_EXT with the request's id */                            \
         X(HISTORY, 0x34, REQUEST, IPC_F_INT(history.count))                                                \
         /* (1.1) RECORD with the extras; what a 1.1 client receives */                                     \
-        X(RECORD_EXT, 0x35, NOTIFY,                                                                        \
-          IPC_RECORD_FIELDS IPC_F_STR(record.detail) IPC_F_STR(record.detail_text)                         \
-          IPC_F_STR(record.device) IPC_F_STR(record.driver) IPC_F_STR(record.reason)                       \
-          IPC_F_STR(record.old_affinity) IPC_F_STR(record.new_affinity) IPC_F_INT(record.stopped_ns))      \
+        X(RECORD_EXT, 0x35, NOTIFY, IPC_RECORD_EXT_FIELDS IPC_F_ABSENT(record.realtime_ns))                \
+        /* (1.3) RECORD_EXT with the wall-clock time; what a 1.3 client receives */                        \
+        X(RECORD_RT, 0x36, NOTIFY, IPC_RECORD_EXT_FIELDS IPC_F_INT(record.realtime_ns))                    \
         /* memory condition events: the state now, then every change */                                   \
         X(MEMCOND_SUBSCRIBE, 0x40, REQUEST,                                                                \
           IPC_F_INT(memcond_subscribe.sub) IPC_F_STR(memcond_subscribe.name))                              \
@@ -162,6 +167,12 @@
           IPC_F_INT(status_mem.id) IPC_F_INT(status_mem.base) IPC_F_INT(status_mem.size)                   \
           IPC_F_INT(status_mem.block_size) IPC_F_INT(status_mem.nblocks)                                   \
           IPC_F_INT(status_mem.online_blocks))                                                             \
+        /* (1.3) after each STATUS_MEM: its blocks, one run of consecutive                                 \
+         * blocks with the same state and zone per message, in order */                                   \
+        X(STATUS_MEM_BLOCKS, 0x65, REPLY,                                                                  \
+          IPC_F_INT(status_mem_blocks.device) IPC_F_INT(status_mem_blocks.first_block)                     \
+          IPC_F_INT(status_mem_blocks.count) IPC_F_INT(status_mem_blocks.state)                            \
+          IPC_F_INT(status_mem_blocks.zone))                                                               \
         X(STATUS_CLIENT, 0x63, REPLY,                                                                      \
           IPC_F_INT(status_client.pid) IPC_F_INT(status_client.uid) IPC_F_INT(status_client.flags)         \
           IPC_F_INT(status_client.sync_regs) IPC_F_INT(status_client.arrival_regs)                         \
@@ -170,7 +181,11 @@
         X(SIM_CPU_ADD, 0x70, REQUEST, )                                                                    \
         X(SIM_MEMORY_ADD, 0x71, REQUEST, IPC_F_INT(sim_memory_add.size))                                   \
         X(SIM_RUN, 0x72, REQUEST,                                                                          \
-          IPC_F_STR(sim_run.filename) IPC_F_BLOB(sim_run.text, sim_run.text_len))
+          IPC_F_STR(sim_run.filename) IPC_F_BLOB(sim_run.text, sim_run.text_len))                          \
+        /* (1.3) a new add for a present processor not admitted: REPLY status 0                            \
+         * (admitted), 1 (the add failed: v32 = the positive errno of the veto                             \
+         * or the failure) */                                                                              \
+        X(CPU_ONLINE, 0x82, REQUEST, IPC_F_INT(cpu_online.index))
 
 /* The message types (IPC_HELLO, ...) come from IPC_MESSAGES above. */
 enum ipc_type {
@@ -220,8 +235,9 @@ enum {
 /* A record of the notification stream on the wire (dhp_record's fields);
  * an empty string stands for NULL except in method and event.  RECORD (the
  * protocol 1.0 layout, for a client that said minor 0) carries up to detail,
- * which must then be shorter than IPC_DETAIL_MAX; RECORD_EXT carries every
- * field.  Decoding a RECORD leaves the extras empty. */
+ * which must then be shorter than IPC_DETAIL_MAX; RECORD_EXT (1.1, 1.2)
+ * carries every field but the wall-clock time, RECORD_RT (1.3) every field.
+ * Decoding a RECORD leaves the extras empty, a RECORD_EXT the time 0. */
 struct ipc_record {
         uint64_t seq, t_ns;
         uint32_t fields;
@@ -244,6 +260,8 @@ struct ipc_record {
         char old_affinity[IPC_RECORD_DETAIL_MAX]; /* CPU lists */
         char new_affinity[IPC_RECORD_DETAIL_MAX];
         uint64_t stopped_ns;
+        /* RECORD_RT only */
+        uint64_t realtime_ns; /* CLOCK_REALTIME when dhpd made it; 0: unknown */
 };
 
 struct ipc_msg {
@@ -314,12 +332,19 @@ struct ipc_msg {
                         uint32_t nblocks, online_blocks;
                 } status_mem;
                 struct {
+                        uint64_t device, first_block; /* STATUS_MEM's id; the kernel's block index */
+                        uint32_t count, state, zone;  /* dhp_memory_block_state, dhp_memory_zone */
+                } status_mem_blocks;
+                struct {
                         uint32_t pid, uid, flags, sync_regs, arrival_regs, late;
                         char name[IPC_NAME_MAX];
                 } status_client;
                 struct {
                         uint64_t size;
                 } sim_memory_add;
+                struct {
+                        uint32_t index;
+                } cpu_online;
                 struct {
                         uint32_t sub;
                         char name[IPC_MEMCOND_NAME_MAX];

@@ -38,7 +38,7 @@ static const struct record_str {
 
 void record_wire_export(const dhp_record *r, struct ipc_record *w) {
         *w = (struct ipc_record){
-                .seq = r->seq, .t_ns = r->t_ns, .fields = r->fields, .processor = r->processor,
+                .seq = r->seq, .t_ns = r->t_ns, .realtime_ns = r->realtime_ns, .fields = r->fields, .processor = r->processor,
                 .group = r->number.group, .number = r->number.number, .base = r->base, .size = r->size,
                 .block = r->block, .dur_ns = r->dur_ns, .status = r->status, .stopped_ns = r->stopped_ns,
         };
@@ -56,7 +56,7 @@ void record_wire_export(const dhp_record *r, struct ipc_record *w) {
 
 void record_wire_import(const struct ipc_record *w, dhp_record *r) {
         *r = (struct dhp_record){
-                .seq = w->seq, .t_ns = w->t_ns, .fields = w->fields, .processor = w->processor,
+                .seq = w->seq, .t_ns = w->t_ns, .realtime_ns = w->realtime_ns, .fields = w->fields, .processor = w->processor,
                 .number = { .group = w->group, .number = w->number }, .base = w->base, .size = w->size,
                 .block = w->block, .dur_ns = w->dur_ns, .status = w->status, .stopped_ns = w->stopped_ns,
         };

@@ -29,6 +29,7 @@ enum record_field {
 struct dhp_record {
         uint64_t seq;
         uint64_t t_ns;
+        uint64_t realtime_ns; /* CLOCK_REALTIME when it was made; 0: unknown */
         const char *method;
         const char *event;
         const char *cls; /* "processor", "memory", or NULL */

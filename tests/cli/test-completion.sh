@@ -37,6 +37,8 @@ expect "dhpctl plot -" --output
 expect "dhpctl plot -" --input
 expect "dhpctl sim " memory
 expect "dhpctl sim cpu " add
+expect "dhpctl " cpu
+expect "dhpctl cpu " online
 expect "dhpctl help " plot
 expect "dhpctl status --" --socket
 expect "dhpctl demo --target " sim:

@@ -37,7 +37,7 @@ prints "dhpctl $version"
 [ "$("$dhpd" --version)" = "dhpd $version" ] && ok || bad "dhpd --version: $("$dhpd" --version 2>&1)"
 
 # COMMAND --help and help COMMAND, for every command.
-for c in demo status monitor sim plot; do
+for c in demo status monitor cpu sim plot; do
         run 0 "$c" --help
         prints "Usage: dhpctl [--socket TARGET] $c"
         run 0 help "$c"
@@ -67,6 +67,14 @@ run 2 sim cpu add 0
 says "expected a count from 1 to 4096, got '0'"
 run 2 sim cpu remove
 says "the only verb is 'add'"
+run 2 cpu offline 1
+says "cpu: expected 'online'"
+run 2 cpu online x
+says "cpu online: expected a processor index, got 'x'"
+run 2 cpu online 1 2
+says "cpu online: unexpected argument '2'"
+run 2 cpu --bogus online 1
+says "cpu: unknown option '--bogus'"
 run 2 status --socket
 says "--socket needs a value"
 run 2 --socket sim:cpus=2 status
@@ -140,6 +148,9 @@ if [ "$(id -u)" = 0 ]; then
         "$dhpd" --help > /dev/null
         kill "$daemon"
         wait "$daemon" 2>/dev/null
+        # The redirection below happens in the background child: without
+        # this the loop can still see the first dhpd's READY.
+        rm -f "$tmp/dhpd.out"
         "$dhpd" --platform sim --sim cpus=2,maxcpus=8 --foreground --socket "$tmp/dhpd.sock" -c /dev/null \
                 > "$tmp/dhpd.out" 2> "$tmp/dhpd.err" &
         daemon=$!

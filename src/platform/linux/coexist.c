@@ -443,6 +443,94 @@ int coexist_scan(const char *root, struct coexist_report *ret, const struct logg
         return 0;
 }
 
+/* ---- irqbalance --------------------------------------------------------- */
+
+static bool irqbalance_process(const char *root, struct coexist_irqbalance *r) {
+        char dir[4096];
+        struct dirent *de;
+        DIR *d;
+
+        if (sysfs_path(dir, sizeof(dir), root, "/proc") < 0 || !(d = opendir(dir)))
+                return false;
+        while ((de = readdir(d))) {
+                char path[64], comm[64];
+                unsigned long pid;
+                char *end;
+
+                pid = strtoul(de->d_name, &end, 10);
+                if (de->d_name[0] < '1' || de->d_name[0] > '9' || *end || pid > 0x7fffffff)
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%lu/comm", pid);
+                if (sysfs_read(root, path, comm, sizeof(comm), NULL) < 0 || strcmp(comm, "irqbalance") != 0)
+                        continue;
+                r->pid = (unsigned)pid;
+                snprintf(r->why, sizeof(r->why), "irqbalance is running (pid %lu)", pid);
+                closedir(d);
+                return true;
+        }
+        closedir(d);
+        return false;
+}
+
+static bool irqbalance_pidfile(const char *root, struct coexist_irqbalance *r) {
+        static const char *const files[] = { "/run/irqbalance.pid", "/var/run/irqbalance.pid" };
+
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                char buf[32], path[64], full[4096];
+                unsigned long pid;
+                char *end;
+
+                if (sysfs_read(root, files[i], buf, sizeof(buf), NULL) < 0)
+                        continue;
+                pid = strtoul(buf, &end, 10);
+                if (!pid || *end || pid > 0x7fffffff)
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%lu", pid);
+                if (sysfs_path(full, sizeof(full), root, path) < 0 || access(full, F_OK) < 0)
+                        continue; /* stale */
+                r->pid = (unsigned)pid;
+                snprintf(r->why, sizeof(r->why), "irqbalance is running (pid %lu, from %s)", pid, files[i]);
+                return true;
+        }
+        return false;
+}
+
+static bool irqbalance_unit(const char *root, struct coexist_irqbalance *r) {
+        char dir[4096];
+        struct dirent *de;
+        DIR *d;
+
+        if (sysfs_path(dir, sizeof(dir), root, "/etc/systemd/system") < 0 || !(d = opendir(dir)))
+                return false;
+        while ((de = readdir(d))) {
+                char link[300], full[4096];
+                size_t l = strlen(de->d_name);
+
+                if (l < 6 || strcmp(de->d_name + l - 6, ".wants") != 0)
+                        continue;
+                snprintf(link, sizeof(link), "/etc/systemd/system/%s/irqbalance.service", de->d_name);
+                /* The link itself: its target may be outside root. */
+                if (sysfs_path(full, sizeof(full), root, link) < 0 || faccessat(AT_FDCWD, full, F_OK,
+                                                                                 AT_SYMLINK_NOFOLLOW) < 0)
+                        continue;
+                snprintf(r->why, sizeof(r->why), "irqbalance.service is enabled (%s)", link);
+                closedir(d);
+                return true;
+        }
+        closedir(d);
+        return false;
+}
+
+int coexist_irqbalance_detect(const char *root, struct coexist_irqbalance *ret) {
+        struct coexist_irqbalance r = { 0 };
+
+        if (!root || !ret)
+                return -EINVAL;
+        r.found = irqbalance_process(root, &r) || irqbalance_pidfile(root, &r) || irqbalance_unit(root, &r);
+        *ret = r;
+        return 0;
+}
+
 int coexist_take_over(const struct sysfs_writer *w, const char *root, unsigned *attempts) {
         return sysfs_write(w, root, AUTO_ONLINE, "offline", attempts);
 }

@@ -19,6 +19,11 @@
  * SUBSYSTEM=="..." / KERNEL=="cpu*|memory*" match or from an enclosing
  * SUBSYSTEM!="...", GOTO="label" ... LABEL="label" guard.
  *
+ * And irqbalance, which does not online anything but also writes
+ * /proc/irq/N/smp_affinity, as dhpd's rebalance does after a processor add
+ * (coexist_irqbalance_detect(); who moves which interrupts is dhpd's
+ * [rebalance] irqbalance).
+ *
  * Nothing here changes the system except coexist_take_over().
  */
 #pragma once
@@ -65,3 +70,18 @@ int coexist_scan_rules_text(struct coexist_report *r, const char *path, const ch
 int coexist_take_over(const struct sysfs_writer *w, const char *root, unsigned *attempts);
 
 const char *coexist_kind_to_string(enum coexist_kind k);
+
+/* irqbalance, found by the first of: a running process (/proc/PID/comm is
+ * "irqbalance"), a pid file of a live process (/run/irqbalance.pid,
+ * /var/run/irqbalance.pid), its systemd unit enabled
+ * (/etc/systemd/system/ *.wants/irqbalance.service: dhpd starts before
+ * sysinit.target, long before irqbalance does). */
+struct coexist_irqbalance {
+        bool found;
+        unsigned pid;  /* the running process, else 0 */
+        char why[512]; /* what showed it, for the log */
+};
+
+/* Look under root.  Missing or unreadable files are not errors: 0, with
+ * ret->found false when nothing showed irqbalance. */
+int coexist_irqbalance_detect(const char *root, struct coexist_irqbalance *ret);

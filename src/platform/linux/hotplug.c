@@ -9,43 +9,69 @@
 
 #include "core/memcond.h"
 #include "platform/linux/hotplug.h"
+#include "util/wakefd.h"
 
 struct linux_hotplug {
         struct linux_hotplug_config cfg;
         int stop_fd; /* readable: the thread must stop */
         int kick_fd; /* readable: on_kick and a resync are asked */
+        int work_fd; /* readable: works are queued */
         pthread_t thread;
+        pthread_mutex_t lock; /* works, stopped */
+        struct linux_hotplug_work *works, **works_tail;
+        bool stopped;
 };
 
-static void eventfd_signal(int fd) {
-        uint64_t one = 1;
-
-        /* Only fails when the counter would overflow: readable anyway. */
-        (void)!write(fd, &one, sizeof(one));
-}
-
 static void kicked(struct linux_hotplug *hp) {
-        uint64_t v;
-
-        (void)!read(hp->kick_fd, &v, sizeof(v));
+        wakefd_drain(hp->kick_fd);
         if (hp->cfg.on_kick)
                 hp->cfg.on_kick(hp->cfg.userdata);
         linux_platform_resync(hp->cfg.lp);
+}
+
+/* Take the queued works, in order. */
+static struct linux_hotplug_work *works_take(struct linux_hotplug *hp) {
+        struct linux_hotplug_work *w;
+
+        pthread_mutex_lock(&hp->lock);
+        w = hp->works;
+        hp->works = NULL;
+        hp->works_tail = &hp->works;
+        pthread_mutex_unlock(&hp->lock);
+        return w;
+}
+
+static void works_run(struct linux_hotplug_work *w, bool cancelled) {
+        while (w) {
+                struct linux_hotplug_work *next = w->next;
+                w->fn(w, cancelled);
+                w = next;
+        }
+}
+
+/* The thread runs no more work: what is queued, and what comes, is
+ * cancelled (answered) at once. */
+static void works_close(struct linux_hotplug *hp) {
+        pthread_mutex_lock(&hp->lock);
+        hp->stopped = true;
+        pthread_mutex_unlock(&hp->lock);
+        works_run(works_take(hp), true);
 }
 
 static void *hotplug_thread(void *userdata) {
         struct linux_hotplug *hp = userdata;
         const struct logger *log = hp->cfg.log;
         struct engine *e = hp->cfg.memcond_engine;
-        struct pollfd p[4] = {
+        struct pollfd p[5] = {
                 { .fd = linux_platform_get_fd(hp->cfg.lp), .events = POLLIN },
                 { .fd = hp->stop_fd, .events = POLLIN },
                 { .fd = hp->kick_fd, .events = POLLIN },
                 { .fd = hp->cfg.psi_fd, .events = POLLPRI },
+                { .fd = hp->work_fd, .events = POLLIN },
         };
 
         for (;;) {
-                int n = poll(p, 4, e ? memcond_next_timeout_ms(e) : -1);
+                int n = poll(p, 5, e ? memcond_next_timeout_ms(e) : -1);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -61,6 +87,11 @@ static void *hotplug_thread(void *userdata) {
                         break;
                 if (p[2].revents)
                         kicked(hp);
+                if (p[4].revents) {
+                        uint64_t v;
+                        (void)!read(hp->work_fd, &v, sizeof(v));
+                        works_run(works_take(hp), false);
+                }
                 if ((p[3].revents & POLLPRI) && e)
                         memcond_evaluate(e); /* memory pressure: re-read the levels now */
                 if (p[3].revents & (POLLERR | POLLNVAL)) {
@@ -74,6 +105,8 @@ static void *hotplug_thread(void *userdata) {
                 if (p[0].revents && linux_platform_process(hp->cfg.lp) < 0)
                         break;
         }
+        /* Stopped early or asked to: whoever waits for a work gets an answer. */
+        works_close(hp);
         return NULL;
 }
 
@@ -82,6 +115,9 @@ static void hotplug_free(struct linux_hotplug *hp) {
                 close(hp->stop_fd);
         if (hp->kick_fd >= 0)
                 close(hp->kick_fd);
+        if (hp->work_fd >= 0)
+                close(hp->work_fd);
+        pthread_mutex_destroy(&hp->lock);
         free(hp);
 }
 
@@ -95,7 +131,10 @@ int linux_hotplug_start(struct linux_hotplug **ret, const struct linux_hotplug_c
         hp->cfg = *cfg;
         hp->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         hp->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (hp->stop_fd < 0 || hp->kick_fd < 0) {
+        hp->work_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        pthread_mutex_init(&hp->lock, NULL);
+        hp->works_tail = &hp->works;
+        if (hp->stop_fd < 0 || hp->kick_fd < 0 || hp->work_fd < 0) {
                 r = -errno;
                 hotplug_free(hp);
                 return r;
@@ -110,13 +149,31 @@ int linux_hotplug_start(struct linux_hotplug **ret, const struct linux_hotplug_c
 }
 
 void linux_hotplug_kick(struct linux_hotplug *hp) {
-        eventfd_signal(hp->kick_fd);
+        wakefd_signal(hp->kick_fd);
+}
+
+void linux_hotplug_submit(struct linux_hotplug *hp, struct linux_hotplug_work *w) {
+        bool stopped;
+
+        w->next = NULL;
+        pthread_mutex_lock(&hp->lock);
+        stopped = hp->stopped;
+        if (!stopped) {
+                *hp->works_tail = w;
+                hp->works_tail = &w->next;
+        }
+        pthread_mutex_unlock(&hp->lock);
+        if (stopped)
+                w->fn(w, true);
+        else
+                wakefd_signal(hp->work_fd);
 }
 
 void linux_hotplug_stop(struct linux_hotplug *hp) {
         if (!hp)
                 return;
-        eventfd_signal(hp->stop_fd);
+        wakefd_signal(hp->stop_fd);
         pthread_join(hp->thread, NULL);
+        works_close(hp);
         hotplug_free(hp);
 }

@@ -7,6 +7,8 @@
  */
 #pragma once
 
+#include <stdbool.h>
+
 #include "platform/linux/linux.h"
 #include "util/log.h"
 
@@ -28,9 +30,22 @@ struct linux_hotplug_config {
         const struct logger *log;
 };
 
+/* Work for the hotplug thread (linux_hotplug_submit()): embed it in the
+ * caller's structure. */
+struct linux_hotplug_work {
+        struct linux_hotplug_work *next;
+        /* Called once: on the hotplug thread, or with `cancelled` true (run
+         * nothing, answer only) from linux_hotplug_stop() or from submit on
+         * a stopped thread.  The work is the caller's again after it. */
+        void (*fn)(struct linux_hotplug_work *w, bool cancelled);
+};
+
 /* Start the thread on a started platform.  0 or a negative errno. */
 int linux_hotplug_start(struct linux_hotplug **ret, const struct linux_hotplug_config *cfg);
 /* Ask the thread to run on_kick and resync with sysfs. */
 void linux_hotplug_kick(struct linux_hotplug *hp);
-/* Stop and join the thread, free.  NULL-safe. */
+/* Queue w for the hotplug thread, which alone runs the platform's
+ * transactions, and wake it; never waits.  Works run in the order queued. */
+void linux_hotplug_submit(struct linux_hotplug *hp, struct linux_hotplug_work *w);
+/* Stop and join the thread, cancel the works left, free.  NULL-safe. */
 void linux_hotplug_stop(struct linux_hotplug *hp);

@@ -2,7 +2,7 @@
 /*
  * The Linux platform: the engine over sysfs and kernel uevents.  dhpd (or
  * an in-process context) is then the agent that onlines hot-added
- * processors and memory, in the order of MODEL.md.
+ * processors and memory, in the order of doc/model.md (R30, R31; L1).
  *
  * Processors: an `add` uevent on subsystem cpu makes the processor present;
  * by policy the engine's transaction runs: write 1 to cpuN/online (the
@@ -116,6 +116,17 @@ int linux_platform_process(struct linux_platform *lp);
  * sees a half-applied configuration.  -EINVAL for a bad cgroup list.
  */
 int linux_platform_reconfigure(struct linux_platform *lp, const struct linux_config *cfg);
+
+/*
+ * linux_platform_cpu_online - a new add transaction for processor `cpu`,
+ * present but not admitted (its add was vetoed or failed, or the policy
+ * left it offline): engine_cpu_hotadd() inside the crash marker, as for a
+ * hot-add.  Returns as dhp_proc_online(): 0 admitted, 1 the add failed
+ * (ret_status: why), -EALREADY, -ENODEV, -ERANGE, -EDEADLK, or the error
+ * that kept it from starting.  Call it on the thread that runs the
+ * platform's transactions (dhpd: the hotplug thread, linux_hotplug_submit()).
+ */
+int linux_platform_cpu_online(struct linux_platform *lp, uint32_t cpu, int *ret_status);
 
 /* linux_platform_resync - compare sysfs with the model and handle every
  * difference.  Called by process() after a loss; exposed for SIGHUP. */
