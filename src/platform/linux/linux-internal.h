@@ -2,9 +2,9 @@
 /*
  * What the files of the Linux platform share: the platform's state, and
  * the entry points one file offers the others.  linux.c: lifecycle, the
- * engine's ops, resync and uevents; memdev.c: memory devices (grouping
- * blocks, waiting for ACPI binding); txnmark.c: the crash markers of
- * processor transactions.
+ * engine's ops (with the crash markers of processor transactions), resync
+ * and uevents; memdev.c: memory devices (grouping blocks, waiting for ACPI
+ * binding); unplug.c: removals.
  */
 #pragma once
 
