@@ -256,44 +256,95 @@ void linux_platform_stats(struct linux_platform *lp, struct linux_stats *ret) {
         pthread_mutex_unlock(&lp->stats_lock);
 }
 
-/* A processor is present (add uevent, or found by a resync): run its
- * transaction by policy.  `online_now`: the kernel says it is online
- * already (someone else onlined it). */
-static void handle_cpu(struct linux_platform *lp, uint32_t cpu, bool online_now, bool at_start) {
+/* A processor is present (add uevent, or found by a resync): whether its
+ * transaction runs, by policy, and with which flags (ret).  `online_now`:
+ * the kernel says it is online already (someone else onlined it). */
+static bool cpu_prepare(struct linux_platform *lp, uint32_t cpu, bool online_now, bool at_start,
+                        struct engine_cpu_add *ret) {
         dhp_proc_state st;
-        int r, status = 0;
 
         if (cpu >= engine_cpu_count(lp->engine) && engine_cpu_slots(lp->engine, cpu + 1) < 0) {
                 log_error(&lp->log, "cpu%u: cannot grow the model", cpu);
-                return;
+                return false;
         }
         if (engine_cpu_get_state(lp->engine, cpu, &st) < 0)
-                return;
+                return false;
         if (st == DHP_PROC_ADMITTED || st == DHP_PROC_STARTED)
-                return;
+                return false;
         if (st == DHP_PROC_ABSENT)
                 engine_cpu_set_state(lp->engine, cpu, DHP_PROC_PRESENT);
         if (online_now) {
                 log_notice(&lp->log, "cpu%u: already online (another agent onlined it, or dhpd stopped during its "
                            "transaction); notifying late", cpu);
-                linux_txn_mark(lp, cpu, true);
-                r = engine_cpu_hotadd(lp->engine, cpu, ENGINE_CPU_LATE, &status);
-        } else if (lp->cfg.cpu_online && (!at_start || lp->cfg.cpu_online_at_start)) {
-                linux_txn_mark(lp, cpu, true);
-                r = engine_cpu_hotadd(lp->engine, cpu, 0, &status);
-        } else {
-                log_info(&lp->log, "cpu%u: present, left offline by policy", cpu);
-                return;
+                *ret = (struct engine_cpu_add){ .index = cpu, .flags = ENGINE_CPU_LATE };
+                return true;
         }
-        linux_txn_mark(lp, cpu, false);
-        if (r == 0)
-                log_info(&lp->log, "cpu%u: online and admitted", cpu);
-        else if (r == 1)
-                log_notice(&lp->log, "cpu%u: add failed: %s", cpu, strerror(-status));
-        else if (r < 0 && r != -EALREADY)
-                log_error(&lp->log, "cpu%u: hot-add failed: %s", cpu, strerror(-r));
+        if (lp->cfg.cpu_online && (!at_start || lp->cfg.cpu_online_at_start)) {
+                *ret = (struct engine_cpu_add){ .index = cpu };
+                return true;
+        }
+        log_info(&lp->log, "cpu%u: present, left offline by policy", cpu);
+        return false;
 }
 
+/* The prepared processors of one burst in one batch (engine.h): every
+ * online write, then each one's phases.  Each is marked for the whole
+ * batch, so a crash in it reruns the ones not done. */
+static void cpu_run_batch(struct linux_platform *lp, struct engine_cpu_add *adds, size_t n) {
+        int r;
+
+        if (!n)
+                return;
+        for (size_t i = 0; i < n; i++)
+                linux_txn_mark(lp, adds[i].index, true);
+        r = engine_cpu_hotadd_batch(lp->engine, adds, n);
+        for (size_t i = 0; i < n; i++) {
+                uint32_t cpu = adds[i].index;
+                int res = r < 0 ? r : adds[i].result;
+
+                linux_txn_mark(lp, cpu, false);
+                if (res == 0)
+                        log_info(&lp->log, "cpu%u: online and admitted", cpu);
+                else if (res == 1)
+                        log_notice(&lp->log, "cpu%u: add failed: %s", cpu, strerror(-adds[i].status));
+                else if (res < 0 && res != -EALREADY)
+                        log_error(&lp->log, "cpu%u: hot-add failed: %s", cpu, strerror(-res));
+        }
+}
+
+/* The processors of one burst, collected for cpu_run_batch(). */
+struct cpu_batch {
+        struct engine_cpu_add *adds;
+        size_t n, cap;
+};
+
+static void cpu_batch_add(struct linux_platform *lp, struct cpu_batch *b, uint32_t cpu, bool online_now,
+                          bool at_start) {
+        struct engine_cpu_add a;
+
+        if (!cpu_prepare(lp, cpu, online_now, at_start, &a))
+                return;
+        if (b->n == b->cap) {
+                size_t cap = b->cap ? b->cap * 2 : 8;
+                struct engine_cpu_add *p = realloc(b->adds, cap * sizeof(*p));
+                if (!p) {
+                        /* Not lost: run what is collected, then this one. */
+                        cpu_run_batch(lp, b->adds, b->n);
+                        b->n = 0;
+                        cpu_run_batch(lp, &a, 1);
+                        return;
+                }
+                b->adds = p;
+                b->cap = cap;
+        }
+        b->adds[b->n++] = a;
+}
+
+static void cpu_batch_run(struct linux_platform *lp, struct cpu_batch *b) {
+        cpu_run_batch(lp, b->adds, b->n);
+        free(b->adds);
+        *b = (struct cpu_batch){ 0 };
+}
 
 int linux_platform_cpu_online(struct linux_platform *lp, uint32_t cpu, int *ret_status) {
         dhp_proc_state st;
@@ -322,6 +373,7 @@ int linux_platform_cpu_online(struct linux_platform *lp, uint32_t cpu, int *ret_
 
 static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
         struct topology *t = NULL;
+        struct cpu_batch batch = { 0 };
         bool *is_new = NULL;
         int r;
 
@@ -339,7 +391,7 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
         }
 
         /* Processors: at start, online ones are existing (admitted without a
-         * transaction); everything else goes through handle_cpu. */
+         * transaction); everything else goes through cpu_batch_add. */
         for (uint32_t i = 0; i < t->n_cpus; i++) {
                 const struct topology_cpu *c = &t->cpus[i];
                 if (c->id >= engine_cpu_count(lp->engine))
@@ -350,8 +402,9 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
                         engine_cpu_set_state(lp->engine, c->id, DHP_PROC_ADMITTED);
                         continue;
                 }
-                handle_cpu(lp, c->id, c->online, at_start);
+                cpu_batch_add(lp, &batch, c->id, c->online, at_start);
         }
+        cpu_batch_run(lp, &batch);
 
         /* Memory: blocks the model does not know are new; known blocks
          * whose state changed unseen are brought in line. */
@@ -608,6 +661,9 @@ int linux_platform_process(struct linux_platform *lp) {
         if (lost)
                 return linux_platform_resync(lp) < 0 ? n : n;
 
+        /* Processors of one drain are started together (engine.h,
+         * engine_cpu_hotadd_batch). */
+        struct cpu_batch batch = { 0 };
         for (size_t i = 0; i < lp->pending.ncpus; i++) {
                 uint32_t cpu = lp->pending.cpus[i] & ~PENDING_FROM_ONLINE;
                 bool online = false;
@@ -626,8 +682,9 @@ int linux_platform_process(struct linux_platform *lp) {
                         log_debug(&lp->log, "cpu%u: online uevent, offline again since: ignored", cpu);
                         continue;
                 }
-                handle_cpu(lp, cpu, online, false);
+                cpu_batch_add(lp, &batch, cpu, online, false);
         }
+        cpu_batch_run(lp, &batch);
         if (lp->pending.nblocks) {
                 /* Blocks can come by the thousand in one drain: appended
                  * as they come, sorted, then their repeats dropped. */
