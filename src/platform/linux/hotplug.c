@@ -79,7 +79,12 @@ static void *hotplug_thread(void *userdata) {
         };
 
         for (;;) {
-                int n = poll(p, 5, e ? memcond_next_timeout_ms(e) : -1);
+                int t = e ? memcond_next_timeout_ms(e) : -1, tp = linux_platform_next_timeout_ms(hp->cfg.lp);
+                /* The earlier of the memory conditions' timer and a memory
+                 * device waiting for the kernel to online it. */
+                if (tp >= 0 && (t < 0 || tp < t))
+                        t = tp;
+                int n = poll(p, 5, t);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -89,6 +94,8 @@ static void *hotplug_thread(void *userdata) {
                 if (n == 0) {
                         if (e)
                                 memcond_tick(e);
+                        if (linux_platform_next_timeout_ms(hp->cfg.lp) == 0)
+                                linux_platform_tick(hp->cfg.lp);
                         continue;
                 }
                 if (p[1].revents)

@@ -19,6 +19,12 @@
 #define ACPI_BIND_WAIT_DEFAULT_NS (2 * NSEC_PER_SEC)
 #define ACPI_GAVE_UP_MAX 16
 
+/* A memory device whose blocks the kernel is to online (memonline.c). */
+struct mem_await {
+        uint64_t device;
+        uint64_t deadline_ns; /* time_now_ns() */
+};
+
 /* What one drain of the socket announced. */
 struct pending {
         uint32_t *cpus;
@@ -46,6 +52,11 @@ struct linux_platform {
         unsigned n_acpi_gave_up;
         pthread_mutex_t stats_lock;
         struct linux_stats stats;
+        /* memonline.c: the kernel onlines new blocks (its policy is set),
+         * and the devices waiting for it, with their deadlines. */
+        bool kernel_onlines;
+        struct mem_await *awaiting;
+        size_t nawaiting, cap_awaiting;
 };
 
 
@@ -92,6 +103,14 @@ static inline int cmp_u32(const void *a, const void *b) {
  * directory, and load the marks a previous dhpd left (lp->interrupted). */
 void linux_txn_mark(struct linux_platform *lp, uint32_t cpu, bool begin);
 void linux_txn_marks_load(struct linux_platform *lp);
+
+/* memonline.c: set the kernel's onlining policy (start, reconfigure);
+ * have a device's offline blocks onlined, by the kernel (awaited) or now;
+ * a block the kernel onlined: its zone, then the model. */
+void linux_memonline_setup(struct linux_platform *lp);
+void linux_memonline_device(struct linux_platform *lp, uint64_t device, const char *origin, bool kernel_may);
+int linux_memonline_block_seen(struct linux_platform *lp, uint32_t block, bool online);
+void linux_memonline_deinit(struct linux_platform *lp);
 
 /* memdev.c */
 void linux_mem_add_device_blocks(struct linux_platform *lp, const uint32_t *ids, const enum memblock_state *known,

@@ -27,6 +27,7 @@ void linux_config_defaults(struct linux_config *c) {
                 .cpu_online_at_start = true,
                 .mem_online = true,
                 .mem_policy = LINUX_MEM_AUTO,
+                .mem_onlining = LINUX_ONLINING_KERNEL,
                 .uevent_fd = -1,
         };
 }
@@ -218,6 +219,7 @@ void linux_platform_free(struct linux_platform *lp) {
         uevent_monitor_free(lp->mon);
         free(lp->pending.cpus);
         free(lp->pending.blocks);
+        linux_memonline_deinit(lp);
         cpuset_deinit(&lp->interrupted);
         pthread_mutex_destroy(&lp->stats_lock);
         free(lp);
@@ -429,7 +431,9 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
                  * blocks come by id and a device's are contiguous, so its
                  * other blocks follow. */
                 if (b->state != MEMBLOCK_STATE_ONLINE && lp->cfg.mem_online && hotadded != dev + 1) {
-                        engine_mem_hotadd(lp->engine, dev);
+                        /* At start the kernel's add is long over: what it
+                         * left offline stays so unless dhpd onlines it. */
+                        linux_memonline_device(lp, dev, "(resync)", !at_start);
                         hotadded = dev + 1;
                 }
         }
@@ -502,6 +506,7 @@ int linux_platform_start(struct linux_platform *lp) {
         if (lp->cfg.uevent_recvmsg)
                 uevent_monitor_set_recvmsg(lp->mon, lp->cfg.uevent_recvmsg);
         linux_txn_marks_load(lp);
+        linux_memonline_setup(lp);
         return sync_from_sysfs(lp, true);
 }
 
@@ -518,7 +523,14 @@ int linux_platform_reconfigure(struct linux_platform *lp, const struct linux_con
         lp->cfg.cpu_online_at_start = cfg->cpu_online_at_start;
         lp->cfg.veto_keep_online = cfg->veto_keep_online;
         lp->cfg.mem_online = cfg->mem_online;
+        /* The onlining mode is set at start only; a new zone policy is
+         * the kernel's new policy at once. */
+        if (lp->kernel_onlines && cfg->mem_online && cfg->mem_policy != lp->cfg.mem_policy) {
+                lp->cfg.mem_policy = cfg->mem_policy;
+                linux_memonline_setup(lp);
+        }
         lp->cfg.mem_policy = cfg->mem_policy;
+        lp->cfg.kernel_online_wait_ns = cfg->kernel_online_wait_ns;
         lp->writer.max_attempts = cfg->retry_attempts;
         lp->writer.max_total_ns = cfg->retry_max_ns;
         memcpy(lp->cgroups, groups, sizeof(groups));
@@ -605,7 +617,7 @@ static void handle_uevent(struct linux_platform *lp, const struct uevent *u) {
                         /* A known block: record it (our own write is a no-op
                          * there).  An unknown one: its add was lost, or is
                          * pending in this same drain. */
-                        if (engine_mem_block_set_online(lp->engine, id, u->action == UEVENT_ACTION_ONLINE) == -ENOENT)
+                        if (linux_memonline_block_seen(lp, id, u->action == UEVENT_ACTION_ONLINE) == -ENOENT)
                                 append_u32(&lp->pending.blocks, &lp->pending.nblocks, &lp->pending.cap_blocks, id);
                         break;
                 default:
@@ -696,6 +708,8 @@ int linux_platform_process(struct linux_platform *lp) {
                 lp->pending.nblocks = k;
                 linux_mem_handle_new_blocks(lp, lp->pending.blocks, lp->pending.nblocks, false);
         }
+        if (lp->nawaiting)
+                linux_platform_tick(lp);
         return n;
 }
 
