@@ -12,13 +12,19 @@
  * but not admitted).  A processor someone else onlined (an `online` uevent
  * for a present processor) still gets its transaction, flagged late.
  *
+ * Processors announced in one drain of the socket are started together
+ * (engine_cpu_hotadd_batch): every online write, then each one's phases.
+ *
  * Memory: one `add` uevent per block.  After draining the socket, new
  * blocks are grouped into memory devices (topology.h: the ACPI memory
- * device when sysfs shows one, else consecutive blocks added together) and
- * each device's blocks are onlined by policy (online_movable, falling back
- * to online_kernel when the kernel refuses with EINVAL, under policy
- * "auto"); the device's arrival once every block is online.  Blocks onlined
- * by someone else are recorded and count toward the device's arrival.
+ * device when sysfs shows one, else consecutive blocks added together).  In
+ * kernel mode (memonline.c) the kernel onlines them by the policy set at
+ * start and their `online` uevents complete the device; what it left
+ * offline after a bounded wait, and every block in dhpd mode, is onlined
+ * here by policy (online_movable, falling back to online_kernel when the
+ * kernel refuses with EINVAL, under policy "auto"); the device's arrival
+ * once every block is online.  Blocks onlined by someone else are recorded
+ * and count toward the device's arrival.
  *
  * Lost uevents (ENOBUFS, a SEQNUM gap) trigger a resync from sysfs: every
  * present processor and block is compared with the model and handled as if
