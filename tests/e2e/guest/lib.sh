@@ -111,7 +111,10 @@ run_step() {
 		case $? in
 		1) echo "E2E-SKIP label=$label reason=no-/bin/dhpd"; return 0 ;;
 		2) return 1 ;;
-		esac ;;
+		esac
+		# dhpd may have set the kernel's policy ([memory] onlining =
+		# kernel): it is dhpd's, not to be undone after the step.
+		read -r auto_was < /sys/devices/system/memory/auto_online_blocks ;;
 	none)   ;;
 	*)      echo "E2E-ERR unknown method $method"; return 1 ;;
 	esac
