@@ -525,8 +525,9 @@ out:
 }
 
 /* Mark one block; when its device becomes complete, queue the arrival.
- * Returns 1 when the device arrived with this block. */
-static int block_set_online(struct engine *e, uint64_t block, bool online) {
+ * `record`: the block's ONLINE/OFFLINE record, before that arrival (R31 in
+ * the stream).  Returns 1 when the device arrived with this block. */
+static int block_set_online(struct engine *e, uint64_t block, bool online, bool record) {
         struct mem_device dev;
         struct mem_device *d;
         bool arrived = false;
@@ -555,19 +556,20 @@ static int block_set_online(struct engine *e, uint64_t block, bool online) {
         }
         dev = *d;
         pthread_mutex_unlock(&e->lock);
+        if (record)
+                record_block(e, online ? "ONLINE" : "OFFLINE", block, 0);
         if (arrived)
                 e->mod->arrival_mem(e, &dev, DHP_EVENT_ARRIVAL);
         return arrived;
 }
 
 int engine_mem_block_set_online(struct engine *e, uint64_t block, bool online) {
-        int r = block_set_online(e, block, online);
+        int r = block_set_online(e, block, online, true);
 
         if (r < 0)
                 return r;
         if (r == 2)
                 return 0;
-        record_block(e, online ? "ONLINE" : "OFFLINE", block, 0);
         engine_run_hooks(e, ENGINE_HOOK_MEM_CHANGED, block);
         return 0;
 }
@@ -609,7 +611,7 @@ int engine_mem_hotadd(struct engine *e, uint64_t device_id) {
                         continue;
                 }
                 record_block(e, "ONLINE", b, 0);
-                block_set_online(e, b, true);
+                block_set_online(e, b, true, false);
                 changed = true;
         }
         if (changed)
