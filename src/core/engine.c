@@ -526,11 +526,13 @@ out:
 
 /* Mark one block; when its device becomes complete, queue the arrival.
  * `record`: the block's ONLINE/OFFLINE record, before that arrival (R31 in
- * the stream).  Returns 1 when the device arrived with this block. */
+ * the stream).  Returns 1 when the device arrived with this block, 3 when
+ * the block went online and its device has not arrived yet, 0 for another
+ * change, 2 for none. */
 static int block_set_online(struct engine *e, uint64_t block, bool online, bool record) {
         struct mem_device dev;
         struct mem_device *d;
-        bool arrived = false;
+        bool arrived = false, incomplete;
 
         pthread_mutex_lock(&e->lock);
         if (block >= e->nblocks || !e->blocks[block].device) {
@@ -554,13 +556,14 @@ static int block_set_online(struct engine *e, uint64_t block, bool online, bool 
                 d->arrived = true;
                 arrived = true;
         }
+        incomplete = online && !d->arrived;
         dev = *d;
         pthread_mutex_unlock(&e->lock);
         if (record)
                 record_block(e, online ? "ONLINE" : "OFFLINE", block, 0);
         if (arrived)
                 e->mod->arrival_mem(e, &dev, DHP_EVENT_ARRIVAL);
-        return arrived;
+        return arrived ? 1 : incomplete ? 3 : 0;
 }
 
 int engine_mem_block_set_online(struct engine *e, uint64_t block, bool online) {
@@ -568,7 +571,10 @@ int engine_mem_block_set_online(struct engine *e, uint64_t block, bool online) {
 
         if (r < 0)
                 return r;
-        if (r == 2)
+        /* A block of a device not complete yet: the conditions are
+         * re-evaluated after the device's arrival (R19, R31), i.e. with
+         * its last block. */
+        if (r == 2 || r == 3)
                 return 0;
         engine_run_hooks(e, ENGINE_HOOK_MEM_CHANGED, block);
         return 0;
