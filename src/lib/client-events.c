@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the connection thread reads from dhpd: each synchronous phase run
- * over the local registrations (core/peer.h) and answered, arrivals
- * queued on the local engine, replies handed to their waiting request,
- * dhpd's records to the local monitors, memory condition states, and
- * driver requests queued where a local one would run.
+ * The connection thread and what it reads from dhpd: each synchronous
+ * phase run over the local registrations (core/peer.h) and answered,
+ * arrivals queued on the local engine, replies handed to their waiting
+ * request, dhpd's records to the local monitors, memory condition states,
+ * and driver requests queued where a local one would run.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "core/memcond.h"
 #include "core/peer.h"
@@ -40,20 +42,88 @@ void client_affinity_apply(struct remote *r) {
                 affinity_set_states(&r->aff, r->admitted, r->nadmitted);
 }
 
-static void admitted_store(struct remote *r, const struct ipc_msg *m) {
+/*
+ * Store states dhpd sent.  r->view follows them too, except, for a status
+ * (`from_status`), the processor of a phase in flight: dhpd admits it
+ * before it sends ADD_COMPLETE, and a status read in between must not
+ * make it look seen admitted if the connection is lost before
+ * ADD_COMPLETE comes (doc/model.md D36).
+ */
+static void admitted_store(struct remote *r, const struct ipc_msg *m, bool from_status) {
         uint32_t end = m->status_proc.first + m->status_proc.count;
 
         if (m->status_proc.first > 1u << 20 || end > 1u << 20)
                 return;
         if (end > r->nadmitted) {
-                uint8_t *p = realloc(r->admitted, end);
+                uint8_t *p = realloc(r->admitted, end), *v;
                 if (!p)
                         return;
-                memset(p + r->nadmitted, 0, end - r->nadmitted);
                 r->admitted = p;
+                v = realloc(r->view, end);
+                if (!v)
+                        return;
+                r->view = v;
+                memset(p + r->nadmitted, 0, end - r->nadmitted);
+                memset(v + r->nadmitted, 0, end - r->nadmitted);
                 r->nadmitted = end;
         }
         memcpy(r->admitted + m->status_proc.first, m->status_proc.state, m->status_proc.count);
+        for (uint32_t i = m->status_proc.first; i < end; i++)
+                if (!from_status || !r->split || i != r->split_index)
+                        r->view[i] = r->admitted[i];
+}
+
+/* ---- the connection thread ------------------------------------------------- */
+
+static void connection_lost(struct remote *r) {
+        pthread_mutex_lock(&r->lock);
+        r->error = -ECONNRESET;
+        pthread_cond_broadcast(&r->cond);
+        pthread_mutex_unlock(&r->lock);
+        /* The outcome of an add in flight is unknown: release what its
+         * ADD_START allocated. */
+        if (r->split)
+                peer_phases_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECONNRESET);
+        if (r->wake)
+                r->wake(r->wake_ud);
+}
+
+/* The connection thread: every message from dhpd, read, decoded and
+ * dispatched here, in the file that handles it. */
+void *client_conn_thread(void *userdata) {
+        struct remote *r = userdata;
+        _cleanup_free_ uint8_t *buf = malloc(IPC_MSG_MAX);
+        struct ipc_msg *m = malloc(sizeof(*m));
+        struct pollfd p[2] = { { .fd = r->fd, .events = POLLIN }, { .fd = r->stop_fd, .events = POLLIN } };
+
+        if (!m || !buf) {
+                free(m);
+                connection_lost(r);
+                return NULL;
+        }
+        for (;;) {
+                ssize_t n;
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break;
+                }
+                if (p[1].revents)
+                        goto stopped;
+                n = recv(r->fd, buf, IPC_MSG_MAX, MSG_DONTWAIT | MSG_TRUNC);
+                if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                        continue;
+                if (n <= 0 || (size_t)n > IPC_MSG_MAX)
+                        break;
+                if (ipcmsg_decode(buf, (size_t)n, m) < 0 || ipcmsg_from_client(m->type))
+                        break;
+                if (!client_dispatch(r, m))
+                        break;
+        }
+        connection_lost(r);
+stopped:
+        free(m);
+        return NULL;
 }
 
 /* ---- the connection thread's side ---------------------------------------------- */
@@ -69,6 +139,7 @@ static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
                         peer_phases_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECANCELED);
                 if (peer_phases_start(r->local, m->proc_change.index, &r->split, &status, &calls) < 0)
                         status = -ENOMEM;
+                r->split_index = m->proc_change.index;
         } else {
                 /* Admitted before ADD_COMPLETE runs, as in-process: the
                  * threads may run there when the callbacks learn of it. */
@@ -76,7 +147,7 @@ static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
                         struct ipc_msg s = { .type = IPC_STATUS_PROC,
                                              .status_proc = { .first = m->proc_change.index, .count = 1 } };
                         s.status_proc.state[0] = DHP_PROC_ADMITTED;
-                        admitted_store(r, &s);
+                        admitted_store(r, &s, false);
                         client_affinity_apply(r);
                 }
                 peer_phases_end(TAKE_PTR(r->split), (dhp_proc_change_state)m->proc_change.state,
@@ -145,7 +216,7 @@ static void on_reply_part(struct remote *r, const struct ipc_msg *m) {
         for (req = r->requests; req && req->id != m->id; req = req->next)
                 ;
         if (m->type == IPC_STATUS_PROC) {
-                admitted_store(r, m);
+                admitted_store(r, m, true);
         } else if (req && req->hist &&
                    (m->type == IPC_RECORD || m->type == IPC_RECORD_EXT || m->type == IPC_RECORD_RT)) {
                 struct remote_history *h = req->hist;
@@ -182,6 +253,13 @@ static void on_reply_part(struct remote *r, const struct ipc_msg *m) {
                 if (e) {
                         pthread_mutex_unlock(&r->lock);
                         req->status = register_local(r, e, req->status);
+                        pthread_mutex_lock(&r->lock);
+                } else if (req->resync_arrival && req->status == 0) {
+                        client_arrival_prune(r, req->resync_arrival);
+                } else if (req->resync_procs && req->status == 0) {
+                        /* After the states that came with it. */
+                        pthread_mutex_unlock(&r->lock);
+                        client_proc_resync(r);
                         pthread_mutex_lock(&r->lock);
                 }
                 req->done = true;

@@ -99,11 +99,6 @@ static inline int cmp_u32(const void *a, const void *b) {
 }
 
 
-/* txnmark.c: mark cpu's transaction begun or ended in the state
- * directory, and load the marks a previous dhpd left (lp->interrupted). */
-void linux_txn_mark(struct linux_platform *lp, uint32_t cpu, bool begin);
-void linux_txn_marks_load(struct linux_platform *lp);
-
 /* memonline.c: set the kernel's onlining policy (start, reconfigure);
  * have a device's offline blocks onlined, by the kernel (awaited) or now;
  * a block the kernel onlined: its zone, then the model. */

@@ -40,6 +40,78 @@ void linux_count_retries(struct linux_platform *lp, unsigned attempts) {
         }
 }
 
+/* ---- transaction marks ---------------------------------------------- */
+
+/* A processor transaction in progress is marked by an empty file
+ * STATE_DIR/cpu-txn-N, created before the processor is onlined and removed
+ * when the transaction ends, whatever its outcome.  A mark found at start
+ * means the previous dhpd died between onlining and the end of ADD_COMPLETE:
+ * the processor may be online but not admitted (its cgroups not widened),
+ * and its clients never saw ADD_COMPLETE.  The state directory is on tmpfs
+ * (/run): a reboot, which resets the processors too, clears it. */
+static void txn_mark(struct linux_platform *lp, uint32_t cpu, bool begin) {
+        char p[4200];
+        int fd;
+
+        if (!lp->state_dir[0])
+                return;
+        snprintf(p, sizeof(p), "%s/cpu-txn-%u", lp->state_dir, cpu);
+        if (!begin) {
+                if (unlink(p) < 0 && errno != ENOENT)
+                        log_warning(&lp->log, "cannot remove %s: %s", p, strerror(errno));
+                return;
+        }
+        /* mkdir -p: /run exists on a real system, not always under a test root. */
+        for (char *s = p + 1; (s = strchr(s, '/')); s++) {
+                *s = 0;
+                if (mkdir(p, 0755) < 0 && errno != EEXIST)
+                        log_debug(&lp->log, "mkdir %s: %s", p, strerror(errno));
+                *s = '/';
+        }
+        fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0644);
+        if (fd < 0) {
+                log_warning(&lp->log, "cannot mark the transaction of cpu%u in %s: %s; a crash during it would leave "
+                            "the processor unadmitted", cpu, lp->state_dir, strerror(errno));
+                return;
+        }
+        close(fd);
+}
+
+/* The engine's cpu_txn_begin op: the mark (cpu_run_batch removes it), and the
+ * notice of a late add. */
+static void op_cpu_txn_begin(void *p, uint32_t cpu, bool late) {
+        struct linux_platform *lp = p;
+
+        if (late)
+                log_notice(&lp->log, "cpu%u: already online (another agent onlined it, or dhpd stopped during its "
+                           "transaction); notifying late", cpu);
+        txn_mark(lp, cpu, true);
+}
+
+/* The marks a previous dhpd left, into lp->interrupted. */
+static void txn_marks_load(struct linux_platform *lp) {
+        DIR *d;
+        struct dirent *de;
+
+        if (!lp->state_dir[0] || !(d = opendir(lp->state_dir)))
+                return;
+        while ((de = readdir(d))) {
+                char *end;
+                unsigned long v;
+
+                if (strncmp(de->d_name, "cpu-txn-", 8) != 0 || !de->d_name[8])
+                        continue;
+                errno = 0;
+                v = strtoul(de->d_name + 8, &end, 10);
+                if (errno || *end || v >= CPUSET_MAX_CPUS)
+                        continue;
+                if (cpuset_set(&lp->interrupted, (uint32_t)v) == 0)
+                        log_notice(&lp->log, "cpu%lu: its transaction was interrupted (dhpd stopped during it); "
+                                   "running it again", v);
+        }
+        closedir(d);
+}
+
 /* ---- platform ops ------------------------------------------------------ */
 
 static int op_cpu_start(void *p, uint32_t index) {
@@ -157,6 +229,7 @@ static int op_mem_levels_read(void *p, struct mem_levels *ret) {
 static const struct platform_ops linux_ops = {
         .mem_levels_read = op_mem_levels_read,
         .cpu_start = op_cpu_start,
+        .cpu_txn_begin = op_cpu_txn_begin,
         .cpu_stop = op_cpu_stop,
         .cpu_admit = op_cpu_admit,
         .mem_block_online = op_block_online,
@@ -258,53 +331,44 @@ void linux_platform_stats(struct linux_platform *lp, struct linux_stats *ret) {
         pthread_mutex_unlock(&lp->stats_lock);
 }
 
-/* A processor is present (add uevent, or found by a resync): whether its
- * transaction runs, by policy, and with which flags (ret).  `online_now`:
- * the kernel says it is online already (someone else onlined it). */
+/* A processor is present (add uevent, or found by a resync): made present
+ * in the model (engine_cpu_present, ENGINE_CPU_NO_ADD), and whether its
+ * transaction runs by policy (ret: with which flags).  `online_now`: the
+ * kernel says it is online already (someone else onlined it). */
 static bool cpu_prepare(struct linux_platform *lp, uint32_t cpu, bool online_now, bool at_start,
                         struct engine_cpu_add *ret) {
-        dhp_proc_state st;
+        bool add = online_now || (lp->cfg.cpu_online && (!at_start || lp->cfg.cpu_online_at_start));
+        int r;
 
-        if (cpu >= engine_cpu_count(lp->engine) && engine_cpu_slots(lp->engine, cpu + 1) < 0) {
+        r = engine_cpu_present(lp->engine, cpu, ENGINE_CPU_NO_ADD, NULL);
+        if (r == -ERANGE)
                 log_error(&lp->log, "cpu%u: cannot grow the model", cpu);
+        if (r < 0)
+                return false; /* -EALREADY: started or admitted already */
+        if (!add) {
+                log_info(&lp->log, "cpu%u: present, left offline by policy", cpu);
                 return false;
         }
-        if (engine_cpu_get_state(lp->engine, cpu, &st) < 0)
-                return false;
-        if (st == DHP_PROC_ADMITTED || st == DHP_PROC_STARTED)
-                return false;
-        if (st == DHP_PROC_ABSENT)
-                engine_cpu_set_state(lp->engine, cpu, DHP_PROC_PRESENT);
-        if (online_now) {
-                log_notice(&lp->log, "cpu%u: already online (another agent onlined it, or dhpd stopped during its "
-                           "transaction); notifying late", cpu);
-                *ret = (struct engine_cpu_add){ .index = cpu, .flags = ENGINE_CPU_LATE };
-                return true;
-        }
-        if (lp->cfg.cpu_online && (!at_start || lp->cfg.cpu_online_at_start)) {
-                *ret = (struct engine_cpu_add){ .index = cpu };
-                return true;
-        }
-        log_info(&lp->log, "cpu%u: present, left offline by policy", cpu);
-        return false;
+        *ret = (struct engine_cpu_add){ .index = cpu, .flags = online_now ? ENGINE_CPU_LATE : 0 };
+        return true;
 }
 
 /* The prepared processors of one burst in one batch (engine.h): every
- * online write, then each one's phases.  Each is marked for the whole
- * batch, so a crash in it reruns the ones not done. */
+ * online write, then each one's phases.  The crash marker of each is made
+ * by the cpu_txn_begin op as its start comes, and removed here once the
+ * whole batch is done (a crash in it reruns the ones not admitted). */
 static void cpu_run_batch(struct linux_platform *lp, struct engine_cpu_add *adds, size_t n) {
         int r;
 
         if (!n)
                 return;
-        for (size_t i = 0; i < n; i++)
-                linux_txn_mark(lp, adds[i].index, true);
         r = engine_cpu_hotadd_batch(lp->engine, adds, n);
         for (size_t i = 0; i < n; i++) {
                 uint32_t cpu = adds[i].index;
                 int res = r < 0 ? r : adds[i].result;
 
-                linux_txn_mark(lp, cpu, false);
+                if (res != -EALREADY)
+                        txn_mark(lp, cpu, false); /* the transaction ended, whatever its outcome */
                 if (res == 0)
                         log_info(&lp->log, "cpu%u: online and admitted", cpu);
                 else if (res == 1)
@@ -360,9 +424,10 @@ int linux_platform_cpu_online(struct linux_platform *lp, uint32_t cpu, int *ret_
                 return -ENODEV;
         if (st == DHP_PROC_ADMITTED)
                 return -EALREADY;
-        linux_txn_mark(lp, cpu, true);
+        /* The engine's cpu_txn_begin op makes the mark; it goes when the
+         * transaction ends, as in cpu_run_batch. */
         r = engine_cpu_hotadd(lp->engine, cpu, 0, &status);
-        linux_txn_mark(lp, cpu, false);
+        txn_mark(lp, cpu, false);
         if (r == 0)
                 log_info(&lp->log, "cpu%u: online on request, admitted", cpu);
         else if (r == 1)
@@ -371,7 +436,6 @@ int linux_platform_cpu_online(struct linux_platform *lp, uint32_t cpu, int *ret_
                 *ret_status = status;
         return r;
 }
-
 
 static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
         struct topology *t = NULL;
@@ -442,7 +506,7 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
                 /* A mark for a processor no longer present: nothing to redo. */
                 for (int64_t c = cpuset_next(&lp->interrupted, 0); c >= 0;
                      c = cpuset_next(&lp->interrupted, (uint32_t)c + 1))
-                        linux_txn_mark(lp, (uint32_t)c, false);
+                        txn_mark(lp, (uint32_t)c, false);
                 cpuset_zero(&lp->interrupted);
         }
         r = 0;
@@ -505,7 +569,7 @@ int linux_platform_start(struct linux_platform *lp) {
         pin_managed_cgroups(lp);
         if (lp->cfg.uevent_recvmsg)
                 uevent_monitor_set_recvmsg(lp->mon, lp->cfg.uevent_recvmsg);
-        linux_txn_marks_load(lp);
+        txn_marks_load(lp);
         linux_memonline_setup(lp);
         return sync_from_sysfs(lp, true);
 }
@@ -576,8 +640,11 @@ static void handle_uevent(struct linux_platform *lp, const struct uevent *u) {
         if (!u->subsystem)
                 return;
         if (strcmp(u->subsystem, "cpu") == 0 && devpath_index(u->devpath, "/devices/system/cpu/cpu", &id) == 0) {
+                /* The state matters to online and offline only: an add is
+                 * queued without asking the engine. */
                 dhp_proc_state st = DHP_PROC_ABSENT;
-                engine_cpu_get_state(lp->engine, id, &st);
+                if (u->action == UEVENT_ACTION_ONLINE || u->action == UEVENT_ACTION_OFFLINE)
+                        engine_cpu_get_state(lp->engine, id, &st);
                 switch (u->action) {
                 case UEVENT_ACTION_ADD:
                         push_u32(&lp->pending.cpus, &lp->pending.ncpus, &lp->pending.cap_cpus, id);
