@@ -45,6 +45,7 @@ start_dhpd() {
 	# read takes a line one byte (one syscall) at a time, which under TCG
 	# cost the guest more than dhpd's own work during a measured step.
 	sed 's/^/E2E-DHPD /' < /run/dhpd.err &
+	dhpd_relay=$!
 	# shellcheck disable=SC2086
 	/bin/dhpd $args "$@" > /run/dhpd.out 2> /run/dhpd.err &
 	dhpd_pid=$!
@@ -65,6 +66,8 @@ stop_dhpd() {
 	kill "-${1:-TERM}" "$dhpd_pid" 2>/dev/null
 	wait "$dhpd_pid" 2>/dev/null
 	echo "E2E-INFO dhpd pid=$dhpd_pid exited status=$?"
+	# Its last lines relayed before anything else is said.
+	wait "$dhpd_relay" 2>/dev/null
 	dhpd_pid=
 	exec 3<&-
 }
