@@ -57,6 +57,12 @@ struct linux_platform {
         bool kernel_onlines;
         struct mem_await *awaiting;
         size_t nawaiting, cap_awaiting;
+        /* New blocks held back, not grouped yet, while the kernel onlines
+         * them (memonline.c), until held_deadline_ns (0: none). */
+        uint32_t *held;
+        size_t nheld, cap_held;
+        uint64_t held_deadline_ns;
+        bool kernel_wait_over; /* grouping what the kernel left past its wait */
 };
 
 
@@ -106,6 +112,11 @@ void linux_memonline_setup(struct linux_platform *lp);
 void linux_memonline_device(struct linux_platform *lp, uint64_t device, const char *origin, bool kernel_may);
 int linux_memonline_block_seen(struct linux_platform *lp, uint32_t block, bool online);
 void linux_memonline_deinit(struct linux_platform *lp);
+/* Kernel mode: hold new blocks ids[0..n) (sorted) back while the kernel
+ * has not onlined them all (true: held, in lp->held); false: group them now. */
+bool linux_memonline_hold(struct linux_platform *lp, const uint32_t *ids, size_t n);
+/* linux.c: group and handle lp->pending.blocks, with the held ones. */
+void linux_mem_pending_run(struct linux_platform *lp);
 
 /* memdev.c */
 void linux_mem_add_device_blocks(struct linux_platform *lp, const uint32_t *ids, const enum memblock_state *known,

@@ -693,6 +693,30 @@ static void handle_uevent(struct linux_platform *lp, const struct uevent *u) {
         }
 }
 
+void linux_mem_pending_run(struct linux_platform *lp) {
+        bool over = lp->held_deadline_ns && time_now_ns() >= lp->held_deadline_ns;
+        size_t k = 1;
+
+        for (size_t i = 0; i < lp->nheld; i++)
+                append_u32(&lp->pending.blocks, &lp->pending.nblocks, &lp->pending.cap_blocks, lp->held[i]);
+        lp->nheld = 0;
+        if (!lp->pending.nblocks)
+                return;
+        /* Blocks can come by the thousand in one drain: appended as they
+         * come, sorted, then their repeats dropped. */
+        qsort(lp->pending.blocks, lp->pending.nblocks, sizeof(uint32_t), cmp_u32);
+        for (size_t i = 1; i < lp->pending.nblocks; i++)
+                if (lp->pending.blocks[i] != lp->pending.blocks[k - 1])
+                        lp->pending.blocks[k++] = lp->pending.blocks[i];
+        lp->pending.nblocks = k;
+        if (!over && linux_memonline_hold(lp, lp->pending.blocks, lp->pending.nblocks))
+                return;
+        lp->held_deadline_ns = 0;
+        lp->kernel_wait_over = over;
+        linux_mem_handle_new_blocks(lp, lp->pending.blocks, lp->pending.nblocks, false);
+        lp->kernel_wait_over = false;
+}
+
 int linux_platform_process(struct linux_platform *lp) {
         bool lost = false;
         int n = 0, r;
@@ -764,18 +788,9 @@ int linux_platform_process(struct linux_platform *lp) {
                 cpu_batch_add(lp, &batch, cpu, online, false);
         }
         cpu_batch_run(lp, &batch);
-        if (lp->pending.nblocks) {
-                /* Blocks can come by the thousand in one drain: appended
-                 * as they come, sorted, then their repeats dropped. */
-                size_t k = 1;
-                qsort(lp->pending.blocks, lp->pending.nblocks, sizeof(uint32_t), cmp_u32);
-                for (size_t i = 1; i < lp->pending.nblocks; i++)
-                        if (lp->pending.blocks[i] != lp->pending.blocks[k - 1])
-                                lp->pending.blocks[k++] = lp->pending.blocks[i];
-                lp->pending.nblocks = k;
-                linux_mem_handle_new_blocks(lp, lp->pending.blocks, lp->pending.nblocks, false);
-        }
-        if (lp->nawaiting)
+        if (lp->pending.nblocks)
+                linux_mem_pending_run(lp);
+        if (lp->nawaiting || lp->nheld)
                 linux_platform_tick(lp);
         return n;
 }

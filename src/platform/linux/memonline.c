@@ -96,7 +96,11 @@ void linux_memonline_device(struct linux_platform *lp, uint64_t device, const ch
         uint64_t wait = lp->cfg.kernel_online_wait_ns ? lp->cfg.kernel_online_wait_ns : KERNEL_ONLINE_WAIT_DEFAULT_NS;
         int r;
 
-        if (lp->kernel_onlines && kernel_may) {
+        if (lp->kernel_wait_over) {
+                STAT_INC(lp, kernel_left_offline);
+                log_notice(&lp->log, "memory device %s: blocks still offline after the kernel's wait; dhpd onlines "
+                           "them", origin);
+        } else if (lp->kernel_onlines && kernel_may) {
                 if (lp->nawaiting == lp->cap_awaiting) {
                         size_t cap = lp->cap_awaiting ? lp->cap_awaiting * 2 : 8;
                         struct mem_await *p = realloc(lp->awaiting, cap * sizeof(*p));
@@ -116,6 +120,37 @@ now:
         if (r < 0)
                 log_error(&lp->log, "memory device %s: not every block online (%s); it has not arrived", origin,
                           strerror(-r));
+}
+
+bool linux_memonline_hold(struct linux_platform *lp, const uint32_t *ids, size_t n) {
+        uint64_t wait = lp->cfg.kernel_online_wait_ns ? lp->cfg.kernel_online_wait_ns : KERNEL_ONLINE_WAIT_DEFAULT_NS;
+        bool offline = false;
+
+        if (!lp->kernel_onlines)
+                return false;
+        /* The kernel adds a DIMM's blocks, then onlines them, then binds
+         * them to their ACPI device, all under the device hotplug lock:
+         * grouping now would poll sysfs for the binding on the CPUs the
+         * kernel is onlining with.  Their online uevents wake us instead. */
+        for (size_t i = 0; i < n && !offline; i++) {
+                enum memblock_state st;
+                offline = engine_mem_block_get(lp->engine, ids[i], NULL, NULL) < 0 &&
+                          topology_read_block_state(lp->root, ids[i], &st) == 0 && st != MEMBLOCK_STATE_ONLINE;
+        }
+        if (!offline)
+                return false;
+        if (n > lp->cap_held) {
+                uint32_t *p = realloc(lp->held, n * sizeof(*p));
+                if (!p)
+                        return false; /* grouped now, as without holding */
+                lp->held = p;
+                lp->cap_held = n;
+        }
+        memcpy(lp->held, ids, n * sizeof(*ids));
+        lp->nheld = n;
+        if (!lp->held_deadline_ns)
+                lp->held_deadline_ns = time_now_ns() + wait;
+        return true;
 }
 
 int linux_memonline_block_seen(struct linux_platform *lp, uint32_t block, bool online) {
@@ -162,7 +197,14 @@ static void kernel_left_offline(struct linux_platform *lp, uint64_t device, cons
 
 void linux_platform_tick(struct linux_platform *lp) {
         uint64_t now = time_now_ns();
-        size_t k = 0, n = lp->nawaiting;
+        size_t k = 0, n;
+
+        if (lp->nheld && now >= lp->held_deadline_ns) {
+                /* Held past the wait: grouped now, the rest onlined here. */
+                lp->pending.nblocks = 0;
+                linux_mem_pending_run(lp);
+        }
+        n = lp->nawaiting;
 
         for (size_t i = 0; i < n; i++) {
                 struct mem_await a = lp->awaiting[i];
@@ -182,7 +224,7 @@ void linux_platform_tick(struct linux_platform *lp) {
 }
 
 int linux_platform_next_timeout_ms(struct linux_platform *lp) {
-        uint64_t first = UINT64_MAX, now;
+        uint64_t first = lp->nheld ? lp->held_deadline_ns : UINT64_MAX, now;
 
         for (size_t i = 0; i < lp->nawaiting; i++)
                 if (lp->awaiting[i].deadline_ns < first)
@@ -200,4 +242,7 @@ void linux_memonline_deinit(struct linux_platform *lp) {
         free(lp->awaiting);
         lp->awaiting = NULL;
         lp->nawaiting = lp->cap_awaiting = 0;
+        free(lp->held);
+        lp->held = NULL;
+        lp->nheld = lp->cap_held = 0;
 }
