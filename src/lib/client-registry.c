@@ -207,7 +207,9 @@ int remote_arrival_register(struct remote *r, const char *name, dhp_class cls, u
         m.arrival_register = (typeof(m.arrival_register)){ .reg = e->id, .cls = cls,
                                                              .flags = DHP_ARRIVAL_INCLUDE_EXISTING };
         snprintf(m.arrival_register.name, sizeof(m.arrival_register.name), "%s", e->name);
+        client_stream_begin(r);
         ret2 = client_call(r, &m, &req);
+        client_stream_end(r);
         if (ret2 < 0) {
                 client_entry_remove(r, e);
                 arrival_unregister(areg);

@@ -345,7 +345,9 @@ static void mon_cb(void *userdata, const dhp_record *rec) {
         (void)userdata;
         CHECK(D24, atomic_fetch_add(&R.mon_active, 1) == 0, "two monitor callbacks at once");
         last = atomic_exchange(&R.mon_last, s);
-        CHECK(D24, s > last, "record seq %" PRIu64 " after %" PRIu64, s, last);
+        char buf[256];
+        dhp_record_format(rec, DHP_RECORD_JSON, buf, sizeof(buf));
+        CHECK(D24, s > last, "record seq %" PRIu64 " after %" PRIu64 ": %s", s, last, buf);
         atomic_fetch_sub(&R.mon_active, 1);
 }
 
@@ -385,7 +387,7 @@ static int reg_arr(struct reg *g) {
         log_ev((struct ev){ .kind = EV_REG_BEGIN, .reg = g->id });
         r = dhp_arrival_register(R.ctx, NULL, g->cls, g->flags, arr_cb, g, &h);
         log_ev((struct ev){ .kind = EV_REG_END, .reg = g->id, .status = r });
-        CHECK(ERR, r == 0, "dhp_arrival_register: %d", r);
+        CHECK(ERR, r == 0, "dhp_arrival_register: %d (%s)", r, dhp_strerror(r));
         if (r == 0)
                 atomic_store(&g->handle, h);
         else
@@ -423,7 +425,10 @@ static void *adder_run(void *arg) {
                         if (r == 0)
                                 atomic_fetch_add(&R.admitted, 1);
                         /* R6, D1: admitted exactly when no veto; a vetoed one stays present. */
-                        if (r >= 0 && dhp_proc_get_state(R.ctx, idx, &st) == 0)
+                        int q = r >= 0 ? dhp_proc_get_state(R.ctx, idx, &st) : -1;
+                        if (r >= 0)
+                                CHECK(ERR, q == 0, "dhp_proc_get_state(%u): %d (%s)", idx, q, dhp_strerror(q));
+                        if (q == 0)
                                 CHECK(R6, r == 0 ? st == DHP_PROC_ADMITTED : st != DHP_PROC_ADMITTED && st != DHP_PROC_ABSENT,
                                       "cpu %u: add returned %d, state %d", idx, r, st);
                 } else {
