@@ -408,6 +408,13 @@ static void dereg(struct reg *g) {
 
 /* ---- the workload ----------------------------------------------------- */
 
+static atomic_int follower_armed, follower_stop, mem_adds_started, follower_gen, gated_gen;
+/* The follower armed anew since the last gated add. */
+static bool armed_pred(void) {
+        return (atomic_load(&follower_armed) && atomic_load(&follower_gen) > atomic_load(&gated_gen)) ||
+               atomic_load(&follower_stop);
+}
+
 static void *adder_run(void *arg) {
         int t = (int)(intptr_t)arg;
 
@@ -434,6 +441,14 @@ static void *adder_run(void *arg) {
                 } else {
                         uint64_t base = 0;
                         int r;
+
+                        /* Every 16th memory add waits (bounded) for the follower to
+                         * be waiting on its event, so that R19 is checked many times
+                         * even when the adds outrun it. */
+                        if (atomic_fetch_add(&mem_adds_started, 1) % 16 == 0) {
+                                wait_until(armed_pred, 2000);
+                                atomic_store(&gated_gen, atomic_load(&follower_gen));
+                        }
 
                         log_ev((struct ev){ .kind = EV_MEM_ADD_BEGIN });
                         r = dhp_sim_memory_add(R.ctx, BLOCK, &base);
@@ -505,7 +520,6 @@ static void *churn_run(void *arg) {
         return NULL;
 }
 
-static atomic_int follower_stop;
 static uint64_t initial_avail;
 
 /* The memory-condition follower: HighMemoryCondition with a threshold a
@@ -530,8 +544,12 @@ static void *follower_run(void *arg) {
                 free(err);
                 if (r < 0 || dhp_memcond_is_set(hi))
                         continue; /* set by the configure itself: not an arrival's doing */
+                atomic_fetch_add(&follower_gen, 1);
+                atomic_store(&follower_armed, 1);
+                notify_progress();
                 while (!atomic_load(&follower_stop) && (r = dhp_memcond_wait(hi, 100)) == 0)
                         ;
+                atomic_store(&follower_armed, 0);
                 if (r != 1)
                         break;
                 arrived = atomic_load(&R.arrived_mem);
@@ -542,6 +560,8 @@ static void *follower_run(void *arg) {
                 CHECK(D17, poll(&p, 1, 2000) == 1, "fd of a set event not readable");
         }
 out:
+        atomic_store(&follower_stop, 1); /* no adder waits for it any more */
+        notify_progress();
         dhp_memcond_close(hi);
         dhp_memcond_close(lo);
         return NULL;
@@ -951,6 +971,10 @@ static int run_target(const char *kind, uint64_t seed, int n) {
         nevs = 0;
         seq_next = 1;
         atomic_store(&follower_stop, 0);
+        atomic_store(&follower_armed, 0);
+        atomic_store(&mem_adds_started, 0);
+        atomic_store(&follower_gen, 0);
+        atomic_store(&gated_gen, 0);
         pthread_mutex_init(&R.lock, NULL);
         pthread_cond_init(&R.cond, NULL);
         R.seed = seed;
