@@ -79,6 +79,10 @@ struct request {
         uint64_t v64;
         char text[IPC_TEXT_MAX];
         struct entry *entry; /* PROC_REGISTER: made local on the reply */
+        /* PROC_REGISTER: the handle made, for the caller: by the time it
+         * reads it the entry may be gone (a racing add's callback may
+         * deregister it: dhp_proc_deregister() in dhp.h). */
+        dhp_proc_reg *preg;
         struct remote_status *st;
         int st_err;
         struct remote_history *hist; /* HISTORY: the records answered */

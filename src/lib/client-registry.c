@@ -146,13 +146,15 @@ int remote_proc_register(struct remote *r, const char *name, uint32_t flags, dhp
         if (client_affinity_enabled(r))
                 affinity_hold(&r->aff);
         ret2 = client_call(r, &m, &req);
-        if (ret2 < 0 || !e->preg) {
+        /* Not e->preg: e is freed if a racing add's callback deregistered
+         * the registration meanwhile (doc/model.md D4). */
+        if (ret2 < 0 || !req.preg) {
                 client_entry_remove(r, e);
                 if (client_affinity_enabled(r))
                         affinity_release(&r->aff);
                 return ret2 < 0 ? ret2 : -EIO;
         }
-        *ret = e->preg;
+        *ret = req.preg;
         return 0;
 }
 
