@@ -738,7 +738,9 @@ static void check_live_txn(uint32_t cpu, const struct ev **calls, int n) {
         int j = 0;
         for (int i = 0; i < nstart; i++) {
                 int reg = start_reg[i];
-                bool gone = RI[reg].dbegin != 0 && RI[reg].dbegin < CI[cpu].last_p2exit;
+                /* Deregistration began before the add returned (its last call may be
+                 * the one skipped, after every other one's). */
+                bool gone = RI[reg].dbegin != 0 && RI[reg].dbegin < CI[cpu].add_end;
                 if (j < np2 && p2_reg[j] == reg) {
                         j++;
                         CHECK(R8, true, "-");
@@ -877,7 +879,7 @@ static void analyse(void) {
                         /* ADD_START only: deregistered meanwhile, or the vetoed k of R9, or an
                          * existing run cut by self-deregistration / veto. */
                         bool ok = (RI[reg].dbegin && (c >= R.maxcpus || !CI[c].last_p2exit ||
-                                                      RI[reg].dbegin < CI[c].last_p2exit || RI[reg].ret == -ECANCELED)) ||
+                                                      RI[reg].dbegin < CI[c].add_end || RI[reg].ret == -ECANCELED)) ||
                                   c == ex_vetoed_cpu || RI[reg].ret == -ECANCELED;
                         CHECK(R1, ok, "reg %d cpu %d: ADD_START without a second phase", reg, c);
                 }
