@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1001,6 +1002,7 @@ static int dhpd_start(const char *dhpd, const char *simopts, char *target, size_
                 return -errno;
         dhpd_pid = fork();
         if (dhpd_pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlives the test */
                 dup2(out[1], 1);
                 execl(dhpd, dhpd, "--platform", "sim", "--sim", simopts, "--foreground", "--socket", sock, "-c", conf, (char *)NULL);
                 _exit(127);
