@@ -48,7 +48,7 @@
 
 enum {
         R1, R3S, R3O, R17_, R4, R5, R6, R7, R8, R9, R10, R11, R12, R13, R15, R16, R18, R19, R29, D1, D3, D4, D5, D7, D9,
-        D10, D17, D24, D27, ERR, NRULES
+        D10, D12, D15, D17, D24, D27, ERR, NRULES
 };
 static const char *rule_name[NRULES] = {
         [R1] = "R1  two calls per add",
@@ -77,6 +77,8 @@ static const char *rule_name[NRULES] = {
         [D7] = "D7  processor number = index/64, index%64",
         [D9] = "D9  existing only after ADD_COMPLETE ended",
         [D10] = "D10 ARRIVAL only to registrations older than it",
+        [D12] = "D12 five events, other names -ENOENT",
+        [D15] = "D15 unknown levels: clear",
         [D17] = "D17 descriptor readable while set",
         [D24] = "D24 monitor serialised, in seq order",
         [D27] = "D27 -EDEADLK inside synchronous callbacks",
@@ -1116,7 +1118,20 @@ static int run_target(const char *kind, uint64_t seed, int n) {
                 dhp_memcond *mc;
                 dhp_arrival_reg *ar;
                 CHECK(ERR, (r = dhp_proc_get_state(R.ctx, R.maxcpus, &st)) == -ERANGE, "get_state past end: %d", r);
-                CHECK(ERR, (r = dhp_memcond_open(R.ctx, "highMemoryCondition", &mc)) == -ENOENT, "memcond name: %d", r);
+                CHECK(D12, (r = dhp_memcond_open(R.ctx, "highMemoryCondition", &mc)) == -ENOENT, "memcond name: %d", r);
+                /* D12: the five events; D15: no commit figures at open, so
+                 * the commit events are clear (dhp.h, the sim's levels). */
+                static const char *const five[] = { "HighMemoryCondition", "LowMemoryCondition", "LowCommitCondition",
+                                                    "HighCommitCondition", "MaximumCommitCondition" };
+                for (int i = 0; i < 5; i++) {
+                        CHECK(D12, (r = dhp_memcond_open(R.ctx, five[i], &mc)) == 0, "open %s: %d", five[i], r);
+                        if (r == 0 && i >= 2)
+                                CHECK(D15, !dhp_memcond_is_set(mc), "%s set without commit figures", five[i]);
+                        if (r == 0)
+                                CHECK(D12, strcmp(dhp_memcond_get_name(mc), five[i]) == 0, "name %s",
+                                      dhp_memcond_get_name(mc));
+                        dhp_memcond_close(mc);
+                }
                 CHECK(ERR, (r = dhp_arrival_register(R.ctx, NULL, 7, 0, arr_cb, NULL, &ar)) == -EINVAL, "class 7: %d", r);
                 CHECK(ERR, (r = dhp_sim_memory_add(R.ctx, BLOCK + 1, NULL)) == -EINVAL, "odd size: %d", r);
                 CHECK(ERR, (r = dhp_start_thread(R.ctx)) == 0, "start_thread: %d", r);
