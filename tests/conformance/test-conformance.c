@@ -14,6 +14,11 @@
  *   DHP_CONFORM_SEED    the seed (default 1; printed; replays a failure)
  *   DHP_CONFORM_TARGETS "sim", "dhpd" or "sim,dhpd" (default both)
  *   DHPD                the dhpd binary (the dhpd target is skipped without)
+ *   DHP_CONFORM_DUMP    print the whole event log on stderr (to diagnose)
+ *
+ * The seed fixes every choice (which adds are processors, who vetoes which
+ * processor, the churn's operations); the threads' interleaving is the
+ * machine's, so a replay reruns the same workload, not the same schedule.
  *
  * Every wait is bounded (condition variables with deadlines, dhp_memcond_wait
  * with a timeout): nothing sleeps and hopes.
@@ -440,12 +445,6 @@ static bool wakes_pred(void) {
         return atomic_load(&follower_wakes) >= wakes_target || atomic_load(&follower_stop);
 }
 
-static long mono_ms(void) {
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        return t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 static bool clear_within(dhp_memcond *ev, int ms) {
         struct timespec t0, t;
 
@@ -473,7 +472,6 @@ static void gated_memory_add(void) {
         int r;
 
         pthread_rwlock_wrlock(&mem_gate);
-        if (getenv("DHP_CONFORM_DEBUG")) fprintf(stderr, "gate %ld locked\n", mono_ms());
         if (!wait_until(mem_arrived_pred, 5000) || atomic_load(&lost_notifications))
                 goto out;
         before = atomic_load(&R.arrived_mem);
@@ -483,10 +481,8 @@ static void gated_memory_add(void) {
         CHECK(ERR, r == 0, "configure %s: %d %s", spec, r, err ? err : "");
         free(err);
         /* Through dhpd the new state comes as a message: bounded wait. */
-        if (getenv("DHP_CONFORM_DEBUG")) fprintf(stderr, "gate %ld configured\n", mono_ms());
         if (r < 0 || !clear_within(gate_hi, 2000))
                 goto out;
-        if (getenv("DHP_CONFORM_DEBUG")) fprintf(stderr, "gate %ld clear\n", mono_ms());
         wakes_target = atomic_load(&follower_wakes) + 1;
         atomic_fetch_add(&gate_gen, 1);
         notify_progress();
@@ -498,7 +494,6 @@ static void gated_memory_add(void) {
                 goto out;
         atomic_fetch_add(&R.mem_added, 1);
         r = dhp_memcond_wait(gate_hi, 10000);
-        if (getenv("DHP_CONFORM_DEBUG")) fprintf(stderr, "gate %ld set %d\n", mono_ms(), r);
         after = atomic_load(&R.arrived_mem);
         CHECK(R19, r == 1, "HighMemoryCondition not set within 10 s of the add (D16): %d", r);
         if (r == 1) {
