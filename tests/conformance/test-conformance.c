@@ -756,6 +756,135 @@ static void check_live_txn(uint32_t cpu, const struct ev **calls, int n) {
               CI[cpu].outcome, first_veto);
 }
 
+/* R1, D5 per (registration, processor) pair; R9 per ADD_EXISTING run. */
+static void check_sync_pairs(int nr) {
+        for (int reg = 0; reg < nr; reg++) {
+                if (regs[reg].kind != K_SYNC)
+                        continue;
+                int *st = calloc(R.maxcpus + 1, sizeof(int)); /* bit 1 START, 2 COMPLETE, 4 FAILURE */
+                int ex_started = 0, ex_vetoed_cpu = -1, ex_phase2_seen = 0;
+                for (size_t i = 0; i < nevs; i++) {
+                        const struct ev *e = &evs[i];
+                        if (e->kind != EV_SYNC_ENTER || e->reg != reg)
+                                continue;
+                        int bit = e->phase == DHP_PROC_ADD_START ? 1 : e->phase == DHP_PROC_ADD_COMPLETE ? 2 : 4;
+                        CHECK(R1, !(st[e->cpu] & bit) && !((st[e->cpu] & 6) && bit != 1) && !(bit == 1 && st[e->cpu]),
+                              "reg %d cpu %u: phase %d after %#x", reg, e->cpu, e->phase, st[e->cpu]);
+                        CHECK(D5, bit == 1 || (st[e->cpu] & 1), "reg %d cpu %u: second phase without ADD_START", reg,
+                              e->cpu);
+                        st[e->cpu] |= bit;
+                        if (is_existing_call(e)) {
+                                if (bit == 1) {
+                                        CHECK(R9, !ex_phase2_seen && ex_vetoed_cpu < 0,
+                                              "reg %d: existing ADD_START after the second phase or a veto", reg);
+                                        ex_started++;
+                                        if (e->vetoed)
+                                                ex_vetoed_cpu = (int)e->cpu;
+                                        /* D9-like: the processor was admitted (live ADD_COMPLETE ended). */
+                                        CHECK(R9, e->cpu < INIT_CPUS || CI[e->cpu].outcome == 0,
+                                              "reg %d: ADD_EXISTING call for cpu %u that was not admitted", reg, e->cpu);
+                                } else {
+                                        ex_phase2_seen = 1;
+                                        CHECK(R9, e->phase == (ex_vetoed_cpu >= 0 ? DHP_PROC_ADD_FAILURE : DHP_PROC_ADD_COMPLETE) &&
+                                                          (int)e->cpu != ex_vetoed_cpu,
+                                              "reg %d: existing phase %d for cpu %u (vetoed on %d)", reg, e->phase,
+                                              e->cpu, ex_vetoed_cpu);
+                                }
+                        }
+                }
+                for (int c = 0; c <= R.maxcpus; c++) {
+                        if (st[c] != 1)
+                                continue;
+                        /* ADD_START only: deregistered meanwhile, or the vetoed k of R9, or an
+                         * existing run cut by self-deregistration / veto. */
+                        bool ok = (RI[reg].dbegin && (c >= R.maxcpus || !CI[c].last_p2exit ||
+                                                      RI[reg].dbegin < CI[c].add_end || RI[reg].ret == -ECANCELED)) ||
+                                  c == ex_vetoed_cpu || RI[reg].ret == -ECANCELED;
+                        CHECK(R1, ok, "reg %d cpu %d: ADD_START without a second phase", reg, c);
+                }
+                if ((regs[reg].flags & DHP_PROC_ADD_EXISTING) && RI[reg].ret != -ECANCELED) {
+                        /* R9: every processor admitted before the registration got ADD_START (up to a veto). */
+                        int want = 0;
+                        for (int c = 0; c < R.maxcpus; c++)
+                                if (c < INIT_CPUS || (CI[c].outcome == 0 && CI[c].last_p2exit && CI[c].last_p2exit < RI[reg].begin))
+                                        want += !(st[c] & 1);
+                        CHECK(R9, ex_vetoed_cpu >= 0 || want == 0, "reg %d: %d admitted processors got no existing ADD_START",
+                              reg, want);
+                        CHECK(R9, (ex_vetoed_cpu >= 0) == (RI[reg].ret == regs[reg].veto_err && RI[reg].ret != 0),
+                              "reg %d: returned %d, vetoed on %d", reg, RI[reg].ret, ex_vetoed_cpu);
+                }
+                free(st);
+        }
+}
+
+/* Arrivals: R12, D1/R30, D9, D10, R13, R15. */
+static void check_arrivals(int nr) {
+        size_t cap = (size_t)R.maxcpus + 1;
+        for (int reg = 0; reg < nr; reg++) {
+                if (regs[reg].kind != K_ARR)
+                        continue;
+                uint8_t *seen_ex = calloc(cap + 8192, 1), *seen_new = calloc(cap + 8192, 1);
+                for (size_t i = 0; i < nevs; i++) {
+                        const struct ev *e = &evs[i];
+                        if (e->kind != EV_ARR || e->reg != reg)
+                                continue;
+                        size_t key;
+                        if (regs[reg].cls == DHP_CLASS_PROCESSOR) {
+                                key = e->cpu;
+                                if (key >= cap) {
+                                        CHECK(ERR, false, "arrival of cpu %u past the slots", e->cpu);
+                                        continue;
+                                }
+                                if (e->cpu >= INIT_CPUS) {
+                                        CHECK(D1, CI[e->cpu].outcome != 1, "ARRIVAL of vetoed cpu %u", e->cpu);
+                                        CHECK(R12, CI[e->cpu].last_p2exit && CI[e->cpu].last_p2exit < e->seq,
+                                              "cpu %u ARRIVAL (seq %" PRIu64 ") before its ADD_COMPLETE returned (%" PRIu64 ")",
+                                              e->cpu, e->seq, CI[e->cpu].last_p2exit);
+                                        if (e->existing)
+                                                CHECK(D9, CI[e->cpu].last_p2exit < RI[reg].end,
+                                                      "cpu %u existing for reg %d before its ADD_COMPLETE ended", e->cpu, reg);
+                                        else
+                                                CHECK(D10, RI[reg].begin < CI[e->cpu].add_end,
+                                                      "cpu %u ARRIVAL to reg %d made after the add", e->cpu, reg);
+                                } else {
+                                        CHECK(D9, e->existing, "initial cpu %u reported as new", e->cpu);
+                                }
+                        } else {
+                                if (e->base < INIT_MEM) {
+                                        CHECK(D9, e->existing, "initial memory reported as new");
+                                        continue;
+                                }
+                                key = (e->base - INIT_MEM) / BLOCK;
+                                CHECK(R13, e->size == BLOCK && (e->base - INIT_MEM) % BLOCK == 0 && key < cap + 8192,
+                                      "memory arrival base %#" PRIx64 " size %" PRIu64, e->base, e->size);
+                                if (key >= cap + 8192)
+                                        continue;
+                        }
+                        CHECK(R15, !(e->existing ? seen_ex : seen_new)[key],
+                              "reg %d: device %zu reported twice as %s", reg, key, e->existing ? "existing" : "new");
+                        (e->existing ? seen_ex : seen_new)[key] = 1;
+                        if (e->existing)
+                                CHECK(R15, regs[reg].flags & DHP_ARRIVAL_INCLUDE_EXISTING,
+                                      "reg %d: existing device without INCLUDE_EXISTING", reg);
+                }
+                if (regs[reg].persistent && !atomic_load(&lost_notifications)) {
+                        /* Each admitted processor / added memory device arrives once. */
+                        int missing = 0;
+                        if (regs[reg].cls == DHP_CLASS_PROCESSOR) {
+                                for (int c = INIT_CPUS; c < R.maxcpus; c++)
+                                        if (CI[c].outcome == 0)
+                                                missing += !seen_new[c];
+                        } else {
+                                for (int k = 0; k < atomic_load(&R.mem_added); k++)
+                                        missing += !seen_new[k];
+                        }
+                        CHECK(R15, missing == 0, "persistent reg %d: %d devices never arrived", reg, missing);
+                }
+                free(seen_ex);
+                free(seen_new);
+        }
+}
+
 static void analyse(void) {
         int nr = atomic_load(&nregs);
         RI = calloc(MAXREGS, sizeof(*RI));
@@ -839,129 +968,8 @@ static void analyse(void) {
                 if (e && !ex)
                         calls[ncalls++] = e;
         }
-        /* R1, D5 per (registration, processor) pair; R9 per ADD_EXISTING run. */
-        for (int reg = 0; reg < nr; reg++) {
-                if (regs[reg].kind != K_SYNC)
-                        continue;
-                int *st = calloc(R.maxcpus + 1, sizeof(int)); /* bit 1 START, 2 COMPLETE, 4 FAILURE */
-                int ex_started = 0, ex_vetoed_cpu = -1, ex_phase2_seen = 0;
-                for (size_t i = 0; i < nevs; i++) {
-                        const struct ev *e = &evs[i];
-                        if (e->kind != EV_SYNC_ENTER || e->reg != reg)
-                                continue;
-                        int bit = e->phase == DHP_PROC_ADD_START ? 1 : e->phase == DHP_PROC_ADD_COMPLETE ? 2 : 4;
-                        CHECK(R1, !(st[e->cpu] & bit) && !((st[e->cpu] & 6) && bit != 1) && !(bit == 1 && st[e->cpu]),
-                              "reg %d cpu %u: phase %d after %#x", reg, e->cpu, e->phase, st[e->cpu]);
-                        CHECK(D5, bit == 1 || (st[e->cpu] & 1), "reg %d cpu %u: second phase without ADD_START", reg,
-                              e->cpu);
-                        st[e->cpu] |= bit;
-                        if (is_existing_call(e)) {
-                                if (bit == 1) {
-                                        CHECK(R9, !ex_phase2_seen && ex_vetoed_cpu < 0,
-                                              "reg %d: existing ADD_START after the second phase or a veto", reg);
-                                        ex_started++;
-                                        if (e->vetoed)
-                                                ex_vetoed_cpu = (int)e->cpu;
-                                        /* D9-like: the processor was admitted (live ADD_COMPLETE ended). */
-                                        CHECK(R9, e->cpu < INIT_CPUS || CI[e->cpu].outcome == 0,
-                                              "reg %d: ADD_EXISTING call for cpu %u that was not admitted", reg, e->cpu);
-                                } else {
-                                        ex_phase2_seen = 1;
-                                        CHECK(R9, e->phase == (ex_vetoed_cpu >= 0 ? DHP_PROC_ADD_FAILURE : DHP_PROC_ADD_COMPLETE) &&
-                                                          (int)e->cpu != ex_vetoed_cpu,
-                                              "reg %d: existing phase %d for cpu %u (vetoed on %d)", reg, e->phase,
-                                              e->cpu, ex_vetoed_cpu);
-                                }
-                        }
-                }
-                for (int c = 0; c <= R.maxcpus; c++) {
-                        if (st[c] != 1)
-                                continue;
-                        /* ADD_START only: deregistered meanwhile, or the vetoed k of R9, or an
-                         * existing run cut by self-deregistration / veto. */
-                        bool ok = (RI[reg].dbegin && (c >= R.maxcpus || !CI[c].last_p2exit ||
-                                                      RI[reg].dbegin < CI[c].add_end || RI[reg].ret == -ECANCELED)) ||
-                                  c == ex_vetoed_cpu || RI[reg].ret == -ECANCELED;
-                        CHECK(R1, ok, "reg %d cpu %d: ADD_START without a second phase", reg, c);
-                }
-                if ((regs[reg].flags & DHP_PROC_ADD_EXISTING) && RI[reg].ret != -ECANCELED) {
-                        /* R9: every processor admitted before the registration got ADD_START (up to a veto). */
-                        int want = 0;
-                        for (int c = 0; c < R.maxcpus; c++)
-                                if (c < INIT_CPUS || (CI[c].outcome == 0 && CI[c].last_p2exit && CI[c].last_p2exit < RI[reg].begin))
-                                        want += !(st[c] & 1);
-                        CHECK(R9, ex_vetoed_cpu >= 0 || want == 0, "reg %d: %d admitted processors got no existing ADD_START",
-                              reg, want);
-                        CHECK(R9, (ex_vetoed_cpu >= 0) == (RI[reg].ret == regs[reg].veto_err && RI[reg].ret != 0),
-                              "reg %d: returned %d, vetoed on %d", reg, RI[reg].ret, ex_vetoed_cpu);
-                }
-                free(st);
-        }
-        /* Arrivals: R12, D1/R30, D9, D10, R13, R15. */
-        size_t cap = (size_t)R.maxcpus + 1;
-        for (int reg = 0; reg < nr; reg++) {
-                if (regs[reg].kind != K_ARR)
-                        continue;
-                uint8_t *seen_ex = calloc(cap + 8192, 1), *seen_new = calloc(cap + 8192, 1);
-                for (size_t i = 0; i < nevs; i++) {
-                        const struct ev *e = &evs[i];
-                        if (e->kind != EV_ARR || e->reg != reg)
-                                continue;
-                        size_t key;
-                        if (regs[reg].cls == DHP_CLASS_PROCESSOR) {
-                                key = e->cpu;
-                                if (key >= cap) {
-                                        CHECK(ERR, false, "arrival of cpu %u past the slots", e->cpu);
-                                        continue;
-                                }
-                                if (e->cpu >= INIT_CPUS) {
-                                        CHECK(D1, CI[e->cpu].outcome != 1, "ARRIVAL of vetoed cpu %u", e->cpu);
-                                        CHECK(R12, CI[e->cpu].last_p2exit && CI[e->cpu].last_p2exit < e->seq,
-                                              "cpu %u ARRIVAL (seq %" PRIu64 ") before its ADD_COMPLETE returned (%" PRIu64 ")",
-                                              e->cpu, e->seq, CI[e->cpu].last_p2exit);
-                                        if (e->existing)
-                                                CHECK(D9, CI[e->cpu].last_p2exit < RI[reg].end,
-                                                      "cpu %u existing for reg %d before its ADD_COMPLETE ended", e->cpu, reg);
-                                        else
-                                                CHECK(D10, RI[reg].begin < CI[e->cpu].add_end,
-                                                      "cpu %u ARRIVAL to reg %d made after the add", e->cpu, reg);
-                                } else {
-                                        CHECK(D9, e->existing, "initial cpu %u reported as new", e->cpu);
-                                }
-                        } else {
-                                if (e->base < INIT_MEM) {
-                                        CHECK(D9, e->existing, "initial memory reported as new");
-                                        continue;
-                                }
-                                key = (e->base - INIT_MEM) / BLOCK;
-                                CHECK(R13, e->size == BLOCK && (e->base - INIT_MEM) % BLOCK == 0 && key < cap + 8192,
-                                      "memory arrival base %#" PRIx64 " size %" PRIu64, e->base, e->size);
-                                if (key >= cap + 8192)
-                                        continue;
-                        }
-                        CHECK(R15, !(e->existing ? seen_ex : seen_new)[key],
-                              "reg %d: device %zu reported twice as %s", reg, key, e->existing ? "existing" : "new");
-                        (e->existing ? seen_ex : seen_new)[key] = 1;
-                        if (e->existing)
-                                CHECK(R15, regs[reg].flags & DHP_ARRIVAL_INCLUDE_EXISTING,
-                                      "reg %d: existing device without INCLUDE_EXISTING", reg);
-                }
-                if (regs[reg].persistent && !atomic_load(&lost_notifications)) {
-                        /* Each admitted processor / added memory device arrives once. */
-                        int missing = 0;
-                        if (regs[reg].cls == DHP_CLASS_PROCESSOR) {
-                                for (int c = INIT_CPUS; c < R.maxcpus; c++)
-                                        if (CI[c].outcome == 0)
-                                                missing += !seen_new[c];
-                        } else {
-                                for (int k = 0; k < atomic_load(&R.mem_added); k++)
-                                        missing += !seen_new[k];
-                        }
-                        CHECK(R15, missing == 0, "persistent reg %d: %d devices never arrived", reg, missing);
-                }
-                free(seen_ex);
-                free(seen_new);
-        }
+        check_sync_pairs(nr);
+        check_arrivals(nr);
         /* D4: the self-deregistrations happened. */
         for (int reg = 0; reg < nr; reg++)
                 if (atomic_load(&regs[reg].self_done))
