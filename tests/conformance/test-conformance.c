@@ -3,7 +3,8 @@
  * Conformance test of dhp, written from include/dhp.h and doc/model.md only:
  * N hot-adds (processors and memory) from 4 threads, random vetoes, churn of
  * synchronous and arrival registrations, a memory-condition follower and a
- * monitor, against the in-process sim and against `dhpd --platform sim`
+ * monitor, then removals of about a third of what came (vetoed by opted-in
+ * registrations now and then), against the in-process sim and against `dhpd --platform sim`
  * (started here, on a socket in a temporary directory).  Every callback is
  * logged with a global sequence number; the log is then checked against the
  * numbered rules of doc/model.md, and a table "rule: checked N, violations V"
@@ -52,7 +53,7 @@
 /* ---- rules ------------------------------------------------------------ */
 
 enum {
-        R1, R3S, R3O, R17_, R4, R5, R6, R7, R8, R9, R10, R11, R12, R13, R15, R16, R18, R19, R29, D1, D3, D4, D5, D7, D9,
+        R1, R3S, R3O, R17_, R4, R5, R6, R7, R8, R9, R10, R11, R12, R13, R15, R16, R18, R19, R29, R32, R33, R34, R38, D1, D3, D4, D5, D7, D9,
         D10, D12, D15, D17, D24, D27, ERR, NRULES
 };
 static const char *rule_name[NRULES] = {
@@ -75,8 +76,12 @@ static const char *rule_name[NRULES] = {
         [R18] = "R18 High and Low never both set",
         [R19] = "R19/R31 memory ARRIVAL before the condition it sets",
         [R29] = "R29/D6 transactions do not interleave",
+        [R32] = "R32 removal states only to who opted in",
+        [R33] = "R33/R35/R36 REMOVAL once, after it is gone",
+        [R34] = "R34 query, veto, cancel",
+        [R38] = "R38/D30 removed processor PRESENT",
         [D1] = "D1  vetoer gets ADD_FAILURE; no ARRIVAL (R30)",
-        [D3] = "D3  veto outside ADD_START or >= 0: -EINVAL",
+        [D3] = "D3  veto outside ADD_START/REMOVE_QUERY, >= 0: -EINVAL",
         [D4] = "D4  own registration given; self-deregistration",
         [D5] = "D5  no second phase without ADD_START",
         [D7] = "D7  processor number = index/64, index%64",
@@ -107,7 +112,7 @@ static atomic_long rule_checked[NRULES], rule_viol[NRULES];
 
 enum ev_kind {
         EV_SYNC_ENTER = 1, EV_SYNC_EXIT, EV_ARR, EV_REG_BEGIN, EV_REG_END, EV_DEREG_BEGIN, EV_DEREG_END,
-        EV_CPU_ADD_BEGIN, EV_CPU_ADD_END, EV_MEM_ADD_BEGIN, EV_MEM_ADD_END, EV_ARR_EXIT,
+        EV_CPU_ADD_BEGIN, EV_CPU_ADD_END, EV_MEM_ADD_BEGIN, EV_MEM_ADD_END, EV_ARR_EXIT, EV_CPU_RM_END, EV_MEM_RM_END,
 };
 
 struct ev {
@@ -272,6 +277,12 @@ static void sync_cb(void *userdata, const dhp_proc_change *c) {
         CHECK(D4, self != NULL && (!h || h == (void *)self), "reg %d: get_reg %p, handle %p", g->id, (void *)self, h);
         if (atomic_load(&g->in_existing))
                 e.existing = 1;
+        CHECK(R32, ph <= DHP_PROC_ADD_FAILURE || (g->flags & DHP_PROC_QUERY_REMOVE),
+              "reg %d without QUERY_REMOVE got state %d", g->id, ph);
+        if (ph == DHP_PROC_REMOVE_QUERY && hash3(R.seed, g->id, cpu + 100000) % 100 < (uint64_t)g->veto_pct) {
+                e.vetoret = dhp_proc_change_veto(c, g->veto_err);
+                e.vetoed = e.vetoret == 0;
+        }
         e.status = dhp_proc_change_get_status(c);
         if (ph == DHP_PROC_ADD_START) {
                 if (hash3(R.seed, g->id, cpu) % 100 < (uint64_t)g->veto_pct) {
@@ -284,7 +295,8 @@ static void sync_cb(void *userdata, const dhp_proc_change *c) {
                 }
                 if (hash3(R.seed, cpu, 77) % 16 == 0)
                         CHECK(D3, (r = dhp_proc_change_veto(c, 5)) == -EINVAL, "veto(5) in ADD_START: %d", r);
-        } else if (hash3(R.seed, cpu, g->id) % 8 == 0) {
+        } else if (ph != DHP_PROC_REMOVE_QUERY && hash3(R.seed, cpu, g->id) % 8 == 0) {
+                /* D3 (and R34: REMOVE_QUERY takes a veto too). */
                 CHECK(D3, (r = dhp_proc_change_veto(c, -EIO)) == -EINVAL, "veto in phase %d: %d", ph, r);
         }
         if (atomic_fetch_add(&R.deadlk_probe, 1) % 64 == 0)
@@ -304,19 +316,26 @@ static void sync_cb(void *userdata, const dhp_proc_change *c) {
         atomic_fetch_sub(&R.sync_active, 1);
 }
 
+static atomic_int removed, removals_seen, qreg_id = -1, mqreg_id = -1;
+static atomic_long lost_notifications;
+
 static void arr_cb(void *userdata, const dhp_device_event *de) {
         struct reg *g = userdata;
         dhp_arrival_reg *self = dhp_device_event_get_reg(de);
         void *h = atomic_load(&g->handle);
-        struct ev e = { .kind = EV_ARR, .reg = g->id, .existing = dhp_device_event_is_existing(de) };
+        dhp_event ev = dhp_device_event_get_event(de);
+        struct ev e = { .kind = EV_ARR, .phase = ev, .reg = g->id, .existing = dhp_device_event_is_existing(de) };
         const char *name = dhp_device_event_get_name(de);
         char want[64];
 
         CHECK(R11, !tl_adder && !tl_in_sync, "arrival delivered inside a transaction (reg %d)", g->id);
+        /* R32: the query and the cancel only to the registrations that opted in. */
+        CHECK(R32, ev == DHP_EVENT_ARRIVAL || ev == DHP_EVENT_REMOVAL || (g->flags & DHP_ARRIVAL_QUERY_REMOVE),
+              "reg %d without QUERY_REMOVE got event %d", g->id, ev);
         CHECK(D4, self != NULL && (!h || h == (void *)self), "arrival reg %d: get_reg %p, handle %p", g->id,
               (void *)self, h);
-        CHECK(ERR, dhp_device_event_get_class(de) == g->cls && dhp_device_event_get_event(de) == DHP_EVENT_ARRIVAL,
-              "reg %d: class %d event %d", g->id, dhp_device_event_get_class(de), dhp_device_event_get_event(de));
+        CHECK(ERR, dhp_device_event_get_class(de) == g->cls && ev >= DHP_EVENT_ARRIVAL && ev <= DHP_EVENT_REMOVE_CANCEL,
+              "reg %d: class %d event %d", g->id, dhp_device_event_get_class(de), ev);
         if (g->cls == DHP_CLASS_PROCESSOR) {
                 dhp_proc_number num;
                 CHECK(ERR, dhp_device_event_get_processor(de, &e.cpu, &num) == 0 &&
@@ -331,8 +350,16 @@ static void arr_cb(void *userdata, const dhp_device_event *de) {
                 snprintf(want, sizeof(want), "memory@0x%" PRIx64, e.base);
         }
         CHECK(ERR, name && strcmp(name, want) == 0, "device name '%s', expected '%s'", name ? name : "(null)", want);
+        if (ev == DHP_EVENT_QUERY_REMOVE && hash3(R.seed, g->id, e.base ^ 0x5151) % 100 < (uint64_t)g->veto_pct) {
+                e.vetoret = dhp_device_event_veto(de, g->veto_err);
+                e.vetoed = e.vetoret == 0;
+        }
         log_ev(e);
-        if (g->persistent && !e.existing) {
+        if (g->persistent && ev == DHP_EVENT_REMOVAL) {
+                atomic_fetch_add(&removals_seen, 1);
+                notify_progress();
+        }
+        if (g->persistent && !e.existing && ev == DHP_EVENT_ARRIVAL) {
                 if (g->cls == DHP_CLASS_MEMORY)
                         atomic_fetch_add(&R.arrived_mem, e.size);
                 else
@@ -347,8 +374,6 @@ static void arr_cb(void *userdata, const dhp_device_event *de) {
         }
         log_ev((struct ev){ .kind = EV_ARR_EXIT, .reg = g->id });
 }
-
-static atomic_long lost_notifications;
 
 static void mon_cb(void *userdata, const dhp_record *rec) {
         uint64_t s = dhp_record_get_seq(rec), last;
@@ -651,6 +676,117 @@ static void *follower_run(void *arg) {
         return NULL;
 }
 
+/* ---- removals (doc/model.md "Removal") -------------------------------- */
+
+/* After the adds: about a third of the admitted processors and of the
+ * added memory devices removed from 2 threads, with an opted-in
+ * synchronous registration and an opted-in memory registration vetoing
+ * some; every arrival registration hears the REMOVALs. */
+static bool removals_pred(void) {
+        return atomic_load(&lost_notifications) > 0 || atomic_load(&removals_seen) >= atomic_load(&removed);
+}
+
+static void *remover_run(void *arg) {
+        int t = (int)(intptr_t)arg;
+
+        for (uint32_t cpu = INIT_CPUS + t; cpu < (uint32_t)R.maxcpus; cpu += 2) {
+                dhp_proc_state st;
+                int status = 0, r;
+
+                if (hash3(R.seed, cpu, 0xdead) % 3 || dhp_proc_get_state(R.ctx, cpu, &st) < 0 ||
+                    st != DHP_PROC_ADMITTED)
+                        continue;
+                r = dhp_proc_remove(R.ctx, cpu, &status);
+                log_ev((struct ev){ .kind = EV_CPU_RM_END, .cpu = cpu, .status = r, .vetoret = status });
+                CHECK(ERR, r == 0 || r == 1, "dhp_proc_remove(%u): %d (%s)", cpu, r, dhp_strerror(r));
+                if (r == 0)
+                        atomic_fetch_add(&removed, 1);
+                if (r >= 0 && dhp_proc_get_state(R.ctx, cpu, &st) == 0)
+                        CHECK(R38, r == 0 ? st == DHP_PROC_PRESENT : st == DHP_PROC_ADMITTED,
+                              "cpu %u: remove returned %d, state %d", cpu, r, st);
+        }
+        size_t n;
+
+        pthread_mutex_lock(&log_lock);
+        n = nevs; /* every add was logged before the removals began */
+        pthread_mutex_unlock(&log_lock);
+        for (size_t i = 0; i < n; i++) {
+                struct ev e;
+                char name[64];
+                int status = 0, r;
+
+                pthread_mutex_lock(&log_lock);
+                e = evs[i];
+                pthread_mutex_unlock(&log_lock);
+                if (e.kind != EV_MEM_ADD_END || e.status != 0 || (e.base / BLOCK) % 2 != (uint64_t)t ||
+                    hash3(R.seed, e.base, 0xbeef) % 3)
+                        continue;
+                snprintf(name, sizeof(name), "memory@0x%" PRIx64, e.base);
+                r = dhp_memory_remove(R.ctx, name, &status);
+                log_ev((struct ev){ .kind = EV_MEM_RM_END, .base = e.base, .size = e.size, .status = r, .vetoret = status });
+                CHECK(ERR, r == 0 || r == 1, "dhp_memory_remove(%s): %d (%s)", name, r, dhp_strerror(r));
+                if (r == 0)
+                        atomic_fetch_add(&removed, 1);
+        }
+        return NULL;
+}
+
+/* R33-R36 from the log: the opted-in registrations' phases and every
+ * REMOVAL, per removal. */
+static void check_removals(int q, int mq, int parr, int pmem) {
+        for (size_t i = 0; i < nevs; i++) {
+                const struct ev *rm = &evs[i];
+                bool cpu = rm->kind == EV_CPU_RM_END;
+                int query = 0, complete = 0, cancel = 0, removal = 0, vetoed = 0;
+                uint64_t complete_exit = 0, removal_seq = 0;
+
+                if (!cpu && rm->kind != EV_MEM_RM_END)
+                        continue;
+                for (size_t j = 0; j < i; j++) {
+                        const struct ev *e = &evs[j];
+                        if (cpu && e->cpu == rm->cpu && e->reg == q && e->phase >= DHP_PROC_REMOVE_QUERY) {
+                                if (e->kind == EV_SYNC_ENTER) {
+                                        query += e->phase == DHP_PROC_REMOVE_QUERY;
+                                        complete += e->phase == DHP_PROC_REMOVE_COMPLETE;
+                                        cancel += e->phase == DHP_PROC_REMOVE_CANCEL;
+                                        vetoed |= e->vetoed;
+                                } else if (e->kind == EV_SYNC_EXIT && e->phase == DHP_PROC_REMOVE_COMPLETE) {
+                                        complete_exit = e->seq;
+                                }
+                        }
+                        if (!cpu && e->kind == EV_ARR && e->reg == mq && e->base == rm->base) {
+                                query += e->phase == DHP_EVENT_QUERY_REMOVE;
+                                cancel += e->phase == DHP_EVENT_REMOVE_CANCEL;
+                                vetoed |= e->vetoed;
+                        }
+                }
+                /* The REMOVAL is asynchronous: it may come after the call returned. */
+                for (size_t j = 0; j < nevs; j++) {
+                        const struct ev *e = &evs[j];
+                        if (e->kind == EV_ARR && e->phase == DHP_EVENT_REMOVAL && e->reg == (cpu ? parr : pmem) &&
+                            (cpu ? e->cpu == rm->cpu : e->base == rm->base)) {
+                                removal++;
+                                removal_seq = e->seq;
+                        }
+                }
+                CHECK(R34, query == 1, "%s %#" PRIx64 ": %d queries", cpu ? "cpu" : "memory", cpu ? rm->cpu : rm->base,
+                      query);
+                CHECK(R34, rm->status == (vetoed ? 1 : rm->status) && (rm->status == 1) == (cancel == 1) &&
+                                   cancel + complete <= 1 && (!vetoed || rm->vetoret == regs[cpu ? q : mq].veto_err),
+                      "%s %#" PRIx64 ": returned %d (status %d), vetoed %d, cancel %d, complete %d",
+                      cpu ? "cpu" : "memory", cpu ? rm->cpu : rm->base, rm->status, rm->vetoret, vetoed, cancel, complete);
+                if (cpu)
+                        CHECK(R34, (rm->status == 0) == (complete == 1), "cpu %u: returned %d, %d REMOVE_COMPLETE",
+                              rm->cpu, rm->status, complete);
+                if (atomic_load(&lost_notifications))
+                        continue;
+                CHECK(R33, removal == (rm->status == 0), "%s %#" PRIx64 ": returned %d, %d REMOVALs",
+                      cpu ? "cpu" : "memory", cpu ? rm->cpu : rm->base, rm->status, removal);
+                if (cpu && removal == 1)
+                        CHECK(R33, removal_seq > complete_exit, "cpu %u: REMOVAL before REMOVE_COMPLETE returned", rm->cpu);
+        }
+}
+
 /* ---- the checker ------------------------------------------------------ */
 
 struct regi { uint64_t begin, end, dbegin, dend; int ret, ordinal, self; };
@@ -765,7 +901,7 @@ static void check_sync_pairs(int nr) {
                 int ex_started = 0, ex_vetoed_cpu = -1, ex_phase2_seen = 0;
                 for (size_t i = 0; i < nevs; i++) {
                         const struct ev *e = &evs[i];
-                        if (e->kind != EV_SYNC_ENTER || e->reg != reg)
+                        if (e->kind != EV_SYNC_ENTER || e->reg != reg || e->phase > DHP_PROC_ADD_FAILURE)
                                 continue;
                         int bit = e->phase == DHP_PROC_ADD_START ? 1 : e->phase == DHP_PROC_ADD_COMPLETE ? 2 : 4;
                         CHECK(R1, !(st[e->cpu] & bit) && !((st[e->cpu] & 6) && bit != 1) && !(bit == 1 && st[e->cpu]),
@@ -826,7 +962,7 @@ static void check_arrivals(int nr) {
                 uint8_t *seen_ex = calloc(cap + 8192, 1), *seen_new = calloc(cap + 8192, 1);
                 for (size_t i = 0; i < nevs; i++) {
                         const struct ev *e = &evs[i];
-                        if (e->kind != EV_ARR || e->reg != reg)
+                        if (e->kind != EV_ARR || e->reg != reg || e->phase != DHP_EVENT_ARRIVAL)
                                 continue;
                         size_t key;
                         if (regs[reg].cls == DHP_CLASS_PROCESSOR) {
@@ -917,7 +1053,7 @@ static void analyse(void) {
         /* Pass 2: live second-phase exits; R10/R16 (nothing after deregistration). */
         for (size_t i = 0; i < nevs; i++) {
                 const struct ev *e = &evs[i];
-                if (e->kind == EV_SYNC_EXIT && e->phase != DHP_PROC_ADD_START && e->cpu <= (uint32_t)R.maxcpus) {
+                if (e->kind == EV_SYNC_EXIT && e->phase != DHP_PROC_ADD_START && e->phase <= DHP_PROC_ADD_FAILURE && e->cpu <= (uint32_t)R.maxcpus) {
                         struct ev tmp = *e;
                         if (!is_existing_call(&tmp))
                                 CI[e->cpu].last_p2exit = e->seq;
@@ -945,7 +1081,7 @@ static void analyse(void) {
         bool *txn_done_ex = calloc(MAXREGS, 1);
         for (size_t i = 0; i <= nevs; i++) {
                 const struct ev *e = i < nevs ? &evs[i] : NULL;
-                if (e && e->kind != EV_SYNC_ENTER)
+                if (e && (e->kind != EV_SYNC_ENTER || e->phase > DHP_PROC_ADD_FAILURE))
                         continue;
                 bool ex = e && is_existing_call(e);
                 if (!e || (ex ? cur_ex != e->reg : (cur_ex != -1 || e->cpu != cur_cpu))) {
@@ -970,6 +1106,7 @@ static void analyse(void) {
         }
         check_sync_pairs(nr);
         check_arrivals(nr);
+        check_removals(atomic_load(&qreg_id), atomic_load(&mqreg_id), NPERSIST, NPERSIST + 1);
         /* D4: the self-deregistrations happened. */
         for (int reg = 0; reg < nr; reg++)
                 if (atomic_load(&regs[reg].self_done))
@@ -1071,6 +1208,8 @@ static int run_target(const char *kind, uint64_t seed, int n) {
         atomic_store(&follower_wakes, 0);
         atomic_store(&gate_gen, 0);
         atomic_store(&stale_after_configure, 0);
+        atomic_store(&removed, 0);
+        atomic_store(&removals_seen, 0);
         atomic_store(&lost_notifications, 0);
         atomic_store(&r19_checked, 0);
         atomic_store(&r19_bad, 0);
@@ -1182,6 +1321,30 @@ static int run_target(const char *kind, uint64_t seed, int n) {
         pthread_join(follower, NULL);
         dhp_memcond_close(gate_hi);
         dhp_memcond_close(gate_lo);
+        /* Removals: an opted-in synchronous and memory registration each. */
+        {
+                pthread_t rm[2];
+                struct reg *q = reg_new(K_SYNC), *mq = reg_new(K_ARR);
+                q->flags = DHP_PROC_QUERY_REMOVE;
+                q->veto_pct = 25;
+                q->veto_err = -EBUSY;
+                mq->cls = DHP_CLASS_MEMORY;
+                mq->flags = DHP_ARRIVAL_QUERY_REMOVE;
+                mq->veto_pct = 25;
+                mq->veto_err = -EADDRINUSE;
+                CHECK(ERR, reg_sync(q) == 0, "QUERY_REMOVE registration");
+                reg_arr(mq);
+                atomic_store(&qreg_id, q->id);
+                atomic_store(&mqreg_id, mq->id);
+                for (int t = 0; t < 2; t++)
+                        pthread_create(&rm[t], NULL, remover_run, (void *)(intptr_t)t);
+                for (int t = 0; t < 2; t++)
+                        pthread_join(rm[t], NULL);
+                CHECK(R33, wait_until(removals_pred, 20000), "REMOVALs not all delivered within 20 s: %d/%d",
+                      atomic_load(&removals_seen), atomic_load(&removed));
+                dereg(q);
+                dereg(mq);
+        }
         {
                 uint32_t idx;
                 CHECK(ERR, (r = dhp_sim_cpu_add(R.ctx, &idx)) == -ENOSPC, "cpu add with every slot used: %d", r);
