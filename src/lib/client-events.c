@@ -167,7 +167,9 @@ static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
                 struct ipc_msg s = { .type = IPC_STATUS_PROC,
                                      .status_proc = { .first = m->proc_change.index, .count = 1 } };
                 s.status_proc.state[0] = m->proc_change.status == -ENODEV ? DHP_PROC_ABSENT : DHP_PROC_PRESENT;
+                pthread_mutex_lock(&r->lock); /* as at ADD_COMPLETE: a status read copies it */
                 admitted_store(r, &s, false);
+                pthread_mutex_unlock(&r->lock);
                 client_affinity_apply(r);
         }
         a.proc_answer = (typeof(a.proc_answer)){ .txn = m->proc_change.txn, .state = m->proc_change.state,
