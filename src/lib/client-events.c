@@ -152,7 +152,10 @@ static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
                         struct ipc_msg s = { .type = IPC_STATUS_PROC,
                                              .status_proc = { .first = m->proc_change.index, .count = 1 } };
                         s.status_proc.state[0] = DHP_PROC_ADMITTED;
+                        /* Under the lock: another thread's status read copies the array. */
+                        pthread_mutex_lock(&r->lock);
                         admitted_store(r, &s, false);
+                        pthread_mutex_unlock(&r->lock);
                         client_affinity_apply(r);
                 }
                 peer_phases_end(TAKE_PTR(r->split), (dhp_proc_change_state)m->proc_change.state,
@@ -164,7 +167,9 @@ static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
                 struct ipc_msg s = { .type = IPC_STATUS_PROC,
                                      .status_proc = { .first = m->proc_change.index, .count = 1 } };
                 s.status_proc.state[0] = m->proc_change.status == -ENODEV ? DHP_PROC_ABSENT : DHP_PROC_PRESENT;
+                pthread_mutex_lock(&r->lock); /* as at ADD_COMPLETE: a status read copies it */
                 admitted_store(r, &s, false);
+                pthread_mutex_unlock(&r->lock);
                 client_affinity_apply(r);
         }
         a.proc_answer = (typeof(a.proc_answer)){ .txn = m->proc_change.txn, .state = m->proc_change.state,
@@ -272,6 +277,7 @@ static void on_reply_part(struct remote *r, const struct ipc_msg *m) {
                 if (e) {
                         pthread_mutex_unlock(&r->lock);
                         req->status = register_local(r, e, req->status);
+                        req->preg = e->preg; /* before the next phase can free e */
                         pthread_mutex_lock(&r->lock);
                 } else if (req->resync_arrival && req->status == 0) {
                         client_arrival_prune(r, req->resync_arrival);

@@ -79,6 +79,10 @@ struct request {
         uint64_t v64;
         char text[IPC_TEXT_MAX];
         struct entry *entry; /* PROC_REGISTER: made local on the reply */
+        /* PROC_REGISTER: the handle made, for the caller: by the time it
+         * reads it the entry may be gone (a racing add's callback may
+         * deregister it: dhp_proc_deregister() in dhp.h). */
+        dhp_proc_reg *preg;
         struct remote_status *st;
         int st_err;
         struct remote_history *hist; /* HISTORY: the records answered */
@@ -97,6 +101,12 @@ struct remote {
 
         pthread_mutex_t lock; /* everything below, and sending */
         pthread_cond_t cond;  /* a request is done */
+        /* STATUS and arrival registrations awaiting their REPLY: dhpd
+         * answers a fifth one -EBUSY (doc/protocol.md), an error dhp.h
+         * promises to none of the calls that make them, so a fifth thread
+         * waits here for a free one (client_stream_begin). */
+        unsigned nstreams;
+        pthread_cond_t stream_cond;
         int fd;
         int stop_fd;
         pthread_t thread;
@@ -149,6 +159,8 @@ int client_send(struct remote *r, const struct ipc_msg *m);
 int client_call(struct remote *r, struct ipc_msg *m, struct request *req);
 /* The processor states, for affinity and ADD_EXISTING. */
 int client_refresh_states(struct remote *r);
+void client_stream_begin(struct remote *r);
+void client_stream_end(struct remote *r);
 
 /* ---- client-events.c ---- */
 

@@ -154,13 +154,15 @@ int remote_proc_register(struct remote *r, const char *name, uint32_t flags, dhp
         if (client_affinity_enabled(r))
                 affinity_hold(&r->aff);
         ret2 = client_call(r, &m, &req);
-        if (ret2 < 0 || !e->preg) {
+        /* Not e->preg: e is freed if a racing add's callback deregistered
+         * the registration meanwhile (doc/model.md D4). */
+        if (ret2 < 0 || !req.preg) {
                 client_entry_remove(r, e);
                 if (client_affinity_enabled(r))
                         affinity_release(&r->aff);
                 return ret2 < 0 ? ret2 : -EIO;
         }
-        *ret = e->preg;
+        *ret = req.preg;
         return 0;
 }
 
@@ -216,7 +218,9 @@ int remote_arrival_register(struct remote *r, const char *name, dhp_class cls, u
         m.arrival_register = (typeof(m.arrival_register)){
                 .reg = e->id, .cls = cls, .flags = DHP_ARRIVAL_INCLUDE_EXISTING | (flags & DHP_ARRIVAL_QUERY_REMOVE) };
         snprintf(m.arrival_register.name, sizeof(m.arrival_register.name), "%s", e->name);
+        client_stream_begin(r);
         ret2 = client_call(r, &m, &req);
+        client_stream_end(r);
         if (ret2 < 0) {
                 client_entry_remove(r, e);
                 arrival_unregister(areg);

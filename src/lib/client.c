@@ -287,6 +287,7 @@ int remote_open(struct remote **ret, struct engine *local, const char *path, voi
         snprintf(r->path, sizeof(r->path), "%s", path);
         pthread_mutex_init(&r->lock, NULL);
         pthread_cond_init(&r->cond, NULL);
+        pthread_cond_init(&r->stream_cond, NULL);
         r->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (r->stop_fd < 0) {
                 remote_free(r);
@@ -333,6 +334,7 @@ void remote_free(struct remote *r) {
         free(r->seen);
         pthread_mutex_destroy(&r->lock);
         pthread_cond_destroy(&r->cond);
+        pthread_cond_destroy(&r->stream_cond);
         free(r);
 }
 
