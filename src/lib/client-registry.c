@@ -19,10 +19,7 @@ struct entry *client_entry_find(struct remote *r, enum entry_kind kind, uint32_t
 }
 
 static bool known_has(const struct entry *e, const char *name) {
-        for (size_t i = 0; i < e->nknown; i++)
-                if (strcmp(e->known[i], name) == 0)
-                        return true;
-        return false;
+        return nameidx_find(&e->knownidx, name) >= 0;
 }
 
 static void known_add(struct entry *e, const char *name) {
@@ -34,16 +31,28 @@ static void known_add(struct entry *e, const char *name) {
                 e->known = p;
                 e->capknown = cap;
         }
+        if (nameidx_add(&e->knownidx, name, e->nknown) < 0)
+                return; /* the same */
         snprintf(e->known[e->nknown++], IPC_NAME_MAX, "%s", name);
 }
 
 static void known_remove(struct entry *e, const char *name) {
-        for (size_t i = 0; i < e->nknown; i++)
-                if (strcmp(e->known[i], name) == 0) {
-                        memmove(e->known[i], e->known[i + 1], (e->nknown - i - 1) * sizeof(*e->known));
-                        e->nknown--;
-                        return;
-                }
+        ssize_t i = nameidx_find(&e->knownidx, name);
+
+        if (i < 0)
+                return;
+        memmove(e->known[i], e->known[i + 1], (e->nknown - (size_t)i - 1) * sizeof(*e->known));
+        e->nknown--;
+        nameidx_remove(&e->knownidx, name, (size_t)i);
+}
+
+/* What an entry owns besides itself. */
+void client_entry_free(struct entry *e) {
+        if (!e)
+                return;
+        free(e->known);
+        nameidx_deinit(&e->knownidx);
+        free(e);
 }
 
 bool client_arrival_filter(struct entry *e, const struct ipc_msg *m, bool *ret_existing) {
@@ -89,8 +98,7 @@ void client_entry_remove(struct remote *r, struct entry *e) {
                         break;
                 }
         pthread_mutex_unlock(&r->lock);
-        free(e->known);
-        free(e);
+        client_entry_free(e);
 }
 
 int remote_proc_register(struct remote *r, const char *name, uint32_t flags, dhp_proc_cb cb, void *userdata,
