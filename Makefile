@@ -61,7 +61,7 @@ build-san: deps $(BUILD_SAN)/build.ninja
 	$(MESON) compile -C $(BUILD_SAN)
 
 build-static: deps $(BUILD_STATIC)/build.ninja
-	ninja -C $(BUILD_STATIC) src/dhpd src/dhpctl tests/e2e/e2eclient
+	ninja -C $(BUILD_STATIC) src/dhpd src/dhpctl tests/e2e/e2eclient tests/e2e/cglimits
 
 build-tsan: deps $(BUILD_TSAN)/build.ninja
 	$(MESON) compile -C $(BUILD_TSAN)
@@ -87,7 +87,7 @@ check-san: build-san
 # E2E_KERNELS; about 3 minutes under TCG.  E2E_ARGS passes options on, e.g. E2E_ARGS='--scenario dhpd-cpu'.
 E2E_KERNELS ?= 6.1,6.12
 e2e: deps-e2e build-static
-	tests/e2e/run.py --kernel $(E2E_KERNELS) --extra-bin $(BUILD_STATIC)/src/dhpd --extra-bin $(BUILD_STATIC)/src/dhpctl --extra-bin $(BUILD_STATIC)/tests/e2e/e2eclient $(E2E_ARGS)
+	tests/e2e/run.py --kernel $(E2E_KERNELS) --extra-bin $(BUILD_STATIC)/src/dhpd --extra-bin $(BUILD_STATIC)/src/dhpctl --extra-bin $(BUILD_STATIC)/tests/e2e/e2eclient --extra-bin $(BUILD_STATIC)/tests/e2e/cglimits $(E2E_ARGS)
 
 # make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]
 # From a build directory of its own per prefix (the prefix is compiled into
@@ -146,6 +146,7 @@ bench: deps $(BUILD_BENCH)/build.ninja
 	BENCH_RUNS=$(BENCH_RUNS) $(BUILD_BENCH)/bench/bench-rebalance
 	BENCH_RUNS=$(BENCH_RUNS) $(BUILD_BENCH)/bench/bench-idle $(BUILD_BENCH)/src/dhpd $(BENCH_WINDOW)
 	BENCH_RUNS=$(BENCH_RUNS) $(BUILD_BENCH)/bench/bench-ipc $(BUILD_BENCH)/src/dhpd 200
+	BENCH_RUNS=$(BENCH_RUNS) $(BUILD_BENCH)/bench/bench-cgroup 200 10
 	cd go && GOPROXY=off GOCACHE=$${GOCACHE:-$(abspath $(BUILD_BENCH))/go-cache} go run ./cmd/dhp-bench-arrivals \
 		-dhpd $(abspath $(BUILD_BENCH))/src/dhpd -c $(abspath $(BUILD_BENCH))/bench/bench-arrivals -reps $(BENCH_RUNS)
 
@@ -158,6 +159,7 @@ bench-quick: deps $(BUILD_BENCH)/build.ninja
 	BENCH_RUNS=1 $(BUILD_BENCH)/bench/bench-rebalance 200 20000
 	BENCH_RUNS=1 $(BUILD_BENCH)/bench/bench-idle $(BUILD_BENCH)/src/dhpd 1
 	BENCH_RUNS=1 $(BUILD_BENCH)/bench/bench-ipc $(BUILD_BENCH)/src/dhpd 20 10
+	BENCH_RUNS=1 $(BUILD_BENCH)/bench/bench-cgroup 20 1
 
 clean:
 	rm -rf $(BUILD) build-install-* $(BUILD_SAN) $(BUILD_STATIC) $(BUILD_TSAN) $(BUILD_FUZZ) $(BUILD_BENCH)
