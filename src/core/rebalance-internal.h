@@ -37,7 +37,7 @@ struct rebalance {
         /* The lane (rebalance_lane_start): processors whose sequence waits
          * for the lane's thread, in admission order; rb->cond tells it. */
         struct rebalance_lane_item *lane_head, **lane_tail;
-        bool lane_on, lane_stop;
+        bool lane_on, lane_stop, lane_running;
         pthread_t lane_thread;
 };
 

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/rebalance-internal.h"
 #include "proto/proto.h"
@@ -371,10 +372,13 @@ static void *lane_main(void *userdata) {
                 rb->lane_head = li->next;
                 if (!rb->lane_head)
                         rb->lane_tail = &rb->lane_head;
+                rb->lane_running = true;
                 pthread_mutex_unlock(&rb->lock);
                 sequence_run(rb, li->processor);
                 free(li);
                 pthread_mutex_lock(&rb->lock);
+                rb->lane_running = false;
+                pthread_cond_broadcast(&rb->cond); /* rebalance_lane_wait_idle */
         }
         pthread_mutex_unlock(&rb->lock);
         return NULL;
@@ -419,6 +423,25 @@ void rebalance_lane_stop(struct rebalance *rb) {
                 free(li);
                 li = next;
         }
+}
+
+int rebalance_lane_wait_idle(struct rebalance *rb, int timeout_ms) {
+        struct timespec deadline; /* rb->cond runs on CLOCK_REALTIME */
+        int r = 0;
+
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += timeout_ms / 1000;
+        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+        if (deadline.tv_nsec >= 1000000000) {
+                deadline.tv_sec++;
+                deadline.tv_nsec -= 1000000000;
+        }
+        pthread_mutex_lock(&rb->lock);
+        while (rb->lane_on && !rb->lane_stop && (rb->lane_head || rb->lane_running) && r == 0)
+                if (pthread_cond_timedwait(&rb->cond, &rb->lock, &deadline) == ETIMEDOUT)
+                        r = rb->lane_head || rb->lane_running ? -ETIMEDOUT : 0;
+        pthread_mutex_unlock(&rb->lock);
+        return r;
 }
 
 /* ---- the queue item --------------------------------------------------------- */

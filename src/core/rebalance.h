@@ -38,6 +38,10 @@ void rebalance_free(struct rebalance *rb);
  */
 int rebalance_lane_start(struct rebalance *rb);
 void rebalance_lane_stop(struct rebalance *rb);
+/* Wait up to timeout_ms until the lane has nothing to run (a scenario's
+ * settle: every rebalance handed over has ended).  0 (also without a
+ * lane), or -ETIMEDOUT. */
+int rebalance_lane_wait_idle(struct rebalance *rb, int timeout_ms);
 
 int rebalance_device_new(struct rebalance *rb, const char *name, const char *setup_class, dhp_device **ret);
 int rebalance_class_set_optout(struct rebalance *rb, const char *setup_class, bool optout);
