@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -119,6 +120,36 @@ static void count_arrival(void *userdata, const dhp_device_event *ev) {
                 c->other++;
 }
 
+/* `dhpctl status --json` (another process) lists every device: one
+ * "block_size" per memory device. */
+static void dhpctl_status_lists(unsigned want) {
+        const char *dhpctl = getenv("DHPCTL");
+        size_t len = 0, cap = 1 << 20, k;
+        char cmd[512], *out = malloc(cap);
+        unsigned n = 0;
+        FILE *f;
+
+        assert_non_null(dhpctl);
+        assert_non_null(out);
+        snprintf(cmd, sizeof(cmd), "%s --socket %s status --json", dhpctl, ipc_sock);
+        f = popen(cmd, "r");
+        assert_non_null(f);
+        while ((k = fread(out + len, 1, cap - len - 1, f)) > 0) {
+                len += k;
+                if (cap - len < 4096) {
+                        out = realloc(out, cap *= 2);
+                        assert_non_null(out);
+                }
+        }
+        out[len] = 0;
+        assert_int_equal(pclose(f), 0);
+        for (const char *p = out; (p = strstr(p, "\"block_size\"")); p++)
+                n++;
+        free(out);
+        print_message("# dhpctl status --json: %u memory devices (%zu bytes)\n", n, len);
+        assert_int_equal(n, want);
+}
+
 static void test_status_and_existing_10000_devices(void **state) {
         struct remote_status st = { 0 };
         struct count c = { 0 };
@@ -146,6 +177,7 @@ static void test_status_and_existing_10000_devices(void **state) {
         remote_status_deinit(&st);
         assert_int_equal(dhp_memory_snapshot_new(ctx, &snap), 0);
         dhp_memory_snapshot_free(snap);
+        dhpctl_status_lists(NDEV + 1);
 
         t0 = time_now_ns();
         assert_int_equal(dhp_arrival_register(ctx, "all", DHP_CLASS_MEMORY, DHP_ARRIVAL_INCLUDE_EXISTING,
