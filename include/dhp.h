@@ -187,7 +187,18 @@ DHP_EXPORT const char *dhp_strerror(int error);
  * again.  A device that arrived while dhpd was away (a restarted dhpd
  * onlines it before any client can connect) is reported to each arrival
  * registration of its class as an ARRIVAL (not existing), once; devices
- * already reported or present at registration are not reported again.  Not automatic: the caller decides
+ * already reported or present at registration are not reported again; a
+ * device the registration knew that is no longer present is reported as a
+ * REMOVAL, and a later device of its name as an ARRIVAL.  A processor
+ * admitted while dhpd was away that this process did not see admitted (its
+ * last call for it was ADD_FAILURE, e.g. the one that ends a phase cut by
+ * the loss with -ECONNRESET, or it had none: a transaction the crash cut
+ * is finished by the restarted dhpd before any client can connect) gets
+ * ADD_START then ADD_COMPLETE on every synchronous registration, on the
+ * connection thread, before dhp_reconnect() returns; it is admitted
+ * already, so a veto there changes nothing (doc/model.md D36).  Then
+ * every processor admitted by dhpd is one the callbacks last saw complete.
+ * Not automatic: the caller decides
  * when (and how often) to retry.  -ENOENT/-ECONNREFUSED while dhpd is still
  * down; -ETIMEDOUT when it does not accept or answer within 5 s; -EISCONN while the connection is live (nothing is done: tearing it
  * down would drop the process out of transactions until it re-registered);
