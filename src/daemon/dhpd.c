@@ -113,7 +113,11 @@ static void report_coexistence(struct daemon *d) {
         struct coexist_report rep = { 0 };
         int r;
 
-        r = coexist_scan(d->opt.root, &rep, &d->log);
+        /* In kernel mode dhpd sets the kernel's memory policy itself. */
+        r = coexist_scan_flags(d->opt.root,
+                               d->cfg.mem_online && d->cfg.mem_onlining == CONFIG_ONLINING_KERNEL
+                                       ? COEXIST_KERNEL_ONLINES_MEMORY : 0,
+                               &rep, &d->log);
         if (r < 0) {
                 log_warning(&d->log, "cannot check for other onliners: %s", strerror(-r));
                 return;
@@ -197,6 +201,9 @@ static void linux_config_from(struct linux_config *lc, const struct config *c, c
         lc->mem_policy = c->mem_online_policy == CONFIG_MEM_MOVABLE  ? LINUX_MEM_MOVABLE
                          : c->mem_online_policy == CONFIG_MEM_KERNEL ? LINUX_MEM_KERNEL
                                                                      : LINUX_MEM_AUTO;
+        lc->mem_onlining = c->mem_onlining == CONFIG_ONLINING_DHPD ? LINUX_ONLINING_DHPD : LINUX_ONLINING_KERNEL;
+        lc->kernel_online_wait_ns = c->kernel_online_wait_ns;
+        lc->auto_movable_ratio = c->auto_movable_ratio;
         lc->retry_attempts = c->retry_attempts;
         lc->retry_max_ns = c->retry_max_ns;
         for (unsigned i = 0; i < c->ncgroups && i < LINUX_MAX_CGROUPS; i++)
@@ -283,7 +290,10 @@ static int setup_platform(struct daemon *d) {
                 if (geteuid() != 0 && !d->opt.root[0])
                         log_warning(&d->log, "not running as root: onlining will fail with permission errors");
                 report_coexistence(d);
-                if (d->opt.take_over) {
+                if (d->opt.take_over && d->cfg.mem_onlining == CONFIG_ONLINING_KERNEL)
+                        log_notice(&d->log, "--take-over: nothing to take over, dhpd sets the kernel's memory "
+                                   "onlining policy itself ([memory] onlining = kernel)");
+                else if (d->opt.take_over) {
                         unsigned attempts;
                         r = coexist_take_over(NULL, d->opt.root, &attempts);
                         if (r < 0)
