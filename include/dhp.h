@@ -164,7 +164,8 @@ typedef struct dhp dhp;
  *
  * Errors: -EINVAL (malformed target or options), -EPROTONOSUPPORT (unknown
  * target kind, or dhpd speaks another major protocol version), -ENOENT or
- * -ECONNREFUSED (dhpd not running), -EACCES, -ENOMEM; on "cgroup" also
+ * -ECONNREFUSED (dhpd not running), -EACCES, -ETIMEDOUT (dhpd did not
+ * accept the connection or answer HELLO within 5 s), -ENOMEM; on "cgroup" also
  * -EOPNOTSUPP (only cgroup v1, or hybrid mode: cpu, cpuset or memory on a
  * v1 hierarchy), -ENOTDIR (not a cgroup v2 directory), -ENOENT (no such
  * cgroup, or a required controller missing) and -ELOOP (deeper than 32
@@ -206,7 +207,7 @@ DHP_EXPORT const char *dhp_strerror(int error);
  * every processor admitted by dhpd is one the callbacks last saw complete.
  * Not automatic: the caller decides
  * when (and how often) to retry.  -ENOENT/-ECONNREFUSED while dhpd is still
- * down; -EISCONN while the connection is live (nothing is done: tearing it
+ * down; -ETIMEDOUT when it does not accept or answer within 5 s; -EISCONN while the connection is live (nothing is done: tearing it
  * down would drop the process out of transactions until it re-registered);
  * -EOPNOTSUPP for a target that is not "unix:"; -EDEADLK inside a
  * synchronous callback; -ECHILD in a child after fork().

@@ -107,7 +107,7 @@ static int json_only(const char *cmd, int argc, char **argv, bool *ret_json) {
 }
 
 /* The STATUS_MEM_NAME of device `id`, if dhpd sent one (1.3). */
-static const struct ipc_msg *mem_name(const struct remote_status *st, uint64_t id) {
+static const struct remote_mem_name *mem_name(const struct remote_status *st, uint64_t id) {
         for (size_t i = 0; i < st->nmem_names; i++)
                 if (st->mem_names[i].status_mem_name.id == id)
                         return &st->mem_names[i];
@@ -118,7 +118,7 @@ static const struct ipc_msg *mem_name(const struct remote_status *st, uint64_t i
  * kind when dhpd sent them (protocol 1.3). */
 static void status_mem_json(struct strbuf *sb, const struct remote_status *st, size_t i) {
         const typeof(st->mem[0].status_mem) *m = &st->mem[i].status_mem;
-        const struct ipc_msg *nm = mem_name(st, m->id);
+        const struct remote_mem_name *nm = mem_name(st, m->id);
 
         strbuf_printf(sb, "%s{\"id\":%llu,\"base\":%llu,\"size\":%llu,\"block_size\":%llu,\"blocks\":%u,"
                           "\"online_blocks\":%u",
@@ -136,7 +136,7 @@ static void status_mem_json(struct strbuf *sb, const struct remote_status *st, s
 
 static void status_mem_text(const struct remote_status *st, size_t i) {
         const typeof(st->mem[0].status_mem) *m = &st->mem[i].status_mem;
-        const struct ipc_msg *nm = mem_name(st, m->id);
+        const struct remote_mem_name *nm = mem_name(st, m->id);
         char def[32], sz[32], sz2[32];
 
         snprintf(def, sizeof(def), "memory@0x%llx", (unsigned long long)m->base);

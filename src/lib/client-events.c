@@ -210,7 +210,7 @@ static int register_local(struct remote *r, struct entry *e, int status) {
 static void status_run_add(struct request *req, const struct ipc_msg *m) {
         struct remote_status *st = req->st;
 
-        if (st->nruns == (size_t)1 << 22) {
+        if (st->nruns == REMOTE_STATUS_RUNS_MAX) {
                 req->st_err = -EPROTO;
                 return;
         }
@@ -226,6 +226,25 @@ static void status_run_add(struct request *req, const struct ipc_msg *m) {
                 .device = m->status_mem_blocks.device, .first_block = m->status_mem_blocks.first_block,
                 .count = m->status_mem_blocks.count, .state = m->status_mem_blocks.state,
                 .zone = m->status_mem_blocks.zone };
+}
+
+/* Room for one more of n elements, doubling (n is the count so far, the
+ * capacity the next power of two); the lock is held.  An error is kept
+ * in req->st_err, the first one only. */
+static int status_grow(void **v, size_t n, size_t size, size_t max, struct request *req) {
+        void *p;
+
+        if (req->st_err < 0)
+                return req->st_err;
+        if (n >= max)
+                return req->st_err = -EPROTO;
+        if (n != 0 && (n < 16 || (n & (n - 1)) != 0))
+                return 0;
+        p = reallocarray(*v, n ? 2 * n : 16, size);
+        if (!p)
+                return req->st_err = -ENOMEM;
+        *v = p;
+        return 0;
 }
 
 static void on_reply_part(struct remote *r, const struct ipc_msg *m) {
@@ -251,21 +270,20 @@ static void on_reply_part(struct remote *r, const struct ipc_msg *m) {
                         h->records[h->n++] = m->record;
                 else
                         req->st_err = -ENOMEM;
-        } else if (req && req->st &&
-                   (m->type == IPC_STATUS_MEM || m->type == IPC_STATUS_CLIENT || m->type == IPC_STATUS_MEM_NAME)) {
-                size_t *n = m->type == IPC_STATUS_MEM        ? &req->st->nmem
-                            : m->type == IPC_STATUS_MEM_NAME ? &req->st->nmem_names
-                                                             : &req->st->nclients;
-                struct ipc_msg **v = m->type == IPC_STATUS_MEM        ? &req->st->mem
-                                     : m->type == IPC_STATUS_MEM_NAME ? &req->st->mem_names
-                                                                      : &req->st->clients;
-                struct ipc_msg *p = *n < 4096 ? realloc(*v, (*n + 1) * sizeof(**v)) : NULL;
-                if (p) {
-                        *v = p;
-                        p[(*n)++] = *m;
-                } else {
-                        req->st_err = -ENOMEM;
-                }
+        } else if (req && req->st && m->type == IPC_STATUS_MEM) {
+                struct remote_status *st = req->st;
+                if (status_grow((void **)&st->mem, st->nmem, sizeof(*st->mem), REMOTE_STATUS_MEM_MAX, req) == 0)
+                        st->mem[st->nmem++].status_mem = m->status_mem;
+        } else if (req && req->st && m->type == IPC_STATUS_MEM_NAME) {
+                struct remote_status *st = req->st;
+                if (status_grow((void **)&st->mem_names, st->nmem_names, sizeof(*st->mem_names),
+                                REMOTE_STATUS_MEM_MAX, req) == 0)
+                        st->mem_names[st->nmem_names++].status_mem_name = m->status_mem_name;
+        } else if (req && req->st && m->type == IPC_STATUS_CLIENT) {
+                struct remote_status *st = req->st;
+                if (status_grow((void **)&st->clients, st->nclients, sizeof(*st->clients), REMOTE_STATUS_CLIENTS_MAX,
+                                req) == 0)
+                        st->clients[st->nclients++].status_client = m->status_client;
         } else if (req && req->st && m->type == IPC_STATUS_MEM_BLOCKS) {
                 status_run_add(req, m);
         } else if (req && m->type == IPC_REPLY) {

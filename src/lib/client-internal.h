@@ -22,6 +22,7 @@
 
 #include "lib/affinity.h"
 #include "lib/client.h"
+#include "lib/nameidx.h"
 
 enum entry_kind { ENTRY_SYNC, ENTRY_ARRIVAL, ENTRY_MEMCOND, ENTRY_DEVICE, ENTRY_DRIVER };
 
@@ -66,6 +67,7 @@ struct entry {
          * REMOVAL and forgotten, so that its next arrival is reported. */
         struct known_dev *known;
         size_t nknown, capknown;
+        struct nameidx knownidx; /* name -> position in known */
         bool reconnected;
         bool resyncing;
 };
@@ -178,6 +180,8 @@ bool client_affinity_enabled(struct remote *r);
 struct entry *client_entry_find(struct remote *r, enum entry_kind kind, uint32_t id);
 struct entry *client_entry_new(struct remote *r, enum entry_kind kind, const char *name, uint32_t flags);
 void client_entry_remove(struct remote *r, struct entry *e);
+/* Free an entry no longer in the list, and what it owns (NULL-safe). */
+void client_entry_free(struct entry *e);
 /* Whether to deliver an ARRIVAL or REMOVAL read from dhpd, and as an
  * existing device or not (see struct entry); under r->lock. */
 bool client_arrival_filter(struct entry *e, const struct ipc_msg *m, bool *ret_existing);

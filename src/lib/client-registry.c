@@ -20,10 +20,9 @@ struct entry *client_entry_find(struct remote *r, enum entry_kind kind, uint32_t
 }
 
 static struct known_dev *known_find(struct entry *e, const char *name) {
-        for (size_t i = 0; i < e->nknown; i++)
-                if (strcmp(e->known[i].name, name) == 0)
-                        return &e->known[i];
-        return NULL;
+        ssize_t i = nameidx_find(&e->knownidx, name);
+
+        return i < 0 ? NULL : &e->known[i];
 }
 
 static void known_add(struct entry *e, const struct ipc_msg *m) {
@@ -37,6 +36,8 @@ static void known_add(struct entry *e, const struct ipc_msg *m) {
                 e->known = p;
                 e->capknown = cap;
         }
+        if (nameidx_add(&e->knownidx, m->arrival.name, e->nknown) < 0)
+                return; /* the same */
         k = &e->known[e->nknown++];
         *k = (struct known_dev){ .index = m->arrival.index, .base = m->arrival.base, .size = m->arrival.size,
                                  .seen = true };
@@ -44,8 +45,18 @@ static void known_add(struct entry *e, const struct ipc_msg *m) {
 }
 
 static void known_remove_at(struct entry *e, size_t i) {
+        nameidx_remove(&e->knownidx, e->known[i].name, i);
         memmove(&e->known[i], &e->known[i + 1], (e->nknown - i - 1) * sizeof(*e->known));
         e->nknown--;
+}
+
+/* What an entry owns besides itself. */
+void client_entry_free(struct entry *e) {
+        if (!e)
+                return;
+        free(e->known);
+        nameidx_deinit(&e->knownidx);
+        free(e);
 }
 
 bool client_arrival_filter(struct entry *e, const struct ipc_msg *m, bool *ret_existing) {
@@ -126,8 +137,7 @@ void client_entry_remove(struct remote *r, struct entry *e) {
                         break;
                 }
         pthread_mutex_unlock(&r->lock);
-        free(e->known);
-        free(e);
+        client_entry_free(e);
 }
 
 int remote_proc_register(struct remote *r, const char *name, uint32_t flags, dhp_proc_cb cb, void *userdata,

@@ -12,9 +12,16 @@
 static int settle(void *userdata) {
         const struct simrun *run = userdata;
 
+        int r;
+
         if (run->settle)
                 return run->settle(run->userdata);
-        return engine_wait_idle(sim_engine(run->sim), SIMRUN_SETTLE_MS);
+        r = engine_wait_idle(sim_engine(run->sim), SIMRUN_SETTLE_MS);
+        /* In dhpd the sequences run on the rebalance lane: settled is
+         * when they ended too (the queue handed them over). */
+        if (r == 0 && run->rebalance)
+                r = rebalance_lane_wait_idle(run->rebalance, SIMRUN_SETTLE_MS);
+        return r;
 }
 
 /* A scenario's note goes into the record stream every monitor and the
