@@ -65,20 +65,16 @@ DHP_EXPORT dhp_arrival_reg *dhp_device_event_get_reg(const dhp_device_event *e) 
         return e ? e->reg : NULL;
 }
 
-static void deliver(struct engine *e, struct dhp_arrival_reg *ar, const struct dhp_device_event *shared) {
-        struct dhp_device_event one = *shared, *ev = &one; /* this registration's copy: it names it */
-        struct reg *r = &ar->base;
-        bool monitored;
+/* One delivery; ev names the registration.  Whether it is still alive the
+ * caller checked (struct runner). */
+static void deliver(struct engine *e, dhp_arrival_cb cb, void *userdata, struct reg *r, struct dhp_device_event *ev) {
+        bool monitored = engine_monitored(e);
         uint64_t t0 = 0;
 
-        if (!reg_call_begin(r))
-                return;
-
-        one.reg = ar;
-        monitored = engine_monitored(e);
+        ev->reg = (struct dhp_arrival_reg *)r;
         if (monitored)
                 t0 = engine_time_ns(e);
-        ar->cb(r->userdata, ev);
+        cb(userdata, ev);
 
         if (monitored) {
                 struct dhp_record rec = {
@@ -97,55 +93,38 @@ static void deliver(struct engine *e, struct dhp_arrival_reg *ar, const struct d
                 };
                 record_emit(e, &rec);
         }
-
-        reg_call_end(r);
 }
 
-/* Registrations a broadcast item snapshots on the stack; more are
- * allocated. */
-#define ITEM_RUN_STACK 16
-
+/*
+ * A broadcast item goes through the dispatcher's snapshot of its class (one
+ * per batch, engine_dispatch), a targeted one to its registration.  dead is
+ * read sequentially consistent: the dispatcher's step/waiters handshake
+ * with reg_kill() (struct runner) relies on it.
+ */
 static void item_run(struct engine *e, struct engine_item *base) {
         struct arrival_item *it = (struct arrival_item *)base;
-        struct dhp_arrival_reg *stack[ITEM_RUN_STACK], **v = stack;
-        size_t n = 0, i = 0;
+        const struct reg_snap *s;
 
         if (it->target) {
-                deliver(e, (struct dhp_arrival_reg *)it->target, &it->ev);
+                struct dhp_arrival_reg *ar = (struct dhp_arrival_reg *)it->target;
+                if (!atomic_load(&it->target->dead))
+                        deliver(e, ar->cb, it->target->userdata, it->target, &it->ev);
                 return;
         }
-
-        pthread_mutex_lock(&e->lock);
-        list_for_each(p, &e->arrival_regs)
-                n++;
-        if (n > ITEM_RUN_STACK)
-                v = calloc(n, sizeof(*v));
-        if (!v) {
-                pthread_mutex_unlock(&e->lock);
+        s = e->async_run.arrival[it->ev.cls == DHP_CLASS_PROCESSOR ? 0 : 1];
+        if (!s) {
                 /* Cannot happen quietly: say so in the stream. */
                 struct dhp_record rec = { .method = "async", .event = "LOST", .name = it->ev.name,
                                           .fields = REC_HAS_STATUS, .status = -ENOMEM };
                 record_emit(e, &rec);
                 return;
         }
-        list_for_each(p, &e->arrival_regs) {
-                struct dhp_arrival_reg *ar = (struct dhp_arrival_reg *)list_entry(p, struct reg, node);
-                if (ar->cls != it->ev.cls || ar->base.id > it->max_reg_id)
+        for (size_t i = 0; i < s->n; i++) {
+                const struct reg_slot *sl = &s->v[i];
+                if (sl->id > it->max_reg_id || atomic_load(&sl->dead))
                         continue;
-                reg_ref_locked(&ar->base);
-                v[i++] = ar;
+                deliver(e, sl->cb.arrival, sl->userdata, sl->reg, &it->ev);
         }
-        pthread_mutex_unlock(&e->lock);
-
-        for (size_t j = 0; j < i; j++)
-                deliver(e, v[j], &it->ev);
-
-        pthread_mutex_lock(&e->lock);
-        for (size_t j = 0; j < i; j++)
-                reg_unref_locked(&v[j]->base);
-        pthread_mutex_unlock(&e->lock);
-        if (v != stack)
-                free(v);
 }
 
 static void item_free(struct engine_item *base) {
@@ -193,15 +172,34 @@ static void event_memory(struct engine *e, struct dhp_device_event *ev, const st
         snprintf(ev->name, sizeof(ev->name), "memory@0x%llx", (unsigned long long)ev->base);
 }
 
+/*
+ * One lock round trip: the item comes from the engine's pool (the
+ * dispatcher gives broadcast items back, free == NULL), the registrations
+ * it goes to are numbered in the same critical section that queues it.
+ */
 static int queue_broadcast(struct engine *e, const struct dhp_device_event *ev) {
-        struct arrival_item *it = item_new(ev);
+        struct arrival_item *it;
+        engine_wake_fn wake;
+        void *ud;
 
-        if (!it)
-                return -ENOMEM;
         pthread_mutex_lock(&e->lock);
+        if (e->pool) {
+                it = (struct arrival_item *)e->pool;
+                e->pool = it->base.next;
+                e->npool--;
+        } else if (!(it = malloc(sizeof(*it)))) {
+                pthread_mutex_unlock(&e->lock);
+                return -ENOMEM;
+        }
+        it->base.run = item_run;
+        it->base.free = NULL;
+        it->ev = *ev;
+        it->target = NULL;
         it->max_reg_id = e->reg_seq;
+        wake = engine_queue_locked(e, &it->base, &ud);
         pthread_mutex_unlock(&e->lock);
-        engine_queue(e, &it->base);
+        if (wake)
+                wake(ud);
         return 0;
 }
 
@@ -305,12 +303,15 @@ int arrival_register(struct engine *e, const char *name, dhp_class cls, uint32_t
         reg_init(e, &ar->base, name, flags, userdata);
         ar->cls = cls;
         ar->cb = cb;
+        ar->base.kind = cls == DHP_CLASS_PROCESSOR ? REG_ARRIVAL_CPU : REG_ARRIVAL_MEM;
 
         pthread_mutex_lock(&e->lock);
         if (flags & DHP_ARRIVAL_INCLUDE_EXISTING)
                 r = collect_existing_locked(e, ar, &existing);
-        if (r == 0)
+        if (r == 0) {
                 list_append(&e->arrival_regs, &ar->base.node);
+                reg_list_changed_locked(e, ar->base.kind);
+        }
         pthread_mutex_unlock(&e->lock);
         if (r < 0) {
                 free(ar);

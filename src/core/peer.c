@@ -26,6 +26,7 @@ int peer_join(struct engine *e, const char *name, const struct peer_phase_ops *o
         pr->peer = ops;
         pthread_mutex_lock(&e->lock);
         list_append(&e->proc_regs, &pr->base.node);
+        reg_list_changed_locked(e, REG_PROC);
         pthread_mutex_unlock(&e->lock);
         *ret = pr;
         return 0;
@@ -36,7 +37,7 @@ struct peer_phases {
         uint32_t index;
         int status;
         size_t n;
-        struct dhp_proc_reg **v;
+        struct reg_snap *snap;
         bool *started;
 };
 
@@ -45,18 +46,18 @@ int peer_phases_start(struct engine *e, uint32_t index, struct peer_phases **ret
         struct peer_phases *s;
         uint64_t *sent_at;
         unsigned calls = 0;
-        int r;
 
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
         s->engine = e;
         s->index = index;
-        r = procnotify_snapshot(e, &s->v, &s->n);
-        if (r < 0) {
+        s->snap = procnotify_snapshot(e);
+        if (!s->snap) {
                 free(s);
-                return r;
+                return -ENOMEM;
         }
+        s->n = s->snap->n;
         s->started = calloc(s->n ? s->n : 1, sizeof(*s->started));
         sent_at = calloc(s->n ? s->n : 1, sizeof(*sent_at));
         if (!s->started || !sent_at) {
@@ -65,7 +66,7 @@ int peer_phases_start(struct engine *e, uint32_t index, struct peer_phases **ret
                 return -ENOMEM;
         }
         engine_txn_lock(e);
-        procnotify_phase(e, s->v, s->n, DHP_PROC_ADD_START, index, &s->status, false, NULL, s->started, sent_at);
+        procnotify_phase(e, s->snap, DHP_PROC_ADD_START, index, &s->status, false, NULL, s->started, sent_at);
         engine_txn_unlock(e);
         free(sent_at);
         for (size_t i = 0; i < s->n; i++)
@@ -89,13 +90,13 @@ void peer_phases_end(struct peer_phases *s, dhp_proc_change_state state, int sta
                 if (got && sent_at) {
                         s->status = state == DHP_PROC_ADD_COMPLETE ? 0 : (status < 0 ? status : -ECANCELED);
                         engine_txn_lock(e);
-                        procnotify_phase(e, s->v, s->n, state, s->index, &s->status, false, s->started, got, sent_at);
+                        procnotify_phase(e, s->snap, state, s->index, &s->status, false, s->started, got, sent_at);
                         engine_txn_unlock(e);
                 }
                 free(got);
                 free(sent_at);
         }
         free(s->started);
-        procnotify_snapshot_free(e, s->v, s->n);
+        procnotify_snapshot_free(e, s->snap);
         free(s);
 }
