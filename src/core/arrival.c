@@ -172,29 +172,30 @@ static void event_memory(struct engine *e, struct dhp_device_event *ev, const st
         snprintf(ev->name, sizeof(ev->name), "memory@0x%llx", (unsigned long long)ev->base);
 }
 
-/*
- * One lock round trip: the item comes from the engine's pool (the
- * dispatcher gives broadcast items back, free == NULL), the registrations
- * it goes to are numbered in the same critical section that queues it.
- */
-static int queue_broadcast(struct engine *e, const struct dhp_device_event *ev) {
-        struct arrival_item *it;
-        engine_wake_fn wake;
-        void *ud;
+/* An item from the engine's pool (the dispatcher gives broadcast items
+ * back: free == NULL), else a new one; lock held. */
+static struct arrival_item *pool_get_locked(struct engine *e) {
+        struct arrival_item *it = (struct arrival_item *)e->pool;
 
-        pthread_mutex_lock(&e->lock);
-        if (e->pool) {
-                it = (struct arrival_item *)e->pool;
+        if (it) {
                 e->pool = it->base.next;
                 e->npool--;
         } else if (!(it = malloc(sizeof(*it)))) {
-                pthread_mutex_unlock(&e->lock);
-                return -ENOMEM;
+                return NULL;
         }
         it->base.run = item_run;
         it->base.free = NULL;
-        it->ev = *ev;
         it->target = NULL;
+        return it;
+}
+
+/* Queue a broadcast item whose event is filled in, and unlock: the
+ * registrations it goes to are numbered in the critical section that
+ * queues it, one lock round trip per arrival. */
+static int queue_broadcast_unlock(struct engine *e, struct arrival_item *it) {
+        engine_wake_fn wake;
+        void *ud;
+
         it->max_reg_id = e->reg_seq;
         wake = engine_queue_locked(e, &it->base, &ud);
         pthread_mutex_unlock(&e->lock);
@@ -204,17 +205,27 @@ static int queue_broadcast(struct engine *e, const struct dhp_device_event *ev) 
 }
 
 int arrival_queue_processor(struct engine *e, uint32_t index, dhp_event event) {
-        struct dhp_device_event ev;
+        struct arrival_item *it;
 
-        event_processor(&ev, index, event, false);
-        return queue_broadcast(e, &ev);
+        pthread_mutex_lock(&e->lock);
+        if (!(it = pool_get_locked(e))) {
+                pthread_mutex_unlock(&e->lock);
+                return -ENOMEM;
+        }
+        event_processor(&it->ev, index, event, false);
+        return queue_broadcast_unlock(e, it);
 }
 
 int arrival_queue_memory(struct engine *e, const struct mem_device *d, dhp_event event) {
-        struct dhp_device_event ev;
+        struct arrival_item *it;
 
-        event_memory(e, &ev, d, event, false);
-        return queue_broadcast(e, &ev);
+        pthread_mutex_lock(&e->lock);
+        if (!(it = pool_get_locked(e))) {
+                pthread_mutex_unlock(&e->lock);
+                return -ENOMEM;
+        }
+        event_memory(e, &it->ev, d, event, false);
+        return queue_broadcast_unlock(e, it);
 }
 
 /* Queue the existing devices for one new registration; lock held.  Items

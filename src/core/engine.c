@@ -832,7 +832,7 @@ void engine_queue(struct engine *e, struct engine_item *it) {
 }
 
 /* Pooled items kept at most; the rest go back to malloc. */
-#define ENGINE_POOL_MAX 4096u
+#define ENGINE_POOL_MAX 1024u
 
 /* Run one batch taken off the queue, lock not held.  Returns the items run;
  * *ret_pool: the pooled ones, *ret_npool their count. */
