@@ -7,7 +7,7 @@
  * failure; ret_ outputs are written only on success.  Every *_free / *_unref
  * accepts NULL.  The library never prints.
  *
- * The model is in MODEL.md: synchronous processor notification (ADD_START,
+ * The model is in doc/model.md: synchronous processor notification (ADD_START,
  * then ADD_COMPLETE or ADD_FAILURE), asynchronous arrival notification for
  * processors and memory, and the order of a hot-add transaction:
  *
@@ -306,7 +306,7 @@ DHP_EXPORT int dhp_memory_snapshot_get_block(const dhp_memory_snapshot *s, uint3
                                              dhp_memory_zone *ret_zone);
 
 /* ------------------------------------------------------------------------ */
-/* Synchronous processor notification (MODEL.md section 1)                 */
+/* Synchronous processor notification (doc/model.md section 1)              */
 /* ------------------------------------------------------------------------ */
 
 typedef enum dhp_proc_change_state {
@@ -395,7 +395,7 @@ DHP_EXPORT int dhp_proc_register(dhp *ctx, const char *name, uint32_t flags,
 DHP_EXPORT void dhp_proc_deregister(dhp_proc_reg *reg);
 
 /* ------------------------------------------------------------------------ */
-/* Asynchronous arrival notification (MODEL.md section 2)                  */
+/* Asynchronous arrival notification (doc/model.md section 2)               */
 /* ------------------------------------------------------------------------ */
 
 typedef enum dhp_class {
@@ -518,7 +518,7 @@ DHP_EXPORT int dhp_monitor_add(dhp *ctx, dhp_monitor_cb cb, void *userdata, dhp_
 DHP_EXPORT void dhp_monitor_remove(dhp_monitor *m);
 
 /* ------------------------------------------------------------------------ */
-/* Resource rebalance (MODEL.md section 4, doc/rebalance.md)                */
+/* Resource rebalance (doc/model.md section 4, doc/rebalance.md)            */
 /* ------------------------------------------------------------------------ */
 
 /*
@@ -780,7 +780,7 @@ DHP_EXPORT int dhp_sim_run_scenario(dhp *ctx, const char *filename, const char *
  */
 DHP_EXPORT int dhp_sim_check_scenario(const char *filename, const char *text, char **ret_error);
 /* ------------------------------------------------------------------------ */
-/* Memory condition events (MODEL.md section 3, doc/memcond.md)             */
+/* Memory condition events (doc/model.md section 3, doc/memcond.md)         */
 /* ------------------------------------------------------------------------ */
 
 /*

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Asynchronous arrival notification: every rule of MODEL.md section 2, and
+/* Asynchronous arrival notification: every rule of doc/model.md section 2 (R11-R16), and
  * the end-to-end order of a hot-add transaction. */
 #include <errno.h>
 #include <poll.h>
@@ -324,7 +324,7 @@ static void test_unregister_waits_for_notification_thread(void **state) {
         dhp_close(ctx);
 }
 
-/* The end-to-end order of MODEL.md: ADD_START (all) -> admitted ->
+/* The end-to-end order of doc/model.md R30: ADD_START (all) -> admitted ->
  * ADD_COMPLETE (all) -> ARRIVAL. */
 static void nop_proc(void *userdata, const dhp_proc_change *c) {
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Memory condition events: every rule of MODEL.md section 3 and of
+/* Memory condition events: every rule of doc/model.md section 3 (R17-R20) and of
  * doc/memcond.md, driven through the sim platform. */
 #include <errno.h>
 #include <poll.h>
@@ -356,7 +356,7 @@ static void test_recomputed_after_hotadd(void **state) {
         assert_int_equal(threshold(ctx, DHP_MEMCOND_HIGH_MEMORY), 48 * MIB);
         assert_true(recorder_find(&rec, 0, "\"THRESHOLDS\"", "\"low\":16777216,", "\"high\":50331648,", NULL) >= 0);
         /* ...and the events change only after the memory's ARRIVAL is
-         * delivered (MODEL.md: arrival, then memory conditions). */
+         * delivered (doc/model.md R19: arrival, then memory conditions). */
         assert_true(dhp_memcond_is_set(lo));
         assert_false(dhp_memcond_is_set(hi));
         assert_int_equal(dhp_process(ctx), 2);

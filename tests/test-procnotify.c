@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Synchronous processor notification: every rule of MODEL.md section 1. */
+/* Synchronous processor notification: every rule of doc/model.md section 1 (R1-R10). */
 #include <errno.h>
 #include <stdatomic.h>
 

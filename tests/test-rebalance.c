@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Resource rebalance (MODEL.md section 4): the order of requests across a
+/* Resource rebalance (doc/model.md section 4): the order of requests across a
  * driver stack, refusal, who participates, the new affinity, and where the
  * rebalance sits in a hot-add. */
 #include <errno.h>

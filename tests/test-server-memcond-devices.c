@@ -21,6 +21,7 @@
 #include "ipc-daemon.h"
 #include "lib/client.h"
 #include "lib/dhp-private.h"
+#include "proto/proto.h"
 #include "util/time.h"
 
 /* Run a program to its end (at most 20 s); its exit status.  stdout goes
@@ -292,16 +293,14 @@ static void sync_log(void *userdata, const dhp_proc_change *c) {
                 evlog_add("ADD_COMPLETE cpu%u", dhp_proc_change_get_index(c));
 }
 
-static const char *const req_names[] = { "?", "QUERY_STOP", "CANCEL_STOP", "STOP", "START" };
-
 static int driver_log(void *userdata, dhp_rebalance_request req, const dhp_rebalance_ctx *c) {
         const char *name = userdata;
 
         if (req == DHP_REBALANCE_START)
-                evlog_add("%s %s %s new=%s", req_names[req], dhp_device_get_name(dhp_rebalance_ctx_get_device(c)),
+                evlog_add("%s %s %s new=%s", proto_request_name(req), dhp_device_get_name(dhp_rebalance_ctx_get_device(c)),
                           name, dhp_rebalance_ctx_get_new_affinity(c));
         else
-                evlog_add("%s %s %s", req_names[req], dhp_device_get_name(dhp_rebalance_ctx_get_device(c)), name);
+                evlog_add("%s %s %s", proto_request_name(req), dhp_device_get_name(dhp_rebalance_ctx_get_device(c)), name);
         if (req == DHP_REBALANCE_QUERY_STOP && strcmp(name, "lower") == 0)
                 return evlog.refuse;
         return 0;

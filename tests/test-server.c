@@ -371,9 +371,8 @@ static void expect_error_then_eof(int fd, const char *fragment) {
 /* The messages that need privilege (CLASS_OPTOUT: to set); the table must
  * say exactly these. */
 static const uint16_t privileged_types[] = {
-        IPC_PROC_REGISTER, IPC_MEMCOND_CONFIGURE, IPC_SIM_CPU_ADD, IPC_SIM_MEMORY_ADD,
-        IPC_SIM_RUN,       IPC_DEVICE_NEW,        IPC_DEVICE_SET,  IPC_DRIVER_ATTACH,
-        IPC_CPU_ONLINE,
+        IPC_PROC_REGISTER, IPC_PROC_DEREGISTER, IPC_MEMCOND_CONFIGURE, IPC_SIM_CPU_ADD, IPC_SIM_MEMORY_ADD,
+        IPC_SIM_RUN,       IPC_DEVICE_NEW,      IPC_DEVICE_SET,        IPC_DRIVER_ATTACH,     IPC_CPU_ONLINE,
 };
 
 static bool is_privileged_type(uint16_t type) {

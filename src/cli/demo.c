@@ -275,20 +275,23 @@ static char *read_file(const char *path, char **ret_error) {
         return buf;
 }
 
-int demo_run(const struct demo_options *o) {
-        struct percpu percpu = { .lock = PTHREAD_MUTEX_INITIALIZER };
-        struct pool pool = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
-        struct auditor auditor = { .reserved = 4 };
-        struct cache cache = { 0 };
-        struct memwatch memwatch = { .stop = -1, .out = o->out, .json = o->json };
-        bool memwatch_running = false;
-        dhp_proc_reg *r_percpu = NULL, *r_auditor = NULL;
-        dhp_arrival_reg *r_pool = NULL, *r_cache = NULL;
-        dhp_monitor *mon = NULL;
-        struct demo_rebalance *rebalance = NULL;
-        char *text = NULL, *error = NULL, err[256] = "";
+/* The demo's five clients, as an application would hold them. */
+struct clients {
+        struct percpu percpu;
+        struct pool pool;
+        struct auditor auditor;
+        struct cache cache;
+        struct memwatch memwatch;
+        bool memwatch_running;
+        dhp_proc_reg *r_percpu, *r_auditor;
+        dhp_arrival_reg *r_pool, *r_cache;
+};
+
+/* The scenario's text (NULL: the built-in one) and name, checked whole: a
+ * bad line anywhere is reported and nothing runs.  0, or -1 (reported). */
+static int load_scenario(const struct demo_options *o, char **ret_text, const char **ret_name) {
+        char *text = NULL, *error = NULL;
         const char *name = "built-in";
-        dhp *ctx = NULL;
         int r;
 
         if (o->scenario) {
@@ -296,19 +299,109 @@ int demo_run(const struct demo_options *o) {
                 if (!text) {
                         fprintf(stderr, "dhpctl: demo: %s\n", error ? error : "out of memory");
                         free(error);
-                        return 1;
+                        return -1;
                 }
                 name = o->scenario;
         }
-        /* A bad line anywhere: report it and run nothing at all. */
         r = dhp_sim_check_scenario(name, text ? text : default_scenario, &error);
         if (r < 0) {
                 fprintf(stderr, "dhpctl: demo: %s\n", error ? error : strerror(-r));
                 free(error);
                 free(text);
-                return 1;
+                return -1;
         }
+        *ret_text = text;
+        *ret_name = name;
+        return 0;
+}
 
+/* The clients register as an application would: the per-CPU structure
+ * first, with ADD_EXISTING so that existing processors get their slots
+ * too; then the memory condition watcher's thread.  Errors reported. */
+static int clients_register(dhp *ctx, struct clients *cl) {
+        int r;
+
+        if ((r = dhp_proc_register(ctx, "percpu", DHP_PROC_ADD_EXISTING, percpu_cb, &cl->percpu, &cl->r_percpu)) < 0 ||
+            (r = dhp_proc_register(ctx, "auditor", 0, auditor_cb, &cl->auditor, &cl->r_auditor)) < 0 ||
+            (r = dhp_arrival_register(ctx, "pool", DHP_CLASS_PROCESSOR, DHP_ARRIVAL_INCLUDE_EXISTING, pool_cb,
+                                      &cl->pool, &cl->r_pool)) < 0 ||
+            (r = dhp_arrival_register(ctx, "cache", DHP_CLASS_MEMORY, DHP_ARRIVAL_INCLUDE_EXISTING, cache_cb,
+                                      &cl->cache, &cl->r_cache)) < 0) {
+                fprintf(stderr, "dhpctl: demo: registration failed: %s\n", strerror(-r));
+                return r;
+        }
+        if ((r = dhp_memcond_open(ctx, "LowMemoryCondition", &cl->memwatch.low)) < 0 ||
+            (r = dhp_memcond_open(ctx, "HighMemoryCondition", &cl->memwatch.high)) < 0 ||
+            (cl->memwatch.stop = eventfd(0, EFD_CLOEXEC)) < 0 ||
+            (r = -pthread_create(&cl->memwatch.thread, NULL, memwatch_main, &cl->memwatch)) < 0) {
+                fprintf(stderr, "dhpctl: demo: memwatch: %s\n", strerror(r < 0 ? -r : errno));
+                return r < 0 ? r : -errno;
+        }
+        cl->memwatch_running = true;
+        return 0;
+}
+
+static void clients_unregister(struct clients *cl) {
+        if (cl->memwatch_running) {
+                uint64_t one = 1;
+                (void)!write(cl->memwatch.stop, &one, sizeof(one));
+                pthread_join(cl->memwatch.thread, NULL);
+        }
+        if (cl->memwatch.stop >= 0)
+                close(cl->memwatch.stop);
+        dhp_memcond_close(cl->memwatch.low);
+        dhp_memcond_close(cl->memwatch.high);
+}
+
+static void print_summary(dhp *ctx, const struct demo_options *o, struct clients *cl, struct demo_rebalance *rb) {
+        uint32_t n = 0, admitted = 0;
+        uint64_t lo = 0, hi = 0;
+        char lo_mib[32], hi_mib[32];
+
+        dhp_memcond_get_threshold(ctx, DHP_MEMCOND_LOW_MEMORY, &lo);
+        dhp_memcond_get_threshold(ctx, DHP_MEMCOND_HIGH_MEMORY, &hi);
+        snprintf(lo_mib, sizeof(lo_mib), "%llu", (unsigned long long)(lo >> 20));
+        snprintf(hi_mib, sizeof(hi_mib), "%llu", (unsigned long long)(hi >> 20));
+        dhp_proc_count(ctx, &n);
+        for (uint32_t i = 0; i < n; i++) {
+                dhp_proc_state s;
+                if (dhp_proc_get_state(ctx, i, &s) == 0 && s == DHP_PROC_ADMITTED)
+                        admitted++;
+        }
+        fprintf(o->out,
+                "\nsummary\n"
+                "  processors admitted: %u of %u slots\n"
+                "  percpu:  %u slots allocated at ADD_START, %u published at ADD_COMPLETE, %u freed at "
+                "ADD_FAILURE\n"
+                "  auditor: %u add(s) vetoed\n"
+                "  pool:    %u worker threads (one per processor arrival)\n"
+                "  cache:   %llu MiB after %u memory arrival(s)\n"
+                "  memwatch: LowMemoryCondition %s, HighMemoryCondition %s (low %s MiB, high %s MiB)\n"
+                "  (HighMemoryCondition is set for many reasons besides hot-add; arrival notification, "
+                "not this event, is the recommended way to learn of hot-added memory)\n",
+                admitted, n, cl->percpu.allocated, cl->percpu.published, cl->percpu.freed, cl->auditor.vetoed,
+                cl->pool.nworkers, (unsigned long long)(cl->cache.bytes >> 20), cl->cache.grown,
+                dhp_memcond_is_set(cl->memwatch.low) ? "set" : "clear",
+                dhp_memcond_is_set(cl->memwatch.high) ? "set" : "clear", lo_mib, hi_mib);
+        demo_rebalance_report(rb, o->out);
+}
+
+int demo_run(const struct demo_options *o) {
+        struct clients cl = {
+                .percpu = { .lock = PTHREAD_MUTEX_INITIALIZER },
+                .pool = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER },
+                .auditor = { .reserved = 4 },
+                .memwatch = { .stop = -1, .out = o->out, .json = o->json },
+        };
+        dhp_monitor *mon = NULL;
+        struct demo_rebalance *rebalance = NULL;
+        char *text = NULL, *error = NULL, err[256] = "";
+        const char *name = NULL;
+        dhp *ctx = NULL;
+        int r;
+
+        if (load_scenario(o, &text, &name) < 0)
+                return 1;
         r = dhp_internal_open(&ctx, o->target ? o->target : "sim:cpus=2,maxcpus=8,memory=1G", err, sizeof(err));
         if (r < 0) {
                 fprintf(stderr, "dhpctl: demo: cannot open the simulated partition: %s\n", err[0] ? err : strerror(-r));
@@ -328,27 +421,9 @@ int demo_run(const struct demo_options *o) {
                 fprintf(stderr, "dhpctl: demo: %s\n", strerror(-r));
                 goto out;
         }
-
-        /* The clients register as an application would: the per-CPU
-         * structure first, with ADD_EXISTING so that existing processors
-         * get their slots too. */
-        if ((r = dhp_proc_register(ctx, "percpu", DHP_PROC_ADD_EXISTING, percpu_cb, &percpu, &r_percpu)) < 0 ||
-            (r = dhp_proc_register(ctx, "auditor", 0, auditor_cb, &auditor, &r_auditor)) < 0 ||
-            (r = dhp_arrival_register(ctx, "pool", DHP_CLASS_PROCESSOR, DHP_ARRIVAL_INCLUDE_EXISTING, pool_cb, &pool,
-                                      &r_pool)) < 0 ||
-            (r = dhp_arrival_register(ctx, "cache", DHP_CLASS_MEMORY, DHP_ARRIVAL_INCLUDE_EXISTING, cache_cb, &cache,
-                                      &r_cache)) < 0) {
-                fprintf(stderr, "dhpctl: demo: registration failed: %s\n", strerror(-r));
+        r = clients_register(ctx, &cl);
+        if (r < 0)
                 goto out;
-        }
-        if ((r = dhp_memcond_open(ctx, "LowMemoryCondition", &memwatch.low)) < 0 ||
-            (r = dhp_memcond_open(ctx, "HighMemoryCondition", &memwatch.high)) < 0 ||
-            (memwatch.stop = eventfd(0, EFD_CLOEXEC)) < 0 ||
-            (r = -pthread_create(&memwatch.thread, NULL, memwatch_main, &memwatch)) < 0) {
-                fprintf(stderr, "dhpctl: demo: memwatch: %s\n", strerror(r < 0 ? -r : errno));
-                goto out;
-        }
-        memwatch_running = true;
         if (!o->json)
                 fputs("\n", o->out);
         r = demo_rebalance_setup(ctx, o->json ? NULL : o->out, &rebalance);
@@ -369,59 +444,21 @@ int demo_run(const struct demo_options *o) {
                 free(error);
                 goto out;
         }
-
-        if (!o->json) {
-                uint32_t n = 0, admitted = 0;
-                uint64_t lo = 0, hi = 0;
-                char lo_mib[32], hi_mib[32];
-                dhp_memcond_get_threshold(ctx, DHP_MEMCOND_LOW_MEMORY, &lo);
-                dhp_memcond_get_threshold(ctx, DHP_MEMCOND_HIGH_MEMORY, &hi);
-                snprintf(lo_mib, sizeof(lo_mib), "%llu", (unsigned long long)(lo >> 20));
-                snprintf(hi_mib, sizeof(hi_mib), "%llu", (unsigned long long)(hi >> 20));
-                dhp_proc_count(ctx, &n);
-                for (uint32_t i = 0; i < n; i++) {
-                        dhp_proc_state s;
-                        if (dhp_proc_get_state(ctx, i, &s) == 0 && s == DHP_PROC_ADMITTED)
-                                admitted++;
-                }
-                fprintf(o->out,
-                        "\nsummary\n"
-                        "  processors admitted: %u of %u slots\n"
-                        "  percpu:  %u slots allocated at ADD_START, %u published at ADD_COMPLETE, %u freed at "
-                        "ADD_FAILURE\n"
-                        "  auditor: %u add(s) vetoed\n"
-                        "  pool:    %u worker threads (one per processor arrival)\n"
-                        "  cache:   %llu MiB after %u memory arrival(s)\n"
-                        "  memwatch: LowMemoryCondition %s, HighMemoryCondition %s (low %s MiB, high %s MiB)\n"
-                        "  (HighMemoryCondition is set for many reasons besides hot-add; arrival notification, "
-                        "not this event, is the recommended way to learn of hot-added memory)\n",
-                        admitted, n, percpu.allocated, percpu.published, percpu.freed, auditor.vetoed,
-                        pool.nworkers, (unsigned long long)(cache.bytes >> 20), cache.grown,
-                        dhp_memcond_is_set(memwatch.low) ? "set" : "clear",
-                        dhp_memcond_is_set(memwatch.high) ? "set" : "clear", lo_mib, hi_mib);
-                demo_rebalance_report(rebalance, o->out);
-        }
+        if (!o->json)
+                print_summary(ctx, o, &cl, rebalance);
         r = 0;
 out:
         demo_rebalance_free(rebalance);
-        if (memwatch_running) {
-                uint64_t one = 1;
-                (void)!write(memwatch.stop, &one, sizeof(one));
-                pthread_join(memwatch.thread, NULL);
-        }
-        if (memwatch.stop >= 0)
-                close(memwatch.stop);
-        dhp_memcond_close(memwatch.low);
-        dhp_memcond_close(memwatch.high);
+        clients_unregister(&cl);
         dhp_monitor_remove(mon);
-        dhp_proc_deregister(r_percpu);
-        dhp_proc_deregister(r_auditor);
-        dhp_arrival_unregister(r_pool);
-        dhp_arrival_unregister(r_cache);
+        dhp_proc_deregister(cl.r_percpu);
+        dhp_proc_deregister(cl.r_auditor);
+        dhp_arrival_unregister(cl.r_pool);
+        dhp_arrival_unregister(cl.r_cache);
         dhp_close(ctx);
-        pool_stop(&pool);
+        pool_stop(&cl.pool);
         for (unsigned i = 0; i < DEMO_MAX_CPUS; i++)
-                free(percpu.slot[i]);
+                free(cl.percpu.slot[i]);
         free(text);
         return r < 0 ? 1 : 0;
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Asynchronous arrival notification (MODEL.md section 2).
+ * Asynchronous arrival notification (doc/model.md section 2).
  *
  * An arrival is an item on the engine's queue, run by whoever dispatches it
  * (dhp_process() or the notification thread), never inside a transaction.

@@ -310,8 +310,22 @@ void record_emit(struct engine *e, struct dhp_record *r);
 int engine_cpu_admit(struct engine *e, uint32_t index, bool late);
 void engine_cpu_reject(struct engine *e, uint32_t index, int status, bool late);
 bool engine_txn_owned_by_self(struct engine *e);
-void engine_txn_lock(struct engine *e);
-void engine_txn_unlock(struct engine *e);
+/* The transaction lock, with its owner for engine_txn_owned_by_self():
+ * inline, being a lock (taken by procnotify.c on every phase a peer drives). */
+static inline void engine_txn_lock(struct engine *e) {
+        pthread_mutex_lock(&e->txn_lock);
+        pthread_mutex_lock(&e->lock);
+        e->txn_owner = pthread_self();
+        e->txn_owned = true;
+        pthread_mutex_unlock(&e->lock);
+}
+
+static inline void engine_txn_unlock(struct engine *e) {
+        pthread_mutex_lock(&e->lock);
+        e->txn_owned = false;
+        pthread_mutex_unlock(&e->lock);
+        pthread_mutex_unlock(&e->txn_lock);
+}
 void engine_run_hooks(struct engine *e, enum engine_hook_kind kind, uint64_t arg);
 /* engine_queue() with the lock held: returns the wake function to call
  * with *ret_ud once the lock is released, or NULL.  Nobody is woken while a

@@ -324,21 +324,6 @@ bool engine_txn_owned_by_self(struct engine *e) {
         return owned;
 }
 
-void engine_txn_lock(struct engine *e) {
-        pthread_mutex_lock(&e->txn_lock);
-        pthread_mutex_lock(&e->lock);
-        e->txn_owner = pthread_self();
-        e->txn_owned = true;
-        pthread_mutex_unlock(&e->lock);
-}
-
-void engine_txn_unlock(struct engine *e) {
-        pthread_mutex_lock(&e->lock);
-        e->txn_owned = false;
-        pthread_mutex_unlock(&e->lock);
-        pthread_mutex_unlock(&e->txn_lock);
-}
-
 int engine_txn_call(struct engine *e, int (*fn)(struct engine *e, void *userdata), void *userdata) {
         int r;
 
@@ -478,6 +463,8 @@ int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret
                 r = -ENODEV;
                 goto out;
         }
+        if (e->ops->cpu_txn_begin)
+                e->ops->cpu_txn_begin(e->platform, index, late);
         if (!late && st == DHP_PROC_PRESENT) {
                 r = e->ops->cpu_start(e->platform, index);
                 if (r < 0) {
@@ -510,6 +497,24 @@ int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret
 out:
         engine_txn_unlock(e);
         return r;
+}
+
+int engine_cpu_present(struct engine *e, uint32_t index, uint32_t flags, int *ret_status) {
+        dhp_proc_state st;
+        int r;
+
+        if (index >= engine_cpu_count(e) && (r = engine_cpu_slots(e, index + 1)) < 0)
+                return r;
+        r = engine_cpu_get_state(e, index, &st);
+        if (r < 0)
+                return r;
+        if (st == DHP_PROC_ADMITTED || st == DHP_PROC_STARTED)
+                return -EALREADY;
+        if (st == DHP_PROC_ABSENT)
+                engine_cpu_set_state(e, index, DHP_PROC_PRESENT);
+        if (flags & ENGINE_CPU_NO_ADD)
+                return 0;
+        return engine_cpu_hotadd(e, index, flags, ret_status);
 }
 
 /* Called by the synchronous phases (sync_run) between the two phases, transaction lock held:

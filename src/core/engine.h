@@ -38,6 +38,11 @@ struct platform_ops {
         /* Admit a started processor into what the platform manages
          * (Linux: widen the managed cpusets).  May be NULL. */
         int (*cpu_admit)(void *platform, uint32_t index);
+        /* A processor transaction begins: its state checked, right before
+         * cpu_start (`late`: ENGINE_CPU_LATE, no cpu_start follows).  Linux:
+         * the crash marker, which the platform removes when
+         * engine_cpu_present() returns.  May be NULL. */
+        void (*cpu_txn_begin)(void *platform, uint32_t index, bool late);
         /* Online one memory block; `index` is the block's index. */
         int (*mem_block_online)(void *platform, uint64_t index);
         /* Read the memory levels now, for the memory condition events.  May
@@ -56,6 +61,9 @@ enum engine_cpu_flags {
          * (someone else onlined it): skip cpu_start and flag the sync
          * records as late. */
         ENGINE_CPU_LATE = 1u << 0,
+        /* engine_cpu_present(): make it present, run no transaction (the
+         * platform leaves it offline by policy). */
+        ENGINE_CPU_NO_ADD = 1u << 1,
 };
 
 int engine_new(struct engine **ret, const struct platform_ops *ops, void *platform);
@@ -99,6 +107,15 @@ static inline dhp_proc_number engine_cpu_number(uint32_t index) {
  * kept it online): a new transaction on the same slot.
  */
 int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret_status);
+/*
+ * engine_cpu_present - the platform found processor `index` present (an add
+ * uevent, a resync): the slots grow to hold it, an absent one becomes
+ * PRESENT, and unless ENGINE_CPU_NO_ADD its transaction runs
+ * (engine_cpu_hotadd with `flags`).  Returns like engine_cpu_hotadd, with
+ * -EALREADY also for a processor started or admitted already (nothing done),
+ * and 0 for ENGINE_CPU_NO_ADD.
+ */
+int engine_cpu_present(struct engine *e, uint32_t index, uint32_t flags, int *ret_status);
 
 /* Memory. */
 int engine_mem_set_block_size(struct engine *e, uint64_t bytes);
@@ -230,6 +247,10 @@ int arrival_existing(struct engine *e, dhp_class cls, dhp_arrival_cb fn, void *u
 
 int engine_monitor_add(struct engine *e, dhp_monitor_cb cb, void *userdata, dhp_monitor **ret);
 void engine_monitor_remove(dhp_monitor *m);
+/* A monitor callback (userdata: a const struct logger *) that writes each
+ * record as dhp_record_format()'s text: transaction steps at debug, the
+ * rest at info.  Nothing is formatted for a level the logger drops. */
+void engine_record_log(void *userdata, const dhp_record *r);
 /* Who embeds the engine (the dhp context), for handles that lead back. */
 void engine_set_embedder(struct engine *e, void *p);
 void *engine_embedder(struct engine *e);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Memory condition events (MODEL.md section 3).  The rules, in full, are in
+ * Memory condition events (doc/model.md section 3).  The rules, in full, are in
  * doc/memcond.md; in short:
  *
  *   low  = total/128 (32 MiB per 4 GiB), at most 64 MiB;  high = 3 x low
@@ -422,6 +422,23 @@ static void update_thresholds_locked(struct memcond *mc, const struct mem_levels
         emit_thresholds(mc, lv->total);
 }
 
+/* Event k changes to `set`: a set wakes its waiters, and every listener of
+ * k is told, with the levels it was judged by (mc->levels).  Lock held. */
+static void set_locked(struct memcond *mc, enum memcond_kind k, bool set) {
+        mc->set[k] = set;
+        if (set) {
+                mc->set_gen[k]++;
+                pthread_cond_broadcast(&mc->cond);
+        }
+        list_for_each(n, &mc->listeners) {
+                struct memcond_listener *l = list_entry(n, struct memcond_listener, node);
+                if (l->kind == k) {
+                        l->levels = mc->levels;
+                        l->fn(l, set);
+                }
+        }
+}
+
 /* Apply levels: thresholds, then every transition, each recorded and told
  * to the listeners.  Low is evaluated before High, so that a jump from
  * below low to above high clears one before it sets the other. */
@@ -439,18 +456,7 @@ static void apply_locked(struct memcond *mc, const struct mem_levels *lv) {
 
                 if (s == mc->set[k])
                         continue;
-                mc->set[k] = s;
-                if (s) {
-                        mc->set_gen[k]++;
-                        pthread_cond_broadcast(&mc->cond);
-                }
-                list_for_each(n, &mc->listeners) {
-                        struct memcond_listener *l = list_entry(n, struct memcond_listener, node);
-                        if (l->kind == k) {
-                                l->levels = *lv;
-                                l->fn(l, s);
-                        }
-                }
+                set_locked(mc, k, s);
                 emit_transition(mc, k, s);
         }
 }
@@ -506,7 +512,7 @@ int engine_mem_levels_update(struct engine *e, const struct mem_levels *levels) 
         return 0;
 }
 
-/* After a memory online/offline: MODEL.md puts the re-evaluation after the
+/* After a memory online/offline: doc/model.md R19 puts the re-evaluation after the
  * memory's ARRIVAL, which is on the queue now.  So an evaluation that would
  * change an event goes on the queue behind it; the thresholds of the new
  * total apply at once. */
@@ -748,20 +754,8 @@ void peer_inject_memcond(struct engine *e, enum memcond_kind k, bool set) {
         if ((unsigned)k >= _MEMCOND_MAX)
                 return;
         pthread_mutex_lock(&mc->lock);
-        if (mc->set[k] != set) {
-                mc->set[k] = set;
-                if (set) {
-                        mc->set_gen[k]++;
-                        pthread_cond_broadcast(&mc->cond);
-                }
-                list_for_each(n, &mc->listeners) {
-                        struct memcond_listener *l = list_entry(n, struct memcond_listener, node);
-                        if (l->kind == k) {
-                                l->levels = mc->levels;
-                                l->fn(l, set);
-                        }
-                }
-        }
+        if (mc->set[k] != set)
+                set_locked(mc, k, set);
         pthread_mutex_unlock(&mc->lock);
 }
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Memory condition events (MODEL.md section 3): five named notification
+ * Memory condition events (doc/model.md section 3): five named notification
  * (manual-reset) events, set while their condition holds.
  *
  *   HighMemoryCondition    available memory above the high threshold

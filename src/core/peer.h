@@ -15,8 +15,8 @@
  *                   devices are owned by the peer (struct peer_device_ops).
  *
  * Every function returns 0 or a negative errno unless it says otherwise.
- * They are defined beside the state they touch: peer.c (the phases),
- * record.c, arrival.c, memcond.c, rebalance.c.
+ * They are defined beside the state they touch: peer.c (peer_join),
+ * procnotify.c (the phases), record.c, arrival.c, memcond.c, rebalance.c.
  */
 #pragma once
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Resource rebalance, the stop/start sequence (MODEL.md section 4;
+ * Resource rebalance, the stop/start sequence (doc/model.md section 4;
  * doc/rebalance.md).  The devices and drivers it works on are rebalance.c's.
  *
  * The admission hook queues one item behind the processor's arrival item;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Resource rebalance, the device API (MODEL.md section 4): devices, their
+ * Resource rebalance, the device API (doc/model.md section 4): devices, their
  * driver stacks, their policies and the class opt-outs.  The sequence that
  * stops and restarts them is rebalance-seq.c's.  A module whose devices are
  * owned by a peer (peer.h) makes every change there first.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Resource rebalance after a processor add (MODEL.md section 4): devices,
+ * Resource rebalance after a processor add (doc/model.md section 4): devices,
  * their driver stacks and policies, and the QUERY_STOP / STOP / START
  * sequence run on the notification thread after the processor's arrival.
  * The dhp_device_* and dhp_driver_* functions of dhp.h that take a device

@@ -277,6 +277,17 @@ DHP_EXPORT int dhp_record_format(const dhp_record *r, dhp_record_format_kind kin
         return n;
 }
 
+void engine_record_log(void *userdata, const dhp_record *r) {
+        const struct logger *log = userdata;
+        int level = strcmp(r->method, "txn") == 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
+        char buf[512];
+
+        if (!logger_enabled(log, level))
+                return;
+        dhp_record_format(r, DHP_RECORD_TEXT, buf, sizeof(buf));
+        logger_printf(log, level, "%s", buf);
+}
+
 void engine_record_note(struct engine *e, const char *text) {
         struct dhp_record r = { .method = "note", .event = "NOTE", .name = text, .detail = NULL };
 

@@ -23,6 +23,7 @@ void config_defaults(struct config *c) {
                 .log_target = CONFIG_LOG_AUTO,
                 .socket_path = "/run/dhp/dhpd.sock",
                 .group = "dhp",
+                .max_clients = 256,
                 .cpu_online = true,
                 .cpu_on_veto = CONFIG_VETO_OFFLINE,
                 .mem_online = true,
@@ -143,6 +144,17 @@ static int set_daemon(struct loader *l, const char *key, const char *value) {
         }
         if (strcmp(key, "group") == 0)
                 return v_string(l, value, l->c.group, sizeof(l->c.group));
+        if (strcmp(key, "max_clients") == 0 || strcmp(key, "max_clients_per_uid") == 0) {
+                uint64_t n;
+                bool per_uid = key[11] != 0;
+                if (parse_u64(value, &n) < 0 || n < (per_uid ? 0 : 2) || n > 65536) {
+                        snprintf(l->msg, sizeof(l->msg), "expected a number from %d to 65536, got '%s'", per_uid ? 0 : 2,
+                                 value);
+                        return -EINVAL;
+                }
+                *(per_uid ? &l->c.max_clients_per_uid : &l->c.max_clients) = (unsigned)n;
+                return 0;
+        }
         return 1;
 }
 
@@ -641,6 +653,8 @@ static const struct diff_key {
         { "daemon", "log_target", CONFIG_APPLY_RESTART },
         { "daemon", "socket", CONFIG_APPLY_RESTART },
         { "daemon", "group", CONFIG_APPLY_RESTART },
+        { "daemon", "max_clients", CONFIG_APPLY_RESTART },
+        { "daemon", "max_clients_per_uid", CONFIG_APPLY_RESTART },
         { "cpu", "online", CONFIG_APPLY_RELOAD },
         { "cpu", "on_veto", CONFIG_APPLY_RELOAD },
         { "cpu", "cgroup", CONFIG_APPLY_RELOAD },
@@ -687,6 +701,10 @@ static void format_key(const struct config *c, const struct diff_key *k, struct 
                 strbuf_puts(sb, c->socket_path);
         else if (IS("daemon", "group"))
                 strbuf_puts(sb, c->group);
+        else if (IS("daemon", "max_clients"))
+                strbuf_printf(sb, "%u", c->max_clients);
+        else if (IS("daemon", "max_clients_per_uid"))
+                strbuf_printf(sb, "%u", c->max_clients_per_uid);
         else if (IS("cpu", "online"))
                 strbuf_puts(sb, c->cpu_online ? "yes" : "no");
         else if (IS("cpu", "on_veto"))

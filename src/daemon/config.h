@@ -49,6 +49,8 @@ struct config {
         enum config_log_target log_target;
         char socket_path[108];
         char group[64];
+        unsigned max_clients;         /* connections at once */
+        unsigned max_clients_per_uid; /* of one unprivileged user; 0: max_clients / 8 */
 
         /* [cpu] */
         bool cpu_online;

@@ -48,6 +48,12 @@ static int proxy_driver_cb(void *userdata, dhp_rebalance_request req, const dhp_
         }
         seq = ++c->rb_seq;
         c->rb_answered = false;
+        /* A client that missed a deadline and has said nothing since is
+         * asked without waiting: its hung drivers hold a rebalance, and
+         * the arrivals queued behind it, one deadline in all, not one per
+         * device. */
+        if (c->rb_unresponsive)
+                ts = (struct timespec){ 0 };
         pthread_mutex_unlock(&c->lock);
 
         m->type = IPC_DEVICE_REQUEST;
@@ -81,9 +87,13 @@ static int proxy_driver_cb(void *userdata, dhp_rebalance_request req, const dhp_
         } else {
                 c->late++;
                 status = req == DHP_REBALANCE_QUERY_STOP ? -ETIMEDOUT : 0;
-                r = -ETIMEDOUT;
+                r = c->rb_unresponsive ? -EAGAIN : -ETIMEDOUT;
+                c->rb_unresponsive = true;
         }
         pthread_mutex_unlock(&c->lock);
+        if (r == -EAGAIN)
+                log_debug(&s->log, "client %s (pid %d) still unresponsive: %s of device %s not waited for", c->name,
+                          (int)c->pid, proto_request_name(req), dhp_device_get_name(d->dev));
         if (r == -ETIMEDOUT)
                 log_warning(&s->log, "client %s (pid %d) missed the %llu ms deadline in %s of device %s: %s", c->name,
                             (int)c->pid, (unsigned long long)(budget / NSEC_PER_MSEC), proto_request_name(req),
@@ -251,7 +261,12 @@ bool devproxy_handle_device_free(struct server *s, struct peer *c, const struct 
                 peer_reply(c, m->id, -ENOENT, 0, 0, NULL);
                 return true;
         }
+        if (job_reserve(s, c) < 0) {
+                job_refuse(s, c, m->id);
+                return true;
+        }
         if (!(j = job_new(c, JOB_DEVICE_FREE, 0))) {
+                job_unreserve(s, c);
                 peer_reply(c, m->id, -ENOMEM, 0, 0, NULL);
                 return true;
         }
@@ -304,7 +319,12 @@ bool devproxy_handle_driver_detach(struct server *s, struct peer *c, const struc
                 peer_reply(c, m->id, -ENOENT, 0, 0, NULL);
                 return true;
         }
+        if (job_reserve(s, c) < 0) {
+                job_refuse(s, c, m->id);
+                return true;
+        }
         if (!(j = job_new(c, JOB_DRIVER_FREE, 0))) {
+                job_unreserve(s, c);
                 peer_reply(c, m->id, -ENOMEM, 0, 0, NULL);
                 return true;
         }
@@ -346,6 +366,7 @@ bool devproxy_handle_class_optout(struct server *s, struct peer *c, const struct
 /* A driver's answer to the request in flight; a stale one is ignored. */
 bool devproxy_handle_answer(struct server *s, struct peer *c, const struct ipc_msg *m) {
         pthread_mutex_lock(&c->lock);
+        c->rb_unresponsive = false; /* alive: wait for it again */
         if (m->device_answer.seq == c->rb_seq && !c->rb_answered) {
                 c->rb_answered = true;
                 c->rb_answer = m->device_answer.status;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * dhpd: the agent that onlines hot-added processors and memory and runs
- * the notifications, in the order of MODEL.md.
+ * the notifications, in the order of doc/model.md (R30, R31; L1).
  *
  * Threads:
  *   main      signals (signalfd) and the IPC socket; never waits for a
@@ -262,18 +262,6 @@ static void log_changed_key(void *userdata, const char *section, const char *key
                    when == CONFIG_APPLY_RELOAD ? "applied" : "applies at restart");
 }
 
-/* Every notification goes to the log at info level (debug for steps). */
-static void log_record(void *userdata, const dhp_record *r) {
-        struct daemon *d = userdata;
-        int level = strcmp(dhp_record_get_method(r), "txn") == 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
-        char buf[512];
-
-        if (!logger_enabled(&d->log, level))
-                return;
-        dhp_record_format(r, DHP_RECORD_TEXT, buf, sizeof(buf));
-        logger_printf(&d->log, level, "%s", buf);
-}
-
 static void engine_wake(void *userdata) {
         struct daemon *d = userdata;
 
@@ -492,7 +480,9 @@ static int setup_platform(struct daemon *d) {
                 setup_psi(d);
         engine_set_default_name(d->engine, "dhpd");
         engine_set_wake(d->engine, engine_wake, d);
-        r = engine_monitor_add(d->engine, log_record, d, &d->mon);
+        /* Every notification to the log at info level (debug for steps),
+         * straight from the stream (engine_record_log). */
+        r = engine_monitor_add(d->engine, engine_record_log, &d->log, &d->mon);
         if (r >= 0)
                 r = arrival_register(d->engine, "dhpd", DHP_CLASS_PROCESSOR, 0, arrival_logged, d, &d->arr_log[0]);
         if (r >= 0)
@@ -588,6 +578,8 @@ static int setup_server(struct daemon *d) {
 
         sc.socket_path = d->opt.socket_path ? d->opt.socket_path : d->cfg.socket_path;
         sc.group = d->cfg.group;
+        sc.max_clients = d->cfg.max_clients;
+        sc.max_clients_per_uid = d->cfg.max_clients_per_uid;
         sc.deadline_ns = d->cfg.deadline_ns;
         sc.late_veto = d->cfg.late_policy == CONFIG_LATE_VETO;
         sc.rebalance = d->sim ? d->rb : NULL; /* the sim's devices, for `dhpctl sim run` */
@@ -680,30 +672,27 @@ static void announce_ready(struct daemon *d) {
         detach_finish(&d->ready_fd, 0, d->dlog.syslog);
 }
 
-int main(int argc, char **argv) {
-        struct daemon d = { .wake_fd = -1, .psi_fd = -1, .nt_stop = -1, .ready_fd = -1 };
-        sigset_t mask;
-        int sfd, r, rc = 1;
+/* Options read: the log and the configuration.  1: --check-config is done
+ * (exit 0); -1: exit 1. */
+static int setup_config(struct daemon *d) {
+        daemon_log_open(&d->dlog, false, d->opt.log_level ? d->opt.log_level : 6);
+        d->log = daemon_log_logger(&d->dlog);
 
-        if (parse_options(&d.opt, argc, argv) < 0)
-                return 2;
-        daemon_log_open(&d.dlog, false, d.opt.log_level ? d.opt.log_level : 6);
-        d.log = daemon_log_logger(&d.dlog);
-
-        if (load_config(&d, &d.cfg) < 0)
+        if (load_config(d, &d->cfg) < 0)
+                return -1;
+        if (d->opt.check_config) {
+                printf("%s: OK\n", d->opt.config);
                 return 1;
-        if (d.opt.check_config) {
-                printf("%s: OK\n", d.opt.config);
-                return 0;
         }
-        d.dlog.max_level = d.opt.log_level ? d.opt.log_level : d.cfg.log_level;
-        if (!d.opt.foreground && !getenv("INVOCATION_ID")) {
-                r = detach_start(&d.ready_fd);
-                if (r < 0) {
-                        log_error(&d.log, "cannot detach: %s", strerror(-r));
-                        goto out;
-                }
-        }
+        d->dlog.max_level = d->opt.log_level ? d->opt.log_level : d->cfg.log_level;
+        return 0;
+}
+
+/* Signals blocked for every thread to come and read from a signalfd; the
+ * wake and stop eventfds.  Returns the signalfd, or -1 (logged). */
+static int setup_signals(struct daemon *d) {
+        sigset_t mask;
+        int sfd;
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
@@ -712,38 +701,90 @@ int main(int argc, char **argv) {
         pthread_sigmask(SIG_BLOCK, &mask, NULL); /* before any thread: all inherit it */
         signal(SIGPIPE, SIG_IGN);
         sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-        d.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        d.nt_stop = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (sfd < 0 || d.wake_fd < 0 || d.nt_stop < 0) {
-                log_error(&d.log, "cannot create event fds: %s", strerror(errno));
-                goto out;
+        d->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        d->nt_stop = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (sfd < 0 || d->wake_fd < 0 || d->nt_stop < 0) {
+                log_error(&d->log, "cannot create event fds: %s", strerror(errno));
+                return -1;
         }
+        return sfd;
+}
 
-        r = setup_platform(&d);
+/* The platform set up and started: on Linux the start-up resync and the
+ * hotplug thread, on the sim the --scenario. */
+static int start_platform(struct daemon *d) {
+        int r;
+
+        r = setup_platform(d);
         if (r < 0) {
-                log_error(&d.log, "cannot set up the %s platform: %s", d.opt.platform, strerror(-r));
-                goto out;
+                log_error(&d->log, "cannot set up the %s platform: %s", d->opt.platform, strerror(-r));
+                return r;
         }
-        if (d.lp) {
-                /* Resync at start: whatever was hot-added while dhpd did not
-                 * run is brought online and notified now. */
-                r = linux_platform_start(d.lp);
-                if (r < 0)
-                        goto out;
-                memcond_evaluate(d.engine);
-                r = linux_hotplug_start(&d.hp, &(struct linux_hotplug_config){ .lp = d.lp,
-                                                                               .memcond_engine = d.engine,
-                                                                               .psi_fd = d.psi_fd,
-                                                                               .on_kick = apply_reload,
-                                                                               .userdata = &d,
-                                                                               .log = &d.log });
+        if (!d->lp)
+                return d->opt.scenario ? run_scenario(d) : 0;
+        /* Resync at start: whatever was hot-added while dhpd did not run is
+         * brought online and notified now. */
+        r = linux_platform_start(d->lp);
+        if (r < 0)
+                return r;
+        memcond_evaluate(d->engine);
+        r = linux_hotplug_start(&d->hp, &(struct linux_hotplug_config){ .lp = d->lp,
+                                                                        .memcond_engine = d->engine,
+                                                                        .psi_fd = d->psi_fd,
+                                                                        .on_kick = apply_reload,
+                                                                        .userdata = d,
+                                                                        .log = &d->log });
+        if (r < 0)
+                log_error(&d->log, "cannot start the hotplug thread: %s", strerror(-r));
+        return r;
+}
+
+/* Everything started, stopped in reverse; `rc` is the exit status the
+ * waiting parent of a detached start gets when the start failed. */
+static void teardown(struct daemon *d, int rc) {
+        linux_hotplug_stop(d->hp);
+        if (d->nt_running) {
+                wakefd_signal(d->nt_stop);
+                pthread_join(d->nt_thread, NULL);
+        }
+        /* Clients first: their proxies leave the engine before it goes. */
+        server_free(d->server);
+        if (d->engine)
+                engine_dispatch(d->engine);
+        arrival_unregister(d->arr_log[0]);
+        arrival_unregister(d->arr_log[1]);
+        if (d->mon)
+                engine_monitor_remove(d->mon);
+        kdevs_free(d->kdevs);
+        linux_platform_free(d->lp);
+        sim_free(d->sim);
+        rebalance_free(d->rb);
+        if (d->psi_fd >= 0)
+                close(d->psi_fd);
+        /* A start that failed: the waiting parent exits with its status. */
+        detach_finish(&d->ready_fd, rc, false);
+        daemon_log_close(&d->dlog);
+}
+
+int main(int argc, char **argv) {
+        struct daemon d = { .wake_fd = -1, .psi_fd = -1, .nt_stop = -1, .ready_fd = -1 };
+        int sfd, r, rc = 1;
+
+        if (parse_options(&d.opt, argc, argv) < 0)
+                return 2;
+        r = setup_config(&d);
+        if (r != 0)
+                return r > 0 ? 0 : 1;
+        if (!d.opt.foreground && !getenv("INVOCATION_ID")) {
+                r = detach_start(&d.ready_fd);
                 if (r < 0) {
-                        log_error(&d.log, "cannot start the hotplug thread: %s", strerror(-r));
+                        log_error(&d.log, "cannot detach: %s", strerror(-r));
                         goto out;
                 }
-        } else if (d.opt.scenario && run_scenario(&d) < 0) {
-                goto out;
         }
+        sfd = setup_signals(&d);
+        if (sfd < 0 || start_platform(&d) < 0)
+                goto out;
         r = setup_server(&d);
         if (r < 0) {
                 log_error(&d.log, "cannot serve clients: %s", strerror(-r));
@@ -755,27 +796,6 @@ int main(int argc, char **argv) {
 
         rc = main_loop(&d, sfd) < 0 ? 1 : 0;
 out:
-        linux_hotplug_stop(d.hp);
-        if (d.nt_running) {
-                wakefd_signal(d.nt_stop);
-                pthread_join(d.nt_thread, NULL);
-        }
-        /* Clients first: their proxies leave the engine before it goes. */
-        server_free(d.server);
-        if (d.engine)
-                engine_dispatch(d.engine);
-        arrival_unregister(d.arr_log[0]);
-        arrival_unregister(d.arr_log[1]);
-        if (d.mon)
-                engine_monitor_remove(d.mon);
-        kdevs_free(d.kdevs);
-        linux_platform_free(d.lp);
-        sim_free(d.sim);
-        rebalance_free(d.rb);
-        if (d.psi_fd >= 0)
-                close(d.psi_fd);
-        /* A start that failed: the waiting parent exits with its status. */
-        detach_finish(&d.ready_fd, rc, false);
-        daemon_log_close(&d.dlog);
+        teardown(&d, rc);
         return rc;
 }

@@ -112,6 +112,10 @@ out:
         return r;
 }
 
+void history_record(void *userdata, const dhp_record *rec) {
+        history_add_record(userdata, rec);
+}
+
 unsigned history_foreach(struct history *h, unsigned n, void (*fn)(void *userdata, const void *msg, size_t len),
                          void *userdata) {
         unsigned skip;

@@ -24,6 +24,9 @@ int history_add(struct history *h, const void *msg, size_t len);
  * buffers belong to the ring, made once.  -ENOMEM, or ipcmsg_encode()'s
  * error (the record is not kept). */
 int history_add_record(struct history *h, const dhp_record *rec);
+/* history_add_record() as a monitor callback (userdata: the ring), so that
+ * every record of the stream goes straight into it. */
+void history_record(void *userdata, const dhp_record *rec);
 /* Call fn for the newest n messages (n 0 or past the count: every one
  * kept), oldest first, under the ring's lock: fn must not call back in.
  * Returns how many. */

@@ -6,6 +6,7 @@
  * member of the configured group is privileged.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -14,10 +15,13 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "daemon/server-internal.h"
+#include "util/macro.h"
+#include "util/time.h"
 
 static int mkdir_parents(const char *path) {
         char buf[108];
@@ -41,6 +45,32 @@ static int mkdir_parents(const char *path) {
         return 0;
 }
 
+/* The socket file: a socket left by a daemon that died is replaced, one
+ * that answers belongs to a running daemon, and anything else (a regular
+ * file, a directory: a mistyped --socket) is refused, never deleted. */
+static int claim_path(struct server *s, const struct sockaddr_un *sa) {
+        struct stat st;
+        int probe;
+
+        if (lstat(s->path, &st) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISSOCK(st.st_mode)) {
+                log_error(&s->log, "%s exists and is not a socket: refusing to replace it", s->path);
+                return -EEXIST;
+        }
+        probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (probe >= 0 && connect(probe, (const struct sockaddr *)sa, sizeof(*sa)) == 0) {
+                close(probe);
+                log_error(&s->log, "%s: another dhpd is running (it answers on the socket)", s->path);
+                return -EADDRINUSE;
+        }
+        if (probe >= 0)
+                close(probe);
+        if (unlink(s->path) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
 int listener_listen(struct server *s) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         int fd, r;
@@ -53,23 +83,12 @@ int listener_listen(struct server *s) {
                 log_error(&s->log, "cannot create the directory of %s: %s", s->path, strerror(-r));
                 return r;
         }
+        r = claim_path(s, &sa);
+        if (r < 0)
+                return r;
         fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return -errno;
-        /* A socket file left by a daemon that died is replaced; one that
-         * answers belongs to a running daemon. */
-        {
-                int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-                if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-                        close(probe);
-                        close(fd);
-                        log_error(&s->log, "%s: another dhpd is running (it answers on the socket)", s->path);
-                        return -EADDRINUSE;
-                }
-                if (probe >= 0)
-                        close(probe);
-                unlink(s->path);
-        }
         if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(s->path, 0666) < 0 || listen(fd, 64) < 0) {
                 r = -errno;
                 log_error(&s->log, "cannot listen on %s: %s", s->path, strerror(-r));
@@ -77,7 +96,38 @@ int listener_listen(struct server *s) {
                 return r;
         }
         s->lfd = fd;
+        /* Kept for the moment accept() fails with EMFILE: closed, the
+         * connection taken and closed, reopened (see listener_accept). */
+        s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         return 0;
+}
+
+int listener_group_lookup(FILE *f, const char *name, gid_t *ret) {
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0, n = strlen(name);
+        ssize_t len;
+
+        if (!n || strchr(name, ':'))
+                return -ENOENT;
+        /* getline: a line longer than any buffer is one line, never split
+         * into a second one a long member list could forge. */
+        while ((len = getline(&line, &cap, f)) >= 0) {
+                char *p, *end;
+                unsigned long gid;
+
+                if ((size_t)len <= n || strncmp(line, name, n) != 0 || line[n] != ':')
+                        continue;
+                p = memchr(line + n + 1, ':', (size_t)len - n - 1); /* past the password field */
+                if (!p || p[1] < '0' || p[1] > '9')
+                        return -EINVAL;
+                errno = 0;
+                gid = strtoul(p + 1, &end, 10);
+                if (errno || *end != ':' || gid > UINT32_MAX - 1)
+                        return -EINVAL;
+                *ret = (gid_t)gid;
+                return 0;
+        }
+        return -ENOENT;
 }
 
 /* Look a group up in /etc/group, the "files" source of NSS, where
@@ -87,35 +137,16 @@ int listener_listen(struct server *s) {
  * fallback for a group defined elsewhere (LDAP, sssd).  -ENOENT when not
  * there. */
 static int group_from_files(const char *name, gid_t *ret) {
-        char line[4096];
-        size_t n = strlen(name);
-        int r = -ENOENT;
         FILE *f;
+        int r;
 
         f = fopen("/etc/group", "re");
         if (!f)
                 return -errno;
-        while (fgets(line, sizeof(line), f)) {
-                char *p, *end;
-                unsigned long gid;
-
-                if (strncmp(line, name, n) != 0 || line[n] != ':')
-                        continue;
-                p = strchr(line + n + 1, ':'); /* past the password field */
-                if (!p)
-                        break;
-                errno = 0;
-                gid = strtoul(p + 1, &end, 10);
-                if (errno || end == p + 1 || *end != ':' || gid > UINT32_MAX - 1)
-                        break;
-                *ret = (gid_t)gid;
-                r = 0;
-                break;
-        }
+        r = listener_group_lookup(f, name, ret);
         fclose(f);
         return r;
 }
-
 
 /* The configured group's id, from /etc/group, else NSS; without it only
  * root is privileged.  Always 0: a missing group is not an error. */
@@ -140,77 +171,157 @@ int listener_resolve_group(struct server *s, const char *group) {
         return 0;
 }
 
-/* Root, the configured group as primary group, or as a supplementary group
- * of the peer process (/proc/PID/status, else the user's group list). */
-static bool peer_privileged(struct server *s, pid_t pid, uid_t uid, gid_t gid) {
-        char path[64], line[4096];
-        bool found = false, read_groups = false;
-        FILE *f;
+int listener_peer_in_group(int fd, gid_t group) {
+        gid_t small[64], *v = small;
+        socklen_t len = sizeof(small);
+        bool found = false;
 
+        /* The groups the kernel captured at connect(): what the peer was
+         * then, whatever its process (or the one it passed the socket to)
+         * has become since.  No fallback: without them, not a member. */
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, v, &len) < 0) {
+                if (errno != ERANGE)
+                        return -errno;
+                v = malloc(len);
+                if (!v)
+                        return -ENOMEM;
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, v, &len) < 0) {
+                        free(v);
+                        return -errno;
+                }
+        }
+        for (size_t i = 0; i < len / sizeof(gid_t); i++)
+                if (v[i] == group)
+                        found = true;
+        if (v != small)
+                free(v);
+        return found;
+}
+
+/* Root, or the configured group as the primary group or a supplementary
+ * one, all as captured by the kernel at connect(). */
+static bool peer_privileged(struct server *s, int fd, uid_t uid, gid_t gid) {
         if (uid == 0)
                 return true;
         if (!s->have_group)
                 return false;
         if (gid == s->group)
                 return true;
-        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-        f = fopen(path, "re");
-        if (f) {
-                while (fgets(line, sizeof(line), f)) {
-                        char *p, *end;
-                        if (strncmp(line, "Groups:", 7) != 0)
-                                continue;
-                        read_groups = true;
-                        for (p = line + 7;; p = end) {
-                                unsigned long g = strtoul(p, &end, 10);
-                                if (end == p)
-                                        break;
-                                if ((gid_t)g == s->group)
-                                        found = true;
-                        }
-                        break;
-                }
-                fclose(f);
-        }
-        if (read_groups)
-                return found;
-#ifndef DHP_NO_NSS
-        {
-                struct passwd pw, *res = NULL;
-                char pb[4096];
-                gid_t groups[256];
-                int ng = 256;
-                if (getpwuid_r(uid, &pw, pb, sizeof(pb), &res) != 0 || !res)
-                        return false;
-                if (getgrouplist(res->pw_name, gid, groups, &ng) < 0)
-                        return false;
-                for (int i = 0; i < ng; i++)
-                        if (groups[i] == s->group)
-                                return true;
-        }
-#endif
-        return false;
+        return listener_peer_in_group(fd, s->group) > 0;
 }
 
-void listener_accept(struct server *s) {
+/* ---- refusals: counted, logged once per interval ---------------------------- */
+
+#define REFUSAL_LOG_INTERVAL_NS (10 * NSEC_PER_SEC)
+
+/* The count of refusals not logged yet, if the interval has passed. */
+void listener_refusals_flush(struct server *s, uint64_t now) {
+        if (!s->refused_unlogged || now - s->refused_logged_at < REFUSAL_LOG_INTERVAL_NS)
+                return;
+        log_warning(&s->log, "refused %u more client connection(s) in the last %llu s (last: %s)",
+                    s->refused_unlogged, (unsigned long long)((now - s->refused_logged_at) / NSEC_PER_SEC),
+                    s->refused_last);
+        s->refused_unlogged = 0;
+        s->refused_logged_at = now;
+}
+
+static void refuse(struct server *s, int fd, const char *why) {
+        uint64_t now = time_now_ns();
+
+        if (fd >= 0)
+                close(fd);
+        s->refused_total++;
+        snprintf(s->refused_last, sizeof(s->refused_last), "%s", why);
+        if (s->refused_logged_at && now - s->refused_logged_at < REFUSAL_LOG_INTERVAL_NS) {
+                s->refused_unlogged++;
+                return;
+        }
+        listener_refusals_flush(s, now);
+        log_warning(&s->log, "refusing a client: %s (further refusals: one line per %llu s)", why,
+                    (unsigned long long)(REFUSAL_LOG_INTERVAL_NS / NSEC_PER_SEC));
+        s->refused_logged_at = now;
+}
+
+/* ---- admission --------------------------------------------------------------- */
+
+/* Whether one more connection of this peer fits: the global cap, the part
+ * of it kept for privileged clients, the cap per user.  NULL when it does,
+ * else why not. */
+static const char *admit(struct server *s, uid_t uid, bool privileged, char *buf, size_t size) {
+        unsigned same = 0;
+
+        if (s->nclients >= s->cfg.max_clients) {
+                snprintf(buf, size, "%u clients connected already (max_clients)", s->nclients);
+                return buf;
+        }
+        if (privileged)
+                return NULL;
+        if (s->nclients + s->cfg.reserved_clients >= s->cfg.max_clients) {
+                snprintf(buf, size, "uid %u: the last %u connections are kept for privileged clients", (unsigned)uid,
+                         s->cfg.reserved_clients);
+                return buf;
+        }
+        list_for_each(p, &s->clients)
+                if (list_entry(p, struct peer, node)->uid == uid)
+                        same++;
+        if (same >= s->cfg.max_clients_per_uid) {
+                snprintf(buf, size, "uid %u has %u connections already (max_clients_per_uid)", (unsigned)uid, same);
+                return buf;
+        }
+        return NULL;
+}
+
+/* Out of file descriptors: the pending connection would keep the socket
+ * readable and the loop spinning.  Take it with the spare descriptor and
+ * close it; without a spare, stop accepting until a peer leaves. */
+static void accept_emfile(struct server *s) {
+        int fd;
+
+        if (s->spare_fd >= 0) {
+                close(s->spare_fd);
+                fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                if (fd >= 0)
+                        refuse(s, fd, "out of file descriptors");
+                s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (s->spare_fd >= 0)
+                        return;
+        }
+        listener_pause(s, true);
+}
+
+void listener_pause(struct server *s, bool pause) {
+        struct epoll_event ev = { .events = pause ? 0 : EPOLLIN, .data.ptr = (void *)&s->lfd };
+
+        if (!pause && s->spare_fd < 0)
+                s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (s->accept_paused == pause || s->lfd < 0)
+                return;
+        s->accept_paused = pause;
+        epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev);
+}
+
+static void accept_one(struct server *s, int fd) {
         struct ucred cred;
         socklen_t len = sizeof(cred);
         struct peer *c;
         struct epoll_event ev;
-        int fd;
+        const char *why;
+        char buf[128];
+        bool privileged;
 
-        fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd < 0)
-                return;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || s->nclients >= s->cfg.max_clients) {
-                if (s->nclients >= s->cfg.max_clients)
-                        log_warning(&s->log, "refusing a client: %u clients connected already", s->nclients);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
                 close(fd);
                 return;
         }
-        c = peer_new(s, fd, cred.pid, cred.uid, cred.gid, peer_privileged(s, cred.pid, cred.uid, cred.gid));
+        privileged = peer_privileged(s, fd, cred.uid, cred.gid);
+        why = admit(s, cred.uid, privileged, buf, sizeof(buf));
+        if (why) {
+                refuse(s, fd, why);
+                return;
+        }
+        c = peer_new(s, fd, cred.pid, cred.uid, cred.gid, privileged);
         if (!c) {
-                close(fd);
+                refuse(s, fd, "out of memory");
                 return;
         }
         ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = c };
@@ -220,4 +331,64 @@ void listener_accept(struct server *s) {
         }
         list_append(&s->clients, &c->node);
         s->nclients++;
+        c->hello_deadline = time_now_ns() + s->cfg.handshake_timeout_ns;
+        list_append(&s->handshaking, &c->hs_node);
+        listener_arm_handshake(s);
+}
+
+void listener_accept(struct server *s) {
+        /* A bounded batch: a flood of connections does not starve the
+         * clients already served. */
+        for (int i = 0; i < 32; i++) {
+                int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                if (fd < 0) {
+                        if (errno == EMFILE || errno == ENFILE)
+                                accept_emfile(s);
+                        return;
+                }
+                accept_one(s, fd);
+        }
+}
+
+/* ---- the handshake deadline ------------------------------------------------ */
+
+/* A peer that has not said HELLO by its deadline is dropped: a connection
+ * that never speaks holds no slot for long.  The peers waiting are in
+ * accept order, so the first one's deadline is the next. */
+void listener_arm_handshake(struct server *s) {
+        struct itimerspec its = { 0 };
+
+        if (!list_empty(&s->handshaking)) {
+                struct peer *c = list_entry(s->handshaking.next, struct peer, hs_node);
+                its.it_value.tv_sec = (time_t)(c->hello_deadline / NSEC_PER_SEC);
+                its.it_value.tv_nsec = (long)(c->hello_deadline % NSEC_PER_SEC);
+                if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
+                        its.it_value.tv_nsec = 1;
+        }
+        timerfd_settime(s->tfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+void listener_handshake_done(struct server *s, struct peer *c) {
+        if (!c->hs_node.next || c->hs_node.next == &c->hs_node)
+                return; /* never listed, or listed no more */
+        list_remove(&c->hs_node);
+        listener_arm_handshake(s);
+}
+
+void listener_expire_handshakes(struct server *s) {
+        uint64_t now = time_now_ns(), ticks;
+        char why[96];
+
+        if (read(s->tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+                return;
+        while (!list_empty(&s->handshaking)) {
+                struct peer *c = list_entry(s->handshaking.next, struct peer, hs_node);
+                if (c->hello_deadline > now)
+                        break;
+                snprintf(why, sizeof(why), "no HELLO within %llu ms of connecting",
+                         (unsigned long long)(s->cfg.handshake_timeout_ns / NSEC_PER_MSEC));
+                s->handshake_expired++;
+                server_violation(s, c, -ETIMEDOUT, why);
+        }
+        listener_arm_handshake(s);
 }

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A peer: one client's connection.  Its references, its send queue and the
- * caps on it (max_queue droppable notifications, then LOST; four times that
- * of replies and phases, then the peer is cut off).  Sending never blocks:
- * what the socket does not take is queued and flushed on EPOLLOUT.
+ * caps on it (max_queue droppable notifications or half of
+ * PEER_OUT_BYTES_MAX, then LOST; four times that many replies and phases,
+ * or PEER_OUT_BYTES_MAX, then the peer is cut off).  Sending never blocks:
+ * what the socket does not take is queued and flushed on EPOLLOUT.  And the
+ * peer as a participant of the engine's synchronous phases
+ * (peer_phase_proxy): a phase sent, its answer awaited.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,10 +14,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "core/peer.h"
 #include "daemon/server-internal.h"
 #include "util/macro.h"
+#include "util/time.h"
 
 struct peer *peer_new(struct server *s, int fd, pid_t pid, uid_t uid, gid_t gid, bool privileged) {
         struct peer *c = calloc(1, sizeof(*c));
@@ -77,8 +83,10 @@ void peer_unref(struct peer *c) {
 }
 
 static void arm_out_locked(struct peer *c, bool on) {
-        struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c };
+        struct epoll_event ev;
 
+        on = on || c->streaming; /* the main thread produces on EPOLLOUT */
+        ev = (struct epoll_event){ .events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c };
         if (c->want_out == on || c->gone)
                 return;
         c->want_out = on;
@@ -96,6 +104,7 @@ struct outmsg *peer_queue_msg_locked(struct peer *c, const void *data, size_t le
         *c->out_tail = m;
         c->out_tail = &m->next;
         c->out_n++;
+        c->out_bytes += len;
         return m;
 }
 
@@ -132,6 +141,7 @@ void peer_flush_locked(struct peer *c) {
                         if (!c->out_head)
                                 c->out_tail = &c->out_head;
                         c->out_n--;
+                        c->out_bytes -= m->len;
                         free(m);
                 }
                 if (!c->lost || c->gone || c->out_n >= c->s->cfg.max_queue)
@@ -150,6 +160,13 @@ void peer_flush_locked(struct peer *c) {
  * phases are never dropped (a client that lets them pile up past four
  * times the cap is cut off).
  */
+void peer_set_streaming(struct peer *c, bool on) {
+        pthread_mutex_lock(&c->lock);
+        c->streaming = on;
+        arm_out_locked(c, c->out_head != NULL);
+        pthread_mutex_unlock(&c->lock);
+}
+
 void peer_flush(struct peer *c) {
         pthread_mutex_lock(&c->lock);
         peer_flush_locked(c);
@@ -173,13 +190,14 @@ int peer_send(struct peer *c, const struct ipc_msg *m, bool droppable) {
                 r = -ECONNRESET;
                 goto out;
         }
-        if (droppable && c->out_n >= c->s->cfg.max_queue) {
+        if (droppable && (c->out_n >= c->s->cfg.max_queue || c->out_bytes + (size_t)len > PEER_OUT_BYTES_MAX / 2)) {
                 c->lost++;
                 arm_out_locked(c, true);
                 goto out;
         }
-        if (!droppable && c->out_n >= 4 * c->s->cfg.max_queue) {
+        if (!droppable && (c->out_n >= 4 * c->s->cfg.max_queue || c->out_bytes + (size_t)len > PEER_OUT_BYTES_MAX)) {
                 c->gone = true;
+                c->cut_off = true;
                 pthread_cond_broadcast(&c->cond);
                 shutdown(c->fd, SHUT_RDWR); /* the main thread sees the hangup */
                 r = -ENOBUFS;
@@ -214,3 +232,53 @@ void peer_reply(struct peer *c, uint64_t id, int status, uint32_t v32, uint64_t 
                 snprintf(m.reply.text, sizeof(m.reply.text), "%s", text);
         peer_send(c, &m, false);
 }
+
+/* ---- the peer as a participant of the engine's phases -------------------- */
+
+/* core/peer.h's participant ops for a peer's synchronous registrations
+ * (syncproxy.c joins them): a phase goes out as PROC_CHANGE from here, and
+ * the transaction's thread waits here for the answer syncproxy.c stores. */
+static int proxy_send(void *userdata, uint64_t txn, dhp_proc_change_state state, uint32_t index, int status) {
+        struct peer *c = userdata;
+        struct ipc_msg m = { .type = IPC_PROC_CHANGE,
+                             .proc_change = { .txn = txn, .state = state, .index = index, .status = status } };
+
+        pthread_mutex_lock(&c->lock);
+        if (c->gone) {
+                pthread_mutex_unlock(&c->lock);
+                return -ECONNRESET;
+        }
+        c->await_txn = txn;
+        c->answered = false;
+        pthread_mutex_unlock(&c->lock);
+        return peer_send(c, &m, false);
+}
+
+static int proxy_wait(void *userdata, uint64_t txn, uint64_t deadline_ns, int *ret_status, uint64_t *ret_at) {
+        struct peer *c = userdata;
+        struct timespec ts = { .tv_sec = (time_t)(deadline_ns / NSEC_PER_SEC),
+                               .tv_nsec = (long)(deadline_ns % NSEC_PER_SEC) };
+        int r;
+
+        pthread_mutex_lock(&c->lock);
+        while (!c->gone && !(c->answered && c->await_txn == txn))
+                if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT)
+                        break;
+        if (c->answered && c->await_txn == txn) {
+                *ret_status = c->answer;
+                *ret_at = c->answered_at;
+                r = 0;
+        } else if (c->gone) {
+                r = -ECONNRESET;
+        } else {
+                c->late++;
+                r = -ETIMEDOUT;
+        }
+        pthread_mutex_unlock(&c->lock);
+        if (r == -ETIMEDOUT)
+                log_warning(&c->s->log, "client %s (pid %d) missed the %llu ms deadline", c->name, (int)c->pid,
+                            (unsigned long long)(c->s->cfg.deadline_ns / NSEC_PER_MSEC));
+        return r;
+}
+
+const struct peer_phase_ops peer_phase_proxy = { proxy_send, proxy_wait };

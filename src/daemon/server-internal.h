@@ -6,7 +6,8 @@
  *                dropping one, creating and freeing the server
  *   listener.c   the listening socket, accepting, credentials and the
  *                privileged group
- *   peer.c       one client's connection: references, send queue, caps
+ *   peer.c       one client's connection: references, send queue, caps;
+ *                a phase sent to it and its answer awaited
  *   worker.c     the thread for requests serialised with transactions
  *   syncproxy.c  the synchronous proxy: a client's phases, deadlines, answers
  *   devproxy.c   user-space devices and their proxy drivers
@@ -34,6 +35,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "core/memcond.h"
@@ -83,8 +85,49 @@ struct cl_driver {
         bool dead; /* detached or its device freed: the handler asks no more */
 };
 
+/* A reply produced as the client reads (STATUS, INCLUDE_EXISTING): never
+ * more than half the queue cap waiting, whatever the number of devices. */
+enum stream_kind { STREAM_STATUS = 1, STREAM_EXISTING };
+
+struct stream_event {
+        uint8_t cls, event, flags;
+        uint32_t index;
+        uint64_t base, size;
+        char name[IPC_NAME_MAX];
+};
+
+/* One STATUS_MEM_BLOCKS: consecutive blocks of one state and zone. */
+struct stream_run {
+        uint64_t device, first_block;
+        uint32_t count, state, zone;
+};
+
+struct stream {
+        enum stream_kind kind;
+        uint64_t id;
+        unsigned phase;   /* STATUS: 0 processors, 1 memory devices, 2 clients */
+        uint64_t cursor;  /* the next processor, device id, or client id */
+        /* INCLUDE_EXISTING: the snapshot taken at registration */
+        uint32_t reg;
+        struct stream_event *ev;
+        size_t nev, pos;
+        /* STATUS to a 1.3 client: the runs of blocks of the device just
+         * sent (STATUS_MEM_BLOCKS), read with it under one lock. */
+        struct stream_run *runs;
+        size_t nruns, runpos;
+};
+
+/* The bytes queued for one client, whatever the messages: notifications are
+ * dropped (LOST) past half of it, the client is cut off past it. */
+#define PEER_OUT_BYTES_MAX (2u << 20)
+
+/* Streams one client may have waiting (one produced at a time). */
+#define PEER_STREAMS_MAX 4
+
 struct peer {
         struct list node; /* server.clients; main thread */
+        struct list hs_node; /* server.handshaking until HELLO; main */
+        uint64_t hello_deadline;
         struct server *s;
         int fd;
         atomic_uint refs;
@@ -94,6 +137,9 @@ struct peer {
         gid_t gid;
         bool privileged;
         bool hello_done;
+        unsigned njobs; /* queued for the worker; under s->jlock */
+        struct stream streams[PEER_STREAMS_MAX]; /* main */
+        unsigned nstreams;
         uint16_t minor; /* the client's protocol minor version, from HELLO */
         char name[IPC_NAME_MAX];
 
@@ -101,9 +147,12 @@ struct peer {
         pthread_cond_t cond; /* an answer came, or the client went */
         struct outmsg *out_head, **out_tail;
         unsigned out_n;   /* queued messages */
+        size_t out_bytes; /* their bytes */
         bool want_out;    /* EPOLLOUT armed */
+        bool streaming;   /* a stream waits: keep EPOLLOUT armed */
         uint64_t lost;    /* notifications dropped since the last LOST */
         bool gone;
+        bool cut_off; /* gone because it did not read: the log says so */
         uint64_t await_txn;
         bool answered;
         int answer;
@@ -129,6 +178,11 @@ struct peer {
         uint64_t rb_seq;
         bool rb_answered;
         int rb_answer;
+        /* Missed a driver deadline and has not answered since: its drivers
+         * are asked without waiting, so that one hung client holds a
+         * rebalance (and the arrivals queued behind it) one deadline at
+         * most.  Under lock. */
+        bool rb_unresponsive;
 };
 
 enum job_kind {
@@ -166,8 +220,18 @@ struct server {
         gid_t group;
         bool have_group;
         int lfd, epfd;
+        int tfd;      /* the handshake deadline (timerfd) */
+        int spare_fd; /* given up to accept() on EMFILE */
+        bool accept_paused;
         struct list clients;
         unsigned nclients;
+        struct list handshaking; /* peers before HELLO, in accept order */
+        /* refusals of connections, logged once per interval */
+        uint64_t refused_total, refused_logged_at, handshake_expired;
+        unsigned refused_unlogged;
+        char refused_last[128];
+        unsigned nstreams;
+        uint64_t jobs_refused;
         uint64_t next_id;
 
         server_cpu_online_fn *cpu_online; /* CPU_ONLINE off the sim; NULL: none */
@@ -181,6 +245,7 @@ struct server {
         pthread_mutex_t jlock;
         pthread_cond_t jcond;
         struct job *jhead, **jtail;
+        unsigned njobs;
         bool jstop;
 };
 
@@ -204,7 +269,8 @@ enum server_request_needs {
 };
 
 /* One row per message a client may send.  The checks run in this order:
- * `needs`, then `priv`, then the handler. */
+ * `needs`, then `priv`, then the names it carries (printable UTF-8),
+ * then the handler. */
 struct server_request {
         uint16_t type;
         enum server_request_priv priv;
@@ -228,8 +294,22 @@ void server_violation(struct server *s, struct peer *c, int status, const char *
 /* ---- listener.c ----------------------------------------------------------- */
 
 int listener_resolve_group(struct server *s, const char *group);
+/* The gid of group `name` in an /etc/group stream: 0, -ENOENT when not
+ * there, -EINVAL for its line malformed. */
+int listener_group_lookup(FILE *f, const char *name, gid_t *ret);
+/* Whether the peer of a connected socket was in `group` at connect()
+ * (SO_PEERGROUPS): 1, 0, or -errno. */
+int listener_peer_in_group(int fd, gid_t group);
 int listener_listen(struct server *s);
 void listener_accept(struct server *s);
+/* Stop (or resume) accepting: out of descriptors without a spare. */
+void listener_pause(struct server *s, bool pause);
+/* Log the count of refusals held back, once the interval has passed. */
+void listener_refusals_flush(struct server *s, uint64_t now);
+void listener_arm_handshake(struct server *s);
+void listener_handshake_done(struct server *s, struct peer *c);
+/* The timer fired: drop every peer past its HELLO deadline. */
+void listener_expire_handshakes(struct server *s);
 
 /* ---- peer.c ---------------------------------------------------------------- */
 
@@ -239,14 +319,27 @@ void peer_unref(struct peer *c);
 struct outmsg *peer_queue_msg_locked(struct peer *c, const void *data, size_t len);
 void peer_flush_locked(struct peer *c);
 void peer_flush(struct peer *c);
+/* Keep EPOLLOUT armed while a stream waits (status.c). */
+void peer_set_streaming(struct peer *c, bool on);
 int peer_send(struct peer *c, const struct ipc_msg *m, bool droppable);
 void peer_reply(struct peer *c, uint64_t id, int status, uint32_t v32, uint64_t v64, const char *text);
+/* The participant ops of a peer's synchronous registrations (core/peer.h):
+ * send a phase as PROC_CHANGE, wait for its PROC_ANSWER (syncproxy.c). */
+extern const struct peer_phase_ops peer_phase_proxy;
 
 /* ---- worker.c -------------------------------------------------------------- */
 
 struct job *job_new(struct peer *c, enum job_kind kind, uint64_t msgid);
-/* Queue a job; it takes a reference on its peer. */
+/* Queue a job; it takes a reference on its peer.  A request's job counts
+ * against the peer's max_jobs: job_reserve() before accepting the request
+ * (-EBUSY at the cap, then refused), job_queue() takes the reservation
+ * over; job_unreserve() gives it back if the job is not queued.  JOB_DROP
+ * does not count. */
+int job_reserve(struct server *s, struct peer *c);
+void job_unreserve(struct server *s, struct peer *c);
 void job_queue(struct server *s, struct job *j);
+/* A request refused for the cap: the reply that says so. */
+void job_refuse(struct server *s, struct peer *c, uint64_t msgid);
 int worker_start(struct server *s);
 /* Run what is queued, then stop. */
 void worker_stop(struct server *s);
@@ -297,6 +390,13 @@ server_request_fn status_handle_status, status_handle_monitor_start, status_hand
         status_handle_history;
 /* STATUS_PROC messages with the state of every processor, answer of `id`. */
 void status_send_procs(struct engine *e, struct peer *c, uint64_t id);
+/* Queue a stream for the peer (-EBUSY: PEER_STREAMS_MAX waiting already);
+ * it takes `st->ev`.  Main thread. */
+int status_stream_add(struct server *s, struct peer *c, struct stream *st);
+/* Produce what the peer's queue has room for; main thread, after a flush. */
+void status_stream_continue(struct server *s, struct peer *c);
+/* A dropped peer's streams. */
+void status_stream_drop(struct server *s, struct peer *c);
 /* The history ring and the monitor that fills it. */
 int status_history_start(struct server *s);
 void status_history_stop(struct server *s);

@@ -6,19 +6,19 @@
  * the files server-internal.h lists.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "util/names.h"
 #include "daemon/server-internal.h"
 #include "util/macro.h"
 #include "util/time.h"
-
-/* The epoll tag of the listening socket (the peers' are their struct). */
-static const int listen_marker;
 
 static bool handle_hello(struct server *s, struct peer *c, const struct ipc_msg *m);
 static bool handle_ping(struct server *s, struct peer *c, const struct ipc_msg *m);
@@ -29,7 +29,7 @@ const struct server_request server_requests[] = {
         { IPC_HELLO,                  REQUEST_ANYONE,            REQUEST_NEEDS_NOTHING,    handle_hello },
         { IPC_PING,                   REQUEST_ANYONE,            REQUEST_NEEDS_NOTHING,    handle_ping },
         { IPC_PROC_REGISTER,          REQUEST_PRIVILEGED,        REQUEST_NEEDS_NOTHING,    syncproxy_handle_register },
-        { IPC_PROC_DEREGISTER,        REQUEST_ANYONE,            REQUEST_NEEDS_NOTHING,    syncproxy_handle_deregister },
+        { IPC_PROC_DEREGISTER,        REQUEST_PRIVILEGED,        REQUEST_NEEDS_NOTHING,    syncproxy_handle_deregister },
         { IPC_PROC_ANSWER,            REQUEST_ANYONE,            REQUEST_NEEDS_NOTHING,    syncproxy_handle_answer },
         { IPC_ARRIVAL_REGISTER,       REQUEST_ANYONE,            REQUEST_NEEDS_NOTHING,    subscribe_handle_arrival_register },
         { IPC_ARRIVAL_UNREGISTER,     REQUEST_ANYONE,            REQUEST_NEEDS_NOTHING,    subscribe_handle_arrival_unregister },
@@ -103,8 +103,13 @@ static bool handle_hello(struct server *s, struct peer *c, const struct ipc_msg 
                 return false;
         }
         c->hello_done = true;
+        listener_handshake_done(s, c);
         c->minor = m->hello.minor;
-        snprintf(c->name, sizeof(c->name), "%.48s[%d]", m->hello.name[0] ? m->hello.name : "client", (int)c->pid);
+        {
+                char prefix[49]; /* room for "[pid]": cut on a character, still UTF-8 */
+                names_copy(m->hello.name[0] ? m->hello.name : "client", prefix, sizeof(prefix));
+                snprintf(c->name, sizeof(c->name), "%s[%d]", prefix, (int)c->pid);
+        }
         w.welcome = (typeof(w.welcome)){ .major = IPC_VERSION_MAJOR, .minor = IPC_VERSION_MINOR,
                                          .flags = (c->privileged ? IPC_WELCOME_PRIVILEGED : 0) |
                                                   (s->sim ? IPC_WELCOME_SIMULATED : 0),
@@ -121,11 +126,38 @@ static bool handle_ping(struct server *s, struct peer *c, const struct ipc_msg *
         return true;
 }
 
+/* The text fields of a request that dhpd keeps, prints or passes on: the
+ * first that is not printable UTF-8, NULL when all are.  (A scenario's text
+ * is not a name: its lines are parsed, and quoted escaped.) */
+static const char *bad_text_field(const struct ipc_msg *m) {
+#define CHECK(field)                                              \
+        do {                                                      \
+                if (!names_valid(m->field, sizeof(m->field) - 1)) \
+                        return #field;                            \
+        } while (0)
+        switch (m->type) {
+        case IPC_HELLO: CHECK(hello.name); break;
+        case IPC_PROC_REGISTER: CHECK(proc_register.name); break;
+        case IPC_ARRIVAL_REGISTER: CHECK(arrival_register.name); break;
+        case IPC_MEMCOND_SUBSCRIBE: CHECK(memcond_subscribe.name); break;
+        case IPC_MEMCOND_CONFIGURE: CHECK(memcond_configure.spec); break;
+        case IPC_DEVICE_NEW: CHECK(device_new.name); CHECK(device_new.setup_class); break;
+        case IPC_DEVICE_SET: CHECK(device_set.cpulist); break;
+        case IPC_CLASS_OPTOUT: CHECK(class_optout.setup_class); break;
+        case IPC_DRIVER_ATTACH: CHECK(driver_attach.name); break;
+        case IPC_SIM_RUN: CHECK(sim_run.filename); break;
+        default: break;
+        }
+        return NULL;
+#undef CHECK
+}
+
 /* The checks of the request's row, in order, then its handler.  Returns
  * false when the peer was dropped. */
 static bool dispatch(struct server *s, struct peer *c, const struct ipc_msg *m) {
         const struct server_request *rq;
         char text[IPC_DETAIL_MAX];
+        const char *bad;
 
         if (!c->hello_done && m->type != IPC_HELLO) {
                 server_violation(s, c, -EPROTO, "the first message must be HELLO");
@@ -151,18 +183,75 @@ static bool dispatch(struct server *s, struct peer *c, const struct ipc_msg *m) 
                 peer_reply(c, m->id, -EPERM, 0, 0, need_privilege(s, text, sizeof(text)));
                 return true;
         }
+        if ((bad = bad_text_field(m))) {
+                snprintf(text, sizeof(text), "%s: %s is not printable UTF-8 (no control characters)",
+                         ipcmsg_type_name(m->type), bad);
+                if (m->type == IPC_HELLO) {
+                        server_violation(s, c, -EINVAL, text);
+                        return false;
+                }
+                peer_reply(c, m->id, -EINVAL, 0, 0, text);
+                return true;
+        }
         return rq->fn(s, c, m);
+}
+
+/* recv() returned 0: the peer's end closed, or an empty datagram (which
+ * SOCK_SEQPACKET delivers as 0 bytes too).  The shutdown shows in poll. */
+static bool peer_hung_up(int fd) {
+        struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+        return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/* One datagram of n bytes in buf: decode, check, dispatch.  Returns false
+ * when the peer was dropped. */
+static bool peer_handle(struct server *s, struct peer *c, const uint8_t *buf, ssize_t n) {
+        struct ipc_msg m = { 0 };
+        char why[128];
+        int r;
+
+        if ((size_t)n > IPC_MSG_MAX) {
+                snprintf(why, sizeof(why), "a message of %zd bytes (at most %d)", n, IPC_MSG_MAX);
+                server_violation(s, c, -EMSGSIZE, why);
+                return false;
+        }
+        r = ipcmsg_decode(buf, (size_t)n, &m);
+        /* Named by this datagram's own header, when it has one. */
+        if (n < IPC_HEADER_SIZE)
+                m.type = 0;
+        if (r == -EOPNOTSUPP && c->hello_done) {
+                /* A method this daemon does not have yet. */
+                peer_reply(c, m.id, -EOPNOTSUPP, 0, 0, "not supported by this dhpd");
+                return true;
+        }
+        if (!c->hello_done && (r < 0 || m.type != IPC_HELLO)) {
+                server_violation(s, c, -EPROTO, "the first message must be HELLO");
+                return false;
+        }
+        if (r < 0) {
+                if (n < IPC_HEADER_SIZE)
+                        snprintf(why, sizeof(why), "a malformed message (%zd bytes, shorter than the header)", n);
+                else
+                        snprintf(why, sizeof(why), "a malformed message (%s, %zd bytes): %s",
+                                 ipcmsg_type_name(m.type), n, strerror(-r));
+                server_violation(s, c, r, why);
+                return false;
+        }
+        if (!ipcmsg_from_client(m.type)) {
+                snprintf(why, sizeof(why), "a client may not send %s", ipcmsg_type_name(m.type));
+                server_violation(s, c, -EPROTO, why);
+                return false;
+        }
+        return dispatch(s, c, &m);
 }
 
 static void peer_read(struct server *s, struct peer *c) {
         static uint8_t buf[IPC_MSG_MAX];
-        static struct ipc_msg m;
 
         /* A bounded batch, so that one busy client cannot starve the rest. */
         for (int i = 0; i < 64; i++) {
-                char why[128];
                 ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
-                int r;
 
                 if (n < 0) {
                         if (errno == EAGAIN || errno == EINTR)
@@ -170,33 +259,16 @@ static void peer_read(struct server *s, struct peer *c) {
                         server_peer_drop(s, c, NULL);
                         return;
                 }
-                if (n == 0) {
-                        server_peer_drop(s, c, NULL);
+                if (n == 0 && peer_hung_up(c->fd)) {
+                        bool cut_off;
+                        pthread_mutex_lock(&c->lock);
+                        cut_off = c->cut_off;
+                        pthread_mutex_unlock(&c->lock);
+                        server_peer_drop(s, c, cut_off ? "it does not read: more replies waiting for it than "
+                                                         "its queue holds" : NULL);
                         return;
                 }
-                if ((size_t)n > sizeof(buf)) {
-                        snprintf(why, sizeof(why), "a message of %zd bytes (at most %d)", n, IPC_MSG_MAX);
-                        server_violation(s, c, -EMSGSIZE, why);
-                        return;
-                }
-                r = ipcmsg_decode(buf, (size_t)n, &m);
-                if (r == -EOPNOTSUPP) {
-                        /* A method this daemon does not have yet. */
-                        peer_reply(c, m.id, -EOPNOTSUPP, 0, 0, "not supported by this dhpd");
-                        continue;
-                }
-                if (r < 0) {
-                        snprintf(why, sizeof(why), "a malformed message (%s, %zd bytes): %s", ipcmsg_type_name(m.type),
-                                 n, strerror(-r));
-                        server_violation(s, c, r, why);
-                        return;
-                }
-                if (!ipcmsg_from_client(m.type)) {
-                        snprintf(why, sizeof(why), "a client may not send %s", ipcmsg_type_name(m.type));
-                        server_violation(s, c, -EPROTO, why);
-                        return;
-                }
-                if (!dispatch(s, c, &m))
+                if (!peer_handle(s, c, buf, n))
                         return;
         }
 }
@@ -220,16 +292,24 @@ void server_peer_drop(struct server *s, struct peer *c, const char *why) {
                 c->mon = NULL;
         }
         subscribe_drop(s, c);
+        status_stream_drop(s, c);
+        listener_handshake_done(s, c);
         list_remove(&c->node);
         s->nclients--;
+        /* A descriptor is free again. */
+        listener_pause(s, false);
         /* The proxy may be in a phase that waits on the main thread's
          * reading of other clients: release it on the worker.  So are
          * the client's devices, which a sequence may hold (their proxies
-         * ask no more: the client is gone). */
-        j = job_new(c, JOB_DROP, 0);
-        if (j) {
-                devproxy_unlist_all(c, j);
-                job_queue(s, j);
+         * ask no more: the client is gone).  An unprivileged peer can hold
+         * neither: it leaves nothing for the worker, so that connecting
+         * and leaving in a loop queues no work behind a busy worker. */
+        if (c->privileged) {
+                j = job_new(c, JOB_DROP, 0);
+                if (j) {
+                        devproxy_unlist_all(c, j);
+                        job_queue(s, j);
+                }
         }
         peer_unref(c);
 }
@@ -259,20 +339,55 @@ int server_process(struct server *s) {
                 return errno == EINTR ? 0 : -errno;
         for (int i = 0; i < n; i++) {
                 struct peer *c = ev[i].data.ptr;
-                if (ev[i].data.ptr == &listen_marker) {
+                if (ev[i].data.ptr == &s->lfd) {
                         listener_accept(s);
+                        continue;
+                }
+                if (ev[i].data.ptr == &s->tfd) {
+                        listener_expire_handshakes(s);
                         continue;
                 }
                 /* A peer dropped earlier in this batch is still listed
                  * in ev[]: look it up before touching it. */
                 if (!peer_listed(s, c))
                         continue;
-                if (ev[i].events & EPOLLOUT)
+                if (ev[i].events & EPOLLOUT) {
                         peer_flush(c);
+                        if (c->nstreams)
+                                status_stream_continue(s, c);
+                }
                 if (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
                         peer_read(s, c);
         }
+        listener_refusals_flush(s, time_now_ns());
         return 0;
+}
+
+void server_get_stats(struct server *s, struct server_stats *ret) {
+        unsigned hs = 0;
+
+        list_for_each(p, &s->handshaking)
+                hs++;
+        *ret = (struct server_stats){ .clients = s->nclients, .handshaking = hs, .streams = s->nstreams,
+                                      .refused = s->refused_total, .handshake_expired = s->handshake_expired };
+        pthread_mutex_lock(&s->jlock);
+        ret->jobs = s->njobs;
+        ret->jobs_refused = s->jobs_refused;
+        pthread_mutex_unlock(&s->jlock);
+}
+
+/* The caps not given: derived from max_clients. */
+static void config_fill(struct server_config *cfg) {
+        if (!cfg->max_clients_per_uid)
+                cfg->max_clients_per_uid = cfg->max_clients / 8 ? cfg->max_clients / 8 : 1;
+        if (!cfg->reserved_clients)
+                cfg->reserved_clients = cfg->max_clients / 16 ? cfg->max_clients / 16 : 1;
+        if (cfg->reserved_clients >= cfg->max_clients)
+                cfg->reserved_clients = cfg->max_clients - 1;
+        if (!cfg->handshake_timeout_ns)
+                cfg->handshake_timeout_ns = 5 * NSEC_PER_SEC;
+        if (!cfg->max_jobs)
+                cfg->max_jobs = 16;
 }
 
 int server_new(struct server **ret, struct engine *e, struct sim *sim, const struct server_config *cfg,
@@ -290,7 +405,9 @@ int server_new(struct server **ret, struct engine *e, struct sim *sim, const str
         s->sim = sim;
         s->log = log ? *log : (struct logger){ 0 };
         s->cfg = *cfg;
-        s->lfd = s->epfd = -1;
+        config_fill(&s->cfg);
+        s->lfd = s->epfd = s->tfd = s->spare_fd = -1;
+        list_init(&s->handshaking);
         snprintf(s->path, sizeof(s->path), "%s", cfg->socket_path);
         list_init(&s->clients);
         pthread_mutex_init(&s->jlock, NULL);
@@ -311,8 +428,14 @@ int server_new(struct server **ret, struct engine *e, struct sim *sim, const str
                 r = -errno;
                 goto fail;
         }
-        ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = (void *)&listen_marker };
+        ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &s->lfd };
         if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &s->tfd };
+        if (s->tfd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->tfd, &ev) < 0) {
                 r = -errno;
                 goto fail;
         }
@@ -338,6 +461,10 @@ void server_free(struct server *s) {
         }
         if (s->epfd >= 0)
                 close(s->epfd);
+        if (s->tfd >= 0)
+                close(s->tfd);
+        if (s->spare_fd >= 0)
+                close(s->spare_fd);
         status_history_stop(s);
         pthread_mutex_destroy(&s->jlock);
         pthread_cond_destroy(&s->jcond);

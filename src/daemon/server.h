@@ -7,10 +7,13 @@
  * run serialised with transactions (ADD_EXISTING registrations, sim
  * control) or may block (dropping a client's synchronous proxy).
  *
- * Who may do what: every connection's credentials are taken with
- * SO_PEERCRED.  Synchronous registration and sim control need root or
- * membership (primary or supplementary) in the configured group; anyone may
- * register for arrivals and read the notification stream.
+ * Who may do what: every connection's credentials are the ones the kernel
+ * captured at connect() (SO_PEERCRED, SO_PEERGROUPS).  Synchronous
+ * registration and sim control need root or membership (primary or
+ * supplementary) in the configured group; anyone may register for arrivals
+ * and read the notification stream.  What one client and one user may hold
+ * is capped (connections, the worker's jobs, queued bytes): see
+ * RELIABILITY.md, "Limits under attack".
  */
 #pragma once
 
@@ -31,6 +34,16 @@ struct server_config {
         uint64_t deadline_ns;
         bool late_veto;
         unsigned max_clients;
+        /* Unprivileged connections per uid; 0: max_clients / 8 (at least 1). */
+        unsigned max_clients_per_uid;
+        /* The last connections of max_clients, for privileged clients only;
+         * 0: max_clients / 16 (at least 1, less than max_clients). */
+        unsigned reserved_clients;
+        /* A connection that has not said HELLO by then is dropped; 0: 5 s. */
+        uint64_t handshake_timeout_ns;
+        /* Requests of one client queued for the worker at once (more are
+         * refused -EBUSY); 0: 16. */
+        unsigned max_jobs;
         unsigned max_regs;  /* per client, both kinds */
         unsigned max_queue; /* queued notifications per client before "lost" */
         struct rebalance *rebalance; /* where SIM_RUN's `device add` puts devices; NULL: refused */
@@ -50,6 +63,17 @@ void server_free(struct server *s);
 int server_get_fd(struct server *s);
 /* Handle what is ready on the socket and the clients; never blocks. */
 int server_process(struct server *s);
+
+/* What the server holds now and has refused, for tests and STATUS. */
+struct server_stats {
+        unsigned clients, handshaking;
+        unsigned jobs;             /* queued for the worker, all clients */
+        unsigned streams;          /* STATUS / INCLUDE_EXISTING replies being produced */
+        uint64_t refused;          /* connections refused (caps, no descriptor) */
+        uint64_t handshake_expired; /* dropped for not saying HELLO in time */
+        uint64_t jobs_refused;     /* requests refused -EBUSY: the client's jobs at max_jobs */
+};
+void server_get_stats(struct server *s, struct server_stats *ret);
 
 struct rebalance;
 /*

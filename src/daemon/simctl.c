@@ -56,11 +56,16 @@ void simctl_cpu_online(struct server *s, struct job *j) {
 bool simctl_handle(struct server *s, struct peer *c, const struct ipc_msg *m) {
         struct job *j;
 
+        if (job_reserve(s, c) < 0) {
+                job_refuse(s, c, m->id);
+                return true;
+        }
         j = job_new(c, m->type == IPC_SIM_CPU_ADD      ? JOB_SIM_CPU
                        : m->type == IPC_SIM_MEMORY_ADD ? JOB_SIM_MEM
                                                        : JOB_SIM_RUN,
                     m->id);
         if (!j) {
+                job_unreserve(s, c);
                 peer_reply(c, m->id, -ENOMEM, 0, 0, NULL);
                 return true;
         }
@@ -72,6 +77,7 @@ bool simctl_handle(struct server *s, struct peer *c, const struct ipc_msg *m) {
                 j->text = strndup(m->sim_run.text ? m->sim_run.text : "", m->sim_run.text_len);
                 if (!j->text) {
                         free(j);
+                        job_unreserve(s, c);
                         peer_reply(c, m->id, -ENOMEM, 0, 0, NULL);
                         return true;
                 }

@@ -35,13 +35,6 @@ static void arrival_cb(void *userdata, const dhp_device_event *ev) {
         arrival_send(userdata, ev, true);
 }
 
-/* The devices present at registration: sent before the REPLY and never
- * dropped, so that the client knows them all when its register call
- * returns (it tells apart, after a reconnect, what arrived meanwhile). */
-static void arrival_existing_cb(void *userdata, const dhp_device_event *ev) {
-        arrival_send(userdata, ev, false);
-}
-
 /* Under the memcond module's lock, on whatever thread evaluated: send, never
  * block.  The state is never dropped for a slow reader (a lost SET or CLEAR
  * would leave the client's event wrong until the next one). */
@@ -64,6 +57,64 @@ static struct cl_memcond *memcond_find(struct server *s, struct peer *c, uint32_
         return NULL;
 }
 
+/* INCLUDE_EXISTING: the snapshot into the stream's array (one entry per
+ * device present), sent as the client reads. */
+struct existing_collect {
+        struct stream *st;
+        size_t cap;
+        int error;
+};
+
+static void existing_collect_cb(void *userdata, const dhp_device_event *ev) {
+        struct existing_collect *x = userdata;
+        struct stream_event *e;
+        uint32_t index = 0;
+        uint64_t base = 0, size = 0;
+
+        if (x->error)
+                return;
+        if (x->st->nev == x->cap) {
+                size_t cap = x->cap ? 2 * x->cap : 64;
+                struct stream_event *v = realloc(x->st->ev, cap * sizeof(*v));
+                if (!v) {
+                        x->error = -ENOMEM;
+                        return;
+                }
+                x->st->ev = v;
+                x->cap = cap;
+        }
+        e = &x->st->ev[x->st->nev++];
+        *e = (struct stream_event){ .cls = (uint8_t)dhp_device_event_get_class(ev),
+                                    .event = (uint8_t)dhp_device_event_get_event(ev),
+                                    .flags = dhp_device_event_is_existing(ev) ? IPC_ARRIVAL_EXISTING : 0 };
+        if (dhp_device_event_get_processor(ev, &index, NULL) == 0)
+                e->index = index;
+        if (dhp_device_event_get_memory(ev, &base, &size) == 0) {
+                e->base = base;
+                e->size = size;
+        }
+        snprintf(e->name, sizeof(e->name), "%s", dhp_device_event_get_name(ev));
+}
+
+/* The devices present, streamed before the REPLY (status.c).  Returns
+ * the REPLY's status when it must go out now, 1 when the stream sends it. */
+static int existing_start(struct server *s, struct peer *c, const struct ipc_msg *m, struct cl_arrival *a) {
+        struct stream st = { .kind = STREAM_EXISTING, .id = m->id, .reg = a->id };
+        struct existing_collect x = { .st = &st };
+        int r;
+
+        r = arrival_existing(s->e, m->arrival_register.cls, existing_collect_cb, &x);
+        if (r >= 0 && x.error)
+                r = x.error;
+        if (r >= 0)
+                r = status_stream_add(s, c, &st);
+        if (r < 0) {
+                free(st.ev);
+                return r;
+        }
+        return 1;
+}
+
 bool subscribe_handle_arrival_register(struct server *s, struct peer *c, const struct ipc_msg *m) {
         const char *name = m->arrival_register.name[0] ? m->arrival_register.name : c->name;
         unsigned slot = s->cfg.max_regs;
@@ -74,6 +125,10 @@ bool subscribe_handle_arrival_register(struct server *s, struct peer *c, const s
                 peer_reply(c, m->id, -EINVAL, 0, 0, "unknown class or flags");
                 return true;
         }
+        if ((m->arrival_register.flags & DHP_ARRIVAL_INCLUDE_EXISTING) && c->nstreams >= PEER_STREAMS_MAX) {
+                peer_reply(c, m->id, -EBUSY, 0, 0, "too many STATUS or INCLUDE_EXISTING replies in progress");
+                return true;
+        }
         for (unsigned i = 0; i < s->cfg.max_regs; i++) {
                 if (c->arr[i].used && c->arr[i].id == m->arrival_register.reg) {
                         peer_reply(c, m->id, -EEXIST, 0, 0, NULL);
@@ -82,8 +137,12 @@ bool subscribe_handle_arrival_register(struct server *s, struct peer *c, const s
                 if (!c->arr[i].used && slot == s->cfg.max_regs)
                         slot = i;
         }
+        /* The slot is taken under the lock the worker's synchronous
+         * registrations take theirs: the cap holds between the two. */
         pthread_mutex_lock(&c->lock);
         r = c->nsync + c->narr >= s->cfg.max_regs ? -ENOSPC : 0;
+        if (r == 0)
+                c->narr++;
         pthread_mutex_unlock(&c->lock);
         if (r == 0) {
                 c->arr[slot] = (struct cl_arrival){ .id = m->arrival_register.reg, .c = c };
@@ -92,14 +151,26 @@ bool subscribe_handle_arrival_register(struct server *s, struct peer *c, const s
                  * the second by name), none is in neither. */
                 r = arrival_register(s->e, name, m->arrival_register.cls, 0, arrival_cb, &c->arr[slot],
                                      &c->arr[slot].reg);
+                if (r < 0) {
+                        pthread_mutex_lock(&c->lock);
+                        c->narr--;
+                        pthread_mutex_unlock(&c->lock);
+                }
         }
         if (r == 0) {
                 c->arr[slot].used = true;
-                pthread_mutex_lock(&c->lock);
-                c->narr++;
-                pthread_mutex_unlock(&c->lock);
-                if (m->arrival_register.flags & DHP_ARRIVAL_INCLUDE_EXISTING)
-                        arrival_existing(s->e, m->arrival_register.cls, arrival_existing_cb, &c->arr[slot]);
+                if (m->arrival_register.flags & DHP_ARRIVAL_INCLUDE_EXISTING) {
+                        r = existing_start(s, c, m, &c->arr[slot]);
+                        if (r > 0)
+                                return true; /* the stream ends with the REPLY */
+                        if (r < 0) {
+                                arrival_unregister(c->arr[slot].reg);
+                                c->arr[slot].used = false;
+                                pthread_mutex_lock(&c->lock);
+                                c->narr--;
+                                pthread_mutex_unlock(&c->lock);
+                        }
+                }
         }
         peer_reply(c, m->id, r, 0, 0, r == -ENOSPC ? "too many registrations for one client" : NULL);
         return true;
@@ -202,7 +273,9 @@ void subscribe_drop(struct server *s, struct peer *c) {
                         arrival_unregister(c->arr[i].reg);
                         c->arr[i].used = false;
                 }
+        pthread_mutex_lock(&c->lock);
         c->narr = 0;
+        pthread_mutex_unlock(&c->lock);
         for (unsigned i = 0; i < s->cfg.max_regs; i++)
                 if (c->mcs[i].used) {
                         memcond_unlisten(s->e, &c->mcs[i].l);

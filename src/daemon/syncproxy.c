@@ -2,8 +2,9 @@
 /*
  * The synchronous proxy: one remote registration in dhpd's engine per peer
  * that registered for processor changes.  Each phase of a transaction goes
- * out as PROC_CHANGE; the transaction's thread waits, until the [sync]
- * deadline, for the PROC_ANSWER that the main thread collects.  The
+ * out as PROC_CHANGE (peer.c, peer_phase_proxy); the transaction's thread
+ * waits, until the [sync] deadline, for the PROC_ANSWER that the main
+ * thread collects here.  The
  * (de)registrations run on the worker, serialised with transactions.
  */
 #include <errno.h>
@@ -13,51 +14,6 @@
 #include "core/peer.h"
 #include "daemon/server-internal.h"
 #include "util/time.h"
-
-static int proxy_send(void *userdata, uint64_t txn, dhp_proc_change_state state, uint32_t index, int status) {
-        struct peer *c = userdata;
-        struct ipc_msg m = { .type = IPC_PROC_CHANGE,
-                             .proc_change = { .txn = txn, .state = state, .index = index, .status = status } };
-
-        pthread_mutex_lock(&c->lock);
-        if (c->gone) {
-                pthread_mutex_unlock(&c->lock);
-                return -ECONNRESET;
-        }
-        c->await_txn = txn;
-        c->answered = false;
-        pthread_mutex_unlock(&c->lock);
-        return peer_send(c, &m, false);
-}
-
-static int proxy_wait(void *userdata, uint64_t txn, uint64_t deadline_ns, int *ret_status, uint64_t *ret_at) {
-        struct peer *c = userdata;
-        struct timespec ts = { .tv_sec = (time_t)(deadline_ns / NSEC_PER_SEC),
-                               .tv_nsec = (long)(deadline_ns % NSEC_PER_SEC) };
-        int r;
-
-        pthread_mutex_lock(&c->lock);
-        while (!c->gone && !(c->answered && c->await_txn == txn))
-                if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT)
-                        break;
-        if (c->answered && c->await_txn == txn) {
-                *ret_status = c->answer;
-                *ret_at = c->answered_at;
-                r = 0;
-        } else if (c->gone) {
-                r = -ECONNRESET;
-        } else {
-                c->late++;
-                r = -ETIMEDOUT;
-        }
-        pthread_mutex_unlock(&c->lock);
-        if (r == -ETIMEDOUT)
-                log_warning(&c->s->log, "client %s (pid %d) missed the %llu ms deadline", c->name, (int)c->pid,
-                            (unsigned long long)(c->s->cfg.deadline_ns / NSEC_PER_MSEC));
-        return r;
-}
-
-static const struct peer_phase_ops proxy_ops = { proxy_send, proxy_wait };
 
 struct register_args {
         struct peer *c;
@@ -78,19 +34,25 @@ static int register_locked(struct engine *e, void *userdata) {
         struct peer *c = a->c;
         int r;
 
-        if (sync_index(c, a->j->reg) >= 0)
-                return -EEXIST;
-        if (c->nsync + c->narr >= c->s->cfg.max_regs)
-                return -ENOSPC;
+        /* Checked and taken under the lock the main thread's arrival
+         * registrations take theirs: the cap holds between the two. */
+        pthread_mutex_lock(&c->lock);
+        r = sync_index(c, a->j->reg) >= 0 ? -EEXIST : c->nsync + c->narr >= c->s->cfg.max_regs ? -ENOSPC : 0;
+        if (r == 0)
+                c->sync_ids[c->nsync++] = a->j->reg;
+        pthread_mutex_unlock(&c->lock);
+        if (r < 0)
+                return r;
         if (!c->proxy) {
-                r = peer_join(e, c->name, &proxy_ops, c, &c->proxy);
-                if (r < 0)
+                r = peer_join(e, c->name, &peer_phase_proxy, c, &c->proxy);
+                if (r < 0) {
+                        pthread_mutex_lock(&c->lock);
+                        c->nsync--;
+                        pthread_mutex_unlock(&c->lock);
                         return r;
+                }
                 peer_ref(c);
         }
-        pthread_mutex_lock(&c->lock);
-        c->sync_ids[c->nsync++] = a->j->reg;
-        pthread_mutex_unlock(&c->lock);
         if (!(a->j->flags & DHP_PROC_ADD_EXISTING))
                 return 0;
         /* The processors admitted now, for the client's ADD_EXISTING. */
@@ -123,13 +85,13 @@ void syncproxy_run_register(struct server *s, struct job *j) {
 
 void syncproxy_run_deregister(struct server *s, struct job *j) {
         struct peer *c = j->c;
-        int i = sync_index(c, j->reg);
+        int i;
 
-        if (i >= 0) {
-                pthread_mutex_lock(&c->lock);
+        pthread_mutex_lock(&c->lock);
+        i = sync_index(c, j->reg);
+        if (i >= 0)
                 c->sync_ids[i] = c->sync_ids[--c->nsync];
-                pthread_mutex_unlock(&c->lock);
-        }
+        pthread_mutex_unlock(&c->lock);
         if (c->nsync == 0)
                 syncproxy_release(c);
         peer_reply(c, j->msgid, i >= 0 ? 0 : -ENOENT, 0, 0, NULL);
@@ -142,7 +104,12 @@ bool syncproxy_handle_register(struct server *s, struct peer *c, const struct ip
                 peer_reply(c, m->id, -EINVAL, 0, 0, "unknown flags");
                 return true;
         }
+        if (job_reserve(s, c) < 0) {
+                job_refuse(s, c, m->id);
+                return true;
+        }
         if (!(j = job_new(c, JOB_PROC_REGISTER, m->id))) {
+                job_unreserve(s, c);
                 peer_reply(c, m->id, -ENOMEM, 0, 0, NULL);
                 return true;
         }
@@ -152,10 +119,29 @@ bool syncproxy_handle_register(struct server *s, struct peer *c, const struct ip
         return true;
 }
 
+/* Privileged (the request table), and costs a job only when the client
+ * holds that registration or has one on the way: an unknown id is
+ * answered here. */
 bool syncproxy_handle_deregister(struct server *s, struct peer *c, const struct ipc_msg *m) {
         struct job *j;
+        bool known, pending;
 
+        pthread_mutex_lock(&c->lock);
+        known = sync_index(c, m->unreg.reg) >= 0;
+        pthread_mutex_unlock(&c->lock);
+        pthread_mutex_lock(&s->jlock);
+        pending = c->njobs > 0;
+        pthread_mutex_unlock(&s->jlock);
+        if (!known && !pending) {
+                peer_reply(c, m->id, -ENOENT, 0, 0, NULL);
+                return true;
+        }
+        if (job_reserve(s, c) < 0) {
+                job_refuse(s, c, m->id);
+                return true;
+        }
         if (!(j = job_new(c, JOB_PROC_DEREGISTER, m->id))) {
+                job_unreserve(s, c);
                 peer_reply(c, m->id, -ENOMEM, 0, 0, NULL);
                 return true;
         }

@@ -7,6 +7,7 @@
  * in the order they were queued.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "daemon/server-internal.h"
@@ -20,6 +21,39 @@ struct job *job_new(struct peer *c, enum job_kind kind, uint64_t msgid) {
                 j->msgid = msgid;
         }
         return j;
+}
+
+/* Every request's job is counted before the request is accepted, so that
+ * no content of a message makes the queue grow past max_jobs per client
+ * (and the connection caps bound the clients). */
+int job_reserve(struct server *s, struct peer *c) {
+        int r = 0;
+
+        pthread_mutex_lock(&s->jlock);
+        if (c->njobs >= s->cfg.max_jobs) {
+                s->jobs_refused++;
+                r = -EBUSY;
+        } else {
+                c->njobs++;
+                s->njobs++;
+        }
+        pthread_mutex_unlock(&s->jlock);
+        return r;
+}
+
+void job_unreserve(struct server *s, struct peer *c) {
+        pthread_mutex_lock(&s->jlock);
+        c->njobs--;
+        s->njobs--;
+        pthread_mutex_unlock(&s->jlock);
+}
+
+void job_refuse(struct server *s, struct peer *c, uint64_t msgid) {
+        char text[128];
+
+        snprintf(text, sizeof(text), "%u requests of this client are waiting for dhpd already; wait for their replies",
+                 s->cfg.max_jobs);
+        peer_reply(c, msgid, -EBUSY, 0, 0, text);
 }
 
 void job_queue(struct server *s, struct job *j) {
@@ -78,6 +112,8 @@ static void *worker(void *userdata) {
                 if (!j)
                         break; /* stopping, and nothing left */
                 job_run(s, j);
+                if (j->kind != JOB_DROP)
+                        job_unreserve(s, j->c);
                 peer_unref(j->c);
                 free(j->text);
                 free(j);

@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the connection thread reads from dhpd: each synchronous phase run
- * over the local registrations (core/peer.h) and answered, arrivals
- * queued on the local engine, replies handed to their waiting request,
- * dhpd's records to the local monitors, memory condition states, and
- * driver requests queued where a local one would run.
+ * The connection thread and what it reads from dhpd: each synchronous
+ * phase run over the local registrations (core/peer.h) and answered,
+ * arrivals queued on the local engine, replies handed to their waiting
+ * request, dhpd's records to the local monitors, memory condition states,
+ * and driver requests queued where a local one would run.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "core/memcond.h"
 #include "core/peer.h"
@@ -54,6 +56,59 @@ static void admitted_store(struct remote *r, const struct ipc_msg *m) {
                 r->nadmitted = end;
         }
         memcpy(r->admitted + m->status_proc.first, m->status_proc.state, m->status_proc.count);
+}
+
+/* ---- the connection thread ------------------------------------------------- */
+
+static void connection_lost(struct remote *r) {
+        pthread_mutex_lock(&r->lock);
+        r->error = -ECONNRESET;
+        pthread_cond_broadcast(&r->cond);
+        pthread_mutex_unlock(&r->lock);
+        /* The outcome of an add in flight is unknown: release what its
+         * ADD_START allocated. */
+        if (r->split)
+                peer_phases_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECONNRESET);
+        if (r->wake)
+                r->wake(r->wake_ud);
+}
+
+/* The connection thread: every message from dhpd, read, decoded and
+ * dispatched here, in the file that handles it. */
+void *client_conn_thread(void *userdata) {
+        struct remote *r = userdata;
+        _cleanup_free_ uint8_t *buf = malloc(IPC_MSG_MAX);
+        struct ipc_msg *m = malloc(sizeof(*m));
+        struct pollfd p[2] = { { .fd = r->fd, .events = POLLIN }, { .fd = r->stop_fd, .events = POLLIN } };
+
+        if (!m || !buf) {
+                free(m);
+                connection_lost(r);
+                return NULL;
+        }
+        for (;;) {
+                ssize_t n;
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break;
+                }
+                if (p[1].revents)
+                        goto stopped;
+                n = recv(r->fd, buf, IPC_MSG_MAX, MSG_DONTWAIT | MSG_TRUNC);
+                if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                        continue;
+                if (n <= 0 || (size_t)n > IPC_MSG_MAX)
+                        break;
+                if (ipcmsg_decode(buf, (size_t)n, m) < 0 || ipcmsg_from_client(m->type))
+                        break;
+                if (!client_dispatch(r, m))
+                        break;
+        }
+        connection_lost(r);
+stopped:
+        free(m);
+        return NULL;
 }
 
 /* ---- the connection thread's side ---------------------------------------------- */

@@ -124,6 +124,8 @@ int client_refresh_states(struct remote *r);
 
 /* One message read from dhpd; false when the connection must end. */
 bool client_dispatch(struct remote *r, const struct ipc_msg *m);
+/* The connection thread (client-events.c): started by client.c. */
+void *client_conn_thread(void *userdata);
 /* Tell the affinity bookkeeping what is admitted (real hardware only). */
 void client_affinity_apply(struct remote *r);
 /* Whether this connection keeps threads off processors not admitted. */

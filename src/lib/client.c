@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The client side of dhpd's socket, its transport.  One connection thread
- * reads every message (client-events.c); callers of the API send requests
- * and wait for their REPLY.  A request made on the connection thread
- * itself (from inside a synchronous callback or a monitor) cannot wait for
- * its reply and fails with -EDEADLK, except deregistrations, which never
- * wait.
+ * (client_conn_thread, client-events.c) reads every message; callers of
+ * the API send requests and wait for their REPLY.  A request made on the
+ * connection thread itself (from inside a synchronous callback or a
+ * monitor) cannot wait for its reply and fails with -EDEADLK, except
+ * deregistrations, which never wait.
  */
 #include <errno.h>
 #include <poll.h>
@@ -130,57 +130,6 @@ const char *remote_last_text(struct remote *r) {
         return r->last_text;
 }
 
-/* ---- the connection thread ------------------------------------------------- */
-
-static void connection_lost(struct remote *r) {
-        pthread_mutex_lock(&r->lock);
-        r->error = -ECONNRESET;
-        pthread_cond_broadcast(&r->cond);
-        pthread_mutex_unlock(&r->lock);
-        /* The outcome of an add in flight is unknown: release what its
-         * ADD_START allocated. */
-        if (r->split)
-                peer_phases_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECONNRESET);
-        if (r->wake)
-                r->wake(r->wake_ud);
-}
-
-static void *conn_thread(void *userdata) {
-        struct remote *r = userdata;
-        _cleanup_free_ uint8_t *buf = malloc(IPC_MSG_MAX);
-        struct ipc_msg *m = malloc(sizeof(*m));
-        struct pollfd p[2] = { { .fd = r->fd, .events = POLLIN }, { .fd = r->stop_fd, .events = POLLIN } };
-
-        if (!m || !buf) {
-                free(m);
-                connection_lost(r);
-                return NULL;
-        }
-        for (;;) {
-                ssize_t n;
-                if (poll(p, 2, -1) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        break;
-                }
-                if (p[1].revents)
-                        goto stopped;
-                n = recv(r->fd, buf, IPC_MSG_MAX, MSG_DONTWAIT | MSG_TRUNC);
-                if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                        continue;
-                if (n <= 0 || (size_t)n > IPC_MSG_MAX)
-                        break;
-                if (ipcmsg_decode(buf, (size_t)n, m) < 0 || ipcmsg_from_client(m->type))
-                        break;
-                if (!client_dispatch(r, m))
-                        break;
-        }
-        connection_lost(r);
-stopped:
-        free(m);
-        return NULL;
-}
-
 /* ---- connecting ---------------------------------------------------------------- */
 
 static int recv_timeout(int fd, void *buf, size_t size, int ms) {
@@ -282,7 +231,7 @@ static int start_thread(struct remote *r) {
 
         pthread_mutex_lock(&r->lock);
         r->error = 0;
-        ret = -pthread_create(&r->thread, NULL, conn_thread, r);
+        ret = -pthread_create(&r->thread, NULL, client_conn_thread, r);
         r->thread_running = ret == 0;
         pthread_mutex_unlock(&r->lock);
         return ret;

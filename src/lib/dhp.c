@@ -26,6 +26,7 @@
 #include "proto/record-wire.h"
 #include "platform/sim/scenario.h"
 #include "util/macro.h"
+#include "util/wakefd.h"
 
 struct dhp {
         const struct dhp_backend_ops *ops;
@@ -49,19 +50,11 @@ struct dhp_memcond {
         int efd; /* readable exactly while the event is set */
 };
 
+/* The engine's wake function: the context's eventfd (util/wakefd.h). */
 static void wake(void *userdata) {
         struct dhp *ctx = userdata;
-        uint64_t one = 1;
 
-        /* An eventfd write only fails when the counter would overflow,
-         * which leaves it readable anyway. */
-        (void)!write(ctx->efd, &one, sizeof(one));
-}
-
-static void drain(int fd) {
-        uint64_t v;
-
-        (void)!read(fd, &v, sizeof(v));
+        wakefd_signal(ctx->efd);
 }
 
 /*
@@ -265,7 +258,7 @@ DHP_EXPORT int dhp_process(dhp *ctx) {
                 return -EBUSY;
         /* Reset before dispatching: an item queued meanwhile makes the fd
          * readable again, so nothing is left behind unannounced. */
-        drain(ctx->efd);
+        wakefd_drain(ctx->efd);
         memcond_tick(ctx->engine);
         r = ctx->ops->error(ctx->backend);
         if (r < 0) {
@@ -315,12 +308,12 @@ static void *notification_thread(void *userdata) {
                         break;
                 memcond_tick(ctx->engine);
                 if (p[0].revents) {
-                        drain(ctx->efd);
+                        wakefd_drain(ctx->efd);
                         engine_dispatch(ctx->engine);
                 }
         }
         /* Deliver what was queued before the stop was asked. */
-        drain(ctx->efd);
+        wakefd_drain(ctx->efd);
         engine_dispatch(ctx->engine);
         return NULL;
 }
@@ -335,7 +328,7 @@ DHP_EXPORT int dhp_start_thread(dhp *ctx) {
                 pthread_mutex_unlock(&ctx->lock);
                 return -EALREADY;
         }
-        drain(ctx->stop_efd);
+        wakefd_drain(ctx->stop_efd);
         r = -pthread_create(&ctx->thread, NULL, notification_thread, ctx);
         if (r == 0)
                 ctx->thread_running = true;
@@ -546,7 +539,7 @@ static void memcond_changed(struct memcond_listener *l, bool set) {
         if (set)
                 (void)!write(ev->efd, &one, sizeof(one));
         else
-                drain(ev->efd);
+                wakefd_drain(ev->efd);
 }
 
 DHP_EXPORT int dhp_memcond_open(dhp *ctx, const char *name, dhp_memcond **ret) {

@@ -201,6 +201,25 @@ static bool parse_value(struct parser *p, struct flatjson_member *m, size_t *ret
         }
 }
 
+/* Double the three member arrays (16 at first); each one that grew is kept
+ * even when a later one fails, so that the caller frees all three. */
+static int grow(struct flatjson_member **v, size_t **keys, size_t **vals, size_t *cap) {
+        size_t c2 = *cap ? 2 * *cap : 16;
+        struct flatjson_member *v2 = realloc(*v, c2 * sizeof(*v2));
+        size_t *k2 = v2 ? realloc(*keys, c2 * sizeof(*k2)) : NULL;
+        size_t *s2 = k2 ? realloc(*vals, c2 * sizeof(*s2)) : NULL;
+
+        if (v2)
+                *v = v2;
+        if (k2)
+                *keys = k2;
+        if (!s2)
+                return -ENOMEM;
+        *vals = s2;
+        *cap = c2;
+        return 0;
+}
+
 int flatjson_parse(const char *text, size_t len, struct flatjson *ret, size_t *ret_offset, const char **ret_message) {
         struct parser p = { .s = text, .len = len };
         struct flatjson_member *v = NULL;
@@ -230,21 +249,9 @@ int flatjson_parse(const char *text, size_t len, struct flatjson *ret, size_t *r
                                         fail(&p, "a duplicate key");
                                         goto out;
                                 }
-                        if (n == cap) {
-                                size_t c2 = cap ? 2 * cap : 16;
-                                struct flatjson_member *v2 = realloc(v, c2 * sizeof(*v2));
-                                size_t *k2 = v2 ? realloc(keys, c2 * sizeof(*k2)) : NULL;
-                                size_t *s2 = k2 ? realloc(vals, c2 * sizeof(*s2)) : NULL;
-                                if (v2)
-                                        v = v2;
-                                if (k2)
-                                        keys = k2;
-                                if (!s2) {
-                                        r = -ENOMEM;
-                                        goto out;
-                                }
-                                vals = s2;
-                                cap = c2;
+                        if (n == cap && grow(&v, &keys, &vals, &cap) < 0) {
+                                r = -ENOMEM;
+                                goto out;
                         }
                         v[n] = (struct flatjson_member){ 0 };
                         if (!expect(&p, ':', "expected ':' after the key") || !parse_value(&p, &v[n], &val))

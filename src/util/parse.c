@@ -57,6 +57,17 @@ static int split_number(const char *s, char *num, size_t numsz, const char **ret
         return 0;
 }
 
+/* A number and what follows it (its unit): "256M" -> 256, "M". */
+static int parse_number_unit(const char *s, uint64_t *ret, const char **ret_unit) {
+        char num[32];
+        int r;
+
+        r = split_number(s, num, sizeof(num), ret_unit);
+        if (r < 0)
+                return r;
+        return parse_u64(num, ret);
+}
+
 int parse_size(const char *s, uint64_t *ret) {
         static const struct { const char *sfx; unsigned shift; } units[] = {
                 { "", 0 }, { "B", 0 },
@@ -65,15 +76,11 @@ int parse_size(const char *s, uint64_t *ret) {
                 { "G", 30 }, { "GB", 30 }, { "GiB", 30 },
                 { "T", 40 }, { "TB", 40 }, { "TiB", 40 },
         };
-        char num[32];
         const char *sfx;
         uint64_t v;
         int r;
 
-        r = split_number(s, num, sizeof(num), &sfx);
-        if (r < 0)
-                return r;
-        r = parse_u64(num, &v);
+        r = parse_number_unit(s, &v, &sfx);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
@@ -91,15 +98,11 @@ int parse_duration_ns(const char *s, uint64_t *ret) {
         static const struct { const char *sfx; uint64_t mul; } units[] = {
                 { "", 1000000ULL }, { "ns", 1 }, { "us", 1000ULL }, { "ms", 1000000ULL }, { "s", 1000000000ULL },
         };
-        char num[32];
         const char *sfx;
         uint64_t v;
         int r;
 
-        r = split_number(s, num, sizeof(num), &sfx);
-        if (r < 0)
-                return r;
-        r = parse_u64(num, &v);
+        r = parse_number_unit(s, &v, &sfx);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {

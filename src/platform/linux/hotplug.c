@@ -9,6 +9,7 @@
 
 #include "core/memcond.h"
 #include "platform/linux/hotplug.h"
+#include "util/wakefd.h"
 
 struct linux_hotplug {
         struct linux_hotplug_config cfg;
@@ -21,17 +22,8 @@ struct linux_hotplug {
         bool stopped;
 };
 
-static void eventfd_signal(int fd) {
-        uint64_t one = 1;
-
-        /* Only fails when the counter would overflow: readable anyway. */
-        (void)!write(fd, &one, sizeof(one));
-}
-
 static void kicked(struct linux_hotplug *hp) {
-        uint64_t v;
-
-        (void)!read(hp->kick_fd, &v, sizeof(v));
+        wakefd_drain(hp->kick_fd);
         if (hp->cfg.on_kick)
                 hp->cfg.on_kick(hp->cfg.userdata);
         linux_platform_resync(hp->cfg.lp);
@@ -157,7 +149,7 @@ int linux_hotplug_start(struct linux_hotplug **ret, const struct linux_hotplug_c
 }
 
 void linux_hotplug_kick(struct linux_hotplug *hp) {
-        eventfd_signal(hp->kick_fd);
+        wakefd_signal(hp->kick_fd);
 }
 
 void linux_hotplug_submit(struct linux_hotplug *hp, struct linux_hotplug_work *w) {
@@ -174,13 +166,13 @@ void linux_hotplug_submit(struct linux_hotplug *hp, struct linux_hotplug_work *w
         if (stopped)
                 w->fn(w, true);
         else
-                eventfd_signal(hp->work_fd);
+                wakefd_signal(hp->work_fd);
 }
 
 void linux_hotplug_stop(struct linux_hotplug *hp) {
         if (!hp)
                 return;
-        eventfd_signal(hp->stop_fd);
+        wakefd_signal(hp->stop_fd);
         pthread_join(hp->thread, NULL);
         works_close(hp);
         hotplug_free(hp);

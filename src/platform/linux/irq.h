@@ -3,7 +3,7 @@
  * Interrupt affinity for the resource rebalance after a processor is added.
  *
  * Devices: each /sys/bus/pci/devices entry with their class (class Net, 0x02xxxx, is
- * opted out of rebalance by default, see MODEL.md), their MSI/MSI-X vectors
+ * opted out of rebalance by default, doc/model.md D23, L9), their MSI/MSI-X vectors
  * (the names in msi_irqs/) and their legacy INTx line (irq, 0 when none).
  * Affinity: /proc/irq/N/smp_affinity_list.  The kernel refuses to move a
  * managed interrupt (multiqueue drivers spread those themselves) with EIO:

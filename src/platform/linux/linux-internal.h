@@ -88,11 +88,6 @@ static inline int cmp_u32(const void *a, const void *b) {
 }
 
 
-/* txnmark.c: mark cpu's transaction begun or ended in the state
- * directory, and load the marks a previous dhpd left (lp->interrupted). */
-void linux_txn_mark(struct linux_platform *lp, uint32_t cpu, bool begin);
-void linux_txn_marks_load(struct linux_platform *lp);
-
 /* memdev.c */
 void linux_mem_add_device_blocks(struct linux_platform *lp, const uint32_t *ids, const enum memblock_state *known,
                                  size_t n, const char *origin, bool existing);

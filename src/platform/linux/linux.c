@@ -39,6 +39,78 @@ void linux_count_retries(struct linux_platform *lp, unsigned attempts) {
         }
 }
 
+/* ---- transaction marks ---------------------------------------------- */
+
+/* A processor transaction in progress is marked by an empty file
+ * STATE_DIR/cpu-txn-N, created before the processor is onlined and removed
+ * when the transaction ends, whatever its outcome.  A mark found at start
+ * means the previous dhpd died between onlining and the end of ADD_COMPLETE:
+ * the processor may be online but not admitted (its cgroups not widened),
+ * and its clients never saw ADD_COMPLETE.  The state directory is on tmpfs
+ * (/run): a reboot, which resets the processors too, clears it. */
+static void txn_mark(struct linux_platform *lp, uint32_t cpu, bool begin) {
+        char p[4200];
+        int fd;
+
+        if (!lp->state_dir[0])
+                return;
+        snprintf(p, sizeof(p), "%s/cpu-txn-%u", lp->state_dir, cpu);
+        if (!begin) {
+                if (unlink(p) < 0 && errno != ENOENT)
+                        log_warning(&lp->log, "cannot remove %s: %s", p, strerror(errno));
+                return;
+        }
+        /* mkdir -p: /run exists on a real system, not always under a test root. */
+        for (char *s = p + 1; (s = strchr(s, '/')); s++) {
+                *s = 0;
+                if (mkdir(p, 0755) < 0 && errno != EEXIST)
+                        log_debug(&lp->log, "mkdir %s: %s", p, strerror(errno));
+                *s = '/';
+        }
+        fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0644);
+        if (fd < 0) {
+                log_warning(&lp->log, "cannot mark the transaction of cpu%u in %s: %s; a crash during it would leave "
+                            "the processor unadmitted", cpu, lp->state_dir, strerror(errno));
+                return;
+        }
+        close(fd);
+}
+
+/* The engine's cpu_txn_begin op: the mark (handle_cpu removes it), and the
+ * notice of a late add. */
+static void op_cpu_txn_begin(void *p, uint32_t cpu, bool late) {
+        struct linux_platform *lp = p;
+
+        if (late)
+                log_notice(&lp->log, "cpu%u: already online (another agent onlined it, or dhpd stopped during its "
+                           "transaction); notifying late", cpu);
+        txn_mark(lp, cpu, true);
+}
+
+/* The marks a previous dhpd left, into lp->interrupted. */
+static void txn_marks_load(struct linux_platform *lp) {
+        DIR *d;
+        struct dirent *de;
+
+        if (!lp->state_dir[0] || !(d = opendir(lp->state_dir)))
+                return;
+        while ((de = readdir(d))) {
+                char *end;
+                unsigned long v;
+
+                if (strncmp(de->d_name, "cpu-txn-", 8) != 0 || !de->d_name[8])
+                        continue;
+                errno = 0;
+                v = strtoul(de->d_name + 8, &end, 10);
+                if (errno || *end || v >= CPUSET_MAX_CPUS)
+                        continue;
+                if (cpuset_set(&lp->interrupted, (uint32_t)v) == 0)
+                        log_notice(&lp->log, "cpu%lu: its transaction was interrupted (dhpd stopped during it); "
+                                   "running it again", v);
+        }
+        closedir(d);
+}
+
 /* ---- platform ops ------------------------------------------------------ */
 
 static int op_cpu_start(void *p, uint32_t index) {
@@ -156,6 +228,7 @@ static int op_mem_levels_read(void *p, struct mem_levels *ret) {
 static const struct platform_ops linux_ops = {
         .mem_levels_read = op_mem_levels_read,
         .cpu_start = op_cpu_start,
+        .cpu_txn_begin = op_cpu_txn_begin,
         .cpu_stop = op_cpu_stop,
         .cpu_admit = op_cpu_admit,
         .mem_block_online = op_block_online,
@@ -257,43 +330,31 @@ void linux_platform_stats(struct linux_platform *lp, struct linux_stats *ret) {
 }
 
 /* A processor is present (add uevent, or found by a resync): run its
- * transaction by policy.  `online_now`: the kernel says it is online
+ * transaction by policy, in one engine call (engine_cpu_present; the crash
+ * marker is made by the cpu_txn_begin op once the engine knows a transaction
+ * starts, and removed here).  `online_now`: the kernel says it is online
  * already (someone else onlined it). */
 static void handle_cpu(struct linux_platform *lp, uint32_t cpu, bool online_now, bool at_start) {
-        dhp_proc_state st;
+        bool add = online_now || (lp->cfg.cpu_online && (!at_start || lp->cfg.cpu_online_at_start));
+        uint32_t flags = (online_now ? ENGINE_CPU_LATE : 0) | (add ? 0 : ENGINE_CPU_NO_ADD);
         int r, status = 0;
 
-        if (cpu >= engine_cpu_count(lp->engine) && engine_cpu_slots(lp->engine, cpu + 1) < 0) {
+        r = engine_cpu_present(lp->engine, cpu, flags, &status);
+        if (add && r != -EALREADY)
+                txn_mark(lp, cpu, false); /* the transaction ended, whatever its outcome */
+        if (r == -ERANGE)
                 log_error(&lp->log, "cpu%u: cannot grow the model", cpu);
-                return;
-        }
-        if (engine_cpu_get_state(lp->engine, cpu, &st) < 0)
-                return;
-        if (st == DHP_PROC_ADMITTED || st == DHP_PROC_STARTED)
-                return;
-        if (st == DHP_PROC_ABSENT)
-                engine_cpu_set_state(lp->engine, cpu, DHP_PROC_PRESENT);
-        if (online_now) {
-                log_notice(&lp->log, "cpu%u: already online (another agent onlined it, or dhpd stopped during its "
-                           "transaction); notifying late", cpu);
-                linux_txn_mark(lp, cpu, true);
-                r = engine_cpu_hotadd(lp->engine, cpu, ENGINE_CPU_LATE, &status);
-        } else if (lp->cfg.cpu_online && (!at_start || lp->cfg.cpu_online_at_start)) {
-                linux_txn_mark(lp, cpu, true);
-                r = engine_cpu_hotadd(lp->engine, cpu, 0, &status);
-        } else {
+        else if (r == -EALREADY)
+                return; /* started or admitted already */
+        else if (!add && r == 0)
                 log_info(&lp->log, "cpu%u: present, left offline by policy", cpu);
-                return;
-        }
-        linux_txn_mark(lp, cpu, false);
-        if (r == 0)
+        else if (r == 0)
                 log_info(&lp->log, "cpu%u: online and admitted", cpu);
         else if (r == 1)
                 log_notice(&lp->log, "cpu%u: add failed: %s", cpu, strerror(-status));
-        else if (r < 0 && r != -EALREADY)
+        else if (r < 0)
                 log_error(&lp->log, "cpu%u: hot-add failed: %s", cpu, strerror(-r));
 }
-
 
 int linux_platform_cpu_online(struct linux_platform *lp, uint32_t cpu, int *ret_status) {
         dhp_proc_state st;
@@ -307,9 +368,10 @@ int linux_platform_cpu_online(struct linux_platform *lp, uint32_t cpu, int *ret_
                 return -ENODEV;
         if (st == DHP_PROC_ADMITTED)
                 return -EALREADY;
-        linux_txn_mark(lp, cpu, true);
+        /* The engine's cpu_txn_begin op makes the mark; it goes when the
+         * transaction ends, as in handle_cpu. */
         r = engine_cpu_hotadd(lp->engine, cpu, 0, &status);
-        linux_txn_mark(lp, cpu, false);
+        txn_mark(lp, cpu, false);
         if (r == 0)
                 log_info(&lp->log, "cpu%u: online on request, admitted", cpu);
         else if (r == 1)
@@ -318,7 +380,6 @@ int linux_platform_cpu_online(struct linux_platform *lp, uint32_t cpu, int *ret_
                 *ret_status = status;
         return r;
 }
-
 
 static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
         struct topology *t = NULL;
@@ -385,7 +446,7 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
                 /* A mark for a processor no longer present: nothing to redo. */
                 for (int64_t c = cpuset_next(&lp->interrupted, 0); c >= 0;
                      c = cpuset_next(&lp->interrupted, (uint32_t)c + 1))
-                        linux_txn_mark(lp, (uint32_t)c, false);
+                        txn_mark(lp, (uint32_t)c, false);
                 cpuset_zero(&lp->interrupted);
         }
         r = 0;
@@ -448,7 +509,7 @@ int linux_platform_start(struct linux_platform *lp) {
         pin_managed_cgroups(lp);
         if (lp->cfg.uevent_recvmsg)
                 uevent_monitor_set_recvmsg(lp->mon, lp->cfg.uevent_recvmsg);
-        linux_txn_marks_load(lp);
+        txn_marks_load(lp);
         return sync_from_sysfs(lp, true);
 }
 
@@ -511,8 +572,11 @@ static void handle_uevent(struct linux_platform *lp, const struct uevent *u) {
         if (!u->subsystem)
                 return;
         if (strcmp(u->subsystem, "cpu") == 0 && devpath_index(u->devpath, "/devices/system/cpu/cpu", &id) == 0) {
+                /* The state matters to online and offline only: an add is
+                 * queued without asking the engine. */
                 dhp_proc_state st = DHP_PROC_ABSENT;
-                engine_cpu_get_state(lp->engine, id, &st);
+                if (u->action == UEVENT_ACTION_ONLINE || u->action == UEVENT_ACTION_OFFLINE)
+                        engine_cpu_get_state(lp->engine, id, &st);
                 switch (u->action) {
                 case UEVENT_ACTION_ADD:
                         push_u32(&lp->pending.cpus, &lp->pending.ncpus, &lp->pending.cap_cpus, id);

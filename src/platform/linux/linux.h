@@ -2,7 +2,7 @@
 /*
  * The Linux platform: the engine over sysfs and kernel uevents.  dhpd (or
  * an in-process context) is then the agent that onlines hot-added
- * processors and memory, in the order of MODEL.md.
+ * processors and memory, in the order of doc/model.md (R30, R31; L1).
  *
  * Processors: an `add` uevent on subsystem cpu makes the processor present;
  * by policy the engine's transaction runs: write 1 to cpuN/online (the

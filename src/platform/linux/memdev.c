@@ -179,6 +179,49 @@ static void wait_acpi_binding(struct linux_platform *lp) {
         }
 }
 
+/* A run of blocks added together may have been announced across two drains
+ * of the socket: extend each run of `rest` (sorted, *nrest of them) to the
+ * neighbouring blocks present in sysfs that no device holds yet, so that it
+ * still becomes one device.  Returns `rest`, grown and sorted again. */
+static uint32_t *extend_runs(struct linux_platform *lp, uint32_t *rest, size_t *ret_nrest) {
+        size_t nrest = *ret_nrest, cap = nrest, nsorted = nrest; /* rest[0..nsorted) is sorted */
+        for (size_t i = 0; i < nsorted; i++) {
+                for (int dir = -1; dir <= 1; dir += 2) {
+                        uint32_t id = rest[i];
+                        for (unsigned step = 0; step < 65536; step++) {
+                                enum memblock_state st;
+                                char fw[64];
+                                uint32_t *grown;
+                                bool dup = false;
+
+                                if ((dir < 0 && id == 0) || (dir > 0 && id == UINT32_MAX))
+                                        break;
+                                id = (uint32_t)((int64_t)id + dir);
+                                if (engine_mem_block_get(lp->engine, id, NULL, NULL) == 0 ||
+                                    topology_read_block_state(lp->root, id, &st) < 0 ||
+                                    topology_block_firmware_node(lp->root, id, fw, sizeof(fw)) == 0)
+                                        break;
+                                dup = bsearch(&id, rest, nsorted, sizeof(*rest), cmp_u32) != NULL;
+                                for (size_t k = nsorted; k < nrest && !dup; k++)
+                                        dup = rest[k] == id;
+                                if (dup)
+                                        break;
+                                if (nrest == cap) {
+                                        cap *= 2;
+                                        grown = realloc(rest, cap * sizeof(*rest));
+                                        if (!grown)
+                                                break;
+                                        rest = grown;
+                                }
+                                rest[nrest++] = id;
+                        }
+                }
+        }
+        qsort(rest, nrest, sizeof(*rest), cmp_u32);
+        *ret_nrest = nrest;
+        return rest;
+}
+
 /* New blocks: group by ACPI memory device where sysfs shows one, else by
  * runs of consecutive ids.  ids is sorted. */
 void linux_mem_handle_new_blocks(struct linux_platform *lp, uint32_t *ids, size_t n, bool existing) {
@@ -227,46 +270,8 @@ void linux_mem_handle_new_blocks(struct linux_platform *lp, uint32_t *ids, size_
                         linux_mem_add_device_blocks(lp, members, NULL, k, fw, existing);
                 }
         }
-        /* A run of blocks added together may have been announced across
-         * two drains of the socket: extend each run to the neighbouring
-         * blocks present in sysfs that no device holds yet, so that it still
-         * becomes one device. */
-        if (nrest) {
-                size_t cap = nrest, nsorted = nrest; /* rest[0..nsorted) is sorted */
-                for (size_t i = 0; i < nsorted; i++) {
-                        for (int dir = -1; dir <= 1; dir += 2) {
-                                uint32_t id = rest[i];
-                                for (unsigned step = 0; step < 65536; step++) {
-                                        enum memblock_state st;
-                                        char fw[64];
-                                        uint32_t *grown;
-                                        bool dup = false;
-
-                                        if ((dir < 0 && id == 0) || (dir > 0 && id == UINT32_MAX))
-                                                break;
-                                        id = (uint32_t)((int64_t)id + dir);
-                                        if (engine_mem_block_get(lp->engine, id, NULL, NULL) == 0 ||
-                                            topology_read_block_state(lp->root, id, &st) < 0 ||
-                                            topology_block_firmware_node(lp->root, id, fw, sizeof(fw)) == 0)
-                                                break;
-                                        dup = bsearch(&id, rest, nsorted, sizeof(*rest), cmp_u32) != NULL;
-                                        for (size_t k = nsorted; k < nrest && !dup; k++)
-                                                dup = rest[k] == id;
-                                        if (dup)
-                                                break;
-                                        if (nrest == cap) {
-                                                cap *= 2;
-                                                grown = realloc(rest, cap * sizeof(*rest));
-                                                if (!grown)
-                                                        break;
-                                                rest = grown;
-                                        }
-                                        rest[nrest++] = id;
-                                }
-                        }
-                }
-                qsort(rest, nrest, sizeof(*rest), cmp_u32);
-        }
+        if (nrest)
+                rest = extend_runs(lp, rest, &nrest);
         linux_mem_add_device_blocks(lp, rest, NULL, nrest, "(no firmware node)", existing);
         free(rest);
 }

@@ -66,12 +66,58 @@ static int parse_seqnum(const char *s, uint64_t *ret) {
         return 0;
 }
 
+/* The keys uevent_parse() reads, each allowed once. */
+struct uevent_known {
+        const char *action, *devpath, *subsystem;
+        uint64_t seqnum;
+        bool has_seqnum;
+};
+
+/* One KEY=VALUE field (KEY is KLEN bytes at P, VAL after the '='): keep it if
+ * it is one of the known keys; a known key given twice is malformed. */
+static int uevent_take_known(const char *p, size_t klen, const char *val, struct uevent_known *k) {
+        int r;
+
+        switch (klen) {
+        case 6:
+                if (memcmp(p, "ACTION", 6) == 0) {
+                        if (k->action)
+                                return -EBADMSG;
+                        k->action = val;
+                } else if (memcmp(p, "SEQNUM", 6) == 0) {
+                        if (k->has_seqnum)
+                                return -EBADMSG;
+                        r = parse_seqnum(val, &k->seqnum);
+                        if (r < 0)
+                                return r;
+                        k->has_seqnum = true;
+                }
+                break;
+        case 7:
+                if (memcmp(p, "DEVPATH", 7) == 0) {
+                        if (k->devpath)
+                                return -EBADMSG;
+                        k->devpath = val;
+                }
+                break;
+        case 9:
+                if (memcmp(p, "SUBSYSTEM", 9) == 0) {
+                        if (k->subsystem)
+                                return -EBADMSG;
+                        k->subsystem = val;
+                }
+                break;
+        default:
+                break;
+        }
+        return 0;
+}
+
 int uevent_parse(const char *buf, size_t len, struct uevent *ret) {
-        const char *end = buf + len, *p, *at, *action = NULL, *devpath = NULL, *subsystem = NULL;
+        const char *end = buf + len, *p, *at;
+        struct uevent_known k = { 0 };
         size_t hl, alen;
         const char *keys[UEVENT_KEYS_MAX];
-        uint64_t seqnum = 0;
-        bool has_seqnum = false;
         unsigned n = 0;
         int r;
 
@@ -94,62 +140,31 @@ int uevent_parse(const char *buf, size_t len, struct uevent *ret) {
         for (p = buf + hl + 1; p < end;) {
                 size_t fl = strlen(p);
                 const char *eq = memchr(p, '=', fl);
-                const char *val;
 
                 if (!eq || eq == p)
                         return -EBADMSG;
                 if (n >= UEVENT_KEYS_MAX)
                         return -E2BIG;
                 keys[n++] = p;
-                val = eq + 1;
-                switch (eq - p) {
-                case 6:
-                        if (memcmp(p, "ACTION", 6) == 0) {
-                                if (action)
-                                        return -EBADMSG;
-                                action = val;
-                        } else if (memcmp(p, "SEQNUM", 6) == 0) {
-                                if (has_seqnum)
-                                        return -EBADMSG;
-                                r = parse_seqnum(val, &seqnum);
-                                if (r < 0)
-                                        return r;
-                                has_seqnum = true;
-                        }
-                        break;
-                case 7:
-                        if (memcmp(p, "DEVPATH", 7) == 0) {
-                                if (devpath)
-                                        return -EBADMSG;
-                                devpath = val;
-                        }
-                        break;
-                case 9:
-                        if (memcmp(p, "SUBSYSTEM", 9) == 0) {
-                                if (subsystem)
-                                        return -EBADMSG;
-                                subsystem = val;
-                        }
-                        break;
-                default:
-                        break;
-                }
+                r = uevent_take_known(p, (size_t)(eq - p), eq + 1, &k);
+                if (r < 0)
+                        return r;
                 p += fl + 1;
         }
 
-        if (!action || !devpath)
+        if (!k.action || !k.devpath)
                 return -EBADMSG;
-        if (strncmp(action, buf, alen) != 0 || action[alen] != 0)
+        if (strncmp(k.action, buf, alen) != 0 || k.action[alen] != 0)
                 return -EILSEQ;
-        if (strcmp(devpath, at + 1) != 0)
+        if (strcmp(k.devpath, at + 1) != 0)
                 return -EILSEQ;
 
-        ret->action = action_from(action, alen);
-        ret->action_str = action;
-        ret->devpath = devpath;
-        ret->subsystem = subsystem;
-        ret->seqnum = seqnum;
-        ret->has_seqnum = has_seqnum;
+        ret->action = action_from(k.action, alen);
+        ret->action_str = k.action;
+        ret->devpath = k.devpath;
+        ret->subsystem = k.subsystem;
+        ret->seqnum = k.seqnum;
+        ret->has_seqnum = k.has_seqnum;
         ret->n_keys = n;
         memcpy(ret->keys, keys, n * sizeof(keys[0]));
         return 0;

@@ -259,15 +259,12 @@ static int parse_thresholds(struct parser *p, struct token *t, size_t nt, struct
         return c->text ? 0 : -ENOMEM;
 }
 
-static int parse_line(struct parser *p, struct scenario *sc, char *line, const char *raw) {
-        struct token t[SCENARIO_MAX_TOKENS];
-        struct cmd c = { .line = p->line };
+/* Tokenise LINE in place: whitespace separates, '#' at a token start
+ * comments out the rest. */
+static int tokenize(struct parser *p, char *line, struct token *t, size_t *ret_nt) {
         size_t nt = 0;
         char *s = line;
-        int r;
 
-        /* Tokenise in place: whitespace separates, '#' at a token start
-         * comments out the rest. */
         for (;;) {
                 while (*s == ' ' || *s == '\t' || *s == '\r')
                         s++;
@@ -284,107 +281,149 @@ static int parse_line(struct parser *p, struct scenario *sc, char *line, const c
                 if (*s)
                         *s++ = 0;
         }
-        if (nt == 0)
-                return 0;
+        *ret_nt = nt;
+        return 0;
+}
 
-        if (strcmp(t[0].s, "cpu") == 0 && nt >= 2 && strcmp(t[1].s, "online") == 0) {
+/* cpu add [N] | cpu online INDEX */
+static int parse_cpu(struct parser *p, struct token *t, size_t nt, const char *raw, struct cmd *c) {
+        int r;
+
+        if (nt >= 2 && strcmp(t[1].s, "online") == 0) {
                 /* cpu online INDEX: a new add transaction for a present
                  * processor whose add failed (dhp_proc_online()). */
-                c.kind = CMD_CPU_ONLINE;
+                c->kind = CMD_CPU_ONLINE;
                 if (nt < 3)
                         return fail_at(p, (unsigned)strlen(raw) + 1, "expected a processor index after 'cpu online'");
-                if (parse_u64(t[2].s, &c.arg[0]) < 0 || c.arg[0] > UINT32_MAX)
+                if (parse_u64(t[2].s, &c->arg[0]) < 0 || c->arg[0] > UINT32_MAX)
                         return fail_at(p, t[2].col, "expected a processor index, got '%s'", t[2].s);
-                if ((r = too_many(p, t, nt, 3)) < 0)
-                        return r;
-        } else if (strcmp(t[0].s, "cpu") == 0) {
-                if (nt < 2 || strcmp(t[1].s, "add") != 0)
-                        return fail_at(p, nt < 2 ? (unsigned)strlen(raw) + 1 : t[1].col,
-                                       "expected 'add' or 'online' after 'cpu'%s%s%s", nt < 2 ? "" : ", got '",
-                                       nt < 2 ? "" : t[1].s, nt < 2 ? "" : "'");
-                c.kind = CMD_CPU_ADD;
-                if ((r = parse_count(p, t, nt, 2, &c.arg[0])) < 0 || (r = too_many(p, t, nt, 3)) < 0)
-                        return r;
-        } else if (strcmp(t[0].s, "memory") == 0 && nt >= 2 && strcmp(t[1].s, "level") == 0) {
-                c.kind = CMD_MEMORY_LEVEL;
-                if ((r = parse_level(p, t, nt, &c)) < 0)
-                        return r;
-        } else if (strcmp(t[0].s, "memory") == 0 && nt >= 2 && strcmp(t[1].s, "thresholds") == 0) {
-                c.kind = CMD_MEMORY_THRESHOLDS;
-                if ((r = parse_thresholds(p, t, nt, &c)) < 0)
-                        return r;
-        } else if (strcmp(t[0].s, "memory") == 0) {
-                if (nt < 2 || strcmp(t[1].s, "add") != 0)
-                        return fail_at(p, nt < 2 ? (unsigned)strlen(raw) + 1 : t[1].col,
-                                       "expected 'add', 'level' or 'thresholds' after 'memory'%s%s%s",
-                                       nt < 2 ? "" : ", got '", nt < 2 ? "" : t[1].s, nt < 2 ? "" : "'");
-                if (nt < 3)
-                        return fail_at(p, (unsigned)strlen(raw) + 1, "expected a size after 'memory add' (e.g. 1G)");
-                c.kind = CMD_MEMORY_ADD;
-                if (parse_size(t[2].s, &c.arg[0]) < 0 || c.arg[0] == 0)
-                        return fail_at(p, t[2].col, "expected a size such as 256M or 1G, got '%s'", t[2].s);
-                if ((r = parse_count(p, t, nt, 3, &c.arg[1])) < 0 || (r = too_many(p, t, nt, 4)) < 0)
-                        return r;
-        } else if (strcmp(t[0].s, "fail") == 0) {
-                size_t i;
-                if (nt < 2)
-                        return fail_at(p, (unsigned)strlen(raw) + 1,
-                                       "expected an operation after 'fail' (cpu-start, cpu-admit, cpu-stop, block-online)");
-                for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
-                        if (strcmp(t[1].s, ops[i].name) == 0)
-                                break;
-                if (i == sizeof(ops) / sizeof(ops[0]))
-                        return fail_at(p, t[1].col,
-                                       "expected cpu-start, cpu-admit, cpu-stop or block-online, got '%s'", t[1].s);
-                c.arg[0] = ops[i].op;
-                if (nt < 3)
-                        return fail_at(p, (unsigned)strlen(raw) + 1, "expected an error name after '%s' (e.g. EIO)",
-                                       t[1].s);
-                for (i = 0; i < sizeof(errnos) / sizeof(errnos[0]); i++)
-                        if (strcmp(t[2].s, errnos[i].name) == 0)
-                                break;
-                if (i == sizeof(errnos) / sizeof(errnos[0]))
-                        return fail_at(p, t[2].col, "expected an error name such as EIO or EBUSY, got '%s'", t[2].s);
-                c.arg[1] = (uint64_t)errnos[i].err;
-                c.kind = CMD_FAIL;
-                if ((r = parse_count(p, t, nt, 3, &c.arg[2])) < 0 || (r = too_many(p, t, nt, 4)) < 0)
-                        return r;
-        } else if (strcmp(t[0].s, "settle") == 0) {
-                c.kind = CMD_SETTLE;
-                if ((r = too_many(p, t, nt, 1)) < 0)
-                        return r;
-        } else if (strcmp(t[0].s, "echo") == 0) {
-                const char *text = raw + (t[0].col - 1) + 4;
-                size_t len;
-                while (*text == ' ' || *text == '\t')
-                        text++;
-                len = strcspn(text, "\r");
-                c.kind = CMD_ECHO;
-                c.text = strndup(text, len);
-                if (!c.text)
-                        return -ENOMEM;
-        } else if (strcmp(t[0].s, "device") == 0) {
-                if ((r = parse_device(p, &c, t, nt, raw)) < 0)
-                        return r;
-        } else if (strcmp(t[0].s, "optout") == 0) {
-                if (nt < 3)
-                        return fail_at(p, (unsigned)strlen(raw) + 1, "expected 'optout CLASS yes|no'");
-                if (strlen(t[1].s) >= 64)
-                        return fail_at(p, t[1].col, "class name longer than 63 bytes");
-                if (strcmp(t[2].s, "yes") != 0 && strcmp(t[2].s, "no") != 0)
-                        return fail_at(p, t[2].col, "expected yes or no, got '%s'", t[2].s);
-                if ((r = too_many(p, t, nt, 3)) < 0)
-                        return r;
-                c.kind = CMD_OPTOUT;
-                c.arg[0] = strcmp(t[2].s, "yes") == 0;
-                c.cls = strdup(t[1].s);
-                if (!c.cls)
-                        return -ENOMEM;
-        } else {
-                return fail_at(p, t[0].col,
-                               "unknown command '%s' (expected cpu, memory, fail, settle, echo, device or optout)",
-                               t[0].s);
+                return too_many(p, t, nt, 3);
         }
+        if (nt < 2 || strcmp(t[1].s, "add") != 0)
+                return fail_at(p, nt < 2 ? (unsigned)strlen(raw) + 1 : t[1].col,
+                               "expected 'add' or 'online' after 'cpu'%s%s%s", nt < 2 ? "" : ", got '",
+                               nt < 2 ? "" : t[1].s, nt < 2 ? "" : "'");
+        c->kind = CMD_CPU_ADD;
+        if ((r = parse_count(p, t, nt, 2, &c->arg[0])) < 0 || (r = too_many(p, t, nt, 3)) < 0)
+                return r;
+        return 0;
+}
+
+/* memory level ... | memory thresholds ... | memory add SIZE [N] */
+static int parse_memory(struct parser *p, struct token *t, size_t nt, const char *raw, struct cmd *c) {
+        int r;
+
+        if (nt >= 2 && strcmp(t[1].s, "level") == 0) {
+                c->kind = CMD_MEMORY_LEVEL;
+                return parse_level(p, t, nt, c);
+        }
+        if (nt >= 2 && strcmp(t[1].s, "thresholds") == 0) {
+                c->kind = CMD_MEMORY_THRESHOLDS;
+                return parse_thresholds(p, t, nt, c);
+        }
+        if (nt < 2 || strcmp(t[1].s, "add") != 0)
+                return fail_at(p, nt < 2 ? (unsigned)strlen(raw) + 1 : t[1].col,
+                               "expected 'add', 'level' or 'thresholds' after 'memory'%s%s%s",
+                               nt < 2 ? "" : ", got '", nt < 2 ? "" : t[1].s, nt < 2 ? "" : "'");
+        if (nt < 3)
+                return fail_at(p, (unsigned)strlen(raw) + 1, "expected a size after 'memory add' (e.g. 1G)");
+        c->kind = CMD_MEMORY_ADD;
+        if (parse_size(t[2].s, &c->arg[0]) < 0 || c->arg[0] == 0)
+                return fail_at(p, t[2].col, "expected a size such as 256M or 1G, got '%s'", t[2].s);
+        if ((r = parse_count(p, t, nt, 3, &c->arg[1])) < 0 || (r = too_many(p, t, nt, 4)) < 0)
+                return r;
+        return 0;
+}
+
+/* fail OP ERRNO [N] */
+static int parse_fail(struct parser *p, struct token *t, size_t nt, const char *raw, struct cmd *c) {
+        size_t i;
+        int r;
+
+        if (nt < 2)
+                return fail_at(p, (unsigned)strlen(raw) + 1,
+                               "expected an operation after 'fail' (cpu-start, cpu-admit, cpu-stop, block-online)");
+        for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+                if (strcmp(t[1].s, ops[i].name) == 0)
+                        break;
+        if (i == sizeof(ops) / sizeof(ops[0]))
+                return fail_at(p, t[1].col, "expected cpu-start, cpu-admit, cpu-stop or block-online, got '%s'",
+                               t[1].s);
+        c->arg[0] = ops[i].op;
+        if (nt < 3)
+                return fail_at(p, (unsigned)strlen(raw) + 1, "expected an error name after '%s' (e.g. EIO)", t[1].s);
+        for (i = 0; i < sizeof(errnos) / sizeof(errnos[0]); i++)
+                if (strcmp(t[2].s, errnos[i].name) == 0)
+                        break;
+        if (i == sizeof(errnos) / sizeof(errnos[0]))
+                return fail_at(p, t[2].col, "expected an error name such as EIO or EBUSY, got '%s'", t[2].s);
+        c->arg[1] = (uint64_t)errnos[i].err;
+        c->kind = CMD_FAIL;
+        if ((r = parse_count(p, t, nt, 3, &c->arg[2])) < 0 || (r = too_many(p, t, nt, 4)) < 0)
+                return r;
+        return 0;
+}
+
+/* echo TEXT: the rest of the raw line, comments and spacing kept. */
+static int parse_echo(const struct token *t, const char *raw, struct cmd *c) {
+        const char *text = raw + (t[0].col - 1) + 4;
+
+        while (*text == ' ' || *text == '\t')
+                text++;
+        c->kind = CMD_ECHO;
+        c->text = strndup(text, strcspn(text, "\r"));
+        return c->text ? 0 : -ENOMEM;
+}
+
+/* optout CLASS yes|no */
+static int parse_optout(struct parser *p, struct token *t, size_t nt, const char *raw, struct cmd *c) {
+        int r;
+
+        if (nt < 3)
+                return fail_at(p, (unsigned)strlen(raw) + 1, "expected 'optout CLASS yes|no'");
+        if (strlen(t[1].s) >= 64)
+                return fail_at(p, t[1].col, "class name longer than 63 bytes");
+        if (strcmp(t[2].s, "yes") != 0 && strcmp(t[2].s, "no") != 0)
+                return fail_at(p, t[2].col, "expected yes or no, got '%s'", t[2].s);
+        if ((r = too_many(p, t, nt, 3)) < 0)
+                return r;
+        c->kind = CMD_OPTOUT;
+        c->arg[0] = strcmp(t[2].s, "yes") == 0;
+        c->cls = strdup(t[1].s);
+        return c->cls ? 0 : -ENOMEM;
+}
+
+static int parse_line(struct parser *p, struct scenario *sc, char *line, const char *raw) {
+        struct token t[SCENARIO_MAX_TOKENS];
+        struct cmd c = { .line = p->line };
+        size_t nt = 0;
+        int r;
+
+        r = tokenize(p, line, t, &nt);
+        if (r < 0 || nt == 0)
+                return r;
+
+        if (strcmp(t[0].s, "cpu") == 0)
+                r = parse_cpu(p, t, nt, raw, &c);
+        else if (strcmp(t[0].s, "memory") == 0)
+                r = parse_memory(p, t, nt, raw, &c);
+        else if (strcmp(t[0].s, "fail") == 0)
+                r = parse_fail(p, t, nt, raw, &c);
+        else if (strcmp(t[0].s, "settle") == 0) {
+                c.kind = CMD_SETTLE;
+                r = too_many(p, t, nt, 1);
+        } else if (strcmp(t[0].s, "echo") == 0)
+                r = parse_echo(t, raw, &c);
+        else if (strcmp(t[0].s, "device") == 0)
+                r = parse_device(p, &c, t, nt, raw);
+        else if (strcmp(t[0].s, "optout") == 0)
+                r = parse_optout(p, t, nt, raw, &c);
+        else
+                r = fail_at(p, t[0].col,
+                            "unknown command '%s' (expected cpu, memory, fail, settle, echo, device or optout)",
+                            t[0].s);
+        if (r < 0)
+                return r; /* each parser frees what it allocated */
         r = push(sc, &c);
         if (r < 0) {
                 free(c.text);
@@ -450,6 +489,20 @@ static int run_error(struct scenario *sc, const struct cmd *c, char **ret_error,
         return r;
 }
 
+static int run_thresholds(struct scenario *sc, const struct cmd *c, struct sim *sim, char **ret_error) {
+        char *msg = NULL;
+        int r;
+
+        r = memcond_configure_spec(sim_engine(sim), c->text, &msg);
+        if (r < 0 && ret_error) {
+                struct strbuf sb = STRBUF_INIT;
+                strbuf_printf(&sb, "%s:%u: memory thresholds: %s", sc->filename, c->line, msg ? msg : strerror(-r));
+                *ret_error = strbuf_steal(&sb);
+        }
+        free(msg);
+        return r < 0 ? r : 0;
+}
+
 int scenario_run(struct scenario *sc, struct sim *sim, const struct scenario_hooks *hooks, char **ret_error) {
         int r;
 
@@ -502,22 +555,11 @@ int scenario_run(struct scenario *sc, struct sim *sim, const struct scenario_hoo
                         if (r < 0)
                                 return run_error(sc, c, ret_error, r, "memory level (available above total?)");
                         break;
-                case CMD_MEMORY_THRESHOLDS: {
-                        char *msg = NULL;
-
-                        r = memcond_configure_spec(sim_engine(sim), c->text, &msg);
-                        if (r < 0) {
-                                if (ret_error) {
-                                        struct strbuf sb = STRBUF_INIT;
-                                        strbuf_printf(&sb, "%s:%u: memory thresholds: %s", sc->filename, c->line,
-                                                      msg ? msg : strerror(-r));
-                                        *ret_error = strbuf_steal(&sb);
-                                }
-                                free(msg);
+                case CMD_MEMORY_THRESHOLDS:
+                        r = run_thresholds(sc, c, sim, ret_error);
+                        if (r < 0)
                                 return r;
-                        }
                         break;
-                }
                 case CMD_DEVICE_ADD: {
                         struct simdev_config cfg = c->dev;
                         cfg.name = c->name;

@@ -4,6 +4,8 @@
 #include "platform/sim/scenario.h"
 #include "platform/sim/simdev.h"
 #include "platform/sim/simrun.h"
+#include "proto/ipcmsg.h"
+#include "util/names.h"
 
 #define SIMRUN_SETTLE_MS 10000
 
@@ -15,10 +17,14 @@ static int settle(void *userdata) {
         return engine_wait_idle(sim_engine(run->sim), SIMRUN_SETTLE_MS);
 }
 
+/* A scenario's note goes into the record stream every monitor and the
+ * JSON output print: escaped, like every text from a client (the record's
+ * name on the wire is not cut again). */
 static void note(void *userdata, const char *text) {
         const struct simrun *run = userdata;
+        char buf[IPC_NAME_MAX];
 
-        engine_record_note(sim_engine(run->sim), text);
+        engine_record_note(sim_engine(run->sim), names_escape(text, buf, sizeof(buf)));
 }
 
 static int device_add(void *userdata, const struct simdev_config *cfg) {

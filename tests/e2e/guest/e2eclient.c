@@ -337,6 +337,9 @@ static void *spin_main(void *arg)
 
 /* ---- main ------------------------------------------------------------------ */
 
+/* Its own copy of proto_request_name()'s table: this client is an
+ * application of the public API only (tests/e2e/meson.build), dhp.h names
+ * no request, and src/proto is internal to dhp. */
 static const char *const request_names[] = { "?", "QUERY_STOP", "CANCEL_STOP", "STOP", "START" };
 
 /* A driver of the user-space device: logs every request; the top driver's

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* util/parse.c: sizes and unsigned integers, their errors. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,9 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "util/cpuset.h"
 #include "util/parse.h"
-#include "util/strbuf.h"
 
 static void test_parse_size(void **state) {
         uint64_t v;
@@ -41,49 +40,10 @@ static void test_parse_u64(void **state) {
         assert_int_equal(parse_u32("4294967296", &w), -ERANGE);
 }
 
-static void test_cpuset_roundtrip(void **state) {
-        struct cpuset s = CPUSET_INIT;
-        struct strbuf sb = STRBUF_INIT;
-
-        assert_int_equal(cpuset_parse(&s, "0-3,8,10-11\n"), 0);
-        assert_int_equal(cpuset_count(&s), 7);
-        assert_true(cpuset_test(&s, 8));
-        assert_false(cpuset_test(&s, 9));
-        assert_int_equal(cpuset_format(&s, &sb), 0);
-        assert_string_equal(strbuf_str(&sb), "0-3,8,10-11");
-        assert_int_equal(cpuset_parse(&s, ""), 0);
-        assert_int_equal(cpuset_count(&s), 0);
-        cpuset_deinit(&s);
-        strbuf_deinit(&sb);
-}
-
-static void test_cpuset_bad(void **state) {
-        struct cpuset s = CPUSET_INIT;
-
-        assert_int_equal(cpuset_parse(&s, "3-1"), -EINVAL);
-        assert_int_equal(cpuset_parse(&s, "1,"), -EINVAL);
-        assert_int_equal(cpuset_parse(&s, "a"), -EINVAL);
-        assert_int_equal(cpuset_parse(&s, "1-"), -EINVAL);
-        assert_int_equal(cpuset_parse(&s, "99999999"), -ERANGE);
-        assert_int_equal(cpuset_parse(&s, "1\n2"), -EINVAL);
-        cpuset_deinit(&s);
-}
-
-static void test_json_escape(void **state) {
-        struct strbuf sb = STRBUF_INIT;
-
-        assert_int_equal(strbuf_json_string(&sb, "a\"b\\c\n\x01"), 0);
-        assert_string_equal(strbuf_str(&sb), "\"a\\\"b\\\\c\\n\\u0001\"");
-        strbuf_deinit(&sb);
-}
-
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_parse_size),
                 cmocka_unit_test(test_parse_u64),
-                cmocka_unit_test(test_cpuset_roundtrip),
-                cmocka_unit_test(test_cpuset_bad),
-                cmocka_unit_test(test_json_escape),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
