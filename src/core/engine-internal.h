@@ -260,6 +260,7 @@ struct engine_modules {
 };
 extern const struct engine_modules engine_modules;
 
+/* reg.c */
 /* Thread-safe reference handling of registrations; call with e->lock held. */
 static inline void reg_ref_locked(struct reg *r) {
         r->refs++;
@@ -274,6 +275,15 @@ struct reg_snap *reg_snap_get_locked(struct engine *e, enum reg_kind k);
 void reg_snap_unref_locked(struct engine *e, struct reg_snap *s);
 /* A list changed: the next phase takes a new snapshot; lock held. */
 void reg_list_changed_locked(struct engine *e, enum reg_kind k);
+/* Sync runner: a phase over s, or calls of one registration, begins/ends on
+ * this thread; lock held. */
+void engine_run_begin_locked(struct engine *e, struct reg_snap *s, struct reg *single);
+void engine_run_end_locked(struct engine *e);
+/* Async runner: run one batch taken off the queue, lock not held.
+ * Returns the items run; *ret_pool: the pooled ones, *ret_npool their
+ * count. */
+int engine_run_batch(struct engine *e, struct engine_item *it, struct engine_item **ret_pool, unsigned *ret_npool);
+
 void reg_init(struct engine *e, struct reg *r, const char *name, uint32_t flags, void *userdata);
 
 /* procnotify.c */
@@ -331,10 +341,6 @@ void engine_run_hooks(struct engine *e, enum engine_hook_kind kind, uint64_t arg
  * with *ret_ud once the lock is released, or NULL.  Nobody is woken while a
  * dispatch runs: it takes the item before it ends. */
 engine_wake_fn engine_queue_locked(struct engine *e, struct engine_item *it, void **ret_ud);
-/* Sync runner: a phase over s, or calls of one registration, begins/ends on
- * this thread; lock held. */
-void engine_run_begin_locked(struct engine *e, struct reg_snap *s, struct reg *single);
-void engine_run_end_locked(struct engine *e);
 /* An existing processor for arrival notification (D9, R12): admitted and
  * past its ADD_COMPLETE.  Lock held. */
 static inline bool engine_cpu_existing_locked(const struct engine *e, uint32_t index) {
