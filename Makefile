@@ -15,7 +15,7 @@ BENCH_WINDOW ?= 60
 MESON      ?= meson
 SCENARIO   ?= examples/demo.scenario
 
-.PHONY: all deps deps-all deps-e2e deps-go check-go build build-san build-static build-tsan build-fuzz demo check check-unit \
+.PHONY: all deps deps-all deps-e2e deps-go check-go deps-python check-python build build-san build-static build-tsan build-fuzz demo check check-unit \
 	check-san check-tsan check-fuzz check-install fuzz e2e bench bench-quick install clean
 
 all: build
@@ -31,6 +31,9 @@ deps-e2e:
 
 deps-go:
 	@scripts/install-deps.sh go
+
+deps-python:
+	@scripts/install-deps.sh python
 
 $(BUILD)/build.ninja:
 	$(MESON) setup $(BUILD) --buildtype=debugoptimized
@@ -61,7 +64,7 @@ build-san: deps $(BUILD_SAN)/build.ninja
 	$(MESON) compile -C $(BUILD_SAN)
 
 build-static: deps $(BUILD_STATIC)/build.ninja
-	ninja -C $(BUILD_STATIC) src/dhpd src/dhpctl tests/e2e/e2eclient
+	ninja -C $(BUILD_STATIC) src/dhpd src/dhpctl tests/e2e/e2eclient tests/e2e/cglimits
 
 build-tsan: deps $(BUILD_TSAN)/build.ninja
 	$(MESON) compile -C $(BUILD_TSAN)
@@ -87,7 +90,7 @@ check-san: build-san
 # E2E_KERNELS; about 3 minutes under TCG.  E2E_ARGS passes options on, e.g. E2E_ARGS='--scenario dhpd-cpu'.
 E2E_KERNELS ?= 6.1,6.12
 e2e: deps-e2e build-static
-	tests/e2e/run.py --kernel $(E2E_KERNELS) --extra-bin $(BUILD_STATIC)/src/dhpd --extra-bin $(BUILD_STATIC)/src/dhpctl --extra-bin $(BUILD_STATIC)/tests/e2e/e2eclient $(E2E_ARGS)
+	tests/e2e/run.py --kernel $(E2E_KERNELS) --extra-bin $(BUILD_STATIC)/src/dhpd --extra-bin $(BUILD_STATIC)/src/dhpctl --extra-bin $(BUILD_STATIC)/tests/e2e/e2eclient --extra-bin $(BUILD_STATIC)/tests/e2e/cglimits $(E2E_ARGS)
 
 # make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]
 # From a build directory of its own per prefix (the prefix is compiled into
@@ -116,6 +119,16 @@ check-go: deps-go build
 	cd go && DHPD=$(abspath $(BUILD))/src/dhpd DHP_SRC=$(abspath src) GOPROXY=off GOFLAGS= \
 		GOCACHE=$${GOCACHE:-$(abspath $(BUILD))/go-cache} go test -count=1 $(GO_TEST_FLAGS) ./...
 
+# The Python package (python/, python/README.md): pytest against this build's
+# libdhp.so (DHP_LIBRARY) and dhpd --platform sim, and dhpd's state file.
+# Debian's python3-pytest, for the system python3.  PYTEST_FLAGS: e.g. -k aio.
+PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
+PYTEST_FLAGS ?= -q
+check-python: deps-python build
+	DHP_LIBRARY=$(abspath $(BUILD))/src/libdhp.so.0 DHPD=$(abspath $(BUILD))/src/dhpd \
+	DHP_E2ECLIENT=$(abspath $(BUILD))/tests/e2e/e2eclient \
+		$(PYTHON) -m pytest -p no:cacheprovider $(PYTEST_FLAGS) python/tests
+
 check-tsan: build-tsan
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	$(MESON) test -C $(BUILD_TSAN) --print-errorlogs --num-processes 2 --suite concurrency
@@ -128,9 +141,9 @@ fuzz: build-fuzz
 	scripts/fuzz.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
 
 # Everything CI runs: plain and sanitized unit and process tests, the
-# ThreadSanitizer concurrency suite, the fuzz corpora, the install, and real
-# hot-add in QEMU.
-check: deps-all check-unit check-san check-tsan check-fuzz check-go check-install e2e
+# ThreadSanitizer concurrency suite, the fuzz corpora, the Go and Python
+# packages, the install, and real hot-add in QEMU.
+check: deps-all check-unit check-san check-tsan check-fuzz check-go check-python check-install e2e
 
 # Every figure beside its baseline, each taken BENCH_RUNS times (at least 5:
 # median and min-max; BENCHMARKS.md).  Prints, never asserts.  BENCH_WINDOW:
@@ -146,8 +159,10 @@ bench: deps $(BUILD_BENCH)/build.ninja
 	BENCH_RUNS=$(BENCH_RUNS) $(BUILD_BENCH)/bench/bench-rebalance
 	BENCH_RUNS=$(BENCH_RUNS) $(BUILD_BENCH)/bench/bench-idle $(BUILD_BENCH)/src/dhpd $(BENCH_WINDOW)
 	BENCH_RUNS=$(BENCH_RUNS) $(BUILD_BENCH)/bench/bench-ipc $(BUILD_BENCH)/src/dhpd 200
+	BENCH_RUNS=$(BENCH_RUNS) $(BUILD_BENCH)/bench/bench-cgroup 200 10
 	cd go && GOPROXY=off GOCACHE=$${GOCACHE:-$(abspath $(BUILD_BENCH))/go-cache} go run ./cmd/dhp-bench-arrivals \
 		-dhpd $(abspath $(BUILD_BENCH))/src/dhpd -c $(abspath $(BUILD_BENCH))/bench/bench-arrivals -reps $(BENCH_RUNS)
+	$(PYTHON) bench/bench-python.py --build $(BUILD_BENCH) --reps $(BENCH_RUNS)
 
 bench-quick: deps $(BUILD_BENCH)/build.ninja
 	$(MESON) compile -C $(BUILD_BENCH)
@@ -158,6 +173,7 @@ bench-quick: deps $(BUILD_BENCH)/build.ninja
 	BENCH_RUNS=1 $(BUILD_BENCH)/bench/bench-rebalance 200 20000
 	BENCH_RUNS=1 $(BUILD_BENCH)/bench/bench-idle $(BUILD_BENCH)/src/dhpd 1
 	BENCH_RUNS=1 $(BUILD_BENCH)/bench/bench-ipc $(BUILD_BENCH)/src/dhpd 20 10
+	BENCH_RUNS=1 $(BUILD_BENCH)/bench/bench-cgroup 20 1
 
 clean:
 	rm -rf $(BUILD) build-install-* $(BUILD_SAN) $(BUILD_STATIC) $(BUILD_TSAN) $(BUILD_FUZZ) $(BUILD_BENCH)

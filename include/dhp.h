@@ -55,6 +55,18 @@ typedef struct dhp dhp;
  *                    its own threads on admitted processors; no daemon
  *   "linux:OPTIONS"  same, OPTIONS: cgroup=GROUP (repeatable), online=no,
  *                    root=DIR and uevent-fd=N (tests on a fake sysfs)
+ *   "cgroup"         the partition is the calling process's own cgroup v2
+ *                    (from /proc/self/cgroup, inside a cgroup namespace
+ *                    too): in-process, no daemon, no privilege.  See
+ *                    "Limits" below
+ *   "cgroup:OPTIONS" same, OPTIONS a comma list: a cgroup directory
+ *                    ("/sys/fs/cgroup/app.slice/web", or relative to the
+ *                    cgroup2 mount: "app.slice/web"), interval=DURATION
+ *                    (the re-read period, 10ms..1h, default 1s) or
+ *                    interval=off, require=cpu+cpuset+memory (those
+ *                    controllers' files must exist in the cgroup),
+ *                    psi=no (no memory.pressure trigger); root=DIR prefixes
+ *                    every path (tests on a fake cgroup tree only)
  *
  * Same API, same semantics on every target.  As a client of dhpd:
  *   - synchronous callbacks run on the context's connection thread; dhpd
@@ -125,10 +137,32 @@ typedef struct dhp dhp;
  * not to be used in the child.  A child opens a context of its own.  All
  * descriptors are O_CLOEXEC.
  *
+ * On "cgroup":
+ *   - a processor is ADMITTED while it is in the cgroup's effective CPU set
+ *     (cpuset.cpus.effective), ABSENT otherwise; a CPU that enters the set
+ *     is a processor ARRIVAL, one that leaves it a REMOVAL (also when a
+ *     parent's change or a CPU going offline caused it), followed by the
+ *     limits notification of the same change (dhp_limits_register());
+ *   - synchronous registration (dhp_proc_register) is -EOPNOTSUPP: nobody
+ *     asks the application before a cgroup is resized;
+ *   - the memory conditions are the cgroup's: available is
+ *     min(memory.max, memory.high) minus memory.current, the default
+ *     thresholds follow that limit (low = limit/32 within 4..64 MiB and
+ *     at most limit/4, high = 3 x low); without a limit the machine's
+ *     apply.  The commit conditions do not exist there: -EOPNOTSUPP from
+ *     dhp_memcond_open() and for their thresholds;
+ *   - the cgroup removed: a REMOVAL of every CPU, a last limits
+ *     notification flagged DHP_LIMITS_REMOVED, then dhp_process() returns
+ *     -ENODEV (the fd stays readable).
+ *
  * Errors: -EINVAL (malformed target or options), -EPROTONOSUPPORT (unknown
  * target kind, or dhpd speaks another major protocol version), -ENOENT or
- * -ECONNREFUSED (dhpd not running), -EACCES, -ENOMEM.  dhp_strerror()
- * explains the failure (which socket, what to start).
+ * -ECONNREFUSED (dhpd not running), -EACCES, -ENOMEM; on "cgroup" also
+ * -EOPNOTSUPP (only cgroup v1, or hybrid mode: cpu, cpuset or memory on a
+ * v1 hierarchy), -ENOTDIR (not a cgroup v2 directory), -ENOENT (no such
+ * cgroup, or a required controller missing) and -ELOOP (deeper than 32
+ * levels).  dhp_strerror() explains the failure (which socket, what to
+ * start; for "cgroup", which file and why).
  */
 DHP_EXPORT int dhp_open(dhp **ret, const char *target);
 
@@ -152,7 +186,18 @@ DHP_EXPORT const char *dhp_strerror(int error);
  * again.  A device that arrived while dhpd was away (a restarted dhpd
  * onlines it before any client can connect) is reported to each arrival
  * registration of its class as an ARRIVAL (not existing), once; devices
- * already reported or present at registration are not reported again.  Not automatic: the caller decides
+ * already reported or present at registration are not reported again; a
+ * device the registration knew that is no longer present is reported as a
+ * REMOVAL, and a later device of its name as an ARRIVAL.  A processor
+ * admitted while dhpd was away that this process did not see admitted (its
+ * last call for it was ADD_FAILURE, e.g. the one that ends a phase cut by
+ * the loss with -ECONNRESET, or it had none: a transaction the crash cut
+ * is finished by the restarted dhpd before any client can connect) gets
+ * ADD_START then ADD_COMPLETE on every synchronous registration, on the
+ * connection thread, before dhp_reconnect() returns; it is admitted
+ * already, so a veto there changes nothing (doc/model.md D36).  Then
+ * every processor admitted by dhpd is one the callbacks last saw complete.
+ * Not automatic: the caller decides
  * when (and how often) to retry.  -ENOENT/-ECONNREFUSED while dhpd is still
  * down; -EISCONN while the connection is live (nothing is done: tearing it
  * down would drop the process out of transactions until it re-registered);
@@ -779,6 +824,96 @@ DHP_EXPORT int dhp_sim_run_scenario(dhp *ctx, const char *filename, const char *
  * context.
  */
 DHP_EXPORT int dhp_sim_check_scenario(const char *filename, const char *text, char **ret_error);
+/* ------------------------------------------------------------------------ */
+/* Limits: the partition resized in place (target "cgroup")                 */
+/* ------------------------------------------------------------------------ */
+
+/* A snapshot of the limits; see dhp_limits_register(). */
+typedef struct dhp_limits dhp_limits;
+typedef struct dhp_limits_reg dhp_limits_reg;
+
+typedef enum dhp_limits_changed {
+        DHP_LIMITS_CPUS = 1u << 0,        /* the effective CPU set */
+        DHP_LIMITS_BANDWIDTH = 1u << 1,   /* cpu.max quota or period */
+        DHP_LIMITS_POOL_SIZE = 1u << 2,   /* the pool size figure */
+        DHP_LIMITS_MEMORY_MAX = 1u << 3,
+        DHP_LIMITS_MEMORY_HIGH = 1u << 4,
+        DHP_LIMITS_POPULATED = 1u << 5,   /* cgroup.events "populated" */
+        DHP_LIMITS_REMOVED = 1u << 6,     /* the cgroup is gone: the last one */
+} dhp_limits_changed;
+
+/* "No limit" for a quota or a memory limit. */
+#define DHP_LIMITS_UNLIMITED UINT64_MAX
+
+typedef void (*dhp_limits_cb)(void *userdata, const dhp_limits *limits);
+
+/*
+ * dhp_limits_register - be told of the limits now and of every change.
+ * flags must be 0.  The snapshot is valid during the callback only.
+ * Errors: -EINVAL, -ENOMEM, -EOPNOTSUPP on a target without limits (every
+ * target but "cgroup"), -ECHILD in a child after fork() (see dhp_open()).
+ *
+ * What a cgroup lets its processes use, as one snapshot: the CPUs (the
+ * effective set), the CPU bandwidth (the tightest cpu.max of the cgroup and
+ * its ancestors), the worker pool size an application should use, and the
+ * memory limits (the tightest memory.max and memory.high).  The pool size
+ * is Go 1.25's default GOMAXPROCS rule: min(CPUs, max(2, ceil(quota /
+ * period))), the CPU count when unlimited, at least 1.
+ *
+ * Delivered on the notification thread (dhp_process() or the context's
+ * own): once at registration (changed: every bit but REMOVED), then once
+ * per change the watcher detects, each with a sequence number one above
+ * the last (a change of several values at once is one notification) and
+ * the mask of what changed.  For a change of the CPU set, the processor
+ * REMOVAL and ARRIVAL events come first.
+ *
+ * How fast: a write to cpu.max, cpuset.cpus, memory.max or memory.high of
+ * the cgroup or of an ancestor notifies (inotify) and is told within
+ * milliseconds (a write to an ancestor's cpuset.cpus re-reads the
+ * effective set); an effective CPU set the kernel recomputes on its own (a
+ * CPU going offline or online) notifies nothing and is found by the
+ * re-read timer, within its period (option interval=, default 1 s).
+ */
+DHP_EXPORT int dhp_limits_register(dhp *ctx, const char *name, uint32_t flags, dhp_limits_cb cb,
+                                   void *userdata, dhp_limits_reg **ret);
+
+/* dhp_limits_unregister - no callback after it returns (it waits for one
+ * running on another thread); may be called from inside the callback.  The
+ * handle is freed.  NULL is a no-op.  Registrations left at dhp_close()
+ * are freed by it. */
+DHP_EXPORT void dhp_limits_unregister(dhp_limits_reg *reg);
+
+/* dhp_limits_get - a copy of the current limits, freed with
+ * dhp_limits_free().  Errors: -EINVAL, -ENOMEM, -EOPNOTSUPP, -ECHILD (as
+ * above). */
+DHP_EXPORT int dhp_limits_get(dhp *ctx, dhp_limits **ret);
+DHP_EXPORT void dhp_limits_free(dhp_limits *limits);
+
+/* Accessors; they cannot fail. */
+/* 1 for the first snapshot, one more per change. */
+DHP_EXPORT uint64_t dhp_limits_get_seq(const dhp_limits *limits);
+/* dhp_limits_changed bits against the previous snapshot. */
+DHP_EXPORT uint32_t dhp_limits_get_changed(const dhp_limits *limits);
+/* The CPUs in the kernel's list format, "0-3,8". */
+DHP_EXPORT const char *dhp_limits_get_cpus(const dhp_limits *limits);
+DHP_EXPORT uint32_t dhp_limits_get_cpu_count(const dhp_limits *limits);
+DHP_EXPORT bool dhp_limits_has_cpu(const dhp_limits *limits, uint32_t cpu);
+/* The tightest cpu.max in microseconds; quota DHP_LIMITS_UNLIMITED for
+ * "max" at every level. */
+DHP_EXPORT void dhp_limits_get_cpu_max(const dhp_limits *limits, uint64_t *ret_quota, uint64_t *ret_period);
+/* quota / period, in CPUs; negative when unlimited. */
+DHP_EXPORT double dhp_limits_get_bandwidth(const dhp_limits *limits);
+/* The number of workers to run: see above.  At least 1. */
+DHP_EXPORT uint32_t dhp_limits_get_pool_size(const dhp_limits *limits);
+/* Bytes; DHP_LIMITS_UNLIMITED when no level sets one. */
+DHP_EXPORT uint64_t dhp_limits_get_memory_max(const dhp_limits *limits);
+DHP_EXPORT uint64_t dhp_limits_get_memory_high(const dhp_limits *limits);
+/* The cgroup's own usage when the snapshot was taken (0 if unknown); its
+ * changes alone are not notified (see the memory conditions). */
+DHP_EXPORT uint64_t dhp_limits_get_memory_current(const dhp_limits *limits);
+/* Whether a process lives in the cgroup or below (cgroup.events). */
+DHP_EXPORT bool dhp_limits_is_populated(const dhp_limits *limits);
+
 /* ------------------------------------------------------------------------ */
 /* Memory condition events (doc/model.md section 3, doc/memcond.md)         */
 /* ------------------------------------------------------------------------ */

@@ -2,11 +2,12 @@
 # Install the Debian packages dhp needs to build and test, only when one is
 # missing.  Idempotent: a machine that has everything runs no apt-get at all.
 #
-#   scripts/install-deps.sh [build|e2e|go|all]
+#   scripts/install-deps.sh [build|e2e|go|python|all]
 #
 # "build" is what `make demo` and the unit tests need (clang and its
 # sanitizer/libFuzzer runtimes for `make check-tsan` and `make check-fuzz`); "e2e" adds what the
 # QEMU end-to-end tests need; "go" the Go package's tests (`make check-go`);
+# "python" the Python package's tests (`make check-python`, pytest);
 # "all" (the default for `make check`) is every set.
 set -eu
 
@@ -15,13 +16,15 @@ what=${1:-all}
 build_pkgs="gcc clang libclang-rt-dev make meson ninja-build pkg-config libcmocka-dev libinih-dev python3 scdoc"
 e2e_pkgs="qemu-system-x86 busybox-static cpio gzip python3"
 go_pkgs="golang-go"
+python_pkgs="python3 python3-pytest"
 
 case "$what" in
 build) pkgs=$build_pkgs ;;
 e2e)   pkgs=$e2e_pkgs ;;
 go)    pkgs="$build_pkgs $go_pkgs" ;;
-all)   pkgs="$build_pkgs $e2e_pkgs $go_pkgs" ;;
-*)     echo "install-deps.sh: unknown set '$what' (expected build, e2e, go or all)" >&2; exit 2 ;;
+python) pkgs="$build_pkgs $python_pkgs" ;;
+all)   pkgs="$build_pkgs $e2e_pkgs $go_pkgs $python_pkgs" ;;
+*)     echo "install-deps.sh: unknown set '$what' (expected build, e2e, go, python or all)" >&2; exit 2 ;;
 esac
 
 missing=""

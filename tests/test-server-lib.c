@@ -39,6 +39,7 @@ struct order {
         int arrivals;
         int wrong;          /* arrivals that saw the conditions changed already */
         struct flag set_seen; /* the monitor saw HighMemoryCondition SET */
+        struct flag clear_seen; /* ... and CLEAR */
 };
 
 static void order_arrival(void *userdata, const dhp_device_event *ev) {
@@ -58,10 +59,13 @@ static void order_monitor(void *userdata, const dhp_record *r) {
         dhp_record_format(r, DHP_RECORD_JSON, buf, sizeof(buf));
         if (strstr(buf, "\"SET\"") && strstr(buf, "HighMemoryCondition"))
                 flag_set(&o->set_seen, flag_get(&o->set_seen) + 1);
+        if (strstr(buf, "\"CLEAR\"") && strstr(buf, "HighMemoryCondition"))
+                flag_set(&o->clear_seen, flag_get(&o->clear_seen) + 1);
 }
 
 static void order_setup(dhp *ctx, struct order *o, dhp_arrival_reg **reg, dhp_monitor **mon) {
         flag_init(&o->set_seen);
+        flag_init(&o->clear_seen);
         assert_int_equal(dhp_memcond_open(ctx, "LowMemoryCondition", &o->low), 0);
         assert_int_equal(dhp_memcond_open(ctx, "HighMemoryCondition", &o->high), 0);
         assert_int_equal(dhp_arrival_register(ctx, "order", DHP_CLASS_MEMORY, 0, order_arrival, o, reg), 0);
@@ -74,6 +78,10 @@ static void order_round(dhp *ctx, struct order *o) {
                                                    DHP_SIM_LEVEL_KEEP),
                          0);
         assert_true(readable(dhp_memcond_get_fd(o->low), 5000));
+        /* dhpd sends Low's SET before High's CLEAR (after the first round
+         * High was set): wait for the CLEAR record, which dhpd sends after
+         * the state, before the add. */
+        assert_true(flag_wait(&o->clear_seen, flag_get(&o->set_seen), 5000));
         assert_false(dhp_memcond_is_set(o->high));
         assert_int_equal(dhp_sim_memory_add(ctx, 128 << 20, NULL), 0);
 }

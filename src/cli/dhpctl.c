@@ -16,6 +16,7 @@
 
 #include "cli/ctl.h"
 #include "cli/demo.h"
+#include "cli/limits.h"
 #include "dhp.h"
 #include "util/parse.h"
 
@@ -61,6 +62,13 @@ static const struct command commands[] = {
           "  -i, --input FILE      read records from FILE instead of dhpd\n"
           "  -o, --output FILE     write there (default stdout); a .png name is converted\n"
           "                        with rsvg-convert, refused when it is missing\n" },
+        { "limits", ctl_limits, "limits [--json] [--follow] [--cgroup PATH] [--interval DURATION|off]",
+          "A cgroup's limits as an application on the 'cgroup' target sees them (no dhpd\n"
+          "needed): CPUs, cpu.max, the pool size (Go's GOMAXPROCS rule), memory.max/high.\n"
+          "  -j, --json            one JSON object per line\n"
+          "  -f, --follow          one line per change, until the cgroup is removed\n"
+          "  -c, --cgroup PATH     that cgroup (default: dhpctl's own)\n"
+          "  -i, --interval D|off  re-read period for what does not notify (default 1s)\n" },
         {},
 };
 

@@ -37,6 +37,7 @@
 #include "daemon/log.h"
 #include "daemon/notify.h"
 #include "daemon/server.h"
+#include "daemon/statefile.h"
 #include "platform/linux/coexist.h"
 #include "platform/linux/hotplug.h"
 #include "platform/linux/irqshare.h"
@@ -65,6 +66,7 @@ struct options {
         const char *scenario;
         const char *root;
         const char *socket_path; /* NULL: from the configuration */
+        const char *state_dir;   /* statefile_open() */
         int uevent_fd;
         int log_level; /* 0: from the configuration */
         bool log_stderr;
@@ -84,6 +86,7 @@ struct daemon {
         dhp_monitor *mon;
         dhp_arrival_reg *arr_log[2];
         struct server *server;
+        struct statefile *sf;
         int wake_fd;  /* the engine has queued work */
         struct linux_hotplug *hp; /* uevents and the transactions they start */
         /* A reloaded configuration for the hotplug thread to apply (it alone
@@ -112,6 +115,7 @@ static void usage(FILE *f) {
                 "      --sim OPTIONS      with --platform sim: the simulated partition (cpus=N,maxcpus=N,...)\n"
                 "      --scenario FILE    with --platform sim: run this scenario at start\n"
                 "      --socket PATH      the client socket (default: [daemon] socket, /run/dhp/dhpd.sock)\n"
+                "      --state-dir DIR    the state file's directory (default: the socket's; \"\": none)\n"
                 "      --take-over        write 'offline' to auto_online_blocks so that the kernel\n"
                 "                         leaves hot-added memory to dhpd\n"
                 "      --check-config     validate the configuration and exit\n"
@@ -173,6 +177,7 @@ static int parse_options(struct options *o, int argc, char **argv) {
                 { "check-config", no_argument, NULL, 'C' },   { "log-level", required_argument, NULL, 'l' },
                 { "root", required_argument, NULL, 'r' },     { "uevent-fd", required_argument, NULL, 'u' },
                 { "socket", required_argument, NULL, 'k' },   { "help", no_argument, NULL, 'h' },
+                { "state-dir", required_argument, NULL, 'D' },
                 { "version", no_argument, NULL, 'V' },
                 {},
         };
@@ -202,6 +207,9 @@ static int parse_options(struct options *o, int argc, char **argv) {
                         break;
                 case 'r':
                         o->root = optarg;
+                        break;
+                case 'D':
+                        o->state_dir = optarg;
                         break;
                 case 'P':
                 case 'l':
@@ -720,6 +728,9 @@ static int start_platform(struct daemon *d) {
                 log_error(&d->log, "cannot set up the %s platform: %s", d->opt.platform, strerror(-r));
                 return r;
         }
+        /* Before any thread runs a transaction: it adds an engine hook. */
+        statefile_open(&d->sf, d->engine, d->opt.state_dir, d->opt.root,
+                       d->opt.socket_path ? d->opt.socket_path : d->cfg.socket_path, &d->log);
         if (!d->lp)
                 return d->opt.scenario ? run_scenario(d) : 0;
         /* Resync at start: whatever was hot-added while dhpd did not run is
@@ -751,6 +762,7 @@ static void teardown(struct daemon *d, int rc) {
         server_free(d->server);
         if (d->engine)
                 engine_dispatch(d->engine);
+        statefile_free(d->sf);
         arrival_unregister(d->arr_log[0]);
         arrival_unregister(d->arr_log[1]);
         if (d->mon)

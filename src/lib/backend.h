@@ -76,6 +76,7 @@ struct dhp_backend_ops {
 extern const struct dhp_backend_ops dhp_backend_sim;
 extern const struct dhp_backend_ops dhp_backend_linux;
 extern const struct dhp_backend_ops dhp_backend_remote;
+extern const struct dhp_backend_ops dhp_backend_cgroup; /* cgtarget.c */
 
 /* The state of ctx's backend if it is `ops`, else NULL (private accessors). */
 void *dhp_backend_state(dhp *ctx, const struct dhp_backend_ops *ops);

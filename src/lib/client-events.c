@@ -42,20 +42,35 @@ void client_affinity_apply(struct remote *r) {
                 affinity_set_states(&r->aff, r->admitted, r->nadmitted);
 }
 
-static void admitted_store(struct remote *r, const struct ipc_msg *m) {
+/*
+ * Store states dhpd sent.  r->view follows them too, except, for a status
+ * (`from_status`), the processor of a phase in flight: dhpd admits it
+ * before it sends ADD_COMPLETE, and a status read in between must not
+ * make it look seen admitted if the connection is lost before
+ * ADD_COMPLETE comes (doc/model.md D36).
+ */
+static void admitted_store(struct remote *r, const struct ipc_msg *m, bool from_status) {
         uint32_t end = m->status_proc.first + m->status_proc.count;
 
         if (m->status_proc.first > 1u << 20 || end > 1u << 20)
                 return;
         if (end > r->nadmitted) {
-                uint8_t *p = realloc(r->admitted, end);
+                uint8_t *p = realloc(r->admitted, end), *v;
                 if (!p)
                         return;
-                memset(p + r->nadmitted, 0, end - r->nadmitted);
                 r->admitted = p;
+                v = realloc(r->view, end);
+                if (!v)
+                        return;
+                r->view = v;
+                memset(p + r->nadmitted, 0, end - r->nadmitted);
+                memset(v + r->nadmitted, 0, end - r->nadmitted);
                 r->nadmitted = end;
         }
         memcpy(r->admitted + m->status_proc.first, m->status_proc.state, m->status_proc.count);
+        for (uint32_t i = m->status_proc.first; i < end; i++)
+                if (!from_status || !r->split || i != r->split_index)
+                        r->view[i] = r->admitted[i];
 }
 
 /* ---- the connection thread ------------------------------------------------- */
@@ -124,6 +139,7 @@ static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
                         peer_phases_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECANCELED);
                 if (peer_phases_start(r->local, m->proc_change.index, &r->split, &status, &calls) < 0)
                         status = -ENOMEM;
+                r->split_index = m->proc_change.index;
         } else {
                 /* Admitted before ADD_COMPLETE runs, as in-process: the
                  * threads may run there when the callbacks learn of it. */
@@ -131,7 +147,7 @@ static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
                         struct ipc_msg s = { .type = IPC_STATUS_PROC,
                                              .status_proc = { .first = m->proc_change.index, .count = 1 } };
                         s.status_proc.state[0] = DHP_PROC_ADMITTED;
-                        admitted_store(r, &s);
+                        admitted_store(r, &s, false);
                         client_affinity_apply(r);
                 }
                 peer_phases_end(TAKE_PTR(r->split), (dhp_proc_change_state)m->proc_change.state,
@@ -200,7 +216,7 @@ static void on_reply_part(struct remote *r, const struct ipc_msg *m) {
         for (req = r->requests; req && req->id != m->id; req = req->next)
                 ;
         if (m->type == IPC_STATUS_PROC) {
-                admitted_store(r, m);
+                admitted_store(r, m, true);
         } else if (req && req->hist &&
                    (m->type == IPC_RECORD || m->type == IPC_RECORD_EXT || m->type == IPC_RECORD_RT)) {
                 struct remote_history *h = req->hist;
@@ -237,6 +253,13 @@ static void on_reply_part(struct remote *r, const struct ipc_msg *m) {
                 if (e) {
                         pthread_mutex_unlock(&r->lock);
                         req->status = register_local(r, e, req->status);
+                        pthread_mutex_lock(&r->lock);
+                } else if (req->resync_arrival && req->status == 0) {
+                        client_arrival_prune(r, req->resync_arrival);
+                } else if (req->resync_procs && req->status == 0) {
+                        /* After the states that came with it. */
+                        pthread_mutex_unlock(&r->lock);
+                        client_proc_resync(r);
                         pthread_mutex_lock(&r->lock);
                 }
                 req->done = true;

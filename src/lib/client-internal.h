@@ -25,6 +25,14 @@
 
 enum entry_kind { ENTRY_SYNC, ENTRY_ARRIVAL, ENTRY_MEMCOND, ENTRY_DEVICE, ENTRY_DRIVER };
 
+/* A device an arrival registration knows, with what its REMOVAL names. */
+struct known_dev {
+        char name[IPC_NAME_MAX];
+        uint32_t index;
+        uint64_t base, size;
+        bool seen; /* present again after a reconnect (struct entry) */
+};
+
 /* One registration the daemon knows by its wire id; kept to re-register
  * after a reconnect. */
 struct entry {
@@ -52,10 +60,14 @@ struct entry {
          * devices (INCLUDE_EXISTING): at the first one, those are reported
          * only if the caller asked for them; after a reconnect, those not
          * known are the ones that arrived while dhpd was away, and are
-         * reported as arrivals.  Nothing is reported twice. */
-        char (*known)[IPC_NAME_MAX];
+         * reported as arrivals.  Nothing is reported twice.  A known
+         * device that is not present again when dhpd answers the
+         * re-registration (`resyncing` until then) is reported as a
+         * REMOVAL and forgotten, so that its next arrival is reported. */
+        struct known_dev *known;
         size_t nknown, capknown;
         bool reconnected;
+        bool resyncing;
 };
 
 struct request {
@@ -70,6 +82,11 @@ struct request {
         struct remote_status *st;
         int st_err;
         struct remote_history *hist; /* HISTORY: the records answered */
+        /* A re-registration after a reconnect (client-registry.c): of an
+         * arrival registration (its wire id), or the first synchronous one,
+         * whose REPLY comes with dhpd's processor states. */
+        uint32_t resync_arrival;
+        bool resync_procs;
 };
 
 struct remote {
@@ -97,8 +114,21 @@ struct remote {
 
         /* the connection thread only */
         struct peer_phases *split;
+        uint32_t split_index; /* the processor of `split` */
+        /* From a loss until a reconnection succeeds: the processor states
+         * this process's callbacks saw (doc/model.md D36), kept across
+         * failed attempts (one may have brought states, not the REPLY
+         * that runs the callbacks).  Written by the reconnecting thread
+         * while the connection thread is stopped, and by the connection
+         * thread at the REPLY of the synchronous re-registration. */
+        uint8_t *seen;
+        uint32_t nseen;
+        bool seen_kept;
         uint8_t *admitted; /* dhp_proc_state per slot, for affinity */
         uint32_t nadmitted;
+        /* The same, as this process's callbacks saw it (doc/model.md D36):
+         * a status read during a phase leaves its processor as it was. */
+        uint8_t *view;
 
         /* Threads off processors not admitted while a synchronous
          * registration exists (a dhpd on real hardware only, unless a
@@ -139,5 +169,12 @@ void client_entry_remove(struct remote *r, struct entry *e);
 /* Whether to deliver an ARRIVAL or REMOVAL read from dhpd, and as an
  * existing device or not (see struct entry); under r->lock. */
 bool client_arrival_filter(struct entry *e, const struct ipc_msg *m, bool *ret_existing);
-/* Re-send every registration after a reconnect. */
+/* Re-send every registration after a reconnect (r->seen: what the
+ * callbacks saw, doc/model.md D36). */
 int client_reregister(struct remote *r);
+/* On the connection thread, at the REPLY of a re-registration: report the
+ * known devices that did not come back as REMOVAL (under r->lock) ... */
+void client_arrival_prune(struct remote *r, uint32_t id);
+/* ... and run ADD_START, ADD_COMPLETE for each processor admitted now that
+ * the process did not see admitted (not under r->lock). */
+void client_proc_resync(struct remote *r);

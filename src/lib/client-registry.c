@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/peer.h"
 #include "lib/client-internal.h"
 
 struct entry *client_entry_find(struct remote *r, enum entry_kind kind, uint32_t id) {
@@ -18,51 +19,80 @@ struct entry *client_entry_find(struct remote *r, enum entry_kind kind, uint32_t
         return NULL;
 }
 
-static bool known_has(const struct entry *e, const char *name) {
+static struct known_dev *known_find(struct entry *e, const char *name) {
         for (size_t i = 0; i < e->nknown; i++)
-                if (strcmp(e->known[i], name) == 0)
-                        return true;
-        return false;
+                if (strcmp(e->known[i].name, name) == 0)
+                        return &e->known[i];
+        return NULL;
 }
 
-static void known_add(struct entry *e, const char *name) {
+static void known_add(struct entry *e, const struct ipc_msg *m) {
+        struct known_dev *k;
+
         if (e->nknown == e->capknown) {
                 size_t cap = e->capknown ? 2 * e->capknown : 16;
-                char (*p)[IPC_NAME_MAX] = realloc(e->known, cap * sizeof(*p));
+                struct known_dev *p = realloc(e->known, cap * sizeof(*p));
                 if (!p)
                         return; /* then it may be reported twice, no more */
                 e->known = p;
                 e->capknown = cap;
         }
-        snprintf(e->known[e->nknown++], IPC_NAME_MAX, "%s", name);
+        k = &e->known[e->nknown++];
+        *k = (struct known_dev){ .index = m->arrival.index, .base = m->arrival.base, .size = m->arrival.size,
+                                 .seen = true };
+        snprintf(k->name, sizeof(k->name), "%s", m->arrival.name);
 }
 
-static void known_remove(struct entry *e, const char *name) {
-        for (size_t i = 0; i < e->nknown; i++)
-                if (strcmp(e->known[i], name) == 0) {
-                        memmove(e->known[i], e->known[i + 1], (e->nknown - i - 1) * sizeof(*e->known));
-                        e->nknown--;
-                        return;
-                }
+static void known_remove_at(struct entry *e, size_t i) {
+        memmove(&e->known[i], &e->known[i + 1], (e->nknown - i - 1) * sizeof(*e->known));
+        e->nknown--;
 }
 
 bool client_arrival_filter(struct entry *e, const struct ipc_msg *m, bool *ret_existing) {
         bool existing = m->arrival.flags & IPC_ARRIVAL_EXISTING;
+        struct known_dev *k = known_find(e, m->arrival.name);
 
         *ret_existing = false;
         if (m->arrival.event == DHP_EVENT_REMOVAL) {
-                known_remove(e, m->arrival.name);
+                if (k)
+                        known_remove_at(e, (size_t)(k - e->known));
                 return true;
         }
-        if (known_has(e, m->arrival.name))
+        if (k) {
+                k->seen = true; /* still present (a re-registration's answer) */
                 return false;
-        known_add(e, m->arrival.name);
+        }
+        known_add(e, m);
         if (!existing)
                 return true;
         if (e->reconnected)
                 return true; /* arrived while dhpd was away: new to us */
         *ret_existing = true;
         return e->flags & DHP_ARRIVAL_INCLUDE_EXISTING;
+}
+
+/* Every present device came before the REPLY (INCLUDE_EXISTING is
+ * answered first): a known one that did not went while dhpd was away, or
+ * with the restart of a simulated dhpd.  Reported as a REMOVAL, in order
+ * with what this thread read, and forgotten, so that a later device of the
+ * same name is reported as it arrives. */
+void client_arrival_prune(struct remote *r, uint32_t id) {
+        struct entry *e = client_entry_find(r, ENTRY_ARRIVAL, id);
+
+        if (!e || !e->resyncing)
+                return;
+        e->resyncing = false;
+        for (size_t i = 0; i < e->nknown;) {
+                struct known_dev k = e->known[i];
+                if (k.seen) {
+                        i++;
+                        continue;
+                }
+                known_remove_at(e, i);
+                if (e->areg)
+                        peer_inject_arrival(r->local, e->areg, e->cls, DHP_EVENT_REMOVAL, false, k.index, k.base,
+                                            k.size, k.name);
+        }
 }
 
 struct entry *client_entry_new(struct remote *r, enum entry_kind kind, const char *name, uint32_t flags) {
@@ -241,29 +271,142 @@ void remote_monitor_remove(struct remote *r, dhp_monitor *mon) {
 
 /* ---- reconnecting ----------------------------------------------------------------- */
 
+/*
+ * doc/model.md D36.  On the connection thread, at the REPLY of the first
+ * synchronous re-registration: r->admitted now holds dhpd's processor
+ * states as of that registration (sent under dhpd's transaction lock, so
+ * that every add after it reaches this process as usual, and none before
+ * it does).  A processor admitted there that this process did not see
+ * admitted was added while dhpd was away (a transaction the crash cut,
+ * rerun by the start-up resync before any client could connect, or a
+ * plain hot-add): each gets ADD_START then ADD_COMPLETE, as one add, in
+ * processor order.  It is admitted already: a veto cannot send it back.
+ */
+void client_proc_resync(struct remote *r) {
+        uint8_t *seen;
+
+        for (uint32_t i = 0; i < r->nadmitted; i++) {
+                struct peer_phases *ph = NULL;
+                int status = 0;
+
+                if (r->admitted[i] != DHP_PROC_ADMITTED || (i < r->nseen && r->seen[i] == DHP_PROC_ADMITTED))
+                        continue;
+                if (peer_phases_start(r->local, i, &ph, &status, NULL) < 0)
+                        continue;
+                peer_phases_end(ph, DHP_PROC_ADD_COMPLETE, 0);
+        }
+        /* Told: a later attempt of this reconnection (if this one fails
+         * after here) must not tell it again. */
+        seen = r->nadmitted ? realloc(r->seen, r->nadmitted) : r->seen;
+        if (seen) {
+                memcpy(seen, r->admitted, r->nadmitted);
+                r->seen = seen;
+                r->nseen = r->nadmitted;
+        }
+}
+
+/* The first synchronous registration again, with the processor states
+ * (the wire's ADD_EXISTING: dhpd sends them under its transaction lock);
+ * the process's callbacks then hear of what was admitted meanwhile. */
+static int reregister_sync_first(struct remote *r, uint32_t *ret_id) {
+        struct request req = { .resync_procs = true };
+        struct ipc_msg m = { .type = IPC_PROC_REGISTER };
+        struct entry *e;
+
+        pthread_mutex_lock(&r->lock);
+        for (e = r->entries; e && !(e->kind == ENTRY_SYNC && e->preg); e = e->next)
+                ;
+        if (e) {
+                m.proc_register = (typeof(m.proc_register)){ .reg = e->id, .flags = DHP_PROC_ADD_EXISTING };
+                snprintf(m.proc_register.name, sizeof(m.proc_register.name), "%s", e->name);
+        }
+        pthread_mutex_unlock(&r->lock);
+        *ret_id = e ? m.proc_register.reg : 0;
+        return e ? client_call(r, &m, &req) : 0;
+}
+
+/* An arrival registration again, waiting for its REPLY: what is present
+ * comes before it, and the REPLY prunes what did not
+ * (client_arrival_prune). */
+static int reregister_arrival(struct remote *r, uint32_t id) {
+        struct request req = { .resync_arrival = id };
+        struct ipc_msg m = { .type = IPC_ARRIVAL_REGISTER };
+        struct entry *e;
+        int ret;
+
+        pthread_mutex_lock(&r->lock);
+        e = client_entry_find(r, ENTRY_ARRIVAL, id);
+        if (e && e->areg) {
+                e->reconnected = true;
+                e->resyncing = true;
+                for (size_t i = 0; i < e->nknown; i++)
+                        e->known[i].seen = false;
+                m.arrival_register = (typeof(m.arrival_register)){ .reg = e->id, .cls = e->cls,
+                                                                     .flags = DHP_ARRIVAL_INCLUDE_EXISTING };
+                snprintf(m.arrival_register.name, sizeof(m.arrival_register.name), "%s", e->name);
+        }
+        pthread_mutex_unlock(&r->lock);
+        if (!e || !m.arrival_register.reg)
+                return 0;
+        ret = client_call(r, &m, &req);
+        if (ret < 0) {
+                /* Refused or lost: nothing is pruned on a partial answer. */
+                pthread_mutex_lock(&r->lock);
+                if ((e = client_entry_find(r, ENTRY_ARRIVAL, id)))
+                        e->resyncing = false;
+                pthread_mutex_unlock(&r->lock);
+        }
+        return ret;
+}
+
+/* A refusal leaves the others to re-send (it shows in status); only a
+ * lost connection stops the re-registration. */
+static bool reregister_fatal(int ret) {
+        return ret == -ECONNRESET || ret == -ECHILD || ret == -EDEADLK;
+}
+
 int client_reregister(struct remote *r) {
         struct ipc_msg m;
         struct entry *e;
-        int ret = 0;
+        uint32_t sync_id, *ids = NULL;
+        size_t nids = 0;
+        int ret;
 
-        /* Re-send every registration the daemon lost with its restart;
-         * ADD_EXISTING is not repeated, INCLUDE_EXISTING reports only
-         * what arrived meanwhile (arrival_filter). */
+        ret = reregister_sync_first(r, &sync_id);
+        if (reregister_fatal(ret))
+                return ret;
+        /* The arrival registrations one at a time, by id: one may be
+         * unregistered meanwhile. */
+        pthread_mutex_lock(&r->lock);
+        for (e = r->entries; e; e = e->next)
+                nids += e->kind == ENTRY_ARRIVAL;
+        ids = calloc(nids ? nids : 1, sizeof(*ids));
+        nids = 0;
+        for (e = r->entries; e && ids; e = e->next)
+                if (e->kind == ENTRY_ARRIVAL)
+                        ids[nids++] = e->id;
+        pthread_mutex_unlock(&r->lock);
+        if (!ids)
+                return -ENOMEM;
+        for (size_t i = 0; i < nids; i++) {
+                ret = reregister_arrival(r, ids[i]);
+                if (reregister_fatal(ret))
+                        break;
+        }
+        free(ids);
+        if (reregister_fatal(ret))
+                return ret;
+
+        /* The other synchronous registrations (the process takes part in
+         * every add from the first on), memory condition subscriptions and
+         * the monitor: no reply, a refusal shows in status. */
+        ret = 0;
         pthread_mutex_lock(&r->lock);
         for (e = r->entries; e; e = e->next) {
-                if (e->kind == ENTRY_SYNC && e->preg) {
+                if (e->kind == ENTRY_SYNC && e->preg && e->id != sync_id) {
                         m = (struct ipc_msg){ .type = IPC_PROC_REGISTER,
                                               .proc_register = { .reg = e->id, .flags = 0 } };
                         snprintf(m.proc_register.name, sizeof(m.proc_register.name), "%s", e->name);
-                } else if (e->kind == ENTRY_ARRIVAL && e->areg) {
-                        /* The present devices: those not known arrived
-                         * while dhpd was away (its start-up resync onlines
-                         * them before any client can connect). */
-                        e->reconnected = true;
-                        m = (struct ipc_msg){ .type = IPC_ARRIVAL_REGISTER,
-                                              .arrival_register = { .reg = e->id, .cls = e->cls,
-                                                                    .flags = DHP_ARRIVAL_INCLUDE_EXISTING } };
-                        snprintf(m.arrival_register.name, sizeof(m.arrival_register.name), "%s", e->name);
                 } else if (e->kind == ENTRY_MEMCOND) {
                         /* dhpd answers with the state now: the events are
                          * refreshed. */
@@ -272,7 +415,7 @@ int client_reregister(struct remote *r) {
                 } else {
                         continue;
                 }
-                m.id = 0; /* no reply: a refusal shows in status */
+                m.id = 0;
                 if (ret == 0)
                         ret = client_send(r, &m);
         }
@@ -283,4 +426,3 @@ int client_reregister(struct remote *r) {
         pthread_mutex_unlock(&r->lock);
         return ret;
 }
-

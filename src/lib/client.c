@@ -335,6 +335,8 @@ void remote_free(struct remote *r) {
         /* Every withheld processor back to its thread. */
         affinity_deinit(&r->aff);
         free(r->admitted);
+        free(r->view);
+        free(r->seen);
         pthread_mutex_destroy(&r->lock);
         pthread_cond_destroy(&r->cond);
         free(r);
@@ -388,6 +390,20 @@ int remote_reconnect(struct remote *r, char *err, size_t errsize) {
         pthread_mutex_lock(&r->lock);
         r->error = -ECONNRESET;
         pthread_mutex_unlock(&r->lock);
+        /* What this process's callbacks saw admitted, at the first
+         * attempt after the loss (the connection thread, which alone
+         * writes r->admitted, is stopped): the re-registration's answer
+         * brings what they missed (doc/model.md D36). */
+        if (!r->seen_kept) {
+                free(r->seen);
+                r->seen = r->nadmitted ? malloc(r->nadmitted) : NULL;
+                if (r->nadmitted && !r->seen)
+                        return -ENOMEM;
+                if (r->nadmitted)
+                        memcpy(r->seen, r->view, r->nadmitted);
+                r->nseen = r->nadmitted;
+                r->seen_kept = true;
+        }
         ret = connect_once(r, err, errsize);
         if (ret < 0)
                 return ret;
@@ -398,6 +414,10 @@ int remote_reconnect(struct remote *r, char *err, size_t errsize) {
                 ret = client_refresh_states(r);
         if (ret == 0)
                 client_affinity_apply(r);
+        pthread_mutex_lock(&r->lock);
+        if (ret == 0)
+                r->seen_kept = false; /* a later loss takes a new one */
+        pthread_mutex_unlock(&r->lock);
         return ret;
 }
 

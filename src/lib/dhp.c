@@ -101,6 +101,7 @@ static const struct dhp_backend_ops *backend_for(const char *target, const char 
                 { "sim", &dhp_backend_sim, true },
                 { "linux", &dhp_backend_linux, true },
                 { "unix", &dhp_backend_remote, false },
+                { "cgroup", &dhp_backend_cgroup, true },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {

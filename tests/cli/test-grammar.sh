@@ -37,7 +37,7 @@ prints "dhpctl $version"
 [ "$("$dhpd" --version)" = "dhpd $version" ] && ok || bad "dhpd --version: $("$dhpd" --version 2>&1)"
 
 # COMMAND --help and help COMMAND, for every command.
-for c in demo status monitor cpu sim plot; do
+for c in demo status monitor cpu sim plot limits; do
         run 0 "$c" --help
         prints "Usage: dhpctl [--socket TARGET] $c"
         run 0 help "$c"

@@ -1,6 +1,9 @@
 """The fake sysfs/procfs tree and the bookkeeping shared by the process
 tests of dhpd (test-dhpd.py, test-faults.py)."""
 import os
+import select
+import subprocess
+import time
 
 
 class Checks:
@@ -63,3 +66,76 @@ def make_tree(root, cgroup=None):
     write(root, "proc/meminfo", "MemTotal: 1048576 kB\nMemAvailable: 524288 kB\n"
                                 "CommitLimit: 1048576 kB\nCommitted_AS: 102400 kB\n")
     write(root, "proc/cmdline", "console=ttyS0\n")
+
+
+class Lines:
+    """The lines of a child's pipe, waited for by content."""
+
+    def __init__(self, f):
+        self.f = f
+        self.buf = b""
+        self.lines = []
+
+    def wait_line(self, needle, timeout=10.0, start=0):
+        """The first line from `start` on that contains `needle`, or None
+        after `timeout` s.  Every complete line read is kept, also those
+        read after the one returned."""
+        end = time.monotonic() + timeout
+        seen = start
+        while True:
+            for line in self.lines[seen:]:
+                if needle in line:
+                    return line
+            seen = max(seen, len(self.lines))
+            left = end - time.monotonic()
+            if left <= 0:
+                return None
+            r, _, _ = select.select([self.f], [], [], left)
+            if not r:
+                return None
+            chunk = os.read(self.f.fileno(), 65536)
+            if not chunk:
+                return None
+            self.buf += chunk
+            while b"\n" in self.buf:
+                line, self.buf = self.buf.split(b"\n", 1)
+                self.lines.append(line.decode(errors="replace"))
+
+
+class Daemon:
+    """dhpd --platform linux on the fake tree in `root`, its uevents from
+    `sock`, its log on stderr (wait_line); `fault`: DHP_FAULT_KILL_AT."""
+
+    def __init__(self, dhpd, root, sock, fault=None, socket_rel="dhpd.sock"):
+        env = dict(os.environ)
+        env.pop("DHP_FAULT_KILL_AT", None)
+        if fault:
+            env["DHP_FAULT_KILL_AT"] = fault
+        self.p = subprocess.Popen(
+            dhpd_argv(dhpd, root, "--foreground", "--uevent-fd", str(sock.fileno()),
+                      "--config", os.path.join(root, "dhpd.conf"), "--log-level", "debug", sock=socket_rel),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=[sock.fileno()], env=env)
+        self.out = Lines(self.p.stderr)
+        self.lines = self.out.lines
+
+    def wait_line(self, needle, timeout=10.0):
+        return self.out.wait_line(needle, timeout)
+
+    def wait_exit(self, timeout=10.0):
+        try:
+            return self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.terminate()
+            if self.wait_exit() is None:
+                self.p.kill()
+                self.p.wait()
+
+
+def uevent(sock, action, devpath, subsystem, seq):
+    msg = "%s@%s\0ACTION=%s\0DEVPATH=%s\0SUBSYSTEM=%s\0SEQNUM=%d\0" % (
+        action, devpath, action, devpath, subsystem, seq)
+    sock.send(msg.encode())

@@ -9,14 +9,25 @@ cpuset.cpus (admission); for a two-block DIMM, memory8/state then
 memory9/state.  Each step is checked: the kill happened where asked (the
 log names the write), and after a restart without the hook no processor or
 block is offline that the policy says online, and the processor is in the
-managed cgroup.  Every wait is on an event (a log line, process exit)."""
-import os, select, socket, subprocess, sys, tempfile, time
+managed cgroup.  Every wait is on an event (a log line, process exit).
+
+A client process (resync-client.c) is connected at every kill, with a
+synchronous registration: after the restart it reconnects, and its view
+of the processors (what its callbacks were told) must be dhpd's
+(doc/model.md D36), every ADD_START of cpu2 closed by one ADD_COMPLETE or
+ADD_FAILURE (R1), and its arrival registration hears of cpu2 once, after
+ADD_COMPLETE (R12, R15).  Two more kill points are the client's: dhpd killed
+while the client is inside ADD_START or ADD_COMPLETE for cpu2 (it holds
+the callback until told); and a client that vetoes the add, with dhpd
+killed around the offline write that sends the processor back."""
+import os, socket, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faketree  # noqa: E402
-from faketree import dhpd_argv, read, write  # noqa: E402
+from faketree import Lines, read, uevent, write  # noqa: E402
 
 DHPD = sys.argv[1]
+CLIENT = sys.argv[2] if len(sys.argv) > 2 else None
 check = faketree.Checks()
 figures = []
 
@@ -43,70 +54,111 @@ def add_dimm(root, acpi):
             os.symlink(dev, os.path.join(blk, "firmware_node"))
 
 
-class Daemon:
-    def __init__(self, root, sock, fault=None):
-        env = dict(os.environ)
-        env.pop("DHP_FAULT_KILL_AT", None)
-        if fault:
-            env["DHP_FAULT_KILL_AT"] = fault
-        self.p = subprocess.Popen(
-            dhpd_argv(DHPD, root, "--foreground", "--uevent-fd", str(sock.fileno()),
-                      "--config", os.path.join(root, "dhpd.conf"), "--log-level", "debug"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=[sock.fileno()], env=env)
-        self.buf = b""
-        self.lines = []
+class Client:
+    """resync-client.c on dhpd's socket in `root`."""
+
+    def __init__(self, root, args):
+        self.p = subprocess.Popen([CLIENT, os.path.join(root, "dhpd.sock")] + list(args),
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.out = Lines(self.p.stdout)
 
     def wait_line(self, needle, timeout=10.0):
-        end = time.monotonic() + timeout
-        for line in self.lines:
-            if needle in line:
-                return line
-        while time.monotonic() < end:
-            r, _, _ = select.select([self.p.stderr], [], [], max(0, end - time.monotonic()))
-            if not r:
-                break
-            chunk = os.read(self.p.stderr.fileno(), 65536)
-            if not chunk:
-                break
-            self.buf += chunk
-            while b"\n" in self.buf:
-                line, self.buf = self.buf.split(b"\n", 1)
-                text = line.decode(errors="replace")
-                self.lines.append(text)
-                if needle in text:
-                    return text
-        return None
+        return self.out.wait_line(needle, timeout)
 
-    def wait_exit(self, timeout=10.0):
+    def release(self):
         try:
-            return self.p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
+            self.p.stdin.write(b"release\n")
+            self.p.stdin.flush()
+        except BrokenPipeError:
+            pass
 
     def stop(self):
         if self.p.poll() is None:
             self.p.terminate()
-            if self.wait_exit() is None:
+            try:
+                self.p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()
+        self.p.stdin.close()
+        self.p.stdout.close()
+
+    def events(self, index):
+        """The callbacks' states for processor `index`, in order."""
+        out = []
+        for line in self.out.lines:
+            w = line.split()
+            if len(w) == 4 and w[0] == "EV" and w[2] == str(index):
+                out.append(w[1])
+        return out
 
 
-def uevent(sock, action, devpath, subsystem, seq):
-    msg = "%s@%s\0ACTION=%s\0DEVPATH=%s\0SUBSYSTEM=%s\0SEQNUM=%d\0" % (
-        action, devpath, action, devpath, subsystem, seq)
-    sock.send(msg.encode())
+def closed_pairs(states):
+    """R1: each ADD_START closed by exactly one ADD_COMPLETE or ADD_FAILURE,
+    and nothing else."""
+    open_ = False
+    for st in states:
+        if st == "ADD_START":
+            if open_:
+                return False
+            open_ = True
+        elif not open_:
+            return False
+        else:
+            open_ = False
+    return not open_
+
+
+def check_client_view(c, kind, fault, root):
+    """After the restart: the client reconnected, its view is dhpd's."""
+    name = "%s %s" % (kind, fault)
+    check(c.wait_line("LOST") is not None, "%s: the client saw the loss" % name)
+    dhpd_line = c.wait_line("DHPD ", timeout=30.0)
+    check(dhpd_line is not None, "%s: the client reconnected (%r)" % (name, c.out.lines[-3:]))
+    if dhpd_line is None:
+        return
+    view = [line for line in c.out.lines if line.startswith("VIEW ")][-1][5:]
+    dhpd = dhpd_line[5:]
+    check(view == dhpd, "%s: the client's view of the processors (%s) is dhpd's (%s); callbacks %s"
+          % (name, view, dhpd, c.events(2)))
+    check(closed_pairs(c.events(2)), "%s: every ADD_START of cpu2 closed once (%s)" % (name, c.events(2)))
+    cpus = read(root, "sys/fs/cgroup/app.slice/cpuset.cpus")
+    admitted = "2" in dhpd.split(",")
+    check(admitted == (cpus in ("0-2", "0,1,2")),
+          "%s: dhpd's admitted set (%s) matches app.slice (%s)" % (name, dhpd, cpus))
+    # The arrival registration: cpu2's ARRIVAL once if admitted (R15 across
+    # the restart), after its ADD_COMPLETE (R12); none otherwise.
+    if admitted:
+        c.wait_line("AR ARRIVAL cpu2", timeout=5.0)
+    else:
+        c.wait_line("AR ", timeout=0.3)
+    lines = c.out.lines
+    arrivals = [i for i, line in enumerate(lines) if line == "AR ARRIVAL cpu2"]
+    completes = [i for i, line in enumerate(lines) if line.startswith("EV ADD_COMPLETE 2 ")]
+    check(len(arrivals) == (1 if admitted else 0), "%s: cpu2 arrived %d times (%s)" % (name, len(arrivals), lines))
+    check(not arrivals or (completes and completes[-1] < arrivals[0]),
+          "%s: cpu2's ARRIVAL after its ADD_COMPLETE" % name)
+    check(not [line for line in lines if line.startswith("AR ") and line != "AR ARRIVAL cpu2"],
+          "%s: no other arrival or removal (%s)" % (name, [x for x in lines if x.startswith("AR ")]))
 
 
 def run_step(kind, fault, expect_path):
     """One transaction killed at `fault`, then a restart: returns nothing,
-    records checks."""
+    records checks.  kind cpu-hold: `fault` is the callback the client
+    holds while the test kills dhpd; cpu-veto: the client vetoes."""
+    hold = fault.split(":", 1)[1] if kind == "cpu-hold" else None
+    cpu = kind.startswith("cpu")
     with tempfile.TemporaryDirectory(prefix="dhpd-fault-") as root:
         make_tree(root)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        d = Daemon(root, theirs, fault)
+        d = faketree.Daemon(DHPD, root, theirs, None if hold else fault)
+        c = None
         try:
             check(d.wait_line("ready (platform linux)") is not None, "%s %s: ready" % (kind, fault))
-            if kind == "cpu":
+            if CLIENT:
+                c = Client(root, ["--hold", hold] if hold else ["--veto-once"] if kind == "cpu-veto" else [])
+                check(c.wait_line("REGISTERED") is not None, "%s %s: client registered" % (kind, fault))
+            if cpu:
                 write(root, "sys/devices/system/cpu/cpu2/online", "0\n")
                 write(root, "sys/devices/system/cpu/present", "0-2\n")
                 uevent(ours, "add", "/devices/system/cpu/cpu2", "cpu", 1)
@@ -114,11 +166,19 @@ def run_step(kind, fault, expect_path):
                 add_dimm(root, kind == "dimm-acpi")
                 uevent(ours, "add", "/devices/system/memory/memory8", "memory", 1)
                 uevent(ours, "add", "/devices/system/memory/memory9", "memory", 2)
-            killed = d.wait_line("fault injection: SIGKILL")
-            check(killed is not None and expect_path in killed,
-                  "%s %s: killed at the write of %s (%r)" % (kind, fault, expect_path, killed))
+            if hold:
+                if c is None:
+                    return
+                check(c.wait_line("HELD") is not None, "%s %s: the client holds its callback" % (kind, fault))
+                d.p.kill()
+            else:
+                killed = d.wait_line("fault injection: SIGKILL")
+                check(killed is not None and expect_path in killed,
+                      "%s %s: killed at the write of %s (%r)" % (kind, fault, expect_path, killed))
             rc = d.wait_exit()
             check(rc == -9, "%s %s: died of SIGKILL (rc %r)" % (kind, fault, rc))
+            if hold:
+                c.release()
         finally:
             d.stop()
         # The fake tree keeps what was written; the kernel reads back
@@ -130,28 +190,32 @@ def run_step(kind, fault, expect_path):
         # The restart: no hook, same tree, a fresh uevent socket (the kernel's
         # events during the outage are gone; start-up resync must find it).
         ours2, theirs2 = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        d = Daemon(root, theirs2)
+        d = faketree.Daemon(DHPD, root, theirs2)
         try:
             check(d.wait_line("ready (platform linux)") is not None, "%s %s: ready after restart" % (kind, fault))
-            if kind == "cpu" and fault != "before:1":
+            if kind in ("cpu", "cpu-hold") and fault != "before:1":
                 check(d.wait_line("cpu2: its transaction was interrupted") is not None,
                       "%s %s: restart reports the interrupted transaction" % (kind, fault))
                 check(d.wait_line("cpu2: online and admitted") is not None,
                       "%s %s: restart reruns it to admission" % (kind, fault))
-            if kind == "cpu":
+            if kind in ("cpu", "cpu-hold"):
                 check(read(root, "sys/devices/system/cpu/cpu2/online") == "1",
                       "%s %s: cpu2 online after restart" % (kind, fault))
                 cpus = read(root, "sys/fs/cgroup/app.slice/cpuset.cpus")
                 check(cpus in ("0-2", "0,1,2"), "%s %s: cpu2 admitted into app.slice after restart (%s)"
                       % (kind, fault, cpus))
-            else:
+            elif not cpu:
                 for b in (8, 9):
                     st = read(root, "sys/devices/system/memory/memory%d/state" % b)
                     check(st in ("online", "online_movable"),
                           "%s %s: memory%d online after restart (%s)" % (kind, fault, b, st))
+            if c:
+                check_client_view(c, kind, fault, root)
             figures.append("%s %s" % (kind, fault))
         finally:
             d.stop()
+            if c:
+                c.stop()
 
 
 def main():
@@ -163,7 +227,13 @@ def main():
                       ("before:2", "memory9/state"), ("after:2", "memory9/state")],
         "dimm-run": [("before:1", "memory8/state"), ("after:1", "memory8/state"),
                      ("before:2", "memory9/state"), ("after:2", "memory9/state")],
+        # The client's kill points (it holds the callback while dhpd is
+        # killed), and a vetoed add killed around its offline write.
+        "cpu-hold": [("hold:ADD_START", None), ("hold:ADD_COMPLETE", None)],
+        "cpu-veto": [("before:2", "cpu2/online"), ("after:2", "cpu2/online")],
     }
+    if not CLIENT:
+        del steps["cpu-hold"], steps["cpu-veto"]
     for kind, lst in steps.items():
         for fault, path in lst:
             run_step(kind, fault, path)

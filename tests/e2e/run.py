@@ -651,6 +651,133 @@ def check_probe_cgroup(run):
     return f
 
 
+# ---- the cgroup target (issue 15) -------------------------------------------
+
+# cgroup-resize: what the application must report, in order: (seq, changed,
+# cpus, pool, quota, max, high), and the processor events before each.
+CGROUP_RESIZE_WANT = [
+    (1, 0x3f, "0-1", 2, "200000", "536870912", "max", []),
+    (2, 0x02, "0-1", 2, "50000", "536870912", "max", []),
+    (3, 0x08, "0-1", 2, "50000", "268435456", "max", []),
+    (4, 0x10, "0-1", 2, "50000", "268435456", "201326592", []),
+    (5, 0x05, "0", 1, "50000", "268435456", "201326592", ["REMOVAL cpu1"]),
+    (6, 0x05, "0-1", 2, "50000", "268435456", "201326592", ["ARRIVAL cpu1"]),
+    (7, 0x02, "0-1", 2, "30000", "268435456", "201326592", []),
+    (8, 0x08, "0-1", 2, "30000", "134217728", "201326592", []),
+    (9, 0x05, "1", 1, "30000", "134217728", "201326592", ["REMOVAL cpu0"]),
+    (10, 0x05, "0-1", 2, "30000", "134217728", "201326592", ["ARRIVAL cpu0"]),
+    (11, 0x05, "0", 1, "30000", "134217728", "201326592", ["REMOVAL cpu1"]),
+    (12, 0x05, "0-1", 2, "30000", "134217728", "201326592", ["ARRIVAL cpu1"]),
+]
+
+LIM_RE = re.compile(r"E2E-LIM t=(\S+) seq=(\d+) changed=0x([0-9a-f]+) cpus=(\S*) pool=(\d+) quota=(\S+) "
+                    r"period=(\d+) max=(\S+) high=(\S+)")
+LIMCPU_RE = re.compile(r"E2E-LIMCPU t=\S+ (ARRIVAL|REMOVAL) (cpu\d+) existing=(\d) cpuset=(\S*)")
+
+
+def app_events(run, prefix="E2E-APP "):
+    """The application's lines in order: ("LIM", match) and ("CPU", match)."""
+    ev = []
+    for t in run["console"]:
+        if not t.startswith(prefix):
+            continue
+        t = t[len(prefix):]
+        m = LIM_RE.match(t)
+        if m:
+            ev.append(("LIM", m))
+            continue
+        m = LIMCPU_RE.match(t)
+        if m:
+            ev.append(("CPU", m))
+    return ev
+
+
+def check_cgroup_resize(run):
+    f = common_failures(run)
+    ev = app_events(run)
+    lims = [m for k, m in ev if k == "LIM"]
+    if len(lims) != len(CGROUP_RESIZE_WANT):
+        f.append(f"cgroup-resize: {len(lims)} limits notifications, expected {len(CGROUP_RESIZE_WANT)} "
+                 f"(seqs {[m.group(2) for m in lims]})")
+    pending = []
+    i = 0
+    for k, m in ev:
+        if k == "CPU":
+            pending.append(f"{m.group(1)} {m.group(2)}")
+            continue
+        if i >= len(CGROUP_RESIZE_WANT):
+            f.append(f"cgroup-resize: an extra notification: {m.group(0)}")
+            continue
+        seq, changed, cpus, pool, quota, mx, high, cpu_ev = CGROUP_RESIZE_WANT[i]
+        got = (int(m.group(2)), int(m.group(3), 16), m.group(4), int(m.group(5)), m.group(6), m.group(8), m.group(9))
+        want = (seq, changed, cpus, pool, quota, mx, high)
+        if got != want:
+            f.append(f"cgroup-resize: notification {i + 1} is {got}, expected {want}")
+        if pending != cpu_ev:
+            f.append(f"cgroup-resize: before seq {seq}: processor events {pending}, expected {cpu_ev}")
+        pending = []
+        i += 1
+    if pending:
+        f.append(f"cgroup-resize: processor events after the last notification: {pending}")
+    if not any(t.startswith("E2E-INFO cgroup-resize app exited") for t in run["console"]):
+        f.append("cgroup-resize: the application was not stopped")
+    gone = app_events(run, "E2E-GONE ")
+    gl = [m for k, m in gone if k == "LIM"]
+    if len(gl) != 2 or int(gl[-1].group(3), 16) != 0x40:
+        f.append(f"cgroup removal: expected 2 notifications, the last flagged removed (0x40): "
+                 f"{[m.group(0) for m in gl]}")
+    if [f"{m.group(1)} {m.group(2)}" for k, m in gone if k == "CPU"] != ["REMOVAL cpu0", "REMOVAL cpu1"]:
+        f.append(f"cgroup removal: expected REMOVAL of cpu0 and cpu1: {[m.group(0) for k, m in gone if k == 'CPU']}")
+    if not any(t.startswith("E2E-GONE E2E-LIMEND rc=-19") for t in run["console"]):
+        f.append("cgroup removal: the application did not end with -ENODEV")
+    for name, words in (("notcgroup", "not a cgroup v2 directory"), ("nosuch", "No such file")):
+        line = next((t for t in run["console"] if t.startswith(f"E2E-BAD {name} ")), "")
+        if "rc=1" not in line or words not in line:
+            f.append(f"bad input {name}: {line or 'no line'}")
+    if not any(t.startswith('E2E-DHPCTL {') and '"seq":1,' in t for t in run["console"]):
+        f.append("dhpctl limits --json printed nothing for the container")
+    bench = [t for t in run["console"] if t.startswith("E2E-BENCH ")]
+    for t in bench:
+        print(f"    {t}")
+    for kind in ("cpu.max", "memory.max", "memory.high", "cpuset.cpus", "parent-cpuset.cpus", "parent-cpu.max"):
+        m = next((re.search(r"median_us=(\d+) max_us=(\d+)", t) for t in bench if f"kind={kind} " in t), None)
+        if not m:
+            f.append(f"bench: no figure for {kind}")
+    return f
+
+
+def check_cgroup_hotadd(run):
+    f = dhpd_failures(run) + cpu_failures(run, dhpd_log(run), "cgroup-hotadd", 1)
+    steps = [s for s in run["steps"] if s["label"] == "cgroup-hotadd"]
+    new = sorted(int(d[3:]) for s in steps for d in s["devices"] if d.startswith("cpu"))
+    if len(new) != 1:
+        return f + [f"cgroup-hotadd: new CPUs {new}"]
+    cpu = new[0]
+    ev = app_events(run)
+    lims = [m for k, m in ev if k == "LIM"]
+    arr = [m for k, m in ev if k == "CPU" and m.group(1) == "ARRIVAL" and m.group(2) == f"cpu{cpu}"]
+    if len(arr) != 1:
+        f.append(f"cgroup-hotadd: {len(arr)} ARRIVAL of cpu{cpu} in the container, expected 1")
+    elif cpu not in parse_cpulist(arr[0].group(4)):
+        f.append(f"cgroup-hotadd: ARRIVAL of cpu{cpu} before dhpd admitted it (cpuset.cpus={arr[0].group(4)})")
+    if len(lims) != 2 or int(lims[1].group(3), 16) & 0x1 == 0 or cpu not in parse_cpulist(lims[1].group(4)):
+        f.append(f"cgroup-hotadd: expected one limits change with cpu{cpu}: {[m.group(0) for m in lims]}")
+    order = [k for k, m in ev]
+    if arr and lims and ev.index(("CPU", arr[0])) > ev.index(("LIM", lims[-1])):
+        f.append("cgroup-hotadd: the limits change came before the ARRIVAL")
+    spins = [t for t in run["console"] if t.startswith(f"E2E-APP E2E-LIMSPIN cpu{cpu} ")]
+    if not spins:
+        f.append(f"cgroup-hotadd: no spinner reached cpu{cpu} (the check has no teeth)")
+    for t in spins:
+        m = re.search(r"cpuset=(\S*)", t)
+        if not m or cpu not in parse_cpulist(m.group(1)):
+            f.append(f"cgroup-hotadd: a spinner ran on cpu{cpu} before dhpd admitted it: {t}")
+    if not any(re.search(rf"ADMITTED.*(cpu{cpu}|processor {cpu})", l) for l in dhpd_log(run)):
+        f.append(f"cgroup-hotadd: dhpd did not log the admission of cpu{cpu}")
+    del order
+    return f
+
+
 SCENARIOS = {s.name: s for s in [
     Scenario("hotadd-smoke",
              "add 1 CPU + a 256M DIMM, no onliner: both must stay offline",
@@ -701,6 +828,14 @@ SCENARIOS = {s.name: s for s in [
     Scenario("probe-cgroup",
              "probe: which cgroup v2 files notify (inotify, poll) on a resize, also via the parent",
              check_probe_cgroup, smp="2"),
+    Scenario("cgroup-resize",
+             "cgroup target: a container resized in place (cpu.max, cpuset.cpus, memory.max/high, parent, "
+             "CPU offline): every change once, in order; removal; bad input; latency bench",
+             check_cgroup_resize, smp="2"),
+    Scenario("cgroup-hotadd",
+             "cgroup target: a CPU hot-added, admitted by dhpd into the managed cgroup, reaches the "
+             "application inside as ARRIVAL + limits change, after admission",
+             check_cgroup_hotadd, smp="1,maxcpus=2", cpu=True),
 ]}
 
 

@@ -85,6 +85,21 @@ if grep -q READY "$dest/dhpd.out"; then ok; else bad "installed dhpd not ready: 
 out=$(DHP_TARGET="unix:$sock" LD_LIBRARY_PATH="$lib" "$dest/pool-cache" --drive 2>&1) || bad "example (dhpd) exited $?: $out"
 echo "$out" | grep -q "pool-cache: 4 workers, cache 384 MiB, 0 processor(s) refused" && ok || bad "example (dhpd): $out"
 "$root/bin/dhpctl" --socket "$sock" status --json | grep -q '"admitted"' && ok || bad "dhpctl status against the installed dhpd"
+# The Python package, where meson put it, against the installed libdhp.so
+# (found by its soname, as an installed program would) and dhpd.
+pydir=$(meson introspect "$build" --installed | python3 -c 'import json,sys
+for src, dst in json.load(sys.stdin).items():
+    if dst.endswith("/dhp/__init__.py"): print(dst[:-len("/dhp/__init__.py")])')
+if [ -n "$pydir" ] && [ -e "$dest$pydir/dhp/__init__.py" ]; then ok; else bad "the Python package is not installed"; fi
+pyrun() { env -u DHP_LIBRARY PYTHONPATH="$dest$pydir" LD_LIBRARY_PATH="$lib" python3 "$@"; }
+out=$(pyrun -c 'import dhp
+with dhp.open("sim") as ctx:
+    print(ctx.sim_cpu_add().admitted, len(ctx.admitted()))
+print([l.split()[-1] for l in open("/proc/self/maps") if "libdhp.so" in l][0])' 2>&1) || bad "python (sim) exited $?: $out"
+echo "$out" | grep -q "^True 3$" && ok || bad "python (sim): $out"
+echo "$out" | grep -q "^$lib/libdhp.so" && ok || bad "python did not load the installed libdhp: $out"
+out=$(pyrun -m dhp --socket "$sock" status --json 2>&1) && echo "$out" | grep -q '"admitted"' && ok ||
+        bad "python3 -m dhp status against the installed dhpd: $out"
 kill $dhpd_pid; wait $dhpd_pid 2>/dev/null || true
 # It really used the installed shared library.
 LD_LIBRARY_PATH="$lib" ldd "$dest/pool-cache" | grep -q "$lib/libdhp.so.0" && ok || bad "not linked to the installed libdhp"

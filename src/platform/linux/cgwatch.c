@@ -12,17 +12,18 @@
 
 #include "platform/linux/cgwatch.h"
 
-enum { TAG_INOTIFY = 1, TAG_TIMER, TAG_EVENTS };
+enum { TAG_INOTIFY = 1, TAG_TIMER, TAG_EVENTS, TAG_PSI };
 
 struct cgwatch {
         struct cgpart cg;
         struct cgpart_limits cur;
         cgwatch_fn cb;
         void *userdata;
-        int epfd, ifd, tfd, evfd;
+        int epfd, ifd, tfd, evfd, psifd;
         dev_t dev;       /* the cgroup directory's identity, to tell a */
         ino_t ino;       /* removal from a same-named replacement */
         bool removed;
+        bool pressure; /* the PSI trigger fired since cgwatch_pressure_take() */
         struct cgpart_err err;
 };
 
@@ -68,6 +69,31 @@ static int epoll_add(int epfd, int fd, uint32_t events, uint32_t tag) {
         struct epoll_event ev = { .events = events, .data.u32 = tag };
 
         return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+/* The memory.pressure trigger, if asked for and the kernel accepts it. */
+static void setup_psi(struct cgwatch *w, const struct cgwatch_config *wcfg) {
+        uint64_t stall, window;
+        int r;
+
+        if (!wcfg || !wcfg->psi_kind)
+                return;
+        stall = wcfg->psi_stall_us;
+        window = wcfg->psi_window_us;
+        r = cgpart_psi_open(&w->cg, wcfg->psi_kind, stall, window, &w->psifd, NULL);
+        if ((r == -EPERM || r == -EACCES) && window % 2000000 != 0) {
+                /* An unprivileged trigger needs a window that is a multiple
+                 * of 2 s: the same ratio over the next one. */
+                uint64_t w2 = (window / 2000000 + 1) * 2000000;
+                r = cgpart_psi_open(&w->cg, wcfg->psi_kind, stall * w2 / window, w2, &w->psifd, NULL);
+        }
+        if (r < 0)
+                return;
+        /* A regular file (the tests' fake tree) cannot be polled: EPERM. */
+        if (epoll_add(w->epfd, w->psifd, EPOLLPRI, TAG_PSI) < 0) {
+                close(w->psifd);
+                w->psifd = -1;
+        }
 }
 
 static int setup_fds(struct cgwatch *w, uint64_t reread_ms) {
@@ -119,7 +145,7 @@ int cgwatch_new(struct cgwatch **ret, const struct cgpart_config *pcfg, const st
         w = calloc(1, sizeof(*w));
         if (!w)
                 return -ENOMEM;
-        w->epfd = w->ifd = w->tfd = w->evfd = -1;
+        w->epfd = w->ifd = w->tfd = w->evfd = w->psifd = -1;
         w->cb = cb;
         w->userdata = userdata;
         r = cgpart_init(&w->cg, pcfg, e);
@@ -134,6 +160,8 @@ int cgwatch_new(struct cgwatch **ret, const struct cgpart_config *pcfg, const st
                 r = setup_fds(w, reread_ms);
                 if (r < 0 && e)
                         strcpy(e->msg, "cannot set up inotify, timerfd or epoll");
+                if (r >= 0)
+                        setup_psi(w, wcfg);
         }
         if (r < 0) {
                 cgwatch_free(w);
@@ -148,6 +176,8 @@ int cgwatch_new(struct cgwatch **ret, const struct cgpart_config *pcfg, const st
 void cgwatch_free(struct cgwatch *w) {
         if (!w)
                 return;
+        if (w->psifd >= 0)
+                close(w->psifd);
         if (w->evfd >= 0)
                 close(w->evfd);
         if (w->tfd >= 0)
@@ -161,6 +191,18 @@ void cgwatch_free(struct cgwatch *w) {
         free(w);
 }
 
+void cgwatch_abandon(struct cgwatch *w) {
+        int *fds[] = { &w->psifd, &w->evfd, &w->tfd, &w->ifd, &w->epfd };
+
+        if (!w)
+                return;
+        for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+                if (*fds[i] >= 0) {
+                        close(*fds[i]);
+                        *fds[i] = -1;
+                }
+}
+
 int cgwatch_get_fd(const struct cgwatch *w) {
         return w->epfd;
 }
@@ -171,6 +213,17 @@ const struct cgpart_limits *cgwatch_limits(const struct cgwatch *w) {
 
 const struct cgpart *cgwatch_cgroup(const struct cgwatch *w) {
         return &w->cg;
+}
+
+bool cgwatch_psi_active(const struct cgwatch *w) {
+        return w->psifd >= 0;
+}
+
+bool cgwatch_pressure_take(struct cgwatch *w) {
+        bool p = w->pressure;
+
+        w->pressure = false;
+        return p;
 }
 
 const char *cgwatch_strerror(const struct cgwatch *w) {
@@ -290,6 +343,18 @@ int cgwatch_process(struct cgwatch *w) {
                                 w->evfd = -1;
                         }
                         dirty = true;
+                        break;
+                case TAG_PSI:
+                        /* epoll_wait's poll consumed the trigger's event;
+                         * EPOLLERR: the cgroup went away, the next re-read
+                         * finds out. */
+                        if (evs[i].events & (EPOLLERR | EPOLLHUP)) {
+                                epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->psifd, NULL);
+                                close(w->psifd);
+                                w->psifd = -1;
+                                dirty = true;
+                        }
+                        w->pressure = true;
                         break;
                 }
         }

@@ -35,6 +35,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "platform/linux/cgpart.h"
@@ -52,6 +53,14 @@ typedef void (*cgwatch_fn)(void *userdata, const struct cgpart_limits *l, const 
 
 struct cgwatch_config {
         uint64_t reread_ms; /* 0: CGWATCH_REREAD_MS_DEFAULT; CGWATCH_REREAD_OFF */
+        /* A PSI trigger on the cgroup's memory.pressure in the same epoll
+         * set (cgpart_psi_open): "some" or "full", NULL for none.  Its
+         * POLLPRI wakes the caller (cgwatch_process() returns 0 and
+         * cgwatch_pressure_take() says so); a trigger the kernel refuses
+         * (no PSI, no memory controller, an unprivileged 1 s window) is no
+         * error: cgwatch_psi_active() says whether it is set. */
+        const char *psi_kind;
+        uint64_t psi_stall_us, psi_window_us;
 };
 
 /*
@@ -63,6 +72,9 @@ struct cgwatch_config {
 int cgwatch_new(struct cgwatch **ret, const struct cgpart_config *pcfg, const struct cgwatch_config *wcfg,
                 cgwatch_fn cb, void *userdata, struct cgpart_err *e);
 void cgwatch_free(struct cgwatch *w);
+/* In a child after fork(): close this process's copies of the watcher's
+ * descriptors, and nothing else (the memory stays, unused). */
+void cgwatch_abandon(struct cgwatch *w);
 
 /* The epoll fd: readable when cgwatch_process() has work. */
 int cgwatch_get_fd(const struct cgwatch *w);
@@ -75,5 +87,9 @@ int cgwatch_process(struct cgwatch *w);
 /* The current snapshot. */
 const struct cgpart_limits *cgwatch_limits(const struct cgwatch *w);
 const struct cgpart *cgwatch_cgroup(const struct cgwatch *w);
+/* Whether the PSI trigger is set; whether it fired since the last call
+ * (and forget it). */
+bool cgwatch_psi_active(const struct cgwatch *w);
+bool cgwatch_pressure_take(struct cgwatch *w);
 /* The message of the last error ("" if none). */
 const char *cgwatch_strerror(const struct cgwatch *w);
