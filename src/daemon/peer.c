@@ -249,8 +249,17 @@ void peer_reply(struct peer *c, uint64_t id, int status, uint32_t v32, uint64_t 
  * the transaction's thread waits here for the answer syncproxy.c stores. */
 static int proxy_send(void *userdata, uint64_t txn, dhp_proc_change_state state, uint32_t index, int status) {
         struct peer *c = userdata;
-        struct ipc_msg m = { .type = IPC_PROC_CHANGE,
-                             .proc_change = { .txn = txn, .state = state, .index = index, .status = status } };
+        /* Only what the encoder reads for this type: an initializer would
+         * zero the whole union (8 KiB), once per client and phase, most of
+         * what dhpd's fan-out cost. */
+        struct ipc_msg m;
+
+        m.type = IPC_PROC_CHANGE;
+        m.id = 0;
+        m.proc_change.txn = txn;
+        m.proc_change.state = state;
+        m.proc_change.index = index;
+        m.proc_change.status = status;
 
         pthread_mutex_lock(&c->lock);
         if (c->gone) {

@@ -129,7 +129,7 @@ stopped:
 /* ---- the connection thread's side ---------------------------------------------- */
 
 static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
-        struct ipc_msg a = { .type = IPC_PROC_ANSWER };
+        struct ipc_msg a; /* type, id and proc_answer set below: not the 8 KiB union zeroed per phase */
         uint64_t t0 = time_now_ns();
         unsigned calls = 0;
         int status = 0;
@@ -153,6 +153,8 @@ static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
                 peer_phases_end(TAKE_PTR(r->split), (dhp_proc_change_state)m->proc_change.state,
                                      m->proc_change.status);
         }
+        a.type = IPC_PROC_ANSWER;
+        a.id = 0;
         a.proc_answer = (typeof(a.proc_answer)){ .txn = m->proc_change.txn, .state = m->proc_change.state,
                                                  .status = status, .ncalls = calls, .dur_ns = time_now_ns() - t0 };
         pthread_mutex_lock(&r->lock);
