@@ -145,7 +145,7 @@ static void through_dhpd(int nclients, int iterations) {
         for (int i = 0; i < nclients; i++) {
                 struct pollfd p = { .fd = ready[0], .events = POLLIN };
                 char c;
-                if (poll(&p, 1, 20000) != 1 || read(ready[0], &c, 1) != 1) {
+                if (poll(&p, 1, 60000) != 1 || read(ready[0], &c, 1) != 1) {
                         fprintf(stderr, "bench-ipc: client %d did not register\n", i);
                         exit(1);
                 }
