@@ -91,6 +91,18 @@ void reg_list_changed_locked(struct engine *e, enum reg_kind k) {
         reg_snap_unref_locked(e, s);
 }
 
+/* Every snapshot, at engine_free(): the cached ones and those a peer's
+ * phases still hold (peer_phases_end() after close is not allowed). */
+void reg_snaps_free_locked(struct engine *e) {
+        for (int k = 0; k < REG_KINDS; k++)
+                reg_list_changed_locked(e, k);
+        list_for_each_safe(n, tmp, &e->snaps) {
+                struct reg_snap *s = list_entry(n, struct reg_snap, node);
+                s->refs = 1;
+                reg_snap_unref_locked(e, s);
+        }
+}
+
 /* Mark r dead in every snapshot alive; true when s holds it. */
 static bool snaps_mark_dead_locked(struct engine *e, struct reg *r, const struct reg_snap *s) {
         bool found = false;
