@@ -564,12 +564,13 @@ DHP_EXPORT int dhp_arrival_register(dhp *ctx, const char *name, dhp_class cls, u
                                     dhp_arrival_cb cb, void *userdata, dhp_arrival_reg **ret);
 
 /* dhp_arrival_unregister - no callback after it returns.  Called on
- * another thread, it waits for the event the delivering thread is running
- * (whichever registration it is delivered to at that moment), and for a
- * memory removal's QUERY_REMOVE or REMOVE_CANCEL phase that includes the
- * registration, until the end of that phase: a callback must therefore
- * never wait for a thread that is unregistering an arrival registration
- * (that deadlocks).  It may be called from inside the callback
+ * another thread, it waits for the event the delivering thread is running,
+ * whichever registration it is being delivered to at that moment (so an
+ * arrival callback must never wait for a thread that is unregistering an
+ * arrival registration: that deadlocks), and for a memory removal's
+ * QUERY_REMOVE or REMOVE_CANCEL call of this registration in progress
+ * (that call only, not the other registrations' of the query).  It may be
+ * called from inside the callback
  * (dhp_device_event_get_reg()), never waiting there: the events still
  * queued for that registration, existing ones included, are then not
  * delivered.  The handle is freed; unregister a registration once.  NULL

@@ -249,24 +249,32 @@ static int mem_query_init(struct mem_query *q, struct engine *e) {
 
 /*
  * One phase (QUERY_REMOVE, REMOVE_CANCEL) to the registrations in part, in
- * order, on the transaction's thread; got[i] for those called.  A run of
- * the phase runner (struct runner), like a section-1 phase: a
- * deregistration on another thread waits for its end, one from inside a
- * callback returns at once and the phase skips it from then on.
+ * order, on the transaction's thread; got[i] for those called.  Each call
+ * is a single-registration run of the phase runner (struct runner): a
+ * deregistration on another thread waits for that registration's call in
+ * progress only, never for the others' (dhpd unregisters a departing
+ * client's registration on the thread that reads the other clients'
+ * answers); one from inside a callback returns at once.  A lock round trip
+ * per call: removal is rare, a query is an answer awaited anyway.
  */
 static void mem_query_phase(struct engine *e, struct reg_snap *s, struct dhp_device_event *ev, const bool *part,
                             bool *got) {
-        pthread_mutex_lock(&e->lock);
-        engine_run_begin_locked(e, s, NULL);
-        pthread_mutex_unlock(&e->lock);
         for (size_t i = 0; i < s->n; i++) {
-                got[i] = part[i] && !atomic_load_explicit(&s->v[i].dead, memory_order_relaxed);
+                got[i] = false;
+                if (!part[i])
+                        continue;
+                pthread_mutex_lock(&e->lock);
+                got[i] = !atomic_load_explicit(&s->v[i].dead, memory_order_relaxed);
                 if (got[i])
-                        query_call(e, &s->v[i], ev);
+                        engine_run_begin_locked(e, NULL, s->v[i].reg);
+                pthread_mutex_unlock(&e->lock);
+                if (!got[i])
+                        continue;
+                query_call(e, &s->v[i], ev);
+                pthread_mutex_lock(&e->lock);
+                engine_run_end_locked(e);
+                pthread_mutex_unlock(&e->lock);
         }
-        pthread_mutex_lock(&e->lock);
-        engine_run_end_locked(e);
-        pthread_mutex_unlock(&e->lock);
 }
 
 /* Offline every online block of the device; on a refusal, online again
