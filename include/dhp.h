@@ -449,13 +449,14 @@ DHP_EXPORT int dhp_proc_register(dhp *ctx, const char *name, uint32_t flags,
 
 /*
  * dhp_proc_deregister - after it returns the callback is never called
- * again.  Called on another thread while a phase that includes the
+ * again.  Called on another thread while a phase begun after the
  * registration runs (ADD_START, ADD_COMPLETE, ADD_FAILURE, REMOVE_QUERY,
- * REMOVE_COMPLETE, REMOVE_CANCEL: one call per registration, in order; or
- * its ADD_EXISTING calls), it waits for the end of that whole phase, not
- * only for its own call: a callback must therefore never wait for a thread
- * that is deregistering any registration of the phase it runs in (that
- * deadlocks), whether that registration was called before or after it.
+ * REMOVE_COMPLETE, REMOVE_CANCEL: one call per registration, in order, the
+ * removal phases also when it did not opt in; or its own ADD_EXISTING
+ * calls), it waits for the end of that whole phase, not only for its own
+ * call: a callback must therefore never wait for a thread that is
+ * deregistering any registration of the phase it runs in (that deadlocks),
+ * whether that registration was called before or after it.
  * Called from inside the callback itself (with dhp_proc_change_get_reg()),
  * it never waits, and the rest of that registration's phases is
  * skipped: deregistered in ADD_START, it gets no ADD_COMPLETE or
