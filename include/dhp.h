@@ -450,9 +450,16 @@ DHP_EXPORT int dhp_proc_register(dhp *ctx, const char *name, uint32_t flags,
 
 /*
  * dhp_proc_deregister - after it returns the callback is never called
- * again.  It waits for a call in progress on another thread; called from
- * inside the callback itself (with dhp_proc_change_get_reg()), it does not
- * wait for that call, and the rest of that registration's phases is
+ * again.  Called on another thread while a phase begun after the
+ * registration runs (ADD_START, ADD_COMPLETE, ADD_FAILURE, REMOVE_QUERY,
+ * REMOVE_COMPLETE, REMOVE_CANCEL: one call per registration, in order, the
+ * removal phases also when it did not opt in; or its own ADD_EXISTING
+ * calls), it waits for the end of that whole phase, not only for its own
+ * call: a callback must therefore never wait for a thread that is
+ * deregistering any registration of the phase it runs in (that deadlocks),
+ * whether that registration was called before or after it.
+ * Called from inside the callback itself (with dhp_proc_change_get_reg()),
+ * it never waits, and the rest of that registration's phases is
  * skipped: deregistered in ADD_START, it gets no ADD_COMPLETE or
  * ADD_FAILURE for the add (a veto it made stands; the other registrations
  * get their second phase as usual); deregistered during its ADD_EXISTING
@@ -558,8 +565,15 @@ enum {
 DHP_EXPORT int dhp_arrival_register(dhp *ctx, const char *name, dhp_class cls, uint32_t flags,
                                     dhp_arrival_cb cb, void *userdata, dhp_arrival_reg **ret);
 
-/* dhp_arrival_unregister - no callback after it returns.  It may be called
- * from inside the callback (dhp_device_event_get_reg()): the events still
+/* dhp_arrival_unregister - no callback after it returns.  Called on
+ * another thread, it waits for the event the delivering thread is running,
+ * whichever registration it is being delivered to at that moment (so an
+ * arrival callback must never wait for a thread that is unregistering an
+ * arrival registration: that deadlocks), and for a memory removal's
+ * QUERY_REMOVE or REMOVE_CANCEL call of this registration in progress
+ * (that call only, not the other registrations' of the query).  It may be
+ * called from inside the callback
+ * (dhp_device_event_get_reg()), never waiting there: the events still
  * queued for that registration, existing ones included, are then not
  * delivered.  The handle is freed; unregister a registration once.  NULL
  * is a no-op. */

@@ -129,7 +129,7 @@ stopped:
 /* ---- the connection thread's side ---------------------------------------------- */
 
 static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
-        struct ipc_msg a = { .type = IPC_PROC_ANSWER };
+        struct ipc_msg a; /* type, id and proc_answer set below: not the 8 KiB union zeroed per phase */
         uint64_t t0 = time_now_ns();
         unsigned calls = 0;
         int status = 0;
@@ -172,6 +172,8 @@ static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
                 pthread_mutex_unlock(&r->lock);
                 client_affinity_apply(r);
         }
+        a.type = IPC_PROC_ANSWER;
+        a.id = 0;
         a.proc_answer = (typeof(a.proc_answer)){ .txn = m->proc_change.txn, .state = m->proc_change.state,
                                                  .status = status, .ncalls = calls, .dur_ns = time_now_ns() - t0 };
         pthread_mutex_lock(&r->lock);

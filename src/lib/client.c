@@ -37,16 +37,22 @@ bool client_on_conn_thread(struct remote *r) {
 }
 
 int client_send(struct remote *r, const struct ipc_msg *m) {
-        /* Not a thread-local buffer: a library's static TLS is zeroed into
-         * every thread of the application at its creation (64 KiB resident
-         * each, whether it ever talks to dhpd or not). */
-        _cleanup_free_ uint8_t *buf = malloc(IPC_MSG_MAX);
+        /* Most messages (an answer, a request) fit on the stack; a larger
+         * one takes a heap buffer of the wire's maximum (not a thread-local
+         * one: a library's static TLS is zeroed into every thread of the
+         * application at its creation, 64 KiB resident each). */
+        uint8_t small[1024], *buf = small;
+        _cleanup_free_ uint8_t *big = NULL;
         int len;
         ssize_t n;
 
-        if (!buf)
-                return -ENOMEM;
-        len = ipcmsg_encode(m, buf, IPC_MSG_MAX);
+        len = ipcmsg_encode(m, small, sizeof(small));
+        if (len == -EMSGSIZE) {
+                if (!(big = malloc(IPC_MSG_MAX)))
+                        return -ENOMEM;
+                buf = big;
+                len = ipcmsg_encode(m, big, IPC_MSG_MAX);
+        }
         if (len < 0)
                 return len;
         do
