@@ -56,6 +56,22 @@ static void test_bad_line_runs_nothing(void **state) {
         dhp_close(ctx);
 }
 
+/* A size the partition cannot take (not a block multiple) is a bad line
+ * too: found before anything runs, with dhpctl's words. */
+static void test_bad_size_runs_nothing(void **state) {
+        dhp_proc_state ps;
+        char *err = NULL;
+        dhp *ctx;
+
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=1,maxcpus=4"), 0);
+        assert_int_equal(dhp_sim_run_scenario(ctx, "s", "cpu add\nmemory add 100M\n", &err), -EINVAL);
+        assert_string_equal(err, "s:2:12: memory add: 100 MiB is not a multiple of the 128 MiB block size");
+        free(err);
+        assert_int_equal(dhp_proc_get_state(ctx, 1, &ps), 0);
+        assert_int_equal(ps, DHP_PROC_ABSENT);
+        dhp_close(ctx);
+}
+
 static void test_run(void **state) {
         struct recorder rec;
         dhp_proc_state ps;
@@ -129,6 +145,7 @@ int main(void) {
                 cmocka_unit_test(test_parse_errors),
                 cmocka_unit_test(test_parse_ok),
                 cmocka_unit_test(test_bad_line_runs_nothing),
+                cmocka_unit_test(test_bad_size_runs_nothing),
                 cmocka_unit_test(test_run),
                 cmocka_unit_test(test_cpu_online),
         };

@@ -330,6 +330,7 @@ static int parse_memory(struct parser *p, struct token *t, size_t nt, const char
         c->kind = CMD_MEMORY_ADD;
         if (parse_size(t[2].s, &c->arg[0]) < 0 || c->arg[0] == 0)
                 return fail_at(p, t[2].col, "expected a size such as 256M or 1G, got '%s'", t[2].s);
+        c->arg[2] = t[2].col; /* for scenario_check_sim(), which knows the block size */
         if ((r = parse_count(p, t, nt, 3, &c->arg[1])) < 0 || (r = too_many(p, t, nt, 4)) < 0)
                 return r;
         return 0;
@@ -503,9 +504,35 @@ static int run_thresholds(struct scenario *sc, const struct cmd *c, struct sim *
         return r < 0 ? r : 0;
 }
 
+/* What only the partition decides, checked before the first line runs so
+ * that a bad line runs nothing: each memory add a multiple of the block
+ * size (the words of `dhpctl sim memory add`). */
+static int scenario_check_sim(struct scenario *sc, struct sim *sim, char **ret_error) {
+        uint64_t block = engine_mem_block_size(sim_engine(sim));
+
+        for (size_t i = 0; i < sc->n; i++) {
+                const struct cmd *c = &sc->cmds[i];
+
+                if (c->kind != CMD_MEMORY_ADD || !block || c->arg[0] % block == 0)
+                        continue;
+                if (ret_error) {
+                        struct strbuf sb = STRBUF_INIT;
+                        strbuf_printf(&sb, "%s:%u:%u: memory add: %llu MiB is not a multiple of the %llu MiB block size",
+                                      sc->filename, c->line, (unsigned)c->arg[2],
+                                      (unsigned long long)(c->arg[0] >> 20), (unsigned long long)(block >> 20));
+                        *ret_error = strbuf_steal(&sb);
+                }
+                return -EINVAL;
+        }
+        return 0;
+}
+
 int scenario_run(struct scenario *sc, struct sim *sim, const struct scenario_hooks *hooks, char **ret_error) {
         int r;
 
+        r = scenario_check_sim(sc, sim, ret_error);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < sc->n; i++) {
                 const struct cmd *c = &sc->cmds[i];
 
