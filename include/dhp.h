@@ -108,10 +108,15 @@ typedef struct dhp dhp;
  *   - from each thread's own mask it removes only processors not
  *     admitted, and records, per thread, exactly what it removed; a thread
  *     pinned only to processors not admitted is left alone;
- *   - at a processor's admission (before ADD_COMPLETE) each thread gets
- *     it back only if the library had removed it from that thread: a
- *     thread pinned by the application (taskset, CPUAffinity=,
- *     sched_setaffinity) stays pinned;
+ *   - after the processor's admission, once this process's ADD_COMPLETE
+ *     callbacks have all returned (and before the add is reported done:
+ *     before dhp_sim_cpu_add() or dhp_proc_online() returns, before dhpd
+ *     ends the transaction), each thread gets it back only if the library
+ *     had removed it from that thread.  So no thread of the process runs
+ *     there before its ADD_COMPLETE callbacks have set up what they set
+ *     up; a callback that needs to run there itself uses a thread of its
+ *     own with its own mask.  A thread pinned by the application
+ *     (taskset, CPUAffinity=, sched_setaffinity) stays pinned;
  *   - a thread that sets its own mask meanwhile keeps what it set: the
  *     library leaves it alone from then on;
  *   - a thread created meanwhile inherits its creator's reduced mask; at

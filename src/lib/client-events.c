@@ -141,17 +141,23 @@ static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
                         status = -ENOMEM;
                 r->split_index = m->proc_change.index;
         } else {
-                /* Admitted before ADD_COMPLETE runs, as in-process: the
-                 * threads may run there when the callbacks learn of it. */
-                if (m->proc_change.state == DHP_PROC_ADD_COMPLETE) {
+                /* Admitted before ADD_COMPLETE runs: the callbacks see it
+                 * admitted.  This process's threads get the processor only
+                 * after them (and before the answer, so before dhpd's
+                 * transaction ends): per-CPU state the callbacks set up is
+                 * there before a thread runs on it (doc/model.md R6). */
+                bool complete = m->proc_change.state == DHP_PROC_ADD_COMPLETE;
+
+                if (complete) {
                         struct ipc_msg s = { .type = IPC_STATUS_PROC,
                                              .status_proc = { .first = m->proc_change.index, .count = 1 } };
                         s.status_proc.state[0] = DHP_PROC_ADMITTED;
                         admitted_store(r, &s, false);
-                        client_affinity_apply(r);
                 }
                 peer_phases_end(TAKE_PTR(r->split), (dhp_proc_change_state)m->proc_change.state,
                                      m->proc_change.status);
+                if (complete)
+                        client_affinity_apply(r);
         }
         a.proc_answer = (typeof(a.proc_answer)){ .txn = m->proc_change.txn, .state = m->proc_change.state,
                                                  .status = status, .ncalls = calls, .dur_ns = time_now_ns() - t0 };
