@@ -25,6 +25,13 @@ static void test_parse_errors(void **state) {
         expect_error("cpu add 2 3\n", "t.scenario:1:11: unexpected '3' after 'cpu' command");
         expect_error("  memory add lots\n", "t.scenario:1:14: expected a size such as 256M or 1G, got 'lots'");
         expect_error("memory add\n", "t.scenario:1:11: expected a size after 'memory add' (e.g. 1G)");
+        {
+                /* An echo longer than a record carries: refused, not cut. */
+                char text[300 + 16] = "echo ";
+                memset(text + 5, 'x', 300);
+                text[305] = 0;
+                expect_error(text, "t.scenario:1:6: echo: the note is 300 bytes long, at most 255 are carried");
+        }
         expect_error("cpu add\nfly away\n", "t.scenario:2:1: unknown command 'fly' (expected cpu, memory, fail, settle, echo, device or optout)");
         expect_error("fail cpu-start EWHAT\n", "t.scenario:1:16: expected an error name such as EIO or EBUSY, got 'EWHAT'");
         expect_error("fail disk EIO\n", "t.scenario:1:6: expected cpu-start, cpu-admit, cpu-stop or block-online, got 'disk'");

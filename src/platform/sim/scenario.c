@@ -280,6 +280,10 @@ static int tokenize(struct parser *p, char *line, struct token *t, size_t *ret_n
                         s++;
                 if (*s)
                         *s++ = 0;
+                /* echo's text is the raw rest of the line, any number of
+                 * words (parse_echo()). */
+                if (nt == 1 && strcmp(t[0].s, "echo") == 0)
+                        break;
         }
         *ret_nt = nt;
         return 0;
@@ -366,13 +370,18 @@ static int parse_fail(struct parser *p, struct token *t, size_t nt, const char *
 }
 
 /* echo TEXT: the rest of the raw line, comments and spacing kept. */
-static int parse_echo(const struct token *t, const char *raw, struct cmd *c) {
+static int parse_echo(struct parser *p, const struct token *t, const char *raw, struct cmd *c) {
         const char *text = raw + (t[0].col - 1) + 4;
+        size_t len;
 
         while (*text == ' ' || *text == '\t')
                 text++;
+        len = strcspn(text, "\r");
+        if (len > SCENARIO_ECHO_MAX)
+                return fail_at(p, (unsigned)(text - raw) + 1, "echo: the note is %zu bytes long, at most %u are carried",
+                               len, SCENARIO_ECHO_MAX);
         c->kind = CMD_ECHO;
-        c->text = strndup(text, strcspn(text, "\r"));
+        c->text = strndup(text, len);
         return c->text ? 0 : -ENOMEM;
 }
 
@@ -414,7 +423,7 @@ static int parse_line(struct parser *p, struct scenario *sc, char *line, const c
                 c.kind = CMD_SETTLE;
                 r = too_many(p, t, nt, 1);
         } else if (strcmp(t[0].s, "echo") == 0)
-                r = parse_echo(t, raw, &c);
+                r = parse_echo(p, t, raw, &c);
         else if (strcmp(t[0].s, "device") == 0)
                 r = parse_device(p, &c, t, nt, raw);
         else if (strcmp(t[0].s, "optout") == 0)
