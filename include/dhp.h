@@ -803,7 +803,11 @@ DHP_EXPORT int dhp_ioq_get_stat(dhp_ioq *q, dhp_ioq_stat which, uint64_t *ret);
  * run its transaction on the calling thread (synchronous callbacks run
  * here).  Returns 0 when the processor was admitted, 1 when the add was
  * vetoed (the processor is offline again); ret_index gets the slot either
- * way.  -ENOSPC when every slot is used.
+ * way.  -ENOSPC when every slot is used.  A negative errno of the platform's
+ * processor start (e.g. -EIO after a scenario's `fail cpu-start EIO`): the
+ * processor stays present and not started, no callback ran, ret_index is
+ * not written; dhp_proc_online() on its slot (the first absent one before
+ * the call) tries again.
  */
 DHP_EXPORT int dhp_sim_cpu_add(dhp *ctx, uint32_t *ret_index);
 
