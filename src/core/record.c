@@ -234,7 +234,11 @@ static int format_text(const dhp_record *r, struct strbuf *sb) {
                               format_size(r->size, sz, sizeof(sz)));
         if (r->fields & REC_HAS_CLIENT)
                 strbuf_printf(sb, "  -> %s", r->client);
-        if ((r->fields & REC_HAS_STATUS) && r->status)
+        /* A participant that missed the deadline with late_policy=proceed
+         * vetoed nothing: the add went on without its answer. */
+        if ((r->fields & REC_MISSED) && !(r->fields & REC_VETO))
+                strbuf_puts(sb, "  late (proceeded)");
+        else if ((r->fields & REC_HAS_STATUS) && r->status)
                 strbuf_printf(sb, "  status=%s", errno_name(r->status, eb, sizeof(eb)));
         if (r->fields & REC_VETO)
                 strbuf_puts(sb, " (veto)");
@@ -252,7 +256,7 @@ static int format_text(const dhp_record *r, struct strbuf *sb) {
                 strbuf_printf(sb, "  affinity %s", r->old_affinity);
         if (r->fields & REC_HAS_STOPPED)
                 strbuf_printf(sb, "  stopped %.1f us", (double)r->stopped_ns / 1e3);
-        if (r->fields & REC_MISSED)
+        if ((r->fields & REC_MISSED) && (r->fields & REC_VETO))
                 strbuf_puts(sb, " (missed deadline)");
         if (!(r->fields & (REC_HAS_CLIENT | REC_HAS_MEMORY)) && r->name)
                 strbuf_printf(sb, "  %s", r->name);
