@@ -31,6 +31,14 @@ int ctl_check_target(const char *target, const char *source) {
                         strncmp(target, "sim", 3) == 0 ? " (a simulated partition is for 'dhpctl demo --target')" : "");
                 return -EINVAL;
         }
+        /* A target name alone would be a relative path: most likely meant
+         * as the target, so refused; ./sim names such a file. */
+        if (strcmp(target, "sim") == 0 || strcmp(target, "linux") == 0 || strcmp(target, "cgroup") == 0) {
+                fprintf(stderr, "dhpctl: %s '%s' is not a dhpd socket: expected PATH or unix:PATH (for a socket file "
+                                "of that name in this directory: ./%s)%s\n", source, target, target,
+                        strcmp(target, "sim") == 0 ? "; a simulated partition is for 'dhpctl demo --target'" : "");
+                return -EINVAL;
+        }
         if (!*path || strlen(path) >= 108) {
                 fprintf(stderr, "dhpctl: %s '%s' is not a dhpd socket: the path must be 1 to 107 bytes long\n", source,
                         target);

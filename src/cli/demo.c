@@ -406,7 +406,9 @@ int demo_run(const struct demo_options *o) {
         if (r < 0) {
                 fprintf(stderr, "dhpctl: demo: cannot open the simulated partition: %s\n", err[0] ? err : strerror(-r));
                 free(text);
-                return 1;
+                /* EINVAL: --target's options do not make a partition, a
+                 * malformed value of the command line (exit 2, dhpctl(1)). */
+                return r == -EINVAL && o->target ? 2 : 1;
         }
         if (!o->json)
                 fprintf(o->out,
