@@ -139,6 +139,23 @@ static void test_dhpctl_cpu_online(void **state) {
         dhp_close(ctx);
 }
 
+/* sim run on a full partition: the error, then how to make room. */
+static void test_dhpctl_sim_run_full(void **state) {
+        char out[4096], path[256], args[300];
+        FILE *f;
+
+        ipc_daemon_start("deadline = 2s");
+        snprintf(path, sizeof(path), "%s/full.scenario", ipc_dir);
+        f = fopen(path, "w");
+        assert_non_null(f);
+        fputs("cpu add 63\n", f);
+        fclose(f);
+        snprintf(args, sizeof(args), "sim run %s", path);
+        assert_int_equal(run_dhpctl(args, out, sizeof(out)), 1);
+        assert_non_null(strstr(out, "cpu add: No space left on device"));
+        assert_non_null(strstr(out, "--sim maxcpus=N"));
+}
+
 /* CPU_ONLINE is privileged: nobody gets -EPERM and nothing runs. */
 static void test_online_unprivileged(void **state) {
         struct vetoer v = { .vetoes = 1 };
@@ -345,6 +362,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_online_after_vetoes, setup, ipc_teardown),
                 cmocka_unit_test_setup_teardown(test_dhpctl_cpu_online, setup, ipc_teardown),
                 cmocka_unit_test_setup_teardown(test_online_unprivileged, setup, ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_dhpctl_sim_run_full, setup, ipc_teardown),
                 cmocka_unit_test_setup_teardown(test_queued_requests_free_their_slot, setup, ipc_teardown),
                 cmocka_unit_test_setup_teardown(test_memory_snapshot, setup, ipc_teardown),
                 cmocka_unit_test_setup_teardown(test_status_runs, setup, ipc_teardown),

@@ -500,6 +500,11 @@ int ctl_sim(int argc, char **argv, const char *socket_path) {
                 free(text);
                 if (r < 0)
                         report("sim run", r, err ? err : dhp_internal_last_text(ctx));
+                if (r == -ENOSPC && err)
+                        fprintf(stderr, "dhpctl: sim run: the partition is full: %s\n",
+                                strstr(err, "cpu add") ? "every processor slot is used; dhpd's --sim maxcpus=N "
+                                                         "(8 unless set) makes more"
+                                                       : "dhpd's --sim maxmem=SIZE (64 GiB unless set) is the limit");
                 sim_run_summary(ctx, before);
         }
         free(err);
