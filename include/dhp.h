@@ -14,6 +14,13 @@
  *   ADD_START (all) -> processor admitted -> ADD_COMPLETE (all)
  *     -> ARRIVAL (PROCESSOR) -> rebalance
  *   memory blocks online -> ARRIVAL (MEMORY) -> memory conditions
+ *
+ * and of a removal (dhp's extension, doc/model.md "Removal"):
+ *
+ *   REMOVE_QUERY (opted in) -> processor unadmitted, offline
+ *     -> REMOVE_COMPLETE (opted in) -> REMOVAL (PROCESSOR)
+ *   QUERY_REMOVE (opted in) -> memory blocks offline -> REMOVAL (MEMORY)
+ *     -> memory conditions
  */
 #ifndef DHP_H
 #define DHP_H
@@ -363,6 +370,10 @@ typedef enum dhp_proc_change_state {
         DHP_PROC_ADD_START = 1,
         DHP_PROC_ADD_COMPLETE = 2,
         DHP_PROC_ADD_FAILURE = 3,
+        /* Removal: only to registrations made with DHP_PROC_QUERY_REMOVE. */
+        DHP_PROC_REMOVE_QUERY = 4,    /* may the processor go?  A veto keeps it */
+        DHP_PROC_REMOVE_COMPLETE = 5, /* it is gone: nothing runs on it any more */
+        DHP_PROC_REMOVE_CANCEL = 6,   /* it stays: undo what REMOVE_QUERY did */
 } dhp_proc_change_state;
 
 /* The context of one callback call; valid only during that call. */
@@ -375,16 +386,23 @@ DHP_EXPORT dhp_proc_change_state dhp_proc_change_get_state(const dhp_proc_change
 DHP_EXPORT uint32_t dhp_proc_change_get_index(const dhp_proc_change *c);
 DHP_EXPORT dhp_proc_number dhp_proc_change_get_number(const dhp_proc_change *c);
 /* The status of the add: 0 during ADD_START until someone vetoes; on
- * ADD_FAILURE the reason (the first veto, or the platform's error). */
+ * ADD_FAILURE the reason (the first veto, or the platform's error).  The
+ * same for a removal: REMOVE_QUERY and REMOVE_CANCEL (the veto, or the
+ * platform's error from taking the processor offline). */
 DHP_EXPORT int dhp_proc_change_get_status(const dhp_proc_change *c);
+/* True on the REMOVE_COMPLETE of a removal the platform did on its own (the
+ * kernel ejected the processor): no REMOVE_QUERY came before it. */
+DHP_EXPORT bool dhp_proc_change_is_surprise(const dhp_proc_change *c);
 /*
  * dhp_proc_change_veto - during ADD_START, fail the add with `error` (a
- * negative errno).  The status is shared by all callbacks of the add and is
+ * negative errno); during REMOVE_QUERY, keep the processor.  The status is
+ * shared by all callbacks of the add and is
  * written only while it is still 0: the first veto wins, later ones are
  * ignored.  The remaining callbacks still receive ADD_START; then every
  * callback that received ADD_START (the vetoing one included) receives
- * ADD_FAILURE.  Returns 0 when this veto set the status, -EALREADY when
- * another one had, -EINVAL when not in ADD_START or `error` >= 0.
+ * ADD_FAILURE (for a removal: REMOVE_QUERY, then REMOVE_CANCEL).  Returns 0
+ * when this veto set the status, -EALREADY when another one had, -EINVAL
+ * when not in ADD_START or REMOVE_QUERY, or `error` >= 0.
  */
 DHP_EXPORT int dhp_proc_change_veto(const dhp_proc_change *c, int error);
 
@@ -408,6 +426,11 @@ enum {
          * processor that got ADD_START (not k) gets ADD_FAILURE, and the
          * registration fails with the veto's error. */
         DHP_PROC_ADD_EXISTING = 1u << 0,
+        /* Also take part in processor removals: REMOVE_QUERY (may veto),
+         * then REMOVE_COMPLETE or REMOVE_CANCEL; and REMOVE_COMPLETE alone
+         * (is_surprise) when the platform removed one on its own.  Without
+         * it a callback sees the ADD_* states only. */
+        DHP_PROC_QUERY_REMOVE = 1u << 1,
 };
 
 /*
@@ -456,6 +479,10 @@ typedef enum dhp_class {
 typedef enum dhp_event {
         DHP_EVENT_ARRIVAL = 1,
         DHP_EVENT_REMOVAL = 2,
+        /* Memory removal: only to registrations made with
+         * DHP_ARRIVAL_QUERY_REMOVE, on the thread carrying the removal out. */
+        DHP_EVENT_QUERY_REMOVE = 3,  /* may the device go?  dhp_device_event_veto() */
+        DHP_EVENT_REMOVE_CANCEL = 4, /* it stays (a veto, or a block refused) */
 } dhp_event;
 
 /* One arrival or removal; valid only during the callback. */
@@ -465,18 +492,35 @@ typedef struct dhp_device_event dhp_device_event;
  * MEMORY) and the event (ARRIVAL or REMOVAL).  They cannot fail. */
 DHP_EXPORT dhp_class dhp_device_event_get_class(const dhp_device_event *e);
 DHP_EXPORT dhp_event dhp_device_event_get_event(const dhp_device_event *e);
-/* Symbolic device name: "cpu3", "memory@0x48000000". */
+/* Symbolic device name: "cpu3", "memory@0x48000000", "virtio-mem:virtio2".
+ * A REMOVAL names the device its ARRIVAL named. */
 DHP_EXPORT const char *dhp_device_event_get_name(const dhp_device_event *e);
 /* Processor events: index and number.  -EINVAL on a memory event. */
 DHP_EXPORT int dhp_device_event_get_processor(const dhp_device_event *e, uint32_t *ret_index,
                                               dhp_proc_number *ret_number);
 /* Memory events: physical base and size in bytes.  -EINVAL on a processor
- * event. */
+ * event.  A virtio-mem device arrives and leaves step by step: each ARRIVAL
+ * or REMOVAL carries the memory that came or went in one resize step (base:
+ * the lowest address of it); INCLUDE_EXISTING reports its plugged size. */
 DHP_EXPORT int dhp_device_event_get_memory(const dhp_device_event *e, uint64_t *ret_base,
                                            uint64_t *ret_size);
 /* True when this arrival reports a device present at registration
  * (INCLUDE_EXISTING). */
 DHP_EXPORT bool dhp_device_event_is_existing(const dhp_device_event *e);
+/* True when this REMOVAL is one the platform did on its own (the kernel on
+ * an ACPI eject, the virtio-mem driver shrinking): nobody was asked. */
+DHP_EXPORT bool dhp_device_event_is_surprise(const dhp_device_event *e);
+/*
+ * dhp_device_event_veto - during QUERY_REMOVE, keep the device with `error`
+ * (a negative errno).  The first veto wins; every queried callback still
+ * gets QUERY_REMOVE, then REMOVE_CANCEL.  0, -EALREADY (another veto came
+ * first), -EINVAL (not QUERY_REMOVE, or `error` >= 0).
+ */
+DHP_EXPORT int dhp_device_event_veto(const dhp_device_event *e, int error);
+/* The removal's status: during QUERY_REMOVE 0 until a veto; on
+ * REMOVE_CANCEL why (the veto, or the error of the block that refused to go
+ * offline); 0 on other events. */
+DHP_EXPORT int dhp_device_event_get_status(const dhp_device_event *e);
 
 typedef void (*dhp_arrival_cb)(void *userdata, const dhp_device_event *event);
 
@@ -496,6 +540,13 @@ enum {
          * (a processor: admitted; memory: every block online).  A device
          * that arrives while registering may be reported twice, never more. */
         DHP_ARRIVAL_INCLUDE_EXISTING = 1u << 0,
+        /* Memory only: also receive QUERY_REMOVE before a removal dhp carries
+         * out (dhp_memory_remove()), synchronously on the removing thread
+         * (as a client of dhpd: on the connection thread, within dhpd's
+         * [sync] deadline), and REMOVE_CANCEL when it does not happen.
+         * -EINVAL for processors: they use DHP_PROC_QUERY_REMOVE.  As a
+         * client of dhpd it needs dhpd's permission (-EPERM). */
+        DHP_ARRIVAL_QUERY_REMOVE = 1u << 1,
 };
 
 /*
@@ -517,6 +568,37 @@ DHP_EXPORT int dhp_arrival_register(dhp *ctx, const char *name, dhp_class cls, u
  * delivered.  The handle is freed; unregister a registration once.  NULL
  * is a no-op. */
 DHP_EXPORT void dhp_arrival_unregister(dhp_arrival_reg *reg);
+
+/* ------------------------------------------------------------------------ */
+/* Removal (dhp's extension; doc/model.md "Removal")                        */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * dhp_proc_remove - take admitted processor `index` away: REMOVE_QUERY to
+ * the registrations that opted in; unless one vetoes, the processor leaves
+ * the managed sets and the client threads' masks, goes offline,
+ * REMOVE_COMPLETE follows, and every processor arrival registration gets
+ * REMOVAL.  Runs on the calling thread (target "sim", "linux") or in dhpd
+ * (needs its permission).  Returns 0 when removed; 1 when it stays (a veto,
+ * or the platform could not take it offline: it is admitted again), with
+ * the reason in *ret_status when not NULL.  Errors: -ENODEV (not an
+ * admitted processor), -ERANGE, -EBUSY (it is the last admitted processor),
+ * -EDEADLK (from a synchronous callback), -EPERM.
+ */
+DHP_EXPORT int dhp_proc_remove(dhp *ctx, uint32_t index, int *ret_status);
+
+/*
+ * dhp_memory_remove - take memory device `name` ("memory@0x...") away: QUERY_REMOVE to
+ * the memory arrival registrations that opted in, then each block offline
+ * (EBUSY retried a bounded number of times); if a block cannot go offline
+ * the blocks offlined so far are onlined again and REMOVE_CANCEL goes to the
+ * queried registrations.  Else REMOVAL to every memory arrival registration
+ * and the memory conditions are re-evaluated.  Returns 0, or 1 with
+ * *ret_status as dhp_proc_remove().  Errors: -ENOENT (no such device, or it
+ * has not arrived), -EOPNOTSUPP (a virtio-mem device: its size is changed
+ * from the host, and each step is reported), -EINVAL, -EDEADLK, -EPERM.
+ */
+DHP_EXPORT int dhp_memory_remove(dhp *ctx, const char *name, int *ret_status);
 
 /* ------------------------------------------------------------------------ */
 /* The notification stream (what `dhpctl demo` and `monitor` print)         */
@@ -817,6 +899,16 @@ DHP_EXPORT int dhp_sim_cpu_add(dhp *ctx, uint32_t *ret_index);
  * and queue its arrival.  -EINVAL for a bad size, -ENOSPC past maxmem.
  */
 DHP_EXPORT int dhp_sim_memory_add(dhp *ctx, uint64_t size, uint64_t *ret_base);
+
+/*
+ * dhp_sim_cpu_surprise_remove - (target "sim") the simulated hardware takes
+ * processor `index` away on its own, as the kernel does on an ACPI eject:
+ * no query; REMOVE_COMPLETE (surprise) to the opted-in registrations and
+ * REMOVAL (surprise) to every processor arrival registration.  From inside
+ * a removal's REMOVE_QUERY the processor vanishes under it: that removal
+ * completes, flagged surprise.  -ENODEV when not present.
+ */
+DHP_EXPORT int dhp_sim_cpu_surprise_remove(dhp *ctx, uint32_t index);
 
 /*
  * dhp_sim_run_scenario - parse a scenario (the whole text first: a bad line

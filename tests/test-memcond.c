@@ -564,7 +564,7 @@ static void test_scenario_commands(void **state) {
         free(err);
         assert_true(dhp_memcond_is_set(lo)); /* the first line did not run */
         assert_int_equal(dhp_sim_run_scenario(ctx, "m", "memory flood\n", &err), -EINVAL);
-        assert_string_equal(err, "m:1:8: expected 'add', 'level' or 'thresholds' after 'memory', got 'flood'");
+        assert_string_equal(err, "m:1:8: expected 'add', 'remove', 'level' or 'thresholds' after 'memory', got 'flood'");
         free(err);
         /* Run errors: a level the platform refuses, thresholds out of order. */
         assert_int_equal(dhp_sim_run_scenario(ctx, "m", "memory level available=2G\n", &err), -EINVAL);

@@ -601,6 +601,8 @@ static void vetoer_cb(void *userdata, const dhp_proc_change *c) {
         case DHP_PROC_ADD_FAILURE:
                 v->failures++;
                 break;
+        default: /* not registered for removal */
+                break;
         }
 }
 

@@ -71,6 +71,16 @@ static size_t samples(struct ipc_msg *v) {
         v[n++] = (struct ipc_msg){ .type = IPC_SIM_MEMORY_ADD, .id = 13, .sim_memory_add = { 512ULL << 20 } };
         v[n] = (struct ipc_msg){ .type = IPC_SIM_RUN, .id = 14, .sim_run = { .text = text, .text_len = sizeof(text) - 1 } };
         strcpy(v[n++].sim_run.filename, "x.scenario");
+        v[n++] = (struct ipc_msg){ .type = IPC_SIM_CPU_SURPRISE, .id = 15, .cpu_remove = { 3 } };
+        v[n++] = (struct ipc_msg){ .type = IPC_CPU_REMOVE, .id = 16, .cpu_remove = { 5 } };
+        v[n] = (struct ipc_msg){ .type = IPC_MEMORY_REMOVE, .id = 17 };
+        strcpy(v[n++].memory_remove.name, "virtio-mem:virtio2");
+        v[n] = (struct ipc_msg){ .type = IPC_ARRIVAL_QUERY,
+                                 .arrival_query = { 1ULL << 63 | 5, 3, DHP_EVENT_QUERY_REMOVE, 0, 1ULL << 32, 1ULL << 28 } };
+        strcpy(v[n++].arrival_query.name, "memory@0x100000000");
+        v[n++] = (struct ipc_msg){ .type = IPC_ARRIVAL_ANSWER, .arrival_answer = { 1ULL << 63 | 5, -EBUSY } };
+        v[n] = (struct ipc_msg){ .type = IPC_STATUS_MEM_NAME, .id = 18, .status_mem_name = { 2, 1, 1 } };
+        strcpy(v[n++].status_mem_name.name, "virtio-mem:virtio2");
         v[n++] = (struct ipc_msg){ .type = IPC_CPU_ONLINE, .id = 19, .cpu_online = { 4 } };
         v[n++] = (struct ipc_msg){ .type = IPC_STATUS_MEM_BLOCKS, .id = 20,
                                    .status_mem_blocks = { .device = 1, .first_block = 8, .count = 2, .state = 1,
@@ -186,6 +196,7 @@ static void test_roundtrip(void **state) {
                              v[i].type != IPC_LOST && v[i].type != IPC_STATUS_PROC && v[i].type != IPC_STATUS_MEM &&
                              v[i].type != IPC_STATUS_CLIENT && v[i].type != IPC_MEMCOND_STATE &&
                              v[i].type != IPC_DEVICE_INFO && v[i].type != IPC_DEVICE_REQUEST &&
+                             v[i].type != IPC_STATUS_MEM_NAME && v[i].type != IPC_ARRIVAL_QUERY &&
                              v[i].type != IPC_STATUS_MEM_BLOCKS));
                 assert_false(ipcmsg_reserved(v[i].type));
                 assert_string_not_equal(ipcmsg_type_name(v[i].type), "UNKNOWN");

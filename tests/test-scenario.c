@@ -19,8 +19,8 @@ static void expect_error(const char *text, const char *message) {
 }
 
 static void test_parse_errors(void **state) {
-        expect_error("cpu ad\n", "t.scenario:1:5: expected 'add' or 'online' after 'cpu', got 'ad'");
-        expect_error("# hello\n\ncpu\n", "t.scenario:3:4: expected 'add' or 'online' after 'cpu'");
+        expect_error("cpu ad\n", "t.scenario:1:5: expected 'add', 'online' or 'remove' after 'cpu', got 'ad'");
+        expect_error("# hello\n\ncpu\n", "t.scenario:3:4: expected 'add', 'online' or 'remove' after 'cpu'");
         expect_error("cpu add 0\n", "t.scenario:1:9: expected a count from 1 to 4096, got '0'");
         expect_error("cpu add 2 3\n", "t.scenario:1:11: unexpected '3' after 'cpu' command");
         expect_error("  memory add lots\n", "t.scenario:1:14: expected a size such as 256M or 1G, got 'lots'");
@@ -32,9 +32,9 @@ static void test_parse_errors(void **state) {
                 text[305] = 0;
                 expect_error(text, "t.scenario:1:6: echo: the note is 300 bytes long, at most 255 are carried");
         }
-        expect_error("cpu add\nfly away\n", "t.scenario:2:1: unknown command 'fly' (expected cpu, memory, fail, settle, echo, device or optout)");
+        expect_error("cpu add\nfly away\n", "t.scenario:2:1: unknown command 'fly' (expected cpu, memory, fail, veto, settle, echo, device or optout)");
         expect_error("fail cpu-start EWHAT\n", "t.scenario:1:16: expected an error name such as EIO or EBUSY, got 'EWHAT'");
-        expect_error("fail disk EIO\n", "t.scenario:1:6: expected cpu-start, cpu-admit, cpu-stop or block-online, got 'disk'");
+        expect_error("fail disk EIO\n", "t.scenario:1:6: expected cpu-start, cpu-admit, cpu-stop, block-online, cpu-offline or block-offline, got 'disk'");
         expect_error("settle now\n", "t.scenario:1:8: unexpected 'now' after 'settle' command");
 }
 
@@ -56,7 +56,7 @@ static void test_bad_line_runs_nothing(void **state) {
 
         assert_int_equal(dhp_open(&ctx, "sim:cpus=1,maxcpus=4"), 0);
         assert_int_equal(dhp_sim_run_scenario(ctx, "s", "cpu add\ncpu add\ncpu bad\n", &err), -EINVAL);
-        assert_string_equal(err, "s:3:5: expected 'add' or 'online' after 'cpu', got 'bad'");
+        assert_string_equal(err, "s:3:5: expected 'add', 'online' or 'remove' after 'cpu', got 'bad'");
         free(err);
         assert_int_equal(dhp_proc_get_state(ctx, 1, &ps), 0);
         assert_int_equal(ps, DHP_PROC_ABSENT);

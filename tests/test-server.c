@@ -66,6 +66,8 @@ static void child_cb(void *userdata, const dhp_proc_change *c) {
         case DHP_PROC_ADD_FAILURE:
                 emit(g_tag, 'F');
                 break;
+        default: /* not registered for removal */
+                break;
         }
 }
 
@@ -373,6 +375,7 @@ static void expect_error_then_eof(int fd, const char *fragment) {
 static const uint16_t privileged_types[] = {
         IPC_PROC_REGISTER, IPC_PROC_DEREGISTER, IPC_MEMCOND_CONFIGURE, IPC_SIM_CPU_ADD, IPC_SIM_MEMORY_ADD,
         IPC_SIM_RUN,       IPC_DEVICE_NEW,      IPC_DEVICE_SET,        IPC_DRIVER_ATTACH,     IPC_CPU_ONLINE,
+        IPC_SIM_CPU_SURPRISE, IPC_CPU_REMOVE,   IPC_MEMORY_REMOVE,
 };
 
 static bool is_privileged_type(uint16_t type) {

@@ -114,6 +114,49 @@ static int json_only(const char *cmd, int argc, char **argv, bool *ret_json) {
         return 0;
 }
 
+/* The STATUS_MEM_NAME of device `id`, if dhpd sent one (1.3). */
+static const struct ipc_msg *mem_name(const struct remote_status *st, uint64_t id) {
+        for (size_t i = 0; i < st->nmem_names; i++)
+                if (st->mem_names[i].status_mem_name.id == id)
+                        return &st->mem_names[i];
+        return NULL;
+}
+
+/* One memory device of status: its STATUS_MEM, and its name, node and
+ * kind when dhpd sent them (protocol 1.3). */
+static void status_mem_json(struct strbuf *sb, const struct remote_status *st, size_t i) {
+        const typeof(st->mem[0].status_mem) *m = &st->mem[i].status_mem;
+        const struct ipc_msg *nm = mem_name(st, m->id);
+
+        strbuf_printf(sb, "%s{\"id\":%llu,\"base\":%llu,\"size\":%llu,\"block_size\":%llu,\"blocks\":%u,"
+                          "\"online_blocks\":%u",
+                      i ? "," : "", (unsigned long long)m->id, (unsigned long long)m->base, (unsigned long long)m->size,
+                      (unsigned long long)m->block_size, m->nblocks, m->online_blocks);
+        if (nm) {
+                strbuf_puts(sb, ",\"name\":");
+                strbuf_json_string(sb, nm->status_mem_name.name);
+                if (nm->status_mem_name.node != UINT32_MAX)
+                        strbuf_printf(sb, ",\"node\":%u", nm->status_mem_name.node);
+                strbuf_printf(sb, ",\"virtio\":%s", nm->status_mem_name.flags & IPC_STATUS_MEM_VIRTIO ? "true" : "false");
+        }
+        /* The caller adds the runs and closes the object. */
+}
+
+static void status_mem_text(const struct remote_status *st, size_t i) {
+        const typeof(st->mem[0].status_mem) *m = &st->mem[i].status_mem;
+        const struct ipc_msg *nm = mem_name(st, m->id);
+        char def[32], sz[32], sz2[32];
+
+        snprintf(def, sizeof(def), "memory@0x%llx", (unsigned long long)m->base);
+        printf("  %s  %s%s  %u/%u blocks of %s online", nm ? nm->status_mem_name.name : def,
+               format_size(m->size, sz, sizeof(sz)),
+               nm && (nm->status_mem_name.flags & IPC_STATUS_MEM_VIRTIO) ? " plugged" : "", m->online_blocks,
+               m->nblocks, format_size(m->block_size, sz2, sizeof(sz2)));
+        if (nm && nm->status_mem_name.node != UINT32_MAX)
+                printf("  node %u", nm->status_mem_name.node);
+        printf("\n");
+}
+
 static const char *state_name(unsigned s) {
         switch (s) {
         case DHP_PROC_ABSENT: return "absent";
@@ -170,7 +213,6 @@ int ctl_status(int argc, char **argv, const char *socket_path) {
         struct remote_status st;
         struct strbuf sb = STRBUF_INIT;
         bool json = false;
-        char sz[32], sz2[32];
         dhp *ctx;
         int r;
 
@@ -191,14 +233,9 @@ int ctl_status(int argc, char **argv, const char *socket_path) {
                                       state_name(st.cpu_state[i]));
                 strbuf_puts(&sb, "],\"memory\":[");
                 for (size_t i = 0; i < st.nmem; i++) {
-                        const typeof(st.mem[0].status_mem) *m = &st.mem[i].status_mem;
-                        strbuf_printf(&sb, "%s{\"id\":%llu,\"base\":%llu,\"size\":%llu,\"block_size\":%llu,"
-                                           "\"blocks\":%u,\"online_blocks\":%u",
-                                      i ? "," : "", (unsigned long long)m->id, (unsigned long long)m->base,
-                                      (unsigned long long)m->size, (unsigned long long)m->block_size, m->nblocks,
-                                      m->online_blocks);
+                        status_mem_json(&sb, &st, i);
                         if (st.has_blocks)
-                                status_runs(&st, m->id, &sb);
+                                status_runs(&st, st.mem[i].status_mem.id, &sb);
                         strbuf_puts(&sb, "}");
                 }
                 strbuf_puts(&sb, "],\"clients\":[");
@@ -225,11 +262,8 @@ int ctl_status(int argc, char **argv, const char *socket_path) {
                                 printf("  cpu%-4u %s\n", i, state_name(st.cpu_state[i]));
                 printf("memory devices:\n");
                 for (size_t i = 0; i < st.nmem; i++) {
-                        const typeof(st.mem[0].status_mem) *m = &st.mem[i].status_mem;
-                        printf("  memory@0x%llx  %s  %u/%u blocks of %s online\n", (unsigned long long)m->base,
-                               format_size(m->size, sz, sizeof(sz)), m->online_blocks, m->nblocks,
-                               format_size(m->block_size, sz2, sizeof(sz2)));
-                        status_runs(&st, m->id, NULL);
+                        status_mem_text(&st, i);
+                        status_runs(&st, st.mem[i].status_mem.id, NULL);
                 }
                 printf("clients:\n  %-24s %7s %6s %5s %7s %4s\n", "NAME", "PID", "UID", "SYNC", "ARRIVAL", "LATE");
                 for (size_t i = 0; i < st.nclients; i++) {
@@ -512,6 +546,57 @@ int ctl_sim(int argc, char **argv, const char *socket_path) {
         return r < 0 ? 1 : 0;
 }
 
+/* ---- cpu remove INDEX | memory remove NAME (doc/model.md, "Removal") ------- */
+
+/* argv[0] is "remove", argv[1] the processor index or the device name. */
+static int remove_cmd(const char *kind, int argc, char **argv, const char *socket_path) {
+        bool cpu = strcmp(kind, "cpu") == 0;
+        const char *cmd = cpu ? "cpu remove" : "memory remove";
+        char what[80];
+        uint32_t index = 0;
+        dhp *ctx;
+        int r, status = 0;
+
+        if (argc < 2 || (cpu && parse_u32(argv[1], &index) < 0)) {
+                fprintf(stderr, "dhpctl: %s: expected %s, got %s%s%s\n", cmd,
+                        cpu ? "a processor index" : "a memory device name (as in dhpctl status)",
+                        argc < 2 ? "nothing" : "'", argc < 2 ? "" : argv[1], argc < 2 ? "" : "'");
+                return 2;
+        }
+        if (argc > 2) {
+                fprintf(stderr, "dhpctl: %s: unexpected argument '%s'; see 'dhpctl %s --help'\n", cmd, argv[2], kind);
+                return 2;
+        }
+        if (connect_daemon(cmd, socket_path, &ctx) < 0)
+                return 1;
+        r = cpu ? dhp_proc_remove(ctx, index, &status) : dhp_memory_remove(ctx, argv[1], &status);
+        snprintf(what, sizeof(what), "%s%s", cpu ? "cpu" : "", argv[1]);
+        if (r == 0)
+                printf("%s removed\n", what);
+        else if (r == 1)
+                fprintf(stderr, "dhpctl: %s: %s stays, the removal was cancelled: %s (a client's veto or the "
+                                "platform's refusal; 'dhpctl monitor' shows which)\n", cmd, what, strerror(-status));
+        else
+                report(cmd, r, dhp_internal_last_text(ctx));
+        dhp_close(ctx);
+        return r == 0 ? 0 : 1;
+}
+
+int ctl_memory(int argc, char **argv, const char *socket_path) {
+        static const struct option opts[] = { {} };
+        int c;
+
+        while ((c = getopt_long(argc, argv, ":", opts, NULL)) >= 0)
+                return ctl_bad_option("memory", argv, c);
+        argv += optind;
+        argc -= optind;
+        if (argc < 1 || strcmp(argv[0], "remove") != 0) {
+                fprintf(stderr, "dhpctl: memory: expected 'remove'; usage: dhpctl memory remove NAME\n");
+                return 2;
+        }
+        return remove_cmd("memory", argc, argv, socket_path);
+}
+
 /* ---- cpu online INDEX ------------------------------------------------------- */
 
 int ctl_cpu(int argc, char **argv, const char *socket_path) {
@@ -524,8 +609,11 @@ int ctl_cpu(int argc, char **argv, const char *socket_path) {
                 return ctl_bad_option("cpu", argv, c);
         argv += optind;
         argc -= optind;
+        if (argc >= 1 && strcmp(argv[0], "remove") == 0)
+                return remove_cmd("cpu", argc, argv, socket_path);
         if (argc < 1 || strcmp(argv[0], "online") != 0) {
-                fprintf(stderr, "dhpctl: cpu: expected 'online'; usage: dhpctl cpu online INDEX\n");
+                fprintf(stderr, "dhpctl: cpu: expected 'online' or 'remove'; usage: dhpctl cpu online INDEX | "
+                                "dhpctl cpu remove INDEX\n");
                 return 2;
         }
         if (argc < 2 || parse_u32(argv[1], &index) < 0) {

@@ -16,8 +16,11 @@
 int ctl_status(int argc, char **argv, const char *socket_path);
 int ctl_monitor(int argc, char **argv, const char *socket_path);
 int ctl_sim(int argc, char **argv, const char *socket_path);
-/* dhpctl cpu online INDEX: a new add for a processor whose add failed. */
+/* dhpctl cpu online INDEX: a new add for a processor whose add failed;
+ * dhpctl cpu remove INDEX. */
 int ctl_cpu(int argc, char **argv, const char *socket_path);
+/* dhpctl memory remove NAME */
+int ctl_memory(int argc, char **argv, const char *socket_path);
 int ctl_plot(int argc, char **argv, const char *socket_path);
 
 /* Report getopt's refusal (return value c, ':' or '?') of argv; returns 2. */

@@ -98,6 +98,15 @@ static void percpu_cb(void *userdata, const dhp_proc_change *c) {
                 p->slot[i] = NULL;
                 p->freed++;
                 break;
+        case DHP_PROC_REMOVE_QUERY:
+        case DHP_PROC_REMOVE_CANCEL:
+                break;
+        case DHP_PROC_REMOVE_COMPLETE:
+                /* Nothing runs there any more: free its data. */
+                free(p->slot[i]);
+                p->slot[i] = NULL;
+                p->freed++;
+                break;
         }
         pthread_mutex_unlock(&p->lock);
 }
@@ -109,6 +118,7 @@ struct pool {
         pthread_cond_t cond;
         pthread_t worker[DEMO_MAX_CPUS];
         unsigned nworkers;
+        unsigned removals; /* a real pool would retire a worker for each */
         bool stop;
 };
 
@@ -125,6 +135,12 @@ static void *pool_worker(void *userdata) {
 static void pool_cb(void *userdata, const dhp_device_event *e) {
         struct pool *p = userdata;
 
+        if (dhp_device_event_get_event(e) == DHP_EVENT_REMOVAL) {
+                pthread_mutex_lock(&p->lock);
+                p->removals++;
+                pthread_mutex_unlock(&p->lock);
+                return;
+        }
         if (dhp_device_event_get_event(e) != DHP_EVENT_ARRIVAL)
                 return;
         pthread_mutex_lock(&p->lock);
@@ -161,15 +177,22 @@ static void auditor_cb(void *userdata, const dhp_proc_change *c) {
 
 struct cache {
         uint64_t bytes;
-        unsigned grown;
+        unsigned grown, shrunk;
 };
 
 static void cache_cb(void *userdata, const dhp_device_event *e) {
         struct cache *c = userdata;
         uint64_t base, size;
 
-        if (dhp_device_event_get_event(e) != DHP_EVENT_ARRIVAL ||
-            dhp_device_event_get_memory(e, &base, &size) < 0)
+        if (dhp_device_event_get_memory(e, &base, &size) < 0)
+                return;
+        if (dhp_device_event_get_event(e) == DHP_EVENT_REMOVAL) {
+                /* Give back the quarter it took of what goes. */
+                c->bytes -= size / 4 < c->bytes ? size / 4 : c->bytes;
+                c->shrunk++;
+                return;
+        }
+        if (dhp_device_event_get_event(e) != DHP_EVENT_ARRIVAL)
                 return;
         /* A cache may take a quarter of what arrived. */
         c->bytes += size / 4;
@@ -321,7 +344,8 @@ static int load_scenario(const struct demo_options *o, char **ret_text, const ch
 static int clients_register(dhp *ctx, struct clients *cl) {
         int r;
 
-        if ((r = dhp_proc_register(ctx, "percpu", DHP_PROC_ADD_EXISTING, percpu_cb, &cl->percpu, &cl->r_percpu)) < 0 ||
+        if ((r = dhp_proc_register(ctx, "percpu", DHP_PROC_ADD_EXISTING | DHP_PROC_QUERY_REMOVE, percpu_cb, &cl->percpu,
+                                   &cl->r_percpu)) < 0 ||
             (r = dhp_proc_register(ctx, "auditor", 0, auditor_cb, &cl->auditor, &cl->r_auditor)) < 0 ||
             (r = dhp_arrival_register(ctx, "pool", DHP_CLASS_PROCESSOR, DHP_ARRIVAL_INCLUDE_EXISTING, pool_cb,
                                       &cl->pool, &cl->r_pool)) < 0 ||
@@ -372,15 +396,16 @@ static void print_summary(dhp *ctx, const struct demo_options *o, struct clients
                 "\nsummary\n"
                 "  processors admitted: %u of %u slots\n"
                 "  percpu:  %u slots allocated at ADD_START, %u published at ADD_COMPLETE, %u freed at "
-                "ADD_FAILURE\n"
+                "ADD_FAILURE or REMOVE_COMPLETE\n"
                 "  auditor: %u add(s) vetoed\n"
-                "  pool:    %u worker threads (one per processor arrival)\n"
-                "  cache:   %llu MiB after %u memory arrival(s)\n"
+                "  pool:    %u worker threads (one per processor arrival), %u processor removal(s)\n"
+                "  cache:   %llu MiB after %u memory arrival(s) and %u removal(s)\n"
                 "  memwatch: LowMemoryCondition %s, HighMemoryCondition %s (low %s MiB, high %s MiB)\n"
                 "  (HighMemoryCondition is set for many reasons besides hot-add; arrival notification, "
                 "not this event, is the recommended way to learn of hot-added memory)\n",
                 admitted, n, cl->percpu.allocated, cl->percpu.published, cl->percpu.freed, cl->auditor.vetoed,
-                cl->pool.nworkers, (unsigned long long)(cl->cache.bytes >> 20), cl->cache.grown,
+                cl->pool.nworkers, cl->pool.removals, (unsigned long long)(cl->cache.bytes >> 20), cl->cache.grown,
+                cl->cache.shrunk,
                 dhp_memcond_is_set(cl->memwatch.low) ? "set" : "clear",
                 dhp_memcond_is_set(cl->memwatch.high) ? "set" : "clear", lo_mib, hi_mib);
         demo_rebalance_report(rb, o->out);

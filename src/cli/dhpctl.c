@@ -45,10 +45,20 @@ static const struct command commands[] = {
           "Print dhpd's notification stream as it happens (the format of demo) until\n"
           "interrupted.  Any user may run it.\n"
           "  -j, --json            one JSON object per line\n" },
-        { "cpu", ctl_cpu, "cpu online INDEX",
+        { "cpu", ctl_cpu, "cpu online INDEX | cpu remove INDEX",
           "Run a new add for a present processor whose add failed (a client vetoed it, or the\n"
-          "platform left it offline), on the same slot (root or the dhpd group).\n"
-          "  online INDEX          ADD_START to every client again, then admission or ADD_FAILURE\n" },
+          "platform left it offline), on the same slot; or take an admitted processor away\n"
+          "(root or the dhpd group).\n"
+          "  online INDEX          ADD_START to every client again, then admission or ADD_FAILURE\n"
+          "  remove INDEX          REMOVE_QUERY to the clients that opted in (a veto keeps it),\n"
+          "                        then the managed cgroups narrowed, the processor offline,\n"
+          "                        REMOVE_COMPLETE and REMOVAL; exit 1 when it stays\n" },
+        { "memory", ctl_memory, "memory remove NAME",
+          "Take memory device NAME (as 'dhpctl status' shows it: memory@0x...) away through\n"
+          "dhpd (root or the dhpd group): QUERY_REMOVE to the clients that opted in (a veto\n"
+          "keeps it), every block offline (EBUSY retried; a block that stays busy puts the\n"
+          "others back online and cancels: exit 1), then REMOVAL.  A virtio-mem device is\n"
+          "resized from the host, not here.\n" },
         { "sim", ctl_sim, "sim cpu add [N] | sim memory add SIZE | sim run SCENARIO",
           "Drive a 'dhpd --platform sim' (root or the dhpd group).\n"
           "  cpu add [N]           hot-add N processors (default 1), one after another;\n"

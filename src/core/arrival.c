@@ -61,6 +61,34 @@ DHP_EXPORT bool dhp_device_event_is_existing(const dhp_device_event *e) {
         return e->existing;
 }
 
+DHP_EXPORT bool dhp_device_event_is_surprise(const dhp_device_event *e) {
+        return e->surprise;
+}
+
+DHP_EXPORT int dhp_device_event_veto(const dhp_device_event *e, int error) {
+        if (!e || e->event != DHP_EVENT_QUERY_REMOVE || !e->status || error >= 0)
+                return -EINVAL;
+        /* The first veto wins, as in ADD_START (doc/model.md R4, R34). */
+        if (*e->status != 0)
+                return -EALREADY;
+        *e->status = error;
+        return 0;
+}
+
+DHP_EXPORT int dhp_device_event_get_status(const dhp_device_event *e) {
+        return e && e->status ? *e->status : 0;
+}
+
+const char *arrival_event_name(dhp_event ev) {
+        switch (ev) {
+        case DHP_EVENT_ARRIVAL: return "ARRIVAL";
+        case DHP_EVENT_REMOVAL: return "REMOVAL";
+        case DHP_EVENT_QUERY_REMOVE: return "QUERY_REMOVE";
+        case DHP_EVENT_REMOVE_CANCEL: return "REMOVE_CANCEL";
+        }
+        return "?";
+}
+
 DHP_EXPORT dhp_arrival_reg *dhp_device_event_get_reg(const dhp_device_event *e) {
         return e ? e->reg : NULL;
 }
@@ -83,9 +111,10 @@ static void deliver(struct engine *e, struct dhp_arrival_reg *ar, const struct d
         if (monitored) {
                 struct dhp_record rec = {
                         .method = "async",
-                        .event = ev->event == DHP_EVENT_ARRIVAL ? "ARRIVAL" : "REMOVAL",
+                        .event = arrival_event_name(ev->event),
                         .cls = ev->cls == DHP_CLASS_PROCESSOR ? "processor" : "memory",
                         .fields = REC_HAS_CLIENT | REC_HAS_DURATION | (ev->existing ? REC_EXISTING : 0) |
+                                  (ev->surprise ? REC_SURPRISE : 0) |
                                   (ev->cls == DHP_CLASS_PROCESSOR ? REC_HAS_PROCESSOR : REC_HAS_MEMORY),
                         .processor = ev->index,
                         .number = engine_cpu_number(ev->index),
@@ -188,9 +217,7 @@ static void event_processor(struct dhp_device_event *ev, uint32_t index, dhp_eve
 
 static void event_memory(struct engine *e, struct dhp_device_event *ev, const struct mem_device *d,
                          dhp_event event, bool existing) {
-        *ev = (struct dhp_device_event){ .cls = DHP_CLASS_MEMORY, .event = event, .existing = existing };
-        engine_mem_device_range(e, d, &ev->base, &ev->size);
-        snprintf(ev->name, sizeof(ev->name), "memory@0x%llx", (unsigned long long)ev->base);
+        engine_mem_event(e, ev, d, event, existing);
 }
 
 static int queue_broadcast(struct engine *e, const struct dhp_device_event *ev) {
@@ -203,6 +230,10 @@ static int queue_broadcast(struct engine *e, const struct dhp_device_event *ev) 
         pthread_mutex_unlock(&e->lock);
         engine_queue(e, &it->base);
         return 0;
+}
+
+int arrival_queue_event(struct engine *e, const struct dhp_device_event *ev) {
+        return queue_broadcast(e, ev);
 }
 
 int arrival_queue_processor(struct engine *e, uint32_t index, dhp_event event) {
@@ -295,7 +326,8 @@ int arrival_register(struct engine *e, const char *name, dhp_class cls, uint32_t
         int r = 0;
 
         if (!e || !cb || !ret || (cls != DHP_CLASS_PROCESSOR && cls != DHP_CLASS_MEMORY) ||
-            (flags & ~(uint32_t)DHP_ARRIVAL_INCLUDE_EXISTING))
+            (flags & ~(uint32_t)(DHP_ARRIVAL_INCLUDE_EXISTING | DHP_ARRIVAL_QUERY_REMOVE)) ||
+            (cls != DHP_CLASS_MEMORY && (flags & DHP_ARRIVAL_QUERY_REMOVE)))
                 return -EINVAL;
         if (name && strlen(name) >= ENGINE_NAME_MAX)
                 return -EINVAL;
@@ -334,10 +366,11 @@ struct engine *arrival_reg_engine(const dhp_arrival_reg *ar) {
         return ar->base.engine;
 }
 
-int peer_inject_arrival(struct engine *e, dhp_arrival_reg *ar, dhp_class cls, dhp_event event, bool existing,
+int peer_inject_arrival(struct engine *e, dhp_arrival_reg *ar, dhp_class cls, dhp_event event, uint32_t flags,
                         uint32_t index, uint64_t base, uint64_t size, const char *name) {
-        struct dhp_device_event ev = { .cls = cls, .event = event, .existing = existing, .index = index,
-                                       .base = base, .size = size };
+        struct dhp_device_event ev = { .cls = cls, .event = event, .existing = flags & PEER_EVENT_EXISTING,
+                                       .surprise = flags & PEER_EVENT_SURPRISE, .index = index, .base = base,
+                                       .size = size };
         struct arrival_item *it;
 
         snprintf(ev.name, sizeof(ev.name), "%s", name ? name : "");
@@ -350,4 +383,23 @@ int peer_inject_arrival(struct engine *e, dhp_arrival_reg *ar, dhp_class cls, dh
         pthread_mutex_unlock(&e->lock);
         engine_queue(e, &it->base);
         return 0;
+}
+
+int peer_query_arrival(struct engine *e, dhp_arrival_reg *ar, dhp_event event, int status, uint64_t base,
+                       uint64_t size, const char *name) {
+        struct dhp_device_event ev = { .cls = DHP_CLASS_MEMORY, .event = event, .base = base, .size = size,
+                                       .reg = ar };
+        int st = event == DHP_EVENT_QUERY_REMOVE ? 0 : status;
+
+        if (!e || !ar || (event != DHP_EVENT_QUERY_REMOVE && event != DHP_EVENT_REMOVE_CANCEL))
+                return -EINVAL;
+        snprintf(ev.name, sizeof(ev.name), "%s", name ? name : "");
+        ev.status = &st;
+        /* Synchronous, on the calling thread (D34), like a phase of section 1;
+         * the record is the peer's. */
+        if (reg_call_begin(&ar->base)) {
+                ar->cb(ar->base.userdata, &ev);
+                reg_call_end(&ar->base);
+        }
+        return event == DHP_EVENT_QUERY_REMOVE ? st : 0;
 }

@@ -46,10 +46,18 @@ struct mem_block {
 struct mem_device {
         uint64_t id;
         uint64_t first_block;
-        uint64_t nblocks;
+        uint64_t nblocks;        /* its range; a virtio-mem device's region */
+        uint64_t present_blocks; /* blocks that belong to it now (plugged) */
         uint64_t online_blocks;
         bool arrived; /* every block online and arrival queued */
         bool removed;
+        bool virtio;  /* resized step by step (engine_mem_vdev_*) */
+        int node;
+        char name[ENGINE_NAME_MAX];
+        /* The step in progress: blocks onlined (virtio-mem) or removed
+         * since the last ARRIVAL or REMOVAL, and the lowest of them. */
+        uint64_t in_blocks, in_first;
+        uint64_t out_blocks, out_first;
 };
 
 /* A registration of either method.  Refcounted: the list holds one
@@ -88,6 +96,7 @@ struct dhp_arrival_reg {
  * dhp_proc_change. */
 struct dhp_proc_change {
         dhp_proc_change_state state;
+        bool surprise; /* REMOVE_COMPLETE of a removal the platform did */
         uint32_t index;
         dhp_proc_number number;
         int *status; /* shared by every callback of the add */
@@ -98,6 +107,8 @@ struct dhp_device_event {
         dhp_class cls;
         dhp_event event;
         bool existing;
+        bool surprise;
+        int *status; /* QUERY_REMOVE: shared by the queried callbacks */
         uint32_t index; /* processor */
         uint64_t base, size; /* memory */
         char name[ENGINE_NAME_MAX];
@@ -188,6 +199,8 @@ struct engine_modules {
         /* Queue a device's arrival (arrival.c). */
         int (*arrival_cpu)(struct engine *e, uint32_t index, dhp_event ev);
         int (*arrival_mem)(struct engine *e, const struct mem_device *d, dhp_event ev);
+        /* Queue one event made by the engine (a resize or removal step). */
+        int (*arrival_event)(struct engine *e, const struct dhp_device_event *ev);
         /* Number a record and hand it to the monitors (record.c). */
         void (*record)(struct engine *e, struct dhp_record *r);
         /* The modules' state of one engine (memcond.c): made at engine_new,
@@ -241,6 +254,10 @@ void reg_kill(struct reg *r);
 void reg_init(struct engine *e, struct reg *r, const char *name, uint32_t flags, void *userdata);
 
 /* procnotify.c */
+/* The phases a callback may veto: ADD_START and REMOVE_QUERY. */
+static inline bool procnotify_state_vetoable(dhp_proc_change_state s) {
+        return s == DHP_PROC_ADD_START || s == DHP_PROC_REMOVE_QUERY;
+}
 int procnotify_run(struct engine *e, uint32_t index, bool late, int *ret_status, bool *ret_admitted);
 /* The registrations in order, each with a reference (peer.c drives the
  * phases over one). */
@@ -255,6 +272,9 @@ void procnotify_phase(struct engine *e, struct dhp_proc_reg **v, size_t n, dhp_p
                       uint32_t index, int *status, bool late, const bool *part, bool *got, uint64_t *sent_at);
 
 /* arrival.c */
+const char *arrival_event_name(dhp_event ev);
+/* Queue one event to every registration of its class (a removal step). */
+int arrival_queue_event(struct engine *e, const struct dhp_device_event *ev);
 int arrival_queue_processor(struct engine *e, uint32_t index, dhp_event ev);
 int arrival_queue_memory(struct engine *e, const struct mem_device *d, dhp_event ev);
 
@@ -297,3 +317,13 @@ static inline bool engine_cpu_existing_locked(const struct engine *e, uint32_t i
         return e->cpus[index].state == DHP_PROC_ADMITTED && !e->cpus[index].completing;
 }
 void engine_mem_device_range(struct engine *e, const struct mem_device *d, uint64_t *ret_base, uint64_t *ret_size);
+/* The event of memory device d as a whole (its name, base, present size);
+ * lock held. */
+void engine_mem_event(struct engine *e, struct dhp_device_event *ev, const struct mem_device *d, dhp_event event,
+                      bool existing);
+void engine_record_txn(struct engine *e, const char *event, uint32_t processor, int status, bool late);
+void engine_record_block(struct engine *e, const char *event, uint64_t block, int status);
+/* Mark one block online or offline: 1 when its device arrived (or, for a
+ * virtio-mem device, a step completed) with it, 2 when unchanged, 0, or
+ * -ENOENT. */
+int engine_block_set_online(struct engine *e, uint64_t block, bool online);

@@ -228,7 +228,7 @@ void engine_run_hooks(struct engine *e, enum engine_hook_kind kind, uint64_t arg
 
 /* ---- the transaction steps in the stream ------------------------------ */
 
-static void record_txn(struct engine *e, const char *event, uint32_t processor, int status, bool late) {
+void engine_record_txn(struct engine *e, const char *event, uint32_t processor, int status, bool late) {
         struct dhp_record r = {
                 .method = "txn",
                 .event = event,
@@ -241,7 +241,7 @@ static void record_txn(struct engine *e, const char *event, uint32_t processor, 
         e->mod->record(e, &r);
 }
 
-static void record_block(struct engine *e, const char *event, uint64_t block, int status) {
+void engine_record_block(struct engine *e, const char *event, uint64_t block, int status) {
         struct dhp_record r = {
                 .method = "txn",
                 .event = event,
@@ -337,13 +337,13 @@ int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret
         if (!late && st == DHP_PROC_PRESENT) {
                 r = e->ops->cpu_start(e->platform, index);
                 if (r < 0) {
-                        record_txn(e, "START_FAILED", index, r, late);
+                        engine_record_txn(e, "START_FAILED", index, r, late);
                         log_debug(&e->logger, "cpu%u: start failed: %s", index, strerror(-r));
                         goto out;
                 }
         }
         engine_cpu_set_state(e, index, DHP_PROC_STARTED);
-        record_txn(e, "STARTED", index, 0, late);
+        engine_record_txn(e, "STARTED", index, 0, late);
 
         r = e->mod->sync_run(e, index, late, &status, &admitted);
         if (r < 0)
@@ -392,14 +392,14 @@ int engine_cpu_admit(struct engine *e, uint32_t index, bool late) {
         int r = e->ops->cpu_admit ? e->ops->cpu_admit(e->platform, index) : 0;
 
         if (r < 0) {
-                record_txn(e, "ADMIT_FAILED", index, r, late);
+                engine_record_txn(e, "ADMIT_FAILED", index, r, late);
                 return r;
         }
         /* Admitted, not yet existing: ADD_COMPLETE runs next (R12). */
         pthread_mutex_lock(&e->lock);
         e->cpus[index] = (struct cpu){ .state = DHP_PROC_ADMITTED, .completing = true };
         pthread_mutex_unlock(&e->lock);
-        record_txn(e, "ADMITTED", index, 0, late);
+        engine_record_txn(e, "ADMITTED", index, 0, late);
         return 0;
 }
 
@@ -414,7 +414,7 @@ void engine_cpu_reject(struct engine *e, uint32_t index, int status, bool late) 
         } else {
                 engine_cpu_set_state(e, index, r > 0 ? DHP_PROC_STARTED : DHP_PROC_PRESENT);
         }
-        record_txn(e, "REJECTED", index, status, late);
+        engine_record_txn(e, "REJECTED", index, status, late);
 }
 
 /* ---- memory ------------------------------------------------------------ */
@@ -461,7 +461,7 @@ static int blocks_grow_locked(struct engine *e, uint64_t end) {
 
 void engine_mem_device_range(struct engine *e, const struct mem_device *d, uint64_t *ret_base, uint64_t *ret_size) {
         *ret_base = d->first_block * e->block_size;
-        *ret_size = d->nblocks * e->block_size;
+        *ret_size = d->present_blocks * e->block_size;
 }
 
 int engine_mem_device_add(struct engine *e, uint64_t first_block, uint64_t nblocks, bool online,
@@ -496,7 +496,10 @@ int engine_mem_device_add(struct engine *e, uint64_t first_block, uint64_t nbloc
         if (first_block + nblocks > e->mem_end_block)
                 e->mem_end_block = first_block + nblocks;
         e->devices[id] = (struct mem_device){ .id = id, .first_block = first_block, .nblocks = nblocks,
-                                              .online_blocks = online ? nblocks : 0, .arrived = online };
+                                              .present_blocks = nblocks, .online_blocks = online ? nblocks : 0,
+                                              .arrived = online, .node = -1 };
+        snprintf(e->devices[id].name, sizeof(e->devices[id].name), "memory@0x%llx",
+                 (unsigned long long)(first_block * e->block_size));
         for (uint64_t b = first_block; b < first_block + nblocks; b++)
                 e->blocks[b] = (struct mem_block){ .device = id + 1, .online = online };
         if (ret_id)
@@ -506,10 +509,18 @@ out:
         return r;
 }
 
-/* Mark one block; when its device becomes complete, queue the arrival.
- * Returns 1 when the device arrived with this block. */
-static int block_set_online(struct engine *e, uint64_t block, bool online) {
-        struct mem_device dev;
+void engine_mem_event(struct engine *e, struct dhp_device_event *ev, const struct mem_device *d, dhp_event event,
+                      bool existing) {
+        *ev = (struct dhp_device_event){ .cls = DHP_CLASS_MEMORY, .event = event, .existing = existing };
+        engine_mem_device_range(e, d, &ev->base, &ev->size);
+        snprintf(ev->name, sizeof(ev->name), "%s", d->name);
+}
+
+/* Mark one block; when its device becomes complete, queue the arrival
+ * (for a virtio-mem device: the step's).  Returns 1 when the device arrived
+ * with this block. */
+int engine_block_set_online(struct engine *e, uint64_t block, bool online) {
+        struct dhp_device_event ev;
         struct mem_device *d;
         bool arrived = false;
 
@@ -531,25 +542,34 @@ static int block_set_online(struct engine *e, uint64_t block, bool online) {
                 d->online_blocks++;
         else
                 d->online_blocks--;
-        if (online && !d->arrived && d->online_blocks == d->nblocks) {
+        if (online && d->virtio) {
+                /* doc/model.md R40: the step's ARRIVAL comes at
+                 * engine_mem_settle(), once per resize step. */
+                if (!d->in_blocks || block < d->in_first)
+                        d->in_first = block;
+                d->in_blocks++;
+        } else if (online && !d->arrived && d->online_blocks == d->present_blocks) {
+                /* Also a device removed by dhp whose blocks someone onlined
+                 * again: it arrives again. */
                 d->arrived = true;
+                d->removed = false;
                 arrived = true;
+                engine_mem_event(e, &ev, d, DHP_EVENT_ARRIVAL, false);
         }
-        dev = *d;
         pthread_mutex_unlock(&e->lock);
         if (arrived)
-                e->mod->arrival_mem(e, &dev, DHP_EVENT_ARRIVAL);
+                e->mod->arrival_event(e, &ev);
         return arrived;
 }
 
 int engine_mem_block_set_online(struct engine *e, uint64_t block, bool online) {
-        int r = block_set_online(e, block, online);
+        int r = engine_block_set_online(e, block, online);
 
         if (r < 0)
                 return r;
         if (r == 2)
                 return 0;
-        record_block(e, online ? "ONLINE" : "OFFLINE", block, 0);
+        engine_record_block(e, online ? "ONLINE" : "OFFLINE", block, 0);
         engine_run_hooks(e, ENGINE_HOOK_MEM_CHANGED, block);
         return 0;
 }
@@ -572,26 +592,27 @@ int engine_mem_hotadd(struct engine *e, uint64_t device_id) {
         pthread_mutex_unlock(&e->lock);
 
         for (uint64_t b = d.first_block; b < d.first_block + d.nblocks; b++) {
-                bool online;
+                bool skip;
 
+                /* Blocks of the device only: a virtio-mem region has holes. */
                 pthread_mutex_lock(&e->lock);
-                online = e->blocks[b].online;
+                skip = e->blocks[b].device != device_id + 1 || e->blocks[b].online;
                 pthread_mutex_unlock(&e->lock);
-                if (online)
+                if (skip)
                         continue;
                 r = e->ops->mem_block_online(e->platform, b);
                 if (r < 0) {
                         /* Reported, never dropped: the block stays offline,
                          * the device does not arrive, the caller learns it. */
-                        record_block(e, "ONLINE_FAILED", b, r);
+                        engine_record_block(e, "ONLINE_FAILED", b, r);
                         log_debug(&e->logger, "memory block %llu: online failed: %s", (unsigned long long)b,
                                   strerror(-r));
                         if (!first_error)
                                 first_error = r;
                         continue;
                 }
-                record_block(e, "ONLINE", b, 0);
-                block_set_online(e, b, true);
+                engine_record_block(e, "ONLINE", b, 0);
+                engine_block_set_online(e, b, true);
                 changed = true;
         }
         if (changed)
@@ -616,20 +637,27 @@ int engine_mem_block_get(struct engine *e, uint64_t block, uint64_t *ret_device,
         return r;
 }
 
+/* What engine_mem_info says of device d; lock held. */
+static void mem_info_locked(struct engine *e, const struct mem_device *d, struct engine_mem_info *ret) {
+        engine_mem_device_range(e, d, &ret->base, &ret->size);
+        ret->nblocks = d->present_blocks;
+        ret->online_blocks = d->online_blocks;
+        ret->arrived = d->arrived;
+        ret->removed = d->removed;
+        ret->span_blocks = d->nblocks;
+        ret->virtio = d->virtio;
+        ret->node = d->node;
+        snprintf(ret->name, sizeof(ret->name), "%s", d->name);
+}
+
 int engine_mem_device_info(struct engine *e, uint64_t id, struct engine_mem_info *ret) {
         int r = 0;
 
         pthread_mutex_lock(&e->lock);
         if (id >= e->ndevices)
                 r = -ENOENT;
-        else {
-                const struct mem_device *d = &e->devices[id];
-                engine_mem_device_range(e, d, &ret->base, &ret->size);
-                ret->nblocks = d->nblocks;
-                ret->online_blocks = d->online_blocks;
-                ret->arrived = d->arrived;
-                ret->removed = d->removed;
-        }
+        else
+                mem_info_locked(e, &e->devices[id], ret);
         pthread_mutex_unlock(&e->lock);
         return r;
 }
@@ -644,16 +672,16 @@ int engine_mem_device_blocks(struct engine *e, uint64_t id, struct engine_mem_in
                 return -ENOENT;
         }
         d = &e->devices[id];
-        engine_mem_device_range(e, d, &ret->base, &ret->size);
-        ret->nblocks = d->nblocks;
-        ret->online_blocks = d->online_blocks;
-        ret->arrived = d->arrived;
-        ret->removed = d->removed;
-        for (uint64_t k = 0; k < d->nblocks && k < cap; k++) {
-                const struct mem_block *b = &e->blocks[d->first_block + k];
-                blocks[k] = (struct engine_block_info){ .index = d->first_block + k, .online = b->online,
-                                                        .zone = b->online ? (dhp_memory_zone)b->zone
-                                                                          : DHP_MEMORY_ZONE_UNKNOWN };
+        mem_info_locked(e, d, ret);
+        /* The blocks it holds: all of its range for a DIMM, the plugged
+         * ones of a virtio-mem region. */
+        for (uint64_t b = d->first_block, k = 0; b < d->first_block + d->nblocks && k < cap; b++) {
+                const struct mem_block *mb = &e->blocks[b];
+                if (mb->device != id + 1)
+                        continue;
+                blocks[k++] = (struct engine_block_info){ .index = b, .online = mb->online,
+                                                          .zone = mb->online ? (dhp_memory_zone)mb->zone
+                                                                             : DHP_MEMORY_ZONE_UNKNOWN };
         }
         pthread_mutex_unlock(&e->lock);
         return 0;

@@ -45,6 +45,18 @@ struct platform_ops {
         void (*cpu_txn_begin)(void *platform, uint32_t index, bool late);
         /* Online one memory block; `index` is the block's index. */
         int (*mem_block_online)(void *platform, uint64_t index);
+        /* Removal (doc/model.md, "Removal").  Each may be NULL: the removal
+         * it serves then fails with -EOPNOTSUPP (offline) or skips the step
+         * (unadmit).  Take an admitted processor out of what the platform
+         * manages (Linux: narrow the managed cpusets, move client threads
+         * off it); undone by cpu_admit. */
+        int (*cpu_unadmit)(void *platform, uint32_t index);
+        /* Take a processor offline for good (Linux: write 0 to its online
+         * file).  -ENODEV: it is gone already (a surprise removal raced). */
+        int (*cpu_offline)(void *platform, uint32_t index);
+        /* Offline one memory block, with the platform's own bounded retries
+         * on EBUSY; the error of the last try. */
+        int (*mem_block_offline)(void *platform, uint64_t index);
         /* Read the memory levels now, for the memory condition events.  May
          * be NULL: the platform then pushes every change with
          * engine_mem_levels_update().  Called on any thread, with no engine
@@ -117,6 +129,32 @@ int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret
  */
 int engine_cpu_present(struct engine *e, uint32_t index, uint32_t flags, int *ret_status);
 
+/* ---- removal (core/removal.c; doc/model.md "Removal", R32-R41) -------- */
+
+enum engine_remove_flags {
+        /* The platform already took it away (the kernel on an ACPI eject,
+         * the virtio-mem driver, another agent): no query, no offline step;
+         * the REMOVAL is flagged surprise. */
+        ENGINE_REMOVE_SURPRISE = 1u << 0,
+        /* The processor left its slot too (an eject): ABSENT, not PRESENT. */
+        ENGINE_REMOVE_GONE = 1u << 1,
+};
+
+/*
+ * engine_cpu_remove - the processor removal.  Orderly: REMOVE_QUERY to the
+ * synchronous registrations that opted in (DHP_PROC_QUERY_REMOVE); a veto
+ * sends REMOVE_CANCEL to each of them and stops; else cpu_unadmit,
+ * cpu_offline, REMOVE_COMPLETE to the same ones, REMOVAL queued to every
+ * processor arrival registration.  An offline that fails re-admits the
+ * processor and cancels as a veto does.  ENGINE_REMOVE_SURPRISE: the
+ * processor is already offline: cpu_unadmit, REMOVE_COMPLETE (no query),
+ * REMOVAL flagged surprise.  Returns 0 when removed, 1 when vetoed or the
+ * offline failed (ret_status: why), -ENODEV when the processor is not
+ * admitted (nothing to remove; with SURPRISE the model still follows:
+ * PRESENT, or ABSENT with GONE), -EDEADLK from a synchronous callback.
+ */
+int engine_cpu_remove(struct engine *e, uint32_t index, uint32_t flags, int *ret_status);
+
 /* Memory. */
 int engine_mem_set_block_size(struct engine *e, uint64_t bytes);
 uint64_t engine_mem_block_size(struct engine *e);
@@ -139,6 +177,49 @@ int engine_mem_hotadd(struct engine *e, uint64_t device_id);
 /* A block went online or offline without the engine onlining it (another
  * agent, or enumeration); arrival is queued when the device completes. */
 int engine_mem_block_set_online(struct engine *e, uint64_t block, bool online);
+/*
+ * engine_mem_remove - the memory removal of a device that arrived.
+ * Orderly: QUERY_REMOVE to the memory arrival registrations that opted in
+ * (DHP_ARRIVAL_QUERY_REMOVE), on the calling thread; a veto sends
+ * REMOVE_CANCEL to each queried one and stops.  Then every online block is
+ * offlined (mem_block_offline, which retries EBUSY); if one cannot be, the
+ * blocks offlined so far are onlined again and the queried registrations
+ * get REMOVE_CANCEL.  Else the device is gone: REMOVAL to every memory
+ * arrival registration, then the memory conditions.  Returns 0, 1 (vetoed
+ * or a block refused; ret_status: why), -ENOENT (no such device, or not
+ * arrived), -EDEADLK.
+ */
+int engine_mem_remove(struct engine *e, uint64_t device_id, int *ret_status);
+/* The device named `name` ("memory@0x...", "virtio-mem:virtio2"); -ENOENT. */
+int engine_mem_device_find(struct engine *e, const char *name, uint64_t *ret_id);
+/*
+ * engine_mem_block_remove - the platform removed a block (the kernel's
+ * `remove` uevent): it leaves its device.  The REMOVAL comes at
+ * engine_mem_settle(), once per step.
+ */
+int engine_mem_block_remove(struct engine *e, uint64_t block);
+/*
+ * engine_mem_settle - the end of a step of device `id`: blocks removed
+ * since the last step give one REMOVAL (surprise: the platform did it) with
+ * the size that went; a DIMM whose every block is gone is removed.  For a
+ * virtio-mem device, blocks onlined since the last step give one ARRIVAL
+ * with the size that came, once every plugged block is online.  Returns
+ * how many events were queued (0-2), or -ENOENT.
+ */
+int engine_mem_settle(struct engine *e, uint64_t id);
+/*
+ * engine_mem_vdev_add - a virtio-mem device (`name`, e.g.
+ * "virtio-mem:virtio2", NUMA `node`) managing the region of `span` blocks
+ * from `first_block`, with no block plugged yet.  Blocks plugged later join
+ * with engine_mem_vdev_plug() and are onlined by engine_mem_hotadd(); the
+ * platform ends each resize step with engine_mem_settle().
+ */
+int engine_mem_vdev_add(struct engine *e, const char *name, int node, uint64_t first_block, uint64_t span,
+                        uint64_t *ret_id);
+/* Block `block` of the region of virtio-mem device `id` was plugged
+ * (present, offline unless `online`).  -ERANGE outside the region, -EEXIST
+ * when plugged. */
+int engine_mem_vdev_plug(struct engine *e, uint64_t id, uint64_t block, bool online);
 /* What the model knows of a block: its device and whether it is online.
  * -ENOENT for a block no device holds. */
 int engine_mem_block_get(struct engine *e, uint64_t block, uint64_t *ret_device, bool *ret_online);
@@ -154,9 +235,13 @@ uint64_t engine_mem_end(struct engine *e);
 
 /* One memory device as the model knows it; -ENOENT past the last. */
 struct engine_mem_info {
-        uint64_t base, size;
-        uint64_t nblocks, online_blocks;
+        uint64_t base, size; /* the region for a virtio-mem device */
+        uint64_t nblocks, online_blocks; /* present (plugged) blocks */
+        uint64_t span_blocks;            /* its range (a virtio-mem region) */
         bool arrived, removed;
+        bool virtio;
+        int node;           /* -1: unknown */
+        char name[64];
 };
 int engine_mem_device_info(struct engine *e, uint64_t id, struct engine_mem_info *ret);
 
@@ -220,6 +305,7 @@ void engine_queue(struct engine *e, struct engine_item *it);
 enum engine_hook_kind {
         ENGINE_HOOK_CPU_ADMITTED = 1, /* after ADD_COMPLETE and the arrival was queued */
         ENGINE_HOOK_MEM_CHANGED = 2,  /* after blocks went online or offline */
+        ENGINE_HOOK_CPU_REMOVED = 3,  /* after the REMOVAL was queued */
 };
 typedef void (*engine_hook_fn)(struct engine *e, enum engine_hook_kind kind, uint64_t arg, void *userdata);
 int engine_hook_add(struct engine *e, engine_hook_fn fn, void *userdata);

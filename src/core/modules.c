@@ -20,6 +20,7 @@ const struct engine_modules engine_modules = {
         .sync_run = procnotify_run,
         .arrival_cpu = arrival_queue_processor,
         .arrival_mem = arrival_queue_memory,
+        .arrival_event = arrival_queue_event,
         .record = record_emit,
         .attach = modules_attach,
         .detach = modules_detach,

@@ -67,6 +67,17 @@ struct peer_phases;
 int peer_phases_start(struct engine *e, uint32_t index, struct peer_phases **ret, int *ret_status,
                       unsigned *ret_calls);
 void peer_phases_end(struct peer_phases *p, dhp_proc_change_state state, int status);
+/* The same for a removal: REMOVE_QUERY now to the registrations that opted
+ * in (DHP_PROC_QUERY_REMOVE); peer_phases_end() with REMOVE_COMPLETE (status
+ * 0, or -ENODEV for a surprise) or REMOVE_CANCEL later. */
+int peer_phases_query(struct engine *e, uint32_t index, struct peer_phases **ret, int *ret_status,
+                      unsigned *ret_calls);
+/* A surprise removal: REMOVE_COMPLETE (status -ENODEV) alone to the
+ * registrations that opted in. */
+int peer_phase_surprise(struct engine *e, uint32_t index);
+/* A participant takes part in removals from now on (its process has a
+ * registration that opted in). */
+void peer_set_query_remove(dhp_proc_reg *reg);
 
 /* ---- state made by a peer, injected (a mirror) ------------------------- */
 
@@ -78,8 +89,18 @@ void peer_inject_record(struct engine *e, const dhp_record *r);
 void peer_set_records_only(struct engine *e, bool only);
 /* Queue one arrival or removal for one registration, decided elsewhere
  * (arrival.c). */
-int peer_inject_arrival(struct engine *e, dhp_arrival_reg *reg, dhp_class cls, dhp_event event, bool existing,
+enum {
+        PEER_EVENT_EXISTING = 1u << 0, /* == true: the flags were once a bool */
+        PEER_EVENT_SURPRISE = 1u << 1,
+};
+int peer_inject_arrival(struct engine *e, dhp_arrival_reg *reg, dhp_class cls, dhp_event event, uint32_t flags,
                         uint32_t index, uint64_t base, uint64_t size, const char *name);
+/* Run a memory removal's QUERY_REMOVE or REMOVE_CANCEL (`status`: its
+ * reason) on registration `reg`, decided elsewhere, synchronously on the
+ * calling thread.  Returns the callback's veto (QUERY_REMOVE) or 0; -EINVAL
+ * (arrival.c). */
+int peer_query_arrival(struct engine *e, dhp_arrival_reg *reg, dhp_event event, int status, uint64_t base,
+                       uint64_t size, const char *name);
 /* Make a memory condition event set or clear as told, waking the waiters
  * and telling the listeners as a transition would, without a record (the
  * stream is the peer's).  Setting an event already set does nothing

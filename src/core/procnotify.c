@@ -28,12 +28,17 @@ DHP_EXPORT int dhp_proc_change_get_status(const dhp_proc_change *c) {
         return *c->status;
 }
 
+DHP_EXPORT bool dhp_proc_change_is_surprise(const dhp_proc_change *c) {
+        /* core/removal.c: a surprise REMOVE_COMPLETE carries -ENODEV. */
+        return c->state == DHP_PROC_REMOVE_COMPLETE && *c->status == -ENODEV;
+}
+
 DHP_EXPORT dhp_proc_reg *dhp_proc_change_get_reg(const dhp_proc_change *c) {
         return c ? c->reg : NULL;
 }
 
 DHP_EXPORT int dhp_proc_change_veto(const dhp_proc_change *c, int error) {
-        if (!c || c->state != DHP_PROC_ADD_START || error >= 0)
+        if (!c || !procnotify_state_vetoable(c->state) || error >= 0)
                 return -EINVAL;
         /* The first veto wins; never overwrite another callback's error. */
         if (*c->status != 0)
@@ -47,6 +52,9 @@ static const char *change_state_name(dhp_proc_change_state s) {
         case DHP_PROC_ADD_START: return "ADD_START";
         case DHP_PROC_ADD_COMPLETE: return "ADD_COMPLETE";
         case DHP_PROC_ADD_FAILURE: return "ADD_FAILURE";
+        case DHP_PROC_REMOVE_QUERY: return "REMOVE_QUERY";
+        case DHP_PROC_REMOVE_COMPLETE: return "REMOVE_COMPLETE";
+        case DHP_PROC_REMOVE_CANCEL: return "REMOVE_CANCEL";
         }
         return "?";
 }
@@ -71,7 +79,8 @@ static __attribute__((noinline)) void call_recorded(struct engine *e, struct dhp
                 .cls = "processor",
                 .fields = REC_HAS_PROCESSOR | REC_HAS_STATUS | REC_HAS_DURATION | REC_HAS_CLIENT | (late ? REC_LATE : 0) |
                           (existing ? REC_EXISTING : 0) |
-                          (state == DHP_PROC_ADD_START && before == 0 && *status != 0 ? REC_VETO : 0),
+                          (procnotify_state_vetoable(state) && before == 0 && *status != 0 ? REC_VETO : 0) |
+                          (dhp_proc_change_is_surprise(&c) ? REC_SURPRISE : 0),
                 .processor = index,
                 .number = c.number,
                 .status = *status,
@@ -207,7 +216,7 @@ void procnotify_phase(struct engine *e, struct dhp_proc_reg **v, size_t n, dhp_p
                         continue;
                 r = pr->peer->wait(pr->base.userdata, txn, deadline, &answer, &answered_at);
                 if (r == -ETIMEDOUT) {
-                        if (state == DHP_PROC_ADD_START && late_veto && *status == 0) {
+                        if (procnotify_state_vetoable(state) && late_veto && *status == 0) {
                                 *status = -ETIMEDOUT;
                                 vetoed = true;
                         }
@@ -217,11 +226,11 @@ void procnotify_phase(struct engine *e, struct dhp_proc_reg **v, size_t n, dhp_p
                         got[i] = false;
                         peer_record(e, pr, state, index, r, late, false, false, time_now_ns() - sent_at[i]);
                 } else {
-                        if (state == DHP_PROC_ADD_START && answer < 0 && *status == 0) {
+                        if (procnotify_state_vetoable(state) && answer < 0 && *status == 0) {
                                 *status = answer;
                                 vetoed = true;
                         }
-                        peer_record(e, pr, state, index, state == DHP_PROC_ADD_START ? (answer < 0 ? answer : *status)
+                        peer_record(e, pr, state, index, procnotify_state_vetoable(state) ? (answer < 0 ? answer : *status)
                                                                                        : *status,
                                       late, vetoed, false, answered_at > sent_at[i] ? answered_at - sent_at[i] : 0);
                 }
@@ -307,7 +316,7 @@ int procnotify_register(struct engine *e, const char *name, uint32_t flags, dhp_
         struct dhp_proc_reg *pr;
         int r;
 
-        if (!e || !cb || !ret || (flags & ~(uint32_t)DHP_PROC_ADD_EXISTING))
+        if (!e || !cb || !ret || (flags & ~(uint32_t)(DHP_PROC_ADD_EXISTING | DHP_PROC_QUERY_REMOVE)))
                 return -EINVAL;
         if (name && strlen(name) >= ENGINE_NAME_MAX)
                 return -EINVAL;
@@ -375,10 +384,35 @@ struct peer_phases {
         bool *started;
 };
 
-int peer_phases_start(struct engine *e, uint32_t index, struct peer_phases **ret, int *ret_status,
-                      unsigned *ret_calls) {
+/* The registrations that opted in to removal, as procnotify_phase's part
+ * (core/removal.c for the engine's side). */
+static bool *removal_part(struct engine *e, struct dhp_proc_reg **v, size_t n) {
+        bool *part = calloc(n ? n : 1, sizeof(*part));
+
+        if (!part)
+                return NULL;
+        pthread_mutex_lock(&e->lock);
+        for (size_t i = 0; i < n; i++)
+                part[i] = v[i]->base.flags & DHP_PROC_QUERY_REMOVE;
+        pthread_mutex_unlock(&e->lock);
+        return part;
+}
+
+void peer_set_query_remove(dhp_proc_reg *pr) {
+        struct engine *e = pr->base.engine;
+
+        pthread_mutex_lock(&e->lock);
+        pr->base.flags |= DHP_PROC_QUERY_REMOVE;
+        pthread_mutex_unlock(&e->lock);
+}
+
+/* The first phase driven by a peer: ADD_START to every registration, or
+ * REMOVE_QUERY to those that opted in. */
+static int phases_start(struct engine *e, uint32_t index, dhp_proc_change_state state, struct peer_phases **ret,
+                        int *ret_status, unsigned *ret_calls) {
         struct peer_phases *s;
         uint64_t *sent_at;
+        bool *part;
         unsigned calls = 0;
         int r;
 
@@ -394,15 +428,18 @@ int peer_phases_start(struct engine *e, uint32_t index, struct peer_phases **ret
         }
         s->started = calloc(s->n ? s->n : 1, sizeof(*s->started));
         sent_at = calloc(s->n ? s->n : 1, sizeof(*sent_at));
-        if (!s->started || !sent_at) {
+        part = state == DHP_PROC_REMOVE_QUERY ? removal_part(e, s->v, s->n) : NULL;
+        if (!s->started || !sent_at || (state == DHP_PROC_REMOVE_QUERY && !part)) {
                 free(sent_at);
+                free(part);
                 peer_phases_end(s, DHP_PROC_ADD_FAILURE, -ENOMEM);
                 return -ENOMEM;
         }
         engine_txn_lock(e);
-        procnotify_phase(e, s->v, s->n, DHP_PROC_ADD_START, index, &s->status, false, NULL, s->started, sent_at);
+        procnotify_phase(e, s->v, s->n, state, index, &s->status, false, part, s->started, sent_at);
         engine_txn_unlock(e);
         free(sent_at);
+        free(part);
         for (size_t i = 0; i < s->n; i++)
                 calls += s->started[i];
         *ret = s;
@@ -412,17 +449,58 @@ int peer_phases_start(struct engine *e, uint32_t index, struct peer_phases **ret
         return 0;
 }
 
+int peer_phases_start(struct engine *e, uint32_t index, struct peer_phases **ret, int *ret_status,
+                      unsigned *ret_calls) {
+        return phases_start(e, index, DHP_PROC_ADD_START, ret, ret_status, ret_calls);
+}
+
+int peer_phases_query(struct engine *e, uint32_t index, struct peer_phases **ret, int *ret_status,
+                      unsigned *ret_calls) {
+        return phases_start(e, index, DHP_PROC_REMOVE_QUERY, ret, ret_status, ret_calls);
+}
+
+int peer_phase_surprise(struct engine *e, uint32_t index) {
+        struct dhp_proc_reg **v;
+        bool *part, *got;
+        uint64_t *sent_at;
+        size_t n;
+        int status = -ENODEV, r;
+
+        r = procnotify_snapshot(e, &v, &n);
+        if (r < 0)
+                return r;
+        part = removal_part(e, v, n);
+        got = calloc(n ? n : 1, sizeof(*got));
+        sent_at = calloc(n ? n : 1, sizeof(*sent_at));
+        if (part && got && sent_at) {
+                engine_txn_lock(e);
+                procnotify_phase(e, v, n, DHP_PROC_REMOVE_COMPLETE, index, &status, false, part, got, sent_at);
+                engine_txn_unlock(e);
+        } else {
+                r = -ENOMEM;
+        }
+        free(part);
+        free(got);
+        free(sent_at);
+        procnotify_snapshot_free(e, v, n);
+        return r;
+}
+
 void peer_phases_end(struct peer_phases *s, dhp_proc_change_state state, int status) {
         struct engine *e;
 
         if (!s)
                 return;
         e = s->engine;
-        if (s->started && (state == DHP_PROC_ADD_COMPLETE || state == DHP_PROC_ADD_FAILURE)) {
+        if (s->started && (state == DHP_PROC_ADD_COMPLETE || state == DHP_PROC_ADD_FAILURE ||
+                           state == DHP_PROC_REMOVE_COMPLETE || state == DHP_PROC_REMOVE_CANCEL)) {
                 bool *got = calloc(s->n ? s->n : 1, sizeof(*got));
                 uint64_t *sent_at = calloc(s->n ? s->n : 1, sizeof(*sent_at));
                 if (got && sent_at) {
-                        s->status = state == DHP_PROC_ADD_COMPLETE ? 0 : (status < 0 ? status : -ECANCELED);
+                        if (state == DHP_PROC_REMOVE_COMPLETE)
+                                s->status = status; /* 0, or -ENODEV: a surprise */
+                        else
+                                s->status = state == DHP_PROC_ADD_COMPLETE ? 0 : (status < 0 ? status : -ECANCELED);
                         engine_txn_lock(e);
                         procnotify_phase(e, s->v, s->n, state, s->index, &s->status, false, s->started, got, sent_at);
                         engine_txn_unlock(e);

@@ -208,6 +208,8 @@ static int format_json(const dhp_record *r, struct strbuf *sb) {
                 strbuf_puts(sb, ",\"existing\":true");
         if (r->fields & REC_MISSED)
                 strbuf_puts(sb, ",\"missed_deadline\":true");
+        if (r->fields & REC_SURPRISE)
+                strbuf_puts(sb, ",\"surprise\":true");
         if (r->fields & REC_HAS_DURATION)
                 strbuf_printf(sb, ",\"dur_ns\":%llu", (unsigned long long)r->dur_ns);
         if (r->detail) {
@@ -246,6 +248,8 @@ static int format_text(const dhp_record *r, struct strbuf *sb) {
                 strbuf_puts(sb, " (late)");
         if (r->fields & REC_EXISTING)
                 strbuf_puts(sb, " (existing)");
+        if (r->fields & REC_SURPRISE)
+                strbuf_puts(sb, " (surprise)");
         if (r->device)
                 strbuf_printf(sb, "  %s%s%s", r->device, r->driver ? "/" : "", r->driver ? r->driver : "");
         if (r->reason)

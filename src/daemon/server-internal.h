@@ -13,6 +13,7 @@
  *   devproxy.c   user-space devices and their proxy drivers
  *   subscribe.c  arrival registrations and memory condition subscriptions
  *   simctl.c     sim control (dhpd --platform sim)
+ *   removectl.c  removal carried out by dhpd (CPU_REMOVE, MEMORY_REMOVE)
  *   onlinectl.c  CPU_ONLINE: a new add for a processor whose add failed
  *   status.c     STATUS, the notification stream and HISTORY
  *
@@ -115,6 +116,11 @@ struct stream {
          * sent (STATUS_MEM_BLOCKS), read with it under one lock. */
         struct stream_run *runs;
         size_t nruns, runpos;
+        /* STATUS to a 1.3 client: the STATUS_MEM_NAME of the device just
+         * sent, due before its runs. */
+        bool name_pending;
+        struct engine_mem_info name_info;
+        uint64_t name_device;
 };
 
 /* The bytes queued for one client, whatever the messages: notifications are
@@ -192,6 +198,9 @@ enum job_kind {
         JOB_SIM_CPU,
         JOB_SIM_MEM,
         JOB_SIM_RUN,
+        JOB_SIM_SURPRISE, /* reg: the processor */
+        JOB_CPU_REMOVE,   /* reg: the processor */
+        JOB_MEM_REMOVE,   /* filename: the device's name */
         JOB_CPU_ONLINE, /* reg: the processor (the sim's; another platform's goes to its hook) */
         JOB_DEVICE_FREE, /* dev, drivers: unlisted on main, freed here */
         JOB_DRIVER_FREE, /* drivers (one): unlisted on main, freed here */
@@ -364,7 +373,7 @@ void devproxy_release(struct job *j);
 
 /* ---- subscribe.c ----------------------------------------------------------- */
 
-server_request_fn subscribe_handle_arrival_register, subscribe_handle_arrival_unregister,
+server_request_fn subscribe_handle_arrival_register, subscribe_handle_arrival_unregister, subscribe_handle_arrival_answer,
         subscribe_handle_memcond_subscribe, subscribe_handle_memcond_unsubscribe,
         subscribe_handle_memcond_configure, subscribe_handle_memcond_get_threshold;
 /* Main: a dropped peer's arrival registrations and memory condition
@@ -375,6 +384,11 @@ void subscribe_drop(struct server *s, struct peer *c);
 
 server_request_fn simctl_handle;
 void simctl_run(struct server *s, struct job *j);
+
+/* ---- removectl.c ----------------------------------------------------------- */
+
+server_request_fn removectl_handle;
+void removectl_run(struct server *s, struct job *j);
 
 /* ---- onlinectl.c ----------------------------------------------------------- */
 

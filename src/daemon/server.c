@@ -33,6 +33,8 @@ const struct server_request server_requests[] = {
         { IPC_PROC_ANSWER,            REQUEST_ANYONE,            REQUEST_NEEDS_NOTHING,    syncproxy_handle_answer },
         { IPC_ARRIVAL_REGISTER,       REQUEST_ANYONE,            REQUEST_NEEDS_NOTHING,    subscribe_handle_arrival_register },
         { IPC_ARRIVAL_UNREGISTER,     REQUEST_ANYONE,            REQUEST_NEEDS_NOTHING,    subscribe_handle_arrival_unregister },
+        /* Not a request: the answer to a memory removal query (1.3). */
+        { IPC_ARRIVAL_ANSWER,         REQUEST_ANYONE,            REQUEST_NEEDS_NOTHING,    subscribe_handle_arrival_answer },
         { IPC_MONITOR_START,          REQUEST_ANYONE,            REQUEST_NEEDS_NOTHING,    status_handle_monitor_start },
         { IPC_MONITOR_STOP,           REQUEST_ANYONE,            REQUEST_NEEDS_NOTHING,    status_handle_monitor_stop },
         { IPC_HISTORY,                REQUEST_ANYONE,            REQUEST_NEEDS_NOTHING,    status_handle_history },
@@ -40,6 +42,9 @@ const struct server_request server_requests[] = {
         { IPC_SIM_CPU_ADD,            REQUEST_PRIVILEGED,        REQUEST_NEEDS_SIM,        simctl_handle },
         { IPC_SIM_MEMORY_ADD,         REQUEST_PRIVILEGED,        REQUEST_NEEDS_SIM,        simctl_handle },
         { IPC_SIM_RUN,                REQUEST_PRIVILEGED,        REQUEST_NEEDS_SIM,        simctl_handle },
+        { IPC_SIM_CPU_SURPRISE,       REQUEST_PRIVILEGED,        REQUEST_NEEDS_SIM,        simctl_handle },
+        { IPC_CPU_REMOVE,             REQUEST_PRIVILEGED,        REQUEST_NEEDS_NOTHING,    removectl_handle },
+        { IPC_MEMORY_REMOVE,          REQUEST_PRIVILEGED,        REQUEST_NEEDS_NOTHING,    removectl_handle },
         { IPC_CPU_ONLINE,             REQUEST_PRIVILEGED,        REQUEST_NEEDS_NOTHING,    onlinectl_handle },
         { IPC_MEMCOND_SUBSCRIBE,      REQUEST_ANYONE,            REQUEST_NEEDS_NOTHING,    subscribe_handle_memcond_subscribe },
         { IPC_MEMCOND_UNSUBSCRIBE,    REQUEST_ANYONE,            REQUEST_NEEDS_NOTHING,    subscribe_handle_memcond_unsubscribe },

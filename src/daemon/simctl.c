@@ -31,6 +31,10 @@ void simctl_run(struct server *s, struct job *j) {
                 r = sim_memory_add(s->sim, j->size, &base);
                 peer_reply(c, j->msgid, r, 0, base, NULL);
                 break;
+        case JOB_SIM_SURPRISE:
+                r = sim_cpu_surprise_remove(s->sim, j->reg);
+                peer_reply(c, j->msgid, r, 0, 0, r == -ENODEV ? "no processor in that slot" : NULL);
+                break;
         case JOB_SIM_RUN: {
                 const struct simrun run = { .sim = s->sim, .rebalance = s->cfg.rebalance };
 
@@ -62,6 +66,7 @@ bool simctl_handle(struct server *s, struct peer *c, const struct ipc_msg *m) {
         }
         j = job_new(c, m->type == IPC_SIM_CPU_ADD      ? JOB_SIM_CPU
                        : m->type == IPC_SIM_MEMORY_ADD ? JOB_SIM_MEM
+                       : m->type == IPC_SIM_CPU_SURPRISE ? JOB_SIM_SURPRISE
                                                        : JOB_SIM_RUN,
                     m->id);
         if (!j) {
@@ -71,6 +76,8 @@ bool simctl_handle(struct server *s, struct peer *c, const struct ipc_msg *m) {
         }
         if (m->type == IPC_SIM_MEMORY_ADD)
                 j->size = m->sim_memory_add.size;
+        if (m->type == IPC_SIM_CPU_SURPRISE)
+                j->reg = m->cpu_remove.index;
         if (m->type == IPC_SIM_RUN) {
                 snprintf(j->filename, sizeof(j->filename), "%s",
                          m->sim_run.filename[0] ? m->sim_run.filename : "scenario");

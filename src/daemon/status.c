@@ -183,6 +183,17 @@ static bool status_step_mem(struct server *s, struct peer *c, struct stream *st,
         struct engine_mem_info mi;
         uint64_t d = st->cursor;
 
+        if (st->name_pending) {
+                const struct engine_mem_info *ni = &st->name_info;
+
+                st->name_pending = false;
+                *m = (struct ipc_msg){ .type = IPC_STATUS_MEM_NAME, .id = st->id };
+                m->status_mem_name.id = st->name_device;
+                m->status_mem_name.node = ni->node < 0 ? UINT32_MAX : (uint32_t)ni->node;
+                m->status_mem_name.flags = ni->virtio ? IPC_STATUS_MEM_VIRTIO : 0;
+                snprintf(m->status_mem_name.name, sizeof(m->status_mem_name.name), "%s", ni->name);
+                return true;
+        }
         if (st->runpos < st->nruns) {
                 const struct stream_run *run = &st->runs[st->runpos++];
 
@@ -204,6 +215,10 @@ static bool status_step_mem(struct server *s, struct peer *c, struct stream *st,
                                                  .nblocks = (uint32_t)mi.nblocks,
                                                  .online_blocks = (uint32_t)mi.online_blocks };
         st->cursor = d + 1;
+        /* Its name, node and kind next (1.3), then its runs. */
+        st->name_pending = c->minor >= 3;
+        st->name_info = mi;
+        st->name_device = d;
         return true;
 }
 

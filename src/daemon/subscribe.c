@@ -7,10 +7,12 @@
  * thresholds they are judged by.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "daemon/server-internal.h"
+#include "util/time.h"
 
 static void arrival_send(struct cl_arrival *a, const dhp_device_event *ev, bool droppable) {
         struct ipc_msg m = { .type = IPC_ARRIVAL };
@@ -20,7 +22,8 @@ static void arrival_send(struct cl_arrival *a, const dhp_device_event *ev, bool 
         m.arrival.reg = a->id;
         m.arrival.cls = dhp_device_event_get_class(ev);
         m.arrival.event = dhp_device_event_get_event(ev);
-        m.arrival.flags = dhp_device_event_is_existing(ev) ? IPC_ARRIVAL_EXISTING : 0;
+        m.arrival.flags = (dhp_device_event_is_existing(ev) ? IPC_ARRIVAL_EXISTING : 0) |
+                          (dhp_device_event_is_surprise(ev) ? IPC_ARRIVAL_SURPRISE : 0);
         if (dhp_device_event_get_processor(ev, &index, NULL) == 0)
                 m.arrival.index = index;
         if (dhp_device_event_get_memory(ev, &base, &size) == 0) {
@@ -31,8 +34,87 @@ static void arrival_send(struct cl_arrival *a, const dhp_device_event *ev, bool 
         peer_send(a->c, &m, droppable);
 }
 
+/*
+ * A memory removal's QUERY_REMOVE or REMOVE_CANCEL (doc/model.md D34), on
+ * the thread running the removal (dhpd's worker): sent to the client, whose
+ * callback runs on its connection thread, and its answer awaited against
+ * the [sync] deadline as a synchronous phase's is (D26).  A veto in the
+ * answer vetoes the removal here; a late answer vetoes only under
+ * late_policy = veto; a client that went is not waited for.  The wait
+ * shares the peer's answer slot with the synchronous phases: both run
+ * under the engine's transaction lock, never at once.
+ */
+static void arrival_query(struct cl_arrival *a, const dhp_device_event *ev) {
+        static atomic_uint_fast64_t next_seq;
+        struct peer *c = a->c;
+        struct server *s = c->s;
+        struct ipc_msg m = { .type = IPC_ARRIVAL_QUERY };
+        uint64_t seq = (1ULL << 63) | (atomic_fetch_add(&next_seq, 1) + 1), base = 0, size = 0;
+        uint64_t deadline = time_now_ns() + (s->cfg.deadline_ns ? s->cfg.deadline_ns : 2 * NSEC_PER_SEC);
+        struct timespec ts = { .tv_sec = (time_t)(deadline / NSEC_PER_SEC), .tv_nsec = (long)(deadline % NSEC_PER_SEC) };
+        int answer = 0;
+        bool answered;
+
+        dhp_device_event_get_memory(ev, &base, &size);
+        m.arrival_query = (typeof(m.arrival_query)){ .seq = seq, .reg = a->id, .event = dhp_device_event_get_event(ev),
+                                                     .status = dhp_device_event_get_status(ev), .base = base,
+                                                     .size = size };
+        snprintf(m.arrival_query.name, sizeof(m.arrival_query.name), "%s", dhp_device_event_get_name(ev));
+        pthread_mutex_lock(&c->lock);
+        if (c->gone) {
+                pthread_mutex_unlock(&c->lock);
+                return;
+        }
+        c->await_txn = seq;
+        c->answered = false;
+        pthread_mutex_unlock(&c->lock);
+        if (peer_send(c, &m, false) < 0)
+                return;
+        pthread_mutex_lock(&c->lock);
+        while (!c->gone && !(c->answered && c->await_txn == seq))
+                if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT)
+                        break;
+        answered = c->answered && c->await_txn == seq;
+        if (answered)
+                answer = c->answer;
+        else if (!c->gone)
+                c->late++;
+        pthread_mutex_unlock(&c->lock);
+        if (dhp_device_event_get_event(ev) != DHP_EVENT_QUERY_REMOVE)
+                return;
+        if (answered && answer < 0)
+                dhp_device_event_veto(ev, answer);
+        else if (!answered && !c->gone && s->cfg.late_veto)
+                dhp_device_event_veto(ev, -ETIMEDOUT);
+        if (!answered && !c->gone)
+                log_warning(&s->log, "client %s (pid %d) missed the deadline of a memory removal query", c->name,
+                            (int)c->pid);
+}
+
 static void arrival_cb(void *userdata, const dhp_device_event *ev) {
-        arrival_send(userdata, ev, true);
+        dhp_event e = dhp_device_event_get_event(ev);
+
+        if (e == DHP_EVENT_QUERY_REMOVE || e == DHP_EVENT_REMOVE_CANCEL)
+                arrival_query(userdata, ev);
+        else
+                arrival_send(userdata, ev, true);
+}
+
+/* A client's answer to ARRIVAL_QUERY; a stale one is ignored. */
+bool subscribe_handle_arrival_answer(struct server *s, struct peer *c, const struct ipc_msg *m) {
+        if (m->arrival_answer.status > 0 || m->arrival_answer.status < -4095) {
+                server_violation(s, c, -EPROTO, "ARRIVAL_ANSWER with a bad status");
+                return false;
+        }
+        pthread_mutex_lock(&c->lock);
+        if (m->arrival_answer.seq == c->await_txn && !c->answered) {
+                c->answered = true;
+                c->answer = m->arrival_answer.status;
+                c->answered_at = time_now_ns();
+                pthread_cond_broadcast(&c->cond);
+        }
+        pthread_mutex_unlock(&c->lock);
+        return true;
 }
 
 /* Under the memcond module's lock, on whatever thread evaluated: send, never
@@ -121,8 +203,15 @@ bool subscribe_handle_arrival_register(struct server *s, struct peer *c, const s
         int r;
 
         if ((m->arrival_register.cls != DHP_CLASS_PROCESSOR && m->arrival_register.cls != DHP_CLASS_MEMORY) ||
-            (m->arrival_register.flags & ~(uint32_t)DHP_ARRIVAL_INCLUDE_EXISTING)) {
+            (m->arrival_register.flags & ~(uint32_t)(DHP_ARRIVAL_INCLUDE_EXISTING | DHP_ARRIVAL_QUERY_REMOVE)) ||
+            ((m->arrival_register.flags & DHP_ARRIVAL_QUERY_REMOVE) && m->arrival_register.cls != DHP_CLASS_MEMORY)) {
                 peer_reply(c, m->id, -EINVAL, 0, 0, "unknown class or flags");
+                return true;
+        }
+        /* A removal query can veto a removal: as taking part in the
+         * synchronous phases, it needs the privilege (D29). */
+        if ((m->arrival_register.flags & DHP_ARRIVAL_QUERY_REMOVE) && !c->privileged) {
+                peer_reply(c, m->id, -EPERM, 0, 0, "answering memory removal queries needs root or the dhpd group");
                 return true;
         }
         if ((m->arrival_register.flags & DHP_ARRIVAL_INCLUDE_EXISTING) && c->nstreams >= PEER_STREAMS_MAX) {
@@ -149,7 +238,8 @@ bool subscribe_handle_arrival_register(struct server *s, struct peer *c, const s
                 /* Registered first, then the snapshot: a device
                  * arriving in between is in both (the client drops
                  * the second by name), none is in neither. */
-                r = arrival_register(s->e, name, m->arrival_register.cls, 0, arrival_cb, &c->arr[slot],
+                r = arrival_register(s->e, name, m->arrival_register.cls,
+                                     m->arrival_register.flags & DHP_ARRIVAL_QUERY_REMOVE, arrival_cb, &c->arr[slot],
                                      &c->arr[slot].reg);
                 if (r < 0) {
                         pthread_mutex_lock(&c->lock);

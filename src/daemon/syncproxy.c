@@ -53,6 +53,12 @@ static int register_locked(struct engine *e, void *userdata) {
                 }
                 peer_ref(c);
         }
+        /* Removal phases go to processes that can read them (protocol
+         * 1.3): the library runs them on the callbacks that opted in only,
+         * and narrows the process's threads at REMOVE_COMPLETE.  An older
+         * client would take the new states for a protocol violation. */
+        if ((a->j->flags & DHP_PROC_QUERY_REMOVE) || c->minor >= 3)
+                peer_set_query_remove(c->proxy);
         if (!(a->j->flags & DHP_PROC_ADD_EXISTING))
                 return 0;
         /* The processors admitted now, for the client's ADD_EXISTING. */
@@ -100,7 +106,7 @@ void syncproxy_run_deregister(struct server *s, struct job *j) {
 bool syncproxy_handle_register(struct server *s, struct peer *c, const struct ipc_msg *m) {
         struct job *j;
 
-        if (m->proc_register.flags & ~(uint32_t)DHP_PROC_ADD_EXISTING) {
+        if (m->proc_register.flags & ~(uint32_t)(DHP_PROC_ADD_EXISTING | DHP_PROC_QUERY_REMOVE)) {
                 peer_reply(c, m->id, -EINVAL, 0, 0, "unknown flags");
                 return true;
         }
@@ -154,7 +160,7 @@ bool syncproxy_handle_deregister(struct server *s, struct peer *c, const struct 
  * answer) is ignored. */
 bool syncproxy_handle_answer(struct server *s, struct peer *c, const struct ipc_msg *m) {
         if (m->proc_answer.status > 0 || m->proc_answer.status < -4095 || m->proc_answer.state < 1 ||
-            m->proc_answer.state > 3) {
+            m->proc_answer.state > DHP_PROC_REMOVE_CANCEL) {
                 server_violation(s, c, -EPROTO, "PROC_ANSWER with a bad state or status");
                 return false;
         }

@@ -85,7 +85,12 @@ static void job_run(struct server *s, struct job *j) {
         case JOB_SIM_CPU:
         case JOB_SIM_MEM:
         case JOB_SIM_RUN:
+        case JOB_SIM_SURPRISE:
                 simctl_run(s, j);
+                break;
+        case JOB_CPU_REMOVE:
+        case JOB_MEM_REMOVE:
+                removectl_run(s, j);
                 break;
         case JOB_CPU_ONLINE:
                 simctl_cpu_online(s, j);

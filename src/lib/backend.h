@@ -65,6 +65,12 @@ struct dhp_backend_ops {
         int (*memcond_configure)(void *b, const char *spec, char **ret_error);
         int (*memcond_get_threshold)(void *b, dhp_memcond_threshold which, uint64_t *ret);
 
+        /* Removal carried out by the agent (dhp_proc_remove, ...): 0, 1 with
+         * *ret_status, or a negative errno. */
+        int (*proc_remove)(void *b, uint32_t index, int *ret_status);
+        int (*memory_remove)(void *b, const char *name, int *ret_status);
+        int (*sim_cpu_surprise_remove)(void *b, uint32_t index);
+
         int (*sim_cpu_add)(void *b, uint32_t *ret_index);
         int (*sim_memory_add)(void *b, uint64_t size, uint64_t *ret_base);
         int (*sim_memory_set_levels)(void *b, uint64_t total, uint64_t available, uint64_t commit_charge,

@@ -134,12 +134,17 @@ static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
         unsigned calls = 0;
         int status = 0;
 
-        if (m->proc_change.state == DHP_PROC_ADD_START) {
+        if (m->proc_change.state == DHP_PROC_ADD_START || m->proc_change.state == DHP_PROC_REMOVE_QUERY) {
                 if (r->split)
                         peer_phases_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECANCELED);
-                if (peer_phases_start(r->local, m->proc_change.index, &r->split, &status, &calls) < 0)
+                if ((m->proc_change.state == DHP_PROC_ADD_START
+                             ? peer_phases_start(r->local, m->proc_change.index, &r->split, &status, &calls)
+                             : peer_phases_query(r->local, m->proc_change.index, &r->split, &status, &calls)) < 0)
                         status = -ENOMEM;
                 r->split_index = m->proc_change.index;
+        } else if (m->proc_change.state == DHP_PROC_REMOVE_COMPLETE && !r->split) {
+                /* A surprise removal: no query came before it. */
+                peer_phase_surprise(r->local, m->proc_change.index);
         } else {
                 /* Admitted before ADD_COMPLETE runs: the callbacks see it
                  * admitted.  This process's threads get the processor only
@@ -158,6 +163,15 @@ static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
                                      m->proc_change.status);
                 if (complete)
                         client_affinity_apply(r);
+        }
+        if (m->proc_change.state == DHP_PROC_REMOVE_COMPLETE) {
+                /* The threads leave it, so that a later add of the same
+                 * processor finds none of them there before ADD_START. */
+                struct ipc_msg s = { .type = IPC_STATUS_PROC,
+                                     .status_proc = { .first = m->proc_change.index, .count = 1 } };
+                s.status_proc.state[0] = m->proc_change.status == -ENODEV ? DHP_PROC_ABSENT : DHP_PROC_PRESENT;
+                admitted_store(r, &s, false);
+                client_affinity_apply(r);
         }
         a.proc_answer = (typeof(a.proc_answer)){ .txn = m->proc_change.txn, .state = m->proc_change.state,
                                                  .status = status, .ncalls = calls, .dur_ns = time_now_ns() - t0 };
@@ -238,9 +252,14 @@ static void on_reply_part(struct remote *r, const struct ipc_msg *m) {
                         h->records[h->n++] = m->record;
                 else
                         req->st_err = -ENOMEM;
-        } else if (req && req->st && (m->type == IPC_STATUS_MEM || m->type == IPC_STATUS_CLIENT)) {
-                size_t *n = m->type == IPC_STATUS_MEM ? &req->st->nmem : &req->st->nclients;
-                struct ipc_msg **v = m->type == IPC_STATUS_MEM ? &req->st->mem : &req->st->clients;
+        } else if (req && req->st &&
+                   (m->type == IPC_STATUS_MEM || m->type == IPC_STATUS_CLIENT || m->type == IPC_STATUS_MEM_NAME)) {
+                size_t *n = m->type == IPC_STATUS_MEM        ? &req->st->nmem
+                            : m->type == IPC_STATUS_MEM_NAME ? &req->st->nmem_names
+                                                             : &req->st->nclients;
+                struct ipc_msg **v = m->type == IPC_STATUS_MEM        ? &req->st->mem
+                                     : m->type == IPC_STATUS_MEM_NAME ? &req->st->mem_names
+                                                                      : &req->st->clients;
                 struct ipc_msg *p = *n < 4096 ? realloc(*v, (*n + 1) * sizeof(**v)) : NULL;
                 if (p) {
                         *v = p;
@@ -443,7 +462,7 @@ static void on_device_request(struct remote *r, const struct ipc_msg *m) {
 bool client_dispatch(struct remote *r, const struct ipc_msg *m) {
         switch (m->type) {
         case IPC_PROC_CHANGE:
-                if (m->proc_change.state < DHP_PROC_ADD_START || m->proc_change.state > DHP_PROC_ADD_FAILURE)
+                if (m->proc_change.state < DHP_PROC_ADD_START || m->proc_change.state > DHP_PROC_REMOVE_CANCEL)
                         return false;
                 on_proc_change(r, m);
                 return true;
@@ -456,8 +475,33 @@ bool client_dispatch(struct remote *r, const struct ipc_msg *m) {
                     client_arrival_filter(e, m, &existing))
                         peer_inject_arrival(r->local, e->areg, (dhp_class)m->arrival.cls,
                                          m->arrival.event == DHP_EVENT_REMOVAL ? DHP_EVENT_REMOVAL : DHP_EVENT_ARRIVAL,
-                                         existing, m->arrival.index, m->arrival.base, m->arrival.size,
-                                         m->arrival.name);
+                                         (existing ? PEER_EVENT_EXISTING : 0) |
+                                                 (m->arrival.flags & IPC_ARRIVAL_SURPRISE ? PEER_EVENT_SURPRISE : 0),
+                                         m->arrival.index, m->arrival.base, m->arrival.size, m->arrival.name);
+                pthread_mutex_unlock(&r->lock);
+                return true;
+        }
+        case IPC_ARRIVAL_QUERY: {
+                /* A memory removal's query or cancel: the callback runs
+                 * here, on the connection thread, and dhpd waits (D34). */
+                struct ipc_msg a = { .type = IPC_ARRIVAL_ANSWER, .arrival_answer = { .seq = m->arrival_query.seq } };
+                dhp_arrival_reg *areg = NULL;
+                struct entry *e;
+
+                pthread_mutex_lock(&r->lock);
+                e = client_entry_find(r, ENTRY_ARRIVAL, m->arrival_query.reg);
+                if (e && (e->flags & DHP_ARRIVAL_QUERY_REMOVE))
+                        areg = e->areg;
+                pthread_mutex_unlock(&r->lock);
+                if (areg && (m->arrival_query.event == DHP_EVENT_QUERY_REMOVE ||
+                             m->arrival_query.event == DHP_EVENT_REMOVE_CANCEL))
+                        a.arrival_answer.status = peer_query_arrival(r->local, areg, (dhp_event)m->arrival_query.event,
+                                                                     m->arrival_query.status, m->arrival_query.base,
+                                                                     m->arrival_query.size, m->arrival_query.name);
+                if (a.arrival_answer.status > 0 || a.arrival_answer.status < -4095)
+                        a.arrival_answer.status = -EINVAL;
+                pthread_mutex_lock(&r->lock);
+                client_send(r, &a);
                 pthread_mutex_unlock(&r->lock);
                 return true;
         }
@@ -484,6 +528,7 @@ bool client_dispatch(struct remote *r, const struct ipc_msg *m) {
         case IPC_REPLY:
         case IPC_STATUS_PROC:
         case IPC_STATUS_MEM:
+        case IPC_STATUS_MEM_NAME:
         case IPC_STATUS_MEM_BLOCKS:
         case IPC_STATUS_CLIENT:
                 on_reply_part(r, m);

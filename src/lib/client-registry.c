@@ -58,6 +58,13 @@ bool client_arrival_filter(struct entry *e, const struct ipc_msg *m, bool *ret_e
                         known_remove_at(e, (size_t)(k - e->known));
                 return true;
         }
+        /* A virtio-mem device arrives once per resize step, under one name
+         * (doc/model.md R40): each step is news. */
+        if (!existing && strncmp(m->arrival.name, "virtio-mem:", 11) == 0) {
+                if (!k)
+                        known_add(e, m);
+                return true;
+        }
         if (k) {
                 k->seen = true; /* still present (a re-registration's answer) */
                 return false;
@@ -130,7 +137,8 @@ int remote_proc_register(struct remote *r, const char *name, uint32_t flags, dhp
         struct entry *e;
         int ret2;
 
-        if (!cb || !ret || (flags & ~(uint32_t)DHP_PROC_ADD_EXISTING) || (name && strlen(name) >= IPC_NAME_MAX))
+        if (!cb || !ret || (flags & ~(uint32_t)(DHP_PROC_ADD_EXISTING | DHP_PROC_QUERY_REMOVE)) ||
+            (name && strlen(name) >= IPC_NAME_MAX))
                 return -EINVAL;
         e = client_entry_new(r, ENTRY_SYNC, name, flags);
         if (!e)
@@ -184,11 +192,12 @@ int remote_arrival_register(struct remote *r, const char *name, dhp_class cls, u
         struct entry *e;
         int ret2;
 
-        if (!cb || !ret || (flags & ~(uint32_t)DHP_ARRIVAL_INCLUDE_EXISTING) || (name && strlen(name) >= IPC_NAME_MAX))
+        if (!cb || !ret || (flags & ~(uint32_t)(DHP_ARRIVAL_INCLUDE_EXISTING | DHP_ARRIVAL_QUERY_REMOVE)) ||
+            (name && strlen(name) >= IPC_NAME_MAX) || ((flags & DHP_ARRIVAL_QUERY_REMOVE) && cls != DHP_CLASS_MEMORY))
                 return -EINVAL;
         /* Local first (no INCLUDE_EXISTING: the daemon knows what exists),
          * so that an arrival read before the reply finds it. */
-        ret2 = arrival_register(r->local, name, cls, 0, cb, userdata, &areg);
+        ret2 = arrival_register(r->local, name, cls, flags & DHP_ARRIVAL_QUERY_REMOVE, cb, userdata, &areg);
         if (ret2 < 0)
                 return ret2;
         e = client_entry_new(r, ENTRY_ARRIVAL, name, flags);
@@ -204,8 +213,8 @@ int remote_arrival_register(struct remote *r, const char *name, dhp_class cls, u
         pthread_mutex_unlock(&r->lock);
         /* Always INCLUDE_EXISTING: what is present now is known, reported
          * only if the caller asked (arrival_filter). */
-        m.arrival_register = (typeof(m.arrival_register)){ .reg = e->id, .cls = cls,
-                                                             .flags = DHP_ARRIVAL_INCLUDE_EXISTING };
+        m.arrival_register = (typeof(m.arrival_register)){
+                .reg = e->id, .cls = cls, .flags = DHP_ARRIVAL_INCLUDE_EXISTING | (flags & DHP_ARRIVAL_QUERY_REMOVE) };
         snprintf(m.arrival_register.name, sizeof(m.arrival_register.name), "%s", e->name);
         ret2 = client_call(r, &m, &req);
         if (ret2 < 0) {
@@ -341,8 +350,9 @@ static int reregister_arrival(struct remote *r, uint32_t id) {
                 e->resyncing = true;
                 for (size_t i = 0; i < e->nknown; i++)
                         e->known[i].seen = false;
-                m.arrival_register = (typeof(m.arrival_register)){ .reg = e->id, .cls = e->cls,
-                                                                     .flags = DHP_ARRIVAL_INCLUDE_EXISTING };
+                m.arrival_register = (typeof(m.arrival_register)){
+                        .reg = e->id, .cls = e->cls,
+                        .flags = DHP_ARRIVAL_INCLUDE_EXISTING | (e->flags & DHP_ARRIVAL_QUERY_REMOVE) };
                 snprintf(m.arrival_register.name, sizeof(m.arrival_register.name), "%s", e->name);
         }
         pthread_mutex_unlock(&r->lock);
@@ -405,7 +415,8 @@ int client_reregister(struct remote *r) {
         for (e = r->entries; e; e = e->next) {
                 if (e->kind == ENTRY_SYNC && e->preg && e->id != sync_id) {
                         m = (struct ipc_msg){ .type = IPC_PROC_REGISTER,
-                                              .proc_register = { .reg = e->id, .flags = 0 } };
+                                              .proc_register = { .reg = e->id,
+                                                                 .flags = e->flags & DHP_PROC_QUERY_REMOVE } };
                         snprintf(m.proc_register.name, sizeof(m.proc_register.name), "%s", e->name);
                 } else if (e->kind == ENTRY_MEMCOND) {
                         /* dhpd answers with the state now: the events are

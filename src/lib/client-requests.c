@@ -39,6 +39,7 @@ int remote_status(struct remote *r, struct remote_status *st) {
 void remote_status_deinit(struct remote_status *st) {
         free(st->cpu_state);
         free(st->mem);
+        free(st->mem_names);
         free(st->runs);
         free(st->clients);
         memset(st, 0, sizeof(*st));
@@ -97,6 +98,39 @@ int remote_sim_memory_add(struct remote *r, uint64_t size, uint64_t *ret_base) {
         if (ret >= 0 && ret_base)
                 *ret_base = req.v64;
         return ret;
+}
+
+/* REPLY 1 carries the reason as a positive errno in v32. */
+static int removal_reply(int ret, const struct request *req, int *ret_status) {
+        if (ret == 1 && ret_status)
+                *ret_status = req->v32 > 0 && req->v32 < 4096 ? -(int)req->v32 : -ECANCELED;
+        else if (ret == 0 && ret_status)
+                *ret_status = 0;
+        return ret;
+}
+
+int remote_cpu_remove(struct remote *r, uint32_t index, int *ret_status) {
+        struct request req = { 0 };
+        struct ipc_msg m = { .type = IPC_CPU_REMOVE, .cpu_remove = { index } };
+
+        return removal_reply(client_call(r, &m, &req), &req, ret_status);
+}
+
+int remote_memory_remove(struct remote *r, const char *name, int *ret_status) {
+        struct request req = { 0 };
+        struct ipc_msg m = { .type = IPC_MEMORY_REMOVE };
+
+        if (strlen(name) >= sizeof(m.memory_remove.name))
+                return -EINVAL;
+        snprintf(m.memory_remove.name, sizeof(m.memory_remove.name), "%s", name);
+        return removal_reply(client_call(r, &m, &req), &req, ret_status);
+}
+
+int remote_sim_cpu_surprise_remove(struct remote *r, uint32_t index) {
+        struct request req = { 0 };
+        struct ipc_msg m = { .type = IPC_SIM_CPU_SURPRISE, .cpu_remove = { index } };
+
+        return client_call(r, &m, &req);
 }
 
 int remote_sim_run(struct remote *r, const char *filename, const char *text, char **ret_error) {

@@ -53,6 +53,11 @@ int remote_proc_get_state(struct remote *r, uint32_t index, dhp_proc_state *ret)
 int remote_cpu_online(struct remote *r, uint32_t index, int *ret_status);
 int remote_sim_cpu_add(struct remote *r, uint32_t *ret_index);
 int remote_sim_memory_add(struct remote *r, uint64_t size, uint64_t *ret_base);
+/* CPU_REMOVE, MEMORY_REMOVE, SIM_CPU_SURPRISE: 0, 1 with *ret_status (the
+ * veto or the failure), or a negative errno. */
+int remote_cpu_remove(struct remote *r, uint32_t index, int *ret_status);
+int remote_memory_remove(struct remote *r, const char *name, int *ret_status);
+int remote_sim_cpu_surprise_remove(struct remote *r, uint32_t index);
 int remote_sim_run(struct remote *r, const char *filename, const char *text, char **ret_error);
 /* A round trip that does nothing (benchmarks, liveness). */
 int remote_ping(struct remote *r);

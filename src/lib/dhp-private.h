@@ -49,6 +49,8 @@ struct remote_status {
         uint8_t *cpu_state; /* dhp_proc_state per slot */
         size_t nmem;
         struct ipc_msg *mem; /* IPC_STATUS_MEM */
+        size_t nmem_names;
+        struct ipc_msg *mem_names; /* IPC_STATUS_MEM_NAME (dhpd 1.3), by status_mem_name.id */
         bool has_blocks;     /* dhpd sent the runs (protocol 1.3) */
         size_t nruns;
         struct remote_mem_run *runs; /* in the order sent: each device's after its STATUS_MEM */

@@ -470,6 +470,34 @@ DHP_EXPORT int dhp_sim_memory_add(dhp *ctx, uint64_t size, uint64_t *ret_base) {
         return ctx->ops->sim_memory_add(ctx->backend, size, ret_base);
 }
 
+DHP_EXPORT int dhp_proc_remove(dhp *ctx, uint32_t index, int *ret_status) {
+        int r, status = 0;
+
+        if (!ctx)
+                return -EINVAL;
+        r = ctx->ops->proc_remove(ctx->backend, index, &status);
+        if (r >= 0 && ret_status)
+                *ret_status = status;
+        return r;
+}
+
+DHP_EXPORT int dhp_memory_remove(dhp *ctx, const char *name, int *ret_status) {
+        int r, status = 0;
+
+        if (!ctx || !name || !*name)
+                return -EINVAL;
+        r = ctx->ops->memory_remove(ctx->backend, name, &status);
+        if (r >= 0 && ret_status)
+                *ret_status = status;
+        return r;
+}
+
+DHP_EXPORT int dhp_sim_cpu_surprise_remove(dhp *ctx, uint32_t index) {
+        if (!ctx)
+                return -EINVAL;
+        return ctx->ops->sim_cpu_surprise_remove(ctx->backend, index);
+}
+
 DHP_EXPORT int dhp_device_new(dhp *ctx, const char *name, const char *setup_class, dhp_device **ret) {
         int r = ctx_enter(ctx, true);
 

@@ -103,6 +103,22 @@ static void linux_on_admitted(struct engine *e, enum engine_hook_kind kind, uint
                 affinity_admit(&l->aff, (uint32_t)arg);
 }
 
+/* A removal: this process's threads leave the processor (the kernel would
+ * move them at the offline anyway; a later add must find them off it). */
+static void linux_on_unadmit(void *userdata, uint32_t cpu) {
+        struct local *l = userdata;
+        struct cpuset s = CPUSET_INIT, n = CPUSET_INIT;
+
+        if (linux_platform_admitted(l->lp, &s) < 0)
+                return;
+        for (int64_t c = cpuset_next(&s, 0); c >= 0; c = cpuset_next(&s, (uint32_t)c + 1))
+                if ((uint32_t)c != cpu && cpuset_set(&n, (uint32_t)c) < 0)
+                        break;
+        affinity_set_admitted(&l->aff, &n);
+        cpuset_deinit(&s);
+        cpuset_deinit(&n);
+}
+
 static int linux_option(struct local *l, struct linux_config *lc, const char *key, const char *v, int *fd) {
         uint32_t n;
         int b, r;
@@ -182,6 +198,10 @@ static int linux_open(struct dhp_backend_open *o) {
                 return local_open_done(o, l, r);
         lc.root = l->root ? l->root : "";
         lc.uevent_fd = fd;
+        /* Admission widens masks from the engine's hook, after the
+         * ADD_COMPLETE callbacks (linux_on_admitted); a removal here. */
+        lc.on_unadmit = linux_on_unadmit;
+        lc.on_admit_userdata = l;
         r = linux_platform_new(&l->lp, &lc, NULL);
         if (r < 0)
                 return local_open_done(o, l, r);
@@ -328,6 +348,43 @@ static int sim_run_op(void *b, const char *filename, const char *text, dhp_backe
         return simrun_scenario(&run, filename, text, ret_error);
 }
 
+static int sim_proc_remove_op(void *b, uint32_t index, int *ret_status) {
+        struct local *l = b;
+
+        return sim_cpu_remove(l->sim, index, ret_status);
+}
+
+static int sim_memory_remove_op(void *b, const char *name, int *ret_status) {
+        struct local *l = b;
+
+        return sim_memory_remove(l->sim, name, ret_status);
+}
+
+static int sim_cpu_surprise_remove_op(void *b, uint32_t index) {
+        struct local *l = b;
+
+        return sim_cpu_surprise_remove(l->sim, index);
+}
+
+/* On this machine the engine's removal is the platform's (linux.c ops). */
+static int linux_proc_remove_op(void *b, uint32_t index, int *ret_status) {
+        struct local *l = b;
+
+        return engine_cpu_remove(l->engine, index, 0, ret_status);
+}
+
+static int linux_memory_remove_op(void *b, const char *name, int *ret_status) {
+        struct local *l = b;
+        uint64_t id;
+        int r = engine_mem_device_find(l->engine, name, &id);
+
+        return r < 0 ? r : engine_mem_remove(l->engine, id, ret_status);
+}
+
+static int no_surprise_remove(void *b, uint32_t index) {
+        return -EOPNOTSUPP;
+}
+
 /* The simulation requests on a real machine. */
 static int no_cpu_add(void *b, uint32_t *ret_index) {
         return -EOPNOTSUPP;
@@ -358,6 +415,9 @@ static int no_run(void *b, const char *filename, const char *text, dhp_backend_s
 const struct dhp_backend_ops dhp_backend_sim = {
         LOCAL_OPS,
         .open = sim_open,
+        .proc_remove = sim_proc_remove_op,
+        .memory_remove = sim_memory_remove_op,
+        .sim_cpu_surprise_remove = sim_cpu_surprise_remove_op,
         .sim_cpu_add = sim_cpu_add_op,
         .sim_memory_add = sim_memory_add_op,
         .sim_memory_set_levels = sim_memory_set_levels_op,
@@ -367,6 +427,9 @@ const struct dhp_backend_ops dhp_backend_sim = {
 const struct dhp_backend_ops dhp_backend_linux = {
         LOCAL_OPS,
         .open = linux_open,
+        .proc_remove = linux_proc_remove_op,
+        .memory_remove = linux_memory_remove_op,
+        .sim_cpu_surprise_remove = no_surprise_remove,
         .sim_cpu_add = no_cpu_add,
         .sim_memory_add = no_memory_add,
         .sim_memory_set_levels = no_set_levels,

@@ -190,6 +190,24 @@ static int rb_sim_memory_add(void *b, uint64_t size, uint64_t *ret_base) {
         return remote_sim_memory_add(rb->remote, size, ret_base);
 }
 
+static int rb_proc_remove(void *b, uint32_t index, int *ret_status) {
+        struct remote_backend *rb = b;
+
+        return remote_cpu_remove(rb->remote, index, ret_status);
+}
+
+static int rb_memory_remove(void *b, const char *name, int *ret_status) {
+        struct remote_backend *rb = b;
+
+        return remote_memory_remove(rb->remote, name, ret_status);
+}
+
+static int rb_sim_cpu_surprise_remove(void *b, uint32_t index) {
+        struct remote_backend *rb = b;
+
+        return remote_sim_cpu_surprise_remove(rb->remote, index);
+}
+
 /* A simulated dhpd's levels, through its scenario command "memory level"
  * (the request a sim dhpd already serves, with the same privilege as the
  * other sim requests); a dhpd on real hardware refuses it (-EOPNOTSUPP). */
@@ -244,6 +262,9 @@ const struct dhp_backend_ops dhp_backend_remote = {
         .memcond_close = rb_memcond_close,
         .memcond_configure = rb_memcond_configure,
         .memcond_get_threshold = rb_memcond_get_threshold,
+        .proc_remove = rb_proc_remove,
+        .memory_remove = rb_memory_remove,
+        .sim_cpu_surprise_remove = rb_sim_cpu_surprise_remove,
         .sim_cpu_add = rb_sim_cpu_add,
         .sim_memory_add = rb_sim_memory_add,
         .sim_memory_set_levels = rb_sim_memory_set_levels,

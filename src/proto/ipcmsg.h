@@ -100,6 +100,13 @@
           IPC_F_INT(arrival.reg) IPC_F_INT(arrival.cls) IPC_F_INT(arrival.event) IPC_F_INT(arrival.flags)  \
           IPC_F_INT(arrival.index) IPC_F_INT(arrival.base) IPC_F_INT(arrival.size)                         \
           IPC_F_STR(arrival.name))                                                                         \
+        /* (1.3) QUERY_REMOVE or REMOVE_CANCEL of a memory removal, to an                                  \
+         * arrival registration that opted in; answered by ARRIVAL_ANSWER */                               \
+        X(ARRIVAL_QUERY, 0x23, NOTIFY,                                                                     \
+          IPC_F_INT(arrival_query.seq) IPC_F_INT(arrival_query.reg) IPC_F_INT(arrival_query.event)         \
+          IPC_F_INT(arrival_query.status) IPC_F_INT(arrival_query.base) IPC_F_INT(arrival_query.size)      \
+          IPC_F_STR(arrival_query.name))                                                                   \
+        X(ARRIVAL_ANSWER, 0x24, ANSWER, IPC_F_INT(arrival_answer.seq) IPC_F_INT(arrival_answer.status))    \
         /* the notification stream */                                                                      \
         X(MONITOR_START, 0x30, REQUEST, )                                                                  \
         X(MONITOR_STOP, 0x31, REQUEST, )                                                                   \
@@ -167,6 +174,10 @@
           IPC_F_INT(status_mem.id) IPC_F_INT(status_mem.base) IPC_F_INT(status_mem.size)                   \
           IPC_F_INT(status_mem.block_size) IPC_F_INT(status_mem.nblocks)                                   \
           IPC_F_INT(status_mem.online_blocks))                                                             \
+        /* (1.3) after each STATUS_MEM: the device's name, NUMA node, flags */                          \
+        X(STATUS_MEM_NAME, 0x64, REPLY,                                                                    \
+          IPC_F_INT(status_mem_name.id) IPC_F_INT(status_mem_name.node) IPC_F_INT(status_mem_name.flags)   \
+          IPC_F_STR(status_mem_name.name))                                                                 \
         /* (1.3) after each STATUS_MEM: its blocks, one run of consecutive                                 \
          * blocks with the same state and zone per message, in order */                                   \
         X(STATUS_MEM_BLOCKS, 0x65, REPLY,                                                                  \
@@ -182,6 +193,12 @@
         X(SIM_MEMORY_ADD, 0x71, REQUEST, IPC_F_INT(sim_memory_add.size))                                   \
         X(SIM_RUN, 0x72, REQUEST,                                                                          \
           IPC_F_STR(sim_run.filename) IPC_F_BLOB(sim_run.text, sim_run.text_len))                          \
+        /* (1.3) the simulated hardware ejects a processor (a surprise removal) */                         \
+        X(SIM_CPU_SURPRISE, 0x73, REQUEST, IPC_F_INT(cpu_remove.index))                                    \
+        /* (1.3) removal carried out by dhpd: REPLY status 0 (removed), 1 (it                              \
+         * stays: v32 = the positive errno of the veto or the failure) */                                  \
+        X(CPU_REMOVE, 0x80, REQUEST, IPC_F_INT(cpu_remove.index))                                          \
+        X(MEMORY_REMOVE, 0x81, REQUEST, IPC_F_STR_SET(memory_remove.name))                                 \
         /* (1.3) a new add for a present processor not admitted: REPLY status 0                            \
          * (admitted), 1 (the add failed: v32 = the positive errno of the veto                             \
          * or the failure) */                                                                              \
@@ -207,6 +224,11 @@ enum {
 
 enum {
         IPC_ARRIVAL_EXISTING = 1u << 0,
+        IPC_ARRIVAL_SURPRISE = 1u << 1, /* (1.3) a REMOVAL the platform did */
+};
+
+enum {
+        IPC_STATUS_MEM_VIRTIO = 1u << 0, /* STATUS_MEM_NAME: a virtio-mem device (size: plugged) */
 };
 
 enum {
@@ -342,6 +364,29 @@ struct ipc_msg {
                 struct {
                         uint64_t size;
                 } sim_memory_add;
+                struct {
+                        uint32_t index;
+                } cpu_remove; /* CPU_REMOVE, SIM_CPU_SURPRISE */
+                struct {
+                        uint64_t seq;
+                        uint32_t reg, event;
+                        int32_t status;
+                        uint64_t base, size;
+                        char name[IPC_NAME_MAX];
+                } arrival_query;
+                struct {
+                        uint64_t seq;
+                        int32_t status;
+                } arrival_answer;
+                struct {
+                        uint64_t id;
+                        uint32_t node; /* UINT32_MAX: unknown */
+                        uint32_t flags; /* IPC_STATUS_MEM_* */
+                        char name[IPC_NAME_MAX];
+                } status_mem_name;
+                struct {
+                        char name[IPC_NAME_MAX];
+                } memory_remove;
                 struct {
                         uint32_t index;
                 } cpu_online;

@@ -24,6 +24,7 @@ enum record_field {
         REC_HAS_DURATION = 1u << 8,
         REC_HAS_STOPPED = 1u << 9, /* rebalance: stopped_ns */
         REC_MISSED = 1u << 10, /* an external participant missed the deadline */
+        REC_SURPRISE = 1u << 11, /* a removal the platform did on its own */
 };
 
 struct dhp_record {

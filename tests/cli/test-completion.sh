@@ -27,6 +27,9 @@ refuse() {
         if [[ " $got " != *" $2 "* ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "not ok: '$1' -> '$got' offers '$2'"; fi
 }
 expect "dhpctl " demo
+expect "dhpctl " cpu
+expect "dhpctl cpu " remove
+expect "dhpctl memory " remove
 expect "dhpctl " --socket
 expect "dhpctl st" status
 expect "dhpctl demo --" --target

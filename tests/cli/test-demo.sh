@@ -19,6 +19,15 @@ v=$(first '"event":"ARRIVAL"' '"processor":2,')
 [ "$s" -lt "$a" ] && [ "$a" -lt "$c" ] && [ "$c" -lt "$v" ] || fail "cpu2 order $s $a $c $v"
 grep -q '"event":"REJECTED".*"processor":4,.*"status":"EBUSY"' "$tmp/out.json" || fail "cpu4 not rejected"
 grep -q '"event":"ARRIVAL","class":"memory","base":1073741824,"size":536870912' "$tmp/out.json" || fail "no memory arrival"
+# The removal (doc/model.md R35, R36): cpu2 queried, completed, then REMOVAL;
+# the memory device's REMOVAL names its ARRIVAL's base and size.
+q=$(first '"event":"REMOVE_QUERY"' '"processor":2,')
+k=$(first '"event":"REMOVE_COMPLETE"' '"processor":2,')
+r=$(first '"event":"REMOVAL"' '"processor":2,')
+[ -n "$q" ] && [ -n "$k" ] && [ -n "$r" ] || fail "missing cpu2 removal records"
+[ "$q" -lt "$k" ] && [ "$k" -lt "$r" ] || fail "cpu2 removal order $q $k $r"
+grep -q '"event":"REMOVAL","class":"memory","base":1073741824,"size":536870912' "$tmp/out.json" || fail "no memory removal"
+grep -q '"event":"REMOVAL".*"processor":3,.*"surprise":true' "$tmp/out.json" || fail "no surprise removal of cpu3"
 
 "$dhpctl" demo "$scenario" > "$tmp/out.txt" || fail "text demo exited $?"
 grep -q 'auditor: 1 add(s) vetoed' "$tmp/out.txt" || fail "no summary"

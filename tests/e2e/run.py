@@ -651,6 +651,165 @@ def check_probe_cgroup(run):
     return f
 
 
+# ---- removal (doc/model.md, "Removal"): asserted from the clients' records,
+# dhpd's log and `dhpctl status --json` --------------------------------------
+
+def console_kv(run, prefix):
+    """key=value pairs of the first console line starting with PREFIX."""
+    for t in run["console"]:
+        if t.startswith(prefix):
+            return dict(re.findall(r"(\w+)=(\S*)", t[len(prefix):]))
+    return None
+
+
+def removals(cl, name, cls, dev=None):
+    return [e for e in client_events(cl, name, "REMOVAL") if e["kv"].get("class") == cls
+            and (dev is None or e["kv"].get("name") == dev)]
+
+
+def times(run, label):
+    """(start, end, rc) of the E2E-TIME LABEL line wtime printed."""
+    kv = console_kv(run, f"E2E-TIME {label} ")
+    return (float(kv["start"]), float(kv["end"]), int(kv["rc"])) if kv else None
+
+
+def remove_cpu_bench(run, cl, q, c):
+    """The removal benchmark (BENCHMARKS.md, "Removal"), on the guest's
+    CLOCK_MONOTONIC: the bare write of 0 to cpu2/online (the kernel's own
+    offline) and the client's surprise REMOVAL of cpu3 after it; dhpctl cpu
+    remove 1 from its start to the CPU offline (client A's REMOVE_COMPLETE,
+    which sees online=0) and to dhpctl's exit."""
+    f, bench = [], []
+    bare, ctl = times(run, "bare-offline-cpu2"), times(run, "dhpctl-remove-cpu1")
+    r3 = [e for e in removals(cl, "B", "processor", "cpu2")]
+    if not bare or bare[2] != 0 or len(r3) != 1 or r3[0]["kv"]["surprise"] != "1":
+        return [f"bare offline of cpu2: expected rc 0 and one surprise REMOVAL to B, got {bare},"
+                f" {[e['kv'] for e in r3]}"]
+    bench.append(f"bare write 0 > cpu2/online {(bare[1] - bare[0]) * 1e3:.1f} ms;"
+                 f" its end -> client B's REMOVAL (surprise) {(r3[0]['t'] - bare[1]) * 1e3:.1f} ms")
+    if ctl and len(q) == 1 and len(c) == 1:
+        bench.append(f"dhpctl cpu remove 1: start -> REMOVE_QUERY {(q[0]['t'] - ctl[0]) * 1e3:.1f} ms,"
+                     f" -> REMOVE_COMPLETE (cpu offline) {(c[0]['t'] - ctl[0]) * 1e3:.1f} ms,"
+                     f" -> dhpctl exit {(ctl[1] - ctl[0]) * 1e3:.1f} ms")
+    else:
+        f.append(f"no timing of dhpctl cpu remove 1: {ctl}")
+    run["bench"] = bench
+    return f
+
+
+def check_remove_cpu(run):
+    f = dhpd_failures(run)
+    cl = client_log(run)
+    A = lambda state, cpu: client_events(cl, "A", "SYNC", state=state, cpu=cpu)
+    # A veto: REMOVE_QUERY then REMOVE_CANCEL to A, cpu3 stays online,
+    # dhpctl exits 1; B (not opted in) sees no removal state at all.
+    kv = console_kv(run, "E2E remove-cpu-veto ")
+    if not kv or kv["rc"] != "1" or kv["online"] != "1":
+        f.append(f"dhpctl cpu remove 3 (vetoed): expected rc=1 and cpu3 still online, got {kv}")
+    if len(A("REMOVE_QUERY", 3)) < 1 or len(A("REMOVE_CANCEL", 3)) != 1:
+        f.append("client A: expected REMOVE_QUERY then one REMOVE_CANCEL for cpu3's vetoed removal")
+    if [e for e in client_events(cl, "B", "SYNC") if e["kv"]["state"].startswith("REMOVE")]:
+        f.append("client B (not opted in) saw a removal state")
+    # dhpctl cpu remove 1: query, complete (online 0 by then), one REMOVAL
+    # each, not surprise; after the query.
+    kv = console_kv(run, "E2E remove-cpu-dhpctl ")
+    if not kv or kv["rc"] != "0" or kv["online"] != "0":
+        f.append(f"dhpctl cpu remove 1: expected rc=0 and cpu1 offline, got {kv}")
+    q, c = A("REMOVE_QUERY", 1), A("REMOVE_COMPLETE", 1)
+    if len(q) != 1 or len(c) != 1:
+        f.append(f"client A cpu1: REMOVE_QUERY x{len(q)}, REMOVE_COMPLETE x{len(c)}; expected one each")
+    else:
+        if q[0]["kv"]["online"] != "1" or c[0]["kv"]["online"] != "0":
+            f.append(f"client A cpu1: online={q[0]['kv']['online']} in REMOVE_QUERY (want 1),"
+                     f" {c[0]['kv']['online']} in REMOVE_COMPLETE (want 0)")
+        if c[0]["kv"]["surprise"] != "0":
+            f.append("client A cpu1: REMOVE_COMPLETE flagged surprise")
+    for name in ("A", "B"):
+        r1 = removals(cl, name, "processor", "cpu1")
+        if len(r1) != 1 or r1[0]["kv"]["surprise"] != "0":
+            f.append(f"client {name}: expected one REMOVAL of cpu1, not surprise: {[e['kv'] for e in r1]}")
+        elif c and r1[0]["t"] < float(c[0]["kv"]["t_ret"]):
+            f.append(f"client {name}: REMOVAL of cpu1 before REMOVE_COMPLETE returned")
+        # The eject: one REMOVAL of cpu3, surprise (and of cpu2, offlined
+        # by another agent: remove_cpu_bench).
+        r3 = removals(cl, name, "processor", "cpu3")
+        if len(r3) != 1 or r3[0]["kv"]["surprise"] != "1":
+            f.append(f"client {name}: expected one surprise REMOVAL of cpu3: {[e['kv'] for e in r3]}")
+    f += remove_cpu_bench(run, cl, q, c)
+    for cpu in (2, 3):
+        cs = A("REMOVE_COMPLETE", cpu)
+        if len(cs) != 1 or cs[0]["kv"]["surprise"] != "1":
+            f.append(f"client A: expected one REMOVE_COMPLETE (surprise) for cpu{cpu}: {[e['kv'] for e in cs]}")
+    st = dhpd_status(run, "remove-cpu")
+    if not st:
+        return f + ["no dhpctl status --json (E2E-STATUS remove-cpu)"]
+    states = {p["index"]: p["state"] for p in st["processors"]}
+    if (states.get(0) != "admitted" or states.get(1) != "present" or states.get(2) != "present"
+            or states.get(3, "absent") != "absent"):
+        f.append(f"dhpctl status after the removals: cpu0..3 = {[states.get(i) for i in range(4)]},"
+                 " expected admitted, present, present, absent")
+    return f
+
+
+def check_remove_dimm(run):
+    f = dhpd_failures(run)
+    cl = client_log(run)
+    kv = console_kv(run, "E2E remove-dimm-dhpctl ")
+    if not kv or kv["rc"] != "0" or kv["state"] != "offline":
+        return f + [f"dhpctl memory remove: expected rc=0 and the first block offline, got {kv}"]
+    name = kv["name"]
+    ar = [e for e in client_events(cl, "A", "ARRIVAL", existing=0) if e["kv"]["class"] == "memory"]
+    rm = removals(cl, "A", "memory")
+    if len(ar) != 2 or len(rm) != 2:
+        return f + [f"client A: {len(ar)} memory arrivals and {len(rm)} removals, expected 2 and 2"]
+    first = [e for e in rm if e["kv"]["name"] == name]
+    if len(first) != 1 or first[0]["kv"]["surprise"] != "0":
+        f.append(f"client A: expected one REMOVAL of {name}, not surprise: {[e['kv'] for e in rm]}")
+    ejected = [e for e in rm if e["kv"]["name"] != name]
+    arrived = {e["kv"]["name"]: e["kv"] for e in ar}
+    if len(ejected) != 1 or ejected[0]["kv"]["surprise"] != "1":
+        f.append(f"client A: expected one surprise REMOVAL of the ejected DIMM: {[e['kv'] for e in rm]}")
+    for e in rm:
+        a = arrived.get(e["kv"]["name"])
+        if not a or (a["base"], a["size"]) != (e["kv"]["base"], e["kv"]["size"]):
+            f.append(f"client A: REMOVAL {e['kv']} names no device an ARRIVAL named ({arrived})")
+    before, after = dhpd_status(run, "remove-dimm-before"), dhpd_status(run, "remove-dimm")
+    if not before or not after:
+        return f + ["no dhpctl status --json (E2E-STATUS remove-dimm-before / remove-dimm)"]
+    if len(before["memory"]) != len(after["memory"]) + 2:
+        f.append(f"dhpctl status: {len(before['memory'])} memory devices before the removals,"
+                 f" {len(after['memory'])} after; expected 2 fewer")
+    for d in after["memory"]:
+        if d.get("name") in arrived:
+            f.append(f"dhpctl status still lists {d.get('name')} after its removal")
+    return f
+
+
+def check_remove_vmem(run):
+    f = dhpd_failures(run)
+    cl = client_log(run)
+    ar = [e for e in client_events(cl, "A", "ARRIVAL", existing=0) if e["kv"]["class"] == "memory"]
+    rm = removals(cl, "A", "memory")
+    if len(ar) != 1 or not ar[0]["kv"]["name"].startswith("virtio-mem:virtio"):
+        return f + [f"client A: expected one ARRIVAL of the virtio-mem device for the grow, got"
+                    f" {[e['kv'] for e in ar]}"]
+    if int(ar[0]["kv"]["size"], 16) != 1 << 30:
+        f.append(f"client A: the grow's ARRIVAL carries {ar[0]['kv']['size']}, expected 1 GiB")
+    if ar[0]["kv"]["blocks_online"].split("/")[0] != ar[0]["kv"]["blocks_online"].split("/")[1]:
+        f.append(f"client A: not every block online in the ARRIVAL callback: {ar[0]['kv']['blocks_online']}")
+    if len(rm) != 1 or rm[0]["kv"]["name"] != ar[0]["kv"]["name"] or rm[0]["kv"]["surprise"] != "1":
+        f.append(f"client A: expected one surprise REMOVAL of {ar[0]['kv']['name']}, got {[e['kv'] for e in rm]}")
+    elif int(rm[0]["kv"]["size"], 16) != 512 << 20:
+        f.append(f"client A: the shrink's REMOVAL carries {rm[0]['kv']['size']}, expected 512 MiB")
+    for label, want in (("remove-vmem-grown", 1 << 30), ("remove-vmem", 512 << 20)):
+        st = dhpd_status(run, label)
+        devs = [d for d in (st or {}).get("memory", []) if str(d.get("name", "")).startswith("virtio-mem:")]
+        if len(devs) != 1 or devs[0]["size"] != want or not devs[0].get("virtio"):
+            f.append(f"dhpctl status ({label}): expected one virtio-mem device of {want >> 20} MiB plugged,"
+                     f" got {devs}")
+    return f
+
+
 # ---- the cgroup target (issue 15) -------------------------------------------
 
 # cgroup-resize: what the application must report, in order: (seq, changed,
@@ -811,6 +970,21 @@ SCENARIOS = {s.name: s for s in [
     Scenario("client-restart",
              "dhpd SIGKILLed mid-DIMM and restarted; the client reconnects and gets the arrival",
              check_client_restart, kernel_append=MEMHP_OFFLINE),
+    Scenario("remove-cpu",
+             "dhpctl cpu remove with a veto, without, and an ACPI CPU unplug: queries, REMOVAL, status",
+             check_remove_cpu, smp="1,maxcpus=4", cpu=True),
+    Scenario("remove-dimm",
+             "dhpctl memory remove of one 256M DIMM, ACPI unplug of another: one REMOVAL each, status",
+             check_remove_dimm, kernel_append=MEMHP_OFFLINE),
+    Scenario("remove-vmem",
+             "virtio-mem grow 1G then shrink to 512M: one ARRIVAL, one REMOVAL, plugged size in status",
+             check_remove_vmem, mem="512M,slots=2,maxmem=4G", kernel_append=MEMHP_OFFLINE,
+             qemu_args=Machine.virtio_mem_args("vmem0", "2G")),
+    Scenario("remove-vmem-kernel",
+             "the same with the kernel's own onlining (6.12's default): one ARRIVAL, one REMOVAL",
+             check_remove_vmem, script="remove-vmem", kernels=["6.12"],
+             only_why="6.1 leaves hot-added memory offline by default (remove-vmem covers it)",
+             mem="512M,slots=2,maxmem=4G", qemu_args=Machine.virtio_mem_args("vmem0", "2G")),
     Scenario("probe-cpu-unplug",
              "probe: ACPI CPU unplug of a hot-added, online CPU; every uevent recorded",
              check_probe_cpu_unplug, smp="1,maxcpus=2", cpu=True),
@@ -1001,7 +1175,7 @@ def run_scenario(sc, kname, kernel, initrd, args, log_dir):
 # ---- build ----------------------------------------------------------------
 
 def build_ueventwatch(build_dir, name="ueventwatch"):
-    """Build guest/NAME.c statically (ueventwatch, uevrec, cgprobe)."""
+    """Build guest/NAME.c statically (ueventwatch, uevrec, cgprobe, wtime)."""
     src = os.path.join(HERE, "guest", name + ".c")
     out = os.path.join(build_dir, name)
     if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
@@ -1127,6 +1301,8 @@ def print_run(run, tag):
               + (f"  DEVICE_DELETED {fmt_ms(s['deleted_ms'])} ms" if s.get("deleted_ms") else "")
               + f"  devices {' '.join(f'{d}={v}' for d, v in sorted(s['devices'].items()))}"
               + "".join(f"  client {k} {v:.1f} ms" for k, v in s.get("client_ms", {}).items()))
+    for line in run.get("bench", []):
+        print(f"    bench: {line}")
     for f in run["failures"]:
         print(f"    failure: {f}")
     if not ok:
@@ -1163,7 +1339,7 @@ def main():
     log_dir = os.path.join(args.build_dir, "logs")
     os.makedirs(log_dir, exist_ok=True)
     kernels = resolve_kernels(args.kernel, args.kernel_cache)
-    bins = [build_ueventwatch(args.build_dir, n) for n in ("ueventwatch", "uevrec", "cgprobe")]
+    bins = [build_ueventwatch(args.build_dir, n) for n in ("ueventwatch", "uevrec", "cgprobe", "wtime")]
     initrds = {name: initramfs.build(os.path.join(args.build_dir, f"initramfs-{name}.cpio.gz"),
                                      args.busybox, [*bins, *args.extra_bin], modules=mods)
                for name, _, mods in kernels}

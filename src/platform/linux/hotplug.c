@@ -71,7 +71,8 @@ static void *hotplug_thread(void *userdata) {
         };
 
         for (;;) {
-                int n = poll(p, 5, e ? memcond_next_timeout_ms(e) : -1);
+                int tm = e ? memcond_next_timeout_ms(e) : -1, tp = linux_platform_next_timeout_ms(hp->cfg.lp);
+                int n = poll(p, 5, tp >= 0 && (tm < 0 || tp < tm) ? tp : tm);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -79,7 +80,10 @@ static void *hotplug_thread(void *userdata) {
                         break;
                 }
                 if (n == 0) {
-                        if (e)
+                        /* A virtio-mem resize step that went quiet ends
+                         * here (platform), then the memory fallback timer. */
+                        linux_platform_tick(hp->cfg.lp);
+                        if (e && tm >= 0 && (tp < 0 || tm <= tp))
                                 memcond_tick(e);
                         continue;
                 }

@@ -19,6 +19,15 @@
 #define ACPI_BIND_WAIT_DEFAULT_NS (2 * NSEC_PER_SEC)
 #define ACPI_GAVE_UP_MAX 16
 
+/* A virtio-mem device (unplug.c): its model device and its resize step. */
+struct linux_vmem {
+        char name[64]; /* "virtio-mem:virtio0" */
+        uint64_t dev;  /* the engine's device id */
+        uint64_t last_ns; /* its last block event */
+        bool dirty;       /* a step is open: settle when quiet */
+};
+#define LINUX_VMEM_MAX 16
+
 /* What one drain of the socket announced. */
 struct pending {
         uint32_t *cpus;
@@ -46,6 +55,12 @@ struct linux_platform {
         unsigned n_acpi_gave_up;
         pthread_mutex_t stats_lock;
         struct linux_stats stats;
+        /* Removal (unplug.c): virtio-mem devices, and the DIMMs that lost
+         * blocks in this drain, settled after it. */
+        struct linux_vmem vmem[LINUX_VMEM_MAX];
+        unsigned nvmem;
+        uint64_t settle[64];
+        size_t nsettle;
 };
 
 
@@ -87,6 +102,24 @@ static inline int cmp_u32(const void *a, const void *b) {
         return x < y ? -1 : x > y;
 }
 
+
+/* unplug.c: the removal ops, the kernel's offline and remove uevents, and
+ * virtio-mem devices. */
+int linux_op_cpu_unadmit(void *p, uint32_t index);
+int linux_op_cpu_offline(void *p, uint32_t index);
+int linux_op_block_offline(void *p, uint64_t index);
+/* A processor went offline (gone: removed) without dhp taking it away. */
+void linux_unplug_cpu(struct linux_platform *lp, uint32_t cpu, bool gone);
+/* A known block went online, offline (a virtio-mem step goes on) or away. */
+void linux_unplug_block_changed(struct linux_platform *lp, uint32_t block);
+void linux_unplug_block_removed(struct linux_platform *lp, uint32_t block);
+/* After a loss of uevents: what sysfs no longer has, removed (L6). */
+void linux_unplug_resync(struct linux_platform *lp, const struct topology *t);
+/* Take the blocks of ids[0..n) that lie in a virtio-mem region into their
+ * device (known[k]: the block's state as read, or NULL); the others are
+ * moved to the front, in order.  Returns how many are left. */
+size_t linux_vmem_claim(struct linux_platform *lp, uint32_t *ids, enum memblock_state *known, size_t n,
+                        bool existing);
 
 /* memdev.c */
 void linux_mem_add_device_blocks(struct linux_platform *lp, const uint32_t *ids, const enum memblock_state *known,

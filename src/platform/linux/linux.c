@@ -232,6 +232,9 @@ static const struct platform_ops linux_ops = {
         .cpu_stop = op_cpu_stop,
         .cpu_admit = op_cpu_admit,
         .mem_block_online = op_block_online,
+        .cpu_unadmit = linux_op_cpu_unadmit,
+        .cpu_offline = linux_op_cpu_offline,
+        .mem_block_offline = linux_op_block_offline,
 };
 
 /* ---- lifecycle ----------------------------------------------------------- */
@@ -398,6 +401,11 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
                         goto out;
                 }
         }
+
+        /* What went while nobody listened (not at start: the model is
+         * empty then). */
+        if (!at_start)
+                linux_unplug_resync(lp, t);
 
         /* Processors: at start, online ones are existing (admitted without a
          * transaction); everything else goes through handle_cpu. */
@@ -592,13 +600,14 @@ static void handle_uevent(struct linux_platform *lp, const struct uevent *u) {
                                          id | PENDING_FROM_ONLINE);
                         break;
                 case UEVENT_ACTION_OFFLINE:
-                        if (st == DHP_PROC_ADMITTED) {
-                                log_notice(&lp->log, "cpu%u: taken offline by another agent", id);
-                                engine_cpu_set_state(lp->engine, id, DHP_PROC_PRESENT);
-                        }
+                        /* The kernel's first sign of an eject, or another
+                         * agent's write: a surprise removal either way (the
+                         * engine ignores our own, already removed). */
+                        if (st == DHP_PROC_ADMITTED)
+                                linux_unplug_cpu(lp, id, false);
                         break;
                 case UEVENT_ACTION_REMOVE:
-                        engine_cpu_set_state(lp->engine, id, DHP_PROC_ABSENT);
+                        linux_unplug_cpu(lp, id, true);
                         break;
                 default:
                         break;
@@ -618,6 +627,11 @@ static void handle_uevent(struct linux_platform *lp, const struct uevent *u) {
                          * pending in this same drain. */
                         if (engine_mem_block_set_online(lp->engine, id, u->action == UEVENT_ACTION_ONLINE) == -ENOENT)
                                 append_u32(&lp->pending.blocks, &lp->pending.nblocks, &lp->pending.cap_blocks, id);
+                        else
+                                linux_unplug_block_changed(lp, id);
+                        break;
+                case UEVENT_ACTION_REMOVE:
+                        linux_unplug_block_removed(lp, id);
                         break;
                 default:
                         break;
@@ -703,6 +717,8 @@ int linux_platform_process(struct linux_platform *lp) {
                 lp->pending.nblocks = k;
                 linux_mem_handle_new_blocks(lp, lp->pending.blocks, lp->pending.nblocks, false);
         }
+        /* The DIMMs that lost blocks, and the resize steps that are over. */
+        linux_platform_tick(lp);
         return n;
 }
 

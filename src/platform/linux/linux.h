@@ -77,6 +77,12 @@ struct linux_config {
          * context widens its own threads' affinity here. */
         int (*on_admit)(void *userdata, uint32_t cpu);
         void *on_admit_userdata;
+        /* Called when a processor leaves the managed sets (a removal),
+         * after the cgroups were narrowed, with on_admit_userdata. */
+        void (*on_unadmit)(void *userdata, uint32_t cpu);
+        /* A virtio-mem resize step ends when its device had no block event
+         * for this long; 0: the default (1 s). */
+        uint64_t vmem_settle_ns;
 };
 
 void linux_config_defaults(struct linux_config *c);
@@ -107,6 +113,17 @@ int linux_platform_get_fd(struct linux_platform *lp);
  * failure.
  */
 int linux_platform_process(struct linux_platform *lp);
+
+/*
+ * linux_platform_next_timeout_ms - how long the caller's poll may wait
+ * before linux_platform_tick() has work (a virtio-mem resize step to end,
+ * vmem_settle_ns after its last block event); -1: none.  On the thread that
+ * runs process().
+ */
+int linux_platform_next_timeout_ms(struct linux_platform *lp);
+/* linux_platform_tick - end the resize steps that are due: one ARRIVAL or
+ * REMOVAL per step (doc/model.md R40). */
+void linux_platform_tick(struct linux_platform *lp);
 
 /*
  * linux_platform_reconfigure - apply new policies (onlining, veto, memory

@@ -230,6 +230,9 @@ void linux_mem_handle_new_blocks(struct linux_platform *lp, uint32_t *ids, size_
 
         if (!rest)
                 return;
+        /* Blocks of a virtio-mem device have no firmware node: theirs is
+         * found in /proc/iomem (unplug.c). */
+        n = linux_vmem_claim(lp, ids, NULL, n, existing);
         for (size_t i = 0; i < n; i++) {
                 char fw[64];
                 if (topology_block_firmware_node(lp->root, ids[i], fw, sizeof(fw)) == -ENOENT) {
@@ -315,7 +318,8 @@ void linux_mem_add_new_from(struct linux_platform *lp, const struct topology *t,
                         linux_mem_add_device_blocks(lp, ids, st, k, dv->name, existing);
         }
         /* Runs are ordered by their lowest block and each in id order, so
-         * rest is sorted. */
+         * rest is sorted (and stays so without the virtio-mem blocks). */
+        nrest = linux_vmem_claim(lp, rest, rest_st, nrest, existing);
         linux_mem_add_device_blocks(lp, rest, rest_st, nrest, "(no firmware node)", existing);
 out:
         free(ids);

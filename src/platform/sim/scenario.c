@@ -24,6 +24,9 @@ enum cmd_kind {
         CMD_MEMORY_THRESHOLDS,
         CMD_DEVICE_ADD,
         CMD_OPTOUT,
+        CMD_CPU_REMOVE,
+        CMD_MEMORY_REMOVE,
+        CMD_VETO,
 };
 
 struct cmd {
@@ -64,6 +67,8 @@ static const struct { const char *name; enum sim_op op; } ops[] = {
         { "cpu-admit", SIM_OP_CPU_ADMIT },
         { "cpu-stop", SIM_OP_CPU_STOP },
         { "block-online", SIM_OP_BLOCK_ONLINE },
+        { "cpu-offline", SIM_OP_CPU_OFFLINE },
+        { "block-offline", SIM_OP_BLOCK_OFFLINE },
 };
 
 static int fail_at(struct parser *p, unsigned col, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -289,6 +294,57 @@ static int tokenize(struct parser *p, char *line, struct token *t, size_t *ret_n
         return 0;
 }
 
+static int parse_errno(struct parser *p, struct token *t, uint64_t *ret) {
+        for (size_t i = 0; i < sizeof(errnos) / sizeof(errnos[0]); i++)
+                if (strcmp(t->s, errnos[i].name) == 0) {
+                        *ret = (uint64_t)errnos[i].err;
+                        return 0;
+                }
+        return fail_at(p, t->col, "expected an error name such as EIO or EBUSY, got '%s'", t->s);
+}
+
+/* cpu remove INDEX [surprise] | memory remove NAME [surprise] */
+static int parse_remove(struct parser *p, struct cmd *c, struct token *t, size_t nt, const char *raw, bool cpu) {
+        int r;
+
+        if (nt < 3)
+                return fail_at(p, (unsigned)strlen(raw) + 1, cpu ? "expected a processor index after 'cpu remove'"
+                                                                 : "expected a device name after 'memory remove' "
+                                                                   "(e.g. memory@0x40000000)");
+        c->kind = cpu ? CMD_CPU_REMOVE : CMD_MEMORY_REMOVE;
+        if (cpu && (parse_u64(t[2].s, &c->arg[0]) < 0 || c->arg[0] > UINT32_MAX))
+                return fail_at(p, t[2].col, "expected a processor index, got '%s'", t[2].s);
+        if (!cpu && strlen(t[2].s) >= 64)
+                return fail_at(p, t[2].col, "device name longer than 63 bytes");
+        if (nt >= 4) {
+                if (strcmp(t[3].s, "surprise") != 0)
+                        return fail_at(p, t[3].col, "expected 'surprise' or nothing, got '%s'", t[3].s);
+                c->arg[1] = 1;
+        }
+        if ((r = too_many(p, t, nt, 4)) < 0)
+                return r;
+        if (!cpu && !(c->name = strdup(t[2].s)))
+                return -ENOMEM;
+        return 0;
+}
+
+/* veto cpu|memory ERRNO [COUNT]: the next COUNT removal queries are vetoed
+ * by a registration of the scenario's own. */
+static int parse_veto(struct parser *p, struct cmd *c, struct token *t, size_t nt, const char *raw) {
+        int r;
+
+        if (nt < 2 || (strcmp(t[1].s, "cpu") && strcmp(t[1].s, "memory")))
+                return fail_at(p, nt < 2 ? (unsigned)strlen(raw) + 1 : t[1].col, "expected 'cpu' or 'memory' after 'veto'");
+        if (nt < 3)
+                return fail_at(p, (unsigned)strlen(raw) + 1, "expected an error name after '%s' (e.g. EBUSY)", t[1].s);
+        c->kind = CMD_VETO;
+        c->arg[0] = strcmp(t[1].s, "cpu") == 0;
+        if ((r = parse_errno(p, &t[2], &c->arg[1])) < 0 || (r = parse_count(p, t, nt, 3, &c->arg[2])) < 0 ||
+            (r = too_many(p, t, nt, 4)) < 0)
+                return r;
+        return 0;
+}
+
 /* cpu add [N] | cpu online INDEX */
 static int parse_cpu(struct parser *p, struct token *t, size_t nt, const char *raw, struct cmd *c) {
         int r;
@@ -303,9 +359,11 @@ static int parse_cpu(struct parser *p, struct token *t, size_t nt, const char *r
                         return fail_at(p, t[2].col, "expected a processor index, got '%s'", t[2].s);
                 return too_many(p, t, nt, 3);
         }
+        if (nt >= 2 && strcmp(t[1].s, "remove") == 0)
+                return parse_remove(p, c, t, nt, raw, true);
         if (nt < 2 || strcmp(t[1].s, "add") != 0)
                 return fail_at(p, nt < 2 ? (unsigned)strlen(raw) + 1 : t[1].col,
-                               "expected 'add' or 'online' after 'cpu'%s%s%s", nt < 2 ? "" : ", got '",
+                               "expected 'add', 'online' or 'remove' after 'cpu'%s%s%s", nt < 2 ? "" : ", got '",
                                nt < 2 ? "" : t[1].s, nt < 2 ? "" : "'");
         c->kind = CMD_CPU_ADD;
         if ((r = parse_count(p, t, nt, 2, &c->arg[0])) < 0 || (r = too_many(p, t, nt, 3)) < 0)
@@ -325,9 +383,11 @@ static int parse_memory(struct parser *p, struct token *t, size_t nt, const char
                 c->kind = CMD_MEMORY_THRESHOLDS;
                 return parse_thresholds(p, t, nt, c);
         }
+        if (nt >= 2 && strcmp(t[1].s, "remove") == 0)
+                return parse_remove(p, c, t, nt, raw, false);
         if (nt < 2 || strcmp(t[1].s, "add") != 0)
                 return fail_at(p, nt < 2 ? (unsigned)strlen(raw) + 1 : t[1].col,
-                               "expected 'add', 'level' or 'thresholds' after 'memory'%s%s%s",
+                               "expected 'add', 'remove', 'level' or 'thresholds' after 'memory'%s%s%s",
                                nt < 2 ? "" : ", got '", nt < 2 ? "" : t[1].s, nt < 2 ? "" : "'");
         if (nt < 3)
                 return fail_at(p, (unsigned)strlen(raw) + 1, "expected a size after 'memory add' (e.g. 1G)");
@@ -347,13 +407,15 @@ static int parse_fail(struct parser *p, struct token *t, size_t nt, const char *
 
         if (nt < 2)
                 return fail_at(p, (unsigned)strlen(raw) + 1,
-                               "expected an operation after 'fail' (cpu-start, cpu-admit, cpu-stop, block-online)");
+                               "expected an operation after 'fail' (cpu-start, cpu-admit, cpu-stop, block-online, "
+                               "cpu-offline, block-offline)");
         for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
                 if (strcmp(t[1].s, ops[i].name) == 0)
                         break;
         if (i == sizeof(ops) / sizeof(ops[0]))
-                return fail_at(p, t[1].col, "expected cpu-start, cpu-admit, cpu-stop or block-online, got '%s'",
-                               t[1].s);
+                return fail_at(p, t[1].col,
+                               "expected cpu-start, cpu-admit, cpu-stop, block-online, cpu-offline or block-offline, "
+                               "got '%s'", t[1].s);
         c->arg[0] = ops[i].op;
         if (nt < 3)
                 return fail_at(p, (unsigned)strlen(raw) + 1, "expected an error name after '%s' (e.g. EIO)", t[1].s);
@@ -419,6 +481,8 @@ static int parse_line(struct parser *p, struct scenario *sc, char *line, const c
                 r = parse_memory(p, t, nt, raw, &c);
         else if (strcmp(t[0].s, "fail") == 0)
                 r = parse_fail(p, t, nt, raw, &c);
+        else if (strcmp(t[0].s, "veto") == 0)
+                r = parse_veto(p, &c, t, nt, raw);
         else if (strcmp(t[0].s, "settle") == 0) {
                 c.kind = CMD_SETTLE;
                 r = too_many(p, t, nt, 1);
@@ -430,7 +494,7 @@ static int parse_line(struct parser *p, struct scenario *sc, char *line, const c
                 r = parse_optout(p, t, nt, raw, &c);
         else
                 r = fail_at(p, t[0].col,
-                            "unknown command '%s' (expected cpu, memory, fail, settle, echo, device or optout)",
+                            "unknown command '%s' (expected cpu, memory, fail, veto, settle, echo, device or optout)",
                             t[0].s);
         if (r < 0)
                 return r; /* each parser frees what it allocated */
@@ -536,7 +600,80 @@ static int scenario_check_sim(struct scenario *sc, struct sim *sim, char **ret_e
         return 0;
 }
 
+/* The scenario's own vetoer (veto cpu|memory): registrations that opted in
+ * to removal queries and veto the next `left` of them. */
+struct vetoer {
+        int error;
+        unsigned left;
+        dhp_proc_reg *proc;
+        dhp_arrival_reg *mem;
+};
+
+static void vetoer_proc(void *userdata, const dhp_proc_change *c) {
+        struct vetoer *v = userdata;
+
+        if (dhp_proc_change_get_state(c) == DHP_PROC_REMOVE_QUERY && v->left > 0) {
+                v->left--;
+                dhp_proc_change_veto(c, v->error);
+        }
+}
+
+static void vetoer_mem(void *userdata, const dhp_device_event *e) {
+        struct vetoer *v = userdata;
+
+        if (dhp_device_event_get_event(e) == DHP_EVENT_QUERY_REMOVE && v->left > 0) {
+                v->left--;
+                dhp_device_event_veto(e, v->error);
+        }
+}
+
+static int vetoer_arm(struct vetoer *v, struct sim *sim, bool cpu, int error, unsigned count) {
+        v->error = error;
+        v->left = count;
+        if (cpu && !v->proc)
+                return procnotify_register(sim_engine(sim), "scenario-veto", DHP_PROC_QUERY_REMOVE, vetoer_proc, v,
+                                           &v->proc);
+        if (!cpu && !v->mem)
+                return arrival_register(sim_engine(sim), "scenario-veto", DHP_CLASS_MEMORY, DHP_ARRIVAL_QUERY_REMOVE,
+                                        vetoer_mem, v, &v->mem);
+        return 0;
+}
+
+/* cpu remove, memory remove, veto */
+static int run_remove(struct scenario *sc, const struct cmd *c, struct sim *sim, struct vetoer *vcpu,
+                      struct vetoer *vmem, char **ret_error) {
+        int r, status = 0;
+
+        if (c->kind == CMD_VETO) {
+                r = vetoer_arm(c->arg[0] ? vcpu : vmem, sim, c->arg[0], -(int)c->arg[1], (unsigned)c->arg[2]);
+                return r < 0 ? run_error(sc, c, ret_error, r, "veto") : 0;
+        }
+        if (c->kind == CMD_CPU_REMOVE)
+                r = c->arg[1] ? sim_cpu_surprise_remove(sim, (uint32_t)c->arg[0])
+                              : sim_cpu_remove(sim, (uint32_t)c->arg[0], &status);
+        else
+                r = c->arg[1] ? sim_memory_surprise_remove(sim, c->name) : sim_memory_remove(sim, c->name, &status);
+        /* 1 is a vetoed removal or a refused offline: an outcome the stream
+         * reports, as a vetoed add is. */
+        if (r < 0)
+                return run_error(sc, c, ret_error, r, c->kind == CMD_CPU_REMOVE ? "cpu remove" : "memory remove");
+        return 0;
+}
+
+static int scenario_run_cmds(struct scenario *sc, struct sim *sim, const struct scenario_hooks *hooks,
+                             struct vetoer *vcpu, struct vetoer *vmem, char **ret_error);
+
 int scenario_run(struct scenario *sc, struct sim *sim, const struct scenario_hooks *hooks, char **ret_error) {
+        struct vetoer vcpu = { 0 }, vmem = { 0 };
+        int r = scenario_run_cmds(sc, sim, hooks, &vcpu, &vmem, ret_error);
+
+        procnotify_deregister(vcpu.proc);
+        arrival_unregister(vmem.mem);
+        return r;
+}
+
+static int scenario_run_cmds(struct scenario *sc, struct sim *sim, const struct scenario_hooks *hooks,
+                             struct vetoer *vcpu, struct vetoer *vmem, char **ret_error) {
         int r;
 
         r = scenario_check_sim(sc, sim, ret_error);
@@ -546,6 +683,10 @@ int scenario_run(struct scenario *sc, struct sim *sim, const struct scenario_hoo
                 const struct cmd *c = &sc->cmds[i];
 
                 switch (c->kind) {
+                case CMD_CPU_REMOVE: case CMD_MEMORY_REMOVE: case CMD_VETO:
+                        if ((r = run_remove(sc, c, sim, vcpu, vmem, ret_error)) < 0)
+                                return r;
+                        break;
                 case CMD_CPU_ADD:
                         for (uint64_t k = 0; k < c->arg[0]; k++) {
                                 r = sim_cpu_add(sim, NULL);

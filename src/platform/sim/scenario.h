@@ -4,7 +4,15 @@
  * '#' starts a comment.
  *
  *   cpu add [COUNT]                    hot-add COUNT processors (default 1)
+ *   cpu remove INDEX [surprise]        remove a processor: with the query
+ *                                      (dhpctl cpu remove), or as the kernel
+ *                                      does on an eject (surprise)
  *   memory add SIZE [COUNT]            hot-add COUNT memory devices of SIZE
+ *   memory remove NAME [surprise]      remove memory device NAME (as named in
+ *                                      its ARRIVAL, memory@0x...)
+ *   veto cpu|memory ERRNO [COUNT]      the next COUNT removal queries of the
+ *                                      class are vetoed with ERRNO (by a
+ *                                      registration of the scenario's own)
  *   memory level KEY=SIZE...           set the simulated memory levels and
  *                                      re-evaluate the memory conditions:
  *                                      available=, total=, commit= (commit
@@ -16,7 +24,8 @@
  *                                      returns to the default
  *   fail OP ERRNO [COUNT]              the next COUNT (default 1) platform OPs
  *                                      fail: OP is cpu-start, cpu-admit,
- *                                      cpu-stop or block-online; ERRNO a name
+ *                                      cpu-stop, block-online, cpu-offline or
+ *                                      block-offline; ERRNO a name
  *                                      such as EIO or EBUSY
  *   settle                             wait until every asynchronous
  *                                      notification so far is delivered

@@ -19,11 +19,12 @@ struct sim {
         struct sim_config cfg;
         pthread_mutex_t lock;
         struct sim_cpu *cpus;
-        uint32_t first_absent; /* no absent slot below it: processors are never removed */
+        uint32_t first_absent; /* no absent slot below it (a removal lowers it) */
         bool *blocks; /* online, by block index */
         uint64_t nblocks;
         int fail_error[_SIM_OP_MAX];
         unsigned fail_count[_SIM_OP_MAX];
+        unsigned fail_skip[_SIM_OP_MAX]; /* calls that succeed before the failures */
         struct mem_levels levels; /* what /proc/meminfo would say */
 };
 
@@ -131,7 +132,9 @@ static int take_failure(struct sim *s, enum sim_op op) {
         int r = 0;
 
         pthread_mutex_lock(&s->lock);
-        if (s->fail_count[op] > 0) {
+        if (s->fail_skip[op] > 0)
+                s->fail_skip[op]--;
+        else if (s->fail_count[op] > 0) {
                 s->fail_count[op]--;
                 r = s->fail_error[op];
         }
@@ -204,6 +207,55 @@ static int op_block_online(void *p, uint64_t index) {
         return r;
 }
 
+static int op_cpu_unadmit(void *p, uint32_t index) {
+        struct sim *s = p;
+
+        pthread_mutex_lock(&s->lock);
+        s->cpus[index].schedulable = false;
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+}
+
+static int op_cpu_offline(void *p, uint32_t index) {
+        struct sim *s = p;
+        int r = take_failure(s, SIM_OP_CPU_OFFLINE);
+
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&s->lock);
+        if (!s->cpus[index].present)
+                r = -ENODEV; /* ejected meanwhile (sim_cpu_surprise_remove) */
+        s->cpus[index].online = false;
+        s->cpus[index].schedulable = false;
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+/* The levels follow a block going offline as they followed it online. */
+static void levels_block_gone_locked(struct sim *s) {
+        uint64_t bs = s->cfg.block_size;
+
+        s->levels.total = s->levels.total > bs ? s->levels.total - bs : 0;
+        s->levels.available = s->levels.available > bs ? s->levels.available - bs : 0;
+        if (s->levels.commit_limit)
+                s->levels.commit_limit = s->levels.commit_limit > bs ? s->levels.commit_limit - bs : 1;
+}
+
+static int op_block_offline(void *p, uint64_t index) {
+        struct sim *s = p;
+        int r = take_failure(s, SIM_OP_BLOCK_OFFLINE);
+
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&s->lock);
+        if (index < s->nblocks && s->blocks[index]) {
+                s->blocks[index] = false;
+                levels_block_gone_locked(s);
+        }
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+}
+
 static int op_mem_levels_read(void *p, struct mem_levels *ret) {
         struct sim *s = p;
 
@@ -218,6 +270,9 @@ static const struct platform_ops sim_ops = {
         .cpu_stop = op_cpu_stop,
         .cpu_admit = op_cpu_admit,
         .mem_block_online = op_block_online,
+        .cpu_unadmit = op_cpu_unadmit,
+        .cpu_offline = op_cpu_offline,
+        .mem_block_offline = op_block_offline,
         .mem_levels_read = op_mem_levels_read,
 };
 
@@ -351,12 +406,83 @@ int sim_memory_add(struct sim *s, uint64_t size, uint64_t *ret_base) {
         return 0;
 }
 
+int sim_cpu_remove(struct sim *s, uint32_t index, int *ret_status) {
+        int r = engine_cpu_remove(s->engine, index, 0, ret_status);
+
+        /* An orderly removal leaves the processor present but offline (D30);
+         * a surprise during the query took it out of its slot. */
+        pthread_mutex_lock(&s->lock);
+        if (r == 0 && index < s->cfg.maxcpus && !s->cpus[index].present && index < s->first_absent)
+                s->first_absent = index;
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+int sim_memory_remove(struct sim *s, const char *name, int *ret_status) {
+        uint64_t id;
+        int r = engine_mem_device_find(s->engine, name, &id);
+
+        if (r < 0)
+                return r;
+        return engine_mem_remove(s->engine, id, ret_status);
+}
+
+int sim_cpu_surprise_remove(struct sim *s, uint32_t index) {
+        int r;
+
+        pthread_mutex_lock(&s->lock);
+        if (index >= s->cfg.maxcpus || !s->cpus[index].present) {
+                pthread_mutex_unlock(&s->lock);
+                return -ENODEV;
+        }
+        s->cpus[index] = (struct sim_cpu){ 0 };
+        if (index < s->first_absent)
+                s->first_absent = index;
+        pthread_mutex_unlock(&s->lock);
+        /* Inside a transaction's callback the engine is busy with this
+         * thread: the transaction itself finds the processor gone. */
+        r = engine_cpu_remove(s->engine, index, ENGINE_REMOVE_SURPRISE | ENGINE_REMOVE_GONE, NULL);
+        /* -ENODEV: it was not admitted (no REMOVAL), yet it was there. */
+        return r == -EDEADLK || r == -ENODEV ? 0 : r;
+}
+
+int sim_memory_surprise_remove(struct sim *s, const char *name) {
+        struct engine_mem_info mi;
+        uint64_t id, bs = s->cfg.block_size;
+        int r = engine_mem_device_find(s->engine, name, &id);
+
+        if (r < 0)
+                return r;
+        r = engine_mem_device_info(s->engine, id, &mi);
+        if (r < 0)
+                return r;
+        /* The kernel's order on an eject: each block offline, then removed;
+         * the step ends when the last one is gone. */
+        for (uint64_t b = mi.base / bs; b < mi.base / bs + (mi.virtio ? 0 : mi.nblocks); b++) {
+                pthread_mutex_lock(&s->lock);
+                if (b < s->nblocks && s->blocks[b]) {
+                        s->blocks[b] = false;
+                        levels_block_gone_locked(s);
+                }
+                pthread_mutex_unlock(&s->lock);
+                engine_mem_block_set_online(s->engine, b, false);
+                engine_mem_block_remove(s->engine, b);
+        }
+        r = engine_mem_settle(s->engine, id);
+        return r < 0 ? r : 0;
+}
+
 int sim_inject_failure(struct sim *s, enum sim_op op, int error, unsigned count) {
+        return sim_inject_failure_after(s, op, error, 0, count);
+}
+
+int sim_inject_failure_after(struct sim *s, enum sim_op op, int error, unsigned skip, unsigned count) {
         if ((unsigned)op >= _SIM_OP_MAX || error >= 0)
                 return -EINVAL;
         pthread_mutex_lock(&s->lock);
         s->fail_error[op] = error;
         s->fail_count[op] = count;
+        s->fail_skip[op] = skip;
         pthread_mutex_unlock(&s->lock);
         return 0;
 }

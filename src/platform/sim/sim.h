@@ -38,6 +38,8 @@ enum sim_op {
         SIM_OP_CPU_ADMIT,
         SIM_OP_CPU_STOP,
         SIM_OP_BLOCK_ONLINE,
+        SIM_OP_CPU_OFFLINE,   /* removal: taking an admitted processor offline */
+        SIM_OP_BLOCK_OFFLINE, /* removal: one memory block (after the retries) */
         _SIM_OP_MAX,
 };
 
@@ -59,8 +61,21 @@ int sim_cpu_retry(struct sim *s, uint32_t index, int *ret_status);
 /* Hot-add a memory device of `size` bytes at the end of the address
  * space and run its transaction. */
 int sim_memory_add(struct sim *s, uint64_t size, uint64_t *ret_base);
+/* Removal carried out by the agent (engine_cpu_remove, engine_mem_remove):
+ * 0, 1 when it did not happen (ret_status: why), a negative errno. */
+int sim_cpu_remove(struct sim *s, uint32_t index, int *ret_status);
+int sim_memory_remove(struct sim *s, const char *name, int *ret_status);
+/* The simulated hardware takes it away on its own (an ACPI eject): a
+ * processor, or every block of memory device `name`.  From inside a
+ * callback of a running transaction only the hardware changes; the
+ * transaction finds it gone. */
+int sim_cpu_surprise_remove(struct sim *s, uint32_t index);
+int sim_memory_surprise_remove(struct sim *s, const char *name);
 /* The next `count` calls of `op` fail with `error` (a negative errno). */
 int sim_inject_failure(struct sim *s, enum sim_op op, int error, unsigned count);
+/* The same after `skip` calls that succeed (a block in the middle of a
+ * device refusing to go offline). */
+int sim_inject_failure_after(struct sim *s, enum sim_op op, int error, unsigned skip, unsigned count);
 /* What the simulated hardware says, independent of the engine. */
 bool sim_cpu_online(struct sim *s, uint32_t index);
 bool sim_cpu_schedulable(struct sim *s, uint32_t index);

@@ -10,12 +10,15 @@
  *   OPEN / READY / EXIT
  *   SYNC state=ADD_START|ADD_COMPLETE|ADD_FAILURE cpu=N existing=0|1 status=S
  *        online=0|1 cpuset=LIST t_ret=SEC
+ *        (with -R also REMOVE_QUERY|REMOVE_COMPLETE|REMOVE_CANCEL, and
+ *        surprise=0|1)
  *        (online and cpuset are read inside the callback: sysfs cpuN/online
  *        and /sys/fs/cgroup/GROUP/cpuset.cpus with -g; t_ret is the time
  *        the callback returned)
  *   VETO cpu=N rc=R
  *   ARRIVAL class=processor|memory name=DEV existing=0|1 cpu=N online=V
  *        base=0x.. size=0x.. blocks_online=K/N
+ *   REMOVAL (the same keys) surprise=0|1
  *   LOST err=E / RECONNECTED tries=N
  *   DEVICE rc=E / MEMCOND name=HighMemoryCondition rc=E set=0|1
  *   REBALANCE driver=D req=QUERY_STOP|CANCEL_STOP|STOP|START cpu=N old=L new=L
@@ -27,6 +30,8 @@
  * and prints on stdout, for the guest script, "READY" once registered,
  * "RECONNECTED", "COMPLETE cpuN" / "FAILURE cpuN" after a hot-add's second
  * synchronous call, "ARRIVAL CLASS NAME" for each non-existing arrival,
+ * "REMOVAL CLASS NAME" for each removal, "REMOVE_QUERY cpuN" /
+ * "REMOVE_COMPLETE cpuN" / "REMOVE_CANCEL cpuN" (-R),
  * "REBALANCE START cpuN new=LIST" when the device's top driver got START
  * (the last request of its rebalance) and "MEMCOND SET HighMemoryCondition"
  * when that event becomes set.
@@ -39,6 +44,9 @@
  *   -P, -M    register for PROCESSOR / MEMORY arrivals
  *   -I        ... with INCLUDE_EXISTING
  *   -v N      veto processor N in ADD_START (-EBUSY); repeatable
+ *   -R        the synchronous callback opts in to removal
+ *             (DHP_PROC_QUERY_REMOVE; implies -S)
+ *   -W N      veto the removal of processor N in REMOVE_QUERY (-EBUSY)
  *   -g GROUP  read GROUP's cpuset.cpus in every synchronous callback
  *   -k K      K spinner threads (nice 19) recording sched_getcpu()
  *   -r        reconnect (dhp_reconnect every 20 ms) when dhpd goes away
@@ -77,6 +85,7 @@
 static const char *name = "e2eclient";
 static const char *cgroup;
 static int vetoes[MAX_VETO], nveto;
+static int remove_veto = -1;
 static int registering; /* ADD_EXISTING calls happen during the register call */
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t block_size;
@@ -181,6 +190,12 @@ static const char *state_name(dhp_proc_change_state s)
 		return "ADD_COMPLETE";
 	case DHP_PROC_ADD_FAILURE:
 		return "ADD_FAILURE";
+	case DHP_PROC_REMOVE_QUERY:
+		return "REMOVE_QUERY";
+	case DHP_PROC_REMOVE_COMPLETE:
+		return "REMOVE_COMPLETE";
+	case DHP_PROC_REMOVE_CANCEL:
+		return "REMOVE_CANCEL";
 	}
 	return "?";
 }
@@ -218,6 +233,18 @@ static void sync_cb(void *userdata, const dhp_proc_change *c)
 	char online[16], cpus[128] = "-", path[256], mask[128];
 	int veto_rc = 1;
 
+	if (s >= DHP_PROC_REMOVE_QUERY) {
+		cpu_online(cpu, online, sizeof(online));
+		if (s == DHP_PROC_REMOVE_QUERY && (int)cpu == remove_veto)
+			veto_rc = dhp_proc_change_veto(c, -EBUSY);
+		logf_at(t, "SYNC state=%s cpu=%u existing=0 status=%d online=%s surprise=%d t_ret=%llu.%09llu",
+			state_name(s), cpu, dhp_proc_change_get_status(c), online, dhp_proc_change_is_surprise(c),
+			FMT_T(now_ns()));
+		if (veto_rc != 1)
+			logf("VETO cpu=%u rc=%d", cpu, veto_rc);
+		say("%s cpu%u", state_name(s), cpu);
+		return;
+	}
 	if (!registering && cpu < MAX_CPU && s == DHP_PROC_ADD_COMPLETE)
 		atomic_store(&phase[cpu], 2);
 	/* What the system looks like from inside the callback. */
@@ -274,7 +301,8 @@ static void arrival_cb(void *userdata, const dhp_device_event *e)
 		char online[16];
 		dhp_device_event_get_processor(e, &cpu, &pn);
 		cpu_online(cpu, online, sizeof(online));
-		logf_at(t, "%s class=processor name=%s existing=%d cpu=%u online=%s", ev, dev, existing, cpu, online);
+		logf_at(t, "%s class=processor name=%s existing=%d cpu=%u online=%s surprise=%d", ev, dev, existing, cpu,
+			online, dhp_device_event_is_surprise(e));
 		if (!existing)
 			say("%s processor %s", ev, dev);
 	} else {
@@ -282,8 +310,9 @@ static void arrival_cb(void *userdata, const dhp_device_event *e)
 		unsigned on, total;
 		dhp_device_event_get_memory(e, &base, &size);
 		mem_blocks(base, size, &on, &total);
-		logf_at(t, "%s class=memory name=%s existing=%d base=0x%llx size=0x%llx blocks_online=%u/%u", ev, dev,
-			existing, (unsigned long long)base, (unsigned long long)size, on, total);
+		logf_at(t, "%s class=memory name=%s existing=%d base=0x%llx size=0x%llx blocks_online=%u/%u surprise=%d",
+			ev, dev, existing, (unsigned long long)base, (unsigned long long)size, on, total,
+			dhp_device_event_is_surprise(e));
 		if (!existing)
 			say("%s memory %s", ev, dev);
 	}
@@ -359,7 +388,8 @@ static int driver_cb(void *userdata, dhp_rebalance_request req, const dhp_rebala
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: e2eclient [-s PATH] [-n NAME] [-S] [-E] [-P] [-M] [-I] [-v N]... [-g GROUP] [-k K] [-r] [-D]\n");
+	fprintf(stderr, "usage: e2eclient [-s PATH] [-n NAME] [-S] [-E] [-R] [-W N] [-P] [-M] [-I] [-v N]... [-g GROUP] [-k K]"
+			" [-r] [-D]\n");
 	exit(2);
 }
 
@@ -367,7 +397,7 @@ int main(int argc, char **argv)
 {
 	const char *sock = "/run/dhp/dhpd.sock";
 	bool sync = false, existing = false, proc = false, mem = false, include = false, reconnect = false,
-	     extras = false;
+	     extras = false, removal = false;
 	char target[160], bs[32];
 	dhp *ctx = NULL;
 	dhp_proc_reg *preg = NULL;
@@ -379,12 +409,14 @@ int main(int argc, char **argv)
 	sigset_t mask;
 	int opt, r, sfd;
 
-	while ((opt = getopt(argc, argv, "s:n:SEPMIv:g:k:rD")) != -1) {
+	while ((opt = getopt(argc, argv, "s:n:SERW:PMIv:g:k:rD")) != -1) {
 		switch (opt) {
 		case 's': sock = optarg; break;
 		case 'n': name = optarg; break;
 		case 'S': sync = true; break;
 		case 'E': sync = existing = true; break;
+		case 'R': sync = removal = true; break;
+		case 'W': remove_veto = atoi(optarg); break;
 		case 'P': proc = true; break;
 		case 'M': mem = true; break;
 		case 'I': include = true; break;
@@ -422,9 +454,11 @@ int main(int argc, char **argv)
 	dhp_set_name(ctx, name);
 	if (sync) {
 		registering = existing;
-		r = dhp_proc_register(ctx, name, existing ? DHP_PROC_ADD_EXISTING : 0, sync_cb, NULL, &preg);
+		r = dhp_proc_register(ctx, name,
+				      (existing ? DHP_PROC_ADD_EXISTING : 0) | (removal ? DHP_PROC_QUERY_REMOVE : 0), sync_cb,
+				      NULL, &preg);
 		registering = 0;
-		logf("REGISTER sync existing=%d rc=%d", existing, r);
+		logf("REGISTER sync existing=%d removal=%d rc=%d", existing, removal, r);
 		if (r < 0)
 			return 1;
 	}
