@@ -259,6 +259,14 @@ static void test_queued_requests_free_their_slot(void **state) {
         }
         check_can_queue(ctx);
         for (int i = 0; i < 20; i++) {
+                /* CPU_REMOVE, MEMORY_REMOVE, SIM_CPU_SURPRISE of what is not
+                 * there: answered by the worker with an error, slot freed. */
+                assert_true(dhp_proc_remove(ctx, 60, &status) < 0);
+                assert_true(dhp_memory_remove(ctx, "memory-none", &status) < 0);
+                assert_true(dhp_sim_cpu_surprise_remove(ctx, 60) < 0);
+        }
+        check_can_queue(ctx);
+        for (int i = 0; i < 20; i++) {
                 /* DRIVER_FREE and DEVICE_FREE queue; a refused free would
                  * leave the name taken (-EEXIST on the next round). */
                 assert_int_equal(dhp_device_new(ctx, "disk0", DHP_SETUP_CLASS_STORAGE, &dev), 0);
