@@ -912,9 +912,13 @@ DHP_EXPORT int dhp_sim_cpu_surprise_remove(dhp *ctx, uint32_t index);
 
 /*
  * dhp_sim_run_scenario - parse a scenario (the whole text first: a bad line
- * runs nothing) and run it.  On a parse error returns -EINVAL and, when
- * ret_error is not NULL, a malloc'ed "FILE:LINE:COL: message" the caller
- * frees.  `filename` only labels messages.
+ * runs nothing), check it against the partition (each `memory add` size a
+ * multiple of its block size: "FILE:LINE:COL: memory add: 100 MiB is not a
+ * multiple of the 128 MiB block size"; also before any line runs) and run
+ * it.  On a parse or check error returns -EINVAL and, when ret_error is not
+ * NULL, a malloc'ed "FILE:LINE:COL: message" the caller frees.  An error
+ * of a line that ran (e.g. "FILE:LINE: cpu add: No space left on device")
+ * stops the run there.  `filename` only labels messages.
  */
 DHP_EXPORT int dhp_sim_run_scenario(dhp *ctx, const char *filename, const char *text,
                                     char **ret_error);
@@ -922,7 +926,8 @@ DHP_EXPORT int dhp_sim_run_scenario(dhp *ctx, const char *filename, const char *
 /*
  * dhp_sim_check_scenario - parse a scenario without running it.  0 when
  * valid; -EINVAL and *ret_error as for dhp_sim_run_scenario.  Needs no
- * context.
+ * context, so it checks no size against a partition's block size (the
+ * run does, before its first line).
  */
 DHP_EXPORT int dhp_sim_check_scenario(const char *filename, const char *text, char **ret_error);
 /* ------------------------------------------------------------------------ */
