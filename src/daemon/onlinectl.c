@@ -49,10 +49,11 @@ void server_set_cpu_online(struct server *s, server_cpu_online_fn *fn, void *use
 }
 
 /* Every end of a request the hook took, the ESHUTDOWN of a stopping
- * hotplug thread too: the reply, then the client's job slot back. */
+ * hotplug thread too: the client's job slot back, so that a request it
+ * sends on the reply finds it free, then the reply. */
 void server_cpu_online_done(struct server_cpu_online *req, int r, int status) {
-        onlinectl_reply(req->c, req->msgid, req->index, r, status);
         job_unreserve(req->c->s, req->c);
+        onlinectl_reply(req->c, req->msgid, req->index, r, status);
         peer_unref(req->c);
         free(req);
 }
