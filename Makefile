@@ -16,7 +16,7 @@ MESON      ?= meson
 SCENARIO   ?= examples/demo.scenario
 
 .PHONY: all deps deps-all deps-e2e deps-go check-go deps-python check-python build build-san build-static build-tsan build-fuzz demo check check-unit \
-	check-san check-tsan check-fuzz check-install fuzz e2e bench bench-quick install clean
+	check-san check-tsan check-fuzz check-install fuzz e2e bench-e2e bench bench-quick install clean
 
 all: build
 
@@ -139,6 +139,15 @@ check-fuzz: build-fuzz
 
 fuzz: build-fuzz
 	scripts/fuzz.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
+
+# The QEMU baselines, each repeated (median (min-max) per figure, ratios
+# paired within a boot), on both kernels: the figures of BENCHMARKS.md.
+E2E_REPEAT ?= 5
+bench-e2e: deps-e2e build-static
+	tests/e2e/run.py --kernel $(E2E_KERNELS) --repeat $(E2E_REPEAT) --timeout 300 \
+		--scenario baseline-cpu --scenario baseline-cpu3 --scenario baseline-memory --scenario baseline-memory-4g \
+		--extra-bin $(BUILD_STATIC)/src/dhpd --extra-bin $(BUILD_STATIC)/src/dhpctl \
+		--extra-bin $(BUILD_STATIC)/tests/e2e/e2eclient $(E2E_ARGS)
 
 # Everything CI runs: plain and sanitized unit and process tests, the
 # ThreadSanitizer concurrency suite, the fuzz corpora, the Go and Python

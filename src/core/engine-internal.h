@@ -326,4 +326,4 @@ void engine_record_block(struct engine *e, const char *event, uint64_t block, in
 /* Mark one block online or offline: 1 when its device arrived (or, for a
  * virtio-mem device, a step completed) with it, 2 when unchanged, 0, or
  * -ENOENT. */
-int engine_block_set_online(struct engine *e, uint64_t block, bool online);
+int engine_block_set_online(struct engine *e, uint64_t block, bool online, bool record);

@@ -313,25 +313,19 @@ int engine_cpu_get_state(struct engine *e, uint32_t index, dhp_proc_state *ret) 
         return r;
 }
 
-int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret_status) {
-        bool late = flags & ENGINE_CPU_LATE, admitted = false;
+/* Start one processor of a batch (transaction lock held): 0 started, or
+ * engine_cpu_hotadd()'s refusals. */
+static int cpu_start_one(struct engine *e, uint32_t index, bool late) {
         dhp_proc_state st;
-        int r, status = 0;
+        int r;
 
-        if (engine_txn_owned_by_self(e))
-                return -EDEADLK;
-        engine_txn_lock(e);
         r = engine_cpu_get_state(e, index, &st);
         if (r < 0)
-                goto out;
-        if (st == DHP_PROC_ADMITTED) {
-                r = -EALREADY;
-                goto out;
-        }
-        if (st == DHP_PROC_ABSENT) {
-                r = -ENODEV;
-                goto out;
-        }
+                return r;
+        if (st == DHP_PROC_ADMITTED)
+                return -EALREADY;
+        if (st == DHP_PROC_ABSENT)
+                return -ENODEV;
         if (e->ops->cpu_txn_begin)
                 e->ops->cpu_txn_begin(e->platform, index, late);
         if (!late && st == DHP_PROC_PRESENT) {
@@ -339,33 +333,62 @@ int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret
                 if (r < 0) {
                         engine_record_txn(e, "START_FAILED", index, r, late);
                         log_debug(&e->logger, "cpu%u: start failed: %s", index, strerror(-r));
-                        goto out;
+                        return r;
                 }
         }
         engine_cpu_set_state(e, index, DHP_PROC_STARTED);
         engine_record_txn(e, "STARTED", index, 0, late);
+        return 0;
+}
 
-        r = e->mod->sync_run(e, index, late, &status, &admitted);
+/* The notification phases of one started processor: 0 admitted, 1 failed. */
+static int cpu_notify_one(struct engine *e, struct engine_cpu_add *a) {
+        bool late = a->flags & ENGINE_CPU_LATE, admitted = false;
+        int r;
+
+        r = e->mod->sync_run(e, a->index, late, &a->status, &admitted);
         if (r < 0)
-                goto out;
-        if (admitted) {
-                /* Existing from here on: before the arrival is queued, so
-                 * that a registration made in between learns of it at least
-                 * once (as existing, or from the arrival: R15). */
-                pthread_mutex_lock(&e->lock);
-                e->cpus[index].completing = false;
-                pthread_mutex_unlock(&e->lock);
-                e->mod->arrival_cpu(e, index, DHP_EVENT_ARRIVAL);
-                engine_run_hooks(e, ENGINE_HOOK_CPU_ADMITTED, index);
-                r = 0;
-        } else {
-                r = 1;
+                return r;
+        if (!admitted)
+                return 1;
+        /* Existing from here on: before the arrival is queued, so that a
+         * registration made in between learns of it at least once (as
+         * existing, or from the arrival: R15). */
+        pthread_mutex_lock(&e->lock);
+        e->cpus[a->index].completing = false;
+        pthread_mutex_unlock(&e->lock);
+        e->mod->arrival_cpu(e, a->index, DHP_EVENT_ARRIVAL);
+        engine_run_hooks(e, ENGINE_HOOK_CPU_ADMITTED, a->index);
+        return 0;
+}
+
+int engine_cpu_hotadd_batch(struct engine *e, struct engine_cpu_add *adds, size_t n) {
+        if (engine_txn_owned_by_self(e))
+                return -EDEADLK;
+        engine_txn_lock(e);
+        /* Every start first: the kernel brings them up back to back, and
+         * none is admitted (nor told) before its own ADD_START (R2, R6). */
+        for (size_t i = 0; i < n; i++) {
+                adds[i].status = 0;
+                adds[i].result = cpu_start_one(e, adds[i].index, adds[i].flags & ENGINE_CPU_LATE);
         }
-        if (ret_status)
-                *ret_status = status;
-out:
+        for (size_t i = 0; i < n; i++)
+                if (adds[i].result == 0)
+                        adds[i].result = cpu_notify_one(e, &adds[i]);
         engine_txn_unlock(e);
-        return r;
+        return 0;
+}
+
+int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret_status) {
+        struct engine_cpu_add a = { .index = index, .flags = flags };
+        int r;
+
+        r = engine_cpu_hotadd_batch(e, &a, 1);
+        if (r < 0)
+                return r;
+        if (a.result >= 0 && ret_status)
+                *ret_status = a.status;
+        return a.result;
 }
 
 int engine_cpu_present(struct engine *e, uint32_t index, uint32_t flags, int *ret_status) {
@@ -517,12 +540,15 @@ void engine_mem_event(struct engine *e, struct dhp_device_event *ev, const struc
 }
 
 /* Mark one block; when its device becomes complete, queue the arrival
- * (for a virtio-mem device: the step's).  Returns 1 when the device arrived
- * with this block. */
-int engine_block_set_online(struct engine *e, uint64_t block, bool online) {
+ * (for a virtio-mem device: the step's, at engine_mem_settle()).
+ * `record`: the block's ONLINE/OFFLINE record, before that arrival (R31 in
+ * the stream).  Returns 1 when the device arrived with this block, 3 when
+ * the block went online and its device has not arrived yet, 0 for another
+ * change, 2 for none. */
+int engine_block_set_online(struct engine *e, uint64_t block, bool online, bool record) {
         struct dhp_device_event ev;
         struct mem_device *d;
-        bool arrived = false;
+        bool arrived = false, incomplete;
 
         pthread_mutex_lock(&e->lock);
         if (block >= e->nblocks || !e->blocks[block].device) {
@@ -556,20 +582,25 @@ int engine_block_set_online(struct engine *e, uint64_t block, bool online) {
                 arrived = true;
                 engine_mem_event(e, &ev, d, DHP_EVENT_ARRIVAL, false);
         }
+        incomplete = online && !d->arrived;
         pthread_mutex_unlock(&e->lock);
+        if (record)
+                engine_record_block(e, online ? "ONLINE" : "OFFLINE", block, 0);
         if (arrived)
                 e->mod->arrival_event(e, &ev);
-        return arrived;
+        return arrived ? 1 : incomplete ? 3 : 0;
 }
 
 int engine_mem_block_set_online(struct engine *e, uint64_t block, bool online) {
-        int r = engine_block_set_online(e, block, online);
+        int r = engine_block_set_online(e, block, online, true);
 
         if (r < 0)
                 return r;
-        if (r == 2)
+        /* A block of a device not complete yet: the conditions are
+         * re-evaluated after the device's arrival (R19, R31), i.e. with
+         * its last block. */
+        if (r == 2 || r == 3)
                 return 0;
-        engine_record_block(e, online ? "ONLINE" : "OFFLINE", block, 0);
         engine_run_hooks(e, ENGINE_HOOK_MEM_CHANGED, block);
         return 0;
 }
@@ -612,7 +643,7 @@ int engine_mem_hotadd(struct engine *e, uint64_t device_id) {
                         continue;
                 }
                 engine_record_block(e, "ONLINE", b, 0);
-                engine_block_set_online(e, b, true);
+                engine_block_set_online(e, b, true, false);
                 changed = true;
         }
         if (changed)

@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dhp.h"
@@ -154,6 +155,25 @@ enum engine_remove_flags {
  * PRESENT, or ABSENT with GONE), -EDEADLK from a synchronous callback.
  */
 int engine_cpu_remove(struct engine *e, uint32_t index, uint32_t flags, int *ret_status);
+/* One processor of engine_cpu_hotadd_batch(): index and flags in, result
+ * (engine_cpu_hotadd()'s return) and status (the reason when 1) out. */
+struct engine_cpu_add {
+        uint32_t index;
+        uint32_t flags;
+        int result;
+        int status;
+};
+/*
+ * engine_cpu_hotadd_batch - processors added together (one burst of
+ * uevents) in one transaction: cpu_start for each, in order, then each
+ * one's phases as engine_cpu_hotadd() (ADD_START -> cpu_admit ->
+ * ADD_COMPLETE -> ARRIVAL, or ADD_FAILURE -> cpu_stop), in the same order.
+ * A processor is admitted only between its own phases, so none of them is
+ * schedulable in the managed sets before its ADD_START returned.  One
+ * processor's refusal or veto does not stop the others.  Returns 0, or
+ * -EDEADLK from inside a synchronous callback (nothing ran).
+ */
+int engine_cpu_hotadd_batch(struct engine *e, struct engine_cpu_add *adds, size_t n);
 
 /* Memory. */
 int engine_mem_set_block_size(struct engine *e, uint64_t bytes);

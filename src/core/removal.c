@@ -277,7 +277,7 @@ static int mem_offline_all(struct engine *e, const struct mem_device *d, uint64_
                         break;
                 }
                 engine_record_block(e, "OFFLINE", b, 0);
-                engine_block_set_online(e, b, false);
+                engine_block_set_online(e, b, false, false);
                 offlined[done++] = b;
         }
         if (r < 0) {
@@ -285,7 +285,7 @@ static int mem_offline_all(struct engine *e, const struct mem_device *d, uint64_
                         int r2 = e->ops->mem_block_online(e->platform, offlined[k]);
                         engine_record_block(e, r2 < 0 ? "ONLINE_FAILED" : "ONLINE", offlined[k], r2);
                         if (r2 == 0)
-                                engine_block_set_online(e, offlined[k], true);
+                                engine_block_set_online(e, offlined[k], true, false);
                 }
         }
         /* The memory conditions follow: after the REMOVAL on success (R36,

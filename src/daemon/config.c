@@ -28,6 +28,8 @@ void config_defaults(struct config *c) {
                 .cpu_on_veto = CONFIG_VETO_OFFLINE,
                 .mem_online = true,
                 .mem_online_policy = CONFIG_MEM_AUTO,
+                .mem_onlining = CONFIG_ONLINING_KERNEL,
+                .kernel_online_wait_ns = NSEC_PER_SEC,
                 .retry_attempts = 8,
                 .retry_max_ns = 2 * NSEC_PER_SEC,
                 .poll_interval_ns = 30 * NSEC_PER_SEC,
@@ -223,6 +225,23 @@ static int set_memory(struct loader *l, const char *key, const char *value) {
                 if (v_enum(l, value, &v, policies) < 0)
                         return -EINVAL;
                 l->c.mem_online_policy = v;
+                return 0;
+        }
+        if (strcmp(key, "onlining") == 0) {
+                static const char *const who[] = { "kernel", "dhpd", NULL };
+                if (v_enum(l, value, &v, who) < 0)
+                        return -EINVAL;
+                l->c.mem_onlining = v;
+                return 0;
+        }
+        if (strcmp(key, "kernel_online_wait") == 0)
+                return v_duration(l, value, &l->c.kernel_online_wait_ns, NSEC_PER_MSEC, 60 * NSEC_PER_SEC);
+        if (strcmp(key, "auto_movable_ratio") == 0) {
+                if (parse_u64(value, &n) < 0 || n < 1 || n > 100000) {
+                        snprintf(l->msg, sizeof(l->msg), "expected a percentage from 1 to 100000, got '%s'", value);
+                        return -EINVAL;
+                }
+                l->c.auto_movable_ratio = (unsigned)n;
                 return 0;
         }
         if (strcmp(key, "retry_attempts") == 0) {
@@ -660,6 +679,9 @@ static const struct diff_key {
         { "cpu", "cgroup", CONFIG_APPLY_RELOAD },
         { "memory", "online", CONFIG_APPLY_RELOAD },
         { "memory", "online_policy", CONFIG_APPLY_RELOAD },
+        { "memory", "onlining", CONFIG_APPLY_RESTART },
+        { "memory", "kernel_online_wait", CONFIG_APPLY_RELOAD },
+        { "memory", "auto_movable_ratio", CONFIG_APPLY_RESTART },
         { "memory", "retry_attempts", CONFIG_APPLY_RELOAD },
         { "memory", "retry_max", CONFIG_APPLY_RELOAD },
         { "memory", "poll_interval", CONFIG_APPLY_RELOAD },
@@ -716,7 +738,16 @@ static void format_key(const struct config *c, const struct diff_key *k, struct 
                 strbuf_puts(sb, c->mem_online ? "yes" : "no");
         else if (IS("memory", "online_policy"))
                 strbuf_puts(sb, policies[c->mem_online_policy]);
-        else if (IS("memory", "retry_attempts"))
+        else if (IS("memory", "onlining"))
+                strbuf_puts(sb, c->mem_onlining == CONFIG_ONLINING_KERNEL ? "kernel" : "dhpd");
+        else if (IS("memory", "kernel_online_wait"))
+                strbuf_printf(sb, "%llums", (unsigned long long)(c->kernel_online_wait_ns / NSEC_PER_MSEC));
+        else if (IS("memory", "auto_movable_ratio")) {
+                if (c->auto_movable_ratio)
+                        strbuf_printf(sb, "%u", c->auto_movable_ratio);
+                else
+                        strbuf_puts(sb, "default");
+        } else if (IS("memory", "retry_attempts"))
                 strbuf_printf(sb, "%u", c->retry_attempts);
         else if (IS("memory", "retry_max"))
                 strbuf_printf(sb, "%llums", (unsigned long long)(c->retry_max_ns / NSEC_PER_MSEC));

@@ -26,6 +26,9 @@
 
 enum config_log_target { CONFIG_LOG_AUTO, CONFIG_LOG_STDERR, CONFIG_LOG_SYSLOG };
 enum config_mem_online { CONFIG_MEM_MOVABLE, CONFIG_MEM_KERNEL, CONFIG_MEM_AUTO };
+/* [memory] onlining: the kernel onlines hot-added memory by dhpd's policy,
+ * or dhpd writes each block itself. */
+enum config_mem_onlining { CONFIG_ONLINING_KERNEL, CONFIG_ONLINING_DHPD };
 enum config_cpu_veto { CONFIG_VETO_OFFLINE, CONFIG_VETO_KEEP_ONLINE };
 enum config_late_policy { CONFIG_LATE_PROCEED, CONFIG_LATE_VETO };
 /* Who moves kernel devices' interrupts when irqbalance runs too
@@ -61,6 +64,9 @@ struct config {
         /* [memory] */
         bool mem_online;
         enum config_mem_online mem_online_policy;
+        enum config_mem_onlining mem_onlining;
+        uint64_t kernel_online_wait_ns; /* kernel mode: then dhpd onlines what is left */
+        unsigned auto_movable_ratio;    /* 0: the kernel's */
         unsigned retry_attempts;
         uint64_t retry_max_ns;
         uint64_t poll_interval_ns; /* the slow memory-level timer */

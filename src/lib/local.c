@@ -193,6 +193,9 @@ static int linux_open(struct dhp_backend_open *o) {
         if (!l)
                 return -ENOMEM;
         linux_config_defaults(&lc);
+        /* A library onlines what it is given and leaves the kernel's global
+         * onlining policy alone (dhpd sets it: [memory] onlining). */
+        lc.mem_onlining = LINUX_ONLINING_DHPD;
         r = linux_options(l, &lc, o->options, &fd);
         if (r < 0)
                 return local_open_done(o, l, r);

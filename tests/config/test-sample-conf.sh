@@ -25,7 +25,7 @@ sed -E 's/^#[[:space:]]*([a-z_]+[[:space:]]*=)/\1/' "$sample" >"$tmp/dhpd.conf"
 
 # Every key of doc/dhpd.conf.md's table is in the sample, uncommented.
 keys=$(grep -cE '^[a-z_]+[[:space:]]*=' "$tmp/dhpd.conf")
-[ "$keys" -eq 23 ] || fail "expected the 23 documented keys uncommented, found $keys"
+[ "$keys" -eq 28 ] || fail "expected the 28 documented keys uncommented, found $keys"
 # No key left behind a comment sign (a line the sed above did not catch).
 if grep -nE '^[#;][[:space:]]*[a-z_]+[[:space:]]*=' "$tmp/dhpd.conf" >&2; then
 	fail "commented settings the uncommenting missed"

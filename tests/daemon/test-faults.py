@@ -34,7 +34,8 @@ figures = []
 
 def make_tree(root):
     faketree.make_tree(root, cgroup="app.slice")
-    write(root, "dhpd.conf", "[cpu]\ncgroup = app.slice\n[memory]\nonline_policy = movable\n")
+    write(root, "dhpd.conf", "[cpu]\ncgroup = app.slice\n[memory]\nonline_policy = movable\n"
+          "onlining = dhpd\n")  # counts dhpd's own block writes
 
 
 def add_dimm(root, acpi):

@@ -100,7 +100,9 @@ def run(sequence, svc, preserve):
     name = "%s (RuntimeDirectoryPreserve=%s)" % (sequence, preserve)
     with tempfile.TemporaryDirectory(prefix="dhpd-unit-") as root:
         faketree.make_tree(root, cgroup="app.slice")
-        write(root, "dhpd.conf", "[cpu]\ncgroup = app.slice\n")
+        # onlining = dhpd: no write of the kernel policy at start (the
+        # fault counts writes from the first).
+        write(root, "dhpd.conf", "[cpu]\ncgroup = app.slice\n[memory]\nonlining = dhpd\n")
         sd = Systemd(root, svc, preserve)
         sd.fault = "after:1"  # cpu2/online is the first write
         try:

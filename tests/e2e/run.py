@@ -261,6 +261,14 @@ def zones(run, label):
 def check_dhpd_memory(run):
     f = dhpd_failures(run)
     log = dhpd_log(run)
+    if run["scenario"] == "dhpd-memory":
+        # Kernel mode: dhpd set the kernel's policy and wrote no block.
+        if first_index(log, r"the kernel onlines hot-added memory") is None:
+            f.append("dhpd did not say the kernel onlines hot-added memory (onlining = kernel)")
+        if not any(t.startswith("E2E-PROBE ready auto_online_blocks=online_movable") for t in run["console"]):
+            f.append("auto_online_blocks is not online_movable once dhpd is ready")
+        if first_index(log, r"dhpd onlines them") is not None:
+            f.append("dhpd had to online blocks the kernel left offline")
     for label in ("dhpd-mem256", "dhpd-mem1g"):
         steps = [s for s in run["steps"] if s["label"] == label and s["status"] == "done"]
         if not steps:
@@ -949,12 +957,26 @@ SCENARIOS = {s.name: s for s in [
              "1G DIMM add -> all blocks online: kernel auto-online, direct, shell, dhpd",
              # warm-up + up to four 1 GiB DIMMs on top of 512M of boot memory.
              check_baseline, params={"dimm_mb": 1024}, mem="512M,slots=5,maxmem=6G", kernel_append=MEMHP_OFFLINE),
+    Scenario("baseline-cpu3",
+             "3 CPUs added at once -> all online: direct onliner (kernel column), dhpd",
+             # warm-up + 3 per method on top of the boot CPU.
+             check_baseline, smp="1,maxcpus=8", cpu=True),
+    Scenario("baseline-memory-4g",
+             "4G DIMM add -> all blocks online: kernel auto-online, direct, dhpd",
+             # a 1 GiB warm-up, then one 4 GiB DIMM per method.
+             check_baseline, params={"dimm_mb": 4096, "warmup_mb": 1024, "methods": "kernel,direct,dhpd"},
+             script="baseline-memory", mem="1G,slots=5,maxmem=15G", kernel_append=MEMHP_OFFLINE),
     Scenario("dhpd-cpu",
              "dhpd onlines 1 CPU, then 2 added back to back: online, STARTED < ADMITTED < ARRIVAL",
              check_dhpd_cpu, smp="1,maxcpus=4", cpu=True),
     Scenario("dhpd-memory",
-             "dhpd onlines a 256M and a 1G DIMM: movable, one device per DIMM, arrival last",
-             check_dhpd_memory, kernel_append=MEMHP_OFFLINE),
+             "the kernel onlines a 256M and a 1G DIMM by dhpd's policy ([memory] onlining = kernel):"
+             " movable, one device per DIMM, arrival last",
+             check_dhpd_memory),
+    Scenario("dhpd-memory-dhpd",
+             "dhpd onlines a 256M and a 1G DIMM itself ([memory] onlining = dhpd): movable, one device"
+             " per DIMM, arrival last",
+             check_dhpd_memory, params={"onlining": "dhpd"}, script="dhpd-memory", kernel_append=MEMHP_OFFLINE),
     Scenario("dhpd-cgroup",
              "dhpd widens the cpuset.cpus of the cgroups it manages, only those",
              check_dhpd_cgroup, cpu=True),
@@ -966,7 +988,7 @@ SCENARIOS = {s.name: s for s in [
              check_client_cpu, smp="1,maxcpus=5", cpu=True),
     Scenario("client-memory",
              "two clients: one arrival per DIMM (256M, 1G), base and size, every block online",
-             check_client_memory, kernel_append=MEMHP_OFFLINE),
+             check_client_memory),
     Scenario("client-restart",
              "dhpd SIGKILLed mid-DIMM and restarted; the client reconnects and gets the arrival",
              check_client_restart, kernel_append=MEMHP_OFFLINE),
@@ -1102,11 +1124,17 @@ def run_scenario(sc, kname, kernel, initrd, args, log_dir):
             t0, ids = do_hotadd(m, what, counter)
             md, t1 = m.wait_for(rf"^E2E-(DONE|TIMEOUT) {re.escape(label)} (.*)",
                                 deadline.cap(STEP_TIMEOUT))
-            kv = dict(re.findall(r"(\w+)=(\S+)", md.group(2)))
+            # Numbers only: the guest's power-off message can cut the last
+            # step's line short (seen: "done_ms=568[    5.776266] reboot").
+            kv = dict(re.findall(r"(\w+)=([0-9./]+)(?=\s|$)", md.group(2)))
             step = {"label": label, "add": what, "ids": ids, "t0": t0,
                     "status": "done" if md.group(1) == "DONE" else "timeout",
                     "host_ms": (t1 - t0) * 1e3,
                     "guest_span_ms": float(kv["span_ms"]) if "span_ms" in kv else None,
+                    # Guest CLOCK_MONOTONIC, ms: the first add uevent, and
+                    # every new device online (the client's clock too).
+                    "guest_first_add_ms": float(kv["first_add_ms"]) if "first_add_ms" in kv else None,
+                    "guest_done_ms": float(kv["done_ms"]) if "done_ms" in kv else None,
                     "blocks": int(kv.get("blocks", "0").split("/")[0]),
                     "devices": {}}
             if "dimm" in what:
@@ -1150,16 +1178,24 @@ def run_scenario(sc, kname, kernel, initrd, args, log_dir):
     # "Client told": device_add's return to a client's first marker line of
     # each kind on the console (host clock, as device_add->done), within
     # the step (until the next step's device_add).
+    # Also on the guest's clock (client_guest_ms: the client's t= minus the
+    # moment every new device was online, the step's done_ms): right also
+    # for a client that writes its lines at exit (e2eclient -q), and the
+    # measure of "the client told N ms after the hardware was online".
     t0s = [s["t0"] for s in run["steps"] if "t0" in s] + [float("inf")]
     for k, s in enumerate(st for st in run["steps"] if "t0" in st):
-        s["client_ms"] = {}
+        s["client_ms"], s["client_guest_ms"] = {}, {}
         for t, text in m.lines:
             if not t0s[k] <= t < t0s[k + 1]:
                 continue
-            c = re.match(r"^E2E-CLIENT \S+ t=\S+ tid=\d+ (SYNC state=(ADD_START|ADD_COMPLETE)|ARRIVAL)"
+            c = re.match(r"^E2E-CLIENT \S+ t=(\S+) tid=\d+ (SYNC state=(ADD_START|ADD_COMPLETE)|ARRIVAL)"
                          r" .*existing=0", text)
             if c:
-                s["client_ms"].setdefault(c.group(2) or "ARRIVAL", (t - s["t0"]) * 1e3)
+                s["client_ms"].setdefault(c.group(3) or "ARRIVAL", (t - s["t0"]) * 1e3)
+                if s.get("guest_done_ms") is not None:
+                    # The last of each kind: with several devices in one
+                    # step, the one told last.
+                    s["client_guest_ms"][c.group(3) or "ARRIVAL"] = float(c.group(1)) * 1e3 - s["guest_done_ms"]
     # Expected block count = DIMM size / block size the guest announced.
     bs = re.search(r"block_size=([0-9a-f]+)", run.get("guest", ""))
     for s in run["steps"]:
@@ -1211,8 +1247,16 @@ def summarize(runs):
 
 BASELINE_COLUMNS = {
     "baseline-cpu": ("cpu-", ["kernel", "shell", "dhpd"]),
+    "baseline-cpu3": ("cpu3-", ["kernel", "dhpd"]),
     "baseline-memory": ("mem-", ["kernel", "direct", "shell", "dhpd"]),
+    "baseline-memory-4g": ("mem-", ["kernel", "direct", "dhpd"]),
 }
+
+
+def med_range(v):
+    """median (min-max) of a list, one decimal."""
+    import statistics
+    return f"{statistics.median(v):.1f} ({min(v):.1f}-{max(v):.1f})"
 
 
 def baseline_table(runs):
@@ -1223,31 +1267,45 @@ def baseline_table(runs):
 
 
 def baseline_table_1(runs, kname):
-    import statistics
+    """Per figure: median (min-max) ms of each method; the ratio to the
+    kernel's is the median (min-max) of the ratios paired within one boot
+    (both steps of the same run), never a ratio of medians."""
     for sc, (prefix, methods) in BASELINE_COLUMNS.items():
+        scr = [r for r in runs if r["scenario"] == sc]
         for key, name in (("host_ms", "device_add->done"), ("guest_span_ms", "guest add->done")):
-            med = {}
-            for meth in methods:
-                v = [s[key] for r in runs if r["scenario"] == sc for s in r["steps"]
-                     if s["label"] == prefix + meth and s["status"] == "done" and s[key] is not None]
-                if v:
-                    med[meth] = (statistics.median(v), len(v))
-            if "kernel" not in med:
+            per_run = []
+            for r in scr:
+                d = {s["label"][len(prefix):]: s[key] for s in r["steps"]
+                     if s["label"].startswith(prefix) and s["status"] == "done" and s[key] is not None}
+                per_run.append(d)
+            if not any("kernel" in d for d in per_run):
                 continue
-            ref = med["kernel"][0]
-            cols = [f"{m} {med[m][0]:.1f} ms" + ("" if m == "kernel" else f" (x{med[m][0] / ref:.2f})")
-                    for m in methods if m in med]
-            print(f"baseline {sc:<15} [{kname}] {name:<17} n={med['kernel'][1]}  " + " | ".join(cols))
-        # The client of the dhpd step: device_add -> its marker lines.
-        cols = []
-        for kind in ("ADD_START", "ADD_COMPLETE", "ARRIVAL"):
-            v = [s["client_ms"][kind] for r in runs if r["scenario"] == sc for s in r["steps"]
-                 if s["label"] == prefix + "dhpd" and s["status"] == "done" and kind in s.get("client_ms", {})]
-            if v:
-                cols.append(f"{kind} {statistics.median(v):.1f} ms")
-        if cols:
-            print(f"baseline {sc:<15} [{kname}] {'client told':<17} n={len(v)}  device_add-> "
-                  + " | ".join(cols))
+            cols = []
+            for meth in methods:
+                v = [d[meth] for d in per_run if meth in d]
+                if not v:
+                    continue
+                col = f"{meth} {med_range(v)} ms"
+                ratios = [d[meth] / d["kernel"] for d in per_run if meth in d and d.get("kernel")]
+                if meth != "kernel" and ratios:
+                    col += f" x{med_range(ratios)}"
+                cols.append(col)
+            n = sum("kernel" in d for d in per_run)
+            print(f"baseline {sc:<18} [{kname}] {name:<17} n={n}  " + " | ".join(cols))
+        # The client of the dhpd step: device_add -> its marker lines (host
+        # clock; only meaningful for a client printing at once), and on the
+        # guest's clock from "every device online" (done_ms).
+        for key, name, lead in (("client_ms", "client told", "device_add->"),
+                                ("client_guest_ms", "client after done", "online->")):
+            cols, n = [], 0
+            for kind in ("ADD_START", "ADD_COMPLETE", "ARRIVAL"):
+                v = [s[key][kind] for r in scr for s in r["steps"]
+                     if s["label"] == prefix + "dhpd" and s["status"] == "done" and kind in s.get(key, {})]
+                if v:
+                    cols.append(f"{kind} {med_range(v)} ms")
+                    n = len(v)
+            if cols:
+                print(f"baseline {sc:<18} [{kname}] {name:<17} n={n}  {lead} " + " | ".join(cols))
 
 
 def fmt_ms(v):

@@ -427,12 +427,18 @@ static int scan_cmdline(const char *root, struct coexist_report *r) {
 }
 
 int coexist_scan(const char *root, struct coexist_report *ret, const struct logger *log) {
-        struct coexist_report r = { 0 };
-        int x;
+        return coexist_scan_flags(root, 0, ret, log);
+}
 
-        x = scan_auto_online(root, &r);
-        if (x >= 0)
-                x = scan_cmdline(root, &r);
+int coexist_scan_flags(const char *root, unsigned flags, struct coexist_report *ret, const struct logger *log) {
+        struct coexist_report r = { 0 };
+        int x = 0;
+
+        if (!(flags & COEXIST_KERNEL_ONLINES_MEMORY)) {
+                x = scan_auto_online(root, &r);
+                if (x >= 0)
+                        x = scan_cmdline(root, &r);
+        }
         if (x >= 0)
                 x = scan_udev(root, &r, log);
         if (x < 0) {

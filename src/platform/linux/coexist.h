@@ -59,6 +59,15 @@ struct coexist_report {
 /* Scan everything under root.  Missing files and directories are not
  * errors.  0 or -ENOMEM (or a read error other than ENOENT/EACCES). */
 int coexist_scan(const char *root, struct coexist_report *ret, const struct logger *log);
+
+enum coexist_scan_flags {
+        /* dhpd sets the kernel's memory onlining policy itself ([memory]
+         * onlining = kernel): auto_online_blocks and memhp_default_state
+         * are its own choice, not another onliner. */
+        COEXIST_KERNEL_ONLINES_MEMORY = 1u << 0,
+};
+/* coexist_scan() with flags (enum coexist_scan_flags). */
+int coexist_scan_flags(const char *root, unsigned flags, struct coexist_report *ret, const struct logger *log);
 void coexist_report_deinit(struct coexist_report *r);
 
 /* Scan one udev rules file's text (exposed for tests): appends findings for

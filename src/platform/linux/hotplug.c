@@ -71,6 +71,9 @@ static void *hotplug_thread(void *userdata) {
         };
 
         for (;;) {
+                /* The earlier of the memory conditions' fallback timer and
+                 * the platform's (a virtio-mem resize step that went quiet,
+                 * memory the kernel was to online). */
                 int tm = e ? memcond_next_timeout_ms(e) : -1, tp = linux_platform_next_timeout_ms(hp->cfg.lp);
                 int n = poll(p, 5, tp >= 0 && (tm < 0 || tp < tm) ? tp : tm);
                 if (n < 0) {
@@ -80,9 +83,8 @@ static void *hotplug_thread(void *userdata) {
                         break;
                 }
                 if (n == 0) {
-                        /* A virtio-mem resize step that went quiet ends
-                         * here (platform), then the memory fallback timer. */
-                        linux_platform_tick(hp->cfg.lp);
+                        if (tp >= 0 && (tm < 0 || tp <= tm))
+                                linux_platform_tick(hp->cfg.lp);
                         if (e && tm >= 0 && (tp < 0 || tm <= tp))
                                 memcond_tick(e);
                         continue;

@@ -2,9 +2,9 @@
 /*
  * What the files of the Linux platform share: the platform's state, and
  * the entry points one file offers the others.  linux.c: lifecycle, the
- * engine's ops, resync and uevents; memdev.c: memory devices (grouping
- * blocks, waiting for ACPI binding); txnmark.c: the crash markers of
- * processor transactions.
+ * engine's ops (with the crash markers of processor transactions), resync
+ * and uevents; memdev.c: memory devices (grouping blocks, waiting for ACPI
+ * binding); unplug.c: removals.
  */
 #pragma once
 
@@ -27,6 +27,11 @@ struct linux_vmem {
         bool dirty;       /* a step is open: settle when quiet */
 };
 #define LINUX_VMEM_MAX 16
+/* A memory device whose blocks the kernel is to online (memonline.c). */
+struct mem_await {
+        uint64_t device;
+        uint64_t deadline_ns; /* time_now_ns() */
+};
 
 /* What one drain of the socket announced. */
 struct pending {
@@ -61,6 +66,17 @@ struct linux_platform {
         unsigned nvmem;
         uint64_t settle[64];
         size_t nsettle;
+        /* memonline.c: the kernel onlines new blocks (its policy is set),
+         * and the devices waiting for it, with their deadlines. */
+        bool kernel_onlines;
+        struct mem_await *awaiting;
+        size_t nawaiting, cap_awaiting;
+        /* New blocks held back, not grouped yet, while the kernel onlines
+         * them (memonline.c), until held_deadline_ns (0: none). */
+        uint32_t *held;
+        size_t nheld, cap_held;
+        uint64_t held_deadline_ns;
+        bool kernel_wait_over; /* grouping what the kernel left past its wait */
 };
 
 
@@ -120,6 +136,18 @@ void linux_unplug_resync(struct linux_platform *lp, const struct topology *t);
  * moved to the front, in order.  Returns how many are left. */
 size_t linux_vmem_claim(struct linux_platform *lp, uint32_t *ids, enum memblock_state *known, size_t n,
                         bool existing);
+/* memonline.c: set the kernel's onlining policy (start, reconfigure);
+ * have a device's offline blocks onlined, by the kernel (awaited) or now;
+ * a block the kernel onlined: its zone, then the model. */
+void linux_memonline_setup(struct linux_platform *lp);
+void linux_memonline_device(struct linux_platform *lp, uint64_t device, const char *origin, bool kernel_may);
+int linux_memonline_block_seen(struct linux_platform *lp, uint32_t block, bool online);
+void linux_memonline_deinit(struct linux_platform *lp);
+/* Kernel mode: hold new blocks ids[0..n) (sorted) back while the kernel
+ * has not onlined them all (true: held, in lp->held); false: group them now. */
+bool linux_memonline_hold(struct linux_platform *lp, const uint32_t *ids, size_t n);
+/* linux.c: group and handle lp->pending.blocks, with the held ones. */
+void linux_mem_pending_run(struct linux_platform *lp);
 
 /* memdev.c */
 void linux_mem_add_device_blocks(struct linux_platform *lp, const uint32_t *ids, const enum memblock_state *known,
@@ -128,3 +156,11 @@ void linux_mem_handle_new_blocks(struct linux_platform *lp, uint32_t *ids, size_
 /* The blocks of topology t flagged new, as devices (resync, start). */
 void linux_mem_add_new_from(struct linux_platform *lp, const struct topology *t, const bool *is_new,
                                 bool existing);
+
+/* The platform's timers, each file its own: a virtio-mem resize step that
+ * went quiet and the DIMMs that lost blocks (unplug.c), memory the kernel
+ * was to online (memonline.c).  ms until due (0: due), -1: none. */
+int linux_unplug_next_timeout_ms(struct linux_platform *lp);
+void linux_unplug_tick(struct linux_platform *lp);
+int linux_memonline_next_timeout_ms(struct linux_platform *lp);
+void linux_memonline_tick(struct linux_platform *lp);

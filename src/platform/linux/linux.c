@@ -27,6 +27,7 @@ void linux_config_defaults(struct linux_config *c) {
                 .cpu_online_at_start = true,
                 .mem_online = true,
                 .mem_policy = LINUX_MEM_AUTO,
+                .mem_onlining = LINUX_ONLINING_KERNEL,
                 .uevent_fd = -1,
         };
 }
@@ -76,7 +77,7 @@ static void txn_mark(struct linux_platform *lp, uint32_t cpu, bool begin) {
         close(fd);
 }
 
-/* The engine's cpu_txn_begin op: the mark (handle_cpu removes it), and the
+/* The engine's cpu_txn_begin op: the mark (cpu_run_batch removes it), and the
  * notice of a late add. */
 static void op_cpu_txn_begin(void *p, uint32_t cpu, bool late) {
         struct linux_platform *lp = p;
@@ -294,6 +295,7 @@ void linux_platform_free(struct linux_platform *lp) {
         uevent_monitor_free(lp->mon);
         free(lp->pending.cpus);
         free(lp->pending.blocks);
+        linux_memonline_deinit(lp);
         cpuset_deinit(&lp->interrupted);
         pthread_mutex_destroy(&lp->stats_lock);
         free(lp);
@@ -332,31 +334,85 @@ void linux_platform_stats(struct linux_platform *lp, struct linux_stats *ret) {
         pthread_mutex_unlock(&lp->stats_lock);
 }
 
-/* A processor is present (add uevent, or found by a resync): run its
- * transaction by policy, in one engine call (engine_cpu_present; the crash
- * marker is made by the cpu_txn_begin op once the engine knows a transaction
- * starts, and removed here).  `online_now`: the kernel says it is online
- * already (someone else onlined it). */
-static void handle_cpu(struct linux_platform *lp, uint32_t cpu, bool online_now, bool at_start) {
+/* A processor is present (add uevent, or found by a resync): made present
+ * in the model (engine_cpu_present, ENGINE_CPU_NO_ADD), and whether its
+ * transaction runs by policy (ret: with which flags).  `online_now`: the
+ * kernel says it is online already (someone else onlined it). */
+static bool cpu_prepare(struct linux_platform *lp, uint32_t cpu, bool online_now, bool at_start,
+                        struct engine_cpu_add *ret) {
         bool add = online_now || (lp->cfg.cpu_online && (!at_start || lp->cfg.cpu_online_at_start));
-        uint32_t flags = (online_now ? ENGINE_CPU_LATE : 0) | (add ? 0 : ENGINE_CPU_NO_ADD);
-        int r, status = 0;
+        int r;
 
-        r = engine_cpu_present(lp->engine, cpu, flags, &status);
-        if (add && r != -EALREADY)
-                txn_mark(lp, cpu, false); /* the transaction ended, whatever its outcome */
+        r = engine_cpu_present(lp->engine, cpu, ENGINE_CPU_NO_ADD, NULL);
         if (r == -ERANGE)
                 log_error(&lp->log, "cpu%u: cannot grow the model", cpu);
-        else if (r == -EALREADY)
-                return; /* started or admitted already */
-        else if (!add && r == 0)
+        if (r < 0)
+                return false; /* -EALREADY: started or admitted already */
+        if (!add) {
                 log_info(&lp->log, "cpu%u: present, left offline by policy", cpu);
-        else if (r == 0)
-                log_info(&lp->log, "cpu%u: online and admitted", cpu);
-        else if (r == 1)
-                log_notice(&lp->log, "cpu%u: add failed: %s", cpu, strerror(-status));
-        else if (r < 0)
-                log_error(&lp->log, "cpu%u: hot-add failed: %s", cpu, strerror(-r));
+                return false;
+        }
+        *ret = (struct engine_cpu_add){ .index = cpu, .flags = online_now ? ENGINE_CPU_LATE : 0 };
+        return true;
+}
+
+/* The prepared processors of one burst in one batch (engine.h): every
+ * online write, then each one's phases.  The crash marker of each is made
+ * by the cpu_txn_begin op as its start comes, and removed here once the
+ * whole batch is done (a crash in it reruns the ones not admitted). */
+static void cpu_run_batch(struct linux_platform *lp, struct engine_cpu_add *adds, size_t n) {
+        int r;
+
+        if (!n)
+                return;
+        r = engine_cpu_hotadd_batch(lp->engine, adds, n);
+        for (size_t i = 0; i < n; i++) {
+                uint32_t cpu = adds[i].index;
+                int res = r < 0 ? r : adds[i].result;
+
+                if (res != -EALREADY)
+                        txn_mark(lp, cpu, false); /* the transaction ended, whatever its outcome */
+                if (res == 0)
+                        log_info(&lp->log, "cpu%u: online and admitted", cpu);
+                else if (res == 1)
+                        log_notice(&lp->log, "cpu%u: add failed: %s", cpu, strerror(-adds[i].status));
+                else if (res < 0 && res != -EALREADY)
+                        log_error(&lp->log, "cpu%u: hot-add failed: %s", cpu, strerror(-res));
+        }
+}
+
+/* The processors of one burst, collected for cpu_run_batch(). */
+struct cpu_batch {
+        struct engine_cpu_add *adds;
+        size_t n, cap;
+};
+
+static void cpu_batch_add(struct linux_platform *lp, struct cpu_batch *b, uint32_t cpu, bool online_now,
+                          bool at_start) {
+        struct engine_cpu_add a;
+
+        if (!cpu_prepare(lp, cpu, online_now, at_start, &a))
+                return;
+        if (b->n == b->cap) {
+                size_t cap = b->cap ? b->cap * 2 : 8;
+                struct engine_cpu_add *p = realloc(b->adds, cap * sizeof(*p));
+                if (!p) {
+                        /* Not lost: run what is collected, then this one. */
+                        cpu_run_batch(lp, b->adds, b->n);
+                        b->n = 0;
+                        cpu_run_batch(lp, &a, 1);
+                        return;
+                }
+                b->adds = p;
+                b->cap = cap;
+        }
+        b->adds[b->n++] = a;
+}
+
+static void cpu_batch_run(struct linux_platform *lp, struct cpu_batch *b) {
+        cpu_run_batch(lp, b->adds, b->n);
+        free(b->adds);
+        *b = (struct cpu_batch){ 0 };
 }
 
 int linux_platform_cpu_online(struct linux_platform *lp, uint32_t cpu, int *ret_status) {
@@ -372,7 +428,7 @@ int linux_platform_cpu_online(struct linux_platform *lp, uint32_t cpu, int *ret_
         if (st == DHP_PROC_ADMITTED)
                 return -EALREADY;
         /* The engine's cpu_txn_begin op makes the mark; it goes when the
-         * transaction ends, as in handle_cpu. */
+         * transaction ends, as in cpu_run_batch. */
         r = engine_cpu_hotadd(lp->engine, cpu, 0, &status);
         txn_mark(lp, cpu, false);
         if (r == 0)
@@ -386,6 +442,7 @@ int linux_platform_cpu_online(struct linux_platform *lp, uint32_t cpu, int *ret_
 
 static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
         struct topology *t = NULL;
+        struct cpu_batch batch = { 0 };
         bool *is_new = NULL;
         int r;
 
@@ -408,7 +465,7 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
                 linux_unplug_resync(lp, t);
 
         /* Processors: at start, online ones are existing (admitted without a
-         * transaction); everything else goes through handle_cpu. */
+         * transaction); everything else goes through cpu_batch_add. */
         for (uint32_t i = 0; i < t->n_cpus; i++) {
                 const struct topology_cpu *c = &t->cpus[i];
                 if (c->id >= engine_cpu_count(lp->engine))
@@ -419,8 +476,9 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
                         engine_cpu_set_state(lp->engine, c->id, DHP_PROC_ADMITTED);
                         continue;
                 }
-                handle_cpu(lp, c->id, c->online, at_start);
+                cpu_batch_add(lp, &batch, c->id, c->online, at_start);
         }
+        cpu_batch_run(lp, &batch);
 
         /* Memory: blocks the model does not know are new; known blocks
          * whose state changed unseen are brought in line. */
@@ -445,7 +503,9 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
                  * blocks come by id and a device's are contiguous, so its
                  * other blocks follow. */
                 if (b->state != MEMBLOCK_STATE_ONLINE && lp->cfg.mem_online && hotadded != dev + 1) {
-                        engine_mem_hotadd(lp->engine, dev);
+                        /* At start the kernel's add is long over: what it
+                         * left offline stays so unless dhpd onlines it. */
+                        linux_memonline_device(lp, dev, "(resync)", !at_start);
                         hotadded = dev + 1;
                 }
         }
@@ -518,6 +578,7 @@ int linux_platform_start(struct linux_platform *lp) {
         if (lp->cfg.uevent_recvmsg)
                 uevent_monitor_set_recvmsg(lp->mon, lp->cfg.uevent_recvmsg);
         txn_marks_load(lp);
+        linux_memonline_setup(lp);
         return sync_from_sysfs(lp, true);
 }
 
@@ -534,7 +595,14 @@ int linux_platform_reconfigure(struct linux_platform *lp, const struct linux_con
         lp->cfg.cpu_online_at_start = cfg->cpu_online_at_start;
         lp->cfg.veto_keep_online = cfg->veto_keep_online;
         lp->cfg.mem_online = cfg->mem_online;
+        /* The onlining mode is set at start only; a new zone policy is
+         * the kernel's new policy at once. */
+        if (lp->kernel_onlines && cfg->mem_online && cfg->mem_policy != lp->cfg.mem_policy) {
+                lp->cfg.mem_policy = cfg->mem_policy;
+                linux_memonline_setup(lp);
+        }
         lp->cfg.mem_policy = cfg->mem_policy;
+        lp->cfg.kernel_online_wait_ns = cfg->kernel_online_wait_ns;
         lp->writer.max_attempts = cfg->retry_attempts;
         lp->writer.max_total_ns = cfg->retry_max_ns;
         memcpy(lp->cgroups, groups, sizeof(groups));
@@ -625,7 +693,7 @@ static void handle_uevent(struct linux_platform *lp, const struct uevent *u) {
                         /* A known block: record it (our own write is a no-op
                          * there).  An unknown one: its add was lost, or is
                          * pending in this same drain. */
-                        if (engine_mem_block_set_online(lp->engine, id, u->action == UEVENT_ACTION_ONLINE) == -ENOENT)
+                        if (linux_memonline_block_seen(lp, id, u->action == UEVENT_ACTION_ONLINE) == -ENOENT)
                                 append_u32(&lp->pending.blocks, &lp->pending.nblocks, &lp->pending.cap_blocks, id);
                         else
                                 linux_unplug_block_changed(lp, id);
@@ -637,6 +705,30 @@ static void handle_uevent(struct linux_platform *lp, const struct uevent *u) {
                         break;
                 }
         }
+}
+
+void linux_mem_pending_run(struct linux_platform *lp) {
+        bool over = lp->held_deadline_ns && time_now_ns() >= lp->held_deadline_ns;
+        size_t k = 1;
+
+        for (size_t i = 0; i < lp->nheld; i++)
+                append_u32(&lp->pending.blocks, &lp->pending.nblocks, &lp->pending.cap_blocks, lp->held[i]);
+        lp->nheld = 0;
+        if (!lp->pending.nblocks)
+                return;
+        /* Blocks can come by the thousand in one drain: appended as they
+         * come, sorted, then their repeats dropped. */
+        qsort(lp->pending.blocks, lp->pending.nblocks, sizeof(uint32_t), cmp_u32);
+        for (size_t i = 1; i < lp->pending.nblocks; i++)
+                if (lp->pending.blocks[i] != lp->pending.blocks[k - 1])
+                        lp->pending.blocks[k++] = lp->pending.blocks[i];
+        lp->pending.nblocks = k;
+        if (!over && linux_memonline_hold(lp, lp->pending.blocks, lp->pending.nblocks))
+                return;
+        lp->held_deadline_ns = 0;
+        lp->kernel_wait_over = over;
+        linux_mem_handle_new_blocks(lp, lp->pending.blocks, lp->pending.nblocks, false);
+        lp->kernel_wait_over = false;
 }
 
 int linux_platform_process(struct linux_platform *lp) {
@@ -686,6 +778,9 @@ int linux_platform_process(struct linux_platform *lp) {
         if (lost)
                 return linux_platform_resync(lp) < 0 ? n : n;
 
+        /* Processors of one drain are started together (engine.h,
+         * engine_cpu_hotadd_batch). */
+        struct cpu_batch batch = { 0 };
         for (size_t i = 0; i < lp->pending.ncpus; i++) {
                 uint32_t cpu = lp->pending.cpus[i] & ~PENDING_FROM_ONLINE;
                 bool online = false;
@@ -704,21 +799,25 @@ int linux_platform_process(struct linux_platform *lp) {
                         log_debug(&lp->log, "cpu%u: online uevent, offline again since: ignored", cpu);
                         continue;
                 }
-                handle_cpu(lp, cpu, online, false);
+                cpu_batch_add(lp, &batch, cpu, online, false);
         }
-        if (lp->pending.nblocks) {
-                /* Blocks can come by the thousand in one drain: appended
-                 * as they come, sorted, then their repeats dropped. */
-                size_t k = 1;
-                qsort(lp->pending.blocks, lp->pending.nblocks, sizeof(uint32_t), cmp_u32);
-                for (size_t i = 1; i < lp->pending.nblocks; i++)
-                        if (lp->pending.blocks[i] != lp->pending.blocks[k - 1])
-                                lp->pending.blocks[k++] = lp->pending.blocks[i];
-                lp->pending.nblocks = k;
-                linux_mem_handle_new_blocks(lp, lp->pending.blocks, lp->pending.nblocks, false);
-        }
-        /* The DIMMs that lost blocks, and the resize steps that are over. */
+        cpu_batch_run(lp, &batch);
+        if (lp->pending.nblocks)
+                linux_mem_pending_run(lp);
+        /* The DIMMs that lost blocks, the resize steps that are over, and
+         * what the kernel was to online. */
         linux_platform_tick(lp);
         return n;
 }
 
+int linux_platform_next_timeout_ms(struct linux_platform *lp) {
+        int a = linux_unplug_next_timeout_ms(lp), b = linux_memonline_next_timeout_ms(lp);
+
+        return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+}
+
+void linux_platform_tick(struct linux_platform *lp) {
+        linux_unplug_tick(lp);
+        if (lp->nawaiting || lp->nheld)
+                linux_memonline_tick(lp);
+}

@@ -12,13 +12,19 @@
  * but not admitted).  A processor someone else onlined (an `online` uevent
  * for a present processor) still gets its transaction, flagged late.
  *
+ * Processors announced in one drain of the socket are started together
+ * (engine_cpu_hotadd_batch): every online write, then each one's phases.
+ *
  * Memory: one `add` uevent per block.  After draining the socket, new
  * blocks are grouped into memory devices (topology.h: the ACPI memory
- * device when sysfs shows one, else consecutive blocks added together) and
- * each device's blocks are onlined by policy (online_movable, falling back
- * to online_kernel when the kernel refuses with EINVAL, under policy
- * "auto"); the device's arrival once every block is online.  Blocks onlined
- * by someone else are recorded and count toward the device's arrival.
+ * device when sysfs shows one, else consecutive blocks added together).  In
+ * kernel mode (memonline.c) the kernel onlines them by the policy set at
+ * start and their `online` uevents complete the device; what it left
+ * offline after a bounded wait, and every block in dhpd mode, is onlined
+ * here by policy (online_movable, falling back to online_kernel when the
+ * kernel refuses with EINVAL, under policy "auto"); the device's arrival
+ * once every block is online.  Blocks onlined by someone else are recorded
+ * and count toward the device's arrival.
  *
  * Lost uevents (ENOBUFS, a SEQNUM gap) trigger a resync from sysfs: every
  * present processor and block is compared with the model and handled as if
@@ -45,6 +51,17 @@ enum linux_mem_policy {
         LINUX_MEM_AUTO,    /* online_movable, online_kernel when refused */
 };
 
+/* Who onlines hot-added memory blocks (memonline.c). */
+enum linux_mem_onlining {
+        /* The kernel, during the add: its policy (auto_online_blocks,
+         * memory_hotplug.online_policy) is set at start from mem_policy;
+         * the platform groups, notifies, and onlines only what the kernel
+         * left offline after kernel_online_wait_ns. */
+        LINUX_ONLINING_KERNEL,
+        /* The platform writes each block's state itself. */
+        LINUX_ONLINING_DHPD,
+};
+
 struct linux_config {
         const char *root;         /* prefix of /sys and /proc: "" on a real system */
         const char *cgroup_mount; /* NULL: /sys/fs/cgroup (under root) */
@@ -53,6 +70,13 @@ struct linux_config {
         bool veto_keep_online;    /* a failed add leaves the processor online, unadmitted */
         bool mem_online;          /* online hot-added memory */
         enum linux_mem_policy mem_policy;
+        enum linux_mem_onlining mem_onlining;
+        /* LINUX_ONLINING_KERNEL: how long a new block may stay offline
+         * before the platform onlines it itself; 0: the default (1 s). */
+        uint64_t kernel_online_wait_ns;
+        /* memory_hotplug.auto_movable_ratio to set with the kernel's
+         * policy; 0: leave the kernel's (301 by default). */
+        unsigned auto_movable_ratio;
         unsigned retry_attempts; /* sysfs writes answered EBUSY/EAGAIN; 0: default */
         uint64_t retry_max_ns;
         /* How long new memory blocks wait for the kernel to bind them to
@@ -116,13 +140,16 @@ int linux_platform_process(struct linux_platform *lp);
 
 /*
  * linux_platform_next_timeout_ms - how long the caller's poll may wait
- * before linux_platform_tick() has work (a virtio-mem resize step to end,
- * vmem_settle_ns after its last block event); -1: none.  On the thread that
- * runs process().
+ * before linux_platform_tick() has work, in ms (0: due now), -1: none: a
+ * virtio-mem resize step to end (vmem_settle_ns after its last block
+ * event), a memory device waiting for the kernel to online its blocks (its
+ * deadline).  On the thread that runs process().
  */
 int linux_platform_next_timeout_ms(struct linux_platform *lp);
-/* linux_platform_tick - end the resize steps that are due: one ARRIVAL or
- * REMOVAL per step (doc/model.md R40). */
+/* linux_platform_tick - what is due: end the resize steps that went quiet
+ * (one ARRIVAL or REMOVAL per step, doc/model.md R40) and online what the
+ * kernel left offline past its deadline.  On the thread that runs the
+ * platform's transactions. */
 void linux_platform_tick(struct linux_platform *lp);
 
 /*
@@ -145,6 +172,10 @@ int linux_platform_reconfigure(struct linux_platform *lp, const struct linux_con
  */
 int linux_platform_cpu_online(struct linux_platform *lp, uint32_t cpu, int *ret_status);
 
+/* Whether the kernel onlines hot-added memory for the platform: the mode
+ * is LINUX_ONLINING_KERNEL and its policy was set at start. */
+bool linux_platform_kernel_onlines(struct linux_platform *lp);
+
 /* linux_platform_resync - compare sysfs with the model and handle every
  * difference.  Called by process() after a loss; exposed for SIGHUP. */
 int linux_platform_resync(struct linux_platform *lp);
@@ -154,6 +185,7 @@ struct linux_stats {
         uint64_t uevents, malformed, foreign, lost, resyncs;
         uint64_t cpu_onlined, cpu_offlined, blocks_onlined, blocks_kernel_fallback, blocks_failed;
         uint64_t write_retries;
+        uint64_t kernel_left_offline; /* devices the kernel did not fully online in time (kernel mode) */
 };
 void linux_platform_stats(struct linux_platform *lp, struct linux_stats *ret);
 /* The admitted processors of the model. */

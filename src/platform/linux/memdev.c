@@ -63,15 +63,16 @@ void linux_mem_add_device_blocks(struct linux_platform *lp, const uint32_t *ids,
                          (unsigned long long)(lp->block_size >> 20));
                 if (!(existing && all_online)) {
                         /* Blocks another agent onlined count toward arrival. */
-                        for (size_t k = i; k < j; k++)
-                                if (states[k - i] == MEMBLOCK_STATE_ONLINE)
+                        for (size_t k = i; k < j; k++) {
+                                if (states[k - i] != MEMBLOCK_STATE_ONLINE)
+                                        continue;
+                                if (existing)
                                         engine_mem_block_set_online(lp->engine, ids[k], true);
-                        if (lp->cfg.mem_online && !all_online) {
-                                r = engine_mem_hotadd(lp->engine, dev);
-                                if (r < 0)
-                                        log_error(&lp->log, "memory device %s: not every block online (%s); it has "
-                                                  "not arrived", origin, strerror(-r));
+                                else /* the kernel's onlining, in kernel mode */
+                                        linux_memonline_block_seen(lp, ids[k], true);
                         }
+                        if (lp->cfg.mem_online && !all_online)
+                                linux_memonline_device(lp, dev, origin, !existing);
                 }
                 free(states);
                 i = j;

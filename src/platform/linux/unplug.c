@@ -159,7 +159,7 @@ void linux_unplug_block_removed(struct linux_platform *lp, uint32_t block) {
                 engine_mem_settle(lp->engine, dev);
 }
 
-int linux_platform_next_timeout_ms(struct linux_platform *lp) {
+int linux_unplug_next_timeout_ms(struct linux_platform *lp) {
         uint64_t settle = lp->cfg.vmem_settle_ns ? lp->cfg.vmem_settle_ns : VMEM_SETTLE_DEFAULT_NS;
         uint64_t now = time_now_ns(), next = UINT64_MAX;
 
@@ -171,7 +171,7 @@ int linux_platform_next_timeout_ms(struct linux_platform *lp) {
         return next <= now ? 0 : (int)((next - now + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC);
 }
 
-void linux_platform_tick(struct linux_platform *lp) {
+void linux_unplug_tick(struct linux_platform *lp) {
         uint64_t settle = lp->cfg.vmem_settle_ns ? lp->cfg.vmem_settle_ns : VMEM_SETTLE_DEFAULT_NS;
         uint64_t now = time_now_ns();
 

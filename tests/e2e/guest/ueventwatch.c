@@ -60,6 +60,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <termios.h>
 #include <unistd.h>
 
 #define MAX_DEV 256
@@ -202,6 +203,12 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+	/* "ueventwatch --drain": wait until the console has sent what was
+	 * written to it (the guest's init, before powering off: a power-off
+	 * drops what is still queued, the scenario's last lines with it). */
+	if (argc == 2 && strcmp(argv[1], "--drain") == 0)
+		return tcdrain(1) < 0;
+
 	const char *marker = NULL, *mem_state = NULL, *helper = NULL;
 	int want_cpu = 0, want_mem = 0, want_online = 0, online_cpu = 0;
 	int verbose = 0, timeout_s = 60, opt, kill_pid = 0, killed = 0;

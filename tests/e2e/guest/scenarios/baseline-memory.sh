@@ -8,12 +8,14 @@
 mb=$(e2e_param dimm_mb 1024)
 n=$(blocks_for_mb "$mb")
 rc=0
-run_step warmup-mem "dimm:$mb" online direct 0 "$n" || rc=1
+wmb=$(e2e_param warmup_mb "$mb")
+run_step warmup-mem "dimm:$wmb" online direct 0 "$(blocks_for_mb "$wmb")" || rc=1
 for m in $(e2e_param methods kernel,direct,shell,dhpd | tr ',' ' '); do
 	# The dhpd step has a client (e2eclient T: sync callback, arrivals of
-	# both classes) whose marker lines give the "client told" column.
+	# both classes) whose marker lines give the "client told" column; -q:
+	# written at its exit, not on the console inside the callbacks.
 	client=
-	if [ "$m" = dhpd ] && [ -x /bin/e2eclient ] && start_dhpd && start_client T 4 -S -P -M; then
+	if [ "$m" = dhpd ] && [ -x /bin/e2eclient ] && start_dhpd && start_client T 4 -S -P -M -q; then
 		client=1
 	fi
 	run_step "mem-$m" "dimm:$mb" online "$m" 0 "$n" || rc=1
