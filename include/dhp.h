@@ -115,10 +115,15 @@ typedef struct dhp dhp;
  *   - from each thread's own mask it removes only processors not
  *     admitted, and records, per thread, exactly what it removed; a thread
  *     pinned only to processors not admitted is left alone;
- *   - at a processor's admission (before ADD_COMPLETE) each thread gets
- *     it back only if the library had removed it from that thread: a
- *     thread pinned by the application (taskset, CPUAffinity=,
- *     sched_setaffinity) stays pinned;
+ *   - after the processor's admission, once this process's ADD_COMPLETE
+ *     callbacks have all returned (and before the add is reported done:
+ *     before dhp_sim_cpu_add() or dhp_proc_online() returns, before dhpd
+ *     ends the transaction), each thread gets it back only if the library
+ *     had removed it from that thread.  So no thread of the process runs
+ *     there before its ADD_COMPLETE callbacks have set up what they set
+ *     up; a callback that needs to run there itself uses a thread of its
+ *     own with its own mask.  A thread pinned by the application
+ *     (taskset, CPUAffinity=, sched_setaffinity) stays pinned;
  *   - a thread that sets its own mask meanwhile keeps what it set: the
  *     library leaves it alone from then on;
  *   - a thread created meanwhile inherits its creator's reduced mask; at
@@ -895,7 +900,11 @@ DHP_EXPORT int dhp_ioq_get_stat(dhp_ioq *q, dhp_ioq_stat which, uint64_t *ret);
  * run its transaction on the calling thread (synchronous callbacks run
  * here).  Returns 0 when the processor was admitted, 1 when the add was
  * vetoed (the processor is offline again); ret_index gets the slot either
- * way.  -ENOSPC when every slot is used.
+ * way.  -ENOSPC when every slot is used.  A negative errno of the platform's
+ * processor start (e.g. -EIO after a scenario's `fail cpu-start EIO`): the
+ * processor stays present and not started, no callback ran, ret_index is
+ * not written; dhp_proc_online() on its slot (the first absent one before
+ * the call) tries again.
  */
 DHP_EXPORT int dhp_sim_cpu_add(dhp *ctx, uint32_t *ret_index);
 
@@ -918,9 +927,13 @@ DHP_EXPORT int dhp_sim_cpu_surprise_remove(dhp *ctx, uint32_t index);
 
 /*
  * dhp_sim_run_scenario - parse a scenario (the whole text first: a bad line
- * runs nothing) and run it.  On a parse error returns -EINVAL and, when
- * ret_error is not NULL, a malloc'ed "FILE:LINE:COL: message" the caller
- * frees.  `filename` only labels messages.
+ * runs nothing), check it against the partition (each `memory add` size a
+ * multiple of its block size: "FILE:LINE:COL: memory add: 100 MiB is not a
+ * multiple of the 128 MiB block size"; also before any line runs) and run
+ * it.  On a parse or check error returns -EINVAL and, when ret_error is not
+ * NULL, a malloc'ed "FILE:LINE:COL: message" the caller frees.  An error
+ * of a line that ran (e.g. "FILE:LINE: cpu add: No space left on device")
+ * stops the run there.  `filename` only labels messages.
  */
 DHP_EXPORT int dhp_sim_run_scenario(dhp *ctx, const char *filename, const char *text,
                                     char **ret_error);
@@ -928,7 +941,8 @@ DHP_EXPORT int dhp_sim_run_scenario(dhp *ctx, const char *filename, const char *
 /*
  * dhp_sim_check_scenario - parse a scenario without running it.  0 when
  * valid; -EINVAL and *ret_error as for dhp_sim_run_scenario.  Needs no
- * context.
+ * context, so it checks no size against a partition's block size (the
+ * run does, before its first line).
  */
 DHP_EXPORT int dhp_sim_check_scenario(const char *filename, const char *text, char **ret_error);
 /* ------------------------------------------------------------------------ */

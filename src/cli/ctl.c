@@ -31,6 +31,14 @@ int ctl_check_target(const char *target, const char *source) {
                         strncmp(target, "sim", 3) == 0 ? " (a simulated partition is for 'dhpctl demo --target')" : "");
                 return -EINVAL;
         }
+        /* A target name alone would be a relative path: most likely meant
+         * as the target, so refused; ./sim names such a file. */
+        if (strcmp(target, "sim") == 0 || strcmp(target, "linux") == 0 || strcmp(target, "cgroup") == 0) {
+                fprintf(stderr, "dhpctl: %s '%s' is not a dhpd socket: expected PATH or unix:PATH (for a socket file "
+                                "of that name in this directory: ./%s)%s\n", source, target, target,
+                        strcmp(target, "sim") == 0 ? "; a simulated partition is for 'dhpctl demo --target'" : "");
+                return -EINVAL;
+        }
         if (!*path || strlen(path) >= 108) {
                 fprintf(stderr, "dhpctl: %s '%s' is not a dhpd socket: the path must be 1 to 107 bytes long\n", source,
                         target);
@@ -526,6 +534,11 @@ int ctl_sim(int argc, char **argv, const char *socket_path) {
                 free(text);
                 if (r < 0)
                         report("sim run", r, err ? err : dhp_internal_last_text(ctx));
+                if (r == -ENOSPC && err)
+                        fprintf(stderr, "dhpctl: sim run: the partition is full: %s\n",
+                                strstr(err, "cpu add") ? "every processor slot is used; dhpd's --sim maxcpus=N "
+                                                         "(8 unless set) makes more"
+                                                       : "dhpd's --sim maxmem=SIZE (64 GiB unless set) is the limit");
                 sim_run_summary(ctx, before);
         }
         free(err);

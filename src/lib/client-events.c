@@ -146,9 +146,14 @@ static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
                 /* A surprise removal: no query came before it. */
                 peer_phase_surprise(r->local, m->proc_change.index);
         } else {
-                /* Admitted before ADD_COMPLETE runs, as in-process: the
-                 * threads may run there when the callbacks learn of it. */
-                if (m->proc_change.state == DHP_PROC_ADD_COMPLETE) {
+                /* Admitted before ADD_COMPLETE runs: the callbacks see it
+                 * admitted.  This process's threads get the processor only
+                 * after them (and before the answer, so before dhpd's
+                 * transaction ends): per-CPU state the callbacks set up is
+                 * there before a thread runs on it (doc/model.md R6). */
+                bool complete = m->proc_change.state == DHP_PROC_ADD_COMPLETE;
+
+                if (complete) {
                         struct ipc_msg s = { .type = IPC_STATUS_PROC,
                                              .status_proc = { .first = m->proc_change.index, .count = 1 } };
                         s.status_proc.state[0] = DHP_PROC_ADMITTED;
@@ -156,10 +161,11 @@ static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
                         pthread_mutex_lock(&r->lock);
                         admitted_store(r, &s, false);
                         pthread_mutex_unlock(&r->lock);
-                        client_affinity_apply(r);
                 }
                 peer_phases_end(TAKE_PTR(r->split), (dhp_proc_change_state)m->proc_change.state,
-                                     m->proc_change.status);
+                                m->proc_change.status);
+                if (complete)
+                        client_affinity_apply(r);
         }
         if (m->proc_change.state == DHP_PROC_REMOVE_COMPLETE) {
                 /* The threads leave it, so that a later add of the same

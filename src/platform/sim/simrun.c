@@ -25,11 +25,11 @@ static int settle(void *userdata) {
 }
 
 /* A scenario's note goes into the record stream every monitor and the
- * JSON output print: escaped, like every text from a client (the record's
- * name on the wire is not cut again). */
+ * JSON output print: escaped, like every text from a client, and whole up
+ * to the record's detail_text field (the parser refuses a longer echo). */
 static void note(void *userdata, const char *text) {
         const struct simrun *run = userdata;
-        char buf[IPC_NAME_MAX];
+        char buf[IPC_DETAIL_MAX];
 
         engine_record_note(sim_engine(run->sim), names_escape(text, buf, sizeof(buf)));
 }
