@@ -437,7 +437,7 @@ func (c *Conn) keepReconnecting() {
 
 func (c *Conn) dispatch(m *msg) bool {
 	switch m.typ {
-	case tReply, tStatusProc, tStatusMem, tStatusMemBlocks, tStatusClient:
+	case tReply, tStatusProc, tStatusMem, tStatusMemName, tStatusMemBlocks, tStatusClient:
 		c.replyPart(m)
 	case tRecordRT, tRecordExt, tRecord:
 		if m.id != 0 {

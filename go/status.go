@@ -32,6 +32,7 @@ func (s ProcState) String() string {
 type MemoryDevice struct {
 	ID, Base, Size, BlockSize uint64
 	Blocks, OnlineBlocks      uint32
+	Name                      string // its name from a 1.3 dhpd ("memory@0x...", "virtio-mem:virtio2"), else ""
 }
 
 // ClientInfo is one client of dhpd in its status.
@@ -86,6 +87,13 @@ func (c *Conn) Status(ctx context.Context) (*Status, error) {
 		case tStatusMem:
 			st.Memory = append(st.Memory, MemoryDevice{ID: p.u("id"), Base: p.u("base"), Size: p.u("size"),
 				BlockSize: p.u("block_size"), Blocks: p.u32("blocks"), OnlineBlocks: p.u32("online_blocks")})
+		case tStatusMemName:
+			// 1.3: the device's name (e.g. "virtio-mem:virtio2"), after its STATUS_MEM.
+			for i := range st.Memory {
+				if st.Memory[i].ID == p.u("id") {
+					st.Memory[i].Name = p.s("name")
+				}
+			}
 		case tStatusClient:
 			fl := p.u32("flags")
 			st.Clients = append(st.Clients, ClientInfo{PID: p.u32("pid"), UID: p.u32("uid"),

@@ -79,11 +79,17 @@ const (
 	tStatusProc         uint16 = 0x61
 	tStatusMem          uint16 = 0x62
 	tStatusClient       uint16 = 0x63
+	tStatusMemName      uint16 = 0x64
 	tStatusMemBlocks    uint16 = 0x65
 	tSimCPUAdd          uint16 = 0x70
 	tSimMemoryAdd       uint16 = 0x71
 	tSimRun             uint16 = 0x72
+	tSimCPUSurprise     uint16 = 0x73
+	tCPURemove          uint16 = 0x80
+	tMemoryRemove       uint16 = 0x81
 	tCPUOnline          uint16 = 0x82
+	tArrivalQuery       uint16 = 0x23
+	tArrivalAnswer      uint16 = 0x24
 )
 
 // Reserved ranges: a type in them that this version lacks is answered
@@ -205,6 +211,17 @@ var wireTable = []msgSpec{
 	{tStatusMemBlocks, "STATUS_MEM_BLOCKS", false, []field{u64("device"), u64("first_block"), u32("count"),
 		u32("state"), u32("zone")}},
 	{tCPUOnline, "CPU_ONLINE", true, []field{u32("index")}},
+	// 1.3: removal.  A memory removal's query to an arrival registration
+	// that opted in (this package never opts in, so never receives one),
+	// and its answer; STATUS_MEM_NAME after each STATUS_MEM; the
+	// privileged removal requests and the simulator's surprise removal.
+	{tArrivalQuery, "ARRIVAL_QUERY", false, []field{u64("seq"), u32("reg"), u32("event"), i32("status"),
+		u64("base"), u64("size"), str("name", wireNameMax)}},
+	{tArrivalAnswer, "ARRIVAL_ANSWER", true, []field{u64("seq"), i32("status")}},
+	{tStatusMemName, "STATUS_MEM_NAME", false, []field{u64("id"), u32("node"), u32("flags"), str("name", wireNameMax)}},
+	{tSimCPUSurprise, "SIM_CPU_SURPRISE", true, []field{u32("index")}},
+	{tCPURemove, "CPU_REMOVE", true, []field{u32("index")}},
+	{tMemoryRemove, "MEMORY_REMOVE", true, []field{str("name", wireNameMax)}},
 }
 
 var wireByType = func() map[uint16]*msgSpec {
@@ -453,6 +470,10 @@ func decodeMsg(b []byte) (*msg, error) {
 	}
 	// A record names its method and event (ipcmsg_decode refuses it else).
 	if (t == tRecord || t == tRecordExt || t == tRecordRT) && (m.s("method") == "" || m.s("event") == "") {
+		return nil, errBadMsg
+	}
+	// A memory removal names its device (ipcmsg_decode refuses it else).
+	if t == tMemoryRemove && m.s("name") == "" {
 		return nil, errBadMsg
 	}
 	return m, nil
