@@ -77,6 +77,10 @@ static void on_processor(void *userdata, const dhp_proc_change *c) {
                         app->slot[cpu] = NULL;
                 }
                 break;
+        default:
+                /* The removal states reach only registrations that opted in
+                 * (DHP_PROC_QUERY_REMOVE); later versions may add states. */
+                break;
         }
         pthread_mutex_unlock(&app->lock);
 }

@@ -367,6 +367,10 @@ DHP_EXPORT int dhp_memory_snapshot_get_block(const dhp_memory_snapshot *s, uint3
 /* Synchronous processor notification (doc/model.md section 1)              */
 /* ------------------------------------------------------------------------ */
 
+/* A registration sees only the states it asked for: a callback written
+ * before the removal states existed never receives them.  Give a switch on
+ * the state a default case: later versions may add states, and a compiler
+ * run with -Werror=switch would otherwise refuse the code. */
 typedef enum dhp_proc_change_state {
         DHP_PROC_ADD_START = 1,
         DHP_PROC_ADD_COMPLETE = 2,
