@@ -216,6 +216,14 @@ static inline void reg_ref_locked(struct reg *r) {
 }
 void reg_unref_locked(struct reg *r);
 
+/* The registrations on list that keep accepts (every one when keep is
+ * NULL), in order, each with a reference (procnotify.c).  The elements point
+ * to the registration structures, whose struct reg comes first.  0 or
+ * -ENOMEM. */
+int reg_snapshot(struct engine *e, struct list *list, bool (*keep)(const struct reg *r), struct reg ***ret,
+                 size_t *ret_n);
+void reg_snapshot_free(struct engine *e, struct reg **v, size_t n);
+
 /* Wake reg_kill()s waiting for a call to end (engine.c). */
 void reg_call_wake(struct reg *r);
 

@@ -113,36 +113,47 @@ static inline bool call_one(struct engine *e, struct dhp_proc_reg *pr, dhp_proc_
         return true;
 }
 
-/* Snapshot the registrations, each with a reference, in order. */
-int procnotify_snapshot(struct engine *e, struct dhp_proc_reg ***ret, size_t *ret_n) {
-        struct dhp_proc_reg **v;
+int reg_snapshot(struct engine *e, struct list *list, bool (*keep)(const struct reg *r), struct reg ***ret,
+                 size_t *ret_n) {
+        struct reg **v;
         size_t n = 0, i = 0;
 
         pthread_mutex_lock(&e->lock);
-        list_for_each(p, &e->proc_regs)
+        list_for_each(p, list)
                 n++;
         v = calloc(n ? n : 1, sizeof(*v));
         if (!v) {
                 pthread_mutex_unlock(&e->lock);
                 return -ENOMEM;
         }
-        list_for_each(p, &e->proc_regs) {
+        list_for_each(p, list) {
                 struct reg *r = list_entry(p, struct reg, node);
+                if (keep && !keep(r))
+                        continue;
                 reg_ref_locked(r);
-                v[i++] = (struct dhp_proc_reg *)r;
+                v[i++] = r;
         }
         pthread_mutex_unlock(&e->lock);
         *ret = v;
-        *ret_n = n;
+        *ret_n = i;
         return 0;
 }
 
-void procnotify_snapshot_free(struct engine *e, struct dhp_proc_reg **v, size_t n) {
+void reg_snapshot_free(struct engine *e, struct reg **v, size_t n) {
         pthread_mutex_lock(&e->lock);
         for (size_t i = 0; i < n; i++)
-                reg_unref_locked(&v[i]->base);
+                reg_unref_locked(v[i]);
         pthread_mutex_unlock(&e->lock);
         free(v);
+}
+
+/* Snapshot the registrations, each with a reference, in order. */
+int procnotify_snapshot(struct engine *e, struct dhp_proc_reg ***ret, size_t *ret_n) {
+        return reg_snapshot(e, &e->proc_regs, NULL, (struct reg ***)ret, ret_n);
+}
+
+void procnotify_snapshot_free(struct engine *e, struct dhp_proc_reg **v, size_t n) {
+        reg_snapshot_free(e, (struct reg **)v, n);
 }
 
 /*

@@ -221,38 +221,19 @@ static bool query_call(struct engine *e, struct dhp_arrival_reg *ar, struct dhp_
         return true;
 }
 
+static bool query_wanted(const struct reg *r) {
+        const struct dhp_arrival_reg *ar = (const struct dhp_arrival_reg *)r;
+
+        return ar->cls == DHP_CLASS_MEMORY && (r->flags & DHP_ARRIVAL_QUERY_REMOVE);
+}
+
 /* The memory arrival registrations that opted in, each with a reference. */
 static int query_snapshot(struct engine *e, struct dhp_arrival_reg ***ret, size_t *ret_n) {
-        struct dhp_arrival_reg **v;
-        size_t n = 0, i = 0;
-
-        pthread_mutex_lock(&e->lock);
-        list_for_each(p, &e->arrival_regs)
-                n++;
-        v = calloc(n ? n : 1, sizeof(*v));
-        if (!v) {
-                pthread_mutex_unlock(&e->lock);
-                return -ENOMEM;
-        }
-        list_for_each(p, &e->arrival_regs) {
-                struct dhp_arrival_reg *ar = (struct dhp_arrival_reg *)list_entry(p, struct reg, node);
-                if (ar->cls != DHP_CLASS_MEMORY || !(ar->base.flags & DHP_ARRIVAL_QUERY_REMOVE))
-                        continue;
-                reg_ref_locked(&ar->base);
-                v[i++] = ar;
-        }
-        pthread_mutex_unlock(&e->lock);
-        *ret = v;
-        *ret_n = i;
-        return 0;
+        return reg_snapshot(e, &e->arrival_regs, query_wanted, (struct reg ***)ret, ret_n);
 }
 
 static void query_snapshot_free(struct engine *e, struct dhp_arrival_reg **v, size_t n) {
-        pthread_mutex_lock(&e->lock);
-        for (size_t i = 0; i < n; i++)
-                reg_unref_locked(&v[i]->base);
-        pthread_mutex_unlock(&e->lock);
-        free(v);
+        reg_snapshot_free(e, (struct reg **)v, n);
 }
 
 /* Offline every online block of the device; on a refusal, online again
