@@ -12,7 +12,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,16 +22,8 @@
 
 static char root[64];
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void)st;
-        (void)flag;
-        (void)ftw;
-        remove(path);
-        return 0;
-}
-
 static void cleanup(void) {
-        nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        fuzz_rm_tree(root);
 }
 
 static int path_ok(const char *p) {
@@ -83,12 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         size_t len;
         int n = 0, r;
 
-        if (!root[0]) {
-                snprintf(root, sizeof(root), "/tmp/dhp-fuzz-irq-XXXXXX");
-                if (!mkdtemp(root))
-                        abort();
-                atexit(cleanup);
-        }
+        if (!root[0])
+                fuzz_mkdtemp(root, sizeof(root), "irq", cleanup);
         cleanup();
         if (mkdir(root, 0755) < 0 && errno != EEXIST)
                 abort();

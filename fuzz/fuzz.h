@@ -2,13 +2,17 @@
 /*
  * Shared by the libFuzzer targets: a NUL-terminated copy of the input, and
  * splitting one input into several pieces (datagrams, files) at a separator
- * that real inputs do not contain.
+ * that real inputs do not contain; the temporary /sys and /proc trees of
+ * the targets that read one.
  */
 #pragma once
 
+#include <ftw.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -45,6 +49,28 @@ static inline int fuzz_next_piece(const uint8_t **p, const uint8_t *end, const u
                 *p = s + FUZZ_SEP_LEN;
         }
         return 1;
+}
+
+static inline int fuzz_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        (void)st;
+        (void)flag;
+        (void)ftw;
+        remove(path);
+        return 0;
+}
+
+/* Remove the tree at root, root itself included. */
+static inline void fuzz_rm_tree(const char *root) {
+        nftw(root, fuzz_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Make the target's temporary root, /tmp/dhp-fuzz-NAME-XXXXXX, into root;
+ * cleanup (which removes it) runs at exit. */
+static inline void fuzz_mkdtemp(char *root, size_t size, const char *name, void (*cleanup)(void)) {
+        snprintf(root, size, "/tmp/dhp-fuzz-%s-XXXXXX", name);
+        if (!mkdtemp(root))
+                abort();
+        atexit(cleanup);
 }
 
 #define FUZZ_CHECK(cond)                                                                   \
