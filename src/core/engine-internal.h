@@ -271,6 +271,10 @@ int procnotify_run(struct engine *e, uint32_t index, bool late, int *ret_status,
  * phases over one). */
 int procnotify_snapshot(struct engine *e, struct dhp_proc_reg ***ret, size_t *ret_n);
 void procnotify_snapshot_free(struct engine *e, struct dhp_proc_reg **v, size_t n);
+/* Which registrations of a snapshot take part in a removal, as
+ * procnotify_phase's part: those that opted in (an external participant
+ * opts in for its process: peer_set_query_remove).  NULL: no memory. */
+bool *procnotify_removal_part(struct engine *e, struct dhp_proc_reg **v, size_t n);
 /*
  * One phase over a snapshot.  part[i]: the registration takes part (phase 1:
  * all; phase 2: those that received ADD_START); got[i] is set for those that

@@ -395,9 +395,7 @@ struct peer_phases {
         bool *started;
 };
 
-/* The registrations that opted in to removal, as procnotify_phase's part
- * (core/removal.c for the engine's side). */
-static bool *removal_part(struct engine *e, struct dhp_proc_reg **v, size_t n) {
+bool *procnotify_removal_part(struct engine *e, struct dhp_proc_reg **v, size_t n) {
         bool *part = calloc(n ? n : 1, sizeof(*part));
 
         if (!part)
@@ -439,7 +437,7 @@ static int phases_start(struct engine *e, uint32_t index, dhp_proc_change_state 
         }
         s->started = calloc(s->n ? s->n : 1, sizeof(*s->started));
         sent_at = calloc(s->n ? s->n : 1, sizeof(*sent_at));
-        part = state == DHP_PROC_REMOVE_QUERY ? removal_part(e, s->v, s->n) : NULL;
+        part = state == DHP_PROC_REMOVE_QUERY ? procnotify_removal_part(e, s->v, s->n) : NULL;
         if (!s->started || !sent_at || (state == DHP_PROC_REMOVE_QUERY && !part)) {
                 free(sent_at);
                 free(part);
@@ -480,7 +478,7 @@ int peer_phase_surprise(struct engine *e, uint32_t index) {
         r = procnotify_snapshot(e, &v, &n);
         if (r < 0)
                 return r;
-        part = removal_part(e, v, n);
+        part = procnotify_removal_part(e, v, n);
         got = calloc(n ? n : 1, sizeof(*got));
         sent_at = calloc(n ? n : 1, sizeof(*sent_at));
         if (part && got && sent_at) {

@@ -20,20 +20,6 @@
 
 /* ---- processors --------------------------------------------------------- */
 
-/* Which registrations take part in a removal: those that opted in (an
- * external participant opts in for its process: peer_set_query_remove). */
-static bool *removal_part(struct engine *e, struct dhp_proc_reg **v, size_t n) {
-        bool *part = calloc(n ? n : 1, sizeof(*part));
-
-        if (!part)
-                return NULL;
-        pthread_mutex_lock(&e->lock);
-        for (size_t i = 0; i < n; i++)
-                part[i] = v[i]->base.flags & DHP_PROC_QUERY_REMOVE;
-        pthread_mutex_unlock(&e->lock);
-        return part;
-}
-
 struct cpu_removal {
         struct engine *e;
         uint32_t index;
@@ -56,7 +42,7 @@ static int cpu_removal_init(struct cpu_removal *rm, struct engine *e, uint32_t i
         *rm = (struct cpu_removal){ .e = e, .index = index };
         if (procnotify_snapshot(e, &rm->v, &rm->n) < 0)
                 return -ENOMEM;
-        rm->part = removal_part(e, rm->v, rm->n);
+        rm->part = procnotify_removal_part(e, rm->v, rm->n);
         rm->queried = calloc(rm->n ? rm->n : 1, sizeof(bool));
         rm->got = calloc(rm->n ? rm->n : 1, sizeof(bool));
         rm->sent_at = calloc(rm->n ? rm->n : 1, sizeof(uint64_t));
