@@ -39,24 +39,10 @@ static int path_ok(const char *p) {
 }
 
 static void make_entry(const uint8_t *piece, size_t len) {
-        const uint8_t *nl = memchr(piece, '\n', len);
-        char rel[256], abs[512];
-        size_t rl;
+        char abs[512];
 
-        if (!nl || (rl = (size_t)(nl - piece)) == 0 || rl >= sizeof(rel))
+        if (!fuzz_tree_entry(root, piece, len, path_ok, abs, sizeof(abs), &piece, &len))
                 return;
-        memcpy(rel, piece, rl);
-        rel[rl] = 0;
-        if (!path_ok(rel))
-                return;
-        snprintf(abs, sizeof(abs), "%s/%s", root, rel);
-        for (char *s = abs + strlen(root) + 1; (s = strchr(s, '/')); s++) {
-                *s = 0;
-                mkdir(abs, 0755);
-                *s = '/';
-        }
-        piece = nl + 1;
-        len -= rl + 1;
         if (len == 1 && piece[0] == '/') {
                 mkdir(abs, 0755);
         } else {

@@ -31,11 +31,7 @@ static void put(const char *rel, const char *content) {
         FILE *f;
 
         snprintf(abs, sizeof(abs), "%s/%s", root, rel);
-        for (char *s = abs + strlen(root) + 1; (s = strchr(s, '/')); s++) {
-                *s = 0;
-                mkdir(abs, 0755);
-                *s = '/';
-        }
+        fuzz_mkparents(root, abs);
         f = fopen(abs, "we");
         if (!f)
                 abort();

@@ -40,29 +40,11 @@ static int path_ok(const char *p) {
         return 1;
 }
 
-static void mkparents(char *abs) {
-        for (char *s = abs + strlen(root) + 1; (s = strchr(s, '/')); s++) {
-                *s = 0;
-                mkdir(abs, 0755);
-                *s = '/';
-        }
-}
-
 static void make_entry(const uint8_t *piece, size_t len) {
-        const uint8_t *nl = memchr(piece, '\n', len);
-        char rel[256], abs[512];
-        size_t rl;
+        char abs[512];
 
-        if (!nl || (rl = (size_t)(nl - piece)) == 0 || rl >= sizeof(rel))
+        if (!fuzz_tree_entry(root, piece, len, path_ok, abs, sizeof(abs), &piece, &len))
                 return;
-        memcpy(rel, piece, rl);
-        rel[rl] = 0;
-        if (!path_ok(rel))
-                return;
-        snprintf(abs, sizeof(abs), "%s/%s", root, rel);
-        mkparents(abs);
-        piece = nl + 1;
-        len -= rl + 1;
         if (len >= 2 && piece[0] == '-' && piece[1] == '>') {
                 char target[256];
                 if (len - 2 == 0 || len - 2 >= sizeof(target) || memchr(piece + 2, 0, len - 2) || piece[2] == '/')

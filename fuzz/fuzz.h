@@ -73,6 +73,38 @@ static inline void fuzz_mkdtemp(char *root, size_t size, const char *name, void 
         atexit(cleanup);
 }
 
+/* Make the parent directories of abs below root (root exists). */
+static inline void fuzz_mkparents(const char *root, char *abs) {
+        for (char *s = abs + strlen(root) + 1; (s = strchr(s, '/')); s++) {
+                *s = 0;
+                mkdir(abs, 0755);
+                *s = '/';
+        }
+}
+
+/* A piece that describes one entry of a tree: its first line a path that
+ * path_ok accepts, the rest the entry's content.  Writes the path below
+ * root into abs and makes its parent directories; 0 when the piece is no
+ * entry. */
+static inline int fuzz_tree_entry(const char *root, const uint8_t *piece, size_t len, int (*path_ok)(const char *rel),
+                                  char *abs, size_t size, const uint8_t **ret_content, size_t *ret_len) {
+        const uint8_t *nl = memchr(piece, '\n', len);
+        char rel[256];
+        size_t rl;
+
+        if (!nl || (rl = (size_t)(nl - piece)) == 0 || rl >= sizeof(rel))
+                return 0;
+        memcpy(rel, piece, rl);
+        rel[rl] = 0;
+        if (!path_ok(rel))
+                return 0;
+        snprintf(abs, size, "%s/%s", root, rel);
+        fuzz_mkparents(root, abs);
+        *ret_content = nl + 1;
+        *ret_len = len - rl - 1;
+        return 1;
+}
+
 #define FUZZ_CHECK(cond)                                                                   \
         do {                                                                               \
                 if (!(cond)) {                                                             \
