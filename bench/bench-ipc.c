@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench-ipc: the ADD_START round trip through dhpd for 1, 10 and 100 client
- * processes, against a raw SOCK_SEQPACKET socketpair ping-pong of the same
+ * bench-ipc: the ADD_START round trip through dhpd for 1, 10, 100 and 1000
+ * client processes (up to MAX_CLIENTS, 100 by default), against a raw SOCK_SEQPACKET socketpair ping-pong of the same
  * message size in the same run.
  *
  *   bench-ipc DHPD [ITERATIONS] [MAX_CLIENTS]
@@ -145,7 +145,7 @@ static void through_dhpd(int nclients, int iterations) {
         for (int i = 0; i < nclients; i++) {
                 struct pollfd p = { .fd = ready[0], .events = POLLIN };
                 char c;
-                if (poll(&p, 1, 20000) != 1 || read(ready[0], &c, 1) != 1) {
+                if (poll(&p, 1, 60000) != 1 || read(ready[0], &c, 1) != 1) {
                         fprintf(stderr, "bench-ipc: client %d did not register\n", i);
                         exit(1);
                 }
@@ -194,8 +194,10 @@ static void through_dhpd(int nclients, int iterations) {
 
 int main(int argc, char **argv) {
         int iterations = argc > 2 ? atoi(argv[2]) : 200, max_clients = argc > 3 ? atoi(argv[3]) : 100;
-        static const int counts[] = { 1, 10, 100 };
-        char dir[] = "/tmp/dhp-bench-XXXXXX", line[16];
+        static const int counts[] = { 1, 10, 100, 1000 };
+        char dir[] = "/tmp/dhp-bench-XXXXXX", line[16], conf[160];
+        unsigned nfigures = 0;
+        FILE *f;
         int out[2];
         pid_t d;
 
@@ -205,9 +207,11 @@ int main(int argc, char **argv) {
         }
         signal(SIGPIPE, SIG_IGN);
         setvbuf(stdout, NULL, _IOLBF, 0);
+        for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]) && counts[i] <= max_clients; i++)
+                nfigures++;
         /* Every add takes one of the sim's 4096 processors. */
-        if ((unsigned)iterations * bench_runs() * 3 > 4000)
-                iterations = (int)(4000 / (bench_runs() * 3));
+        if ((unsigned)iterations * bench_runs() * nfigures > 4000)
+                iterations = (int)(4000 / (bench_runs() * nfigures));
         printf("7. ADD_START through dhpd, %d adds per run, us (ADD_START: first send to last answer; raw: "
                "socketpair round trip)\n",
                iterations);
@@ -215,13 +219,19 @@ int main(int argc, char **argv) {
         if (!mkdtemp(dir))
                 return 1;
         snprintf(sock, sizeof(sock), "%s/dhpd.sock", dir);
+        /* dhpd's own cap on connections, above the clients and the bench. */
+        snprintf(conf, sizeof(conf), "%s/dhpd.conf", dir);
+        if (!(f = fopen(conf, "w")))
+                return 1;
+        fprintf(f, "[daemon]\nmax_clients = %d\n", max_clients + 64 > 256 ? max_clients + 64 : 256);
+        fclose(f);
         if (pipe2(out, O_CLOEXEC) < 0)
                 return 1;
         d = fork();
         if (d == 0) {
                 dup2(out[1], 1);
                 execl(argv[1], argv[1], "--platform", "sim", "--sim", "cpus=2,maxcpus=4096", "--foreground", "--socket",
-                      sock, "--log-level", "err", "-c", "/dev/null", (char *)NULL);
+                      sock, "--log-level", "err", "-c", conf, (char *)NULL);
                 _exit(127);
         }
         close(out[1]);
@@ -238,6 +248,7 @@ int main(int argc, char **argv) {
                 through_dhpd(counts[i], iterations);
         kill(d, SIGTERM);
         waitpid(d, NULL, 0);
+        unlink(conf);
         rmdir(dir);
         return 0;
 }

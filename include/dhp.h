@@ -115,10 +115,15 @@ typedef struct dhp dhp;
  *   - from each thread's own mask it removes only processors not
  *     admitted, and records, per thread, exactly what it removed; a thread
  *     pinned only to processors not admitted is left alone;
- *   - at a processor's admission (before ADD_COMPLETE) each thread gets
- *     it back only if the library had removed it from that thread: a
- *     thread pinned by the application (taskset, CPUAffinity=,
- *     sched_setaffinity) stays pinned;
+ *   - after the processor's admission, once this process's ADD_COMPLETE
+ *     callbacks have all returned (and before the add is reported done:
+ *     before dhp_sim_cpu_add() or dhp_proc_online() returns, before dhpd
+ *     ends the transaction), each thread gets it back only if the library
+ *     had removed it from that thread.  So no thread of the process runs
+ *     there before its ADD_COMPLETE callbacks have set up what they set
+ *     up; a callback that needs to run there itself uses a thread of its
+ *     own with its own mask.  A thread pinned by the application
+ *     (taskset, CPUAffinity=, sched_setaffinity) stays pinned;
  *   - a thread that sets its own mask meanwhile keeps what it set: the
  *     library leaves it alone from then on;
  *   - a thread created meanwhile inherits its creator's reduced mask; at
@@ -164,7 +169,8 @@ typedef struct dhp dhp;
  *
  * Errors: -EINVAL (malformed target or options), -EPROTONOSUPPORT (unknown
  * target kind, or dhpd speaks another major protocol version), -ENOENT or
- * -ECONNREFUSED (dhpd not running), -EACCES, -ENOMEM; on "cgroup" also
+ * -ECONNREFUSED (dhpd not running), -EACCES, -ETIMEDOUT (dhpd did not
+ * accept the connection or answer HELLO within 5 s), -ENOMEM; on "cgroup" also
  * -EOPNOTSUPP (only cgroup v1, or hybrid mode: cpu, cpuset or memory on a
  * v1 hierarchy), -ENOTDIR (not a cgroup v2 directory), -ENOENT (no such
  * cgroup, or a required controller missing) and -ELOOP (deeper than 32
@@ -206,7 +212,7 @@ DHP_EXPORT const char *dhp_strerror(int error);
  * every processor admitted by dhpd is one the callbacks last saw complete.
  * Not automatic: the caller decides
  * when (and how often) to retry.  -ENOENT/-ECONNREFUSED while dhpd is still
- * down; -EISCONN while the connection is live (nothing is done: tearing it
+ * down; -ETIMEDOUT when it does not accept or answer within 5 s; -EISCONN while the connection is live (nothing is done: tearing it
  * down would drop the process out of transactions until it re-registered);
  * -EOPNOTSUPP for a target that is not "unix:"; -EDEADLK inside a
  * synchronous callback; -ECHILD in a child after fork().
@@ -449,9 +455,16 @@ DHP_EXPORT int dhp_proc_register(dhp *ctx, const char *name, uint32_t flags,
 
 /*
  * dhp_proc_deregister - after it returns the callback is never called
- * again.  It waits for a call in progress on another thread; called from
- * inside the callback itself (with dhp_proc_change_get_reg()), it does not
- * wait for that call, and the rest of that registration's phases is
+ * again.  Called on another thread while a phase begun after the
+ * registration runs (ADD_START, ADD_COMPLETE, ADD_FAILURE, REMOVE_QUERY,
+ * REMOVE_COMPLETE, REMOVE_CANCEL: one call per registration, in order, the
+ * removal phases also when it did not opt in; or its own ADD_EXISTING
+ * calls), it waits for the end of that whole phase, not only for its own
+ * call: a callback must therefore never wait for a thread that is
+ * deregistering any registration of the phase it runs in (that deadlocks),
+ * whether that registration was called before or after it.
+ * Called from inside the callback itself (with dhp_proc_change_get_reg()),
+ * it never waits, and the rest of that registration's phases is
  * skipped: deregistered in ADD_START, it gets no ADD_COMPLETE or
  * ADD_FAILURE for the add (a veto it made stands; the other registrations
  * get their second phase as usual); deregistered during its ADD_EXISTING
@@ -557,8 +570,15 @@ enum {
 DHP_EXPORT int dhp_arrival_register(dhp *ctx, const char *name, dhp_class cls, uint32_t flags,
                                     dhp_arrival_cb cb, void *userdata, dhp_arrival_reg **ret);
 
-/* dhp_arrival_unregister - no callback after it returns.  It may be called
- * from inside the callback (dhp_device_event_get_reg()): the events still
+/* dhp_arrival_unregister - no callback after it returns.  Called on
+ * another thread, it waits for the event the delivering thread is running,
+ * whichever registration it is being delivered to at that moment (so an
+ * arrival callback must never wait for a thread that is unregistering an
+ * arrival registration: that deadlocks), and for a memory removal's
+ * QUERY_REMOVE or REMOVE_CANCEL call of this registration in progress
+ * (that call only, not the other registrations' of the query).  It may be
+ * called from inside the callback
+ * (dhp_device_event_get_reg()), never waiting there: the events still
  * queued for that registration, existing ones included, are then not
  * delivered.  The handle is freed; unregister a registration once.  NULL
  * is a no-op. */
@@ -880,7 +900,11 @@ DHP_EXPORT int dhp_ioq_get_stat(dhp_ioq *q, dhp_ioq_stat which, uint64_t *ret);
  * run its transaction on the calling thread (synchronous callbacks run
  * here).  Returns 0 when the processor was admitted, 1 when the add was
  * vetoed (the processor is offline again); ret_index gets the slot either
- * way.  -ENOSPC when every slot is used.
+ * way.  -ENOSPC when every slot is used.  A negative errno of the platform's
+ * processor start (e.g. -EIO after a scenario's `fail cpu-start EIO`): the
+ * processor stays present and not started, no callback ran, ret_index is
+ * not written; dhp_proc_online() on its slot (the first absent one before
+ * the call) tries again.
  */
 DHP_EXPORT int dhp_sim_cpu_add(dhp *ctx, uint32_t *ret_index);
 
@@ -903,9 +927,13 @@ DHP_EXPORT int dhp_sim_cpu_surprise_remove(dhp *ctx, uint32_t index);
 
 /*
  * dhp_sim_run_scenario - parse a scenario (the whole text first: a bad line
- * runs nothing) and run it.  On a parse error returns -EINVAL and, when
- * ret_error is not NULL, a malloc'ed "FILE:LINE:COL: message" the caller
- * frees.  `filename` only labels messages.
+ * runs nothing), check it against the partition (each `memory add` size a
+ * multiple of its block size: "FILE:LINE:COL: memory add: 100 MiB is not a
+ * multiple of the 128 MiB block size"; also before any line runs) and run
+ * it.  On a parse or check error returns -EINVAL and, when ret_error is not
+ * NULL, a malloc'ed "FILE:LINE:COL: message" the caller frees.  An error
+ * of a line that ran (e.g. "FILE:LINE: cpu add: No space left on device")
+ * stops the run there.  `filename` only labels messages.
  */
 DHP_EXPORT int dhp_sim_run_scenario(dhp *ctx, const char *filename, const char *text,
                                     char **ret_error);
@@ -913,7 +941,8 @@ DHP_EXPORT int dhp_sim_run_scenario(dhp *ctx, const char *filename, const char *
 /*
  * dhp_sim_check_scenario - parse a scenario without running it.  0 when
  * valid; -EINVAL and *ret_error as for dhp_sim_run_scenario.  Needs no
- * context.
+ * context, so it checks no size against a partition's block size (the
+ * run does, before its first line).
  */
 DHP_EXPORT int dhp_sim_check_scenario(const char *filename, const char *text, char **ret_error);
 /* ------------------------------------------------------------------------ */

@@ -2,6 +2,7 @@
 /* Synchronous processor notification: every rule of doc/model.md section 1 (R1-R10). */
 #include <errno.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 #include "helpers.h"
 #include "lib/dhp-private.h"
@@ -372,6 +373,75 @@ static void test_deregister_waits_for_call_on_other_thread(void **state) {
         dhp_close(r.ctx);
 }
 
+/* Deregistering a registration on another thread while a later one of the
+ * same phase is being called waits for the end of that phase, not only for
+ * its own call (dhp_proc_deregister's documented rule: a callback must not
+ * wait for a thread deregistering a registration of its phase). */
+struct phase_wait {
+        dhp *ctx;
+        dhp_proc_reg *first;
+        struct flag second_in;
+        atomic_int first_calls;
+        atomic_int second_done;
+        atomic_int done_when_returned;
+};
+
+static void pw_first_cb(void *userdata, const dhp_proc_change *c) {
+        struct phase_wait *w = userdata;
+
+        atomic_fetch_add(&w->first_calls, 1);
+}
+
+static void pw_second_cb(void *userdata, const dhp_proc_change *c) {
+        struct phase_wait *w = userdata;
+
+        if (dhp_proc_change_get_state(c) != DHP_PROC_ADD_START)
+                return;
+        flag_set(&w->second_in, 1);
+        /* Long enough for a deregistration that did not wait to return. */
+        usleep(200 * 1000);
+        atomic_store(&w->second_done, 1);
+}
+
+static void *pw_adder(void *userdata) {
+        struct phase_wait *w = userdata;
+
+        return (void *)(intptr_t)dhp_sim_cpu_add(w->ctx, NULL);
+}
+
+static void *pw_deregisterer(void *userdata) {
+        struct phase_wait *w = userdata;
+
+        dhp_proc_deregister(w->first);
+        atomic_store(&w->done_when_returned, atomic_load(&w->second_done));
+        return NULL;
+}
+
+static void test_deregister_waits_for_phase_on_other_thread(void **state) {
+        struct phase_wait w = { 0 };
+        dhp_proc_reg *second;
+        pthread_t ta, td;
+        void *res;
+
+        flag_init(&w.second_in);
+        assert_int_equal(dhp_open(&w.ctx, "sim"), 0);
+        assert_int_equal(dhp_proc_register(w.ctx, "first", 0, pw_first_cb, &w, &w.first), 0);
+        assert_int_equal(dhp_proc_register(w.ctx, "second", 0, pw_second_cb, &w, &second), 0);
+        assert_int_equal(pthread_create(&ta, NULL, pw_adder, &w), 0);
+        assert_true(flag_wait(&w.second_in, 1, 5000));
+        /* first's ADD_START returned before second's began. */
+        assert_int_equal(pthread_create(&td, NULL, pw_deregisterer, &w), 0);
+        pthread_join(td, NULL);
+        pthread_join(ta, &res);
+        assert_int_equal((intptr_t)res, 0);
+        /* It returned only after second's call, the phase's last, ended. */
+        assert_int_equal(atomic_load(&w.done_when_returned), 1);
+        /* And first got no ADD_COMPLETE. */
+        assert_int_equal(atomic_load(&w.first_calls), 1);
+        dhp_proc_deregister(second);
+        dhp_close(w.ctx);
+}
+
 /* Registrations come and go on one thread while another adds processors:
  * every registration sees, per processor, ADD_START then exactly one of
  * ADD_COMPLETE / ADD_FAILURE (or nothing, or only ADD_START when it
@@ -688,6 +758,7 @@ int main(void) {
                 cmocka_unit_test(test_add_existing_inside_callback_is_edeadlk),
                 cmocka_unit_test(test_deregister_inside_callback),
                 cmocka_unit_test(test_deregister_waits_for_call_on_other_thread),
+                cmocka_unit_test(test_deregister_waits_for_phase_on_other_thread),
                 cmocka_unit_test(test_register_churn_during_hotadds),
                 cmocka_unit_test(test_records_in_stream),
                 cmocka_unit_test(test_reg_in_change_add_existing),

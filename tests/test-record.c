@@ -152,6 +152,19 @@ static void test_format(void **state) {
         assert_non_null(strstr(buf, "-> db"));
         assert_non_null(strstr(buf, "status=EBUSY (veto)"));
 
+        /* A missed deadline: a veto (late_policy=veto), or, when the add
+         * proceeded, no error at all. */
+        r.status = -ETIMEDOUT;
+        r.fields |= REC_MISSED;
+        assert_true(dhp_record_format(&r, DHP_RECORD_TEXT, buf, sizeof(buf)) > 0);
+        assert_non_null(strstr(buf, "status=ETIMEDOUT (veto) (missed deadline)"));
+        r.fields &= ~(uint32_t)REC_VETO;
+        assert_true(dhp_record_format(&r, DHP_RECORD_TEXT, buf, sizeof(buf)) > 0);
+        assert_non_null(strstr(buf, "late (proceeded)"));
+        assert_null(strstr(buf, "ETIMEDOUT"));
+        r.fields = REC_HAS_PROCESSOR | REC_HAS_STATUS | REC_HAS_CLIENT | REC_VETO | REC_HAS_DURATION;
+        r.status = -EBUSY;
+
         /* Cut short: the length it needs, a terminated prefix. */
         assert_int_equal(dhp_record_format(&r, DHP_RECORD_JSON, small, sizeof(small)), (int)strlen(
                 "{\"seq\":3,\"t_ns\":1500000,\"method\":\"sync\",\"event\":\"ADD_START\","

@@ -542,6 +542,85 @@ static void test_remove_races_registration(void **state) {
         dhp_close(ctx);
 }
 
+/* D4 for a memory query: unregistering on another thread waits for that
+ * registration's call in progress only.  q1 was called and is unregistered
+ * while q2's call is held: it returns at once; q2's own unregistration
+ * waits for q2's call. */
+struct held {
+        struct flag entered, release, unreg_returned;
+        atomic_int in_call;
+        dhp_arrival_reg *reg;
+        dhp *ctx;
+        char name[64];
+        int status;
+};
+
+static void held_cb(void *userdata, const dhp_device_event *e) {
+        struct held *h = userdata;
+
+        if (dhp_device_event_get_event(e) == DHP_EVENT_ARRIVAL)
+                snprintf(h->name, sizeof(h->name), "%s", dhp_device_event_get_name(e));
+        if (dhp_device_event_get_event(e) != DHP_EVENT_QUERY_REMOVE)
+                return;
+        atomic_store(&h->in_call, 1);
+        flag_set(&h->entered, 1);
+        flag_wait(&h->release, 1, 5000); /* bounded */
+        atomic_store(&h->in_call, 0);
+}
+
+static void *held_remover(void *userdata) {
+        struct held *h = userdata;
+
+        return (void *)(intptr_t)dhp_memory_remove(h->ctx, h->name, &h->status);
+}
+
+static void *held_unregister(void *userdata) {
+        struct held *h = userdata;
+
+        dhp_arrival_unregister(h->reg);
+        flag_set(&h->unreg_returned, 1);
+        return NULL;
+}
+
+static void test_memory_query_unregister_waits_per_call(void **state) {
+        dhp *ctx = open_sim("sim");
+        struct seen q1 = { .ctx = ctx };
+        struct held h = { .ctx = ctx };
+        dhp_arrival_reg *a1;
+        pthread_t tr, tu;
+        uint64_t base;
+        void *res;
+
+        flag_init(&h.entered);
+        flag_init(&h.release);
+        flag_init(&h.unreg_returned);
+        assert_int_equal(dhp_arrival_register(ctx, "q1", DHP_CLASS_MEMORY, DHP_ARRIVAL_QUERY_REMOVE, arrival_cb, &q1,
+                                              &a1),
+                         0);
+        assert_int_equal(dhp_arrival_register(ctx, "q2", DHP_CLASS_MEMORY, DHP_ARRIVAL_QUERY_REMOVE, held_cb, &h,
+                                              &h.reg),
+                         0);
+        assert_int_equal(dhp_sim_memory_add(ctx, 256ULL << 20, &base), 0);
+        dhp_process(ctx);
+        assert_true(h.name[0]);
+        assert_int_equal(pthread_create(&tr, NULL, held_remover, &h), 0);
+        assert_true(flag_wait(&h.entered, 1, 5000));
+        /* q1's call is over: no wait for q2's. */
+        dhp_arrival_unregister(a1);
+        assert_int_equal(atomic_load(&h.in_call), 1);
+        assert_string_equal(q1.log, "AQ");
+        /* q2's own call is in progress: its unregistration waits for it. */
+        assert_int_equal(pthread_create(&tu, NULL, held_unregister, &h), 0);
+        assert_false(flag_wait(&h.unreg_returned, 1, 100));
+        flag_set(&h.release, 1);
+        assert_true(flag_wait(&h.unreg_returned, 1, 5000));
+        pthread_join(tu, NULL);
+        pthread_join(tr, &res);
+        assert_int_equal((intptr_t)res, 0);
+        assert_int_equal(h.status, 0);
+        dhp_close(ctx);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_cpu_remove),       cmocka_unit_test(test_cpu_remove_veto),
@@ -549,6 +628,7 @@ int main(void) {
                 cmocka_unit_test(test_memory_remove),    cmocka_unit_test(test_memory_remove_refused),
                 cmocka_unit_test(test_memory_surprise),  cmocka_unit_test(test_virtio_mem_steps),
                 cmocka_unit_test(test_scenario),         cmocka_unit_test(test_remove_races_registration),
+                cmocka_unit_test(test_memory_query_unregister_waits_per_call),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,6 +25,13 @@ static void test_parse_errors(void **state) {
         expect_error("cpu add 2 3\n", "t.scenario:1:11: unexpected '3' after 'cpu' command");
         expect_error("  memory add lots\n", "t.scenario:1:14: expected a size such as 256M or 1G, got 'lots'");
         expect_error("memory add\n", "t.scenario:1:11: expected a size after 'memory add' (e.g. 1G)");
+        {
+                /* An echo longer than a record carries: refused, not cut. */
+                char text[300 + 16] = "echo ";
+                memset(text + 5, 'x', 300);
+                text[305] = 0;
+                expect_error(text, "t.scenario:1:6: echo: the note is 300 bytes long, at most 255 are carried");
+        }
         expect_error("cpu add\nfly away\n", "t.scenario:2:1: unknown command 'fly' (expected cpu, memory, fail, veto, settle, echo, device or optout)");
         expect_error("fail cpu-start EWHAT\n", "t.scenario:1:16: expected an error name such as EIO or EBUSY, got 'EWHAT'");
         expect_error("fail disk EIO\n", "t.scenario:1:6: expected cpu-start, cpu-admit, cpu-stop, block-online, cpu-offline or block-offline, got 'disk'");
@@ -50,6 +57,22 @@ static void test_bad_line_runs_nothing(void **state) {
         assert_int_equal(dhp_open(&ctx, "sim:cpus=1,maxcpus=4"), 0);
         assert_int_equal(dhp_sim_run_scenario(ctx, "s", "cpu add\ncpu add\ncpu bad\n", &err), -EINVAL);
         assert_string_equal(err, "s:3:5: expected 'add', 'online' or 'remove' after 'cpu', got 'bad'");
+        free(err);
+        assert_int_equal(dhp_proc_get_state(ctx, 1, &ps), 0);
+        assert_int_equal(ps, DHP_PROC_ABSENT);
+        dhp_close(ctx);
+}
+
+/* A size the partition cannot take (not a block multiple) is a bad line
+ * too: found before anything runs, with dhpctl's words. */
+static void test_bad_size_runs_nothing(void **state) {
+        dhp_proc_state ps;
+        char *err = NULL;
+        dhp *ctx;
+
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=1,maxcpus=4"), 0);
+        assert_int_equal(dhp_sim_run_scenario(ctx, "s", "cpu add\nmemory add 100M\n", &err), -EINVAL);
+        assert_string_equal(err, "s:2:12: memory add: 100 MiB is not a multiple of the 128 MiB block size");
         free(err);
         assert_int_equal(dhp_proc_get_state(ctx, 1, &ps), 0);
         assert_int_equal(ps, DHP_PROC_ABSENT);
@@ -129,6 +152,7 @@ int main(void) {
                 cmocka_unit_test(test_parse_errors),
                 cmocka_unit_test(test_parse_ok),
                 cmocka_unit_test(test_bad_line_runs_nothing),
+                cmocka_unit_test(test_bad_size_runs_nothing),
                 cmocka_unit_test(test_run),
                 cmocka_unit_test(test_cpu_online),
         };

@@ -47,6 +47,9 @@ struct harness {
 };
 
 static struct harness H;
+/* h_start() with no sim behind the server: CPU_ONLINE goes to the hook, as
+ * on Linux. */
+static bool h_no_sim;
 
 static void log_cb(void *userdata, int level, const char *msg) {
         struct harness *h = userdata;
@@ -84,7 +87,7 @@ static void h_start(struct server_config cfg, const char *sim_opts) {
                 cfg.max_regs = 64;
         if (!cfg.max_queue)
                 cfg.max_queue = 256;
-        assert_int_equal(server_new(&H.s, H.e, H.sim, &cfg, &log), 0);
+        assert_int_equal(server_new(&H.s, H.e, h_no_sim ? NULL : H.sim, &cfg, &log), 0);
         server_set_rebalance(H.s, H.rb);
 }
 
@@ -748,6 +751,56 @@ static void test_work_per_client_is_capped(void **state) {
         h_stop();
 }
 
+/* The Linux path of CPU_ONLINE (the hotplug thread's hook): each request
+ * holds a job slot until the hook answers (here from the test's thread,
+ * as the hotplug thread would), then gives it back: after 20 of them
+ * nothing is counted and a registration is accepted. */
+static _Atomic(struct server_cpu_online *) online_pending;
+
+static void online_hook(void *userdata, struct server_cpu_online *req, uint32_t index) {
+        atomic_store(&online_pending, req);
+}
+
+static bool online_held(void *arg) {
+        return atomic_load(&online_pending) != NULL;
+}
+
+static void test_cpu_online_hook_frees_slot(void **state) {
+        struct server_config cfg = { .max_jobs = 16 };
+        struct server_stats st;
+        struct ipc_msg m;
+        int root;
+
+        NEED_ROOT();
+        h_no_sim = true;
+        h_start(cfg, NULL);
+        h_no_sim = false;
+        server_set_cpu_online(H.s, online_hook, NULL);
+        h_pump_start();
+        root = raw_connect(false);
+        raw_hello(root, "root");
+        assert_int_equal(raw_next(root, &m, 5000, false), 1);
+        assert_int_equal(m.type, IPC_WELCOME);
+        for (int i = 0; i < 20; i++) {
+                struct ipc_msg o = { .type = IPC_CPU_ONLINE, .id = 10 + i, .cpu_online = { .index = 0 } };
+                raw_send(root, &o);
+                assert_true(h_wait(online_held, NULL));
+                h_stats(&st);
+                assert_int_equal(st.jobs, 1);
+                server_cpu_online_done(atomic_exchange(&online_pending, NULL), -EALREADY, 0);
+                assert_int_equal(raw_reply(root, 10 + i, false, NULL, 0), -EALREADY);
+        }
+        h_stats(&st);
+        assert_int_equal(st.jobs, 0);
+        {
+                struct ipc_msg r = { .type = IPC_PROC_REGISTER, .id = 99, .proc_register = { .reg = 1 } };
+                raw_send(root, &r);
+                assert_int_equal(raw_reply(root, 99, false, NULL, 0), 0);
+        }
+        close(root);
+        h_stop();
+}
+
 /* What waits for a client that does not read is bounded in bytes, not only
  * in messages: notifications are dropped (counted for LOST) past half of
  * PEER_OUT_BYTES_MAX, a client past all of it is cut off. */
@@ -995,6 +1048,7 @@ int main(void) {
                 cmocka_unit_test(test_empty_datagram_is_not_eof),
                 cmocka_unit_test(test_registration_cap_across_threads),
                 cmocka_unit_test(test_work_per_client_is_capped),
+                cmocka_unit_test(test_cpu_online_hook_frees_slot),
                 cmocka_unit_test(test_send_queue_bytes_capped),
                 cmocka_unit_test(test_status_with_10000_devices),
                 cmocka_unit_test(test_names_valid_and_escaped),

@@ -139,6 +139,23 @@ static void test_dhpctl_cpu_online(void **state) {
         dhp_close(ctx);
 }
 
+/* sim run on a full partition: the error, then how to make room. */
+static void test_dhpctl_sim_run_full(void **state) {
+        char out[4096], path[256], args[300];
+        FILE *f;
+
+        ipc_daemon_start("deadline = 2s");
+        snprintf(path, sizeof(path), "%s/full.scenario", ipc_dir);
+        f = fopen(path, "w");
+        assert_non_null(f);
+        fputs("cpu add 63\n", f);
+        fclose(f);
+        snprintf(args, sizeof(args), "sim run %s", path);
+        assert_int_equal(run_dhpctl(args, out, sizeof(out)), 1);
+        assert_non_null(strstr(out, "cpu add: No space left on device"));
+        assert_non_null(strstr(out, "--sim maxcpus=N"));
+}
+
 /* CPU_ONLINE is privileged: nobody gets -EPERM and nothing runs. */
 static void test_online_unprivileged(void **state) {
         struct vetoer v = { .vetoes = 1 };
@@ -179,6 +196,85 @@ static void test_online_unprivileged(void **state) {
         close(res[0]);
         close(res[1]);
         dhp_proc_deregister(reg);
+        dhp_close(ctx);
+}
+
+/* Every request that waits for the worker (or Linux's hotplug thread)
+ * holds one of the client's 16 job slots and gives it back when answered:
+ * 20 CPU_ONLINEs in a row (all answered -EALREADY), then a registration,
+ * its deregistration (no ADD_START after it) and a sim add succeed; then
+ * each other queued request kind, 20 times each, leaves the client able to
+ * queue work. */
+static void check_can_queue(dhp *ctx) {
+        struct vetoer v = { .vetoes = 0 };
+        dhp_proc_reg *reg;
+        uint32_t idx = 0;
+        int r;
+
+        assert_int_equal(dhp_proc_register(ctx, "slot-check", 0, veto_cb, &v, &reg), 0);
+        dhp_proc_deregister(reg);
+        r = dhp_sim_cpu_add(ctx, &idx);
+        assert_true(r >= 0 || r == -ENOSPC);
+        assert_int_equal(atomic_load(&v.starts), 0);
+}
+
+static int driver_ok(void *userdata, dhp_rebalance_request req, const dhp_rebalance_ctx *c) {
+        return 0;
+}
+
+static void test_queued_requests_free_their_slot(void **state) {
+        dhp_device *dev;
+        dhp_driver *drv;
+        char *err = NULL;
+        uint32_t idx;
+        int status, r;
+        dhp *ctx;
+
+        ipc_daemon_start("deadline = 2s");
+        ctx = ipc_open_ctx();
+        for (int i = 0; i < 20; i++)
+                assert_int_equal(dhp_proc_online(ctx, 0, &status), -EALREADY);
+        check_can_queue(ctx);
+
+        for (int i = 0; i < 20; i++) {
+                struct vetoer v = { .vetoes = 0 };
+                dhp_proc_reg *reg;
+
+                assert_int_equal(dhp_proc_register(ctx, "loop", 0, veto_cb, &v, &reg), 0);
+                dhp_proc_deregister(reg);
+        }
+        check_can_queue(ctx);
+        for (int i = 0; i < 20; i++) {
+                r = dhp_sim_cpu_add(ctx, &idx);
+                assert_true(r >= 0 || r == -ENOSPC);
+        }
+        check_can_queue(ctx);
+        for (int i = 0; i < 20; i++)
+                assert_int_equal(dhp_sim_memory_add(ctx, 128u << 20, NULL), 0);
+        check_can_queue(ctx);
+        for (int i = 0; i < 20; i++) {
+                assert_int_equal(dhp_sim_run_scenario(ctx, "s", "settle\n", &err), 0);
+                free(err);
+                err = NULL;
+        }
+        check_can_queue(ctx);
+        for (int i = 0; i < 20; i++) {
+                /* CPU_REMOVE, MEMORY_REMOVE, SIM_CPU_SURPRISE of what is not
+                 * there: answered by the worker with an error, slot freed. */
+                assert_true(dhp_proc_remove(ctx, 60, &status) < 0);
+                assert_true(dhp_memory_remove(ctx, "memory-none", &status) < 0);
+                assert_true(dhp_sim_cpu_surprise_remove(ctx, 60) < 0);
+        }
+        check_can_queue(ctx);
+        for (int i = 0; i < 20; i++) {
+                /* DRIVER_FREE and DEVICE_FREE queue; a refused free would
+                 * leave the name taken (-EEXIST on the next round). */
+                assert_int_equal(dhp_device_new(ctx, "disk0", DHP_SETUP_CLASS_STORAGE, &dev), 0);
+                assert_int_equal(dhp_driver_attach(dev, "drv", driver_ok, NULL, &drv), 0);
+                assert_int_equal(dhp_driver_detach(drv), 0);
+                dhp_device_free(dev);
+        }
+        check_can_queue(ctx);
         dhp_close(ctx);
 }
 
@@ -256,6 +352,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_online_after_vetoes, setup, ipc_teardown),
                 cmocka_unit_test_setup_teardown(test_dhpctl_cpu_online, setup, ipc_teardown),
                 cmocka_unit_test_setup_teardown(test_online_unprivileged, setup, ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_dhpctl_sim_run_full, setup, ipc_teardown),
+                cmocka_unit_test_setup_teardown(test_queued_requests_free_their_slot, setup, ipc_teardown),
                 cmocka_unit_test_setup_teardown(test_memory_snapshot, setup, ipc_teardown),
                 cmocka_unit_test_setup_teardown(test_status_runs, setup, ipc_teardown),
         };

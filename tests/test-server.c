@@ -640,12 +640,16 @@ static const char *find_line(const char *text, const char *a, const char *b) {
         return NULL;
 }
 
+/* A scenario's note longer than a record name (64 bytes) arrives whole. */
+#define LONG_NOTE "a note longer than the 64 bytes of a record name, as the demo's: it must arrive whole, to the end."
+
 /* The memory condition and rebalance extras reach a client of dhpd: what
  * `dhpctl monitor --json` prints is what `dhpctl demo --json` would.  And
  * HISTORY replays the same records, formatted the same. */
 static void test_records_whole_and_history(void **state) {
         static const char scenario[] = "memory level available=1M\nsettle\n"
-                                       "device add disk0 Storage\ncpu add\nsettle\n";
+                                       "device add disk0 Storage\ncpu add\nsettle\n"
+                                       "echo " LONG_NOTE "\n";
         struct lines l = { .lock = PTHREAD_MUTEX_INITIALIZER };
         struct remote_history h;
         struct strbuf hist = STRBUF_INIT;
@@ -662,7 +666,8 @@ static void test_records_whole_and_history(void **state) {
         if (!find_line(l.text, "\"method\":\"memcond\",\"event\":\"SET\"", "\"condition\":\"LowMemoryCondition\"") ||
             !find_line(l.text, "\"event\":\"START\"", "\"old_affinity\":\"0-1\",\"new_affinity\":\"0-2\"") ||
             !find_line(l.text, "\"event\":\"REBALANCED\"", "\"stopped_ns\":") ||
-            !find_line(l.text, "\"event\":\"QUERY_STOP\"", "\"device\":\"disk0\",\"driver\":"))
+            !find_line(l.text, "\"event\":\"QUERY_STOP\"", "\"device\":\"disk0\",\"driver\":") ||
+            !find_line(l.text, "\"event\":\"NOTE\"", "\"name\":\"" LONG_NOTE "\""))
                 fail_msg("extras missing from the stream:\n%s", l.text);
         pthread_mutex_unlock(&l.lock);
 

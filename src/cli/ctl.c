@@ -31,6 +31,14 @@ int ctl_check_target(const char *target, const char *source) {
                         strncmp(target, "sim", 3) == 0 ? " (a simulated partition is for 'dhpctl demo --target')" : "");
                 return -EINVAL;
         }
+        /* A target name alone would be a relative path: most likely meant
+         * as the target, so refused; ./sim names such a file. */
+        if (strcmp(target, "sim") == 0 || strcmp(target, "linux") == 0 || strcmp(target, "cgroup") == 0) {
+                fprintf(stderr, "dhpctl: %s '%s' is not a dhpd socket: expected PATH or unix:PATH (for a socket file "
+                                "of that name in this directory: ./%s)%s\n", source, target, target,
+                        strcmp(target, "sim") == 0 ? "; a simulated partition is for 'dhpctl demo --target'" : "");
+                return -EINVAL;
+        }
         if (!*path || strlen(path) >= 108) {
                 fprintf(stderr, "dhpctl: %s '%s' is not a dhpd socket: the path must be 1 to 107 bytes long\n", source,
                         target);
@@ -107,7 +115,7 @@ static int json_only(const char *cmd, int argc, char **argv, bool *ret_json) {
 }
 
 /* The STATUS_MEM_NAME of device `id`, if dhpd sent one (1.3). */
-static const struct ipc_msg *mem_name(const struct remote_status *st, uint64_t id) {
+static const struct remote_mem_name *mem_name(const struct remote_status *st, uint64_t id) {
         for (size_t i = 0; i < st->nmem_names; i++)
                 if (st->mem_names[i].status_mem_name.id == id)
                         return &st->mem_names[i];
@@ -118,7 +126,7 @@ static const struct ipc_msg *mem_name(const struct remote_status *st, uint64_t i
  * kind when dhpd sent them (protocol 1.3). */
 static void status_mem_json(struct strbuf *sb, const struct remote_status *st, size_t i) {
         const typeof(st->mem[0].status_mem) *m = &st->mem[i].status_mem;
-        const struct ipc_msg *nm = mem_name(st, m->id);
+        const struct remote_mem_name *nm = mem_name(st, m->id);
 
         strbuf_printf(sb, "%s{\"id\":%llu,\"base\":%llu,\"size\":%llu,\"block_size\":%llu,\"blocks\":%u,"
                           "\"online_blocks\":%u",
@@ -136,7 +144,7 @@ static void status_mem_json(struct strbuf *sb, const struct remote_status *st, s
 
 static void status_mem_text(const struct remote_status *st, size_t i) {
         const typeof(st->mem[0].status_mem) *m = &st->mem[i].status_mem;
-        const struct ipc_msg *nm = mem_name(st, m->id);
+        const struct remote_mem_name *nm = mem_name(st, m->id);
         char def[32], sz[32], sz2[32];
 
         snprintf(def, sizeof(def), "memory@0x%llx", (unsigned long long)m->base);
@@ -526,6 +534,11 @@ int ctl_sim(int argc, char **argv, const char *socket_path) {
                 free(text);
                 if (r < 0)
                         report("sim run", r, err ? err : dhp_internal_last_text(ctx));
+                if (r == -ENOSPC && err)
+                        fprintf(stderr, "dhpctl: sim run: the partition is full: %s\n",
+                                strstr(err, "cpu add") ? "every processor slot is used; dhpd's --sim maxcpus=N "
+                                                         "(8 unless set) makes more"
+                                                       : "dhpd's --sim maxmem=SIZE (64 GiB unless set) is the limit");
                 sim_run_summary(ctx, before);
         }
         free(err);

@@ -177,7 +177,7 @@ static void auditor_cb(void *userdata, const dhp_proc_change *c) {
 
 struct cache {
         uint64_t bytes;
-        unsigned grown, shrunk;
+        unsigned grown, existing, shrunk;
 };
 
 static void cache_cb(void *userdata, const dhp_device_event *e) {
@@ -196,8 +196,10 @@ static void cache_cb(void *userdata, const dhp_device_event *e) {
                 return;
         /* A cache may take a quarter of what arrived. */
         c->bytes += size / 4;
-        if (!dhp_device_event_is_existing(e))
-                c->grown++;
+        /* Counted as the pool counts its workers: the existing too. */
+        c->grown++;
+        if (dhp_device_event_is_existing(e))
+                c->existing++;
 }
 
 /* ---- memwatch: the memory condition events ----------------------------- */
@@ -399,13 +401,13 @@ static void print_summary(dhp *ctx, const struct demo_options *o, struct clients
                 "ADD_FAILURE or REMOVE_COMPLETE\n"
                 "  auditor: %u add(s) vetoed\n"
                 "  pool:    %u worker threads (one per processor arrival), %u processor removal(s)\n"
-                "  cache:   %llu MiB after %u memory arrival(s) and %u removal(s)\n"
+                "  cache:   %llu MiB after %u memory arrival(s) (%u existing) and %u removal(s)\n"
                 "  memwatch: LowMemoryCondition %s, HighMemoryCondition %s (low %s MiB, high %s MiB)\n"
                 "  (HighMemoryCondition is set for many reasons besides hot-add; arrival notification, "
                 "not this event, is the recommended way to learn of hot-added memory)\n",
                 admitted, n, cl->percpu.allocated, cl->percpu.published, cl->percpu.freed, cl->auditor.vetoed,
                 cl->pool.nworkers, cl->pool.removals, (unsigned long long)(cl->cache.bytes >> 20), cl->cache.grown,
-                cl->cache.shrunk,
+                cl->cache.existing, cl->cache.shrunk,
                 dhp_memcond_is_set(cl->memwatch.low) ? "set" : "clear",
                 dhp_memcond_is_set(cl->memwatch.high) ? "set" : "clear", lo_mib, hi_mib);
         demo_rebalance_report(rb, o->out);
@@ -431,7 +433,9 @@ int demo_run(const struct demo_options *o) {
         if (r < 0) {
                 fprintf(stderr, "dhpctl: demo: cannot open the simulated partition: %s\n", err[0] ? err : strerror(-r));
                 free(text);
-                return 1;
+                /* EINVAL: --target's options do not make a partition, a
+                 * malformed value of the command line (exit 2, dhpctl(1)). */
+                return r == -EINVAL && o->target ? 2 : 1;
         }
         if (!o->json)
                 fprintf(o->out,

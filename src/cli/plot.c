@@ -506,11 +506,7 @@ static uint64_t tick_step(uint64_t range, unsigned want) {
 
         while (step * 10 * want <= range)
                 step *= 10;
-        if (step * 5 * want <= range)
-                return step * 5;
-        if (step * 2 * want <= range)
-                return step * 2;
-        return step;
+        return step * 5 * want <= range ? step * 5 : step * 2 * want <= range ? step * 2 : step;
 }
 
 /* "1.5 ms", "200 us", "2 s": the unit of the whole axis, as few decimals
@@ -565,14 +561,20 @@ static double xof(const struct frame *fr, uint64_t t) {
         return fr->left + (double)(t - fr->t0) * fr->scale;
 }
 
-/* The axis along the top and the bottom, and its grid: ticks for about
- * ten steps across the whole width, labelled in the step's unit. */
+/* The axis along the top and the bottom, and its grid: about ten steps (six
+ * at least), fewer when the labels (monospace, ~0.62 em a character) would touch. */
 static void draw_axis(struct strbuf *sb, const struct frame *fr) {
-        uint64_t range = fr->t1 - fr->t0, step = tick_step(range, 10);
+        uint64_t range = fr->t1 - fr->t0, step = 1;
         char lb[32];
 
-        if (range / step < 6)
-                step = tick_step(range, 6);
+        for (unsigned want = 10; want >= 2; want--) {
+                step = tick_step(range, want);
+                if (want == 10 && range / step < 6)
+                        step = tick_step(range, 6);
+                tick_label(fr->t1, step, range, lb, sizeof(lb));
+                if ((double)(range / step + 1) * ((double)strlen(lb) * FONT_PX * 0.62 + 12) <= PLOT_W)
+                        break;
+        }
         strbuf_printf(sb, "<g class=\"axis\">\n<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
                       fr->left, TOP - 4, fr->left + PLOT_W, TOP - 4);
         for (uint64_t t = (fr->t0 + step - 1) / step * step; t <= fr->t1; t += step) {

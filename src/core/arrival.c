@@ -93,20 +93,16 @@ DHP_EXPORT dhp_arrival_reg *dhp_device_event_get_reg(const dhp_device_event *e) 
         return e ? e->reg : NULL;
 }
 
-static void deliver(struct engine *e, struct dhp_arrival_reg *ar, const struct dhp_device_event *shared) {
-        struct dhp_device_event one = *shared, *ev = &one; /* this registration's copy: it names it */
-        struct reg *r = &ar->base;
-        bool monitored;
+/* One delivery; ev names the registration.  Whether it is still alive the
+ * caller checked (struct runner). */
+static void deliver(struct engine *e, dhp_arrival_cb cb, void *userdata, struct reg *r, struct dhp_device_event *ev) {
+        bool monitored = engine_monitored(e);
         uint64_t t0 = 0;
 
-        if (!reg_call_begin(r))
-                return;
-
-        one.reg = ar;
-        monitored = engine_monitored(e);
+        ev->reg = (struct dhp_arrival_reg *)r;
         if (monitored)
                 t0 = engine_time_ns(e);
-        ar->cb(r->userdata, ev);
+        cb(userdata, ev);
 
         if (monitored) {
                 struct dhp_record rec = {
@@ -126,55 +122,38 @@ static void deliver(struct engine *e, struct dhp_arrival_reg *ar, const struct d
                 };
                 record_emit(e, &rec);
         }
-
-        reg_call_end(r);
 }
 
-/* Registrations a broadcast item snapshots on the stack; more are
- * allocated. */
-#define ITEM_RUN_STACK 16
-
+/*
+ * A broadcast item goes through the dispatcher's snapshot of its class (one
+ * per batch, engine_dispatch), a targeted one to its registration.  dead is
+ * read sequentially consistent: the dispatcher's step/waiters handshake
+ * with reg_kill() (struct runner) relies on it.
+ */
 static void item_run(struct engine *e, struct engine_item *base) {
         struct arrival_item *it = (struct arrival_item *)base;
-        struct dhp_arrival_reg *stack[ITEM_RUN_STACK], **v = stack;
-        size_t n = 0, i = 0;
+        const struct reg_snap *s;
 
         if (it->target) {
-                deliver(e, (struct dhp_arrival_reg *)it->target, &it->ev);
+                struct dhp_arrival_reg *ar = (struct dhp_arrival_reg *)it->target;
+                if (!atomic_load(&it->target->dead))
+                        deliver(e, ar->cb, it->target->userdata, it->target, &it->ev);
                 return;
         }
-
-        pthread_mutex_lock(&e->lock);
-        list_for_each(p, &e->arrival_regs)
-                n++;
-        if (n > ITEM_RUN_STACK)
-                v = calloc(n, sizeof(*v));
-        if (!v) {
-                pthread_mutex_unlock(&e->lock);
+        s = e->async_run.arrival[it->ev.cls == DHP_CLASS_PROCESSOR ? 0 : 1];
+        if (!s) {
                 /* Cannot happen quietly: say so in the stream. */
                 struct dhp_record rec = { .method = "async", .event = "LOST", .name = it->ev.name,
                                           .fields = REC_HAS_STATUS, .status = -ENOMEM };
                 record_emit(e, &rec);
                 return;
         }
-        list_for_each(p, &e->arrival_regs) {
-                struct dhp_arrival_reg *ar = (struct dhp_arrival_reg *)list_entry(p, struct reg, node);
-                if (ar->cls != it->ev.cls || ar->base.id > it->max_reg_id)
+        for (size_t i = 0; i < s->n; i++) {
+                const struct reg_slot *sl = &s->v[i];
+                if (sl->id > it->max_reg_id || atomic_load(&sl->dead))
                         continue;
-                reg_ref_locked(&ar->base);
-                v[i++] = ar;
+                deliver(e, sl->cb.arrival, sl->userdata, sl->reg, &it->ev);
         }
-        pthread_mutex_unlock(&e->lock);
-
-        for (size_t j = 0; j < i; j++)
-                deliver(e, v[j], &it->ev);
-
-        pthread_mutex_lock(&e->lock);
-        for (size_t j = 0; j < i; j++)
-                reg_unref_locked(&v[j]->base);
-        pthread_mutex_unlock(&e->lock);
-        if (v != stack)
-                free(v);
 }
 
 static void item_free(struct engine_item *base) {
@@ -220,34 +199,72 @@ static void event_memory(struct engine *e, struct dhp_device_event *ev, const st
         engine_mem_event(e, ev, d, event, existing);
 }
 
-static int queue_broadcast(struct engine *e, const struct dhp_device_event *ev) {
-        struct arrival_item *it = item_new(ev);
+/* An item from the engine's pool (the dispatcher gives broadcast items
+ * back: free == NULL), else a new one; lock held. */
+static struct arrival_item *pool_get_locked(struct engine *e) {
+        struct arrival_item *it = (struct arrival_item *)e->pool;
 
-        if (!it)
-                return -ENOMEM;
-        pthread_mutex_lock(&e->lock);
+        if (it) {
+                e->pool = it->base.next;
+                e->npool--;
+        } else if (!(it = malloc(sizeof(*it)))) {
+                return NULL;
+        }
+        it->base.run = item_run;
+        it->base.free = NULL;
+        it->target = NULL;
+        return it;
+}
+
+/* Queue a broadcast item whose event is filled in, and unlock: the
+ * registrations it goes to are numbered in the critical section that
+ * queues it, one lock round trip per arrival. */
+static int queue_broadcast_unlock(struct engine *e, struct arrival_item *it) {
+        engine_wake_fn wake;
+        void *ud;
+
         it->max_reg_id = e->reg_seq;
+        wake = engine_queue_locked(e, &it->base, &ud);
         pthread_mutex_unlock(&e->lock);
-        engine_queue(e, &it->base);
+        if (wake)
+                wake(ud);
         return 0;
 }
 
 int arrival_queue_event(struct engine *e, const struct dhp_device_event *ev) {
-        return queue_broadcast(e, ev);
+        struct arrival_item *it;
+
+        pthread_mutex_lock(&e->lock);
+        if (!(it = pool_get_locked(e))) {
+                pthread_mutex_unlock(&e->lock);
+                return -ENOMEM;
+        }
+        it->ev = *ev;
+        return queue_broadcast_unlock(e, it);
 }
 
 int arrival_queue_processor(struct engine *e, uint32_t index, dhp_event event) {
-        struct dhp_device_event ev;
+        struct arrival_item *it;
 
-        event_processor(&ev, index, event, false);
-        return queue_broadcast(e, &ev);
+        pthread_mutex_lock(&e->lock);
+        if (!(it = pool_get_locked(e))) {
+                pthread_mutex_unlock(&e->lock);
+                return -ENOMEM;
+        }
+        event_processor(&it->ev, index, event, false);
+        return queue_broadcast_unlock(e, it);
 }
 
 int arrival_queue_memory(struct engine *e, const struct mem_device *d, dhp_event event) {
-        struct dhp_device_event ev;
+        struct arrival_item *it;
 
-        event_memory(e, &ev, d, event, false);
-        return queue_broadcast(e, &ev);
+        pthread_mutex_lock(&e->lock);
+        if (!(it = pool_get_locked(e))) {
+                pthread_mutex_unlock(&e->lock);
+                return -ENOMEM;
+        }
+        event_memory(e, &it->ev, d, event, false);
+        return queue_broadcast_unlock(e, it);
 }
 
 /* Queue the existing devices for one new registration; lock held.  Items
@@ -337,12 +354,15 @@ int arrival_register(struct engine *e, const char *name, dhp_class cls, uint32_t
         reg_init(e, &ar->base, name, flags, userdata);
         ar->cls = cls;
         ar->cb = cb;
+        ar->base.kind = cls == DHP_CLASS_PROCESSOR ? REG_ARRIVAL_CPU : REG_ARRIVAL_MEM;
 
         pthread_mutex_lock(&e->lock);
         if (flags & DHP_ARRIVAL_INCLUDE_EXISTING)
                 r = collect_existing_locked(e, ar, &existing);
-        if (r == 0)
+        if (r == 0) {
                 list_append(&e->arrival_regs, &ar->base.node);
+                reg_list_changed_locked(e, ar->base.kind);
+        }
         pthread_mutex_unlock(&e->lock);
         if (r < 0) {
                 free(ar);
@@ -395,11 +415,22 @@ int peer_query_arrival(struct engine *e, dhp_arrival_reg *ar, dhp_event event, i
                 return -EINVAL;
         snprintf(ev.name, sizeof(ev.name), "%s", name ? name : "");
         ev.status = &st;
-        /* Synchronous, on the calling thread (D34), like a phase of section 1;
-         * the record is the peer's. */
-        if (reg_call_begin(&ar->base)) {
+        /* Synchronous, on the calling thread (D34), like a phase of section 1:
+         * a single-registration run of the phase runner (struct runner), so
+         * that arrival_unregister() on another thread waits for the call,
+         * one from inside it does not.  Under the transaction lock, as every
+         * phase run (one at a time); the record is the peer's. */
+        if (engine_txn_owned_by_self(e))
+                return -EDEADLK;
+        engine_txn_lock(e);
+        pthread_mutex_lock(&e->lock);
+        engine_run_begin_locked(e, NULL, &ar->base);
+        pthread_mutex_unlock(&e->lock);
+        if (!atomic_load_explicit(&ar->base.dead, memory_order_relaxed))
                 ar->cb(ar->base.userdata, &ev);
-                reg_call_end(&ar->base);
-        }
+        pthread_mutex_lock(&e->lock);
+        engine_run_end_locked(e);
+        pthread_mutex_unlock(&e->lock);
+        engine_txn_unlock(e);
         return event == DHP_EVENT_QUERY_REMOVE ? st : 0;
 }

@@ -60,24 +60,80 @@ struct mem_device {
         uint64_t out_blocks, out_first;
 };
 
+/* The lists a registration is on, each with its own snapshot. */
+enum reg_kind {
+        REG_PROC,
+        REG_ARRIVAL_CPU,
+        REG_ARRIVAL_MEM,
+        REG_KINDS,
+};
+
 /* A registration of either method.  Refcounted: the list holds one
- * reference, every snapshot taken for a dispatch one more. */
+ * reference, every snapshot (struct reg_snap) and queued item naming it one
+ * more. */
 struct reg {
         struct list node;
         struct engine *engine;
         uint64_t id; /* registration order, from 1 */
         unsigned refs;
-        /* A call takes no lock (reg_call_begin/end): dead, in_call and
-         * waiters are a Dekker handshake in sequentially consistent
-         * atomics.  dead is also written under lock with the list. */
+        enum reg_kind kind;
+        /* Written under lock by reg_kill(); read without it by the calls of
+         * one registration (ADD_EXISTING, a targeted arrival), which the
+         * runner handshake orders (struct runner). */
         atomic_bool dead;
-        /* The call in progress: at most one, on call_thread. */
-        atomic_uint in_call;
-        _Atomic(pthread_t) call_thread;
-        atomic_uint waiters; /* reg_kill()s waiting for a call to end */
         char name[ENGINE_NAME_MAX];
         uint32_t flags;
         void *userdata;
+};
+
+/*
+ * What a call needs of one registration, contiguous in a snapshot so that a
+ * phase walks one array and touches no registration: no store, no atomic
+ * read-modify-write per call.  dead is set under lock by reg_kill() in
+ * every snapshot still alive; the runner reads it without the lock.
+ */
+struct reg_slot {
+        union {
+                dhp_proc_cb proc;
+                dhp_arrival_cb arrival;
+        } cb;
+        void *userdata;
+        struct reg *reg;
+        uint64_t id;
+        atomic_bool dead;
+        bool peer; /* an external participant (peer.h): no cb */
+};
+
+/* The registrations of one kind in list order, shared by every phase run
+ * until the list changes, then rebuilt when a phase next asks.  refs and
+ * the list node under lock. */
+struct reg_snap {
+        struct list node; /* e->snaps: every snapshot alive */
+        unsigned refs;
+        enum reg_kind kind;
+        bool peers; /* some slot is an external participant */
+        size_t n;
+        struct reg_slot v[];
+};
+
+/*
+ * Who runs callbacks without the lock: the transaction's phases (sync) and
+ * the dispatcher (async), one of each at a time.  reg_kill() on another
+ * thread waits for what may still call its registration: for a phase, the
+ * end of that phase (the runner does nothing per call); for the dispatcher,
+ * the end of the item in progress.  There, step is bumped per item and
+ * waiters is its Dekker partner, both sequentially consistent: either the
+ * dispatcher's next item sees dead, or it sees a waiter and wakes it.
+ */
+struct runner {
+        bool active; /* under lock, like everything but step and waiters */
+        pthread_t thread;
+        uint64_t gen; /* runs ended */
+        struct reg_snap *snap;       /* sync: the phase's snapshot, or */
+        struct reg *single;          /* the one registration it calls */
+        struct reg_snap *arrival[2]; /* async: per class, for the run */
+        atomic_uint_fast64_t step;   /* async: items run */
+        atomic_uint waiters;
 };
 
 struct dhp_proc_reg {
@@ -175,9 +231,16 @@ struct engine {
         bool sync_late_veto;
         struct list proc_regs;
         struct list arrival_regs;
+        struct reg_snap *snap[REG_KINDS]; /* cached, NULL until asked for */
+        struct list snaps;                /* every snapshot alive */
+        struct runner sync_run, async_run;
 
         /* asynchronous queue */
         struct engine_item *q_head, **q_tail;
+        /* Arrival items for reuse (their free is NULL): the only kind the
+         * engine pools, all of one size. */
+        struct engine_item *pool;
+        unsigned npool;
         engine_wake_fn wake;
         void *wake_userdata;
 
@@ -210,55 +273,32 @@ struct engine_modules {
 };
 extern const struct engine_modules engine_modules;
 
+/* reg.c */
 /* Thread-safe reference handling of registrations; call with e->lock held. */
 static inline void reg_ref_locked(struct reg *r) {
         r->refs++;
 }
 void reg_unref_locked(struct reg *r);
 
-/* The registrations on list that keep accepts (every one when keep is
- * NULL), in order, each with a reference (procnotify.c).  The elements point
- * to the registration structures, whose struct reg comes first.  0 or
- * -ENOMEM. */
-int reg_snapshot(struct engine *e, struct list *list, bool (*keep)(const struct reg *r), struct reg ***ret,
-                 size_t *ret_n);
-void reg_snapshot_free(struct engine *e, struct reg **v, size_t n);
-
-/* Wake reg_kill()s waiting for a call to end (engine.c). */
-void reg_call_wake(struct reg *r);
-
-/*
- * Mark a call beginning/ending on the current thread, without the lock:
- * begin returns false (and marks nothing) when the registration is dead,
- * and the call is skipped.
- *
- * A call and reg_kill() meet as in Dekker's algorithm: the caller raises
- * in_call, then reads dead; reg_kill() sets dead, then reads in_call.  With
- * sequentially consistent atomics at least one of them sees the other's
- * write: either the caller skips the call, or reg_kill() waits for it.  The
- * caller wakes a waiting reg_kill() (waiters, raised before dead) under the
- * lock, which reg_kill() holds from its read of in_call until it sleeps: no
- * wake-up is lost.  Two lock round trips per call were most of what a
- * synchronous callback cost; these are two atomic increments.
- */
-static inline void reg_call_end(struct reg *r) {
-        atomic_fetch_sub(&r->in_call, 1);
-        if (atomic_load(&r->waiters) > 0)
-                reg_call_wake(r);
-}
-
-static inline bool reg_call_begin(struct reg *r) {
-        atomic_store_explicit(&r->call_thread, pthread_self(), memory_order_relaxed);
-        atomic_fetch_add(&r->in_call, 1); /* releases call_thread */
-        if (atomic_load(&r->dead)) {
-                reg_call_end(r);
-                return false;
-        }
-        return true;
-}
-/* Remove a registration and wait for a call on another thread; lock not
- * held on entry. */
+/* Remove a registration and wait for what may still call it on another
+ * thread (struct runner); lock not held on entry. */
 void reg_kill(struct reg *r);
+/* The registrations of a kind, with a reference; lock held. */
+struct reg_snap *reg_snap_get_locked(struct engine *e, enum reg_kind k);
+void reg_snap_unref_locked(struct engine *e, struct reg_snap *s);
+/* A list changed: the next phase takes a new snapshot; lock held. */
+void reg_list_changed_locked(struct engine *e, enum reg_kind k);
+/* engine_free(): every snapshot, whoever holds it; lock held. */
+void reg_snaps_free_locked(struct engine *e);
+/* Sync runner: a phase over s, or calls of one registration, begins/ends on
+ * this thread; lock held. */
+void engine_run_begin_locked(struct engine *e, struct reg_snap *s, struct reg *single);
+void engine_run_end_locked(struct engine *e);
+/* Async runner: run one batch taken off the queue, lock not held.
+ * Returns the items run; *ret_pool: the pooled ones, *ret_npool their
+ * count. */
+int engine_run_batch(struct engine *e, struct engine_item *it, struct engine_item **ret_pool, unsigned *ret_npool);
+
 void reg_init(struct engine *e, struct reg *r, const char *name, uint32_t flags, void *userdata);
 
 /* procnotify.c */
@@ -269,18 +309,17 @@ static inline bool procnotify_state_vetoable(dhp_proc_change_state s) {
 int procnotify_run(struct engine *e, uint32_t index, bool late, int *ret_status, bool *ret_admitted);
 /* The registrations in order, each with a reference (peer.c drives the
  * phases over one). */
-int procnotify_snapshot(struct engine *e, struct dhp_proc_reg ***ret, size_t *ret_n);
-void procnotify_snapshot_free(struct engine *e, struct dhp_proc_reg **v, size_t n);
-/* Which registrations of a snapshot take part in a removal, as
- * procnotify_phase's part: those that opted in (an external participant
- * opts in for its process: peer_set_query_remove).  NULL: no memory. */
-bool *procnotify_removal_part(struct engine *e, struct dhp_proc_reg **v, size_t n);
+struct reg_snap *procnotify_snapshot(struct engine *e);
+void procnotify_snapshot_free(struct engine *e, struct reg_snap *s);
+/* part[i] for the registrations of s that opted in to removal
+ * (DHP_PROC_QUERY_REMOVE); malloc'd, NULL on ENOMEM. */
+bool *procnotify_removal_part(struct engine *e, const struct reg_snap *s);
 /*
  * One phase over a snapshot.  part[i]: the registration takes part (phase 1:
  * all; phase 2: those that received ADD_START); got[i] is set for those that
  * received the phase; sent_at[i] is scratch.  Transaction lock held.
  */
-void procnotify_phase(struct engine *e, struct dhp_proc_reg **v, size_t n, dhp_proc_change_state state,
+void procnotify_phase(struct engine *e, struct reg_snap *s, dhp_proc_change_state state,
                       uint32_t index, int *status, bool late, const bool *part, bool *got, uint64_t *sent_at);
 
 /* arrival.c */
@@ -323,6 +362,10 @@ static inline void engine_txn_unlock(struct engine *e) {
         pthread_mutex_unlock(&e->txn_lock);
 }
 void engine_run_hooks(struct engine *e, enum engine_hook_kind kind, uint64_t arg);
+/* engine_queue() with the lock held: returns the wake function to call
+ * with *ret_ud once the lock is released, or NULL.  Nobody is woken while a
+ * dispatch runs: it takes the item before it ends. */
+engine_wake_fn engine_queue_locked(struct engine *e, struct engine_item *it, void **ret_ud);
 /* An existing processor for arrival notification (D9, R12): admitted and
  * past its ADD_COMPLETE.  Lock held. */
 static inline bool engine_cpu_existing_locked(const struct engine *e, uint32_t index) {

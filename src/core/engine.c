@@ -41,6 +41,7 @@ int engine_new(struct engine **ret, const struct platform_ops *ops, void *platfo
         list_init(&e->monitors);
         list_init(&e->proc_regs);
         list_init(&e->arrival_regs);
+        list_init(&e->snaps);
         list_init(&e->hooks);
         e->q_tail = &e->q_head;
         e->mod = &engine_modules;
@@ -59,6 +60,7 @@ void engine_free(struct engine *e) {
                 return;
         /* Registrations still listed belong to a context being closed: no
          * callback can run any more, drop them without waiting. */
+        reg_snaps_free_locked(e);
         list_for_each_safe(n, tmp, &e->proc_regs) {
                 struct reg *r = list_entry(n, struct reg, node);
                 list_remove(&r->node);
@@ -73,7 +75,14 @@ void engine_free(struct engine *e) {
         }
         while ((it = e->q_head)) {
                 e->q_head = it->next;
-                it->free(it);
+                if (it->free)
+                        it->free(it);
+                else
+                        free(it);
+        }
+        while ((it = e->pool)) {
+                e->pool = it->next;
+                free(it);
         }
         list_for_each_safe(n, tmp, &e->monitors) {
                 list_remove(n);
@@ -133,53 +142,6 @@ void engine_set_sync_deadline(struct engine *e, uint64_t deadline_ns, bool late_
 
 uint64_t engine_time_ns(struct engine *e) {
         return time_now_ns() - e->t0;
-}
-
-/* ---- registrations, shared by both methods ---------------------------- */
-
-void reg_init(struct engine *e, struct reg *r, const char *name, uint32_t flags, void *userdata) {
-        list_init(&r->node);
-        r->engine = e;
-        r->refs = 1;
-        r->flags = flags;
-        r->userdata = userdata;
-        pthread_mutex_lock(&e->lock);
-        snprintf(r->name, sizeof(r->name), "%s", name && *name ? name : e->default_name);
-        r->id = ++e->reg_seq;
-        pthread_mutex_unlock(&e->lock);
-}
-
-void reg_unref_locked(struct reg *r) {
-        if (--r->refs == 0)
-                free(r); /* struct reg is first in both registration kinds */
-}
-
-void reg_call_wake(struct reg *r) {
-        struct engine *e = r->engine;
-
-        pthread_mutex_lock(&e->lock);
-        pthread_cond_broadcast(&e->cond);
-        pthread_mutex_unlock(&e->lock);
-}
-
-void reg_kill(struct reg *r) {
-        struct engine *e = r->engine;
-
-        pthread_mutex_lock(&e->lock);
-        atomic_fetch_add(&r->waiters, 1); /* before dead: see reg_call_begin */
-        if (!atomic_load(&r->dead)) {
-                atomic_store(&r->dead, true);
-                list_remove(&r->node);
-        }
-        /* A call in progress on another thread finishes before we return;
-         * one on this thread is the caller itself, deregistering from
-         * inside its callback. */
-        while (atomic_load(&r->in_call) > 0 &&
-               !pthread_equal(atomic_load_explicit(&r->call_thread, memory_order_acquire), pthread_self()))
-                pthread_cond_wait(&e->cond, &e->lock);
-        atomic_fetch_sub(&r->waiters, 1);
-        reg_unref_locked(r); /* the registration's own reference */
-        pthread_mutex_unlock(&e->lock);
 }
 
 /* ---- transactions ------------------------------------------------------ */
@@ -743,24 +705,37 @@ uint64_t engine_mem_end(struct engine *e) {
 
 /* ---- the asynchronous queue ------------------------------------------- */
 
+engine_wake_fn engine_queue_locked(struct engine *e, struct engine_item *it, void **ret_ud) {
+        bool was_empty = !e->q_head && !e->dispatching;
+
+        it->next = NULL;
+        *e->q_tail = it;
+        e->q_tail = &it->next;
+        *ret_ud = e->wake_userdata;
+        return was_empty ? e->wake : NULL;
+}
+
 void engine_queue(struct engine *e, struct engine_item *it) {
         engine_wake_fn wake;
         void *ud;
-        bool was_empty;
 
-        it->next = NULL;
         pthread_mutex_lock(&e->lock);
-        was_empty = !e->q_head;
-        *e->q_tail = it;
-        e->q_tail = &it->next;
-        wake = e->wake;
-        ud = e->wake_userdata;
+        wake = engine_queue_locked(e, it, &ud);
         pthread_mutex_unlock(&e->lock);
-        if (was_empty && wake)
+        if (wake)
                 wake(ud);
 }
 
+/* Pooled items kept at most; the rest go back to malloc. */
+#define ENGINE_POOL_MAX 1024u
+
+/*
+ * The whole queue is taken in one lock and run without it; items queued
+ * meanwhile form the next batch.  Arrival items of a batch share one
+ * snapshot of the registrations per class.
+ */
 int engine_dispatch(struct engine *e) {
+        struct runner *run = &e->async_run;
         int n = 0;
 
         pthread_mutex_lock(&e->lock);
@@ -774,19 +749,48 @@ int engine_dispatch(struct engine *e) {
         pthread_mutex_lock(&e->lock);
         e->dispatching = true;
         e->dispatch_owner = pthread_self();
-        for (;;) {
-                struct engine_item *it = e->q_head;
+        while (e->q_head) {
+                struct engine_item *batch = e->q_head, *pool, *excess = NULL;
+                unsigned npool;
 
-                if (!it)
-                        break;
-                e->q_head = it->next;
-                if (!e->q_head)
-                        e->q_tail = &e->q_head;
+                e->q_head = NULL;
+                e->q_tail = &e->q_head;
+                run->active = true;
+                run->thread = pthread_self();
+                run->arrival[0] = reg_snap_get_locked(e, REG_ARRIVAL_CPU);
+                run->arrival[1] = reg_snap_get_locked(e, REG_ARRIVAL_MEM);
                 pthread_mutex_unlock(&e->lock);
-                it->run(e, it);
-                it->free(it);
-                n++;
+
+                n += engine_run_batch(e, batch, &pool, &npool);
+
                 pthread_mutex_lock(&e->lock);
+                reg_snap_unref_locked(e, run->arrival[0]);
+                reg_snap_unref_locked(e, run->arrival[1]);
+                run->arrival[0] = run->arrival[1] = NULL;
+                run->active = false;
+                run->gen++;
+                while (pool) {
+                        struct engine_item *it = pool;
+                        pool = it->next;
+                        if (e->npool < ENGINE_POOL_MAX) {
+                                it->next = e->pool;
+                                e->pool = it;
+                                e->npool++;
+                        } else {
+                                it->next = excess;
+                                excess = it;
+                        }
+                }
+                pthread_cond_broadcast(&e->cond);
+                if (excess) {
+                        pthread_mutex_unlock(&e->lock);
+                        while (excess) {
+                                struct engine_item *it = excess;
+                                excess = it->next;
+                                free(it);
+                        }
+                        pthread_mutex_lock(&e->lock);
+                }
         }
         e->dispatching = false;
         pthread_cond_broadcast(&e->cond);

@@ -27,6 +27,7 @@ int peer_join(struct engine *e, const char *name, const struct peer_phase_ops *o
         pr->peer = ops;
         pthread_mutex_lock(&e->lock);
         list_append(&e->proc_regs, &pr->base.node);
+        reg_list_changed_locked(e, REG_PROC);
         pthread_mutex_unlock(&e->lock);
         *ret = pr;
         return 0;

@@ -62,98 +62,60 @@ static const char *change_state_name(dhp_proc_change_state s) {
 /* The call of a monitored engine, timed and recorded; out of line so that
  * the unmonitored path stays a few instructions without a stack frame for
  * the record. */
-static __attribute__((noinline)) void call_recorded(struct engine *e, struct dhp_proc_reg *pr,
-                                                    dhp_proc_change_state state, uint32_t index, int *status,
-                                                    bool late, bool existing) {
-        struct reg *r = &pr->base;
-        dhp_proc_change c = { .state = state, .index = index, .number = engine_cpu_number(index), .status = status,
-                              .reg = pr };
-        int before = *status;
+static __attribute__((noinline)) void call_recorded(struct engine *e, dhp_proc_cb cb, void *userdata,
+                                                    const struct reg *r, const dhp_proc_change *c, bool late,
+                                                    bool existing) {
+        int before = *c->status;
         uint64_t t0 = engine_time_ns(e);
 
-        pr->cb(r->userdata, &c);
+        cb(userdata, c);
 
         struct dhp_record rec = {
                 .method = "sync",
-                .event = change_state_name(state),
+                .event = change_state_name(c->state),
                 .cls = "processor",
                 .fields = REC_HAS_PROCESSOR | REC_HAS_STATUS | REC_HAS_DURATION | REC_HAS_CLIENT | (late ? REC_LATE : 0) |
                           (existing ? REC_EXISTING : 0) |
-                          (procnotify_state_vetoable(state) && before == 0 && *status != 0 ? REC_VETO : 0) |
-                          (dhp_proc_change_is_surprise(&c) ? REC_SURPRISE : 0),
-                .processor = index,
-                .number = c.number,
-                .status = *status,
-                .client = r->name,
+                          (procnotify_state_vetoable(c->state) && before == 0 && *c->status != 0 ? REC_VETO : 0) |
+                          (dhp_proc_change_is_surprise(c) ? REC_SURPRISE : 0),
+                .processor = c->index,
+                .number = c->number,
+                .status = *c->status,
+                .client = r->name, /* alive: the snapshot holds a reference */
                 .dur_ns = engine_time_ns(e) - t0,
         };
         record_emit(e, &rec);
 }
 
 /*
- * Call one registration, unless it was deregistered.  Returns true when the
- * callback ran.  *status is the add's shared status; the record says whether
- * this call vetoed.  Timed and recorded only when someone reads the stream:
- * with no monitor a call costs two atomic increments and the call.
+ * Call one registration; c is the phase's change, shared by its calls, and
+ * names the registration called.  Timed and recorded only when someone
+ * reads the stream: with no monitor a call is the call.  Whether the
+ * registration is still alive the caller checked (struct runner).
  */
-static inline bool call_one(struct engine *e, struct dhp_proc_reg *pr, dhp_proc_change_state state, uint32_t index,
-                            int *status, bool late, bool existing) {
-        struct reg *r = &pr->base;
-
-        if (!reg_call_begin(r))
-                return false;
-        if (engine_monitored(e)) {
-                call_recorded(e, pr, state, index, status, late, existing);
-        } else {
-                dhp_proc_change c = { .state = state, .index = index, .number = engine_cpu_number(index),
-                                      .status = status, .reg = pr };
-                pr->cb(r->userdata, &c);
-        }
-        reg_call_end(r);
-        return true;
+static inline void call_one(struct engine *e, dhp_proc_cb cb, void *userdata, struct reg *r, dhp_proc_change *c,
+                            bool late, bool existing) {
+        c->reg = (struct dhp_proc_reg *)r;
+        if (engine_monitored(e))
+                call_recorded(e, cb, userdata, r, c, late, existing);
+        else
+                cb(userdata, c);
 }
 
-int reg_snapshot(struct engine *e, struct list *list, bool (*keep)(const struct reg *r), struct reg ***ret,
-                 size_t *ret_n) {
-        struct reg **v;
-        size_t n = 0, i = 0;
+/* The registrations in order, with a reference (a shared snapshot). */
+struct reg_snap *procnotify_snapshot(struct engine *e) {
+        struct reg_snap *s;
 
         pthread_mutex_lock(&e->lock);
-        list_for_each(p, list)
-                n++;
-        v = calloc(n ? n : 1, sizeof(*v));
-        if (!v) {
-                pthread_mutex_unlock(&e->lock);
-                return -ENOMEM;
-        }
-        list_for_each(p, list) {
-                struct reg *r = list_entry(p, struct reg, node);
-                if (keep && !keep(r))
-                        continue;
-                reg_ref_locked(r);
-                v[i++] = r;
-        }
+        s = reg_snap_get_locked(e, REG_PROC);
         pthread_mutex_unlock(&e->lock);
-        *ret = v;
-        *ret_n = i;
-        return 0;
+        return s;
 }
 
-void reg_snapshot_free(struct engine *e, struct reg **v, size_t n) {
+void procnotify_snapshot_free(struct engine *e, struct reg_snap *s) {
         pthread_mutex_lock(&e->lock);
-        for (size_t i = 0; i < n; i++)
-                reg_unref_locked(v[i]);
+        reg_snap_unref_locked(e, s);
         pthread_mutex_unlock(&e->lock);
-        free(v);
-}
-
-/* Snapshot the registrations, each with a reference, in order. */
-int procnotify_snapshot(struct engine *e, struct dhp_proc_reg ***ret, size_t *ret_n) {
-        return reg_snapshot(e, &e->proc_regs, NULL, (struct reg ***)ret, ret_n);
-}
-
-void procnotify_snapshot_free(struct engine *e, struct dhp_proc_reg **v, size_t n) {
-        reg_snapshot_free(e, (struct reg **)v, n);
 }
 
 /*
@@ -180,13 +142,79 @@ static void peer_record(struct engine *e, struct dhp_proc_reg *pr, dhp_proc_chan
         record_emit(e, &rec);
 }
 
+/* Send the phase to every external participant taking part; got[i] for
+ * those sent.  Returns whether any was. */
+static bool peers_send(struct reg_snap *s, uint64_t txn, const dhp_proc_change *c, const bool *part, bool *got,
+                       uint64_t *sent_at) {
+        bool any = false;
+
+        for (size_t i = 0; i < s->n; i++) {
+                const struct reg_slot *sl = &s->v[i];
+                const struct dhp_proc_reg *pr = (const struct dhp_proc_reg *)sl->reg;
+
+                if (!sl->peer)
+                        continue;
+                got[i] = false;
+                if ((part && !part[i]) || atomic_load_explicit(&sl->dead, memory_order_relaxed))
+                        continue;
+                sent_at[i] = time_now_ns();
+                if (pr->peer->send(sl->userdata, txn, c->state, c->index, *c->status) < 0)
+                        continue;
+                got[i] = true;
+                any = true;
+        }
+        return any;
+}
+
+/* Collect the answers of the participants sent the phase. */
+static void peers_collect(struct engine *e, struct reg_snap *s, uint64_t txn, uint64_t deadline, bool late_veto,
+                          const dhp_proc_change *c, bool late, bool *got, const uint64_t *sent_at) {
+        dhp_proc_change_state state = c->state;
+        int *status = c->status;
+
+        for (size_t i = 0; i < s->n; i++) {
+                struct dhp_proc_reg *pr = (struct dhp_proc_reg *)s->v[i].reg;
+                uint64_t answered_at = 0;
+                int answer = 0, r;
+                bool vetoed = false;
+
+                if (!s->v[i].peer || !got[i])
+                        continue;
+                r = pr->peer->wait(s->v[i].userdata, txn, deadline, &answer, &answered_at);
+                if (r == -ETIMEDOUT) {
+                        if (procnotify_state_vetoable(state) && late_veto && *status == 0) {
+                                *status = -ETIMEDOUT;
+                                vetoed = true;
+                        }
+                        peer_record(e, pr, state, c->index, -ETIMEDOUT, late, vetoed, true,
+                                    time_now_ns() - sent_at[i]);
+                } else if (r < 0) {
+                        /* Gone: it never took part; no second phase. */
+                        got[i] = false;
+                        peer_record(e, pr, state, c->index, r, late, false, false, time_now_ns() - sent_at[i]);
+                } else {
+                        if (procnotify_state_vetoable(state) && answer < 0 && *status == 0) {
+                                *status = answer;
+                                vetoed = true;
+                        }
+                        peer_record(e, pr, state, c->index,
+                                    procnotify_state_vetoable(state) ? (answer < 0 ? answer : *status) : *status, late,
+                                    vetoed, false, answered_at > sent_at[i] ? answered_at - sent_at[i] : 0);
+                }
+        }
+}
+
 /*
  * One phase over a snapshot.  part[i]: the registration takes part (phase 1:
  * all; phase 2: those that received ADD_START); got[i] is set for those that
- * received the phase.
+ * received the phase.  The phase is the runner's (struct runner): nothing
+ * is written to a registration per call, a deregistration on another
+ * thread waits for the phase's end.
  */
-void procnotify_phase(struct engine *e, struct dhp_proc_reg **v, size_t n, dhp_proc_change_state state,
-                      uint32_t index, int *status, bool late, const bool *part, bool *got, uint64_t *sent_at) {
+void procnotify_phase(struct engine *e, struct reg_snap *s, dhp_proc_change_state state, uint32_t index,
+                      int *status, bool late, const bool *part, bool *got, uint64_t *sent_at) {
+        dhp_proc_change c = { .state = state, .index = index, .number = engine_cpu_number(index), .status = status };
+        const struct reg_slot *v = s->v;
         uint64_t txn, deadline;
         bool any_peer = false, late_veto;
 
@@ -194,99 +222,77 @@ void procnotify_phase(struct engine *e, struct dhp_proc_reg **v, size_t n, dhp_p
         txn = ++e->sync_txn;
         deadline = e->sync_deadline_ns;
         late_veto = e->sync_late_veto;
+        engine_run_begin_locked(e, s, NULL);
         pthread_mutex_unlock(&e->lock);
         deadline += time_now_ns();
 
-        for (size_t i = 0; i < n; i++) {
-                struct dhp_proc_reg *pr = v[i];
-                got[i] = false;
-                if (!pr->peer || (part && !part[i]))
+        if (s->peers)
+                any_peer = peers_send(s, txn, &c, part, got, sent_at);
+        for (size_t i = 0, n = s->n; i < n; i++) {
+                if (v[i].peer)
                         continue;
-                if (!reg_call_begin(&pr->base))
-                        continue;
-                sent_at[i] = time_now_ns();
-                if (pr->peer->send(pr->base.userdata, txn, state, index, *status) < 0) {
-                        reg_call_end(&pr->base);
-                        continue;
-                }
-                got[i] = true;
-                any_peer = true;
+                got[i] = (!part || part[i]) && !atomic_load_explicit(&v[i].dead, memory_order_relaxed);
+                if (got[i])
+                        call_one(e, v[i].cb.proc, v[i].userdata, v[i].reg, &c, late, false);
         }
-        for (size_t i = 0; i < n; i++)
-                if (!v[i]->peer && (!part || part[i]))
-                        got[i] = call_one(e, v[i], state, index, status, late, false);
-        if (!any_peer)
-                return;
-        for (size_t i = 0; i < n; i++) {
-                struct dhp_proc_reg *pr = v[i];
-                uint64_t answered_at = 0;
-                int answer = 0, r;
-                bool vetoed = false;
+        if (any_peer)
+                peers_collect(e, s, txn, deadline, late_veto, &c, late, got, sent_at);
 
-                if (!pr->peer || !got[i])
-                        continue;
-                r = pr->peer->wait(pr->base.userdata, txn, deadline, &answer, &answered_at);
-                if (r == -ETIMEDOUT) {
-                        if (procnotify_state_vetoable(state) && late_veto && *status == 0) {
-                                *status = -ETIMEDOUT;
-                                vetoed = true;
-                        }
-                        peer_record(e, pr, state, index, -ETIMEDOUT, late, vetoed, true, time_now_ns() - sent_at[i]);
-                } else if (r < 0) {
-                        /* Gone: it never took part; no second phase. */
-                        got[i] = false;
-                        peer_record(e, pr, state, index, r, late, false, false, time_now_ns() - sent_at[i]);
-                } else {
-                        if (procnotify_state_vetoable(state) && answer < 0 && *status == 0) {
-                                *status = answer;
-                                vetoed = true;
-                        }
-                        peer_record(e, pr, state, index, procnotify_state_vetoable(state) ? (answer < 0 ? answer : *status)
-                                                                                       : *status,
-                                      late, vetoed, false, answered_at > sent_at[i] ? answered_at - sent_at[i] : 0);
-                }
-                reg_call_end(&pr->base);
-        }
+        pthread_mutex_lock(&e->lock);
+        engine_run_end_locked(e);
+        pthread_mutex_unlock(&e->lock);
 }
 
 int procnotify_run(struct engine *e, uint32_t index, bool late, int *ret_status, bool *ret_admitted) {
-        struct dhp_proc_reg **v;
+        struct reg_snap *s;
         bool *started, *got;
         uint64_t *sent_at;
         size_t n;
-        int status = 0, r;
+        int status = 0;
 
-        r = procnotify_snapshot(e, &v, &n);
-        if (r < 0)
-                return r;
+        s = procnotify_snapshot(e);
+        if (!s)
+                return -ENOMEM;
+        n = s->n ? s->n : 1;
         /* One allocation for the three arrays: sent_at first, aligned. */
-        sent_at = calloc(n ? n : 1, sizeof(*sent_at) + 2 * sizeof(bool));
+        sent_at = malloc(n * (sizeof(*sent_at) + 2 * sizeof(bool)));
         if (!sent_at) {
-                procnotify_snapshot_free(e, v, n);
+                procnotify_snapshot_free(e, s);
                 return -ENOMEM;
         }
-        started = (bool *)(sent_at + (n ? n : 1));
-        got = started + (n ? n : 1);
+        started = (bool *)(sent_at + n);
+        got = started + n;
 
         /* Phase 1: every registration, even after a veto. */
-        procnotify_phase(e, v, n, DHP_PROC_ADD_START, index, &status, late, NULL, started, sent_at);
+        procnotify_phase(e, s, DHP_PROC_ADD_START, index, &status, late, NULL, started, sent_at);
 
         if (status == 0)
                 status = engine_cpu_admit(e, index, late);
 
         /* Phase 2: exactly the registrations that received ADD_START, unless
          * they deregistered since. */
-        procnotify_phase(e, v, n, status == 0 ? DHP_PROC_ADD_COMPLETE : DHP_PROC_ADD_FAILURE, index, &status, late,
+        procnotify_phase(e, s, status == 0 ? DHP_PROC_ADD_COMPLETE : DHP_PROC_ADD_FAILURE, index, &status, late,
                          started, got, sent_at);
 
         if (status != 0)
                 engine_cpu_reject(e, index, status, late);
 
         free(sent_at);
-        procnotify_snapshot_free(e, v, n);
+        procnotify_snapshot_free(e, s);
         *ret_status = status;
         *ret_admitted = status == 0;
         return 0;
+}
+
+/* One ADD_EXISTING call, unless the callback deregistered itself. */
+static bool call_existing(struct engine *e, struct dhp_proc_reg *pr, dhp_proc_change_state state, uint32_t index,
+                          int *status) {
+        dhp_proc_change c = { .state = state, .index = index, .number = engine_cpu_number(index), .status = status };
+
+        if (atomic_load_explicit(&pr->base.dead, memory_order_relaxed))
+                return false;
+        call_one(e, pr->cb, pr->base.userdata, &pr->base, &c, false, true);
+        return true;
 }
 
 /* ADD_EXISTING: the transaction lock is held, no add runs meanwhile. */
@@ -303,21 +309,25 @@ static int run_existing(struct engine *e, struct dhp_proc_reg *pr) {
         for (uint32_t i = 0; i < e->ncpus; i++)
                 if (e->cpus[i].state == DHP_PROC_ADMITTED)
                         cpus[ncpus++] = i;
+        engine_run_begin_locked(e, NULL, &pr->base);
         pthread_mutex_unlock(&e->lock);
 
         for (k = 0; k < ncpus; k++) {
-                call_one(e, pr, DHP_PROC_ADD_START, cpus[k], &status, false, true);
+                call_existing(e, pr, DHP_PROC_ADD_START, cpus[k], &status);
                 if (status != 0)
                         break;
         }
         if (status != 0) {
                 /* Each processor that got ADD_START, not the vetoed one k. */
                 for (uint32_t j = 0; j < k; j++)
-                        call_one(e, pr, DHP_PROC_ADD_FAILURE, cpus[j], &status, false, true);
+                        call_existing(e, pr, DHP_PROC_ADD_FAILURE, cpus[j], &status);
         } else {
                 for (uint32_t j = 0; j < ncpus; j++)
-                        call_one(e, pr, DHP_PROC_ADD_COMPLETE, cpus[j], &status, false, true);
+                        call_existing(e, pr, DHP_PROC_ADD_COMPLETE, cpus[j], &status);
         }
+        pthread_mutex_lock(&e->lock);
+        engine_run_end_locked(e);
+        pthread_mutex_unlock(&e->lock);
         free(cpus);
         return status;
 }
@@ -340,6 +350,7 @@ int procnotify_register(struct engine *e, const char *name, uint32_t flags, dhp_
         if (!(flags & DHP_PROC_ADD_EXISTING)) {
                 pthread_mutex_lock(&e->lock);
                 list_append(&e->proc_regs, &pr->base.node);
+                reg_list_changed_locked(e, REG_PROC);
                 pthread_mutex_unlock(&e->lock);
                 *ret = pr;
                 return 0;
@@ -362,9 +373,10 @@ int procnotify_register(struct engine *e, const char *name, uint32_t flags, dhp_
         pthread_mutex_lock(&e->lock);
         if (atomic_load(&pr->base.dead))
                 r = -ECANCELED; /* deregistered by its own callback */
-        else if (r == 0)
+        else if (r == 0) {
                 list_append(&e->proc_regs, &pr->base.node);
-        else
+                reg_list_changed_locked(e, REG_PROC);
+        } else
                 reg_unref_locked(&pr->base); /* the list's, never taken */
         reg_unref_locked(&pr->base);
         pthread_mutex_unlock(&e->lock);
@@ -391,18 +403,22 @@ struct peer_phases {
         uint32_t index;
         int status;
         size_t n;
-        struct dhp_proc_reg **v;
+        struct reg_snap *snap;
         bool *started;
 };
 
-bool *procnotify_removal_part(struct engine *e, struct dhp_proc_reg **v, size_t n) {
-        bool *part = calloc(n ? n : 1, sizeof(*part));
+/* The registrations that opted in to removal, as procnotify_phase's part
+ * (core/removal.c for the engine's side); engine-internal.h. */
+bool *procnotify_removal_part(struct engine *e, const struct reg_snap *s) {
+        bool *part = calloc(s->n ? s->n : 1, sizeof(*part));
 
         if (!part)
                 return NULL;
+        /* flags, unlike the slot, may change after the snapshot
+         * (peer_set_query_remove): read under lock. */
         pthread_mutex_lock(&e->lock);
-        for (size_t i = 0; i < n; i++)
-                part[i] = v[i]->base.flags & DHP_PROC_QUERY_REMOVE;
+        for (size_t i = 0; i < s->n; i++)
+                part[i] = s->v[i].reg->flags & DHP_PROC_QUERY_REMOVE;
         pthread_mutex_unlock(&e->lock);
         return part;
 }
@@ -423,21 +439,21 @@ static int phases_start(struct engine *e, uint32_t index, dhp_proc_change_state 
         uint64_t *sent_at;
         bool *part;
         unsigned calls = 0;
-        int r;
 
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
         s->engine = e;
         s->index = index;
-        r = procnotify_snapshot(e, &s->v, &s->n);
-        if (r < 0) {
+        s->snap = procnotify_snapshot(e);
+        if (!s->snap) {
                 free(s);
-                return r;
+                return -ENOMEM;
         }
+        s->n = s->snap->n;
         s->started = calloc(s->n ? s->n : 1, sizeof(*s->started));
         sent_at = calloc(s->n ? s->n : 1, sizeof(*sent_at));
-        part = state == DHP_PROC_REMOVE_QUERY ? procnotify_removal_part(e, s->v, s->n) : NULL;
+        part = state == DHP_PROC_REMOVE_QUERY ? procnotify_removal_part(e, s->snap) : NULL;
         if (!s->started || !sent_at || (state == DHP_PROC_REMOVE_QUERY && !part)) {
                 free(sent_at);
                 free(part);
@@ -445,7 +461,7 @@ static int phases_start(struct engine *e, uint32_t index, dhp_proc_change_state 
                 return -ENOMEM;
         }
         engine_txn_lock(e);
-        procnotify_phase(e, s->v, s->n, state, index, &s->status, false, part, s->started, sent_at);
+        procnotify_phase(e, s->snap, state, index, &s->status, false, part, s->started, sent_at);
         engine_txn_unlock(e);
         free(sent_at);
         free(part);
@@ -469,21 +485,22 @@ int peer_phases_query(struct engine *e, uint32_t index, struct peer_phases **ret
 }
 
 int peer_phase_surprise(struct engine *e, uint32_t index) {
-        struct dhp_proc_reg **v;
+        struct reg_snap *s;
         bool *part, *got;
         uint64_t *sent_at;
         size_t n;
-        int status = -ENODEV, r;
+        int status = -ENODEV, r = 0;
 
-        r = procnotify_snapshot(e, &v, &n);
-        if (r < 0)
-                return r;
-        part = procnotify_removal_part(e, v, n);
-        got = calloc(n ? n : 1, sizeof(*got));
-        sent_at = calloc(n ? n : 1, sizeof(*sent_at));
+        s = procnotify_snapshot(e);
+        if (!s)
+                return -ENOMEM;
+        n = s->n ? s->n : 1;
+        part = procnotify_removal_part(e, s);
+        got = calloc(n, sizeof(*got));
+        sent_at = calloc(n, sizeof(*sent_at));
         if (part && got && sent_at) {
                 engine_txn_lock(e);
-                procnotify_phase(e, v, n, DHP_PROC_REMOVE_COMPLETE, index, &status, false, part, got, sent_at);
+                procnotify_phase(e, s, DHP_PROC_REMOVE_COMPLETE, index, &status, false, part, got, sent_at);
                 engine_txn_unlock(e);
         } else {
                 r = -ENOMEM;
@@ -491,7 +508,7 @@ int peer_phase_surprise(struct engine *e, uint32_t index) {
         free(part);
         free(got);
         free(sent_at);
-        procnotify_snapshot_free(e, v, n);
+        procnotify_snapshot_free(e, s);
         return r;
 }
 
@@ -511,13 +528,13 @@ void peer_phases_end(struct peer_phases *s, dhp_proc_change_state state, int sta
                         else
                                 s->status = state == DHP_PROC_ADD_COMPLETE ? 0 : (status < 0 ? status : -ECANCELED);
                         engine_txn_lock(e);
-                        procnotify_phase(e, s->v, s->n, state, s->index, &s->status, false, s->started, got, sent_at);
+                        procnotify_phase(e, s->snap, state, s->index, &s->status, false, s->started, got, sent_at);
                         engine_txn_unlock(e);
                 }
                 free(got);
                 free(sent_at);
         }
         free(s->started);
-        procnotify_snapshot_free(e, s->v, s->n);
+        procnotify_snapshot_free(e, s->snap);
         free(s);
 }

@@ -34,6 +34,11 @@ struct rebalance {
         uint32_t spread_seq;
         const struct peer_device_ops *peer; /* devices owned by a peer (peer.h) */
         void *peer_ud;
+        /* The lane (rebalance_lane_start): processors whose sequence waits
+         * for the lane's thread, in admission order; rb->cond tells it. */
+        struct rebalance_lane_item *lane_head, **lane_tail;
+        bool lane_on, lane_stop, lane_running;
+        pthread_t lane_thread;
 };
 
 struct dhp_device {

@@ -5,7 +5,9 @@
  *
  * The admission hook queues one item behind the processor's arrival item;
  * the item runs on the notification thread and rebalances the devices one
- * at a time, in creation order.  One at a time because only one device's
+ * at a time, in creation order, or hands the processor to the lane
+ * (rebalance_lane_start, dhpd), a thread of its own that runs the
+ * sequences in the same order, so that no arrival waits for a driver.  One at a time because only one device's
  * I/O is then held at any moment, a slow driver delays the others but
  * never holds them stopped, and the stream reads as one sequence per
  * device; running devices concurrently would shorten the whole rebalance,
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/rebalance-internal.h"
 #include "proto/proto.h"
@@ -262,9 +265,9 @@ out:
         strbuf_deinit(&new_s);
 }
 
-static void item_run(struct engine *e, struct engine_item *base) {
-        struct rebalance_item *it = (struct rebalance_item *)base;
-        struct rebalance *rb = it->rb;
+/* One processor's rebalance: every device, in creation order. */
+static void sequence_run(struct rebalance *rb, uint32_t processor) {
+        struct engine *e = rb->engine;
         struct cpuset admitted = CPUSET_INIT;
         struct tally t = { 0 };
         dhp_device **v = NULL;
@@ -288,7 +291,7 @@ static void item_run(struct engine *e, struct engine_item *base) {
         {
                 struct dhp_record rec = { .method = "rebalance", .event = v ? "BEGIN" : "FAILED",
                                           .fields = REC_HAS_PROCESSOR | (v ? 0 : REC_HAS_STATUS),
-                                          .processor = it->processor, .number = engine_cpu_number(it->processor),
+                                          .processor = processor, .number = engine_cpu_number(processor),
                                           .status = -ENOMEM };
                 record_emit(e, &rec);
         }
@@ -297,7 +300,7 @@ static void item_run(struct engine *e, struct engine_item *base) {
                 return;
         }
         for (size_t j = 0; j < i; j++)
-                rebalance_device(rb, v[j], &admitted, it->processor, &t);
+                rebalance_device(rb, v[j], &admitted, processor, &t);
 
         pthread_mutex_lock(&rb->lock);
         for (size_t j = 0; j < i; j++)
@@ -310,10 +313,145 @@ static void item_run(struct engine *e, struct engine_item *base) {
                  t.rebalanced, t.refused, t.skipped, t.unchanged);
         {
                 struct dhp_record rec = { .method = "rebalance", .event = "END", .fields = REC_HAS_PROCESSOR,
-                                          .processor = it->processor,
-                                          .number = engine_cpu_number(it->processor), .detail = detail };
+                                          .processor = processor,
+                                          .number = engine_cpu_number(processor), .detail = detail };
                 record_emit(e, &rec);
         }
+}
+
+/* ---- the lane ------------------------------------------------------------ */
+
+struct rebalance_lane_item {
+        struct rebalance_lane_item *next;
+        uint32_t processor;
+};
+
+static void record_failed(struct engine *e, uint32_t processor, int status) {
+        struct dhp_record rec = { .method = "rebalance", .event = "FAILED",
+                                  .fields = REC_HAS_PROCESSOR | REC_HAS_STATUS, .processor = processor,
+                                  .number = engine_cpu_number(processor), .status = status };
+        record_emit(e, &rec);
+}
+
+/* Give the processor's sequence to the lane; false when there is none
+ * (or no memory for its item): then it runs here. */
+static bool lane_hand_off(struct rebalance *rb, uint32_t processor) {
+        struct rebalance_lane_item *li;
+        bool on;
+
+        pthread_mutex_lock(&rb->lock);
+        on = rb->lane_on;
+        pthread_mutex_unlock(&rb->lock);
+        if (!on || !(li = calloc(1, sizeof(*li))))
+                return false;
+        li->processor = processor;
+        pthread_mutex_lock(&rb->lock);
+        on = rb->lane_on;
+        if (on) {
+                *rb->lane_tail = li;
+                rb->lane_tail = &li->next;
+                pthread_cond_broadcast(&rb->cond);
+        }
+        pthread_mutex_unlock(&rb->lock);
+        if (!on)
+                free(li);
+        return on;
+}
+
+static void *lane_main(void *userdata) {
+        struct rebalance *rb = userdata;
+        struct rebalance_lane_item *li;
+
+        pthread_mutex_lock(&rb->lock);
+        for (;;) {
+                while (!rb->lane_head && !rb->lane_stop)
+                        pthread_cond_wait(&rb->cond, &rb->lock);
+                if (rb->lane_stop)
+                        break;
+                li = rb->lane_head;
+                rb->lane_head = li->next;
+                if (!rb->lane_head)
+                        rb->lane_tail = &rb->lane_head;
+                rb->lane_running = true;
+                pthread_mutex_unlock(&rb->lock);
+                sequence_run(rb, li->processor);
+                free(li);
+                pthread_mutex_lock(&rb->lock);
+                rb->lane_running = false;
+                pthread_cond_broadcast(&rb->cond); /* rebalance_lane_wait_idle */
+        }
+        pthread_mutex_unlock(&rb->lock);
+        return NULL;
+}
+
+int rebalance_lane_start(struct rebalance *rb) {
+        int r;
+
+        pthread_mutex_lock(&rb->lock);
+        rb->lane_head = NULL;
+        rb->lane_tail = &rb->lane_head;
+        rb->lane_stop = false;
+        r = -pthread_create(&rb->lane_thread, NULL, lane_main, rb);
+        rb->lane_on = r == 0;
+        pthread_mutex_unlock(&rb->lock);
+        return r;
+}
+
+void rebalance_lane_stop(struct rebalance *rb) {
+        struct rebalance_lane_item *li;
+
+        if (!rb)
+                return;
+        pthread_mutex_lock(&rb->lock);
+        if (!rb->lane_on) {
+                pthread_mutex_unlock(&rb->lock);
+                return;
+        }
+        rb->lane_stop = true;
+        pthread_cond_broadcast(&rb->cond);
+        pthread_mutex_unlock(&rb->lock);
+        pthread_join(rb->lane_thread, NULL);
+        pthread_mutex_lock(&rb->lock);
+        rb->lane_on = false;
+        li = rb->lane_head;
+        rb->lane_head = NULL;
+        rb->lane_tail = &rb->lane_head;
+        pthread_mutex_unlock(&rb->lock);
+        while (li) {
+                struct rebalance_lane_item *next = li->next;
+                record_failed(rb->engine, li->processor, -ESHUTDOWN);
+                free(li);
+                li = next;
+        }
+}
+
+int rebalance_lane_wait_idle(struct rebalance *rb, int timeout_ms) {
+        struct timespec deadline; /* rb->cond runs on CLOCK_REALTIME */
+        int r = 0;
+
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += timeout_ms / 1000;
+        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+        if (deadline.tv_nsec >= 1000000000) {
+                deadline.tv_sec++;
+                deadline.tv_nsec -= 1000000000;
+        }
+        pthread_mutex_lock(&rb->lock);
+        while (rb->lane_on && !rb->lane_stop && (rb->lane_head || rb->lane_running) && r == 0)
+                if (pthread_cond_timedwait(&rb->cond, &rb->lock, &deadline) == ETIMEDOUT)
+                        r = rb->lane_head || rb->lane_running ? -ETIMEDOUT : 0;
+        pthread_mutex_unlock(&rb->lock);
+        return r;
+}
+
+/* ---- the queue item --------------------------------------------------------- */
+
+/* On the notification thread, after the processor's arrival. */
+static void item_run(struct engine *e, struct engine_item *base) {
+        struct rebalance_item *it = (struct rebalance_item *)base;
+
+        if (!lane_hand_off(it->rb, it->processor))
+                sequence_run(it->rb, it->processor);
 }
 
 static void item_free(struct engine_item *base) {
@@ -336,10 +474,7 @@ void rebalance_on_admitted(struct engine *e, enum engine_hook_kind kind, uint64_
                 return;
         it = calloc(1, sizeof(*it));
         if (!it) {
-                struct dhp_record rec = { .method = "rebalance", .event = "FAILED",
-                                          .fields = REC_HAS_PROCESSOR | REC_HAS_STATUS, .processor = (uint32_t)arg,
-                                          .number = engine_cpu_number((uint32_t)arg), .status = -ENOMEM };
-                record_emit(e, &rec);
+                record_failed(e, (uint32_t)arg, -ENOMEM);
                 return;
         }
         it->base.run = item_run;

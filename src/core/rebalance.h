@@ -2,7 +2,8 @@
 /*
  * Resource rebalance after a processor add (doc/model.md section 4): devices,
  * their driver stacks and policies, and the QUERY_STOP / STOP / START
- * sequence run on the notification thread after the processor's arrival.
+ * sequence run after the processor's arrival, on the notification thread or
+ * on the rebalance lane (rebalance_lane_start).
  * The dhp_device_* and dhp_driver_* functions of dhp.h that take a device
  * or a driver live in rebalance.c (the device API), the dhp_rebalance_ctx_*
  * ones in rebalance-seq.c (the sequence); those that take a context are the
@@ -21,6 +22,26 @@ struct rebalance;
 int rebalance_new(struct engine *e, struct rebalance **ret);
 /* Free every device left.  No rebalance may run (the engine is gone). */
 void rebalance_free(struct rebalance *rb);
+
+/*
+ * The rebalance lane: sequences on a thread of their own instead of the
+ * notification thread.  A sequence waits for drivers, through dhpd for a
+ * client's driver up to a deadline per request; on the notification thread
+ * it would hold every arrival queued behind it, other clients' included.
+ * With the lane started, the queue item that follows a processor's arrival
+ * (R22: after its ARRIVAL callbacks returned) only hands the processor to
+ * the lane, which runs the sequences one at a time, in admission order.
+ * Without it (the library: a process's drivers and arrivals are its own)
+ * the sequence runs on the notification thread, as before.  Stop joins
+ * the thread after the sequence it runs; sequences not begun are dropped
+ * with a FAILED record (-ESHUTDOWN).  Start: 0 or -errno.
+ */
+int rebalance_lane_start(struct rebalance *rb);
+void rebalance_lane_stop(struct rebalance *rb);
+/* Wait up to timeout_ms until the lane has nothing to run (a scenario's
+ * settle: every rebalance handed over has ended).  0 (also without a
+ * lane), or -ETIMEDOUT. */
+int rebalance_lane_wait_idle(struct rebalance *rb, int timeout_ms);
 
 int rebalance_device_new(struct rebalance *rb, const char *name, const char *setup_class, dhp_device **ret);
 int rebalance_class_set_optout(struct rebalance *rb, const char *setup_class, bool optout);

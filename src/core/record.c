@@ -133,6 +133,14 @@ static void format_realtime(uint64_t ns, struct strbuf *sb) {
                       tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ns % NSEC_PER_SEC / NSEC_PER_USEC));
 }
 
+/* A scenario's note travels whole in detail_text (up to IPC_DETAIL_MAX);
+ * name holds it too, cut to its field for a 1.0 client. */
+static const char *note_text(const dhp_record *r) {
+        if (r->detail_text && strcmp(r->method, "note") == 0)
+                return r->detail_text;
+        return r->name;
+}
+
 static int format_json(const dhp_record *r, struct strbuf *sb) {
         char eb[16];
 
@@ -160,7 +168,7 @@ static int format_json(const dhp_record *r, struct strbuf *sb) {
                 strbuf_printf(sb, ",\"block\":%llu", (unsigned long long)r->block);
         if (r->name) {
                 strbuf_puts(sb, ",\"name\":");
-                strbuf_json_string(sb, r->name);
+                strbuf_json_string(sb, note_text(r));
         }
         if (r->fields & REC_HAS_CLIENT) {
                 strbuf_puts(sb, ",\"client\":");
@@ -215,7 +223,7 @@ static int format_text(const dhp_record *r, struct strbuf *sb) {
         char eb[16], sz[32];
 
         if (strcmp(r->method, "note") == 0) {
-                strbuf_printf(sb, "%+10.3f ms  # %s", (double)r->t_ns / 1e6, r->name ? r->name : "");
+                strbuf_printf(sb, "%+10.3f ms  # %s", (double)r->t_ns / 1e6, r->name ? note_text(r) : "");
                 return sb->oom ? -ENOMEM : 0;
         }
         strbuf_printf(sb, "%+10.3f ms  %-9s %-13s", (double)r->t_ns / 1e6, r->method, r->event);
@@ -228,7 +236,11 @@ static int format_text(const dhp_record *r, struct strbuf *sb) {
                               format_size(r->size, sz, sizeof(sz)));
         if (r->fields & REC_HAS_CLIENT)
                 strbuf_printf(sb, "  -> %s", r->client);
-        if ((r->fields & REC_HAS_STATUS) && r->status)
+        /* A participant that missed the deadline with late_policy=proceed
+         * vetoed nothing: the add went on without its answer. */
+        if ((r->fields & REC_MISSED) && !(r->fields & REC_VETO))
+                strbuf_puts(sb, "  late (proceeded)");
+        else if ((r->fields & REC_HAS_STATUS) && r->status)
                 strbuf_printf(sb, "  status=%s", errno_name(r->status, eb, sizeof(eb)));
         if (r->fields & REC_VETO)
                 strbuf_puts(sb, " (veto)");
@@ -248,7 +260,7 @@ static int format_text(const dhp_record *r, struct strbuf *sb) {
                 strbuf_printf(sb, "  affinity %s", r->old_affinity);
         if (r->fields & REC_HAS_STOPPED)
                 strbuf_printf(sb, "  stopped %.1f us", (double)r->stopped_ns / 1e3);
-        if (r->fields & REC_MISSED)
+        if ((r->fields & REC_MISSED) && (r->fields & REC_VETO))
                 strbuf_puts(sb, " (missed deadline)");
         if (!(r->fields & (REC_HAS_CLIENT | REC_HAS_MEMORY)) && r->name)
                 strbuf_printf(sb, "  %s", r->name);
@@ -293,7 +305,7 @@ void engine_record_log(void *userdata, const dhp_record *r) {
 }
 
 void engine_record_note(struct engine *e, const char *text) {
-        struct dhp_record r = { .method = "note", .event = "NOTE", .name = text, .detail = NULL };
+        struct dhp_record r = { .method = "note", .event = "NOTE", .name = text, .detail_text = text };
 
         record_emit(e, &r);
 }

@@ -20,11 +20,13 @@
 
 /* ---- processors --------------------------------------------------------- */
 
+/* The registrations of the synchronous method, whether each opted in
+ * (procnotify_removal_part: an external participant opts in for its
+ * process, peer_set_query_remove), and what each phase received. */
 struct cpu_removal {
         struct engine *e;
         uint32_t index;
-        struct dhp_proc_reg **v;
-        size_t n;
+        struct reg_snap *snap;
         bool *part, *queried, *got;
         uint64_t *sent_at;
 };
@@ -34,18 +36,22 @@ static void cpu_removal_free(struct cpu_removal *rm) {
         free(rm->queried);
         free(rm->got);
         free(rm->sent_at);
-        if (rm->v)
-                procnotify_snapshot_free(rm->e, rm->v, rm->n);
+        if (rm->snap)
+                procnotify_snapshot_free(rm->e, rm->snap);
 }
 
 static int cpu_removal_init(struct cpu_removal *rm, struct engine *e, uint32_t index) {
+        size_t n;
+
         *rm = (struct cpu_removal){ .e = e, .index = index };
-        if (procnotify_snapshot(e, &rm->v, &rm->n) < 0)
+        rm->snap = procnotify_snapshot(e);
+        if (!rm->snap)
                 return -ENOMEM;
-        rm->part = procnotify_removal_part(e, rm->v, rm->n);
-        rm->queried = calloc(rm->n ? rm->n : 1, sizeof(bool));
-        rm->got = calloc(rm->n ? rm->n : 1, sizeof(bool));
-        rm->sent_at = calloc(rm->n ? rm->n : 1, sizeof(uint64_t));
+        n = rm->snap->n ? rm->snap->n : 1;
+        rm->part = procnotify_removal_part(e, rm->snap);
+        rm->queried = calloc(n, sizeof(bool));
+        rm->got = calloc(n, sizeof(bool));
+        rm->sent_at = calloc(n, sizeof(uint64_t));
         if (!rm->part || !rm->queried || !rm->got || !rm->sent_at) {
                 cpu_removal_free(rm);
                 return -ENOMEM;
@@ -91,7 +97,7 @@ static int cpu_remove_surprise(struct engine *e, uint32_t index, uint32_t flags,
         }
         cpu_unadmit(e, index);
         if (cpu_removal_init(&rm, e, index) == 0) {
-                procnotify_phase(e, rm.v, rm.n, DHP_PROC_REMOVE_COMPLETE, index, &status, false, rm.part, rm.got,
+                procnotify_phase(e, rm.snap, DHP_PROC_REMOVE_COMPLETE, index, &status, false, rm.part, rm.got,
                                  rm.sent_at);
                 cpu_removal_free(&rm);
         }
@@ -123,7 +129,7 @@ static int cpu_remove_locked(struct engine *e, uint32_t index, uint32_t flags, i
                 return r;
 
         /* R34: every opted-in registration is asked, even after a veto. */
-        procnotify_phase(e, rm.v, rm.n, DHP_PROC_REMOVE_QUERY, index, &status, false, rm.part, rm.queried,
+        procnotify_phase(e, rm.snap, DHP_PROC_REMOVE_QUERY, index, &status, false, rm.part, rm.queried,
                          rm.sent_at);
         if (status == 0) {
                 cpu_unadmit(e, index);
@@ -141,7 +147,7 @@ static int cpu_remove_locked(struct engine *e, uint32_t index, uint32_t flags, i
                 }
         }
         if (status != 0) {
-                procnotify_phase(e, rm.v, rm.n, DHP_PROC_REMOVE_CANCEL, index, &status, false, rm.queried, rm.got,
+                procnotify_phase(e, rm.snap, DHP_PROC_REMOVE_CANCEL, index, &status, false, rm.queried, rm.got,
                                  rm.sent_at);
                 engine_record_txn(e, "REMOVE_CANCELLED", index, status, false);
                 cpu_removal_free(&rm);
@@ -150,7 +156,7 @@ static int cpu_remove_locked(struct engine *e, uint32_t index, uint32_t flags, i
         }
         if (flags & ENGINE_REMOVE_SURPRISE)
                 status = -ENODEV;
-        procnotify_phase(e, rm.v, rm.n, DHP_PROC_REMOVE_COMPLETE, index, &status, false, rm.queried, rm.got,
+        procnotify_phase(e, rm.snap, DHP_PROC_REMOVE_COMPLETE, index, &status, false, rm.queried, rm.got,
                          rm.sent_at);
         cpu_removal_free(&rm);
         cpu_gone(e, index, flags);
@@ -176,17 +182,16 @@ int engine_cpu_remove(struct engine *e, uint32_t index, uint32_t flags, int *ret
 /* ---- memory ------------------------------------------------------------- */
 
 /* One synchronous call of a memory arrival registration (QUERY_REMOVE,
- * REMOVE_CANCEL), recorded like an arrival. */
-static bool query_call(struct engine *e, struct dhp_arrival_reg *ar, struct dhp_device_event *ev) {
-        struct reg *r = &ar->base;
-        int before = ev->status ? *ev->status : 0;
+ * REMOVE_CANCEL), recorded like an arrival.  Whether it is still alive the
+ * caller checked (struct runner). */
+static void query_call(struct engine *e, const struct reg_slot *sl, struct dhp_device_event *ev) {
+        const struct reg *r = sl->reg;
+        int before = *ev->status;
         uint64_t t0;
 
-        if (!reg_call_begin(r))
-                return false;
-        ev->reg = ar; /* dhp_device_event_get_reg() names the one called */
+        ev->reg = (struct dhp_arrival_reg *)sl->reg; /* dhp_device_event_get_reg() names the one called */
         t0 = engine_time_ns(e);
-        ar->cb(r->userdata, ev);
+        sl->cb.arrival(sl->userdata, ev);
         if (engine_monitored(e)) {
                 struct dhp_record rec = {
                         .method = "async",
@@ -197,29 +202,79 @@ static bool query_call(struct engine *e, struct dhp_arrival_reg *ar, struct dhp_
                         .base = ev->base,
                         .size = ev->size,
                         .status = *ev->status,
-                        .client = r->name,
+                        .client = r->name, /* alive: the snapshot holds a reference */
                         .name = ev->name,
                         .dur_ns = engine_time_ns(e) - t0,
                 };
                 record_emit(e, &rec);
         }
-        reg_call_end(r);
-        return true;
 }
 
-static bool query_wanted(const struct reg *r) {
-        const struct dhp_arrival_reg *ar = (const struct dhp_arrival_reg *)r;
+/* The memory arrival registrations (the snapshot the dispatcher shares),
+ * whether each opted in (part) and which the query reached (queried). */
+struct mem_query {
+        struct engine *e;
+        struct reg_snap *snap;
+        bool *part, *queried;
+};
 
-        return ar->cls == DHP_CLASS_MEMORY && (r->flags & DHP_ARRIVAL_QUERY_REMOVE);
+static void mem_query_free(struct mem_query *q) {
+        if (q->snap) {
+                pthread_mutex_lock(&q->e->lock);
+                reg_snap_unref_locked(q->e, q->snap);
+                pthread_mutex_unlock(&q->e->lock);
+        }
+        free(q->part);
+        free(q->queried);
 }
 
-/* The memory arrival registrations that opted in, each with a reference. */
-static int query_snapshot(struct engine *e, struct dhp_arrival_reg ***ret, size_t *ret_n) {
-        return reg_snapshot(e, &e->arrival_regs, query_wanted, (struct reg ***)ret, ret_n);
+static int mem_query_init(struct mem_query *q, struct engine *e) {
+        *q = (struct mem_query){ .e = e };
+        pthread_mutex_lock(&e->lock);
+        q->snap = reg_snap_get_locked(e, REG_ARRIVAL_MEM);
+        if (q->snap) {
+                q->part = calloc(q->snap->n ? q->snap->n : 1, sizeof(bool));
+                q->queried = calloc(q->snap->n ? q->snap->n : 1, sizeof(bool));
+        }
+        if (q->part)
+                for (size_t i = 0; i < q->snap->n; i++)
+                        q->part[i] = q->snap->v[i].reg->flags & DHP_ARRIVAL_QUERY_REMOVE;
+        pthread_mutex_unlock(&e->lock);
+        if (!q->snap || !q->part || !q->queried) {
+                mem_query_free(q);
+                return -ENOMEM;
+        }
+        return 0;
 }
 
-static void query_snapshot_free(struct engine *e, struct dhp_arrival_reg **v, size_t n) {
-        reg_snapshot_free(e, (struct reg **)v, n);
+/*
+ * One phase (QUERY_REMOVE, REMOVE_CANCEL) to the registrations in part, in
+ * order, on the transaction's thread; got[i] for those called.  Each call
+ * is a single-registration run of the phase runner (struct runner): a
+ * deregistration on another thread waits for that registration's call in
+ * progress only, never for the others' (dhpd unregisters a departing
+ * client's registration on the thread that reads the other clients'
+ * answers); one from inside a callback returns at once.  A lock round trip
+ * per call: removal is rare, a query is an answer awaited anyway.
+ */
+static void mem_query_phase(struct engine *e, struct reg_snap *s, struct dhp_device_event *ev, const bool *part,
+                            bool *got) {
+        for (size_t i = 0; i < s->n; i++) {
+                got[i] = false;
+                if (!part[i])
+                        continue;
+                pthread_mutex_lock(&e->lock);
+                got[i] = !atomic_load_explicit(&s->v[i].dead, memory_order_relaxed);
+                if (got[i])
+                        engine_run_begin_locked(e, NULL, s->v[i].reg);
+                pthread_mutex_unlock(&e->lock);
+                if (!got[i])
+                        continue;
+                query_call(e, &s->v[i], ev);
+                pthread_mutex_lock(&e->lock);
+                engine_run_end_locked(e);
+                pthread_mutex_unlock(&e->lock);
+        }
 }
 
 /* Offline every online block of the device; on a refusal, online again
@@ -279,11 +334,9 @@ static void mem_gone(struct engine *e, uint64_t id, bool surprise) {
 }
 
 static int mem_remove_locked(struct engine *e, uint64_t id, int *ret_status) {
-        struct dhp_arrival_reg **v = NULL;
         struct dhp_device_event ev;
+        struct mem_query q;
         struct mem_device d;
-        bool *queried = NULL;
-        size_t n = 0;
         int r, status = 0;
 
         pthread_mutex_lock(&e->lock);
@@ -302,30 +355,23 @@ static int mem_remove_locked(struct engine *e, uint64_t id, int *ret_status) {
         pthread_mutex_unlock(&e->lock);
         ev.status = &status;
 
-        r = query_snapshot(e, &v, &n);
+        r = mem_query_init(&q, e);
         if (r < 0)
                 return r;
-        queried = calloc(n ? n : 1, sizeof(*queried));
-        if (!queried) {
-                query_snapshot_free(e, v, n);
-                return -ENOMEM;
-        }
         /* R34 for memory: each opted-in registration is asked, in order. */
-        for (size_t i = 0; i < n; i++)
-                queried[i] = query_call(e, v[i], &ev);
+        mem_query_phase(e, q.snap, &ev, q.part, q.queried);
         if (status == 0) {
                 status = mem_offline_all(e, &d, id);
                 if (status == 0)
                         mem_gone(e, id, false);
         }
         if (status != 0) {
+                bool *got = q.part; /* part is no longer needed */
+
                 ev.event = DHP_EVENT_REMOVE_CANCEL;
-                for (size_t i = 0; i < n; i++)
-                        if (queried[i])
-                                query_call(e, v[i], &ev);
+                mem_query_phase(e, q.snap, &ev, q.queried, got);
         }
-        free(queried);
-        query_snapshot_free(e, v, n);
+        mem_query_free(&q);
         *ret_status = status;
         return status != 0;
 }

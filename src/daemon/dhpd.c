@@ -442,7 +442,7 @@ static int setup_server(struct daemon *d) {
                 server_set_cpu_online(d->server, cpu_online_request, d);
         r = -pthread_create(&d->nt_thread, NULL, notify_thread, d);
         d->nt_running = r == 0;
-        return r;
+        return r < 0 ? r : rebalance_lane_start(d->rb);
 }
 
 static int main_loop(struct daemon *d, int sfd) {
@@ -601,6 +601,7 @@ static void teardown(struct daemon *d, int rc) {
                 wakefd_signal(d->nt_stop);
                 pthread_join(d->nt_thread, NULL);
         }
+        rebalance_lane_stop(d->rb);
         /* Clients first: their proxies leave the engine before it goes. */
         server_free(d->server);
         if (d->engine)

@@ -48,7 +48,11 @@ void server_set_cpu_online(struct server *s, server_cpu_online_fn *fn, void *use
         s->cpu_online_userdata = userdata;
 }
 
+/* Every end of a request the hook took, the ESHUTDOWN of a stopping
+ * hotplug thread too: the client's job slot back, so that a request it
+ * sends on the reply finds it free, then the reply. */
 void server_cpu_online_done(struct server_cpu_online *req, int r, int status) {
+        job_unreserve(req->c->s, req->c);
         onlinectl_reply(req->c, req->msgid, req->index, r, status);
         peer_unref(req->c);
         free(req);
@@ -58,9 +62,21 @@ bool onlinectl_handle(struct server *s, struct peer *c, const struct ipc_msg *m)
         struct server_cpu_online *req;
         struct job *j;
 
+        if (!s->sim && !s->cpu_online) {
+                peer_reply(c, m->id, -EOPNOTSUPP, 0, 0, why(-EOPNOTSUPP));
+                return true;
+        }
+        /* A job slot on either path, as every request that waits for a
+         * transaction: the worker gives it back after the job, the hook's
+         * side in server_cpu_online_done(). */
+        if (job_reserve(s, c) < 0) {
+                job_refuse(s, c, m->id);
+                return true;
+        }
         if (s->sim) {
                 j = job_new(c, JOB_CPU_ONLINE, m->id);
                 if (!j) {
+                        job_unreserve(s, c);
                         peer_reply(c, m->id, -ENOMEM, 0, 0, NULL);
                         return true;
                 }
@@ -68,12 +84,9 @@ bool onlinectl_handle(struct server *s, struct peer *c, const struct ipc_msg *m)
                 job_queue(s, j);
                 return true;
         }
-        if (!s->cpu_online) {
-                peer_reply(c, m->id, -EOPNOTSUPP, 0, 0, why(-EOPNOTSUPP));
-                return true;
-        }
         req = calloc(1, sizeof(*req));
         if (!req) {
+                job_unreserve(s, c);
                 peer_reply(c, m->id, -ENOMEM, 0, 0, NULL);
                 return true;
         }

@@ -173,16 +173,25 @@ void peer_flush(struct peer *c) {
         pthread_mutex_unlock(&c->lock);
 }
 
+/* The stack buffer peer_send() tries first. */
+#define PEER_SEND_SMALL 1024
+
 int peer_send(struct peer *c, const struct ipc_msg *m, bool droppable) {
-        /* Not a thread-local buffer: static TLS is zeroed into every thread
-         * at its creation, 64 KiB of resident memory each.  A heap buffer's
-         * pages are touched only as far as the message goes. */
-        _cleanup_free_ uint8_t *buf = malloc(IPC_MSG_MAX);
+        /* Most messages (a phase, a reply, a record) fit on the stack; only
+         * a larger one takes a heap buffer of the wire's maximum (not a
+         * thread-local one: static TLS is zeroed into every thread at its
+         * creation, 64 KiB of resident memory each). */
+        uint8_t small[PEER_SEND_SMALL], *buf = small;
+        _cleanup_free_ uint8_t *big = NULL;
         int len, r = 0;
 
-        if (!buf)
-                return -ENOMEM;
-        len = ipcmsg_encode(m, buf, IPC_MSG_MAX);
+        len = ipcmsg_encode(m, small, sizeof(small));
+        if (len == -EMSGSIZE) {
+                if (!(big = malloc(IPC_MSG_MAX)))
+                        return -ENOMEM;
+                buf = big;
+                len = ipcmsg_encode(m, big, IPC_MSG_MAX);
+        }
         if (len < 0)
                 return len;
         pthread_mutex_lock(&c->lock);
@@ -240,8 +249,17 @@ void peer_reply(struct peer *c, uint64_t id, int status, uint32_t v32, uint64_t 
  * the transaction's thread waits here for the answer syncproxy.c stores. */
 static int proxy_send(void *userdata, uint64_t txn, dhp_proc_change_state state, uint32_t index, int status) {
         struct peer *c = userdata;
-        struct ipc_msg m = { .type = IPC_PROC_CHANGE,
-                             .proc_change = { .txn = txn, .state = state, .index = index, .status = status } };
+        /* Only what the encoder reads for this type: an initializer would
+         * zero the whole union (8 KiB), once per client and phase, most of
+         * what dhpd's fan-out cost. */
+        struct ipc_msg m;
+
+        m.type = IPC_PROC_CHANGE;
+        m.id = 0;
+        m.proc_change.txn = txn;
+        m.proc_change.state = state;
+        m.proc_change.index = index;
+        m.proc_change.status = status;
 
         pthread_mutex_lock(&c->lock);
         if (c->gone) {

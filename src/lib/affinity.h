@@ -18,9 +18,10 @@
  *     records exactly what it removed and the mask it left.  A thread
  *     pinned by the application only to processors that are not admitted
  *     is left alone (removing them would leave it nowhere to run).
- *   - admission of a processor: each thread gets it back if the library
- *     had removed it from that thread, and only then: a thread pinned to
- *     CPU 1 stays on CPU 1.
+ *   - admission of a processor (affinity_admit(), called once this
+ *     process's ADD_COMPLETE callbacks have returned): each thread gets it
+ *     back if the library had removed it from that thread, and only then:
+ *     a thread pinned to CPU 1 stays on CPU 1.
  *   - release (the last synchronous registration gone, dhp_close()):
  *     each thread gets back everything still withheld; afterwards every
  *     mask is the application's.

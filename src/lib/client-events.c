@@ -129,7 +129,7 @@ stopped:
 /* ---- the connection thread's side ---------------------------------------------- */
 
 static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
-        struct ipc_msg a = { .type = IPC_PROC_ANSWER };
+        struct ipc_msg a; /* type, id and proc_answer set below: not the 8 KiB union zeroed per phase */
         uint64_t t0 = time_now_ns();
         unsigned calls = 0;
         int status = 0;
@@ -146,17 +146,26 @@ static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
                 /* A surprise removal: no query came before it. */
                 peer_phase_surprise(r->local, m->proc_change.index);
         } else {
-                /* Admitted before ADD_COMPLETE runs, as in-process: the
-                 * threads may run there when the callbacks learn of it. */
-                if (m->proc_change.state == DHP_PROC_ADD_COMPLETE) {
+                /* Admitted before ADD_COMPLETE runs: the callbacks see it
+                 * admitted.  This process's threads get the processor only
+                 * after them (and before the answer, so before dhpd's
+                 * transaction ends): per-CPU state the callbacks set up is
+                 * there before a thread runs on it (doc/model.md R6). */
+                bool complete = m->proc_change.state == DHP_PROC_ADD_COMPLETE;
+
+                if (complete) {
                         struct ipc_msg s = { .type = IPC_STATUS_PROC,
                                              .status_proc = { .first = m->proc_change.index, .count = 1 } };
                         s.status_proc.state[0] = DHP_PROC_ADMITTED;
+                        /* Under the lock: another thread's status read copies the array. */
+                        pthread_mutex_lock(&r->lock);
                         admitted_store(r, &s, false);
-                        client_affinity_apply(r);
+                        pthread_mutex_unlock(&r->lock);
                 }
                 peer_phases_end(TAKE_PTR(r->split), (dhp_proc_change_state)m->proc_change.state,
-                                     m->proc_change.status);
+                                m->proc_change.status);
+                if (complete)
+                        client_affinity_apply(r);
         }
         if (m->proc_change.state == DHP_PROC_REMOVE_COMPLETE) {
                 /* The threads leave it, so that a later add of the same
@@ -164,9 +173,13 @@ static void on_proc_change(struct remote *r, const struct ipc_msg *m) {
                 struct ipc_msg s = { .type = IPC_STATUS_PROC,
                                      .status_proc = { .first = m->proc_change.index, .count = 1 } };
                 s.status_proc.state[0] = m->proc_change.status == -ENODEV ? DHP_PROC_ABSENT : DHP_PROC_PRESENT;
+                pthread_mutex_lock(&r->lock); /* as at ADD_COMPLETE: a status read copies it */
                 admitted_store(r, &s, false);
+                pthread_mutex_unlock(&r->lock);
                 client_affinity_apply(r);
         }
+        a.type = IPC_PROC_ANSWER;
+        a.id = 0;
         a.proc_answer = (typeof(a.proc_answer)){ .txn = m->proc_change.txn, .state = m->proc_change.state,
                                                  .status = status, .ncalls = calls, .dur_ns = time_now_ns() - t0 };
         pthread_mutex_lock(&r->lock);
@@ -205,7 +218,7 @@ static int register_local(struct remote *r, struct entry *e, int status) {
 static void status_run_add(struct request *req, const struct ipc_msg *m) {
         struct remote_status *st = req->st;
 
-        if (st->nruns == (size_t)1 << 22) {
+        if (st->nruns == REMOTE_STATUS_RUNS_MAX) {
                 req->st_err = -EPROTO;
                 return;
         }
@@ -221,6 +234,25 @@ static void status_run_add(struct request *req, const struct ipc_msg *m) {
                 .device = m->status_mem_blocks.device, .first_block = m->status_mem_blocks.first_block,
                 .count = m->status_mem_blocks.count, .state = m->status_mem_blocks.state,
                 .zone = m->status_mem_blocks.zone };
+}
+
+/* Room for one more of n elements, doubling (n is the count so far, the
+ * capacity the next power of two); the lock is held.  An error is kept
+ * in req->st_err, the first one only. */
+static int status_grow(void **v, size_t n, size_t size, size_t max, struct request *req) {
+        void *p;
+
+        if (req->st_err < 0)
+                return req->st_err;
+        if (n >= max)
+                return req->st_err = -EPROTO;
+        if (n != 0 && (n < 16 || (n & (n - 1)) != 0))
+                return 0;
+        p = reallocarray(*v, n ? 2 * n : 16, size);
+        if (!p)
+                return req->st_err = -ENOMEM;
+        *v = p;
+        return 0;
 }
 
 static void on_reply_part(struct remote *r, const struct ipc_msg *m) {
@@ -246,21 +278,20 @@ static void on_reply_part(struct remote *r, const struct ipc_msg *m) {
                         h->records[h->n++] = m->record;
                 else
                         req->st_err = -ENOMEM;
-        } else if (req && req->st &&
-                   (m->type == IPC_STATUS_MEM || m->type == IPC_STATUS_CLIENT || m->type == IPC_STATUS_MEM_NAME)) {
-                size_t *n = m->type == IPC_STATUS_MEM        ? &req->st->nmem
-                            : m->type == IPC_STATUS_MEM_NAME ? &req->st->nmem_names
-                                                             : &req->st->nclients;
-                struct ipc_msg **v = m->type == IPC_STATUS_MEM        ? &req->st->mem
-                                     : m->type == IPC_STATUS_MEM_NAME ? &req->st->mem_names
-                                                                      : &req->st->clients;
-                struct ipc_msg *p = *n < 4096 ? realloc(*v, (*n + 1) * sizeof(**v)) : NULL;
-                if (p) {
-                        *v = p;
-                        p[(*n)++] = *m;
-                } else {
-                        req->st_err = -ENOMEM;
-                }
+        } else if (req && req->st && m->type == IPC_STATUS_MEM) {
+                struct remote_status *st = req->st;
+                if (status_grow((void **)&st->mem, st->nmem, sizeof(*st->mem), REMOTE_STATUS_MEM_MAX, req) == 0)
+                        st->mem[st->nmem++].status_mem = m->status_mem;
+        } else if (req && req->st && m->type == IPC_STATUS_MEM_NAME) {
+                struct remote_status *st = req->st;
+                if (status_grow((void **)&st->mem_names, st->nmem_names, sizeof(*st->mem_names),
+                                REMOTE_STATUS_MEM_MAX, req) == 0)
+                        st->mem_names[st->nmem_names++].status_mem_name = m->status_mem_name;
+        } else if (req && req->st && m->type == IPC_STATUS_CLIENT) {
+                struct remote_status *st = req->st;
+                if (status_grow((void **)&st->clients, st->nclients, sizeof(*st->clients), REMOTE_STATUS_CLIENTS_MAX,
+                                req) == 0)
+                        st->clients[st->nclients++].status_client = m->status_client;
         } else if (req && req->st && m->type == IPC_STATUS_MEM_BLOCKS) {
                 status_run_add(req, m);
         } else if (req && m->type == IPC_REPLY) {
@@ -272,6 +303,7 @@ static void on_reply_part(struct remote *r, const struct ipc_msg *m) {
                 if (e) {
                         pthread_mutex_unlock(&r->lock);
                         req->status = register_local(r, e, req->status);
+                        req->preg = e->preg; /* before the next phase can free e */
                         pthread_mutex_lock(&r->lock);
                 } else if (req->resync_arrival && req->status == 0) {
                         client_arrival_prune(r, req->resync_arrival);

@@ -22,6 +22,7 @@
 
 #include "lib/affinity.h"
 #include "lib/client.h"
+#include "lib/nameidx.h"
 
 enum entry_kind { ENTRY_SYNC, ENTRY_ARRIVAL, ENTRY_MEMCOND, ENTRY_DEVICE, ENTRY_DRIVER };
 
@@ -66,6 +67,7 @@ struct entry {
          * REMOVAL and forgotten, so that its next arrival is reported. */
         struct known_dev *known;
         size_t nknown, capknown;
+        struct nameidx knownidx; /* name -> position in known */
         bool reconnected;
         bool resyncing;
 };
@@ -79,6 +81,10 @@ struct request {
         uint64_t v64;
         char text[IPC_TEXT_MAX];
         struct entry *entry; /* PROC_REGISTER: made local on the reply */
+        /* PROC_REGISTER: the handle made, for the caller: by the time it
+         * reads it the entry may be gone (a racing add's callback may
+         * deregister it: dhp_proc_deregister() in dhp.h). */
+        dhp_proc_reg *preg;
         struct remote_status *st;
         int st_err;
         struct remote_history *hist; /* HISTORY: the records answered */
@@ -97,6 +103,12 @@ struct remote {
 
         pthread_mutex_t lock; /* everything below, and sending */
         pthread_cond_t cond;  /* a request is done */
+        /* STATUS and arrival registrations awaiting their REPLY: dhpd
+         * answers a fifth one -EBUSY (doc/protocol.md), an error dhp.h
+         * promises to none of the calls that make them, so a fifth thread
+         * waits here for a free one (client_stream_begin). */
+        unsigned nstreams;
+        pthread_cond_t stream_cond;
         int fd;
         int stop_fd;
         pthread_t thread;
@@ -149,6 +161,8 @@ int client_send(struct remote *r, const struct ipc_msg *m);
 int client_call(struct remote *r, struct ipc_msg *m, struct request *req);
 /* The processor states, for affinity and ADD_EXISTING. */
 int client_refresh_states(struct remote *r);
+void client_stream_begin(struct remote *r);
+void client_stream_end(struct remote *r);
 
 /* ---- client-events.c ---- */
 
@@ -166,6 +180,8 @@ bool client_affinity_enabled(struct remote *r);
 struct entry *client_entry_find(struct remote *r, enum entry_kind kind, uint32_t id);
 struct entry *client_entry_new(struct remote *r, enum entry_kind kind, const char *name, uint32_t flags);
 void client_entry_remove(struct remote *r, struct entry *e);
+/* Free an entry no longer in the list, and what it owns (NULL-safe). */
+void client_entry_free(struct entry *e);
 /* Whether to deliver an ARRIVAL or REMOVAL read from dhpd, and as an
  * existing device or not (see struct entry); under r->lock. */
 bool client_arrival_filter(struct entry *e, const struct ipc_msg *m, bool *ret_existing);

@@ -20,10 +20,9 @@ struct entry *client_entry_find(struct remote *r, enum entry_kind kind, uint32_t
 }
 
 static struct known_dev *known_find(struct entry *e, const char *name) {
-        for (size_t i = 0; i < e->nknown; i++)
-                if (strcmp(e->known[i].name, name) == 0)
-                        return &e->known[i];
-        return NULL;
+        ssize_t i = nameidx_find(&e->knownidx, name);
+
+        return i < 0 ? NULL : &e->known[i];
 }
 
 static void known_add(struct entry *e, const struct ipc_msg *m) {
@@ -37,6 +36,8 @@ static void known_add(struct entry *e, const struct ipc_msg *m) {
                 e->known = p;
                 e->capknown = cap;
         }
+        if (nameidx_add(&e->knownidx, m->arrival.name, e->nknown) < 0)
+                return; /* the same */
         k = &e->known[e->nknown++];
         *k = (struct known_dev){ .index = m->arrival.index, .base = m->arrival.base, .size = m->arrival.size,
                                  .seen = true };
@@ -44,8 +45,18 @@ static void known_add(struct entry *e, const struct ipc_msg *m) {
 }
 
 static void known_remove_at(struct entry *e, size_t i) {
+        nameidx_remove(&e->knownidx, e->known[i].name, i);
         memmove(&e->known[i], &e->known[i + 1], (e->nknown - i - 1) * sizeof(*e->known));
         e->nknown--;
+}
+
+/* What an entry owns besides itself. */
+void client_entry_free(struct entry *e) {
+        if (!e)
+                return;
+        free(e->known);
+        nameidx_deinit(&e->knownidx);
+        free(e);
 }
 
 bool client_arrival_filter(struct entry *e, const struct ipc_msg *m, bool *ret_existing) {
@@ -126,8 +137,7 @@ void client_entry_remove(struct remote *r, struct entry *e) {
                         break;
                 }
         pthread_mutex_unlock(&r->lock);
-        free(e->known);
-        free(e);
+        client_entry_free(e);
 }
 
 int remote_proc_register(struct remote *r, const char *name, uint32_t flags, dhp_proc_cb cb, void *userdata,
@@ -154,13 +164,15 @@ int remote_proc_register(struct remote *r, const char *name, uint32_t flags, dhp
         if (client_affinity_enabled(r))
                 affinity_hold(&r->aff);
         ret2 = client_call(r, &m, &req);
-        if (ret2 < 0 || !e->preg) {
+        /* Not e->preg: e is freed if a racing add's callback deregistered
+         * the registration meanwhile (doc/model.md D4). */
+        if (ret2 < 0 || !req.preg) {
                 client_entry_remove(r, e);
                 if (client_affinity_enabled(r))
                         affinity_release(&r->aff);
                 return ret2 < 0 ? ret2 : -EIO;
         }
-        *ret = e->preg;
+        *ret = req.preg;
         return 0;
 }
 
@@ -216,7 +228,9 @@ int remote_arrival_register(struct remote *r, const char *name, dhp_class cls, u
         m.arrival_register = (typeof(m.arrival_register)){
                 .reg = e->id, .cls = cls, .flags = DHP_ARRIVAL_INCLUDE_EXISTING | (flags & DHP_ARRIVAL_QUERY_REMOVE) };
         snprintf(m.arrival_register.name, sizeof(m.arrival_register.name), "%s", e->name);
+        client_stream_begin(r);
         ret2 = client_call(r, &m, &req);
+        client_stream_end(r);
         if (ret2 < 0) {
                 client_entry_remove(r, e);
                 arrival_unregister(areg);

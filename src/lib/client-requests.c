@@ -13,13 +13,34 @@
 
 /* ---- queries and sim control ------------------------------------------------------ */
 
+/* dhpd streams at most this many STATUS / INCLUDE_EXISTING replies per
+ * client at once (doc/protocol.md, PEER_STREAMS_MAX). */
+#define CLIENT_STREAMS_MAX 4
+
+void client_stream_begin(struct remote *r) {
+        pthread_mutex_lock(&r->lock);
+        while (r->nstreams >= CLIENT_STREAMS_MAX)
+                pthread_cond_wait(&r->stream_cond, &r->lock);
+        r->nstreams++;
+        pthread_mutex_unlock(&r->lock);
+}
+
+void client_stream_end(struct remote *r) {
+        pthread_mutex_lock(&r->lock);
+        r->nstreams--;
+        pthread_cond_signal(&r->stream_cond);
+        pthread_mutex_unlock(&r->lock);
+}
+
 int remote_status(struct remote *r, struct remote_status *st) {
         struct request req = { .st = st };
         struct ipc_msg m = { .type = IPC_STATUS };
         int ret;
 
         memset(st, 0, sizeof(*st));
+        client_stream_begin(r);
         ret = client_call(r, &m, &req);
+        client_stream_end(r);
         if (ret == 0 && req.st_err)
                 ret = req.st_err;
         if (ret == 0) {

@@ -17,6 +17,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/peer.h"
@@ -36,16 +37,22 @@ bool client_on_conn_thread(struct remote *r) {
 }
 
 int client_send(struct remote *r, const struct ipc_msg *m) {
-        /* Not a thread-local buffer: a library's static TLS is zeroed into
-         * every thread of the application at its creation (64 KiB resident
-         * each, whether it ever talks to dhpd or not). */
-        _cleanup_free_ uint8_t *buf = malloc(IPC_MSG_MAX);
+        /* Most messages (an answer, a request) fit on the stack; a larger
+         * one takes a heap buffer of the wire's maximum (not a thread-local
+         * one: a library's static TLS is zeroed into every thread of the
+         * application at its creation, 64 KiB resident each). */
+        uint8_t small[1024], *buf = small;
+        _cleanup_free_ uint8_t *big = NULL;
         int len;
         ssize_t n;
 
-        if (!buf)
-                return -ENOMEM;
-        len = ipcmsg_encode(m, buf, IPC_MSG_MAX);
+        len = ipcmsg_encode(m, small, sizeof(small));
+        if (len == -EMSGSIZE) {
+                if (!(big = malloc(IPC_MSG_MAX)))
+                        return -ENOMEM;
+                buf = big;
+                len = ipcmsg_encode(m, big, IPC_MSG_MAX);
+        }
         if (len < 0)
                 return len;
         do
@@ -132,15 +139,36 @@ const char *remote_last_text(struct remote *r) {
 
 /* ---- connecting ---------------------------------------------------------------- */
 
-static int recv_timeout(int fd, void *buf, size_t size, int ms) {
+static int64_t now_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What is left of the handshake's time, at least 1 ms (0 would mean
+ * "forever" to SO_SNDTIMEO and "at once" to poll). */
+static int ms_left(int64_t deadline) {
+        int64_t left = deadline - now_ms();
+
+        return left < 1 ? 1 : (int)left;
+}
+
+static int set_send_timeout(int fd, int ms) {
+        struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+        return setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ? -errno : 0;
+}
+
+static int recv_timeout(int fd, void *buf, size_t size, int64_t deadline) {
         struct pollfd p = { .fd = fd, .events = POLLIN };
         ssize_t n;
         int r;
 
         do
-                r = poll(&p, 1, ms);
-        while (r < 0 && errno == EINTR);
-        if (r == 0)
+                r = poll(&p, 1, ms_left(deadline));
+        while (r < 0 && errno == EINTR && now_ms() < deadline);
+        if (r == 0 || (r < 0 && errno == EINTR))
                 return -ETIMEDOUT;
         if (r < 0)
                 return -errno;
@@ -154,33 +182,54 @@ static int recv_timeout(int fd, void *buf, size_t size, int ms) {
         return (int)n;
 }
 
-static int connect_once(struct remote *r, char *err, size_t errsize) {
+/* A connected socket, or -errno with a sentence in err.  A blocking
+ * AF_UNIX connect() waits while the listener's backlog is full, for ever
+ * unless SO_SNDTIMEO bounds it: then it fails with EAGAIN, which is the
+ * timeout we report. */
+static int connect_socket(struct remote *r, int64_t deadline, char *err, size_t errsize) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd, ret;
+
+        strcpy(sa.sun_path, r->path);
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        ret = set_send_timeout(fd, ms_left(deadline));
+        if (ret == 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                ret = errno == EAGAIN || errno == EINPROGRESS ? -ETIMEDOUT : -errno;
+        if (ret == 0)
+                return fd;
+        if (err && (ret == -ENOENT || ret == -ECONNREFUSED))
+                snprintf(err, errsize,
+                         "dhpd is not running (nothing answers on %s); start it with 'systemctl start dhpd' "
+                         "or 'dhpd --socket %s'",
+                         r->path, r->path);
+        else if (err && ret == -EACCES)
+                snprintf(err, errsize, "cannot reach %s: permission denied on the socket or its directory", r->path);
+        else if (err && ret == -ETIMEDOUT)
+                snprintf(err, errsize,
+                         "dhpd did not accept the connection within %d s (its backlog on %s stays full: dhpd is "
+                         "stuck or flooded)",
+                         HANDSHAKE_TIMEOUT_MS / 1000, r->path);
+        else if (err)
+                snprintf(err, errsize, "cannot connect to %s: %s", r->path, strerror(-ret));
+        close(fd);
+        return ret;
+}
+
+/* Connect and say HELLO: the whole of it, connect() included, within
+ * HANDSHAKE_TIMEOUT_MS. */
+static int connect_once(struct remote *r, char *err, size_t errsize) {
+        int64_t deadline = now_ms() + HANDSHAKE_TIMEOUT_MS;
         _cleanup_free_ uint8_t *buf = malloc(IPC_MSG_MAX);
         struct ipc_msg *m;
         int fd, n, ret;
 
         if (!buf)
                 return -ENOMEM;
-        strcpy(sa.sun_path, r->path);
-        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        fd = connect_socket(r, deadline, err, errsize);
         if (fd < 0)
-                return -errno;
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-                ret = -errno;
-                if (err && (ret == -ENOENT || ret == -ECONNREFUSED))
-                        snprintf(err, errsize,
-                                 "dhpd is not running (nothing answers on %s); start it with 'systemctl start dhpd' "
-                                 "or 'dhpd --socket %s'",
-                                 r->path, r->path);
-                else if (err && ret == -EACCES)
-                        snprintf(err, errsize, "cannot reach %s: permission denied on the socket or its directory",
-                                 r->path);
-                else if (err)
-                        snprintf(err, errsize, "cannot connect to %s: %s", r->path, strerror(-ret));
-                close(fd);
-                return ret;
-        }
+                return fd;
         m = calloc(1, sizeof(*m));
         if (!m) {
                 close(fd);
@@ -194,11 +243,17 @@ static int connect_once(struct remote *r, char *err, size_t errsize) {
         snprintf(m->hello.name, sizeof(m->hello.name), "%s",
                  program_invocation_short_name[0] ? program_invocation_short_name : "client");
         n = ipcmsg_encode(m, buf, IPC_MSG_MAX);
-        ret = n < 0 ? n : send(fd, buf, (size_t)n, MSG_NOSIGNAL) < 0 ? -errno : 0;
+        ret = n < 0 ? n : set_send_timeout(fd, ms_left(deadline));
+        if (ret == 0 && send(fd, buf, (size_t)n, MSG_NOSIGNAL) < 0)
+                ret = errno == EAGAIN ? -ETIMEDOUT : -errno;
         if (ret == 0) {
-                n = recv_timeout(fd, buf, IPC_MSG_MAX, HANDSHAKE_TIMEOUT_MS);
+                n = recv_timeout(fd, buf, IPC_MSG_MAX, deadline);
                 ret = n < 0 ? n : ipcmsg_decode(buf, (size_t)n, m);
         }
+        /* The connection thread's sends block as before: dhpd's flow
+         * control, not a timeout, paces them. */
+        if (ret == 0)
+                ret = set_send_timeout(fd, 0);
         if (ret == 0 && m->type == IPC_ERROR) {
                 ret = m->error.status < 0 ? m->error.status : -EPROTO;
                 if (err)
@@ -210,6 +265,9 @@ static int connect_once(struct remote *r, char *err, size_t errsize) {
                 if (err)
                         snprintf(err, errsize, "protocol version mismatch: this client speaks %u.%u, dhpd speaks %u.%u",
                                  IPC_VERSION_MAJOR, IPC_VERSION_MINOR, m->welcome.major, m->welcome.minor);
+        } else if (ret == -ETIMEDOUT && err) {
+                snprintf(err, errsize, "dhpd on %s did not answer HELLO within %d s", r->path,
+                         HANDSHAKE_TIMEOUT_MS / 1000);
         } else if (ret < 0 && err) {
                 snprintf(err, errsize, "handshake with dhpd on %s failed: %s", r->path, strerror(-ret));
         }
@@ -287,6 +345,7 @@ int remote_open(struct remote **ret, struct engine *local, const char *path, voi
         snprintf(r->path, sizeof(r->path), "%s", path);
         pthread_mutex_init(&r->lock, NULL);
         pthread_cond_init(&r->cond, NULL);
+        pthread_cond_init(&r->stream_cond, NULL);
         r->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (r->stop_fd < 0) {
                 remote_free(r);
@@ -323,8 +382,7 @@ void remote_free(struct remote *r) {
         while (r->entries) {
                 struct entry *e = r->entries;
                 r->entries = e->next;
-                free(e->known);
-                free(e);
+                client_entry_free(e);
         }
         /* Every withheld processor back to its thread. */
         affinity_deinit(&r->aff);
@@ -333,6 +391,7 @@ void remote_free(struct remote *r) {
         free(r->seen);
         pthread_mutex_destroy(&r->lock);
         pthread_cond_destroy(&r->cond);
+        pthread_cond_destroy(&r->stream_cond);
         free(r);
 }
 

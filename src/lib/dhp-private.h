@@ -44,18 +44,39 @@ struct remote_mem_run {
         uint32_t count, state, zone;
 };
 
+/* A memory device, its name and a client as STATUS lists them: only the payload of
+ * their message (a whole struct ipc_msg is 8 KiB: 10 000 devices would
+ * take 80 MiB). */
+struct remote_mem {
+        typeof(((struct ipc_msg *)0)->status_mem) status_mem;
+};
+struct remote_mem_name {
+        typeof(((struct ipc_msg *)0)->status_mem_name) status_mem_name;
+};
+struct remote_client {
+        typeof(((struct ipc_msg *)0)->status_client) status_client;
+};
+
+/* How many of each a STATUS reply may list (more is -EPROTO: a daemon
+ * gone mad).  Every device has at least one block, and a run per block at
+ * most; one name per device; dhpd serves at most 65536 clients ([daemon]
+ * max_clients). */
+#define REMOTE_STATUS_MEM_MAX ((size_t)1 << 22)
+#define REMOTE_STATUS_RUNS_MAX ((size_t)1 << 22)
+#define REMOTE_STATUS_CLIENTS_MAX ((size_t)65536)
+
 struct remote_status {
         uint32_t ncpus;
         uint8_t *cpu_state; /* dhp_proc_state per slot */
         size_t nmem;
-        struct ipc_msg *mem; /* IPC_STATUS_MEM */
+        struct remote_mem *mem; /* IPC_STATUS_MEM */
         size_t nmem_names;
-        struct ipc_msg *mem_names; /* IPC_STATUS_MEM_NAME (dhpd 1.3), by status_mem_name.id */
-        bool has_blocks;     /* dhpd sent the runs (protocol 1.3) */
+        struct remote_mem_name *mem_names; /* IPC_STATUS_MEM_NAME (dhpd 1.3), by status_mem_name.id */
+        bool has_blocks;                   /* dhpd sent the runs (protocol 1.3) */
         size_t nruns;
         struct remote_mem_run *runs; /* in the order sent: each device's after its STATUS_MEM */
         size_t nclients;
-        struct ipc_msg *clients; /* IPC_STATUS_CLIENT */
+        struct remote_client *clients; /* IPC_STATUS_CLIENT */
 };
 int dhp_internal_status(dhp *ctx, struct remote_status *ret);
 void remote_status_deinit(struct remote_status *st);

@@ -93,14 +93,14 @@ static int sim_open(struct dhp_backend_open *o) {
         return local_open_done(o, l, r);
 }
 
-/* Admission of a processor: this process's threads may now run there. */
-static int linux_on_admit(void *userdata, uint32_t cpu) {
+/* After the ADD_COMPLETE callbacks of an admitted processor (the engine's
+ * hook, on the transaction's thread): this process's threads may now run
+ * there, and whatever per-CPU state the callbacks set up is in place. */
+static void linux_on_admitted(struct engine *e, enum engine_hook_kind kind, uint64_t arg, void *userdata) {
         struct local *l = userdata;
 
-        /* Not widening our own threads is no reason to refuse the processor
-         * to everybody else. */
-        affinity_admit(&l->aff, cpu);
-        return 0;
+        if (kind == ENGINE_HOOK_CPU_ADMITTED)
+                affinity_admit(&l->aff, (uint32_t)arg);
 }
 
 /* A removal: this process's threads leave the processor (the kernel would
@@ -201,7 +201,8 @@ static int linux_open(struct dhp_backend_open *o) {
                 return local_open_done(o, l, r);
         lc.root = l->root ? l->root : "";
         lc.uevent_fd = fd;
-        lc.on_admit = linux_on_admit;
+        /* Admission widens masks from the engine's hook, after the
+         * ADD_COMPLETE callbacks (linux_on_admitted); a removal here. */
         lc.on_unadmit = linux_on_unadmit;
         lc.on_admit_userdata = l;
         r = linux_platform_new(&l->lp, &lc, NULL);
@@ -209,7 +210,9 @@ static int linux_open(struct dhp_backend_open *o) {
                 return local_open_done(o, l, r);
         l->engine = linux_platform_engine(l->lp);
         /* Engine hooks are added before the platform runs a transaction. */
-        r = rebalance_new(l->engine, &l->rebalance);
+        r = engine_hook_add(l->engine, linux_on_admitted, l);
+        if (r >= 0)
+                r = rebalance_new(l->engine, &l->rebalance);
         if (r >= 0)
                 r = linux_start(l);
         return local_open_done(o, l, r);

@@ -112,7 +112,7 @@ static int snapshot_one(struct engine *e, dhp_memory_snapshot *s, uint64_t id) {
 
 /* One STATUS_MEM and its runs (runs[*k...]) into s.  A run that does not
  * fit the device is dhpd's error: -EPROTO. */
-static int snapshot_remote_one(dhp_memory_snapshot *s, const struct ipc_msg *mem,
+static int snapshot_remote_one(dhp_memory_snapshot *s, const struct remote_mem *mem,
                                const struct remote_mem_run *runs, size_t nruns, size_t *k) {
         const uint64_t id = mem->status_mem.id, nblocks = mem->status_mem.nblocks;
         struct engine_mem_info info = { .base = mem->status_mem.base, .size = mem->status_mem.size,

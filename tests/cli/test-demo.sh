@@ -31,6 +31,13 @@ grep -q '"event":"REMOVAL".*"processor":3,.*"surprise":true' "$tmp/out.json" || 
 
 "$dhpctl" demo "$scenario" > "$tmp/out.txt" || fail "text demo exited $?"
 grep -q 'auditor: 1 add(s) vetoed' "$tmp/out.txt" || fail "no summary"
+# The cache counts the existing memory as the pool counts the existing processors.
+grep -q 'cache:   [0-9]* MiB after 2 memory arrival(s) (1 existing)' "$tmp/out.txt" || fail "cache summary"
+# Every echo of the scenario whole, in the timeline and in the JSON.
+grep '^echo ' "$scenario" | sed 's/^echo *//' | while IFS= read -r note; do
+	grep -qF "# $note" "$tmp/out.txt" || fail "echo cut: $note"
+	grep -qF "\"name\":\"$note\"" "$tmp/out.json" || fail "echo cut in JSON: $note"
+done
 
 # The built-in demo (no scenario) shows all four methods, a memory
 # condition event among them (issue 17, item 12).

@@ -79,6 +79,10 @@ run 2 status --socket
 says "--socket needs a value"
 run 2 --socket sim:cpus=2 status
 says "'sim:cpus=2' is not a dhpd socket"
+run 2 --socket sim status
+says "'sim' is not a dhpd socket"
+run 2 demo --target sim:cpus=99
+says "cpus=99 out of range"
 run 2 demo --target sim:cpu=2
 says "unknown sim option 'cpu'"
 run 2 demo --target sim:cpus=x

@@ -49,4 +49,25 @@ bars = [r for r in doc.getElementsByTagName("rect") if r.getAttribute("class").s
 assert len(bars) >= n, (len(bars), n)
 PY
 done
+# Late in dhpd's life, a short run: long labels ("4554200 us"), never
+# touching their neighbours.
+for span in 1900000 19000000 190000000; do
+        printf '{"seq":1,"t_ns":4554100000,"method":"txn","event":"STARTED","class":"processor","processor":1,"group":0,"number":1}\n{"seq":2,"t_ns":%d,"method":"txn","event":"ADMITTED","class":"processor","processor":1,"group":0,"number":1}\n' \
+                $((4554100000 + span)) > "$tmp/late.json"
+        "$dhpctl" plot -i "$tmp/late.json" -o "$tmp/late.svg" || fail "plot of a late run exited $?"
+        python3 - "$tmp/late.svg" <<'PY' || fail "tick labels overlap over $span ns"
+import sys, xml.dom.minidom
+doc = xml.dom.minidom.parse(sys.argv[1])
+ticks = {}
+for t in doc.getElementsByTagName("text"):
+        if t.getAttribute("class") == "tick" and t.getAttribute("text-anchor") == "middle":
+                ticks[float(t.getAttribute("x"))] = t.firstChild.data
+xs = sorted(ticks)
+assert len(xs) >= 2, ticks
+# 11 px monospace: about 6.6 px a character; half a label each side.
+for a, b in zip(xs, xs[1:]):
+        need = (len(ticks[a]) + len(ticks[b])) / 2 * 6.8
+        assert b - a >= need, (a, ticks[a], b, ticks[b])
+PY
+done
 echo "1 passed, 0 failed"

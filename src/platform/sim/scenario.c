@@ -285,6 +285,10 @@ static int tokenize(struct parser *p, char *line, struct token *t, size_t *ret_n
                         s++;
                 if (*s)
                         *s++ = 0;
+                /* echo's text is the raw rest of the line, any number of
+                 * words (parse_echo()). */
+                if (nt == 1 && strcmp(t[0].s, "echo") == 0)
+                        break;
         }
         *ret_nt = nt;
         return 0;
@@ -390,6 +394,7 @@ static int parse_memory(struct parser *p, struct token *t, size_t nt, const char
         c->kind = CMD_MEMORY_ADD;
         if (parse_size(t[2].s, &c->arg[0]) < 0 || c->arg[0] == 0)
                 return fail_at(p, t[2].col, "expected a size such as 256M or 1G, got '%s'", t[2].s);
+        c->arg[2] = t[2].col; /* for scenario_check_sim(), which knows the block size */
         if ((r = parse_count(p, t, nt, 3, &c->arg[1])) < 0 || (r = too_many(p, t, nt, 4)) < 0)
                 return r;
         return 0;
@@ -427,13 +432,18 @@ static int parse_fail(struct parser *p, struct token *t, size_t nt, const char *
 }
 
 /* echo TEXT: the rest of the raw line, comments and spacing kept. */
-static int parse_echo(const struct token *t, const char *raw, struct cmd *c) {
+static int parse_echo(struct parser *p, const struct token *t, const char *raw, struct cmd *c) {
         const char *text = raw + (t[0].col - 1) + 4;
+        size_t len;
 
         while (*text == ' ' || *text == '\t')
                 text++;
+        len = strcspn(text, "\r");
+        if (len > SCENARIO_ECHO_MAX)
+                return fail_at(p, (unsigned)(text - raw) + 1, "echo: the note is %zu bytes long, at most %u are carried",
+                               len, SCENARIO_ECHO_MAX);
         c->kind = CMD_ECHO;
-        c->text = strndup(text, strcspn(text, "\r"));
+        c->text = strndup(text, len);
         return c->text ? 0 : -ENOMEM;
 }
 
@@ -477,7 +487,7 @@ static int parse_line(struct parser *p, struct scenario *sc, char *line, const c
                 c.kind = CMD_SETTLE;
                 r = too_many(p, t, nt, 1);
         } else if (strcmp(t[0].s, "echo") == 0)
-                r = parse_echo(t, raw, &c);
+                r = parse_echo(p, t, raw, &c);
         else if (strcmp(t[0].s, "device") == 0)
                 r = parse_device(p, &c, t, nt, raw);
         else if (strcmp(t[0].s, "optout") == 0)
@@ -567,6 +577,29 @@ static int run_thresholds(struct scenario *sc, const struct cmd *c, struct sim *
         return r < 0 ? r : 0;
 }
 
+/* What only the partition decides, checked before the first line runs so
+ * that a bad line runs nothing: each memory add a multiple of the block
+ * size (the words of `dhpctl sim memory add`). */
+static int scenario_check_sim(struct scenario *sc, struct sim *sim, char **ret_error) {
+        uint64_t block = engine_mem_block_size(sim_engine(sim));
+
+        for (size_t i = 0; i < sc->n; i++) {
+                const struct cmd *c = &sc->cmds[i];
+
+                if (c->kind != CMD_MEMORY_ADD || !block || c->arg[0] % block == 0)
+                        continue;
+                if (ret_error) {
+                        struct strbuf sb = STRBUF_INIT;
+                        strbuf_printf(&sb, "%s:%u:%u: memory add: %llu MiB is not a multiple of the %llu MiB block size",
+                                      sc->filename, c->line, (unsigned)c->arg[2],
+                                      (unsigned long long)(c->arg[0] >> 20), (unsigned long long)(block >> 20));
+                        *ret_error = strbuf_steal(&sb);
+                }
+                return -EINVAL;
+        }
+        return 0;
+}
+
 /* The scenario's own vetoer (veto cpu|memory): registrations that opted in
  * to removal queries and veto the next `left` of them. */
 struct vetoer {
@@ -643,6 +676,9 @@ static int scenario_run_cmds(struct scenario *sc, struct sim *sim, const struct 
                              struct vetoer *vcpu, struct vetoer *vmem, char **ret_error) {
         int r;
 
+        r = scenario_check_sim(sc, sim, ret_error);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < sc->n; i++) {
                 const struct cmd *c = &sc->cmds[i];
 

@@ -30,6 +30,7 @@
  *   settle                             wait until every asynchronous
  *                                      notification so far is delivered
  *   echo TEXT                          a note in the notification stream
+ *                                      (at most SCENARIO_ECHO_MAX bytes)
  *   device add NAME CLASS [OPTION...]  a device for rebalance (doc/rebalance.md)
  *                                      with a simulated driver stack; options:
  *                                      policy=1|2 (DHP_Rebalance_Policy),
@@ -49,6 +50,10 @@
 
 #include "platform/sim/sim.h"
 #include "platform/sim/simdev.h"
+
+/* The longest echo: a note travels whole in the record's detail_text
+ * (IPC_DETAIL_MAX with its NUL). */
+#define SCENARIO_ECHO_MAX 255u
 
 struct scenario;
 

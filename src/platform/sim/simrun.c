@@ -12,17 +12,24 @@
 static int settle(void *userdata) {
         const struct simrun *run = userdata;
 
+        int r;
+
         if (run->settle)
                 return run->settle(run->userdata);
-        return engine_wait_idle(sim_engine(run->sim), SIMRUN_SETTLE_MS);
+        r = engine_wait_idle(sim_engine(run->sim), SIMRUN_SETTLE_MS);
+        /* In dhpd the sequences run on the rebalance lane: settled is
+         * when they ended too (the queue handed them over). */
+        if (r == 0 && run->rebalance)
+                r = rebalance_lane_wait_idle(run->rebalance, SIMRUN_SETTLE_MS);
+        return r;
 }
 
 /* A scenario's note goes into the record stream every monitor and the
- * JSON output print: escaped, like every text from a client (the record's
- * name on the wire is not cut again). */
+ * JSON output print: escaped, like every text from a client, and whole up
+ * to the record's detail_text field (the parser refuses a longer echo). */
 static void note(void *userdata, const char *text) {
         const struct simrun *run = userdata;
-        char buf[IPC_NAME_MAX];
+        char buf[IPC_DETAIL_MAX];
 
         engine_record_note(sim_engine(run->sim), names_escape(text, buf, sizeof(buf)));
 }
