@@ -16,7 +16,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,16 +30,8 @@ enum { M_CPU_MAX, M_MEMORY, M_CPUS, M_EVENTS, M_PROC_CGROUP, M_MOUNTINFO, M_TREE
 
 static char root[64];
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void)st;
-        (void)flag;
-        (void)ftw;
-        remove(path);
-        return 0;
-}
-
 static void cleanup(void) {
-        nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        fuzz_rm_tree(root);
 }
 
 static void put(const char *rel, const void *data, size_t len) {
@@ -61,9 +52,7 @@ static void make_tree(void) {
                                             "sys/fs/cgroup/a", "sys/fs/cgroup/a/b" };
         char abs[512];
 
-        if (mkdtemp(root) == NULL)
-                abort();
-        atexit(cleanup);
+        fuzz_mkdtemp(root, sizeof(root), "cgroup", cleanup);
         for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
                 snprintf(abs, sizeof(abs), "%s/%s", root, dirs[i]);
                 if (mkdir(abs, 0755) < 0 && errno != EEXIST)
@@ -89,10 +78,8 @@ static void fuzz_tree(const uint8_t *data, size_t size) {
         size_t i = 0, len;
         char abs[512];
 
-        if (!root[0]) {
-                snprintf(root, sizeof(root), "/tmp/dhp-fuzz-cgroup-XXXXXX");
+        if (!root[0])
                 make_tree();
-        }
         for (; i < sizeof(files) / sizeof(files[0]) && fuzz_next_piece(&p, end, &piece, &len); i++)
                 put(files[i], piece, len);
         /* The files the input did not give are absent. */

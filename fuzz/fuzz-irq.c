@@ -12,7 +12,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,16 +22,8 @@
 
 static char root[64];
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void)st;
-        (void)flag;
-        (void)ftw;
-        remove(path);
-        return 0;
-}
-
 static void cleanup(void) {
-        nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        fuzz_rm_tree(root);
 }
 
 static int path_ok(const char *p) {
@@ -48,24 +39,10 @@ static int path_ok(const char *p) {
 }
 
 static void make_entry(const uint8_t *piece, size_t len) {
-        const uint8_t *nl = memchr(piece, '\n', len);
-        char rel[256], abs[512];
-        size_t rl;
+        char abs[512];
 
-        if (!nl || (rl = (size_t)(nl - piece)) == 0 || rl >= sizeof(rel))
+        if (!fuzz_tree_entry(root, piece, len, path_ok, abs, sizeof(abs), &piece, &len))
                 return;
-        memcpy(rel, piece, rl);
-        rel[rl] = 0;
-        if (!path_ok(rel))
-                return;
-        snprintf(abs, sizeof(abs), "%s/%s", root, rel);
-        for (char *s = abs + strlen(root) + 1; (s = strchr(s, '/')); s++) {
-                *s = 0;
-                mkdir(abs, 0755);
-                *s = '/';
-        }
-        piece = nl + 1;
-        len -= rl + 1;
         if (len == 1 && piece[0] == '/') {
                 mkdir(abs, 0755);
         } else {
@@ -83,12 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         size_t len;
         int n = 0, r;
 
-        if (!root[0]) {
-                snprintf(root, sizeof(root), "/tmp/dhp-fuzz-irq-XXXXXX");
-                if (!mkdtemp(root))
-                        abort();
-                atexit(cleanup);
-        }
+        if (!root[0])
+                fuzz_mkdtemp(root, sizeof(root), "irq", cleanup);
         cleanup();
         if (mkdir(root, 0755) < 0 && errno != EEXIST)
                 abort();

@@ -11,7 +11,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -23,16 +22,8 @@
 
 static char root[64];
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void)st;
-        (void)flag;
-        (void)ftw;
-        remove(path);
-        return 0;
-}
-
 static void cleanup(void) {
-        nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        fuzz_rm_tree(root);
 }
 
 static void put(const char *rel, const char *content) {
@@ -40,11 +31,7 @@ static void put(const char *rel, const char *content) {
         FILE *f;
 
         snprintf(abs, sizeof(abs), "%s/%s", root, rel);
-        for (char *s = abs + strlen(root) + 1; (s = strchr(s, '/')); s++) {
-                *s = 0;
-                mkdir(abs, 0755);
-                *s = '/';
-        }
+        fuzz_mkparents(root, abs);
         f = fopen(abs, "we");
         if (!f)
                 abort();
@@ -63,10 +50,7 @@ static void link_at(const char *target, const char *rel) {
 static void make_tree(void) {
         char rel[128], val[32];
 
-        snprintf(root, sizeof(root), "/tmp/dhp-fuzz-platform-XXXXXX");
-        if (!mkdtemp(root))
-                abort();
-        atexit(cleanup);
+        fuzz_mkdtemp(root, sizeof(root), "platform", cleanup);
         put("sys/devices/system/cpu/possible", "0-3\n");
         put("sys/devices/system/cpu/present", "0-3\n");
         put("sys/devices/system/cpu/online", "0-1\n");

@@ -2,13 +2,17 @@
 /*
  * Shared by the libFuzzer targets: a NUL-terminated copy of the input, and
  * splitting one input into several pieces (datagrams, files) at a separator
- * that real inputs do not contain.
+ * that real inputs do not contain; the temporary /sys and /proc trees of
+ * the targets that read one.
  */
 #pragma once
 
+#include <ftw.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -44,6 +48,60 @@ static inline int fuzz_next_piece(const uint8_t **p, const uint8_t *end, const u
                 *ret_len = (size_t)(s - *p);
                 *p = s + FUZZ_SEP_LEN;
         }
+        return 1;
+}
+
+static inline int fuzz_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        (void)st;
+        (void)flag;
+        (void)ftw;
+        remove(path);
+        return 0;
+}
+
+/* Remove the tree at root, root itself included. */
+static inline void fuzz_rm_tree(const char *root) {
+        nftw(root, fuzz_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Make the target's temporary root, /tmp/dhp-fuzz-NAME-XXXXXX, into root;
+ * cleanup (which removes it) runs at exit. */
+static inline void fuzz_mkdtemp(char *root, size_t size, const char *name, void (*cleanup)(void)) {
+        snprintf(root, size, "/tmp/dhp-fuzz-%s-XXXXXX", name);
+        if (!mkdtemp(root))
+                abort();
+        atexit(cleanup);
+}
+
+/* Make the parent directories of abs below root (root exists). */
+static inline void fuzz_mkparents(const char *root, char *abs) {
+        for (char *s = abs + strlen(root) + 1; (s = strchr(s, '/')); s++) {
+                *s = 0;
+                mkdir(abs, 0755);
+                *s = '/';
+        }
+}
+
+/* A piece that describes one entry of a tree: its first line a path that
+ * path_ok accepts, the rest the entry's content.  Writes the path below
+ * root into abs and makes its parent directories; 0 when the piece is no
+ * entry. */
+static inline int fuzz_tree_entry(const char *root, const uint8_t *piece, size_t len, int (*path_ok)(const char *rel),
+                                  char *abs, size_t size, const uint8_t **ret_content, size_t *ret_len) {
+        const uint8_t *nl = memchr(piece, '\n', len);
+        char rel[256];
+        size_t rl;
+
+        if (!nl || (rl = (size_t)(nl - piece)) == 0 || rl >= sizeof(rel))
+                return 0;
+        memcpy(rel, piece, rl);
+        rel[rl] = 0;
+        if (!path_ok(rel))
+                return 0;
+        snprintf(abs, size, "%s/%s", root, rel);
+        fuzz_mkparents(root, abs);
+        *ret_content = nl + 1;
+        *ret_len = len - rl - 1;
         return 1;
 }
 

@@ -282,6 +282,24 @@ int fake_sysfs_add_irq(struct fake_sysfs *f, uint32_t irq, const char *affinity)
         return fake_sysfs_printf(f, rel, "%s\n", affinity);
 }
 
+int fake_sysfs_add_cgroup(struct fake_sysfs *f, const char *dir, const char *cpumax, const char *memmax,
+                          const char *memhigh, const char *cpus) {
+        static const char *const names[] = { "cpu.max", "memory.max", "memory.high", "cpuset.cpus.effective" };
+        const char *values[] = { cpumax, memmax, memhigh, cpus };
+        char rel[512];
+        int r;
+
+        snprintf(rel, sizeof(rel), "%s/cgroup.controllers", dir);
+        r = fake_sysfs_write(f, rel, "cpuset cpu memory\n");
+        for (size_t i = 0; r >= 0 && i < sizeof(names) / sizeof(names[0]); i++) {
+                if (!values[i])
+                        continue;
+                snprintf(rel, sizeof(rel), "%s/%s", dir, names[i]);
+                r = fake_sysfs_write(f, rel, values[i]);
+        }
+        return r;
+}
+
 int fake_sysfs_group_setup(void **state) {
         static struct fake_sysfs f;
 

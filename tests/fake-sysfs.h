@@ -49,6 +49,12 @@ int fake_sysfs_add_pci(struct fake_sysfs *f, const char *bdf, uint32_t pci_class
 /* /proc/irq/N/smp_affinity_list. */
 int fake_sysfs_add_irq(struct fake_sysfs *f, uint32_t irq, const char *affinity);
 
+/* A cgroup v2 directory dir (relative to the root) with the cpuset, cpu and
+ * memory controllers and, for each value not NULL, its cpu.max, memory.max,
+ * memory.high and cpuset.cpus.effective. */
+int fake_sysfs_add_cgroup(struct fake_sysfs *f, const char *dir, const char *cpumax, const char *memmax,
+                          const char *memhigh, const char *cpus);
+
 /* cmocka group fixtures: one fake tree for the group, in *state. */
 int fake_sysfs_group_setup(void **state);
 int fake_sysfs_group_teardown(void **state);

@@ -146,3 +146,19 @@ static inline bool flag_wait(struct flag *f, int v, int ms) {
         pthread_mutex_unlock(&f->lock);
         return ok;
 }
+
+/* Blocks [from, to) of device dev of a memory snapshot: block k has index
+ * first + k, state bs and zone z. */
+static inline void expect_memory_blocks(const dhp_memory_snapshot *ms, uint32_t dev, uint32_t from, uint32_t to,
+                                        uint64_t first, dhp_memory_block_state bs, dhp_memory_zone z) {
+        for (uint32_t k = from; k < to; k++) {
+                uint64_t index;
+                dhp_memory_block_state s;
+                dhp_memory_zone zone;
+
+                assert_int_equal(dhp_memory_snapshot_get_block(ms, dev, k, &index, &s, &zone), 0);
+                assert_int_equal(index, first + k);
+                assert_int_equal(s, bs);
+                assert_int_equal(zone, z);
+        }
+}

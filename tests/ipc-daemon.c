@@ -9,6 +9,7 @@
 
 #include "helpers.h"
 #include "ipc-daemon.h"
+#include "util/time.h"
 
 char ipc_dir[64];
 char ipc_sock[128];
@@ -109,4 +110,39 @@ dhp *ipc_open_as_nobody(void) {
         if (dhp_open(&ctx, target) < 0)
                 _exit(4);
         return ctx;
+}
+
+int ipc_run(char *const argv[], char *out, size_t outsize, unsigned seconds) {
+        int p[2], st = -1;
+        size_t n = 0;
+        pid_t pid;
+
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                dup2(p[1], 1);
+                execv(argv[0], argv);
+                _exit(127);
+        }
+        close(p[1]);
+        for (uint64_t end = time_now_ns() + seconds * NSEC_PER_SEC;;) {
+                struct pollfd q = { .fd = p[0], .events = POLLIN };
+                char b[512];
+                ssize_t k;
+                assert_true(time_now_ns() < end);
+                assert_true(poll(&q, 1, (int)seconds * 1000) == 1);
+                k = read(p[0], b, sizeof(b));
+                if (k <= 0)
+                        break;
+                if (out && n + (size_t)k < outsize) {
+                        memcpy(out + n, b, (size_t)k);
+                        n += (size_t)k;
+                }
+        }
+        if (out)
+                out[n] = 0;
+        close(p[0]);
+        waitpid(pid, &st, 0);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

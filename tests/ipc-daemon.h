@@ -20,6 +20,9 @@ void ipc_daemon_stop(void);
 /* cmocka per-test fixtures: a fresh directory; dhpd stopped, directory removed. */
 int ipc_setup(void **state);
 int ipc_teardown(void **state);
+/* Run a program to its end (at most `seconds`); its exit status.  stdout
+ * goes to `out` (NUL-terminated, truncated to fit) when given. */
+int ipc_run(char *const argv[], char *out, size_t outsize, unsigned seconds);
 /* A context on the socket (asserts success). */
 dhp *ipc_open_ctx(void);
 /* In a forked child: become nobody (no supplementary groups) and connect;

@@ -34,26 +34,7 @@ static void put(struct fake_sysfs *f, const char *rel, const char *content) {
 
 static void level(struct fake_sysfs *f, const char *dir, const char *cpumax, const char *memmax, const char *memhigh,
                   const char *cpus) {
-        char p[512];
-
-        snprintf(p, sizeof(p), "%s/cgroup.controllers", dir);
-        put(f, p, "cpuset cpu memory\n");
-        if (cpumax) {
-                snprintf(p, sizeof(p), "%s/cpu.max", dir);
-                put(f, p, cpumax);
-        }
-        if (memmax) {
-                snprintf(p, sizeof(p), "%s/memory.max", dir);
-                put(f, p, memmax);
-        }
-        if (memhigh) {
-                snprintf(p, sizeof(p), "%s/memory.high", dir);
-                put(f, p, memhigh);
-        }
-        if (cpus) {
-                snprintf(p, sizeof(p), "%s/cpuset.cpus.effective", dir);
-                put(f, p, cpus);
-        }
+        assert_int_equal(fake_sysfs_add_cgroup(f, dir, cpumax, memmax, memhigh, cpus), 0);
 }
 
 /* A Kubernetes-like hierarchy: root, kube.slice, pod1 (4 CPUs, 2 GiB),

@@ -51,18 +51,7 @@ static void change(struct fake_sysfs *f, const char *rel, const char *content) {
 }
 
 static void level(struct fake_sysfs *f, const char *dir, const char *cpumax, const char *memmax, const char *cpus) {
-        char p[512];
-
-        snprintf(p, sizeof(p), "%s/cgroup.controllers", dir);
-        put(f, p, "cpuset cpu memory\n");
-        snprintf(p, sizeof(p), "%s/cpu.max", dir);
-        put(f, p, cpumax);
-        snprintf(p, sizeof(p), "%s/memory.max", dir);
-        put(f, p, memmax);
-        snprintf(p, sizeof(p), "%s/memory.high", dir);
-        put(f, p, "max\n");
-        snprintf(p, sizeof(p), "%s/cpuset.cpus.effective", dir);
-        put(f, p, cpus);
+        assert_int_equal(fake_sysfs_add_cgroup(f, dir, cpumax, memmax, "max\n", cpus), 0);
 }
 
 static int setup(void **state) {

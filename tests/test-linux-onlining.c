@@ -14,6 +14,7 @@
 #include "core/engine.h"
 #include "fake-sysfs.h"
 #include "helpers.h"
+#include "linux-fixture.h"
 #include "platform/linux/coexist.h"
 #include "platform/linux/linux.h"
 
@@ -22,54 +23,16 @@
 #define POLICY "sys/module/memory_hotplug/parameters/online_policy"
 #define RATIO "sys/module/memory_hotplug/parameters/auto_movable_ratio"
 
-struct writes {
-        char log[64][160];
-        int n;
-};
-
-static int inject_write(void *userdata, const char *path, const char *value, size_t len) {
-        struct writes *w = userdata;
-        const char *tail = strstr(path, "/sys/");
-
-        if (w->n < 64)
-                snprintf(w->log[w->n++], sizeof(w->log[0]), "%s=%.*s", tail ? tail : path, (int)len, value);
-        return sysfs_write_file(NULL, path, value, len);
-}
-
-static void inject_sleep(void *userdata, uint64_t ns) {
-}
-
-struct fixture {
-        struct fake_sysfs fs;
-        int sv[2];
-        uint64_t seq;
-        struct writes w;
-        struct sysfs_writer writer;
-        struct linux_platform *lp;
-        struct engine *e;
-        struct recorder rec;
-        dhp_monitor *mon;
-};
-
-static void send_uevent(struct fixture *f, const char *action, const char *devpath, const char *subsystem) {
-        char buf[512];
-        int n;
-
-        n = snprintf(buf, sizeof(buf), "%s@%s%cACTION=%s%cDEVPATH=%s%cSUBSYSTEM=%s%cSEQNUM=%llu", action, devpath, 0,
-                     action, 0, devpath, 0, subsystem, 0, (unsigned long long)++f->seq);
-        assert_int_equal(send(f->sv[1], buf, (size_t)n + 1, 0), n + 1);
-}
-
-static void block_uevent(struct fixture *f, const char *action, uint32_t b) {
+static void block_uevent(struct linux_fixture *f, const char *action, uint32_t b) {
         char p[64];
 
         snprintf(p, sizeof(p), "/devices/system/memory/memory%u", b);
-        send_uevent(f, action, p, "memory");
+        linux_fixture_send_uevent(f, action, p, "memory");
 }
 
 /* cpu0-1 online of 0-4 possible, blocks 0-7 online, app.slice 0-1; the
  * kernel's knobs as 6.1 has them when `knobs`. */
-static void setup_tree(struct fixture *f, bool knobs) {
+static void setup_tree(struct linux_fixture *f, bool knobs) {
         assert_int_equal(fake_sysfs_init(&f->fs), 0);
         assert_int_equal(fake_sysfs_add_cpus(&f->fs, 2, "0-1"), 0);
         assert_int_equal(fake_sysfs_write(&f->fs, "sys/devices/system/cpu/possible", "0-4\n"), 0);
@@ -82,44 +45,7 @@ static void setup_tree(struct fixture *f, bool knobs) {
         }
 }
 
-static void start(struct fixture *f, void (*tweak)(struct linux_config *)) {
-        struct linux_config lc;
-
-        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, f->sv), 0);
-        f->writer = (struct sysfs_writer){ .write = inject_write, .sleep = inject_sleep, .userdata = &f->w };
-        linux_config_defaults(&lc);
-        lc.root = f->fs.root;
-        lc.uevent_fd = f->sv[0];
-        lc.writer = &f->writer;
-        lc.cgroups[0] = "app.slice";
-        lc.ncgroups = 1;
-        if (tweak)
-                tweak(&lc);
-        assert_int_equal(linux_platform_new(&f->lp, &lc, NULL), 0);
-        f->e = linux_platform_engine(f->lp);
-        pthread_mutex_init(&f->rec.lock, NULL);
-        assert_int_equal(engine_monitor_add(f->e, recorder_cb, &f->rec, &f->mon), 0);
-        assert_int_equal(linux_platform_start(f->lp), 0);
-}
-
-static void stop(struct fixture *f) {
-        engine_monitor_remove(f->mon);
-        for (size_t i = 0; i < f->rec.n; i++)
-                free(f->rec.line[i]);
-        linux_platform_free(f->lp);
-        close(f->sv[1]);
-        fake_sysfs_deinit(&f->fs);
-}
-
-static void expect_file(struct fixture *f, const char *rel, const char *want) {
-        char buf[256];
-
-        assert_true(fake_sysfs_read(&f->fs, rel, buf, sizeof(buf)) >= 0);
-        buf[strcspn(buf, "\n")] = 0;
-        assert_string_equal(buf, want);
-}
-
-static int count_writes(struct fixture *f, const char *frag) {
+static int count_writes(struct linux_fixture *f, const char *frag) {
         int n = 0;
 
         for (int i = 0; i < f->w.n; i++)
@@ -140,12 +66,12 @@ static void mem_cb(void *userdata, const dhp_device_event *e) {
 }
 
 /* A DIMM of n blocks from `first`, bound to its ACPI device. */
-static void add_dimm(struct fixture *f, uint32_t first, uint32_t n, const char *state) {
+static void add_dimm(struct linux_fixture *f, uint32_t first, uint32_t n, const char *state) {
         assert_int_equal(fake_sysfs_add_memory(&f->fs, BS, first, n, state, "Normal Movable"), 0);
         assert_int_equal(fake_sysfs_add_acpi_memdev(&f->fs, "PNP0C80:00", first, n), 0);
 }
 
-static void expect_zones(struct fixture *f, uint64_t dev, dhp_memory_zone zone) {
+static void expect_zones(struct linux_fixture *f, uint64_t dev, dhp_memory_zone zone) {
         struct engine_mem_info info;
         struct engine_block_info blocks[16];
 
@@ -162,16 +88,16 @@ static void expect_zones(struct fixture *f, uint64_t dev, dhp_memory_zone zone) 
  * dhpd set the policy): dhpd sets the knobs at start, writes no block,
  * and notifies once. */
 static void test_kernel_mode_sets_policy_and_only_notifies(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct mem_arrivals m = { 0 };
         dhp_arrival_reg *areg;
 
         setup_tree(&f, true);
-        start(&f, NULL);
+        linux_fixture_start(&f, NULL);
         assert_true(linux_platform_kernel_onlines(f.lp));
-        expect_file(&f, AUTO, "online_movable");
-        expect_file(&f, POLICY, "auto-movable");
-        expect_file(&f, RATIO, "301"); /* not configured: the kernel's */
+        linux_fixture_expect_file(&f, AUTO, "online_movable");
+        linux_fixture_expect_file(&f, POLICY, "auto-movable");
+        linux_fixture_expect_file(&f, RATIO, "301"); /* not configured: the kernel's */
         assert_int_equal(f.w.n, 2);
         assert_int_equal(arrival_register(f.e, "m", DHP_CLASS_MEMORY, 0, mem_cb, &m, &areg), 0);
 
@@ -188,20 +114,20 @@ static void test_kernel_mode_sets_policy_and_only_notifies(void **state) {
         expect_zones(&f, 1, DHP_MEMORY_ZONE_MOVABLE);
         assert_int_equal(linux_platform_next_timeout_ms(f.lp), -1);
         arrival_unregister(areg);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 /* Blocks seen offline at grouping (virtio-mem's order: add, then online a
  * little later): no write, no arrival until the kernel's online uevents
  * complete the device. */
 static void test_kernel_mode_waits_for_online_uevents(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct mem_arrivals m = { 0 };
         dhp_arrival_reg *areg;
         long last_online, arrival;
 
         setup_tree(&f, true);
-        start(&f, NULL);
+        linux_fixture_start(&f, NULL);
         assert_int_equal(arrival_register(f.e, "m", DHP_CLASS_MEMORY, 0, mem_cb, &m, &areg), 0);
         assert_int_equal(fake_sysfs_add_memory(&f.fs, BS, 8, 2, "offline", NULL), 0);
         block_uevent(&f, "add", 8);
@@ -228,7 +154,7 @@ static void test_kernel_mode_waits_for_online_uevents(void **state) {
         assert_true(last_online >= 0 && arrival > last_online);
         assert_int_equal(linux_platform_next_timeout_ms(f.lp), -1);
         arrival_unregister(areg);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 static void short_wait(struct linux_config *lc) {
@@ -242,13 +168,13 @@ static void sleep_ms(unsigned ms) {
 /* The kernel left a block offline (a zone it refused, say): after the wait
  * dhpd onlines what is left, the rest stays the kernel's. */
 static void test_kernel_mode_fallback_after_wait(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct mem_arrivals m = { 0 };
         struct linux_stats st;
         dhp_arrival_reg *areg;
 
         setup_tree(&f, true);
-        start(&f, short_wait);
+        linux_fixture_start(&f, short_wait);
         assert_int_equal(arrival_register(f.e, "m", DHP_CLASS_MEMORY, 0, mem_cb, &m, &areg), 0);
         add_dimm(&f, 8, 3, "offline");
         assert_int_equal(fake_sysfs_write(&f.fs, "sys/devices/system/memory/memory8/state", "online\n"), 0);
@@ -277,15 +203,15 @@ static void test_kernel_mode_fallback_after_wait(void **state) {
         assert_int_equal(engine_dispatch(f.e), 0);
         assert_int_equal(f.w.n, 1);
         arrival_unregister(areg);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 /* A kernel without auto_online_blocks: dhpd onlines at once, no wait. */
 static void test_kernel_mode_without_knobs_onlines_itself(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
 
         setup_tree(&f, false);
-        start(&f, NULL);
+        linux_fixture_start(&f, NULL);
         assert_false(linux_platform_kernel_onlines(f.lp));
         add_dimm(&f, 8, 2, "offline");
         block_uevent(&f, "add", 8);
@@ -294,7 +220,7 @@ static void test_kernel_mode_without_knobs_onlines_itself(void **state) {
         assert_int_equal(count_writes(&f, "=online_movable"), 2);
         assert_int_equal(engine_dispatch(f.e), 1);
         assert_int_equal(linux_platform_next_timeout_ms(f.lp), -1);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 static void dhpd_mode(struct linux_config *lc) {
@@ -308,13 +234,13 @@ static void kernel_zone_ratio(struct linux_config *lc) {
 
 /* dhpd mode is today's: the knobs untouched, every block written. */
 static void test_dhpd_mode_leaves_the_kernel_policy(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
 
         setup_tree(&f, true);
-        start(&f, dhpd_mode);
+        linux_fixture_start(&f, dhpd_mode);
         assert_false(linux_platform_kernel_onlines(f.lp));
-        expect_file(&f, AUTO, "offline");
-        expect_file(&f, POLICY, "contig-zones");
+        linux_fixture_expect_file(&f, AUTO, "offline");
+        linux_fixture_expect_file(&f, POLICY, "contig-zones");
         assert_int_equal(f.w.n, 0);
         add_dimm(&f, 8, 2, "offline");
         block_uevent(&f, "add", 8);
@@ -322,25 +248,25 @@ static void test_dhpd_mode_leaves_the_kernel_policy(void **state) {
         linux_platform_process(f.lp);
         assert_int_equal(count_writes(&f, "=online_movable"), 2);
         assert_int_equal(engine_dispatch(f.e), 1);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 /* online_policy = kernel is auto_online_blocks = online_kernel; a
  * configured ratio is written. */
 static void test_kernel_mode_zone_policy_and_ratio(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
 
         setup_tree(&f, true);
-        start(&f, kernel_zone_ratio);
-        expect_file(&f, AUTO, "online_kernel");
-        expect_file(&f, RATIO, "150");
+        linux_fixture_start(&f, kernel_zone_ratio);
+        linux_fixture_expect_file(&f, AUTO, "online_kernel");
+        linux_fixture_expect_file(&f, RATIO, "150");
         add_dimm(&f, 8, 2, "online");
         block_uevent(&f, "add", 8);
         block_uevent(&f, "add", 9);
         linux_platform_process(f.lp);
         assert_int_equal(engine_dispatch(f.e), 1);
         expect_zones(&f, 1, DHP_MEMORY_ZONE_NORMAL);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 /* In kernel mode dhpd's own policy is no other onliner; a udev rule still
@@ -371,7 +297,7 @@ static void test_coexist_kernel_mode(void **state) {
 /* ---- processors: a burst ---------------------------------------------- */
 
 struct observer {
-        struct fixture *f;
+        struct linux_fixture *f;
         uint32_t veto_cpu; /* 0: none */
         int writes_at_first_start;
         int starts;
@@ -380,7 +306,7 @@ struct observer {
         char cg_start[8][32], cg_complete[8][32], online_start[8][8];
 };
 
-static void read_into(struct fixture *f, const char *rel, char *buf, size_t size) {
+static void read_into(struct linux_fixture *f, const char *rel, char *buf, size_t size) {
         assert_true(fake_sysfs_read(&f->fs, rel, buf, size) >= 0);
         buf[strcspn(buf, "\n")] = 0;
 }
@@ -409,7 +335,7 @@ static void observer_cb(void *userdata, const dhp_proc_change *c) {
 static void nop_arrival(void *userdata, const dhp_device_event *e) {
 }
 
-static void add_three_cpus(struct fixture *f) {
+static void add_three_cpus(struct linux_fixture *f) {
         char rel[128];
 
         for (unsigned cpu = 2; cpu <= 4; cpu++) {
@@ -418,9 +344,9 @@ static void add_three_cpus(struct fixture *f) {
         }
         assert_int_equal(fake_sysfs_write(&f->fs, "sys/devices/system/cpu/present", "0-4\n"), 0);
         f->w.n = 0;
-        send_uevent(f, "add", "/devices/system/cpu/cpu2", "cpu");
-        send_uevent(f, "add", "/devices/system/cpu/cpu3", "cpu");
-        send_uevent(f, "add", "/devices/system/cpu/cpu4", "cpu");
+        linux_fixture_send_uevent(f, "add", "/devices/system/cpu/cpu2", "cpu");
+        linux_fixture_send_uevent(f, "add", "/devices/system/cpu/cpu3", "cpu");
+        linux_fixture_send_uevent(f, "add", "/devices/system/cpu/cpu4", "cpu");
         assert_int_equal(linux_platform_process(f->lp), 3);
 }
 
@@ -429,7 +355,7 @@ struct steps {
         long started, start, admitted, complete, failure, rejected, arrival;
 };
 
-static struct steps steps_of(struct fixture *f, unsigned cpu) {
+static struct steps steps_of(struct linux_fixture *f, unsigned cpu) {
         char p[32];
 
         snprintf(p, sizeof(p), "\"processor\":%u,", cpu);
@@ -445,7 +371,7 @@ static struct steps steps_of(struct fixture *f, unsigned cpu) {
 }
 
 static void test_cpu_burst_started_together(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct observer o = { .f = &f };
         dhp_proc_reg *reg;
         dhp_arrival_reg *areg;
@@ -453,7 +379,7 @@ static void test_cpu_burst_started_together(void **state) {
         char want[16];
 
         setup_tree(&f, false);
-        start(&f, NULL);
+        linux_fixture_start(&f, NULL);
         assert_int_equal(procnotify_register(f.e, "obs", 0, observer_cb, &o, &reg), 0);
         assert_int_equal(arrival_register(f.e, "arr", DHP_CLASS_PROCESSOR, 0, nop_arrival, NULL, &areg), 0);
         add_three_cpus(&f);
@@ -489,11 +415,11 @@ static void test_cpu_burst_started_together(void **state) {
         assert_true(s[2].complete < s[3].start && s[3].complete < s[4].start);
         procnotify_deregister(reg);
         arrival_unregister(areg);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 static void test_cpu_burst_veto_spares_the_others(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct observer o = { .f = &f, .veto_cpu = 3 };
         dhp_proc_reg *reg;
         dhp_arrival_reg *areg;
@@ -501,7 +427,7 @@ static void test_cpu_burst_veto_spares_the_others(void **state) {
         struct steps s3;
 
         setup_tree(&f, false);
-        start(&f, NULL);
+        linux_fixture_start(&f, NULL);
         assert_int_equal(procnotify_register(f.e, "obs", 0, observer_cb, &o, &reg), 0);
         assert_int_equal(arrival_register(f.e, "arr", DHP_CLASS_PROCESSOR, 0, nop_arrival, NULL, &areg), 0);
         add_three_cpus(&f);
@@ -512,7 +438,7 @@ static void test_cpu_burst_veto_spares_the_others(void **state) {
         s3 = steps_of(&f, 3);
         assert_true(s3.start < s3.failure && s3.failure < s3.rejected);
         assert_true(s3.admitted < 0 && s3.complete < 0 && s3.arrival < 0);
-        expect_file(&f, "sys/devices/system/cpu/cpu3/online", "0");
+        linux_fixture_expect_file(&f, "sys/devices/system/cpu/cpu3/online", "0");
         assert_int_equal(engine_cpu_get_state(f.e, 3, &ps), 0);
         assert_int_equal(ps, DHP_PROC_PRESENT);
         /* The others admitted, the group without the vetoed one. */
@@ -521,10 +447,10 @@ static void test_cpu_burst_veto_spares_the_others(void **state) {
         assert_int_equal(engine_cpu_get_state(f.e, 4, &ps), 0);
         assert_int_equal(ps, DHP_PROC_ADMITTED);
         assert_string_equal(o.cg_start[4], "0-2");
-        expect_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", "0-2,4");
+        linux_fixture_expect_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", "0-2,4");
         procnotify_deregister(reg);
         arrival_unregister(areg);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 int main(void) {

@@ -12,69 +12,14 @@
 #include "core/memcond.h"
 #include "fake-sysfs.h"
 #include "helpers.h"
+#include "linux-fixture.h"
 #include "platform/linux/linux.h"
 
 #define BS (128ULL << 20)
 
-struct writes {
-        char log[64][160];
-        int n;
-        int fail_err;           /* fail writes matching fail_path/fail_value with this */
-        const char *fail_path;  /* substring */
-        const char *fail_value; /* exact, NULL: any */
-        int fail_times;         /* -1: always */
-        int sleeps;
-};
-
-static int inject_write(void *userdata, const char *path, const char *value, size_t len) {
-        struct writes *w = userdata;
-
-        if (w->n < 64)
-                snprintf(w->log[w->n++], sizeof(w->log[0]), "%s=%.*s", strrchr(path, '/') ? path : path, (int)len,
-                         value);
-        if (w->fail_err && w->fail_times != 0 && strstr(path, w->fail_path) &&
-            (!w->fail_value || strncmp(value, w->fail_value, len) == 0)) {
-                if (w->fail_times > 0)
-                        w->fail_times--;
-                return w->fail_err;
-        }
-        return sysfs_write_file(NULL, path, value, len);
-}
-
-static void inject_sleep(void *userdata, uint64_t ns) {
-        struct writes *w = userdata;
-
-        w->sleeps++;
-}
-
-struct fixture {
-        struct fake_sysfs fs;
-        int sv[2];
-        uint64_t seq;
-        struct writes w;
-        struct sysfs_writer writer;
-        struct linux_platform *lp;
-        struct engine *e;
-        struct recorder rec;
-        dhp_monitor *mon;
-};
-
-static void send_uevent(struct fixture *f, const char *action, const char *devpath, const char *subsystem) {
-        char buf[512];
-        int n;
-
-        n = snprintf(buf, sizeof(buf), "%s@%s%cACTION=%s%cDEVPATH=%s%cSUBSYSTEM=%s%cSEQNUM=%llu", action, devpath, 0,
-                     action, 0, devpath, 0, subsystem, 0, (unsigned long long)++f->seq);
-        assert_int_equal(send(f->sv[1], buf, (size_t)n + 1, 0), n + 1);
-}
-
-static void rec_cb(void *userdata, const dhp_record *r) {
-        recorder_cb(userdata, r);
-}
-
 /* Boot partition: cpu0-1 online of 4 possible; memory blocks 0-7 online;
  * one managed cgroup app.slice with cpuset 0-1. */
-static void setup_tree(struct fixture *f) {
+static void setup_tree(struct linux_fixture *f) {
         assert_int_equal(fake_sysfs_init(&f->fs), 0);
         assert_int_equal(fake_sysfs_add_cpus(&f->fs, 2, "0-1"), 0);
         assert_int_equal(fake_sysfs_write(&f->fs, "sys/devices/system/cpu/possible", "0-3\n"), 0);
@@ -82,37 +27,7 @@ static void setup_tree(struct fixture *f) {
         assert_int_equal(fake_sysfs_write(&f->fs, "sys/fs/cgroup/app.slice/cpuset.cpus", "0-1\n"), 0);
 }
 
-static void start(struct fixture *f, void (*tweak)(struct linux_config *)) {
-        struct linux_config lc;
-
-        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, f->sv), 0);
-        f->writer = (struct sysfs_writer){ .write = inject_write, .sleep = inject_sleep, .userdata = &f->w };
-        linux_config_defaults(&lc);
-        lc.root = f->fs.root;
-        lc.uevent_fd = f->sv[0];
-        lc.writer = &f->writer;
-        lc.cgroups[0] = "app.slice";
-        lc.ncgroups = 1;
-        if (tweak)
-                tweak(&lc);
-        assert_int_equal(linux_platform_new(&f->lp, &lc, NULL), 0);
-        f->e = linux_platform_engine(f->lp);
-        memset(&f->rec, 0, sizeof(f->rec));
-        pthread_mutex_init(&f->rec.lock, NULL);
-        assert_int_equal(engine_monitor_add(f->e, rec_cb, &f->rec, &f->mon), 0);
-        assert_int_equal(linux_platform_start(f->lp), 0);
-}
-
-static void stop(struct fixture *f) {
-        engine_monitor_remove(f->mon);
-        for (size_t i = 0; i < f->rec.n; i++)
-                free(f->rec.line[i]);
-        linux_platform_free(f->lp); /* closes sv[0] */
-        close(f->sv[1]);
-        fake_sysfs_deinit(&f->fs);
-}
-
-static void hotadd_cpu_in_tree(struct fixture *f, unsigned cpu) {
+static void hotadd_cpu_in_tree(struct linux_fixture *f, unsigned cpu) {
         char rel[128];
 
         snprintf(rel, sizeof(rel), "sys/devices/system/cpu/cpu%u/online", cpu);
@@ -121,23 +36,15 @@ static void hotadd_cpu_in_tree(struct fixture *f, unsigned cpu) {
         assert_int_equal(fake_sysfs_printf(&f->fs, "sys/devices/system/cpu/present", "0-%u\n", cpu), 0);
 }
 
-static void read_file(struct fixture *f, const char *rel, char *buf, size_t size) {
+static void read_file(struct linux_fixture *f, const char *rel, char *buf, size_t size) {
         assert_int_equal(fake_sysfs_read(&f->fs, rel, buf, size) >= 0, 1);
         buf[strcspn(buf, "\n")] = 0;
-}
-
-/* The file's content, its trailing newline dropped, is `want`. */
-static void expect_file(struct fixture *f, const char *rel, const char *want) {
-        char buf[256];
-
-        read_file(f, rel, buf, sizeof(buf));
-        assert_string_equal(buf, want);
 }
 
 /* ---- a synchronous client that looks at sysfs during its calls -------- */
 
 struct observer {
-        struct fixture *f;
+        struct linux_fixture *f;
         char online_at_start[8];
         char cgroup_at_start[32];
         char cgroup_at_complete[32];
@@ -167,7 +74,7 @@ static void nop_arrival(void *userdata, const dhp_device_event *e) {
 }
 
 static void test_cpu_add_runs_the_transaction(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct observer o = { .f = &f };
         dhp_proc_reg *reg;
         dhp_arrival_reg *areg;
@@ -175,16 +82,16 @@ static void test_cpu_add_runs_the_transaction(void **state) {
         long s, a, c, v;
 
         setup_tree(&f);
-        start(&f, NULL);
+        linux_fixture_start(&f, NULL);
         assert_int_equal(procnotify_register(f.e, "obs", 0, observer_cb, &o, &reg), 0);
         assert_int_equal(arrival_register(f.e, "arr", DHP_CLASS_PROCESSOR, 0, nop_arrival, NULL, &areg), 0);
 
         hotadd_cpu_in_tree(&f, 2);
-        send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
+        linux_fixture_send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
         assert_int_equal(linux_platform_process(f.lp), 1);
         assert_int_equal(engine_dispatch(f.e), 1);
 
-        expect_file(&f, "sys/devices/system/cpu/cpu2/online", "1");
+        linux_fixture_expect_file(&f, "sys/devices/system/cpu/cpu2/online", "1");
         /* ADD_START: started (online written) but not yet admitted into the
          * managed cgroup; ADD_COMPLETE: admitted. */
         assert_string_equal(o.online_at_start, "1");
@@ -198,29 +105,29 @@ static void test_cpu_add_runs_the_transaction(void **state) {
         v = recorder_find(&f.rec, 0, "\"ARRIVAL\"", "\"processor\":2,", NULL);
         assert_true(s >= 0 && s < a && a < c && c < v);
         /* Our own online coming back from the kernel changes nothing. */
-        send_uevent(&f, "online", "/devices/system/cpu/cpu2", "cpu");
+        linux_fixture_send_uevent(&f, "online", "/devices/system/cpu/cpu2", "cpu");
         assert_int_equal(linux_platform_process(f.lp), 1);
         assert_int_equal(o.calls, 2);
         procnotify_deregister(reg);
         arrival_unregister(areg);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 static void test_cpu_veto_takes_it_offline(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct observer o = { .f = &f, .veto = -EBUSY };
         dhp_proc_reg *reg;
         dhp_proc_state ps;
         struct linux_stats st;
 
         setup_tree(&f);
-        start(&f, NULL);
+        linux_fixture_start(&f, NULL);
         assert_int_equal(procnotify_register(f.e, "obs", 0, observer_cb, &o, &reg), 0);
         hotadd_cpu_in_tree(&f, 2);
-        send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
+        linux_fixture_send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
         linux_platform_process(f.lp);
-        expect_file(&f, "sys/devices/system/cpu/cpu2/online", "0");
-        expect_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", "0-1");
+        linux_fixture_expect_file(&f, "sys/devices/system/cpu/cpu2/online", "0");
+        linux_fixture_expect_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", "0-1");
         assert_int_equal(engine_cpu_get_state(f.e, 2, &ps), 0);
         assert_int_equal(ps, DHP_PROC_PRESENT);
         linux_platform_stats(f.lp, &st);
@@ -229,18 +136,18 @@ static void test_cpu_veto_takes_it_offline(void **state) {
          * after the rejection (seen in the QEMU e2e client-cpu scenario:
          * each one started a new transaction, vetoed again).  The online
          * was undone: nothing to do, no second ADD_START. */
-        send_uevent(&f, "online", "/devices/system/cpu/cpu2", "cpu");
-        send_uevent(&f, "offline", "/devices/system/cpu/cpu2", "cpu");
+        linux_fixture_send_uevent(&f, "online", "/devices/system/cpu/cpu2", "cpu");
+        linux_fixture_send_uevent(&f, "offline", "/devices/system/cpu/cpu2", "cpu");
         linux_platform_process(f.lp);
         assert_int_equal(o.calls, 2);
-        send_uevent(&f, "online", "/devices/system/cpu/cpu2", "cpu");
+        linux_fixture_send_uevent(&f, "online", "/devices/system/cpu/cpu2", "cpu");
         linux_platform_process(f.lp);
         assert_int_equal(o.calls, 2);
-        expect_file(&f, "sys/devices/system/cpu/cpu2/online", "0");
+        linux_fixture_expect_file(&f, "sys/devices/system/cpu/cpu2/online", "0");
         linux_platform_stats(f.lp, &st);
         assert_int_equal(st.cpu_offlined, 1);
         procnotify_deregister(reg);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 static void keep_online(struct linux_config *lc) {
@@ -248,44 +155,44 @@ static void keep_online(struct linux_config *lc) {
 }
 
 static void test_cpu_veto_keep_online(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct observer o = { .f = &f, .veto = -EBUSY };
         dhp_proc_reg *reg;
         dhp_proc_state ps;
 
         setup_tree(&f);
-        start(&f, keep_online);
+        linux_fixture_start(&f, keep_online);
         assert_int_equal(procnotify_register(f.e, "obs", 0, observer_cb, &o, &reg), 0);
         hotadd_cpu_in_tree(&f, 3);
-        send_uevent(&f, "add", "/devices/system/cpu/cpu3", "cpu");
+        linux_fixture_send_uevent(&f, "add", "/devices/system/cpu/cpu3", "cpu");
         linux_platform_process(f.lp);
-        expect_file(&f, "sys/devices/system/cpu/cpu3/online", "1");
-        expect_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", "0-1");
+        linux_fixture_expect_file(&f, "sys/devices/system/cpu/cpu3/online", "1");
+        linux_fixture_expect_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", "0-1");
         assert_int_equal(engine_cpu_get_state(f.e, 3, &ps), 0);
         assert_int_equal(ps, DHP_PROC_STARTED);
         procnotify_deregister(reg);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 static void test_cpu_online_ebusy_retried(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct linux_stats st;
 
         setup_tree(&f);
-        start(&f, NULL);
-        f.w = (struct writes){ .fail_err = -EBUSY, .fail_path = "cpu2/online", .fail_times = 2 };
+        linux_fixture_start(&f, NULL);
+        f.w = (struct linux_fixture_writes){ .fail_err = -EBUSY, .fail_path = "cpu2/online", .fail_times = 2 };
         hotadd_cpu_in_tree(&f, 2);
-        send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
+        linux_fixture_send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
         linux_platform_process(f.lp);
-        expect_file(&f, "sys/devices/system/cpu/cpu2/online", "1");
+        linux_fixture_expect_file(&f, "sys/devices/system/cpu/cpu2/online", "1");
         linux_platform_stats(f.lp, &st);
         assert_int_equal(st.write_retries, 2);
         assert_int_equal(f.w.sleeps, 2);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 /* A 4-block DIMM: PNP0C80:00 over blocks 8-11. */
-static void add_dimm(struct fixture *f, const char *name, uint32_t first, uint32_t n, const char *state) {
+static void add_dimm(struct linux_fixture *f, const char *name, uint32_t first, uint32_t n, const char *state) {
         assert_int_equal(fake_sysfs_add_memory(&f->fs, BS, first, n, state, "Normal Movable"), 0);
         assert_int_equal(fake_sysfs_add_acpi_memdev(&f->fs, name, first, n), 0);
 }
@@ -303,25 +210,25 @@ static void mem_cb(void *userdata, const dhp_device_event *e) {
 }
 
 static void test_dimm_four_blocks_movable_one_arrival(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct mem_arrivals m = { 0 };
         dhp_arrival_reg *areg;
         char rel[128];
         long arrival;
 
         setup_tree(&f);
-        start(&f, NULL);
+        linux_fixture_start(&f, NULL);
         assert_int_equal(arrival_register(f.e, "cache", DHP_CLASS_MEMORY, 0, mem_cb, &m, &areg), 0);
         add_dimm(&f, "PNP0C80:00", 8, 4, "offline");
         for (int b = 8; b < 12; b++) {
                 snprintf(rel, sizeof(rel), "/devices/system/memory/memory%d", b);
-                send_uevent(&f, "add", rel, "memory");
+                linux_fixture_send_uevent(&f, "add", rel, "memory");
         }
         assert_int_equal(linux_platform_process(f.lp), 4);
         assert_int_equal(engine_dispatch(f.e), 1);
         for (int b = 8; b < 12; b++) {
                 snprintf(rel, sizeof(rel), "sys/devices/system/memory/memory%d/state", b);
-                expect_file(&f, rel, "online_movable");
+                linux_fixture_expect_file(&f, rel, "online_movable");
         }
         assert_int_equal(f.w.n, 4);
         assert_int_equal(m.n, 1);
@@ -330,27 +237,27 @@ static void test_dimm_four_blocks_movable_one_arrival(void **state) {
         arrival = recorder_find(&f.rec, 0, "\"ARRIVAL\"", NULL);
         assert_true(arrival > recorder_find(&f.rec, 0, "\"ONLINE\"", "\"block\":11", NULL));
         arrival_unregister(areg);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 static void test_movable_refused_falls_back_to_kernel(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct linux_stats st;
 
         setup_tree(&f);
-        start(&f, NULL);
-        f.w = (struct writes){ .fail_err = -EINVAL, .fail_path = "memory9/state", .fail_value = "online_movable",
-                               .fail_times = -1 };
+        linux_fixture_start(&f, NULL);
+        f.w = (struct linux_fixture_writes){ .fail_err = -EINVAL, .fail_path = "memory9/state",
+                                             .fail_value = "online_movable", .fail_times = -1 };
         add_dimm(&f, "PNP0C80:00", 8, 2, "offline");
-        send_uevent(&f, "add", "/devices/system/memory/memory8", "memory");
-        send_uevent(&f, "add", "/devices/system/memory/memory9", "memory");
+        linux_fixture_send_uevent(&f, "add", "/devices/system/memory/memory8", "memory");
+        linux_fixture_send_uevent(&f, "add", "/devices/system/memory/memory9", "memory");
         linux_platform_process(f.lp);
-        expect_file(&f, "sys/devices/system/memory/memory8/state", "online_movable");
-        expect_file(&f, "sys/devices/system/memory/memory9/state", "online_kernel");
+        linux_fixture_expect_file(&f, "sys/devices/system/memory/memory8/state", "online_movable");
+        linux_fixture_expect_file(&f, "sys/devices/system/memory/memory9/state", "online_kernel");
         linux_platform_stats(f.lp, &st);
         assert_int_equal(st.blocks_kernel_fallback, 1);
         assert_int_equal(engine_dispatch(f.e), 1); /* the arrival, once both are online */
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 static void strict_movable(struct linux_config *lc) {
@@ -358,18 +265,18 @@ static void strict_movable(struct linux_config *lc) {
 }
 
 static void test_block_that_cannot_online_is_reported(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct mem_arrivals m = { 0 };
         dhp_arrival_reg *areg;
         struct linux_stats st;
 
         setup_tree(&f);
-        start(&f, strict_movable);
+        linux_fixture_start(&f, strict_movable);
         assert_int_equal(arrival_register(f.e, "cache", DHP_CLASS_MEMORY, 0, mem_cb, &m, &areg), 0);
-        f.w = (struct writes){ .fail_err = -EINVAL, .fail_path = "memory9/state", .fail_times = -1 };
+        f.w = (struct linux_fixture_writes){ .fail_err = -EINVAL, .fail_path = "memory9/state", .fail_times = -1 };
         add_dimm(&f, "PNP0C80:00", 8, 2, "offline");
-        send_uevent(&f, "add", "/devices/system/memory/memory8", "memory");
-        send_uevent(&f, "add", "/devices/system/memory/memory9", "memory");
+        linux_fixture_send_uevent(&f, "add", "/devices/system/memory/memory8", "memory");
+        linux_fixture_send_uevent(&f, "add", "/devices/system/memory/memory9", "memory");
         linux_platform_process(f.lp);
         engine_dispatch(f.e);
         linux_platform_stats(f.lp, &st);
@@ -377,36 +284,36 @@ static void test_block_that_cannot_online_is_reported(void **state) {
         assert_int_equal(m.n, 0);
         assert_int_equal(recorder_count(&f.rec, "\"ONLINE_FAILED\"", "\"block\":9", "\"status\":\"EINVAL\"", NULL), 1);
         arrival_unregister(areg);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 static void test_seqnum_gap_resync_finds_lost_block(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct linux_stats st;
 
         setup_tree(&f);
-        start(&f, NULL);
-        send_uevent(&f, "change", "/devices/system/cpu/cpu0", "cpu"); /* seq 1 */
+        linux_fixture_start(&f, NULL);
+        linux_fixture_send_uevent(&f, "change", "/devices/system/cpu/cpu0", "cpu"); /* seq 1 */
         linux_platform_process(f.lp);
         /* Blocks 8-9 appear, their events are lost (seq 2, 3 skipped). */
         assert_int_equal(fake_sysfs_add_memory(&f.fs, BS, 8, 2, "offline", "Normal Movable"), 0);
         f.seq += 2;
-        send_uevent(&f, "change", "/devices/system/cpu/cpu0", "cpu"); /* seq 4: a gap */
+        linux_fixture_send_uevent(&f, "change", "/devices/system/cpu/cpu0", "cpu"); /* seq 4: a gap */
         linux_platform_process(f.lp);
         linux_platform_stats(f.lp, &st);
         assert_int_equal(st.resyncs, 1);
-        expect_file(&f, "sys/devices/system/memory/memory8/state", "online_movable");
-        expect_file(&f, "sys/devices/system/memory/memory9/state", "online_movable");
-        stop(&f);
+        linux_fixture_expect_file(&f, "sys/devices/system/memory/memory8/state", "online_movable");
+        linux_fixture_expect_file(&f, "sys/devices/system/memory/memory9/state", "online_movable");
+        linux_fixture_stop(&f);
 }
 
 static void test_malformed_uevents_are_skipped(void **state) {
         static char huge[10000];
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct linux_stats st;
 
         setup_tree(&f);
-        start(&f, NULL);
+        linux_fixture_start(&f, NULL);
         assert_int_equal(send(f.sv[1], "add@/x\0DEVPATH=/x\0SEQNUM=1", 27, 0), 27); /* no ACTION */
         assert_int_equal(send(f.sv[1], "add@/x\0ACTION=add\0DEVPA", 24, 0), 24);  /* truncated */
         memset(huge, 'a', sizeof(huge));
@@ -418,29 +325,29 @@ static void test_malformed_uevents_are_skipped(void **state) {
         /* And it keeps working. */
         f.seq = 0;
         hotadd_cpu_in_tree(&f, 2);
-        send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
+        linux_fixture_send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
         linux_platform_process(f.lp);
-        expect_file(&f, "sys/devices/system/cpu/cpu2/online", "1");
-        stop(&f);
+        linux_fixture_expect_file(&f, "sys/devices/system/cpu/cpu2/online", "1");
+        linux_fixture_stop(&f);
 }
 
 static void test_onlined_by_another_agent_is_notified_late(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct mem_arrivals m = { 0 };
         dhp_arrival_reg *areg;
         struct observer o = { .f = &f };
         dhp_proc_reg *reg;
 
         setup_tree(&f);
-        start(&f, NULL);
+        linux_fixture_start(&f, NULL);
         assert_int_equal(procnotify_register(f.e, "obs", 0, observer_cb, &o, &reg), 0);
         assert_int_equal(arrival_register(f.e, "cache", DHP_CLASS_MEMORY, 0, mem_cb, &m, &areg), 0);
         /* A udev rule onlined cpu2 and the DIMM before we looked. */
         assert_int_equal(fake_sysfs_write(&f.fs, "sys/devices/system/cpu/cpu2/online", "1\n"), 0);
-        send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
+        linux_fixture_send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
         add_dimm(&f, "PNP0C80:01", 8, 2, "online");
-        send_uevent(&f, "add", "/devices/system/memory/memory8", "memory");
-        send_uevent(&f, "add", "/devices/system/memory/memory9", "memory");
+        linux_fixture_send_uevent(&f, "add", "/devices/system/memory/memory8", "memory");
+        linux_fixture_send_uevent(&f, "add", "/devices/system/memory/memory9", "memory");
         linux_platform_process(f.lp);
         engine_dispatch(f.e);
         assert_int_equal(o.calls, 2);
@@ -451,24 +358,24 @@ static void test_onlined_by_another_agent_is_notified_late(void **state) {
                 assert_null(strstr(f.w.log[i], "/memory"));
         procnotify_deregister(reg);
         arrival_unregister(areg);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 static void test_start_brings_present_hardware_online(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
 
         setup_tree(&f);
         /* Hot-added while dhpd was not running. */
         hotadd_cpu_in_tree(&f, 2);
         add_dimm(&f, "PNP0C80:00", 8, 4, "offline");
-        start(&f, NULL);
-        expect_file(&f, "sys/devices/system/cpu/cpu2/online", "1");
-        expect_file(&f, "sys/devices/system/memory/memory11/state", "online_movable");
+        linux_fixture_start(&f, NULL);
+        linux_fixture_expect_file(&f, "sys/devices/system/cpu/cpu2/online", "1");
+        linux_fixture_expect_file(&f, "sys/devices/system/memory/memory11/state", "online_movable");
         /* The boot memory is existing: no write, no arrival. */
         for (int i = 0; i < f.w.n; i++)
                 assert_null(strstr(f.w.log[i], "/memory0/"));
         assert_int_equal(engine_dispatch(f.e), 2); /* cpu2 and the DIMM */
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 /* An add (or online) event for a processor or block that sysfs does not
@@ -476,17 +383,17 @@ static void test_start_brings_present_hardware_online(void **state) {
  * ignored: no write, no notification, no model grown to its index.  Found
  * by fuzz-platform (corpus/platform/regress-ghost-hardware). */
 static void test_event_for_absent_hardware_is_ignored(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         uint32_t ncpus;
 
         setup_tree(&f);
-        start(&f, NULL);
+        linux_fixture_start(&f, NULL);
         ncpus = engine_cpu_count(f.e);
         f.w.n = 0;
-        send_uevent(&f, "add", "/devices/system/cpu/cpu60000", "cpu");
-        send_uevent(&f, "online", "/devices/system/cpu/cpu3", "cpu"); /* possible, not present */
-        send_uevent(&f, "add", "/devices/system/memory/memory4000", "memory");
-        send_uevent(&f, "online", "/devices/system/memory/memory77", "memory");
+        linux_fixture_send_uevent(&f, "add", "/devices/system/cpu/cpu60000", "cpu");
+        linux_fixture_send_uevent(&f, "online", "/devices/system/cpu/cpu3", "cpu"); /* possible, not present */
+        linux_fixture_send_uevent(&f, "add", "/devices/system/memory/memory4000", "memory");
+        linux_fixture_send_uevent(&f, "online", "/devices/system/memory/memory77", "memory");
         assert_int_equal(linux_platform_process(f.lp), 4);
         engine_dispatch(f.e);
         assert_int_equal(f.w.n, 0);
@@ -496,10 +403,10 @@ static void test_event_for_absent_hardware_is_ignored(void **state) {
         assert_int_equal(engine_mem_block_get(f.e, 4000, NULL, NULL), -ENOENT);
         /* Real hardware still comes online afterwards. */
         hotadd_cpu_in_tree(&f, 2);
-        send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
+        linux_fixture_send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
         linux_platform_process(f.lp);
-        expect_file(&f, "sys/devices/system/cpu/cpu2/online", "1");
-        stop(&f);
+        linux_fixture_expect_file(&f, "sys/devices/system/cpu/cpu2/online", "1");
+        linux_fixture_stop(&f);
 }
 
 static void state_dir_tweak(struct linux_config *lc) {
@@ -511,7 +418,7 @@ static void state_dir_tweak(struct linux_config *lc) {
  * admitted.  The transaction mark left behind makes the restart run it
  * again, late: ADD_START, admission (the cgroup widened), ADD_COMPLETE. */
 static void test_interrupted_transaction_is_rerun_at_start(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         char buf[32];
 
         setup_tree(&f);
@@ -519,9 +426,9 @@ static void test_interrupted_transaction_is_rerun_at_start(void **state) {
         assert_int_equal(fake_sysfs_write(&f.fs, "sys/devices/system/cpu/possible", "0-3\n"), 0);
         assert_int_equal(fake_sysfs_write(&f.fs, "run/dhp/cpu-txn-2", ""), 0); /* ... mid-transaction */
         assert_int_equal(fake_sysfs_write(&f.fs, "run/dhp/cpu-txn-3", ""), 0); /* not present: dropped */
-        start(&f, state_dir_tweak);
+        linux_fixture_start(&f, state_dir_tweak);
         engine_dispatch(f.e);
-        expect_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", "0-2");
+        linux_fixture_expect_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", "0-2");
         assert_true(recorder_find(&f.rec, 0, "\"STARTED\"", "\"processor\":2,", "\"late\":true", NULL) >= 0);
         assert_true(recorder_find(&f.rec, 0, "\"ADMITTED\"", "\"processor\":2,", NULL) >= 0);
         assert_int_equal(fake_sysfs_read(&f.fs, "run/dhp/cpu-txn-2", buf, sizeof(buf)) < 0, 1);
@@ -529,7 +436,7 @@ static void test_interrupted_transaction_is_rerun_at_start(void **state) {
         /* Processors online without a mark stay existing: cpu1 was not
          * re-notified. */
         assert_int_equal(recorder_count(&f.rec, "\"processor\":1,", NULL), 0);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 /* ---- lost uevents ------------------------------------------------------ */
@@ -543,14 +450,14 @@ static void test_interrupted_transaction_is_rerun_at_start(void **state) {
 #define BURST_EVENTS 100000u
 #define BURST_BLOCKS 1024u
 static void test_burst_with_losses_every_block_online(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct linux_stats st;
         uint32_t rng = 12345, dropped = 0, next_block = 0;
         uint64_t sent = 0;
         char buf[32], rel[96];
 
         setup_tree(&f);
-        start(&f, NULL);
+        linux_fixture_start(&f, NULL);
         assert_int_equal(fake_sysfs_add_memory(&f.fs, BS, 8, BURST_BLOCKS, "offline", "Normal Movable"), 0);
         for (uint32_t i = 0; i < BURST_EVENTS; i++) {
                 bool is_add = i % (BURST_EVENTS / BURST_BLOCKS) == 0 && next_block < BURST_BLOCKS;
@@ -592,7 +499,7 @@ static void test_burst_with_losses_every_block_online(void **state) {
                 if (strcmp(buf, "online_movable") != 0)
                         fail_msg("memory%u left %s after the burst", b, buf);
         }
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 /* The socket overflowing (recvmsg fails with ENOBUFS, which a socketpair
@@ -613,30 +520,30 @@ static void enobufs_tweak(struct linux_config *lc) {
 }
 
 static void test_socket_overflow_resyncs(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct linux_stats st;
 
         setup_tree(&f);
-        start(&f, enobufs_tweak);
+        linux_fixture_start(&f, enobufs_tweak);
         /* cpu2 and blocks 8-9 arrive; their events were dropped by the
          * kernel, and the socket reports the overflow. */
         hotadd_cpu_in_tree(&f, 2);
         assert_int_equal(fake_sysfs_add_memory(&f.fs, BS, 8, 2, "offline", "Normal Movable"), 0);
         enobufs_left = 1;
-        send_uevent(&f, "change", "/devices/system/cpu/cpu0", "cpu"); /* something to wake us */
+        linux_fixture_send_uevent(&f, "change", "/devices/system/cpu/cpu0", "cpu"); /* something to wake us */
         assert_true(linux_platform_process(f.lp) >= 1);
         linux_platform_stats(f.lp, &st);
         assert_int_equal(st.lost, 1);
         assert_int_equal(st.resyncs, 1);
-        expect_file(&f, "sys/devices/system/cpu/cpu2/online", "1");
-        expect_file(&f, "sys/devices/system/memory/memory8/state", "online_movable");
-        expect_file(&f, "sys/devices/system/memory/memory9/state", "online_movable");
+        linux_fixture_expect_file(&f, "sys/devices/system/cpu/cpu2/online", "1");
+        linux_fixture_expect_file(&f, "sys/devices/system/memory/memory8/state", "online_movable");
+        linux_fixture_expect_file(&f, "sys/devices/system/memory/memory9/state", "online_movable");
         /* And the next event after the loss is no false gap. */
-        send_uevent(&f, "change", "/devices/system/cpu/cpu0", "cpu");
+        linux_fixture_send_uevent(&f, "change", "/devices/system/cpu/cpu0", "cpu");
         linux_platform_process(f.lp);
         linux_platform_stats(f.lp, &st);
         assert_int_equal(st.lost, 1);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 /* ---- sysfs writes failing ---------------------------------------------- */
@@ -650,18 +557,18 @@ static void test_write_errors_reported_or_retried(void **state) {
         static const int errs[] = { -EBUSY, -EINVAL, -EIO, -ENOENT };
 
         for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
-                struct fixture f = { 0 };
+                struct linux_fixture f = { 0 };
                 struct linux_stats st;
 
                 setup_tree(&f);
                 f.w.fail_err = errs[i];
                 f.w.fail_path = "/online";
                 f.w.fail_times = -1;
-                start(&f, NULL);
+                linux_fixture_start(&f, NULL);
                 hotadd_cpu_in_tree(&f, 2);
-                send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
+                linux_fixture_send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
                 linux_platform_process(f.lp);
-                expect_file(&f, "sys/devices/system/cpu/cpu2/online", "0");
+                linux_fixture_expect_file(&f, "sys/devices/system/cpu/cpu2/online", "0");
                 /* EBUSY: retried (8 attempts by default), others: once. */
                 assert_int_equal(f.w.n, errs[i] == -EBUSY ? 8 : 1);
                 assert_int_equal(f.w.sleeps, errs[i] == -EBUSY ? 7 : 0);
@@ -671,49 +578,49 @@ static void test_write_errors_reported_or_retried(void **state) {
                 f.w.n = f.w.sleeps = 0;
                 f.w.fail_path = "memory8/state";
                 assert_int_equal(fake_sysfs_add_memory(&f.fs, BS, 8, 2, "offline", "Normal Movable"), 0);
-                send_uevent(&f, "add", "/devices/system/memory/memory8", "memory");
-                send_uevent(&f, "add", "/devices/system/memory/memory9", "memory");
+                linux_fixture_send_uevent(&f, "add", "/devices/system/memory/memory8", "memory");
+                linux_fixture_send_uevent(&f, "add", "/devices/system/memory/memory9", "memory");
                 linux_platform_process(f.lp);
                 engine_dispatch(f.e);
-                expect_file(&f, "sys/devices/system/memory/memory8/state", "offline");
+                linux_fixture_expect_file(&f, "sys/devices/system/memory/memory8/state", "offline");
                 linux_platform_stats(f.lp, &st);
                 assert_true(st.blocks_failed >= 1);
                 assert_int_equal(recorder_count(&f.rec, "\"ARRIVAL\"", "\"memory\"", NULL), 0);
-                stop(&f);
+                linux_fixture_stop(&f);
         }
 }
 
 static void test_split_burst_is_one_device(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct mem_arrivals m = { 0 };
         dhp_arrival_reg *areg;
 
         setup_tree(&f);
-        start(&f, NULL);
+        linux_fixture_start(&f, NULL);
         assert_int_equal(arrival_register(f.e, "cache", DHP_CLASS_MEMORY, 0, mem_cb, &m, &areg), 0);
         /* Three blocks without a firmware node, their events read in two
          * drains of the socket: still one device, one arrival. */
         assert_int_equal(fake_sysfs_add_memory(&f.fs, BS, 8, 3, "offline", "Movable"), 0);
-        send_uevent(&f, "add", "/devices/system/memory/memory8", "memory");
+        linux_fixture_send_uevent(&f, "add", "/devices/system/memory/memory8", "memory");
         linux_platform_process(f.lp);
-        send_uevent(&f, "add", "/devices/system/memory/memory9", "memory");
-        send_uevent(&f, "add", "/devices/system/memory/memory10", "memory");
+        linux_fixture_send_uevent(&f, "add", "/devices/system/memory/memory9", "memory");
+        linux_fixture_send_uevent(&f, "add", "/devices/system/memory/memory10", "memory");
         linux_platform_process(f.lp);
         engine_dispatch(f.e);
         assert_int_equal(m.n, 1);
         assert_true(m.base == 8 * BS && m.size == 3 * BS);
         arrival_unregister(areg);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 static void test_meminfo_drives_memory_conditions(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
 
         setup_tree(&f);
         assert_int_equal(fake_sysfs_write(&f.fs, "proc/meminfo",
                                           "MemTotal:        1048576 kB\nMemAvailable:      4096 kB\n"
                                           "CommitLimit:     1048576 kB\nCommitted_AS:     102400 kB\n"), 0);
-        start(&f, NULL);
+        linux_fixture_start(&f, NULL);
         /* 1 GiB: low threshold 8 MiB; 4 MiB available is below it. */
         memcond_evaluate(f.e);
         assert_true(memcond_is_set(f.e, MEMCOND_LOW_MEMORY));
@@ -726,7 +633,7 @@ static void test_meminfo_drives_memory_conditions(void **state) {
         assert_false(memcond_is_set(f.e, MEMCOND_LOW_MEMORY));
         assert_true(memcond_is_set(f.e, MEMCOND_HIGH_MEMORY));
         assert_true(memcond_is_set(f.e, MEMCOND_HIGH_COMMIT));
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 int main(void) {

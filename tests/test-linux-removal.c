@@ -16,71 +16,29 @@
 #include "core/engine.h"
 #include "fake-sysfs.h"
 #include "helpers.h"
+#include "linux-fixture.h"
 #include "platform/linux/linux.h"
 
 #define BS (128ULL << 20)
 
-struct writes {
-        char log[64][160];
-        int n;
-        int fail_err;
-        const char *fail_path;  /* substring */
-        const char *fail_value; /* exact, NULL: any */
-};
-
-static int inject_write(void *userdata, const char *path, const char *value, size_t len) {
-        struct writes *w = userdata;
-        const char *rel = strstr(path, "/sys/");
-
-        if (w->n < 64)
-                snprintf(w->log[w->n++], sizeof(w->log[0]), "%s=%.*s", rel ? rel : path, (int)len, value);
-        if (w->fail_err && strstr(path, w->fail_path) && (!w->fail_value || strncmp(value, w->fail_value, len) == 0))
-                return w->fail_err;
-        return sysfs_write_file(NULL, path, value, len);
-}
-
-static void inject_sleep(void *userdata, uint64_t ns) {
-}
-
 /* The index of the first write containing `frag`, or -1. */
-static int write_index(const struct writes *w, const char *frag) {
+static int write_index(const struct linux_fixture_writes *w, const char *frag) {
         for (int i = 0; i < w->n; i++)
                 if (strstr(w->log[i], frag))
                         return i;
         return -1;
 }
 
-struct fixture {
-        struct fake_sysfs fs;
-        int sv[2];
-        uint64_t seq;
-        struct writes w;
-        struct sysfs_writer writer;
-        struct linux_platform *lp;
-        struct engine *e;
-        struct recorder rec;
-        dhp_monitor *mon;
-};
-
-static void send_uevent(struct fixture *f, const char *action, const char *devpath, const char *subsystem) {
-        char buf[512];
-        int n;
-
-        n = snprintf(buf, sizeof(buf), "%s@%s%cACTION=%s%cDEVPATH=%s%cSUBSYSTEM=%s%cSEQNUM=%llu", action, devpath, 0,
-                     action, 0, devpath, 0, subsystem, 0, (unsigned long long)++f->seq);
-        assert_int_equal(send(f->sv[1], buf, (size_t)n + 1, 0), n + 1);
-}
-
-static void block_uevent(struct fixture *f, const char *action, unsigned block) {
+static void block_uevent(struct linux_fixture *f, const char *action, unsigned block) {
         char p[96];
 
         snprintf(p, sizeof(p), "/devices/system/memory/memory%u", block);
-        send_uevent(f, action, p, "memory");
+        linux_fixture_send_uevent(f, action, p, "memory");
 }
 
 /* Boot: cpu0-2 online of 4 possible; blocks 0-7 online; cgroup app.slice
  * with cpuset 0-2. */
-static void setup_tree(struct fixture *f) {
+static void setup_tree(struct linux_fixture *f) {
         assert_int_equal(fake_sysfs_init(&f->fs), 0);
         assert_int_equal(fake_sysfs_add_cpus(&f->fs, 3, "0-2"), 0);
         assert_int_equal(fake_sysfs_write(&f->fs, "sys/devices/system/cpu/possible", "0-3\n"), 0);
@@ -90,41 +48,8 @@ static void setup_tree(struct fixture *f) {
 
 static uint64_t settle_ns = 200 * 1000000ULL;
 
-static void start(struct fixture *f) {
-        struct linux_config lc;
-
-        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, f->sv), 0);
-        f->writer = (struct sysfs_writer){ .write = inject_write, .sleep = inject_sleep, .userdata = &f->w };
-        linux_config_defaults(&lc);
-        lc.root = f->fs.root;
-        lc.uevent_fd = f->sv[0];
-        lc.writer = &f->writer;
-        lc.cgroups[0] = "app.slice";
-        lc.ncgroups = 1;
-        lc.vmem_settle_ns = settle_ns;
-        assert_int_equal(linux_platform_new(&f->lp, &lc, NULL), 0);
-        f->e = linux_platform_engine(f->lp);
-        memset(&f->rec, 0, sizeof(f->rec));
-        pthread_mutex_init(&f->rec.lock, NULL);
-        assert_int_equal(engine_monitor_add(f->e, recorder_cb, &f->rec, &f->mon), 0);
-        assert_int_equal(linux_platform_start(f->lp), 0);
-}
-
-static void stop(struct fixture *f) {
-        engine_monitor_remove(f->mon);
-        for (size_t i = 0; i < f->rec.n; i++)
-                free(f->rec.line[i]);
-        linux_platform_free(f->lp);
-        close(f->sv[1]);
-        fake_sysfs_deinit(&f->fs);
-}
-
-static void expect_file(struct fixture *f, const char *rel, const char *want) {
-        char buf[256];
-
-        assert_true(fake_sysfs_read(&f->fs, rel, buf, sizeof(buf)) >= 0);
-        buf[strcspn(buf, "\n")] = 0;
-        assert_string_equal(buf, want);
+static void settle(struct linux_config *lc) {
+        lc->vmem_settle_ns = settle_ns;
 }
 
 struct events {
@@ -152,7 +77,7 @@ static void arrival_cb(void *userdata, const dhp_device_event *e) {
 
 /* A removal callback that looks at sysfs at the query. */
 struct observer {
-        struct fixture *f;
+        struct linux_fixture *f;
         struct events ev;
         char cgroup_at_query[32], online_at_query[8];
         int veto;
@@ -192,7 +117,7 @@ static void observer_cb(void *userdata, const dhp_proc_change *c) {
 /* PROBES.md, "ACPI CPU unplug": offline, unbind, remove; one REMOVAL,
  * flagged surprise, after the cgroup was narrowed. */
 static void test_cpu_eject(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct observer o = { .f = &f };
         struct events arr = { 0 };
         dhp_proc_reg *reg;
@@ -200,31 +125,31 @@ static void test_cpu_eject(void **state) {
         dhp_proc_state ps;
 
         setup_tree(&f);
-        start(&f);
+        linux_fixture_start(&f, settle);
         assert_int_equal(procnotify_register(f.e, "obs", DHP_PROC_QUERY_REMOVE, observer_cb, &o, &reg), 0);
         assert_int_equal(arrival_register(f.e, "arr", DHP_CLASS_PROCESSOR, 0, arrival_cb, &arr, &areg), 0);
         assert_int_equal(fake_sysfs_write(&f.fs, "sys/devices/system/cpu/cpu2/online", "0\n"), 0);
-        send_uevent(&f, "offline", "/devices/system/cpu/cpu2", "cpu");
-        send_uevent(&f, "unbind", "/devices/system/cpu/cpu2", "cpu");
-        send_uevent(&f, "remove", "/devices/system/cpu/cpu2", "cpu");
+        linux_fixture_send_uevent(&f, "offline", "/devices/system/cpu/cpu2", "cpu");
+        linux_fixture_send_uevent(&f, "unbind", "/devices/system/cpu/cpu2", "cpu");
+        linux_fixture_send_uevent(&f, "remove", "/devices/system/cpu/cpu2", "cpu");
         linux_platform_process(f.lp);
         engine_dispatch(f.e);
         assert_string_equal(o.ev.log, "CS");
         assert_string_equal(arr.log, "RS");
-        expect_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", "0-1");
+        linux_fixture_expect_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", "0-1");
         assert_int_equal(engine_cpu_get_state(f.e, 2, &ps), 0);
         assert_int_equal(ps, DHP_PROC_ABSENT);
         assert_true(recorder_find(&f.rec, 0, "\"REMOVED_SURPRISE\"", "\"processor\":2", NULL) >= 0);
         procnotify_deregister(reg);
         arrival_unregister(areg);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 /* dhp's own removal: query (cgroup still wide, cpu online), narrow, then
  * offline; the kernel's offline uevent that follows is no second REMOVAL.
  * A veto writes nothing. */
 static void test_cpu_remove_and_veto(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct observer o = { .f = &f, .veto = -EBUSY };
         struct events arr = { 0 };
         dhp_proc_reg *reg;
@@ -232,7 +157,7 @@ static void test_cpu_remove_and_veto(void **state) {
         int status = 0;
 
         setup_tree(&f);
-        start(&f);
+        linux_fixture_start(&f, settle);
         assert_int_equal(procnotify_register(f.e, "obs", DHP_PROC_QUERY_REMOVE, observer_cb, &o, &reg), 0);
         assert_int_equal(arrival_register(f.e, "arr", DHP_CLASS_PROCESSOR, 0, arrival_cb, &arr, &areg), 0);
         assert_int_equal(engine_cpu_remove(f.e, 2, 0, &status), 1);
@@ -244,24 +169,24 @@ static void test_cpu_remove_and_veto(void **state) {
         assert_int_equal(engine_cpu_remove(f.e, 2, 0, &status), 0);
         assert_string_equal(o.cgroup_at_query, "0-2");
         assert_string_equal(o.online_at_query, "1");
-        expect_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", "0-1");
-        expect_file(&f, "sys/devices/system/cpu/cpu2/online", "0");
+        linux_fixture_expect_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", "0-1");
+        linux_fixture_expect_file(&f, "sys/devices/system/cpu/cpu2/online", "0");
         assert_true(write_index(&f.w, "cpuset.cpus=0-1") >= 0);
         assert_true(write_index(&f.w, "cpuset.cpus=0-1") < write_index(&f.w, "cpu2/online=0"));
-        send_uevent(&f, "offline", "/devices/system/cpu/cpu2", "cpu");
+        linux_fixture_send_uevent(&f, "offline", "/devices/system/cpu/cpu2", "cpu");
         linux_platform_process(f.lp);
         engine_dispatch(f.e);
         assert_string_equal(o.ev.log, "QXQC");
         assert_string_equal(arr.log, "R");
         procnotify_deregister(reg);
         arrival_unregister(areg);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 /* R39: ejected while the query runs: the offline finds it gone, the
  * removal completes as a surprise, one REMOVAL. */
 static void test_cpu_eject_during_query(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct observer o = { .f = &f, .eject_in_query = true };
         struct events arr = { 0 };
         dhp_proc_reg *reg;
@@ -270,12 +195,12 @@ static void test_cpu_eject_during_query(void **state) {
         int status = 1;
 
         setup_tree(&f);
-        start(&f);
+        linux_fixture_start(&f, settle);
         assert_int_equal(procnotify_register(f.e, "obs", DHP_PROC_QUERY_REMOVE, observer_cb, &o, &reg), 0);
         assert_int_equal(arrival_register(f.e, "arr", DHP_CLASS_PROCESSOR, 0, arrival_cb, &arr, &areg), 0);
         assert_int_equal(engine_cpu_remove(f.e, 2, 0, &status), 0);
         assert_int_equal(status, 0);
-        send_uevent(&f, "remove", "/devices/system/cpu/cpu2", "cpu");
+        linux_fixture_send_uevent(&f, "remove", "/devices/system/cpu/cpu2", "cpu");
         linux_platform_process(f.lp);
         engine_dispatch(f.e);
         assert_string_equal(o.ev.log, "QCS");
@@ -284,10 +209,10 @@ static void test_cpu_eject_during_query(void **state) {
         assert_int_equal(ps, DHP_PROC_ABSENT);
         procnotify_deregister(reg);
         arrival_unregister(areg);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
-static void add_dimm(struct fixture *f, uint32_t first, uint32_t n) {
+static void add_dimm(struct linux_fixture *f, uint32_t first, uint32_t n) {
         char rel[96];
 
         assert_int_equal(fake_sysfs_add_memory(&f->fs, BS, first, n, "offline", "Normal Movable"), 0);
@@ -297,21 +222,21 @@ static void add_dimm(struct fixture *f, uint32_t first, uint32_t n) {
         linux_platform_process(f->lp);
         for (uint32_t b = first; b < first + n; b++) {
                 snprintf(rel, sizeof(rel), "sys/devices/system/memory/memory%u/state", b);
-                expect_file(f, rel, "online_movable");
+                linux_fixture_expect_file(f, rel, "online_movable");
         }
 }
 
 /* PROBES.md, "ACPI DIMM unplug": every block offline, then every block
  * removed; one REMOVAL of the whole DIMM, after its last block. */
 static void test_dimm_eject(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct events arr = { 0 };
         dhp_arrival_reg *areg;
         struct engine_mem_info mi;
         uint64_t dev;
 
         setup_tree(&f);
-        start(&f);
+        linux_fixture_start(&f, settle);
         assert_int_equal(arrival_register(f.e, "arr", DHP_CLASS_MEMORY, 0, arrival_cb, &arr, &areg), 0);
         add_dimm(&f, 8, 2);
         engine_dispatch(f.e);
@@ -332,35 +257,36 @@ static void test_dimm_eject(void **state) {
         assert_int_equal(engine_mem_device_info(f.e, dev, &mi), 0);
         assert_true(mi.removed);
         arrival_unregister(areg);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 /* dhp's memory removal: every block offline, REMOVAL; a block that refuses
  * (EBUSY after the writer's retries): the others online again, cancel. */
 static void test_memory_remove_refused_block(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct events arr = { 0 };
         dhp_arrival_reg *areg;
         uint64_t dev;
         int status = 0;
 
         setup_tree(&f);
-        start(&f);
+        linux_fixture_start(&f, settle);
         assert_int_equal(arrival_register(f.e, "arr", DHP_CLASS_MEMORY, 0, arrival_cb, &arr, &areg), 0);
         add_dimm(&f, 8, 2);
         engine_dispatch(f.e);
         assert_int_equal(engine_mem_block_get(f.e, 8, &dev, NULL), 0);
-        f.w = (struct writes){ .fail_err = -EBUSY, .fail_path = "memory9/state", .fail_value = "offline" };
+        f.w = (struct linux_fixture_writes){ .fail_err = -EBUSY, .fail_path = "memory9/state", .fail_value = "offline",
+                                             .fail_times = -1 };
         assert_int_equal(engine_mem_remove(f.e, dev, &status), 1);
         assert_int_equal(status, -EBUSY);
-        expect_file(&f, "sys/devices/system/memory/memory8/state", "online_movable");
+        linux_fixture_expect_file(&f, "sys/devices/system/memory/memory8/state", "online_movable");
         assert_true(write_index(&f.w, "memory8/state=offline") < write_index(&f.w, "memory8/state=online_movable"));
         assert_true(recorder_find(&f.rec, 0, "\"OFFLINE_FAILED\"", "\"block\":9", "\"EBUSY\"", NULL) >= 0);
 
-        f.w = (struct writes){ 0 };
+        f.w = (struct linux_fixture_writes){ 0 };
         assert_int_equal(engine_mem_remove(f.e, dev, &status), 0);
-        expect_file(&f, "sys/devices/system/memory/memory8/state", "offline");
-        expect_file(&f, "sys/devices/system/memory/memory9/state", "offline");
+        linux_fixture_expect_file(&f, "sys/devices/system/memory/memory8/state", "offline");
+        linux_fixture_expect_file(&f, "sys/devices/system/memory/memory9/state", "offline");
         /* The kernel's uevents for our writes change nothing more. */
         block_uevent(&f, "offline", 8);
         block_uevent(&f, "offline", 9);
@@ -368,10 +294,10 @@ static void test_memory_remove_refused_block(void **state) {
         engine_dispatch(f.e);
         assert_string_equal(arr.log, "AR");
         arrival_unregister(areg);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
-static void add_vmem_blocks(struct fixture *f, uint32_t first, uint32_t n, const char *state) {
+static void add_vmem_blocks(struct linux_fixture *f, uint32_t first, uint32_t n, const char *state) {
         char rel[96];
 
         assert_int_equal(fake_sysfs_add_memory(&f->fs, BS, first, n, state, "Movable"), 0);
@@ -384,7 +310,7 @@ static void add_vmem_blocks(struct fixture *f, uint32_t first, uint32_t n, const
 /* PROBES.md, "virtio-mem": blocks one at a time, no end marker; one ARRIVAL
  * per grow and one REMOVAL per shrink, named after the device. */
 static void test_virtio_mem_grow_shrink(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct events arr = { 0 };
         dhp_arrival_reg *areg;
         struct engine_mem_info mi;
@@ -397,7 +323,7 @@ static void test_virtio_mem_grow_shrink(void **state) {
                                           "  100000000-13fffffff : System RAM (virtio_mem)\n"),
                          0);
         assert_int_equal(fake_sysfs_write(&f.fs, "sys/bus/virtio/devices/virtio0/device", "0x0018\n"), 0);
-        start(&f);
+        linux_fixture_start(&f, settle);
         assert_int_equal(arrival_register(f.e, "arr", DHP_CLASS_MEMORY, 0, arrival_cb, &arr, &areg), 0);
 
         /* Grow to 1 GiB in two drains: 3 blocks, then 5 (one of them
@@ -414,7 +340,7 @@ static void test_virtio_mem_grow_shrink(void **state) {
         linux_platform_process(f.lp);
         engine_dispatch(f.e);
         assert_string_equal(arr.log, ""); /* the step is not over */
-        expect_file(&f, "sys/devices/system/memory/memory36/state", "online_movable");
+        linux_fixture_expect_file(&f, "sys/devices/system/memory/memory36/state", "online_movable");
         assert_true(linux_platform_next_timeout_ms(f.lp) >= 0);
         usleep((useconds_t)(settle_ns / 1000 + 50000));
         assert_int_equal(linux_platform_next_timeout_ms(f.lp), 0);
@@ -449,13 +375,13 @@ static void test_virtio_mem_grow_shrink(void **state) {
         assert_true(mi.size == 6 * BS); /* plugged */
         assert_true(mi.base == 32 * BS);
         arrival_unregister(areg);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 /* At start, plugged and online virtio-mem memory is existing: the device
  * is known, no ARRIVAL. */
 static void test_virtio_mem_at_start(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct engine_mem_info mi;
         uint64_t dev;
 
@@ -463,14 +389,14 @@ static void test_virtio_mem_at_start(void **state) {
         assert_int_equal(fake_sysfs_write(&f.fs, "proc/iomem", "100000000-17fffffff : virtio3\n"), 0);
         assert_int_equal(fake_sysfs_write(&f.fs, "sys/bus/virtio/devices/virtio3/device", "0x0018\n"), 0);
         add_vmem_blocks(&f, 32, 2, "online");
-        start(&f);
+        linux_fixture_start(&f, settle);
         assert_int_equal(engine_mem_block_get(f.e, 33, &dev, NULL), 0);
         assert_int_equal(engine_mem_device_info(f.e, dev, &mi), 0);
         assert_string_equal(mi.name, "virtio-mem:virtio3");
         assert_true(mi.arrived);
         assert_true(mi.size == 2 * BS);
         assert_int_equal(engine_dispatch(f.e), 0);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
@@ -478,7 +404,7 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 }
 
 /* The kernel removed a directory of the tree (a block's, on eject). */
-static void rm_tree(struct fixture *f, const char *rel) {
+static void rm_tree(struct linux_fixture *f, const char *rel) {
         char p[512];
 
         assert_int_equal(fake_sysfs_path(&f->fs, rel, p, sizeof(p)), 0);
@@ -488,7 +414,7 @@ static void rm_tree(struct fixture *f, const char *rel) {
 /* L6: removals whose uevents were lost (a SEQNUM gap) are found by the
  * resync, as if their uevents had come: one REMOVAL each, surprise. */
 static void test_lost_removals_found_by_resync(void **state) {
-        struct fixture f = { 0 };
+        struct linux_fixture f = { 0 };
         struct events cpus = { 0 }, mem = { 0 };
         dhp_arrival_reg *a1, *a2;
         dhp_proc_state ps;
@@ -496,7 +422,7 @@ static void test_lost_removals_found_by_resync(void **state) {
         struct engine_mem_info mi;
 
         setup_tree(&f);
-        start(&f);
+        linux_fixture_start(&f, settle);
         assert_int_equal(arrival_register(f.e, "cpus", DHP_CLASS_PROCESSOR, 0, arrival_cb, &cpus, &a1), 0);
         assert_int_equal(arrival_register(f.e, "mem", DHP_CLASS_MEMORY, 0, arrival_cb, &mem, &a2), 0);
         add_dimm(&f, 8, 2);
@@ -509,7 +435,7 @@ static void test_lost_removals_found_by_resync(void **state) {
         rm_tree(&f, "sys/devices/system/memory/memory8");
         rm_tree(&f, "sys/devices/system/memory/memory9");
         f.seq += 10;
-        send_uevent(&f, "change", "/devices/system/cpu/cpu0", "cpu");
+        linux_fixture_send_uevent(&f, "change", "/devices/system/cpu/cpu0", "cpu");
         linux_platform_process(f.lp);
         engine_dispatch(f.e);
         assert_string_equal(cpus.log, "RS");
@@ -520,10 +446,10 @@ static void test_lost_removals_found_by_resync(void **state) {
         assert_true(mem.size == 2 * BS);
         assert_int_equal(engine_mem_device_info(f.e, dev, &mi), 0);
         assert_true(mi.removed);
-        expect_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", "0-1");
+        linux_fixture_expect_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", "0-1");
         arrival_unregister(a1);
         arrival_unregister(a2);
-        stop(&f);
+        linux_fixture_stop(&f);
 }
 
 int main(void) {

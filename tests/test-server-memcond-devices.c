@@ -24,49 +24,12 @@
 #include "proto/proto.h"
 #include "util/time.h"
 
-/* Run a program to its end (at most 20 s); its exit status.  stdout goes
- * to `out` when given. */
-static int run(char *const argv[], char *out, size_t outsize) {
-        int p[2], st = -1;
-        size_t n = 0;
-        pid_t pid;
-
-        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-        pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                dup2(p[1], 1);
-                execv(argv[0], argv);
-                _exit(127);
-        }
-        close(p[1]);
-        for (uint64_t end = time_now_ns() + 20 * NSEC_PER_SEC;;) {
-                struct pollfd q = { .fd = p[0], .events = POLLIN };
-                char b[512];
-                ssize_t k;
-                assert_true(time_now_ns() < end);
-                assert_true(poll(&q, 1, 20000) == 1);
-                k = read(p[0], b, sizeof(b));
-                if (k <= 0)
-                        break;
-                if (out && n + (size_t)k < outsize) {
-                        memcpy(out + n, b, (size_t)k);
-                        n += (size_t)k;
-                }
-        }
-        if (out)
-                out[n] = 0;
-        close(p[0]);
-        waitpid(pid, &st, 0);
-        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* dhpctl --socket SOCK sim ...: another process drives the daemon. */
 static void dhpctl_sim(const char *a, const char *b) {
         char *argv[] = { getenv("DHPCTL"), "--socket", ipc_sock, "sim", (char *)a, (char *)b, NULL };
 
         assert_non_null(argv[0]);
-        assert_int_equal(run(argv, NULL, 0), 0);
+        assert_int_equal(ipc_run(argv, NULL, 0, 20), 0);
 }
 
 static void dhpctl_run(const char *scenario) {
@@ -581,11 +544,11 @@ static void test_same_application(void **state) {
         char *argv[] = { getenv("PARTITION_APP"), "sim", NULL };
 
         assert_non_null(argv[0]);
-        assert_int_equal(run(argv, in, sizeof(in)), 0);
+        assert_int_equal(ipc_run(argv, in, sizeof(in), 20), 0);
         ipc_daemon_start("deadline = 2s");
         snprintf(target, sizeof(target), "unix:%s", ipc_sock);
         argv[1] = target;
-        assert_int_equal(run(argv, out, sizeof(out)), 0);
+        assert_int_equal(ipc_run(argv, out, sizeof(out), 20), 0);
         if (strcmp(in, out) != 0)
                 fail_msg("in-process:\n%s\nthrough dhpd:\n%s", in, out);
         /* And it did what it says. */

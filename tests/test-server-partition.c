@@ -282,9 +282,7 @@ static void test_queued_requests_free_their_slot(void **state) {
  * arrived device, and one whose first block failed to go online. */
 static void test_memory_snapshot(void **state) {
         dhp_memory_snapshot *ms;
-        dhp_memory_block_state bs;
-        dhp_memory_zone z;
-        uint64_t base, size, index;
+        uint64_t base, size;
         uint32_t nblocks, online;
         char *err = NULL;
         dhp *ctx;
@@ -305,33 +303,17 @@ static void test_memory_snapshot(void **state) {
         assert_int_equal(size, 512ULL << 20);
         assert_int_equal(nblocks, 4);
         assert_int_equal(online, 4);
-        for (uint32_t k = 0; k < 4; k++) {
-                assert_int_equal(dhp_memory_snapshot_get_block(ms, 0, k, &index, &bs, &z), 0);
-                assert_int_equal(index, k);
-                assert_int_equal(bs, DHP_MEMORY_BLOCK_ONLINE);
-                assert_int_equal(z, DHP_MEMORY_ZONE_NORMAL);
-        }
+        expect_memory_blocks(ms, 0, 0, 4, 0, DHP_MEMORY_BLOCK_ONLINE, DHP_MEMORY_ZONE_NORMAL);
         assert_int_equal(dhp_memory_snapshot_get_device(ms, 1, &base, NULL, &nblocks, &online), 1);
         assert_int_equal(base, 512ULL << 20);
         assert_int_equal(nblocks, 2);
         assert_int_equal(online, 2);
-        for (uint32_t k = 0; k < 2; k++) {
-                assert_int_equal(dhp_memory_snapshot_get_block(ms, 1, k, &index, &bs, &z), 0);
-                assert_int_equal(index, 4 + k);
-                assert_int_equal(bs, DHP_MEMORY_BLOCK_ONLINE);
-                assert_int_equal(z, DHP_MEMORY_ZONE_MOVABLE);
-        }
+        expect_memory_blocks(ms, 1, 0, 2, 4, DHP_MEMORY_BLOCK_ONLINE, DHP_MEMORY_ZONE_MOVABLE);
         assert_int_equal(dhp_memory_snapshot_get_device(ms, 2, NULL, NULL, &nblocks, &online), 0);
         assert_int_equal(nblocks, 2);
         assert_int_equal(online, 1);
-        assert_int_equal(dhp_memory_snapshot_get_block(ms, 2, 0, &index, &bs, &z), 0);
-        assert_int_equal(index, 6);
-        assert_int_equal(bs, DHP_MEMORY_BLOCK_OFFLINE);
-        assert_int_equal(z, DHP_MEMORY_ZONE_UNKNOWN);
-        assert_int_equal(dhp_memory_snapshot_get_block(ms, 2, 1, &index, &bs, &z), 0);
-        assert_int_equal(index, 7);
-        assert_int_equal(bs, DHP_MEMORY_BLOCK_ONLINE);
-        assert_int_equal(z, DHP_MEMORY_ZONE_MOVABLE);
+        expect_memory_blocks(ms, 2, 0, 1, 6, DHP_MEMORY_BLOCK_OFFLINE, DHP_MEMORY_ZONE_UNKNOWN);
+        expect_memory_blocks(ms, 2, 1, 2, 6, DHP_MEMORY_BLOCK_ONLINE, DHP_MEMORY_ZONE_MOVABLE);
         assert_int_equal(dhp_memory_snapshot_get_block(ms, 2, 2, NULL, NULL, NULL), -ERANGE);
         dhp_memory_snapshot_free(ms);
         dhp_close(ctx);

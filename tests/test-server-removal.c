@@ -111,38 +111,9 @@ static void wait_log(dhp *ctx, struct seen *s, const char *want) {
 /* Run dhpctl to its end (10 s at most); its exit status, stdout in out. */
 static int dhpctl(char *out, size_t outsize, const char *a, const char *b, const char *c) {
         char *argv[] = { getenv("DHPCTL"), "--socket", ipc_sock, (char *)a, (char *)b, (char *)c, NULL };
-        int p[2], st = -1;
-        size_t n = 0;
-        pid_t pid;
 
         assert_non_null(argv[0]);
-        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-        pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                dup2(p[1], 1);
-                execv(argv[0], argv);
-                _exit(127);
-        }
-        close(p[1]);
-        for (;;) {
-                struct pollfd q = { .fd = p[0], .events = POLLIN };
-                char buf[512];
-                ssize_t k;
-                assert_int_equal(poll(&q, 1, 10000), 1);
-                k = read(p[0], buf, sizeof(buf));
-                if (k <= 0)
-                        break;
-                if (out && n + (size_t)k < outsize) {
-                        memcpy(out + n, buf, (size_t)k);
-                        n += (size_t)k;
-                }
-        }
-        if (out)
-                out[n] = 0;
-        close(p[0]);
-        waitpid(pid, &st, 0);
-        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        return ipc_run(argv, out, outsize, 10);
 }
 
 static void test_cpu_removal(void **state) {

@@ -11,8 +11,7 @@
 
 #include "platform/linux/cgpart.h"
 
-static int fail(struct cgpart_err *e, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(struct cgpart_err *e, int r, const char *fmt, ...) {
+int cgpart_fail(struct cgpart_err *e, int r, const char *fmt, ...) {
         va_list ap;
 
         if (e) {
@@ -43,6 +42,17 @@ static int parse_dec(const char **p, uint64_t *ret) {
         return 0;
 }
 
+/* "max" (CGPART_UNLIMITED, returns 1) or a decimal u64 (returns 0) at *p;
+ * advances *p. */
+static int parse_max_or_dec(const char **p, uint64_t *ret) {
+        if (strncmp(*p, "max", 3) == 0) {
+                *p += 3;
+                *ret = CGPART_UNLIMITED;
+                return 1;
+        }
+        return parse_dec(p, ret);
+}
+
 /* The end of the content: nothing, or exactly one newline. */
 static bool at_end(const char *p) {
         return p[0] == 0 || (p[0] == '\n' && p[1] == 0);
@@ -53,28 +63,23 @@ int cgpart_parse_cpu_max(const char *s, uint64_t *ret_quota, uint64_t *ret_perio
         uint64_t quota, period;
         int r;
 
-        if (strncmp(p, "max", 3) == 0) {
-                quota = CGPART_UNLIMITED;
-                p += 3;
-        } else {
-                r = parse_dec(&p, &quota);
-                if (r < 0)
-                        return fail(e, r, "cpu.max: byte %zu: expected 'max' or a quota in microseconds", (size_t)(p - s));
-                if (quota < CGPART_QUOTA_MIN_US)
-                        return fail(e, -ERANGE, "cpu.max: quota %llu us below the kernel's minimum %llu",
-                                    (unsigned long long)quota, CGPART_QUOTA_MIN_US);
-        }
+        r = parse_max_or_dec(&p, &quota);
+        if (r < 0)
+                return cgpart_fail(e, r, "cpu.max: byte %zu: expected 'max' or a quota in microseconds", (size_t)(p - s));
+        if (r == 0 && quota < CGPART_QUOTA_MIN_US)
+                return cgpart_fail(e, -ERANGE, "cpu.max: quota %llu us below the kernel's minimum %llu",
+                                   (unsigned long long)quota, CGPART_QUOTA_MIN_US);
         if (*p != ' ')
-                return fail(e, -EINVAL, "cpu.max: byte %zu: expected a space before the period", (size_t)(p - s));
+                return cgpart_fail(e, -EINVAL, "cpu.max: byte %zu: expected a space before the period", (size_t)(p - s));
         p++;
         r = parse_dec(&p, &period);
         if (r < 0)
-                return fail(e, r, "cpu.max: byte %zu: expected a period in microseconds", (size_t)(p - s));
+                return cgpart_fail(e, r, "cpu.max: byte %zu: expected a period in microseconds", (size_t)(p - s));
         if (period < CGPART_PERIOD_MIN_US || period > CGPART_PERIOD_MAX_US)
-                return fail(e, -ERANGE, "cpu.max: period %llu us outside the kernel's %llu..%llu",
-                            (unsigned long long)period, CGPART_PERIOD_MIN_US, CGPART_PERIOD_MAX_US);
+                return cgpart_fail(e, -ERANGE, "cpu.max: period %llu us outside the kernel's %llu..%llu",
+                                   (unsigned long long)period, CGPART_PERIOD_MIN_US, CGPART_PERIOD_MAX_US);
         if (!at_end(p))
-                return fail(e, -EINVAL, "cpu.max: byte %zu: unexpected content after the period", (size_t)(p - s));
+                return cgpart_fail(e, -EINVAL, "cpu.max: byte %zu: unexpected content after the period", (size_t)(p - s));
         *ret_quota = quota;
         *ret_period = period;
         return 0;
@@ -85,20 +90,15 @@ int cgpart_parse_memory(const char *s, uint64_t *ret, struct cgpart_err *e) {
         uint64_t v;
         int r;
 
-        if (strncmp(p, "max", 3) == 0) {
-                v = CGPART_UNLIMITED;
-                p += 3;
-        } else {
-                r = parse_dec(&p, &v);
-                if (r < 0)
-                        return fail(e, r, "byte %zu: expected 'max' or a byte count", (size_t)(p - s));
-                /* The kernel prints at most PAGE_COUNTER_MAX pages in bytes,
-                 * far below this: UINT64_MAX is our "max". */
-                if (v == CGPART_UNLIMITED)
-                        return fail(e, -ERANGE, "byte count %llu out of range", (unsigned long long)v);
-        }
+        r = parse_max_or_dec(&p, &v);
+        if (r < 0)
+                return cgpart_fail(e, r, "byte %zu: expected 'max' or a byte count", (size_t)(p - s));
+        /* The kernel prints at most PAGE_COUNTER_MAX pages in bytes, far
+         * below this: UINT64_MAX is our "max". */
+        if (r == 0 && v == CGPART_UNLIMITED)
+                return cgpart_fail(e, -ERANGE, "byte count %llu out of range", (unsigned long long)v);
         if (!at_end(p))
-                return fail(e, -EINVAL, "byte %zu: unexpected content after the value", (size_t)(p - s));
+                return cgpart_fail(e, -EINVAL, "byte %zu: unexpected content after the value", (size_t)(p - s));
         *ret = v;
         return 0;
 }
@@ -110,8 +110,8 @@ int cgpart_parse_cpus(const char *s, struct cpuset *ret, struct cgpart_err *e) {
         r = cpuset_parse(&set, s);
         if (r < 0) {
                 size_t n = strcspn(s, "\n");
-                return fail(e, r, "malformed CPU list '%.*s'%s", n > 64 ? 64 : (int)n, s,
-                            r == -ERANGE ? " (CPU index too large)" : "");
+                return cgpart_fail(e, r, "malformed CPU list '%.*s'%s", n > 64 ? 64 : (int)n, s,
+                                   r == -ERANGE ? " (CPU index too large)" : "");
         }
         cpuset_deinit(ret);
         *ret = set;
@@ -130,13 +130,13 @@ int cgpart_parse_events(const char *s, bool *ret_populated, struct cgpart_err *e
                 uint64_t v;
 
                 if (!sp || sp == p)
-                        return fail(e, -EINVAL, "cgroup.events: line %u: expected 'key value'", line);
+                        return cgpart_fail(e, -EINVAL, "cgroup.events: line %u: expected 'key value'", line);
                 q = sp + 1;
                 if (parse_dec(&q, &v) < 0 || q != p + n)
-                        return fail(e, -EINVAL, "cgroup.events: line %u: expected a number after the key", line);
+                        return cgpart_fail(e, -EINVAL, "cgroup.events: line %u: expected a number after the key", line);
                 if ((size_t)(sp - p) == strlen("populated") && strncmp(p, "populated", 9) == 0) {
                         if (v > 1)
-                                return fail(e, -EINVAL, "cgroup.events: line %u: populated is not 0 or 1", line);
+                                return cgpart_fail(e, -EINVAL, "cgroup.events: line %u: populated is not 0 or 1", line);
                         populated = (int)v;
                 }
                 p += n;
@@ -145,7 +145,7 @@ int cgpart_parse_events(const char *s, bool *ret_populated, struct cgpart_err *e
                 line++;
         }
         if (populated < 0)
-                return fail(e, -EINVAL, "cgroup.events: no 'populated' line");
+                return cgpart_fail(e, -EINVAL, "cgroup.events: no 'populated' line");
         *ret_populated = populated == 1;
         return 0;
 }
@@ -161,13 +161,13 @@ int cgpart_parse_proc_cgroup(const char *s, char *path, size_t size, struct cgpa
                 const char *c2 = c1 ? memchr(c1 + 1, ':', n - (size_t)(c1 + 1 - p)) : NULL;
 
                 if (!c1 || !c2)
-                        return fail(e, -EINVAL, "/proc/self/cgroup: line %u: expected 'id:controllers:path'", line);
+                        return cgpart_fail(e, -EINVAL, "/proc/self/cgroup: line %u: expected 'id:controllers:path'", line);
                 if (c1 - p == 1 && p[0] == '0' && c2 == c1 + 1) {
                         size_t len = n - (size_t)(c2 + 1 - p);
                         if (len == 0 || c2[1] != '/')
-                                return fail(e, -EINVAL, "/proc/self/cgroup: line %u: the path is not absolute", line);
+                                return cgpart_fail(e, -EINVAL, "/proc/self/cgroup: line %u: the path is not absolute", line);
                         if (len >= size)
-                                return fail(e, -ENAMETOOLONG, "/proc/self/cgroup: line %u: path too long", line);
+                                return cgpart_fail(e, -ENAMETOOLONG, "/proc/self/cgroup: line %u: path too long", line);
                         memcpy(path, c2 + 1, len);
                         path[len] = 0;
                         return 0;
@@ -179,9 +179,9 @@ int cgpart_parse_proc_cgroup(const char *s, char *path, size_t size, struct cgpa
                 line++;
         }
         if (v1)
-                return fail(e, -EOPNOTSUPP, "/proc/self/cgroup: only cgroup v1 hierarchies, no '0::' line "
-                            "(the cgroup target needs the unified cgroup v2 hierarchy)");
-        return fail(e, -EINVAL, "/proc/self/cgroup: empty");
+                return cgpart_fail(e, -EOPNOTSUPP, "/proc/self/cgroup: only cgroup v1 hierarchies, no '0::' line "
+                                   "(the cgroup target needs the unified cgroup v2 hierarchy)");
+        return cgpart_fail(e, -EINVAL, "/proc/self/cgroup: empty");
 }
 
 /* Copy a mountinfo field of n bytes, undoing the kernel's \ooo escapes. */
@@ -241,15 +241,15 @@ int cgpart_parse_mountinfo(const char *s, char *mnt, size_t mnt_size, char *root
                         }
                 if (!sep || !field(p, n, 3, &fr, &lr) || !field(p, n, 4, &fm, &lm) ||
                     fm >= sep || fr >= sep)
-                        return fail(e, -EINVAL, "/proc/self/mountinfo: line %u: malformed", line);
+                        return cgpart_fail(e, -EINVAL, "/proc/self/mountinfo: line %u: malformed", line);
                 if (field(sep, n - (size_t)(sep - p), 0, &f, &len)) {
                         if (len == 7 && memcmp(f, "cgroup2", 7) == 0) {
                                 if (unescape(fm, lm, mnt, mnt_size) < 0 || unescape(fr, lr, root, root_size) < 0)
-                                        return fail(e, -ENAMETOOLONG,
-                                                    "/proc/self/mountinfo: line %u: bad or long path", line);
+                                        return cgpart_fail(e, -ENAMETOOLONG,
+                                                           "/proc/self/mountinfo: line %u: bad or long path", line);
                                 if (mnt[0] != '/' || root[0] != '/')
-                                        return fail(e, -EINVAL,
-                                                    "/proc/self/mountinfo: line %u: path not absolute", line);
+                                        return cgpart_fail(e, -EINVAL,
+                                                           "/proc/self/mountinfo: line %u: path not absolute", line);
                                 return 0;
                         }
                         if (len == 6 && memcmp(f, "cgroup", 6) == 0)
@@ -261,6 +261,6 @@ int cgpart_parse_mountinfo(const char *s, char *mnt, size_t mnt_size, char *root
                 line++;
         }
         if (v1)
-                return fail(e, -EOPNOTSUPP, "/proc/self/mountinfo: only cgroup v1 is mounted, no cgroup2");
-        return fail(e, -ENOENT, "/proc/self/mountinfo: no cgroup2 mount");
+                return cgpart_fail(e, -EOPNOTSUPP, "/proc/self/mountinfo: only cgroup v1 is mounted, no cgroup2");
+        return cgpart_fail(e, -ENOENT, "/proc/self/mountinfo: no cgroup2 mount");
 }

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,21 +19,9 @@
  * SYSFS_VALUE_MAX: "0,2,4,...,8190" is about 20 KiB. */
 #define CPULIST_MAX (64u * 1024u)
 
-static int fail(struct cgpart_err *e, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(struct cgpart_err *e, int r, const char *fmt, ...) {
-        va_list ap;
-
-        if (e) {
-                va_start(ap, fmt);
-                vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-                va_end(ap);
-        }
-        return r;
-}
-
 /* Prefix a parser's message with the file it came from. */
 static int fail_in(struct cgpart_err *e, int r, const char *path, const struct cgpart_err *inner) {
-        return fail(e, r, "%s: %s", path, inner->msg);
+        return cgpart_fail(e, r, "%s: %s", path, inner->msg);
 }
 
 void cgpart_limits_deinit(struct cgpart_limits *l) {
@@ -106,7 +93,7 @@ static int read_text(const char *root, const char *path, char **ret, struct cgpa
         r = sysfs_read(root, path, buf, size, &len);
         if (r < 0) {
                 free(buf);
-                return fail(e, r, "%s: %s", path, strerror(-r));
+                return cgpart_fail(e, r, "%s: %s", path, strerror(-r));
         }
         *ret = buf;
         return 0;
@@ -173,9 +160,9 @@ static int check_hybrid(const char *root, const char *mnt, const char *proc_text
 
                 for (size_t i = 0; c2 && i < sizeof(ctl) / sizeof(ctl[0]); i++)
                         if (has_word(c1 + 1, (size_t)(c2 - c1 - 1), ",", ctl[i]) && !has_word(v2, len, " ", ctl[i]))
-                                return fail(e, -EOPNOTSUPP, "the %s controller is on a cgroup v1 hierarchy "
-                                            "(hybrid mode), not on the cgroup2 one at %s; the cgroup target "
-                                            "needs the unified hierarchy", ctl[i], mnt);
+                                return cgpart_fail(e, -EOPNOTSUPP, "the %s controller is on a cgroup v1 hierarchy "
+                                                   "(hybrid mode), not on the cgroup2 one at %s; the cgroup target "
+                                                   "needs the unified hierarchy", ctl[i], mnt);
                 l += n;
                 if (*l == '\n')
                         l++;
@@ -200,9 +187,9 @@ static int resolve(const char *root, const char *rel, char *dir, size_t size, st
         if (r < 0)
                 return r;
         if (!path_clean(mnt) || !path_clean(mroot))
-                return fail(e, -EINVAL, "/proc/self/mountinfo: cgroup2 mount %s (root %s) has '.' or '..'", mnt, mroot);
+                return cgpart_fail(e, -EINVAL, "/proc/self/mountinfo: cgroup2 mount %s (root %s) has '.' or '..'", mnt, mroot);
         if (rel)
-                return join(dir, size, mnt, rel) < 0 ? fail(e, -ENAMETOOLONG, "%s: path too long", rel) : 0;
+                return join(dir, size, mnt, rel) < 0 ? cgpart_fail(e, -ENAMETOOLONG, "%s: path too long", rel) : 0;
 
         r = read_text(root, "/proc/self/cgroup", &text, e);
         if (r < 0)
@@ -215,16 +202,16 @@ static int resolve(const char *root, const char *rel, char *dir, size_t size, st
                 return r;
         /* A cgroup outside our namespace's root shows as "/../x". */
         if (!path_clean(self))
-                return fail(e, -ENOENT, "/proc/self/cgroup: %s is outside this cgroup namespace", self);
+                return cgpart_fail(e, -ENOENT, "/proc/self/cgroup: %s is outside this cgroup namespace", self);
         /* A mount of a subtree: its root is a prefix of our path. */
         sub = self;
         n = strlen(mroot);
         if (strcmp(mroot, "/") != 0) {
                 if (strncmp(self, mroot, n) != 0 || (self[n] != '/' && self[n] != 0))
-                        return fail(e, -ENOENT, "cgroup %s is not under the cgroup2 mount's root %s", self, mroot);
+                        return cgpart_fail(e, -ENOENT, "cgroup %s is not under the cgroup2 mount's root %s", self, mroot);
                 sub = self + n;
         }
-        return join(dir, size, mnt, sub) < 0 ? fail(e, -ENAMETOOLONG, "%s: path too long", self) : 0;
+        return join(dir, size, mnt, sub) < 0 ? cgpart_fail(e, -ENAMETOOLONG, "%s: path too long", self) : 0;
 }
 
 int cgpart_file_path(const struct cgpart *cg, const char *file, char *buf, size_t size) {
@@ -249,15 +236,15 @@ static int check_dir(const char *root, const char *dir, struct cgpart_err *e) {
         int n = snprintf(p, sizeof(p), "%s%s", root, dir);
 
         if (n < 0 || (size_t)n >= sizeof(p))
-                return fail(e, -ENAMETOOLONG, "%s: path too long", dir);
+                return cgpart_fail(e, -ENAMETOOLONG, "%s: path too long", dir);
         if (stat(p, &st) < 0)
-                return fail(e, -errno, "%s: %s", dir, strerror(errno));
+                return cgpart_fail(e, -errno, "%s: %s", dir, strerror(errno));
         if (!S_ISDIR(st.st_mode))
-                return fail(e, -ENOTDIR, "%s: not a directory, hence not a cgroup", dir);
+                return cgpart_fail(e, -ENOTDIR, "%s: not a directory, hence not a cgroup", dir);
         if (statfs(p, &sfs) == 0 && sfs.f_type == CGROUP_SUPER_MAGIC)
-                return fail(e, -EOPNOTSUPP, "%s: a cgroup v1 hierarchy (the cgroup target needs cgroup v2)", dir);
+                return cgpart_fail(e, -EOPNOTSUPP, "%s: a cgroup v1 hierarchy (the cgroup target needs cgroup v2)", dir);
         if (!has_file(root, dir, "cgroup.controllers"))
-                return fail(e, -ENOTDIR, "%s: not a cgroup v2 directory (no cgroup.controllers)", dir);
+                return cgpart_fail(e, -ENOTDIR, "%s: not a cgroup v2 directory (no cgroup.controllers)", dir);
         return 0;
 }
 
@@ -286,7 +273,7 @@ static int find_ancestors(struct cgpart *cg, struct cgpart_err *e) {
                 if (!has_file(cg->root, cur, "cgroup.controllers"))
                         return 0;
                 if (cg->depth == CGPART_MAX_DEPTH)
-                        return fail(e, -ELOOP, "%s: more than %u ancestors", cg->dir, CGPART_MAX_DEPTH);
+                        return cgpart_fail(e, -ELOOP, "%s: more than %u ancestors", cg->dir, CGPART_MAX_DEPTH);
                 memcpy(cg->ancestors[cg->depth++], cur, sizeof(cur));
         }
 }
@@ -298,12 +285,12 @@ int cgpart_init(struct cgpart *cg, const struct cgpart_config *cfg, struct cgpar
 
         memset(cg, 0, sizeof(*cg));
         if (strlen(root) >= sizeof(cg->root))
-                return fail(e, -ENAMETOOLONG, "root prefix too long");
+                return cgpart_fail(e, -ENAMETOOLONG, "root prefix too long");
         strcpy(cg->root, root);
         if (path && !path_clean(path))
-                return fail(e, -EINVAL, "%s: '.' and '..' components are refused", path);
+                return cgpart_fail(e, -EINVAL, "%s: '.' and '..' components are refused", path);
         if (path && path[0] == '/')
-                r = join(cg->dir, sizeof(cg->dir), "/", path) < 0 ? fail(e, -ENAMETOOLONG, "path too long") : 0;
+                r = join(cg->dir, sizeof(cg->dir), "/", path) < 0 ? cgpart_fail(e, -ENAMETOOLONG, "path too long") : 0;
         else
                 r = resolve(root, path, cg->dir, sizeof(cg->dir), e);
         if (r < 0)
@@ -313,8 +300,8 @@ int cgpart_init(struct cgpart *cg, const struct cgpart_config *cfg, struct cgpar
                 return r;
         for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
                 if ((cfg ? cfg->require : 0) & files[i].bit && !has_file(root, cg->dir, files[i].name))
-                        return fail(e, -ENOENT, "%s: no %s (controller not enabled in the parent's "
-                                    "cgroup.subtree_control?)", cg->dir, files[i].name);
+                        return cgpart_fail(e, -ENOENT, "%s: no %s (controller not enabled in the parent's "
+                                           "cgroup.subtree_control?)", cg->dir, files[i].name);
         cg->ancestors = calloc(CGPART_MAX_DEPTH, sizeof(*cg->ancestors));
         if (!cg->ancestors)
                 return -ENOMEM;
@@ -342,16 +329,16 @@ static int read_file(const struct cgpart *cg, const char *dir, const char *file,
         int r, n = snprintf(p, sizeof(p), "%s/%s", dir, file);
 
         if (n < 0 || (size_t)n >= sizeof(p))
-                return fail(e, -ENAMETOOLONG, "%s/%s: path too long", dir, file);
+                return cgpart_fail(e, -ENAMETOOLONG, "%s/%s: path too long", dir, file);
         r = sysfs_read(cg->root, p, buf, size, &len);
         /* ENODEV: kernfs answers it for a file of a removed cgroup still
          * open; ENOENT: the file or the cgroup is not there. */
         if (r == -ENOENT || r == -ENODEV)
                 return 1;
         if (r < 0)
-                return fail(e, r, "%s: %s", p, strerror(-r));
+                return cgpart_fail(e, r, "%s: %s", p, strerror(-r));
         if (memchr(buf, 0, len))
-                return fail(e, -EINVAL, "%s: NUL byte in the content", p);
+                return cgpart_fail(e, -EINVAL, "%s: NUL byte in the content", p);
         return 0;
 }
 
@@ -389,7 +376,7 @@ static int read_level(const struct cgpart *cg, const char *dir, bool leaf, struc
                         continue;
                 r = cgpart_parse_memory(buf, &v, &pe);
                 if (r < 0)
-                        return fail(e, r, "%s/%s: %s", dir, f, pe.msg);
+                        return cgpart_fail(e, r, "%s/%s: %s", dir, f, pe.msg);
                 if (leaf)
                         l->present |= i == 0 ? CGPART_FILE_MEMORY_MAX : CGPART_FILE_MEMORY_HIGH;
                 if (v < *dst)
@@ -416,10 +403,10 @@ static int read_cpus(const struct cgpart *cg, struct cgpart_limits *l, char *big
         if (r < 0)
                 return r;
         if (r == 1)
-                return fail(e, -ENOENT, "%s: no cpuset.cpus.effective here or above, no online CPU list", cg->dir);
+                return cgpart_fail(e, -ENOENT, "%s: no cpuset.cpus.effective here or above, no online CPU list", cg->dir);
         r = cgpart_parse_cpus(big, &l->cpus, &pe);
         if (r < 0)
-                return fail(e, r, "%s: cpuset.cpus.effective: %s", cg->dir, pe.msg);
+                return cgpart_fail(e, r, "%s: cpuset.cpus.effective: %s", cg->dir, pe.msg);
         l->ncpus = cpuset_count(&l->cpus);
         return 0;
 }
@@ -434,7 +421,7 @@ static int read_leaf(const struct cgpart *cg, struct cgpart_limits *l, char *buf
         if (r == 0) {
                 r = cgpart_parse_events(buf, &l->populated, &pe);
                 if (r < 0)
-                        return fail(e, r, "%s: %s", cg->dir, pe.msg);
+                        return cgpart_fail(e, r, "%s: %s", cg->dir, pe.msg);
                 l->present |= CGPART_FILE_EVENTS;
         }
         r = read_file(cg, cg->dir, "memory.current", buf, SYSFS_VALUE_MAX, e);
@@ -445,7 +432,7 @@ static int read_leaf(const struct cgpart *cg, struct cgpart_limits *l, char *buf
                 if (r == 0 && l->memory_current == CGPART_UNLIMITED)
                         r = -EINVAL;
                 if (r < 0)
-                        return fail(e, r, "%s/memory.current: %s", cg->dir, r == -EINVAL ? "not a number" : pe.msg);
+                        return cgpart_fail(e, r, "%s/memory.current: %s", cg->dir, r == -EINVAL ? "not a number" : pe.msg);
                 l->present |= CGPART_FILE_MEMORY_CURRENT;
         }
         return 0;
@@ -465,7 +452,7 @@ int cgpart_read(const struct cgpart *cg, struct cgpart_limits *ret, struct cgpar
                 return -ENOMEM;
         r = check_dir(cg->root, cg->dir, NULL);
         if (r == -ENOENT || r == -ENOTDIR) {
-                r = fail(e, -ENODEV, "%s: the cgroup was removed", cg->dir);
+                r = cgpart_fail(e, -ENODEV, "%s: the cgroup was removed", cg->dir);
                 goto out;
         }
         if (r < 0) {
@@ -482,7 +469,7 @@ int cgpart_read(const struct cgpart *cg, struct cgpart_limits *ret, struct cgpar
         /* Files read while the cgroup went away are "absent": only a
          * directory still there makes the snapshot valid. */
         if (check_dir(cg->root, cg->dir, NULL) < 0) {
-                r = fail(e, -ENODEV, "%s: the cgroup was removed", cg->dir);
+                r = cgpart_fail(e, -ENODEV, "%s: the cgroup was removed", cg->dir);
                 goto out;
         }
         l.pool_size = cgpart_pool_size(l.ncpus, l.quota_us, l.period_us);
@@ -552,15 +539,15 @@ int cgpart_psi_open(const struct cgpart *cg, const char *kind, uint64_t stall_us
         int fd, n;
 
         if (!kind || (strcmp(kind, "some") != 0 && strcmp(kind, "full") != 0))
-                return fail(e, -EINVAL, "PSI trigger: kind must be 'some' or 'full'");
+                return cgpart_fail(e, -EINVAL, "PSI trigger: kind must be 'some' or 'full'");
         /* The kernel's bounds (kernel/sched/psi.c, psi_trigger_create). */
         if (window_us < 500000 || window_us > 10000000 || stall_us == 0 || stall_us > window_us)
-                return fail(e, -EINVAL, "PSI trigger: window 500ms..10s and 0 < stall <= window");
+                return cgpart_fail(e, -EINVAL, "PSI trigger: window 500ms..10s and 0 < stall <= window");
         if (cgpart_file_path(cg, "memory.pressure", p, sizeof(p)) < 0)
-                return fail(e, -ENAMETOOLONG, "memory.pressure: path too long");
+                return cgpart_fail(e, -ENAMETOOLONG, "memory.pressure: path too long");
         fd = open(p, O_RDWR | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0)
-                return fail(e, -errno, "%s/memory.pressure: %s", cg->dir, strerror(errno));
+                return cgpart_fail(e, -errno, "%s/memory.pressure: %s", cg->dir, strerror(errno));
         /* One write, NUL included: the kernel parses the buffer as a
          * string. */
         n = snprintf(trig, sizeof(trig), "%s %llu %llu", kind, (unsigned long long)stall_us,
@@ -569,7 +556,7 @@ int cgpart_psi_open(const struct cgpart *cg, const char *kind, uint64_t stall_us
         if (w != n + 1) {
                 int r = w < 0 ? -errno : -EIO;
                 close(fd);
-                return fail(e, r, "%s/memory.pressure: trigger '%s' refused: %s", cg->dir, trig, strerror(-r));
+                return cgpart_fail(e, r, "%s/memory.pressure: trigger '%s' refused: %s", cg->dir, trig, strerror(-r));
         }
         *ret_fd = fd;
         return 0;

@@ -118,6 +118,10 @@ uint32_t cgpart_pool_size(uint32_t ncpus, uint64_t quota_us, uint64_t period_us)
  * Each is strict: a malformed content is -EINVAL (-ERANGE for a number out
  * of range) with e (if not NULL) saying what and at which byte. */
 
+/* Write the message into e (if not NULL) and return r: the one way the
+ * module's functions fail with a message. */
+int cgpart_fail(struct cgpart_err *e, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* cpu.max: "max 100000", "50000 100000", one trailing newline allowed. */
 int cgpart_parse_cpu_max(const char *s, uint64_t *ret_quota, uint64_t *ret_period, struct cgpart_err *e);
 /* memory.max, memory.high, memory.current: "max" or a decimal byte count. */
