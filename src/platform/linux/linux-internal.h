@@ -164,3 +164,9 @@ int linux_unplug_next_timeout_ms(struct linux_platform *lp);
 void linux_unplug_tick(struct linux_platform *lp);
 int linux_memonline_next_timeout_ms(struct linux_platform *lp);
 void linux_memonline_tick(struct linux_platform *lp);
+
+/* memdev.c: the engine's memory ops (the platform's ops table is in
+ * linux.c): online one block by the zone policy; the memory levels from
+ * /proc/meminfo. */
+int linux_op_block_online(void *p, uint64_t index);
+int linux_op_mem_levels_read(void *p, struct mem_levels *ret);

@@ -12,7 +12,6 @@
 
 #include "platform/linux/cgroup.h"
 #include "platform/linux/linux-internal.h"
-#include "platform/linux/meminfo.h"
 #include "platform/linux/topology.h"
 #include "platform/linux/uevent.h"
 #include "util/cpuset.h"
@@ -176,63 +175,13 @@ static int op_cpu_admit(void *p, uint32_t index) {
         return 0;
 }
 
-static int op_block_online(void *p, uint64_t index) {
-        struct linux_platform *lp = p;
-        unsigned attempts = 0;
-        const char *state = lp->cfg.mem_policy == LINUX_MEM_KERNEL ? "online_kernel" : "online_movable";
-        bool kernel = lp->cfg.mem_policy == LINUX_MEM_KERNEL;
-        int r;
-
-        r = topology_block_set_state(&lp->writer, lp->root, (uint32_t)index, state, &attempts);
-        linux_count_retries(lp, attempts);
-        if (r == -EINVAL && lp->cfg.mem_policy == LINUX_MEM_AUTO) {
-                /* The kernel refuses ZONE_MOVABLE for some blocks (e.g.
-                 * next to kernel memory); the kernel zone still works. */
-                log_notice(&lp->log, "memory%llu: online_movable refused; onlining in the kernel zone",
-                           (unsigned long long)index);
-                r = topology_block_set_state(&lp->writer, lp->root, (uint32_t)index, "online_kernel", &attempts);
-                linux_count_retries(lp, attempts);
-                if (r == 0)
-                        STAT_INC(lp, blocks_kernel_fallback);
-                kernel = true;
-        }
-        if (r < 0) {
-                STAT_INC(lp, blocks_failed);
-                log_error(&lp->log, "memory%llu: cannot online: %s; the block stays offline and its device does not "
-                          "arrive", (unsigned long long)index, sysfs_write_strerror(r));
-                return r;
-        }
-        STAT_INC(lp, blocks_onlined);
-        /* The zone, for dhp_memory_snapshot_get_block() (no engine lock is
-         * held in an op). */
-        engine_mem_block_set_zone(lp->engine, index, kernel ? DHP_MEMORY_ZONE_NORMAL : DHP_MEMORY_ZONE_MOVABLE);
-        return 0;
-}
-
-/* Memory levels for the memory condition events: /proc/meminfo, read at
- * every evaluation (memory online/offline, PSI trigger, slow timer). */
-static int op_mem_levels_read(void *p, struct mem_levels *ret) {
-        struct linux_platform *lp = p;
-        struct meminfo mi;
-        int r;
-
-        r = meminfo_read(lp->root, &mi);
-        if (r < 0) {
-                log_debug(&lp->log, "cannot read /proc/meminfo: %s", strerror(-r));
-                return r;
-        }
-        *ret = (struct mem_levels){ .total = mi.total, .available = mi.available, .commit_charge = mi.committed_as,
-                                    .commit_limit = mi.commit_limit };
-        return 0;
-}
-
 static const struct platform_ops linux_ops = {
-        .mem_levels_read = op_mem_levels_read,
+        .mem_levels_read = linux_op_mem_levels_read,
         .cpu_start = op_cpu_start,
         .cpu_txn_begin = op_cpu_txn_begin,
         .cpu_stop = op_cpu_stop,
         .cpu_admit = op_cpu_admit,
-        .mem_block_online = op_block_online,
+        .mem_block_online = linux_op_block_online,
         .cpu_unadmit = linux_op_cpu_unadmit,
         .cpu_offline = linux_op_cpu_offline,
         .mem_block_offline = linux_op_block_offline,
@@ -440,10 +389,43 @@ int linux_platform_cpu_online(struct linux_platform *lp, uint32_t cpu, int *ret_
         return r;
 }
 
+/* Memory: blocks the model does not know are new; known blocks whose
+ * state changed unseen are brought in line. */
+static int sync_memory(struct linux_platform *lp, const struct topology *t, bool at_start) {
+        bool *is_new = calloc(t->n_blocks ? t->n_blocks : 1, sizeof(*is_new));
+        uint64_t hotadded = 0; /* the device last onlined, + 1; 0: none yet */
+
+        if (!is_new)
+                return -ENOMEM;
+        for (uint32_t i = 0; i < t->n_blocks; i++) {
+                const struct topology_memblock *b = &t->blocks[i];
+                bool online;
+                uint64_t dev;
+
+                if (engine_mem_block_get(lp->engine, b->id, &dev, &online) < 0) {
+                        is_new[i] = true;
+                        continue;
+                }
+                if ((b->state == MEMBLOCK_STATE_ONLINE) != online)
+                        engine_mem_block_set_online(lp->engine, b->id, b->state == MEMBLOCK_STATE_ONLINE);
+                /* One transaction per device onlines all its offline blocks;
+                 * blocks come by id and a device's are contiguous, so its
+                 * other blocks follow. */
+                if (b->state != MEMBLOCK_STATE_ONLINE && lp->cfg.mem_online && hotadded != dev + 1) {
+                        /* At start the kernel's add is long over: what it
+                         * left offline stays so unless dhpd onlines it. */
+                        linux_memonline_device(lp, dev, "(resync)", !at_start);
+                        hotadded = dev + 1;
+                }
+        }
+        linux_mem_add_new_from(lp, t, is_new, at_start);
+        free(is_new);
+        return 0;
+}
+
 static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
         struct topology *t = NULL;
         struct cpu_batch batch = { 0 };
-        bool *is_new = NULL;
         int r;
 
         r = topology_load(&t, lp->root, 0, &lp->log);
@@ -480,36 +462,9 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
         }
         cpu_batch_run(lp, &batch);
 
-        /* Memory: blocks the model does not know are new; known blocks
-         * whose state changed unseen are brought in line. */
-        is_new = calloc(t->n_blocks ? t->n_blocks : 1, sizeof(*is_new));
-        if (!is_new) {
-                r = -ENOMEM;
+        r = sync_memory(lp, t, at_start);
+        if (r < 0)
                 goto out;
-        }
-        uint64_t hotadded = 0; /* the device last onlined, + 1; 0: none yet */
-        for (uint32_t i = 0; i < t->n_blocks; i++) {
-                const struct topology_memblock *b = &t->blocks[i];
-                bool online;
-                uint64_t dev;
-
-                if (engine_mem_block_get(lp->engine, b->id, &dev, &online) < 0) {
-                        is_new[i] = true;
-                        continue;
-                }
-                if ((b->state == MEMBLOCK_STATE_ONLINE) != online)
-                        engine_mem_block_set_online(lp->engine, b->id, b->state == MEMBLOCK_STATE_ONLINE);
-                /* One transaction per device onlines all its offline blocks;
-                 * blocks come by id and a device's are contiguous, so its
-                 * other blocks follow. */
-                if (b->state != MEMBLOCK_STATE_ONLINE && lp->cfg.mem_online && hotadded != dev + 1) {
-                        /* At start the kernel's add is long over: what it
-                         * left offline stays so unless dhpd onlines it. */
-                        linux_memonline_device(lp, dev, "(resync)", !at_start);
-                        hotadded = dev + 1;
-                }
-        }
-        linux_mem_add_new_from(lp, t, is_new, at_start);
         if (at_start) {
                 /* A mark for a processor no longer present: nothing to redo. */
                 for (int64_t c = cpuset_next(&lp->interrupted, 0); c >= 0;
@@ -519,7 +474,6 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
         }
         r = 0;
 out:
-        free(is_new);
         topology_free(t);
         return r;
 }
@@ -731,6 +685,40 @@ void linux_mem_pending_run(struct linux_platform *lp) {
         lp->kernel_wait_over = false;
 }
 
+/* One uevent of the drain: counted, handled, or refused with a reason.
+ * A negative errno only for a socket that cannot go on. */
+static int drain_one(struct linux_platform *lp, int r, struct uevent *u, bool *lost) {
+        if (r == UEVENT_MONITOR_LOST) {
+                STAT_INC(lp, lost);
+                log_warning(&lp->log, "kernel uevents were lost (socket overflow); will resync");
+                *lost = true;
+                return 0;
+        }
+        if (r == -EPERM) {
+                STAT_INC(lp, foreign);
+                log_warning(&lp->log, "dropped a uevent not sent by the kernel");
+                return 0;
+        }
+        if (r < 0 && (r == -ENOMEM || r == -EBADF || r == -ENOTSOCK || r == -EFAULT)) {
+                log_error(&lp->log, "uevent socket: %s", strerror(-r));
+                return r;
+        }
+        if (r < 0) {
+                STAT_INC(lp, malformed);
+                log_warning(&lp->log, "ignored a malformed uevent: %s", uevent_strerror(r));
+                return 0;
+        }
+        STAT_INC(lp, uevents);
+        if (r == UEVENT_MONITOR_GAP) {
+                STAT_INC(lp, lost);
+                log_warning(&lp->log, "kernel uevents were lost (SEQNUM %llu after a gap); will resync",
+                            (unsigned long long)u->seqnum);
+                *lost = true;
+        }
+        handle_uevent(lp, u);
+        return 0;
+}
+
 int linux_platform_process(struct linux_platform *lp) {
         bool lost = false;
         int n = 0, r;
@@ -745,34 +733,9 @@ int linux_platform_process(struct linux_platform *lp) {
                 if (r == -EINTR)
                         continue;
                 n++;
-                if (r == UEVENT_MONITOR_LOST) {
-                        STAT_INC(lp, lost);
-                        log_warning(&lp->log, "kernel uevents were lost (socket overflow); will resync");
-                        lost = true;
-                        continue;
-                }
-                if (r == -EPERM) {
-                        STAT_INC(lp, foreign);
-                        log_warning(&lp->log, "dropped a uevent not sent by the kernel");
-                        continue;
-                }
-                if (r < 0 && (r == -ENOMEM || r == -EBADF || r == -ENOTSOCK || r == -EFAULT)) {
-                        log_error(&lp->log, "uevent socket: %s", strerror(-r));
+                r = drain_one(lp, r, &u, &lost);
+                if (r < 0)
                         return r;
-                }
-                if (r < 0) {
-                        STAT_INC(lp, malformed);
-                        log_warning(&lp->log, "ignored a malformed uevent: %s", uevent_strerror(r));
-                        continue;
-                }
-                STAT_INC(lp, uevents);
-                if (r == UEVENT_MONITOR_GAP) {
-                        STAT_INC(lp, lost);
-                        log_warning(&lp->log, "kernel uevents were lost (SEQNUM %llu after a gap); will resync",
-                                    (unsigned long long)u.seqnum);
-                        lost = true;
-                }
-                handle_uevent(lp, &u);
         }
 
         if (lost)

@@ -328,3 +328,55 @@ out:
         free(st);
         free(rest_st);
 }
+
+/* ---- the engine's memory ops (linux.c's ops table) --------------------- */
+
+int linux_op_block_online(void *p, uint64_t index) {
+        struct linux_platform *lp = p;
+        unsigned attempts = 0;
+        const char *state = lp->cfg.mem_policy == LINUX_MEM_KERNEL ? "online_kernel" : "online_movable";
+        bool kernel = lp->cfg.mem_policy == LINUX_MEM_KERNEL;
+        int r;
+
+        r = topology_block_set_state(&lp->writer, lp->root, (uint32_t)index, state, &attempts);
+        linux_count_retries(lp, attempts);
+        if (r == -EINVAL && lp->cfg.mem_policy == LINUX_MEM_AUTO) {
+                /* The kernel refuses ZONE_MOVABLE for some blocks (e.g.
+                 * next to kernel memory); the kernel zone still works. */
+                log_notice(&lp->log, "memory%llu: online_movable refused; onlining in the kernel zone",
+                           (unsigned long long)index);
+                r = topology_block_set_state(&lp->writer, lp->root, (uint32_t)index, "online_kernel", &attempts);
+                linux_count_retries(lp, attempts);
+                if (r == 0)
+                        STAT_INC(lp, blocks_kernel_fallback);
+                kernel = true;
+        }
+        if (r < 0) {
+                STAT_INC(lp, blocks_failed);
+                log_error(&lp->log, "memory%llu: cannot online: %s; the block stays offline and its device does not "
+                          "arrive", (unsigned long long)index, sysfs_write_strerror(r));
+                return r;
+        }
+        STAT_INC(lp, blocks_onlined);
+        /* The zone, for dhp_memory_snapshot_get_block() (no engine lock is
+         * held in an op). */
+        engine_mem_block_set_zone(lp->engine, index, kernel ? DHP_MEMORY_ZONE_NORMAL : DHP_MEMORY_ZONE_MOVABLE);
+        return 0;
+}
+
+/* Memory levels for the memory condition events: /proc/meminfo, read at
+ * every evaluation (memory online/offline, PSI trigger, slow timer). */
+int linux_op_mem_levels_read(void *p, struct mem_levels *ret) {
+        struct linux_platform *lp = p;
+        struct meminfo mi;
+        int r;
+
+        r = meminfo_read(lp->root, &mi);
+        if (r < 0) {
+                log_debug(&lp->log, "cannot read /proc/meminfo: %s", strerror(-r));
+                return r;
+        }
+        *ret = (struct mem_levels){ .total = mi.total, .available = mi.available, .commit_charge = mi.committed_as,
+                                    .commit_limit = mi.commit_limit };
+        return 0;
+}

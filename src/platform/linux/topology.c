@@ -601,24 +601,6 @@ fail:
         return r;
 }
 
-int topology_read_cpu_online(const char *root, uint32_t cpu, bool *ret) {
-        char p[4096], buf[16];
-        bool v;
-        int r;
-
-        r = sysfs_pathf(p, sizeof(p), root, CPU_DIR "/cpu%u/online", cpu);
-        if (r < 0)
-                return r;
-        r = sysfs_read_at(AT_FDCWD, p, buf, sizeof(buf), NULL);
-        if (r < 0)
-                return r;
-        r = parse_01(buf, &v);
-        if (r < 0)
-                return r;
-        *ret = v;
-        return 0;
-}
-
 int topology_read_block_state(const char *root, uint32_t id, enum memblock_state *ret) {
         char p[4096], buf[32];
         int r;
@@ -653,14 +635,6 @@ int topology_block_firmware_node(const char *root, uint32_t id, char *buf, size_
                 return -ENAMETOOLONG;
         strcpy(buf, base);
         return 0;
-}
-
-int topology_cpu_set_online(const struct sysfs_writer *w, const char *root, uint32_t cpu, bool online,
-                            unsigned *attempts) {
-        char p[128];
-
-        snprintf(p, sizeof(p), CPU_DIR "/cpu%u/online", cpu);
-        return sysfs_write(w, root, p, online ? "1" : "0", attempts);
 }
 
 int topology_block_set_state(const struct sysfs_writer *w, const char *root, uint32_t id, const char *state,

@@ -33,9 +33,12 @@
  */
 #pragma once
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "platform/linux/sysfs.h"
 #include "util/cpuset.h"
@@ -116,8 +119,24 @@ const struct topology_cpu *topology_find_cpu(const struct topology *t, uint32_t 
 int memblock_state_from_string(const char *s, enum memblock_state *ret);
 const char *memblock_state_to_string(enum memblock_state s);
 
-/* Current state of one CPU / block (for events after the load). */
-int topology_read_cpu_online(const char *root, uint32_t cpu, bool *ret);
+/* Current state of one CPU / block (for events after the load).  The CPU
+ * ones are inline: they are on every processor add (doc/architecture.md,
+ * the add path), a path and one sysfs read or write each. */
+static inline int topology_read_cpu_online(const char *root, uint32_t cpu, bool *ret) {
+        char p[4096], buf[16];
+        int r;
+
+        r = sysfs_pathf(p, sizeof(p), root, "/sys/devices/system/cpu/cpu%u/online", cpu);
+        if (r < 0)
+                return r;
+        r = sysfs_read_at(AT_FDCWD, p, buf, sizeof(buf), NULL);
+        if (r < 0)
+                return r;
+        if ((buf[0] != '0' && buf[0] != '1') || buf[1])
+                return -EBADMSG;
+        *ret = buf[0] == '1';
+        return 0;
+}
 int topology_read_block_state(const char *root, uint32_t id, enum memblock_state *ret);
 
 /* The ACPI memory device a block is bound to (basename of
@@ -139,8 +158,13 @@ int topology_acpi_memdev_blocks(const char *root, const char *acpi_name, uint32_
 int topology_acpi_memdev_pending(const char *root, char (*names)[32], size_t cap, size_t *ret_n);
 
 /* Online or offline a CPU: write "1"/"0" to cpuN/online. */
-int topology_cpu_set_online(const struct sysfs_writer *w, const char *root, uint32_t cpu, bool online,
-                            unsigned *attempts);
+static inline int topology_cpu_set_online(const struct sysfs_writer *w, const char *root, uint32_t cpu, bool online,
+                                          unsigned *attempts) {
+        char p[128];
+
+        snprintf(p, sizeof(p), "/sys/devices/system/cpu/cpu%u/online", cpu);
+        return sysfs_write(w, root, p, online ? "1" : "0", attempts);
+}
 /* Write state ("online", "online_movable", "online_kernel", "offline";
  * anything else is -EINVAL before touching sysfs) to memoryN/state. */
 int topology_block_set_state(const struct sysfs_writer *w, const char *root, uint32_t id, const char *state,
