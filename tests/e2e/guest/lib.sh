@@ -165,6 +165,38 @@ client_expect() {
 	return 1
 }
 
+# client_expect_all NAME FD TIMEOUT PATTERN...: every pattern once, in any
+# order (the model orders each processor's own events, not one processor's
+# rebalance against the next one's arrival: dhpd runs rebalances on a thread
+# of their own); E2E_SEEN_k is the line at which pattern k matched, for the
+# order checks a scenario makes.  TIMEOUT bounds each read, as in
+# client_expect.
+client_expect_all() {
+	_n=$1 _fd=$2 _t=$3
+	shift 3
+	_k=0
+	for _p in "$@"; do _k=$((_k + 1)); eval "E2E_SEEN_$_k=0"; done
+	_left=$# _line=0
+	while [ "$_left" -gt 0 ] && IFS= read -r -t "$_t" l <&"$_fd"; do
+		_line=$((_line + 1)) _k=0
+		for _p in "$@"; do
+			_k=$((_k + 1))
+			eval "_s=\$E2E_SEEN_$_k"
+			[ "$_s" = 0 ] || continue
+			case "$l" in
+			$_p) eval "E2E_SEEN_$_k=$_line"; _left=$((_left - 1)) ;;
+			esac
+		done
+	done
+	_k=0 _rc=0
+	for _p in "$@"; do
+		_k=$((_k + 1))
+		eval "_s=\$E2E_SEEN_$_k"
+		[ "$_s" != 0 ] || { echo "E2E-ERR client $_n: no '$_p' within $_t s"; _rc=1; }
+	done
+	return $_rc
+}
+
 # stop_client NAME FD: SIGTERM (the client then prints its SPIN summary and
 # EXIT), wait for it, close its FIFO.
 stop_client() {
