@@ -330,6 +330,7 @@ static void accept_one(struct server *s, int fd) {
                 return;
         }
         list_append(&s->clients, &c->node);
+        c->listed = true;
         s->nclients++;
         c->hello_deadline = time_now_ns() + s->cfg.handshake_timeout_ns;
         list_append(&s->handshaking, &c->hs_node);

@@ -233,12 +233,16 @@ out:
 }
 
 void peer_reply(struct peer *c, uint64_t id, int status, uint32_t v32, uint64_t v64, const char *text) {
-        struct ipc_msg m = { .type = IPC_REPLY, .id = id, .reply = { .status = status, .v32 = v32, .v64 = v64 } };
+        struct ipc_msg m; /* not the whole union zeroed per reply */
 
         if (!id)
                 return;
-        if (text)
-                snprintf(m.reply.text, sizeof(m.reply.text), "%s", text);
+        m.type = IPC_REPLY;
+        m.id = id;
+        m.reply.status = status;
+        m.reply.v32 = v32;
+        m.reply.v64 = v64;
+        snprintf(m.reply.text, sizeof(m.reply.text), "%s", text ? text : "");
         peer_send(c, &m, false);
 }
 

@@ -132,6 +132,7 @@ struct stream {
 
 struct peer {
         struct list node; /* server.clients; main thread */
+        bool listed;      /* in server.clients (and the epoll set); main */
         struct list hs_node; /* server.handshaking until HELLO; main */
         uint64_t hello_deadline;
         struct server *s;
@@ -248,6 +249,12 @@ struct server {
 
         struct history *history;
         dhp_monitor *history_mon;
+
+        /* The message being handled (main thread): decoded into this one
+         * buffer rather than into a zeroed 8 KiB one on the stack per
+         * message; a handler reads only its type's fields, all of which
+         * the decoder writes. */
+        struct ipc_msg *in;
 
         pthread_t worker;
         bool worker_running;

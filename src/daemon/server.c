@@ -212,7 +212,7 @@ static bool peer_hung_up(int fd) {
 /* One datagram of n bytes in buf: decode, check, dispatch.  Returns false
  * when the peer was dropped. */
 static bool peer_handle(struct server *s, struct peer *c, const uint8_t *buf, ssize_t n) {
-        struct ipc_msg m = { 0 };
+        struct ipc_msg *m = s->in;
         char why[128];
         int r;
 
@@ -221,16 +221,18 @@ static bool peer_handle(struct server *s, struct peer *c, const uint8_t *buf, ss
                 server_violation(s, c, -EMSGSIZE, why);
                 return false;
         }
-        r = ipcmsg_decode(buf, (size_t)n, &m);
+        m->type = 0;
+        m->id = 0;
+        r = ipcmsg_decode(buf, (size_t)n, m);
         /* Named by this datagram's own header, when it has one. */
         if (n < IPC_HEADER_SIZE)
-                m.type = 0;
+                m->type = 0;
         if (r == -EOPNOTSUPP && c->hello_done) {
                 /* A method this daemon does not have yet. */
-                peer_reply(c, m.id, -EOPNOTSUPP, 0, 0, "not supported by this dhpd");
+                peer_reply(c, m->id, -EOPNOTSUPP, 0, 0, "not supported by this dhpd");
                 return true;
         }
-        if (!c->hello_done && (r < 0 || m.type != IPC_HELLO)) {
+        if (!c->hello_done && (r < 0 || m->type != IPC_HELLO)) {
                 server_violation(s, c, -EPROTO, "the first message must be HELLO");
                 return false;
         }
@@ -239,16 +241,16 @@ static bool peer_handle(struct server *s, struct peer *c, const uint8_t *buf, ss
                         snprintf(why, sizeof(why), "a malformed message (%zd bytes, shorter than the header)", n);
                 else
                         snprintf(why, sizeof(why), "a malformed message (%s, %zd bytes): %s",
-                                 ipcmsg_type_name(m.type), n, strerror(-r));
+                                 ipcmsg_type_name(m->type), n, strerror(-r));
                 server_violation(s, c, r, why);
                 return false;
         }
-        if (!ipcmsg_from_client(m.type)) {
-                snprintf(why, sizeof(why), "a client may not send %s", ipcmsg_type_name(m.type));
+        if (!ipcmsg_from_client(m->type)) {
+                snprintf(why, sizeof(why), "a client may not send %s", ipcmsg_type_name(m->type));
                 server_violation(s, c, -EPROTO, why);
                 return false;
         }
-        return dispatch(s, c, &m);
+        return dispatch(s, c, m);
 }
 
 static void peer_read(struct server *s, struct peer *c) {
@@ -300,6 +302,7 @@ void server_peer_drop(struct server *s, struct peer *c, const char *why) {
         status_stream_drop(s, c);
         listener_handshake_done(s, c);
         list_remove(&c->node);
+        c->listed = false;
         s->nclients--;
         /* A descriptor is free again. */
         listener_pause(s, false);
@@ -328,11 +331,8 @@ void server_violation(struct server *s, struct peer *c, int status, const char *
         server_peer_drop(s, c, m.error.text);
 }
 
-static bool peer_listed(struct server *s, struct peer *c) {
-        list_for_each(p, &s->clients)
-                if (list_entry(p, struct peer, node) == c)
-                        return true;
-        return false;
+static bool is_peer(struct server *s, void *ptr) {
+        return ptr != &s->lfd && ptr != &s->tfd;
 }
 
 int server_process(struct server *s) {
@@ -342,6 +342,12 @@ int server_process(struct server *s) {
         n = epoll_wait(s->epfd, ev, 32, 0);
         if (n < 0)
                 return errno == EINTR ? 0 : -errno;
+        /* A peer dropped earlier in this batch is still in ev[]: each
+         * peer of the batch is held until its end, and skipped once no
+         * longer listed (no scan of every client per event). */
+        for (int i = 0; i < n; i++)
+                if (is_peer(s, ev[i].data.ptr))
+                        peer_ref(ev[i].data.ptr);
         for (int i = 0; i < n; i++) {
                 struct peer *c = ev[i].data.ptr;
                 if (ev[i].data.ptr == &s->lfd) {
@@ -352,9 +358,7 @@ int server_process(struct server *s) {
                         listener_expire_handshakes(s);
                         continue;
                 }
-                /* A peer dropped earlier in this batch is still listed
-                 * in ev[]: look it up before touching it. */
-                if (!peer_listed(s, c))
+                if (!c->listed)
                         continue;
                 if (ev[i].events & EPOLLOUT) {
                         peer_flush(c);
@@ -364,6 +368,9 @@ int server_process(struct server *s) {
                 if (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
                         peer_read(s, c);
         }
+        for (int i = 0; i < n; i++)
+                if (is_peer(s, ev[i].data.ptr))
+                        peer_unref(ev[i].data.ptr);
         listener_refusals_flush(s, time_now_ns());
         return 0;
 }
@@ -406,6 +413,13 @@ int server_new(struct server **ret, struct engine *e, struct sim *sim, const str
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
+        /* Not zeroed: the decoder writes what a handler reads, and the
+         * pages of the 8 KiB union a message never reaches stay untouched. */
+        s->in = malloc(sizeof(*s->in));
+        if (!s->in) {
+                free(s);
+                return -ENOMEM;
+        }
         s->e = e;
         s->sim = sim;
         s->log = log ? *log : (struct logger){ 0 };
@@ -473,6 +487,7 @@ void server_free(struct server *s) {
         status_history_stop(s);
         pthread_mutex_destroy(&s->jlock);
         pthread_cond_destroy(&s->jcond);
+        free(s->in);
         free(s);
 }
 

@@ -15,10 +15,15 @@
 #include "util/time.h"
 
 static void arrival_send(struct cl_arrival *a, const dhp_device_event *ev, bool droppable) {
-        struct ipc_msg m = { .type = IPC_ARRIVAL };
+        /* The type, the id and the arrival member only: an initializer
+         * would zero the whole 8 KiB union once per client and arrival. */
+        struct ipc_msg m;
         uint32_t index = 0;
         uint64_t base = 0, size = 0;
 
+        m.type = IPC_ARRIVAL;
+        m.id = 0;
+        m.arrival = (typeof(m.arrival)){ 0 };
         m.arrival.reg = a->id;
         m.arrival.cls = dhp_device_event_get_class(ev);
         m.arrival.event = dhp_device_event_get_event(ev);

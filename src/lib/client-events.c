@@ -94,7 +94,6 @@ void *client_conn_thread(void *userdata) {
         struct remote *r = userdata;
         _cleanup_free_ uint8_t *buf = malloc(IPC_MSG_MAX);
         struct ipc_msg *m = malloc(sizeof(*m));
-        struct pollfd p[2] = { { .fd = r->fd, .events = POLLIN }, { .fd = r->stop_fd, .events = POLLIN } };
 
         if (!m || !buf) {
                 free(m);
@@ -102,16 +101,11 @@ void *client_conn_thread(void *userdata) {
                 return NULL;
         }
         for (;;) {
-                ssize_t n;
-                if (poll(p, 2, -1) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        break;
-                }
-                if (p[1].revents)
+                ssize_t n = recv(r->fd, buf, IPC_MSG_MAX, MSG_TRUNC);
+
+                if (atomic_load(&r->stopping))
                         goto stopped;
-                n = recv(r->fd, buf, IPC_MSG_MAX, MSG_DONTWAIT | MSG_TRUNC);
-                if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                if (n < 0 && errno == EINTR)
                         continue;
                 if (n <= 0 || (size_t)n > IPC_MSG_MAX)
                         break;

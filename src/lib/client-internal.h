@@ -110,7 +110,11 @@ struct remote {
         unsigned nstreams;
         pthread_cond_t stream_cond;
         int fd;
-        int stop_fd;
+        /* The connection thread is being stopped: its recv() was woken by
+         * shutdown(SHUT_RD), not by dhpd.  (A blocking recv() rather than
+         * poll() on the socket and a stop eventfd: one system call per
+         * message instead of two, on every client at every phase.) */
+        atomic_bool stopping;
         pthread_t thread;
         bool thread_running;
         int error; /* sticky: -ECONNRESET after a loss */

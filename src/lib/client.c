@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -289,6 +288,7 @@ static int start_thread(struct remote *r) {
 
         pthread_mutex_lock(&r->lock);
         r->error = 0;
+        atomic_store(&r->stopping, false);
         ret = -pthread_create(&r->thread, NULL, client_conn_thread, r);
         r->thread_running = ret == 0;
         pthread_mutex_unlock(&r->lock);
@@ -296,7 +296,6 @@ static int start_thread(struct remote *r) {
 }
 
 static void stop_thread(struct remote *r) {
-        uint64_t one = 1;
         pthread_t t;
 
         pthread_mutex_lock(&r->lock);
@@ -306,9 +305,10 @@ static void stop_thread(struct remote *r) {
         }
         t = r->thread;
         pthread_mutex_unlock(&r->lock);
-        (void)!write(r->stop_fd, &one, sizeof(one));
+        atomic_store(&r->stopping, true);
+        if (r->fd >= 0)
+                shutdown(r->fd, SHUT_RD); /* wakes its recv() */
         pthread_join(t, NULL);
-        (void)!read(r->stop_fd, &one, sizeof(one));
         pthread_mutex_lock(&r->lock);
         r->thread_running = false;
         pthread_mutex_unlock(&r->lock);
@@ -346,11 +346,6 @@ int remote_open(struct remote **ret, struct engine *local, const char *path, voi
         pthread_mutex_init(&r->lock, NULL);
         pthread_cond_init(&r->cond, NULL);
         pthread_cond_init(&r->stream_cond, NULL);
-        r->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (r->stop_fd < 0) {
-                remote_free(r);
-                return -errno;
-        }
         ret2 = connect_once(r, err, errsize);
         if (ret2 == 0)
                 ret2 = start_thread(r);
@@ -370,6 +365,7 @@ int remote_open(struct remote **ret, struct engine *local, const char *path, voi
 void remote_free(struct remote *r) {
         if (!r)
                 return;
+        atomic_store(&r->stopping, true);
         if (r->fd >= 0)
                 shutdown(r->fd, SHUT_RDWR);
         stop_thread(r);
@@ -377,8 +373,6 @@ void remote_free(struct remote *r) {
                 peer_phases_end(TAKE_PTR(r->split), DHP_PROC_ADD_FAILURE, -ECONNRESET);
         if (r->fd >= 0)
                 close(r->fd);
-        if (r->stop_fd >= 0)
-                close(r->stop_fd);
         while (r->entries) {
                 struct entry *e = r->entries;
                 r->entries = e->next;
@@ -407,9 +401,7 @@ void remote_abandon(struct remote *r) {
                 return;
         if (r->fd >= 0)
                 close(r->fd);
-        if (r->stop_fd >= 0)
-                close(r->stop_fd);
-        r->fd = r->stop_fd = -1;
+        r->fd = -1;
 }
 
 int remote_error(struct remote *r) {

@@ -265,8 +265,34 @@ static int encode_fields(const struct ipc_desc *d, const struct ipc_msg *m, stru
 }
 
 /* Field errors are left in r->err. */
+/* The bytes of *m that type d's fields occupy, [*ret_lo, *ret_hi). */
+static void fields_extent(const struct ipc_desc *d, size_t *ret_lo, size_t *ret_hi) {
+        size_t lo = sizeof(struct ipc_msg), hi = 0;
+
+        for (const struct ipc_field *f = d->fields; f->kind != IPC_FIELD_END; f++) {
+                size_t end = (size_t)f->off + (f->kind == IPC_FIELD_BYTES || f->kind == IPC_FIELD_BLOB ? 4 : f->size);
+                lo = f->off < lo ? f->off : lo;
+                hi = end > hi ? end : hi;
+                if (f->kind == IPC_FIELD_BYTES || f->kind == IPC_FIELD_BLOB) {
+                        size_t at = f->aux, aend = at + (f->kind == IPC_FIELD_BYTES ? f->size : sizeof(void *));
+                        lo = at < lo ? at : lo;
+                        hi = aend > hi ? aend : hi;
+                }
+        }
+        *ret_lo = lo < hi ? lo : hi;
+        *ret_hi = hi;
+}
+
 static void decode_fields(const struct ipc_desc *d, struct reader *r, struct ipc_msg *m) {
         uint8_t *base = (uint8_t *)m;
+        size_t lo, hi;
+
+        /* The type's own bytes start zeroed, whatever *m held before (a
+         * buffer reused message after message): padding and the unused
+         * tail of a byte array included.  Only those: a small message
+         * does not pay for the 8 KiB union. */
+        fields_extent(d, &lo, &hi);
+        memset(base + lo, 0, hi - lo);
 
         for (const struct ipc_field *f = d->fields; f->kind != IPC_FIELD_END; f++) {
                 uint8_t *p = base + f->off;

@@ -514,6 +514,9 @@ int ipcmsg_encode(const struct ipc_msg *m, void *buf, size_t size);
  * type: m->type and m->id are set, the payload is not decoded).  On error
  * *m is left with whatever was decoded so far; only m->type and m->id are
  * meaningful, and only for -EOPNOTSUPP.  sim_run.text points into buf.
+ * On success every byte of the decoded type's payload is written (what the
+ * datagram does not carry, zeroed); the rest of the union is left as it
+ * was, so *m can be a buffer reused message after message.
  */
 int ipcmsg_decode(const void *buf, size_t len, struct ipc_msg *m);
 
