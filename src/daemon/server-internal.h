@@ -162,6 +162,7 @@ struct peer {
         bool cut_off; /* gone because it did not read: the log says so */
         uint64_t await_txn;
         bool answered;
+        bool wake_answer; /* answered in this batch of events: cond to broadcast */
         int answer;
         uint64_t answered_at;
         unsigned late;

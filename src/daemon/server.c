@@ -255,29 +255,29 @@ static bool peer_handle(struct server *s, struct peer *c, const uint8_t *buf, ss
 
 static void peer_read(struct server *s, struct peer *c) {
         static uint8_t buf[IPC_MSG_MAX];
+        ssize_t n;
 
-        /* A bounded batch, so that one busy client cannot starve the rest. */
-        for (int i = 0; i < 64; i++) {
-                ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
-
-                if (n < 0) {
-                        if (errno == EAGAIN || errno == EINTR)
-                                return;
+        /* One datagram per readiness: the socket is level-triggered, so a
+         * client with more waiting is reported again in the next batch,
+         * after every other ready client had its turn.  Reading on to
+         * EAGAIN cost a second recv() per message in the common case (one
+         * answer per client and phase). */
+        n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+        if (n < 0) {
+                if (errno != EAGAIN && errno != EINTR)
                         server_peer_drop(s, c, NULL);
-                        return;
-                }
-                if (n == 0 && peer_hung_up(c->fd)) {
-                        bool cut_off;
-                        pthread_mutex_lock(&c->lock);
-                        cut_off = c->cut_off;
-                        pthread_mutex_unlock(&c->lock);
-                        server_peer_drop(s, c, cut_off ? "it does not read: more replies waiting for it than "
-                                                         "its queue holds" : NULL);
-                        return;
-                }
-                if (!peer_handle(s, c, buf, n))
-                        return;
+                return;
         }
+        if (n == 0 && peer_hung_up(c->fd)) {
+                bool cut_off;
+                pthread_mutex_lock(&c->lock);
+                cut_off = c->cut_off;
+                pthread_mutex_unlock(&c->lock);
+                server_peer_drop(s, c, cut_off ? "it does not read: more replies waiting for it than "
+                                                 "its queue holds" : NULL);
+                return;
+        }
+        peer_handle(s, c, buf, n);
 }
 
 void server_peer_drop(struct server *s, struct peer *c, const char *why) {
@@ -368,9 +368,18 @@ int server_process(struct server *s) {
                 if (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
                         peer_read(s, c);
         }
-        for (int i = 0; i < n; i++)
-                if (is_peer(s, ev[i].data.ptr))
-                        peer_unref(ev[i].data.ptr);
+        for (int i = 0; i < n; i++) {
+                struct peer *c = ev[i].data.ptr;
+                if (!is_peer(s, c))
+                        continue;
+                pthread_mutex_lock(&c->lock);
+                if (c->wake_answer) {
+                        c->wake_answer = false;
+                        pthread_cond_broadcast(&c->cond);
+                }
+                pthread_mutex_unlock(&c->lock);
+                peer_unref(c);
+        }
         listener_refusals_flush(s, time_now_ns());
         return 0;
 }

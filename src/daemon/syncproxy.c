@@ -169,7 +169,11 @@ bool syncproxy_handle_answer(struct server *s, struct peer *c, const struct ipc_
                 c->answered = true;
                 c->answer = m->proc_answer.status;
                 c->answered_at = time_now_ns();
-                pthread_cond_broadcast(&c->cond);
+                /* The transaction's thread is woken at the end of this
+                 * batch of events (server_process), once for all the
+                 * answers in it, rather than once per answer: it collects
+                 * them in order and would sleep again on the next. */
+                c->wake_answer = true;
         }
         pthread_mutex_unlock(&c->lock);
         return true;
