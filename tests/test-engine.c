@@ -8,6 +8,8 @@
 #include <errno.h>
 
 #include "core/engine.h"
+#include "proto/record.h"
+#include "util/log.h"
 #include "helpers.h"
 
 /* A log of what happened, in order: "start:3", "cb:START:3", ... */
@@ -359,6 +361,80 @@ static void test_hooks(void **state) {
         engine_free(e);
 }
 
+/* An observer's arrivals come after every other registration's of its
+ * class, whichever was made first (dhpd's own, which logs them, never
+ * delays a client's). */
+struct named {
+        struct trace *t;
+        const char *name;
+};
+
+static void arrival_named(void *userdata, const dhp_device_event *ev) {
+        struct named *n = userdata;
+        trace_add(n->t, "%s", n->name);
+}
+
+static void test_arrival_observer_last(void **state) {
+        struct trace t = { 0 };
+        struct engine *e = engine_with(&t, 4);
+        struct named no = { &t, ENGINE_SELF_NAME }, na = { &t, "A" }, nb = { &t, "B" };
+        dhp_arrival_reg *obs, *a, *b;
+
+        assert_int_equal(arrival_register_observer(e, no.name, DHP_CLASS_PROCESSOR, arrival_named, &no, &obs), 0);
+        assert_int_equal(arrival_register(e, "A", DHP_CLASS_PROCESSOR, 0, arrival_named, &na, &a), 0);
+        assert_int_equal(arrival_register(e, "B", DHP_CLASS_PROCESSOR, 0, arrival_named, &nb, &b), 0);
+        assert_int_equal(engine_cpu_set_state(e, 1, DHP_PROC_PRESENT), 0);
+        assert_int_equal(engine_cpu_hotadd(e, 1, 0, NULL), 0);
+        t.n = 0;
+        assert_int_equal(engine_dispatch(e), 1);
+        assert_trace(&t, (const char *const[]){ "A", "B", ENGINE_SELF_NAME, NULL });
+        arrival_unregister(a);
+        arrival_unregister(b);
+        arrival_unregister(obs);
+        engine_free(e);
+}
+
+/* dhpd's log levels for the stream (engine_record_log). */
+struct logged {
+        int level[16];
+        int n;
+};
+
+static void log_capture(void *userdata, int level, const char *text) {
+        struct logged *l = userdata;
+        if (l->n < 16)
+                l->level[l->n++] = level;
+}
+
+static void test_record_log_levels(void **state) {
+        struct logged got = { 0 };
+        int max = LOG_LEVEL_DEBUG;
+        struct logger log = { .fn = log_capture, .userdata = &got, .max_level = &max };
+        const dhp_record recs[] = {
+                { .method = "txn", .event = "STARTED" },
+                { .method = "sync", .event = "ADD_START", .fields = REC_HAS_CLIENT, .client = "app" },
+                { .method = "sync", .event = "ADD_START", .fields = REC_HAS_CLIENT | REC_VETO, .client = "app" },
+                { .method = "sync", .event = "ADD_START", .fields = REC_HAS_CLIENT | REC_MISSED, .client = "app" },
+                { .method = "async", .event = "ARRIVAL", .fields = REC_HAS_CLIENT, .client = "app" },
+                { .method = "async", .event = "ARRIVAL", .fields = REC_HAS_CLIENT, .client = ENGINE_SELF_NAME },
+                { .method = "memcond", .event = "SET" },
+        };
+        const int want[] = { LOG_LEVEL_DEBUG, LOG_LEVEL_DEBUG, LOG_LEVEL_NOTICE, LOG_LEVEL_NOTICE,
+                             LOG_LEVEL_DEBUG, LOG_LEVEL_INFO,  LOG_LEVEL_INFO };
+
+        for (size_t i = 0; i < sizeof(recs) / sizeof(recs[0]); i++)
+                engine_record_log(&log, &recs[i]);
+        assert_int_equal(got.n, 7);
+        for (int i = 0; i < 7; i++)
+                assert_int_equal(got.level[i], want[i]);
+        /* At info, the per-registration lines are not even formatted. */
+        max = LOG_LEVEL_INFO;
+        got.n = 0;
+        for (size_t i = 0; i < sizeof(recs) / sizeof(recs[0]); i++)
+                engine_record_log(&log, &recs[i]);
+        assert_int_equal(got.n, 4);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_cpu_hotadd_steps_in_order),
@@ -368,6 +444,8 @@ int main(void) {
                 cmocka_unit_test(test_free_drops_queued_items),
                 cmocka_unit_test(test_txn_call),
                 cmocka_unit_test(test_hooks),
+                cmocka_unit_test(test_arrival_observer_last),
+                cmocka_unit_test(test_record_log_levels),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

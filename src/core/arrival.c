@@ -336,8 +336,20 @@ int arrival_existing(struct engine *e, dhp_class cls, dhp_arrival_cb fn, void *u
         return (int)n;
 }
 
-int arrival_register(struct engine *e, const char *name, dhp_class cls, uint32_t flags, dhp_arrival_cb cb,
-                     void *userdata, dhp_arrival_reg **ret) {
+/* Into the list: an observer at the end, any other registration before
+ * the first observer (the snapshots follow the list's order). */
+static void list_add_locked(struct engine *e, struct dhp_arrival_reg *ar) {
+        if (!ar->observer)
+                list_for_each(n, &e->arrival_regs)
+                        if (list_entry(n, struct dhp_arrival_reg, base.node)->observer) {
+                                list_insert_between(&ar->base.node, n->prev, n);
+                                return;
+                        }
+        list_append(&e->arrival_regs, &ar->base.node);
+}
+
+static int register_one(struct engine *e, const char *name, dhp_class cls, uint32_t flags, dhp_arrival_cb cb,
+                        void *userdata, bool observer, dhp_arrival_reg **ret) {
         struct arrival_item *existing = NULL;
         struct dhp_arrival_reg *ar;
         int r = 0;
@@ -354,13 +366,14 @@ int arrival_register(struct engine *e, const char *name, dhp_class cls, uint32_t
         reg_init(e, &ar->base, name, flags, userdata);
         ar->cls = cls;
         ar->cb = cb;
+        ar->observer = observer;
         ar->base.kind = cls == DHP_CLASS_PROCESSOR ? REG_ARRIVAL_CPU : REG_ARRIVAL_MEM;
 
         pthread_mutex_lock(&e->lock);
         if (flags & DHP_ARRIVAL_INCLUDE_EXISTING)
                 r = collect_existing_locked(e, ar, &existing);
         if (r == 0) {
-                list_append(&e->arrival_regs, &ar->base.node);
+                list_add_locked(e, ar);
                 reg_list_changed_locked(e, ar->base.kind);
         }
         pthread_mutex_unlock(&e->lock);
@@ -375,6 +388,16 @@ int arrival_register(struct engine *e, const char *name, dhp_class cls, uint32_t
         }
         *ret = ar;
         return 0;
+}
+
+int arrival_register(struct engine *e, const char *name, dhp_class cls, uint32_t flags, dhp_arrival_cb cb,
+                     void *userdata, dhp_arrival_reg **ret) {
+        return register_one(e, name, cls, flags, cb, userdata, false, ret);
+}
+
+int arrival_register_observer(struct engine *e, const char *name, dhp_class cls, dhp_arrival_cb cb,
+                              void *userdata, dhp_arrival_reg **ret) {
+        return register_one(e, name, cls, 0, cb, userdata, true, ret);
 }
 
 void arrival_unregister(dhp_arrival_reg *ar) {

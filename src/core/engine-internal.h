@@ -146,6 +146,7 @@ struct dhp_arrival_reg {
         struct reg base;
         dhp_class cls;
         dhp_arrival_cb cb;
+        bool observer; /* kept after every other registration in the list */
 };
 
 /* The shared state of one processor add, seen by every callback through

@@ -293,9 +293,22 @@ DHP_EXPORT int dhp_record_format(const dhp_record *r, dhp_record_format_kind kin
         return n;
 }
 
+static int record_log_level(const dhp_record *r) {
+        bool per_reg = (r->fields & REC_HAS_CLIENT) && r->client &&
+                       (strcmp(r->method, "sync") == 0 || strcmp(r->method, "async") == 0);
+
+        if (strcmp(r->method, "txn") == 0)
+                return LOG_LEVEL_DEBUG;
+        if (!per_reg)
+                return LOG_LEVEL_INFO;
+        if (r->fields & (REC_VETO | REC_LATE | REC_MISSED))
+                return LOG_LEVEL_NOTICE;
+        return strcmp(r->client, ENGINE_SELF_NAME) == 0 ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
+}
+
 void engine_record_log(void *userdata, const dhp_record *r) {
         const struct logger *log = userdata;
-        int level = strcmp(r->method, "txn") == 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
+        int level = record_log_level(r);
         char buf[512];
 
         if (!logger_enabled(log, level))

@@ -331,13 +331,16 @@ static int setup_platform(struct daemon *d) {
                 setup_psi(d);
         engine_set_default_name(d->engine, "dhpd");
         engine_set_wake(d->engine, engine_wake, d);
-        /* Every notification to the log at info level (debug for steps),
-         * straight from the stream (engine_record_log). */
+        /* The stream to the log (engine_record_log): at info one line per
+         * event, dhpd's own arrival registrations' (observers: delivered
+         * after every client's), per-client records at debug. */
         r = engine_monitor_add(d->engine, engine_record_log, &d->log, &d->mon);
         if (r >= 0)
-                r = arrival_register(d->engine, "dhpd", DHP_CLASS_PROCESSOR, 0, arrival_logged, d, &d->arr_log[0]);
+                r = arrival_register_observer(d->engine, ENGINE_SELF_NAME, DHP_CLASS_PROCESSOR, arrival_logged, d,
+                                              &d->arr_log[0]);
         if (r >= 0)
-                r = arrival_register(d->engine, "dhpd", DHP_CLASS_MEMORY, 0, arrival_logged, d, &d->arr_log[1]);
+                r = arrival_register_observer(d->engine, ENGINE_SELF_NAME, DHP_CLASS_MEMORY, arrival_logged, d,
+                                              &d->arr_log[1]);
         return r;
 }
 
