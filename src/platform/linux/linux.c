@@ -647,9 +647,10 @@ static void handle_uevent(struct linux_platform *lp, const struct uevent *u) {
                         /* A known block: record it (our own write is a no-op
                          * there).  An unknown one: its add was lost, or is
                          * pending in this same drain. */
-                        if (linux_memonline_block_seen(lp, id, u->action == UEVENT_ACTION_ONLINE) == -ENOENT)
+                        if (linux_memonline_block_seen(lp, id, u->action == UEVENT_ACTION_ONLINE) == -ENOENT) {
                                 append_u32(&lp->pending.blocks, &lp->pending.nblocks, &lp->pending.cap_blocks, id);
-                        else
+                                linux_memonline_note(lp, id, u->action == UEVENT_ACTION_ONLINE);
+                        } else
                                 linux_unplug_block_changed(lp, id);
                         break;
                 case UEVENT_ACTION_REMOVE:
@@ -683,6 +684,7 @@ void linux_mem_pending_run(struct linux_platform *lp) {
         lp->kernel_wait_over = over;
         linux_mem_handle_new_blocks(lp, lp->pending.blocks, lp->pending.nblocks, false);
         lp->kernel_wait_over = false;
+        linux_memonline_forget(lp);
 }
 
 /* One uevent of the drain: counted, handled, or refused with a reason.
