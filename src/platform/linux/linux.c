@@ -767,7 +767,9 @@ int linux_platform_process(struct linux_platform *lp) {
                 cpu_batch_add(lp, &batch, cpu, online, false);
         }
         cpu_batch_run(lp, &batch);
-        if (lp->pending.nblocks)
+        /* Held blocks too: they may have been held only because more
+         * uevents were queued (linux_memonline_hold), not memory ones. */
+        if (lp->pending.nblocks || lp->nheld)
                 linux_mem_pending_run(lp);
         /* The DIMMs that lost blocks, the resize steps that are over, and
          * what the kernel was to online. */

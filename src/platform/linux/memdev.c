@@ -133,8 +133,9 @@ static size_t bound_count(struct linux_platform *lp, char (*names)[32], size_t n
  * to wait_acpi_devices(): a yield first (on one CPU, the kernel thread
  * about to bind is the one our wake-up preempted), then short sleeps for
  * a kernel binding on another CPU. */
-static const uint64_t bind_pause_ns[] = { 0, 0, 100000, 200000, 400000, 800000 };
-#define BIND_PAUSE_STEADY 2 /* where the pauses resume after progress */
+static const uint64_t bind_pause_ns[] = { 0, 0, 0, 100000, 200000, 400000, 800000 };
+#define BIND_YIELDS 3       /* the yields first in bind_pause_ns */
+#define BIND_PAUSE_STEADY 3 /* where the pauses resume after progress */
 
 static bool block_bound(struct linux_platform *lp, uint32_t id) {
         char fw[64];
@@ -166,7 +167,7 @@ static uint32_t run_top(struct linux_platform *lp, uint32_t top) {
  * no progress through bind_pause_ns (a block no ACPI device will take, or
  * a DIMM that failed): then the devices decide. */
 static bool wait_blocks_bound(struct linux_platform *lp, const uint32_t *ids, size_t n, uint64_t t0,
-                              uint64_t limit) {
+                              uint64_t limit, unsigned npauses) {
         size_t end = n;
         unsigned pause = 0;
 
@@ -193,7 +194,7 @@ static bool wait_blocks_bound(struct linux_platform *lp, const uint32_t *ids, si
                                 top = id = t;
                                 continue;
                         }
-                        if (pause == ELEMENTSOF(bind_pause_ns) || time_now_ns() - t0 >= limit)
+                        if (pause == npauses || time_now_ns() - t0 >= limit)
                                 return false;
                         poll_sleep(lp, bind_pause_ns[pause++]);
                         if (block_bound(lp, id) && pause > BIND_PAUSE_STEADY)
@@ -268,7 +269,7 @@ static void wait_acpi_binding(struct linux_platform *lp, const uint32_t *ids, si
         uint64_t limit = lp->cfg.acpi_bind_wait_ns ? lp->cfg.acpi_bind_wait_ns : ACPI_BIND_WAIT_DEFAULT_NS;
         uint64_t t0 = time_now_ns();
 
-        if (wait_blocks_bound(lp, ids, n, t0, limit))
+        if (wait_blocks_bound(lp, ids, n, t0, limit, ELEMENTSOF(bind_pause_ns)))
                 return;
         wait_acpi_devices(lp, t0, limit);
 }
@@ -325,10 +326,15 @@ void linux_mem_handle_new_blocks(struct linux_platform *lp, uint32_t *ids, size_
         if (!rest)
                 return;
         /* Blocks of a virtio-mem device have no firmware node: theirs is
-         * found in /proc/iomem (unplug.c). */
-        n = linux_vmem_claim(lp, ids, NULL, n, existing);
-        if (n)
-                wait_acpi_binding(lp, ids, n);
+         * found in /proc/iomem (unplug.c).  Blocks bound to an ACPI device
+         * are none: when all are bound after a few yields (the binding is
+         * the kernel's next step after the online uevents), /proc/iomem
+         * is not read. */
+        if (n && !wait_blocks_bound(lp, ids, n, time_now_ns(), UINT64_MAX, BIND_YIELDS)) {
+                n = linux_vmem_claim(lp, ids, NULL, n, existing);
+                if (n)
+                        wait_acpi_binding(lp, ids, n);
+        }
         for (size_t i = 0; i < n; i++) {
                 char fw[64];
                 uint32_t members[4096];

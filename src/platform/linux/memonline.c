@@ -19,6 +19,7 @@
  * onlined by the platform as in dhpd mode.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +168,12 @@ void linux_memonline_forget(struct linux_platform *lp) {
         lp->announced.n = lp->probed.n = 0;
 }
 
+static bool uevents_queued(struct linux_platform *lp) {
+        struct pollfd p = { .fd = lp->mon ? uevent_monitor_get_fd(lp->mon) : -1, .events = POLLIN };
+
+        return p.fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
 /* Whether the kernel has yet to online a held block the model does not
  * know: its online uevent not read, and its state, read once (a kernel
  * that onlined it before we heard of it), not online. */
@@ -204,7 +211,12 @@ bool linux_memonline_hold(struct linux_platform *lp, const uint32_t *ids, size_t
          * kernel was onlining on the one CPU of a small guest. */
         for (size_t i = 0; i < n && !offline; i++)
                 offline = held_offline(lp, ids[i]);
-        if (!offline)
+        /* Every block online, but more uevents came meanwhile: the add
+         * uevents of the rest of the DIMM, when this drain was ahead of
+         * the kernel and the kernel onlined its first block before we
+         * read it.  Grouping now would wait for the binding of blocks the
+         * kernel is still onlining; the next drain comes at once. */
+        if (!offline && !uevents_queued(lp))
                 return false;
         if (n > lp->cap_held) {
                 uint32_t *p = realloc(lp->held, n * sizeof(*p));
