@@ -170,6 +170,7 @@ static bool wait_blocks_bound(struct linux_platform *lp, const uint32_t *ids, si
                               uint64_t limit, unsigned npauses) {
         size_t end = n;
         unsigned pause = 0;
+        bool waited = false;
 
         while (end > 0) {
                 size_t start = end - 1;
@@ -181,6 +182,11 @@ static bool wait_blocks_bound(struct linux_platform *lp, const uint32_t *ids, si
                 top = id = run_top(lp, ids[end - 1]);
                 for (;;) {
                         if (block_bound(lp, id)) {
+                                /* Progress: the next block waited for
+                                 * gets the short pauses again. */
+                                if (waited && pause > BIND_PAUSE_STEADY)
+                                        pause = BIND_PAUSE_STEADY;
+                                waited = false;
                                 if (id > lo) {
                                         id--;
                                         continue;
@@ -197,8 +203,7 @@ static bool wait_blocks_bound(struct linux_platform *lp, const uint32_t *ids, si
                         if (pause == npauses || time_now_ns() - t0 >= limit)
                                 return false;
                         poll_sleep(lp, bind_pause_ns[pause++]);
-                        if (block_bound(lp, id) && pause > BIND_PAUSE_STEADY)
-                                pause = BIND_PAUSE_STEADY;
+                        waited = true;
                 }
                 end = start;
         }
