@@ -157,6 +157,49 @@ static void test_kernel_mode_waits_for_online_uevents(void **state) {
         linux_fixture_stop(&f);
 }
 
+/* While the kernel onlines a DIMM the held blocks' states are their
+ * uevents': a block's state is read once at most (here, offline at its
+ * add), not again at every uevent of the burst, so a block online in
+ * sysfs whose uevent is not read yet keeps the DIMM held (the kernel
+ * always sends it); the last online uevent completes the device. */
+static void test_kernel_mode_held_blocks_follow_uevents(void **state) {
+        struct linux_fixture f = { 0 };
+        struct mem_arrivals m = { 0 };
+        dhp_arrival_reg *areg;
+
+        setup_tree(&f, true);
+        linux_fixture_start(&f, NULL);
+        assert_int_equal(arrival_register(f.e, "m", DHP_CLASS_MEMORY, 0, mem_cb, &m, &areg), 0);
+        add_dimm(&f, 8, 3, "offline");
+        for (uint32_t b = 8; b < 11; b++)
+                block_uevent(&f, "add", b);
+        assert_int_equal(linux_platform_process(f.lp), 3);
+        assert_int_equal(engine_dispatch(f.e), 0);
+
+        for (uint32_t b = 8; b < 11; b++) {
+                char p[64];
+                snprintf(p, sizeof(p), "sys/devices/system/memory/memory%u/state", b);
+                assert_int_equal(fake_sysfs_write(&f.fs, p, "online\n"), 0);
+        }
+        block_uevent(&f, "online", 9);
+        assert_int_equal(linux_platform_process(f.lp), 1);
+        assert_int_equal(engine_dispatch(f.e), 0);
+        assert_int_equal(m.n, 0);
+        assert_true(linux_platform_next_timeout_ms(f.lp) > 0);
+
+        block_uevent(&f, "online", 8);
+        block_uevent(&f, "online", 10);
+        assert_int_equal(linux_platform_process(f.lp), 2);
+        assert_int_equal(engine_dispatch(f.e), 1);
+        assert_int_equal(m.n, 1);
+        assert_true(m.base == 8 * BS && m.size == 3 * BS);
+        assert_int_equal(count_writes(&f, "/state="), 0);
+        expect_zones(&f, 1, DHP_MEMORY_ZONE_MOVABLE);
+        assert_int_equal(linux_platform_next_timeout_ms(f.lp), -1);
+        arrival_unregister(areg);
+        linux_fixture_stop(&f);
+}
+
 static void short_wait(struct linux_config *lc) {
         lc->kernel_online_wait_ns = 1000000; /* 1 ms */
 }
@@ -457,6 +500,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_kernel_mode_sets_policy_and_only_notifies),
                 cmocka_unit_test(test_kernel_mode_waits_for_online_uevents),
+                cmocka_unit_test(test_kernel_mode_held_blocks_follow_uevents),
                 cmocka_unit_test(test_kernel_mode_fallback_after_wait),
                 cmocka_unit_test(test_kernel_mode_without_knobs_onlines_itself),
                 cmocka_unit_test(test_dhpd_mode_leaves_the_kernel_policy),

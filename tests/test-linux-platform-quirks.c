@@ -164,6 +164,35 @@ static void bind_in_two_steps(void *p, uint64_t ns) {
         }
 }
 
+/* The kernel binds the DIMM right after its last block (acpi_memory_
+ * enable_device()): bound at dhpd's first pause, a yield, the wait ends
+ * there on the blocks' own firmware_node, without a 1 ms poll of the ACPI
+ * devices or a second one for a stable count. */
+static void bind_at_first_yield(void *p, uint64_t ns) {
+        struct binder *b = p;
+
+        if (++b->sleeps == 1 && ns == 0)
+                acpi_memdev_bind(b->f, "PNP0C80:00", b->first, b->n);
+}
+
+static void test_dimm_bound_at_first_yield(void **state) {
+        struct fixture *fx = *state;
+        struct binder b = { .f = &fx->f, .first = 32, .n = 8 };
+        struct sysfs_writer w = { .sleep = bind_at_first_yield, .userdata = &b };
+
+        start_with(fx, 0, &w);
+        assert_int_equal(fake_sysfs_add_memory(&fx->f, BLOCK, 32, 8, "offline", "Normal Movable"), 0);
+        acpi_memdev_unbound(fx, "PNP0C80:00", "15\n");
+        for (uint32_t i = 32; i < 40; i++)
+                send_block_add(fx, i);
+        assert_int_equal(linux_platform_process(fx->lp), 8);
+        assert_int_equal(b.sleeps, 1);
+        for (uint32_t i = 33; i < 40; i++)
+                assert_int_equal(device_of(fx, i), device_of(fx, 32));
+        for (uint32_t i = 32; i < 40; i++)
+                assert_block_state(fx, i, "online_movable");
+}
+
 static void test_dimm_bound_in_steps_is_one_device(void **state) {
         struct fixture *fx = *state;
         struct binder b = { .f = &fx->f, .first = 32, .n = 8 };
@@ -269,6 +298,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_dimm_grouped_after_late_binding, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_dimm_bound_in_steps_is_one_device, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_dimm_bound_at_first_yield, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unbound_device_given_up, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_managed_cgroup_pinned, setup, teardown),
         };

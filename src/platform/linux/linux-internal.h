@@ -27,6 +27,12 @@ struct linux_vmem {
         bool dirty;       /* a step is open: settle when quiet */
 };
 #define LINUX_VMEM_MAX 16
+/* A set of block ids (memonline.c): appended, sorted when looked up. */
+struct u32set {
+        uint32_t *v;
+        size_t n, cap;
+        bool sorted;
+};
 /* A memory device whose blocks the kernel is to online (memonline.c). */
 struct mem_await {
         uint64_t device;
@@ -76,6 +82,10 @@ struct linux_platform {
         uint32_t *held;
         size_t nheld, cap_held;
         uint64_t held_deadline_ns;
+        /* Blocks not in the model yet whose online uevent was read (held
+         * or pending): what the hold waits for, instead of sysfs; and the
+         * held blocks whose state was read, once each. */
+        struct u32set announced, probed;
         bool kernel_wait_over; /* grouping what the kernel left past its wait */
 };
 
@@ -144,8 +154,14 @@ void linux_memonline_device(struct linux_platform *lp, uint64_t device, const ch
 int linux_memonline_block_seen(struct linux_platform *lp, uint32_t block, bool online);
 void linux_memonline_deinit(struct linux_platform *lp);
 /* Kernel mode: hold new blocks ids[0..n) (sorted) back while the kernel
- * has not onlined them all (true: held, in lp->held); false: group them now. */
+ * has not onlined them all, as their uevents tell (true: held, in
+ * lp->held); false: group them now. */
 bool linux_memonline_hold(struct linux_platform *lp, const uint32_t *ids, size_t n);
+/* An online/offline uevent of a block not in the model yet; whether its
+ * last one said online; forget them all (the blocks were grouped). */
+void linux_memonline_note(struct linux_platform *lp, uint32_t block, bool online);
+bool linux_memonline_announced_online(struct linux_platform *lp, uint32_t block);
+void linux_memonline_forget(struct linux_platform *lp);
 /* linux.c: group and handle lp->pending.blocks, with the held ones. */
 void linux_mem_pending_run(struct linux_platform *lp);
 

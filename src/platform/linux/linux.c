@@ -647,9 +647,10 @@ static void handle_uevent(struct linux_platform *lp, const struct uevent *u) {
                         /* A known block: record it (our own write is a no-op
                          * there).  An unknown one: its add was lost, or is
                          * pending in this same drain. */
-                        if (linux_memonline_block_seen(lp, id, u->action == UEVENT_ACTION_ONLINE) == -ENOENT)
+                        if (linux_memonline_block_seen(lp, id, u->action == UEVENT_ACTION_ONLINE) == -ENOENT) {
                                 append_u32(&lp->pending.blocks, &lp->pending.nblocks, &lp->pending.cap_blocks, id);
-                        else
+                                linux_memonline_note(lp, id, u->action == UEVENT_ACTION_ONLINE);
+                        } else
                                 linux_unplug_block_changed(lp, id);
                         break;
                 case UEVENT_ACTION_REMOVE:
@@ -683,6 +684,7 @@ void linux_mem_pending_run(struct linux_platform *lp) {
         lp->kernel_wait_over = over;
         linux_mem_handle_new_blocks(lp, lp->pending.blocks, lp->pending.nblocks, false);
         lp->kernel_wait_over = false;
+        linux_memonline_forget(lp);
 }
 
 /* One uevent of the drain: counted, handled, or refused with a reason.
@@ -765,7 +767,9 @@ int linux_platform_process(struct linux_platform *lp) {
                 cpu_batch_add(lp, &batch, cpu, online, false);
         }
         cpu_batch_run(lp, &batch);
-        if (lp->pending.nblocks)
+        /* Held blocks too: they may have been held only because more
+         * uevents were queued (linux_memonline_hold), not memory ones. */
+        if (lp->pending.nblocks || lp->nheld)
                 linux_mem_pending_run(lp);
         /* The DIMMs that lost blocks, the resize steps that are over, and
          * what the kernel was to online. */

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,7 @@
 /* Add the blocks ids[0..n) (sorted, none known to the engine) as memory
  * devices: one per run of consecutive ids.  Then online them by policy.
  * known[k], when given, is the state of ids[k] as just read from sysfs;
- * without it each block's state is read here. */
+ * without it each block's state is its online uevent's, or read here. */
 void linux_mem_add_device_blocks(struct linux_platform *lp, const uint32_t *ids, const enum memblock_state *known,
                                  size_t n, const char *origin, bool existing) {
         size_t i = 0;
@@ -43,6 +44,8 @@ void linux_mem_add_device_blocks(struct linux_platform *lp, const uint32_t *ids,
                 for (size_t k = i; k < j; k++) {
                         if (known)
                                 states[k - i] = known[k];
+                        else if (linux_memonline_announced_online(lp, ids[k]))
+                                states[k - i] = MEMBLOCK_STATE_ONLINE; /* its uevent said so */
                         else if (topology_read_block_state(lp->root, ids[k], &states[k - i]) < 0)
                                 states[k - i] = MEMBLOCK_STATE_OFFLINE;
                         if (states[k - i] != MEMBLOCK_STATE_ONLINE)
@@ -59,8 +62,6 @@ void linux_mem_add_device_blocks(struct linux_platform *lp, const uint32_t *ids,
                         i = j;
                         continue;
                 }
-                log_info(&lp->log, "memory device %s: blocks %u-%u (%zu x %llu MiB)", origin, ids[i], ids[j - 1], j - i,
-                         (unsigned long long)(lp->block_size >> 20));
                 if (!(existing && all_online)) {
                         /* Blocks another agent onlined count toward arrival. */
                         for (size_t k = i; k < j; k++) {
@@ -71,9 +72,14 @@ void linux_mem_add_device_blocks(struct linux_platform *lp, const uint32_t *ids,
                                 else /* the kernel's onlining, in kernel mode */
                                         linux_memonline_block_seen(lp, ids[k], true);
                         }
-                        if (lp->cfg.mem_online && !all_online)
-                                linux_memonline_device(lp, dev, origin, !existing);
                 }
+                /* After the arrival a device the kernel onlined has had
+                 * (the last block_seen() above): a log line costs a small
+                 * guest's console more than the notification itself. */
+                log_info(&lp->log, "memory device %s: blocks %u-%u (%zu x %llu MiB)", origin, ids[i], ids[j - 1], j - i,
+                         (unsigned long long)(lp->block_size >> 20));
+                if (lp->cfg.mem_online && !all_online)
+                        linux_memonline_device(lp, dev, origin, !existing);
                 free(states);
                 i = j;
         }
@@ -102,6 +108,8 @@ static bool acpi_gave_up(struct linux_platform *lp, const char *name) {
 static void poll_sleep(struct linux_platform *lp, uint64_t ns) {
         if (lp->writer.sleep)
                 lp->writer.sleep(lp->writer.userdata, ns);
+        else if (!ns)
+                sched_yield();
         else
                 nanosleep(&(struct timespec){ .tv_sec = (time_t)(ns / 1000000000ULL), .tv_nsec = (long)(ns % 1000000000ULL) },
                           NULL);
@@ -121,9 +129,90 @@ static size_t bound_count(struct linux_platform *lp, char (*names)[32], size_t n
         return total;
 }
 
-static void wait_acpi_binding(struct linux_platform *lp) {
-        uint64_t limit = lp->cfg.acpi_bind_wait_ns ? lp->cfg.acpi_bind_wait_ns : ACPI_BIND_WAIT_DEFAULT_NS;
-        uint64_t t0 = time_now_ns();
+/* The pauses between two looks at a block's binding before falling back
+ * to wait_acpi_devices(): a yield first (on one CPU, the kernel thread
+ * about to bind is the one our wake-up preempted), then short sleeps for
+ * a kernel binding on another CPU. */
+static const uint64_t bind_pause_ns[] = { 0, 0, 0, 100000, 200000, 400000, 800000 };
+#define BIND_YIELDS 3       /* the yields first in bind_pause_ns */
+#define BIND_PAUSE_STEADY 3 /* where the pauses resume after progress */
+
+static bool block_bound(struct linux_platform *lp, uint32_t id) {
+        char fw[64];
+
+        /* Bound elsewhere than to a PNP0C80 device still counts: the
+         * kernel is done with it. */
+        return topology_block_firmware_node(lp->root, id, fw, sizeof(fw)) != -ENOENT;
+}
+
+/* The highest block of the run ending at `top`, extended upward over the
+ * blocks present that no device holds: the rest of a DIMM whose add
+ * uevents this drain has not seen yet. */
+static uint32_t run_top(struct linux_platform *lp, uint32_t top) {
+        for (unsigned step = 0; step < 65536 && top < UINT32_MAX; step++) {
+                if (engine_mem_block_get(lp->engine, top + 1, NULL, NULL) == 0 ||
+                    topology_block_present(lp->root, top + 1) < 0)
+                        break;
+                top++;
+        }
+        return top;
+}
+
+/* The fast end of the wait: every block of each run of ids[0..n) (sorted)
+ * bound, with the blocks above the run that no device holds (all of a
+ * DIMM's blocks exist before the kernel binds the first).  Each run is
+ * checked from its top down: the kernel binds a DIMM's blocks in
+ * ascending order, so the highest unbound one is the one to wait for, and
+ * once bound, the ones below are read once each.  False when a block makes
+ * no progress through bind_pause_ns (a block no ACPI device will take, or
+ * a DIMM that failed): then the devices decide. */
+static bool wait_blocks_bound(struct linux_platform *lp, const uint32_t *ids, size_t n, uint64_t t0,
+                              uint64_t limit, unsigned npauses) {
+        size_t end = n;
+        unsigned pause = 0;
+        bool waited = false;
+
+        while (end > 0) {
+                size_t start = end - 1;
+                uint32_t lo, top, id;
+
+                while (start > 0 && ids[start - 1] + 1 == ids[start])
+                        start--;
+                lo = ids[start];
+                top = id = run_top(lp, ids[end - 1]);
+                for (;;) {
+                        if (block_bound(lp, id)) {
+                                /* Progress: the next block waited for
+                                 * gets the short pauses again. */
+                                if (waited && pause > BIND_PAUSE_STEADY)
+                                        pause = BIND_PAUSE_STEADY;
+                                waited = false;
+                                if (id > lo) {
+                                        id--;
+                                        continue;
+                                }
+                                /* Blocks may have appeared above while we
+                                 * waited (the kernel adds all, then binds). */
+                                uint32_t t = run_top(lp, top);
+                                if (t == top)
+                                        break;
+                                lo = top + 1;
+                                top = id = t;
+                                continue;
+                        }
+                        if (pause == npauses || time_now_ns() - t0 >= limit)
+                                return false;
+                        poll_sleep(lp, bind_pause_ns[pause++]);
+                        waited = true;
+                }
+                end = start;
+        }
+        return true;
+}
+
+/* The slow end: ACPI memory devices present with no block bound yet, and
+ * the count of blocks bound to them holding still across one poll. */
+static void wait_acpi_devices(struct linux_platform *lp, uint64_t t0, uint64_t limit) {
         bool said = false;
         char waited[8][32];
         size_t nwaited = 0;
@@ -180,6 +269,16 @@ static void wait_acpi_binding(struct linux_platform *lp) {
         }
 }
 
+/* ids[0..n) sorted, not virtio-mem blocks. */
+static void wait_acpi_binding(struct linux_platform *lp, const uint32_t *ids, size_t n) {
+        uint64_t limit = lp->cfg.acpi_bind_wait_ns ? lp->cfg.acpi_bind_wait_ns : ACPI_BIND_WAIT_DEFAULT_NS;
+        uint64_t t0 = time_now_ns();
+
+        if (wait_blocks_bound(lp, ids, n, t0, limit, ELEMENTSOF(bind_pause_ns)))
+                return;
+        wait_acpi_devices(lp, t0, limit);
+}
+
 /* A run of blocks added together may have been announced across two drains
  * of the socket: extend each run of `rest` (sorted, *nrest of them) to the
  * neighbouring blocks present in sysfs that no device holds yet, so that it
@@ -232,34 +331,35 @@ void linux_mem_handle_new_blocks(struct linux_platform *lp, uint32_t *ids, size_
         if (!rest)
                 return;
         /* Blocks of a virtio-mem device have no firmware node: theirs is
-         * found in /proc/iomem (unplug.c). */
-        n = linux_vmem_claim(lp, ids, NULL, n, existing);
-        for (size_t i = 0; i < n; i++) {
-                char fw[64];
-                if (topology_block_firmware_node(lp->root, ids[i], fw, sizeof(fw)) == -ENOENT) {
-                        wait_acpi_binding(lp);
-                        break;
-                }
+         * found in /proc/iomem (unplug.c).  Blocks bound to an ACPI device
+         * are none: when all are bound after a few yields (the binding is
+         * the kernel's next step after the online uevents), /proc/iomem
+         * is not read. */
+        if (n && !wait_blocks_bound(lp, ids, n, time_now_ns(), UINT64_MAX, BIND_YIELDS)) {
+                n = linux_vmem_claim(lp, ids, NULL, n, existing);
+                if (n)
+                        wait_acpi_binding(lp, ids, n);
         }
         for (size_t i = 0; i < n; i++) {
                 char fw[64];
                 uint32_t members[4096];
                 size_t nm = 0;
                 enum memblock_state st;
+                int r;
 
                 if (engine_mem_block_get(lp->engine, ids[i], NULL, NULL) == 0)
                         continue; /* grouped with an earlier block of its device */
                 /* A block named by an event but absent from sysfs (removed
                  * again, or a bogus index) is no device: adding it would
                  * size the model by its id and announce memory that is not
-                 * there. */
-                if (topology_read_block_state(lp->root, ids[i], &st) == -ENOENT) {
+                 * there.  One with a firmware node is there. */
+                r = topology_block_firmware_node(lp->root, ids[i], fw, sizeof(fw));
+                if (r < 0 && topology_read_block_state(lp->root, ids[i], &st) == -ENOENT) {
                         log_notice(&lp->log, "memory%u: announced but not in sysfs (removed again?); ignored", ids[i]);
                         continue;
                 }
-                if (topology_block_firmware_node(lp->root, ids[i], fw, sizeof(fw)) < 0 ||
-                    topology_acpi_memdev_blocks(lp->root, fw, members, ELEMENTSOF(members), &nm) < 0 || nm == 0 ||
-                    nm > ELEMENTSOF(members)) {
+                if (r < 0 || topology_acpi_memdev_blocks(lp->root, fw, members, ELEMENTSOF(members), &nm) < 0 ||
+                    nm == 0 || nm > ELEMENTSOF(members)) {
                         rest[nrest++] = ids[i];
                         continue;
                 }

@@ -19,6 +19,7 @@
  * onlined by the platform as in dhpd mode.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,76 @@ now:
                           strerror(-r));
 }
 
+static void u32set_add(struct u32set *s, uint32_t x) {
+        /* On failure a block is only held until the deadline. */
+        if (append_u32(&s->v, &s->n, &s->cap, x) == 0)
+                s->sorted = false;
+}
+
+static bool u32set_has(struct u32set *s, uint32_t x) {
+        if (!s->n)
+                return false;
+        if (!s->sorted) {
+                qsort(s->v, s->n, sizeof(*s->v), cmp_u32);
+                s->sorted = true;
+        }
+        return bsearch(&x, s->v, s->n, sizeof(*s->v), cmp_u32) != NULL;
+}
+
+static void u32set_free(struct u32set *s) {
+        free(s->v);
+        *s = (struct u32set){ 0 };
+}
+
+void linux_memonline_note(struct linux_platform *lp, uint32_t block, bool online) {
+        struct u32set *s = &lp->announced;
+        size_t k = 0;
+
+        if (online) {
+                u32set_add(s, block);
+                return;
+        }
+        /* Offline again (another agent, or the kernel's eject): no longer
+         * what the hold waits for.  Rare: a linear pass. */
+        for (size_t i = 0; i < s->n; i++)
+                if (s->v[i] != block)
+                        s->v[k++] = s->v[i];
+        s->n = k;
+}
+
+bool linux_memonline_announced_online(struct linux_platform *lp, uint32_t block) {
+        return u32set_has(&lp->announced, block);
+}
+
+void linux_memonline_forget(struct linux_platform *lp) {
+        lp->announced.n = lp->probed.n = 0;
+}
+
+static bool uevents_queued(struct linux_platform *lp) {
+        struct pollfd p = { .fd = lp->mon ? uevent_monitor_get_fd(lp->mon) : -1, .events = POLLIN };
+
+        return p.fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+/* Whether the kernel has yet to online a held block the model does not
+ * know: its online uevent not read, and its state, read once (a kernel
+ * that onlined it before we heard of it), not online. */
+static bool held_offline(struct linux_platform *lp, uint32_t id) {
+        enum memblock_state st;
+
+        if (engine_mem_block_get(lp->engine, id, NULL, NULL) == 0 || linux_memonline_announced_online(lp, id))
+                return false;
+        if (u32set_has(&lp->probed, id))
+                return true;
+        u32set_add(&lp->probed, id);
+        if (topology_read_block_state(lp->root, id, &st) < 0)
+                return false; /* gone: grouping says so */
+        if (st != MEMBLOCK_STATE_ONLINE)
+                return true;
+        u32set_add(&lp->announced, id);
+        return false;
+}
+
 bool linux_memonline_hold(struct linux_platform *lp, const uint32_t *ids, size_t n) {
         uint64_t wait = lp->cfg.kernel_online_wait_ns ? lp->cfg.kernel_online_wait_ns : KERNEL_ONLINE_WAIT_DEFAULT_NS;
         bool offline = false;
@@ -131,13 +202,21 @@ bool linux_memonline_hold(struct linux_platform *lp, const uint32_t *ids, size_t
         /* The kernel adds a DIMM's blocks, then onlines them, then binds
          * them to their ACPI device, all under the device hotplug lock:
          * grouping now would poll sysfs for the binding on the CPUs the
-         * kernel is onlining with.  Their online uevents wake us instead. */
-        for (size_t i = 0; i < n && !offline; i++) {
-                enum memblock_state st;
-                offline = engine_mem_block_get(lp->engine, ids[i], NULL, NULL) < 0 &&
-                          topology_read_block_state(lp->root, ids[i], &st) == 0 && st != MEMBLOCK_STATE_ONLINE;
-        }
-        if (!offline)
+         * kernel is onlining with.  Their online uevents wake us instead.
+         * The uevents say which blocks are online: the kernel sends a
+         * block's add before it can online it, and its online once it has
+         * (the deadline covers a block it never onlines, a lost uevent
+         * means a resync).  A block's state is read once at most, not at
+         * every uevent of the burst: that was O(n^2) reads while the
+         * kernel was onlining on the one CPU of a small guest. */
+        for (size_t i = 0; i < n && !offline; i++)
+                offline = held_offline(lp, ids[i]);
+        /* Every block online, but more uevents came meanwhile: the add
+         * uevents of the rest of the DIMM, when this drain was ahead of
+         * the kernel and the kernel onlined its first block before we
+         * read it.  Grouping now would wait for the binding of blocks the
+         * kernel is still onlining; the next drain comes at once. */
+        if (!offline && !uevents_queued(lp))
                 return false;
         if (n > lp->cap_held) {
                 uint32_t *p = realloc(lp->held, n * sizeof(*p));
@@ -245,4 +324,6 @@ void linux_memonline_deinit(struct linux_platform *lp) {
         free(lp->held);
         lp->held = NULL;
         lp->nheld = lp->cap_held = 0;
+        u32set_free(&lp->announced);
+        u32set_free(&lp->probed);
 }

@@ -614,6 +614,16 @@ int topology_read_block_state(const char *root, uint32_t id, enum memblock_state
         return memblock_state_from_string(buf, ret);
 }
 
+int topology_block_present(const char *root, uint32_t id) {
+        char p[4096];
+        int r;
+
+        r = sysfs_pathf(p, sizeof(p), root, MEM_DIR "/memory%u", id);
+        if (r < 0)
+                return r;
+        return access(p, F_OK) < 0 ? -errno : 0;
+}
+
 int topology_block_firmware_node(const char *root, uint32_t id, char *buf, size_t size) {
         char p[4096], target[4096];
         const char *base;

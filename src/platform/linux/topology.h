@@ -139,6 +139,10 @@ static inline int topology_read_cpu_online(const char *root, uint32_t cpu, bool 
 }
 int topology_read_block_state(const char *root, uint32_t id, enum memblock_state *ret);
 
+/* 0 if memoryN exists in sysfs, -ENOENT if not: one access(2), for the
+ * blocks above a burst that may belong to the same DIMM. */
+int topology_block_present(const char *root, uint32_t id);
+
 /* The ACPI memory device a block is bound to (basename of
  * memoryN/firmware_node, e.g. "PNP0C80:00").  -ENOENT if not bound,
  * -ENOMEDIUM if bound to something that is not a PNP0C80 device. */
