@@ -312,34 +312,63 @@ static int cpu_notify_one(struct engine *e, struct engine_cpu_add *a) {
         r = e->mod->sync_run(e, a->index, late, &a->status, &admitted);
         if (r < 0)
                 return r;
-        if (!admitted)
-                return 1;
+        return admitted ? 0 : 1;
+}
+
+/* An admitted processor's arrival and hooks. */
+static void cpu_arrive(struct engine *e, uint32_t index) {
         /* Existing from here on: before the arrival is queued, so that a
          * registration made in between learns of it at least once (as
          * existing, or from the arrival: R15). */
         pthread_mutex_lock(&e->lock);
-        e->cpus[a->index].completing = false;
+        e->cpus[index].completing = false;
         pthread_mutex_unlock(&e->lock);
-        e->mod->arrival_cpu(e, a->index, DHP_EVENT_ARRIVAL);
-        engine_run_hooks(e, ENGINE_HOOK_CPU_ADMITTED, a->index);
-        return 0;
+        e->mod->arrival_cpu(e, index, DHP_EVENT_ARRIVAL);
+        engine_run_hooks(e, ENGINE_HOOK_CPU_ADMITTED, index);
 }
 
-int engine_cpu_hotadd_batch(struct engine *e, struct engine_cpu_add *adds, size_t n) {
+int engine_cpu_hotadd_batch_more(struct engine *e, struct engine_cpu_add **adds, size_t *n, engine_cpu_more_fn more,
+                                 void *userdata) {
+        size_t started = 0;
+
         if (engine_txn_owned_by_self(e))
                 return -EDEADLK;
         engine_txn_lock(e);
         /* Every start first: the kernel brings them up back to back, and
-         * none is admitted (nor told) before its own ADD_START (R2, R6). */
-        for (size_t i = 0; i < n; i++) {
-                adds[i].status = 0;
-                adds[i].result = cpu_start_one(e, adds[i].index, adds[i].flags & ENGINE_CPU_LATE);
+         * none is admitted (nor told) before its own ADD_START (R2, R6).
+         * Those announced while the others were being started join the
+         * batch: an online write takes the kernel long enough (150-200 ms
+         * under TCG) for the next add to come in meanwhile, and running
+         * the phases first would put them between two writes. */
+        for (;;) {
+                for (; started < *n; started++) {
+                        struct engine_cpu_add *a = &(*adds)[started];
+
+                        a->status = 0;
+                        a->result = cpu_start_one(e, a->index, a->flags & ENGINE_CPU_LATE);
+                }
+                if (!more)
+                        break;
+                more(userdata, adds, n);
+                if (started == *n)
+                        break;
         }
-        for (size_t i = 0; i < n; i++)
-                if (adds[i].result == 0)
-                        adds[i].result = cpu_notify_one(e, &adds[i]);
+        for (size_t i = 0; i < *n; i++)
+                if ((*adds)[i].result == 0)
+                        (*adds)[i].result = cpu_notify_one(e, &(*adds)[i]);
+        /* The arrivals (and what they wake: the dispatcher, the rebalance,
+         * the state file) after the last phase of the batch, in the order
+         * the adds completed (R29): queued between two processors' phases,
+         * their threads would compete with the next ADD_START. */
+        for (size_t i = 0; i < *n; i++)
+                if ((*adds)[i].result == 0)
+                        cpu_arrive(e, (*adds)[i].index);
         engine_txn_unlock(e);
         return 0;
+}
+
+int engine_cpu_hotadd_batch(struct engine *e, struct engine_cpu_add *adds, size_t n) {
+        return engine_cpu_hotadd_batch_more(e, &adds, &n, NULL, NULL);
 }
 
 int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret_status) {
