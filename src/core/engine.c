@@ -312,19 +312,17 @@ static int cpu_notify_one(struct engine *e, struct engine_cpu_add *a) {
         r = e->mod->sync_run(e, a->index, late, &a->status, &admitted);
         if (r < 0)
                 return r;
-        return admitted ? 0 : 1;
-}
-
-/* An admitted processor's arrival and hooks. */
-static void cpu_arrive(struct engine *e, uint32_t index) {
+        if (!admitted)
+                return 1;
         /* Existing from here on: before the arrival is queued, so that a
          * registration made in between learns of it at least once (as
          * existing, or from the arrival: R15). */
         pthread_mutex_lock(&e->lock);
-        e->cpus[index].completing = false;
+        e->cpus[a->index].completing = false;
         pthread_mutex_unlock(&e->lock);
-        e->mod->arrival_cpu(e, index, DHP_EVENT_ARRIVAL);
-        engine_run_hooks(e, ENGINE_HOOK_CPU_ADMITTED, index);
+        e->mod->arrival_cpu(e, a->index, DHP_EVENT_ARRIVAL);
+        engine_run_hooks(e, ENGINE_HOOK_CPU_ADMITTED, a->index);
+        return 0;
 }
 
 int engine_cpu_hotadd_batch_more(struct engine *e, struct engine_cpu_add **adds, size_t *n, engine_cpu_more_fn more,
@@ -356,13 +354,6 @@ int engine_cpu_hotadd_batch_more(struct engine *e, struct engine_cpu_add **adds,
         for (size_t i = 0; i < *n; i++)
                 if ((*adds)[i].result == 0)
                         (*adds)[i].result = cpu_notify_one(e, &(*adds)[i]);
-        /* The arrivals (and what they wake: the dispatcher, the rebalance,
-         * the state file) after the last phase of the batch, in the order
-         * the adds completed (R29): queued between two processors' phases,
-         * their threads would compete with the next ADD_START. */
-        for (size_t i = 0; i < *n; i++)
-                if ((*adds)[i].result == 0)
-                        cpu_arrive(e, (*adds)[i].index);
         engine_txn_unlock(e);
         return 0;
 }

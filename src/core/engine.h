@@ -167,8 +167,7 @@ struct engine_cpu_add {
  * engine_cpu_hotadd_batch - processors added together (one burst of
  * uevents) in one transaction: cpu_start for each, in order, then each
  * one's phases as engine_cpu_hotadd() (ADD_START -> cpu_admit ->
- * ADD_COMPLETE, or ADD_FAILURE -> cpu_stop), in the same order, then the
- * ARRIVAL (and the admission hooks) of each admitted one, in that order.
+ * ADD_COMPLETE -> ARRIVAL, or ADD_FAILURE -> cpu_stop), in the same order.
  * A processor is admitted only between its own phases, so none of them is
  * schedulable in the managed sets before its ADD_START returned.  One
  * processor's refusal or veto does not stop the others.  Returns 0, or
