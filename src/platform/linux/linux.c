@@ -690,8 +690,10 @@ static void cpu_batch_collect(struct drain *d) {
                 else if (!cpu_batch_add(lp, &d->batch, cpu, online, false))
                         break;
         }
-        memmove(lp->pending.cpus, lp->pending.cpus + i, (lp->pending.ncpus - i) * sizeof(*lp->pending.cpus));
-        lp->pending.ncpus -= i;
+        if (i) {
+                memmove(lp->pending.cpus, lp->pending.cpus + i, (lp->pending.ncpus - i) * sizeof(*lp->pending.cpus));
+                lp->pending.ncpus -= i;
+        }
 }
 
 /* engine_cpu_hotadd_batch_more's `more` (adds, n: d->batch's): the
