@@ -6,6 +6,7 @@
  * the transaction lock and the hooks.
  */
 #include <errno.h>
+#include <stdlib.h>
 
 #include "core/engine.h"
 #include "proto/record.h"
@@ -146,6 +147,64 @@ static void test_cpu_hotadd_steps_in_order(void **state) {
         assert_int_equal(engine_cpu_hotadd(e, 3, 0, NULL), -ENODEV);
         assert_int_equal(engine_cpu_hotadd(e, 9, 0, NULL), -ERANGE);
         assert_int_equal(t.n, 0);
+        procnotify_deregister(reg);
+        arrival_unregister(areg);
+        engine_free(e);
+}
+
+/* engine_cpu_hotadd_batch_more's `more`: cpu2 announced after the first
+ * starts, cpu3 after cpu2's, then nothing; the array grows as the
+ * platform's does. */
+struct more_src {
+        struct engine *e;
+        struct trace *t;
+        int calls;
+};
+
+static void more_cb(void *userdata, struct engine_cpu_add **adds, size_t *n) {
+        struct more_src *m = userdata;
+        struct engine_cpu_add *p;
+
+        trace_add(m->t, "more:%d", m->calls);
+        if (m->calls++ >= 2)
+                return;
+        p = realloc(*adds, (*n + 1) * sizeof(*p));
+        assert_non_null(p);
+        p[*n] = (struct engine_cpu_add){ .index = (uint32_t)(2 + m->calls - 1) };
+        assert_int_equal(engine_cpu_set_state(m->e, p[*n].index, DHP_PROC_PRESENT), 0);
+        /* Inside the batch: the transaction lock is this thread's. */
+        assert_int_equal(engine_cpu_hotadd(m->e, 1, 0, NULL), -EDEADLK);
+        *adds = p;
+        (*n)++;
+}
+
+static void test_cpu_batch_more_started_first(void **state) {
+        struct trace t = { 0 };
+        struct client cl = { &t, 0 };
+        struct engine *e = engine_with(&t, 4);
+        struct more_src m = { .e = e, .t = &t };
+        struct engine_cpu_add *adds = calloc(1, sizeof(*adds));
+        size_t n = 1;
+        dhp_proc_reg *reg;
+        dhp_arrival_reg *areg;
+
+        assert_non_null(adds);
+        assert_int_equal(procnotify_register(e, "A", 0, sync_cb, &cl, &reg), 0);
+        assert_int_equal(arrival_register(e, "A", DHP_CLASS_PROCESSOR, 0, arrival_cb, &t, &areg), 0);
+        assert_int_equal(engine_cpu_set_state(e, 1, DHP_PROC_PRESENT), 0);
+        adds[0] = (struct engine_cpu_add){ .index = 1 };
+        assert_int_equal(engine_cpu_hotadd_batch_more(e, &adds, &n, more_cb, &m), 0);
+        assert_int_equal(n, 3);
+        for (size_t i = 0; i < n; i++)
+                assert_int_equal(adds[i].result, 0);
+        assert_int_equal(engine_dispatch(e), 3);
+        /* Every start (those `more` brought too) before the first phase;
+         * then each one's phases in turn (R29). */
+        assert_trace(&t, (const char *const[]){ "start:1", "more:0", "start:2", "more:1", "start:3", "more:2",
+                                                "cb:START:1", "admit:1", "cb:COMPLETE:1", "cb:START:2", "admit:2",
+                                                "cb:COMPLETE:2", "cb:START:3", "admit:3", "cb:COMPLETE:3",
+                                                "arrival:cpu1", "arrival:cpu2", "arrival:cpu3", NULL });
+        free(adds);
         procnotify_deregister(reg);
         arrival_unregister(areg);
         engine_free(e);
@@ -439,6 +498,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_cpu_hotadd_steps_in_order),
                 cmocka_unit_test(test_cpu_hotadd_failures),
+                cmocka_unit_test(test_cpu_batch_more_started_first),
                 cmocka_unit_test(test_mem_hotadd),
                 cmocka_unit_test(test_queue_order_and_wake),
                 cmocka_unit_test(test_free_drops_queued_items),

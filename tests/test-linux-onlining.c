@@ -496,6 +496,84 @@ static void test_cpu_burst_veto_spares_the_others(void **state) {
         linux_fixture_stop(&f);
 }
 
+/* ---- processors: announced while the batch's are started ------------- */
+
+static struct linux_fixture *announcing;
+
+/* The kernel announcing more while cpu2's online write runs (under TCG a
+ * write takes 150-200 ms, and adds of one burst come in meanwhile): cpu3's
+ * add, cpu2's own online, a block's change of state (which needs the
+ * engine's transactions: it waits for the batch's end), then cpu4's add. */
+static int write_announcing(void *userdata, const char *path, const char *value, size_t len) {
+        int r = linux_fixture_write(userdata, path, value, len);
+
+        if (strstr(path, "/cpu2/online") && value[0] == '1') {
+                linux_fixture_send_uevent(announcing, "add", "/devices/system/cpu/cpu3", "cpu");
+                linux_fixture_send_uevent(announcing, "online", "/devices/system/cpu/cpu2", "cpu");
+                block_uevent(announcing, "online", 0);
+                linux_fixture_send_uevent(announcing, "add", "/devices/system/cpu/cpu4", "cpu");
+        }
+        return r;
+}
+
+static struct sysfs_writer announcing_writer;
+
+static void tweak_announcing(struct linux_config *lc) {
+        announcing_writer = (struct sysfs_writer){ .write = write_announcing, .sleep = linux_fixture_sleep,
+                                                   .userdata = &announcing->w };
+        lc->writer = &announcing_writer;
+}
+
+static void test_cpu_announced_during_the_writes_joins_the_batch(void **state) {
+        struct linux_fixture f = { 0 };
+        struct observer o = { .f = &f };
+        dhp_proc_reg *reg;
+        dhp_arrival_reg *areg;
+        struct steps s[5];
+        char rel[128];
+
+        announcing = &f;
+        setup_tree(&f, false);
+        linux_fixture_start(&f, tweak_announcing);
+        assert_int_equal(procnotify_register(f.e, "obs", 0, observer_cb, &o, &reg), 0);
+        assert_int_equal(arrival_register(f.e, "arr", DHP_CLASS_PROCESSOR, 0, nop_arrival, NULL, &areg), 0);
+        for (unsigned cpu = 2; cpu <= 4; cpu++) {
+                snprintf(rel, sizeof(rel), "sys/devices/system/cpu/cpu%u/online", cpu);
+                assert_int_equal(fake_sysfs_write(&f.fs, rel, "0\n"), 0);
+        }
+        f.w.n = 0;
+        linux_fixture_send_uevent(&f, "add", "/devices/system/cpu/cpu2", "cpu");
+        /* Every event of the socket is handled, those of the batch too. */
+        assert_int_equal(linux_platform_process(f.lp), 5);
+        assert_int_equal(engine_dispatch(f.e), 3);
+
+        /* cpu3, announced during cpu2's write, is started before any phase;
+         * cpu4, announced after an event the batch could not take, in a
+         * batch of its own after the first one's phases (the events'
+         * order kept). */
+        assert_int_equal(o.writes_at_first_start, 2);
+        assert_string_equal(f.w.log[0], "/sys/devices/system/cpu/cpu2/online=1");
+        assert_string_equal(f.w.log[1], "/sys/devices/system/cpu/cpu3/online=1");
+        for (unsigned cpu = 2; cpu <= 4; cpu++) {
+                dhp_proc_state ps;
+
+                s[cpu] = steps_of(&f, cpu);
+                assert_true(s[cpu].started >= 0 && s[cpu].started < s[cpu].start && s[cpu].start < s[cpu].admitted &&
+                            s[cpu].admitted < s[cpu].complete && s[cpu].complete < s[cpu].arrival);
+                assert_string_equal(o.online_start[cpu], "1");
+                assert_int_equal(engine_cpu_get_state(f.e, cpu, &ps), 0);
+                assert_int_equal(ps, DHP_PROC_ADMITTED);
+        }
+        assert_true(s[3].started < s[2].start);
+        assert_true(s[2].complete < s[3].start);
+        assert_true(s[3].complete < s[4].started);
+        assert_string_equal(o.cg_start[3], "0-2");
+        linux_fixture_expect_file(&f, "sys/fs/cgroup/app.slice/cpuset.cpus", "0-4");
+        procnotify_deregister(reg);
+        arrival_unregister(areg);
+        linux_fixture_stop(&f);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_kernel_mode_sets_policy_and_only_notifies),
@@ -508,6 +586,7 @@ int main(void) {
                 cmocka_unit_test(test_coexist_kernel_mode),
                 cmocka_unit_test(test_cpu_burst_started_together),
                 cmocka_unit_test(test_cpu_burst_veto_spares_the_others),
+                cmocka_unit_test(test_cpu_announced_during_the_writes_joins_the_batch),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

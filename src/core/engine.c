@@ -325,21 +325,41 @@ static int cpu_notify_one(struct engine *e, struct engine_cpu_add *a) {
         return 0;
 }
 
-int engine_cpu_hotadd_batch(struct engine *e, struct engine_cpu_add *adds, size_t n) {
+int engine_cpu_hotadd_batch_more(struct engine *e, struct engine_cpu_add **adds, size_t *n, engine_cpu_more_fn more,
+                                 void *userdata) {
+        size_t started = 0;
+
         if (engine_txn_owned_by_self(e))
                 return -EDEADLK;
         engine_txn_lock(e);
         /* Every start first: the kernel brings them up back to back, and
-         * none is admitted (nor told) before its own ADD_START (R2, R6). */
-        for (size_t i = 0; i < n; i++) {
-                adds[i].status = 0;
-                adds[i].result = cpu_start_one(e, adds[i].index, adds[i].flags & ENGINE_CPU_LATE);
+         * none is admitted (nor told) before its own ADD_START (R2, R6).
+         * Those announced while the others were being started join the
+         * batch: an online write takes the kernel long enough (150-200 ms
+         * under TCG) for the next add to come in meanwhile, and running
+         * the phases first would put them between two writes. */
+        for (;;) {
+                for (; started < *n; started++) {
+                        struct engine_cpu_add *a = &(*adds)[started];
+
+                        a->status = 0;
+                        a->result = cpu_start_one(e, a->index, a->flags & ENGINE_CPU_LATE);
+                }
+                if (!more)
+                        break;
+                more(userdata, adds, n);
+                if (started == *n)
+                        break;
         }
-        for (size_t i = 0; i < n; i++)
-                if (adds[i].result == 0)
-                        adds[i].result = cpu_notify_one(e, &adds[i]);
+        for (size_t i = 0; i < *n; i++)
+                if ((*adds)[i].result == 0)
+                        (*adds)[i].result = cpu_notify_one(e, &(*adds)[i]);
         engine_txn_unlock(e);
         return 0;
+}
+
+int engine_cpu_hotadd_batch(struct engine *e, struct engine_cpu_add *adds, size_t n) {
+        return engine_cpu_hotadd_batch_more(e, &adds, &n, NULL, NULL);
 }
 
 int engine_cpu_hotadd(struct engine *e, uint32_t index, uint32_t flags, int *ret_status) {

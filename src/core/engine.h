@@ -174,6 +174,17 @@ struct engine_cpu_add {
  * -EDEADLK from inside a synchronous callback (nothing ran).
  */
 int engine_cpu_hotadd_batch(struct engine *e, struct engine_cpu_add *adds, size_t n);
+/*
+ * engine_cpu_hotadd_batch_more - the same, and once every processor so far
+ * is started (before any phase), more(userdata, adds, n) may append to
+ * *adds (reallocating it; *n grows) the processors announced meanwhile:
+ * they are started in turn, then more is called again, until it appends
+ * none.  It runs with the transaction lock held: no transaction from it.
+ * The results are in (*adds)[0..*n).
+ */
+typedef void (*engine_cpu_more_fn)(void *userdata, struct engine_cpu_add **adds, size_t *n);
+int engine_cpu_hotadd_batch_more(struct engine *e, struct engine_cpu_add **adds, size_t *n, engine_cpu_more_fn more,
+                                 void *userdata);
 
 /* Memory. */
 int engine_mem_set_block_size(struct engine *e, uint64_t bytes);

@@ -129,6 +129,16 @@ static inline int cmp_u32(const void *a, const void *b) {
 }
 
 
+/* linux.c: a processor transaction's mark (STATE_DIR/cpu-txn-N), made
+ * (begin) or removed. */
+void linux_cpu_txn_mark(struct linux_platform *lp, uint32_t cpu, bool begin);
+/* cpuadmit.c: the engine's admission op (the ops table is in linux.c); the
+ * managed groups with an empty cpuset.cpus pinned to their CPUs (start,
+ * reconfigure); the marks a previous dhpd left, into lp->interrupted. */
+int linux_op_cpu_admit(void *p, uint32_t index);
+void linux_cpu_pin_managed_cgroups(struct linux_platform *lp);
+void linux_cpu_txn_marks_load(struct linux_platform *lp);
+
 /* unplug.c: the removal ops, the kernel's offline and remove uevents, and
  * virtio-mem devices. */
 int linux_op_cpu_unadmit(void *p, uint32_t index);

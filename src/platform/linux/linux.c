@@ -48,7 +48,7 @@ void linux_count_retries(struct linux_platform *lp, unsigned attempts) {
  * the processor may be online but not admitted (its cgroups not widened),
  * and its clients never saw ADD_COMPLETE.  The state directory is on tmpfs
  * (/run): a reboot, which resets the processors too, clears it. */
-static void txn_mark(struct linux_platform *lp, uint32_t cpu, bool begin) {
+void linux_cpu_txn_mark(struct linux_platform *lp, uint32_t cpu, bool begin) {
         char p[4200];
         int fd;
 
@@ -60,14 +60,19 @@ static void txn_mark(struct linux_platform *lp, uint32_t cpu, bool begin) {
                         log_warning(&lp->log, "cannot remove %s: %s", p, strerror(errno));
                 return;
         }
-        /* mkdir -p: /run exists on a real system, not always under a test root. */
-        for (char *s = p + 1; (s = strchr(s, '/')); s++) {
-                *s = 0;
-                if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                        log_debug(&lp->log, "mkdir %s: %s", p, strerror(errno));
-                *s = '/';
-        }
+        /* Made between the uevent and the online write: one open when the
+         * directory is there (the usual case), mkdir -p only when it is not
+         * (/run exists on a real system, not always under a test root). */
         fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0644);
+        if (fd < 0 && errno == ENOENT) {
+                for (char *s = p + 1; (s = strchr(s, '/')); s++) {
+                        *s = 0;
+                        if (mkdir(p, 0755) < 0 && errno != EEXIST)
+                                log_debug(&lp->log, "mkdir %s: %s", p, strerror(errno));
+                        *s = '/';
+                }
+                fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0644);
+        }
         if (fd < 0) {
                 log_warning(&lp->log, "cannot mark the transaction of cpu%u in %s: %s; a crash during it would leave "
                             "the processor unadmitted", cpu, lp->state_dir, strerror(errno));
@@ -84,31 +89,7 @@ static void op_cpu_txn_begin(void *p, uint32_t cpu, bool late) {
         if (late)
                 log_notice(&lp->log, "cpu%u: already online (another agent onlined it, or dhpd stopped during its "
                            "transaction); notifying late", cpu);
-        txn_mark(lp, cpu, true);
-}
-
-/* The marks a previous dhpd left, into lp->interrupted. */
-static void txn_marks_load(struct linux_platform *lp) {
-        DIR *d;
-        struct dirent *de;
-
-        if (!lp->state_dir[0] || !(d = opendir(lp->state_dir)))
-                return;
-        while ((de = readdir(d))) {
-                char *end;
-                unsigned long v;
-
-                if (strncmp(de->d_name, "cpu-txn-", 8) != 0 || !de->d_name[8])
-                        continue;
-                errno = 0;
-                v = strtoul(de->d_name + 8, &end, 10);
-                if (errno || *end || v >= CPUSET_MAX_CPUS)
-                        continue;
-                if (cpuset_set(&lp->interrupted, (uint32_t)v) == 0)
-                        log_notice(&lp->log, "cpu%lu: its transaction was interrupted (dhpd stopped during it); "
-                                   "running it again", v);
-        }
-        closedir(d);
+        linux_cpu_txn_mark(lp, cpu, true);
 }
 
 /* ---- platform ops ------------------------------------------------------ */
@@ -152,35 +133,12 @@ static int op_cpu_stop(void *p, uint32_t index) {
         return 0;
 }
 
-static int op_cpu_admit(void *p, uint32_t index) {
-        struct linux_platform *lp = p;
-
-        for (unsigned i = 0; i < lp->cfg.ncgroups; i++) {
-                int r = cgroup_cpuset_widen(&lp->writer, lp->root, lp->cgroup_mount, lp->cgroups[i], index);
-                if (r == -ENOENT) {
-                        /* A group that went away is no reason to refuse a
-                         * processor; say so and go on. */
-                        log_warning(&lp->log, "cpu%u: managed cgroup %s does not exist; skipped", index, lp->cgroups[i]);
-                        continue;
-                }
-                if (r < 0) {
-                        log_error(&lp->log, "cpu%u: cannot widen cgroup %s: %s", index, lp->cgroups[i],
-                                  sysfs_write_strerror(r));
-                        return r;
-                }
-                log_debug(&lp->log, "cpu%u: admitted into cgroup %s", index, lp->cgroups[i]);
-        }
-        if (lp->cfg.on_admit)
-                return lp->cfg.on_admit(lp->cfg.on_admit_userdata, index);
-        return 0;
-}
-
 static const struct platform_ops linux_ops = {
         .mem_levels_read = linux_op_mem_levels_read,
         .cpu_start = op_cpu_start,
         .cpu_txn_begin = op_cpu_txn_begin,
         .cpu_stop = op_cpu_stop,
-        .cpu_admit = op_cpu_admit,
+        .cpu_admit = linux_op_cpu_admit,
         .mem_block_online = linux_op_block_online,
         .cpu_unadmit = linux_op_cpu_unadmit,
         .cpu_offline = linux_op_cpu_offline,
@@ -250,25 +208,6 @@ void linux_platform_free(struct linux_platform *lp) {
         free(lp);
 }
 
-int linux_platform_admitted(struct linux_platform *lp, struct cpuset *ret) {
-        struct cpuset s = CPUSET_INIT;
-        uint32_t n = engine_cpu_count(lp->engine);
-        int r = 0;
-
-        for (uint32_t i = 0; i < n && r >= 0; i++) {
-                dhp_proc_state st;
-                if (engine_cpu_get_state(lp->engine, i, &st) == 0 && st == DHP_PROC_ADMITTED)
-                        r = cpuset_set(&s, i);
-        }
-        if (r < 0) {
-                cpuset_deinit(&s);
-                return r;
-        }
-        cpuset_deinit(ret);
-        *ret = s;
-        return 0;
-}
-
 struct engine *linux_platform_engine(struct linux_platform *lp) {
         return lp->engine;
 }
@@ -309,25 +248,30 @@ static bool cpu_prepare(struct linux_platform *lp, uint32_t cpu, bool online_now
  * online write, then each one's phases.  The crash marker of each is made
  * by the cpu_txn_begin op as its start comes, and removed here once the
  * whole batch is done (a crash in it reruns the ones not admitted). */
-static void cpu_run_batch(struct linux_platform *lp, struct engine_cpu_add *adds, size_t n) {
+static void cpu_run_batch_more(struct linux_platform *lp, struct engine_cpu_add **adds, size_t *n,
+                               engine_cpu_more_fn more, void *userdata) {
         int r;
 
-        if (!n)
+        if (!*n)
                 return;
-        r = engine_cpu_hotadd_batch(lp->engine, adds, n);
-        for (size_t i = 0; i < n; i++) {
-                uint32_t cpu = adds[i].index;
-                int res = r < 0 ? r : adds[i].result;
+        r = engine_cpu_hotadd_batch_more(lp->engine, adds, n, more, userdata);
+        for (size_t i = 0; i < *n; i++) {
+                uint32_t cpu = (*adds)[i].index;
+                int res = r < 0 ? r : (*adds)[i].result;
 
                 if (res != -EALREADY)
-                        txn_mark(lp, cpu, false); /* the transaction ended, whatever its outcome */
+                        linux_cpu_txn_mark(lp, cpu, false); /* the transaction ended, whatever its outcome */
                 if (res == 0)
                         log_info(&lp->log, "cpu%u: online and admitted", cpu);
                 else if (res == 1)
-                        log_notice(&lp->log, "cpu%u: add failed: %s", cpu, strerror(-adds[i].status));
+                        log_notice(&lp->log, "cpu%u: add failed: %s", cpu, strerror(-(*adds)[i].status));
                 else if (res < 0 && res != -EALREADY)
                         log_error(&lp->log, "cpu%u: hot-add failed: %s", cpu, strerror(-res));
         }
+}
+
+static void cpu_run_batch(struct linux_platform *lp, struct engine_cpu_add *adds, size_t n) {
+        cpu_run_batch_more(lp, &adds, &n, NULL, NULL);
 }
 
 /* The processors of one burst, collected for cpu_run_batch(). */
@@ -336,57 +280,43 @@ struct cpu_batch {
         size_t n, cap;
 };
 
-static void cpu_batch_add(struct linux_platform *lp, struct cpu_batch *b, uint32_t cpu, bool online_now,
+/* One announced processor into the batch, if its transaction runs.  false
+ * (nothing done) when there is no room for it: out of memory. */
+static bool cpu_batch_add(struct linux_platform *lp, struct cpu_batch *b, uint32_t cpu, bool online_now,
                           bool at_start) {
         struct engine_cpu_add a;
 
-        if (!cpu_prepare(lp, cpu, online_now, at_start, &a))
-                return;
         if (b->n == b->cap) {
                 size_t cap = b->cap ? b->cap * 2 : 8;
                 struct engine_cpu_add *p = realloc(b->adds, cap * sizeof(*p));
-                if (!p) {
-                        /* Not lost: run what is collected, then this one. */
-                        cpu_run_batch(lp, b->adds, b->n);
-                        b->n = 0;
-                        cpu_run_batch(lp, &a, 1);
-                        return;
-                }
+                if (!p)
+                        return false;
                 b->adds = p;
                 b->cap = cap;
         }
-        b->adds[b->n++] = a;
+        if (cpu_prepare(lp, cpu, online_now, at_start, &a))
+                b->adds[b->n++] = a;
+        return true;
+}
+
+/* Outside a batch: with no room, what is collected runs, then this one
+ * alone (not lost). */
+static void cpu_batch_add_or_run(struct linux_platform *lp, struct cpu_batch *b, uint32_t cpu, bool online_now,
+                                 bool at_start) {
+        struct engine_cpu_add a;
+
+        if (cpu_batch_add(lp, b, cpu, online_now, at_start))
+                return;
+        cpu_run_batch(lp, b->adds, b->n);
+        b->n = 0;
+        if (cpu_prepare(lp, cpu, online_now, at_start, &a))
+                cpu_run_batch(lp, &a, 1);
 }
 
 static void cpu_batch_run(struct linux_platform *lp, struct cpu_batch *b) {
         cpu_run_batch(lp, b->adds, b->n);
         free(b->adds);
         *b = (struct cpu_batch){ 0 };
-}
-
-int linux_platform_cpu_online(struct linux_platform *lp, uint32_t cpu, int *ret_status) {
-        dhp_proc_state st;
-        int r, status = 0;
-
-        /* Refused before the mark: a mark means a transaction ran. */
-        r = engine_cpu_get_state(lp->engine, cpu, &st);
-        if (r < 0)
-                return r;
-        if (st == DHP_PROC_ABSENT)
-                return -ENODEV;
-        if (st == DHP_PROC_ADMITTED)
-                return -EALREADY;
-        /* The engine's cpu_txn_begin op makes the mark; it goes when the
-         * transaction ends, as in cpu_run_batch. */
-        r = engine_cpu_hotadd(lp->engine, cpu, 0, &status);
-        txn_mark(lp, cpu, false);
-        if (r == 0)
-                log_info(&lp->log, "cpu%u: online on request, admitted", cpu);
-        else if (r == 1)
-                log_notice(&lp->log, "cpu%u: online on request: add failed: %s", cpu, strerror(-status));
-        if (r == 1 && ret_status)
-                *ret_status = status;
-        return r;
 }
 
 /* Memory: blocks the model does not know are new; known blocks whose
@@ -458,7 +388,7 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
                         engine_cpu_set_state(lp->engine, c->id, DHP_PROC_ADMITTED);
                         continue;
                 }
-                cpu_batch_add(lp, &batch, c->id, c->online, at_start);
+                cpu_batch_add_or_run(lp, &batch, c->id, c->online, at_start);
         }
         cpu_batch_run(lp, &batch);
 
@@ -469,50 +399,13 @@ static int sync_from_sysfs(struct linux_platform *lp, bool at_start) {
                 /* A mark for a processor no longer present: nothing to redo. */
                 for (int64_t c = cpuset_next(&lp->interrupted, 0); c >= 0;
                      c = cpuset_next(&lp->interrupted, (uint32_t)c + 1))
-                        txn_mark(lp, (uint32_t)c, false);
+                        linux_cpu_txn_mark(lp, (uint32_t)c, false);
                 cpuset_zero(&lp->interrupted);
         }
         r = 0;
 out:
         topology_free(t);
         return r;
-}
-
-/* A cgroup v2 group whose cpuset.cpus is empty uses its parent's CPUs, so
- * the kernel gives it a hot-added CPU the moment the CPU is onlined: before
- * ADD_START, before admission (seen on 6.1 under QEMU: such a group's
- * cpuset.cpus.effective went from 0 to 0-1 at the online write).  A managed
- * group must have an explicit list for "widened only at admission" to
- * hold, so pin it at start to the CPUs it has now. */
-static void pin_managed_cgroups(struct linux_platform *lp) {
-        for (unsigned i = 0; i < lp->cfg.ncgroups; i++) {
-                struct cpuset s = CPUSET_INIT;
-                struct strbuf sb = STRBUF_INIT;
-                int r;
-
-                r = cgroup_cpuset_read(lp->root, lp->cgroup_mount, lp->cgroups[i], &s);
-                if (r < 0 || cpuset_count(&s) > 0) {
-                        if (r == -ENOENT)
-                                log_warning(&lp->log, "managed cgroup %s does not exist (or has no cpuset "
-                                            "controller)", lp->cgroups[i]);
-                        cpuset_deinit(&s);
-                        continue;
-                }
-                r = cgroup_cpuset_read_effective(lp->root, lp->cgroup_mount, lp->cgroups[i], &s);
-                if (r >= 0 && cpuset_count(&s) > 0)
-                        r = cgroup_cpuset_write(&lp->writer, lp->root, lp->cgroup_mount, lp->cgroups[i], &s);
-                cpuset_format(&s, &sb);
-                if (r < 0)
-                        log_error(&lp->log, "managed cgroup %s: empty cpuset.cpus (it would get hot-added CPUs "
-                                  "before admission) and it cannot be pinned: %s", lp->cgroups[i],
-                                  sysfs_write_strerror(r));
-                else
-                        log_notice(&lp->log, "managed cgroup %s: cpuset.cpus was empty (the parent's CPUs, "
-                                   "hot-added ones included at once); pinned to %s", lp->cgroups[i],
-                                   strbuf_str(&sb));
-                strbuf_deinit(&sb);
-                cpuset_deinit(&s);
-        }
 }
 
 int linux_platform_start(struct linux_platform *lp) {
@@ -528,10 +421,10 @@ int linux_platform_start(struct linux_platform *lp) {
                 log_error(&lp->log, "cannot open the kernel uevent socket: %s", strerror(-r));
                 return r;
         }
-        pin_managed_cgroups(lp);
+        linux_cpu_pin_managed_cgroups(lp);
         if (lp->cfg.uevent_recvmsg)
                 uevent_monitor_set_recvmsg(lp->mon, lp->cfg.uevent_recvmsg);
-        txn_marks_load(lp);
+        linux_cpu_txn_marks_load(lp);
         linux_memonline_setup(lp);
         return sync_from_sysfs(lp, true);
 }
@@ -565,7 +458,7 @@ int linux_platform_reconfigure(struct linux_platform *lp, const struct linux_con
         lp->cfg.ncgroups = cfg->ncgroups;
         /* A newly managed group whose cpuset.cpus is empty follows its
          * parent: pin it now, as at start, before the next processor. */
-        pin_managed_cgroups(lp);
+        linux_cpu_pin_managed_cgroups(lp);
         return 0;
 }
 
@@ -721,32 +614,62 @@ static int drain_one(struct linux_platform *lp, int r, struct uevent *u, bool *l
         return 0;
 }
 
-int linux_platform_process(struct linux_platform *lp) {
-        bool lost = false;
-        int n = 0, r;
+/* The uevents of one linux_platform_process(). */
+struct drain {
+        struct linux_platform *lp;
+        struct cpu_batch batch;
+        int n;         /* received */
+        int err;       /* the socket cannot go on */
+        bool lost;     /* events were lost: a resync is due */
+        bool in_batch; /* the transaction lock is held (drain_safe) */
+        bool held;     /* u (received as held_r) waits for the batch's end */
+        int held_r;
+        struct uevent u;
+};
 
-        lp->pending.ncpus = lp->pending.nblocks = 0;
-        for (;;) {
-                struct uevent u;
+/* Inside a batch only what queues, or asks the engine a state, is handled:
+ * a processor's offline or removal and a block's change of state need the
+ * engine's transactions, after the batch. */
+static bool drain_safe(int r, const struct uevent *u) {
+        if ((r != 0 && r != UEVENT_MONITOR_GAP) || !u->subsystem)
+                return true; /* counted or refused only */
+        if (strcmp(u->subsystem, "cpu") == 0)
+                return u->action != UEVENT_ACTION_OFFLINE && u->action != UEVENT_ACTION_REMOVE;
+        if (strcmp(u->subsystem, "memory") == 0)
+                return u->action == UEVENT_ACTION_ADD;
+        return true;
+}
 
-                r = uevent_monitor_receive(lp->mon, &u);
+/* Receive and handle until the socket is empty, or, in a batch, until an
+ * event that must wait for the batch's end (kept in d->u, unhandled). */
+static void drain(struct drain *d) {
+        while (!d->err && !d->held) {
+                int r = uevent_monitor_receive(d->lp->mon, &d->u);
+
                 if (r == -EAGAIN)
-                        break;
+                        return;
                 if (r == -EINTR)
                         continue;
-                n++;
-                r = drain_one(lp, r, &u, &lost);
+                d->n++;
+                if (d->in_batch && !drain_safe(r, &d->u)) {
+                        d->held = true;
+                        d->held_r = r;
+                        return;
+                }
+                r = drain_one(d->lp, r, &d->u, &d->lost);
                 if (r < 0)
-                        return r;
+                        d->err = r;
         }
+}
 
-        if (lost)
-                return linux_platform_resync(lp) < 0 ? n : n;
+/* The processors the drain announced, into d->batch.  Inside a batch one
+ * without room (out of memory) stops it: the rest stay pending for after
+ * the batch; outside, the collected ones run to make room. */
+static void cpu_batch_collect(struct drain *d) {
+        struct linux_platform *lp = d->lp;
+        size_t i;
 
-        /* Processors of one drain are started together (engine.h,
-         * engine_cpu_hotadd_batch). */
-        struct cpu_batch batch = { 0 };
-        for (size_t i = 0; i < lp->pending.ncpus; i++) {
+        for (i = 0; i < lp->pending.ncpus; i++) {
                 uint32_t cpu = lp->pending.cpus[i] & ~PENDING_FROM_ONLINE;
                 bool online = false;
                 /* An event names a processor; sysfs says whether it is
@@ -764,9 +687,59 @@ int linux_platform_process(struct linux_platform *lp) {
                         log_debug(&lp->log, "cpu%u: online uevent, offline again since: ignored", cpu);
                         continue;
                 }
-                cpu_batch_add(lp, &batch, cpu, online, false);
+                if (!d->in_batch)
+                        cpu_batch_add_or_run(lp, &d->batch, cpu, online, false);
+                else if (!cpu_batch_add(lp, &d->batch, cpu, online, false))
+                        break;
         }
-        cpu_batch_run(lp, &batch);
+        if (i) {
+                memmove(lp->pending.cpus, lp->pending.cpus + i, (lp->pending.ncpus - i) * sizeof(*lp->pending.cpus));
+                lp->pending.ncpus -= i;
+        }
+}
+
+/* engine_cpu_hotadd_batch_more's `more` (adds, n: d->batch's): the
+ * processors announced while those of the batch were started. */
+static void cpu_batch_more(void *userdata, struct engine_cpu_add **adds, size_t *n) {
+        struct drain *d = userdata;
+
+        (void)adds;
+        (void)n;
+        d->in_batch = true;
+        drain(d);
+        if (!d->err)
+                cpu_batch_collect(d);
+        d->in_batch = false;
+}
+
+int linux_platform_process(struct linux_platform *lp) {
+        struct drain d = { .lp = lp };
+
+        lp->pending.ncpus = lp->pending.nblocks = 0;
+        do {
+                if (d.held) {
+                        d.held = false;
+                        d.err = drain_one(lp, d.held_r, &d.u, &d.lost);
+                }
+                drain(&d);
+                if (d.err)
+                        break;
+                if (d.lost)
+                        break;
+                /* Processors of one drain are started together, with those
+                 * announced while they are (engine.h,
+                 * engine_cpu_hotadd_batch_more); an event the batch could
+                 * not handle is handled after it, and the drain goes on. */
+                cpu_batch_collect(&d);
+                cpu_run_batch_more(lp, &d.batch.adds, &d.batch.n, cpu_batch_more, &d);
+                d.batch.n = 0;
+        } while (!d.err && !d.lost && (d.held || lp->pending.ncpus));
+        free(d.batch.adds);
+        if (d.err)
+                return d.err;
+        if (d.lost)
+                return linux_platform_resync(lp) < 0 ? d.n : d.n;
+
         /* Held blocks too: they may have been held only because more
          * uevents were queued (linux_memonline_hold), not memory ones. */
         if (lp->pending.nblocks || lp->nheld)
@@ -774,7 +747,7 @@ int linux_platform_process(struct linux_platform *lp) {
         /* The DIMMs that lost blocks, the resize steps that are over, and
          * what the kernel was to online. */
         linux_platform_tick(lp);
-        return n;
+        return d.n;
 }
 
 int linux_platform_next_timeout_ms(struct linux_platform *lp) {
