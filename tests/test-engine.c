@@ -477,14 +477,15 @@ static void test_record_log_levels(void **state) {
                 { .method = "async", .event = "ARRIVAL", .fields = REC_HAS_CLIENT, .client = "app" },
                 { .method = "async", .event = "ARRIVAL", .fields = REC_HAS_CLIENT, .client = ENGINE_SELF_NAME },
                 { .method = "memcond", .event = "SET" },
+                { .method = "memcond", .event = "THRESHOLDS" },
         };
         const int want[] = { LOG_LEVEL_DEBUG, LOG_LEVEL_DEBUG, LOG_LEVEL_NOTICE, LOG_LEVEL_NOTICE,
-                             LOG_LEVEL_DEBUG, LOG_LEVEL_INFO,  LOG_LEVEL_INFO };
+                             LOG_LEVEL_DEBUG, LOG_LEVEL_INFO,  LOG_LEVEL_INFO,   LOG_LEVEL_DEBUG };
 
         for (size_t i = 0; i < sizeof(recs) / sizeof(recs[0]); i++)
                 engine_record_log(&log, &recs[i]);
-        assert_int_equal(got.n, 7);
-        for (int i = 0; i < 7; i++)
+        assert_int_equal(got.n, 8);
+        for (int i = 0; i < 8; i++)
                 assert_int_equal(got.level[i], want[i]);
         /* At info, the per-registration lines are not even formatted. */
         max = LOG_LEVEL_INFO;

@@ -375,8 +375,8 @@ void engine_monitor_remove(dhp_monitor *m);
  * info (the delivery to ENGINE_SELF_NAME's own registration, memory
  * conditions, rebalances, anything without a registration), a veto, a
  * late answer or a missed deadline at notice, and every other per
- * registration record (each client's phase, each arrival delivered) and
- * the transaction steps at debug: at info a hot-add with 1000 clients is
+ * registration record (each client's phase, each arrival delivered), the
+ * transaction steps and the recomputed memory thresholds at debug: at info a hot-add with 1000 clients is
  * not 3000 lines.  Nothing is formatted for a level the logger drops. */
 #define ENGINE_SELF_NAME "dhpd"
 void engine_record_log(void *userdata, const dhp_record *r);

@@ -297,7 +297,11 @@ static int record_log_level(const dhp_record *r) {
         bool per_reg = (r->fields & REC_HAS_CLIENT) && r->client &&
                        (strcmp(r->method, "sync") == 0 || strcmp(r->method, "async") == 0);
 
-        if (strcmp(r->method, "txn") == 0)
+        /* Steps: a transaction's, and the memory conditions' thresholds
+         * recomputed at each memory change (on the hot-add's thread, while
+         * its arrival is being delivered). */
+        if (strcmp(r->method, "txn") == 0 || (strcmp(r->method, "memcond") == 0 && r->event &&
+                                              strcmp(r->event, "THRESHOLDS") == 0))
                 return LOG_LEVEL_DEBUG;
         if (!per_reg)
                 return LOG_LEVEL_INFO;
