@@ -12,11 +12,14 @@
  *           default) is its only expected wake-up
  *
  *   bench-idle DHPD [WINDOW_SECONDS]   (default 60)
+ *   BENCH_IDLE_ONLY=sim|nss|linux: that dhpd alone, beside sleep
+ *   BENCH_IDLE_SMAPS=1: each process's mappings (Rss, anonymous) on stderr
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +29,6 @@
 #include <unistd.h>
 
 #include "../tests/fake-sysfs.h"
-#include "bench.h"
 #include "bench.h"
 
 struct sample {
@@ -138,12 +140,41 @@ struct result {
         struct sample a, b;
 };
 
+/* BENCH_IDLE_SMAPS=1: where the resident memory is, mapping by mapping
+ * (Rss and its anonymous part, kB), on stderr: what to look at when the
+ * figures move. */
+static void print_smaps(pid_t pid) {
+        char path[64], line[512], name[512] = "";
+        unsigned long rss = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+        f = fopen(path, "re");
+        if (!f)
+                return;
+        fprintf(stderr, "smaps of %d: Rss Anonymous mapping\n", (int)pid);
+        while (fgets(line, sizeof(line), f)) {
+                unsigned long v;
+                if (sscanf(line, "Rss: %lu", &v) == 1)
+                        rss = v;
+                else if (sscanf(line, "Anonymous: %lu", &v) == 1) {
+                        if (rss)
+                                fprintf(stderr, "%6lu %6lu %s", rss, v, name);
+                } else if (strspn(line, "0123456789abcdef") > 0 && line[strspn(line, "0123456789abcdef")] == '-') {
+                        snprintf(name, sizeof(name), "%s", line);
+                }
+        }
+        fclose(f);
+}
+
 static int measure(pid_t pid, unsigned window, struct result *r) {
         /* Let start-up settle (the first memory evaluation, thread start). */
         usleep(200 * 1000);
         if (take(pid, &r->a) < 0)
                 return -1;
         sleep(window);
+        if (getenv("BENCH_IDLE_SMAPS"))
+                print_smaps(pid);
         return take(pid, &r->b);
 }
 
@@ -165,6 +196,11 @@ static void print(const char *what, const struct result *r, const struct result 
         bench_print_pair("  wake-ups / sleep", bench_stat_of(w, runs), bench_stat_of(bw, runs), NULL, "");
         bench_print_pair("  VmRSS / sleep", bench_stat_of(m, runs), bench_stat_of(bm, runs), NULL, "kB");
         bench_print_pair("  RssAnon / sleep", bench_stat_of(a, runs), bench_stat_of(ba, runs), NULL, "kB");
+}
+
+/* BENCH_IDLE_ONLY=sim|nss|linux measures that dhpd alone (beside sleep). */
+static bool want(const char *only, const char *what) {
+        return !only || !only[0] || strcmp(only, what) == 0;
 }
 
 /* Start argv, measure it over the window, stop it. */
@@ -189,6 +225,7 @@ int main(int argc, char **argv) {
         struct fake_sysfs f = { 0 };
         static struct result rs[BENCH_RUNS_MAX], rb[BENCH_RUNS_MAX], rl[BENCH_RUNS_MAX], rn[BENCH_RUNS_MAX];
         unsigned runs = bench_runs();
+        const char *only = getenv("BENCH_IDLE_ONLY");
         struct stat st;
         int sv[2], cfd, rc = 1;
 
@@ -245,14 +282,17 @@ int main(int argc, char **argv) {
                 /* Run by run, the baseline and then each dhpd. */
                 for (unsigned k = 0; k < runs; k++)
                         if (run_one(sleep_args, NULL, -1, window, &rb[k]) < 0 ||
-                            run_one(sim_args, "READY", -1, window, &rs[k]) < 0 ||
-                            run_one(nss_args, "READY", -1, window, &rn[k]) < 0 ||
-                            run_one(linux_args, "READY", sv[0], window, &rl[k]) < 0)
+                            (want(only, "sim") && run_one(sim_args, "READY", -1, window, &rs[k]) < 0) ||
+                            (want(only, "nss") && run_one(nss_args, "READY", -1, window, &rn[k]) < 0) ||
+                            (want(only, "linux") && run_one(linux_args, "READY", sv[0], window, &rl[k]) < 0))
                                 goto out;
         }
-        print("dhpd --platform sim", rs, rb, runs, 0);
-        print("dhpd --platform sim, group via NSS", rn, rb, runs, 0);
-        print("dhpd --platform linux (fake tree)", rl, rb, runs, window / 30);
+        if (want(only, "sim"))
+                print("dhpd --platform sim", rs, rb, runs, 0);
+        if (want(only, "nss"))
+                print("dhpd --platform sim, group via NSS", rn, rb, runs, 0);
+        if (want(only, "linux"))
+                print("dhpd --platform linux (fake tree)", rl, rb, runs, window / 30);
         printf("  (expected: the slow memory timer, one wake-up per 30 s, the linux platform only)\n");
         rc = 0;
 out:

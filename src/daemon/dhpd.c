@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -445,6 +446,36 @@ static int setup_server(struct daemon *d) {
         return r < 0 ? r : rebalance_lane_start(d->rb);
 }
 
+/* SIGHUP.  Out of line: its configuration (8 KiB) is on the stack only
+ * while a reload runs, not under the main loop for dhpd's whole life. */
+static __attribute__((noinline)) void reload(struct daemon *d) {
+        struct config c;
+
+        log_notice(&d->log, "SIGHUP: reloading %s", d->opt.config);
+        notify_send("RELOADING=1");
+        if (load_config(d, &c) == 0) {
+                /* Thresholds a client set stay unless the file's changed. */
+                bool mc = c.low_threshold != d->cfg.low_threshold || c.high_threshold != d->cfg.high_threshold ||
+                          c.poll_interval_ns != d->cfg.poll_interval_ns;
+                config_diff(&d->cfg, &c, log_changed_key, d);
+                d->cfg = c;
+                if (mc)
+                        setup_memcond(d);
+                d->dlog.max_level = d->opt.log_level ? d->opt.log_level : c.log_level;
+                engine_set_sync_deadline(d->engine, c.deadline_ns, c.late_policy == CONFIG_LATE_VETO);
+                pthread_mutex_lock(&d->reload_lock);
+                d->reload_cfg = c;
+                d->reload_pending = true;
+                pthread_mutex_unlock(&d->reload_lock);
+                log_notice(&d->log, "configuration reloaded (the socket, its group and the platform apply at restart)");
+        } else {
+                log_error(&d->log, "configuration not reloaded; the running one stays");
+        }
+        if (d->hp)
+                linux_hotplug_kick(d->hp);
+        notify_send("READY=1");
+}
+
 static int main_loop(struct daemon *d, int sfd) {
         struct pollfd p[3] = {
                 { .fd = sfd, .events = POLLIN },
@@ -465,33 +496,7 @@ static int main_loop(struct daemon *d, int sfd) {
                         if (read(sfd, &si, sizeof(si)) != sizeof(si))
                                 continue;
                         if (si.ssi_signo == SIGHUP) {
-                                struct config c;
-                                log_notice(&d->log, "SIGHUP: reloading %s", d->opt.config);
-                                notify_send("RELOADING=1");
-                                if (load_config(d, &c) == 0) {
-                                        /* Thresholds a client set stay unless the file's changed. */
-                                        bool mc = c.low_threshold != d->cfg.low_threshold ||
-                                                  c.high_threshold != d->cfg.high_threshold ||
-                                                  c.poll_interval_ns != d->cfg.poll_interval_ns;
-                                        config_diff(&d->cfg, &c, log_changed_key, d);
-                                        d->cfg = c;
-                                        if (mc)
-                                                setup_memcond(d);
-                                        d->dlog.max_level = d->opt.log_level ? d->opt.log_level : c.log_level;
-                                        engine_set_sync_deadline(d->engine, c.deadline_ns,
-                                                                 c.late_policy == CONFIG_LATE_VETO);
-                                        pthread_mutex_lock(&d->reload_lock);
-                                        d->reload_cfg = c;
-                                        d->reload_pending = true;
-                                        pthread_mutex_unlock(&d->reload_lock);
-                                        log_notice(&d->log, "configuration reloaded (the socket, its group and the "
-                                                   "platform apply at restart)");
-                                } else {
-                                        log_error(&d->log, "configuration not reloaded; the running one stays");
-                                }
-                                if (d->hp)
-                                        linux_hotplug_kick(d->hp);
-                                notify_send("READY=1");
+                                reload(d);
                                 continue;
                         }
                         log_notice(&d->log, "%s: shutting down", strsignal((int)si.ssi_signo));
@@ -623,8 +628,13 @@ static void teardown(struct daemon *d, int rc) {
 }
 
 int main(int argc, char **argv) {
-        struct daemon d = { .wake_fd = -1, .psi_fd = -1, .nt_stop = -1, .ready_fd = -1 };
+        /* In .bss rather than on main's stack: zero without being written,
+         * so what an idle dhpd never touches (the reload's configuration)
+         * is never resident. */
+        static struct daemon d;
         int sfd, r, rc = 1;
+
+        d.wake_fd = d.psi_fd = d.nt_stop = d.ready_fd = -1;
 
         if (options_parse(&d.opt, argc, argv) < 0)
                 return 2;
@@ -649,6 +659,10 @@ int main(int argc, char **argv) {
         /* Enumeration done, the start-up resync run, the hotplug thread
          * watching, the socket listening. */
         announce_ready(&d);
+        /* What start-up allocated and freed (the configuration file, the
+         * resync's sysfs reads, ...) back to the kernel: free chunks stay
+         * free, they just stop being resident until reused. */
+        malloc_trim(0);
 
         rc = main_loop(&d, sfd) < 0 ? 1 : 0;
 out:
