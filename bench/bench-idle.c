@@ -9,10 +9,17 @@
  *   linux   dhpd --platform linux --root TREE --uevent-fd N --foreground,
  *           against a fake sysfs (8 CPUs, 64 blocks) on tmpfs, with no PSI
  *           trigger there: the memory conditions' slow timer (30 s by
- *           default) is its only expected wake-up
+ *           default) is its only expected wake-up.  It runs because the
+ *           state file (on by default) shows the five memory conditions
+ *           to readers dhpd cannot know of: nothing else tells dhpd that
+ *           MemAvailable drifted (PSI reports pressure only, never that
+ *           memory became plentiful, HighMemoryCondition)
+ *   linux, no state file   the same with --state-dir "": nobody is told
+ *           of the memory conditions, so the timer does not run (it starts
+ *           with a client's subscription) and dhpd never wakes
  *
  *   bench-idle DHPD [WINDOW_SECONDS]   (default 60)
- *   BENCH_IDLE_ONLY=sim|nss|linux: that dhpd alone, beside sleep
+ *   BENCH_IDLE_ONLY=sim|nss|linux|quiet: that dhpd alone, beside sleep
  *   BENCH_IDLE_SMAPS=1: each process's mappings (Rss, anonymous) on stderr
  */
 #include <dirent.h>
@@ -198,7 +205,7 @@ static void print(const char *what, const struct result *r, const struct result 
         bench_print_pair("  RssAnon / sleep", bench_stat_of(a, runs), bench_stat_of(ba, runs), NULL, "kB");
 }
 
-/* BENCH_IDLE_ONLY=sim|nss|linux measures that dhpd alone (beside sleep). */
+/* BENCH_IDLE_ONLY=sim|nss|linux|quiet measures that dhpd alone (beside sleep). */
 static bool want(const char *only, const char *what) {
         return !only || !only[0] || strcmp(only, what) == 0;
 }
@@ -223,7 +230,8 @@ int main(int argc, char **argv) {
         char sockdir[] = "/tmp/dhp-bench-idle-sock-XXXXXX", sock[64] = "";
         char win[16], fdarg[16];
         struct fake_sysfs f = { 0 };
-        static struct result rs[BENCH_RUNS_MAX], rb[BENCH_RUNS_MAX], rl[BENCH_RUNS_MAX], rn[BENCH_RUNS_MAX];
+        static struct result rs[BENCH_RUNS_MAX], rb[BENCH_RUNS_MAX], rl[BENCH_RUNS_MAX], rn[BENCH_RUNS_MAX],
+                rq[BENCH_RUNS_MAX];
         unsigned runs = bench_runs();
         const char *only = getenv("BENCH_IDLE_ONLY");
         struct stat st;
@@ -278,13 +286,17 @@ int main(int argc, char **argv) {
                                      "--socket", sock, NULL };
                 char *linux_args[] = { (char *)dhpd, "--platform", "linux", "--foreground", "--config", conf,
                                        "--socket", sock, "--root", f.root, "--uevent-fd", fdarg, NULL };
+                char *quiet_args[] = { (char *)dhpd, "--platform", "linux", "--foreground", "--config", conf,
+                                       "--socket", sock, "--root", f.root, "--uevent-fd", fdarg,
+                                       "--state-dir", "", NULL };
 
                 /* Run by run, the baseline and then each dhpd. */
                 for (unsigned k = 0; k < runs; k++)
                         if (run_one(sleep_args, NULL, -1, window, &rb[k]) < 0 ||
                             (want(only, "sim") && run_one(sim_args, "READY", -1, window, &rs[k]) < 0) ||
                             (want(only, "nss") && run_one(nss_args, "READY", -1, window, &rn[k]) < 0) ||
-                            (want(only, "linux") && run_one(linux_args, "READY", sv[0], window, &rl[k]) < 0))
+                            (want(only, "linux") && run_one(linux_args, "READY", sv[0], window, &rl[k]) < 0) ||
+                            (want(only, "quiet") && run_one(quiet_args, "READY", sv[0], window, &rq[k]) < 0))
                                 goto out;
         }
         if (want(only, "sim"))
@@ -293,7 +305,10 @@ int main(int argc, char **argv) {
                 print("dhpd --platform sim, group via NSS", rn, rb, runs, 0);
         if (want(only, "linux"))
                 print("dhpd --platform linux (fake tree)", rl, rb, runs, window / 30);
-        printf("  (expected: the slow memory timer, one wake-up per 30 s, the linux platform only)\n");
+        if (want(only, "quiet"))
+                print("dhpd --platform linux (fake tree), no state file", rq, rb, runs, 0);
+        printf("  (expected: the slow memory timer, one wake-up per 30 s, the linux platform with its state file "
+               "only)\n");
         rc = 0;
 out:
         fake_sysfs_deinit(&f);

@@ -566,6 +566,28 @@ static int setup_signals(struct daemon *d) {
         return sfd;
 }
 
+static void timer_rearm_run(struct linux_hotplug_work *w, bool cancelled) {
+        free(w);
+}
+
+/* The memory conditions' slow timer starts again (a first listener: a
+ * client's subscription).  The hotplug thread runs it and may be asleep
+ * with no timeout: an empty work wakes it to compute its timeout again. */
+static void memcond_timer_rearm(void *userdata) {
+        struct daemon *d = userdata;
+        struct linux_hotplug_work *w;
+
+        if (!d->hp)
+                return; /* not started yet: it computes its first timeout itself */
+        w = calloc(1, sizeof(*w));
+        if (!w) {
+                log_warning(&d->log, "out of memory: the memory conditions are re-read at the next event only");
+                return;
+        }
+        w->fn = timer_rearm_run;
+        linux_hotplug_submit(d->hp, w);
+}
+
 /* The platform set up and started: on Linux the start-up resync and the
  * hotplug thread, on the sim the --scenario. */
 static int start_platform(struct daemon *d) {
@@ -576,6 +598,11 @@ static int start_platform(struct daemon *d) {
                 log_error(&d->log, "cannot set up the %s platform: %s", d->opt.platform, strerror(-r));
                 return r;
         }
+        /* The memory conditions are re-read on the slow timer only while
+         * someone is told of them (a client, the state file): an idle dhpd
+         * that nobody asks does not wake. */
+        if (d->lp)
+                memcond_set_timer_notify(d->engine, memcond_timer_rearm, d);
         /* Before any thread runs a transaction: it adds an engine hook. */
         statefile_open(&d->sf, d->engine, d->opt.state_dir, d->opt.root,
                        d->opt.socket_path ? d->opt.socket_path : d->cfg.socket_path, &d->log);
