@@ -75,7 +75,11 @@ struct daemon {
         bool reload_pending;
         int nt_stop; /* tells the notification thread to stop */
         pthread_t nt_thread;
-        bool nt_running;
+        /* The notification thread starts with the first queued work once
+         * clients are served (nt_allowed): an idle dhpd nobody has
+         * notified anything keeps no stack for it. */
+        pthread_mutex_t nt_lock;
+        bool nt_allowed, nt_running, nt_failed;
         int ready_fd; /* detached: the readiness pipe to the waiting parent, or -1 */
 };
 
@@ -104,10 +108,31 @@ static void log_changed_key(void *userdata, const char *section, const char *key
                    when == CONFIG_APPLY_RELOAD ? "applied" : "applies at restart");
 }
 
+static void *notify_thread(void *userdata);
+
+/* Any thread, maybe under the engine's locks: nothing here calls it. */
+static void notify_thread_ensure(struct daemon *d) {
+        bool failed = false;
+        int r;
+
+        pthread_mutex_lock(&d->nt_lock);
+        if (d->nt_allowed && !d->nt_running) {
+                r = pthread_create(&d->nt_thread, NULL, notify_thread, d);
+                d->nt_running = r == 0;
+                /* Reported once; the next work tries again. */
+                failed = r != 0 && !d->nt_failed;
+                d->nt_failed = r != 0;
+        }
+        pthread_mutex_unlock(&d->nt_lock);
+        if (failed)
+                log_error(&d->log, "cannot start the notification thread; notifications wait for the next try");
+}
+
 static void engine_wake(void *userdata) {
         struct daemon *d = userdata;
 
         wakefd_signal(d->wake_fd);
+        notify_thread_ensure(d);
 }
 
 static void report_coexistence(struct daemon *d) {
@@ -441,9 +466,14 @@ static int setup_server(struct daemon *d) {
         server_set_rebalance(d->server, d->rb);
         if (d->hp)
                 server_set_cpu_online(d->server, cpu_online_request, d);
-        r = -pthread_create(&d->nt_thread, NULL, notify_thread, d);
-        d->nt_running = r == 0;
-        return r < 0 ? r : rebalance_lane_start(d->rb);
+        /* Work queued before (the start-up resync's) starts the thread now;
+         * later work starts it when it comes. */
+        pthread_mutex_lock(&d->nt_lock);
+        d->nt_allowed = true;
+        pthread_mutex_unlock(&d->nt_lock);
+        if (poll(&(struct pollfd){ .fd = d->wake_fd, .events = POLLIN }, 1, 0) > 0)
+                notify_thread_ensure(d);
+        return rebalance_lane_start(d->rb);
 }
 
 /* SIGHUP.  Out of line: its configuration (8 KiB) is on the stack only
@@ -517,8 +547,9 @@ static void announce_ready(struct daemon *d) {
         if (notify_enabled())
                 notify_send("READY=1\nSTATUS=watching for hot-added processors and memory");
         else if (!detached) {
-                printf("READY\n");
-                fflush(stdout);
+                /* One write, not stdio: no stdout buffer kept for life. */
+                if (write(STDOUT_FILENO, "READY\n", 6) != 6)
+                        log_warning(&d->log, "cannot say READY on stdout: %s", strerror(errno));
         }
         if (d->cfg.log_target == CONFIG_LOG_SYSLOG || (d->cfg.log_target == CONFIG_LOG_AUTO && detached)) {
                 daemon_log_close(&d->dlog);
@@ -628,8 +659,14 @@ static int start_platform(struct daemon *d) {
 /* Everything started, stopped in reverse; `rc` is the exit status the
  * waiting parent of a detached start gets when the start failed. */
 static void teardown(struct daemon *d, int rc) {
+        bool running;
+
         linux_hotplug_stop(d->hp);
-        if (d->nt_running) {
+        pthread_mutex_lock(&d->nt_lock);
+        d->nt_allowed = false; /* no thread starts from here on */
+        running = d->nt_running;
+        pthread_mutex_unlock(&d->nt_lock);
+        if (running) {
                 wakefd_signal(d->nt_stop);
                 pthread_join(d->nt_thread, NULL);
         }
@@ -662,6 +699,8 @@ int main(int argc, char **argv) {
         int sfd, r, rc = 1;
 
         d.wake_fd = d.psi_fd = d.nt_stop = d.ready_fd = -1;
+        pthread_mutex_init(&d.reload_lock, NULL);
+        pthread_mutex_init(&d.nt_lock, NULL);
 
         if (options_parse(&d.opt, argc, argv) < 0)
                 return 2;
