@@ -755,7 +755,7 @@ unsigned memcond_waiting(struct engine *e, enum memcond_kind k) {
 
 void memcond_listen(struct engine *e, struct memcond_listener *l) {
         struct memcond *mc = e->memcond;
-        void (*notify)(void *userdata) = NULL;
+        void (*notify)(void *userdata), *userdata;
         uint64_t interval;
         bool stale;
 
@@ -769,8 +769,8 @@ void memcond_listen(struct engine *e, struct memcond_listener *l) {
         if (stale && e->ops->mem_levels_read)
                 memcond_evaluate(e);
         pthread_mutex_lock(&mc->lock);
-        if (mc->timer_notify && list_empty(&mc->listeners))
-                notify = mc->timer_notify;
+        notify = list_empty(&mc->listeners) ? mc->timer_notify : NULL;
+        userdata = mc->timer_notify_userdata;
         list_append(&mc->listeners, &l->node);
         l->levels = mc->levels;
         if (mc->set[l->kind])
@@ -779,7 +779,7 @@ void memcond_listen(struct engine *e, struct memcond_listener *l) {
                 l->fn(l, false);
         pthread_mutex_unlock(&mc->lock);
         if (notify)
-                notify(mc->timer_notify_userdata);
+                notify(userdata);
 }
 
 void peer_inject_memcond(struct engine *e, enum memcond_kind k, bool set) {
