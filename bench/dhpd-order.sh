@@ -7,6 +7,9 @@
 # run yet.  A stale list costs nothing but a little resident text.
 #
 #   bench/dhpd-order.sh BUILD_DIR   (a release build, valgrind installed)
+#
+# Each dhpd idles 32 s: one tick of the memory conditions' 30 s timer, the
+# only thing an idle dhpd runs, is in the list too.
 set -eu
 build=${1:?usage: bench/dhpd-order.sh BUILD_DIR}
 out=$(cd "$(dirname "$0")/.." && pwd)/src/daemon/dhpd.order
@@ -18,7 +21,7 @@ cat > "$tmp/dhpd" <<WRAP
 exec valgrind -q --tool=callgrind --callgrind-out-file=$tmp/cg.%p "$dhpd" "\$@"
 WRAP
 chmod +x "$tmp/dhpd"
-BENCH_RUNS=1 "$build/bench/bench-idle" "$tmp/dhpd" 2 >/dev/null
+BENCH_RUNS=1 "$build/bench/bench-idle" "$tmp/dhpd" 32 >/dev/null
 {
         echo "# dhpd's functions from start to idle, first in its text: bench/dhpd-order.sh"
         for f in "$tmp"/cg.*; do
