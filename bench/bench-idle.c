@@ -9,14 +9,24 @@
  *   linux   dhpd --platform linux --root TREE --uevent-fd N --foreground,
  *           against a fake sysfs (8 CPUs, 64 blocks) on tmpfs, with no PSI
  *           trigger there: the memory conditions' slow timer (30 s by
- *           default) is its only expected wake-up
+ *           default) is its only expected wake-up.  It runs because the
+ *           state file (on by default) shows the five memory conditions
+ *           to readers dhpd cannot know of: nothing else tells dhpd that
+ *           MemAvailable drifted (PSI reports pressure only, never that
+ *           memory became plentiful, HighMemoryCondition)
+ *   linux, no state file   the same with --state-dir "": nobody is told
+ *           of the memory conditions, so the timer does not run (it starts
+ *           with a client's subscription) and dhpd never wakes
  *
  *   bench-idle DHPD [WINDOW_SECONDS]   (default 60)
+ *   BENCH_IDLE_ONLY=sim|nss|linux|quiet: that dhpd alone, beside sleep
+ *   BENCH_IDLE_SMAPS=1: each process's mappings (Rss, anonymous) on stderr
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +36,6 @@
 #include <unistd.h>
 
 #include "../tests/fake-sysfs.h"
-#include "bench.h"
 #include "bench.h"
 
 struct sample {
@@ -138,12 +147,41 @@ struct result {
         struct sample a, b;
 };
 
+/* BENCH_IDLE_SMAPS=1: where the resident memory is, mapping by mapping
+ * (Rss and its anonymous part, kB), on stderr: what to look at when the
+ * figures move. */
+static void print_smaps(pid_t pid) {
+        char path[64], line[512], name[512] = "";
+        unsigned long rss = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+        f = fopen(path, "re");
+        if (!f)
+                return;
+        fprintf(stderr, "smaps of %d: Rss Anonymous mapping\n", (int)pid);
+        while (fgets(line, sizeof(line), f)) {
+                unsigned long v;
+                if (sscanf(line, "Rss: %lu", &v) == 1)
+                        rss = v;
+                else if (sscanf(line, "Anonymous: %lu", &v) == 1) {
+                        if (rss)
+                                fprintf(stderr, "%6lu %6lu %s", rss, v, name);
+                } else if (strspn(line, "0123456789abcdef") > 0 && line[strspn(line, "0123456789abcdef")] == '-') {
+                        snprintf(name, sizeof(name), "%s", line);
+                }
+        }
+        fclose(f);
+}
+
 static int measure(pid_t pid, unsigned window, struct result *r) {
         /* Let start-up settle (the first memory evaluation, thread start). */
         usleep(200 * 1000);
         if (take(pid, &r->a) < 0)
                 return -1;
         sleep(window);
+        if (getenv("BENCH_IDLE_SMAPS"))
+                print_smaps(pid);
         return take(pid, &r->b);
 }
 
@@ -167,6 +205,11 @@ static void print(const char *what, const struct result *r, const struct result 
         bench_print_pair("  RssAnon / sleep", bench_stat_of(a, runs), bench_stat_of(ba, runs), NULL, "kB");
 }
 
+/* BENCH_IDLE_ONLY=sim|nss|linux|quiet measures that dhpd alone (beside sleep). */
+static bool want(const char *only, const char *what) {
+        return !only || !only[0] || strcmp(only, what) == 0;
+}
+
 /* Start argv, measure it over the window, stop it. */
 static int run_one(char *const argv[], const char *ready, int keep_fd, unsigned window, struct result *r) {
         pid_t pid = spawn(argv, ready, keep_fd);
@@ -187,8 +230,10 @@ int main(int argc, char **argv) {
         char sockdir[] = "/tmp/dhp-bench-idle-sock-XXXXXX", sock[64] = "";
         char win[16], fdarg[16];
         struct fake_sysfs f = { 0 };
-        static struct result rs[BENCH_RUNS_MAX], rb[BENCH_RUNS_MAX], rl[BENCH_RUNS_MAX], rn[BENCH_RUNS_MAX];
+        static struct result rs[BENCH_RUNS_MAX], rb[BENCH_RUNS_MAX], rl[BENCH_RUNS_MAX], rn[BENCH_RUNS_MAX],
+                rq[BENCH_RUNS_MAX];
         unsigned runs = bench_runs();
+        const char *only = getenv("BENCH_IDLE_ONLY");
         struct stat st;
         int sv[2], cfd, rc = 1;
 
@@ -241,19 +286,29 @@ int main(int argc, char **argv) {
                                      "--socket", sock, NULL };
                 char *linux_args[] = { (char *)dhpd, "--platform", "linux", "--foreground", "--config", conf,
                                        "--socket", sock, "--root", f.root, "--uevent-fd", fdarg, NULL };
+                char *quiet_args[] = { (char *)dhpd, "--platform", "linux", "--foreground", "--config", conf,
+                                       "--socket", sock, "--root", f.root, "--uevent-fd", fdarg,
+                                       "--state-dir", "", NULL };
 
                 /* Run by run, the baseline and then each dhpd. */
                 for (unsigned k = 0; k < runs; k++)
                         if (run_one(sleep_args, NULL, -1, window, &rb[k]) < 0 ||
-                            run_one(sim_args, "READY", -1, window, &rs[k]) < 0 ||
-                            run_one(nss_args, "READY", -1, window, &rn[k]) < 0 ||
-                            run_one(linux_args, "READY", sv[0], window, &rl[k]) < 0)
+                            (want(only, "sim") && run_one(sim_args, "READY", -1, window, &rs[k]) < 0) ||
+                            (want(only, "nss") && run_one(nss_args, "READY", -1, window, &rn[k]) < 0) ||
+                            (want(only, "linux") && run_one(linux_args, "READY", sv[0], window, &rl[k]) < 0) ||
+                            (want(only, "quiet") && run_one(quiet_args, "READY", sv[0], window, &rq[k]) < 0))
                                 goto out;
         }
-        print("dhpd --platform sim", rs, rb, runs, 0);
-        print("dhpd --platform sim, group via NSS", rn, rb, runs, 0);
-        print("dhpd --platform linux (fake tree)", rl, rb, runs, window / 30);
-        printf("  (expected: the slow memory timer, one wake-up per 30 s, the linux platform only)\n");
+        if (want(only, "sim"))
+                print("dhpd --platform sim", rs, rb, runs, 0);
+        if (want(only, "nss"))
+                print("dhpd --platform sim, group via NSS", rn, rb, runs, 0);
+        if (want(only, "linux"))
+                print("dhpd --platform linux (fake tree)", rl, rb, runs, window / 30);
+        if (want(only, "quiet"))
+                print("dhpd --platform linux (fake tree), no state file", rq, rb, runs, 0);
+        printf("  (expected: the slow memory timer, one wake-up per 30 s, the linux platform with its state file "
+               "only)\n");
         rc = 0;
 out:
         fake_sysfs_deinit(&f);

@@ -525,6 +525,55 @@ static void test_fallback_timer(void **state) {
         dhp_close(ctx);
 }
 
+static void count_rearm(void *userdata) {
+        (*(unsigned *)userdata)++;
+}
+
+/* memcond_set_timer_notify() (dhpd): no timer while nobody is told of the
+ * conditions, so an idle dhpd does not wake; the first listener after the
+ * pause gets them as they are now, and the owner is told to arm the timer. */
+static void test_timer_paused_without_listeners(void **state) {
+        dhp_memcond *lo, *hi;
+        struct engine *e;
+        unsigned rearmed = 0;
+        dhp *ctx;
+        int t;
+
+        assert_int_equal(dhp_open(&ctx, "sim"), 0);
+        e = engine_of(ctx);
+        memcond_set_platform_interval(e, 20);
+        memcond_set_timer_notify(e, count_rearm, &rearmed);
+        assert_int_equal(dhp_memcond_next_timeout_ms(ctx), -1);
+        assert_int_equal(memcond_tick(e), 0);
+
+        /* A drift nobody pushes, while the timer is paused: not seen... */
+        assert_int_equal(sim_mem_levels_set(dhp_internal_sim(ctx), KEEP, 1 * MIB, KEEP, KEEP, false), 0);
+        assert_int_equal(poll(NULL, 0, 30), 0);
+        assert_int_equal(dhp_memcond_next_timeout_ms(ctx), -1);
+        assert_false(memcond_is_set(e, MEMCOND_LOW_MEMORY));
+        /* ...until someone listens: then at once, before the first tick. */
+        assert_int_equal(dhp_memcond_open(ctx, "LowMemoryCondition", &lo), 0);
+        assert_true(dhp_memcond_is_set(lo));
+        assert_int_equal(rearmed, 1);
+        t = dhp_memcond_next_timeout_ms(ctx);
+        assert_true(t > 0 && t <= 20);
+        /* A second listener: the timer runs already. */
+        assert_int_equal(dhp_memcond_open(ctx, "HighMemoryCondition", &hi), 0);
+        assert_int_equal(rearmed, 1);
+        dhp_memcond_close(hi);
+        assert_true(dhp_memcond_next_timeout_ms(ctx) >= 0);
+        /* The last one gone: paused again. */
+        dhp_memcond_close(lo);
+        assert_int_equal(dhp_memcond_next_timeout_ms(ctx), -1);
+
+        /* Without the notification (the library's contexts), the timer runs
+         * whether or not anyone listens. */
+        memcond_set_timer_notify(e, NULL, NULL);
+        t = dhp_memcond_next_timeout_ms(ctx);
+        assert_true(t >= 0 && t <= 20);
+        dhp_close(ctx);
+}
+
 static void test_scenario_commands(void **state) {
         dhp_memcond *lo, *hc;
         struct recorder rec;
@@ -736,6 +785,7 @@ int main(void) {
                 cmocka_unit_test(test_unknown_names),
                 cmocka_unit_test(test_bad_thresholds),
                 cmocka_unit_test(test_fallback_timer),
+                cmocka_unit_test(test_timer_paused_without_listeners),
                 cmocka_unit_test(test_scenario_commands),
                 cmocka_unit_test(test_text_record),
                 cmocka_unit_test(test_margin_zero_is_exact),

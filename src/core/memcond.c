@@ -52,6 +52,8 @@ struct memcond {
         struct list listeners;
         uint64_t platform_interval_ms;
         uint64_t last_eval_ns;
+        void (*timer_notify)(void *userdata); /* memcond_set_timer_notify() */
+        void *timer_notify_userdata;
 };
 
 static const char *const names[_MEMCOND_MAX] = {
@@ -666,6 +668,20 @@ void memcond_set_platform_interval(struct engine *e, uint64_t ms) {
         pthread_mutex_unlock(&e->memcond->lock);
 }
 
+void memcond_set_timer_notify(struct engine *e, void (*fn)(void *userdata), void *userdata) {
+        pthread_mutex_lock(&e->memcond->lock);
+        e->memcond->timer_notify = fn;
+        e->memcond->timer_notify_userdata = userdata;
+        pthread_mutex_unlock(&e->memcond->lock);
+}
+
+/* Lock held: the interval; 0 when there is none or the timer is paused. */
+static uint64_t timer_interval_ms_locked(struct memcond *mc) {
+        if (mc->timer_notify && list_empty(&mc->listeners))
+                return 0;
+        return mc->cfg.interval_ms ? mc->cfg.interval_ms : mc->platform_interval_ms;
+}
+
 int memcond_next_timeout_ms(struct engine *e) {
         struct memcond *mc = e->memcond;
         uint64_t interval, due, now;
@@ -673,7 +689,7 @@ int memcond_next_timeout_ms(struct engine *e) {
         if (!e->ops->mem_levels_read)
                 return -1;
         pthread_mutex_lock(&mc->lock);
-        interval = mc->cfg.interval_ms ? mc->cfg.interval_ms : mc->platform_interval_ms;
+        interval = timer_interval_ms_locked(mc);
         due = mc->last_eval_ns + interval * NSEC_PER_MSEC;
         pthread_mutex_unlock(&mc->lock);
         if (!interval)
@@ -738,14 +754,32 @@ unsigned memcond_waiting(struct engine *e, enum memcond_kind k) {
 }
 
 void memcond_listen(struct engine *e, struct memcond_listener *l) {
-        pthread_mutex_lock(&e->memcond->lock);
-        list_append(&e->memcond->listeners, &l->node);
-        l->levels = e->memcond->levels;
-        if (e->memcond->set[l->kind])
+        struct memcond *mc = e->memcond;
+        void (*notify)(void *userdata), *userdata;
+        uint64_t interval;
+        bool stale;
+
+        /* The first listener after a pause of the timer is told the
+         * conditions as they are now, and the owner's loop arms the timer. */
+        pthread_mutex_lock(&mc->lock);
+        interval = mc->cfg.interval_ms ? mc->cfg.interval_ms : mc->platform_interval_ms;
+        stale = mc->timer_notify && list_empty(&mc->listeners) && interval &&
+                time_now_ns() >= mc->last_eval_ns + interval * NSEC_PER_MSEC;
+        pthread_mutex_unlock(&mc->lock);
+        if (stale && e->ops->mem_levels_read)
+                memcond_evaluate(e);
+        pthread_mutex_lock(&mc->lock);
+        notify = list_empty(&mc->listeners) ? mc->timer_notify : NULL;
+        userdata = mc->timer_notify_userdata;
+        list_append(&mc->listeners, &l->node);
+        l->levels = mc->levels;
+        if (mc->set[l->kind])
                 l->fn(l, true);
         else if (l->tell_initial_clear)
                 l->fn(l, false);
-        pthread_mutex_unlock(&e->memcond->lock);
+        pthread_mutex_unlock(&mc->lock);
+        if (notify)
+                notify(userdata);
 }
 
 void peer_inject_memcond(struct engine *e, enum memcond_kind k, bool set) {

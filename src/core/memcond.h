@@ -115,9 +115,18 @@ void memcond_get_thresholds(struct engine *e, struct memcond_thresholds *ret);
 /* The platform's fallback interval (0: none; the default).  The
  * configuration's interval, when set, wins. */
 void memcond_set_platform_interval(struct engine *e, uint64_t ms);
+/* The timer only while someone listens.  With fn set, the fallback timer
+ * runs only while at least one listener (memcond_listen()) is registered:
+ * nothing else is told of a transition, so nothing needs the levels
+ * re-read meanwhile.  The first listener after a pause finds the
+ * conditions evaluated afresh when they are older than the interval, and
+ * fn(userdata) is called (outside the module's locks) so that the owner's
+ * loop computes its timeout again.  NULL (the default): the timer runs
+ * whether or not anyone listens. */
+void memcond_set_timer_notify(struct engine *e, void (*fn)(void *userdata), void *userdata);
 /* Milliseconds until the fallback evaluation is due (0: due now), or -1
- * when there is no timer: no interval, or a platform without
- * mem_levels_read (it pushes every change). */
+ * when there is no timer: no interval, a platform without mem_levels_read
+ * (it pushes every change), or nobody listening (memcond_set_timer_notify). */
 int memcond_next_timeout_ms(struct engine *e);
 /* Evaluate when the fallback timer is due; 1 when it ran, 0 if not due. */
 int memcond_tick(struct engine *e);

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -74,7 +75,11 @@ struct daemon {
         bool reload_pending;
         int nt_stop; /* tells the notification thread to stop */
         pthread_t nt_thread;
-        bool nt_running;
+        /* The notification thread starts with the first queued work once
+         * clients are served (nt_allowed): an idle dhpd nobody has
+         * notified anything keeps no stack for it. */
+        pthread_mutex_t nt_lock;
+        bool nt_allowed, nt_running, nt_failed;
         int ready_fd; /* detached: the readiness pipe to the waiting parent, or -1 */
 };
 
@@ -103,10 +108,31 @@ static void log_changed_key(void *userdata, const char *section, const char *key
                    when == CONFIG_APPLY_RELOAD ? "applied" : "applies at restart");
 }
 
+static void *notify_thread(void *userdata);
+
+/* Any thread, maybe under the engine's locks: nothing here calls it. */
+static void notify_thread_ensure(struct daemon *d) {
+        bool failed = false;
+        int r;
+
+        pthread_mutex_lock(&d->nt_lock);
+        if (d->nt_allowed && !d->nt_running) {
+                r = pthread_create(&d->nt_thread, NULL, notify_thread, d);
+                d->nt_running = r == 0;
+                /* Reported once; the next work tries again. */
+                failed = r != 0 && !d->nt_failed;
+                d->nt_failed = r != 0;
+        }
+        pthread_mutex_unlock(&d->nt_lock);
+        if (failed)
+                log_error(&d->log, "cannot start the notification thread; notifications wait for the next try");
+}
+
 static void engine_wake(void *userdata) {
         struct daemon *d = userdata;
 
         wakefd_signal(d->wake_fd);
+        notify_thread_ensure(d);
 }
 
 static void report_coexistence(struct daemon *d) {
@@ -443,9 +469,44 @@ static int setup_server(struct daemon *d) {
         server_set_rebalance(d->server, d->rb);
         if (d->hp)
                 server_set_cpu_online(d->server, cpu_online_request, d);
-        r = -pthread_create(&d->nt_thread, NULL, notify_thread, d);
-        d->nt_running = r == 0;
-        return r < 0 ? r : rebalance_lane_start(d->rb);
+        /* Work queued before (the start-up resync's) starts the thread now;
+         * later work starts it when it comes. */
+        pthread_mutex_lock(&d->nt_lock);
+        d->nt_allowed = true;
+        pthread_mutex_unlock(&d->nt_lock);
+        if (poll(&(struct pollfd){ .fd = d->wake_fd, .events = POLLIN }, 1, 0) > 0)
+                notify_thread_ensure(d);
+        return rebalance_lane_start(d->rb);
+}
+
+/* SIGHUP.  Out of line: its configuration (8 KiB) is on the stack only
+ * while a reload runs, not under the main loop for dhpd's whole life. */
+static __attribute__((noinline)) void reload(struct daemon *d) {
+        struct config c;
+
+        log_notice(&d->log, "SIGHUP: reloading %s", d->opt.config);
+        notify_send("RELOADING=1");
+        if (load_config(d, &c) == 0) {
+                /* Thresholds a client set stay unless the file's changed. */
+                bool mc = c.low_threshold != d->cfg.low_threshold || c.high_threshold != d->cfg.high_threshold ||
+                          c.poll_interval_ns != d->cfg.poll_interval_ns;
+                config_diff(&d->cfg, &c, log_changed_key, d);
+                d->cfg = c;
+                if (mc)
+                        setup_memcond(d);
+                d->dlog.max_level = d->opt.log_level ? d->opt.log_level : c.log_level;
+                engine_set_sync_deadline(d->engine, c.deadline_ns, c.late_policy == CONFIG_LATE_VETO);
+                pthread_mutex_lock(&d->reload_lock);
+                d->reload_cfg = c;
+                d->reload_pending = true;
+                pthread_mutex_unlock(&d->reload_lock);
+                log_notice(&d->log, "configuration reloaded (the socket, its group and the platform apply at restart)");
+        } else {
+                log_error(&d->log, "configuration not reloaded; the running one stays");
+        }
+        if (d->hp)
+                linux_hotplug_kick(d->hp);
+        notify_send("READY=1");
 }
 
 static int main_loop(struct daemon *d, int sfd) {
@@ -468,33 +529,7 @@ static int main_loop(struct daemon *d, int sfd) {
                         if (read(sfd, &si, sizeof(si)) != sizeof(si))
                                 continue;
                         if (si.ssi_signo == SIGHUP) {
-                                struct config c;
-                                log_notice(&d->log, "SIGHUP: reloading %s", d->opt.config);
-                                notify_send("RELOADING=1");
-                                if (load_config(d, &c) == 0) {
-                                        /* Thresholds a client set stay unless the file's changed. */
-                                        bool mc = c.low_threshold != d->cfg.low_threshold ||
-                                                  c.high_threshold != d->cfg.high_threshold ||
-                                                  c.poll_interval_ns != d->cfg.poll_interval_ns;
-                                        config_diff(&d->cfg, &c, log_changed_key, d);
-                                        d->cfg = c;
-                                        if (mc)
-                                                setup_memcond(d);
-                                        d->dlog.max_level = d->opt.log_level ? d->opt.log_level : c.log_level;
-                                        engine_set_sync_deadline(d->engine, c.deadline_ns,
-                                                                 c.late_policy == CONFIG_LATE_VETO);
-                                        pthread_mutex_lock(&d->reload_lock);
-                                        d->reload_cfg = c;
-                                        d->reload_pending = true;
-                                        pthread_mutex_unlock(&d->reload_lock);
-                                        log_notice(&d->log, "configuration reloaded (the socket, its group and the "
-                                                   "platform apply at restart)");
-                                } else {
-                                        log_error(&d->log, "configuration not reloaded; the running one stays");
-                                }
-                                if (d->hp)
-                                        linux_hotplug_kick(d->hp);
-                                notify_send("READY=1");
+                                reload(d);
                                 continue;
                         }
                         log_notice(&d->log, "%s: shutting down", strsignal((int)si.ssi_signo));
@@ -515,8 +550,9 @@ static void announce_ready(struct daemon *d) {
         if (notify_enabled())
                 notify_send("READY=1\nSTATUS=watching for hot-added processors and memory");
         else if (!detached) {
-                printf("READY\n");
-                fflush(stdout);
+                /* One write, not stdio: no stdout buffer kept for life. */
+                if (write(STDOUT_FILENO, "READY\n", 6) != 6)
+                        log_warning(&d->log, "cannot say READY on stdout: %s", strerror(errno));
         }
         if (d->cfg.log_target == CONFIG_LOG_SYSLOG || (d->cfg.log_target == CONFIG_LOG_AUTO && detached)) {
                 daemon_log_close(&d->dlog);
@@ -564,6 +600,28 @@ static int setup_signals(struct daemon *d) {
         return sfd;
 }
 
+static void timer_rearm_run(struct linux_hotplug_work *w, bool cancelled) {
+        free(w);
+}
+
+/* The memory conditions' slow timer starts again (a first listener: a
+ * client's subscription).  The hotplug thread runs it and may be asleep
+ * with no timeout: an empty work wakes it to compute its timeout again. */
+static void memcond_timer_rearm(void *userdata) {
+        struct daemon *d = userdata;
+        struct linux_hotplug_work *w;
+
+        if (!d->hp)
+                return; /* not started yet: it computes its first timeout itself */
+        w = calloc(1, sizeof(*w));
+        if (!w) {
+                log_warning(&d->log, "out of memory: the memory conditions are re-read at the next event only");
+                return;
+        }
+        w->fn = timer_rearm_run;
+        linux_hotplug_submit(d->hp, w);
+}
+
 /* The platform set up and started: on Linux the start-up resync and the
  * hotplug thread, on the sim the --scenario. */
 static int start_platform(struct daemon *d) {
@@ -574,6 +632,11 @@ static int start_platform(struct daemon *d) {
                 log_error(&d->log, "cannot set up the %s platform: %s", d->opt.platform, strerror(-r));
                 return r;
         }
+        /* The memory conditions are re-read on the slow timer only while
+         * someone is told of them (a client, the state file): an idle dhpd
+         * that nobody asks does not wake. */
+        if (d->lp)
+                memcond_set_timer_notify(d->engine, memcond_timer_rearm, d);
         /* Before any thread runs a transaction: it adds an engine hook. */
         statefile_open(&d->sf, d->engine, d->opt.state_dir, d->opt.root,
                        d->opt.socket_path ? d->opt.socket_path : d->cfg.socket_path, &d->log);
@@ -599,8 +662,14 @@ static int start_platform(struct daemon *d) {
 /* Everything started, stopped in reverse; `rc` is the exit status the
  * waiting parent of a detached start gets when the start failed. */
 static void teardown(struct daemon *d, int rc) {
+        bool running;
+
         linux_hotplug_stop(d->hp);
-        if (d->nt_running) {
+        pthread_mutex_lock(&d->nt_lock);
+        d->nt_allowed = false; /* no thread starts from here on */
+        running = d->nt_running;
+        pthread_mutex_unlock(&d->nt_lock);
+        if (running) {
                 wakefd_signal(d->nt_stop);
                 pthread_join(d->nt_thread, NULL);
         }
@@ -626,8 +695,15 @@ static void teardown(struct daemon *d, int rc) {
 }
 
 int main(int argc, char **argv) {
-        struct daemon d = { .wake_fd = -1, .psi_fd = -1, .nt_stop = -1, .ready_fd = -1 };
+        /* In .bss rather than on main's stack: zero without being written,
+         * so what an idle dhpd never touches (the reload's configuration)
+         * is never resident. */
+        static struct daemon d;
         int sfd, r, rc = 1;
+
+        d.wake_fd = d.psi_fd = d.nt_stop = d.ready_fd = -1;
+        pthread_mutex_init(&d.reload_lock, NULL);
+        pthread_mutex_init(&d.nt_lock, NULL);
 
         if (options_parse(&d.opt, argc, argv) < 0)
                 return 2;
@@ -652,6 +728,10 @@ int main(int argc, char **argv) {
         /* Enumeration done, the start-up resync run, the hotplug thread
          * watching, the socket listening. */
         announce_ready(&d);
+        /* What start-up allocated and freed (the configuration file, the
+         * resync's sysfs reads, ...) back to the kernel: free chunks stay
+         * free, they just stop being resident until reused. */
+        malloc_trim(0);
 
         rc = main_loop(&d, sfd) < 0 ? 1 : 0;
 out:

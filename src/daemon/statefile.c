@@ -61,7 +61,8 @@ struct statefile {
 
         struct cond_listener listeners[_MEMCOND_MAX];
         pthread_t writer;
-        bool writer_running;
+        bool started;        /* version 1 written: later ones are the writer's */
+        bool writer_running; /* under lock */
 };
 
 /* The file's content, without its seq line (compared to tell a change). */
@@ -73,6 +74,24 @@ static char *render_body_locked(struct statefile *sf) {
         for (unsigned k = 0; k < _MEMCOND_MAX; k++)
                 strbuf_printf(&sb, "%s=%d\n", memcond_name((enum memcond_kind)k), sf->cond_set[k]);
         return strbuf_steal(&sb);
+}
+
+static void *writer_thread(void *userdata);
+
+/* The writer starts with the first version after version 1 (which
+ * statefile_new() writes itself): a partition that never changes keeps no
+ * thread for it.  Failing that, the version waits, and the next change
+ * tries again.  Called with lock held. */
+static void writer_ensure_locked(struct statefile *sf) {
+        int r;
+
+        if (sf->writer_running || sf->stop || !sf->started)
+                return;
+        r = -pthread_create(&sf->writer, NULL, writer_thread, sf);
+        if (r < 0)
+                log_warning(&sf->log, "state file: cannot start its writer: %s; %s is behind until the next change",
+                            strerror(-r), sf->path);
+        sf->writer_running = r == 0;
 }
 
 /* Render a version when the content changed, and queue it for the writer.
@@ -115,6 +134,7 @@ static void publish_locked(struct statefile *sf) {
                 sf->tail = v;
                 sf->queued++;
         }
+        writer_ensure_locked(sf);
         pthread_cond_broadcast(&sf->cond);
         return;
 nomem:
@@ -279,12 +299,6 @@ int statefile_new(struct statefile **ret, struct engine *e, const char *dir, str
                 statefile_free(sf);
                 return -ENOMEM;
         }
-        r = -pthread_create(&sf->writer, NULL, writer_thread, sf);
-        if (r < 0) {
-                statefile_free(sf);
-                return r;
-        }
-        sf->writer_running = true;
         /* The conditions first (each listener is told at once when its
          * event is set), then the hook, then the first reading: a change
          * from now on renders a version of its own. */
@@ -322,6 +336,9 @@ int statefile_new(struct statefile **ret, struct engine *e, const char *dir, str
         pthread_mutex_lock(&sf->lock);
         sf->writing = false;
         sf->last_error = r;
+        sf->started = true;
+        if (sf->head)
+                writer_ensure_locked(sf); /* changes came meanwhile */
         pthread_cond_broadcast(&sf->cond);
         pthread_mutex_unlock(&sf->lock);
         if (r < 0)
@@ -353,18 +370,20 @@ void statefile_open(struct statefile **ret, struct engine *e, const char *state_
 }
 
 void statefile_free(struct statefile *sf) {
+        bool running;
+
         if (!sf)
                 return;
         for (unsigned k = 0; k < _MEMCOND_MAX; k++)
                 if (sf->listeners[k].sf)
                         memcond_unlisten(sf->engine, &sf->listeners[k].l);
-        if (sf->writer_running) {
-                pthread_mutex_lock(&sf->lock);
-                sf->stop = true;
-                pthread_cond_broadcast(&sf->cond);
-                pthread_mutex_unlock(&sf->lock);
+        pthread_mutex_lock(&sf->lock);
+        sf->stop = true;
+        running = sf->writer_running;
+        pthread_cond_broadcast(&sf->cond);
+        pthread_mutex_unlock(&sf->lock);
+        if (running)
                 pthread_join(sf->writer, NULL);
-        }
         while (sf->head) {
                 struct version *v = sf->head;
                 sf->head = v->next;

@@ -4,9 +4,11 @@
  * transactions (synchronous (de)registration, sim control, whose
  * transactions run here) or may block (releasing a dropped peer's proxy
  * and devices, which wait for a phase or a sequence in flight).  Jobs run
- * in the order they were queued.
+ * in the order they were queued.  The thread starts with the first job, so
+ * a dhpd no client has asked anything of keeps no stack for it.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -56,14 +58,30 @@ void job_refuse(struct server *s, struct peer *c, uint64_t msgid) {
         peer_reply(c, msgid, -EBUSY, 0, 0, text);
 }
 
+static void *worker(void *userdata);
+static void job_finish(struct server *s, struct job *j);
+
 void job_queue(struct server *s, struct job *j) {
+        bool inline_run = false;
+
         peer_ref(j->c);
         pthread_mutex_lock(&s->jlock);
-        j->next = NULL;
-        *s->jtail = j;
-        s->jtail = &j->next;
-        pthread_cond_signal(&s->jcond);
+        if (!s->worker_running && !s->jstop)
+                s->worker_running = pthread_create(&s->worker, NULL, worker, s) == 0;
+        if (s->worker_running) {
+                j->next = NULL;
+                *s->jtail = j;
+                s->jtail = &j->next;
+                pthread_cond_signal(&s->jcond);
+        } else {
+                /* No thread (a resource limit, or stopping): the job runs
+                 * here rather than never; nothing else runs jobs, so the
+                 * order holds. */
+                inline_run = true;
+        }
         pthread_mutex_unlock(&s->jlock);
+        if (inline_run)
+                job_finish(s, j);
 }
 
 static void job_run(struct server *s, struct job *j) {
@@ -98,6 +116,16 @@ static void job_run(struct server *s, struct job *j) {
         }
 }
 
+/* Run a job and let go of it and of its reservation. */
+static void job_finish(struct server *s, struct job *j) {
+        job_run(s, j);
+        if (j->kind != JOB_DROP)
+                job_unreserve(s, j->c);
+        peer_unref(j->c);
+        free(j->text);
+        free(j);
+}
+
 static void *worker(void *userdata) {
         struct server *s = userdata;
 
@@ -116,33 +144,31 @@ static void *worker(void *userdata) {
                 pthread_mutex_unlock(&s->jlock);
                 if (!j)
                         break; /* stopping, and nothing left */
-                job_run(s, j);
-                if (j->kind != JOB_DROP)
-                        job_unreserve(s, j->c);
-                peer_unref(j->c);
-                free(j->text);
-                free(j);
+                job_finish(s, j);
         }
         return NULL;
 }
 
+/* The thread itself starts with the first job (job_queue). */
 int worker_start(struct server *s) {
-        int r;
-
-        r = -pthread_create(&s->worker, NULL, worker, s);
-        if (r < 0)
-                return r;
-        s->worker_running = true;
+        pthread_mutex_lock(&s->jlock);
+        s->jstop = false;
+        pthread_mutex_unlock(&s->jlock);
         return 0;
 }
 
 void worker_stop(struct server *s) {
-        if (!s->worker_running)
-                return;
+        bool running;
+
         pthread_mutex_lock(&s->jlock);
         s->jstop = true;
+        running = s->worker_running;
         pthread_cond_signal(&s->jcond);
         pthread_mutex_unlock(&s->jlock);
+        if (!running)
+                return;
         pthread_join(s->worker, NULL);
+        pthread_mutex_lock(&s->jlock);
         s->worker_running = false;
+        pthread_mutex_unlock(&s->jlock);
 }
