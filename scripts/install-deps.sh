@@ -5,7 +5,9 @@
 #   scripts/install-deps.sh [build|e2e|go|python|all]
 #
 # "build" is what `make demo` and the unit tests need (clang and its
-# sanitizer/libFuzzer runtimes for `make check-tsan` and `make check-fuzz`); "e2e" adds what the
+# sanitizer/libFuzzer runtimes for `make check-tsan` and `make check-fuzz`;
+# lld, which lays dhpd's start-to-idle functions out together, src/meson.build,
+# so that `make bench`'s idle figure is the same on every machine); "e2e" adds what the
 # QEMU end-to-end tests need; "go" the Go package's tests (`make check-go`);
 # "python" the Python package's tests (`make check-python`, pytest);
 # "all" (the default for `make check`) is every set.
@@ -13,7 +15,7 @@ set -eu
 
 what=${1:-all}
 
-build_pkgs="gcc clang libclang-rt-dev make meson ninja-build pkg-config libcmocka-dev libinih-dev python3 scdoc"
+build_pkgs="gcc clang libclang-rt-dev lld make meson ninja-build pkg-config libcmocka-dev libinih-dev python3 scdoc"
 e2e_pkgs="qemu-system-x86 busybox-static cpio gzip python3"
 go_pkgs="golang-go"
 python_pkgs="python3 python3-pytest"
