@@ -327,6 +327,44 @@ static void test_rebalance_after_arrival(void **state) {
         dhp_close(ctx);
 }
 
+/* R22 with two processors admitted before either's rebalance runs (a
+ * burst, or a slow notification thread): the first one's rebalance moves
+ * the device onto the processors admitted up to it, not onto the second,
+ * whose ARRIVAL comes after it; the second's then adds it. */
+struct starts {
+        char aff[4][32];
+        int n;
+};
+
+static int start_logger(void *userdata, dhp_rebalance_request req, const dhp_rebalance_ctx *c) {
+        struct starts *st = userdata;
+
+        if (req == DHP_REBALANCE_START && st->n < 4)
+                snprintf(st->aff[st->n++], sizeof(st->aff[0]), "%s", dhp_rebalance_ctx_get_new_affinity(c));
+        return 0;
+}
+
+static void test_rebalance_onto_arrived_only(void **state) {
+        struct starts st = { 0 };
+        dhp_device *dev;
+        dhp_driver *drv;
+        dhp *ctx;
+
+        assert_int_equal(dhp_open(&ctx, "sim:cpus=1,maxcpus=4"), 0);
+        assert_int_equal(dhp_device_new(ctx, "disk0", "Storage", &dev), 0);
+        assert_int_equal(dhp_driver_attach(dev, "drv", start_logger, &st, &drv), 0);
+        /* Both admitted before anything is dispatched; the queue: ARRIVAL
+         * of cpu1, its rebalance, ARRIVAL of cpu2, its rebalance. */
+        assert_int_equal(dhp_sim_cpu_add(ctx, NULL), 0);
+        assert_int_equal(dhp_sim_cpu_add(ctx, NULL), 0);
+        while (dhp_process(ctx) > 0)
+                ;
+        assert_int_equal(st.n, 2);
+        assert_string_equal(st.aff[0], "0-1");
+        assert_string_equal(st.aff[1], "0-2");
+        dhp_close(ctx);
+}
+
 static void test_affinity_policies(void **state) {
         struct calls k;
         struct drv d[4] = { { &k, "all" }, { &k, "spread0" }, { &k, "spread1" }, { &k, "keep" } };
@@ -488,6 +526,7 @@ int main(void) {
                 cmocka_unit_test(test_who_participates),
                 cmocka_unit_test(test_memory_add_never_rebalances),
                 cmocka_unit_test(test_rebalance_after_arrival),
+                cmocka_unit_test(test_rebalance_onto_arrived_only),
                 cmocka_unit_test(test_affinity_policies),
                 cmocka_unit_test(test_detach_and_free_from_handler),
                 cmocka_unit_test(test_attach_at_and_detach),

@@ -35,6 +35,12 @@ struct rebalance_item {
         struct engine_item base;
         struct rebalance *rb;
         uint32_t processor;
+        /* The processors admitted when this one was (it included): its
+         * sequence moves devices onto those only, every one of which had
+         * its ARRIVAL queued before this item (R22), whatever was admitted
+         * by the time the sequence runs (the next processor of a burst,
+         * whose ARRIVAL may still be on its way). */
+        struct cpuset upto;
 };
 /* ---- the handler context ---------------------------------------------- */
 
@@ -265,8 +271,26 @@ out:
         strbuf_deinit(&new_s);
 }
 
+/* The processors admitted now that are also in upto (when upto has any:
+ * a processor removed since is not rebalanced onto). */
+static int admitted_within(struct engine *e, const struct cpuset *upto, struct cpuset *out) {
+        struct cpuset now = CPUSET_INIT;
+        int r = rebalance_admitted_cpus(e, &now);
+
+        if (r == 0 && (!upto || cpuset_next(upto, 0) < 0)) {
+                r = cpuset_copy(out, &now);
+        } else if (r == 0) {
+                cpuset_zero(out);
+                for (int64_t c = cpuset_next(&now, 0); c >= 0 && r == 0; c = cpuset_next(&now, (uint32_t)c + 1))
+                        if (cpuset_test(upto, (uint32_t)c))
+                                r = cpuset_set(out, (uint32_t)c);
+        }
+        cpuset_deinit(&now);
+        return r;
+}
+
 /* One processor's rebalance: every device, in creation order. */
-static void sequence_run(struct rebalance *rb, uint32_t processor) {
+static void sequence_run(struct rebalance *rb, uint32_t processor, const struct cpuset *upto) {
         struct engine *e = rb->engine;
         struct cpuset admitted = CPUSET_INIT;
         struct tally t = { 0 };
@@ -275,7 +299,7 @@ static void sequence_run(struct rebalance *rb, uint32_t processor) {
         char detail[160];
         int r;
 
-        r = rebalance_admitted_cpus(e, &admitted);
+        r = admitted_within(e, upto, &admitted);
         pthread_mutex_lock(&rb->lock);
         list_for_each(p, &rb->devices)
                 n++;
@@ -324,6 +348,7 @@ static void sequence_run(struct rebalance *rb, uint32_t processor) {
 struct rebalance_lane_item {
         struct rebalance_lane_item *next;
         uint32_t processor;
+        struct cpuset upto; /* struct rebalance_item's */
 };
 
 static void record_failed(struct engine *e, uint32_t processor, int status) {
@@ -335,7 +360,7 @@ static void record_failed(struct engine *e, uint32_t processor, int status) {
 
 /* Give the processor's sequence to the lane; false when there is none
  * (or no memory for its item): then it runs here. */
-static bool lane_hand_off(struct rebalance *rb, uint32_t processor) {
+static bool lane_hand_off(struct rebalance *rb, uint32_t processor, struct cpuset *upto) {
         struct rebalance_lane_item *li;
         bool on;
 
@@ -345,6 +370,8 @@ static bool lane_hand_off(struct rebalance *rb, uint32_t processor) {
         if (!on || !(li = calloc(1, sizeof(*li))))
                 return false;
         li->processor = processor;
+        li->upto = *upto; /* taken over */
+        *upto = (struct cpuset)CPUSET_INIT;
         pthread_mutex_lock(&rb->lock);
         on = rb->lane_on;
         if (on) {
@@ -353,8 +380,10 @@ static bool lane_hand_off(struct rebalance *rb, uint32_t processor) {
                 pthread_cond_broadcast(&rb->cond);
         }
         pthread_mutex_unlock(&rb->lock);
-        if (!on)
+        if (!on) {
+                *upto = li->upto; /* given back: the sequence runs here */
                 free(li);
+        }
         return on;
 }
 
@@ -374,7 +403,8 @@ static void *lane_main(void *userdata) {
                         rb->lane_tail = &rb->lane_head;
                 rb->lane_running = true;
                 pthread_mutex_unlock(&rb->lock);
-                sequence_run(rb, li->processor);
+                sequence_run(rb, li->processor, &li->upto);
+                cpuset_deinit(&li->upto);
                 free(li);
                 pthread_mutex_lock(&rb->lock);
                 rb->lane_running = false;
@@ -420,6 +450,7 @@ void rebalance_lane_stop(struct rebalance *rb) {
         while (li) {
                 struct rebalance_lane_item *next = li->next;
                 record_failed(rb->engine, li->processor, -ESHUTDOWN);
+                cpuset_deinit(&li->upto);
                 free(li);
                 li = next;
         }
@@ -450,11 +481,12 @@ int rebalance_lane_wait_idle(struct rebalance *rb, int timeout_ms) {
 static void item_run(struct engine *e, struct engine_item *base) {
         struct rebalance_item *it = (struct rebalance_item *)base;
 
-        if (!lane_hand_off(it->rb, it->processor))
-                sequence_run(it->rb, it->processor);
+        if (!lane_hand_off(it->rb, it->processor, &it->upto))
+                sequence_run(it->rb, it->processor, &it->upto);
 }
 
 static void item_free(struct engine_item *base) {
+        cpuset_deinit(&((struct rebalance_item *)base)->upto);
         free(base);
 }
 
@@ -481,6 +513,9 @@ void rebalance_on_admitted(struct engine *e, enum engine_hook_kind kind, uint64_
         it->base.free = item_free;
         it->rb = userdata;
         it->processor = (uint32_t)arg;
+        /* Out of memory: an empty set, the admitted ones when it runs. */
+        if (rebalance_admitted_cpus(e, &it->upto) < 0)
+                cpuset_deinit(&it->upto);
         /* The hook runs after the processor's arrival was queued: the
          * rebalance comes after it. */
         engine_queue(e, &it->base);
