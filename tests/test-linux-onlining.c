@@ -413,6 +413,22 @@ static struct steps steps_of(struct linux_fixture *f, unsigned cpu) {
         };
 }
 
+/* One processor of a burst added: R30's order of its own records, running
+ * at its ADD_START, admitted at the end. */
+static struct steps expect_cpu_added(struct linux_fixture *f, const struct observer *o, unsigned cpu) {
+        struct steps s = steps_of(f, cpu);
+        dhp_proc_state ps;
+
+        /* R30 per processor: started -> ADD_START -> admitted ->
+         * ADD_COMPLETE -> ARRIVAL. */
+        assert_true(s.started >= 0 && s.started < s.start && s.start < s.admitted && s.admitted < s.complete &&
+                    s.complete < s.arrival);
+        assert_string_equal(o->online_start[cpu], "1");
+        assert_int_equal(engine_cpu_get_state(f->e, cpu, &ps), 0);
+        assert_int_equal(ps, DHP_PROC_ADMITTED);
+        return s;
+}
+
 static void test_cpu_burst_started_together(void **state) {
         struct linux_fixture f = { 0 };
         struct observer o = { .f = &f };
@@ -434,23 +450,14 @@ static void test_cpu_burst_started_together(void **state) {
         assert_string_equal(f.w.log[1], "/sys/devices/system/cpu/cpu3/online=1");
         assert_string_equal(f.w.log[2], "/sys/devices/system/cpu/cpu4/online=1");
         for (unsigned cpu = 2; cpu <= 4; cpu++) {
-                dhp_proc_state ps;
-
-                s[cpu] = steps_of(&f, cpu);
-                /* R30 per processor: started -> ADD_START -> admitted ->
-                 * ADD_COMPLETE -> ARRIVAL. */
-                assert_true(s[cpu].started >= 0 && s[cpu].started < s[cpu].start && s[cpu].start < s[cpu].admitted &&
-                            s[cpu].admitted < s[cpu].complete && s[cpu].complete < s[cpu].arrival);
-                /* R2, R6, L2: running at ADD_START, not in the managed
-                 * group before its own ADD_START returned (the ones admitted
-                 * before it are), in it at ADD_COMPLETE. */
-                assert_string_equal(o.online_start[cpu], "1");
+                s[cpu] = expect_cpu_added(&f, &o, cpu);
+                /* R2, R6, L2: not in the managed group before its own
+                 * ADD_START returned (the ones admitted before it are), in
+                 * it at ADD_COMPLETE. */
                 snprintf(want, sizeof(want), "0-%u", cpu - 1);
                 assert_string_equal(o.cg_start[cpu], want);
                 snprintf(want, sizeof(want), "0-%u", cpu);
                 assert_string_equal(o.cg_complete[cpu], want);
-                assert_int_equal(engine_cpu_get_state(f.e, cpu, &ps), 0);
-                assert_int_equal(ps, DHP_PROC_ADMITTED);
         }
         /* Every start before the first phase; R29: one processor's phases
          * after the other's, never interleaved. */
@@ -555,14 +562,7 @@ static void test_cpu_announced_during_the_writes_joins_the_batch(void **state) {
         assert_string_equal(f.w.log[0], "/sys/devices/system/cpu/cpu2/online=1");
         assert_string_equal(f.w.log[1], "/sys/devices/system/cpu/cpu3/online=1");
         for (unsigned cpu = 2; cpu <= 4; cpu++) {
-                dhp_proc_state ps;
-
-                s[cpu] = steps_of(&f, cpu);
-                assert_true(s[cpu].started >= 0 && s[cpu].started < s[cpu].start && s[cpu].start < s[cpu].admitted &&
-                            s[cpu].admitted < s[cpu].complete && s[cpu].complete < s[cpu].arrival);
-                assert_string_equal(o.online_start[cpu], "1");
-                assert_int_equal(engine_cpu_get_state(f.e, cpu, &ps), 0);
-                assert_int_equal(ps, DHP_PROC_ADMITTED);
+                s[cpu] = expect_cpu_added(&f, &o, cpu);
         }
         assert_true(s[3].started < s[2].start);
         assert_true(s[2].complete < s[3].start);
