@@ -12,8 +12,8 @@
  *
  * For each hot-add the ADD_START phase is taken from dhpd's own stream: from
  * the first client's send (t_ns - dur_ns of its record) to the last answer
- * collected (the latest record's t_ns), read by an observer that does not
- * compete with dhpd for the CPU (below).  "add" is the whole
+ * collected (the latest record's t_ns), read by an observer on a connection
+ * of its own that keeps only those two times (below).  "add" is the whole
  * dhp_sim_cpu_add() request as the caller sees it (both phases, admission,
  * the reply).
  */

@@ -209,9 +209,9 @@ static bool peer_hung_up(int fd) {
         return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
-/* One datagram of n bytes in buf: decode, check, dispatch.  Returns false
- * when the peer was dropped. */
-static bool peer_handle(struct server *s, struct peer *c, const uint8_t *buf, ssize_t n) {
+/* One datagram of n bytes in buf: decode, check, dispatch (the peer may be
+ * dropped on the way: the caller reads no more of it in this batch). */
+static void peer_handle(struct server *s, struct peer *c, const uint8_t *buf, ssize_t n) {
         struct ipc_msg *m = s->in;
         char why[128];
         int r;
@@ -219,7 +219,7 @@ static bool peer_handle(struct server *s, struct peer *c, const uint8_t *buf, ss
         if ((size_t)n > IPC_MSG_MAX) {
                 snprintf(why, sizeof(why), "a message of %zd bytes (at most %d)", n, IPC_MSG_MAX);
                 server_violation(s, c, -EMSGSIZE, why);
-                return false;
+                return;
         }
         m->type = 0;
         m->id = 0;
@@ -230,11 +230,11 @@ static bool peer_handle(struct server *s, struct peer *c, const uint8_t *buf, ss
         if (r == -EOPNOTSUPP && c->hello_done) {
                 /* A method this daemon does not have yet. */
                 peer_reply(c, m->id, -EOPNOTSUPP, 0, 0, "not supported by this dhpd");
-                return true;
+                return;
         }
         if (!c->hello_done && (r < 0 || m->type != IPC_HELLO)) {
                 server_violation(s, c, -EPROTO, "the first message must be HELLO");
-                return false;
+                return;
         }
         if (r < 0) {
                 if (n < IPC_HEADER_SIZE)
@@ -243,14 +243,14 @@ static bool peer_handle(struct server *s, struct peer *c, const uint8_t *buf, ss
                         snprintf(why, sizeof(why), "a malformed message (%s, %zd bytes): %s",
                                  ipcmsg_type_name(m->type), n, strerror(-r));
                 server_violation(s, c, r, why);
-                return false;
+                return;
         }
         if (!ipcmsg_from_client(m->type)) {
                 snprintf(why, sizeof(why), "a client may not send %s", ipcmsg_type_name(m->type));
                 server_violation(s, c, -EPROTO, why);
-                return false;
+                return;
         }
-        return dispatch(s, c, m);
+        dispatch(s, c, m);
 }
 
 static void peer_read(struct server *s, struct peer *c) {

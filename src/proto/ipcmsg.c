@@ -264,7 +264,6 @@ static int encode_fields(const struct ipc_desc *d, const struct ipc_msg *m, stru
         return w->err;
 }
 
-/* Field errors are left in r->err. */
 /* The bytes of *m that type d's fields occupy, [*ret_lo, *ret_hi). */
 static void fields_extent(const struct ipc_desc *d, size_t *ret_lo, size_t *ret_hi) {
         size_t lo = sizeof(struct ipc_msg), hi = 0;
@@ -283,6 +282,7 @@ static void fields_extent(const struct ipc_desc *d, size_t *ret_lo, size_t *ret_
         *ret_hi = hi;
 }
 
+/* Field errors are left in r->err. */
 static void decode_fields(const struct ipc_desc *d, struct reader *r, struct ipc_msg *m) {
         uint8_t *base = (uint8_t *)m;
         size_t lo, hi;
